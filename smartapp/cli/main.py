@@ -1,0 +1,33 @@
+"""`secondlook` command line: one module per subcommand, wired together here."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+# Each module exposes `add_parser(subparsers)` and `run(args) -> int`.
+SUBCOMMANDS = ("serve", "demo", "evaluate")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="secondlook",
+        description="SecondLook: flags evidence-based reasons for a cancer second opinion.",
+    )
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    for name in SUBCOMMANDS:
+        module = importlib.import_module(f"smartapp.cli.{name}")
+        module.add_parser(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    module = importlib.import_module(f"smartapp.cli.{args.command}")
+    return int(module.run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
