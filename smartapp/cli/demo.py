@@ -1,0 +1,78 @@
+"""`secondlook demo`: the app plus the embedded demo EHR, on loopback, with no configuration."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+from launch.registry import Registration, Registry
+from smartapp.config import Settings
+from smartapp.demo_ehr import DemoEhrConfig, create_demo_ehr
+from smartapp.logs import configure_logging
+from smartapp.servers import Served, serve_all
+from smartapp.web.app import create_app
+
+DEMO_CLIENT_ID = "secondlook-demo"
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = subparsers.add_parser("demo", help="run SecondLook on the embedded demo EHR")
+    parser.add_argument("--host", default="127.0.0.1", help="loopback address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8000, help="demo EHR port; its launch page is at / (default 8000)")
+    parser.add_argument("--app-port", type=int, default=None, help="SecondLook's port (default: --port + 1)")
+    parser.add_argument("--latency-ms", type=int, default=0, help="delay added to every demo EHR response")
+    parser.add_argument("--data-dir", type=Path, default=Path("var/demo"), help="where the demo keeps its database")
+
+
+def demo_registry(ehr_base: str) -> Registry:
+    return Registry([
+        Registration(
+            iss=f"{ehr_base}/fhir",
+            name="SecondLook demo EHR",
+            client_id=DEMO_CLIENT_ID,
+            client_auth="public",
+            frame_ancestors=[ehr_base],
+            standalone=True,
+        )
+    ])
+
+
+def build_demo(host: str, port: int, app_port: int, latency_ms: int, data_dir: Path) -> tuple[Served, Served]:
+    ehr_base = f"http://{host}:{port}"
+    app_base = f"http://{host}:{app_port}"
+    settings = Settings(
+        public_url=app_base,
+        database_url=f"sqlite+aiosqlite:///{data_dir / 'secondlook-demo.db'}",
+        secret_key_file=data_dir / "secret.key",
+    )
+    ehr = create_demo_ehr(
+        DemoEhrConfig(
+            base_url=ehr_base,
+            app_launch_url=f"{app_base}/launch",
+            app_standalone_url=f"{app_base}/standalone",
+            redirect_uris=[f"{app_base}/callback"],
+            latency_ms=latency_ms,
+        )
+    )
+    return Served(ehr, host, port), Served(create_app(settings, demo_registry(ehr_base)), host, app_port)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print("secondlook demo binds to loopback only (127.0.0.1, localhost or ::1).", file=sys.stderr)  # noqa: T201
+        return 2
+    app_port = args.app_port or args.port + 1
+    configure_logging("WARNING")
+    ehr, app = build_demo(args.host, args.port, app_port, args.latency_ms, args.data_dir)
+    print(  # noqa: T201 - the one line a newcomer needs
+        f"SecondLook demo: open http://{args.host}:{args.port}/ (demo EHR launch page); "
+        f"the app runs at http://{args.host}:{app_port}/. Press Ctrl+C to stop.",
+        flush=True,
+    )
+    try:
+        asyncio.run(serve_all([ehr, app]))
+    except KeyboardInterrupt:
+        pass
+    return 0

@@ -1,0 +1,66 @@
+"""One Settings class, read once. Environment variables use the SECONDLOOK_ prefix."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDER_SECRETS = {"changethis", "changeme", "secret", "replace-me", ""}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SECONDLOOK_", env_file=None, extra="ignore")
+
+    environment: Literal["development", "production"] = "development"
+    # Where the app is reachable from the browser; redirect_uri = public_url + "/callback".
+    public_url: str = "http://127.0.0.1:8000"
+    database_url: str = "sqlite+aiosqlite:///var/secondlook.db"
+    # Fernet keys (comma-separated, newest first) that encrypt tokens at rest. In development an
+    # unset key is generated once and kept in var/secret.key so sessions survive a restart.
+    secret_key: SecretStr | None = None
+    secret_key_file: Path = Path("var/secret.key")
+    ehr_config: Path | None = Field(default=None, description="TOML file of registered EHRs")
+    session_ttl_hours: float = 12.0
+    discovery_ttl_seconds: float = 300.0
+    fhir_timeout_seconds: float = 20.0
+    fhir_max_concurrency: int = 8
+    fhir_max_pages: int = 50
+    log_level: str = "INFO"
+    # Extra frame ancestors allowed for every page (the EHR's own come from its registration).
+    frame_ancestors: list[str] = Field(default_factory=list)
+
+    @field_validator("public_url")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_production(self) -> Settings:
+        if self.environment != "production":
+            return self
+        if self.secret_key is None or self.secret_key.get_secret_value().strip() in PLACEHOLDER_SECRETS:
+            raise ValueError("SECONDLOOK_SECRET_KEY must be set to real Fernet key(s) in production")
+        if not self.public_url.startswith("https://"):
+            raise ValueError("SECONDLOOK_PUBLIC_URL must be https:// in production")
+        if self.ehr_config is None:
+            raise ValueError("SECONDLOOK_EHR_CONFIG must name the registered-EHR file in production")
+        return self
+
+    @property
+    def redirect_uri(self) -> str:
+        return f"{self.public_url}/callback"
+
+    @property
+    def cookie_secure(self) -> bool:
+        # Browsers treat http://localhost and 127.0.0.1 as secure contexts, so Secure cookies
+        # work on the loopback demo too; we never relax this.
+        return True
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,35 @@
+"""The app's SQL engine: SQLite file by default, PostgreSQL by URL. Tables of every layer are
+created here, because `launch` receives its engine from the app and never opens one itself."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import MetaData, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+
+def create_engine(database_url: str) -> AsyncEngine:
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite":
+        if url.database and url.database != ":memory:":
+            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_async_engine(url, connect_args={"timeout": 30})
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _sqlite_pragmas(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+            # WAL lets page reads proceed while a refresh writes; foreign keys are off by default.
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+
+        return engine
+    return create_async_engine(url, pool_pre_ping=True)
+
+
+async def create_tables(engine: AsyncEngine, *metadatas: MetaData) -> None:
+    async with engine.begin() as conn:
+        for metadata in metadatas:
+            await conn.run_sync(metadata.create_all)

@@ -1,0 +1,69 @@
+"""The app factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+
+from launch.crypto import TokenCipher
+from launch.discovery import Discovery
+from launch.http import create_http_client
+from launch.registry import Registry
+from launch.sessions import SessionStore, metadata as launch_metadata
+from launch.tokens import TokenManager
+from smartapp.config import Settings, get_settings
+from smartapp.db import create_engine, create_tables
+from smartapp.keyring import token_keys
+from smartapp.web.errors import install_error_handlers
+from smartapp.web.routes import health, launch, patient
+from smartapp.web.security import SecurityHeadersMiddleware
+from smartapp.web.services import AppServices
+
+WEB_DIR = Path(__file__).parent
+
+
+def load_registry(settings: Settings) -> Registry:
+    return Registry.from_file(settings.ehr_config) if settings.ehr_config else Registry([])
+
+
+def create_app(settings: Settings | None = None, registry: Registry | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    registry = registry if registry is not None else load_registry(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(settings.database_url)
+        store = SessionStore(engine, TokenCipher(token_keys(settings)), session_ttl_hours=settings.session_ttl_hours)
+        await create_tables(engine, launch_metadata)
+        http = create_http_client(timeout=settings.fhir_timeout_seconds)
+        discovery = Discovery(http, ttl_seconds=settings.discovery_ttl_seconds)
+        app.state.services = AppServices(
+            settings=settings,
+            engine=engine,
+            http=http,
+            registry=registry,
+            discovery=discovery,
+            store=store,
+            tokens=TokenManager(store, registry, discovery, http),
+            templates=Jinja2Templates(directory=WEB_DIR / "templates"),
+        )
+        try:
+            yield
+        finally:
+            await http.aclose()
+            await engine.dispose()
+
+    app = FastAPI(title="SecondLook", version="0.1.0", lifespan=lifespan, docs_url=None,
+                  openapi_url="/api/openapi.json", redoc_url=None)
+    ancestors = [a for r in registry.all() for a in r.frame_ancestors] + settings.frame_ancestors
+    app.add_middleware(SecurityHeadersMiddleware, default_frame_ancestors=ancestors)
+    install_error_handlers(app)
+    app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")
+    for module in (health, launch, patient):
+        app.include_router(module.router)
+    return app

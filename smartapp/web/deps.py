@@ -1,0 +1,46 @@
+"""Dependency aliases so routes read as declarations."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Path, Request
+
+from launch.errors import LaunchError
+from launch.sessions import LaunchSession
+from smartapp.web.errors import AppError
+from smartapp.web.security import SESSION_COOKIE_PREFIX
+from smartapp.web.services import AppServices
+
+
+def get_services(request: Request) -> AppServices:
+    services: AppServices = request.app.state.services
+    return services
+
+
+Services = Annotated[AppServices, Depends(get_services)]
+
+
+async def get_smart_session(
+    request: Request,
+    services: Services,
+    sid: Annotated[str, Path(min_length=8, max_length=128, pattern=r"^[A-Za-z0-9_-]+$")],
+) -> LaunchSession:
+    """The launch session named in the URL, proven by its own cookie. The URL handle alone grants
+    nothing, and one launch's cookie never opens another launch (two tabs, two patients)."""
+    secret = request.cookies.get(SESSION_COOKIE_PREFIX + sid)
+    session = await services.store.get_session(sid, secret) if secret else None
+    if session is None:
+        raise AppError(
+            401,
+            "session_not_found",
+            "Your SecondLook session has ended",
+            "This launch is unknown, has expired, or belongs to another browser.",
+            "Launch SecondLook again from the patient's chart in the EHR.",
+        )
+    return session
+
+
+SmartSession = Annotated[LaunchSession, Depends(get_smart_session)]
+
+__all__ = ["LaunchError", "Services", "SmartSession", "get_services", "get_smart_session"]

@@ -1,0 +1,100 @@
+"""SMART App Launch entry points: EHR launch, standalone launch, and the OAuth callback."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from launch.flow import begin_launch, complete_launch
+from smartapp.web.deps import Services
+from smartapp.web.errors import AppError
+from smartapp.web.security import BROWSER_COOKIE, SESSION_COOKIE_PREFIX, frame_ancestors_header, set_iframe_cookie
+
+router = APIRouter()
+
+BROWSER_COOKIE_MAX_AGE = 24 * 3600
+
+
+def _browser_nonce(request: Request) -> str:
+    return request.cookies.get(BROWSER_COOKIE) or secrets.token_urlsafe(32)
+
+
+async def _redirect_to_authorize(
+    request: Request, services: Services, iss: str, launch: str | None
+) -> Response:
+    nonce = _browser_nonce(request)
+    url = await begin_launch(
+        registry=services.registry,
+        discovery=services.discovery,
+        store=services.store,
+        iss=iss,
+        launch=launch,
+        redirect_uri=services.settings.redirect_uri,
+        browser_nonce=nonce,
+    )
+    response = RedirectResponse(url, status_code=302)
+    # The pending launch is bound to this browser through the nonce; the state alone is not enough.
+    set_iframe_cookie(response, BROWSER_COOKIE, nonce, BROWSER_COOKIE_MAX_AGE)
+    registration = services.registry.require(iss)
+    response.headers["Content-Security-Policy"] = frame_ancestors_header(
+        [*registration.frame_ancestors, *services.settings.frame_ancestors]
+    )
+    return response
+
+
+@router.get("/launch", include_in_schema=False)
+async def ehr_launch(
+    request: Request,
+    services: Services,
+    iss: Annotated[str | None, Query()] = None,
+    launch: Annotated[str | None, Query()] = None,
+) -> Response:
+    if not iss or not launch:
+        raise AppError(
+            400,
+            "invalid_launch",
+            "SecondLook was opened without launch context",
+            "An EHR launch must carry both `iss` (the FHIR server) and `launch` parameters.",
+            "Open SecondLook from the patient's chart in the EHR, or use the standalone launch page.",
+        )
+    return await _redirect_to_authorize(request, services, iss, launch)
+
+
+@router.get("/standalone", include_in_schema=False, response_class=HTMLResponse)
+async def standalone_page(request: Request, services: Services) -> Response:
+    ehrs = [r for r in services.registry.all() if r.standalone]
+    return services.templates.TemplateResponse(request, "standalone.html", {"ehrs": ehrs})
+
+
+@router.get("/standalone/start", include_in_schema=False)
+async def standalone_start(
+    request: Request, services: Services, iss: Annotated[str, Query(min_length=1)]
+) -> Response:
+    return await _redirect_to_authorize(request, services, iss, None)
+
+
+@router.get("/callback", include_in_schema=False)
+async def callback(request: Request, services: Services) -> Response:
+    session, secret = await complete_launch(
+        registry=services.registry,
+        discovery=services.discovery,
+        store=services.store,
+        http=services.http,
+        params=dict(request.query_params),
+        browser_nonce=request.cookies.get(BROWSER_COOKIE, ""),
+        redirect_uri=services.settings.redirect_uri,
+    )
+    # 303 to a clean URL: the code and state do not stay in the browser history.
+    response = RedirectResponse(f"/s/{session.id}/", status_code=303)
+    set_iframe_cookie(
+        response, SESSION_COOKIE_PREFIX + session.id, secret, int(services.settings.session_ttl_hours * 3600)
+    )
+    return response
+
+
+@router.get("/", include_in_schema=False, response_class=HTMLResponse)
+async def index(request: Request, services: Services) -> Response:
+    return services.templates.TemplateResponse(request, "index.html", {})

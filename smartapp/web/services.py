@@ -1,0 +1,27 @@
+"""Long-lived objects of one app process, created in the lifespan and shared by requests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import httpx2
+from fastapi.templating import Jinja2Templates
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from launch.discovery import Discovery
+from launch.registry import Registry
+from launch.sessions import SessionStore
+from launch.tokens import TokenManager
+from smartapp.config import Settings
+
+
+@dataclass
+class AppServices:
+    settings: Settings
+    engine: AsyncEngine
+    http: httpx2.AsyncClient
+    registry: Registry
+    discovery: Discovery
+    store: SessionStore
+    tokens: TokenManager
+    templates: Jinja2Templates
