@@ -1,0 +1,246 @@
+"""Async FHIR REST client: read, search with paging, batch, attachments; retries and token handling.
+
+The bearer token is only ever sent to URLs under the FHIR base (origin + path): `next` links and
+attachment URLs pointing elsewhere are refused rather than followed (SAL app-launch: do not send
+tokens to other servers).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+from weakref import WeakKeyDictionary
+
+import httpx2
+
+from launch.errors import FatalFhirError, FhirAuthError, FhirError, TemporaryFhirError
+from launch.retry import TEMPORARY_STATUSES, RetryPolicy
+from launch.tokens import TokenSource
+
+FHIR_JSON = "application/fhir+json"
+Sleep = Callable[[float], Awaitable[None]]
+
+# One semaphore per (event loop, FHIR base): every client for the same EHR shares the limit.
+_SEMAPHORES: WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Semaphore]] = WeakKeyDictionary()
+
+
+def ehr_semaphore(base_url: str, limit: int) -> asyncio.Semaphore:
+    per_loop = _SEMAPHORES.setdefault(asyncio.get_running_loop(), {})
+    return per_loop.setdefault(base_url, asyncio.Semaphore(limit))
+
+
+@dataclass
+class SearchResult:
+    resources: list[dict[str, Any]] = field(default_factory=list)
+    pages: int = 0
+    truncated: bool = False
+    outcomes: list[str] = field(default_factory=list)  # OperationOutcome texts found in the Bundles
+
+
+class FhirClient:
+    def __init__(
+        self,
+        base_url: str,
+        http: httpx2.AsyncClient,
+        token_source: TokenSource,
+        *,
+        max_concurrency: int = 8,
+        retry: RetryPolicy | None = None,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._http = http
+        self._tokens = token_source
+        self._max_concurrency = max_concurrency
+        self._retry = retry or RetryPolicy()
+        self._sleep = sleep
+
+    @property
+    def semaphore(self) -> asyncio.Semaphore:
+        return ehr_semaphore(self.base_url, self._max_concurrency)
+
+    async def read(self, resource_type: str, resource_id: str) -> dict[str, Any]:
+        return await self._json(
+            "GET", f"{self.base_url}/{resource_type}/{resource_id}", f"read {resource_type}"
+        )
+
+    async def search(self, resource_type: str, params: dict[str, str], max_pages: int = 50) -> SearchResult:
+        operation = f"search {resource_type}"
+        result = SearchResult()
+        url: str | None = f"{self.base_url}/{resource_type}"
+        query: dict[str, str] | None = params
+        while url is not None:
+            if result.pages >= max_pages:
+                result.truncated = True
+                break
+            bundle = await self._json("GET", url, operation, params=query)
+            result.pages += 1
+            query = None  # next links are opaque and already carry the query
+            for entry in bundle.get("entry") or []:
+                resource = entry.get("resource") if isinstance(entry, dict) else None
+                if not isinstance(resource, dict):
+                    continue
+                mode = (entry.get("search") or {}).get("mode")
+                if resource.get("resourceType") == "OperationOutcome" or mode == "outcome":
+                    result.outcomes.extend(outcome_messages(resource))
+                else:
+                    result.resources.append(resource)
+            url = self._next_link(bundle)
+            if url is not None and not self.is_under_base(url):
+                # Following it would hand our token to another server; report rather than follow.
+                result.truncated = True
+                result.outcomes.append(
+                    "A next-page link pointed outside the FHIR server and was not followed."
+                )
+                break
+        return result
+
+    async def batch(self, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        bundle = {"resourceType": "Bundle", "type": "batch", "entry": entries}
+        response = await self._json("POST", self.base_url, "batch", body=bundle)
+        return [entry for entry in response.get("entry") or [] if isinstance(entry, dict)]
+
+    async def fetch_attachment(self, url: str, content_type: str) -> tuple[bytes, str]:
+        absolute = urljoin(self.base_url + "/", url)
+        if not self.is_under_base(absolute):
+            raise FatalFhirError(
+                "The attachment is stored on a different server than the EHR's FHIR server; "
+                "SecondLook does not send your access to other servers.",
+                operation="fetch attachment",
+            )
+        # Oracle Health returns raw bytes only when Accept is the attachment's own contentType.
+        response = await self._send("GET", absolute, "fetch attachment", accept=content_type or "*/*")
+        return response.content, response.headers.get("Content-Type", content_type)
+
+    def is_under_base(self, url: str) -> bool:
+        target, base = urlsplit(url), urlsplit(self.base_url)
+        if (target.scheme, target.netloc) != (base.scheme, base.netloc):
+            return False
+        base_path = base.path.rstrip("/")
+        return target.path == base_path or target.path.startswith(base_path + "/")
+
+    @staticmethod
+    def _next_link(bundle: dict[str, Any]) -> str | None:
+        for link in bundle.get("link") or []:
+            if isinstance(link, dict) and link.get("relation") == "next" and isinstance(link.get("url"), str):
+                return str(link["url"])
+        return None
+
+    async def _json(
+        self,
+        method: str,
+        url: str,
+        operation: str,
+        *,
+        params: dict[str, str] | None = None,
+        body: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        response = await self._send(method, url, operation, params=params, body=body)
+        try:
+            document = response.json()
+        except ValueError as exc:
+            raise FatalFhirError(
+                f"The EHR returned malformed JSON for {operation}.",
+                status=response.status_code,
+                operation=operation,
+            ) from exc
+        if not isinstance(document, dict):
+            raise FatalFhirError(
+                f"The EHR returned malformed JSON for {operation} (not an object).",
+                status=response.status_code,
+                operation=operation,
+            )
+        return document
+
+    async def _send(
+        self,
+        method: str,
+        url: str,
+        operation: str,
+        *,
+        params: dict[str, str] | None = None,
+        body: dict[str, Any] | None = None,
+        accept: str = FHIR_JSON,
+    ) -> httpx2.Response:
+        token = await self._tokens.token()
+        reauthenticated = False
+        attempt = 0
+        while True:
+            attempt += 1
+            headers = {"Authorization": f"Bearer {token}", "Accept": accept}
+            if body is not None:
+                headers["Content-Type"] = FHIR_JSON
+            try:
+                async with self.semaphore:
+                    response = await self._http.request(
+                        method, url, params=params, json=body, headers=headers
+                    )
+            except httpx2.TimeoutException as exc:
+                failure: FhirError = TemporaryFhirError(
+                    f"The EHR did not answer {operation} in time.", operation=operation
+                )
+                if attempt >= self._retry.tries:
+                    raise failure from exc
+                await self._sleep(self._retry.backoff(attempt))
+                continue
+            except httpx2.TransportError as exc:
+                if attempt >= self._retry.tries or not isinstance(exc, httpx2.NetworkError):
+                    raise TemporaryFhirError(
+                        f"Could not reach the EHR for {operation} ({type(exc).__name__}).",
+                        operation=operation,
+                    ) from exc
+                await self._sleep(self._retry.backoff(attempt))
+                continue
+            status = response.status_code
+            if status < 300:
+                return response
+            if status == 401 and not reauthenticated:
+                # The token was revoked or expired early: refresh once, without spending a retry.
+                reauthenticated = True
+                attempt -= 1
+                token = await self._tokens.reauthenticate()
+                continue
+            message = f"The EHR answered HTTP {status} to {operation}"
+            details = outcome_messages_from(response)
+            if details:
+                message += ": " + "; ".join(details)
+            if status == 401:
+                raise FhirAuthError(
+                    message + ". Please relaunch SecondLook from the EHR.", status=status, operation=operation
+                )
+            if status not in TEMPORARY_STATUSES:
+                raise FatalFhirError(message + ".", status=status, operation=operation)
+            if attempt >= self._retry.tries:
+                raise TemporaryFhirError(
+                    message + f" (gave up after {attempt} tries). Try again in a few minutes.",
+                    status=status,
+                    operation=operation,
+                )
+            await self._sleep(self._retry.delay(attempt, response.headers.get("Retry-After")))
+
+
+def outcome_messages(outcome: dict[str, Any]) -> list[str]:
+    """The human-readable texts of an OperationOutcome's issues."""
+    messages: list[str] = []
+    for issue in outcome.get("issue") or []:
+        if not isinstance(issue, dict):
+            continue
+        details = issue.get("details")
+        text = details.get("text") if isinstance(details, dict) else None
+        for value in (issue.get("diagnostics"), text):
+            if isinstance(value, str) and value and value not in messages:
+                messages.append(value)
+    return messages
+
+
+def outcome_messages_from(response: httpx2.Response) -> list[str]:
+    try:
+        document = response.json()
+    except ValueError:
+        return []
+    if isinstance(document, dict) and document.get("resourceType") == "OperationOutcome":
+        return outcome_messages(document)
+    return []

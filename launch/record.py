@@ -1,0 +1,119 @@
+"""Reading a patient's record in parallel: many searches and attachments, partial failure kept as gaps.
+
+Nothing here knows which resources matter clinically; callers pass `SearchSpec`s. A missing scope
+or a failed search becomes a `Gap`, so "no results" is never confused with "could not look".
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from launch.errors import FhirError
+from launch.fhir_client import FhirClient
+from launch.scopes import GrantedScopes
+
+GapReason = Literal["scope_not_granted", "fetch_failed", "truncated"]
+
+
+@dataclass(frozen=True)
+class SearchSpec:
+    resource_type: str
+    params: dict[str, str]
+    label: str
+
+
+@dataclass(frozen=True)
+class Gap:
+    label: str
+    resource_type: str
+    reason: GapReason
+    message: str
+
+
+@dataclass
+class FetchResult:
+    resources: list[dict[str, Any]] = field(default_factory=list)
+    gaps: list[Gap] = field(default_factory=list)
+    outcomes: list[str] = field(default_factory=list)
+
+    def of_type(self, resource_type: str) -> list[dict[str, Any]]:
+        return [r for r in self.resources if r.get("resourceType") == resource_type]
+
+
+@dataclass(frozen=True)
+class AttachmentRef:
+    url: str
+    content_type: str
+    label: str  # e.g. the reference of the resource that holds the attachment
+
+
+@dataclass(frozen=True)
+class FetchedAttachment:
+    ref: AttachmentRef
+    data: bytes = field(repr=False)
+    content_type: str
+
+
+async def fetch_searches(
+    client: FhirClient, searches: list[SearchSpec], granted: GrantedScopes
+) -> FetchResult:
+    """Run every search the granted scopes allow, concurrently (the client's semaphore bounds it)."""
+    result = FetchResult()
+    allowed: list[SearchSpec] = []
+    for spec in searches:
+        if granted.can_search(spec.resource_type):
+            allowed.append(spec)
+        else:
+            result.gaps.append(
+                Gap(
+                    spec.label,
+                    spec.resource_type,
+                    "scope_not_granted",
+                    f"SecondLook was not given permission to search {spec.resource_type} records, "
+                    "so this part of the record was not checked.",
+                )
+            )
+    outcomes = await asyncio.gather(
+        *(client.search(spec.resource_type, spec.params) for spec in allowed), return_exceptions=True
+    )
+    seen: set[tuple[str, str]] = set()
+    for spec, outcome in zip(allowed, outcomes, strict=True):
+        if isinstance(outcome, FhirError):
+            result.gaps.append(Gap(spec.label, spec.resource_type, "fetch_failed", outcome.message))
+            continue
+        if isinstance(outcome, BaseException):
+            raise outcome  # not a FHIR failure (e.g. the launch session ended): let the caller handle it
+        if outcome.truncated:
+            result.gaps.append(
+                Gap(
+                    spec.label,
+                    spec.resource_type,
+                    "truncated",
+                    f"Only the first {outcome.pages} pages of {spec.resource_type} results were read.",
+                )
+            )
+        result.outcomes.extend(outcome.outcomes)
+        for resource in outcome.resources:
+            key = (str(resource.get("resourceType")), str(resource.get("id")))
+            if resource.get("id") is not None and key in seen:
+                continue
+            seen.add(key)
+            result.resources.append(resource)
+    return result
+
+
+async def fetch_attachments(
+    client: FhirClient, attachments: list[AttachmentRef]
+) -> list[FetchedAttachment | Gap]:
+    """Fetch attachments concurrently; each failure becomes a Gap in the same position."""
+
+    async def fetch_one(ref: AttachmentRef) -> FetchedAttachment | Gap:
+        try:
+            data, content_type = await client.fetch_attachment(ref.url, ref.content_type)
+        except FhirError as exc:
+            return Gap(ref.label, "Binary", "fetch_failed", exc.message)
+        return FetchedAttachment(ref, data, content_type)
+
+    return list(await asyncio.gather(*(fetch_one(ref) for ref in attachments)))

@@ -1,0 +1,108 @@
+"""Access tokens for a launch session, refreshed proactively and one refresh at a time."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Protocol
+from weakref import WeakValueDictionary
+
+import httpx2
+
+from launch.discovery import Discovery
+from launch.errors import LaunchError
+from launch.registry import Registry
+from launch.sessions import SessionStore, TokenSet, utc_now
+from launch.token_endpoint import refresh_tokens, token_set_from
+
+REFRESH_MARGIN = timedelta(seconds=60)
+
+
+class TokenSource(Protocol):
+    """What the FHIR client needs: a bearer token, and a way to get a new one after a 401."""
+
+    async def token(self) -> str: ...
+
+    async def reauthenticate(self) -> str: ...
+
+
+class TokenManager:
+    def __init__(
+        self,
+        store: SessionStore,
+        registry: Registry,
+        discovery: Discovery,
+        http: httpx2.AsyncClient,
+        *,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self._store = store
+        self._registry = registry
+        self._discovery = discovery
+        self._http = http
+        self._clock = clock
+        self._locks: WeakValueDictionary[str, asyncio.Lock] = WeakValueDictionary()
+
+    async def access_token(self, session_id: str) -> str:
+        tokens = await self._store.read_tokens(session_id)
+        if self._fresh(tokens):
+            return tokens.access_token
+        return await self._refresh(session_id, force=False)
+
+    async def force_refresh(self, session_id: str) -> str:
+        """Refresh now (after a 401), unless another task refreshed while we waited for the lock."""
+        stale = await self._store.read_tokens(session_id)
+        return await self._refresh(session_id, force=True, stale_access=stale.access_token)
+
+    def token_source(self, session_id: str) -> SessionTokenSource:
+        return SessionTokenSource(self, session_id)
+
+    def _fresh(self, tokens: TokenSet) -> bool:
+        return tokens.expires_at is None or tokens.expires_at - self._clock() > REFRESH_MARGIN
+
+    async def _refresh(self, session_id: str, *, force: bool, stale_access: str | None = None) -> str:
+        lock = self._locks.get(session_id)
+        if lock is None:
+            lock = asyncio.Lock()
+            self._locks[session_id] = lock
+        async with lock, self._store.lock_tokens(session_id) as locked:
+            # Re-read under both locks: another task or worker may already have refreshed.
+            current = locked.tokens
+            if force and current.access_token != stale_access:
+                return current.access_token
+            if not force and self._fresh(current):
+                return current.access_token
+            if not current.refresh_token:
+                raise _expired()
+            registration = self._registry.require(locked.iss)
+            try:
+                document = await refresh_tokens(
+                    self._http, registration, locked.token_endpoint, current.refresh_token
+                )
+            except LaunchError as exc:
+                raise _expired() from exc
+            locked.replacement = token_set_from(document, self._clock(), previous=current)
+            return locked.replacement.access_token
+
+
+class SessionTokenSource:
+    """Adapter from a TokenManager and one session id to the FHIR client's TokenSource."""
+
+    def __init__(self, manager: TokenManager, session_id: str) -> None:
+        self._manager = manager
+        self._session_id = session_id
+
+    async def token(self) -> str:
+        return await self._manager.access_token(self._session_id)
+
+    async def reauthenticate(self) -> str:
+        return await self._manager.force_refresh(self._session_id)
+
+
+def _expired() -> LaunchError:
+    return LaunchError(
+        "session_expired",
+        "Your access to the EHR has expired and could not be renewed. Please relaunch SecondLook from the EHR.",
+        401,
+    )
