@@ -86,7 +86,9 @@ class FakeEhr:
 
     def _token(self, request: Request) -> Response:
         self.token_requests.append(request)
-        status, body = self.token_responses.pop(0) if self.token_responses else (500, {"error": "no answer queued"})
+        status, body = (
+            self.token_responses.pop(0) if self.token_responses else (500, {"error": "no answer queued"})
+        )
         text = body if isinstance(body, str) else json.dumps(body)
         return Response(text, status=status, content_type="application/json")
 

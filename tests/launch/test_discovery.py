@@ -37,7 +37,9 @@ async def test_missing_token_endpoint_names_field_and_url(ehr: FakeEhr, discover
     assert ehr.base + "/.well-known/smart-configuration" in caught.value.description
 
 
-async def test_missing_authorize_endpoint_only_matters_for_user_launches(ehr: FakeEhr, discovery: Discovery) -> None:
+async def test_missing_authorize_endpoint_only_matters_for_user_launches(
+    ehr: FakeEhr, discovery: Discovery
+) -> None:
     ehr.config_overrides = {"authorization_endpoint": None, "capabilities": "not-a-list"}
     with pytest.raises(LaunchError) as caught:
         await discovery.get(ehr.base)

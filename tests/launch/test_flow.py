@@ -28,36 +28,74 @@ def query(url: str) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
 
 
-async def begin(registry: Registry, discovery: Discovery, store: SessionStore, ehr: FakeEhr, launch: str | None = "L-42") -> dict[str, str]:
-    url = await begin_launch(registry=registry, discovery=discovery, store=store, iss=ehr.base, launch=launch,
-                             redirect_uri=REDIRECT, browser_nonce=NONCE)
+async def begin(
+    registry: Registry, discovery: Discovery, store: SessionStore, ehr: FakeEhr, launch: str | None = "L-42"
+) -> dict[str, str]:
+    url = await begin_launch(
+        registry=registry,
+        discovery=discovery,
+        store=store,
+        iss=ehr.base,
+        launch=launch,
+        redirect_uri=REDIRECT,
+        browser_nonce=NONCE,
+    )
     assert url.startswith(ehr.server.url_for("/auth/authorize") + "?")
     return query(url)
 
 
-async def callback(registry: Registry, discovery: Discovery, store: SessionStore, http: httpx2.AsyncClient,
-                   params: dict[str, str], nonce: str = NONCE) -> Any:
-    return await complete_launch(registry=registry, discovery=discovery, store=store, http=http, params=params,
-                                 browser_nonce=nonce, redirect_uri=REDIRECT)
+async def callback(
+    registry: Registry,
+    discovery: Discovery,
+    store: SessionStore,
+    http: httpx2.AsyncClient,
+    params: dict[str, str],
+    nonce: str = NONCE,
+) -> Any:
+    return await complete_launch(
+        registry=registry,
+        discovery=discovery,
+        store=store,
+        http=http,
+        params=params,
+        browser_nonce=nonce,
+        redirect_uri=REDIRECT,
+    )
 
 
 def token_body(**extra: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {"access_token": "AT-1", "token_type": "Bearer", "expires_in": 3600, "scope": GRANTED,
-                            "refresh_token": "RT-1", "patient": "p1"}
+    body: dict[str, Any] = {
+        "access_token": "AT-1",
+        "token_type": "Bearer",
+        "expires_in": 3600,
+        "scope": GRANTED,
+        "refresh_token": "RT-1",
+        "patient": "p1",
+    }
     body.update(extra)
     return body
 
 
-async def test_unregistered_issuer_makes_no_request(ehr: FakeEhr, discovery: Discovery, lite_store: SessionStore) -> None:
+async def test_unregistered_issuer_makes_no_request(
+    ehr: FakeEhr, discovery: Discovery, lite_store: SessionStore
+) -> None:
     with pytest.raises(LaunchError) as caught:
-        await begin_launch(registry=make_registry(ehr, iss="https://other.example.org/fhir"), discovery=discovery,
-                           store=lite_store, iss=ehr.base, launch="L", redirect_uri=REDIRECT, browser_nonce=NONCE)
+        await begin_launch(
+            registry=make_registry(ehr, iss="https://other.example.org/fhir"),
+            discovery=discovery,
+            store=lite_store,
+            iss=ehr.base,
+            launch="L",
+            redirect_uri=REDIRECT,
+            browser_nonce=NONCE,
+        )
     assert caught.value.error == "unregistered_issuer"
     assert ehr.server.log == []
 
 
-async def test_ehr_launch_authorize_parameters(ehr: FakeEhr, registry: Registry, discovery: Discovery,
-                                               lite_store: SessionStore) -> None:
+async def test_ehr_launch_authorize_parameters(
+    ehr: FakeEhr, registry: Registry, discovery: Discovery, lite_store: SessionStore
+) -> None:
     params = await begin(registry, discovery, lite_store, ehr)
     assert params["response_type"] == "code"
     assert params["client_id"] == CLIENT_ID
@@ -74,15 +112,18 @@ async def test_ehr_launch_authorize_parameters(ehr: FakeEhr, registry: Registry,
     assert pending.token_endpoint == ehr.token_url
 
 
-async def test_states_are_unpredictable(ehr: FakeEhr, registry: Registry, discovery: Discovery,
-                                        lite_store: SessionStore) -> None:
+async def test_states_are_unpredictable(
+    ehr: FakeEhr, registry: Registry, discovery: Discovery, lite_store: SessionStore
+) -> None:
     first = await begin(registry, discovery, lite_store, ehr)
     second = await begin(registry, discovery, lite_store, ehr)
     assert first["state"] != second["state"]
     assert first["code_challenge"] != second["code_challenge"]
 
 
-async def test_standalone_launch(ehr: FakeEhr, registry: Registry, discovery: Discovery, lite_store: SessionStore) -> None:
+async def test_standalone_launch(
+    ehr: FakeEhr, registry: Registry, discovery: Discovery, lite_store: SessionStore
+) -> None:
     params = await begin(registry, discovery, lite_store, ehr, launch=None)
     assert "launch" not in params
     assert "launch/patient" in params["scope"].split()
@@ -90,21 +131,34 @@ async def test_standalone_launch(ehr: FakeEhr, registry: Registry, discovery: Di
     assert params["aud"] == ehr.base
 
 
-async def test_s256_used_when_server_lists_no_methods(ehr: FakeEhr, registry: Registry, discovery: Discovery,
-                                                      lite_store: SessionStore) -> None:
+async def test_s256_used_when_server_lists_no_methods(
+    ehr: FakeEhr, registry: Registry, discovery: Discovery, lite_store: SessionStore
+) -> None:
     ehr.config_overrides = {"code_challenge_methods_supported": None}
     params = await begin(registry, discovery, lite_store, ehr)
     assert params["code_challenge_method"] == "S256"
 
 
-async def test_full_public_launch_records_context(ehr: FakeEhr, registry: Registry, discovery: Discovery,
-                                                  lite_store: SessionStore, http: httpx2.AsyncClient) -> None:
+async def test_full_public_launch_records_context(
+    ehr: FakeEhr, registry: Registry, discovery: Discovery, lite_store: SessionStore, http: httpx2.AsyncClient
+) -> None:
     params = await begin(registry, discovery, lite_store, ehr)
-    ehr.token_responses.append((200, token_body(
-        id_token=ehr.id_token(fhirUser="https://ehr.example.org/fhir/Practitioner/dr-7"), encounter="enc-1",
-        fhirContext=[{"reference": "DiagnosticReport/d1"}], smart_style_url="https://ehr/style", intent="x",
-        tenant="t1")))
-    session, secret = await callback(registry, discovery, lite_store, http, {"code": "C-1", "state": params["state"]})
+    ehr.token_responses.append(
+        (
+            200,
+            token_body(
+                id_token=ehr.id_token(fhirUser="https://ehr.example.org/fhir/Practitioner/dr-7"),
+                encounter="enc-1",
+                fhirContext=[{"reference": "DiagnosticReport/d1"}],
+                smart_style_url="https://ehr/style",
+                intent="x",
+                tenant="t1",
+            ),
+        )
+    )
+    session, secret = await callback(
+        registry, discovery, lite_store, http, {"code": "C-1", "state": params["state"]}
+    )
     form = ehr.token_form()
     request = ehr.token_requests[-1]
     assert form["grant_type"] == "authorization_code"
@@ -125,8 +179,9 @@ async def test_full_public_launch_records_context(ehr: FakeEhr, registry: Regist
     assert (await lite_store.read_tokens(session.id)).refresh_token == "RT-1"
 
 
-async def test_client_secret_basic(ehr: FakeEhr, discovery: Discovery, lite_store: SessionStore,
-                                   http: httpx2.AsyncClient) -> None:
+async def test_client_secret_basic(
+    ehr: FakeEhr, discovery: Discovery, lite_store: SessionStore, http: httpx2.AsyncClient
+) -> None:
     registry = make_registry(ehr, client_auth="client_secret_basic", client_secret="pa:ss")
     params = await begin(registry, discovery, lite_store, ehr)
     ehr.token_responses.append((200, token_body()))
@@ -138,12 +193,22 @@ async def test_client_secret_basic(ehr: FakeEhr, discovery: Discovery, lite_stor
 
 
 @pytest.mark.parametrize("alg", ["RS384", "ES384"])
-async def test_private_key_jwt(alg: str, ehr: FakeEhr, discovery: Discovery, lite_store: SessionStore,
-                               http: httpx2.AsyncClient, rsa_key: RSAKey, ec_key: Any, tmp_path: Any) -> None:
+async def test_private_key_jwt(
+    alg: str,
+    ehr: FakeEhr,
+    discovery: Discovery,
+    lite_store: SessionStore,
+    http: httpx2.AsyncClient,
+    rsa_key: RSAKey,
+    ec_key: Any,
+    tmp_path: Any,
+) -> None:
     key = rsa_key if alg == "RS384" else ec_key
     path = tmp_path / "key.pem"
     path.write_bytes(key.as_pem(private=True))
-    registry = make_registry(ehr, client_auth="private_key_jwt", signing_alg=alg, kid="kid-9", private_key_path=path)
+    registry = make_registry(
+        ehr, client_auth="private_key_jwt", signing_alg=alg, kid="kid-9", private_key_path=path
+    )
     assertions = []
     for _ in range(2):
         params = await begin(registry, discovery, lite_store, ehr)
@@ -165,12 +230,18 @@ async def test_private_key_jwt(alg: str, ehr: FakeEhr, discovery: Discovery, lit
     assert assertions[0].claims["jti"] != assertions[1].claims["jti"]
 
 
-async def test_access_denied(ehr: FakeEhr, registry: Registry, discovery: Discovery, lite_store: SessionStore,
-                             http: httpx2.AsyncClient) -> None:
+async def test_access_denied(
+    ehr: FakeEhr, registry: Registry, discovery: Discovery, lite_store: SessionStore, http: httpx2.AsyncClient
+) -> None:
     params = await begin(registry, discovery, lite_store, ehr)
     with pytest.raises(LaunchError) as caught:
-        await callback(registry, discovery, lite_store, http,
-                       {"error": "access_denied", "error_description": "User said no", "state": params["state"]})
+        await callback(
+            registry,
+            discovery,
+            lite_store,
+            http,
+            {"error": "access_denied", "error_description": "User said no", "state": params["state"]},
+        )
     assert caught.value.error == "access_denied"
     assert "User said no" in caught.value.description
     assert ehr.token_requests == []
@@ -180,17 +251,26 @@ async def test_access_denied(ehr: FakeEhr, registry: Registry, discovery: Discov
     assert again.value.error == "invalid_state"
 
 
-async def test_other_oauth_error_keeps_its_error_string(ehr: FakeEhr, registry: Registry, discovery: Discovery,
-                                                        lite_store: SessionStore, http: httpx2.AsyncClient) -> None:
+async def test_other_oauth_error_keeps_its_error_string(
+    ehr: FakeEhr, registry: Registry, discovery: Discovery, lite_store: SessionStore, http: httpx2.AsyncClient
+) -> None:
     with pytest.raises(LaunchError) as caught:
-        await callback(registry, discovery, lite_store, http, {"error": "invalid_scope", "error_description": "bad"})
+        await callback(
+            registry, discovery, lite_store, http, {"error": "invalid_scope", "error_description": "bad"}
+        )
     assert caught.value.error == "invalid_scope"
     assert "bad" in caught.value.description
 
 
 @pytest.mark.parametrize("case", ["unknown", "missing", "reused", "wrong_nonce"])
-async def test_state_problems(case: str, ehr: FakeEhr, registry: Registry, discovery: Discovery,
-                              lite_store: SessionStore, http: httpx2.AsyncClient) -> None:
+async def test_state_problems(
+    case: str,
+    ehr: FakeEhr,
+    registry: Registry,
+    discovery: Discovery,
+    lite_store: SessionStore,
+    http: httpx2.AsyncClient,
+) -> None:
     params = await begin(registry, discovery, lite_store, ehr)
     nonce = NONCE
     cb: dict[str, str] = {"code": "C", "state": params["state"]}
@@ -213,24 +293,41 @@ async def test_state_problems(case: str, ehr: FakeEhr, registry: Registry, disco
     ("status", "body", "error", "words"),
     [
         (500, {"error": "server_error"}, "token_request_failed", "HTTP 500"),
-        (400, {"error": "invalid_grant", "error_description": "code expired"}, "invalid_grant", "code expired"),
+        (
+            400,
+            {"error": "invalid_grant", "error_description": "code expired"},
+            "invalid_grant",
+            "code expired",
+        ),
         (200, "<html>not json</html>", "token_request_failed", "unreadable"),
         (200, {"token_type": "Bearer"}, "token_request_failed", "no access token"),
     ],
 )
-async def test_token_endpoint_errors(status: int, body: Any, error: str, words: str, ehr: FakeEhr, registry: Registry,
-                                     discovery: Discovery, lite_store: SessionStore, http: httpx2.AsyncClient) -> None:
+async def test_token_endpoint_errors(
+    status: int,
+    body: Any,
+    error: str,
+    words: str,
+    ehr: FakeEhr,
+    registry: Registry,
+    discovery: Discovery,
+    lite_store: SessionStore,
+    http: httpx2.AsyncClient,
+) -> None:
     params = await begin(registry, discovery, lite_store, ehr)
     ehr.token_responses.append((status, body))
     with pytest.raises(LaunchError) as caught:
-        await callback(registry, discovery, lite_store, http, {"code": "SECRET-CODE", "state": params["state"]})
+        await callback(
+            registry, discovery, lite_store, http, {"code": "SECRET-CODE", "state": params["state"]}
+        )
     assert caught.value.error == error
     assert words in caught.value.description
     assert "SECRET-CODE" not in str(caught.value)
 
 
-async def test_token_endpoint_timeout(ehr: FakeEhr, registry: Registry, discovery: Discovery,
-                                      lite_store: SessionStore) -> None:
+async def test_token_endpoint_timeout(
+    ehr: FakeEhr, registry: Registry, discovery: Discovery, lite_store: SessionStore
+) -> None:
     def slow(_request: Any) -> Any:
         time.sleep(0.5)
         raise AssertionError("unreachable")  # the client gave up already
@@ -241,14 +338,22 @@ async def test_token_endpoint_timeout(ehr: FakeEhr, registry: Registry, discover
     params = await begin(registry, discovery, lite_store, ehr)
     async with httpx2.AsyncClient(timeout=0.1) as impatient:
         with pytest.raises(LaunchError) as caught:
-            await callback(registry, discovery, lite_store, impatient, {"code": "C", "state": params["state"]})
+            await callback(
+                registry, discovery, lite_store, impatient, {"code": "C", "state": params["state"]}
+            )
     assert caught.value.error == "token_request_failed"
     assert "in time" in caught.value.description
 
 
 @pytest.mark.parametrize("problem", ["wrong_aud", "bad_signature", "expired", "wrong_iss"])
-async def test_bad_id_token(problem: str, ehr: FakeEhr, registry: Registry, discovery: Discovery,
-                            lite_store: SessionStore, http: httpx2.AsyncClient) -> None:
+async def test_bad_id_token(
+    problem: str,
+    ehr: FakeEhr,
+    registry: Registry,
+    discovery: Discovery,
+    lite_store: SessionStore,
+    http: httpx2.AsyncClient,
+) -> None:
     if problem == "wrong_aud":
         id_token = ehr.id_token(aud="another-app")
     elif problem == "expired":
@@ -258,8 +363,11 @@ async def test_bad_id_token(problem: str, ehr: FakeEhr, registry: Registry, disc
     else:
         forger = RSAKey.generate_key(2048, parameters={"kid": "ehr-1"}, private=True)
         now = int(time.time())
-        id_token = jwt.encode({"alg": "RS256", "kid": "ehr-1"},
-                              {"iss": ehr.base, "aud": CLIENT_ID, "sub": "u", "iat": now, "exp": now + 60}, forger)
+        id_token = jwt.encode(
+            {"alg": "RS256", "kid": "ehr-1"},
+            {"iss": ehr.base, "aud": CLIENT_ID, "sub": "u", "iat": now, "exp": now + 60},
+            forger,
+        )
     params = await begin(registry, discovery, lite_store, ehr)
     ehr.token_responses.append((200, token_body(id_token=id_token)))
     with pytest.raises(LaunchError) as caught:
@@ -267,22 +375,29 @@ async def test_bad_id_token(problem: str, ehr: FakeEhr, registry: Registry, disc
     assert caught.value.error == "invalid_id_token"
 
 
-async def test_id_token_keys_via_openid_configuration(ehr: FakeEhr, registry: Registry, discovery: Discovery,
-                                                       lite_store: SessionStore, http: httpx2.AsyncClient) -> None:
+async def test_id_token_keys_via_openid_configuration(
+    ehr: FakeEhr, registry: Registry, discovery: Discovery, lite_store: SessionStore, http: httpx2.AsyncClient
+) -> None:
     ehr.config_overrides = {"jwks_uri": None}
     ehr.server.expect_request("/fhir/.well-known/openid-configuration").respond_with_json(
-        {"issuer": ehr.base, "jwks_uri": ehr.server.url_for("/auth/jwks")})
+        {"issuer": ehr.base, "jwks_uri": ehr.server.url_for("/auth/jwks")}
+    )
     params = await begin(registry, discovery, lite_store, ehr)
     ehr.token_responses.append((200, token_body(id_token=ehr.id_token(fhirUser="Practitioner/p9"))))
-    session, _secret = await callback(registry, discovery, lite_store, http, {"code": "C", "state": params["state"]})
+    session, _secret = await callback(
+        registry, discovery, lite_store, http, {"code": "C", "state": params["state"]}
+    )
     assert session.fhir_user == "Practitioner/p9"
     assert any(req.path == "/fhir/.well-known/openid-configuration" for req, _resp in ehr.server.log)
 
 
-async def test_id_token_ignored_without_openid_grant(ehr: FakeEhr, registry: Registry, discovery: Discovery,
-                                                     lite_store: SessionStore, http: httpx2.AsyncClient) -> None:
+async def test_id_token_ignored_without_openid_grant(
+    ehr: FakeEhr, registry: Registry, discovery: Discovery, lite_store: SessionStore, http: httpx2.AsyncClient
+) -> None:
     params = await begin(registry, discovery, lite_store, ehr)
     ehr.token_responses.append((200, token_body(scope="launch patient/*.rs", id_token="not-even-a-jwt")))
-    session, _secret = await callback(registry, discovery, lite_store, http, {"code": "C", "state": params["state"]})
+    session, _secret = await callback(
+        registry, discovery, lite_store, http, {"code": "C", "state": params["state"]}
+    )
     assert session.fhir_user is None
     assert session.granted.can_search("Observation")

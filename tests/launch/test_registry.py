@@ -16,7 +16,9 @@ def write(tmp_path: Path, text: str) -> Path:
     return path
 
 
-def test_all_three_client_auth_kinds(tmp_path: Path, rsa_key: RSAKey, ec_key: ECKey, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_all_three_client_auth_kinds(
+    tmp_path: Path, rsa_key: RSAKey, ec_key: ECKey, monkeypatch: pytest.MonkeyPatch
+) -> None:
     (tmp_path / "rsa.pem").write_bytes(rsa_key.as_pem(private=True))
     (tmp_path / "ec.jwk.json").write_text(json.dumps(ec_key.as_dict(private=True)))
     monkeypatch.setenv("EPIC_SECRET", "s3cret-from-env")
@@ -135,4 +137,9 @@ def test_public_key_is_refused_for_private_key_jwt(tmp_path: Path, rsa_key: RSAK
 
 def test_duplicate_issuer_is_refused() -> None:
     with pytest.raises(RegistryError, match="twice"):
-        Registry([Registration(iss="https://a.example.org/", client_id="x"), Registration(iss="https://a.example.org", client_id="y")])
+        Registry(
+            [
+                Registration(iss="https://a.example.org/", client_id="x"),
+                Registration(iss="https://a.example.org", client_id="y"),
+            ]
+        )

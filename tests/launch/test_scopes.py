@@ -13,8 +13,11 @@ DEFAULT_V2 = (
 
 
 def config(*capabilities: str) -> SmartConfiguration:
-    return SmartConfiguration(fhir_base="https://e.example.org", token_endpoint="https://e.example.org/t",
-                              capabilities=list(capabilities))
+    return SmartConfiguration(
+        fhir_base="https://e.example.org",
+        token_endpoint="https://e.example.org/t",
+        capabilities=list(capabilities),
+    )
 
 
 def reg(**fields: object) -> Registration:
@@ -44,16 +47,23 @@ def test_v1_by_registration_and_auto() -> None:
     assert ".rs" not in v1
     auto_v1 = requested_scopes(reg(scope_syntax="auto"), config("permission-v1"), standalone=False)
     assert "patient/Observation.read" in auto_v1.split()
-    auto_v2 = requested_scopes(reg(scope_syntax="auto"), config("permission-v1", "permission-v2"), standalone=False)
+    auto_v2 = requested_scopes(
+        reg(scope_syntax="auto"), config("permission-v1", "permission-v2"), standalone=False
+    )
     assert auto_v2 == DEFAULT_V2
 
 
 def test_registration_override_is_used() -> None:
-    assert requested_scopes(reg(scopes="launch patient/*.rs"), config(), standalone=False) == "launch patient/*.rs"
+    assert (
+        requested_scopes(reg(scopes="launch patient/*.rs"), config(), standalone=False)
+        == "launch patient/*.rs"
+    )
 
 
 def test_v2_parsing() -> None:
-    granted = GrantedScopes.parse("launch openid patient/Condition.rs patient/Binary.r patient/ServiceRequest.c")
+    granted = GrantedScopes.parse(
+        "launch openid patient/Condition.rs patient/Binary.r patient/ServiceRequest.c"
+    )
     assert granted.can_read("Condition") and granted.can_search("Condition")
     assert granted.can_read("Binary") and not granted.can_search("Binary")
     assert granted.can_create("ServiceRequest") and not granted.can_read("ServiceRequest")
@@ -72,7 +82,9 @@ def test_v1_parsing() -> None:
 def test_wildcards_contexts_and_uri_form() -> None:
     assert GrantedScopes.parse("patient/*.read").can_search("Specimen")
     assert GrantedScopes.parse("user/*.rs").can_read("DocumentReference")
-    assert GrantedScopes.parse("http://smarthealthit.org/fhir/scopes/patient/Condition.rs").can_read("Condition")
+    assert GrantedScopes.parse("http://smarthealthit.org/fhir/scopes/patient/Condition.rs").can_read(
+        "Condition"
+    )
     # system/ scopes are for backend services, not for a user's launch.
     assert not GrantedScopes.parse("system/*.rs").can_read("Condition")
     # Out-of-order permission letters are not a valid v2 scope.

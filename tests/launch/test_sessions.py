@@ -32,13 +32,26 @@ def tokens(expires_in: int = 3600) -> TokenSet:
 
 def pending(state: str = "state-1", minutes: int = 10) -> PendingLaunch:
     now = datetime.now(UTC)
-    return PendingLaunch(state, "https://e.example.org", "L1", "https://app/cb", VERIFIER, "launch", "https://e/t",
-                         now, now + timedelta(minutes=minutes))
+    return PendingLaunch(
+        state,
+        "https://e.example.org",
+        "L1",
+        "https://app/cb",
+        VERIFIER,
+        "launch",
+        "https://e/t",
+        now,
+        now + timedelta(minutes=minutes),
+    )
 
 
 async def new_session(store: SessionStore) -> tuple[str, str]:
     session, secret = await store.create_session(
-        iss="https://e.example.org", client_id="c", token_endpoint="https://e/t", tokens=tokens(), context=CONTEXT
+        iss="https://e.example.org",
+        client_id="c",
+        token_endpoint="https://e/t",
+        tokens=tokens(),
+        context=CONTEXT,
     )
     return session.id, secret
 
@@ -75,7 +88,10 @@ async def test_wrong_secret_and_unknown_id_are_refused(store: SessionStore) -> N
 async def test_two_launches_are_independent(store: SessionStore) -> None:
     first_id, first_secret = await new_session(store)
     second, second_secret = await store.create_session(
-        iss="https://e.example.org", client_id="c", token_endpoint="https://e/t", tokens=tokens(),
+        iss="https://e.example.org",
+        client_id="c",
+        token_endpoint="https://e/t",
+        tokens=tokens(),
         context={**CONTEXT, "patient": "other"},
     )
     assert (await store.get_session(first_id, first_secret)).patient == "p123"
@@ -156,7 +172,9 @@ async def test_session_survives_restart(tmp_path: Path) -> None:
     await first_engine.dispose()
 
     second_engine = create_async_engine(url)
-    restarted = SessionStore(second_engine, TokenCipher([generate_key(), key]))  # key rotation: old key still decrypts
+    restarted = SessionStore(
+        second_engine, TokenCipher([generate_key(), key])
+    )  # key rotation: old key still decrypts
     assert (await restarted.get_session(session_id, secret)).patient == "p123"
     assert (await restarted.read_tokens(session_id)).access_token == ACCESS
     await second_engine.dispose()

@@ -22,30 +22,54 @@ from launch.tokens import TokenManager
 from .conftest import CLIENT_ID, POSTGRES_ENV, FakeEhr
 
 
-async def make_session(store: SessionStore, ehr: FakeEhr, *, expires_in: float, refresh: str | None = "RT-1") -> str:
-    tokens = TokenSet("AT-old", refresh, datetime.now(UTC) + timedelta(seconds=expires_in), "launch patient/*.rs")
+async def make_session(
+    store: SessionStore, ehr: FakeEhr, *, expires_in: float, refresh: str | None = "RT-1"
+) -> str:
+    tokens = TokenSet(
+        "AT-old", refresh, datetime.now(UTC) + timedelta(seconds=expires_in), "launch patient/*.rs"
+    )
     session, _secret = await store.create_session(
-        iss=ehr.base, client_id=CLIENT_ID, token_endpoint=ehr.token_url, tokens=tokens, context={"patient": "p1"}
+        iss=ehr.base,
+        client_id=CLIENT_ID,
+        token_endpoint=ehr.token_url,
+        tokens=tokens,
+        context={"patient": "p1"},
     )
     return session.id
 
 
 @pytest.fixture
-def manager(lite_store: SessionStore, registry: Registry, discovery: Discovery, http: httpx2.AsyncClient) -> TokenManager:
+def manager(
+    lite_store: SessionStore, registry: Registry, discovery: Discovery, http: httpx2.AsyncClient
+) -> TokenManager:
     return TokenManager(lite_store, registry, discovery, http)
 
 
-async def test_valid_token_needs_no_request(ehr: FakeEhr, lite_store: SessionStore, manager: TokenManager) -> None:
+async def test_valid_token_needs_no_request(
+    ehr: FakeEhr, lite_store: SessionStore, manager: TokenManager
+) -> None:
     session_id = await make_session(lite_store, ehr, expires_in=600)
     assert await manager.access_token(session_id) == "AT-old"
     assert ehr.token_requests == []
 
 
 @pytest.mark.parametrize("expires_in", [-30, 30])  # already expired, or expiring within the 60 s margin
-async def test_refresh_with_rotation(expires_in: int, ehr: FakeEhr, lite_store: SessionStore, manager: TokenManager) -> None:
+async def test_refresh_with_rotation(
+    expires_in: int, ehr: FakeEhr, lite_store: SessionStore, manager: TokenManager
+) -> None:
     session_id = await make_session(lite_store, ehr, expires_in=expires_in)
-    ehr.token_responses.append((200, {"access_token": "AT-new", "token_type": "bearer", "expires_in": 300,
-                                      "refresh_token": "RT-2", "scope": "launch patient/Condition.rs"}))
+    ehr.token_responses.append(
+        (
+            200,
+            {
+                "access_token": "AT-new",
+                "token_type": "bearer",
+                "expires_in": 300,
+                "refresh_token": "RT-2",
+                "scope": "launch patient/Condition.rs",
+            },
+        )
+    )
     assert await manager.access_token(session_id) == "AT-new"
     form = ehr.token_form()
     assert form == {"grant_type": "refresh_token", "refresh_token": "RT-1", "client_id": CLIENT_ID}
@@ -57,21 +81,37 @@ async def test_refresh_with_rotation(expires_in: int, ehr: FakeEhr, lite_store: 
     assert len(ehr.token_requests) == 1
 
 
-async def test_refresh_without_new_refresh_token_keeps_old(ehr: FakeEhr, lite_store: SessionStore,
-                                                           manager: TokenManager) -> None:
+async def test_refresh_without_new_refresh_token_keeps_old(
+    ehr: FakeEhr, lite_store: SessionStore, manager: TokenManager
+) -> None:
     session_id = await make_session(lite_store, ehr, expires_in=-1)
-    ehr.token_responses.append((200, {"access_token": "AT-new", "token_type": "Bearer", "expires_in": 570,
-                                      "scope": "launch patient/*.rs"}))
+    ehr.token_responses.append(
+        (
+            200,
+            {
+                "access_token": "AT-new",
+                "token_type": "Bearer",
+                "expires_in": 570,
+                "scope": "launch patient/*.rs",
+            },
+        )
+    )
     assert await manager.access_token(session_id) == "AT-new"
     assert (await lite_store.read_tokens(session_id)).refresh_token == "RT-1"
 
 
-async def test_concurrent_calls_refresh_once(ehr: FakeEhr, lite_store: SessionStore, manager: TokenManager) -> None:
+async def test_concurrent_calls_refresh_once(
+    ehr: FakeEhr, lite_store: SessionStore, manager: TokenManager
+) -> None:
     def slow_token(request: Request) -> Response:
         ehr.token_requests.append(request)
         time.sleep(0.2)
-        body = {"access_token": f"AT-{len(ehr.token_requests)}", "token_type": "Bearer", "expires_in": 300,
-                "scope": "launch patient/*.rs"}
+        body = {
+            "access_token": f"AT-{len(ehr.token_requests)}",
+            "token_type": "Bearer",
+            "expires_in": 300,
+            "scope": "launch patient/*.rs",
+        }
         return Response(json.dumps(body), content_type="application/json")
 
     ehr.server.clear_all_handlers()
@@ -82,12 +122,22 @@ async def test_concurrent_calls_refresh_once(ehr: FakeEhr, lite_store: SessionSt
     assert len(ehr.token_requests) == 1
 
 
-async def test_second_manager_rereads_after_refresh(ehr: FakeEhr, lite_store: SessionStore, registry: Registry,
-                                                     discovery: Discovery, http: httpx2.AsyncClient) -> None:
+async def test_second_manager_rereads_after_refresh(
+    ehr: FakeEhr, lite_store: SessionStore, registry: Registry, discovery: Discovery, http: httpx2.AsyncClient
+) -> None:
     """A second worker (its own manager and lock) sees the first one's refresh and does not repeat it."""
     session_id = await make_session(lite_store, ehr, expires_in=-1)
-    ehr.token_responses.append((200, {"access_token": "AT-new", "token_type": "Bearer", "expires_in": 300,
-                                      "scope": "launch patient/*.rs"}))
+    ehr.token_responses.append(
+        (
+            200,
+            {
+                "access_token": "AT-new",
+                "token_type": "Bearer",
+                "expires_in": 300,
+                "scope": "launch patient/*.rs",
+            },
+        )
+    )
     first = TokenManager(lite_store, registry, discovery, http)
     second = TokenManager(lite_store, registry, discovery, http)
     assert await first.access_token(session_id) == "AT-new"
@@ -95,7 +145,9 @@ async def test_second_manager_rereads_after_refresh(ehr: FakeEhr, lite_store: Se
     assert len(ehr.token_requests) == 1
 
 
-async def test_refresh_failure_asks_to_relaunch(ehr: FakeEhr, lite_store: SessionStore, manager: TokenManager) -> None:
+async def test_refresh_failure_asks_to_relaunch(
+    ehr: FakeEhr, lite_store: SessionStore, manager: TokenManager
+) -> None:
     session_id = await make_session(lite_store, ehr, expires_in=-1)
     ehr.token_responses.append((400, {"error": "invalid_grant"}))
     with pytest.raises(LaunchError) as caught:
@@ -105,7 +157,9 @@ async def test_refresh_failure_asks_to_relaunch(ehr: FakeEhr, lite_store: Sessio
     assert "RT-1" not in str(caught.value)
 
 
-async def test_expired_without_refresh_token(ehr: FakeEhr, lite_store: SessionStore, manager: TokenManager) -> None:
+async def test_expired_without_refresh_token(
+    ehr: FakeEhr, lite_store: SessionStore, manager: TokenManager
+) -> None:
     session_id = await make_session(lite_store, ehr, expires_in=-1, refresh=None)
     with pytest.raises(LaunchError) as caught:
         await manager.access_token(session_id)
@@ -113,10 +167,13 @@ async def test_expired_without_refresh_token(ehr: FakeEhr, lite_store: SessionSt
     assert ehr.token_requests == []
 
 
-async def test_force_refresh_and_token_source(ehr: FakeEhr, lite_store: SessionStore, manager: TokenManager) -> None:
+async def test_force_refresh_and_token_source(
+    ehr: FakeEhr, lite_store: SessionStore, manager: TokenManager
+) -> None:
     session_id = await make_session(lite_store, ehr, expires_in=600)
-    ehr.token_responses.append((200, {"access_token": "AT-forced", "token_type": "Bearer", "expires_in": 300,
-                                      "scope": "launch"}))
+    ehr.token_responses.append(
+        (200, {"access_token": "AT-forced", "token_type": "Bearer", "expires_in": 300, "scope": "launch"})
+    )
     source = manager.token_source(session_id)
     assert await source.token() == "AT-old"
     assert await source.reauthenticate() == "AT-forced"
@@ -130,8 +187,6 @@ async def test_unknown_session(manager: TokenManager, ehr: FakeEhr) -> None:
     assert caught.value.error == "session_expired"
 
 
-
-
 @pytest.mark.skipif(not os.environ.get(POSTGRES_ENV), reason=f"{POSTGRES_ENV} is not set (CI sets it)")
 async def test_concurrent_workers_refresh_once_on_postgresql(
     ehr: FakeEhr, cipher: TokenCipher, registry: Registry, discovery: Discovery, http: httpx2.AsyncClient
@@ -141,8 +196,12 @@ async def test_concurrent_workers_refresh_once_on_postgresql(
     def slow_token(request: Request) -> Response:
         ehr.token_requests.append(request)
         time.sleep(0.2)
-        body = {"access_token": f"AT-{len(ehr.token_requests)}", "token_type": "Bearer", "expires_in": 300,
-                "scope": "launch patient/*.rs"}
+        body = {
+            "access_token": f"AT-{len(ehr.token_requests)}",
+            "token_type": "Bearer",
+            "expires_in": 300,
+            "scope": "launch patient/*.rs",
+        }
         return Response(json.dumps(body), content_type="application/json")
 
     ehr.server.clear_all_handlers()

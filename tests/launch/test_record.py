@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+import httpx2
+import pytest
+from pytest_httpserver import HTTPServer
+
+from launch.fhir_client import FhirClient
+from launch.record import AttachmentRef, FetchedAttachment, Gap, SearchSpec, fetch_attachments, fetch_searches
+from launch.retry import RetryPolicy
+from launch.scopes import GrantedScopes
+
+from .fakes import RecordingSleep, StaticTokens, bundle, outcome
+
+
+@pytest.fixture
+def client(httpserver: HTTPServer, http: httpx2.AsyncClient) -> FhirClient:
+    return FhirClient(
+        httpserver.url_for("/fhir"),
+        http,
+        StaticTokens(),
+        retry=RetryPolicy(2, 0.0, 0.0),
+        sleep=RecordingSleep(),
+    )
+
+
+async def test_one_failed_search_and_one_denied_type_keep_the_rest(
+    httpserver: HTTPServer, client: FhirClient
+) -> None:
+    httpserver.expect_request("/fhir/Condition").respond_with_json(
+        bundle([{"resourceType": "Condition", "id": "c1"}, {"resourceType": "Condition", "id": "c2"}])
+    )
+    httpserver.expect_request("/fhir/DiagnosticReport").respond_with_json(
+        outcome("category not supported"), status=400
+    )
+    httpserver.expect_request("/fhir/Observation").respond_with_json(
+        bundle([{"resourceType": "Observation", "id": "o1"}, {"resourceType": "Condition", "id": "c1"}])
+    )
+    granted = GrantedScopes.parse(
+        "launch patient/Condition.rs patient/DiagnosticReport.rs patient/Observation.rs"
+    )
+    searches = [
+        SearchSpec("Condition", {"patient": "p1"}, "conditions"),
+        SearchSpec("DiagnosticReport", {"patient": "p1", "category": "LP7839-6"}, "pathology reports"),
+        SearchSpec("Coverage", {"patient": "p1"}, "insurance"),
+        SearchSpec("Observation", {"patient": "p1", "_include": "x"}, "labs"),
+    ]
+    result = await fetch_searches(client, searches, granted)
+    assert sorted((r["resourceType"], r["id"]) for r in result.resources) == [
+        ("Condition", "c1"),
+        ("Condition", "c2"),
+        ("Observation", "o1"),
+    ]  # c1 from _include de-duplicated
+    gaps = {gap.label: gap for gap in result.gaps}
+    assert set(gaps) == {"pathology reports", "insurance"}
+    assert gaps["insurance"].reason == "scope_not_granted" and gaps["insurance"].resource_type == "Coverage"
+    assert gaps["pathology reports"].reason == "fetch_failed"
+    assert "category not supported" in gaps["pathology reports"].message
+    assert not any(request.path == "/fhir/Coverage" for request, _ in httpserver.log)
+    assert [r["id"] for r in result.of_type("Observation")] == ["o1"]
+
+
+async def test_attachments_fetched_concurrently_with_gaps(httpserver: HTTPServer, client: FhirClient) -> None:
+    httpserver.expect_request("/fhir/Binary/b1").respond_with_data(b"report text", content_type="text/plain")
+    httpserver.expect_request("/fhir/Binary/b2").respond_with_json(outcome("gone"), status=410)
+    refs = [
+        AttachmentRef("Binary/b1", "text/plain", "DiagnosticReport/d1"),
+        AttachmentRef(httpserver.url_for("/fhir/Binary/b2"), "application/pdf", "DocumentReference/r1"),
+        AttachmentRef("https://elsewhere.example.com/b3", "application/pdf", "DocumentReference/r2"),
+    ]
+    first, second, third = await fetch_attachments(client, refs)
+    assert isinstance(first, FetchedAttachment) and first.data == b"report text" and first.ref is refs[0]
+    assert isinstance(second, Gap) and second.label == "DocumentReference/r1" and "gone" in second.message
+    assert isinstance(third, Gap) and "different server" in third.message
