@@ -5,7 +5,6 @@ import json
 import os
 import time
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import httpx2
 import pytest
