@@ -1,0 +1,61 @@
+"""`create_demo_ehr`: the ASGI app of the embedded demo EHR (SMART authorization + FHIR R4)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from authlib.common.security import is_secure_transport
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from .auth_routes import build_auth_routes
+from .authorization_server import SmartAuthorizationServer, generate_signing_key, register_demo_clients
+from .config import DemoEhrConfig
+from .ehr_pages import build_ehr_pages
+from .fhir_api import build_fhir_api
+from .large_patient import build_large_patient
+from .records import MemoryStore
+from .resource_store import ResourceStore, load_patients_dir
+from .runtime import DemoEhr
+
+
+class LatencyMiddleware:
+    """Adds the same delay before every response, so benchmarks see a network-like EHR."""
+
+    def __init__(self, app: ASGIApp, latency_ms: int):
+        self.app = app
+        self.delay = latency_ms / 1000
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and self.delay > 0:
+            await asyncio.sleep(self.delay)
+        await self.app(scope, receive, send)
+
+
+def load_resources(config: DemoEhrConfig) -> ResourceStore:
+    store = ResourceStore()
+    load_patients_dir(store, config.resolved_patients_dir)
+    if config.include_large_patient:
+        meta = {
+            "title": "Benchmark patient — about 2,000 resources",
+            "summary": "Synthetic breast cancer chart on treatment, sized for paging and latency benchmarks.",
+            "triggers": [],
+        }
+        store.add_patient_bundle(build_large_patient(), meta)
+    return store
+
+
+def create_demo_ehr(config: DemoEhrConfig) -> FastAPI:
+    if not is_secure_transport(config.origin + "/"):
+        raise ValueError("The demo EHR base_url must be https or a loopback http address.")
+    memory = MemoryStore()
+    register_demo_clients(memory, config.redirect_uris)
+    server = SmartAuthorizationServer(config, memory, generate_signing_key())
+    ehr = DemoEhr(config=config, memory=memory, resources=load_resources(config), server=server)
+    app = FastAPI(title="SecondLook demo EHR", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.demo_ehr = ehr
+    app.include_router(build_auth_routes(ehr))
+    app.include_router(build_fhir_api(ehr))
+    app.include_router(build_ehr_pages(ehr))
+    app.add_middleware(LatencyMiddleware, latency_ms=config.latency_ms)
+    return app

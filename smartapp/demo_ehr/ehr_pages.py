@@ -1,0 +1,69 @@
+"""The EHR side a clinician sees: the patient list, EHR launches and the framed chart."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Request
+from starlette.responses import RedirectResponse, Response
+
+from .discovery import smart_style
+from .records import LaunchContext
+from .runtime import DemoEhr, render, render_error
+
+
+def _banner_flag(values: list[str]) -> bool:
+    # The launch form sends a hidden "false" then the checkbox "true": the last value wins,
+    # and a caller that sends nothing gets the SMART default (banner shown).
+    return values[-1].lower() != "false" if values else True
+
+
+def build_ehr_pages(ehr: DemoEhr) -> APIRouter:
+    router = APIRouter()
+
+    def launch_url(patient_id: str, need_banner: bool) -> str | None:
+        if ehr.resources.get("Patient", patient_id) is None:
+            return None
+        context = LaunchContext(
+            patient_id=patient_id,
+            encounter_id=ehr.resources.latest_encounter(patient_id),
+            need_patient_banner=need_banner,
+        )
+        launch_id = ehr.memory.create_launch(context)
+        query = urlencode({"iss": ehr.config.fhir_base, "launch": launch_id})
+        separator = "&" if "?" in ehr.config.app_launch_url else "?"
+        return f"{ehr.config.app_launch_url}{separator}{query}"
+
+    @router.get("/", include_in_schema=False)
+    async def patient_list() -> Response:
+        return render(
+            "launch.html", patients=ehr.resources.listings, standalone_url=ehr.config.app_standalone_url
+        )
+
+    @router.api_route("/launch", methods=["GET", "POST"], include_in_schema=False)
+    async def ehr_launch(request: Request) -> Response:
+        values = list(request.query_params.multi_items())
+        if request.method == "POST":
+            form = await request.form()
+            values += [(key, value) for key, value in form.multi_items() if isinstance(value, str)]
+        patient_id = next((value for key, value in values if key == "patient"), "")
+        banner = _banner_flag([value for key, value in values if key == "need_patient_banner"])
+        target = launch_url(patient_id, banner)
+        if target is None:
+            return render_error("Unknown patient", "That patient is not in the demo EHR.", 404)
+        return RedirectResponse(target, status_code=303)
+
+    @router.get("/chart/{patient_id}", include_in_schema=False)
+    async def chart(patient_id: str, request: Request) -> Response:
+        banner = _banner_flag(request.query_params.getlist("need_patient_banner"))
+        target = launch_url(patient_id, banner)
+        listing = ehr.resources.listing(patient_id)
+        if target is None or listing is None:
+            return render_error("Unknown patient", "That patient is not in the demo EHR.", 404)
+        return render("chart.html", patient=listing, app_url=target)
+
+    @router.get("/smart-style.json", include_in_schema=False)
+    async def style() -> dict[str, str]:
+        return smart_style()
+
+    return router

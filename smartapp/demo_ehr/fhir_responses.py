@@ -1,0 +1,75 @@
+"""FHIR-shaped HTTP responses of the demo EHR: resources, OperationOutcomes, searchset Bundles."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.responses import Response
+
+FHIR_JSON = "application/fhir+json"
+Resource = dict[str, Any]
+
+
+class FhirResponse(Response):
+    media_type = FHIR_JSON
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, separators=(",", ":")).encode("utf-8")
+
+
+def outcome(code: str, diagnostics: str, severity: str = "error") -> Resource:
+    return {
+        "resourceType": "OperationOutcome",
+        "issue": [{"severity": severity, "code": code, "diagnostics": diagnostics}],
+    }
+
+
+def fhir_error(status: int, code: str, diagnostics: str) -> FhirResponse:
+    headers = {"WWW-Authenticate": 'Bearer realm="demo-ehr"'} if status == 401 else None
+    return FhirResponse(outcome(code, diagnostics), status_code=status, headers=headers)
+
+
+def searchset(
+    fhir_base: str,
+    resources: list[Resource],
+    total: int,
+    self_url: str,
+    next_url: str | None,
+    notice: Resource | None,
+) -> Resource:
+    links = [{"relation": "self", "url": self_url}]
+    if next_url:
+        links.append({"relation": "next", "url": next_url})
+    entries: list[Resource] = [
+        {
+            "fullUrl": f"{fhir_base}/{res['resourceType']}/{res['id']}",
+            "resource": res,
+            "search": {"mode": "match"},
+        }
+        for res in resources
+    ]
+    if notice is not None:
+        entries.append({"resource": notice, "search": {"mode": "outcome"}})
+    return {"resourceType": "Bundle", "type": "searchset", "total": total, "link": links, "entry": entries}
+
+
+STATUS_TEXT = {
+    200: "200 OK",
+    201: "201 Created",
+    400: "400 Bad Request",
+    401: "401 Unauthorized",
+    403: "403 Forbidden",
+    404: "404 Not Found",
+    405: "405 Method Not Allowed",
+    412: "412 Precondition Failed",
+}
+
+
+def batch_entry(status: int, body: Resource) -> Resource:
+    entry: Resource = {"response": {"status": STATUS_TEXT.get(status, str(status))}}
+    if status >= 400:
+        entry["response"]["outcome"] = body
+    else:
+        entry["resource"] = body
+    return entry

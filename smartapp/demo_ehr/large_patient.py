@@ -1,0 +1,407 @@
+"""A deterministic synthetic chart of about 2,000 resources for paging and latency benchmarks.
+
+One woman with HER2-negative, ER-positive breast cancer on treatment since early 2025, so the
+SecondLook engine has real findings to compute; every value comes from a seeded generator.
+"""
+
+from __future__ import annotations
+
+import base64
+import random
+from datetime import date, timedelta
+from typing import Any
+
+BENCH_PATIENT_ID = "bench-large"
+LOINC = "http://loinc.org"
+SNOMED = "http://snomed.info/sct"
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+OBS_CAT = "http://terminology.hl7.org/CodeSystem/observation-category"
+V2_0074 = "http://terminology.hl7.org/CodeSystem/v2-0074"
+START = date(2025, 1, 6)
+Resource = dict[str, Any]
+# (LOINC, display, unit, low, high) — typical adult reference ranges drive the random values.
+CBC = [
+    ("6690-2", "Leukocytes [#/volume] in Blood", "10*3/uL", 3.2, 9.8),
+    ("718-7", "Hemoglobin [Mass/volume] in Blood", "g/dL", 10.1, 13.8),
+    ("777-3", "Platelets [#/volume] in Blood", "10*3/uL", 140, 380),
+    ("751-8", "Neutrophils [#/volume] in Blood", "10*3/uL", 1.1, 6.5),
+]
+CMP = [
+    ("2951-2", "Sodium [Moles/volume] in Serum or Plasma", "mmol/L", 134, 144),
+    ("2823-3", "Potassium [Moles/volume] in Serum or Plasma", "mmol/L", 3.4, 5.0),
+    ("2160-0", "Creatinine [Mass/volume] in Serum or Plasma", "mg/dL", 0.6, 1.1),
+    ("1742-6", "Alanine aminotransferase [Enzymatic activity/volume] in Serum or Plasma", "U/L", 12, 60),
+    ("1920-8", "Aspartate aminotransferase [Enzymatic activity/volume] in Serum or Plasma", "U/L", 12, 55),
+    ("1975-2", "Bilirubin.total [Mass/volume] in Serum or Plasma", "mg/dL", 0.3, 1.2),
+    ("2345-7", "Glucose [Mass/volume] in Serum or Plasma", "mg/dL", 75, 140),
+    ("1751-7", "Albumin [Mass/volume] in Serum or Plasma", "g/dL", 3.2, 4.6),
+]
+MARKERS = [
+    ("2039-6", "Carcinoembryonic Ag [Mass/volume] in Serum or Plasma", "ng/mL", 2.0),
+    ("6875-9", "Cancer Ag 15-3 [Units/volume] in Serum or Plasma", "U/mL", 28.0),
+]
+CONDITIONS = [
+    ("C50.412", "Malignant neoplasm of upper-outer quadrant of left female breast", "2025-01-02"),
+    ("C77.3", "Secondary malignant neoplasm of axillary lymph nodes", "2025-01-02"),
+    ("Z17.0", "Estrogen receptor positive status [ER+]", "2025-01-10"),
+    ("D70.1", "Agranulocytosis secondary to cancer chemotherapy", "2025-04-14"),
+    ("G62.0", "Drug-induced polyneuropathy", "2025-06-20"),
+    ("E11.9", "Type 2 diabetes mellitus without complications", "2019-03-11"),
+    ("I10", "Essential (primary) hypertension", "2017-08-02"),
+    ("E78.5", "Hyperlipidemia, unspecified", "2018-05-30"),
+    ("F41.1", "Generalized anxiety disorder", "2025-02-18"),
+    ("K21.9", "Gastro-esophageal reflux disease without esophagitis", "2020-09-09"),
+    ("M81.0", "Age-related osteoporosis without current pathological fracture", "2026-02-03"),
+    ("R53.83", "Other fatigue", "2025-05-01"),
+    ("D64.81", "Anemia due to antineoplastic chemotherapy", "2025-05-19"),
+    ("Z80.3", "Family history of malignant neoplasm of breast", "2025-01-02"),
+    ("Z79.811", "Long term (current) use of aromatase inhibitors", "2025-11-03"),
+]
+# (RxNorm ingredient, name, first day offset, cycles, days between cycles)
+DRUGS = [
+    ("3639", "doxorubicin", 14, 4, 14),
+    ("3002", "cyclophosphamide", 14, 4, 14),
+    ("56946", "paclitaxel", 91, 12, 7),
+    ("84857", "anastrozole", 301, 1, 0),
+]
+IMAGING = [
+    ("24606-6", "MG Breast Screening", "Post-treatment changes in the left breast; no new suspicious mass."),
+    ("24627-2", "CT Chest", "No pulmonary nodules or mediastinal adenopathy."),
+    ("24857-5", "CT Abdomen and Pelvis", "No evidence of hepatic or osseous metastatic disease."),
+    ("39863-6", "NM Bone scan", "No scintigraphic evidence of osseous metastases."),
+    ("24590-2", "MRI Breast", "Decrease in size of the left breast mass consistent with treatment response."),
+]
+
+
+def _day(offset: int) -> str:
+    return (START + timedelta(days=offset)).isoformat()
+
+
+def _concept(system: str, code: str, display: str) -> Resource:
+    return {"coding": [{"system": system, "code": code, "display": display}], "text": display}
+
+
+def _ref(kind: str, rid: str) -> Resource:
+    return {"reference": f"{kind}/{rid}"}
+
+
+def _pathology_text(index: int, rng: random.Random) -> tuple[str, str]:
+    site = rng.choice(["left breast, 2 o'clock", "left axillary lymph node", "left breast, lumpectomy bed"])
+    ki67 = rng.randint(8, 35)
+    lines = [
+        f"ACCESSION: BS25-{10000 + index}",
+        f"SPECIMEN: {site}",
+        "CLINICAL HISTORY: Left breast carcinoma on systemic therapy.",
+        "FINAL DIAGNOSIS: Invasive ductal carcinoma, Nottingham grade 2."
+        if index % 5 == 0
+        else "FINAL DIAGNOSIS: Benign breast tissue with treatment effect; no residual carcinoma identified.",
+        f"IMMUNOHISTOCHEMISTRY: ER positive (90%), PR positive (40%), HER2 1+ (negative), Ki-67 {ki67}%.",
+        "COMMENT: Controls performed appropriately.",
+    ]
+    if index % 2:
+        return "text/plain", "\n".join(lines)
+    body = "".join(f"<p>{line}</p>" for line in lines)
+    return "text/html", f"<html><body>{body}</body></html>"
+
+
+class _Chart:
+    def __init__(self, seed: int):
+        self.rng = random.Random(seed)  # noqa: S311 - synthetic data, not security
+        self.items: list[Resource] = []
+        self.counter = 0
+
+    def add(self, resource: Resource) -> str:
+        self.counter += 1
+        rid = resource.get("id") or f"bl-{resource['resourceType'].lower()}-{self.counter}"
+        resource["id"] = rid
+        if resource["resourceType"] not in ("Patient", "Organization", "Practitioner", "Binary", "Coverage"):
+            resource.setdefault("subject", _ref("Patient", BENCH_PATIENT_ID))
+        self.items.append(resource)
+        return str(rid)
+
+    def report(self, category: tuple[str, str, str], code: Resource, when: str, **extra: Any) -> str:
+        return self.add(
+            {
+                "resourceType": "DiagnosticReport",
+                "status": "final",
+                "category": [_concept(*category)],
+                "code": code,
+                "effectiveDateTime": when,
+                "issued": f"{when}T16:00:00Z",
+                **extra,
+            }
+        )
+
+    def lab(self, spec: tuple[str, str, str, float, float], when: str, value: float) -> str:
+        loinc, display, unit, low, high = spec
+        return self.add(
+            {
+                "resourceType": "Observation",
+                "status": "final",
+                "category": [_concept(OBS_CAT, "laboratory", "Laboratory")],
+                "code": _concept(LOINC, loinc, display),
+                "effectiveDateTime": f"{when}T08:30:00Z",
+                "valueQuantity": {
+                    "value": value,
+                    "unit": unit,
+                    "system": "http://unitsofmeasure.org",
+                    "code": unit,
+                },
+                "referenceRange": [
+                    {"low": {"value": low, "unit": unit}, "high": {"value": high, "unit": unit}}
+                ],
+            }
+        )
+
+
+def build_large_patient(n_resources: int = 2000, n_pathology: int = 50) -> list[dict[str, Any]]:
+    """The chart as a list of resources (Patient first); exactly `n_resources` when that is at
+    least the size of the fixed part (about 350 resources)."""
+    chart = _Chart(seed=20261125)
+    _add_people(chart)
+    _add_conditions(chart)
+    _add_encounters_and_notes(chart)
+    _add_treatment(chart)
+    _add_pathology(chart, n_pathology)
+    _add_imaging(chart)
+    _add_labs(chart, n_resources)
+    return chart.items[:n_resources]
+
+
+def _add_people(chart: _Chart) -> None:
+    chart.add(
+        {
+            "resourceType": "Patient",
+            "id": BENCH_PATIENT_ID,
+            "identifier": [{"system": "urn:oid:2.16.840.1.113883.3.9999.1", "value": "BL-0002000"}],
+            "name": [{"family": "Benchmark", "given": ["Lena"]}],
+            "gender": "female",
+            "birthDate": "1968-04-17",
+            "address": [{"city": "Madison", "state": "WI", "postalCode": "53705"}],
+        }
+    )
+    chart.add({"resourceType": "Organization", "id": "bench-payer", "name": "Badger Mutual Health Plan"})
+    chart.add(
+        {
+            "resourceType": "Practitioner",
+            "id": "bench-oncologist",
+            "name": [{"family": "Okafor", "given": ["Amara"]}],
+        }
+    )
+    chart.add(
+        {
+            "resourceType": "Coverage",
+            "status": "active",
+            "beneficiary": _ref("Patient", BENCH_PATIENT_ID),
+            "payor": [_ref("Organization", "bench-payer")],
+            "type": _concept(
+                "http://terminology.hl7.org/CodeSystem/v3-ActCode", "EHCPOL", "extended healthcare"
+            ),
+            "period": {"start": "2025-01-01"},
+        }
+    )
+
+
+def _add_conditions(chart: _Chart) -> None:
+    for code, display, onset in CONDITIONS:
+        chart.add(
+            {
+                "resourceType": "Condition",
+                "clinicalStatus": _concept(
+                    "http://terminology.hl7.org/CodeSystem/condition-clinical", "active", "Active"
+                ),
+                "category": [
+                    _concept(
+                        "http://terminology.hl7.org/CodeSystem/condition-category",
+                        "problem-list-item",
+                        "Problem List Item",
+                    )
+                ],
+                "code": _concept("http://hl7.org/fhir/sid/icd-10-cm", code, display),
+                "onsetDateTime": onset,
+                "recordedDate": onset,
+            }
+        )
+
+
+def _add_encounters_and_notes(chart: _Chart) -> None:
+    for visit in range(40):
+        when = _day(visit * 17)
+        encounter = chart.add(
+            {
+                "resourceType": "Encounter",
+                "status": "finished",
+                "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
+                "period": {"start": f"{when}T09:00:00Z", "end": f"{when}T09:40:00Z"},
+            }
+        )
+        if visit % 4 == 0 or visit == 39:
+            note = f"Oncology follow-up {when}. Tolerating therapy. Plan: continue current regimen and labs."
+            chart.add(
+                {
+                    "resourceType": "DocumentReference",
+                    "status": "current",
+                    "type": _concept(LOINC, "11506-3", "Progress note"),
+                    "category": [
+                        _concept(
+                            "http://hl7.org/fhir/us/core/CodeSystem/us-core-documentreference-category",
+                            "clinical-note",
+                            "Clinical Note",
+                        )
+                    ],
+                    "date": f"{when}T10:00:00Z",
+                    "context": {"encounter": [_ref("Encounter", encounter)]},
+                    "content": [
+                        {
+                            "attachment": {
+                                "contentType": "text/plain",
+                                "data": base64.b64encode(note.encode()).decode(),
+                            }
+                        }
+                    ],
+                }
+            )
+
+
+def _add_treatment(chart: _Chart) -> None:
+    chart.add(
+        {
+            "resourceType": "Procedure",
+            "status": "completed",
+            "code": _concept(SNOMED, "392021009", "Lumpectomy of breast"),
+            "performedDateTime": _day(250),
+        }
+    )
+    for index in range(19):
+        chart.add(
+            {
+                "resourceType": "Procedure",
+                "status": "completed",
+                "code": {
+                    "text": "Port access and chemotherapy infusion"
+                    if index < 16
+                    else "Radiotherapy fraction block"
+                },
+                "performedDateTime": _day(14 + index * 14),
+            }
+        )
+    for rxnorm, name, first, cycles, gap in DRUGS:
+        for cycle in range(cycles):
+            when = _day(first + cycle * gap)
+            concept = _concept(RXNORM, rxnorm, name)
+            request = chart.add(
+                {
+                    "resourceType": "MedicationRequest",
+                    "status": "active" if name == "anastrozole" else "completed",
+                    "intent": "order",
+                    "medicationCodeableConcept": concept,
+                    "authoredOn": when,
+                }
+            )
+            if name != "anastrozole":
+                chart.add(
+                    {
+                        "resourceType": "MedicationAdministration",
+                        "status": "completed",
+                        "medicationCodeableConcept": concept,
+                        "effectiveDateTime": f"{when}T11:00:00Z",
+                        "request": _ref("MedicationRequest", request),
+                    }
+                )
+    for index in range(20):
+        chart.add(
+            {
+                "resourceType": "ServiceRequest",
+                "status": "completed" if index < 18 else "active",
+                "intent": "order",
+                "code": {
+                    "text": [
+                        "CBC with differential",
+                        "Comprehensive metabolic panel",
+                        "CT chest abdomen pelvis",
+                        "Echocardiogram",
+                    ][index % 4]
+                },
+                "authoredOn": _day(index * 35),
+            }
+        )
+    for title, start in (("Adjuvant chemotherapy", 14), ("Radiotherapy", 260), ("Endocrine therapy", 301)):
+        chart.add(
+            {
+                "resourceType": "CarePlan",
+                "status": "completed" if start < 300 else "active",
+                "intent": "plan",
+                "title": title,
+                "category": [_concept(SNOMED, "395082007", "Cancer care plan")],
+                "period": {"start": _day(start)},
+            }
+        )
+
+
+def _add_pathology(chart: _Chart, n_pathology: int) -> None:
+    for index in range(n_pathology):
+        content_type, text = _pathology_text(index, chart.rng)
+        binary = chart.add(
+            {
+                "resourceType": "Binary",
+                "contentType": content_type,
+                "data": base64.b64encode(text.encode()).decode(),
+            }
+        )
+        when = _day(index * 13 % 680)
+        chart.report(
+            (LOINC, "LP7839-6", "Pathology"),
+            _concept(LOINC, "11526-1", "Pathology study"),
+            when,
+            identifier=[{"system": "urn:demo:accession", "value": f"BS25-{10000 + index}"}],
+            presentedForm=[
+                {"contentType": content_type, "url": f"Binary/{binary}", "title": "Pathology report"}
+            ],
+        )
+
+
+def _add_imaging(chart: _Chart) -> None:
+    for index in range(60):
+        code, display, impression = IMAGING[index % len(IMAGING)]
+        chart.report(
+            (LOINC, "LP29684-5", "Radiology"),
+            _concept(LOINC, code, display),
+            _day(index * 11),
+            conclusion=impression,
+        )
+
+
+def _add_labs(chart: _Chart, n_resources: int) -> None:
+    visit = 0
+    while len(chart.items) < n_resources:
+        when = _day(visit * 7 % 690)
+        panels: list[list[Any]] = [[("58410-2", "CBC panel"), CBC]]
+        if visit % 2 == 0:
+            panels.append([("24323-8", "Comprehensive metabolic panel"), CMP])
+        if visit % 3 == 0:
+            panels.append(
+                [("tumor-markers", "Tumor markers"), [(*marker[:3], 0.0, marker[3]) for marker in MARKERS]]
+            )
+        for (code, display), specs in panels:
+            results = [
+                chart.lab(spec, when, _lab_value(chart.rng, spec, visit))
+                for spec in specs
+                if len(chart.items) < n_resources
+            ]
+            if results and len(chart.items) < n_resources:
+                chart.report(
+                    (V2_0074, "LAB", "Laboratory"),
+                    _concept(LOINC, code, display) if code[0].isdigit() else {"text": display},
+                    when,
+                    result=[_ref("Observation", rid) for rid in results],
+                )
+        visit += 1
+
+
+def _lab_value(rng: random.Random, spec: tuple[str, str, str, float, float], visit: int) -> float:
+    loinc, _, _, low, high = spec
+    if loinc == "6875-9":  # CA 15-3 falls on treatment, then plateaus just under the limit
+        return round(max(18.0, 64.0 - visit * 0.9) + rng.uniform(-2, 2), 1)
+    if loinc == "2039-6":
+        return round(max(1.4, 6.5 - visit * 0.08) + rng.uniform(-0.3, 0.3), 1)
+    return round(rng.uniform(low, high), 1)

@@ -1,0 +1,36 @@
+"""The live parts of one demo EHR instance, shared by its routers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+from starlette.responses import HTMLResponse
+
+from .authorization_server import SmartAuthorizationServer
+from .config import DemoEhrConfig
+from .records import MemoryStore
+from .resource_store import ResourceStore
+
+_templates = Environment(
+    loader=PackageLoader("smartapp.demo_ehr", "templates"),
+    autoescape=select_autoescape(["html"]),
+)
+
+
+@dataclass
+class DemoEhr:
+    config: DemoEhrConfig
+    memory: MemoryStore
+    resources: ResourceStore
+    server: SmartAuthorizationServer
+
+
+def render(template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    html = _templates.get_template(template).render(**context)
+    return HTMLResponse(html, status_code=status_code, headers={"Cache-Control": "no-store"})
+
+
+def render_error(heading: str, message: str, status_code: int = 400) -> HTMLResponse:
+    return render("error.html", status_code=status_code, heading=heading, message=message)

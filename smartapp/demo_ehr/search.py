@@ -1,0 +1,234 @@
+"""FHIR search semantics of the demo EHR: the parameters SecondLook and common clients send.
+
+Unsupported parameters are ignored (lenient handling) and reported back to the caller.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+Resource = dict[str, Any]
+Params = list[tuple[str, str]]
+
+CONTROL_PARAMS = frozenset({"_count", "_sort", "_getpages", "_offset", "_format"})
+SUPPORTED_PARAMS = frozenset(
+    {"patient", "subject", "category", "code", "date", "status", "_id", "identifier", "encounter"}
+)
+# Which element carries the clinically meaningful date of each type (the `date` parameter).
+DATE_PATHS: dict[str, tuple[str, ...]] = {
+    "Observation": ("effectiveDateTime", "effectivePeriod", "effectiveInstant", "issued"),
+    "DiagnosticReport": ("effectiveDateTime", "effectivePeriod", "issued"),
+    "Condition": ("onsetDateTime", "onsetPeriod", "recordedDate"),
+    "Procedure": ("performedDateTime", "performedPeriod"),
+    "MedicationRequest": ("authoredOn",),
+    "MedicationAdministration": ("effectiveDateTime", "effectivePeriod"),
+    "MedicationStatement": ("effectiveDateTime", "effectivePeriod", "dateAsserted"),
+    "ServiceRequest": ("authoredOn", "occurrenceDateTime", "occurrencePeriod"),
+    "DocumentReference": ("date", "context.period"),
+    "CarePlan": ("period", "created"),
+    "Encounter": ("period",),
+    "Coverage": ("period",),
+    "Specimen": ("collection.collectedDateTime", "receivedTime"),
+    "Immunization": ("occurrenceDateTime",),
+    "AllergyIntolerance": ("recordedDate",),
+    "FamilyMemberHistory": ("date",),
+    "Composition": ("date",),
+}
+CODE_PATHS: dict[str, str] = {
+    "MedicationRequest": "medicationCodeableConcept",
+    "MedicationAdministration": "medicationCodeableConcept",
+    "MedicationStatement": "medicationCodeableConcept",
+    "DocumentReference": "type",
+    "Coverage": "type",
+}
+_PREFIXES = ("eq", "ne", "lt", "le", "gt", "ge", "sa", "eb")
+
+
+def unsupported_params(params: Params) -> list[str]:
+    names = {name.split(":")[0] for name, _ in params}
+    return sorted(name for name in names if name not in SUPPORTED_PARAMS | CONTROL_PARAMS)
+
+
+def matches(resource: Resource, params: Params) -> bool:
+    for name, value in params:
+        check = _CHECKS.get(name)
+        if check is not None and not check(resource, value):
+            return False
+    return True
+
+
+def patient_reference(resource: Resource) -> str | None:
+    if resource.get("resourceType") == "Patient":
+        return str(resource.get("id"))
+    for key in ("subject", "patient", "beneficiary"):
+        ref = resource.get(key)
+        if isinstance(ref, dict) and isinstance(ref.get("reference"), str):
+            ref_text: str = ref["reference"]
+            if "Patient/" in ref_text:
+                return ref_text.rsplit("Patient/", 1)[1]
+    return None
+
+
+def _match_patient(resource: Resource, value: str) -> bool:
+    wanted = {item.rsplit("Patient/", 1)[-1] for item in value.split(",")}
+    if resource.get("resourceType") == "Patient":
+        return False
+    return patient_reference(resource) in wanted
+
+
+def _codings(value: Any) -> Iterable[dict[str, Any]]:
+    concepts = value if isinstance(value, list) else [value]
+    for concept in concepts:
+        if isinstance(concept, dict):
+            yield from (c for c in concept.get("coding", []) if isinstance(c, dict))
+
+
+def _token_hit(codings: list[dict[str, Any]], token: str) -> bool:
+    if "|" not in token:
+        return any(c.get("code") == token for c in codings)
+    system, code = token.split("|", 1)
+    for coding in codings:
+        system_ok = coding.get("system") == system if system else "system" not in coding
+        if system_ok and (not code or coding.get("code") == code):
+            return True
+    return False
+
+
+def _match_category(resource: Resource, value: str) -> bool:
+    codings = list(_codings(resource.get("category")))
+    return any(_token_hit(codings, token) for token in value.split(","))
+
+
+def _match_code(resource: Resource, value: str) -> bool:
+    path = CODE_PATHS.get(str(resource.get("resourceType")), "code")
+    codings = list(_codings(resource.get(path)))
+    return any(_token_hit(codings, token) for token in value.split(","))
+
+
+def _match_status(resource: Resource, value: str) -> bool:
+    return str(resource.get("status")) in value.split(",")
+
+
+def _match_id(resource: Resource, value: str) -> bool:
+    return str(resource.get("id")) in value.split(",")
+
+
+def _match_identifier(resource: Resource, value: str) -> bool:
+    for token in value.split(","):
+        system, _, ident = token.rpartition("|")
+        for item in resource.get("identifier", []) or []:
+            if item.get("value") == ident and (not system or item.get("system") == system):
+                return True
+    return False
+
+
+def _match_encounter(resource: Resource, value: str) -> bool:
+    ref = resource.get("encounter") or (resource.get("context") or {}).get("encounter")
+    refs = ref if isinstance(ref, list) else [ref]
+    wanted = {item.rsplit("Encounter/", 1)[-1] for item in value.split(",")}
+    return any(
+        isinstance(r, dict) and str(r.get("reference", "")).rsplit("Encounter/", 1)[-1] in wanted
+        for r in refs
+    )
+
+
+def parse_instant(text: str) -> tuple[datetime, datetime] | None:
+    """The [start, end) interval a FHIR date/dateTime/instant denotes at its precision."""
+    text = text.strip()
+    try:
+        if len(text) == 4:
+            start = datetime(int(text), 1, 1, tzinfo=UTC)
+            return start, start.replace(year=start.year + 1)
+        if len(text) == 7:
+            start = datetime(int(text[:4]), int(text[5:7]), 1, tzinfo=UTC)
+            nxt = (
+                start.replace(year=start.year + 1, month=1)
+                if start.month == 12
+                else start.replace(month=start.month + 1)
+            )
+            return start, nxt
+        if len(text) == 10:
+            start = datetime.fromisoformat(text).replace(tzinfo=UTC)
+            return start, start + timedelta(days=1)
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return moment, moment + timedelta(seconds=1)
+    except ValueError:
+        return None
+
+
+def _lookup(resource: Resource, path: str) -> Any:
+    value: Any = resource
+    for part in path.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
+def resource_interval(resource: Resource) -> tuple[datetime, datetime] | None:
+    for path in DATE_PATHS.get(str(resource.get("resourceType")), ("date",)):
+        value = _lookup(resource, path)
+        if isinstance(value, str):
+            return parse_instant(value)
+        if isinstance(value, dict) and (value.get("start") or value.get("end")):
+            start = parse_instant(str(value.get("start") or value.get("end")))
+            end = parse_instant(str(value.get("end"))) if value.get("end") else start
+            if start and end:
+                return start[0], end[1]
+    return None
+
+
+def _match_date(resource: Resource, value: str) -> bool:
+    prefix = value[:2] if value[:2] in _PREFIXES else "eq"
+    wanted = parse_instant(value[2:] if value[:2] in _PREFIXES else value)
+    actual = resource_interval(resource)
+    if wanted is None:
+        return True
+    if actual is None:
+        return False
+    (a_start, a_end), (w_start, w_end) = actual, wanted
+    return {
+        "eq": w_start <= a_start and a_end <= w_end,
+        "ne": not (w_start <= a_start and a_end <= w_end),
+        "lt": a_start < w_start,
+        "le": a_start < w_end,
+        "gt": a_end > w_end,
+        "ge": a_end > w_start,
+        "sa": a_start >= w_end,
+        "eb": a_end <= w_start,
+    }[prefix]
+
+
+_CHECKS = {
+    "patient": _match_patient,
+    "subject": _match_patient,
+    "category": _match_category,
+    "code": _match_code,
+    "date": _match_date,
+    "status": _match_status,
+    "_id": _match_id,
+    "identifier": _match_identifier,
+    "encounter": _match_encounter,
+}
+
+
+def sort_resources(resources: list[Resource], sort: str | None) -> list[Resource]:
+    if not sort:
+        return resources
+    key_name = sort.split(",")[0]
+    descending = key_name.startswith("-")
+    key_name = key_name.lstrip("-")
+    oldest = datetime.min.replace(tzinfo=UTC)
+
+    def sort_key(resource: Resource) -> datetime:
+        if key_name == "_lastUpdated":
+            stamp = parse_instant(str((resource.get("meta") or {}).get("lastUpdated", "")))
+            return stamp[0] if stamp else oldest
+        interval = resource_interval(resource)
+        return interval[0] if interval else oldest
+
+    if key_name not in ("date", "_lastUpdated"):
+        return resources
+    return sorted(resources, key=sort_key, reverse=descending)
