@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import time
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -52,7 +53,7 @@ class ParsedRequest:
 
     method: str
     uri: str
-    headers: dict[str, str]
+    headers: Mapping[str, str]  # case-insensitive (Starlette Headers): Authlib asks for "Authorization"
     query: list[tuple[str, str]]
     form: list[tuple[str, str]]
 
@@ -64,9 +65,7 @@ async def parse_request(request: Request, origin: str) -> ParsedRequest:
         form = [(key, value) for key, value in body.multi_items() if isinstance(value, str)]
     # The URI is rebuilt on the configured origin: Authlib refuses non-TLS URIs unless loopback.
     uri = origin + request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    return ParsedRequest(
-        request.method, uri, dict(request.headers), list(request.query_params.multi_items()), form
-    )
+    return ParsedRequest(request.method, uri, request.headers, list(request.query_params.multi_items()), form)
 
 
 class _Payload(OAuth2Payload):
