@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from launch.errors import FhirError
-from launch.fhir_client import FhirClient
+from launch.fhir_client import FhirClient, SearchResult
 from launch.scopes import GrantedScopes
 
 GapReason = Literal["scope_not_granted", "fetch_failed", "truncated"]
@@ -46,14 +46,15 @@ class FetchResult:
 class AttachmentRef:
     url: str
     content_type: str
-    label: str  # e.g. the reference of the resource that holds the attachment
+    label: str = ""  # e.g. the reference of the resource that holds the attachment
 
 
 @dataclass(frozen=True)
 class FetchedAttachment:
-    ref: AttachmentRef
-    data: bytes = field(repr=False)
-    content_type: str
+    url: str  # as given in the AttachmentRef (may be relative)
+    content_type: str  # as returned by the server
+    content: bytes = field(repr=False)
+    label: str = ""
 
 
 async def fetch_searches(
@@ -63,7 +64,7 @@ async def fetch_searches(
     result = FetchResult()
     allowed: list[SearchSpec] = []
     for spec in searches:
-        if granted.can_search(spec.resource_type):
+        if granted.can_search(spec.resource_type) or _as_read(spec, granted) is not None:
             allowed.append(spec)
         else:
             result.gaps.append(
@@ -76,7 +77,7 @@ async def fetch_searches(
                 )
             )
     outcomes = await asyncio.gather(
-        *(client.search(spec.resource_type, spec.params) for spec in allowed), return_exceptions=True
+        *(_run(client, spec, granted) for spec in allowed), return_exceptions=True
     )
     seen: set[tuple[str, str]] = set()
     for spec, outcome in zip(allowed, outcomes, strict=True):
@@ -104,6 +105,34 @@ async def fetch_searches(
     return result
 
 
+def _as_read(spec: SearchSpec, granted: GrantedScopes) -> str | None:
+    """The id to read when a search is only `_id=X` and read, but not search, was granted.
+
+    `patient/Patient.r` (no `s`) is the usual grant for the patient in context; reading it is
+    what the `_id` search means.
+    """
+    if (
+        set(spec.params) == {"_id"}
+        and granted.can_read(spec.resource_type)
+        and not granted.can_search(spec.resource_type)
+    ):
+        return spec.params["_id"]
+    return None
+
+
+async def _run(client: FhirClient, spec: SearchSpec, granted: GrantedScopes) -> SearchResult:
+    resource_id = _as_read(spec, granted)
+    if resource_id is None:
+        return await client.search(spec.resource_type, spec.params)
+    try:
+        resource = await client.read(spec.resource_type, resource_id)
+    except FhirError as exc:
+        if exc.status in (404, 410):
+            return SearchResult(pages=1)  # a search for a missing id finds nothing; so does this read
+        raise
+    return SearchResult(resources=[resource], pages=1)
+
+
 async def fetch_attachments(
     client: FhirClient, attachments: list[AttachmentRef]
 ) -> list[FetchedAttachment | Gap]:
@@ -113,7 +142,7 @@ async def fetch_attachments(
         try:
             data, content_type = await client.fetch_attachment(ref.url, ref.content_type)
         except FhirError as exc:
-            return Gap(ref.label, "Binary", "fetch_failed", exc.message)
-        return FetchedAttachment(ref, data, content_type)
+            return Gap(ref.label or "attachment", "Binary", "fetch_failed", exc.message)
+        return FetchedAttachment(ref.url, content_type, data, ref.label)
 
     return list(await asyncio.gather(*(fetch_one(ref) for ref in attachments)))

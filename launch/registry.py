@@ -27,7 +27,16 @@ from pathlib import Path
 from typing import Any, Literal
 
 from joserfc.jwk import ECKey, RSAKey
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, ValidationError, model_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
 
 from launch.errors import LaunchError
 
@@ -63,7 +72,9 @@ class Registration(BaseModel):
     scope_syntax: Literal["v2", "v1", "auto"] = "v2"
     write_back: bool = False
     frame_ancestors: list[str] = Field(default_factory=list)
-    display_name: str = ""
+    display_name: str = Field("", validation_alias=AliasChoices("display_name", "name"))
+    # Offer this EHR on the app's standalone-launch page.
+    standalone: bool = False
 
     _signing_key: SigningKey | None = PrivateAttr(default=None)
 
@@ -97,6 +108,10 @@ class Registration(BaseModel):
                 )
             self._signing_key = _load_key(self)
         return self
+
+    @property
+    def name(self) -> str:
+        return self.display_name
 
     @property
     def signing_key(self) -> SigningKey:

@@ -108,11 +108,14 @@ class SessionStore:
         cipher: TokenCipher,
         *,
         session_ttl: timedelta = SESSION_TTL,
+        session_ttl_hours: float | None = None,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self._engine = engine
         self._cipher = cipher
-        self._session_ttl = session_ttl
+        self._session_ttl = (
+            timedelta(hours=session_ttl_hours) if session_ttl_hours is not None else session_ttl
+        )
         self._clock = clock
 
     async def create_tables(self) -> None:
@@ -202,8 +205,11 @@ class SessionStore:
             await conn.execute(insert(launch_sessions).values(**values))
         return _session_from(values), secret
 
-    async def get_session(self, session_id: str, secret: str) -> LaunchSession:
-        """The session for a handle + cookie secret; raises LaunchError when absent, wrong or expired."""
+    async def get_session(self, session_id: str, secret: str) -> LaunchSession | None:
+        """The session for a handle + cookie secret; None when unknown, not proven by the secret, or expired.
+
+        The caller treats all three alike ("relaunch from the EHR"), so nothing tells a prober which it was.
+        """
         async with self._engine.begin() as conn:
             row = (
                 await conn.execute(select(launch_sessions).where(launch_sessions.c.id == session_id))
@@ -211,14 +217,10 @@ class SessionStore:
             # Hash comparison in constant time; an unknown id is compared against a dummy hash.
             expected = row.secret_hash if row is not None else hash_secret("")
             if not hmac.compare_digest(expected, hash_secret(secret)) or row is None:
-                raise LaunchError(
-                    "invalid_session",
-                    "This SecondLook page does not belong to your current launch. Open SecondLook again from the EHR.",
-                    401,
-                )
+                return None
             now = self._clock()
             if row.expires_at <= now:
-                raise _session_expired()
+                return None
             await conn.execute(
                 update(launch_sessions).where(launch_sessions.c.id == session_id).values(last_used_at=now)
             )

@@ -68,6 +68,36 @@ async def test_attachments_fetched_concurrently_with_gaps(httpserver: HTTPServer
         AttachmentRef("https://elsewhere.example.com/b3", "application/pdf", "DocumentReference/r2"),
     ]
     first, second, third = await fetch_attachments(client, refs)
-    assert isinstance(first, FetchedAttachment) and first.data == b"report text" and first.ref is refs[0]
+    assert isinstance(first, FetchedAttachment)
+    assert (first.url, first.content, first.content_type, first.label) == (
+        "Binary/b1",
+        b"report text",
+        "text/plain",
+        "DiagnosticReport/d1",
+    )
     assert isinstance(second, Gap) and second.label == "DocumentReference/r1" and "gone" in second.message
     assert isinstance(third, Gap) and "different server" in third.message
+
+
+async def test_id_search_becomes_a_read_when_only_read_was_granted(
+    httpserver: HTTPServer, client: FhirClient
+) -> None:
+    httpserver.expect_request("/fhir/Patient/p1").respond_with_json({"resourceType": "Patient", "id": "p1"})
+    httpserver.expect_request("/fhir/Patient/gone").respond_with_json(outcome("no such patient"), status=404)
+    granted = GrantedScopes.parse("launch patient/Patient.r")
+    result = await fetch_searches(client, [SearchSpec("Patient", {"_id": "p1"}, "demographics")], granted)
+    assert result.resources == [{"resourceType": "Patient", "id": "p1"}] and result.gaps == []
+    missing = await fetch_searches(client, [SearchSpec("Patient", {"_id": "gone"}, "demographics")], granted)
+    assert missing.resources == [] and missing.gaps == []
+    # Any other Patient search still needs the search permission.
+    denied = await fetch_searches(client, [SearchSpec("Patient", {"name": "x"}, "by name")], granted)
+    assert [gap.reason for gap in denied.gaps] == ["scope_not_granted"]
+    assert [request.path for request, _ in httpserver.log] == ["/fhir/Patient/p1", "/fhir/Patient/gone"]
+
+
+async def test_attachment_ref_label_is_optional(httpserver: HTTPServer, client: FhirClient) -> None:
+    httpserver.expect_request("/fhir/Binary/b9").respond_with_data(b"x", content_type="application/pdf")
+    (item,) = await fetch_attachments(
+        client, [AttachmentRef(url="Binary/b9", content_type="application/pdf")]
+    )
+    assert isinstance(item, FetchedAttachment) and item.url == "Binary/b9" and item.label == ""

@@ -143,3 +143,12 @@ def test_duplicate_issuer_is_refused() -> None:
                 Registration(iss="https://a.example.org", client_id="y"),
             ]
         )
+
+
+def test_name_alias_and_standalone_flag() -> None:
+    registration = Registration.model_validate(
+        {"iss": "https://e.example.org", "client_id": "c", "name": "Demo EHR", "standalone": True}
+    )
+    assert registration.display_name == registration.name == "Demo EHR"
+    assert registration.standalone
+    assert not Registration(iss="https://e.example.org", client_id="c").standalone
