@@ -25,9 +25,15 @@ from .runtime import DemoEhr, render, render_error
 from .scopes import split_scope
 
 
+def _as_response(response: Any) -> Response:
+    if not isinstance(response, Response):
+        raise TypeError("the authorization server must answer with a Starlette Response")
+    return response
+
+
 def _redirectable(ehr: DemoEhr, parsed: ParsedRequest, error: OAuth2Error) -> Response:
     if error.redirect_uri:
-        return ehr.server.handle_error_response(ehr.server.create_oauth2_request(parsed), error)
+        return _as_response(ehr.server.handle_error_response(ehr.server.create_oauth2_request(parsed), error))
     # Never redirect to a URI that was not validated against the client: show the error here.
     return render_error("Authorization request refused", f"{error.error}: {error.description}")
 
@@ -46,7 +52,7 @@ def begin_consent(ehr: DemoEhr, parsed: ParsedRequest) -> Response:
 
     def fail(description: str) -> Response:
         error = InvalidRequestError(description, redirect_uri=grant.redirect_uri, state=data.get("state"))
-        return ehr.server.handle_error_response(grant.request, error)
+        return _as_response(ehr.server.handle_error_response(grant.request, error))
 
     if str(data.get("aud", "")).rstrip("/") != ehr.config.fhir_base:
         return fail("'aud' must be the FHIR base URL of this server.")
@@ -96,12 +102,12 @@ def finish_consent(ehr: DemoEhr, form: list[tuple[str, str]]) -> Response:
     if pending.launch_id:
         launch = ehr.memory.live_launch(pending.launch_id)
         if launch is None:
-            error = InvalidRequestError(
+            expired = InvalidRequestError(
                 "Unknown or expired 'launch'.",
                 redirect_uri=grant.redirect_uri,
                 state=grant.request.payload.state,
             )
-            return ehr.server.handle_error_response(grant.request, error)
+            return _as_response(ehr.server.handle_error_response(grant.request, expired))
         launch.used = True
     response: Response = ehr.server.create_authorization_response(
         parsed, grant_user=context if allow else None, grant=grant

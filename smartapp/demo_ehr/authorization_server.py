@@ -68,7 +68,7 @@ async def parse_request(request: Request, origin: str) -> ParsedRequest:
     return ParsedRequest(request.method, uri, request.headers, list(request.query_params.multi_items()), form)
 
 
-class _Payload(OAuth2Payload):
+class _Payload(OAuth2Payload):  # type: ignore[misc]
     def __init__(self, parsed: ParsedRequest):
         self._parsed = parsed
 
@@ -87,7 +87,7 @@ class _Payload(OAuth2Payload):
         return values
 
 
-class _OAuth2Request(OAuth2Request):
+class _OAuth2Request(OAuth2Request):  # type: ignore[misc]
     def __init__(self, parsed: ParsedRequest):
         super().__init__(method=parsed.method, uri=parsed.uri, headers=parsed.headers)
         self._parsed = parsed
@@ -102,7 +102,7 @@ class _OAuth2Request(OAuth2Request):
         return dict(self._parsed.form)
 
 
-class _JsonPayload(JsonPayload):
+class _JsonPayload(JsonPayload):  # type: ignore[misc]
     def __init__(self, parsed: ParsedRequest):
         self._parsed = parsed
 
@@ -111,13 +111,13 @@ class _JsonPayload(JsonPayload):
         return dict(self._parsed.form)
 
 
-class _JsonRequest(JsonRequest):
+class _JsonRequest(JsonRequest):  # type: ignore[misc]
     def __init__(self, parsed: ParsedRequest):
         super().__init__(parsed.method, parsed.uri, parsed.headers)
         self.payload = _JsonPayload(parsed)
 
 
-class S256CodeChallenge(CodeChallenge):
+class S256CodeChallenge(CodeChallenge):  # type: ignore[misc]
     """PKCE as SMART requires it: always present, S256 only (`plain` is refused)."""
 
     DEFAULT_CODE_CHALLENGE_METHOD = "S256"
@@ -133,7 +133,7 @@ class S256CodeChallenge(CodeChallenge):
         super().validate_code_challenge(grant, redirect_uri)
 
 
-class CodeGrant(AuthorizationCodeGrant):
+class CodeGrant(AuthorizationCodeGrant):  # type: ignore[misc]
     TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "none"]
 
     def save_authorization_code(self, code: str, request: Any) -> None:
@@ -165,10 +165,10 @@ class CodeGrant(AuthorizationCodeGrant):
         return authorization_code.context
 
 
-class RefreshGrant(RefreshTokenGrant):
+class RefreshGrant(RefreshTokenGrant):  # type: ignore[misc]
     TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "none"]
 
-    @property  # type: ignore[override]
+    @property
     def INCLUDE_NEW_REFRESH_TOKEN(self) -> bool:  # noqa: N802 - Authlib's attribute name
         return bool(self.server.config.rotate_refresh_tokens)
 
@@ -186,7 +186,7 @@ class RefreshGrant(RefreshTokenGrant):
             self.server.store.refresh_tokens.pop(refresh_token.refresh_token, None)
 
 
-class SmartOpenIDCode(OpenIDCode):
+class SmartOpenIDCode(OpenIDCode):  # type: ignore[misc]
     def __init__(self, key: RSAKey, issuer: str):
         super().__init__(require_nonce=False)
         self.key = key

@@ -136,7 +136,7 @@ def page(ehr: DemoEhr, access: Access, key: str, offset_text: str | None, count_
     if page_set is None or page_set.expires_at < time.time():
         return 404, outcome("not-found", "This search result page has expired; run the search again.")
     count = _page_size(ehr, count_text)
-    offset = max(0, int(offset_text)) if (offset_text or "").isdigit() else 0
+    offset = int(offset_text) if offset_text and offset_text.isdigit() else 0
     resources = []
     for rtype, rid in page_set.references[offset : offset + count]:
         resource = ehr.resources.get(rtype, rid)
