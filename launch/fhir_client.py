@@ -8,6 +8,7 @@ tokens to other servers).
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +22,8 @@ from launch.retry import TEMPORARY_STATUSES, RetryPolicy
 from launch.tokens import TokenSource
 
 FHIR_JSON = "application/fhir+json"
+_RESOURCE_TYPE = re.compile(r"[A-Z][A-Za-z]{1,63}")
+_RESOURCE_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 Sleep = Callable[[float], Awaitable[None]]
 
 # One semaphore per (event loop, FHIR base): every client for the same EHR shares the limit.
@@ -63,9 +66,13 @@ class FhirClient:
         return ehr_semaphore(self.base_url, self._max_concurrency)
 
     async def read(self, resource_type: str, resource_id: str) -> dict[str, Any]:
-        return await self._json(
-            "GET", f"{self.base_url}/{resource_type}/{resource_id}", f"read {resource_type}"
-        )
+        operation = f"read {resource_type}"
+        # Ids reach us from token responses and references: refuse anything that could change the path.
+        if not _RESOURCE_TYPE.fullmatch(resource_type) or not _RESOURCE_ID.fullmatch(resource_id):
+            raise FatalFhirError(
+                f"Refused to {operation}: the resource id is not a valid FHIR id.", operation=operation
+            )
+        return await self._json("GET", f"{self.base_url}/{resource_type}/{resource_id}", operation)
 
     async def search(self, resource_type: str, params: dict[str, str], max_pages: int = 50) -> SearchResult:
         operation = f"search {resource_type}"

@@ -40,7 +40,7 @@ def ec_key() -> ECKey:
 @pytest.fixture(scope="session")
 def ehr_signing_key() -> RSAKey:
     """The fake EHR's id_token signing key."""
-    return RSAKey.generate_key(2048, parameters={"kid": "ehr-1", "alg": "RS256"}, private=True)
+    return RSAKey.generate_key(2048, parameters={"kid": "ehr-1"}, private=True)
 
 
 @dataclass
@@ -48,7 +48,8 @@ class FakeEhr:
     """A SMART EHR double: smart-configuration, JWKS, and a token endpoint answering from a queue."""
 
     server: HTTPServer
-    signing_key: RSAKey
+    signing_key: RSAKey | ECKey
+    id_token_alg: str = "RS256"
     base_path: str = "/fhir"
     token_responses: list[tuple[int, Any]] = field(default_factory=list)
     token_requests: list[Request] = field(default_factory=list)
@@ -79,8 +80,11 @@ class FakeEhr:
         self.server.expect_request(self.base_path + "/.well-known/smart-configuration").respond_with_handler(
             lambda _request: Response(json.dumps(self.smart_configuration()), content_type="application/json")
         )
-        self.server.expect_request("/auth/jwks").respond_with_json(
-            {"keys": [self.signing_key.as_dict(private=False)]}
+        self.server.expect_request("/auth/jwks").respond_with_handler(
+            lambda _request: Response(
+                json.dumps({"keys": [self.signing_key.as_dict(private=False)]}),
+                content_type="application/json",
+            )
         )
         self.server.expect_request("/auth/token", method="POST").respond_with_handler(self._token)
 
@@ -100,7 +104,10 @@ class FakeEhr:
         now = int(__import__("time").time())
         payload = {"iss": self.base, "aud": CLIENT_ID, "sub": "u1", "iat": now, "exp": now + 300}
         payload.update(claims)
-        return jwt.encode({"alg": "RS256", "kid": "ehr-1"}, payload, self.signing_key)
+        alg = "ES384" if isinstance(self.signing_key, ECKey) else self.id_token_alg
+        return jwt.encode(
+            {"alg": alg, "kid": self.signing_key.kid}, payload, self.signing_key, algorithms=[alg]
+        )
 
 
 @pytest.fixture

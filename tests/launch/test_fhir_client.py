@@ -295,3 +295,12 @@ async def test_concurrency_limit_per_ehr(
     clients = [FhirClient(base, http, tokens, max_concurrency=2) for _ in range(2)]  # the limit is per EHR
     await asyncio.gather(*(clients[i % 2].read("Patient", "p1") for i in range(6)))
     assert in_flight[1] == 2
+
+
+@pytest.mark.parametrize("bad_id", ["../Observation", "p1?x=1", "", "a" * 65])
+async def test_read_refuses_ids_that_change_the_path(
+    bad_id: str, httpserver: HTTPServer, client: FhirClient
+) -> None:
+    with pytest.raises(FatalFhirError, match="not a valid FHIR id"):
+        await client.read("Patient", bad_id)
+    assert httpserver.log == []

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import time
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -405,3 +406,26 @@ async def test_id_token_ignored_without_openid_grant(
     )
     assert session.fhir_user is None
     assert session.granted.can_search("Observation")
+
+
+@pytest.mark.parametrize("alg", ["RS256", "RS384", "ES384"])
+async def test_id_token_algorithms(
+    alg: str,
+    ehr: FakeEhr,
+    registry: Registry,
+    discovery: Discovery,
+    lite_store: SessionStore,
+    http: httpx2.AsyncClient,
+    ec_key: Any,
+) -> None:
+    if alg == "ES384":
+        ehr.signing_key = ec_key
+    ehr.id_token_alg = alg
+    params = await begin(registry, discovery, lite_store, ehr)
+    id_token = ehr.id_token(fhirUser="Practitioner/p1")
+    assert json.loads(base64.urlsafe_b64decode(id_token.split(".")[0] + "=="))["alg"] == alg
+    ehr.token_responses.append((200, token_body(id_token=id_token)))
+    session, _secret = await callback(
+        registry, discovery, lite_store, http, {"code": "C", "state": params["state"]}
+    )
+    assert session.fhir_user == "Practitioner/p1"
