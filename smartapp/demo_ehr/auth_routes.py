@@ -18,11 +18,11 @@ from authlib.oauth2.rfc6749.errors import InvalidRequestError, OAuth2Error
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from .authorization_server import ParsedRequest, parse_request
 from .discovery import openid_configuration, smart_configuration
 from .records import LaunchContext, PendingConsent, new_id
 from .runtime import DemoEhr, render, render_error
 from .scopes import split_scope
+from .starlette_adapter import ParsedRequest, parse_request
 
 
 def _as_response(response: Any) -> Response:

@@ -1,33 +1,23 @@
 """The demo EHR's SMART authorization server, assembled from Authlib's server components.
 
 Authlib supplies the protocol (authorization code + PKCE, refresh, OpenID Connect id_token);
-this module supplies the Starlette adapter and the in-memory storage it asks for.
+this module supplies the in-memory storage and SMART rules it asks for (the Starlette
+request adapter lives in `starlette_adapter`).
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections import defaultdict
-from collections.abc import Mapping
-from dataclasses import dataclass
-from functools import cached_property
 from typing import Any
 
-from authlib.oauth2.rfc6749 import (
-    AuthorizationServer,
-    JsonPayload,
-    JsonRequest,
-    OAuth2Payload,
-    OAuth2Request,
-)
+from authlib.oauth2.rfc6749 import AuthorizationServer, JsonRequest, OAuth2Request
 from authlib.oauth2.rfc6749.errors import InvalidRequestError
 from authlib.oauth2.rfc6749.grants import AuthorizationCodeGrant, RefreshTokenGrant
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oauth2.rfc7636.challenge import compare_s256_code_challenge
 from authlib.oidc.core import OpenIDCode
 from joserfc.jwk import RSAKey
-from starlette.requests import Request
 from starlette.responses import Response
 
 from .config import DemoEhrConfig
@@ -43,78 +33,9 @@ from .records import (
     new_id,
 )
 from .scopes import split_scope
+from .starlette_adapter import ParsedRequest, StarletteJsonRequest, StarletteOAuth2Request
 
 REFRESH_SCOPES = frozenset({"online_access", "offline_access"})
-
-
-@dataclass
-class ParsedRequest:
-    """An HTTP request whose body was already read, so Authlib's sync code can use it."""
-
-    method: str
-    uri: str
-    headers: Mapping[str, str]  # case-insensitive (Starlette Headers): Authlib asks for "Authorization"
-    query: list[tuple[str, str]]
-    form: list[tuple[str, str]]
-
-
-async def parse_request(request: Request, origin: str) -> ParsedRequest:
-    form: list[tuple[str, str]] = []
-    if request.method == "POST" and "form" in request.headers.get("content-type", ""):
-        body = await request.form()
-        form = [(key, value) for key, value in body.multi_items() if isinstance(value, str)]
-    # The URI is rebuilt on the configured origin: Authlib refuses non-TLS URIs unless loopback.
-    uri = origin + request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    return ParsedRequest(request.method, uri, request.headers, list(request.query_params.multi_items()), form)
-
-
-class _Payload(OAuth2Payload):  # type: ignore[misc]
-    def __init__(self, parsed: ParsedRequest):
-        self._parsed = parsed
-
-    @cached_property
-    def data(self) -> dict[str, str]:
-        merged: dict[str, str] = {}
-        for key, value in [*self._parsed.query, *self._parsed.form]:
-            merged.setdefault(key, value)
-        return merged
-
-    @cached_property
-    def datalist(self) -> defaultdict[str, list[str]]:
-        values: defaultdict[str, list[str]] = defaultdict(list)
-        for key, value in [*self._parsed.query, *self._parsed.form]:
-            values[key].append(value)
-        return values
-
-
-class _OAuth2Request(OAuth2Request):  # type: ignore[misc]
-    def __init__(self, parsed: ParsedRequest):
-        super().__init__(method=parsed.method, uri=parsed.uri, headers=parsed.headers)
-        self._parsed = parsed
-        self.payload = _Payload(parsed)
-
-    @property
-    def args(self) -> dict[str, str]:
-        return dict(self._parsed.query)
-
-    @property
-    def form(self) -> dict[str, str]:
-        return dict(self._parsed.form)
-
-
-class _JsonPayload(JsonPayload):  # type: ignore[misc]
-    def __init__(self, parsed: ParsedRequest):
-        self._parsed = parsed
-
-    @property
-    def data(self) -> dict[str, str]:
-        return dict(self._parsed.form)
-
-
-class _JsonRequest(JsonRequest):  # type: ignore[misc]
-    def __init__(self, parsed: ParsedRequest):
-        super().__init__(parsed.method, parsed.uri, parsed.headers)
-        self.payload = _JsonPayload(parsed)
 
 
 class S256CodeChallenge(CodeChallenge):  # type: ignore[misc]
@@ -280,10 +201,10 @@ class SmartAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
         return params
 
     def create_oauth2_request(self, request: ParsedRequest) -> OAuth2Request:
-        return _OAuth2Request(request)
+        return StarletteOAuth2Request(request)
 
     def create_json_request(self, request: ParsedRequest) -> JsonRequest:
-        return _JsonRequest(request)
+        return StarletteJsonRequest(request)
 
     def handle_response(self, status: int, body: Any, headers: list[tuple[str, str]]) -> Response:
         content = json.dumps(body) if isinstance(body, dict) else (body or "")

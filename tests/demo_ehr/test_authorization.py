@@ -232,3 +232,14 @@ def test_unticked_openid_means_no_id_token(client: httpx2.Client, ehr: RunningEh
     token = exchange(client, ehr.base_url, request, query["code"][0]).json()
     assert "id_token" not in token
     assert "refresh_token" not in token
+
+
+def test_intent_from_launch_reaches_token(client: httpx2.Client, ehr: RunningEhr) -> None:
+    response = client.get(f"{ehr.base_url}/launch", params={"patient": "alpha", "intent": "referral-review"})
+    launch = parse_qs(urlsplit(response.headers["location"]).query)["launch"][0]
+    request = AuthRequest(ehr.fhir_base, REDIRECT_URI, launch=launch)
+    token = exchange(
+        client, ehr.base_url, request, authorize(client, ehr.base_url, request)["code"][0]
+    ).json()
+    assert token["intent"] == "referral-review"
+    assert token["need_patient_banner"] is True
