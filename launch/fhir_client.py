@@ -52,14 +52,17 @@ class FhirClient:
         *,
         max_concurrency: int = 8,
         retry: RetryPolicy | None = None,
+        timeout: float | None = None,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
+        """`timeout` (seconds per request) overrides the HTTP client's own; `sleep` is injectable for tests."""
         self.base_url = base_url.rstrip("/")
         self._http = http
         self._tokens = token_source
         self._max_concurrency = max_concurrency
         self._retry = retry or RetryPolicy()
         self._sleep = sleep
+        self._timeout = httpx2.Timeout(timeout) if timeout is not None else None
 
     @property
     def semaphore(self) -> asyncio.Semaphore:
@@ -183,7 +186,12 @@ class FhirClient:
             try:
                 async with self.semaphore:
                     response = await self._http.request(
-                        method, url, params=params, json=body, headers=headers
+                        method,
+                        url,
+                        params=params,
+                        json=body,
+                        headers=headers,
+                        timeout=self._timeout or httpx2.USE_CLIENT_DEFAULT,
                     )
             except httpx2.TimeoutException as exc:
                 failure: FhirError = TemporaryFhirError(

@@ -255,8 +255,11 @@ async def test_read_timeout_is_retried(
         return Response("{}", content_type="application/json")
 
     httpserver.expect_request("/fhir/Patient/p1").respond_with_handler(slow)
-    async with httpx2.AsyncClient(timeout=0.05) as impatient:
-        client = FhirClient(httpserver.url_for("/fhir"), impatient, tokens, retry=FAST, sleep=sleep)
+    async with httpx2.AsyncClient(timeout=10) as patient_client:
+        # The client's own timeout is generous; the FhirClient's per-request timeout is what trips.
+        client = FhirClient(
+            httpserver.url_for("/fhir"), patient_client, tokens, retry=FAST, timeout=0.05, sleep=sleep
+        )
         with pytest.raises(TemporaryFhirError, match="in time"):
             await client.read("Patient", "p1")
     assert sleep.delays == [0.01, 0.02]
