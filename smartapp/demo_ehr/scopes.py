@@ -15,6 +15,8 @@ _RESOURCE_SCOPE = re.compile(
 )
 _LAUNCH_SCOPE = re.compile(r"^launch/[a-z]+(\?.*)?$")
 _V1_PERMISSIONS = {"read": "rs", "write": "cud", "*": "cruds"}
+# SMART's appendix allows scopes written as URIs under this prefix.
+SCOPE_URI_PREFIX = "http://smarthealthit.org/fhir/scopes/"
 
 
 @dataclass(frozen=True)
@@ -28,7 +30,7 @@ class ResourceScope:
 
 
 def parse_resource_scope(scope: str) -> ResourceScope | None:
-    match = _RESOURCE_SCOPE.match(scope)
+    match = _RESOURCE_SCOPE.match(scope.removeprefix(SCOPE_URI_PREFIX))
     if match is None:
         return None
     perm = match["perm"]
@@ -45,6 +47,7 @@ def _is_ordered_cruds(perm: str) -> bool:
 
 def is_known_scope(scope: str) -> bool:
     """True for scopes the demo understands; others are silently dropped at authorization."""
+    scope = scope.removeprefix(SCOPE_URI_PREFIX)
     return (
         scope in CONTEXT_SCOPES
         or _LAUNCH_SCOPE.match(scope) is not None
