@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Mapping
 
@@ -17,6 +18,7 @@ from launch.scopes import GrantedScopes, requested_scopes
 from launch.sessions import PENDING_TTL, LaunchSession, PendingLaunch, SessionStore, utc_now
 from launch.token_endpoint import exchange_code, token_set_from
 
+_ERROR_CODE = re.compile(r"[a-z_]{1,64}")
 _OAUTH_ERRORS = {
     "access_denied": "Access to the patient record was declined at the EHR's consent screen, so "
     "SecondLook cannot open. Relaunch and approve access, or ask the EHR administrator.",
@@ -101,8 +103,9 @@ async def complete_launch(
                 await store.take_pending(state, browser_nonce)
             except LaunchError:
                 pass
-        error = params["error"]
-        described = params.get("error_description", "")
+        # The redirect's query is attacker-reachable: keep only a well-formed OAuth error code.
+        error = params["error"] if _ERROR_CODE.fullmatch(params["error"]) else "authorization_failed"
+        described = params.get("error_description", "")[:300]
         text = _OAUTH_ERRORS.get(
             error, f"The EHR did not authorize SecondLook ({error}). Please relaunch from the EHR."
         )

@@ -429,3 +429,12 @@ async def test_id_token_algorithms(
         registry, discovery, lite_store, http, {"code": "C", "state": params["state"]}
     )
     assert session.fhir_user == "Practitioner/p1"
+
+
+async def test_malformed_error_code_is_not_echoed(
+    ehr: FakeEhr, registry: Registry, discovery: Discovery, lite_store: SessionStore, http: httpx2.AsyncClient
+) -> None:
+    with pytest.raises(LaunchError) as caught:
+        await callback(registry, discovery, lite_store, http, {"error": "<script>alert(1)</script>"})
+    assert caught.value.error == "authorization_failed"
+    assert "<script>" not in str(caught.value)
