@@ -43,7 +43,17 @@ SCOPES_SUPPORTED = [
     "patient/ServiceRequest.c",
     "patient/DocumentReference.c",
 ]
-SEARCH_PARAMS = ["patient", "subject", "category", "code", "date", "status", "_id", "identifier", "encounter"]
+SEARCH_PARAMS = {
+    "patient": "reference",
+    "subject": "reference",
+    "encounter": "reference",
+    "category": "token",
+    "code": "token",
+    "status": "token",
+    "identifier": "token",
+    "_id": "token",
+    "date": "date",
+}
 
 
 def smart_configuration(config: DemoEhrConfig) -> dict[str, Any]:
@@ -91,7 +101,7 @@ def capability_statement(config: DemoEhrConfig, resource_types: list[str]) -> di
         {
             "type": rtype,
             "interaction": [{"code": "read"}, {"code": "search-type"}],
-            "searchParam": [{"name": name, "type": "token"} for name in SEARCH_PARAMS],
+            "searchParam": [{"name": name, "type": kind} for name, kind in SEARCH_PARAMS.items()],
         }
         for rtype in sorted(resource_types)
     ]
