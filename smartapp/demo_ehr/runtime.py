@@ -29,7 +29,14 @@ class DemoEhr:
 
 def render(template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
     html = _templates.get_template(template).render(**context)
-    return HTMLResponse(html, status_code=status_code, headers={"Cache-Control": "no-store"})
+    headers = {
+        "Cache-Control": "no-store",
+        # Inline styles only; only the EHR's own chart page may frame its pages (consent clickjacking).
+        "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action *; "
+        "frame-src *; frame-ancestors 'self'",
+        "Referrer-Policy": "no-referrer",
+    }
+    return HTMLResponse(html, status_code=status_code, headers=headers)
 
 
 def render_error(heading: str, message: str, status_code: int = 400) -> HTMLResponse:

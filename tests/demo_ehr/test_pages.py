@@ -48,6 +48,12 @@ def test_chart_frames_the_app_with_a_fresh_launch(ehr: RunningEhr) -> None:
     assert "Alpha" in first
 
 
+def test_pages_may_only_be_framed_by_the_ehr_itself(ehr: RunningEhr) -> None:
+    response = httpx2.get(f"{ehr.base_url}/chart/alpha")
+    assert "frame-ancestors 'self'" in response.headers["content-security-policy"]
+    assert response.headers["cache-control"] == "no-store"
+
+
 def test_unknown_patient_is_404(ehr: RunningEhr) -> None:
     assert httpx2.get(f"{ehr.base_url}/chart/nobody").status_code == 404
     assert httpx2.post(f"{ehr.base_url}/launch", data={"patient": "nobody"}).status_code == 404
