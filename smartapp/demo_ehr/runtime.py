@@ -12,11 +12,13 @@ from .authorization_server import SmartAuthorizationServer
 from .config import DemoEhrConfig
 from .records import MemoryStore
 from .resource_store import ResourceStore
+from .scopes import describe_scope
 
 _templates = Environment(
     loader=PackageLoader("smartapp.demo_ehr", "templates"),
     autoescape=select_autoescape(["html"]),
 )
+_templates.filters["describe_scope"] = describe_scope
 
 
 @dataclass

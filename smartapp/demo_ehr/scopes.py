@@ -83,3 +83,29 @@ class Access:
         return not any(
             item.level != "patient" and item.covers(resource_type, permission) for item in self.scopes
         )
+
+
+_CONTEXT_WORDS = {
+    "openid": "confirm who you are",
+    "fhirUser": "know your user record",
+    "profile": "know your name",
+    "launch": "open with the patient of this EHR session",
+    "launch/patient": "ask which patient to open",
+    "launch/encounter": "know the current encounter",
+    "online_access": "keep access while you are signed in",
+    "offline_access": "keep access after you sign out",
+}
+_VERBS = {"c": "create", "r": "read", "u": "update", "d": "delete", "s": "search"}
+
+
+def describe_scope(scope: str) -> str:
+    """Plain words for the consent page."""
+    if scope in _CONTEXT_WORDS:
+        return _CONTEXT_WORDS[scope]
+    parsed = parse_resource_scope(scope)
+    if parsed is None:
+        return ""
+    verbs = ", ".join(_VERBS[letter] for letter in "cruds" if letter in parsed.permissions)
+    what = "all record types" if parsed.resource_type == "*" else parsed.resource_type
+    whose = {"patient": "this patient only", "user": "any patient you may see", "system": "all patients"}
+    return f"{verbs} {what} ({whose[parsed.level]})"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from smartapp.demo_ehr.scopes import Access, is_known_scope, parse_resource_scope
+from smartapp.demo_ehr.scopes import Access, describe_scope, is_known_scope, parse_resource_scope
 
 
 def test_v1_and_v2_permissions() -> None:
@@ -32,3 +32,11 @@ def test_patient_scopes_restrict_unless_user_scope_covers() -> None:
     assert not mixed.patient_restricted("Observation", "r")
     assert mixed.patient_restricted("Condition", "r")
     assert not Access.from_scope("openid fhirUser", None).allows("Patient", "r")
+
+
+def test_consent_page_wording() -> None:
+    assert describe_scope("patient/Observation.rs") == "read, search Observation (this patient only)"
+    assert (
+        describe_scope("user/*.write") == "create, update, delete all record types (any patient you may see)"
+    )
+    assert describe_scope("offline_access") == "keep access after you sign out"
