@@ -47,7 +47,8 @@ _PREFIXES = ("eq", "ne", "lt", "le", "gt", "ge", "sa", "eb")
 
 
 def unsupported_params(params: Params) -> list[str]:
-    names = {name.split(":")[0] for name, _ in params}
+    # No modifier (`code:in`, `date:missing`...) is supported: such a parameter is ignored, and said so.
+    names = {name for name, _ in params}
     return sorted(name for name in names if name not in SUPPORTED_PARAMS | CONTROL_PARAMS)
 
 

@@ -184,6 +184,10 @@ def test_unsupported_parameter_is_ignored_and_reported(
     outcomes = [entry for entry in bundle["entry"] if entry["search"]["mode"] == "outcome"]
     assert len(outcomes) == 1
     assert "_elements" in outcomes[0]["resource"]["issue"][0]["diagnostics"]
+    modified = search(client, ehr, alpha, "Observation", code="8867-4", **{"code:text": "pulse"})
+    assert modified["total"] == 3
+    notice = [entry for entry in modified["entry"] if entry["search"]["mode"] == "outcome"]
+    assert "code:text" in notice[0]["resource"]["issue"][0]["diagnostics"]
 
 
 def test_binary_raw_or_json_by_accept(client: httpx2.Client, ehr: RunningEhr, alpha: dict[str, str]) -> None:
