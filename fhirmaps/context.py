@@ -1,0 +1,132 @@
+"""medspaCy ConText over narrative sections: target phrases with negation / uncertainty / history / family.
+
+The pipeline is built once per process (lazy singleton) from the project's code files: cancer
+entity names, hedge and borderline terms, progression phrases, and extra ConText modifier rules.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from fhirmaps import codes
+
+_LOCK = threading.Lock()
+_NLP: Any = None
+_CACHE: dict[str, tuple[RawMention, ...]] = {}
+_CACHE_LIMIT = 20000
+
+
+@dataclass(frozen=True)
+class RawMention:
+    """One target phrase in one text, with its ConText flags."""
+
+    label: str  # CANCER, HEDGE, BORDERLINE, BENIGN_ATYPIA, PROGRESSION, ...
+    key: str  # entity id for CANCER, lower-case phrase otherwise
+    text: str
+    sentence: str
+    start: int
+    negated: bool
+    uncertain: bool
+    historical: bool
+    hypothetical: bool
+    family: bool
+
+    @property
+    def asserted(self) -> bool:
+        """Affirmed, current and about the patient."""
+        return not (self.negated or self.historical or self.hypothetical or self.family)
+
+
+@cache
+def entity_terms() -> dict[str, str]:
+    """Lower-case narrative term -> entity id (first entity listing a term wins)."""
+    table: dict[str, str] = {}
+    for entity in codes.load("entities")["entities"]:
+        for term in entity["terms"]:
+            table.setdefault(term.lower(), entity["id"])
+    return table
+
+
+def _build() -> Any:
+    from loguru import logger
+
+    # PyRuSH logs every sentence at DEBUG through loguru; that is slow and noisy.
+    logger.disable("PyRuSH")
+    import medspacy
+    from medspacy.context import ConTextRule
+    from medspacy.ner import TargetRule
+
+    nlp = medspacy.load()
+    if "medspacy_pyrush" in nlp.pipe_names:
+        # spaCy's rule sentencizer is much faster than PyRuSH and good enough for report prose.
+        nlp.remove_pipe("medspacy_pyrush")
+        nlp.add_pipe("sentencizer", first=True, config={"punct_chars": [".", "!", "?", ";", "\n"]})
+    rules = [TargetRule(term, "CANCER") for term in entity_terms()]
+    lexicon = codes.load("lexicon")["categories"]
+    for category, phrases in lexicon.items():
+        if category == "HEDGE_PATTERN":
+            rules += [TargetRule(p, "HEDGE", pattern=p) for p in phrases]
+        else:
+            rules += [TargetRule(p, category) for p in phrases]
+    nlp.get_pipe("medspacy_target_matcher").add(rules)
+    context = nlp.get_pipe("medspacy_context")
+    known = {r.literal.lower() for r in context.rules}
+    extra = [
+        ConTextRule(r["literal"], r["category"], direction=r.get("direction", "BIDIRECTIONAL"))
+        for r in codes.load("context_rules")["rules"]
+        if r["literal"].lower() not in known
+    ]
+    context.add(extra)
+    return nlp
+
+
+def pipeline() -> Any:
+    """The shared medspaCy pipeline (built on first use)."""
+    global _NLP
+    with _LOCK:
+        if _NLP is None:
+            _NLP = _build()
+        return _NLP
+
+
+def warm() -> None:
+    analyze(["No evidence of malignancy."])
+
+
+def analyze(texts: Sequence[str]) -> list[tuple[RawMention, ...]]:
+    """Mentions for each text (results cached by text)."""
+    missing = [t for t in dict.fromkeys(texts) if t not in _CACHE]
+    if missing:
+        nlp = pipeline()
+        with _LOCK:
+            docs = list(nlp.pipe(missing, batch_size=64))
+        if len(_CACHE) + len(missing) > _CACHE_LIMIT:
+            _CACHE.clear()
+        for text, doc in zip(missing, docs, strict=True):
+            _CACHE[text] = tuple(_mentions(doc))
+    return [_CACHE[t] for t in texts]
+
+
+def _mentions(doc: Any) -> Iterable[RawMention]:
+    terms = entity_terms()
+    for ent in doc.ents:
+        label = str(ent.label_)
+        phrase = str(ent.text)
+        key = terms.get(phrase.lower(), phrase.lower()) if label == "CANCER" else phrase.lower()
+        sent = ent.sent
+        yield RawMention(
+            label=label,
+            key=key,
+            text=phrase,
+            sentence=str(sent.text).strip(),
+            start=int(ent.start_char),
+            negated=bool(ent._.is_negated),
+            uncertain=bool(ent._.is_uncertain),
+            historical=bool(ent._.is_historical),
+            hypothetical=bool(ent._.is_hypothetical),
+            family=bool(ent._.is_family),
+        )

@@ -1,0 +1,95 @@
+"""Observations reduced to Measurements: biomarkers, grade, stage, tumour markers, disease status."""
+
+from __future__ import annotations
+
+from functools import cache
+
+from fhirmaps import codes
+from fhirmaps.elements import Json, as_list, code_set, codes_of, concept_text, first_date, ref_of, reference
+from fhirmaps.record import Measurement, Source
+
+_KIND_KEYS = (
+    ("disease-status", "disease_status_codes"), ("her2-ish", "her2_ish"), ("her2-ihc", "her2_ihc"), ("er", "er"),
+    ("pr", "pr"), ("gleason-group", "gleason_group"), ("gleason-score", "gleason_score"), ("grade", "histologic_grade"),
+    ("stage-group", "stage_group"), ("stage-m", "stage_m"), ("stage-t", "stage_t"), ("stage-n", "stage_n"),
+    ("prostate-volume", "prostate_volume"), ("psa-density", "psa_density"), ("tumor-size", "tumor_size"),
+    ("pdl1", "pdl1"), ("msi", "msi_mmr"), ("molecular", "molecular"), ("histology", "histology_codes"),
+)
+
+
+@cache
+def _marker_by_code() -> dict[str, str]:
+    return {loinc: m["marker"] for m in codes.load("observations")["tumor_markers"] for loinc in m["loinc"]}
+
+
+def classify(code_values: set[str], text: str) -> tuple[str, str]:
+    cfg = codes.load("observations")
+    for kind, key in _KIND_KEYS:
+        if code_values & set(cfg[key]):
+            return kind, text
+    markers = _marker_by_code()
+    for value in code_values:
+        if value in markers:
+            return "tumor-marker", markers[value]
+    low = text.lower()
+    for word, kind in (("her2", "her2-ihc"), ("erbb2", "her2-ish"), ("gleason", "gleason-score"), ("grade group", "gleason-group"),
+                       ("estrogen receptor", "er"), ("progesterone receptor", "pr"), ("pd-l1", "pdl1"), ("stage", "stage-group")):
+        if word in low:
+            if kind == "her2-ihc" and any(w in low for w in ("fish", "ish", "ratio", "copy", "cep17", "amplification")):
+                kind = "her2-ish"
+            return kind, text
+    return "other", text
+
+
+def read_observation(resource: Json) -> list[Measurement]:
+    concept = resource.get("code")
+    kind, name = classify(code_set(concept), concept_text(concept))
+    out = [_measurement(resource, kind, name, concept, "Observation", resource)]
+    for i, component in enumerate(as_list(resource.get("component"))):
+        if isinstance(component, dict):
+            ckind, cname = classify(code_set(component.get("code")), concept_text(component.get("code")))
+            if ckind != "other":
+                out.append(_measurement(resource, ckind, cname, component.get("code"), f"Observation.component[{i}]", component))
+    return [m for m in out if m.kind != "other" or m.value_text]
+
+
+def _measurement(resource: Json, kind: str, name: str, concept: object, path: str, holder: Json) -> Measurement:
+    value_text, number, unit, value_codes, value_path = "", None, "", (), f"{path}.value"
+    if isinstance(holder.get("valueQuantity"), dict):
+        q = holder["valueQuantity"]
+        number = float(q["value"]) if isinstance(q.get("value"), (int, float)) else None
+        unit = str(q.get("unit") or q.get("code") or "")
+        comparator = str(q.get("comparator", ""))
+        value_text = f"{comparator}{q.get('value')} {unit}".strip()
+        value_path = f"{path}.valueQuantity"
+    elif isinstance(holder.get("valueCodeableConcept"), dict):
+        value_codes = tuple(codes_of(holder["valueCodeableConcept"]))
+        value_text = concept_text(holder["valueCodeableConcept"])
+        value_path = f"{path}.valueCodeableConcept"
+    elif isinstance(holder.get("valueString"), str):
+        value_text = holder["valueString"]
+        value_path = f"{path}.valueString"
+    elif isinstance(holder.get("valueInteger"), int):
+        number = float(holder["valueInteger"])
+        value_text = str(holder["valueInteger"])
+        value_path = f"{path}.valueInteger"
+    elif isinstance(holder.get("valueBoolean"), bool):
+        value_text = str(holder["valueBoolean"]).lower()
+    elif isinstance(holder.get("valueRatio"), dict):
+        ratio = holder["valueRatio"]
+        num = (ratio.get("numerator") or {}).get("value")
+        den = (ratio.get("denominator") or {}).get("value") or 1
+        if isinstance(num, (int, float)) and isinstance(den, (int, float)) and den:
+            number = float(num) / float(den)
+            value_text = f"{number:g}"
+    interpretation = concept_text(next(iter(as_list(resource.get("interpretation"))), None))
+    if interpretation and interpretation.lower() not in value_text.lower():
+        value_text = f"{value_text} ({interpretation})" if value_text else interpretation
+    label = name or concept_text(concept)
+    body = concept_text(resource.get("bodySite"))
+    return Measurement(
+        source=Source(ref_of(resource), value_path, f"{label}: {value_text}".strip(": ")), kind=kind, name=label,
+        codes=tuple(codes_of(concept)), value_text=value_text, value_number=number, unit=unit, value_codes=value_codes,
+        when=first_date(resource, "effectiveDateTime", "effectivePeriod", "issued"),
+        specimen=reference(resource.get("specimen")), status=str(resource.get("status", "")).lower(), body_site=body,
+    )

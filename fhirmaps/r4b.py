@@ -1,0 +1,64 @@
+"""The only module that imports ``fhir.resources``; it pins FHIR R4B.
+
+``fhir.resources``' top-level package is R5 and silently drops R4-only fields, so every model
+used by the project comes from ``fhir.resources.R4B`` through here.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from fhir.resources.R4B import get_fhir_model_class
+from fhir.resources.R4B.bundle import Bundle
+from fhir.resources.R4B.condition import Condition
+from fhir.resources.R4B.diagnosticreport import DiagnosticReport
+from fhir.resources.R4B.documentreference import DocumentReference
+from fhir.resources.R4B.observation import Observation
+from fhir.resources.R4B.patient import Patient
+from fhir.resources.R4B.resource import Resource
+from pydantic import ValidationError
+
+__all__ = [
+    "Bundle",
+    "Condition",
+    "DiagnosticReport",
+    "DocumentReference",
+    "Observation",
+    "Patient",
+    "Resource",
+    "model_class",
+    "validation_problem",
+]
+
+
+@cache
+def model_class(resource_type: str) -> type[Resource] | None:
+    """The R4B model for a resource type, or None for a type R4B does not define."""
+    try:
+        cls: type[Resource] = get_fhir_model_class(resource_type)
+    except (KeyError, ValueError, ImportError, AttributeError):
+        return None
+    return cls
+
+
+def validation_problem(resource: dict[str, Any]) -> str | None:
+    """Validate one resource against R4B; return a short readable reason, or None when valid.
+
+    Unknown resource types return None (they are ignored by the mapping, not reported).
+    """
+    cls = model_class(str(resource.get("resourceType", "")))
+    if cls is None:
+        return None
+    try:
+        cls.model_validate(resource)
+    except ValidationError as exc:
+        errors = exc.errors()
+        first = errors[0] if errors else {}
+        where = ".".join(str(p) for p in first.get("loc", ()) if p != "__root__")
+        message = str(first.get("msg", "invalid"))
+        more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
+        return f"not valid FHIR R4B at {where or 'resource'}: {message}{more}"[:300]
+    except (TypeError, ValueError) as exc:
+        return f"not valid FHIR R4B: {exc}"[:300]
+    return None

@@ -1,0 +1,204 @@
+"""Build PatientRecords from FHIR R4 JSON: validate tolerantly, map facts, run narrative NLP once per batch."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import date
+
+from fhirmaps import codes, context, diagnoses
+from fhirmaps.actions import read_action
+from fhirmaps.bundles import flatten, group_by_patient
+from fhirmaps.elements import (
+    Json,
+    as_list,
+    code_set,
+    codes_of,
+    concept_text,
+    first_date,
+    parse_date,
+    ref_of,
+    status_code,
+)
+from fhirmaps.narrative import Attachments, binary_key
+from fhirmaps.observations import read_observation
+from fhirmaps.r4b import validation_problem
+from fhirmaps.record import Diagnosis, Mention, PatientRecord, Report, Source
+from fhirmaps.reports import Chunk, NarrativeContext, attachment_urls, binary_content, read_report
+
+_NARRATIVE_TYPES = ("DiagnosticReport", "DocumentReference", "Communication", "CarePlan")
+_ACTION_TYPES = ("MedicationRequest", "MedicationAdministration", "MedicationStatement", "Procedure", "ServiceRequest",
+                 "Appointment", "Encounter", "CarePlan")
+_INACTIVE_ORDER = {"revoked", "entered-in-error", "cancelled"}
+
+
+def attachments_to_fetch(resources: Sequence[Json]) -> list[tuple[str, str]]:
+    """Attachment URLs the caller must download (not inline, not a Binary in the input), deduplicated, sorted."""
+    flat = flatten(resources)
+    binaries = {f"Binary/{r.get('id')}" for r in flat if r.get("resourceType") == "Binary"}
+    found: dict[str, str] = {}
+    for resource in flat:
+        for url, content_type in attachment_urls(resource):
+            if binary_key(url) not in binaries:
+                found.setdefault(url, content_type)
+    return sorted(found.items())
+
+
+def read_records(resources: Sequence[Json], *, as_of: date, attachments: Attachments | None = None) -> list[PatientRecord]:
+    """One PatientRecord per patient found in the input (Patient resources and subject/patient references)."""
+    flat = flatten(resources)
+    groups, shared = group_by_patient(flat)
+    records = [read_record(patient, own, shared, as_of=as_of, attachments=attachments or {}) for patient, own in groups.items()]
+    return sorted(records, key=lambda r: r.patient)
+
+
+def read_record(patient: str, own: Sequence[Json], shared: Sequence[Json], *, as_of: date,
+                attachments: Attachments) -> PatientRecord:
+    record = PatientRecord(patient=patient)
+    binaries = {f"Binary/{r.get('id')}": c for r in shared if r.get("resourceType") == "Binary" for c in [binary_content(r)] if c}
+    medications = {str(r.get("id")): r for r in shared if r.get("resourceType") == "Medication"}
+    narrative = NarrativeContext(binaries, attachments, set(), record.data_issues)
+    chunks: list[Chunk] = []
+    ordered = sorted(own, key=lambda r: (r.get("resourceType") != "DiagnosticReport", r.get("resourceType", ""), str(r.get("id", ""))))
+    for resource in ordered:
+        problem = validation_problem(resource)
+        if problem:
+            record.data_issues.append({"resource": ref_of(resource), "reason": problem})
+        try:
+            chunks += _map(resource, record, narrative, medications, as_of)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            record.data_issues.append({"resource": ref_of(resource), "reason": f"could not be read ({type(exc).__name__}); ignored"})
+    _attach_mentions(record, chunks)
+    record.data_issues.sort(key=lambda i: (i["resource"], i["reason"]))
+    return record
+
+
+def _map(resource: Json, record: PatientRecord, narrative: NarrativeContext, medications: dict[str, Json], as_of: date) -> list[Chunk]:
+    rtype = resource.get("resourceType")
+    chunks: list[Chunk] = []
+    if rtype == "Patient":
+        record.birth_date = parse_date(resource.get("birthDate"))
+        record.gender = str(resource.get("gender", ""))
+    elif rtype == "Condition":
+        _map_condition(resource, record)
+    elif rtype == "Observation":
+        if code_set(resource.get("code")) & codes.strings("observations", "histology_codes"):
+            found = diagnoses.from_histology_observation(resource)
+            if found:
+                record.diagnoses.append(found)
+        if str(resource.get("status")) != "entered-in-error":
+            record.measurements.extend(read_observation(resource))
+            if isinstance(resource.get("valueString"), str) and len(resource["valueString"]) > 40:
+                report, found_chunks = read_report(resource, narrative)
+                report.kind = "pathology" if code_set(resource.get("code")) & codes.strings("observations", "histology_codes") else "note"
+                record.reports.append(report)
+                chunks += found_chunks
+    elif rtype == "FamilyMemberHistory":
+        record.family_history.append(Source(ref_of(resource), "FamilyMemberHistory.condition", concept_text(
+            next(iter(as_list(resource.get("condition"))), {}).get("code") if as_list(resource.get("condition")) else None)))
+    elif rtype == "ResearchSubject":
+        if str(resource.get("status")) not in ("withdrawn", "not-registered", "ineligible", "off-study", "screening", "candidate"):
+            record.trials.append(Source(ref_of(resource), "ResearchSubject.status", f"research subject ({resource.get('status')})"))
+    elif rtype == "Coverage":
+        payer = "; ".join(str((p or {}).get("display", "")) for p in as_list(resource.get("payor")) if isinstance(p, dict))
+        record.coverage.append(Source(ref_of(resource), "Coverage.payor", payer or concept_text(resource.get("type"))))
+    elif rtype == "QuestionnaireResponse":
+        report = Report(ref_of(resource), "note", str(resource.get("status", "")), "Questionnaire response",
+                        first_date(resource, "authored"), author_is_patient=True)
+        lines = _questionnaire_lines(as_list(resource.get("item")))
+        report.text = "\n".join(lines)
+        record.reports.append(report)
+        from fhirmaps.narrative import Section
+
+        chunks += [Chunk(report, "QuestionnaireResponse.item", Section("note", "", line)) for line in lines]
+    if rtype in _ACTION_TYPES:
+        record.actions.extend(read_action(resource, medications))
+        _map_request_codes(resource, record)
+    if rtype in _NARRATIVE_TYPES and str(resource.get("status")) != "entered-in-error":
+        report, found_chunks = read_report(resource, narrative)
+        record.reports.append(report)
+        chunks += found_chunks
+    return chunks
+
+
+def _map_condition(resource: Json, record: PatientRecord) -> None:
+    found, current = diagnoses.read_condition(resource)
+    if found is None:
+        all_codes = tuple(codes_of(resource.get("code")))
+        if status_code(resource.get("verificationStatus")) in ("refuted", "entered-in-error"):
+            return
+        record.problems.append(Diagnosis(
+            source=Source(ref_of(resource), "Condition.code", concept_text(resource.get("code"))), origin="condition",
+            entity=None, site=None, codes=all_codes, morphology=None, topography=None,
+            clinical_status=status_code(resource.get("clinicalStatus")), verification_status=status_code(resource.get("verificationStatus")),
+            secondary=False, when=first_date(resource, "onsetDateTime", "onsetPeriod", "recordedDate"),
+        ))
+    elif current:
+        record.diagnoses.append(found)
+    else:
+        record.excluded_diagnoses.append(found)
+
+
+def _map_request_codes(resource: Json, record: PatientRecord) -> None:
+    cfg = codes.load("requests")
+    if str(resource.get("status", "")) in _INACTIVE_ORDER:
+        return
+    rtype = resource.get("resourceType")
+    for field in ("code", "reasonCode", "serviceType", "type", "category"):
+        for i, concept in enumerate(as_list(resource.get(field))):
+            for c in codes_of(concept):
+                hit = (c.short_system == "snomed" and c.code in cfg["second_opinion_snomed"]) or (
+                    "0336" in c.system and c.code in cfg["second_opinion_v2_0336"])
+                if hit:
+                    path = f"{rtype}.{field}" + (f"[{i}]" if isinstance(resource.get(field), list) else "")
+                    record.requests.append(Source(ref_of(resource), path, f"{c.code} {c.display or concept_text(concept)}".strip()))
+
+
+def _questionnaire_lines(items: list[object]) -> list[str]:
+    lines: list[str] = []
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        answers = []
+        for answer in as_list(item.get("answer")):
+            if not isinstance(answer, dict):
+                continue
+            for key, value in answer.items():
+                if key.startswith("value"):
+                    answers.append(concept_text(value) if isinstance(value, dict) else str(value).lower())
+            lines += _questionnaire_lines(as_list(answer.get("item")))
+        if answers:
+            lines.append(f"{item.get('text', '')}: {', '.join(answers)}")
+        lines += _questionnaire_lines(as_list(item.get("item")))
+    return lines
+
+
+def _attach_mentions(record: PatientRecord, chunks: list[Chunk]) -> None:
+    results = context.analyze([c.section.text for c in chunks])
+    diagnostic = codes.strings("reports", "diagnostic_sections")
+    by_report: dict[str, list[Mention]] = {}
+    for chunk, raw_mentions in zip(chunks, results, strict=True):
+        report = chunk.report
+        for raw in raw_mentions:
+            source = Source(report.reference, chunk.path, raw.sentence, section=chunk.section.heading or chunk.section.kind,
+                            title=report.title, when=report.when)
+            mention = Mention(raw, chunk.section.kind, source)
+            report.mentions.append(mention)
+            by_report.setdefault(report.reference, []).append(mention)
+    for report in record.reports:
+        if report.kind != "pathology" or report.status == "entered-in-error":
+            continue
+        record.diagnoses.extend(diagnoses.from_mentions(report, report.mentions, diagnostic))
+        record.diagnoses.extend(diagnoses.from_codes(report, report.conclusion_codes))
+
+
+def age_on(record: PatientRecord, when: date) -> int | None:
+    if record.birth_date is None:
+        return None
+    born = record.birth_date
+    return when.year - born.year - ((when.month, when.day) < (born.month, born.day))
+
+
+def words(text: str) -> str:
+    """Lower-case text with single spaces, for keyword search."""
+    return re.sub(r"\s+", " ", text.lower())

@@ -1,0 +1,150 @@
+"""PatientRecord: the clinical facts of one patient, each keeping its source reference and element path."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+from fhirmaps.context import RawMention
+from fhirmaps.elements import Code
+from fhirmaps.entities import Entity, Site
+
+
+@dataclass(frozen=True)
+class Source:
+    reference: str  # "DiagnosticReport/dr1"
+    path: str  # "DiagnosticReport.presentedForm[0]"
+    text: str  # the exact text or code that carries the fact
+    section: str = ""  # report section heading, for narrative
+    title: str = ""  # report title
+    when: date | None = None
+
+
+@dataclass(frozen=True)
+class Mention:
+    """A ConText target in a narrative section of one report/note."""
+
+    raw: RawMention
+    section: str  # section kind: diagnosis, comment, history, ...
+    source: Source
+
+    @property
+    def label(self) -> str:
+        return self.raw.label
+
+    @property
+    def key(self) -> str:
+        return self.raw.key
+
+
+@dataclass
+class Report:
+    """A pathology / imaging report or a clinical note with its narrative."""
+
+    reference: str
+    kind: str  # pathology | imaging | note
+    status: str
+    title: str
+    when: date | None
+    codes: tuple[Code, ...] = ()
+    conclusion_codes: tuple[Code, ...] = ()
+    specimens: tuple[str, ...] = ()
+    text: str = ""
+    mentions: list[Mention] = field(default_factory=list)
+    author_is_patient: bool = False
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    source: Source
+    origin: str  # condition | report | observation
+    entity: Entity | None
+    site: Site | None
+    codes: tuple[Code, ...]
+    morphology: str | None  # "8936/1"
+    topography: str | None
+    clinical_status: str | None
+    verification_status: str | None
+    secondary: bool
+    when: date | None
+    uncertain: bool = False
+    report: str = ""  # DiagnosticReport reference for narrative diagnoses
+    report_status: str = ""
+
+    @property
+    def behavior(self) -> str | None:
+        if self.morphology and "/" in self.morphology:
+            return self.morphology.split("/")[1][:1]
+        return None
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """An Observation reduced to what the rules need."""
+
+    source: Source
+    kind: str  # her2-ihc, her2-ish, er, pr, gleason-score, gleason-group, grade, stage-group, stage-m, stage-t,
+    # tumor-marker, disease-status, pdl1, msi, molecular, histology, prostate-volume, psa-density, tumor-size, other
+    name: str  # marker / test name
+    codes: tuple[Code, ...]
+    value_text: str
+    value_number: float | None
+    unit: str
+    value_codes: tuple[Code, ...]
+    when: date | None
+    specimen: str
+    status: str
+    body_site: str = ""
+
+
+@dataclass(frozen=True)
+class Action:
+    """A treatment, plan, order or appointment (MedicationRequest/-Administration/-Statement, Procedure,
+    ServiceRequest, CarePlan activity, Appointment, Encounter)."""
+
+    source: Source
+    resource_type: str
+    name: str
+    codes: tuple[Code, ...]
+    status: str
+    intent: str
+    status_reason: tuple[Code, ...]
+    status_reason_text: str
+    start: date | None
+    end: date | None
+    scheduled: date | None
+    reasons: tuple[Code, ...] = ()
+    reason_text: str = ""
+    categories: tuple[Code, ...] = ()
+    note: str = ""
+    antineoplastic: bool = False
+    intent_extension: str = ""  # mCODE procedure intent code
+
+    @property
+    def when(self) -> date | None:
+        return self.start or self.scheduled or self.end
+
+
+@dataclass
+class PatientRecord:
+    patient: str  # "Patient/<id>"
+    birth_date: date | None = None
+    gender: str = ""
+    diagnoses: list[Diagnosis] = field(default_factory=list)
+    excluded_diagnoses: list[Diagnosis] = field(default_factory=list)  # history, family, refuted, resolved
+    problems: list[Diagnosis] = field(default_factory=list)  # non-neoplastic Conditions (cord compression, SVC ...)
+    reports: list[Report] = field(default_factory=list)
+    measurements: list[Measurement] = field(default_factory=list)
+    actions: list[Action] = field(default_factory=list)
+    requests: list[Source] = field(default_factory=list)  # coded second-opinion requests
+    trials: list[Source] = field(default_factory=list)  # ResearchSubject enrolments
+    coverage: list[Source] = field(default_factory=list)
+    family_history: list[Source] = field(default_factory=list)
+    data_issues: list[dict[str, str]] = field(default_factory=list)
+
+    def mentions(self, *labels: str, kinds: tuple[str, ...] = ()) -> list[Mention]:
+        """Narrative mentions with the given labels, optionally only in reports of the given kinds."""
+        return [m for r in self.reports if not kinds or r.kind in kinds for m in r.mentions if m.label in labels]
+
+    def report(self, reference: str) -> Report | None:
+        return next((r for r in self.reports if r.reference == reference), None)

@@ -1,0 +1,176 @@
+"""Reports and notes: DiagnosticReport, DocumentReference, Observation.valueString, Communication, CarePlan text.
+
+Narrative is gathered from presentedForm / content attachments (deduplicated by URL, as US Core exposes
+the same scanned report through both DiagnosticReport and DocumentReference), text.div, conclusion and note.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from fhirmaps import codes
+from fhirmaps.elements import (
+    Json,
+    as_list,
+    code_set,
+    codes_of,
+    concept_text,
+    first_date,
+    ref_of,
+    reference,
+)
+from fhirmaps.narrative import (
+    Attachments,
+    Section,
+    attachment_bytes,
+    binary_key,
+    decode_bytes,
+    html_to_text,
+    split_sections,
+)
+from fhirmaps.record import Report
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One section of narrative waiting for NLP."""
+
+    report: Report
+    path: str
+    section: Section
+
+
+@dataclass
+class NarrativeContext:
+    binaries: Mapping[str, tuple[bytes, str]]
+    fetched: Attachments
+    seen_urls: set[str]
+    issues: list[dict[str, str]]
+
+
+def classify(resource: Json) -> str:
+    """pathology | imaging | note, by category first, then code, then title words (vendors mislabel codes)."""
+    cfg = codes.load("reports")
+    categories = code_set(resource.get("category"))
+    if resource.get("resourceType") == "DocumentReference":
+        categories |= code_set(resource.get("type"))
+    type_codes = code_set(resource.get("code")) | code_set(resource.get("type"))
+    if categories & set(cfg["pathology_categories"]) or type_codes & set(cfg["pathology_codes"]):
+        return "pathology"
+    if categories & set(cfg["imaging_categories"]) or type_codes & set(cfg["imaging_codes"]):
+        return "imaging"
+    words = " ".join([concept_text(resource.get("code")), concept_text(resource.get("type")), str(resource.get("description", ""))]).lower()
+    if any(w in words for w in cfg["pathology_words"]):
+        return "pathology"
+    if any(w in f" {words} " for w in cfg["imaging_words"]):
+        return "imaging"
+    return "note"
+
+
+def read_report(resource: Json, ctx: NarrativeContext) -> tuple[Report, list[Chunk]]:
+    rtype = str(resource.get("resourceType"))
+    kind = classify(resource) if rtype in ("DiagnosticReport", "DocumentReference") else "note"
+    title = concept_text(resource.get("code")) or concept_text(resource.get("type")) or str(resource.get("description", ""))
+    when = first_date(resource, "effectiveDateTime", "effectivePeriod", "issued", "date", "sent", "authored", "created")
+    if when is None and isinstance(resource.get("context"), dict):
+        when = first_date(resource["context"], "period")
+    specimens = tuple(sorted({reference(s) for s in as_list(resource.get("specimen")) if reference(s)}
+                             | {str(i.get("value")) for i in as_list(resource.get("identifier")) if isinstance(i, dict) and i.get("value")}))
+    report = Report(
+        reference=ref_of(resource), kind=kind, status=str(resource.get("status", "")).lower(), title=title, when=when,
+        codes=tuple(codes_of(resource.get("code")) + codes_of(resource.get("type"))),
+        conclusion_codes=tuple(c for cc in as_list(resource.get("conclusionCode")) for c in codes_of(cc)),
+        specimens=specimens,
+        author_is_patient=rtype == "Communication" and reference(resource.get("sender")).startswith("Patient/"),
+    )
+    texts: list[tuple[str, str]] = []
+    for path, attachment in _attachments(resource):
+        text = _attachment_text(report.reference, path, attachment, ctx)
+        if text:
+            texts.append((path, text))
+    if isinstance(resource.get("conclusion"), str):
+        texts.append((f"{rtype}.conclusion", f"CONCLUSION: {resource['conclusion']}" if kind != "note" else resource["conclusion"]))
+    if rtype == "Observation" and isinstance(resource.get("valueString"), str):
+        texts.append(("Observation.valueString", resource["valueString"]))
+    for i, payload in enumerate(as_list(resource.get("payload"))):
+        if isinstance(payload, dict) and isinstance(payload.get("contentString"), str):
+            texts.append((f"Communication.payload[{i}].contentString", payload["contentString"]))
+    if rtype == "CarePlan":
+        for key in ("title", "description"):
+            if isinstance(resource.get(key), str):
+                texts.append((f"CarePlan.{key}", resource[key]))
+        for i, activity in enumerate(as_list(resource.get("activity"))):
+            detail = activity.get("detail", {}) if isinstance(activity, dict) else {}
+            if isinstance(detail.get("description"), str):
+                texts.append((f"CarePlan.activity[{i}].detail.description", detail["description"]))
+    for i, note in enumerate(as_list(resource.get("note"))):
+        if isinstance(note, dict) and isinstance(note.get("text"), str):
+            texts.append((f"{rtype}.note[{i}].text", note["text"]))
+    div = (resource.get("text") or {}).get("div") if isinstance(resource.get("text"), dict) else None
+    if isinstance(div, str) and not texts:
+        # text.div usually repeats the structured content; read it only when nothing else carries narrative.
+        texts.append((f"{rtype}.text.div", html_to_text(div)))
+    report.text = "\n\n".join(t for _, t in texts)
+    default = "body" if kind != "note" else "note"
+    chunks = [Chunk(report, path, s) for path, text in texts for s in split_sections(text, default)]
+    return report, chunks
+
+
+def _attachments(resource: Json) -> list[tuple[str, Json]]:
+    rtype = resource.get("resourceType")
+    found: list[tuple[str, Json]] = []
+    for i, form in enumerate(as_list(resource.get("presentedForm"))):
+        if isinstance(form, dict):
+            found.append((f"{rtype}.presentedForm[{i}]", form))
+    for i, content in enumerate(as_list(resource.get("content"))):
+        if isinstance(content, dict) and isinstance(content.get("attachment"), dict):
+            found.append((f"{rtype}.content[{i}].attachment", content["attachment"]))
+    for i, payload in enumerate(as_list(resource.get("payload"))):
+        if isinstance(payload, dict) and isinstance(payload.get("contentAttachment"), dict):
+            found.append((f"{rtype}.payload[{i}].contentAttachment", payload["contentAttachment"]))
+    return found
+
+
+def _attachment_text(ref: str, path: str, attachment: Json, ctx: NarrativeContext) -> str:
+    url = attachment.get("url")
+    if isinstance(url, str) and url:
+        key = binary_key(url)
+        if key in ctx.seen_urls:
+            return ""
+        ctx.seen_urls.add(key)
+    raw = attachment_bytes(attachment, ctx.binaries, ctx.fetched)
+    if raw is None:
+        if url:
+            ctx.issues.append({"resource": ref, "reason": f"Report text at {path} was not available to read; its narrative was not assessed."})
+        return ""
+    try:
+        return decode_bytes(raw[0], raw[1])
+    except ValueError as exc:
+        ctx.issues.append({"resource": ref, "reason": f"Report text at {path} could not be read: {exc}; its narrative was not assessed."})
+        return ""
+
+
+def attachment_urls(resource: Json) -> list[tuple[str, str]]:
+    """(url, contentType) of attachments that are neither inline nor a Binary reference."""
+    out = []
+    for _, attachment in _attachments(resource):
+        url = attachment.get("url")
+        if isinstance(url, str) and url and not attachment.get("data"):
+            out.append((url, str(attachment.get("contentType") or "")))
+    return out
+
+
+def binary_content(resource: Json) -> tuple[bytes, str] | None:
+    """Decoded bytes of a Binary resource."""
+    import base64
+    import binascii
+
+    data: Any = resource.get("data") or resource.get("content")
+    if not isinstance(data, str):
+        return None
+    try:
+        return base64.b64decode(data), str(resource.get("contentType") or "")
+    except (binascii.Error, ValueError):
+        return None

@@ -1,0 +1,103 @@
+"""The clinical engine: FHIR resources in, second-opinion findings out. Web app, CDS Hooks and CLI call this."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+from fhirmaps.read import read_records
+from fhirmaps.record import PatientRecord
+from smartapp.findings import EXPEDITE, PatientResult
+from smartapp.triggers import TRIGGERS, Context
+from smartapp.triggers.common import major_planned
+from smartapp.triggers.time_critical import assess_time_critical
+
+RARE_DEFINITIONS = ("rarecare", "nci")
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    rare_definition: str = "rarecare"  # "nci": the broader NCI <15/100,000 definition
+
+    def __post_init__(self) -> None:
+        if self.rare_definition not in RARE_DEFINITIONS:
+            raise ValueError(f"rare_definition must be one of {RARE_DEFINITIONS}")
+
+
+@dataclass(frozen=True)
+class Unavailable:
+    """Data the caller could not read (scope not granted, fetch failed, attachment not fetched)."""
+
+    resource_type: str
+    reason: str
+    message: str
+
+
+_IMPACT = {
+    "DiagnosticReport": "uncertain-pathology, discordant-findings and rare-cancer from pathology text cannot be assessed",
+    "DocumentReference": "narrative reports and notes cannot be assessed (uncertain-pathology, discordant-findings, patient-request from notes)",
+    "Binary": "report text cannot be assessed (uncertain-pathology, discordant-findings, not-responding from imaging text)",
+    "Condition": "diagnoses on the problem list cannot be assessed (rare-cancer, time-critical conditions)",
+    "Observation": "biomarkers, tumour markers, stage and disease status cannot be assessed (incomplete-biomarker, not-responding, surveillance-check, guideline-deviation)",
+    "MedicationRequest": "treatments cannot be assessed (major-treatment, not-responding, stopping-treatment, guideline-deviation)",
+    "MedicationAdministration": "treatments given cannot be assessed (not-responding, stopping-treatment, guideline-deviation)",
+    "Procedure": "procedures cannot be assessed (major-treatment, not-responding)",
+    "ServiceRequest": "planned treatments and referral requests cannot be assessed (major-treatment, patient-request)",
+    "CarePlan": "care plans cannot be assessed (major-treatment, surveillance-check, stopping-treatment)",
+}
+
+
+def unavailable_issue(item: Unavailable) -> dict[str, str]:
+    impact = _IMPACT.get(item.resource_type, "findings that depend on them cannot be assessed")
+    return {
+        "resource": item.resource_type,
+        "reason": f"{item.resource_type} resources could not be read ({item.reason}): {item.message.rstrip('.')}. "
+                  f"Consequence: {impact}; an absent finding does not mean there is no concern.",
+    }
+
+
+def evaluate_record(record: PatientRecord, *, as_of: date, options: EngineOptions = EngineOptions()) -> PatientResult:
+    ctx = Context(as_of=as_of, rare_definition=options.rare_definition)
+    result = PatientResult(patient=record.patient, data_issues=list(record.data_issues))
+    result.time_critical = assess_time_critical(record, ctx)
+    for trigger in TRIGGERS:
+        finding = trigger(record, ctx)
+        if finding is not None:
+            result.findings.append(finding)
+    soon = [a for a in major_planned(record, ctx) if a.scheduled and as_of <= a.scheduled <= as_of + timedelta(days=14)]
+    for finding in result.findings:
+        if result.time_critical is not None or soon or finding.trigger == "not-responding":
+            finding.urgency = EXPEDITE
+    result.findings.sort(key=lambda f: f.trigger)
+    return result
+
+
+def evaluate_resources(resources: Sequence[dict[str, Any]], *, as_of: date, attachments: Mapping[str, tuple[bytes, str]] | None = None,
+                       unavailable: Sequence[Unavailable] = (), options: EngineOptions = EngineOptions()) -> list[PatientResult]:
+    """Evaluate every patient in the input (Bundles, resources, NDJSON lines), sorted by patient reference."""
+    records = read_records(resources, as_of=as_of, attachments=attachments)
+    extra = [unavailable_issue(u) for u in unavailable]
+    results = []
+    for record in records:
+        result = evaluate_record(record, as_of=as_of, options=options)
+        result.data_issues.extend(extra)
+        results.append(result)
+    return results
+
+
+def evaluate_patient(resources: Sequence[dict[str, Any]], *, as_of: date, attachments: Mapping[str, tuple[bytes, str]] | None = None,
+                     unavailable: Sequence[Unavailable] = (), options: EngineOptions = EngineOptions(),
+                     patient: str | None = None) -> PatientResult:
+    """Evaluate one patient (the given reference, or the only/first patient in the input)."""
+    results = evaluate_resources(resources, as_of=as_of, attachments=attachments, unavailable=unavailable, options=options)
+    if patient is not None:
+        results = [r for r in results if r.patient == patient]
+    if not results:
+        raise ValueError("no patient found in the input")
+    return results[0]
+
+
+def to_document(results: Sequence[PatientResult]) -> dict[str, Any]:
+    return {"patients": [r.to_json() for r in results]}

@@ -1,0 +1,132 @@
+"""Shared helpers for trigger rules: current diagnoses, treatment dates, narrative search, evidence."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+
+from fhirmaps import codes
+from fhirmaps.record import Action, Diagnosis, Mention, PatientRecord, Report
+from smartapp.findings import Evidence
+
+GIVEN_MED_STATUSES = {"active", "completed", "stopped", "in-progress", "on-hold", "intended"}
+DEAD_STATUSES = {"entered-in-error", "cancelled", "revoked", "not-done", "rejected"}
+PLANNED_ORDER_STATUSES = {"draft", "active", "on-hold", ""}
+PLANNED_INTENTS = {"proposal", "plan", "order", "original-order", "directive", "instance-order", "filler-order", ""}
+
+
+@dataclass(frozen=True)
+class Context:
+    as_of: date
+    rare_definition: str = "rarecare"
+
+
+def not_future(when: date | None, ctx: Context) -> bool:
+    return when is None or when <= ctx.as_of
+
+
+def current_diagnoses(record: PatientRecord, ctx: Context) -> list[Diagnosis]:
+    """Current cancer diagnoses (already filtered for history/refuted/resolved) known by as_of, sorted."""
+    found = [d for d in record.diagnoses if not_future(d.when, ctx)]
+    return sorted(found, key=lambda d: (d.source.reference, d.source.path, d.source.text))
+
+
+def confident(diagnoses: Iterable[Diagnosis]) -> list[Diagnosis]:
+    return [d for d in diagnoses if not d.uncertain]
+
+
+def has_entity(record: PatientRecord, ctx: Context, *ids: str, organ: str = "") -> list[Diagnosis]:
+    out = []
+    for d in current_diagnoses(record, ctx):
+        if d.entity and (d.entity.id in ids or (organ and d.entity.organ == organ)):
+            out.append(d)
+    return out
+
+
+def icd10_of(d: Diagnosis) -> str:
+    return next((c.code for c in d.codes if c.short_system == "icd10"), "")
+
+
+def has_icd10(record: PatientRecord, ctx: Context, *prefixes: str) -> list[Diagnosis]:
+    return [d for d in current_diagnoses(record, ctx) if icd10_of(d) and codes.has_prefix(icd10_of(d), list(prefixes))]
+
+
+def antineoplastic_given(record: PatientRecord, ctx: Context) -> list[Action]:
+    """Antineoplastic treatment actually started by as_of (not merely proposed)."""
+    out = []
+    for a in record.actions:
+        if not a.antineoplastic or a.status in DEAD_STATUSES:
+            continue
+        when = a.start or a.end
+        if when is None or when > ctx.as_of:
+            continue
+        if a.resource_type == "MedicationRequest" and (a.intent in ("proposal", "plan") or a.status == "draft"):
+            continue
+        if a.resource_type == "Procedure" and a.status not in ("completed", "in-progress"):
+            continue
+        if a.resource_type in ("ServiceRequest", "CarePlan", "Appointment", "Encounter"):
+            continue
+        if a.resource_type == "MedicationStatement" and a.status in ("not-taken", "intended"):
+            continue
+        out.append(a)
+    return sorted(out, key=lambda a: (a.start or a.end or ctx.as_of, a.source.reference))
+
+
+def first_treatment(record: PatientRecord, ctx: Context) -> Action | None:
+    given = antineoplastic_given(record, ctx)
+    return given[0] if given else None
+
+
+def text_has(text: str, terms: Iterable[str]) -> str:
+    """The first term found in text (word-bounded, case-insensitive), or ""."""
+    low = text.lower()
+    for term in terms:
+        if re.search(rf"(?<![\w-]){re.escape(term.lower().strip())}(?![\w])", low):
+            return term
+    return ""
+
+
+def reports(record: PatientRecord, ctx: Context, *kinds: str) -> list[Report]:
+    return [r for r in record.reports if (not kinds or r.kind in kinds) and not_future(r.when, ctx) and r.status != "entered-in-error"]
+
+
+def mentions(record: PatientRecord, ctx: Context, *labels: str, kinds: tuple[str, ...] = (), sections: Iterable[str] | None = None,
+             asserted: bool = True) -> list[Mention]:
+    allowed = set(sections) if sections is not None else None
+    out = []
+    for r in reports(record, ctx, *kinds):
+        for m in r.mentions:
+            if m.label in labels and (allowed is None or m.section in allowed) and (not asserted or m.raw.asserted):
+                out.append(m)
+    return out
+
+
+def diagnostic_sections() -> frozenset[str]:
+    return codes.strings("reports", "diagnostic_sections")
+
+
+def evidence_for(items: Iterable[Diagnosis | Mention | Action]) -> list[Evidence]:
+    return [Evidence.of(i.source) for i in items]
+
+
+def all_text(record: PatientRecord, ctx: Context, *kinds: str) -> str:
+    return "\n".join(r.text for r in reports(record, ctx, *kinds))
+
+
+def major_planned(record: PatientRecord, ctx: Context) -> list[Action]:
+    from smartapp.triggers.major_treatment import planned_major
+
+    return [a for a, _ in planned_major(record, ctx)]
+
+
+def sentence_with(text: str, pattern: re.Pattern[str]) -> str:
+    """The sentence/line around the first match of pattern in text."""
+    match = pattern.search(text)
+    if not match:
+        return ""
+    start = max(text.rfind("\n", 0, match.start()), text.rfind(". ", 0, match.start()) + 1, 0)
+    end_candidates = [i for i in (text.find("\n", match.end()), text.find(". ", match.end())) if i >= 0]
+    end = min(end_candidates) if end_candidates else len(text)
+    return text[start:end + 1].strip()

@@ -1,0 +1,145 @@
+"""guideline-deviation: a short curated list of checks, each phrased for clinician review.
+
+G1 HER2-positive metastatic breast cancer without an anti-HER2 agent; G2 low-risk prostate cancer with radical
+treatment planned and no active-surveillance discussion; G3 metastatic non-squamous NSCLC on first-line systemic
+therapy without molecular testing.
+"""
+
+from __future__ import annotations
+
+import re
+
+from fhirmaps import codes
+from fhirmaps.record import PatientRecord
+from smartapp.findings import Evidence, Finding
+from smartapp.triggers.common import (
+    Context,
+    current_diagnoses,
+    has_entity,
+    has_icd10,
+    mentions,
+    reports,
+    text_has,
+)
+from smartapp.triggers.major_treatment import planned_major
+from smartapp.triggers.prostate import low_risk_t, prostate_facts
+
+TRIGGER = "guideline-deviation"
+RATIONALE = {
+    "G1": "HER2-positive metastatic breast cancer is treated with HER2-directed therapy in first line (ASCO/CAP HER2 "
+          "definitions, Wolff et al. 2018/2023; NCCN breast guideline); please confirm the reason if none is planned.",
+    "G2": "For very-low/low-risk prostate cancer (Grade Group 1, PSA <10, cT1-T2a) NCCN lists active surveillance as the "
+          "preferred option for most patients; please confirm it was discussed before radical treatment.",
+    "G3": "Metastatic non-squamous NSCLC needs broad molecular testing (EGFR, ALK, ROS1, BRAF, KRAS, MET, RET, NTRK) before "
+          "first-line systemic therapy (NCCN NSCLC guideline); PD-L1 alone is not enough.",
+}
+_HER2_POS = re.compile(r"her-?2[^.\n]{0,60}?(\b3\s*\+|positive|amplified|group\s*1\b)", re.I)
+_HER2_NEG = re.compile(r"her-?2[^.\n]{0,40}?(negative|not amplified|\b[01]\s*\+)", re.I)
+_METASTATIC = re.compile(r"stage\s*iv\b|\bm1[abc]?\b|metastatic|metastases to|metastasis to", re.I)
+_REFUSAL = re.compile(r"declin|refus|patient (?:preference|choice|wishes)|prefers not", re.I)
+_NOT_DONE = re.compile(r"not (?:performed|done|sent|tested|available)|no molecular|unknown|never", re.I)
+
+
+def _exempt(record: PatientRecord, ctx: Context, drug_words: list[str]) -> bool:
+    if record.trials or mentions(record, ctx, "TRIAL", kinds=("note",)):
+        return True
+    refusal = set(codes.load("treatments")["termination"]["refusal"])
+    for a in record.actions:
+        if {c.code for c in a.status_reason} & refusal and text_has(a.name, drug_words):
+            return True
+    text = "\n".join(r.text for r in reports(record, ctx, "note"))
+    return any(_REFUSAL.search(line) and text_has(line, drug_words) for line in re.split(r"\n|(?<=\.)\s+", text))
+
+
+def _metastatic(record: PatientRecord, ctx: Context) -> list[Evidence]:
+    ev = [Evidence.of(d.source) for d in current_diagnoses(record, ctx) if d.secondary]
+    for m in record.measurements:
+        if m.kind in ("stage-group", "stage-m") and re.search(r"\bIV|stage 4|\bM1|\b4[ABC]?\b", f"{m.value_text} {' '.join(c.display + ' ' + c.code for c in m.value_codes)}"):
+            ev.append(Evidence.of(m.source))
+    for d in current_diagnoses(record, ctx):
+        if _METASTATIC.search(d.source.text):
+            ev.append(Evidence.of(d.source))
+    return ev
+
+
+def _g1(record: PatientRecord, ctx: Context) -> list[Evidence]:
+    breast = has_entity(record, ctx, "breast-carcinoma") or has_icd10(record, ctx, "C50")
+    if not breast:
+        return []
+    positive = [Evidence.of(m.source) for m in record.measurements if m.kind in ("her2-ihc", "her2-ish")
+                and re.search(r"\b3\s*\+|positive|amplified|group\s*1\b", m.value_text, re.I) and not re.search(r"not amplified|negative", m.value_text, re.I)]
+    for r in reports(record, ctx, "pathology"):
+        for line in re.split(r"\n|(?<=\.)\s+", r.text):
+            if _HER2_POS.search(line) and not _HER2_NEG.search(line):
+                positive.append(Evidence(r.reference, "DiagnosticReport.presentedForm", line.strip(), r.title))
+    metastatic = _metastatic(record, ctx)
+    if not positive or not metastatic:
+        return []
+    agents = codes.load("treatments")["anti_her2"]
+    rxnorm = set(codes.load("treatments")["anti_her2_rxnorm"])
+    for a in record.actions:
+        if a.status != "entered-in-error" and (text_has(f"{a.name} {a.note}", agents) or {c.code for c in a.codes} & rxnorm):
+            return []
+    if _exempt(record, ctx, agents):
+        return []
+    return positive + metastatic + [Evidence.of(d.source) for d in breast]
+
+
+def _g2(record: PatientRecord, ctx: Context) -> list[Evidence]:
+    prostate = has_entity(record, ctx, "prostate-adenocarcinoma") or has_icd10(record, ctx, "C61")
+    if not prostate:
+        return []
+    facts = prostate_facts(record, ctx)
+    if facts.grade_group != 1 or facts.psa is None or facts.psa >= 10 or (facts.t_stage and not low_risk_t(facts.t_stage)):
+        return []
+    radical = [a for a, term in planned_major(record, ctx) if re.search(r"prostatectomy|radiotherapy|radiation|brachy", f"{term} {a.name}", re.I)]
+    if not radical:
+        return []
+    as_terms = codes.load("treatments")["as_discussion_terms"]
+    if any(text_has(r.text, as_terms) for r in reports(record, ctx)) or any(text_has(f"{a.name} {a.note}", as_terms) for a in record.actions):
+        return []
+    if _exempt(record, ctx, ["surveillance", "prostatectomy", "radiation", "radiotherapy"]):
+        return []
+    return facts.evidence + [Evidence.of(a.source) for a in radical]
+
+
+def _g3(record: PatientRecord, ctx: Context) -> list[Evidence]:
+    nsclc = [d for d in has_entity(record, ctx, "lung-adenocarcinoma")]
+    if not nsclc or has_entity(record, ctx, "lung-squamous"):
+        return []
+    metastatic = _metastatic(record, ctx)
+    if not metastatic:
+        return []
+    systemic = [a for a in record.actions if a.antineoplastic and a.resource_type.startswith("Medication") and a.status not in ("entered-in-error", "cancelled")]
+    if not systemic:
+        return []
+    cfg = codes.load("treatments")
+    for m in record.measurements:
+        if m.kind == "molecular":
+            return []
+    for a in record.actions:
+        if text_has(a.name, cfg["molecular_terms"]) and a.status not in ("entered-in-error", "revoked"):
+            return []
+    for r in reports(record, ctx):
+        for line in re.split(r"\n|(?<=\.)\s+", r.text):
+            if text_has(line, cfg["molecular_terms"]) and not _NOT_DONE.search(line):
+                return []
+    if _exempt(record, ctx, ["molecular", "testing", "biopsy"]):
+        return []
+    return metastatic + [Evidence.of(d.source) for d in nsclc] + [Evidence.of(a.source) for a in systemic]
+
+
+def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
+    rules = {"G1": _g1, "G2": _g2, "G3": _g3}
+    texts = {
+        "G1": "HER2-positive metastatic breast cancer with no anti-HER2 agent ordered or given",
+        "G2": "low-risk prostate cancer with radical treatment planned and no documented active-surveillance discussion",
+        "G3": "metastatic non-squamous NSCLC on first-line systemic therapy with no molecular testing documented",
+    }
+    hits = {name: rule(record, ctx) for name, rule in rules.items()}
+    fired = [name for name, ev in hits.items() if ev]
+    if not fired:
+        return None
+    summary = "Please review against guidelines: " + "; ".join(f"{texts[n]} ({n})" for n in fired) + "."
+    rationale = " ".join(RATIONALE[n] for n in fired)
+    return Finding(TRIGGER, summary, rationale, [e for n in fired for e in hits[n]])

@@ -1,0 +1,95 @@
+"""major-treatment: irreversible or high-intensity treatment proposed or scheduled and not yet done."""
+
+from __future__ import annotations
+
+import re
+
+from fhirmaps import codes
+from fhirmaps.read import age_on
+from fhirmaps.record import Action, PatientRecord
+from smartapp.findings import Evidence, Finding
+from smartapp.triggers.common import Context, current_diagnoses, text_has
+
+TRIGGER = "major-treatment"
+RATIONALE = (
+    "A multidisciplinary second review before major cancer surgery changed the surgical plan in 52% of breast-cancer "
+    "patients (Newman et al., Cancer 2006); Medicare Part B covers a second opinion before non-emergency surgery. "
+    "Irreversible or high-intensity treatment should rest on a confirmed diagnosis and plan."
+)
+_DECLINED = re.compile(r"declin|refus|does not wish|opted against|chose not|elected not|deferred by patient", re.I)
+_BENIGN = re.compile(r"benign|fibroid|leiomyoma\b|bph|hyperplasia|prophylactic|risk[- ]reducing|endometriosis|prolapse", re.I)
+_SIMPLE = re.compile(r"simple prostatectomy|transurethral", re.I)
+_OPEN_ACTIVITY = {"not-started", "scheduled", "in-progress", "on-hold", "", "active", "draft"}
+
+
+def _is_planned(a: Action) -> bool:
+    if a.resource_type == "ServiceRequest":
+        return a.status in ("draft", "active", "on-hold") and a.intent in ("proposal", "plan", "order", "original-order", "directive", "")
+    if a.resource_type == "CarePlan":
+        return a.status in _OPEN_ACTIVITY and a.source.path != "CarePlan.category"
+    if a.resource_type == "Procedure":
+        return a.status == "preparation"
+    if a.resource_type == "MedicationRequest":
+        return a.status in ("draft", "active") and a.intent in ("proposal", "plan", "order", "original-order")
+    if a.resource_type == "Appointment":
+        return a.status in ("proposed", "pending", "booked", "waitlist")
+    return False
+
+
+def _major_term(a: Action, age: int | None) -> str:
+    cfg = codes.load("treatments")
+    values = {c.code for c in a.codes}
+    text = f"{a.name} {a.note}"
+    if values & set(cfg["major_snomed"]) or values & set(cfg["major_cpt"]):
+        return a.name or next(iter(sorted(values)))
+    if _SIMPLE.search(text):
+        return ""
+    cleaned = text
+    for minor in sorted(cfg["minor_keywords"], key=len, reverse=True):
+        if minor in ("diagnostic", "consultation"):
+            continue
+        cleaned = re.sub(rf"(?<![\w-]){re.escape(minor)}(?![\w])", " ", cleaned, flags=re.I)
+    if a.resource_type == "MedicationRequest":
+        return text_has(text, cfg["high_intensity_drugs"])
+    term = text_has(cleaned, cfg["major_keywords"])
+    if term:
+        return term
+    if age is not None and age < 45 and text_has(cleaned, ["hysterectomy"]) and text_has(cleaned, ["salpingo-oophorectomy", "oophorectomy", "bso"]):
+        return "hysterectomy with bilateral salpingo-oophorectomy"
+    if re.search(r"\b(radiotherapy|radiation|chemoradiation|chemoradiotherapy)\b", cleaned, re.I) and re.search(r"definitive|curative|radical", cleaned, re.I):
+        return "definitive radiotherapy"
+    return ""
+
+
+def planned_major(record: PatientRecord, ctx: Context) -> list[tuple[Action, str]]:
+    has_cancer = bool(current_diagnoses(record, ctx))
+    age = age_on(record, ctx.as_of)
+    done_terms = {term for a in record.actions if a.resource_type == "Procedure" and a.status == "completed"
+                  for term in [_major_term(a, age)] if term}
+    out = []
+    for a in record.actions:
+        if not _is_planned(a):
+            continue
+        term = _major_term(a, age)
+        if not term or term in done_terms:
+            continue
+        context_text = f"{a.note} {a.status_reason_text}"
+        if _DECLINED.search(context_text) or (_BENIGN.search(a.reason_text) and not has_cancer):
+            continue
+        if not has_cancer and not re.search(r"cancer|carcinoma|sarcoma|lymphoma|leuk|melanoma|malignan|tumou?r|neoplasm|metasta", a.reason_text, re.I):
+            continue
+        if a.scheduled and a.scheduled < ctx.as_of and a.resource_type == "Appointment":
+            continue
+        out.append((a, term))
+    return sorted(out, key=lambda x: (x[0].source.reference, x[0].source.path))
+
+
+def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
+    planned = planned_major(record, ctx)
+    if not planned:
+        return None
+    names = sorted({(a.name or term) for a, term in planned})
+    dates = sorted(a.scheduled for a, _ in planned if a.scheduled)
+    when = f" (scheduled {dates[0].isoformat()})" if dates else ""
+    summary = f"Major irreversible or high-intensity treatment planned: {', '.join(names)}{when}. A second opinion before it is done is reasonable."
+    return Finding(TRIGGER, summary, RATIONALE, [Evidence.of(a.source) for a, _ in planned])

@@ -1,0 +1,89 @@
+"""Prostate facts for surveillance and guideline rules: grade group, PSA, clinical T, cores, % per core, PSA density."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from fhirmaps.record import PatientRecord
+from smartapp.findings import Evidence
+from smartapp.triggers.common import Context, reports
+from smartapp.triggers.grades import grades
+
+_T_STAGE = re.compile(r"\b(?:c|clinical(?:\s+stage)?\s*)?T([1-4])([a-c])?\b")
+_CORES = re.compile(r"(\d+)\s*(?:of|/|out of)\s*(\d+)\s*(?:\w+\s+){0,2}cores?|(\d+)\s+(?:positive|involved)\s+cores?|positive cores?\s*[:=]?\s*(\d+)", re.I)
+_PCT_CORE = re.compile(r"(\d{1,3})\s*%\s*(?:of\s+(?:the\s+)?(?:core|tissue)|core involvement|involvement|of core length|tumou?r)|(?:involving|involves)\s*(\d{1,3})\s*%", re.I)
+_VOLUME = re.compile(r"(?:prostate|gland)\s+volume[^0-9\n]{0,20}(\d+(?:\.\d+)?)\s*(?:cc|ml|cm3|g|grams|mL)", re.I)
+_DENSITY = re.compile(r"psa\s*density[^0-9\n]{0,20}(0?\.\d+|\d+(?:\.\d+)?)", re.I)
+_PATTERN4 = re.compile(r"(?:pattern\s*4[^0-9\n]{0,20}(\d{1,3})\s*%|(\d{1,3})\s*%\s*(?:gleason\s*)?pattern\s*4)", re.I)
+_BRCA2 = re.compile(r"brca2[^.\n]{0,60}(pathogenic|positive|mutation|variant)", re.I)
+_HIGH_GENOMIC = re.compile(r"(decipher|oncotype|prolaris)[^.\n]{0,60}high", re.I)
+
+
+@dataclass
+class ProstateFacts:
+    grade_group: int | None = None
+    psa: float | None = None
+    t_stage: str | None = None
+    cores: int | None = None
+    max_core_pct: int | None = None
+    density: float | None = None
+    volume: float | None = None
+    pattern4_pct: int | None = None
+    brca2: bool = False
+    high_genomic: bool = False
+    evidence: list[Evidence] = field(default_factory=list)
+
+
+def prostate_facts(record: PatientRecord, ctx: Context) -> ProstateFacts:
+    facts = ProstateFacts()
+    gleason = [g for g in grades(record, ctx, "") if g.scheme == "gleason"]
+    if gleason:
+        top = max(gleason, key=lambda g: g.value)
+        facts.grade_group = top.value
+        facts.evidence.append(top.evidence)
+    psa = sorted((m for m in record.measurements if m.kind == "tumor-marker" and m.name == "PSA" and m.value_number is not None
+                  and (m.when is None or m.when <= ctx.as_of)), key=lambda m: (m.when is not None, m.when))
+    if psa:
+        facts.psa = psa[-1].value_number
+        facts.evidence.append(Evidence.of(psa[-1].source))
+    for m in record.measurements:
+        if m.kind == "stage-t":
+            match = _T_STAGE.search(m.value_text) or _T_STAGE.search(" ".join(c.display or c.code for c in m.value_codes))
+            if match:
+                facts.t_stage = f"T{match.group(1)}{match.group(2) or ''}"
+        elif m.kind == "psa-density" and m.value_number is not None:
+            facts.density = m.value_number
+        elif m.kind == "prostate-volume" and m.value_number is not None:
+            facts.volume = m.value_number
+    text = "\n".join(r.text for r in reports(record, ctx))
+    if facts.t_stage is None:
+        match = re.search(r"\bc(?:linical\s+stage\s*)?T([1-4])([a-c])?\b", text) or re.search(r"clinical stage[^.\n]{0,15}\bT([1-4])([a-c])?", text, re.I)
+        if match:
+            facts.t_stage = f"T{match.group(1)}{match.group(2) or ''}"
+    cores = [m for m in _CORES.finditer(text)]
+    if cores:
+        m = cores[0]
+        facts.cores = int(m.group(1) or m.group(3) or m.group(4))
+    pcts = [int(a or b) for a, b in _PCT_CORE.findall(text)]
+    if pcts:
+        facts.max_core_pct = max(pcts)
+    if facts.density is None:
+        match = _DENSITY.search(text)
+        if match:
+            facts.density = float(match.group(1))
+    if facts.volume is None:
+        match = _VOLUME.search(text)
+        if match:
+            facts.volume = float(match.group(1))
+    if facts.density is None and facts.volume and facts.psa is not None:
+        facts.density = round(facts.psa / facts.volume, 3)
+    p4 = [int(a or b) for a, b in _PATTERN4.findall(text)]
+    facts.pattern4_pct = max(p4) if p4 else None
+    facts.brca2 = bool(_BRCA2.search(text)) and not re.search(r"brca2[^.\n]{0,40}(negative|not detected|no pathogenic)", text, re.I)
+    facts.high_genomic = bool(_HIGH_GENOMIC.search(text))
+    return facts
+
+
+def low_risk_t(t_stage: str) -> bool:
+    return t_stage in ("T1", "T1a", "T1b", "T1c", "T2", "T2a")

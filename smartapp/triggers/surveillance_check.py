@@ -1,0 +1,118 @@
+"""surveillance-check: active surveillance for prostate cancer or papillary thyroid microcarcinoma with an
+eligibility criterion missing or violated."""
+
+from __future__ import annotations
+
+import re
+
+from fhirmaps.record import PatientRecord
+from smartapp.findings import Evidence, Finding
+from smartapp.triggers.common import Context, antineoplastic_given, has_entity, has_icd10, mentions, reports
+from smartapp.triggers.prostate import low_risk_t, prostate_facts
+
+TRIGGER = "surveillance-check"
+RATIONALE = (
+    "Active surveillance is safe only within its eligibility criteria: NCCN very-low/low-risk prostate cancer "
+    "(Grade Group 1, PSA <10 ng/mL, cT1-T2a, <3 positive cores, <=50% cancer per core, PSA density <0.15 ng/mL/g); "
+    "papillary thyroid microcarcinoma <=1 cm without extrathyroidal extension or metastasis (Miyauchi, World J Surg 2016)."
+)
+_AS_TERMS = ("active surveillance", "watchful waiting", "expectant management", "surveillance protocol")
+_PTMC_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*(mm|cm)\b", re.I)
+_AGGRESSIVE = re.compile(r"tall[- ]cell|hobnail|columnar cell|diffuse sclerosing|solid variant|insular", re.I)
+
+
+def _surveillance_sources(record: PatientRecord, ctx: Context) -> list[Evidence]:
+    found = [Evidence.of(m.source) for m in mentions(record, ctx, "SURVEILLANCE", kinds=("note", "pathology"))
+             if m.key in _AS_TERMS or (m.key == "observation" and m.source.reference.startswith(("CarePlan", "ServiceRequest")))]
+    for a in record.actions:
+        text = f"{a.name} {a.note}".lower()
+        if a.status not in ("revoked", "entered-in-error", "cancelled") and any(t in text for t in _AS_TERMS):
+            found.append(Evidence.of(a.source))
+    return found
+
+
+def _prostate(record: PatientRecord, ctx: Context) -> tuple[list[str], list[Evidence]]:
+    f = prostate_facts(record, ctx)
+    problems = []
+    if f.grade_group is None:
+        problems.append("Grade Group not documented")
+    elif f.grade_group >= 3:
+        problems.append(f"Grade Group {f.grade_group} exceeds surveillance criteria")
+    elif f.grade_group == 2:
+        if f.pattern4_pct is None:
+            problems.append("Grade Group 2 with percentage of Gleason pattern 4 not documented")
+        elif f.pattern4_pct > 10:
+            problems.append(f"Grade Group 2 with {f.pattern4_pct}% pattern 4")
+    if f.psa is None:
+        problems.append("PSA not documented")
+    elif f.psa >= 10:
+        problems.append(f"PSA {f.psa:g} ng/mL (>=10)")
+    if f.t_stage is None:
+        problems.append("clinical T stage not documented")
+    elif not low_risk_t(f.t_stage):
+        problems.append(f"clinical stage c{f.t_stage} (above T2a)")
+    if f.cores is None:
+        problems.append("number of positive cores not documented")
+    elif f.cores >= 3:
+        problems.append(f"{f.cores} positive cores (>=3)")
+    if f.max_core_pct is None:
+        problems.append("maximum percentage of cancer per core not documented")
+    elif f.max_core_pct > 50:
+        problems.append(f"{f.max_core_pct}% cancer in a core (>50%)")
+    if f.density is None:
+        problems.append("PSA density not documented (needs prostate volume)")
+    elif f.density >= 0.15:
+        problems.append(f"PSA density {f.density:.2f} ng/mL/g (>=0.15)")
+    if f.brca2:
+        problems.append("germline BRCA2 pathogenic variant (favours treatment)")
+    if f.high_genomic:
+        problems.append("high genomic risk score")
+    return problems, f.evidence
+
+
+def _thyroid(record: PatientRecord, ctx: Context) -> list[str]:
+    text = "\n".join(r.text for r in reports(record, ctx))
+    problems = []
+    sizes = []
+    for line in re.split(r"\n|(?<=\.)\s+", text):
+        if re.search(r"nodule|tumou?r|carcinoma|focus|lesion|measur", line, re.I):
+            for value, unit in _PTMC_SIZE.findall(line):
+                sizes.append(float(value) / (10 if unit.lower() == "mm" else 1))
+    sizes += [m.value_number / (10 if m.unit.lower() == "mm" else 1) for m in record.measurements
+              if m.kind == "tumor-size" and m.value_number is not None]
+    if not sizes:
+        problems.append("tumour size not documented")
+    elif max(sizes) > 1.0:
+        problems.append(f"tumour {max(sizes):g} cm (>1 cm)")
+    ete_neg = re.search(r"(no|without|absence of|negative for)\s+(?:gross\s+|evidence of\s+)?(extrathyroidal extension|\bete\b)", text, re.I)
+    if not ete_neg:
+        problems.append("extrathyroidal extension not documented" if not re.search(r"extrathyroidal extension", text, re.I)
+                        else "extrathyroidal extension present")
+    node_neg = re.search(r"\bc?N0\b|no (?:suspicious |abnormal |enlarged |pathologic )?(?:cervical )?(?:lymph ?nodes?|lymphadenopathy|adenopathy|nodal)|"
+                         r"lymph nodes?[^.\n]{0,30}(?:unremarkable|normal|not enlarged|benign)", text, re.I)
+    if not node_neg:
+        problems.append("lymph-node status not documented" if not re.search(r"metasta[^.\n]{0,30}node|node[^.\n]{0,30}metasta", text, re.I)
+                        else "nodal metastasis reported")
+    if _AGGRESSIVE.search(text):
+        problems.append("aggressive histologic subtype")
+    return problems
+
+
+def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
+    sources = _surveillance_sources(record, ctx)
+    if not sources or antineoplastic_given(record, ctx):
+        return None
+    prostate = has_entity(record, ctx, "prostate-adenocarcinoma") or has_icd10(record, ctx, "C61")
+    thyroid = has_entity(record, ctx, "papillary-thyroid") or has_icd10(record, ctx, "C73")
+    if prostate:
+        problems, extra = _prostate(record, ctx)
+        disease = "prostate cancer"
+    elif thyroid:
+        problems, extra = _thyroid(record, ctx), []
+        disease = "papillary thyroid microcarcinoma"
+    else:
+        return None
+    if not problems:
+        return None
+    summary = f"Active surveillance for {disease}: confirm eligibility — " + "; ".join(problems) + "."
+    return Finding(TRIGGER, summary, RATIONALE, sources + extra + [Evidence.of(d.source) for d in (prostate or thyroid)])

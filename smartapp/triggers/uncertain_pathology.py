@@ -1,0 +1,107 @@
+"""uncertain-pathology: hedged or borderline pathology diagnoses, provisional diagnoses, uncertain behaviour codes,
+preliminary reports."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+from fhirmaps.diagnoses import is_uncertain_behavior_icd10
+from fhirmaps.record import Mention, PatientRecord, Report
+from smartapp.findings import Evidence, Finding
+from smartapp.triggers.common import Context, current_diagnoses, diagnostic_sections, icd10_of, reports
+
+TRIGGER = "uncertain-pathology"
+RATIONALE = (
+    "Hedged pathology wording is read with widely varying certainty (e.g. 'cannot rule out' ~48% perceived certainty; "
+    "Lindley et al., Pathol Res Pract 2014), and borderline or provisional diagnoses change management; subspecialty "
+    "review of outside pathology found 25% discrepancies, 6.2% major (MD Anderson, J Oncol Pract 2014)."
+)
+_NEOPLASTIC = re.compile(
+    r"neoplas|malignan|carcinom|lymphom|sarcom|tumou?r|leuka?emi|melanom|metasta|cancer|\bgist\b|proliferation|infiltrate|"
+    r"blastoma|seminoma|myeloma|mesothelioma|adenoma|lesion", re.I)
+_BIOMARKER = re.compile(r"\b(her-?2|erbb2|estrogen|progesterone|\ber\b|\bpr\b|ki-?67|pd-?l1|msi|mmr|mismatch|fish|ish|ihc score|allred|\d\+)", re.I)
+_PAIRED = re.compile(r"^(versus|vs\.?)$|favou?r", re.I)
+# /1 codes for entities managed as definite diagnoses (GIST, thymoma, LCH, desmoid, IMT, PEComa, atypical meningioma).
+_BEHAVIOUR_WHITELIST = {"gist", "thymic", "desmoid", "imt", "pecoma"}
+_WHITELIST_MORPH = ("9752", "9751", "9539", "8936", "8935", "8580", "8821", "8825")
+_OLD_REPORT = timedelta(days=182)
+
+
+def _hedge_counts(m: Mention, report_mentions: list[Mention]) -> bool:
+    sentence = m.raw.sentence
+    if m.raw.negated or m.raw.family or m.raw.historical:
+        return False
+    if m.key in ("equivocal", "indeterminate") and _BIOMARKER.search(sentence):
+        return False  # biomarker equivocality belongs to incomplete-biomarker
+    same = [o for o in report_mentions if o.raw.sentence == sentence]
+    if any(o.label in ("BENIGN_ATYPIA", "NONSPECIFIC_LOCATION") and o.raw.start <= m.raw.start < o.raw.start + len(o.raw.text) for o in same):
+        return False
+    if _PAIRED.match(m.key.split()[0]):
+        cancers = [o for o in same if o.label == "CANCER" and not o.raw.negated]
+        if len(cancers) < 2:
+            start = sentence.lower().find(m.raw.text.lower())
+            before, after = sentence[:max(start, 0)], sentence[max(start, 0) + len(m.raw.text):]
+            if not (_NEOPLASTIC.search(before) and _NEOPLASTIC.search(after)) and not m.key.startswith("favo"):
+                return False
+        return True
+    if m.key.startswith("atypical"):
+        return True
+    return bool(_NEOPLASTIC.search(sentence)) or any(o.label == "CANCER" for o in same)
+
+
+def _superseded(report: Report, later: list[Report]) -> bool:
+    """An old hedged report followed >6 months later by a final report with a confident cancer diagnosis."""
+    if report.when is None:
+        return False
+    for other in later:
+        if other.when and other.when > report.when + _OLD_REPORT and other.status in ("final", "amended", "corrected", "appended"):
+            confident_dx = [m for m in other.mentions if m.label == "CANCER" and m.raw.asserted and not m.raw.uncertain
+                            and m.section in diagnostic_sections()]
+            hedges = [m for m in other.mentions if m.label in ("HEDGE", "BORDERLINE") and m.section in diagnostic_sections()]
+            if confident_dx and not hedges:
+                return True
+    return False
+
+
+def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
+    evidence: list[Evidence] = []
+    reasons: list[str] = []
+    pathology = sorted(reports(record, ctx, "pathology"), key=lambda r: (r.when or ctx.as_of, r.reference))
+    sections = diagnostic_sections()
+    for report in pathology:
+        if _superseded(report, pathology):
+            continue
+        for m in report.mentions:
+            if m.section not in sections:
+                continue
+            if m.label == "HEDGE" and _hedge_counts(m, report.mentions):
+                reasons.append(f"hedged diagnosis ('{m.raw.text}')")
+                evidence.append(Evidence.of(m.source))
+            elif m.label == "BORDERLINE" and not m.raw.negated and not m.raw.historical and not m.raw.family:
+                reasons.append("defined borderline entity")
+                evidence.append(Evidence.of(m.source))
+    finals = [r for r in pathology if r.status in ("final", "amended", "corrected", "appended")]
+    for report in pathology:
+        if report.status in ("preliminary", "partial", "registered"):
+            if not any(f.when and report.when and f.when >= report.when for f in finals):
+                reasons.append(f"pathology report is {report.status}")
+                evidence.append(Evidence(report.reference, "DiagnosticReport.status", report.status, report.title))
+    for d in current_diagnoses(record, ctx):
+        if d.origin == "condition" and d.verification_status in ("provisional", "differential", "unconfirmed"):
+            reasons.append(f"diagnosis recorded as {d.verification_status}")
+            evidence.append(Evidence.of(d.source, f"{d.source.text} (verificationStatus: {d.verification_status})"))
+        behaviour = d.behavior
+        morph = (d.morphology or "")[:4]
+        if behaviour == "1" and not (d.entity and d.entity.id in _BEHAVIOUR_WHITELIST) and not morph.startswith(_WHITELIST_MORPH):
+            reasons.append("ICD-O-3 behaviour /1 (uncertain whether benign or malignant)")
+            evidence.append(Evidence.of(d.source))
+        icd = icd10_of(d)
+        if icd and is_uncertain_behavior_icd10(icd):
+            reasons.append("coded as a neoplasm of uncertain behaviour")
+            evidence.append(Evidence.of(d.source))
+    if not reasons:
+        return None
+    kinds = sorted(set(reasons))
+    summary = "Pathology diagnosis is uncertain: " + "; ".join(kinds[:4]) + ". Consider expert pathology review before treatment decisions."
+    return Finding(TRIGGER, summary, RATIONALE, evidence)
