@@ -108,10 +108,11 @@ class RefreshGrant(RefreshTokenGrant):  # type: ignore[misc]
 
 
 class SmartOpenIDCode(OpenIDCode):  # type: ignore[misc]
-    def __init__(self, key: RSAKey, issuer: str):
+    def __init__(self, key: RSAKey, issuer: str, store: MemoryStore):
         super().__init__(require_nonce=False)
         self.key = key
         self.issuer = issuer
+        self.store = store
 
     def resolve_client_private_key(self, client: Client) -> RSAKey:
         return self.key
@@ -127,7 +128,8 @@ class SmartOpenIDCode(OpenIDCode):  # type: ignore[misc]
         return {"iss": self.issuer, "aud": client.client_id, "iat": now, "exp": now + 3600}
 
     def exists_nonce(self, nonce: str, request: Any) -> bool:
-        return False
+        # Nonces are remembered when a code is issued, so a replayed authorization request fails.
+        return nonce in self.store.nonces
 
     def generate_user_info(self, user: LaunchContext, scope: str) -> dict[str, Any]:
         return {
@@ -145,7 +147,7 @@ class SmartAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
         self.key = key
         self.register_token_generator("default", self._generate_token)
         self.register_grant(
-            CodeGrant, [S256CodeChallenge(required=True), SmartOpenIDCode(key, config.fhir_base)]
+            CodeGrant, [S256CodeChallenge(required=True), SmartOpenIDCode(key, config.fhir_base, store)]
         )
         self.register_grant(RefreshGrant)
 

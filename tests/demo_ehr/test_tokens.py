@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from urllib.parse import parse_qs, urlsplit
 
 import httpx2
 import pytest
@@ -11,7 +12,7 @@ from joserfc import jwt
 from joserfc.jwk import KeySet
 
 from .conftest import REDIRECT_URI, RunningEhr, run_demo_ehr
-from .smart_flow import PUBLIC_CLIENT, ehr_launch_token
+from .smart_flow import PUBLIC_CLIENT, AuthRequest, consent_form, ehr_launch_token, exchange, new_launch
 
 
 @pytest.fixture
@@ -106,3 +107,22 @@ def test_id_token_signed_by_another_key_does_not_verify(client: httpx2.Client, e
         foreign_keys = KeySet.import_key_set(client.get(f"{other.base_url}/auth/jwks").json())
     with pytest.raises(Exception):  # noqa: B017 - joserfc raises a key/signature error here
         jwt.decode(token["id_token"], foreign_keys, algorithms=["RS256"])
+
+
+def test_nonce_is_echoed_and_cannot_be_replayed(client: httpx2.Client, ehr: RunningEhr) -> None:
+    launch = new_launch(client, ehr.base_url, "alpha")
+    request = AuthRequest(ehr.fhir_base, REDIRECT_URI, launch=launch)
+    params = {**request.params(), "nonce": "n-0S6_WzA2Mj"}
+    page = client.get(f"{ehr.base_url}/auth/authorize", params=params)
+    consent_id, scopes = consent_form(page.text)
+    answer = client.post(
+        f"{ehr.base_url}/auth/consent", data={"consent_id": consent_id, "decision": "allow", "scope": scopes}
+    )
+    code = parse_qs(urlsplit(answer.headers["location"]).query)["code"][0]
+    id_token = exchange(client, ehr.base_url, request, code).json()["id_token"]
+    keys = KeySet.import_key_set(client.get(f"{ehr.base_url}/auth/jwks").json())
+    assert jwt.decode(id_token, keys, algorithms=["RS256"]).claims["nonce"] == "n-0S6_WzA2Mj"
+    replay = AuthRequest(ehr.fhir_base, REDIRECT_URI, launch=new_launch(client, ehr.base_url, "alpha"))
+    again = client.get(f"{ehr.base_url}/auth/authorize", params={**replay.params(), "nonce": "n-0S6_WzA2Mj"})
+    assert again.status_code == 302
+    assert parse_qs(urlsplit(again.headers["location"]).query)["error"] == ["invalid_request"]
