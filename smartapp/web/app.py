@@ -19,6 +19,7 @@ from launch.tokens import TokenManager
 from smartapp.config import Settings, get_settings
 from smartapp.db import create_engine, create_tables
 from smartapp.keyring import token_keys
+from smartapp.storage import metadata as app_metadata
 from smartapp.web.errors import install_error_handlers
 from smartapp.web.routes import health, launch, patient
 from smartapp.web.security import SecurityHeadersMiddleware
@@ -39,7 +40,7 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings.database_url)
         store = SessionStore(engine, TokenCipher(token_keys(settings)), session_ttl_hours=settings.session_ttl_hours)
-        await create_tables(engine, launch_metadata)
+        await create_tables(engine, launch_metadata, app_metadata)
         http = create_http_client(timeout=settings.fhir_timeout_seconds)
         discovery = Discovery(http, ttl_seconds=settings.discovery_ttl_seconds)
         app.state.services = AppServices(
@@ -64,6 +65,6 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
     app.add_middleware(SecurityHeadersMiddleware, default_frame_ancestors=ancestors)
     install_error_handlers(app)
     app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")
-    for module in (health, launch, patient):
-        app.include_router(module.router)
+    for router in (health.router, launch.router, patient.router):
+        app.include_router(router)
     return app

@@ -1,0 +1,79 @@
+"""Reading and evaluating the launch patient's record: shared by pages, the JSON API and the
+referral packet, so every route sees the same data the same way."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from launch.fhir_client import FhirClient
+from launch.scopes import GrantedScopes
+from launch.sessions import LaunchSession
+from launch.tokens import SessionTokenSource
+from smartapp.engine import Unavailable, evaluate_resources
+from smartapp.record_loader import PatientRecordSnapshot, load_patient_record
+from smartapp.web.errors import AppError
+from smartapp.web.services import AppServices
+
+
+def fhir_client(services: AppServices, session: LaunchSession) -> FhirClient:
+    return FhirClient(
+        session.iss,
+        services.http,
+        SessionTokenSource(services.tokens, session.id),
+        max_concurrency=services.settings.fhir_max_concurrency,
+    )
+
+
+async def load_snapshot(services: AppServices, session: LaunchSession) -> PatientRecordSnapshot:
+    if not session.patient:
+        raise AppError(
+            409,
+            "no_patient_context",
+            "No patient was selected",
+            "The EHR did not send a patient with this launch, so SecondLook has nothing to read.",
+            "Open SecondLook from a patient's chart, or choose a patient in the standalone launch.",
+        )
+    client = fhir_client(services, session)
+    return await load_patient_record(client, session.patient, GrantedScopes.parse(session.granted_scope))
+
+
+def evaluate_snapshot(snapshot: PatientRecordSnapshot, as_of: date | None = None) -> dict[str, Any]:
+    """The engine's result for the launch patient (design-brief schema, one patient)."""
+    unavailable = [Unavailable(g.resource_type, g.reason, g.message) for g in snapshot.gaps]
+    results = evaluate_resources(
+        snapshot.resources,
+        as_of=as_of or date.today(),
+        attachments=snapshot.attachments,
+        unavailable=unavailable,
+    )
+    wanted = f"Patient/{snapshot.patient_id}"
+    for result in results:
+        body = result.to_json()
+        if body.get("patient") == wanted:
+            return body
+    return {
+        "patient": wanted,
+        "time_critical": None,
+        "findings": [],
+        "data_issues": [
+            {"message": "The patient's own record (Patient resource) could not be read, so no findings were computed."}
+        ],
+    }
+
+
+def record_summary(session: LaunchSession, snapshot: PatientRecordSnapshot) -> dict[str, Any]:
+    return {
+        "patient": f"Patient/{snapshot.patient_id}",
+        "need_patient_banner": session.need_patient_banner,
+        "granted_scope": session.granted_scope,
+        "counts": {
+            "Condition": snapshot.count("Condition"),
+            "DiagnosticReport": snapshot.count("DiagnosticReport"),
+            "DiagnosticReportByCategory": snapshot.reports_by_category(),
+            "report_texts_read": len(snapshot.attachments),
+        },
+        "gaps": [
+            {"resource_type": g.resource_type, "reason": g.reason, "message": g.message} for g in snapshot.gaps
+        ],
+    }
