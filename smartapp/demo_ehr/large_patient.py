@@ -322,17 +322,16 @@ def _add_imaging(chart: _Chart) -> None:
 
 
 def _add_labs(chart: _Chart, n_resources: int) -> None:
+    """CBC and metabolic panels every six days, tumour markers (no report) every third draw,
+    until the chart holds `n_resources` resources."""
     visit = 0
+    markers = [(*marker[:3], 0.0, marker[3]) for marker in MARKERS]
     while len(chart.items) < n_resources:
-        when = _day(visit * 7 % 690)
-        panels: list[list[Any]] = [[("58410-2", "CBC panel"), CBC]]
-        if visit % 2 == 0:
-            panels.append([("24323-8", "Comprehensive metabolic panel"), CMP])
-        if visit % 3 == 0:
-            panels.append(
-                [("tumor-markers", "Tumor markers"), [(*marker[:3], 0.0, marker[3]) for marker in MARKERS]]
-            )
-        for (code, display), specs in panels:
+        when = _day(visit * 6 % 690)
+        for code, display, specs in (
+            ("58410-2", "CBC panel", CBC),
+            ("24323-8", "Comprehensive metabolic panel", CMP),
+        ):
             results = [
                 chart.lab(spec, when, _lab_value(chart.rng, spec, visit))
                 for spec in specs
@@ -341,10 +340,14 @@ def _add_labs(chart: _Chart, n_resources: int) -> None:
             if results and len(chart.items) < n_resources:
                 chart.report(
                     (V2_0074, "LAB", "Laboratory"),
-                    _concept(LOINC, code, display) if code[0].isdigit() else {"text": display},
+                    _concept(LOINC, code, display),
                     when,
                     result=[_ref("Observation", rid) for rid in results],
                 )
+        if visit % 3 == 0:
+            for spec in markers:
+                if len(chart.items) < n_resources:
+                    chart.lab(spec, when, _lab_value(chart.rng, spec, visit))
         visit += 1
 
 
