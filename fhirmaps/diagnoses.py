@@ -37,6 +37,11 @@ def is_cancer_icd10(code: str) -> bool:
     return bool(re.match(r"^(C\d|C[4-9]|C7[AB]|D0\d|D3[7-9]|D4[0-8]|D3A)", plain))
 
 
+def is_site_only_icd10(code: str) -> bool:
+    """ICD-10-CM malignant codes that name a site rather than a histology."""
+    return bool(code) and not codes.has_prefix(code, ["C49.A", "C4A", "C7A", "C7B", "C8", "C9", "C43", "C45", "C46", "C22.1"])
+
+
 def is_secondary_icd10(code: str) -> bool:
     return codes.has_prefix(code, ["C77", "C78", "C79", "C7B"])
 
@@ -68,13 +73,16 @@ def read_condition(resource: Json) -> tuple[Diagnosis | None, bool]:
     profiles = " ".join(str(p) for p in as_list((resource.get("meta") or {}).get("profile")))
     display_text = " ".join([text] + [c.display for c in all_codes])
     history = bool(icd10 and is_history_code(icd10)) or bool(_HISTORY_DISPLAY.search(display_text))
-    entity = entities.from_morphology(morphology, topography) or entities.from_icd10(icd10) or entities.from_snomed(snomed)
-    if entity is None and not history:
-        entity = entities.from_text(display_text)
+    entity = entities.from_morphology(morphology, topography) or entities.from_snomed(snomed) or entities.from_icd10(icd10)
+    if not history and (entity is None or (morphology is None and (entity.family is None or is_site_only_icd10(icd10 or "")))):
+        # ICD-10-CM codes mostly name a site; the display/text often carries the histology ("Leiomyosarcoma of stomach").
+        named = entities.from_text(display_text)
+        if named is not None and (entity is None or named.family):
+            entity = named
     if entity is not None and entity.benign:
         entity = None
     site = entities.site_of(topography) or entities.site_of(icd10)
-    neoplastic = bool(entity or morphology or (icd10 and is_cancer_icd10(icd10)) or snomed & {"363346000"} | _SECONDARY_SNOMED)
+    neoplastic = bool(entity or morphology or (icd10 and is_cancer_icd10(icd10)) or snomed & ({"363346000"} | _SECONDARY_SNOMED))
     if not neoplastic and not history:
         return None, False
     secondary = bool(
@@ -121,6 +129,8 @@ def from_mentions(report: Report, mentions: list[Mention], diagnostic_sections: 
         entity = entities.by_id(m.key)
         if entity is None or entity.benign:
             continue
+        if entity.id in ("nec", "generic-malignancy") and any(o.key == "sclc" and o.raw.sentence == m.raw.sentence for o in mentions):
+            continue  # "small cell carcinoma (high-grade neuroendocrine carcinoma)" is one SCLC diagnosis
         context = _line_context(report.text, m.raw.sentence)
         entity = refine(entity, context)
         site = entities.site_from_words(context) if entities.site_applies(entity) else None

@@ -90,7 +90,9 @@ def _map(resource: Json, record: PatientRecord, narrative: NarrativeContext, med
             record.measurements.extend(read_observation(resource))
             if isinstance(resource.get("valueString"), str) and len(resource["valueString"]) > 40:
                 report, found_chunks = read_report(resource, narrative)
-                report.kind = "pathology" if code_set(resource.get("code")) & codes.strings("observations", "histology_codes") else "note"
+                observed = code_set(resource.get("code"))
+                pathology = codes.strings("observations", "histology_codes") | codes.strings("reports", "pathology_codes")
+                report.kind = "pathology" if observed & pathology else "note"
                 record.reports.append(report)
                 chunks += found_chunks
     elif rtype == "FamilyMemberHistory":

@@ -113,7 +113,7 @@ def read_report(resource: Json, ctx: NarrativeContext) -> tuple[Report, list[Chu
         # text.div usually repeats the structured content; read it only when nothing else carries narrative.
         texts.append((f"{rtype}.text.div", html_to_text(div)))
     report.text = "\n\n".join(t for _, t in texts)
-    default = "body" if kind != "note" else "note"
+    default = "body" if kind != "note" or rtype == "Observation" else "note"
     chunks = [Chunk(report, path, s) for path, text in texts for s in split_sections(text, default)]
     return report, chunks
 

@@ -90,6 +90,14 @@ def _revision_grades(line: str) -> list[tuple[str, int, str]]:
     return out if len({v for _, v, _ in out}) > 1 else []
 
 
+def _kit_done(text: str) -> bool:
+    """KIT/CD117 or DOG1 immunostain with a result (not 'not performed' / 'pending')."""
+    for line in re.split(r"\n|(?<=[.;])\s+", text):
+        if _KIT_DOG1.search(line) and re.search(r"positiv|negativ|\+|express|reactiv|stain", line, re.I) and not _NOT_DONE.search(line):
+            return True
+    return False
+
+
 def _report_text(record: PatientRecord, d: Diagnosis) -> str:
     report = record.report(d.report) if d.report else None
     return report.text if report else ""
@@ -119,10 +127,10 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
             reasons.append(f"{report.status or 'amended'} report changed the diagnosis")
             evidence += changed
     text = all_text(record, ctx, "pathology")
-    sarcomas = [d for d in dx if d.entity and d.entity.id in ("leiomyosarcoma", "soft-tissue-sarcoma")]
+    sarcomas = [d for d in dx if d.entity and d.entity.id in ("leiomyosarcoma", "soft-tissue-sarcoma", "sarcoma-nos")]
     gi_sarcoma = [d for d in sarcomas if _GI.search(d.source.text) or _GI.search(_report_text(record, d)) or (icd10_of(d) and icd10_of(d)[:3] in
                   ("C15", "C16", "C17", "C18", "C19", "C20", "C26", "C48")) or (icd10_of(d).startswith("C49.4"))]
-    if gi_sarcoma and not _KIT_DOG1.search(text) and not any(_KIT_DOG1.search(m.name) for m in record.measurements):
+    if gi_sarcoma and not _kit_done(text) and not any(_KIT_DOG1.search(m.name) for m in record.measurements):
         reasons.append("GI spindle-cell sarcoma without KIT (CD117)/DOG1 results (GIST not excluded)")
         evidence += [Evidence.of(d.source) for d in gi_sarcoma]
     follicular = [d for d in dx if d.entity and d.entity.id == "fl"]

@@ -80,7 +80,7 @@ def _g1(record: PatientRecord, ctx: Context) -> list[Evidence]:
     for a in record.actions:
         if a.status != "entered-in-error" and (text_has(f"{a.name} {a.note}", agents) or {c.code for c in a.codes} & rxnorm):
             return []
-    if _exempt(record, ctx, agents):
+    if _exempt(record, ctx, [*agents, "her2-directed", "her2 directed", "anti-her2", "her2-targeted", "her2 targeted"]):
         return []
     return positive + metastatic + [Evidence.of(d.source) for d in breast]
 

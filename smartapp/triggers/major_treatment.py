@@ -62,7 +62,8 @@ def _major_term(a: Action, age: int | None) -> str:
 
 
 def planned_major(record: PatientRecord, ctx: Context) -> list[tuple[Action, str]]:
-    has_cancer = bool(current_diagnoses(record, ctx))
+    # A cancer in remission or recorded as inactive still gives the plan a cancer context (e.g. transplant in CR1).
+    has_cancer = bool(current_diagnoses(record, ctx) or record.excluded_diagnoses)
     age = age_on(record, ctx.as_of)
     done_terms = {term for a in record.actions if a.resource_type == "Procedure" and a.status == "completed"
                   for term in [_major_term(a, age)] if term}

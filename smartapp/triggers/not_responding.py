@@ -24,6 +24,7 @@ RATIONALE = (
 )
 _TRAPS = re.compile(r"pseudoprogression|pseudo-progression|flare|likely benign|benign|cyst|hemangioma|haemangioma|post-?treatment|"
                     r"treatment[- ]related|radiation (?:change|necrosis|pneumonitis)|inflammat|no (?:evidence of )?(?:new|progress)", re.I)
+_PSEUDO = re.compile(r"pseudo-?progression|\biUPD\b|flare phenomenon|(?:bone|osteoblastic|scintigraphic) flare", re.I)
 _BASELINE = re.compile(r"baseline|pre-?treatment|staging (?:ct|scan|study)|initial staging", re.I)
 _IMAGING_SECTIONS = frozenset({"diagnosis", "body", "comment", "addendum", "findings"})
 
@@ -48,7 +49,7 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
                 reasons.append("disease status recorded as worsening")
                 evidence.append(Evidence.of(m.source))
         for r in reports(record, ctx, "imaging"):
-            if not r.when or r.when <= start or _BASELINE.search(r.title):
+            if not r.when or r.when <= start or _BASELINE.search(r.title) or _PSEUDO.search(r.text):
                 continue
             has_impression = any(m.section == "diagnosis" for m in r.mentions) or "impression" in r.text.lower()
             sections = diagnostic_sections() if has_impression else _IMAGING_SECTIONS

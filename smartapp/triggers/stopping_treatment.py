@@ -55,10 +55,10 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
         hospice.append(a)
     narrative = []
     for m in mentions(record, ctx, "STOPPING", kinds=("note",)):
-        if m.raw.uncertain and m.key not in ("goals of care", "goals-of-care"):
-            continue
-        if m.key in ("goals of care", "goals-of-care") and not _GOC_STOP.search(m.raw.sentence.replace(m.raw.text, "")):
-            continue
+        if m.key in ("goals of care", "goals-of-care"):
+            report = record.report(m.source.reference)
+            if report is None or not _GOC_STOP.search(report.text.replace(m.raw.text, "")):
+                continue
         narrative.append(m)
     for a in record.actions:
         if not a.antineoplastic or a.status not in ("stopped", "cancelled", "revoked", "entered-in-error", "completed", "on-hold"):
