@@ -120,7 +120,8 @@ def from_text(text: str) -> Entity | None:
     """The most specific entity named in a short coded display or text (first specific match)."""
     found = [(_term_table()[m.group(1).lower()]) for m in _term_regex().finditer(text or "")]
     specific = [e for e in found if e.family]
-    return (specific or found or [None])[0]
+    ranked = specific or found
+    return ranked[0] if ranked else None
 
 
 def site_of(code: str | None) -> Site | None:

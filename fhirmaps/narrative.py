@@ -177,11 +177,12 @@ def split_sections(text: str, default_kind: str = "body") -> list[Section]:
     line_re, inline_re, table = _heading_patterns()
     text = inline_re.sub("\n", text)
     sections: list[Section] = []
-    kind, heading, buffer = default_kind, "", []
+    kind, heading = default_kind, ""
+    buffer: list[str] = []
     for line in text.split("\n"):
         match = line_re.match(line)
-        is_heading = bool(match) and (match.group(2) is not None or line.strip().rstrip(":").lower() == match.group(1).lower())
-        if match and is_heading:
+        is_heading = match is not None and (match.group(2) is not None or line.strip().rstrip(":").lower() == match.group(1).lower())
+        if match is not None and is_heading:
             if any(b.strip() for b in buffer):
                 sections.append(Section(kind, heading, "\n".join(buffer).strip()))
             kind, heading, buffer = table[match.group(1).lower()], match.group(1).strip(), []

@@ -5,7 +5,17 @@ from __future__ import annotations
 from functools import cache
 
 from fhirmaps import codes
-from fhirmaps.elements import Json, as_list, code_set, codes_of, concept_text, first_date, ref_of, reference
+from fhirmaps.elements import (
+    Code,
+    Json,
+    as_list,
+    code_set,
+    codes_of,
+    concept_text,
+    first_date,
+    ref_of,
+    reference,
+)
 from fhirmaps.record import Measurement, Source
 
 _KIND_KEYS = (
@@ -54,7 +64,8 @@ def read_observation(resource: Json) -> list[Measurement]:
 
 
 def _measurement(resource: Json, kind: str, name: str, concept: object, path: str, holder: Json) -> Measurement:
-    value_text, number, unit, value_codes, value_path = "", None, "", (), f"{path}.value"
+    value_text, number, unit, value_path = "", None, "", f"{path}.value"
+    value_codes: tuple[Code, ...] = ()
     if isinstance(holder.get("valueQuantity"), dict):
         q = holder["valueQuantity"]
         number = float(q["value"]) if isinstance(q.get("value"), (int, float)) else None

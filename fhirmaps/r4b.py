@@ -36,7 +36,7 @@ __all__ = [
 def model_class(resource_type: str) -> type[Resource] | None:
     """The R4B model for a resource type, or None for a type R4B does not define."""
     try:
-        cls: type[Resource] = get_fhir_model_class(resource_type)
+        cls: type[Resource] = get_fhir_model_class(resource_type)  # type: ignore[assignment]
     except (KeyError, ValueError, ImportError, AttributeError):
         return None
     return cls
@@ -54,9 +54,9 @@ def validation_problem(resource: dict[str, Any]) -> str | None:
         cls.model_validate(resource)
     except ValidationError as exc:
         errors = exc.errors()
-        first = errors[0] if errors else {}
-        where = ".".join(str(p) for p in first.get("loc", ()) if p != "__root__")
-        message = str(first.get("msg", "invalid"))
+        loc = errors[0]["loc"] if errors else ()
+        where = ".".join(str(p) for p in loc if p != "__root__")
+        message = str(errors[0]["msg"]) if errors else "invalid"
         more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
         return f"not valid FHIR R4B at {where or 'resource'}: {message}{more}"[:300]
     except (TypeError, ValueError) as exc:

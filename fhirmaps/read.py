@@ -96,8 +96,9 @@ def _map(resource: Json, record: PatientRecord, narrative: NarrativeContext, med
                 record.reports.append(report)
                 chunks += found_chunks
     elif rtype == "FamilyMemberHistory":
-        record.family_history.append(Source(ref_of(resource), "FamilyMemberHistory.condition", concept_text(
-            next(iter(as_list(resource.get("condition"))), {}).get("code") if as_list(resource.get("condition")) else None)))
+        conditions = [c for c in as_list(resource.get("condition")) if isinstance(c, dict)]
+        record.family_history.append(Source(ref_of(resource), "FamilyMemberHistory.condition",
+                                            concept_text(conditions[0].get("code")) if conditions else ""))
     elif rtype == "ResearchSubject":
         if str(resource.get("status")) not in ("withdrawn", "not-registered", "ineligible", "off-study", "screening", "candidate"):
             record.trials.append(Source(ref_of(resource), "ResearchSubject.status", f"research subject ({resource.get('status')})"))

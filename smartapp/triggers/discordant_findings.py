@@ -41,7 +41,8 @@ def _family_pairs(diagnoses: list[Diagnosis]) -> list[tuple[Diagnosis, Diagnosis
     usable = [d for d in diagnoses if d.entity and d.entity.family and d.entity.discord]
     pairs = []
     for a, b in combinations(usable, 2):
-        assert a.entity and b.entity
+        if a.entity is None or b.entity is None:
+            continue
         if a.source.reference == b.source.reference or a.entity.discord != b.entity.discord:
             continue
         if a.entity.family == b.entity.family or frozenset({a.entity.family, b.entity.family}) in _TRANSFORMATIONS:
@@ -108,8 +109,7 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
     reasons: list[str] = []
     dx = confident(current_diagnoses(record, ctx))
     for a, b in _family_pairs(dx):
-        assert a.entity and b.entity
-        reasons.append(f"{a.entity.label} vs {b.entity.label}")
+        reasons.append(f"{a.entity.label if a.entity else ''} vs {b.entity.label if b.entity else ''}")
         evidence += [Evidence.of(a.source), Evidence.of(b.source)]
     scheme = _scheme(record, ctx)
     by_scheme: dict[str, list[Grade]] = {}

@@ -86,8 +86,8 @@ def grades(record: PatientRecord, ctx: Context, scheme_hint: str) -> list[Grade]
     sections = diagnostic_sections() | {"microscopic"}
     for report in reports(record, ctx, "pathology"):
         for chunk_text, heading in _diagnostic_text(report.text, sections):
-            for g in _from_text(chunk_text, scheme_hint):
-                found.append(Grade(g[0], g[1], Evidence(report.reference, "DiagnosticReport.presentedForm", g[2], heading), report.reference))
+            for scheme, value, line in _from_text(chunk_text, scheme_hint):
+                found.append(Grade(scheme, value, Evidence(report.reference, "DiagnosticReport.presentedForm", line, heading), report.reference))
     best: dict[tuple[str, str], Grade] = {}
     for g in found:
         key = (g.source, g.scheme)

@@ -65,7 +65,8 @@ def _ihc_equivocal(record: PatientRecord, ctx: Context) -> list[Hit]:
 
 def _ish_results(record: PatientRecord, ctx: Context) -> tuple[list[Hit], list[Hit]]:
     """(ISH results, ISH pending/ordered mentions)."""
-    done, pending = [], []
+    done: list[Hit] = []
+    pending: list[Hit] = []
     for m in record.measurements:
         if m.kind == "her2-ish" and not (m.when and m.when > ctx.as_of):
             (pending if _PENDING.search(m.value_text) or not m.value_text else done).append(Hit(m.when, m.specimen, Evidence.of(m.source)))

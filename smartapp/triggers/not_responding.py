@@ -44,10 +44,11 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
             evidence.append(Evidence.of(d.source, f"{d.source.text} (clinicalStatus: {d.clinical_status})"))
     if given:
         start = min(a.start or a.end or ctx.as_of for a in given)
-        for m in record.measurements:
-            if m.kind == "disease-status" and m.when and start < m.when <= ctx.as_of and {c.code for c in m.value_codes} & set(cfg["disease_status_worse"]):
+        for status in record.measurements:
+            if status.kind == "disease-status" and status.when and start < status.when <= ctx.as_of and {
+                    c.code for c in status.value_codes} & set(cfg["disease_status_worse"]):
                 reasons.append("disease status recorded as worsening")
-                evidence.append(Evidence.of(m.source))
+                evidence.append(Evidence.of(status.source))
         for r in reports(record, ctx, "imaging"):
             if not r.when or r.when <= start or _BASELINE.search(r.title) or _PSEUDO.search(r.text):
                 continue

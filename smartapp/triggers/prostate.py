@@ -61,10 +61,9 @@ def prostate_facts(record: PatientRecord, ctx: Context) -> ProstateFacts:
         match = re.search(r"\bc(?:linical\s+stage\s*)?T([1-4])([a-c])?\b", text) or re.search(r"clinical stage[^.\n]{0,15}\bT([1-4])([a-c])?", text, re.I)
         if match:
             facts.t_stage = f"T{match.group(1)}{match.group(2) or ''}"
-    cores = [m for m in _CORES.finditer(text)]
-    if cores:
-        m = cores[0]
-        facts.cores = int(m.group(1) or m.group(3) or m.group(4))
+    core_match = _CORES.search(text)
+    if core_match:
+        facts.cores = int(core_match.group(1) or core_match.group(3) or core_match.group(4))
     pcts = [int(a or b) for a, b in _PCT_CORE.findall(text)]
     if pcts:
         facts.max_core_pct = max(pcts)

@@ -38,9 +38,17 @@ def _reason(a: Action) -> str:
 
 
 def _next_line(a: Action, given: list[Action]) -> bool:
+    """Another systemic treatment started on or after this one stopped."""
     stop = a.end or a.start
-    return any(o is not a and o.resource_type != "Procedure" and o.name.lower() != a.name.lower() and (o.start or o.end) and stop
-               and (o.start or o.end) >= stop and o.status in ("active", "completed", "in-progress") for o in given)
+    if stop is None:
+        return False
+    for other in given:
+        began = other.start or other.end
+        if other is a or other.resource_type == "Procedure" or other.name.lower() == a.name.lower() or began is None:
+            continue
+        if began >= stop and other.status in ("active", "completed", "in-progress"):
+            return True
+    return False
 
 
 def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
