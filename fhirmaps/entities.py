@@ -140,7 +140,11 @@ def site_from_words(text: str) -> Site | None:
     for raw, site in _sites():
         for term in raw["terms"]:
             pos = low.find(f" {term}") if " " not in term else low.find(term)
-            if pos >= 0 and re.search(rf"(?<![\w-]){re.escape(term)}(?![\w-])", low) and (best is None or pos < best[0]):
+            found = re.search(rf"(?<![\w-]){re.escape(term)}(?![\w-])", low)
+            # "3 cm from the anus" / "from the anal verge" are landmarks, not the tumour site.
+            if found and re.search(r"\bfrom\s+(?:the\s+)?$", low[max(found.start() - 12, 0):found.start()]):
+                continue
+            if pos >= 0 and found and (best is None or pos < best[0]):
                 best = (pos, site)
     return best[1] if best else None
 

@@ -51,6 +51,15 @@ def _next_line(a: Action, given: list[Action]) -> bool:
     return False
 
 
+def _alternative_planned(a: Action, record: PatientRecord) -> bool:
+    for other in record.actions:
+        if other is a or not other.antineoplastic or other.name.lower() == a.name.lower():
+            continue
+        if other.status in ("active", "draft", "on-hold", "completed", "in-progress", "booked") and not _reason(other):
+            return True
+    return False
+
+
 def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
     reasons: list[str] = []
     evidence: list[Evidence] = []
@@ -81,6 +90,8 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
                 continue
         if why == "toxicity" and _next_line(a, given):
             continue
+        if why == "patient refusal" and _alternative_planned(a, record):
+            continue  # declining one operation/regimen in favour of another is not stopping treatment
         reasons.append(f"{a.name or 'treatment'} stopped/declined ({why})")
         evidence.append(Evidence.of(a.source, f"{a.name}: status {a.status}; reason {a.status_reason_text or why}"))
     if hospice:
