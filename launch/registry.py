@@ -184,8 +184,9 @@ class Registry:
         if registration is None:
             raise LaunchError(
                 "unregistered_issuer",
-                "This EHR is not registered with SecondLook, so the launch was refused. "
-                "Ask your administrator to register the EHR's FHIR server address.",
+                f"The EHR at {normalize_issuer(iss)[:300]} is not registered with SecondLook, so the "
+                "launch was refused and nothing was sent to it. Ask your administrator to register "
+                "this FHIR server address (iss).",
             )
         return registration
 

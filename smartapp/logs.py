@@ -8,10 +8,18 @@ import logging
 import structlog
 
 
+def quiet_url_loggers() -> None:
+    """uvicorn's access log and httpx2's request log print full URLs, whose query strings carry
+    `code`, `state`, `launch` and patient ids (FHIR searches)."""
+    logging.getLogger("uvicorn.access").disabled = True
+    # aiosqlite logs every statement with its parameters at DEBUG.
+    for name in ("httpx2", "httpcore2", "httpx", "httpcore", "aiosqlite", "sqlalchemy.engine"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
 def configure_logging(level: str = "INFO") -> None:
     logging.basicConfig(level=level.upper(), format="%(message)s")
-    # uvicorn's access log prints full URLs, whose query strings carry `code`, `state` and `launch`.
-    logging.getLogger("uvicorn.access").disabled = True
+    quiet_url_loggers()
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,

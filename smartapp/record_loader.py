@@ -8,6 +8,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from fhirmaps.read import attachments_to_fetch
 from launch.fhir_client import FhirClient
 from launch.record import AttachmentRef, FetchedAttachment, Gap, SearchSpec, fetch_attachments, fetch_searches
 from launch.scopes import GrantedScopes
@@ -93,8 +94,6 @@ def report_category_name(report: dict[str, Any]) -> str:
 
 
 async def load_patient_record(client: FhirClient, patient_id: str, granted: GrantedScopes) -> PatientRecordSnapshot:
-    from fhirmaps.narrative import attachments_to_fetch
-
     fetched = await fetch_searches(client, build_searches(patient_id), granted)
     snapshot = PatientRecordSnapshot(patient_id, list(fetched.resources), list(fetched.gaps))
     refs = [AttachmentRef(url=url, content_type=ctype) for url, ctype in attachments_to_fetch(snapshot.resources)]

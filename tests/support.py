@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlencode, urljoin, urlsplit
 
 import httpx2
 import uvicorn
@@ -54,6 +54,8 @@ class _FormParser(HTMLParser):
     def __init__(self) -> None:
         super().__init__()
         self.forms: list[Form] = []
+        self._select: str | None = None
+        self._select_value: str | None = None
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         a = {k: v or "" for k, v in attrs}
@@ -72,6 +74,17 @@ class _FormParser(HTMLParser):
                 self.forms[-1].fields.append((a["name"], a.get("value", "")))
         elif tag == "button" and a.get("name"):
             self.forms[-1].buttons.append((a["name"], a.get("value", "")))
+        elif tag == "select":
+            self._select, self._select_value = a.get("name", ""), None
+        elif tag == "option" and self._select is not None:
+            if self._select_value is None or "selected" in a:
+                self._select_value = a.get("value", "")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "select" and self._select is not None and self.forms:
+            if self._select_value is not None:
+                self.forms[-1].fields.append((self._select, self._select_value))
+            self._select = None
 
 
 def parse_forms(html: str) -> list[Form]:
@@ -125,14 +138,18 @@ class Browser:
         return self.request("GET", url, **kwargs)
 
     def submit(self, page: httpx2.Response, *, button: tuple[str, str] | None = None,
-               uncheck: set[str] = frozenset(), follow: bool = True, form_index: int = 0) -> httpx2.Response:
+               uncheck: set[str] = frozenset(), values: dict[str, str] | None = None,
+               follow: bool = True, form_index: int = 0) -> httpx2.Response:
         """Submits the page's form as a user would: hidden fields, the checkboxes left checked,
         and the pressed button."""
         form = parse_forms(page.text)[form_index]
-        data = list(form.fields) + [(n, v) for n, v in form.checkboxes if v not in uncheck and n not in uncheck]
+        values = values or {}
+        data = [(n, values.get(n, v)) for n, v in form.fields]
+        data += [(n, v) for n, v in form.checkboxes if v not in uncheck and n not in uncheck]
         if button:
             data.append(button)
         url = urljoin(str(page.request.url), form.action or str(page.request.url))
         if form.method == "post":
-            return self.request("POST", url, data=data, follow=follow)
+            return self.request("POST", url, content=urlencode(data), follow=follow,
+                                headers={"content-type": "application/x-www-form-urlencoded"})
         return self.request("GET", url, params=data, follow=follow)

@@ -30,7 +30,7 @@ def demo_registry(ehr_base: str) -> Registry:
     return Registry([
         Registration(
             iss=f"{ehr_base}/fhir",
-            name="SecondLook demo EHR",
+            display_name="SecondLook demo EHR",
             client_id=DEMO_CLIENT_ID,
             client_auth="public",
             frame_ancestors=[ehr_base],

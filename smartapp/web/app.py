@@ -14,11 +14,13 @@ from launch.crypto import TokenCipher
 from launch.discovery import Discovery
 from launch.http import create_http_client
 from launch.registry import Registry
-from launch.sessions import SessionStore, metadata as launch_metadata
+from launch.sessions import SessionStore
+from launch.sessions import metadata as launch_metadata
 from launch.tokens import TokenManager
 from smartapp.config import Settings, get_settings
 from smartapp.db import create_engine, create_tables
 from smartapp.keyring import token_keys
+from smartapp.logs import quiet_url_loggers
 from smartapp.storage import metadata as app_metadata
 from smartapp.web.errors import install_error_handlers
 from smartapp.web.routes import health, launch, patient
@@ -35,6 +37,7 @@ def load_registry(settings: Settings) -> Registry:
 def create_app(settings: Settings | None = None, registry: Registry | None = None) -> FastAPI:
     settings = settings or get_settings()
     registry = registry if registry is not None else load_registry(settings)
+    quiet_url_loggers()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

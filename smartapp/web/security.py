@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from fastapi import Response
@@ -10,6 +11,7 @@ from starlette.requests import Request
 
 SESSION_COOKIE_PREFIX = "sl_s_"
 BROWSER_COOKIE = "sl_browser"
+_COOKIE_SAFE = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
 
 def frame_ancestors_header(origins: Iterable[str]) -> str:
@@ -22,16 +24,13 @@ def frame_ancestors_header(origins: Iterable[str]) -> str:
 
 def set_iframe_cookie(response: Response, name: str, value: str, max_age: int) -> None:
     """HttpOnly, Secure, SameSite=None and Partitioned (CHIPS): the only combination that keeps a
-    cookie inside a cross-site EHR iframe once third-party cookies are blocked."""
-    response.set_cookie(
-        name,
-        value,
-        max_age=max_age,
-        path="/",
-        secure=True,
-        httponly=True,
-        samesite="none",
-        partitioned=True,
+    cookie inside a cross-site EHR iframe once third-party cookies are blocked. Written by hand:
+    the standard library learns `Partitioned` only in Python 3.14."""
+    if not _COOKIE_SAFE.fullmatch(name) or not _COOKIE_SAFE.fullmatch(value):
+        raise ValueError("cookie names and values must be URL-safe tokens")
+    response.headers.append(
+        "set-cookie",
+        f"{name}={value}; Max-Age={max_age}; Path=/; Secure; HttpOnly; SameSite=None; Partitioned",
     )
 
 

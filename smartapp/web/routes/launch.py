@@ -11,7 +11,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from launch.flow import begin_launch, complete_launch
 from smartapp.web.deps import Services
 from smartapp.web.errors import AppError
-from smartapp.web.security import BROWSER_COOKIE, SESSION_COOKIE_PREFIX, frame_ancestors_header, set_iframe_cookie
+from smartapp.web.security import (
+    BROWSER_COOKIE,
+    SESSION_COOKIE_PREFIX,
+    frame_ancestors_header,
+    set_iframe_cookie,
+)
 
 router = APIRouter()
 
@@ -71,8 +76,11 @@ async def standalone_page(request: Request, services: Services) -> Response:
 
 @router.get("/standalone/start", include_in_schema=False)
 async def standalone_start(
-    request: Request, services: Services, iss: Annotated[str, Query(min_length=1)]
+    request: Request, services: Services, iss: Annotated[str | None, Query()] = None
 ) -> Response:
+    if not iss:
+        raise AppError(400, "missing_iss", "No EHR was chosen", "The standalone launch needs an EHR to sign in to.",
+                       "Go back to the standalone launch page and choose an EHR.")
     return await _redirect_to_authorize(request, services, iss, None)
 
 
