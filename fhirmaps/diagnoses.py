@@ -81,6 +81,8 @@ def read_condition(resource: Json) -> tuple[Diagnosis | None, bool]:
             entity = named
     if entity is not None and entity.benign:
         entity = None
+    if icd10 and (entity is None or entity.family is None):
+        entity = _lung_histology(icd10, display_text) or entity
     site = entities.site_of(topography) or entities.site_of(icd10)
     neoplastic = bool(entity or morphology or (icd10 and is_cancer_icd10(icd10)) or snomed & ({"363346000"} | _SECONDARY_SNOMED))
     if not neoplastic and not history:
@@ -102,6 +104,19 @@ def read_condition(resource: Json) -> tuple[Diagnosis | None, bool]:
     current = not history and (diagnosis.verification_status not in _EXCLUDED_VERIFICATION) and (
         diagnosis.clinical_status not in _EXCLUDED_CLINICAL)
     return diagnosis, current
+
+
+def _lung_histology(icd10: str, text: str) -> Entity | None:
+    """ICD-10-CM C34 names only the lung; the display usually carries the histology."""
+    if not codes.has_prefix(icd10, ["C34"]):
+        return None
+    if re.search(r"squamous", text, re.I):
+        return entities.by_id("lung-squamous")
+    if re.search(r"(?<!non-)(?<!non )small[- ]cell", text, re.I):
+        return entities.by_id("sclc")
+    if re.search(r"adenocarcinoma|non-?\s?small", text, re.I):
+        return entities.by_id("lung-adenocarcinoma")
+    return None
 
 
 _MELANOMA_SITES = (

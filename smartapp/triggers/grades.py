@@ -105,7 +105,7 @@ def _diagnostic_text(text: str, sections: frozenset[str] | set[str]) -> list[tup
 def _from_text(text: str, scheme_hint: str) -> list[tuple[str, int, str]]:
     out: list[tuple[str, int, str]] = []
     for line in re.split(r"(?<=[.;])\s+|\n", text):
-        if re.search(r"\b(previous|prior|previously|originally|initially|outside)\b", line, re.I) and not re.search(r"revised|amended|corrected|upgraded", line, re.I):
+        if re.search(r"\b(previous|prior|previously|originally|initially)\b", line, re.I) and not re.search(r"revised|amended|corrected|upgraded", line, re.I):
             continue
         for match in _GLEASON_SUM.finditer(line):
             out.append(("gleason", gleason_group(int(match.group(1)), int(match.group(2))), line.strip()))
