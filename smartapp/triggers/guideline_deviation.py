@@ -35,7 +35,7 @@ RATIONALE = {
 }
 _HER2_POS = re.compile(r"her-?2[^.\n]{0,60}?(\b3\s*\+|positive|amplified|group\s*1\b)", re.I)
 _HER2_NEG = re.compile(r"her-?2[^.\n]{0,40}?(negative|not amplified|\b[01]\s*\+)", re.I)
-_METASTATIC = re.compile(r"stage\s*iv\b|\bm1[abc]?\b|metastatic|metastases to|metastasis to", re.I)
+_METASTATIC = re.compile(r"stage\s*iv[abc]?\b|\bm1[abc]?\b|metastatic|metastases to|metastasis to|malignant (?:pleural |pericardial )?effusion", re.I)
 _REFUSAL = re.compile(r"declin|refus|patient (?:preference|choice|wishes)|prefers not", re.I)
 _NOT_DONE = re.compile(r"not (?:performed|done|sent|tested|available)|no molecular|unknown|never", re.I)
 
@@ -56,8 +56,8 @@ def _metastatic(record: PatientRecord, ctx: Context) -> list[Evidence]:
     for m in record.measurements:
         if m.kind in ("stage-group", "stage-m") and re.search(r"\bIV|stage 4|\bM1|\b4[ABC]?\b", f"{m.value_text} {' '.join(c.display + ' ' + c.code for c in m.value_codes)}"):
             ev.append(Evidence.of(m.source))
-    for d in current_diagnoses(record, ctx):
-        if _METASTATIC.search(d.source.text):
+    for d in current_diagnoses(record, ctx) + record.problems:
+        if _METASTATIC.search(d.source.text) and d.clinical_status not in ("resolved", "inactive"):
             ev.append(Evidence.of(d.source))
     return ev
 
