@@ -17,6 +17,7 @@ from launch.registry import Registry
 from launch.sessions import SessionStore
 from launch.sessions import metadata as launch_metadata
 from launch.tokens import TokenManager
+from smartapp.cds import routes as cds_routes
 from smartapp.config import Settings, get_settings
 from smartapp.db import create_engine, create_tables
 from smartapp.keyring import token_keys
@@ -68,6 +69,6 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
     app.add_middleware(SecurityHeadersMiddleware, default_frame_ancestors=ancestors)
     install_error_handlers(app)
     app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")
-    for router in (health.router, launch.router, patient.router):
+    for router in (health.router, launch.router, patient.router, cds_routes.router):
         app.include_router(router)
     return app

@@ -1,0 +1,1 @@
+"""CDS Hooks 2.0 service: `patient-view` cards that flag second-opinion triggers and launch the app."""
