@@ -83,6 +83,8 @@ def read_condition(resource: Json) -> tuple[Diagnosis | None, bool]:
         entity = None
     if icd10 and (entity is None or entity.family is None):
         entity = _lung_histology(icd10, display_text) or entity
+    if entity is not None and entity.id == "melanoma":
+        entity = _melanoma_site(topography or icd10 or "") or refine(entity, display_text)
     site = entities.site_of(topography) or entities.site_of(icd10)
     neoplastic = bool(entity or morphology or (icd10 and is_cancer_icd10(icd10)) or snomed & ({"363346000"} | _SECONDARY_SNOMED))
     if not neoplastic and not history:
@@ -116,6 +118,17 @@ def _lung_histology(icd10: str, text: str) -> Entity | None:
         return entities.by_id("sclc")
     if re.search(r"adenocarcinoma|non-?\s?small", text, re.I):
         return entities.by_id("lung-adenocarcinoma")
+    return None
+
+
+def _melanoma_site(site_code: str) -> Entity | None:
+    """Uveal (C69.3/C69.4), conjunctival (C69.0) or mucosal melanoma from the ICD-10-CM / ICD-O-3 site."""
+    if not site_code:
+        return None
+    for target in ("uveal-melanoma", "conjunctival-melanoma", "mucosal-melanoma"):
+        raw = next(e for e in codes.load("entities")["entities"] if e["id"] == target)
+        if codes.has_prefix(site_code, raw["topo"]):
+            return entities.by_id(target)
     return None
 
 

@@ -70,7 +70,7 @@ def _ish_results(record: PatientRecord, ctx: Context) -> tuple[list[Hit], list[H
     for m in record.measurements:
         if m.kind == "her2-ish" and not (m.when and m.when > ctx.as_of):
             (pending if _PENDING.search(m.value_text) or not m.value_text else done).append(Hit(m.when, m.specimen, Evidence.of(m.source)))
-    for r in reports(record, ctx, "pathology"):
+    for r in reports(record, ctx, "pathology", "note"):
         for line in re.split(r"\n|(?<=\.)\s+", r.text):
             if _ISH.search(line) and re.search(r"her-?2|erbb2|cep-?17", line, re.I):
                 hit = Hit(r.when, ",".join(r.specimens), Evidence(r.reference, "DiagnosticReport.presentedForm", line.strip(), r.title))
@@ -108,11 +108,12 @@ def _ish_group(record: PatientRecord, ctx: Context) -> list[tuple[int, Evidence]
                 ratio = (float(rm.group(1)), ev)
             if cm:
                 copies = (float(cm.group(1) or cm.group(2)), ev)
-    if not out and ratio and copies:
+    if ratio and copies:
         r_value, c_value = ratio[0], copies[0]
         group_value = (1 if c_value >= 4 else 2) if r_value >= 2 else (3 if c_value >= 6 else 4 if c_value >= 4 else 5)
-        out.append((group_value, ratio[1]))
-        out.append((group_value, copies[1]))
+        if not out or group_value in {g for g, _ in out}:
+            out.append((group_value, ratio[1]))
+            out.append((group_value, copies[1]))
     return out
 
 
