@@ -38,8 +38,9 @@ def load_resources(config: DemoEhrConfig) -> ResourceStore:
     if config.include_large_patient:
         meta = {
             "title": "Benchmark patient — about 2,000 resources",
-            "summary": "Synthetic breast cancer chart on treatment, sized for paging and latency benchmarks.",
-            "triggers": [],
+            "summary": "ER-positive breast cancer on treatment (HER2 IHC 2+ never resolved by ISH), "
+            "sized for paging and latency benchmarks.",
+            "triggers": ["incomplete-biomarker"],
         }
         store.add_patient_bundle(build_large_patient(), meta)
     return store

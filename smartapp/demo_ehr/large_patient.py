@@ -1,7 +1,8 @@
 """A deterministic synthetic chart of about 2,000 resources for paging and latency benchmarks.
 
-One woman with HER2-negative, ER-positive breast cancer on treatment since early 2025, so the
-SecondLook engine has real findings to compute; every value comes from a seeded generator.
+One woman with ER-positive breast cancer on treatment since early 2025; her diagnostic core
+biopsy is HER2 IHC 2+ with no ISH, so the SecondLook engine has a real finding to compute
+(incomplete-biomarker). Every value comes from a seeded generator.
 """
 
 from __future__ import annotations
@@ -38,16 +39,21 @@ def _ref(kind: str, rid: str) -> Resource:
 def _pathology_text(index: int, rng: random.Random) -> tuple[str, str]:
     site = rng.choice(["left breast, 2 o'clock", "left axillary lymph node", "left breast, lumpectomy bed"])
     ki67 = rng.randint(8, 35)
+    carcinoma = index % 5 == 0
     lines = [
         f"ACCESSION: BS25-{10000 + index}",
         f"SPECIMEN: {site}",
-        "CLINICAL HISTORY: Left breast carcinoma on systemic therapy.",
+        "CLINICAL HISTORY: "
+        + ("Left breast mass, BI-RADS 5." if index == 0 else "Left breast carcinoma on therapy."),
         "FINAL DIAGNOSIS: Invasive ductal carcinoma, Nottingham grade 2."
-        if index % 5 == 0
+        if carcinoma
         else "FINAL DIAGNOSIS: Benign breast tissue with treatment effect; no residual carcinoma identified.",
-        f"IMMUNOHISTOCHEMISTRY: ER positive (90%), PR positive (40%), HER2 1+ (negative), Ki-67 {ki67}%.",
-        "COMMENT: Controls performed appropriately.",
     ]
+    if carcinoma:
+        # The diagnostic core biopsy (index 0) is HER2 2+ and no ISH follows: an incomplete work-up.
+        her2 = "HER2 2+ (equivocal)" if index == 0 else "HER2 1+ (negative)"
+        lines.append(f"IMMUNOHISTOCHEMISTRY: ER positive (90%), PR positive (40%), {her2}, Ki-67 {ki67}%.")
+    lines.append("COMMENT: Controls performed appropriately.")
     if index % 2:
         return "text/plain", "\n".join(lines)
     body = "".join(f"<p>{line}</p>" for line in lines)
