@@ -13,7 +13,8 @@ ICDO3 = "http://terminology.hl7.org/CodeSystem/icd-o-3"
 
 
 def cc(system: str, code: str, display: str = "", text: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {"coding": [{"system": system, "code": code, "display": display}]}
+    coding = {"system": system, "code": code} | ({"display": display} if display else {})
+    out: dict[str, Any] = {"coding": [coding]}
     if text:
         out["text"] = text
     return out

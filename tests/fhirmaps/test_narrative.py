@@ -1,0 +1,50 @@
+import base64
+
+from fhirmaps.narrative import attachment_bytes, decode_bytes, html_to_text, rtf_to_text, split_sections
+
+
+def test_sections_split_on_varied_headings_and_keep_history_apart() -> None:
+    text = ("Clinical History: r/o lymphoma\nFINAL DIAGNOSIS -\nLymph node: Reactive hyperplasia. COMMENT: Flow cytometry pending.\n"
+            "Gross Description:\nReceived in formalin.\nDiagnosis was made after review.")
+    kinds = [(s.kind, s.text.splitlines()[0]) for s in split_sections(text)]
+    assert kinds[0] == ("history", "r/o lymphoma")
+    assert kinds[1] == ("diagnosis", "Lymph node: Reactive hyperplasia.")
+    assert kinds[2] == ("comment", "Flow cytometry pending.")
+    assert kinds[3][0] == "gross"
+    # prose that starts with a heading word is not a heading
+    assert "Diagnosis was made after review." in split_sections(text)[3].text
+
+
+def test_rtf_and_html_are_reduced_to_text() -> None:
+    rtf = r"{\rtf1\ansi{\fonttbl{\f0 Arial;}}\f0 FINAL DIAGNOSIS:\par Mantle cell lymphoma, caf\'e9\par}"
+    assert rtf_to_text(rtf) == "FINAL DIAGNOSIS:\nMantle cell lymphoma, café"
+    assert html_to_text("<div><p>IMPRESSION:</p><p>New liver lesions &amp; progression</p></div>") == "IMPRESSION:\n\nNew liver lesions & progression"
+
+
+def test_pdf_text_is_extracted() -> None:
+    stream = b"BT /F1 12 Tf 72 720 Td (FINAL DIAGNOSIS: Chordoma) Tj ET"
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    body, offsets = b"%PDF-1.4\n", []
+    for number, obj in enumerate(objects, 1):
+        offsets.append(len(body))
+        body += b"%d 0 obj\n" % number + obj + b"\nendobj\n"
+    xref = len(body)
+    body += b"xref\n0 6\n0000000000 65535 f \n" + b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    body += b"trailer\n<< /Size 6 /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % xref
+    assert "Chordoma" in decode_bytes(body, "application/pdf")
+
+
+def test_attachment_sources_inline_binary_and_fetched() -> None:
+    inline = {"contentType": "text/plain", "data": base64.b64encode(b"hello").decode()}
+    assert attachment_bytes(inline, {}, {}) == (b"hello", "text/plain")
+    by_binary = {"contentType": "text/plain", "url": "https://ehr.example/fhir/Binary/b1"}
+    assert attachment_bytes(by_binary, {"Binary/b1": (b"from binary", "text/plain")}, {}) == (b"from binary", "text/plain")
+    fetched = {"url": "https://docs.example/r1.txt"}
+    assert attachment_bytes(fetched, {}, {"https://docs.example/r1.txt": (b"x", "text/plain")}) == (b"x", "text/plain")
+    assert attachment_bytes({"url": "https://docs.example/missing"}, {}, {}) is None

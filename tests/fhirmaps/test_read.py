@@ -1,0 +1,74 @@
+import base64
+from datetime import date
+
+from fhirmaps import codes
+from fhirmaps.read import attachments_to_fetch, read_records
+from tests.fhirmaps.builders import bundle, condition, patient, report
+
+AS_OF = date(2026, 3, 1)
+
+
+def test_invalid_resource_becomes_data_issue_and_rest_still_counts() -> None:
+    broken = condition("bad", "C49.A2", "GIST")
+    broken["onsetDateTime"] = "early 2026"  # not a FHIR dateTime: invalid R4B, but the rest is readable
+    good = condition("c1", "C45.0", "Mesothelioma of pleura")
+    unknown = {"resourceType": "MadeUpThing", "id": "x", "subject": {"reference": "Patient/p1"}}
+    [record] = read_records([bundle(patient(), broken, good, unknown)], as_of=AS_OF)
+    assert record.data_issues[0]["resource"] == "Condition/bad"
+    assert "onsetDateTime" in record.data_issues[0]["reason"]
+    assert len(record.data_issues) == 1
+    assert {d.source.reference for d in record.diagnoses} == {"Condition/bad", "Condition/c1"}
+
+
+def test_resources_are_grouped_by_patient_with_urn_uuid_references() -> None:
+    transaction = {"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"fullUrl": "urn:uuid:aaa", "resource": {"resourceType": "Patient", "id": "pa"}},
+        {"fullUrl": "urn:uuid:bbb", "resource": {"resourceType": "Patient", "id": "pb"}},
+        {"fullUrl": "urn:uuid:c1", "resource": condition("c1", "C45.0", "Mesothelioma", pid="x") | {"subject": {"reference": "urn:uuid:bbb"}}},
+    ]}
+    records = read_records([transaction], as_of=AS_OF)
+    assert [r.patient for r in records] == ["Patient/pa", "Patient/pb"]
+    assert records[1].diagnoses[0].source.reference == "Condition/c1"
+    assert records[0].diagnoses == []
+
+
+def test_history_and_family_codes_are_excluded_from_current_diagnoses() -> None:
+    [record] = read_records([bundle(patient(), condition("z", "Z85.3", "Personal history of malignant neoplasm of breast"))], as_of=AS_OF)
+    assert record.diagnoses == []
+    assert record.excluded_diagnoses[0].source.reference == "Condition/z"
+
+
+def test_attachments_to_fetch_skips_inline_and_binary_and_dedupes() -> None:
+    dr = report("r1", "x")
+    dr["presentedForm"] = [{"contentType": "application/pdf", "url": "https://ehr/doc/1"}, {"contentType": "text/plain", "url": "Binary/b1"}]
+    doc = {"resourceType": "DocumentReference", "id": "d1", "status": "current", "subject": {"reference": "Patient/p1"},
+           "content": [{"attachment": {"contentType": "application/pdf", "url": "https://ehr/doc/1"}}]}
+    binary = {"resourceType": "Binary", "id": "b1", "contentType": "text/plain", "data": base64.b64encode(b"FINAL DIAGNOSIS: GIST").decode()}
+    assert attachments_to_fetch([bundle(patient(), dr, doc, binary)]) == [("https://ehr/doc/1", "application/pdf")]
+
+
+def test_same_attachment_url_is_read_once() -> None:
+    url = "Binary/b1"
+    dr = report("r1", "")
+    dr["presentedForm"] = [{"contentType": "text/plain", "url": url}]
+    doc = {"resourceType": "DocumentReference", "id": "d1", "status": "current", "subject": {"reference": "Patient/p1"},
+           "type": {"coding": [{"system": "http://loinc.org", "code": "11526-1"}]},
+           "content": [{"attachment": {"contentType": "text/plain", "url": url}}]}
+    binary = {"resourceType": "Binary", "id": "b1", "contentType": "text/plain",
+              "data": base64.b64encode(b"FINAL DIAGNOSIS:\nStomach: Gastrointestinal stromal tumor.").decode()}
+    [record] = read_records([bundle(patient(), dr, doc, binary)], as_of=AS_OF)
+    assert [d.source.reference for d in record.diagnoses] == ["DiagnosticReport/r1"]
+
+
+def test_missing_attachment_is_reported() -> None:
+    dr = report("r1", "")
+    dr["presentedForm"] = [{"contentType": "application/pdf", "url": "https://ehr/doc/9"}]
+    [record] = read_records([bundle(patient(), dr)], as_of=AS_OF)
+    assert any("not available" in i["reason"] for i in record.data_issues)
+
+
+def test_every_code_file_names_its_source_and_date() -> None:
+    for name in codes.CODE_FILES:
+        data = codes.load(name)
+        assert data["source"].strip(), name
+        date.fromisoformat(data["date"])
