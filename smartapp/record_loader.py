@@ -4,13 +4,22 @@ the mechanics (paging, retries, scopes) live in `launch`."""
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 from fhirmaps.read import attachments_to_fetch
 from launch.fhir_client import FhirClient
-from launch.record import AttachmentRef, FetchedAttachment, Gap, SearchSpec, fetch_attachments, fetch_searches
+from launch.record import (
+    AttachmentRef,
+    FetchedAttachment,
+    FetchResult,
+    Gap,
+    SearchSpec,
+    fetch_attachments,
+    fetch_searches,
+)
 from launch.scopes import GrantedScopes
 
 # Resource types the engine reads, with the search that finds them for one patient.
@@ -93,21 +102,39 @@ def report_category_name(report: dict[str, Any]) -> str:
     return "Uncategorised"
 
 
+# Reports carry the narrative behind attachment URLs; their texts are downloaded as soon as the
+# report searches finish, while the longer searches (Observation pages) are still running.
+REPORT_TYPES = frozenset({"DiagnosticReport", "DocumentReference"})
+
+
 async def load_patient_record(client: FhirClient, patient_id: str, granted: GrantedScopes) -> PatientRecordSnapshot:
-    fetched = await fetch_searches(client, build_searches(patient_id), granted)
-    snapshot = PatientRecordSnapshot(patient_id, list(fetched.resources), list(fetched.gaps))
-    refs = [AttachmentRef(url=url, content_type=ctype) for url, ctype in attachments_to_fetch(snapshot.resources)]
-    if refs and not granted.can_read("Binary"):
-        snapshot.gaps.append(
-            Gap(
+    searches = build_searches(patient_id)
+    reports = [s for s in searches if s.resource_type in REPORT_TYPES]
+    others = [s for s in searches if s.resource_type not in REPORT_TYPES]
+
+    async def reports_with_texts() -> tuple[FetchResult, list[FetchedAttachment | Gap]]:
+        fetched = await fetch_searches(client, reports, granted)
+        refs = [AttachmentRef(url=url, content_type=ctype) for url, ctype in attachments_to_fetch(fetched.resources)]
+        if not refs:
+            return fetched, []
+        if not granted.can_read("Binary"):
+            return fetched, [Gap(
                 label="report text",
                 resource_type="Binary",
                 reason="scope_not_granted",
-                message=f"{len(refs)} report attachment(s) could not be read: access to Binary was not granted.",
-            )
-        )
-        return snapshot
-    for item in await fetch_attachments(client, refs):
+                message=f"{len(refs)} report text(s) could not be read: access to Binary was not granted.",
+            )]
+        return fetched, list(await fetch_attachments(client, refs))
+
+    (report_result, texts), other_result = await asyncio.gather(
+        reports_with_texts(), fetch_searches(client, others, granted)
+    )
+    snapshot = PatientRecordSnapshot(
+        patient_id,
+        [*other_result.resources, *report_result.resources],
+        [*other_result.gaps, *report_result.gaps],
+    )
+    for item in texts:
         if isinstance(item, FetchedAttachment):
             snapshot.attachments[item.url] = (item.content, item.content_type)
         else:
