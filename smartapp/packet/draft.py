@@ -1,0 +1,259 @@
+"""Record + findings → a draft ReferralPacket: reasons, consultant questions, review type, timing,
+diagnosis summary, treatment, insurance and the records checklist."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from fhirmaps.bundles import flatten
+from fhirmaps.record import PatientRecord
+from smartapp.packet.checklist import build_checklist
+from smartapp.packet.model import (
+    Biomarker,
+    DiagnosisLine,
+    Evidence,
+    Insurance,
+    PatientInfo,
+    Question,
+    Reason,
+    ReferralPacket,
+    ReviewType,
+    TreatmentLine,
+)
+from smartapp.packet.treatment import proposed_treatment, treatment_so_far
+
+Json = dict[str, Any]
+PATHOLOGY_TRIGGERS = frozenset({"uncertain-pathology", "discordant-findings", "incomplete-biomarker", "rare-cancer"})
+CLINICAL_TRIGGERS = frozenset({"major-treatment", "not-responding", "surveillance-check", "stopping-treatment",
+                               "guideline-deviation", "patient-request", "rare-cancer"})
+BIOMARKER_KINDS = ("er", "pr", "her2-ihc", "her2-ish", "pdl1", "msi", "molecular")
+GRADE_KINDS = ("grade", "gleason-group", "gleason-score")
+TIME_CRITICAL_ADVICE = ("Time-critical: do not delay treatment. Please review within days, in parallel with treatment "
+                        "(for example an outside pathology consultation on the same blocks while treatment starts).")
+EXPEDITE_ADVICE = ("Expedited review requested: a treatment decision is imminent or the disease is progressing. "
+                   "Please review within days if possible; necessary treatment should not wait for the opinion.")
+ROUTINE_ADVICE = ("Routine review: the usual 2-4 weeks to obtain a second opinion is acceptable for most solid "
+                  "tumors. Please tell us if you consider it more urgent.")
+PRIOR_AUTH = ("Check with the plan whether a referral or prior authorization is needed for an outside or "
+              "out-of-network second opinion before the review; remote programs are often self-pay.")
+MEDICARE_NOTE = ("Original Medicare Part B covers a second opinion before medically necessary non-emergency "
+                 "surgery (20% coinsurance after the deductible); Medicare Advantage plans may require "
+                 "in-network doctors or a referral.")
+
+
+def draft_packet(resources: Sequence[Json], record: PatientRecord, evaluation: Json, *, created: str,
+                 source: str = "", coverage_unavailable: str = "") -> ReferralPacket:
+    """`evaluation` is the engine's result for this patient (design-brief schema); `created` an
+    ISO date-time; `coverage_unavailable` says why Coverage could not be read, if it could not."""
+    flat = flatten(resources)
+    own = [r for r in flat if _belongs(r, record.patient)]
+    findings = list(evaluation.get("findings") or [])
+    time_critical = evaluation.get("time_critical") or None
+    urgent = bool(time_critical) or any(f.get("urgency") == "expedite" for f in findings)
+    packet = ReferralPacket(
+        created=created,
+        source=source,
+        patient=patient_info(flat, record.patient),
+        review_type=review_type(findings),
+        urgency="expedite" if urgent else "routine",
+        time_critical=str(time_critical.get("reason", "")) if time_critical else "",
+        timing_advice=TIME_CRITICAL_ADVICE if time_critical else EXPEDITE_ADVICE if urgent else ROUTINE_ADVICE,
+        reasons=[reason_from(f) for f in findings],
+        questions=questions_for(findings),
+        diagnoses=diagnosis_lines(flat, record),
+        biomarkers=biomarkers(record),
+        treatment_so_far=treatment_so_far(record),
+        treatment_proposed=proposed_treatment(record),
+        checklist=build_checklist(own, record),
+        insurance=insurance(flat, own, coverage_unavailable),
+        data_issues=[str(i.get("reason") or i.get("message") or "") for i in evaluation.get("data_issues") or []],
+    )
+    packet.cover_letter = cover_letter(packet)
+    return packet
+
+
+def review_type(findings: Sequence[Json]) -> ReviewType:
+    triggers = {str(f.get("trigger")) for f in findings}
+    pathology, clinical = bool(triggers & PATHOLOGY_TRIGGERS), bool(triggers & CLINICAL_TRIGGERS)
+    if pathology and clinical:
+        return "both"
+    return "pathology" if pathology else "clinical"
+
+
+def reason_from(finding: Json) -> Reason:
+    return Reason(
+        id=f"finding:{finding.get('trigger')}",
+        trigger=str(finding.get("trigger")),
+        urgency="expedite" if finding.get("urgency") == "expedite" else "routine",
+        summary=str(finding.get("summary", "")),
+        rationale=str(finding.get("rationale", "")),
+        evidence=[Evidence(reference=str(e.get("reference", "")), path=str(e.get("path", "")), text=str(e.get("text", "")))
+                  for e in finding.get("evidence") or []],
+    )
+
+
+def questions_for(findings: Sequence[Json]) -> list[Question]:
+    questions: list[Question] = []
+    for finding in findings:
+        trigger = str(finding.get("trigger"))
+        for text in _questions(trigger, str(finding.get("summary", "")), finding):
+            questions.append(Question(id=f"q:{trigger}:{len(questions)}", trigger=trigger, text=text))
+    return questions
+
+
+def _questions(trigger: str, summary: str, finding: Json) -> list[str]:
+    low = summary.lower()
+    if trigger == "discordant-findings":
+        if "gist" in low or "stromal" in low:
+            return ["Please re-review H&E and IHC: GIST vs leiomyosarcoma; KIT (CD117)/DOG1 status?"]
+        if "mantle" in low or "follicular" in low:
+            return ["Please re-review H&E and IHC: follicular vs mantle cell lymphoma; cyclin D1/SOX11 or t(11;14) status?"]
+        if "grade" in low or "gleason" in low:
+            return ["Please re-grade the tumor on the slides: which grade do you assign, and does it change management?"]
+        pair = re.search(r"disagree:\s*([^;.]+)", summary)
+        what = pair.group(1).strip() if pair else "the diagnoses in the record"
+        return [f"Please re-review the slides: {what}; which diagnosis do they support?"]
+    if trigger == "uncertain-pathology":
+        quote = _first_evidence_text(finding)
+        suffix = f' (report: "{quote}")' if quote else ""
+        return [f"Please review the slides and give a definitive diagnosis; the report is not conclusive{suffix}."]
+    if trigger == "incomplete-biomarker":
+        if "her2" in low:
+            return ["HER2 IHC 2+ (equivocal) without ISH: please perform or recommend HER2 ISH on the same block; "
+                    "what is the final HER2 status?"]
+        return [f"Please repeat or complete the equivocal biomarker test ({summary.rstrip('.')}); what is the result?"]
+    if trigger == "rare-cancer":
+        return ["Do you confirm the diagnosis of this rare cancer on expert review, and where should treatment be planned?"]
+    if trigger == "major-treatment":
+        return ["Is the proposed irreversible or high-intensity treatment the best option, or are less radical "
+                "approaches or clinical trials appropriate?"]
+    if trigger == "not-responding":
+        return ["The disease is progressing on current treatment: what next line of treatment or clinical trial do you recommend?"]
+    if trigger == "surveillance-check":
+        return [f"Is active surveillance appropriate? Please confirm eligibility ({summary.rstrip('.')})."]
+    if trigger == "stopping-treatment":
+        return ["Are there further treatment options, including clinical trials, before stopping anti-cancer treatment, "
+                "or do you agree with the move to supportive care?"]
+    if trigger == "guideline-deviation":
+        return [f"The plan appears to differ from guideline-recommended care ({summary.rstrip('.')}); do you agree with it?"]
+    if trigger == "patient-request":
+        return ["The patient asked for a second opinion: please review the diagnosis and the treatment plan."]
+    return [f"Please review: {summary}"] if summary else []
+
+
+def _first_evidence_text(finding: Json) -> str:
+    for evidence in finding.get("evidence") or []:
+        text = str(evidence.get("text", "")).strip()
+        if text:
+            return text[:160]
+    return ""
+
+
+def patient_info(resources: Sequence[Json], patient_ref: str) -> PatientInfo:
+    pid = patient_ref.split("/", 1)[-1]
+    patient = next((r for r in resources if r.get("resourceType") == "Patient" and r.get("id") == pid), {})
+    names = patient.get("name") or [{}]
+    name = names[0].get("text") or " ".join([*names[0].get("given", []), names[0].get("family", "")]).strip()
+    mrn = next((i.get("value", "") for i in patient.get("identifier") or []
+                if "MR" in {c.get("code") for c in (i.get("type") or {}).get("coding") or []}), "")
+    if not mrn and patient.get("identifier"):
+        mrn = str(patient["identifier"][0].get("value", ""))
+    return PatientInfo(reference=patient_ref, name=name, birth_date=str(patient.get("birthDate", "")),
+                       gender=str(patient.get("gender", "")), identifier=str(mrn))
+
+
+def diagnosis_lines(resources: Sequence[Json], record: PatientRecord) -> list[DiagnosisLine]:
+    by_ref = {f"{r.get('resourceType')}/{r.get('id')}": r for r in resources}
+    stage = _latest(record, ("stage-group",))
+    grade = _latest(record, GRADE_KINDS)
+    lines: list[DiagnosisLine] = []
+    seen: set[str] = set()
+    for diagnosis in record.diagnoses:
+        ref = diagnosis.source.reference
+        if diagnosis.origin != "condition" or ref in seen:
+            continue
+        seen.add(ref)
+        condition = by_ref.get(ref, {})
+        codes = [f"{_system_name(c.get('system', ''))} {c.get('code')}" for c in (condition.get("code") or {}).get("coding") or []]
+        if diagnosis.morphology:
+            codes.append(f"ICD-O-3 {diagnosis.morphology}")
+        stages = [_concept_text(s.get("summary")) for s in condition.get("stage") or [] if s.get("summary")]
+        text = _concept_text(condition.get("code")) or diagnosis.source.text
+        primary = not diagnosis.secondary
+        lines.append(DiagnosisLine(text=text, codes=codes, reference=ref,
+                                   stage=(stages[0] if stages else stage if primary else ""), grade=grade if primary else ""))
+    return lines
+
+
+def biomarkers(record: PatientRecord) -> list[Biomarker]:
+    grouped: dict[str, list[Any]] = {}
+    for m in record.measurements:
+        if m.kind in BIOMARKER_KINDS or (m.kind == "other" and "ki-67" in m.name.lower()):
+            grouped.setdefault(m.source.reference, []).append(m)
+    found = []
+    for ref, items in grouped.items():
+        gene = next((m.value_text for m in items if m.name.lower().startswith("gene studied")), "")
+        rest = [m for m in items if not m.name.lower().startswith("gene studied")] or items
+        name = gene or rest[0].name
+        value = "; ".join(m.value_text for m in rest if m.value_text)
+        when = items[0].when.isoformat() if items[0].when else ""
+        found.append(Biomarker(name=name, value=value, date=when, reference=ref))
+    return found
+
+
+def insurance(resources: Sequence[Json], own: Sequence[Json], unavailable: str) -> Insurance:
+    if unavailable:
+        return Insurance(available=False, note=f"Not available: {unavailable}", prior_authorization=PRIOR_AUTH)
+    coverages = [r for r in own if r.get("resourceType") == "Coverage" and r.get("status") in (None, "active")]
+    if not coverages:
+        return Insurance(available=False, note="Not available: the record has no active insurance coverage.",
+                         prior_authorization=PRIOR_AUTH)
+    coverage = coverages[0]
+    by_ref = {f"{r.get('resourceType')}/{r.get('id')}": r for r in resources}
+    payers = [by_ref.get(str(p.get("reference")), {}).get("name") or p.get("display", "") for p in coverage.get("payor") or []]
+    plan = _concept_text(coverage.get("type"))
+    classes = [f"{_concept_text(c.get('type'))} {c.get('value', '')} {c.get('name', '')}".strip() for c in coverage.get("class") or []]
+    note = MEDICARE_NOTE if "medicare" in plan.lower() else ""
+    return Insurance(available=True, payer=", ".join(p for p in payers if p), plan="; ".join([plan, *classes]).strip("; "),
+                     member_id=str(coverage.get("subscriberId", "")), note=note, prior_authorization=PRIOR_AUTH,
+                     reference=f"Coverage/{coverage.get('id')}")
+
+
+def cover_letter(packet: ReferralPacket) -> str:
+    reasons = "; ".join(r.summary.rstrip(".") for r in packet.reasons) or "review of the diagnosis and treatment plan"
+    return (f"We are referring our patient for a {packet.review_type_label.lower()}. Reasons: {reasons}. "
+            f"{packet.timing_advice} The specific questions, a summary of the diagnosis and treatment, and the "
+            "list of records sent or to follow are below.")
+
+
+def _belongs(resource: Json, patient_ref: str) -> bool:
+    if resource.get("resourceType") == "Patient":
+        return f"Patient/{resource.get('id')}" == patient_ref
+    for key in ("subject", "patient", "beneficiary"):
+        value = resource.get(key)
+        if isinstance(value, dict) and str(value.get("reference", "")).endswith(patient_ref):
+            return True
+    return resource.get("resourceType") in ("Specimen",) and not resource.get("subject")
+
+
+def _latest(record: PatientRecord, kinds: tuple[str, ...]) -> str:
+    values = sorted((m.when.isoformat() if m.when else "", m.value_text) for m in record.measurements if m.kind in kinds)
+    return values[-1][1] if values else ""
+
+
+def _concept_text(concept: Any) -> str:
+    if not isinstance(concept, dict):
+        return ""
+    if concept.get("text"):
+        return str(concept["text"])
+    return next((str(c["display"]) for c in concept.get("coding") or [] if c.get("display")), "")
+
+
+def _system_name(system: str) -> str:
+    return {"http://hl7.org/fhir/sid/icd-10-cm": "ICD-10-CM", "http://snomed.info/sct": "SNOMED CT",
+            "http://terminology.hl7.org/CodeSystem/icd-o-3": "ICD-O-3"}.get(system, system.rsplit("/", 1)[-1])
+
+
+__all__ = ["draft_packet", "review_type", "questions_for", "TreatmentLine"]

@@ -1,0 +1,52 @@
+"""Treatment so far and treatment proposed, from the record's actions (orders, administrations,
+procedures, care-plan activities). A heuristic first draft: the coordinator edits it."""
+
+from __future__ import annotations
+
+from fhirmaps.record import Action, PatientRecord
+from smartapp.packet.model import TreatmentLine
+
+DONE_OR_ONGOING = frozenset({"completed", "active", "in-progress", "stopped", "on-hold"})
+PLANNED = frozenset({"draft", "scheduled", "not-started", "preparation"})
+ORDER_OPEN = frozenset({"draft", "active", "on-hold"})
+
+
+def treatment_so_far(record: PatientRecord) -> list[TreatmentLine]:
+    lines: dict[str, TreatmentLine] = {}
+    for action in sorted(record.actions, key=_when):
+        if action.resource_type == "CarePlan" and ".activity" not in action.source.path:
+            continue  # the plan as a whole, not one of its activities
+        if action.resource_type in ("MedicationRequest", "MedicationAdministration", "CarePlan"):
+            if not action.antineoplastic or action.status not in DONE_OR_ONGOING:
+                continue
+        elif action.resource_type == "Procedure":
+            if action.status != "completed":
+                continue
+        else:
+            continue
+        # The latest action for a name wins (FOLFOX stopped, then restarted as part of FOLFIRI).
+        lines[action.name.lower()] = _line(action)
+    return list(lines.values())
+
+
+def proposed_treatment(record: PatientRecord) -> list[TreatmentLine]:
+    lines: dict[str, TreatmentLine] = {}
+    for action in sorted(record.actions, key=_when):
+        planned = (
+            (action.resource_type == "ServiceRequest" and action.status in ORDER_OPEN)
+            or (action.resource_type == "CarePlan" and action.status in PLANNED)
+            or (action.resource_type == "MedicationRequest" and action.status == "draft")
+            or (action.resource_type == "Procedure" and action.status == "preparation")
+        )
+        if planned:
+            lines.setdefault(action.name.lower(), _line(action))
+    return list(lines.values())
+
+
+def _line(action: Action) -> TreatmentLine:
+    when = action.when.isoformat() if action.when else ""
+    return TreatmentLine(text=action.name, status=action.status, date=when, reference=action.source.reference)
+
+
+def _when(action: Action) -> str:
+    return action.when.isoformat() if action.when else ""
