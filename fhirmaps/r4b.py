@@ -62,3 +62,10 @@ def validation_problem(resource: dict[str, Any]) -> str | None:
     except (TypeError, ValueError) as exc:
         return f"not valid FHIR R4B: {exc}"[:300]
     return None
+
+
+# Referral packet output (fhirmaps/write.py) validates these before anything is sent.
+from fhir.resources.R4B.composition import Composition  # noqa: E402
+from fhir.resources.R4B.servicerequest import ServiceRequest  # noqa: E402
+
+__all__ += ["Composition", "ServiceRequest"]
