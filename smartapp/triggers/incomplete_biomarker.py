@@ -25,7 +25,7 @@ _RATIO = re.compile(r"(?:her-?2\s*/\s*cep-?17|ratio)[^0-9\n]{0,25}(\d+(?:\.\d+)?
 _COPIES = re.compile(r"(?:average\s+)?(?:her-?2\s+)?(?:copy\s+number|signals?\s*(?:/|per)\s*(?:cell|nucleus))[^0-9\n]{0,25}(\d+(?:\.\d+)?)|(\d+(?:\.\d+)?)\s*(?:her-?2\s+)?signals?\s*(?:/|per)\s*(?:cell|nucleus)", re.I)
 _NON_BREAST = re.compile(r"gastric|stomach|gastroesophageal|\bgej\b|esophag|oesophag|colorectal|colon|endometri|salivary|bladder", re.I)
 _EQUIVOCAL_TEST = re.compile(
-    r"\b(msi|microsatellite|mmr|mismatch repair|pd-?l1|egfr|alk|ros1|kras|braf|ngs|next[- ]generation sequencing|molecular)\b"
+    r"\b(msi|microsatellite|mmr|mismatch repair|mlh1|msh2|msh6|pms2|pd-?l1|egfr|alk|ros1|kras|braf|ngs|next[- ]generation sequencing|molecular)\b"
     r"[^.\n]{0,100}?\b(equivocal|indeterminate|insufficient|failed|quantity not sufficient|qns|could not be (?:assessed|determined|evaluated)|"
     r"unable to|not evaluable|inconclusive)\b", re.I)
 
@@ -145,7 +145,7 @@ def _equivocal_tests(record: PatientRecord, ctx: Context) -> list[Evidence]:
 
 def _test_kind(word: str) -> str:
     low = word.lower()
-    if low.startswith(("msi", "micro", "mmr", "mismatch")):
+    if low.startswith(("msi", "micro", "mmr", "mismatch", "mlh1", "msh", "pms2")):
         return "msi"
     return "pdl1" if low.startswith("pd") else "molecular"
 

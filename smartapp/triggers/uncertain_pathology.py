@@ -20,7 +20,8 @@ RATIONALE = (
 _NEOPLASTIC = re.compile(
     r"neoplas|malignan|carcinom|lymphom|sarcom|tumou?r|leuka?emi|melanom|metasta|cancer|\bgist\b|proliferation|infiltrate|"
     r"blastoma|seminoma|myeloma|mesothelioma|adenoma|lesion", re.I)
-_BIOMARKER = re.compile(r"\b(her-?2|erbb2|estrogen|progesterone|\ber\b|\bpr\b|ki-?67|pd-?l1|msi|mmr|mismatch|fish|ish|ihc score|allred|\d\+)", re.I)
+_BIOMARKER = re.compile(r"\b(her-?2|erbb2|estrogen|progesterone|\ber\b|\bpr\b|ki-?67|pd-?l1|msi|mmr|mismatch|mlh1|msh2|msh6|pms2|egfr|alk|ros1|"
+                        r"kras|braf|ngs|fish|ish|ihc score|allred|\d\+)", re.I)
 _PAIRED = re.compile(r"^(versus|vs\.?)$|favou?r", re.I)
 # /1 codes for entities managed as definite diagnoses (GIST, thymoma, LCH, desmoid, IMT, PEComa, atypical meningioma).
 _BEHAVIOUR_WHITELIST = {"gist", "thymic", "desmoid", "imt", "pecoma"}
