@@ -1,0 +1,37 @@
+"""The packet as a PDF, rendered by WeasyPrint from the same Jinja2 template as the on-screen view.
+
+Page numbers and the patient identifiers on every page come from CSS `@page` margin boxes
+(smartapp/web/static/packet.css), so they cannot drift from the screen version.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from smartapp.packet.model import ReferralPacket
+
+WEB_DIR = Path(__file__).resolve().parents[1] / "web"
+TEMPLATES = WEB_DIR / "templates"
+STYLESHEET = WEB_DIR / "static" / "packet.css"
+
+
+@lru_cache(maxsize=1)
+def _environment() -> Environment:
+    return Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
+
+
+def render_html(packet: ReferralPacket) -> str:
+    """The printable HTML document (packet_print.html wraps packet_document.html)."""
+    return _environment().get_template("packet_print.html").render(packet=packet)
+
+
+def render_pdf(packet: ReferralPacket) -> bytes:
+    # Imported here: WeasyPrint loads pango at import time, which only PDF output needs.
+    from weasyprint import CSS, HTML
+
+    document = HTML(string=render_html(packet), base_url=str(WEB_DIR))
+    pdf: bytes = document.write_pdf(stylesheets=[CSS(filename=str(STYLESHEET))])
+    return pdf
