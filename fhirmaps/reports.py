@@ -109,9 +109,13 @@ def read_report(resource: Json, ctx: NarrativeContext) -> tuple[Report, list[Chu
         if isinstance(note, dict) and isinstance(note.get("text"), str):
             texts.append((f"{rtype}.note[{i}].text", note["text"]))
     div = (resource.get("text") or {}).get("div") if isinstance(resource.get("text"), dict) else None
-    if isinstance(div, str) and not texts:
-        # text.div usually repeats the structured content; read it only when nothing else carries narrative.
-        texts.append((f"{rtype}.text.div", html_to_text(div)))
+    attached = any(".presentedForm" in p or ".content[" in p for p, _ in texts)
+    if isinstance(div, str) and not attached and (rtype in ("DiagnosticReport", "DocumentReference", "Observation") or not texts):
+        # text.div often repeats structured content, but report resources without an attachment keep the whole
+        # narrative there (mCODE examples), so read it for them.
+        div_text = html_to_text(div)
+        if div_text and not any(div_text.strip() == t.strip() for _, t in texts):
+            texts.append((f"{rtype}.text.div", div_text))
     report.text = "\n\n".join(t for _, t in texts)
     default = "body" if kind != "note" or rtype == "Observation" else "note"
     chunks = [Chunk(report, path, s) for path, text in texts for s in split_sections(text, default)]

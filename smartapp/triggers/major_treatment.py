@@ -6,9 +6,9 @@ import re
 
 from fhirmaps import codes
 from fhirmaps.read import age_on
-from fhirmaps.record import Action, PatientRecord
+from fhirmaps.record import Action, PatientRecord, Source
 from smartapp.findings import Evidence, Finding
-from smartapp.triggers.common import Context, current_diagnoses, text_has
+from smartapp.triggers.common import Context, current_diagnoses, reports, text_has
 
 TRIGGER = "major-treatment"
 RATIONALE = (
@@ -19,6 +19,11 @@ RATIONALE = (
 _DECLINED = re.compile(r"declin|refus|does not wish|opted against|chose not|elected not|deferred by patient", re.I)
 _BENIGN = re.compile(r"benign|fibroid|leiomyoma\b|bph|hyperplasia|prophylactic|risk[- ]reducing|endometriosis|prolapse", re.I)
 _SIMPLE = re.compile(r"simple prostatectomy|transurethral", re.I)
+_PLANNING = re.compile(r"\b(plan(?:ned|s)?\b|schedul|proceed|will undergo|to undergo|booked|consent(?:ed)? for|listed for|set for|"
+                       r"recommend(?:ed)?\b)", re.I)
+_NOT_PLANNED = re.compile(r"\b(s/p|status post|underwent|completed|history of|post-?op|previous|prior|declin|refus|not a candidate|"
+                          r"does not want|defer|versus|vs\.?|options?\b|discuss|consider|if |would|could|may\b|alternative|avoid)", re.I)
+_NOTE_WINDOW_DAYS = 90
 _OPEN_ACTIVITY = {"not-started", "scheduled", "in-progress", "on-hold", "", "active", "draft"}
 
 
@@ -85,8 +90,34 @@ def planned_major(record: PatientRecord, ctx: Context) -> list[tuple[Action, str
     return sorted(out, key=lambda x: (x[0].source.reference, x[0].source.path))
 
 
+def planned_in_notes(record: PatientRecord, ctx: Context) -> list[tuple[Evidence, str]]:
+    """Clinic notes that schedule a major treatment ("Plan: proceed with Whipple on 3/14"), recent and not hedged."""
+    if not (current_diagnoses(record, ctx) or record.excluded_diagnoses):
+        return []
+    age = age_on(record, ctx.as_of)
+    structured = {term for a, term in planned_major(record, ctx)}
+    found = []
+    for report in reports(record, ctx, "note"):
+        if report.when is None or (ctx.as_of - report.when).days > _NOTE_WINDOW_DAYS or report.author_is_patient:
+            continue
+        for sentence in re.split(r"\n|(?<=[.;])\s+", report.text):
+            if not _PLANNING.search(sentence) or _NOT_PLANNED.search(sentence):
+                continue
+            probe = Action(source=Source(report.reference, "", sentence), resource_type="ServiceRequest", name=sentence, codes=(),
+                           status="active", intent="plan", status_reason=(), status_reason_text="", start=None, end=None, scheduled=None)
+            term = _major_term(probe, age)
+            if term and term not in structured:
+                found.append((Evidence(report.reference, "DocumentReference.content[0].attachment", sentence.strip(), report.title), term))
+    return found
+
+
 def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
     planned = planned_major(record, ctx)
+    noted = planned_in_notes(record, ctx)
+    if not planned and noted:
+        terms = sorted({term for _, term in noted})
+        return Finding(TRIGGER, f"Major irreversible or high-intensity treatment planned in clinic notes: {', '.join(terms)}. "
+                       "A second opinion before it is done is reasonable.", RATIONALE, [e for e, _ in noted])
     if not planned:
         return None
     names = sorted({(a.name or term) for a, term in planned})

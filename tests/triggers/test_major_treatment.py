@@ -40,3 +40,14 @@ def test_hysterectomy_with_bso_counts_only_in_young_patients() -> None:
     order = service_request("s1", "Total hysterectomy with bilateral salpingo-oophorectomy")
     assert "major-treatment" in fired(endometrial, order, birth="1990-01-01")
     assert "major-treatment" not in fired(endometrial, order, birth="1955-01-01")
+
+
+def test_clinic_note_scheduling_a_whipple_fires_but_an_options_discussion_does_not() -> None:
+    from tests.fhirmaps.builders import note
+
+    pancreas = condition("c5", "C25.0", "Malignant neoplasm of head of pancreas")
+    scheduled = note("n1", "Assessment: resectable pancreatic head adenocarcinoma. Plan: proceed with Whipple procedure on 03/12/2026.", date="2026-02-20")
+    assert "major-treatment" in fired(pancreas, scheduled)
+    options = note("n2", "We discussed options including a Whipple procedure versus chemotherapy first.", date="2026-02-20")
+    past = note("n3", "Status post Whipple procedure in 2024, planned surveillance.", date="2026-02-20")
+    assert "major-treatment" not in fired(pancreas, options, past)
