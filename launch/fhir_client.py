@@ -113,6 +113,31 @@ class FhirClient:
         response = await self._json("POST", self.base_url, "batch", body=bundle)
         return [entry for entry in response.get("entry") or [] if isinstance(entry, dict)]
 
+    async def create(self, resource_type: str, resource: dict[str, Any], *, if_none_exist: str) -> dict[str, Any]:
+        """Conditional create: the server creates the resource only when no resource matches
+        `if_none_exist` (e.g. "identifier=system|value"), so retrying after a lost answer or a 503
+        cannot make a duplicate. Returns the HTTP status (201 created, 200 already there), the
+        server id, the Location and the returned resource (empty when the server sends none)."""
+        operation = f"create {resource_type}"
+        if not _RESOURCE_TYPE.fullmatch(resource_type) or resource.get("resourceType") != resource_type:
+            raise FatalFhirError(f"Refused to {operation}: the resource type does not match.", operation=operation)
+        response = await self._send(
+            "POST", f"{self.base_url}/{resource_type}", operation, body=resource,
+            headers={"If-None-Exist": if_none_exist},
+        )
+        try:
+            document = response.json() if response.content else {}
+        except ValueError:
+            document = {}
+        body = document if isinstance(document, dict) else {}
+        location = response.headers.get("Location") or response.headers.get("Content-Location") or ""
+        return {
+            "status": response.status_code,
+            "id": str(body.get("id") or _id_from_location(location, resource_type)),
+            "location": location,
+            "resource": body,
+        }
+
     async def fetch_attachment(self, url: str, content_type: str) -> tuple[bytes, str]:
         absolute = urljoin(self.base_url + "/", url)
         if not self.is_under_base(absolute):
@@ -174,15 +199,16 @@ class FhirClient:
         params: dict[str, str] | None = None,
         body: dict[str, Any] | None = None,
         accept: str = FHIR_JSON,
+        headers: dict[str, str] | None = None,
     ) -> httpx2.Response:
         token = await self._tokens.token()
         reauthenticated = False
         attempt = 0
         while True:
             attempt += 1
-            headers = {"Authorization": f"Bearer {token}", "Accept": accept}
+            sent = {**(headers or {}), "Authorization": f"Bearer {token}", "Accept": accept}
             if body is not None:
-                headers["Content-Type"] = FHIR_JSON
+                sent["Content-Type"] = FHIR_JSON
             try:
                 async with self.semaphore:
                     response = await self._http.request(
@@ -190,7 +216,7 @@ class FhirClient:
                         url,
                         params=params,
                         json=body,
-                        headers=headers,
+                        headers=sent,
                         timeout=self._timeout or httpx2.USE_CLIENT_DEFAULT,
                     )
             except httpx2.TimeoutException as exc:
@@ -235,6 +261,15 @@ class FhirClient:
                     operation=operation,
                 )
             await self._sleep(self._retry.delay(attempt, response.headers.get("Retry-After")))
+
+
+def _id_from_location(location: str, resource_type: str) -> str:
+    """The id in a Location such as ".../ServiceRequest/123/_history/1"."""
+    parts = urlsplit(location).path.split("/")
+    for index, part in enumerate(parts[:-1]):
+        if part == resource_type:
+            return parts[index + 1]
+    return ""
 
 
 def outcome_messages(outcome: dict[str, Any]) -> list[str]:

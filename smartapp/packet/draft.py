@@ -4,11 +4,14 @@ diagnosis summary, treatment, insurance and the records checklist."""
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from datetime import date
 from typing import Any
 
 from fhirmaps.bundles import flatten
+from fhirmaps.read import read_records
 from fhirmaps.record import PatientRecord
+from smartapp.engine import evaluate_record
 from smartapp.packet.checklist import build_checklist
 from smartapp.packet.model import (
     Biomarker,
@@ -20,7 +23,6 @@ from smartapp.packet.model import (
     Reason,
     ReferralPacket,
     ReviewType,
-    TreatmentLine,
 )
 from smartapp.packet.treatment import proposed_treatment, treatment_so_far
 
@@ -256,4 +258,16 @@ def _system_name(system: str) -> str:
             "http://terminology.hl7.org/CodeSystem/icd-o-3": "ICD-O-3"}.get(system, system.rsplit("/", 1)[-1])
 
 
-__all__ = ["draft_packet", "review_type", "questions_for", "TreatmentLine"]
+
+
+def draft_for_patient(resources: Sequence[Json], patient_ref: str, *, as_of: date, created: str, source: str = "",
+                      attachments: Mapping[str, tuple[bytes, str]] | None = None, coverage_unavailable: str = "") -> ReferralPacket:
+    """Read the record, run the engine on it once, and draft the packet. LookupError when the
+    patient is not in `resources`."""
+    records = read_records(resources, as_of=as_of, attachments=attachments)
+    record = next((r for r in records if r.patient == patient_ref), None)
+    if record is None:
+        raise LookupError(patient_ref)
+    evaluation = evaluate_record(record, as_of=as_of).to_json()
+    return draft_packet(resources, record, evaluation, created=created, source=source,
+                        coverage_unavailable=coverage_unavailable)

@@ -24,7 +24,7 @@ from smartapp.keyring import token_keys
 from smartapp.logs import quiet_url_loggers
 from smartapp.storage import metadata as app_metadata
 from smartapp.web.errors import install_error_handlers
-from smartapp.web.routes import health, launch, patient
+from smartapp.web.routes import health, launch, packet, patient
 from smartapp.web.security import SecurityHeadersMiddleware
 from smartapp.web.services import AppServices
 
@@ -69,6 +69,6 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
     app.add_middleware(SecurityHeadersMiddleware, default_frame_ancestors=ancestors)
     install_error_handlers(app)
     app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")
-    for router in (health.router, launch.router, patient.router, cds_routes.router):
+    for router in (health.router, launch.router, patient.router, cds_routes.router, packet.router):
         app.include_router(router)
     return app

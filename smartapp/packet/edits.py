@@ -1,0 +1,62 @@
+"""Apply the editor form to a packet: every free-text field, reasons/questions/checklist items
+removed or added, the destination, and "mark final". Pure: form pairs in, new packet out."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from smartapp.packet.directory import Directory
+from smartapp.packet.model import ChecklistItem, Question, Reason, ReferralPacket
+
+TEXT_FIELDS = ("cover_letter", "timing_advice", "summary_note")
+SENDER_FIELDS = ("name", "organization", "contact")
+MAX_TEXT = 20_000
+
+
+def apply_form(packet: ReferralPacket, form: Sequence[tuple[str, str]], directory: Directory) -> ReferralPacket:
+    values: dict[str, str] = {}
+    removed: set[str] = set()
+    for key, value in form:
+        if key == "remove":
+            removed.add(value)
+        else:
+            values[key] = value[:MAX_TEXT]
+    updated = packet.model_copy(deep=True)
+    for name in TEXT_FIELDS:
+        if name in values:
+            setattr(updated, name, values[name].strip())
+    for name in SENDER_FIELDS:
+        if f"sender_{name}" in values:
+            setattr(updated.sender, name, values[f"sender_{name}"].strip())
+    if "insurance_note" in values:
+        updated.insurance.note = values["insurance_note"].strip()
+
+    updated.reasons = [r for r in updated.reasons if f"reason:{r.id}" not in removed]
+    for reason in updated.reasons:
+        reason.summary = values.get(f"reason-{reason.id}-summary", reason.summary).strip() or reason.summary
+    if values.get("new_reason", "").strip():
+        updated.reasons.append(Reason(summary=values["new_reason"].strip()))
+
+    updated.questions = [q for q in updated.questions if f"question:{q.id}" not in removed]
+    for question in updated.questions:
+        question.text = values.get(f"question-{question.id}", question.text).strip() or question.text
+    if values.get("new_question", "").strip():
+        updated.questions.append(Question(text=values["new_question"].strip()))
+
+    updated.checklist = [i for i in updated.checklist if f"item:{i.id}" not in removed]
+    for item in updated.checklist:
+        item.label = values.get(f"item-{item.id}-label", item.label).strip() or item.label
+        item.detail = values.get(f"item-{item.id}-detail", item.detail).strip()
+        status = values.get(f"item-{item.id}-status")
+        if status in ("found", "to-gather"):
+            item.status = status  # type: ignore[assignment]
+    if values.get("new_item_label", "").strip():
+        updated.checklist.append(ChecklistItem(label=values["new_item_label"].strip(),
+                                               detail=values.get("new_item_detail", "").strip()))
+
+    if "destination" in values:
+        option = directory.get(values["destination"])
+        updated.destination = option.destination() if option else None
+    if values.get("action") == "final":
+        updated.status = "final"
+    return updated

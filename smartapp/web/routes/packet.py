@@ -1,0 +1,211 @@
+"""The referral packet of the launch's patient: editor page, JSON API, PDF, FHIR document and
+write-back. The patient always comes from the launch session; the packet id never appears in a URL."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from datetime import UTC, date, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Header, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+
+from fhirmaps import write
+from launch.sessions import LaunchSession
+from smartapp.packet.directory import Directory, load_directory
+from smartapp.packet.draft import draft_for_patient
+from smartapp.packet.edits import apply_form
+from smartapp.packet.model import ReferralPacket
+from smartapp.packet.pdf import render_pdf
+from smartapp.packet.store import PacketConflict, PacketFinal, PacketStore, StoredPacket
+from smartapp.packet.writeback import send_blocker, send_packet
+from smartapp.web.deps import Services, SmartSession
+from smartapp.web.errors import AppError
+from smartapp.web.patient_data import fhir_client, load_snapshot
+from smartapp.web.security import SESSION_COOKIE_PREFIX, frame_ancestors_header
+from smartapp.web.services import AppServices
+
+router = APIRouter()
+CSRF_HEADER = "X-CSRF-Token"
+
+
+def csrf_token(request: Request, sid: str) -> str:
+    """Derived from the launch cookie's secret, which a cross-site page can neither read nor guess."""
+    secret = request.cookies.get(SESSION_COOKIE_PREFIX + sid, "")
+    return hmac.new(secret.encode(), f"packet-csrf:{sid}".encode(), hashlib.sha256).hexdigest()
+
+
+def check_csrf(request: Request, sid: str, supplied: str | None) -> None:
+    if not supplied or not hmac.compare_digest(supplied, csrf_token(request, sid)):
+        raise AppError(403, "csrf_failed", "The form could not be accepted",
+                       "The request did not carry this launch's form token.", "Reload the packet page and try again.")
+
+
+def who(session: LaunchSession) -> str:
+    return session.fhir_user or "unknown user"
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def directory(services: AppServices) -> Directory:
+    return load_directory(services.settings.packet_directory)
+
+
+async def current_packet(services: AppServices, session: LaunchSession) -> StoredPacket:
+    """The patient's packet from this EHR, drafted from the record on first use."""
+    store = PacketStore(services.engine)
+    patient_ref = f"Patient/{session.patient}"
+    stored = await store.find(session.iss, patient_ref) if session.patient else None
+    if stored is not None:
+        return stored
+    snapshot = await load_snapshot(services, session)
+    coverage_gap = next((g.message for g in snapshot.gaps if g.resource_type == "Coverage"), "")
+    try:
+        packet = draft_for_patient(snapshot.resources, patient_ref, as_of=date.today(), created=now_iso(),
+                                   source=session.iss, attachments=snapshot.attachments,
+                                   coverage_unavailable=coverage_gap)
+    except LookupError as exc:
+        raise AppError(409, "no_patient_record", "The patient's record could not be read",
+                       "The EHR did not return the patient's own record, so no packet can be drafted.",
+                       "Relaunch SecondLook from the patient's chart.") from exc
+    packet.data_issues += [g.message for g in snapshot.gaps]
+    return await store.create(packet, iss=session.iss, who=who(session))
+
+
+def state_json(stored: StoredPacket, session: LaunchSession, request: Request, sid: str,
+               history: list[Any], receipts: list[dict[str, Any]]) -> dict[str, Any]:
+    blocker = send_blocker(session.granted, stored.packet)
+    return {
+        "version": stored.version,
+        "status": stored.packet.status,
+        "packet": stored.packet.to_json(),
+        "history": [{"version": e.version, "who": e.who, "at": e.at.isoformat(), "changes": e.changes} for e in history],
+        "receipts": receipts,
+        "send": {"allowed": not blocker, "reason": blocker},
+        "csrf_token": csrf_token(request, sid),
+    }
+
+
+@router.get("/s/{sid}/packet", include_in_schema=False, response_class=HTMLResponse)
+async def packet_page(request: Request, services: Services, session: SmartSession, sid: str,
+                      state: str = "", remote: str = "", notice: str = "") -> Response:
+    stored = await current_packet(services, session)
+    return await render_page(request, services, session, sid, stored, state=state, remote=remote == "1", notice=notice)
+
+
+async def render_page(request: Request, services: AppServices, session: LaunchSession, sid: str, stored: StoredPacket,
+                      *, state: str = "", remote: bool = False, notice: str = "", alert: str = "",
+                      status_code: int = 200) -> Response:
+    store = PacketStore(services.engine)
+    places = directory(services)
+    context = {
+        "sid": sid, "packet": stored.packet, "version": stored.version, "csrf": csrf_token(request, sid),
+        "history": await store.history(stored.packet.id), "receipts": await store.receipts(stored.packet.id),
+        "send_blocker": send_blocker(session.granted, stored.packet), "notice": notice, "alert": alert,
+        "options": places.search(state=state, remote=remote or None), "states": places.states(),
+        "state": state, "remote": remote, "directory": places,
+    }
+    response = services.templates.TemplateResponse(request, "packet.html", context, status_code=status_code)
+    registration = services.registry.get(session.iss)
+    ancestors = [*(registration.frame_ancestors if registration else []), *services.settings.frame_ancestors]
+    response.headers["Content-Security-Policy"] = frame_ancestors_header(ancestors)
+    return response
+
+
+@router.post("/s/{sid}/packet", include_in_schema=False, response_class=HTMLResponse)
+async def save_form(request: Request, services: Services, session: SmartSession, sid: str) -> Response:
+    form = [(k, v) for k, v in (await request.form()).multi_items() if isinstance(v, str)]
+    fields = dict(form)
+    check_csrf(request, sid, fields.get("csrf"))
+    stored = await current_packet(services, session)
+    try:
+        expected = int(fields.get("version", ""))
+    except ValueError:
+        expected = -1
+    updated = apply_form(stored.packet, form, directory(services))
+    try:
+        await PacketStore(services.engine).save(updated, expected, who(session))
+    except PacketConflict as conflict:
+        return await render_page(request, services, session, sid, conflict.current, alert=str(conflict), status_code=409)
+    except PacketFinal as final:
+        return await render_page(request, services, session, sid, stored, alert=str(final), status_code=409)
+    notice = "final" if updated.status == "final" else "saved"
+    return RedirectResponse(f"/s/{sid}/packet?notice={notice}", status_code=303)
+
+
+@router.post("/s/{sid}/packet/send", include_in_schema=False, response_class=HTMLResponse)
+async def send_form(request: Request, services: Services, session: SmartSession, sid: str) -> Response:
+    check_csrf(request, sid, str((await request.form()).get("csrf") or ""))
+    await send_current(services, session)
+    return RedirectResponse(f"/s/{sid}/packet?notice=sent", status_code=303)
+
+
+async def send_current(services: AppServices, session: LaunchSession) -> dict[str, Any]:
+    stored = await current_packet(services, session)
+    blocker = send_blocker(session.granted, stored.packet)
+    if blocker:
+        raise AppError(409, "send_not_allowed", "The packet cannot be sent to the EHR", blocker)
+    pdf = render_pdf(stored.packet)
+    receipt = await send_packet(fhir_client(services, session), stored.packet, pdf, now=now_iso())
+    await PacketStore(services.engine).add_receipt(stored.packet.id, stored.version, receipt)
+    return receipt
+
+
+@router.get("/api/s/{sid}/packet", tags=["packet"])
+async def get_packet(request: Request, services: Services, session: SmartSession, sid: str) -> dict[str, Any]:
+    """The launch patient's referral packet (drafted on first request), its edit history and receipts."""
+    stored = await current_packet(services, session)
+    store = PacketStore(services.engine)
+    return state_json(stored, session, request, sid, await store.history(stored.packet.id),
+                      await store.receipts(stored.packet.id))
+
+
+@router.put("/api/s/{sid}/packet", tags=["packet"], responses={409: {"description": "Edited by someone else, or final"}})
+async def put_packet(request: Request, services: Services, session: SmartSession, sid: str,
+                     version: Annotated[int, Body()], packet: Annotated[dict[str, Any], Body()],
+                     x_csrf_token: Annotated[str | None, Header()] = None) -> Response:
+    """Save an edited packet. `version` is the version the edit started from; if someone saved
+    since, nothing is saved and the answer is 409 with the current version and packet."""
+    check_csrf(request, sid, x_csrf_token)
+    stored = await current_packet(services, session)
+    try:
+        edited = ReferralPacket.model_validate(packet)
+    except ValueError as exc:
+        raise AppError(422, "invalid_packet", "The packet is not valid", str(exc)[:500]) from exc
+    store = PacketStore(services.engine)
+    try:
+        saved = await store.save(edited.model_copy(update={"id": stored.packet.id}), version, who(session))
+    except PacketConflict as conflict:
+        body = {"error": "conflict", "message": str(conflict), "current_version": conflict.current.version,
+                "current": conflict.current.packet.to_json()}
+        return JSONResponse(body, status_code=409)
+    except PacketFinal as final:
+        return JSONResponse({"error": "final", "message": str(final), "current_version": stored.version}, status_code=409)
+    return JSONResponse(state_json(saved, session, request, sid, await store.history(saved.packet.id),
+                                   await store.receipts(saved.packet.id)))
+
+
+@router.get("/api/s/{sid}/packet.pdf", tags=["packet"], response_class=Response)
+async def packet_pdf(services: Services, session: SmartSession) -> Response:
+    stored = await current_packet(services, session)
+    return Response(render_pdf(stored.packet), media_type="application/pdf",
+                    headers={"Content-Disposition": 'attachment; filename="referral-packet.pdf"'})
+
+
+@router.get("/api/s/{sid}/packet/fhir", tags=["packet"])
+async def packet_fhir(services: Services, session: SmartSession) -> Response:
+    """The packet as a FHIR document Bundle (Composition, Patient, ServiceRequest)."""
+    stored = await current_packet(services, session)
+    bundle = write.document_bundle(stored.packet.to_json(), timestamp=stored.updated_at.isoformat(timespec="seconds"))
+    return JSONResponse(bundle, media_type="application/fhir+json")
+
+
+@router.post("/api/s/{sid}/packet/send", tags=["packet"])
+async def send_api(request: Request, services: Services, session: SmartSession, sid: str,
+                   x_csrf_token: Annotated[str | None, Header()] = None) -> dict[str, Any]:
+    """Write the final packet back to the EHR (conditional creates; safe to retry); returns the receipt."""
+    check_csrf(request, sid, x_csrf_token)
+    return await send_current(services, session)
