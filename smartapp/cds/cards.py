@@ -18,7 +18,7 @@ from typing import Any
 
 SOURCE_LABEL = "SecondLook"
 SUMMARY_LIMIT = 139
-EVIDENCE_PER_FINDING = 3
+EVIDENCE_PER_FINDING = 4
 EVIDENCE_TEXT_LIMIT = 240
 CARD_NAMESPACE = uuid.UUID("5b0e4b8e-3f0c-4a8b-9a57-2f4d1c6e7a10")
 OVERRIDE_SYSTEM = "urn:secondlook:cds:override-reason"
@@ -84,23 +84,27 @@ def build_cards(result: dict[str, Any], hook_instance: str, launch_url: str) -> 
     if urgent:
         cards.append((0, 0, _time_critical_card(urgent, hook_instance, launch_url)))
     findings = [f for f in result.get("findings") or [] if isinstance(f, dict)]
+    # Issues about whole resource types (not one resource) are data the engine could not read.
+    unread = sorted({str(i.get("resource")) for i in result.get("data_issues") or [] if "/" not in str(i.get("resource", "/"))})
     for order, group in enumerate((*GROUPS, OTHER)):
         known = {t for g in GROUPS for t in g.triggers}
         members = [f for f in findings if (f.get("trigger") in group.triggers) or (group is OTHER and f.get("trigger") not in known)]
         if not members:
             continue
         expedite = any(f.get("urgency") == "expedite" for f in members)
-        card = _group_card(group, members, "warning" if expedite else "info", hook_instance, launch_url)
+        card = _group_card(group, members, "warning" if expedite else "info", hook_instance, launch_url, unread)
         cards.append((1 if expedite else 2, order, card))
     return [card for _, _, card in sorted(cards, key=lambda item: (item[0], item[1]))]
 
 
-def _group_card(group: Group, findings: list[dict[str, Any]], indicator: str, hook_instance: str, launch_url: str) -> dict[str, Any]:
+def _group_card(
+    group: Group, findings: list[dict[str, Any]], indicator: str, hook_instance: str, launch_url: str, unread: list[str]
+) -> dict[str, Any]:
     triggers = [str(f.get("trigger")) for f in findings]
     labels = [LABELS.get(t, t.replace("-", " ")) for t in triggers]
     lead = "Expedited second opinion advised" if indicator == "warning" else "Second opinion advised"
     summary = _fit(f"{lead} on {group.title}: ", "; ".join(labels))
-    detail = "\n\n".join(_finding_markdown(f) for f in findings)
+    detail = "\n\n".join(_finding_markdown(f) for f in findings) + _not_checked(unread)
     return {
         "uuid": card_uuid(hook_instance, group.id),
         "summary": summary,
@@ -126,6 +130,12 @@ def _time_critical_card(urgent: dict[str, Any], hook_instance: str, launch_url: 
         "overrideReasons": _override_reasons(),
         "links": [_smart_link(launch_url, ["time-critical"])],
     }
+
+
+def _not_checked(unread: list[str]) -> str:
+    if not unread:
+        return ""
+    return f"\n\n_Not checked:_ {', '.join(unread)} could not be read; open SecondLook for details."
 
 
 def _finding_markdown(finding: dict[str, Any]) -> str:

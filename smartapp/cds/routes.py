@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from fastapi import APIRouter, Request
@@ -27,7 +27,9 @@ from smartapp.cds.fetch import HookRecord, HookRequest, PreconditionFailed, gath
 from smartapp.cds.jwt_auth import CdsAuthError, CdsCaller, JwtVerifier, KeySetCache
 from smartapp.cds.replay import ReplayCache
 from smartapp.engine import evaluate_resources
-from smartapp.web.services import AppServices
+
+if TYPE_CHECKING:
+    from smartapp.web.services import AppServices
 
 log = structlog.get_logger(__name__)
 CORS_METHODS = "GET, POST, OPTIONS"

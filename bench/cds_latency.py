@@ -1,0 +1,227 @@
+"""CDS Hooks latency: `patient-view` calls at 10 concurrent requests, printed as JSON.
+
+Runs `secondlook demo` in a child process (the app plus the demo EHR with 50 ms added to every
+EHR response), trusts a throw-away CDS client whose JWKS this script serves, gets one access
+token per demo patient by driving the demo EHR's SMART launch and consent form over HTTP, then
+measures two modes:
+
+  prefetch     every prefetch key filled from the demo patient's bundle; report attachments
+               (Binary) are still read from the EHR with the hook's fhirAuthorization
+  no_prefetch  no prefetch: the service reads the whole record from the EHR
+
+Usage: .venv/bin/python bench/cds_latency.py [--requests 200] [--concurrency 10] [--latency-ms 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import hashlib
+import json
+import os
+import re
+import secrets
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx2
+from joserfc import jwt
+from joserfc.jwk import ECKey, KeySet
+
+from smartapp.cds.discovery import PREFETCH, SERVICE_ID
+from smartapp.demo_ehr.config import PACKAGED_PATIENTS_DIR
+
+ISS = "https://bench.invalid/cds-client"
+SCOPE = ("launch openid fhirUser patient/Patient.rs patient/Condition.rs patient/DiagnosticReport.rs "
+         "patient/DocumentReference.rs patient/Binary.r patient/Observation.rs patient/Procedure.rs "
+         "patient/MedicationRequest.rs patient/MedicationAdministration.rs patient/ServiceRequest.rs "
+         "patient/CarePlan.rs patient/Coverage.rs patient/Specimen.rs")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def serve_jwks(document: dict[str, Any]) -> tuple[ThreadingHTTPServer, str]:
+    body = json.dumps(document).encode()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's method name
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}/jwks.json"
+
+
+def start_demo(port: int, latency_ms: int, clients_file: Path, data_dir: Path) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "SECONDLOOK_CDS_CLIENTS": str(clients_file)}
+    command = [sys.executable, "-m", "smartapp.cli.main", "demo", "--port", str(port),
+               "--latency-ms", str(latency_ms), "--data-dir", str(data_dir)]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            httpx2.get(f"http://127.0.0.1:{port + 1}/healthz", timeout=1)
+            return process
+        except httpx2.HTTPError:
+            time.sleep(0.2)
+    process.kill()
+    raise RuntimeError("secondlook demo did not start")
+
+
+def s256(verifier: str) -> str:
+    return base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+
+
+def access_token(ehr: str, app: str, patient: str) -> dict[str, Any]:
+    """One EHR launch through the demo EHR's pages: launch, authorize, consent form, token."""
+    with httpx2.Client(timeout=30, follow_redirects=False) as http:
+        launched = http.post(f"{ehr}/launch", data={"patient": patient, "need_patient_banner": "true"})
+        launch = parse_qs(urlsplit(launched.headers["location"]).query)["launch"][0]
+        verifier, redirect = secrets.token_urlsafe(48), f"{app}/callback"
+        page = http.get(f"{ehr}/auth/authorize", params={
+            "response_type": "code", "client_id": "secondlook-demo", "redirect_uri": redirect, "scope": SCOPE,
+            "state": secrets.token_urlsafe(16), "aud": f"{ehr}/fhir", "launch": launch,
+            "code_challenge": s256(verifier), "code_challenge_method": "S256"})
+        consent = re.search(r'name="consent_id" value="([^"]+)"', page.text)
+        if consent is None:
+            raise RuntimeError("no consent form from the demo EHR")
+        scopes = re.findall(r'name="scope" value="([^"]+)"', page.text)
+        answer = http.post(f"{ehr}/auth/consent", data={"consent_id": consent.group(1), "decision": "allow", "scope": scopes})
+        code = parse_qs(urlsplit(answer.headers["location"]).query)["code"][0]
+        token = http.post(f"{ehr}/auth/token", data={"grant_type": "authorization_code", "code": code,
+                                                     "redirect_uri": redirect, "code_verifier": verifier,
+                                                     "client_id": "secondlook-demo"})
+        token.raise_for_status()
+        result: dict[str, Any] = token.json()
+        return result
+
+
+def demo_patients() -> list[tuple[str, list[dict[str, Any]]]]:
+    patients = []
+    for entry in json.loads((PACKAGED_PATIENTS_DIR / "index.json").read_text()):
+        bundle = json.loads((PACKAGED_PATIENTS_DIR / entry["file"]).read_text())
+        patients.append((entry["patient_id"], [e["resource"] for e in bundle["entry"]]))
+    return patients
+
+
+def prefetch_of(resources: list[dict[str, Any]]) -> dict[str, Any]:
+    prefetch: dict[str, Any] = {}
+    for key, (rtype, _) in PREFETCH.items():
+        matches = [r for r in resources if r["resourceType"] == rtype]
+        if rtype == "Patient":
+            prefetch[key] = matches[0]
+        else:
+            prefetch[key] = {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": r} for r in matches]}
+    return prefetch
+
+
+def hook_request(patient: str, token: dict[str, Any], fhir: str, prefetch: dict[str, Any] | None) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "hook": "patient-view", "hookInstance": str(uuid.uuid4()), "fhirServer": fhir,
+        "fhirAuthorization": {"access_token": token["access_token"], "token_type": "Bearer", "expires_in": 300,
+                              "scope": token["scope"], "subject": "secondlook-demo", "patient": patient},
+        "context": {"userId": "Practitioner/bench", "patientId": patient},
+    }
+    if prefetch is not None:
+        body["prefetch"] = prefetch
+    return body
+
+
+async def run_mode(url: str, key: ECKey, bodies: list[dict[str, Any]], requests: int, concurrency: int) -> dict[str, Any]:
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for index in range(requests):
+        queue.put_nowait(index)
+
+    async def worker(http: httpx2.AsyncClient) -> None:
+        while not queue.empty():
+            index = queue.get_nowait()
+            body = dict(bodies[index % len(bodies)], hookInstance=str(uuid.uuid4()))
+            now = int(time.time())
+            claims = {"iss": ISS, "aud": url, "iat": now, "exp": now + 300, "jti": str(uuid.uuid4())}
+            signed = jwt.encode({"alg": "ES384", "typ": "JWT", "kid": key.kid}, claims, key, algorithms=["ES384"])
+            started = time.perf_counter()
+            response = await http.post(url, json=body, headers={"Authorization": f"Bearer {signed}"})
+            latencies.append((time.perf_counter() - started) * 1000)
+            statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
+
+    async with httpx2.AsyncClient(timeout=60) as http:
+        await asyncio.gather(*(worker(http) for _ in range(concurrency)))
+    latencies.sort()
+    return {
+        "requests": requests,
+        "concurrency": concurrency,
+        "statuses": {str(k): v for k, v in sorted(statuses.items())},
+        "p50_ms": round(statistics.median(latencies), 1),
+        "p95_ms": round(latencies[max(0, int(len(latencies) * 0.95) - 1)], 1),
+        "max_ms": round(latencies[-1], 1),
+    }
+
+
+async def measure(args: argparse.Namespace) -> dict[str, Any]:
+    key = ECKey.generate_key("P-384", parameters={"kid": "bench-1"}, private=True)
+    jwks_server, jwks_url = serve_jwks(KeySet([key]).as_dict(private=False))
+    port = free_port()
+    ehr, app = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{port + 1}"
+    with tempfile.TemporaryDirectory() as tmp:
+        clients = Path(tmp) / "cds-clients.toml"
+        clients.write_text(f'[[client]]\niss = "{ISS}"\njwks_url = "{jwks_url}"\n')
+        process = start_demo(port, args.latency_ms, clients, Path(tmp))
+        try:
+            patients = demo_patients()
+            tokens = {pid: access_token(ehr, app, pid) for pid, _ in patients}
+            url = f"{app}/cds-services/{SERVICE_ID}"
+            with_prefetch = [hook_request(pid, tokens[pid], f"{ehr}/fhir", prefetch_of(res)) for pid, res in patients]
+            without = [hook_request(pid, tokens[pid], f"{ehr}/fhir", None) for pid, _ in patients]
+            await run_mode(url, key, with_prefetch, len(patients), args.concurrency)  # warm-up
+            prefetch = await run_mode(url, key, with_prefetch, args.requests, args.concurrency)
+            no_prefetch = await run_mode(url, key, without, args.requests, args.concurrency)
+        finally:
+            process.terminate()
+            process.wait(timeout=20)
+            jwks_server.shutdown()
+    return {
+        "benchmark": "cds_latency",
+        "cpu_count": os.cpu_count(),
+        "ehr_latency_ms": args.latency_ms,
+        "patients": len(patients),
+        "prefetch": {**prefetch, "target_p95_ms": 500},
+        "no_prefetch": {**no_prefetch, "target_p95_ms": 1000},
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--concurrency", type=int, default=10)
+    parser.add_argument("--latency-ms", type=int, default=50)
+    args = parser.parse_args()
+    result = asyncio.run(measure(args))
+    sys.stdout.write(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
