@@ -23,6 +23,9 @@ from fhirmaps.record import Diagnosis, Mention, Report, Source
 HISTOLOGY_EXT = "mcode-histology-morphology-behavior"
 _HISTORY_DISPLAY = re.compile(r"\b(history of|h/o|family history|personal history|hx of)\b", re.IGNORECASE)
 _SECONDARY_SNOMED = {"128462008", "94225005", "94222008", "94503003", "94381002", "94579000", "94260004"}
+# Doubt strong enough that the named entity is not (yet) the diagnosis; "favor", "likely", "consistent with" are not.
+_STRONG_DOUBT = re.compile(r"possib|rule out|\br/o\b|question|cannot|can't|suspicious|worrisome|concern|differential|versus|\bvs\b|"
+                           r"may represent|could represent|indeterminate|equivocal|not excluded|uncertain", re.I)
 _EXCLUDED_VERIFICATION = {"refuted", "entered-in-error"}
 _EXCLUDED_CLINICAL = {"inactive", "resolved", "remission"}
 
@@ -163,10 +166,12 @@ def from_mentions(report: Report, mentions: list[Mention], diagnostic_sections: 
         entity = refine(entity, context)
         site = entities.site_from_words(context) if entities.site_applies(entity) else None
         secondary = bool(re.search(r"\bmetasta", m.raw.sentence, re.I)) and entity.family is None
+        hedged = any(o.label == "HEDGE" and o.raw.sentence == m.raw.sentence for o in mentions) or (
+            m.raw.uncertain and bool(_STRONG_DOUBT.search(m.raw.sentence)))
         found.append(Diagnosis(
             source=m.source, origin="report", entity=entity, site=site, codes=(), morphology=None, topography=None,
             clinical_status=None, verification_status=None, secondary=secondary, when=report.when,
-            uncertain=m.raw.uncertain, report=report.reference, report_status=report.status,
+            uncertain=hedged, report=report.reference, report_status=report.status,
         ))
     return found
 

@@ -25,6 +25,11 @@ RATIONALE = (
 _TRAPS = re.compile(r"pseudoprogression|pseudo-progression|flare|likely benign|benign|cyst|hemangioma|haemangioma|post-?treatment|"
                     r"treatment[- ]related|radiation (?:change|necrosis|pneumonitis)|inflammat|no (?:evidence of )?(?:new|progress)", re.I)
 _PSEUDO = re.compile(r"pseudo-?progression|\biUPD\b|flare phenomenon|(?:bone|osteoblastic|scintigraphic) flare", re.I)
+# Size words count only when the sentence is about tumour (lesion, mass, node, metastasis...).
+_WEAK = {"interval increase", "interval enlargement", "increased in size", "has increased in size", "enlarging", "increasing size",
+         "new lesion", "new lesions", "progressed", "progression"}
+_TUMOUR_WORDS = re.compile(r"lesion|mass|nodul|node|metasta|tumou?r|disease|lymphadenopathy|implant|deposit|target|sum of|malignan|cancer|"
+                           r"carcinoma|lymphoma|sarcoma|melanoma", re.I)
 _BASELINE = re.compile(r"baseline|pre-?treatment|staging (?:ct|scan|study)|initial staging", re.I)
 _IMAGING_SECTIONS = frozenset({"diagnosis", "body", "comment", "addendum", "findings"})
 
@@ -60,6 +65,8 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
                 same = [o for o in r.mentions if o.raw.sentence == m.raw.sentence and o.label == "RESPONSE"]
                 if _TRAPS.search(m.raw.sentence) or same:
                     continue
+                if m.key in _WEAK and not _TUMOUR_WORDS.search(m.raw.sentence.replace(m.raw.text, "")):
+                    continue  # "enlarging pleural effusion" is not tumour progression
                 reasons.append("imaging shows progression after treatment started")
                 evidence.append(Evidence.of(m.source))
         for d in record.diagnoses:

@@ -15,6 +15,8 @@ RATIONALE = (
 )
 _ASKS = re.compile(r"\b(patient|pt|she|he|they|family|daughter|son|husband|wife|i)\b[^.]{0,40}\b(request|would like|wants?|wish|ask|seek|interested in|desire|"
                    r"prefer|plan(?:s|ning)? to (?:get|obtain|seek))", re.I)
+_ASKED_BY = re.compile(r"\b(request(?:ed|s)?|ask(?:ed|s)?|want(?:ed|s)?|desired)\b[^.]{0,25}\bby (?:the )?(patient|pt|family)\b|"
+                       r"\bat (?:the )?(patient|family)'?s? request\b|\bpatient[- ]initiated\b", re.I)
 _NOT_PATIENT = re.compile(r"declin|offered|not interested|does not want|doesn't want|no need|intradepartmental|tumou?r board|second pathologist", re.I)
 _NO_ANSWER = re.compile(r":\s*(false|no)\b", re.I)
 
@@ -35,7 +37,7 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
             if not _NO_ANSWER.search(sentence):
                 evidence.append(Evidence.of(m.source))
             continue
-        if _ASKS.search(sentence) and not _NOT_PATIENT.search(sentence):
+        if (_ASKS.search(sentence) or _ASKED_BY.search(sentence)) and not _NOT_PATIENT.search(sentence):
             evidence.append(Evidence.of(m.source))
     if not evidence:
         return None

@@ -57,3 +57,8 @@ def test_pregnancy_hcg_does_not_fire() -> None:
 def test_stopped_for_no_response_fires() -> None:
     stopped = medication("m2", "pembrolizumab 200 mg", status="stopped", date="2025-08-01", reason=("266721009", "No response to treatment"))
     assert "not-responding" in fired(CRC, stopped)
+
+
+def test_enlarging_effusion_is_not_tumour_progression() -> None:
+    ct = report("r1", "IMPRESSION: Enlarging right pleural effusion. Otherwise no change.\n", kind="imaging", date="2026-01-10", title="CT chest")
+    assert "not-responding" not in fired(CRC, FOLFOX, ct)

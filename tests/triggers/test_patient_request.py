@@ -31,3 +31,7 @@ def test_patient_message_fires() -> None:
                "payload": [{"contentString": "Can I get a second opinion before my surgery?"}]}
     assert "patient-request" in fired(CRC, message)
     assert cc(SNOMED, "1")
+
+
+def test_second_opinion_requested_by_patient_passive_voice() -> None:
+    assert "patient-request" in fired(CRC, note("n1", "Referral to an outside sarcoma center for a second opinion, requested by the patient."))

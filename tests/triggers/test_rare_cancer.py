@@ -74,3 +74,18 @@ def test_nci_option_is_broader_than_rarecare() -> None:
     gastric = condition("c1", "C16.9", "Malignant neoplasm of stomach, unspecified", system=ICD10)
     assert "rare-cancer" not in fired(gastric)
     assert "rare-cancer" in fired(gastric, rare="nci")
+
+
+def test_hedged_rare_entity_is_not_a_confident_rare_diagnosis_but_favoured_one_is() -> None:
+    hedged = report("r1", "FINAL DIAGNOSIS:\nLymph node: Atypical lymphoid proliferation. Mantle cell lymphoma cannot be excluded.\n")
+    result = run(hedged)
+    assert "rare-cancer" not in result.triggers
+    assert "uncertain-pathology" in result.triggers
+    favoured = report("r2", "FINAL DIAGNOSIS:\nStomach, biopsy: Spindle cell neoplasm, favor gastrointestinal stromal tumor.\n")
+    assert "rare-cancer" in fired(favoured)
+
+
+def test_epic_hcc_suffix_is_not_hepatocellular_carcinoma() -> None:
+    result = run(condition("c1", "C50.412", "Malignant neoplasm of upper-outer quadrant of left female breast",
+                           text="Breast cancer, left, ER positive (HCC)"))
+    assert result.triggers == []
