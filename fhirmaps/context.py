@@ -7,6 +7,7 @@ entity names, hedge and borderline terms, progression phrases, and extra ConText
 from __future__ import annotations
 
 import threading
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -102,7 +103,9 @@ def analyze(texts: Sequence[str]) -> list[tuple[RawMention, ...]]:
     missing = [t for t in dict.fromkeys(texts) if t not in _CACHE]
     if missing:
         nlp = pipeline()
-        with _LOCK:
+        with _LOCK, warnings.catch_warnings():
+            # medspaCy's empty internal matchers warn (spaCy W036) on every document.
+            warnings.filterwarnings("ignore", message=r".*\[W036\].*")
             docs = list(nlp.pipe(missing, batch_size=64))
         if len(_CACHE) + len(missing) > _CACHE_LIMIT:
             _CACHE.clear()

@@ -116,7 +116,8 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
     for g in grades(record, ctx, scheme):
         by_scheme.setdefault(g.scheme, []).append(g)
     for name, items in by_scheme.items():
-        if len({g.category for g in items}) > 1:
+        # Same-day grades are parts of one specimen session (several cores or blocks), not two opinions.
+        if any(a.category != b.category and (a.when is None or b.when is None or a.when != b.when) for a, b in combinations(items, 2)):
             label = {"gleason": "Gleason grade group", "net": "NET grade", "nottingham": "Nottingham grade", "fnclcc": "FNCLCC grade"}[name]
             values = ", ".join(sorted({str(g.value) for g in items}))
             reasons.append(f"{label} differs across reports ({values})")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import date
 
 from fhirmaps import codes
 from fhirmaps.record import Measurement, PatientRecord
@@ -25,6 +26,7 @@ class Grade:
     value: int
     evidence: Evidence
     source: str  # resource reference
+    when: date | None = None
 
     @property
     def category(self) -> int:
@@ -53,24 +55,24 @@ def _from_measurement(m: Measurement, scheme_hint: str) -> Grade | None:
         for code in value_codes:
             group = table["gleason_group_snomed"].get(code) or table["gleason_group_loinc_answers"].get(code)
             if group:
-                return Grade("gleason", int(group), ev, m.source.reference)
+                return Grade("gleason", int(group), ev, m.source.reference, m.when)
         match = re.search(r"([1-5])", m.value_text)
         if match:
-            return Grade("gleason", int(match.group(1)), ev, m.source.reference)
+            return Grade("gleason", int(match.group(1)), ev, m.source.reference, m.when)
     if m.kind == "gleason-score":
         match = re.search(r"([345])\s*\+\s*([345])", m.value_text)
         if match:
-            return Grade("gleason", gleason_group(int(match.group(1)), int(match.group(2))), ev, m.source.reference)
+            return Grade("gleason", gleason_group(int(match.group(1)), int(match.group(2))), ev, m.source.reference, m.when)
         if m.value_number is not None and m.value_number != 7:
             total = int(m.value_number)
-            return Grade("gleason", 1 if total <= 6 else 4 if total == 8 else 5, ev, m.source.reference)
+            return Grade("gleason", 1 if total <= 6 else 4 if total == 8 else 5, ev, m.source.reference, m.when)
     if m.kind == "grade" and scheme_hint:
         for code in value_codes:
             if code in _LOW_INT_HIGH:
-                return Grade(scheme_hint, _LOW_INT_HIGH[code], ev, m.source.reference)
+                return Grade(scheme_hint, _LOW_INT_HIGH[code], ev, m.source.reference, m.when)
         match = re.search(r"\b(?:g|grade\s*)?([123])\b", m.value_text, re.I)
         if match:
-            return Grade(scheme_hint, int(match.group(1)), ev, m.source.reference)
+            return Grade(scheme_hint, int(match.group(1)), ev, m.source.reference, m.when)
     return None
 
 
@@ -87,7 +89,8 @@ def grades(record: PatientRecord, ctx: Context, scheme_hint: str) -> list[Grade]
     for report in reports(record, ctx, "pathology"):
         for chunk_text, heading in _diagnostic_text(report.text, sections):
             for scheme, value, line in _from_text(chunk_text, scheme_hint):
-                found.append(Grade(scheme, value, Evidence(report.reference, "DiagnosticReport.presentedForm", line, heading), report.reference))
+                found.append(Grade(scheme, value, Evidence(report.reference, "DiagnosticReport.presentedForm", line, heading), report.reference,
+                                   report.when))
     best: dict[tuple[str, str], Grade] = {}
     for g in found:
         key = (g.source, g.scheme)

@@ -66,3 +66,9 @@ def test_amended_report_with_changed_diagnosis_fires() -> None:
 
 def test_observation_loinc_is_used_for_code_lookup() -> None:
     assert LOINC.endswith("loinc.org")
+
+
+def test_different_cores_of_one_biopsy_session_are_not_discordant() -> None:
+    core_a = report("r1", "FINAL DIAGNOSIS:\nProstate, right base: Adenocarcinoma, Gleason score 3+3=6 (Grade Group 1).\n", date="2026-01-05")
+    core_b = report("r2", "FINAL DIAGNOSIS:\nProstate, left apex: Adenocarcinoma, Gleason score 4+3=7 (Grade Group 3).\n", date="2026-01-05")
+    assert "discordant-findings" not in fired(core_a, core_b)
