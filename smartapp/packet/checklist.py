@@ -15,6 +15,8 @@ from smartapp.record_loader import report_category_name
 Json = dict[str, Any]
 # LOINC document types of operative / procedure notes.
 OPERATIVE_NOTE_TYPES = frozenset({"11504-8", "28570-0", "34137-0"})
+# LOINC document types of pathology reports filed as documents (outside reports are often scanned).
+PATHOLOGY_DOCUMENT_TYPES = frozenset({"11526-1", "60568-3", "22637-3"})
 
 
 def build_checklist(resources: Sequence[Json], record: PatientRecord) -> list[ChecklistItem]:
@@ -23,12 +25,14 @@ def build_checklist(resources: Sequence[Json], record: PatientRecord) -> list[Ch
     reports = [r for r in resources if r.get("resourceType") == "DiagnosticReport"]
     pathology = [r for r in reports if report_category_name(r) == "Pathology"]
     radiology = [r for r in reports if report_category_name(r) == "Radiology"]
+    documents = [r for r in resources if r.get("resourceType") == "DocumentReference"]
+    pathology += [r for r in documents if _codes(r.get("type")) & PATHOLOGY_DOCUMENT_TYPES]
     items += _per_resource("pathology-report", pathology, "Pathology report") or [_missing("pathology-report")]
     studies = [r for r in resources if r.get("resourceType") == "ImagingStudy"]
     imaging = _per_resource("imaging", studies, "Imaging study (images)") + _per_resource("imaging", radiology, "Imaging report")
     items += imaging or [_missing("imaging")]
     items += lab_items(resources, record)
-    notes = [r for r in resources if r.get("resourceType") == "DocumentReference" and _codes(r.get("type")) & OPERATIVE_NOTE_TYPES]
+    notes = [r for r in documents if _codes(r.get("type")) & OPERATIVE_NOTE_TYPES]
     items += _per_resource("operative-note", notes, "Operative note") or [
         _missing("operative-note", "Operative notes: none in the record; gather them if the patient had surgery.")
     ]
