@@ -79,7 +79,10 @@ def read_action(resource: Json, medications: dict[str, Json]) -> list[Action]:
                 continue
             name = concept_text(detail.get("code")) or str(detail.get("description", ""))
             when = first_date(detail, "scheduledPeriod", "scheduledString") or parse_date(detail.get("scheduledString"))
-            act = _action(detail | {"resourceType": "CarePlan", "id": resource.get("id"), "intent": resource.get("intent")},
+            status = detail.get("status")
+            if resource.get("status") in ("revoked", "completed", "entered-in-error"):
+                status = resource.get("status")  # a closed plan closes its open activities
+            act = _action(detail | {"resourceType": "CarePlan", "id": resource.get("id"), "intent": resource.get("intent"), "status": status},
                           rtype, f"CarePlan.activity[{i}].detail", name, codes_of(detail.get("code")), None, None, when,
                           extra=str(detail.get("description", "")), ref=ref)
             out.append(act)

@@ -51,3 +51,13 @@ def test_clinic_note_scheduling_a_whipple_fires_but_an_options_discussion_does_n
     options = note("n2", "We discussed options including a Whipple procedure versus chemotherapy first.", date="2026-02-20")
     past = note("n3", "Status post Whipple procedure in 2024, planned surveillance.", date="2026-02-20")
     assert "major-treatment" not in fired(pancreas, options, past)
+
+
+def test_careplan_activity_counts_unless_the_plan_was_revoked() -> None:
+    def plan(status: str) -> dict:
+        return {"resourceType": "CarePlan", "id": "cp1", "status": status, "intent": "plan", "subject": {"reference": "Patient/p1"},
+                "activity": [{"detail": {"status": "scheduled", "code": {"text": "Radical cystectomy with ileal conduit"},
+                                         "scheduledString": "2026-04-02"}}]}
+    bladder = condition("c6", "C67.2", "Malignant neoplasm of lateral wall of bladder")
+    assert "major-treatment" in fired(bladder, plan("active"))
+    assert "major-treatment" not in fired(bladder, plan("revoked"))
