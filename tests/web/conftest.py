@@ -40,9 +40,11 @@ def app_settings(app_url: str, data_dir: Path) -> Settings:
 
 
 
-def start_stack(tmp_path: Path, **ehr_options: Any) -> Iterator[Stack]:
+def start_stack(tmp_path: Path, app_host: str = "127.0.0.1", **ehr_options: Any) -> Iterator[Stack]:
+    """`app_host="localhost"` puts the app on another site than the EHR (127.0.0.1), as a real EHR
+    iframe is; both still listen on 127.0.0.1 only."""
     ehr_port, app_port = free_port(), free_port()
-    ehr_url, app_url = f"http://127.0.0.1:{ehr_port}", f"http://127.0.0.1:{app_port}"
+    ehr_url, app_url = f"http://127.0.0.1:{ehr_port}", f"http://{app_host}:{app_port}"
     ehr = create_demo_ehr(
         DemoEhrConfig(
             base_url=ehr_url,
