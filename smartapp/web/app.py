@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -10,6 +11,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
+from fhirmaps.context import warm
 from launch.crypto import TokenCipher
 from launch.discovery import Discovery
 from launch.http import create_http_client
@@ -24,7 +26,8 @@ from smartapp.keyring import token_keys
 from smartapp.logs import quiet_url_loggers
 from smartapp.storage import metadata as app_metadata
 from smartapp.web.errors import install_error_handlers
-from smartapp.web.routes import health, launch, packet, patient
+from smartapp.web.results import ResultsCache
+from smartapp.web.routes import actions, health, launch, packet, patient, source, style
 from smartapp.web.security import SecurityHeadersMiddleware
 from smartapp.web.services import AppServices
 
@@ -56,7 +59,10 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
             store=store,
             tokens=TokenManager(store, registry, discovery, http),
             templates=Jinja2Templates(directory=WEB_DIR / "templates"),
+            results=ResultsCache(),
         )
+        # Load the NLP model now, not on the first clinician's request.
+        await asyncio.to_thread(warm)
         try:
             yield
         finally:
@@ -69,6 +75,7 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
     app.add_middleware(SecurityHeadersMiddleware, default_frame_ancestors=ancestors)
     install_error_handlers(app)
     app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")
-    for router in (health.router, launch.router, patient.router, cds_routes.router, packet.router):
+    for router in (health.router, launch.router, patient.router, source.router, actions.router, style.router, cds_routes.router,
+                   packet.router):
         app.include_router(router)
     return app

@@ -4,7 +4,7 @@ referral packet, so every route sees the same data the same way."""
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from launch.fhir_client import FhirClient
 from launch.scopes import GrantedScopes
@@ -13,7 +13,9 @@ from launch.tokens import SessionTokenSource
 from smartapp.engine import Unavailable, evaluate_resources
 from smartapp.record_loader import PatientRecordSnapshot, load_patient_record
 from smartapp.web.errors import AppError
-from smartapp.web.services import AppServices
+
+if TYPE_CHECKING:
+    from smartapp.web.services import AppServices
 
 
 def fhir_client(services: AppServices, session: LaunchSession) -> FhirClient:

@@ -13,6 +13,7 @@ from launch.registry import Registry
 from launch.sessions import SessionStore
 from launch.tokens import TokenManager
 from smartapp.config import Settings
+from smartapp.web.results import ResultsCache
 
 
 @dataclass
@@ -25,3 +26,4 @@ class AppServices:
     store: SessionStore
     tokens: TokenManager
     templates: Jinja2Templates
+    results: ResultsCache

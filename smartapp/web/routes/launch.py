@@ -95,6 +95,8 @@ async def callback(request: Request, services: Services) -> Response:
         browser_nonce=request.cookies.get(BROWSER_COOKIE, ""),
         redirect_uri=services.settings.redirect_uri,
     )
+    # Start reading the record now; the browser is still following the redirect.
+    services.results.start(services, session)
     # 303 to a clean URL: the code and state do not stay in the browser history.
     response = RedirectResponse(f"/s/{session.id}/", status_code=303)
     set_iframe_cookie(

@@ -1,33 +1,56 @@
-"""The launch's first page and its JSON twin: who the patient is, what was read, what could not
-be read, and what the engine found. Every route is bound to the launch session in the URL."""
+"""The clinician's findings screen and its JSON twin. The page shell renders at once with a
+progress state; the results fragment arrives when the record has been read and evaluated.
+Every route is bound to the launch session in the URL (and its cookie)."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
+from smartapp.finding_actions import list_actions
+from smartapp.web.csrf import csrf_token
 from smartapp.web.deps import Services, SmartSession
-from smartapp.web.patient_data import evaluate_snapshot, load_snapshot, record_summary
+from smartapp.web.patient_data import record_summary
 from smartapp.web.security import frame_ancestors_header
+from smartapp.web.services import AppServices
+from smartapp.web.view import build_page
 
 router = APIRouter()
 
 
+def _frame_csp(services: AppServices, iss: str) -> str:
+    registration = services.registry.get(iss)
+    ancestors = [*(registration.frame_ancestors if registration else []), *services.settings.frame_ancestors]
+    return frame_ancestors_header(ancestors)
+
+
 @router.get("/s/{sid}/", include_in_schema=False, response_class=HTMLResponse)
 async def patient_page(request: Request, services: Services, session: SmartSession) -> Response:
-    snapshot = await load_snapshot(services, session)
+    services.results.start(services, session)
+    response = services.templates.TemplateResponse(request, "patient.html", {"session": session})
+    response.headers["Content-Security-Policy"] = _frame_csp(services, session.iss)
+    return response
+
+
+@router.get("/s/{sid}/results", include_in_schema=False, response_class=HTMLResponse)
+async def results_fragment(request: Request, services: Services, session: SmartSession, page: int = 0) -> Response:
+    """The findings as an HTML fragment for the page's script, or (page=1, no-script browsers)
+    as a whole page."""
+    results = await services.results.get(services, session)
+    actions = await list_actions(services.engine, session.iss, session.patient or "")
     context = {
         "session": session,
-        "summary": record_summary(session, snapshot),
-        "patient": snapshot.patient(),
-        "evaluation": evaluate_snapshot(snapshot),
+        "patient": results.snapshot.patient(),
+        "summary": record_summary(session, results.snapshot),
+        "view": build_page(session.id, results.evaluation, actions),
+        "csrf": csrf_token(request, session.id),
     }
-    response = services.templates.TemplateResponse(request, "patient.html", context)
-    registration = services.registry.get(session.iss)
-    ancestors = [*(registration.frame_ancestors if registration else []), *services.settings.frame_ancestors]
-    response.headers["Content-Security-Policy"] = frame_ancestors_header(ancestors)
+    template = "results_page.html" if page else "results.html"
+    response = services.templates.TemplateResponse(request, template, context)
+    response.headers["Content-Security-Policy"] = _frame_csp(services, session.iss)
     return response
 
 
@@ -35,11 +58,19 @@ async def patient_page(request: Request, services: Services, session: SmartSessi
 async def record(services: Services, session: SmartSession) -> dict[str, Any]:
     """What was read for the launch's patient: counts by type and category, and every gap
     (denied scope, failed search, unreadable report text) with what it means."""
-    return record_summary(session, await load_snapshot(services, session))
+    results = await services.results.get(services, session)
+    return record_summary(session, results.snapshot)
 
 
 @router.get("/api/s/{sid}/findings", tags=["findings"])
 async def findings(services: Services, session: SmartSession) -> dict[str, Any]:
-    """Second-opinion findings for the launch's patient (design-brief schema, one patient)."""
-    snapshot = await load_snapshot(services, session)
-    return {"patients": [evaluate_snapshot(snapshot)], "summary": record_summary(session, snapshot)}
+    """Second-opinion findings for the launch's patient (design-brief schema, one patient), plus
+    the clinicians' dismissals and added findings for that patient."""
+    results = await services.results.get(services, session)
+    actions = await list_actions(services.engine, session.iss, session.patient or "")
+    evaluation = json.loads(json.dumps(results.evaluation))
+    dismissed = {a.trigger: a.to_json() for a in actions if a.kind == "dismiss"}
+    for finding in evaluation.get("findings", []):
+        finding["dismissed"] = dismissed.get(finding["trigger"])
+    evaluation["clinician_findings"] = [a.to_json() for a in actions if a.kind == "add"]
+    return {"patients": [evaluation], "summary": record_summary(session, results.snapshot)}

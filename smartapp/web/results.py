@@ -1,0 +1,79 @@
+"""Per-launch results (record snapshot + engine evaluation), computed once and shared by the page,
+its fragment, the source viewer and the API. Loading starts at the OAuth callback, so the record
+is already being read while the browser follows the redirect. A process-local cache only: any
+replica can recompute it from the EHR."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from launch.sessions import LaunchSession
+from smartapp.record_loader import PatientRecordSnapshot
+from smartapp.web.patient_data import evaluate_snapshot, load_snapshot
+
+TTL_SECONDS = 300.0
+MAX_ENTRIES = 256
+
+if TYPE_CHECKING:
+    from smartapp.web.services import AppServices
+
+
+@dataclass
+class LaunchResults:
+    snapshot: PatientRecordSnapshot
+    evaluation: dict[str, Any]
+
+
+class ResultsCache:
+    def __init__(self) -> None:
+        self._entries: dict[str, tuple[float, asyncio.Task[LaunchResults]]] = {}
+
+    def start(self, services: AppServices, session: LaunchSession) -> None:
+        """Begin loading in the background (no-op when already loading or loaded)."""
+        self._task(services, session)
+
+    async def get(self, services: AppServices, session: LaunchSession) -> LaunchResults:
+        task = self._task(services, session)
+        try:
+            return await asyncio.shield(task)
+        except Exception:
+            # A failed load is not cached: the next request tries the EHR again.
+            self._entries.pop(session.id, None)
+            raise
+
+    def forget(self, session_id: str) -> None:
+        self._entries.pop(session_id, None)
+
+    def _task(self, services: AppServices, session: LaunchSession) -> asyncio.Task[LaunchResults]:
+        now = time.monotonic()
+        entry = self._entries.get(session.id)
+        if entry and now - entry[0] < TTL_SECONDS and not (entry[1].done() and entry[1].exception()):
+            return entry[1]
+        self._evict(now)
+        task = asyncio.get_running_loop().create_task(_load(services, session))
+        task.add_done_callback(_consume_exception)
+        self._entries[session.id] = (now, task)
+        return task
+
+    def _evict(self, now: float) -> None:
+        for key, (created, _task) in list(self._entries.items()):
+            if now - created >= TTL_SECONDS:
+                del self._entries[key]
+        while len(self._entries) >= MAX_ENTRIES:
+            del self._entries[next(iter(self._entries))]
+
+
+def _consume_exception(task: asyncio.Task[LaunchResults]) -> None:
+    # Background loads may fail before anyone awaits them; the awaiting request reports the error.
+    if not task.cancelled():
+        task.exception()
+
+
+async def _load(services: AppServices, session: LaunchSession) -> LaunchResults:
+    snapshot = await load_snapshot(services, session)
+    # The engine is CPU-bound: keep the event loop free for other requests.
+    evaluation = await asyncio.to_thread(evaluate_snapshot, snapshot)
+    return LaunchResults(snapshot, evaluation)
