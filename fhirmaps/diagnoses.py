@@ -164,7 +164,7 @@ def from_mentions(report: Report, mentions: list[Mention], diagnostic_sections: 
             continue  # "small cell carcinoma (high-grade neuroendocrine carcinoma)" is one SCLC diagnosis
         context = _line_context(report.text, m.raw.sentence)
         entity = refine(entity, context)
-        site = entities.site_from_words(context) if entities.site_applies(entity) else None
+        site = entities.site_from_words(context, m.raw.sentence) if entities.site_applies(entity) else None
         secondary = bool(re.search(r"\bmetasta", m.raw.sentence, re.I)) and entity.family is None
         hedged = any(o.label == "HEDGE" and o.raw.sentence == m.raw.sentence for o in mentions) or (
             m.raw.uncertain and bool(_STRONG_DOUBT.search(m.raw.sentence)))

@@ -134,7 +134,24 @@ def site_of(code: str | None) -> Site | None:
     return None
 
 
-def site_from_words(text: str) -> Site | None:
+_COMMON_SITES = re.compile(
+    r"\b(colon|colonic|cecum|caecum|rectum|rectal|sigmoid|stomach|gastric|breast|lung|pulmonary|prostate|prostatic|bladder|kidney|"
+    r"renal|uterus|uterine|endometri\w*|cervix|cervical|ovary|ovarian|pancreas|pancreatic|liver|hepatic|skin|esophag\w*|thyroid)\b", re.I)
+
+
+def site_from_words(text: str, sentence: str = "") -> Site | None:
+    """Rare site named next to a generic carcinoma; a common site in the same place wins (a colectomy
+    specimen that includes terminal ileum is still colon cancer)."""
+    for scope in (sentence, text) if sentence else (text,):
+        if _COMMON_SITES.search(scope):
+            return None
+        found = _site_in(scope)
+        if found:
+            return found
+    return None
+
+
+def _site_in(text: str) -> Site | None:
     low = f" {(text or '').lower()} "
     best: tuple[int, Site] | None = None
     for raw, site in _sites():

@@ -28,8 +28,11 @@ RATIONALE = (
 )
 # Families that legitimately follow one another (transformation), not a disagreement.
 _TRANSFORMATIONS = {frozenset({"fl", "dlbcl"}), frozenset({"cll", "dlbcl"}), frozenset({"mzl", "dlbcl"}), frozenset({"cll", "hodgkin"})}
-_REVISION = re.compile(r"amend|revis|correct|reclassif|changed|previously (?:reported|diagnosed)|originally|upgrad|now (?:favou?r|diagnos)", re.I)
-_GI = re.compile(r"stomach|gastric|small bowel|small intestin|duoden|jejun|ileum|ileal|colon|rect|esophag|oesophag|mesenter|gastrointestinal|\bgi\b|omentum", re.I)
+_REVISION = re.compile(r"amend|revis|correct|reclassif|(?<!un)changed|previously (?:reported|diagnosed)|originally|initially (?:reported|diagnosed)|"
+                       r"upgrad|now (?:favou?r|diagnos)", re.I)
+_UNCHANGED = re.compile(r"unchanged|not changed|no change|remains? the same|is confirmed|concur", re.I)
+_GI = re.compile(r"\b(stomach|gastric|small bowel|small intestin\w*|duoden\w*|jejun\w*|ileum|ileal|colon|colonic|rectum|rectal|esophag\w*|"
+                 r"oesophag\w*|mesenter\w*|gastrointestinal|gi|omentum|omental|gastro-?esophageal)\b", re.I)
 _KIT_DOG1 = re.compile(r"\b(c-?kit|kit|cd117|dog-?1|ano1)\b", re.I)
 _CD5_POS = re.compile(r"cd5[\s(]*(?:\+|positive|pos\b|is positive|expression)|positive for [^.]{0,40}\bcd5\b|cd5 co-?express", re.I)
 _MCL_STUDY = re.compile(r"(cyclin[\s-]*d1|sox-?11|ccnd1|t\(11;14\))[^.;\n]{0,60}?\b(positive|negative|neg\b|pos\b|detected|not detected|express|absent|present|\+|-)", re.I)
@@ -65,13 +68,15 @@ def _amended_changes(report: Report) -> list[Evidence]:
         return []
     sections = diagnostic_sections()
     cancers = [m for m in report.mentions if m.label == "CANCER" and m.section in sections and not m.raw.negated and not m.raw.family]
+    revised = [m for m in cancers if _REVISION.search(m.raw.sentence) and not _UNCHANGED.search(m.raw.sentence)]
+    current = {m.key for m in cancers if m not in revised}
     ids = {m.key for m in cancers}
-    revision_lines = [m for m in cancers if _REVISION.search(m.raw.sentence)]
-    if len(ids) >= 2 and revision_lines and any(m.key not in ("generic-malignancy", "generic-lymphoma") for m in cancers):
+    if len(ids) >= 2 and revised and ({m.key for m in revised} - current or len({m.key for m in revised}) >= 2) and any(
+            m.key not in ("generic-malignancy", "generic-lymphoma") for m in cancers):
         return [Evidence.of(m.source) for m in cancers]
     found: list[tuple[str, int, str]] = []
     for line in re.split(r"\n|(?<=[.;])\s+", report.text):
-        if _REVISION.search(line):
+        if _REVISION.search(line) and not _UNCHANGED.search(line):
             for scheme_hint in ("net", "nottingham", "fnclcc"):
                 found += _from_text(line.replace("previously", "").replace("originally", ""), scheme_hint)
             found += [g for g in _revision_grades(line)]
@@ -100,8 +105,20 @@ def _kit_done(text: str) -> bool:
 
 
 def _report_text(record: PatientRecord, d: Diagnosis) -> str:
+    """The diagnosis sentence with the specimen lines just above it (where the site is named)."""
     report = record.report(d.report) if d.report else None
-    return report.text if report else ""
+    if report is None:
+        return ""
+    pos = report.text.find(d.source.text[:60])
+    if pos < 0:
+        return d.source.text
+    start = pos
+    for _ in range(3):
+        start = report.text.rfind("\n", 0, max(start - 1, 0))
+        if start <= 0:
+            start = 0
+            break
+    return report.text[start:pos + len(d.source.text)]
 
 
 def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:

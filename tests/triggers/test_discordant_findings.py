@@ -72,3 +72,17 @@ def test_different_cores_of_one_biopsy_session_are_not_discordant() -> None:
     core_a = report("r1", "FINAL DIAGNOSIS:\nProstate, right base: Adenocarcinoma, Gleason score 3+3=6 (Grade Group 1).\n", date="2026-01-05")
     core_b = report("r2", "FINAL DIAGNOSIS:\nProstate, left apex: Adenocarcinoma, Gleason score 4+3=7 (Grade Group 3).\n", date="2026-01-05")
     assert "discordant-findings" not in fired(core_a, core_b)
+
+
+def test_bone_osteosarcoma_report_is_not_a_gi_sarcoma() -> None:
+    text = ("FINAL DIAGNOSIS:\nLeft distal femur, core biopsy: High-grade sarcoma, consistent with conventional osteosarcoma.\n"
+            "COMMENT: Tumor cells directly producing osteoid establish the diagnosis.\n")
+    assert "discordant-findings" not in fired(report("r1", text))
+
+
+def test_appended_report_with_unchanged_diagnosis_does_not_fire() -> None:
+    text = ("FINAL DIAGNOSIS:\nLymph node, core biopsy: Diffuse large B-cell lymphoma, GCB subtype.\n"
+            "ADDENDUM:\nMYC FISH negative. The diagnosis is unchanged: diffuse large B-cell lymphoma.\n")
+    result = run(report("r1", text, status="appended"))
+    assert "discordant-findings" not in result.triggers
+    assert result.time_critical is not None

@@ -89,3 +89,11 @@ def test_epic_hcc_suffix_is_not_hepatocellular_carcinoma() -> None:
     result = run(condition("c1", "C50.412", "Malignant neoplasm of upper-outer quadrant of left female breast",
                            text="Breast cancer, left, ER positive (HCC)"))
     assert result.triggers == []
+
+
+def test_right_colectomy_with_terminal_ileum_is_colon_not_small_bowel() -> None:
+    text = ("FINAL DIAGNOSIS:\nA. Terminal ileum and right colon, right hemicolectomy:\n"
+            "- Adenocarcinoma, moderately differentiated, 4.3 cm, ascending colon.\n")
+    assert "rare-cancer" not in fired(report("r1", text))
+    anal = "FINAL DIAGNOSIS:\nA. Anal canal, biopsy:\n- Squamous cell carcinoma, invasive.\n"
+    assert "rare-cancer" in fired(report("r2", anal))
