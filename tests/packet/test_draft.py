@@ -1,0 +1,90 @@
+"""Pure drafting rules: review type, questions and timing from findings; insurance availability; form edits."""
+
+from __future__ import annotations
+
+from fhirmaps.record import PatientRecord
+from smartapp.packet.directory import load_directory
+from smartapp.packet.draft import draft_packet, questions_for, review_type
+from smartapp.packet.edits import apply_form
+
+PATIENT = {"resourceType": "Patient", "id": "p1", "name": [{"given": ["Ann"], "family": "Lee"}], "birthDate": "1970-01-02",
+           "identifier": [{"type": {"coding": [{"code": "MR"}]}, "value": "MRN-1"}]}
+
+
+def finding(trigger: str, summary: str = "", urgency: str = "routine") -> dict[str, object]:
+    return {"trigger": trigger, "urgency": urgency, "summary": summary, "rationale": "why",
+            "evidence": [{"reference": "DiagnosticReport/r1", "path": "DiagnosticReport.conclusion", "text": "quoted"}]}
+
+
+def draft(findings: list[dict[str, object]], time_critical: dict[str, object] | None = None, **kwargs: str):  # type: ignore[no-untyped-def]
+    evaluation = {"patient": "Patient/p1", "findings": findings, "time_critical": time_critical, "data_issues": []}
+    return draft_packet([PATIENT], PatientRecord(patient="Patient/p1"), evaluation, created="2026-11-25T09:00:00Z", **kwargs)
+
+
+def test_review_type_follows_the_findings() -> None:
+    assert review_type([finding("uncertain-pathology")]) == "pathology"
+    assert review_type([finding("major-treatment")]) == "clinical"
+    assert review_type([finding("incomplete-biomarker"), finding("not-responding")]) == "both"
+    assert review_type([finding("rare-cancer")]) == "both"
+    assert review_type([]) == "clinical"
+
+
+def test_gist_versus_leiomyosarcoma_asks_for_kit_and_dog1() -> None:
+    questions = questions_for([finding("discordant-findings", "Sources disagree: gastrointestinal stromal tumour (GIST) vs leiomyosarcoma.")])
+    assert questions[0].text == "Please re-review H&E and IHC: GIST vs leiomyosarcoma; KIT (CD117)/DOG1 status?"
+
+
+def test_surveillance_question_names_the_missing_criteria() -> None:
+    questions = questions_for([finding("surveillance-check", "Confirm eligibility: PSA density unknown (no prostate volume).")])
+    assert "PSA density unknown" in questions[0].text
+
+
+def test_timing_advice_by_urgency() -> None:
+    assert "2-4 weeks" in draft([finding("uncertain-pathology")]).timing_advice
+    expedited = draft([finding("not-responding", urgency="expedite")])
+    assert expedited.urgency == "expedite" and "within days" in expedited.timing_advice
+    urgent = draft([finding("rare-cancer", urgency="expedite")], {"reason": "Acute myeloid leukaemia", "evidence": []})
+    assert urgent.time_critical == "Acute myeloid leukaemia"
+    assert "do not delay treatment" in urgent.timing_advice.lower() and "in parallel" in urgent.timing_advice
+
+
+def test_insurance_not_available_without_scope_or_data() -> None:
+    denied = draft([], coverage_unavailable="access to Coverage was not granted")
+    assert not denied.insurance.available and "not granted" in denied.insurance.note
+    assert "prior authorization" in denied.insurance.prior_authorization
+    none = draft([])
+    assert not none.insurance.available and "no active insurance" in none.insurance.note
+
+
+def test_missing_records_are_marked_to_gather() -> None:
+    packet = draft([finding("uncertain-pathology")])
+    assert packet.patient.name == "Ann Lee" and packet.patient.identifier == "MRN-1"
+    statuses = {i.category: i.status for i in packet.checklist}
+    assert statuses["slides"] == statuses["pathology-report"] == statuses["imaging"] == "to-gather"
+
+
+def test_form_edits_every_field_adds_and_removes_items() -> None:
+    packet = draft([finding("uncertain-pathology", "Hedged report"), finding("patient-request", "Patient asked")])
+    first, second = packet.reasons
+    question = packet.questions[0]
+    item = packet.checklist[0]
+    form = [
+        ("cover_letter", "Dear Dr Smith"), ("timing_advice", "Soon please"), ("summary_note", "Summary"),
+        ("sender_name", "Dr Jones"), ("sender_contact", "555-0100"), ("insurance_note", "Self-pay agreed"),
+        (f"reason-{first.id}-summary", "Report hedged between two entities"), ("remove", f"reason:{second.id}"),
+        ("new_reason", "Tumor board asked for outside review"),
+        (f"question-{question.id}", "Which entity is it?"), ("new_question", "Further stains?"),
+        ("remove", f"item:{item.id}"), ("new_item_label", "Outside slides from St Elsewhere"),
+        ("destination", "msk/msk-more-health"), ("action", "final"),
+    ]
+    edited = apply_form(packet, form, load_directory())
+    assert (edited.cover_letter, edited.timing_advice, edited.summary_note) == ("Dear Dr Smith", "Soon please", "Summary")
+    assert (edited.sender.name, edited.sender.contact, edited.insurance.note) == ("Dr Jones", "555-0100", "Self-pay agreed")
+    assert [r.summary for r in edited.reasons] == ["Report hedged between two entities", "Tumor board asked for outside review"]
+    assert [q.text for q in edited.questions][0] == "Which entity is it?" and edited.questions[-1].text == "Further stains?"
+    assert item.id not in {i.id for i in edited.checklist}
+    assert edited.checklist[-1].label == "Outside slides from St Elsewhere" and edited.checklist[-1].status == "to-gather"
+    assert edited.destination is not None and edited.destination.center_id == "msk/msk-more-health"
+    assert edited.status == "final"
+    assert packet.status == "draft" and len(packet.reasons) == 2  # the original is untouched
+
