@@ -20,6 +20,9 @@ RATIONALE = (
 _NEOPLASTIC = re.compile(
     r"neoplas|malignan|carcinom|lymphom|sarcom|tumou?r|leuka?emi|melanom|metasta|cancer|\bgist\b|proliferation|infiltrate|"
     r"blastoma|seminoma|myeloma|mesothelioma|adenoma|lesion", re.I)
+# Sentences about predictive biomarkers (HER2 FISH pending, MMR equivocal) are biomarker work-up, not diagnostic doubt.
+_PREDICTIVE = re.compile(r"\b(her-?2|erbb2|estrogen|progesterone|\ber\b|\bpr\b|ki-?67|pd-?l1|msi|mmr|mismatch repair|mlh1|msh2|msh6|pms2|"
+                         r"egfr|alk|ros1|kras|braf|ngs|oncotype|allred)", re.I)
 _BIOMARKER = re.compile(r"\b(her-?2|erbb2|estrogen|progesterone|\ber\b|\bpr\b|ki-?67|pd-?l1|msi|mmr|mismatch|mlh1|msh2|msh6|pms2|egfr|alk|ros1|"
                         r"kras|braf|ngs|fish|ish|ihc score|allred|\d\+)", re.I)
 _PAIRED = re.compile(r"^(versus|vs\.?)$|favou?r", re.I)
@@ -33,7 +36,7 @@ def _hedge_counts(m: Mention, report_mentions: list[Mention]) -> bool:
     sentence = m.raw.sentence
     if m.raw.negated or m.raw.family or m.raw.historical:
         return False
-    if m.key in ("equivocal", "indeterminate") and _BIOMARKER.search(sentence):
+    if (m.key in ("equivocal", "indeterminate") and _BIOMARKER.search(sentence)) or _PREDICTIVE.search(sentence):
         return False  # biomarker equivocality belongs to incomplete-biomarker
     same = [o for o in report_mentions if o.raw.sentence == sentence]
     if any(o.label in ("BENIGN_ATYPIA", "NONSPECIFIC_LOCATION") and o.raw.start <= m.raw.start < o.raw.start + len(o.raw.text) for o in same):

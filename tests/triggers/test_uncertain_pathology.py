@@ -72,3 +72,8 @@ def test_old_hedged_report_superseded_by_confident_final_report() -> None:
 def test_versus_between_two_neoplasms_fires() -> None:
     text = "FINAL DIAGNOSIS:\nLung, left upper lobe, biopsy: Poorly differentiated non-small cell carcinoma, adenocarcinoma versus squamous cell carcinoma.\n"
     assert "uncertain-pathology" in fired(report("r1", text))
+
+
+def test_pending_her2_fish_in_a_breast_report_is_not_diagnostic_doubt() -> None:
+    text = "FINAL DIAGNOSIS:\nBreast, right, core: Invasive ductal carcinoma, grade 2.\nHER2 (IHC) 2+; HER2 FISH studies are pending.\n"
+    assert "uncertain-pathology" not in fired(report("r1", text))
