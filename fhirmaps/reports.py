@@ -118,6 +118,10 @@ def read_report(resource: Json, ctx: NarrativeContext) -> tuple[Report, list[Chu
             texts.append((f"{rtype}.text.div", div_text))
     report.text = "\n\n".join(t for _, t in texts)
     default = "body" if kind != "note" or rtype == "Observation" else "note"
+    if rtype == "Observation":
+        # Pathology panels split the report into coded parts (LOINC 22636-5 relevant history, 22634-0 gross...).
+        by_code = codes.load("reports")["observation_sections"]
+        default = next((by_code[c] for c in sorted(code_set(resource.get("code"))) if c in by_code), default)
     chunks = [Chunk(report, path, s) for path, text in texts for s in split_sections(text, default)]
     return report, chunks
 

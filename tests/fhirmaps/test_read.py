@@ -72,3 +72,14 @@ def test_every_code_file_names_its_source_and_date() -> None:
         data = codes.load(name)
         assert data["source"].strip(), name
         date.fromisoformat(data["date"])
+
+
+def test_pathology_panel_history_observation_is_not_a_diagnosis() -> None:
+    history = {"resourceType": "Observation", "id": "o1", "status": "final", "subject": {"reference": "Patient/p1"},
+               "code": {"coding": [{"system": "http://loinc.org", "code": "22636-5"}]},
+               "valueString": "Enlarging neck mass; clinical concern is mantle cell lymphoma versus reactive node."}
+    final = {"resourceType": "Observation", "id": "o2", "status": "final", "subject": {"reference": "Patient/p1"},
+             "code": {"coding": [{"system": "http://loinc.org", "code": "22637-3"}]},
+             "valueString": "Lymph node, left neck, excision: Follicular lymphoma, grade 1-2 of 3, with a follicular pattern."}
+    [record] = read_records([bundle(patient(), history, final)], as_of=AS_OF)
+    assert [d.entity.id for d in record.diagnoses if d.entity] == ["fl"]
