@@ -1,0 +1,142 @@
+"""The packet page and API through a real EHR launch against the demo EHR (app + EHR on loopback)."""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pypdf
+import pytest
+
+from launch.registry import Registry
+from smartapp.cli.demo import demo_registry
+from smartapp.demo_ehr import DemoEhrConfig, create_demo_ehr
+from smartapp.web.app import create_app
+from tests.support import Browser, free_port, serve_in_thread
+from tests.web.conftest import Stack, app_settings
+
+PATIENT = "demo-her2-ihc2"
+
+
+def run_stack(tmp_path: Path, write_back: bool) -> Iterator[Stack]:
+    ehr_port, app_port = free_port(), free_port()
+    ehr_url, app_url = f"http://127.0.0.1:{ehr_port}", f"http://127.0.0.1:{app_port}"
+    ehr = create_demo_ehr(DemoEhrConfig(base_url=ehr_url, app_launch_url=f"{app_url}/launch",
+                                        app_standalone_url=f"{app_url}/standalone",
+                                        redirect_uris=[f"{app_url}/callback"], include_large_patient=False))
+    registration = demo_registry(ehr_url).all()[0]
+    registry = Registry([registration.model_copy(update={"write_back": write_back})])
+    with serve_in_thread(ehr, ehr_port), serve_in_thread(create_app(app_settings(app_url, tmp_path), registry), app_port):
+        yield Stack(ehr_url, app_url, tmp_path, ehr_port)
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[Stack]:
+    yield from run_stack(tmp_path, write_back=False)
+
+
+@pytest.fixture
+def writer_stack(tmp_path: Path) -> Iterator[Stack]:
+    yield from run_stack(tmp_path, write_back=True)
+
+
+@pytest.fixture
+def browser() -> Iterator[Browser]:
+    b = Browser()
+    yield b
+    b.close()
+
+
+def launch(browser: Browser, stack: Stack, patient: str = PATIENT) -> str:
+    consent = browser.get(f"{stack.ehr}/launch", params={"patient": patient, "need_patient_banner": "true"})
+    assert consent.status_code == 200, consent.text[:300]
+    page = browser.submit(consent, button=("decision", "allow"))
+    match = re.search(r"/s/([A-Za-z0-9_-]+)/", str(page.request.url))
+    assert match, str(page.request.url)
+    return match.group(1)
+
+
+def test_page_drafts_the_packet_and_explains_why_send_is_disabled(stack: Stack, browser: Browser) -> None:
+    sid = launch(browser, stack)
+    page = browser.get(f"{stack.app}/s/{sid}/packet")
+    assert page.status_code == 200
+    assert "Caldwell" in page.text and "Records checklist" in page.text
+    assert re.search(r'<button type="submit" name="send" value="1" disabled', page.text)
+    assert "did not grant SecondLook permission to create" in page.text
+    state = browser.get(f"{stack.app}/api/s/{sid}/packet").json()
+    assert state["packet"]["patient"]["reference"] == f"Patient/{PATIENT}"
+    assert [r["trigger"] for r in state["packet"]["reasons"]] == ["incomplete-biomarker"]
+    assert state["version"] == 1 and state["send"]["allowed"] is False
+    # A second visit reads the stored packet instead of drafting a new one.
+    assert browser.get(f"{stack.app}/api/s/{sid}/packet").json()["packet"]["id"] == state["packet"]["id"]
+
+
+def test_second_save_from_the_same_version_is_refused(stack: Stack, browser: Browser) -> None:
+    sid = launch(browser, stack)
+    api = f"{stack.app}/api/s/{sid}/packet"
+    state = browser.get(api).json()
+    headers = {"X-CSRF-Token": state["csrf_token"]}
+    mine = dict(state["packet"], summary_note="First editor's summary")
+    theirs = dict(state["packet"], summary_note="Second editor's summary")
+    saved = browser.request("PUT", api, json={"version": 1, "packet": mine}, headers=headers)
+    assert saved.status_code == 200 and saved.json()["version"] == 2
+    refused = browser.request("PUT", api, json={"version": 1, "packet": theirs}, headers=headers)
+    assert refused.status_code == 409
+    body = refused.json()
+    assert body["error"] == "conflict" and body["current_version"] == 2
+    assert body["current"]["summary_note"] == "First editor's summary"
+    assert "changed by someone else" in body["message"]
+    forged = browser.request("PUT", api, json={"version": 2, "packet": theirs}, headers={"X-CSRF-Token": "forged"})
+    assert forged.status_code == 403
+    history = browser.get(api).json()["history"]
+    assert [h["version"] for h in history] == [1, 2]
+    assert history[1]["changes"] == {"summary_note": {"from": "", "to": "First editor's summary"}}
+    assert history[1]["who"]
+
+
+def test_form_edit_pdf_and_fhir_document(stack: Stack, browser: Browser) -> None:
+    sid = launch(browser, stack)
+    state = browser.get(f"{stack.app}/api/s/{sid}/packet").json()
+    form = {"csrf": state["csrf_token"], "version": "1", "cover_letter": "Dear colleague, please review.",
+            "destination": "hopkins/hopkins-pathology-consult", "sender_name": "Dr Ada Jones", "action": "save"}
+    saved = browser.request("POST", f"{stack.app}/s/{sid}/packet", data=form)
+    assert saved.status_code == 200 and "Saved (version 2)" in saved.text
+    stale = browser.request("POST", f"{stack.app}/s/{sid}/packet", data=dict(form, cover_letter="Stale edit"))
+    assert stale.status_code == 409 and "changed by someone else" in stale.text
+    no_token = browser.request("POST", f"{stack.app}/s/{sid}/packet", data=dict(form, csrf="", version="2"))
+    assert no_token.status_code == 403
+
+    pdf = browser.get(f"{stack.app}/api/s/{sid}/packet.pdf")
+    assert pdf.headers["content-type"] == "application/pdf"
+    pages = [" ".join(p.extract_text().split()) for p in pypdf.PdfReader(io.BytesIO(pdf.content)).pages]
+    assert "To: Johns Hopkins Sidney Kimmel Comprehensive Cancer Center - Surgical Pathology Consult Service" in pages[0]
+    assert "Dear colleague, please review." in pages[0]
+    assert all(f"Page {n} of {len(pages)}" in text and "MRN RB-2026-100512" in text for n, text in enumerate(pages, 1))
+
+    document = browser.get(f"{stack.app}/api/s/{sid}/packet/fhir").json()
+    assert document["type"] == "document"
+    assert document["entry"][0]["resource"]["resourceType"] == "Composition"
+    request = document["entry"][2]["resource"]
+    assert (request["status"], request["intent"]) == ("draft", "proposal")
+    assert request["performer"][0]["display"].startswith("Johns Hopkins")
+
+
+def test_send_to_ehr_with_create_scopes_is_idempotent(writer_stack: Stack, browser: Browser) -> None:
+    sid = launch(browser, writer_stack)
+    api = f"{writer_stack.app}/api/s/{sid}/packet"
+    state = browser.get(api).json()
+    headers = {"X-CSRF-Token": state["csrf_token"]}
+    assert state["send"] == {"allowed": False, "reason": "Mark the packet final before sending it to the EHR."}
+    final = browser.request("PUT", api, json={"version": 1, "packet": dict(state["packet"], status="final")}, headers=headers)
+    assert final.status_code == 200 and final.json()["send"]["allowed"] is True
+    first = browser.request("POST", f"{api}/send", headers=headers).json()
+    second = browser.request("POST", f"{api}/send", headers=headers).json()
+    assert first["ServiceRequest"]["created"] and not second["ServiceRequest"]["created"]
+    assert second["ServiceRequest"]["id"] == first["ServiceRequest"]["id"]
+    assert second["DocumentReference"]["id"] == first["DocumentReference"]["id"]
+    receipts = browser.get(api).json()["receipts"]
+    assert [r["ServiceRequest"]["id"] for r in receipts] == [first["ServiceRequest"]["id"]] * 2
+    edit_after_final = browser.request("PUT", api, json={"version": 2, "packet": state["packet"]}, headers=headers)
+    assert edit_after_final.status_code == 409 and edit_after_final.json()["error"] == "final"
