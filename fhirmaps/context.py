@@ -69,6 +69,8 @@ def _build() -> Any:
     rules = [TargetRule(term, "CANCER") for term in entity_terms()]
     lexicon = codes.load("lexicon")["categories"]
     for category, phrases in lexicon.items():
+        if not isinstance(phrases, list):
+            continue
         if category == "HEDGE_PATTERN":
             rules += [TargetRule(p, "HEDGE", pattern=p) for p in phrases]
         else:

@@ -4,6 +4,7 @@ histology Observations."""
 from __future__ import annotations
 
 import re
+from functools import cache
 
 from fhirmaps import codes, entities
 from fhirmaps.elements import (
@@ -23,9 +24,6 @@ from fhirmaps.record import Diagnosis, Mention, Report, Source
 HISTOLOGY_EXT = "mcode-histology-morphology-behavior"
 _HISTORY_DISPLAY = re.compile(r"\b(history of|h/o|family history|personal history|hx of)\b", re.IGNORECASE)
 _SECONDARY_SNOMED = {"128462008", "94225005", "94222008", "94503003", "94381002", "94579000", "94260004"}
-# Doubt strong enough that the named entity is not (yet) the diagnosis; "favor", "likely", "consistent with" are not.
-_STRONG_DOUBT = re.compile(r"possib|rule out|\br/o\b|question|cannot|can't|suspicious|worrisome|concern|differential|versus|\bvs\b|"
-                           r"may represent|could represent|indeterminate|equivocal|not excluded|uncertain", re.I)
 _EXCLUDED_VERIFICATION = {"refuted", "entered-in-error"}
 _EXCLUDED_CLINICAL = {"inactive", "resolved", "remission"}
 
@@ -52,6 +50,13 @@ def is_secondary_icd10(code: str) -> bool:
 def is_uncertain_behavior_icd10(code: str) -> bool:
     """D37-D44, D47-D48: neoplasm of uncertain behaviour (D49 'unspecified' is not a pathology signal)."""
     return codes.has_prefix(code, ["D37", "D38", "D39", "D40", "D41", "D42", "D43", "D44", "D47", "D48"])
+
+
+@cache
+def _strong_doubt() -> re.Pattern[str]:
+    """Doubt strong enough that a named entity is not (yet) the diagnosis ("favor", "likely", "consistent with" are not)."""
+    cues = codes.load("lexicon")["hedge_strength"]["strong"]
+    return re.compile("|".join(rf"(?<![\w-]){re.escape(c)}" for c in cues), re.I)
 
 
 def read_condition(resource: Json) -> tuple[Diagnosis | None, bool]:
@@ -167,7 +172,7 @@ def from_mentions(report: Report, mentions: list[Mention], diagnostic_sections: 
         site = entities.site_from_words(context, m.raw.sentence) if entities.site_applies(entity) else None
         secondary = bool(re.search(r"\bmetasta", m.raw.sentence, re.I)) and entity.family is None
         hedged = any(o.label == "HEDGE" and o.raw.sentence == m.raw.sentence for o in mentions) or (
-            m.raw.uncertain and bool(_STRONG_DOUBT.search(m.raw.sentence)))
+            m.raw.uncertain and bool(_strong_doubt().search(m.raw.sentence)))
         found.append(Diagnosis(
             source=m.source, origin="report", entity=entity, site=site, codes=(), morphology=None, topography=None,
             clinical_status=None, verification_status=None, secondary=secondary, when=report.when,
