@@ -6,6 +6,7 @@ Page numbers and the patient identifiers on every page come from CSS `@page` mar
 
 from __future__ import annotations
 
+import threading
 from functools import lru_cache
 from pathlib import Path
 
@@ -16,6 +17,8 @@ from smartapp.packet.model import ReferralPacket
 WEB_DIR = Path(__file__).resolve().parents[1] / "web"
 TEMPLATES = WEB_DIR / "templates"
 STYLESHEET = WEB_DIR / "static" / "packet.css"
+# Web routes render in worker threads; fontconfig/pango are not safe to drive from several at once.
+_RENDER_LOCK = threading.Lock()
 
 
 @lru_cache(maxsize=1)
@@ -33,5 +36,6 @@ def render_pdf(packet: ReferralPacket) -> bytes:
     from weasyprint import CSS, HTML
 
     document = HTML(string=render_html(packet), base_url=str(WEB_DIR))
-    pdf: bytes = document.write_pdf(stylesheets=[CSS(filename=str(STYLESHEET))])
+    with _RENDER_LOCK:
+        pdf: bytes = document.write_pdf(stylesheets=[CSS(filename=str(STYLESHEET))])
     return pdf

@@ -3,6 +3,7 @@ write-back. The patient always comes from the launch session; the packet id neve
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 from datetime import UTC, date, datetime
@@ -64,9 +65,10 @@ async def current_packet(services: AppServices, session: LaunchSession) -> Store
     snapshot = await load_snapshot(services, session)
     coverage_gap = next((g.message for g in snapshot.gaps if g.resource_type == "Coverage"), "")
     try:
-        packet = draft_for_patient(snapshot.resources, patient_ref, as_of=date.today(), created=now_iso(),
-                                   source=session.iss, attachments=snapshot.attachments,
-                                   coverage_unavailable=coverage_gap)
+        # NLP over the report texts takes a moment: keep the event loop free for other requests.
+        packet = await asyncio.to_thread(
+            draft_for_patient, snapshot.resources, patient_ref, as_of=date.today(), created=now_iso(),
+            source=session.iss, attachments=snapshot.attachments, coverage_unavailable=coverage_gap)
     except LookupError as exc:
         raise AppError(409, "no_patient_record", "The patient's record could not be read",
                        "The EHR did not return the patient's own record, so no packet can be drafted.",
@@ -148,7 +150,7 @@ async def send_current(services: AppServices, session: LaunchSession) -> dict[st
     blocker = send_blocker(session.granted, stored.packet)
     if blocker:
         raise AppError(409, "send_not_allowed", "The packet cannot be sent to the EHR", blocker)
-    pdf = render_pdf(stored.packet)
+    pdf = await asyncio.to_thread(render_pdf, stored.packet)
     receipt = await send_packet(fhir_client(services, session), stored.packet, pdf, now=now_iso())
     await PacketStore(services.engine).add_receipt(stored.packet.id, stored.version, receipt)
     return receipt
@@ -191,7 +193,7 @@ async def put_packet(request: Request, services: Services, session: SmartSession
 @router.get("/api/s/{sid}/packet.pdf", tags=["packet"], response_class=Response)
 async def packet_pdf(services: Services, session: SmartSession) -> Response:
     stored = await current_packet(services, session)
-    return Response(render_pdf(stored.packet), media_type="application/pdf",
+    return Response(await asyncio.to_thread(render_pdf, stored.packet), media_type="application/pdf",
                     headers={"Content-Disposition": 'attachment; filename="referral-packet.pdf"'})
 
 
