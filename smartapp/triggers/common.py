@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
+from functools import cache
 
 from fhirmaps import codes
 from fhirmaps.record import Action, Diagnosis, Mention, PatientRecord, Report
@@ -80,12 +81,18 @@ def first_treatment(record: PatientRecord, ctx: Context) -> Action | None:
 
 
 def text_has(text: str, terms: Iterable[str]) -> str:
-    """The first term found in text (word-bounded, case-insensitive), or ""."""
-    low = text.lower()
-    for term in terms:
-        if re.search(rf"(?<![\w-]){re.escape(term.lower().strip())}(?![\w])", low):
-            return term
-    return ""
+    """The first listed term found in text (word-bounded, case-insensitive), or ""."""
+    ordered = tuple(terms)
+    found = {m.group(1).lower() for m in _terms_regex(ordered).finditer(text)}
+    if not found:
+        return ""
+    return next((t for t in ordered if t.lower().strip() in found), "")
+
+
+@cache
+def _terms_regex(terms: tuple[str, ...]) -> re.Pattern[str]:
+    alternatives = "|".join(re.escape(t.lower().strip()) for t in sorted(terms, key=len, reverse=True))
+    return re.compile(rf"(?<![\w-])({alternatives})(?![\w])", re.I)
 
 
 def reports(record: PatientRecord, ctx: Context, *kinds: str) -> list[Report]:

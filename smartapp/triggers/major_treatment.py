@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import cache
 
 from fhirmaps import codes
 from fhirmaps.read import age_on
@@ -41,6 +42,13 @@ def _is_planned(a: Action) -> bool:
     return False
 
 
+@cache
+def _minor_regex() -> re.Pattern[str]:
+    minors = [m for m in codes.load("treatments")["minor_keywords"] if m not in ("diagnostic", "consultation")]
+    alternatives = "|".join(re.escape(m) for m in sorted(minors, key=len, reverse=True))
+    return re.compile(rf"(?<![\w-])(?:{alternatives})(?![\w])", re.I)
+
+
 def _major_term(a: Action, age: int | None) -> str:
     cfg = codes.load("treatments")
     values = {c.code for c in a.codes}
@@ -49,11 +57,7 @@ def _major_term(a: Action, age: int | None) -> str:
         return a.name or next(iter(sorted(values)))
     if _SIMPLE.search(text):
         return ""
-    cleaned = text
-    for minor in sorted(cfg["minor_keywords"], key=len, reverse=True):
-        if minor in ("diagnostic", "consultation"):
-            continue
-        cleaned = re.sub(rf"(?<![\w-]){re.escape(minor)}(?![\w])", " ", cleaned, flags=re.I)
+    cleaned = _minor_regex().sub(" ", text)
     if a.resource_type == "MedicationRequest":
         return text_has(text, cfg["high_intensity_drugs"])
     term = text_has(cleaned, cfg["major_keywords"])
