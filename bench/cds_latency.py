@@ -1,7 +1,7 @@
 """CDS Hooks latency: `patient-view` calls at 10 concurrent requests, printed as JSON.
 
-Runs `secondlook demo` in a child process (the app plus the demo EHR with 50 ms added to every
-EHR response), trusts a throw-away CDS client whose JWKS this script serves, gets one access
+Runs the demo EHR (50 ms added to every response) and `secondlook serve` in two child
+processes, trusts a throw-away CDS client whose JWKS this script serves, gets one access
 token per demo patient by driving the demo EHR's SMART launch and consent form over HTTP, then
 measures two modes:
 
@@ -73,20 +73,59 @@ def serve_jwks(document: dict[str, Any]) -> tuple[ThreadingHTTPServer, str]:
     return server, f"http://127.0.0.1:{server.server_address[1]}/jwks.json"
 
 
-def start_demo(port: int, latency_ms: int, clients_file: Path, data_dir: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "SECONDLOOK_CDS_CLIENTS": str(clients_file)}
-    command = [sys.executable, "-m", "smartapp.cli.main", "demo", "--port", str(port),
-               "--latency-ms", str(latency_ms), "--data-dir", str(data_dir)]
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
+EHR_SCRIPT = """
+import sys, uvicorn
+from smartapp.demo_ehr import DemoEhrConfig, create_demo_ehr
+port, app_port, latency = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+ehr = create_demo_ehr(DemoEhrConfig(base_url=f"http://127.0.0.1:{port}", latency_ms=latency,
+                                    app_launch_url=f"http://127.0.0.1:{app_port}/launch",
+                                    redirect_uris=[f"http://127.0.0.1:{app_port}/callback"], include_large_patient=False))
+uvicorn.run(ehr, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+"""
+
+
+def wait_for(url: str, process: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and process.poll() is None:
         try:
-            httpx2.get(f"http://127.0.0.1:{port + 1}/healthz", timeout=1)
-            return process
+            httpx2.get(url, timeout=1)
+            return
         except httpx2.HTTPError:
             time.sleep(0.2)
-    process.kill()
-    raise RuntimeError("secondlook demo did not start")
+    raise RuntimeError(f"{url} did not come up")
+
+
+def start_servers(port: int, args: argparse.Namespace, clients_file: Path, data_dir: Path) -> list[subprocess.Popen[bytes]]:
+    """The demo EHR and `secondlook serve` in two processes, as an EHR and the service would be."""
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    ehr = subprocess.Popen(  # noqa: S603 - our own interpreter and script
+        [sys.executable, "-c", EHR_SCRIPT, str(port), str(port + 1), str(args.latency_ms)], **quiet)
+    env = {
+        **os.environ,
+        "SECONDLOOK_PUBLIC_URL": f"http://127.0.0.1:{port + 1}",
+        "SECONDLOOK_DATABASE_URL": f"sqlite+aiosqlite:///{data_dir / 'app.db'}",
+        "SECONDLOOK_SECRET_KEY_FILE": str(data_dir / "secret.key"),
+        "SECONDLOOK_CDS_CLIENTS": str(clients_file),
+        "SECONDLOOK_FHIR_MAX_CONCURRENCY": str(args.fhir_concurrency),
+        "SECONDLOOK_LOG_LEVEL": "WARNING",
+    }
+    app = subprocess.Popen(  # noqa: S603
+        [sys.executable, "-m", "smartapp.cli.main", "serve", "--port", str(port + 1)], env=env, **quiet)
+    processes = [ehr, app]
+    try:
+        wait_for(f"http://127.0.0.1:{port}/fhir/metadata", ehr)
+        wait_for(f"http://127.0.0.1:{port + 1}/healthz", app)
+    except RuntimeError:
+        stop(processes)
+        raise
+    return processes
+
+
+def stop(processes: list[subprocess.Popen[bytes]]) -> None:
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.wait(timeout=20)
 
 
 def s256(verifier: str) -> str:
@@ -187,8 +226,8 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
     ehr, app = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{port + 1}"
     with tempfile.TemporaryDirectory() as tmp:
         clients = Path(tmp) / "cds-clients.toml"
-        clients.write_text(f'[[client]]\niss = "{ISS}"\njwks_url = "{jwks_url}"\n')
-        process = start_demo(port, args.latency_ms, clients, Path(tmp))
+        clients.write_text(f'[[client]]\niss = "{ISS}"\njwks_url = "{jwks_url}"\nfhir_servers = ["{ehr}/fhir"]\n')
+        processes = start_servers(port, args, clients, Path(tmp))
         try:
             patients = demo_patients()
             tokens = {pid: access_token(ehr, app, pid) for pid, _ in patients}
@@ -199,13 +238,13 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
             prefetch = await run_mode(url, key, with_prefetch, args.requests, args.concurrency)
             no_prefetch = await run_mode(url, key, without, args.requests, args.concurrency)
         finally:
-            process.terminate()
-            process.wait(timeout=20)
+            stop(processes)
             jwks_server.shutdown()
     return {
         "benchmark": "cds_latency",
         "cpu_count": os.cpu_count(),
         "ehr_latency_ms": args.latency_ms,
+        "fhir_max_concurrency": args.fhir_concurrency,
         "patients": len(patients),
         "prefetch": {**prefetch, "target_p95_ms": 500},
         "no_prefetch": {**no_prefetch, "target_p95_ms": 1000},
@@ -217,6 +256,8 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=10)
     parser.add_argument("--latency-ms", type=int, default=50)
+    parser.add_argument("--fhir-concurrency", type=int, default=8,
+                        help="SECONDLOOK_FHIR_MAX_CONCURRENCY: parallel requests to one EHR (default 8)")
     args = parser.parse_args()
     result = asyncio.run(measure(args))
     sys.stdout.write(json.dumps(result, indent=2) + "\n")

@@ -6,7 +6,6 @@ bare 401 (no body, no hint), logged with a reason code and the issuer and jti on
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -22,11 +21,11 @@ from pydantic import ValidationError
 from smartapp.cds.cards import build_cards
 from smartapp.cds.clients import CdsClients, load_clients
 from smartapp.cds.discovery import HOOK, SERVICE_ID, discovery_document
+from smartapp.cds.evaluation import Evaluator
 from smartapp.cds.feedback import FeedbackRequest, record_feedback
-from smartapp.cds.fetch import HookRecord, HookRequest, PreconditionFailed, gather_record
+from smartapp.cds.fetch import HookRequest, PreconditionFailed, gather_record
 from smartapp.cds.jwt_auth import CdsAuthError, CdsCaller, JwtVerifier, KeySetCache
 from smartapp.cds.replay import ReplayCache
-from smartapp.engine import evaluate_resources
 
 if TYPE_CHECKING:
     from smartapp.web.services import AppServices
@@ -41,6 +40,7 @@ class CdsRuntime:
     clients: CdsClients
     verifier: JwtVerifier
     today: Callable[[], date]
+    evaluator: Evaluator
 
 
 def runtime(request: Request) -> CdsRuntime:
@@ -52,7 +52,8 @@ def runtime(request: Request) -> CdsRuntime:
         clients = load_clients(services.settings)
         verifier = JwtVerifier(clients, KeySetCache(services.http), ReplayCache(services.engine))
         # Tests pin the evaluation date through app.state.cds_today; production uses today's date.
-        existing = CdsRuntime(clients, verifier, getattr(state, "cds_today", date.today))
+        existing = CdsRuntime(clients, verifier, getattr(state, "cds_today", date.today),
+                              Evaluator(getattr(state, "cds_workers", None)))
         state.cds_runtime = existing
     return existing
 
@@ -135,7 +136,7 @@ async def call_service(request: Request, service_id: str) -> Response:
         log.info("cds_precondition_failed", service=SERVICE_ID, missing=exc.missing, iss=caller.iss)
         return JSONResponse(exc.operation_outcome(), status_code=412)
     # The engine is CPU-bound: keep the event loop free for the other hook calls.
-    result = await asyncio.to_thread(evaluate, record, hook.context.patientId, runtime(request).today())
+    result = await runtime(request).evaluator.evaluate(record, hook.context.patientId, runtime(request).today())
     cards = build_cards(result, hook.hookInstance, services.settings.public_url + "/launch")
     log.info(
         "cds_hook_answered", service=SERVICE_ID, iss=caller.iss, cards=len(cards), fetched=record.fetched_keys,
@@ -143,14 +144,6 @@ async def call_service(request: Request, service_id: str) -> Response:
     )
     return JSONResponse({"cards": cards})
 
-
-def evaluate(record: HookRecord, patient_id: str, as_of: date) -> dict[str, Any]:
-    results = evaluate_resources(record.resources, as_of=as_of, attachments=record.attachments, unavailable=record.unavailable)
-    wanted = f"Patient/{patient_id}"
-    for result in results:
-        if result.patient == wanted:
-            return result.to_json()
-    return {"patient": wanted, "time_critical": None, "findings": [], "data_issues": []}
 
 
 @router.post("/cds-services/{service_id}/feedback")
