@@ -69,6 +69,12 @@ def test_page_drafts_the_packet_and_explains_why_send_is_disabled(stack: Stack, 
     assert state["packet"]["patient"]["reference"] == f"Patient/{PATIENT}"
     assert [r["trigger"] for r in state["packet"]["reasons"]] == ["incomplete-biomarker"]
     assert state["version"] == 1 and state["send"]["allowed"] is False
+    filtered = browser.get(f"{stack.app}/s/{sid}/packet", params={"state": "MD", "remote": "1"})
+    options = re.findall(r'<option value="([^"]+/[^"]+)"[^>]*>([^<]*)</option>', filtered.text)
+    assert options and all("[remote]" in label for _, label in options)
+    in_state = browser.get(f"{stack.app}/s/{sid}/packet", params={"state": "MD"}).text
+    assert "maryland-greenebaum/in-person" in in_state
+    assert "vcu-massey/in-person" not in in_state
     # A second visit reads the stored packet instead of drafting a new one.
     assert browser.get(f"{stack.app}/api/s/{sid}/packet").json()["packet"]["id"] == state["packet"]["id"]
 
