@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from axe_playwright_python.sync_playwright import Axe
-from playwright.sync_api import BrowserContext, Locator, Page, Response, expect
+from playwright.sync_api import BrowserContext, Frame, Locator, Page, Response, expect
 
 from tests.browser.conftest import (
     LOAD_TIMEOUT_MS,
@@ -24,6 +24,9 @@ from tests.web.conftest import FIXTURES, Stack, fixture_resources
 
 Shoot = Callable[[Page, str], Path]
 RARE_MULTI = "demo-gist"  # three findings with pathology evidence
+# The whole-flow test dismisses and adds findings, which persist per patient: it has its own
+# patient so that the other tests (sharing the module's stack) see the engine's findings only.
+EDITED = "demo-osteosarcoma"
 INDEX = {entry["patient_id"]: entry for entry in json.loads((FIXTURES / "index.json").read_text())}
 
 
@@ -51,8 +54,13 @@ def active_triggers(page: Page) -> list[str]:
     )
 
 
-def engine_triggers(page: Page) -> list[str]:
-    return [t for t in active_triggers(page) if t]
+def engine_triggers(page: Page | Frame) -> list[str]:
+    """Trigger ids of the rule engine's findings on screen (not dismissed, not added by hand)."""
+    return page.eval_on_selector_all(
+        "[data-testid=results] [data-testid=finding]",
+        "cards => cards.filter(c => !c.closest('[data-testid=dismissed]') && c.dataset.source !== 'clinician')"
+        ".map(c => c.dataset.trigger)",
+    )
 
 
 def serious_violations(page: Page) -> list[str]:
@@ -66,13 +74,15 @@ def serious_violations(page: Page) -> list[str]:
 
 def test_whole_flow_from_ehr_launch_to_referral_draft(stack: Stack, page: Page, context: BrowserContext,
                                                       shoot: Shoot) -> None:
+    requested: list[str] = []
+    context.on("request", lambda request: requested.append(request.url))
     # The progress state is shown while the record loads: hold the page's data request until
     # the loading indicator has been seen, then let it through.
     held = []
     page.route(re.compile(re.escape(stack.app) + r"/s/.+"),
                lambda route: held.append(route) if route.request.resource_type in ("fetch", "xhr") else route.continue_())
     page.goto(f"{stack.ehr}/")
-    patient_card(page, RARE_MULTI).get_by_role("button", name="Launch SecondLook").click()
+    patient_card(page, EDITED).get_by_role("button", name="Launch SecondLook").click()
     authorize(page)
     page.wait_for_url(re.compile(re.escape(stack.app) + r"/s/[A-Za-z0-9_-]+/$"))
     expect(page.locator("[data-testid=loading]")).to_be_visible()
@@ -87,8 +97,8 @@ def test_whole_flow_from_ehr_launch_to_referral_draft(stack: Stack, page: Page, 
 
     banner = page.locator("[data-testid=patient-banner]")
     expect(banner).to_be_visible()
-    expect(banner).to_contain_text(family_name(RARE_MULTI))
-    assert sorted(engine_triggers(page)) == sorted(INDEX[RARE_MULTI]["triggers"])
+    expect(banner).to_contain_text(family_name(EDITED))
+    assert sorted(engine_triggers(page)) == sorted(INDEX[EDITED]["triggers"])
     expect(page.locator("[data-testid=time-critical]")).to_have_count(0)
     shoot(page, "-findings")
 
@@ -148,6 +158,10 @@ def test_whole_flow_from_ehr_launch_to_referral_draft(stack: Stack, page: Page, 
     assert editor.locator("h1").first.inner_text().strip()
     shoot(editor, "-packet")
 
+    # Every asset comes from the app (or the EHR for its own pages): no CDN, no outside host.
+    outside = [u for u in requested if not u.startswith((stack.app + "/", stack.ehr + "/", "data:", "blob:"))]
+    assert not outside, outside
+
 
 def test_launch_inside_the_ehr_iframe_on_another_site(stack: Stack, page: Page, context: BrowserContext,
                                                       shoot: Shoot) -> None:
@@ -160,8 +174,7 @@ def test_launch_inside_the_ehr_iframe_on_another_site(stack: Stack, page: Page, 
     app_frame = next(f for f in page.frames if f.url.startswith(stack.app))
     assert re.search(r"/s/[A-Za-z0-9_-]+/$", app_frame.url)
     assert page.url.startswith(stack.ehr) and not stack.app.startswith(stack.ehr)
-    assert sorted(t for t in app_frame.eval_on_selector_all(
-        "[data-testid=finding]", "cs => cs.map(c => c.dataset.trigger)") if t) == sorted(INDEX[patient_id]["triggers"])
+    assert sorted(engine_triggers(app_frame)) == sorted(INDEX[patient_id]["triggers"])
     # The session cookie lives in the EHR site's partition (CHIPS), so the frame keeps it when
     # third-party cookies are blocked; Chromium accepts Secure cookies on http loopback.
     session_cookies = [c for c in context.cookies(stack.app) if c["name"].startswith("sl_s_")]
