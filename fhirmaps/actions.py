@@ -22,8 +22,12 @@ _PROCEDURE_INTENT = "mcode-procedure-intent"
 
 
 def _antineoplastic(text: str) -> bool:
+    """Anticancer treatment by name; supportive care given for chemotherapy (antiemetics, growth factors) is not."""
     low = text.lower()
-    return any(term in low for term in codes.load("treatments")["antineoplastic_terms"])
+    cfg = codes.load("treatments")
+    if any(term in low for term in cfg["supportive_terms"]):
+        return False
+    return any(term in low for term in cfg["antineoplastic_terms"])
 
 
 def _medication_name(resource: Json, medications: dict[str, Json]) -> tuple[str, list[Code]]:

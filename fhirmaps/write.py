@@ -21,10 +21,12 @@ CLINICAL_NOTE = {
     "code": "clinical-note",
     "display": "Clinical Note",
 }
+# Worded without "second opinion": the engine reads ServiceRequests back on the next launch and
+# takes that phrase in an order as the patient asking for one (trigger patient-request).
 REVIEW_LABELS = {
-    "pathology": "Pathology slide review",
-    "clinical": "Clinical second opinion",
-    "both": "Pathology slide review and clinical second opinion",
+    "pathology": "pathology slide review",
+    "clinical": "clinical review",
+    "both": "pathology slide review and clinical review",
 }
 # Reasons point at what the finding rests on; only these types are valid ServiceRequest.reasonReference targets.
 REASON_TYPES = ("Condition", "Observation", "DiagnosticReport", "DocumentReference")
@@ -67,7 +69,7 @@ def service_request(packet: Json) -> Json:
         "status": "active" if final else "draft",
         "intent": "order" if final else "proposal",
         "category": [{"coding": [PATIENT_REFERRAL], "text": "Referral"}],
-        "code": {"text": f"Second opinion referral: {REVIEW_LABELS.get(packet['review_type'], packet['review_type'])}"},
+        "code": {"text": f"Referral for outside expert review: {REVIEW_LABELS.get(packet['review_type'], packet['review_type'])}"},
         "priority": _priority(packet),
         "subject": {"reference": packet["patient"]["reference"]},
         "authoredOn": packet["created"],

@@ -41,3 +41,9 @@ def test_stop_for_no_response_and_hospice_gives_both() -> None:
     result = fired(PANCREAS, first, hospice)
     assert {"not-responding", "stopping-treatment"} <= result
     assert SNOMED
+
+
+def test_supportive_medication_for_chemotherapy_is_not_anticancer_treatment() -> None:
+    antiemetic = medication("m1", "ondansetron 8 mg for chemotherapy-induced nausea", status="stopped", date="2025-11-01",
+                            reason=("407563006", "Treatment not tolerated"))
+    assert "stopping-treatment" not in fired(PANCREAS, antiemetic)
