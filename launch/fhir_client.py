@@ -27,6 +27,9 @@ _RESOURCE_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 Sleep = Callable[[float], Awaitable[None]]
 
 # One semaphore per (event loop, FHIR base): every client for the same EHR shares the limit.
+# A parameter may repeat (`date=ge…&date=lt…`): give its values as a list.
+SearchParams = dict[str, str | list[str]]
+
 _SEMAPHORES: WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Semaphore]] = WeakKeyDictionary()
 
 
@@ -65,6 +68,10 @@ class FhirClient:
         self._timeout = httpx2.Timeout(timeout) if timeout is not None else None
 
     @property
+    def max_concurrency(self) -> int:
+        return self._max_concurrency
+
+    @property
     def semaphore(self) -> asyncio.Semaphore:
         return ehr_semaphore(self.base_url, self._max_concurrency)
 
@@ -77,11 +84,11 @@ class FhirClient:
             )
         return await self._json("GET", f"{self.base_url}/{resource_type}/{resource_id}", operation)
 
-    async def search(self, resource_type: str, params: dict[str, str], max_pages: int = 50) -> SearchResult:
+    async def search(self, resource_type: str, params: SearchParams, max_pages: int = 50) -> SearchResult:
         operation = f"search {resource_type}"
         result = SearchResult()
         url: str | None = f"{self.base_url}/{resource_type}"
-        query: dict[str, str] | None = params
+        query: SearchParams | None = params
         while url is not None:
             if result.pages >= max_pages:
                 result.truncated = True
@@ -170,7 +177,7 @@ class FhirClient:
         url: str,
         operation: str,
         *,
-        params: dict[str, str] | None = None,
+        params: SearchParams | None = None,
         body: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         response = await self._send(method, url, operation, params=params, body=body)
@@ -196,7 +203,7 @@ class FhirClient:
         url: str,
         operation: str,
         *,
-        params: dict[str, str] | None = None,
+        params: SearchParams | None = None,
         body: dict[str, Any] | None = None,
         accept: str = FHIR_JSON,
         headers: dict[str, str] | None = None,

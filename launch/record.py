@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from launch.errors import FhirError
-from launch.fhir_client import FhirClient, SearchResult
+from launch.fhir_client import FhirClient, SearchParams, SearchResult
 from launch.scopes import GrantedScopes
 
 GapReason = Literal["scope_not_granted", "fetch_failed", "truncated"]
@@ -20,7 +20,7 @@ GapReason = Literal["scope_not_granted", "fetch_failed", "truncated"]
 @dataclass(frozen=True)
 class SearchSpec:
     resource_type: str
-    params: dict[str, str]
+    params: SearchParams
     label: str
 
 
@@ -116,7 +116,8 @@ def _as_read(spec: SearchSpec, granted: GrantedScopes) -> str | None:
         and granted.can_read(spec.resource_type)
         and not granted.can_search(spec.resource_type)
     ):
-        return spec.params["_id"]
+        value = spec.params["_id"]
+        return value if isinstance(value, str) else None
     return None
 
 
@@ -134,13 +135,22 @@ async def _run(client: FhirClient, spec: SearchSpec, granted: GrantedScopes) -> 
 
 
 async def fetch_attachments(
-    client: FhirClient, attachments: list[AttachmentRef]
+    client: FhirClient, attachments: list[AttachmentRef], *, max_parallel: int | None = None
 ) -> list[FetchedAttachment | Gap]:
-    """Fetch attachments concurrently; each failure becomes a Gap in the same position."""
+    """Fetch attachments concurrently; each failure becomes a Gap in the same position.
+
+    `max_parallel` keeps some of the EHR's connection slots free for searches still paging:
+    without it, fifty downloads queue in front of every next-page request of a long search.
+    """
+    local = asyncio.Semaphore(max_parallel) if max_parallel else None
 
     async def fetch_one(ref: AttachmentRef) -> FetchedAttachment | Gap:
         try:
-            data, content_type = await client.fetch_attachment(ref.url, ref.content_type)
+            if local is None:
+                data, content_type = await client.fetch_attachment(ref.url, ref.content_type)
+            else:
+                async with local:
+                    data, content_type = await client.fetch_attachment(ref.url, ref.content_type)
         except FhirError as exc:
             return Gap(ref.label or "attachment", "Binary", "fetch_failed", exc.message)
         return FetchedAttachment(ref.url, content_type, data, ref.label)

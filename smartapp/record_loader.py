@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from typing import Any
 
 from fhirmaps.read import attachments_to_fetch
@@ -40,6 +41,26 @@ PATIENT_SEARCHES: tuple[tuple[str, str, dict[str, str]], ...] = (
     ("Specimen", "specimens", {"patient": "{pid}", "_count": "100"}),
 )
 
+# Observations are by far the most numerous resources of an oncology record (years of labs), and
+# next-page links can only be followed one after another. Reading them as disjoint date windows
+# in parallel, plus the undated ones (`date:missing`), turns one long chain of pages into a few
+# short ones. Window edges in days before today.
+OBSERVATION_WINDOWS = (0, 180, 365, 545, 1095)
+
+
+def observation_partitions(patient_id: str, today: date) -> list[SearchSpec]:
+    edges = [(today - timedelta(days=d)).isoformat() for d in OBSERVATION_WINDOWS]
+    base: dict[str, str | list[str]] = {"patient": patient_id, "_count": "100"}
+    specs = [SearchSpec("Observation", base | {"date": f"ge{edges[1]}"}, "observations (last 6 months)")]
+    for newer, older in zip(edges[1:-1], edges[2:], strict=True):
+        specs.append(SearchSpec("Observation", base | {"date": [f"ge{older}", f"lt{newer}"]}, "observations"))
+    specs.append(SearchSpec("Observation", base | {"date": f"lt{edges[-1]}"}, "observations (older)"))
+    specs.append(SearchSpec("Observation", base | {"date:missing": "true"}, UNDATED_LABEL))
+    return specs
+
+
+UNDATED_LABEL = "observations without a date"
+
 PATHOLOGY_CATEGORY = "LP7839-6"
 CATEGORY_NAMES = {
     "LP7839-6": "Pathology",
@@ -53,15 +74,18 @@ CATEGORY_NAMES = {
 }
 
 
-def build_searches(patient_id: str) -> list[SearchSpec]:
-    return [
+def build_searches(patient_id: str, today: date | None = None) -> list[SearchSpec]:
+    """The searches for one patient. With `today`, Observations are read as date partitions."""
+    specs = [
         SearchSpec(
             resource_type=rtype,
             params={k: v.replace("{pid}", patient_id) for k, v in params.items()},
             label=label,
         )
         for rtype, label, params in PATIENT_SEARCHES
+        if not (today and rtype == "Observation")
     ]
+    return specs + (observation_partitions(patient_id, today) if today else [])
 
 
 @dataclass
@@ -107,8 +131,10 @@ def report_category_name(report: dict[str, Any]) -> str:
 REPORT_TYPES = frozenset({"DiagnosticReport", "DocumentReference"})
 
 
-async def load_patient_record(client: FhirClient, patient_id: str, granted: GrantedScopes) -> PatientRecordSnapshot:
-    searches = build_searches(patient_id)
+async def load_patient_record(
+    client: FhirClient, patient_id: str, granted: GrantedScopes, today: date | None = None
+) -> PatientRecordSnapshot:
+    searches = build_searches(patient_id, today or date.today())
     reports = [s for s in searches if s.resource_type in REPORT_TYPES]
     others = [s for s in searches if s.resource_type not in REPORT_TYPES]
 
@@ -124,10 +150,11 @@ async def load_patient_record(client: FhirClient, patient_id: str, granted: Gran
                 reason="scope_not_granted",
                 message=f"{len(refs)} report text(s) could not be read: access to Binary was not granted.",
             )]
-        return fetched, list(await fetch_attachments(client, refs))
+        # Half the EHR's connection slots: the other searches keep paging meanwhile.
+        return fetched, list(await fetch_attachments(client, refs, max_parallel=max(1, client.max_concurrency // 2)))
 
     (report_result, texts), other_result = await asyncio.gather(
-        reports_with_texts(), fetch_searches(client, others, granted)
+        reports_with_texts(), _fetch_with_undated_fallback(client, others, granted, patient_id)
     )
     snapshot = PatientRecordSnapshot(
         patient_id,
@@ -140,3 +167,21 @@ async def load_patient_record(client: FhirClient, patient_id: str, granted: Gran
         else:
             snapshot.gaps.append(item)
     return snapshot
+
+
+async def _fetch_with_undated_fallback(
+    client: FhirClient, searches: list[SearchSpec], granted: GrantedScopes, patient_id: str
+) -> FetchResult:
+    """A server that refuses `date:missing` gets the plain, unpartitioned search instead, so
+    undated observations are never silently lost (duplicates are removed by id)."""
+    result = await fetch_searches(client, searches, granted)
+    failed = [g for g in result.gaps if g.label == UNDATED_LABEL and g.reason == "fetch_failed"]
+    if not failed:
+        return result
+    whole = await fetch_searches(
+        client, [SearchSpec("Observation", {"patient": patient_id, "_count": "100"}, "observations")], granted
+    )
+    seen = {(r.get("resourceType"), r.get("id")) for r in result.resources}
+    result.resources.extend(r for r in whole.resources if (r.get("resourceType"), r.get("id")) not in seen)
+    result.gaps = [g for g in result.gaps if g not in failed] + whole.gaps
+    return result

@@ -14,7 +14,7 @@ Params = list[tuple[str, str]]
 
 CONTROL_PARAMS = frozenset({"_count", "_sort", "_getpages", "_offset", "_format"})
 SUPPORTED_PARAMS = frozenset(
-    {"patient", "subject", "category", "code", "date", "status", "_id", "identifier", "encounter"}
+    {"patient", "subject", "category", "code", "date", "date:missing", "status", "_id", "identifier", "encounter"}
 )
 # Which element carries the clinically meaningful date of each type (the `date` parameter).
 DATE_PATHS: dict[str, tuple[str, ...]] = {
@@ -47,7 +47,7 @@ _PREFIXES = ("eq", "ne", "lt", "le", "gt", "ge", "sa", "eb")
 
 
 def unsupported_params(params: Params) -> list[str]:
-    # No modifier (`code:in`, `date:missing`...) is supported: such a parameter is ignored, and said so.
+    # Of the modifiers only `date:missing` is supported; others (`code:in`...) are ignored, and said so.
     names = {name for name, _ in params}
     return sorted(name for name in names if name not in SUPPORTED_PARAMS | CONTROL_PARAMS)
 
@@ -202,12 +202,17 @@ def _match_date(resource: Resource, value: str) -> bool:
     }[prefix]
 
 
+def _match_date_missing(resource: Resource, value: str) -> bool:
+    return (resource_interval(resource) is None) == (value.strip().lower() == "true")
+
+
 _CHECKS = {
     "patient": _match_patient,
     "subject": _match_patient,
     "category": _match_category,
     "code": _match_code,
     "date": _match_date,
+    "date:missing": _match_date_missing,
     "status": _match_status,
     "_id": _match_id,
     "identifier": _match_identifier,

@@ -1,0 +1,109 @@
+"""The oncology read plan against a pytest-httpserver EHR: Observations read as date partitions
+plus the undated ones, and a server that refuses `date:missing` still loses nothing."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
+
+from launch.fhir_client import FhirClient
+from launch.http import create_http_client
+from launch.scopes import GrantedScopes
+from smartapp.record_loader import build_searches, load_patient_record
+
+TODAY = date(2026, 11, 25)
+OBSERVATIONS = [
+    {"resourceType": "Observation", "id": "recent", "status": "final", "effectiveDateTime": "2026-11-01",
+     "subject": {"reference": "Patient/p1"}, "code": {"text": "CEA"}},
+    {"resourceType": "Observation", "id": "mid", "status": "final", "effectiveDateTime": "2025-12-01",
+     "subject": {"reference": "Patient/p1"}, "code": {"text": "CEA"}},
+    {"resourceType": "Observation", "id": "old", "status": "final", "effectiveDateTime": "2019-01-01",
+     "subject": {"reference": "Patient/p1"}, "code": {"text": "CEA"}},
+    {"resourceType": "Observation", "id": "undated", "status": "final",
+     "subject": {"reference": "Patient/p1"}, "code": {"text": "HER2 IHC"}, "valueString": "2+"},
+]
+
+
+class Token:
+    async def token(self) -> str:
+        return "t"
+
+    async def reauthenticate(self) -> str:
+        raise AssertionError("no re-authentication expected")
+
+
+def bundle(resources: list[dict]) -> Response:
+    body = {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": r} for r in resources]}
+    return Response(json.dumps(body), content_type="application/fhir+json")
+
+
+def observation_handler(refuse_missing: bool):
+    def handle(request: Request) -> Response:
+        args = request.args
+        if "date:missing" in args:
+            if refuse_missing:
+                body = {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "not-supported",
+                                                                      "diagnostics": "Modifier :missing is not supported"}]}
+                return Response(json.dumps(body), status=400, content_type="application/fhir+json")
+            return bundle([o for o in OBSERVATIONS if "effectiveDateTime" not in o])
+        dates = args.getlist("date")
+        def inside(obs: dict) -> bool:
+            when = obs.get("effectiveDateTime")
+            if when is None:
+                return not dates
+            for value in dates:
+                prefix, day = value[:2], value[2:]
+                if prefix == "ge" and not when >= day:
+                    return False
+                if prefix == "lt" and not when < day:
+                    return False
+            return True
+        return bundle([o for o in OBSERVATIONS if inside(o)])
+    return handle
+
+
+def serve(httpserver: HTTPServer, refuse_missing: bool) -> None:
+    httpserver.expect_request("/fhir/Observation").respond_with_handler(observation_handler(refuse_missing))
+    httpserver.expect_request("/fhir/Patient/p1").respond_with_json({"resourceType": "Patient", "id": "p1"})
+    httpserver.expect_request("/fhir/Patient").respond_with_data(
+        json.dumps({"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": {"resourceType": "Patient", "id": "p1"}}]}),
+        content_type="application/fhir+json")
+    for rtype in ("Condition", "DiagnosticReport", "DocumentReference", "Procedure", "MedicationRequest",
+                  "MedicationAdministration", "ServiceRequest", "CarePlan", "Coverage", "Specimen"):
+        httpserver.expect_request(f"/fhir/{rtype}").respond_with_data(
+            json.dumps({"resourceType": "Bundle", "type": "searchset"}), content_type="application/fhir+json")
+
+
+async def load(httpserver: HTTPServer) -> list[str]:
+    async with create_http_client() as http:
+        client = FhirClient(httpserver.url_for("/fhir"), http, Token())
+        snapshot = await load_patient_record(client, "p1", GrantedScopes.parse("patient/*.rs"), today=TODAY)
+    assert snapshot.gaps == []
+    return sorted(r["id"] for r in snapshot.resources if r["resourceType"] == "Observation")
+
+
+async def test_date_partitions_and_undated_cover_every_observation(httpserver: HTTPServer) -> None:
+    serve(httpserver, refuse_missing=False)
+    assert await load(httpserver) == ["mid", "old", "recent", "undated"]
+
+
+async def test_server_refusing_date_missing_falls_back_to_the_whole_search(httpserver: HTTPServer) -> None:
+    serve(httpserver, refuse_missing=True)
+    assert await load(httpserver) == ["mid", "old", "recent", "undated"]
+
+
+def test_partitions_are_disjoint_date_windows() -> None:
+    specs = [s for s in build_searches("p1", TODAY) if s.resource_type == "Observation"]
+    dates = [s.params.get("date") or s.params.get("date:missing") for s in specs]
+    assert dates[0] == "ge2026-05-29"
+    assert dates[1] == ["ge2025-11-25", "lt2026-05-29"]
+    assert dates[-2] == "lt2023-11-26"
+    assert dates[-1] == "true"
+    # Every lower edge is the next window's upper edge: no gap, no overlap.
+    for newer, older in zip(specs[:-2], specs[1:-1], strict=True):
+        low = newer.params["date"] if isinstance(newer.params["date"], str) else newer.params["date"][0]
+        high = older.params["date"] if isinstance(older.params["date"], str) else older.params["date"][1]
+        assert low[2:] == high[2:]
