@@ -110,6 +110,7 @@ def read_condition(resource: Json) -> tuple[Diagnosis | None, bool]:
         clinical_status=status_code(resource.get("clinicalStatus")),
         verification_status=status_code(resource.get("verificationStatus")),
         secondary=secondary, when=first_date(resource, "onsetDateTime", "onsetPeriod", "recordedDate"),
+        stage="; ".join(t for t in (concept_text(s.get("summary")) for s in as_list(resource.get("stage")) if isinstance(s, dict)) if t),
     )
     current = not history and (diagnosis.verification_status not in _EXCLUDED_VERIFICATION) and (
         diagnosis.clinical_status not in _EXCLUDED_CLINICAL)

@@ -104,7 +104,9 @@ def _map(resource: Json, record: PatientRecord, narrative: NarrativeContext, med
             record.trials.append(Source(ref_of(resource), "ResearchSubject.status", f"research subject ({resource.get('status')})"))
     elif rtype == "Coverage":
         payer = "; ".join(str((p or {}).get("display", "")) for p in as_list(resource.get("payor")) if isinstance(p, dict))
-        record.coverage.append(Source(ref_of(resource), "Coverage.payor", payer or concept_text(resource.get("type"))))
+        plans = "; ".join(str(c.get("name") or c.get("value") or "") for c in as_list(resource.get("class")) if isinstance(c, dict))
+        parts = [p for p in (payer, concept_text(resource.get("type")), plans) if p]
+        record.coverage.append(Source(ref_of(resource), "Coverage.payor", " | ".join(parts)))
     elif rtype == "QuestionnaireResponse":
         report = Report(ref_of(resource), "note", str(resource.get("status", "")), "Questionnaire response",
                         first_date(resource, "authored"), author_is_patient=True)

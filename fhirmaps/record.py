@@ -70,6 +70,7 @@ class Diagnosis:
     uncertain: bool = False
     report: str = ""  # DiagnosticReport reference for narrative diagnoses
     report_status: str = ""
+    stage: str = ""  # Condition.stage summary text ("Stage IVB", "cT2N1M1")
 
     @property
     def behavior(self) -> str | None:

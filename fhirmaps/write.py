@@ -84,9 +84,8 @@ def service_request(packet: Json) -> Json:
     reasons = _unique(ref for ref in diagnoses + _reason_refs(packet) if ref.split("/", 1)[0] in REASON_TYPES)
     if reasons:
         resource["reasonReference"] = [{"reference": ref} for ref in reasons]
-    codes = [{"text": r["summary"]} for r in packet.get("reasons") or [] if r.get("summary")]
-    if codes:
-        resource["reasonCode"] = codes
+    # The reasons' wording lives in the Composition and the PDF, not in reasonCode: finding
+    # summaries say "second opinion", which the engine would read back as the patient asking.
     supporting = _unique(i["reference"] for i in packet.get("checklist") or [] if i.get("status") == "found" and i.get("reference"))
     if supporting:
         resource["supportingInfo"] = [{"reference": ref} for ref in supporting]

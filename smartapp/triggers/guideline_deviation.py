@@ -57,8 +57,8 @@ def _metastatic(record: PatientRecord, ctx: Context) -> list[Evidence]:
         if m.kind in ("stage-group", "stage-m") and re.search(r"\bIV|stage 4|\bM1|\b4[ABC]?\b", f"{m.value_text} {' '.join(c.display + ' ' + c.code for c in m.value_codes)}"):
             ev.append(Evidence.of(m.source))
     for d in current_diagnoses(record, ctx) + record.problems:
-        if _METASTATIC.search(d.source.text) and d.clinical_status not in ("resolved", "inactive"):
-            ev.append(Evidence.of(d.source))
+        if _METASTATIC.search(f"{d.source.text} {d.stage}") and d.clinical_status not in ("resolved", "inactive"):
+            ev.append(Evidence.of(d.source, f"{d.source.text} {d.stage}".strip()))
     return ev
 
 

@@ -83,3 +83,13 @@ def test_pathology_panel_history_observation_is_not_a_diagnosis() -> None:
              "valueString": "Lymph node, left neck, excision: Follicular lymphoma, grade 1-2 of 3, with a follicular pattern."}
     [record] = read_records([bundle(patient(), history, final)], as_of=AS_OF)
     assert [d.entity.id for d in record.diagnoses if d.entity] == ["fl"]
+
+
+def test_condition_stage_and_coverage_are_kept() -> None:
+    breast = condition("c1", "C50.912", "Malignant neoplasm of left female breast")
+    breast["stage"] = [{"summary": {"text": "Stage IV"}}]
+    coverage = {"resourceType": "Coverage", "id": "cov1", "status": "active", "beneficiary": {"reference": "Patient/p1"},
+                "payor": [{"display": "Medicare"}], "class": [{"type": {"text": "plan"}, "value": "PartB", "name": "Original Medicare Part B"}]}
+    [record] = read_records([bundle(patient(), breast, coverage)], as_of=AS_OF)
+    assert record.diagnoses[0].stage == "Stage IV"
+    assert record.coverage[0].text == "Medicare | Original Medicare Part B"
