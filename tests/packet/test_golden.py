@@ -15,6 +15,7 @@ import pypdf
 import pytest
 
 from fhirmaps import write
+from smartapp.engine import evaluate_resources
 from smartapp.packet.directory import load_directory
 from smartapp.packet.draft import draft_for_patient
 from smartapp.packet.model import ReferralPacket
@@ -136,3 +137,18 @@ def test_pdf_text(patient: str, packets: dict[str, ReferralPacket]) -> None:
         assert " ".join(reason.summary.split()) in everything
     for question in packet.questions:
         assert " ".join(question.text.split()) in everything
+
+
+@pytest.mark.parametrize("patient", PATIENTS)
+def test_written_back_referral_does_not_change_the_findings(patient: str, packets: dict[str, ReferralPacket]) -> None:
+    """The next launch reads our own ServiceRequest and DocumentReference back from the EHR; they
+    must not look like the patient asking for a second opinion (or anything else)."""
+    spec = expected(patient)
+    bundle = json.loads((FIXTURES / spec["bundle"]).read_text())
+    body = packets[patient].model_copy(update={"status": "final"}).to_json()
+    request = dict(write.service_request(body), id="secondlook-sr")
+    document = dict(write.document_reference(body, b"%PDF-1.7", date=CREATED), id="secondlook-doc")
+    as_of = date.fromisoformat(spec["as_of"])
+    results = evaluate_resources([bundle, request, document], as_of=as_of)
+    after = next(r for r in results if r.patient == spec["patient"]["reference"])
+    assert sorted(f.trigger for f in after.findings) == spec["triggers"]
