@@ -159,5 +159,5 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
             evidence += [Evidence.of(d.source) for d in follicular]
     if not reasons:
         return None
-    summary = "Sources disagree: " + "; ".join(sorted(set(reasons))) + ". Consider expert review to settle the diagnosis."
+    summary = "Sources disagree (" + "; ".join(sorted(set(reasons))) + "): consider expert review to settle the diagnosis."
     return Finding(TRIGGER, summary, RATIONALE, evidence)

@@ -168,7 +168,7 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
                 if not waiting:
                     unresolved.append(hit)
             if unresolved:
-                reasons.append("HER2 IHC 2+ (equivocal) without an ISH result: incomplete HER2 work-up")
+                reasons.append("HER2 IHC 2+ (equivocal) without an ISH result")
                 evidence += [h.evidence for h in unresolved]
         groups = [(g, ev) for g, ev in _ish_group(record, ctx) if g in (2, 3, 4)]
         if groups:
@@ -180,4 +180,4 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
         evidence += equivocal
     if not reasons:
         return None
-    return Finding(TRIGGER, "Biomarker work-up incomplete: " + "; ".join(reasons) + ".", RATIONALE, evidence)
+    return Finding(TRIGGER, "Incomplete biomarker work-up: " + "; ".join(reasons) + ".", RATIONALE, evidence)

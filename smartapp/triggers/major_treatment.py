@@ -120,12 +120,12 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
     noted = planned_in_notes(record, ctx)
     if not planned and noted:
         terms = sorted({term for _, term in noted})
-        return Finding(TRIGGER, f"Major irreversible or high-intensity treatment planned in clinic notes: {', '.join(terms)}. "
-                       "A second opinion before it is done is reasonable.", RATIONALE, [e for e, _ in noted])
+        return Finding(TRIGGER, f"Major irreversible or high-intensity treatment planned in clinic notes ({', '.join(terms)}): "
+                       "a second opinion before it is done is reasonable.", RATIONALE, [e for e, _ in noted])
     if not planned:
         return None
     names = sorted({(a.name or term) for a, term in planned})
     dates = sorted(a.scheduled for a, _ in planned if a.scheduled)
     when = f" (scheduled {dates[0].isoformat()})" if dates else ""
-    summary = f"Major irreversible or high-intensity treatment planned: {', '.join(names)}{when}. A second opinion before it is done is reasonable."
+    summary = f"Major irreversible or high-intensity treatment planned ({', '.join(names)}{when}): a second opinion before it is done is reasonable."
     return Finding(TRIGGER, summary, RATIONALE, [Evidence.of(a.source) for a, _ in planned])

@@ -41,8 +41,5 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
     if not hits:
         return None
     labels = sorted({label for label, _ in hits})
-    group = next((d.entity.group for _, d in hits if d.entity and d.entity.group and d.entity.rare), None)
-    summary = f"Rare cancer: {', '.join(labels)}"
-    summary += f" ({group})." if group else "."
-    summary += " Consider review at an expert/rare-cancer centre."
+    summary = f"Rare cancer ({', '.join(labels)}): consider review at an expert centre for this tumour type."
     return Finding(TRIGGER, summary, RATIONALE, [Evidence.of(d.source) for _, d in hits])

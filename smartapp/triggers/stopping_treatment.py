@@ -102,5 +102,5 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
         evidence += [Evidence.of(m.source) for m in narrative]
     if not reasons or not current_diagnoses(record, ctx):
         return None
-    summary = "Stopping or declining anticancer treatment: " + "; ".join(sorted(set(reasons))) + ". Consider a second opinion on remaining options."
+    summary = "Stopping or declining anticancer treatment (" + "; ".join(sorted(set(reasons))) + "): consider a second opinion on remaining options."
     return Finding(TRIGGER, summary, RATIONALE, evidence)

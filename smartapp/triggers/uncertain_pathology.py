@@ -80,7 +80,7 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
             if m.section not in sections:
                 continue
             if m.label == "HEDGE" and _hedge_counts(m, report.mentions):
-                reasons.append(f"hedged diagnosis ('{m.raw.text}')")
+                reasons.append(f"hedged diagnosis ('{m.raw.text.lower()}')")
                 evidence.append(Evidence.of(m.source))
             elif m.label == "BORDERLINE" and not m.raw.negated and not m.raw.historical and not m.raw.family:
                 reasons.append("defined borderline entity")
@@ -107,5 +107,5 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
     if not reasons:
         return None
     kinds = sorted(set(reasons))
-    summary = "Pathology diagnosis is uncertain: " + "; ".join(kinds[:4]) + ". Consider expert pathology review before treatment decisions."
+    summary = "Pathology diagnosis is uncertain (" + "; ".join(kinds[:4]) + "): consider expert pathology review before treatment decisions."
     return Finding(TRIGGER, summary, RATIONALE, evidence)
