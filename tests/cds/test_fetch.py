@@ -140,3 +140,15 @@ def test_read_prefetch_keys() -> None:
     assert partial == {"conditions"}
     assert set(PREFETCH) >= set(found)
     assert HOOK_TOKEN and SERVICE
+
+
+def test_paged_prefetch_is_read_again_in_full(stack: Stack, fake_fhir: Any) -> None:
+    fake = fake_fhir("demo-aml")
+    request = aml_request(stack)
+    conditions = request["prefetch"]["conditions"]
+    conditions["entry"] = conditions["entry"][:1]
+    conditions["link"] = [{"relation": "next", "url": stack.fhir_base + "/Condition?page=2"}]
+    response = stack.call(request)
+    assert response.status_code == 200
+    assert searched_types(fake.calls) == {"Condition"}
+    assert [c["indicator"] for c in response.json()["cards"]] == ["critical", "warning"]
