@@ -6,7 +6,11 @@ used by the project comes from ``fhir.resources.R4B`` through here.
 
 from __future__ import annotations
 
+import hashlib
+import json
+from collections import OrderedDict
 from functools import cache
+from threading import Lock
 from typing import Any
 
 from fhir.resources.R4B import get_fhir_model_class
@@ -42,11 +46,38 @@ def model_class(resource_type: str) -> type[Resource] | None:
     return cls
 
 
+# Validation is most of the engine's CPU time, and the same resources come back again and again
+# (every chart opening, every page of the app). The answer depends only on the resource's
+# content, so it is remembered by a digest of that content (bounded, thread-safe).
+_MEMO: OrderedDict[str, str | None] = OrderedDict()
+_MEMO_LIMIT = 100_000
+_MEMO_LOCK = Lock()
+
+
+def _fingerprint(resource: dict[str, Any]) -> str:
+    canonical = json.dumps(resource, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.blake2b(canonical.encode(), digest_size=16).hexdigest()
+
+
 def validation_problem(resource: dict[str, Any]) -> str | None:
     """Validate one resource against R4B; return a short readable reason, or None when valid.
 
     Unknown resource types return None (they are ignored by the mapping, not reported).
     """
+    key = _fingerprint(resource)
+    with _MEMO_LOCK:
+        if key in _MEMO:
+            _MEMO.move_to_end(key)
+            return _MEMO[key]
+    problem = _validate(resource)
+    with _MEMO_LOCK:
+        _MEMO[key] = problem
+        if len(_MEMO) > _MEMO_LIMIT:
+            _MEMO.popitem(last=False)
+    return problem
+
+
+def _validate(resource: dict[str, Any]) -> str | None:
     cls = model_class(str(resource.get("resourceType", "")))
     if cls is None:
         return None

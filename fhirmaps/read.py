@@ -29,6 +29,9 @@ from fhirmaps.reports import Chunk, NarrativeContext, attachment_urls, binary_co
 _NARRATIVE_TYPES = ("DiagnosticReport", "DocumentReference", "Communication", "CarePlan")
 _ACTION_TYPES = ("MedicationRequest", "MedicationAdministration", "MedicationStatement", "Procedure", "ServiceRequest",
                  "Appointment", "Encounter", "CarePlan")
+_CLINICAL_TYPES = frozenset({"Condition", "Observation", "DiagnosticReport", "DocumentReference", "MedicationRequest",
+                             "MedicationAdministration", "MedicationStatement", "Procedure", "ServiceRequest", "CarePlan",
+                             "Communication", "QuestionnaireResponse", "Encounter", "Appointment"})
 _INACTIVE_ORDER = {"revoked", "entered-in-error", "cancelled"}
 
 
@@ -48,7 +51,17 @@ def read_records(resources: Sequence[Json], *, as_of: date, attachments: Attachm
     """One PatientRecord per patient found in the input (Patient resources and subject/patient references)."""
     flat = flatten(resources)
     groups, shared = group_by_patient(flat)
+    orphans = [r for r in shared if r.get("resourceType") in _CLINICAL_TYPES]
+    if len(groups) == 1 and orphans:
+        # A single-patient input whose clinical resource lacks subject/patient: read it, and say so.
+        [(patient, own)] = groups.items()
+        own.extend(orphans)
     records = [read_record(patient, own, shared, as_of=as_of, attachments=attachments or {}) for patient, own in groups.items()]
+    for record in records:
+        if len(groups) == 1:
+            record.data_issues.extend({"resource": ref_of(r), "reason": "no patient reference; read as part of the only patient in the input"}
+                                      for r in orphans)
+        record.data_issues.sort(key=lambda i: (i["resource"], i["reason"]))
     return sorted(records, key=lambda r: r.patient)
 
 

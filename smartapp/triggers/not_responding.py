@@ -24,7 +24,7 @@ RATIONALE = (
 )
 _TRAPS = re.compile(r"pseudoprogression|pseudo-progression|flare|likely benign|benign|cyst|hemangioma|haemangioma|post-?treatment|"
                     r"treatment[- ]related|radiation (?:change|necrosis|pneumonitis)|inflammat|no (?:evidence of )?(?:new|progress)", re.I)
-_PSEUDO = re.compile(r"pseudo-?progression|\biUPD\b|flare phenomenon|(?:bone|osteoblastic|scintigraphic) flare", re.I)
+_PSEUDO = re.compile(r"pseudo-?progression|\biUPD\b|\bflare\b", re.I)
 # Size words count only when the sentence is about tumour (lesion, mass, node, metastasis...).
 _WEAK = {"interval increase", "interval enlargement", "increased in size", "has increased in size", "enlarging", "increasing size",
          "new lesion", "new lesions", "progressed", "progression"}

@@ -93,3 +93,11 @@ def test_condition_stage_and_coverage_are_kept() -> None:
     [record] = read_records([bundle(patient(), breast, coverage)], as_of=AS_OF)
     assert record.diagnoses[0].stage == "Stage IV"
     assert record.coverage[0].text == "Medicare | Original Medicare Part B"
+
+
+def test_single_patient_resource_without_subject_is_read_with_a_data_issue() -> None:
+    orphan = condition("c1", "C45.0", "Mesothelioma of pleura")
+    del orphan["subject"]
+    [record] = read_records([bundle(patient(), orphan)], as_of=AS_OF)
+    assert [d.source.reference for d in record.diagnoses] == ["Condition/c1"]
+    assert any(i["resource"] == "Condition/c1" and "no patient reference" in i["reason"] for i in record.data_issues)

@@ -62,3 +62,11 @@ def test_stopped_for_no_response_fires() -> None:
 def test_enlarging_effusion_is_not_tumour_progression() -> None:
     ct = report("r1", "IMPRESSION: Enlarging right pleural effusion. Otherwise no change.\n", kind="imaging", date="2026-01-10", title="CT chest")
     assert "not-responding" not in fired(CRC, FOLFOX, ct)
+
+
+def test_bone_scan_flare_after_starting_hormone_therapy_does_not_fire() -> None:
+    prostate = condition("c1", "C61", "Malignant neoplasm of prostate", onset="2025-06-01")
+    adt = medication("m1", "leuprolide 22.5 mg", date="2025-12-01", resource_type="MedicationAdministration", status="completed")
+    scan = report("r1", "IMPRESSION: Increased intensity of osseous lesions and two new lesions. In the setting of recently started "
+                        "androgen deprivation this likely represents a flare response.\n", kind="imaging", date="2026-01-15", title="Bone scan")
+    assert "not-responding" not in fired(prostate, adt, scan)
