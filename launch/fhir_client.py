@@ -29,6 +29,7 @@ Sleep = Callable[[float], Awaitable[None]]
 # One semaphore per (event loop, FHIR base): every client for the same EHR shares the limit.
 # A parameter may repeat (`date=ge…&date=lt…`): give its values as a list.
 SearchParams = dict[str, str | list[str]]
+PageHook = Callable[[list[dict[str, Any]]], None]
 
 _SEMAPHORES: WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Semaphore]] = WeakKeyDictionary()
 
@@ -84,7 +85,11 @@ class FhirClient:
             )
         return await self._json("GET", f"{self.base_url}/{resource_type}/{resource_id}", operation)
 
-    async def search(self, resource_type: str, params: SearchParams, max_pages: int = 50) -> SearchResult:
+    async def search(
+        self, resource_type: str, params: SearchParams, max_pages: int = 50, on_page: PageHook | None = None
+    ) -> SearchResult:
+        """`on_page` sees each page's resources as it arrives (e.g. to start work on them while
+        the next page is on its way)."""
         operation = f"search {resource_type}"
         result = SearchResult()
         url: str | None = f"{self.base_url}/{resource_type}"
@@ -95,6 +100,7 @@ class FhirClient:
                 break
             bundle = await self._json("GET", url, operation, params=query)
             result.pages += 1
+            page_start = len(result.resources)
             query = None  # next links are opaque and already carry the query
             for entry in bundle.get("entry") or []:
                 resource = entry.get("resource") if isinstance(entry, dict) else None
@@ -105,6 +111,8 @@ class FhirClient:
                     result.outcomes.extend(outcome_messages(resource))
                 else:
                     result.resources.append(resource)
+            if on_page is not None:
+                on_page(result.resources[page_start:])
             url = self._next_link(bundle)
             if url is not None and not self.is_under_base(url):
                 # Following it would hand our token to another server; report rather than follow.

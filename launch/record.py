@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from launch.errors import FhirError
-from launch.fhir_client import FhirClient, SearchParams, SearchResult
+from launch.fhir_client import FhirClient, PageHook, SearchParams, SearchResult
 from launch.scopes import GrantedScopes
 
 GapReason = Literal["scope_not_granted", "fetch_failed", "truncated"]
@@ -58,7 +58,7 @@ class FetchedAttachment:
 
 
 async def fetch_searches(
-    client: FhirClient, searches: list[SearchSpec], granted: GrantedScopes
+    client: FhirClient, searches: list[SearchSpec], granted: GrantedScopes, on_page: PageHook | None = None
 ) -> FetchResult:
     """Run every search the granted scopes allow, concurrently (the client's semaphore bounds it)."""
     result = FetchResult()
@@ -77,7 +77,7 @@ async def fetch_searches(
                 )
             )
     outcomes = await asyncio.gather(
-        *(_run(client, spec, granted) for spec in allowed), return_exceptions=True
+        *(_run(client, spec, granted, on_page) for spec in allowed), return_exceptions=True
     )
     seen: set[tuple[str, str]] = set()
     for spec, outcome in zip(allowed, outcomes, strict=True):
@@ -121,16 +121,20 @@ def _as_read(spec: SearchSpec, granted: GrantedScopes) -> str | None:
     return None
 
 
-async def _run(client: FhirClient, spec: SearchSpec, granted: GrantedScopes) -> SearchResult:
+async def _run(
+    client: FhirClient, spec: SearchSpec, granted: GrantedScopes, on_page: PageHook | None
+) -> SearchResult:
     resource_id = _as_read(spec, granted)
     if resource_id is None:
-        return await client.search(spec.resource_type, spec.params)
+        return await client.search(spec.resource_type, spec.params, on_page=on_page)
     try:
         resource = await client.read(spec.resource_type, resource_id)
     except FhirError as exc:
         if exc.status in (404, 410):
             return SearchResult(pages=1)  # a search for a missing id finds nothing; so does this read
         raise
+    if on_page is not None:
+        on_page([resource])
     return SearchResult(resources=[resource], pages=1)
 
 

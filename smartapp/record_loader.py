@@ -10,8 +10,9 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
+from fhirmaps.r4b import validation_problem
 from fhirmaps.read import attachments_to_fetch
-from launch.fhir_client import FhirClient
+from launch.fhir_client import FhirClient, PageHook
 from launch.record import (
     AttachmentRef,
     FetchedAttachment,
@@ -135,11 +136,19 @@ async def load_patient_record(
     client: FhirClient, patient_id: str, granted: GrantedScopes, today: date | None = None
 ) -> PatientRecordSnapshot:
     searches = build_searches(patient_id, today or date.today())
+    loop = asyncio.get_running_loop()
+    checks: list[asyncio.Future[list[str | None]]] = []
+
+    def prevalidate(resources: list[dict[str, Any]]) -> None:
+        # R4B validation is most of the engine's CPU time; doing it page by page while the next
+        # pages are on the network means the engine later finds the answers remembered.
+        checks.append(loop.run_in_executor(None, _validate_all, list(resources)))
+
     reports = [s for s in searches if s.resource_type in REPORT_TYPES]
     others = [s for s in searches if s.resource_type not in REPORT_TYPES]
 
     async def reports_with_texts() -> tuple[FetchResult, list[FetchedAttachment | Gap]]:
-        fetched = await fetch_searches(client, reports, granted)
+        fetched = await fetch_searches(client, reports, granted, on_page=prevalidate)
         refs = [AttachmentRef(url=url, content_type=ctype) for url, ctype in attachments_to_fetch(fetched.resources)]
         if not refs:
             return fetched, []
@@ -154,8 +163,9 @@ async def load_patient_record(
         return fetched, list(await fetch_attachments(client, refs, max_parallel=max(1, client.max_concurrency // 2)))
 
     (report_result, texts), other_result = await asyncio.gather(
-        reports_with_texts(), _fetch_with_undated_fallback(client, others, granted, patient_id)
+        reports_with_texts(), _fetch_with_undated_fallback(client, others, granted, patient_id, prevalidate)
     )
+    await asyncio.gather(*checks)
     snapshot = PatientRecordSnapshot(
         patient_id,
         [*other_result.resources, *report_result.resources],
@@ -170,18 +180,23 @@ async def load_patient_record(
 
 
 async def _fetch_with_undated_fallback(
-    client: FhirClient, searches: list[SearchSpec], granted: GrantedScopes, patient_id: str
+    client: FhirClient, searches: list[SearchSpec], granted: GrantedScopes, patient_id: str, on_page: PageHook
 ) -> FetchResult:
     """A server that refuses `date:missing` gets the plain, unpartitioned search instead, so
     undated observations are never silently lost (duplicates are removed by id)."""
-    result = await fetch_searches(client, searches, granted)
+    result = await fetch_searches(client, searches, granted, on_page=on_page)
     failed = [g for g in result.gaps if g.label == UNDATED_LABEL and g.reason == "fetch_failed"]
     if not failed:
         return result
     whole = await fetch_searches(
-        client, [SearchSpec("Observation", {"patient": patient_id, "_count": "100"}, "observations")], granted
+        client, [SearchSpec("Observation", {"patient": patient_id, "_count": "100"}, "observations")], granted,
+        on_page=on_page,
     )
     seen = {(r.get("resourceType"), r.get("id")) for r in result.resources}
     result.resources.extend(r for r in whole.resources if (r.get("resourceType"), r.get("id")) not in seen)
     result.gaps = [g for g in result.gaps if g not in failed] + whole.gaps
     return result
+
+
+def _validate_all(resources: list[dict[str, Any]]) -> list[str | None]:
+    return [validation_problem(resource) for resource in resources]
