@@ -28,6 +28,14 @@ _EXCLUDED_VERIFICATION = {"refuted", "entered-in-error"}
 _EXCLUDED_CLINICAL = {"inactive", "resolved", "remission"}
 
 
+def _coding_index(concept: object, system: str) -> int:
+    """Index of the first coding of a system (e.g. the ICD-10-CM coding), else 0."""
+    for i, code in enumerate(codes_of(concept)):
+        if code.short_system == system:
+            return i
+    return 0
+
+
 def is_history_code(code: str) -> bool:
     """ICD-10-CM Z85 (personal history), Z80 (family history), Z86.0 (history of in-situ neoplasm)."""
     return codes.has_prefix(code, ["Z85", "Z80", "Z86.0", "Z92.3", "Z92.21"])
@@ -68,11 +76,13 @@ def read_condition(resource: Json) -> tuple[Diagnosis | None, bool]:
     icd10 = next((c.code for c in all_codes if c.short_system == "icd10"), None)
     snomed = {c.code for c in all_codes if c.short_system == "snomed"}
     morphology = None
-    for ext in as_list(resource.get("extension")):
+    path = f"Condition.code.coding[{_coding_index(concept, 'icd10')}]" if all_codes else "Condition.code.text"
+    for i, ext in enumerate(as_list(resource.get("extension"))):
         if isinstance(ext, dict) and str(ext.get("url", "")).endswith(HISTOLOGY_EXT):
             found = codes_of(ext.get("valueCodeableConcept"))
             if found:
                 morphology = found[0].code
+                path = f"Condition.extension[{i}].valueCodeableConcept"
     topography = None
     for site in as_list(resource.get("bodySite")):
         for c in codes_of(site):
@@ -103,8 +113,7 @@ def read_condition(resource: Json) -> tuple[Diagnosis | None, bool]:
     )
     code_label = (morphology and f"{morphology} (ICD-O-3)") or (icd10 and f"{icd10}") or (all_codes[0].code if all_codes else "")
     diagnosis = Diagnosis(
-        source=Source(ref, "Condition.code" if not morphology else "Condition.extension(histology-morphology-behavior)",
-                      f"{text} [{code_label}]".strip() if code_label else text),
+        source=Source(ref, path, f"{text} [{code_label}]".strip() if code_label else text),
         origin="condition", entity=entity, site=site if entities.site_applies(entity) else None, codes=all_codes,
         morphology=morphology, topography=topography,
         clinical_status=status_code(resource.get("clinicalStatus")),

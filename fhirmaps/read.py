@@ -146,7 +146,9 @@ def _map_condition(resource: Json, record: PatientRecord) -> None:
         if status_code(resource.get("verificationStatus")) in ("refuted", "entered-in-error"):
             return
         record.problems.append(Diagnosis(
-            source=Source(ref_of(resource), "Condition.code", concept_text(resource.get("code"))), origin="condition",
+            source=Source(ref_of(resource), "Condition.code.coding[0]" if all_codes else "Condition.code.text",
+                          f"{concept_text(resource.get('code'))} [{all_codes[0].code}]" if all_codes else concept_text(resource.get("code"))),
+            origin="condition",
             entity=None, site=None, codes=all_codes, morphology=None, topography=None,
             clinical_status=status_code(resource.get("clinicalStatus")), verification_status=status_code(resource.get("verificationStatus")),
             secondary=False, when=first_date(resource, "onsetDateTime", "onsetPeriod", "recordedDate"),

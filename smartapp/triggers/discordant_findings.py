@@ -126,7 +126,8 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
     reasons: list[str] = []
     dx = confident(current_diagnoses(record, ctx))
     for a, b in _family_pairs(dx):
-        reasons.append(f"{a.entity.label if a.entity else ''} vs {b.entity.label if b.entity else ''}")
+        pair = sorted(d.entity.label for d in (a, b) if d.entity)
+        reasons.append(" vs ".join(pair))
         evidence += [Evidence.of(a.source), Evidence.of(b.source)]
     scheme = _scheme(record, ctx)
     by_scheme: dict[str, list[Grade]] = {}
