@@ -13,6 +13,7 @@ from fastapi import APIRouter, Body, Header, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from fhirmaps import write
+from launch.errors import FhirError
 from launch.sessions import LaunchSession
 from smartapp.packet.directory import Directory, load_directory
 from smartapp.packet.draft import draft_for_patient
@@ -151,7 +152,12 @@ async def send_current(services: AppServices, session: LaunchSession) -> dict[st
     if blocker:
         raise AppError(409, "send_not_allowed", "The packet cannot be sent to the EHR", blocker)
     pdf = await asyncio.to_thread(render_pdf, stored.packet)
-    receipt = await send_packet(fhir_client(services, session), stored.packet, pdf, now=now_iso())
+    try:
+        receipt = await send_packet(fhir_client(services, session), stored.packet, pdf, now=now_iso())
+    except FhirError as exc:
+        raise AppError(502, "write_back_failed", "The packet could not be sent to the EHR", str(exc),
+                       "Sending again is safe: the EHR keeps one copy per packet. If it keeps failing, "
+                       "download the PDF and file it in the chart.") from exc
     await PacketStore(services.engine).add_receipt(stored.packet.id, stored.version, receipt)
     return receipt
 
