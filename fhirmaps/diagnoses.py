@@ -134,8 +134,10 @@ def _lung_histology(icd10: str, text: str) -> Entity | None:
         return entities.by_id("lung-squamous")
     if re.search(r"(?<!non-)(?<!non )small[- ]cell", text, re.I):
         return entities.by_id("sclc")
-    if re.search(r"adenocarcinoma|non-?\s?small", text, re.I):
+    if re.search(r"adenocarcinoma", text, re.I):
         return entities.by_id("lung-adenocarcinoma")
+    if re.search(r"non-?\s?small", text, re.I):
+        return entities.by_id("nsclc-nos")
     return None
 
 

@@ -24,6 +24,7 @@ class Entity:
     organ: str | None
     named_hedge: bool
     benign: bool
+    family_parent: str | None = None  # NOS family this family refines (e.g. nsclc for nsclc-adeno)
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,7 @@ def _entity(raw: dict[str, Any]) -> Entity:
         id=raw["id"], label=raw["label"], family=raw.get("family"), lineage=raw.get("lineage", ""),
         discord=raw.get("discord"), rare=bool(raw.get("rare")), rare_nci=bool(raw.get("rare_nci", raw.get("rare"))),
         group=raw.get("group") or raw.get("nci_group"), time_critical=raw.get("time_critical"), organ=raw.get("organ"),
-        named_hedge=bool(raw.get("named_hedge")), benign=bool(raw.get("benign")),
+        named_hedge=bool(raw.get("named_hedge")), benign=bool(raw.get("benign")), family_parent=raw.get("family_parent"),
     )
 
 

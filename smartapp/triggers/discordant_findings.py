@@ -50,6 +50,8 @@ def _family_pairs(diagnoses: list[Diagnosis]) -> list[tuple[Diagnosis, Diagnosis
             continue
         if a.entity.family == b.entity.family or frozenset({a.entity.family, b.entity.family}) in _TRANSFORMATIONS:
             continue
+        if a.entity.family in (b.entity.family_parent, None) or b.entity.family in (a.entity.family_parent, None):
+            continue  # NSCLC NOS refined to adenocarcinoma is a refinement, not a disagreement
         pairs.append((a, b))
     return pairs
 

@@ -104,7 +104,7 @@ def _g2(record: PatientRecord, ctx: Context) -> list[Evidence]:
 
 
 def _g3(record: PatientRecord, ctx: Context) -> list[Evidence]:
-    nsclc = [d for d in has_entity(record, ctx, "lung-adenocarcinoma")]
+    nsclc = has_entity(record, ctx, "lung-adenocarcinoma", "nsclc-nos")
     if not nsclc or has_entity(record, ctx, "lung-squamous"):
         return []
     metastatic = _metastatic(record, ctx)

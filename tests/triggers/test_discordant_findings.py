@@ -86,3 +86,11 @@ def test_appended_report_with_unchanged_diagnosis_does_not_fire() -> None:
     result = run(report("r1", text, status="appended"))
     assert "discordant-findings" not in result.triggers
     assert result.time_critical is not None
+
+
+def test_nsclc_nos_refined_to_squamous_is_not_discordant_but_sclc_vs_nsclc_is() -> None:
+    nos = condition("c1", "C34.11", "Malignant neoplasm of upper lobe, right bronchus or lung", text="Non-small cell lung cancer")
+    squamous = report("r1", "FINAL DIAGNOSIS:\nLung, right upper lobe, lobectomy: Squamous cell carcinoma of the lung, keratinizing.\n")
+    assert "discordant-findings" not in fired(nos, squamous)
+    small_cell = report("r2", "FINAL DIAGNOSIS:\nLymph node, station 7, EBUS: Small cell carcinoma.\n")
+    assert "discordant-findings" in fired(nos, small_cell)
