@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from fhirmaps import codes
 from fhirmaps.record import PatientRecord
 from smartapp.findings import Evidence, TimeCritical
@@ -14,6 +16,8 @@ from smartapp.triggers.common import (
     mentions,
 )
 
+_COMPRESSION = re.compile(r"compress|effac|impinge|deform", re.I)
+_NO_COMPRESSION = re.compile(r"\b(without|no)\s+(?:\w+\s+){0,3}(?:compress|effac|impinge|deform)", re.I)
 _INACTIVE = {"inactive", "resolved", "remission", "refuted", "entered-in-error"}
 
 
@@ -55,6 +59,8 @@ def assess_time_critical(record: PatientRecord, ctx: Context) -> TimeCritical | 
     for m in mentions(record, ctx, "CORD_COMPRESSION", "SVC", kinds=("imaging", "note", "pathology"), sections=sections):
         if m.raw.uncertain or not cancers:
             continue
+        if m.key.startswith("epidural") and (not _COMPRESSION.search(m.raw.sentence) or _NO_COMPRESSION.search(m.raw.sentence)):
+            continue  # epidural disease counts only with compression of the cord / thecal sac
         reasons.append("malignant spinal cord compression" if m.label == "CORD_COMPRESSION" else "superior vena cava syndrome")
         evidence.append(Evidence.of(m.source))
     if not reasons:

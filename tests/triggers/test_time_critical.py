@@ -37,3 +37,11 @@ def test_svc_syndrome_code_with_cancer() -> None:
     lung = condition("c1", "C34.11", "Malignant neoplasm of upper lobe, right bronchus or lung", text="Small cell lung carcinoma")
     svc = condition("c2", "I87.1", "Compression of vein", text="Superior vena cava syndrome")
     assert run(lung, svc).time_critical is not None
+
+
+def test_epidural_disease_needs_compression() -> None:
+    prostate = condition("c1", "C61", "Malignant neoplasm of prostate")
+    no_compression = report("r1", "IMPRESSION: Small focus of epidural disease at T10 without cord compression.\n", kind="imaging", title="MRI spine")
+    assert run(prostate, no_compression).time_critical is None
+    compressed = report("r2", "IMPRESSION: Epidural tumor at T10 with effacement of the thecal sac and compression of the cord.\n", kind="imaging", title="MRI")
+    assert run(prostate, compressed).time_critical is not None
