@@ -18,6 +18,8 @@ RATIONALE = (
 )
 _AS_TERMS = ("active surveillance", "watchful waiting", "expectant management", "surveillance protocol")
 _PTMC_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*(mm|cm)\b", re.I)
+_DEFINITIVE = re.compile(r"prostatectomy|thyroidectomy|lobectomy|brachytherapy|radiation therapy|radiotherapy|\bsbrt\b|\bimrt\b|"
+                         r"external beam|radioactive iodine", re.I)
 _AGGRESSIVE = re.compile(r"tall[- ]cell|hobnail|columnar cell|diffuse sclerosing|solid variant|insular", re.I)
 
 
@@ -98,9 +100,19 @@ def _thyroid(record: PatientRecord, ctx: Context) -> list[str]:
     return problems
 
 
+def _definitive_treatment_planned(record: PatientRecord) -> bool:
+    """Surveillance was discussed but surgery or radiotherapy was chosen: the patient is not on surveillance."""
+    for a in record.actions:
+        if a.resource_type in ("ServiceRequest", "Appointment", "CarePlan", "Procedure") and a.status in (
+                "active", "draft", "on-hold", "booked", "proposed", "pending", "scheduled", "not-started", "preparation"):
+            if _DEFINITIVE.search(f"{a.name} {a.note}"):
+                return True
+    return False
+
+
 def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
     sources = _surveillance_sources(record, ctx)
-    if not sources or antineoplastic_given(record, ctx):
+    if not sources or antineoplastic_given(record, ctx) or _definitive_treatment_planned(record):
         return None
     prostate = has_entity(record, ctx, "prostate-adenocarcinoma") or has_icd10(record, ctx, "C61")
     thyroid = has_entity(record, ctx, "papillary-thyroid") or has_icd10(record, ctx, "C73")

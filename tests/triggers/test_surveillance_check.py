@@ -41,3 +41,11 @@ def test_surveillance_after_completed_treatment_does_not_fire() -> None:
             "subject": {"reference": "Patient/p1"}, "performedDateTime": "2025-05-01"}
     plan = note("n3", "Post-prostatectomy: surveillance protocol with PSA every 6 months; active surveillance of PSA.")
     assert "surveillance-check" not in fired(PROSTATE, done, plan)
+
+
+def test_surveillance_discussed_but_prostatectomy_chosen_is_not_surveillance() -> None:
+    from tests.fhirmaps.builders import service_request
+
+    chose = note("n9", "Active surveillance was discussed; he prefers surgery. Plan robotic radical prostatectomy.")
+    surgery = service_request("s1", "Robotic radical prostatectomy", when="2026-04-20")
+    assert "surveillance-check" not in fired(PROSTATE, chose, surgery)
