@@ -130,7 +130,9 @@ def launch_once(browser: Any, ehr_url: str, app_url: str) -> dict[str, float]:
         context.add_init_script(MARKS_SCRIPT)
         page = context.new_page()
         callbacks: list[Any] = []
+        fetches: list[Any] = []
         page.on("requestfinished", lambda r: callbacks.append(r) if r.url.startswith(f"{app_url}/callback") else None)
+        page.on("requestfinished", lambda r: fetches.append(r) if r.resource_type in ("fetch", "xhr") else None)
         page.goto(f"{ehr_url}/")
         card = page.locator("article.card").filter(has=page.locator("code", has_text=PATIENT))
         card.get_by_role("button", name="Launch SecondLook").click()
@@ -145,6 +147,10 @@ def launch_once(browser: Any, ehr_url: str, app_url: str) -> dict[str, float]:
             "callback_to_results_s": round((marks["results"] - callback_start_ms) / 1000, 3),
             "callback_to_loading_s": round((marks["loading"] - callback_start_ms) / 1000, 3)
             if "loading" in marks else float("nan"),
+            # Where the time goes: the page's own data request(s), start and duration.
+            "data_requests": [{"path": r.url[len(app_url):].split("?")[0].rsplit("/", 1)[-1] or "/",
+                               "starts_after_callback_s": round((r.timing["startTime"] - callback_start_ms) / 1000, 3),
+                               "duration_s": round(r.timing["responseEnd"] / 1000, 3)} for r in fetches],
             # Cross-check on the driver's clock (includes Playwright's polling, so a little later).
             "callback_to_driver_saw_results_s": round((seen_by_driver_ms - callback_start_ms) / 1000, 3),
             "findings": page.locator("[data-testid=finding]").count(),
