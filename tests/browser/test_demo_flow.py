@@ -166,6 +166,7 @@ def test_whole_flow_from_ehr_launch_to_referral_draft(stack: Stack, page: Page, 
 def test_launch_inside_the_ehr_iframe_on_another_site(stack: Stack, page: Page, context: BrowserContext,
                                                       shoot: Shoot) -> None:
     patient_id = RARE_MULTI
+    page.set_viewport_size({"width": 860, "height": 900})  # the EHR's frame is then about 820 px wide
     page.goto(f"{stack.ehr}/chart/{patient_id}")
     frame = page.frame_locator("iframe[title=SecondLook]")
     authorize(frame)
@@ -175,6 +176,8 @@ def test_launch_inside_the_ehr_iframe_on_another_site(stack: Stack, page: Page, 
     assert re.search(r"/s/[A-Za-z0-9_-]+/$", app_frame.url)
     assert page.url.startswith(stack.ehr) and not stack.app.startswith(stack.ehr)
     assert sorted(engine_triggers(app_frame)) == sorted(INDEX[patient_id]["triggers"])
+    frame_width = app_frame.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+    assert frame_width[1] < 860 and frame_width[0] <= frame_width[1], frame_width
     # The session cookie lives in the EHR site's partition (CHIPS), so the frame keeps it when
     # third-party cookies are blocked; Chromium accepts Secure cookies on http loopback.
     session_cookies = [c for c in context.cookies(stack.app) if c["name"].startswith("sl_s_")]
@@ -263,6 +266,10 @@ def test_fits_800px_and_a_touch_tablet(stack: Stack, page: Page, chromium_tablet
     launch_from_ehr(tablet, stack, RARE_MULTI)
     assert tablet.evaluate("matchMedia('(pointer: coarse)').matches")
     assert_no_horizontal_scroll(tablet)
+    dismiss = tablet.locator("details[data-testid=dismiss]").first
+    dismiss.locator("summary").tap()
+    expect(dismiss).to_have_attribute("open", "")
+    expect(dismiss.get_by_role("button", name="Dismiss")).to_be_visible()
     shoot(tablet, "-tablet")
 
 
