@@ -104,7 +104,7 @@ def main() -> None:
     evaluate_resources(large, as_of=AS_OF)
     timings = []
     for _ in range(args.repeat):
-        context._CACHE.clear()
+        context.clear_cache()
         t0 = time.perf_counter()
         evaluate_resources(large, as_of=AS_OF)
         timings.append(time.perf_counter() - t0)
@@ -112,7 +112,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         resources_written = _write_folder(folder, args.patients)
-        context._CACHE.clear()
+        context.clear_cache()
         t0 = time.perf_counter()
         resources = load_resources(folder)
         results = evaluate_resources(resources, as_of=AS_OF)

@@ -96,6 +96,12 @@ def pipeline() -> Any:
         return _NLP
 
 
+def clear_cache() -> None:
+    """Forget analysed texts (benchmarks; the cache is otherwise bounded at _CACHE_LIMIT texts)."""
+    with _LOCK:
+        _CACHE.clear()
+
+
 def warm() -> None:
     analyze(["No evidence of malignancy."])
 
