@@ -107,19 +107,22 @@ def warm() -> None:
 
 
 def analyze(texts: Sequence[str]) -> list[tuple[RawMention, ...]]:
-    """Mentions for each text (results cached by text)."""
-    missing = [t for t in dict.fromkeys(texts) if t not in _CACHE]
+    """Mentions for each text (results cached by text; safe to call from several threads)."""
+    with _LOCK:
+        found = {t: _CACHE[t] for t in dict.fromkeys(texts) if t in _CACHE}
+    missing = [t for t in dict.fromkeys(texts) if t not in found]
     if missing:
         nlp = pipeline()
         with _LOCK, warnings.catch_warnings():
             # medspaCy's empty internal matchers warn (spaCy W036) on every document.
             warnings.filterwarnings("ignore", message=r".*\[W036\].*")
             docs = list(nlp.pipe(missing, batch_size=64))
-        if len(_CACHE) + len(missing) > _CACHE_LIMIT:
-            _CACHE.clear()
-        for text, doc in zip(missing, docs, strict=True):
-            _CACHE[text] = tuple(_mentions(doc))
-    return [_CACHE[t] for t in texts]
+            fresh = {text: tuple(_mentions(doc)) for text, doc in zip(missing, docs, strict=True)}
+            if len(_CACHE) + len(fresh) > _CACHE_LIMIT:
+                _CACHE.clear()
+            _CACHE.update(fresh)
+        found.update(fresh)
+    return [found[t] for t in texts]
 
 
 def _mentions(doc: Any) -> Iterable[RawMention]:
