@@ -76,12 +76,15 @@ def read_condition(resource: Json) -> tuple[Diagnosis | None, bool]:
     icd10 = next((c.code for c in all_codes if c.short_system == "icd10"), None)
     snomed = {c.code for c in all_codes if c.short_system == "snomed"}
     morphology = None
+    morph_display = ""
     path = f"Condition.code.coding[{_coding_index(concept, 'icd10')}]" if all_codes else "Condition.code.text"
     for i, ext in enumerate(as_list(resource.get("extension"))):
         if isinstance(ext, dict) and str(ext.get("url", "")).endswith(HISTOLOGY_EXT):
             found = codes_of(ext.get("valueCodeableConcept"))
             if found:
-                morphology = found[0].code
+                # ICD-O-3 "8936/1"; a SNOMED morphology concept is kept for its display text only.
+                morphology = found[0].code if re.match(r"^\d{4}", found[0].code) else None
+                morph_display = concept_text(ext.get("valueCodeableConcept"))
                 path = f"Condition.extension[{i}].valueCodeableConcept"
     topography = None
     for site in as_list(resource.get("bodySite")):
@@ -89,7 +92,7 @@ def read_condition(resource: Json) -> tuple[Diagnosis | None, bool]:
             if c.system == ICDO3 or re.match(r"^C\d\d(\.\d)?$", c.code):
                 topography = c.code
     profiles = " ".join(str(p) for p in as_list((resource.get("meta") or {}).get("profile")))
-    display_text = " ".join([text] + [c.display for c in all_codes])
+    display_text = " ".join([text, morph_display] + [c.display for c in all_codes])
     history = bool(icd10 and is_history_code(icd10)) or bool(_HISTORY_DISPLAY.search(display_text))
     entity = entities.from_morphology(morphology, topography) or entities.from_snomed(snomed) or entities.from_icd10(icd10)
     if not history and (entity is None or (morphology is None and (entity.family is None or is_site_only_icd10(icd10 or "")))):

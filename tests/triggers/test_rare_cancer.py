@@ -97,3 +97,11 @@ def test_right_colectomy_with_terminal_ileum_is_colon_not_small_bowel() -> None:
     assert "rare-cancer" not in fired(report("r1", text))
     anal = "FINAL DIAGNOSIS:\nA. Anal canal, biopsy:\n- Squamous cell carcinoma, invasive.\n"
     assert "rare-cancer" in fired(report("r2", anal))
+
+
+def test_histology_extension_with_a_snomed_morphology_uses_its_display() -> None:
+    gist = condition("c1", "363346000", "Malignant neoplastic disease", system=SNOMED)
+    gist["extension"] = [{"url": "http://hl7.org/fhir/us/mcode/StructureDefinition/mcode-histology-morphology-behavior",
+                          "valueCodeableConcept": {"coding": [{"system": SNOMED, "code": "128755003",
+                                                               "display": "Gastrointestinal stromal tumor, uncertain malignant potential"}]}}]
+    assert "rare-cancer" in fired(gist)
