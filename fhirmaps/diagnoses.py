@@ -83,7 +83,8 @@ def read_condition(resource: Json) -> tuple[Diagnosis | None, bool]:
             found = codes_of(ext.get("valueCodeableConcept"))
             if found:
                 # ICD-O-3 "8936/1"; a SNOMED morphology concept is kept for its display text only.
-                morphology = found[0].code if re.match(r"^\d{4}", found[0].code) else None
+                icdo = found[0].short_system == "icdo3" or re.match(r"^\d{4}(\s*/\s*\d)?$", found[0].code)
+                morphology = found[0].code if icdo else None
                 morph_display = concept_text(ext.get("valueCodeableConcept"))
                 path = f"Condition.extension[{i}].valueCodeableConcept"
     topography = None
