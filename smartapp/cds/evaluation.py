@@ -14,6 +14,7 @@ import os
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from datetime import date
 from typing import Any
 
@@ -61,7 +62,12 @@ class Evaluator:
         if self._workers <= 1:
             return await asyncio.to_thread(evaluate, record, patient_id, as_of)
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor(), evaluate, record, patient_id, as_of)
+        try:
+            return await loop.run_in_executor(self._executor(), evaluate, record, patient_id, as_of)
+        except BrokenProcessPool:
+            # A worker died (e.g. killed for memory): answer this call in a thread, start a new pool next time.
+            self.close()
+            return await asyncio.to_thread(evaluate, record, patient_id, as_of)
 
     def close(self) -> None:
         if self._pool is not None:

@@ -1,0 +1,33 @@
+"""The engine runs in worker processes and gives the same result as in-process; a dead worker
+does not break the service."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from datetime import date
+
+from smartapp.cds.evaluation import Evaluator, evaluate
+from smartapp.cds.fetch import HookRecord
+from tests.cds.conftest import AS_OF, patient_resources
+
+
+async def test_pool_result_equals_in_process_result_and_survives_a_killed_worker() -> None:
+    record = HookRecord(resources=patient_resources("demo-aml"))
+    expected = evaluate(record, "demo-aml", AS_OF)
+    evaluator = Evaluator(workers=2)
+    try:
+        assert await evaluator.evaluate(record, "demo-aml", AS_OF) == expected
+        pool = evaluator._executor()
+        for pid in list(pool._processes):  # noqa: SLF001 - simulate a worker killed by the OS
+            os.kill(pid, signal.SIGKILL)
+        assert await evaluator.evaluate(record, "demo-aml", AS_OF) == expected
+        assert await evaluator.evaluate(record, "demo-aml", AS_OF) == expected  # a fresh pool
+    finally:
+        evaluator.close()
+    assert json.dumps(expected)  # plain JSON, ready for the cards
+
+
+def test_missing_patient_gives_an_empty_result() -> None:
+    assert evaluate(HookRecord(), "nobody", date(2026, 11, 25))["findings"] == []
