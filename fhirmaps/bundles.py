@@ -17,7 +17,16 @@ def flatten(items: Iterable[Any]) -> list[Json]:
     _collect(items, out, aliases)
     if aliases:
         out = [_rewrite(r, aliases) for r in out]
-    return out
+    # Paged searches and _include can return one resource twice; read each Type/id once.
+    seen: set[tuple[str, str]] = set()
+    unique: list[Json] = []
+    for resource in out:
+        key = (str(resource.get("resourceType")), str(resource.get("id", "")))
+        if key[1] and key in seen:
+            continue
+        seen.add(key)
+        unique.append(resource)
+    return unique
 
 
 def _collect(items: Iterable[Any], out: list[Json], aliases: dict[str, str]) -> None:

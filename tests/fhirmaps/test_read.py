@@ -101,3 +101,10 @@ def test_single_patient_resource_without_subject_is_read_with_a_data_issue() -> 
     [record] = read_records([bundle(patient(), orphan)], as_of=AS_OF)
     assert [d.source.reference for d in record.diagnoses] == ["Condition/c1"]
     assert any(i["resource"] == "Condition/c1" and "no patient reference" in i["reason"] for i in record.data_issues)
+
+
+def test_duplicate_resources_are_read_once() -> None:
+    broken = condition("c1", "C45.0", "Mesothelioma of pleura") | {"onsetDateTime": "soon"}
+    [record] = read_records([bundle(patient(), broken, broken)], as_of=AS_OF)
+    assert len(record.diagnoses) == 1
+    assert len(record.data_issues) == 1
