@@ -65,6 +65,19 @@ def read_records(resources: Sequence[Json], *, as_of: date, attachments: Attachm
     return sorted(records, key=lambda r: r.patient)
 
 
+# Identifiers of what SecondLook itself writes back to the EHR (referral ServiceRequest, packet
+# DocumentReference). Read back on the next launch, our own referral would otherwise look like a
+# patient's request for a second opinion or a planned procedure.
+OWN_IDENTIFIER_PREFIX = "urn:secondlook:"
+
+
+def written_by_secondlook(resource: Json) -> bool:
+    return any(
+        isinstance(ident, dict) and str(ident.get("system", "")).startswith(OWN_IDENTIFIER_PREFIX)
+        for ident in as_list(resource.get("identifier"))
+    )
+
+
 def read_record(patient: str, own: Sequence[Json], shared: Sequence[Json], *, as_of: date,
                 attachments: Attachments) -> PatientRecord:
     record = PatientRecord(patient=patient)
@@ -74,6 +87,8 @@ def read_record(patient: str, own: Sequence[Json], shared: Sequence[Json], *, as
     chunks: list[Chunk] = []
     ordered = sorted(own, key=lambda r: (r.get("resourceType") != "DiagnosticReport", r.get("resourceType", ""), str(r.get("id", ""))))
     for resource in ordered:
+        if written_by_secondlook(resource):
+            continue
         problem = validation_problem(resource)
         if problem:
             record.data_issues.append({"resource": ref_of(resource), "reason": problem})
