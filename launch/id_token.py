@@ -15,6 +15,12 @@ from launch.errors import LaunchError
 
 ID_TOKEN_ALGS = ["RS256", "RS384", "ES384"]
 LEEWAY_SECONDS = 60
+JWKS_TTL_SECONDS = 300.0
+
+# Key sets by URL: fetching them on every launch costs a round trip to the EHR on the path from
+# the callback to the clinician's screen. A token signed with a key we have not seen (rotation)
+# triggers one fresh fetch.
+_JWKS_CACHE: dict[str, tuple[float, dict[str, Any]]] = {}
 
 
 async def find_jwks_uri(http: httpx2.AsyncClient, config: SmartConfiguration) -> str:
@@ -37,11 +43,21 @@ async def validate_id_token(
     now: int | None = None,
 ) -> dict[str, Any]:
     """Check signature, `iss`, `aud`, `exp`, `iat`; returns the claims."""
-    keys = KeySet.import_key_set(await _get_json(http, await find_jwks_uri(http, config)))  # type: ignore[arg-type]
+    jwks_uri = await find_jwks_uri(http, config)
+    cached = _JWKS_CACHE.get(jwks_uri)
+    fresh = cached is None or time.monotonic() - cached[0] > JWKS_TTL_SECONDS
+    document = await _get_json(http, jwks_uri) if fresh or cached is None else cached[1]
     try:
-        token = jwt.decode(id_token, keys, algorithms=ID_TOKEN_ALGS)
+        token = _decode(id_token, document)
     except (JoseError, ValueError) as exc:
-        raise _invalid(f"its signature could not be verified ({type(exc).__name__})") from exc
+        if fresh:
+            raise _invalid(f"its signature could not be verified ({type(exc).__name__})") from exc
+        document = await _get_json(http, jwks_uri)  # the EHR may have rotated its keys
+        try:
+            token = _decode(id_token, document)
+        except (JoseError, ValueError) as again:
+            raise _invalid(f"its signature could not be verified ({type(again).__name__})") from again
+    _JWKS_CACHE[jwks_uri] = (time.monotonic(), document)
     claims = dict(token.claims)
     expected_iss = (config.issuer or config.fhir_base).rstrip("/")
     registry = jwt.JWTClaimsRegistry(
@@ -62,6 +78,11 @@ async def validate_id_token(
     if client_id not in audiences:
         raise _invalid("it was issued for a different application")
     return claims
+
+
+def _decode(id_token: str, document: dict[str, Any]) -> jwt.Token:
+    keys = KeySet.import_key_set(document)  # type: ignore[arg-type]
+    return jwt.decode(id_token, keys, algorithms=ID_TOKEN_ALGS)
 
 
 async def _get_json(http: httpx2.AsyncClient, url: str) -> dict[str, Any]:

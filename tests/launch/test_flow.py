@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx2
 import pytest
 from joserfc import jwt
-from joserfc.jwk import RSAKey
+from joserfc.jwk import ECKey, RSAKey
 from werkzeug import Response
 
 from launch.discovery import Discovery
@@ -438,3 +438,27 @@ async def test_malformed_error_code_is_not_echoed(
         await callback(registry, discovery, lite_store, http, {"error": "<script>alert(1)</script>"})
     assert caught.value.error == "authorization_failed"
     assert "<script>" not in str(caught.value)
+
+
+async def test_jwks_cached_between_launches_and_refetched_on_rotation(
+    ehr: FakeEhr, registry: Registry, discovery: Discovery, lite_store: SessionStore, http: httpx2.AsyncClient,
+    ec_key: ECKey,
+) -> None:
+    from launch import id_token as id_token_module
+
+    id_token_module._JWKS_CACHE.clear()
+
+    def jwks_fetches() -> int:
+        return sum(1 for req, _resp in ehr.server.log if req.path == "/auth/jwks")
+
+    for _ in range(2):
+        params = await begin(registry, discovery, lite_store, ehr)
+        ehr.token_responses.append((200, token_body(id_token=ehr.id_token())))
+        await callback(registry, discovery, lite_store, http, {"code": "C", "state": params["state"]})
+    assert jwks_fetches() == 1
+    # The EHR rotates to a new key: the cached set fails, one fresh fetch finds the new key.
+    ehr.signing_key = ec_key
+    params = await begin(registry, discovery, lite_store, ehr)
+    ehr.token_responses.append((200, token_body(id_token=ehr.id_token())))
+    await callback(registry, discovery, lite_store, http, {"code": "C", "state": params["state"]})
+    assert jwks_fetches() == 2
