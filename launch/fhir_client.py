@@ -69,10 +69,6 @@ class FhirClient:
         self._timeout = httpx2.Timeout(timeout) if timeout is not None else None
 
     @property
-    def max_concurrency(self) -> int:
-        return self._max_concurrency
-
-    @property
     def semaphore(self) -> asyncio.Semaphore:
         return ehr_semaphore(self.base_url, self._max_concurrency)
 

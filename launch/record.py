@@ -139,22 +139,13 @@ async def _run(
 
 
 async def fetch_attachments(
-    client: FhirClient, attachments: list[AttachmentRef], *, max_parallel: int | None = None
+    client: FhirClient, attachments: list[AttachmentRef]
 ) -> list[FetchedAttachment | Gap]:
-    """Fetch attachments concurrently; each failure becomes a Gap in the same position.
-
-    `max_parallel` keeps some of the EHR's connection slots free for searches still paging:
-    without it, fifty downloads queue in front of every next-page request of a long search.
-    """
-    local = asyncio.Semaphore(max_parallel) if max_parallel else None
+    """Fetch attachments concurrently; each failure becomes a Gap in the same position."""
 
     async def fetch_one(ref: AttachmentRef) -> FetchedAttachment | Gap:
         try:
-            if local is None:
-                data, content_type = await client.fetch_attachment(ref.url, ref.content_type)
-            else:
-                async with local:
-                    data, content_type = await client.fetch_attachment(ref.url, ref.content_type)
+            data, content_type = await client.fetch_attachment(ref.url, ref.content_type)
         except FhirError as exc:
             return Gap(ref.label or "attachment", "Binary", "fetch_failed", exc.message)
         return FetchedAttachment(ref.url, content_type, data, ref.label)

@@ -127,8 +127,7 @@ def report_category_name(report: dict[str, Any]) -> str:
     return "Uncategorised"
 
 
-# Reports carry the narrative behind attachment URLs; their texts are downloaded as soon as the
-# report searches finish, while the longer searches (Observation pages) are still running.
+# Reports carry the narrative behind attachment URLs (see ReportTexts).
 REPORT_TYPES = frozenset({"DiagnosticReport", "DocumentReference"})
 
 
@@ -146,37 +145,63 @@ async def load_patient_record(
 
     reports = [s for s in searches if s.resource_type in REPORT_TYPES]
     others = [s for s in searches if s.resource_type not in REPORT_TYPES]
+    texts = ReportTexts(client, granted)
 
-    async def reports_with_texts() -> tuple[FetchResult, list[FetchedAttachment | Gap]]:
-        fetched = await fetch_searches(client, reports, granted, on_page=prevalidate)
-        refs = [AttachmentRef(url=url, content_type=ctype) for url, ctype in attachments_to_fetch(fetched.resources)]
-        if not refs:
-            return fetched, []
-        if not granted.can_read("Binary"):
-            return fetched, [Gap(
-                label="report text",
-                resource_type="Binary",
-                reason="scope_not_granted",
-                message=f"{len(refs)} report text(s) could not be read: access to Binary was not granted.",
-            )]
-        # Half the EHR's connection slots: the other searches keep paging meanwhile.
-        return fetched, list(await fetch_attachments(client, refs, max_parallel=max(1, client.max_concurrency // 2)))
+    def report_page(resources: list[dict[str, Any]]) -> None:
+        prevalidate(resources)
+        texts.on_page(resources)
 
-    (report_result, texts), other_result = await asyncio.gather(
-        reports_with_texts(), _fetch_with_undated_fallback(client, others, granted, patient_id, prevalidate)
+    report_result, other_result = await asyncio.gather(
+        fetch_searches(client, reports, granted, on_page=report_page),
+        _fetch_with_undated_fallback(client, others, granted, patient_id, prevalidate),
     )
+    fetched_texts = await texts.results()
     await asyncio.gather(*checks)
     snapshot = PatientRecordSnapshot(
         patient_id,
         [*other_result.resources, *report_result.resources],
         [*other_result.gaps, *report_result.gaps],
     )
-    for item in texts:
+    for item in fetched_texts:
         if isinstance(item, FetchedAttachment):
             snapshot.attachments[item.url] = (item.content, item.content_type)
         else:
             snapshot.gaps.append(item)
     return snapshot
+
+
+class ReportTexts:
+    """Downloads report texts (presentedForm / attachment URLs) as soon as each page of reports
+    arrives, instead of after the last page of every report search."""
+
+    def __init__(self, client: FhirClient, granted: GrantedScopes) -> None:
+        self._client = client
+        self._allowed = granted.can_read("Binary")
+        self._seen: set[str] = set()
+        self._denied = 0
+        self._batches: list[asyncio.Future[list[FetchedAttachment | Gap]]] = []
+
+    def on_page(self, resources: list[dict[str, Any]]) -> None:
+        refs = [AttachmentRef(url=url, content_type=ctype)
+                for url, ctype in attachments_to_fetch(resources) if url not in self._seen]
+        self._seen.update(ref.url for ref in refs)
+        if not refs:
+            return
+        if not self._allowed:
+            self._denied += len(refs)
+            return
+        self._batches.append(asyncio.ensure_future(fetch_attachments(self._client, refs)))
+
+    async def results(self) -> list[FetchedAttachment | Gap]:
+        items = [item for batch in await asyncio.gather(*self._batches) for item in batch]
+        if self._denied:
+            items.append(Gap(
+                label="report text",
+                resource_type="Binary",
+                reason="scope_not_granted",
+                message=f"{self._denied} report text(s) could not be read: access to Binary was not granted.",
+            ))
+        return items
 
 
 async def _fetch_with_undated_fallback(
