@@ -71,8 +71,27 @@ def run_ehr(port: int, app_url: str, latency_ms: int) -> None:
     uvicorn.run(ehr, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
+def forget_validation_between_launches() -> None:
+    """Each launch as if for a patient the app has never read: the content-addressed validation
+    memo (fhirmaps/r4b.py) is emptied before every record load, so repeated launches of the one
+    large demo patient do not profit from the previous launch's work."""
+    from fhirmaps import r4b
+    from smartapp.web import results
+
+    original = results._load
+
+    async def cold_load(services: Any, session: Any) -> Any:
+        with r4b._MEMO_LOCK:
+            r4b._MEMO.clear()
+        return await original(services, session)
+
+    results._load = cold_load  # type: ignore[assignment]
+
+
 def run_app(port: int, ehr_url: str, data_dir: str) -> None:
     import uvicorn
+
+    forget_validation_between_launches()
 
     from smartapp.cli.demo import demo_registry
     from smartapp.config import Settings

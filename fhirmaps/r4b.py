@@ -31,7 +31,9 @@ __all__ = [
     "Observation",
     "Patient",
     "Resource",
+    "check_batch",
     "model_class",
+    "remember",
     "validation_problem",
 ]
 
@@ -75,6 +77,21 @@ def validation_problem(resource: dict[str, Any]) -> str | None:
         if len(_MEMO) > _MEMO_LIMIT:
             _MEMO.popitem(last=False)
     return problem
+
+
+def check_batch(resources: list[dict[str, Any]]) -> list[tuple[str, str | None]]:
+    """(content digest, problem) per resource: validation done elsewhere (another process),
+    handed back to `remember` so `validation_problem` finds the answers."""
+    return [(_fingerprint(resource), _validate(resource)) for resource in resources]
+
+
+def remember(checked: list[tuple[str, str | None]]) -> None:
+    with _MEMO_LOCK:
+        for key, problem in checked:
+            _MEMO[key] = problem
+            _MEMO.move_to_end(key)
+        while len(_MEMO) > _MEMO_LIMIT:
+            _MEMO.popitem(last=False)
 
 
 def _validate(resource: dict[str, Any]) -> str | None:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from fhirmaps.r4b import validation_problem
+from fhirmaps.r4b import check_batch, remember
 from fhirmaps.read import attachments_to_fetch
 from launch.fhir_client import FhirClient, PageHook
 from launch.record import (
@@ -23,6 +23,7 @@ from launch.record import (
     fetch_searches,
 )
 from launch.scopes import GrantedScopes
+from smartapp.workers import VALIDATION_POOL
 
 # Resource types the engine reads, with the search that finds them for one patient.
 # DiagnosticReport is read across all categories: vendors disagree on pathology categories
@@ -135,13 +136,12 @@ async def load_patient_record(
     client: FhirClient, patient_id: str, granted: GrantedScopes, today: date | None = None
 ) -> PatientRecordSnapshot:
     searches = build_searches(patient_id, today or date.today())
-    loop = asyncio.get_running_loop()
-    checks: list[asyncio.Future[list[str | None]]] = []
+    checks: list[asyncio.Task[None]] = []
 
     def prevalidate(resources: list[dict[str, Any]]) -> None:
-        # R4B validation is most of the engine's CPU time; doing it page by page while the next
-        # pages are on the network means the engine later finds the answers remembered.
-        checks.append(loop.run_in_executor(None, _validate_all, list(resources)))
+        # R4B validation is most of the engine's CPU time; done page by page in a worker process
+        # while the next pages are on the network, the engine later finds the answers remembered.
+        checks.append(asyncio.ensure_future(_prevalidate(list(resources))))
 
     reports = [s for s in searches if s.resource_type in REPORT_TYPES]
     others = [s for s in searches if s.resource_type not in REPORT_TYPES]
@@ -223,5 +223,5 @@ async def _fetch_with_undated_fallback(
     return result
 
 
-def _validate_all(resources: list[dict[str, Any]]) -> list[str | None]:
-    return [validation_problem(resource) for resource in resources]
+async def _prevalidate(resources: list[dict[str, Any]]) -> None:
+    remember(await VALIDATION_POOL.run(check_batch, resources))

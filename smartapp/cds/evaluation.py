@@ -7,20 +7,14 @@ app process use every core. Workers are spawned, not forked: the app process run
 
 from __future__ import annotations
 
-import asyncio
-import atexit
-import multiprocessing
 import os
-import threading
-import time
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from datetime import date
 from typing import Any
 
 from fhirmaps.context import warm
 from smartapp.cds.fetch import HookRecord
 from smartapp.engine import evaluate_resources
+from smartapp.workers import WorkerPool
 
 
 def evaluate(record: HookRecord, patient_id: str, as_of: date) -> dict[str, Any]:
@@ -33,43 +27,16 @@ def evaluate(record: HookRecord, patient_id: str, as_of: date) -> dict[str, Any]
     return {"patient": wanted, "time_critical": None, "findings": [], "data_issues": []}
 
 
-def _start_worker(parent: int) -> None:
-    # A worker must not outlive the app: if the app process is killed, the pool's pipes do not
-    # always wake an idle worker, so each worker watches its parent.
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(1.0)
-        os._exit(0)
-
-    threading.Thread(target=watch, daemon=True).start()
-    # Loads the NLP pipeline (seconds) when the worker starts, not on its first hook call.
-    warm()
-
-
 class Evaluator:
-    def __init__(self, workers: int | None = None) -> None:
-        self._workers = workers if workers is not None else (os.cpu_count() or 1)
-        self._pool: ProcessPoolExecutor | None = None
+    """Evaluates hook records in a spawned pool, one worker per CPU (see smartapp/workers.py)."""
 
-    def _executor(self) -> ProcessPoolExecutor:
-        if self._pool is None:
-            self._pool = ProcessPoolExecutor(self._workers, mp_context=multiprocessing.get_context("spawn"),
-                                             initializer=_start_worker, initargs=(os.getpid(),))
-            atexit.register(self.close)
-        return self._pool
+    def __init__(self, workers: int | None = None) -> None:
+        count = workers if workers is not None else (os.cpu_count() or 1)
+        # One worker gains nothing over a thread: run in a thread then.
+        self._pool = WorkerPool(count if count > 1 else 0, warm_up=warm)
 
     async def evaluate(self, record: HookRecord, patient_id: str, as_of: date) -> dict[str, Any]:
-        if self._workers <= 1:
-            return await asyncio.to_thread(evaluate, record, patient_id, as_of)
-        loop = asyncio.get_running_loop()
-        try:
-            return await loop.run_in_executor(self._executor(), evaluate, record, patient_id, as_of)
-        except BrokenProcessPool:
-            # A worker died (e.g. killed for memory): answer this call in a thread, start a new pool next time.
-            self.close()
-            return await asyncio.to_thread(evaluate, record, patient_id, as_of)
+        return await self._pool.run(evaluate, record, patient_id, as_of)
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = None
+        self._pool.close()

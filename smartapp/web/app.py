@@ -12,6 +12,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from fhirmaps.context import warm
+from fhirmaps.r4b import check_batch
 from launch.crypto import TokenCipher
 from launch.discovery import Discovery
 from launch.http import create_http_client
@@ -30,6 +31,7 @@ from smartapp.web.results import ResultsCache
 from smartapp.web.routes import actions, health, launch, packet, patient, source, style
 from smartapp.web.security import SecurityHeadersMiddleware
 from smartapp.web.services import AppServices
+from smartapp.workers import VALIDATION_POOL
 
 WEB_DIR = Path(__file__).parent
 
@@ -61,8 +63,8 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
             templates=Jinja2Templates(directory=WEB_DIR / "templates"),
             results=ResultsCache(),
         )
-        # Load the NLP model now, not on the first clinician's request.
-        await asyncio.to_thread(warm)
+        # Load the NLP model and start the validation worker now, not on the first launch.
+        await asyncio.gather(asyncio.to_thread(warm), VALIDATION_POOL.run(check_batch, []))
         try:
             yield
         finally:

@@ -19,7 +19,7 @@ async def test_pool_result_equals_in_process_result_and_survives_a_killed_worker
     evaluator = Evaluator(workers=2)
     try:
         assert await evaluator.evaluate(record, "demo-aml", AS_OF) == expected
-        pool = evaluator._executor()
+        pool = evaluator._pool._executor()  # noqa: SLF001
         for pid in list(pool._processes):  # noqa: SLF001 - simulate a worker killed by the OS
             os.kill(pid, signal.SIGKILL)
         assert await evaluator.evaluate(record, "demo-aml", AS_OF) == expected

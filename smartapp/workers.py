@@ -1,0 +1,75 @@
+"""Spawned worker processes for CPU-bound work (the engine, R4B validation), so one app process
+can use every core: pure-Python work in threads queues behind the GIL. Workers are spawned, not
+forked (the app process runs threads), watch their parent so they never outlive the app, and a
+broken pool falls back to a thread for that call."""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import multiprocessing
+import os
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+def _watch_parent(parent: int, warm_up: Callable[[], None] | None) -> None:
+    # If the app process is killed, the pool's pipes do not always wake an idle worker.
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=watch, daemon=True).start()
+    if warm_up is not None:
+        warm_up()
+
+
+class WorkerPool:
+    def __init__(self, workers: int, warm_up: Callable[[], None] | None = None) -> None:
+        self._workers = workers
+        self._warm_up = warm_up
+        self._pool: ProcessPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def workers(self) -> int:
+        return self._workers
+
+    def _executor(self) -> ProcessPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                self._pool = ProcessPoolExecutor(
+                    self._workers, mp_context=multiprocessing.get_context("spawn"),
+                    initializer=_watch_parent, initargs=(os.getpid(), self._warm_up),
+                )
+                atexit.register(self.close)
+            return self._pool
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        """`fn(*args)` in a worker process (in a thread when the pool has no workers or broke)."""
+        if self._workers <= 0:
+            return await asyncio.to_thread(fn, *args)
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._executor(), fn, *args)
+        except BrokenProcessPool:
+            # A worker died (e.g. killed for memory): this call in a thread, a new pool next time.
+            self.close()
+            return await asyncio.to_thread(fn, *args)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._pool is not None:
+                self._pool.shutdown(wait=False, cancel_futures=True)
+                self._pool = None
+
+
+# One worker validates FHIR pages while the app process waits on the network (record_loader).
+VALIDATION_POOL = WorkerPool(1)
