@@ -252,12 +252,14 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main() -> int:
+    from smartapp.config import Settings
+
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=10)
     parser.add_argument("--latency-ms", type=int, default=50)
-    parser.add_argument("--fhir-concurrency", type=int, default=8,
-                        help="SECONDLOOK_FHIR_MAX_CONCURRENCY: parallel requests to one EHR (default 8)")
+    parser.add_argument("--fhir-concurrency", type=int, default=Settings.model_fields["fhir_max_concurrency"].default,
+                        help="SECONDLOOK_FHIR_MAX_CONCURRENCY: parallel requests to one EHR (default: the app's)")
     args = parser.parse_args()
     result = asyncio.run(measure(args))
     sys.stdout.write(json.dumps(result, indent=2) + "\n")

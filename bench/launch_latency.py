@@ -81,8 +81,7 @@ def forget_validation_between_launches() -> None:
     original = results._load
 
     async def cold_load(services: Any, session: Any) -> Any:
-        with r4b._MEMO_LOCK:
-            r4b._MEMO.clear()
+        r4b.forget_validations()
         return await original(services, session)
 
     results._load = cold_load  # type: ignore[assignment]

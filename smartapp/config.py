@@ -27,7 +27,9 @@ class Settings(BaseSettings):
     session_ttl_hours: float = 12.0
     discovery_ttl_seconds: float = 300.0
     fhir_timeout_seconds: float = 20.0
-    fhir_max_concurrency: int = 8
+    # Parallel requests from this process to one EHR, shared by every launch and hook call.
+    # EHRs publish no numeric limits (Epic, Oracle Health); 429 + Retry-After is honoured.
+    fhir_max_concurrency: int = 16
     fhir_max_pages: int = 50
     log_level: str = "INFO"
     # Extra frame ancestors allowed for every page (the EHR's own come from its registration).
