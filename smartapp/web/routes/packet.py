@@ -4,8 +4,6 @@ write-back. The patient always comes from the launch session; the packet id neve
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
@@ -22,26 +20,15 @@ from smartapp.packet.model import ReferralPacket
 from smartapp.packet.pdf import render_pdf
 from smartapp.packet.store import PacketConflict, PacketFinal, PacketStore, StoredPacket
 from smartapp.packet.writeback import send_blocker, send_packet
+from smartapp.web.csrf import check_csrf, csrf_token
 from smartapp.web.deps import Services, SmartSession
 from smartapp.web.errors import AppError
 from smartapp.web.patient_data import fhir_client, load_snapshot
-from smartapp.web.security import SESSION_COOKIE_PREFIX, frame_ancestors_header
+from smartapp.web.security import frame_ancestors_header
 from smartapp.web.services import AppServices
 
 router = APIRouter()
 CSRF_HEADER = "X-CSRF-Token"
-
-
-def csrf_token(request: Request, sid: str) -> str:
-    """Derived from the launch cookie's secret, which a cross-site page can neither read nor guess."""
-    secret = request.cookies.get(SESSION_COOKIE_PREFIX + sid, "")
-    return hmac.new(secret.encode(), f"packet-csrf:{sid}".encode(), hashlib.sha256).hexdigest()
-
-
-def check_csrf(request: Request, sid: str, supplied: str | None) -> None:
-    if not supplied or not hmac.compare_digest(supplied, csrf_token(request, sid)):
-        raise AppError(403, "csrf_failed", "The form could not be accepted",
-                       "The request did not carry this launch's form token.", "Reload the packet page and try again.")
 
 
 def who(session: LaunchSession) -> str:
