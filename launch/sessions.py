@@ -78,6 +78,7 @@ class LaunchSession:
     need_patient_banner: bool | None
     smart_style_url: str | None
     intent: str | None
+    app_context: str | None
     tenant: str | None
     fhir_user: str | None
     granted_scope: str
@@ -191,6 +192,7 @@ class SessionStore:
             "need_patient_banner": banner if isinstance(banner, bool) else None,
             "smart_style_url": _text(context.get("smart_style_url")),
             "intent": _text(context.get("intent")),
+            "app_context": _app_context(context.get("appContext")),
             "tenant": _text(context.get("tenant")),
             "fhir_user": _text(context.get("fhirUser")),
             "granted_scope": tokens.scope or "",
@@ -291,6 +293,12 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+def _app_context(value: Any) -> str | None:
+    # CDS Hooks defines appContext as a string; some EHRs hand the JSON through as an object.
+    text = value if isinstance(value, str) else json.dumps(value) if isinstance(value, dict | list) else None
+    return text[:2000] if text else None
+
+
 def _session_from(values: dict[str, Any]) -> LaunchSession:
     return LaunchSession(
         id=values["id"],
@@ -302,6 +310,7 @@ def _session_from(values: dict[str, Any]) -> LaunchSession:
         need_patient_banner=values["need_patient_banner"],
         smart_style_url=values["smart_style_url"],
         intent=values["intent"],
+        app_context=values.get("app_context"),
         tenant=values["tenant"],
         fhir_user=values["fhir_user"],
         granted_scope=values["granted_scope"],

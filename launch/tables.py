@@ -55,6 +55,8 @@ launch_sessions = Table(
     Column("need_patient_banner", Boolean),
     Column("smart_style_url", Text),
     Column("intent", Text),
+    # CDS Hooks card `appContext`, passed by the EHR in the token response (opaque to launch).
+    Column("app_context", Text),
     Column("tenant", Text),
     Column("fhir_user", Text),
     Column("granted_scope", Text, nullable=False),

@@ -200,6 +200,8 @@ class SmartAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
             params["fhirContext"] = [{"reference": f"Encounter/{context.encounter_id}"}]
         if context.intent:
             params["intent"] = context.intent
+        if context.app_context:
+            params["appContext"] = context.app_context
         return params
 
     def create_oauth2_request(self, request: ParsedRequest) -> OAuth2Request:

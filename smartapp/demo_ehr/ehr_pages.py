@@ -21,7 +21,8 @@ def _banner_flag(values: list[str]) -> bool:
 def build_ehr_pages(ehr: DemoEhr) -> APIRouter:
     router = APIRouter()
 
-    def launch_url(patient_id: str, need_banner: bool, intent: str | None = None) -> str | None:
+    def launch_url(patient_id: str, need_banner: bool, intent: str | None = None,
+                   app_context: str | None = None) -> str | None:
         if ehr.resources.get("Patient", patient_id) is None:
             return None
         context = LaunchContext(
@@ -29,6 +30,7 @@ def build_ehr_pages(ehr: DemoEhr) -> APIRouter:
             encounter_id=ehr.resources.latest_encounter(patient_id),
             need_patient_banner=need_banner,
             intent=intent or None,
+            app_context=app_context or None,
         )
         launch_id = ehr.memory.create_launch(context)
         query = urlencode({"iss": ehr.config.fhir_base, "launch": launch_id})
@@ -44,7 +46,8 @@ def build_ehr_pages(ehr: DemoEhr) -> APIRouter:
     @router.api_route("/launch", methods=["GET", "POST"], include_in_schema=False)
     async def ehr_launch(request: Request) -> Response:
         """Fields (query or form): `patient` (required), `need_patient_banner` (last value wins,
-        default true), `intent` (optional, passed through to the token response)."""
+        default true), `intent` and `app_context` (optional, passed through to the token response,
+        the latter as `appContext`, as an EHR does for a CDS Hooks card's SMART link)."""
         values = list(request.query_params.multi_items())
         if request.method == "POST":
             form = await request.form()
@@ -52,7 +55,8 @@ def build_ehr_pages(ehr: DemoEhr) -> APIRouter:
         patient_id = next((value for key, value in values if key == "patient"), "")
         banner = _banner_flag([value for key, value in values if key == "need_patient_banner"])
         intent = next((value for key, value in values if key == "intent"), None)
-        target = launch_url(patient_id, banner, intent)
+        app_context = next((value for key, value in values if key == "app_context"), None)
+        target = launch_url(patient_id, banner, intent, app_context)
         if target is None:
             return render_error("Unknown patient", "That patient is not in the demo EHR.", 404)
         return RedirectResponse(target, status_code=303)

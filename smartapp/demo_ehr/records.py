@@ -68,6 +68,7 @@ class LaunchContext:
     encounter_id: str | None = None
     need_patient_banner: bool = True
     intent: str | None = None
+    app_context: str | None = None
 
     def get_user_id(self) -> str:
         return self.practitioner_id

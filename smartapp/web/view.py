@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +30,7 @@ class FindingView:
     source: str = "rules"  # rules | clinician
     dismissal: FindingAction | None = None
     action_id: int | None = None
+    from_alert: bool = False
 
 
 @dataclass
@@ -37,6 +39,7 @@ class PageView:
     findings: list[FindingView] = field(default_factory=list)
     dismissed: list[FindingView] = field(default_factory=list)
     data_issues: list[str] = field(default_factory=list)
+    alert_labels: list[str] = field(default_factory=list)
     reasons: dict[str, str] = field(default_factory=lambda: dict(DISMISS_REASONS))
     trigger_choices: dict[str, str] = field(default_factory=lambda: dict(TRIGGER_LABELS))
 
@@ -49,9 +52,25 @@ def source_url(sid: str, reference: str, trigger: str, index: int) -> str | None
     return f"/s/{sid}/source/{rtype}/{rid}?finding={trigger}&e={index}"
 
 
-def build_page(sid: str, evaluation: dict[str, Any], actions: list[FindingAction]) -> PageView:
+def alert_triggers(app_context: str | None) -> list[str]:
+    """Trigger ids a CDS Hooks card asked the app to show (`{"findings": [...]}` in appContext);
+    anything else in the opaque string is ignored."""
+    try:
+        document = json.loads(app_context) if app_context else None
+    except ValueError:
+        return []
+    wanted = document.get("findings") if isinstance(document, dict) else None
+    if not isinstance(wanted, list):
+        return []
+    return [t for t in wanted if isinstance(t, str) and (t in TRIGGER_LABELS or t == "time-critical")]
+
+
+def build_page(sid: str, evaluation: dict[str, Any], actions: list[FindingAction],
+               app_context: str | None = None) -> PageView:
     dismissals = {a.trigger: a for a in actions if a.kind == "dismiss"}
+    alerted = alert_triggers(app_context)
     view = PageView(time_critical=evaluation.get("time_critical"))
+    view.alert_labels = ["Time-critical" if t == "time-critical" else trigger_label(t) for t in alerted]
     if view.time_critical:
         view.time_critical = dict(view.time_critical)
         view.time_critical["evidence_views"] = [
@@ -74,8 +93,11 @@ def build_page(sid: str, evaluation: dict[str, Any], actions: list[FindingAction
                 for i, e in enumerate(finding.get("evidence", []))
             ],
             dismissal=dismissals.get(trigger),
+            from_alert=trigger in alerted,
         )
         (view.dismissed if card.dismissal else view.findings).append(card)
+    # The findings the chart alert was about come first, in the engine's order otherwise.
+    view.findings.sort(key=lambda card: not card.from_alert)
     for action in actions:
         if action.kind != "add":
             continue

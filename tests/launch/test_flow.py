@@ -156,12 +156,14 @@ async def test_full_public_launch_records_context(
                 smart_style_url="https://ehr/style",
                 intent="x",
                 tenant="t1",
+                appContext='{"findings":["rare-cancer"]}',
             ),
         )
     )
     session, secret = await callback(
         registry, discovery, lite_store, http, {"code": "C-1", "state": params["state"]}
     )
+    assert session.app_context == '{"findings":["rare-cancer"]}'
     form = ehr.token_form()
     request = ehr.token_requests[-1]
     assert form["grant_type"] == "authorization_code"

@@ -133,3 +133,22 @@ def test_openapi_documents_the_json_api(stack: Stack, browser: Browser) -> None:
     for path in ("/api/s/{sid}/findings", "/api/s/{sid}/record", "/api/s/{sid}/dismissals",
                  "/api/s/{sid}/clinician-findings"):
         assert path in paths
+
+
+def test_a_cds_card_launch_shows_its_findings_first(stack: Stack, browser: Browser) -> None:
+    consent = browser.get(f"{stack.ehr}/launch", params={
+        "patient": "demo-gist", "app_context": json.dumps({"findings": ["uncertain-pathology"]})})
+    page = browser.submit(consent, button=("decision", "allow"))
+    sid = session_id(page)
+    html = browser.get(f"{stack.app}/s/{sid}/results").text
+    assert 'data-testid="alert-origin"' in html and "Uncertain or borderline pathology" in html
+    assert cards(html)[0] == "uncertain-pathology"
+    assert html.count('data-testid="from-alert"') == 1
+
+
+def test_an_unreadable_app_context_is_ignored(stack: Stack, browser: Browser) -> None:
+    consent = browser.get(f"{stack.ehr}/launch", params={"patient": "demo-gist", "app_context": "{not json"})
+    sid = session_id(browser.submit(consent, button=("decision", "allow")))
+    html = browser.get(f"{stack.app}/s/{sid}/results").text
+    assert 'data-testid="alert-origin"' not in html
+    assert sorted(cards(html)) == sorted(INDEX["demo-gist"]["triggers"])

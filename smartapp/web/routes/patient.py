@@ -45,7 +45,7 @@ async def results_fragment(request: Request, services: Services, session: SmartS
         "session": session,
         "patient": results.snapshot.patient(),
         "summary": record_summary(session, results.snapshot),
-        "view": build_page(session.id, results.evaluation, actions),
+        "view": build_page(session.id, results.evaluation, actions, session.app_context),
         "csrf": csrf_token(request, session.id),
     }
     template = "results_page.html" if page else "results.html"
