@@ -152,3 +152,23 @@ def test_an_unreadable_app_context_is_ignored(stack: Stack, browser: Browser) ->
     html = browser.get(f"{stack.app}/s/{sid}/results").text
     assert 'data-testid="alert-origin"' not in html
     assert sorted(cards(html)) == sorted(INDEX["demo-gist"]["triggers"])
+
+
+def test_smart_style_from_the_ehr_becomes_css_variables(stack: Stack, browser: Browser) -> None:
+    sid = session_id(ehr_launch(browser, stack, "demo-gist"))
+    style = browser.get(f"{stack.ehr}/smart-style.json").json()
+    shell = browser.get(f"{stack.app}/s/{sid}/").text
+    assert f'href="/s/{sid}/style.css"' in shell
+    css = browser.get(f"{stack.app}/s/{sid}/style.css")
+    assert css.headers["content-type"].startswith("text/css")
+    assert f"--accent: {style['color_highlight']};" in css.text
+    assert f"--bg: {style['color_background']};" in css.text
+    assert f"--font-body: {style['font_family_body']};" in css.text
+
+
+def test_style_values_that_could_break_out_of_css_are_dropped() -> None:
+    from smartapp.web.routes.style import style_css
+
+    css = style_css({"color_highlight": "#005a9e", "color_text": "red;} body{display:none", "color_error": 42})
+    assert "--accent: #005a9e;" in css
+    assert "display" not in css and "--fg" not in css and "--crit" not in css
