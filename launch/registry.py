@@ -75,6 +75,9 @@ class Registration(BaseModel):
     display_name: str = Field("", validation_alias=AliasChoices("display_name", "name"))
     # Offer this EHR on the app's standalone-launch page.
     standalone: bool = False
+    # Servers that refuse a search without `category` for some types (Epic partitions
+    # Observation by category): the categories to search, per resource type.
+    required_categories: dict[str, list[str]] = Field(default_factory=dict)
 
     _signing_key: SigningKey | None = PrivateAttr(default=None)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -76,18 +77,22 @@ CATEGORY_NAMES = {
 }
 
 
-def build_searches(patient_id: str, today: date | None = None) -> list[SearchSpec]:
-    """The searches for one patient. With `today`, Observations are read as date partitions."""
-    specs = [
-        SearchSpec(
-            resource_type=rtype,
-            params={k: v.replace("{pid}", patient_id) for k, v in params.items()},
-            label=label,
-        )
-        for rtype, label, params in PATIENT_SEARCHES
-        if not (today and rtype == "Observation")
-    ]
-    return specs + (observation_partitions(patient_id, today) if today else [])
+def build_searches(
+    patient_id: str, today: date | None = None, required_categories: Mapping[str, list[str]] | None = None
+) -> list[SearchSpec]:
+    """The searches for one patient. With `today`, Observations are read as date partitions; a
+    type whose server requires `category` (registration) is searched once per category."""
+    required = required_categories or {}
+    specs: list[SearchSpec] = []
+    for rtype, label, template in PATIENT_SEARCHES:
+        params: dict[str, str | list[str]] = {k: v.replace("{pid}", patient_id) for k, v in template.items()}
+        if required.get(rtype):
+            specs += [SearchSpec(rtype, params | {"category": c}, f"{label} ({c})") for c in required[rtype]]
+        elif today and rtype == "Observation":
+            specs += observation_partitions(patient_id, today)
+        else:
+            specs.append(SearchSpec(rtype, params, label))
+    return specs
 
 
 @dataclass
@@ -133,9 +138,10 @@ REPORT_TYPES = frozenset({"DiagnosticReport", "DocumentReference"})
 
 
 async def load_patient_record(
-    client: FhirClient, patient_id: str, granted: GrantedScopes, today: date | None = None
+    client: FhirClient, patient_id: str, granted: GrantedScopes, today: date | None = None,
+    required_categories: Mapping[str, list[str]] | None = None,
 ) -> PatientRecordSnapshot:
-    searches = build_searches(patient_id, today or date.today())
+    searches = build_searches(patient_id, today or date.today(), required_categories)
     checks: list[asyncio.Task[None]] = []
 
     def prevalidate(resources: list[dict[str, Any]]) -> None:

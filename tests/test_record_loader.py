@@ -107,3 +107,49 @@ def test_partitions_are_disjoint_date_windows() -> None:
         low = newer.params["date"] if isinstance(newer.params["date"], str) else newer.params["date"][0]
         high = older.params["date"] if isinstance(older.params["date"], str) else older.params["date"][1]
         assert low[2:] == high[2:]
+
+
+CATEGORIZED = [
+    {"resourceType": "Observation", "id": "lab", "status": "final", "effectiveDateTime": "2026-11-01",
+     "subject": {"reference": "Patient/p1"}, "code": {"text": "CEA"},
+     "category": [{"coding": [{"code": "laboratory"}]}]},
+    {"resourceType": "Observation", "id": "vital", "status": "final", "effectiveDateTime": "2026-11-01",
+     "subject": {"reference": "Patient/p1"}, "code": {"text": "Weight"},
+     "category": [{"coding": [{"code": "vital-signs"}]}]},
+]
+
+
+def epic_like_observations(request: Request) -> Response:
+    """Refuses an Observation search without `category`, as Epic does."""
+    category = request.args.get("category")
+    if not category:
+        body = {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "required",
+                                                              "diagnostics": "category is required"}]}
+        return Response(json.dumps(body), status=400, content_type="application/fhir+json")
+    return bundle([o for o in CATEGORIZED if o["category"][0]["coding"][0]["code"] == category])
+
+
+async def test_categories_required_by_the_server_are_searched_one_by_one(httpserver: HTTPServer) -> None:
+    serve_with_observations(httpserver, epic_like_observations)
+    async with create_http_client() as http:
+        client = FhirClient(httpserver.url_for("/fhir"), http, Token())
+        plain = await load_patient_record(client, "p1", GrantedScopes.parse("patient/*.rs"), today=TODAY)
+        categorized = await load_patient_record(
+            client, "p1", GrantedScopes.parse("patient/*.rs"), today=TODAY,
+            required_categories={"Observation": ["laboratory", "vital-signs"]},
+        )
+    # Without the registration's categories the refusal is a visible gap, not a silent nothing.
+    assert {g.resource_type for g in plain.gaps} == {"Observation"}
+    assert categorized.gaps == []
+    assert sorted(r["id"] for r in categorized.resources if r["resourceType"] == "Observation") == ["lab", "vital"]
+
+
+def serve_with_observations(httpserver: HTTPServer, handler) -> None:
+    httpserver.expect_request("/fhir/Observation").respond_with_handler(handler)
+    httpserver.expect_request("/fhir/Patient").respond_with_data(
+        json.dumps({"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": {"resourceType": "Patient", "id": "p1"}}]}),
+        content_type="application/fhir+json")
+    for rtype in ("Condition", "DiagnosticReport", "DocumentReference", "Procedure", "MedicationRequest",
+                  "MedicationAdministration", "ServiceRequest", "CarePlan", "Coverage", "Specimen"):
+        httpserver.expect_request(f"/fhir/{rtype}").respond_with_data(
+            json.dumps({"resourceType": "Bundle", "type": "searchset"}), content_type="application/fhir+json")

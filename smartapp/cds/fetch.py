@@ -151,7 +151,9 @@ async def gather_record(
     )
     granted = GrantedScopes.parse(request.fhirAuthorization.scope if request.fhirAuthorization else "")
     try:
-        await _fetch_missing(client, granted, patient_id, wanted, partial, found, record)
+        registration = registry.get(request.fhirServer)
+        categories = registration.required_categories if registration else {}
+        await _fetch_missing(client, granted, patient_id, wanted, partial, found, record, categories)
         await _fetch_attachments(client, granted, record)
     except TokenRejected as exc:
         raise PreconditionFailed(wanted or ["report attachments"], "The EHR rejected the access token sent with the hook.") from exc
@@ -160,12 +162,12 @@ async def gather_record(
 
 async def _fetch_missing(
     client: FhirClient, granted: GrantedScopes, patient_id: str, wanted: list[str], partial: set[str],
-    found: dict[str, list[dict[str, Any]]], record: HookRecord,
+    found: dict[str, list[dict[str, Any]]], record: HookRecord, required_categories: dict[str, list[str]],
 ) -> None:
     if not wanted:
         return
     types = {PREFETCH[key][0]: key for key in wanted}
-    specs = [spec for spec in build_searches(patient_id) if spec.resource_type in types]
+    specs = [spec for spec in build_searches(patient_id, None, required_categories) if spec.resource_type in types]
     fetched = await fetch_searches(client, specs, granted)
     failed_required = [
         types[gap.resource_type] for gap in fetched.gaps

@@ -37,7 +37,11 @@ async def load_snapshot(services: AppServices, session: LaunchSession) -> Patien
             "Open SecondLook from a patient's chart, or choose a patient in the standalone launch.",
         )
     client = fhir_client(services, session)
-    return await load_patient_record(client, session.patient, GrantedScopes.parse(session.granted_scope))
+    registration = services.registry.get(session.iss)
+    return await load_patient_record(
+        client, session.patient, GrantedScopes.parse(session.granted_scope),
+        required_categories=registration.required_categories if registration else None,
+    )
 
 
 def evaluate_snapshot(snapshot: PatientRecordSnapshot, as_of: date | None = None) -> dict[str, Any]:

@@ -152,3 +152,14 @@ def test_name_alias_and_standalone_flag() -> None:
     assert registration.display_name == registration.name == "Demo EHR"
     assert registration.standalone
     assert not Registration(iss="https://e.example.org", client_id="c").standalone
+
+
+def test_required_categories_from_toml(tmp_path: Path) -> None:
+    path = tmp_path / "ehrs.toml"
+    path.write_text(
+        '[[ehr]]\niss = "https://epic.example.org/api/FHIR/R4"\nclient_id = "c"\n'
+        'required_categories = { Observation = ["laboratory", "vital-signs"] }\n'
+    )
+    registration = Registry.from_file(path).require("https://epic.example.org/api/FHIR/R4")
+    assert registration.required_categories == {"Observation": ["laboratory", "vital-signs"]}
+    assert Registration(iss="https://e.example.org", client_id="c").required_categories == {}
