@@ -261,13 +261,16 @@ def _system_name(system: str) -> str:
 
 
 def draft_for_patient(resources: Sequence[Json], patient_ref: str, *, as_of: date, created: str, source: str = "",
-                      attachments: Mapping[str, tuple[bytes, str]] | None = None, coverage_unavailable: str = "") -> ReferralPacket:
-    """Read the record, run the engine on it once, and draft the packet. LookupError when the
-    patient is not in `resources`."""
+                      attachments: Mapping[str, tuple[bytes, str]] | None = None, coverage_unavailable: str = "",
+                      evaluation: dict[str, Any] | None = None) -> ReferralPacket:
+    """Read the record and draft the packet from the engine's findings: `evaluation` when the
+    caller already has it (the app's findings screen), else the engine is run once here.
+    LookupError when the patient is not in `resources`."""
     records = read_records(resources, as_of=as_of, attachments=attachments)
     record = next((r for r in records if r.patient == patient_ref), None)
     if record is None:
         raise LookupError(patient_ref)
-    evaluation = evaluate_record(record, as_of=as_of).to_json()
+    if evaluation is None:
+        evaluation = evaluate_record(record, as_of=as_of).to_json()
     return draft_packet(resources, record, evaluation, created=created, source=source,
                         coverage_unavailable=coverage_unavailable)

@@ -9,6 +9,9 @@ from fastapi import Response
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.requests import Request
 
+from launch.registry import Registry
+from smartapp.config import Settings
+
 SESSION_COOKIE_PREFIX = "sl_s_"
 BROWSER_COOKIE = "sl_browser"
 _COOKIE_SAFE = re.compile(r"[A-Za-z0-9_-]{1,256}")
@@ -20,6 +23,12 @@ def frame_ancestors_header(origins: Iterable[str]) -> str:
         "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
         f"object-src 'none'; base-uri 'none'; frame-ancestors {sources}"
     )
+
+
+def launch_frame_csp(registry: Registry, settings: Settings, iss: str) -> str:
+    """CSP for a page of one launch: framed only by that launch's EHR (plus the site's extras)."""
+    registration = registry.get(iss)
+    return frame_ancestors_header([*(registration.frame_ancestors if registration else []), *settings.frame_ancestors])
 
 
 def set_iframe_cookie(response: Response, name: str, value: str, max_age: int) -> None:

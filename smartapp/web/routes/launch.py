@@ -14,7 +14,7 @@ from smartapp.web.errors import AppError
 from smartapp.web.security import (
     BROWSER_COOKIE,
     SESSION_COOKIE_PREFIX,
-    frame_ancestors_header,
+    launch_frame_csp,
     set_iframe_cookie,
 )
 
@@ -43,10 +43,7 @@ async def _redirect_to_authorize(
     response = RedirectResponse(url, status_code=302)
     # The pending launch is bound to this browser through the nonce; the state alone is not enough.
     set_iframe_cookie(response, BROWSER_COOKIE, nonce, BROWSER_COOKIE_MAX_AGE)
-    registration = services.registry.require(iss)
-    response.headers["Content-Security-Policy"] = frame_ancestors_header(
-        [*registration.frame_ancestors, *services.settings.frame_ancestors]
-    )
+    response.headers["Content-Security-Policy"] = launch_frame_csp(services.registry, services.settings, iss)
     return response
 
 

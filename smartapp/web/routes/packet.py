@@ -23,8 +23,8 @@ from smartapp.packet.writeback import send_blocker, send_packet
 from smartapp.web.csrf import check_csrf, csrf_token
 from smartapp.web.deps import Services, SmartSession
 from smartapp.web.errors import AppError
-from smartapp.web.patient_data import fhir_client, load_snapshot
-from smartapp.web.security import frame_ancestors_header
+from smartapp.web.patient_data import fhir_client
+from smartapp.web.security import launch_frame_csp
 from smartapp.web.services import AppServices
 
 router = APIRouter()
@@ -50,13 +50,17 @@ async def current_packet(services: AppServices, session: LaunchSession) -> Store
     stored = await store.find(session.iss, patient_ref) if session.patient else None
     if stored is not None:
         return stored
-    snapshot = await load_snapshot(services, session)
+    # The launch's record and findings, as the findings screen read them: no second read of the
+    # EHR, and the packet's reasons are the findings the clinician saw.
+    results = await services.results.get(services, session)
+    snapshot = results.snapshot
     coverage_gap = next((g.message for g in snapshot.gaps if g.resource_type == "Coverage"), "")
     try:
-        # NLP over the report texts takes a moment: keep the event loop free for other requests.
+        # Mapping the record takes a moment: keep the event loop free for other requests.
         packet = await asyncio.to_thread(
             draft_for_patient, snapshot.resources, patient_ref, as_of=date.today(), created=now_iso(),
-            source=session.iss, attachments=snapshot.attachments, coverage_unavailable=coverage_gap)
+            source=session.iss, attachments=snapshot.attachments, coverage_unavailable=coverage_gap,
+            evaluation=results.evaluation)
     except LookupError as exc:
         raise AppError(409, "no_patient_record", "The patient's record could not be read",
                        "The EHR did not return the patient's own record, so no packet can be drafted.",
@@ -99,9 +103,7 @@ async def render_page(request: Request, services: AppServices, session: LaunchSe
         "state": state, "remote": remote, "directory": places,
     }
     response = services.templates.TemplateResponse(request, "packet.html", context, status_code=status_code)
-    registration = services.registry.get(session.iss)
-    ancestors = [*(registration.frame_ancestors if registration else []), *services.settings.frame_ancestors]
-    response.headers["Content-Security-Policy"] = frame_ancestors_header(ancestors)
+    response.headers["Content-Security-Policy"] = launch_frame_csp(services.registry, services.settings, session.iss)
     return response
 
 

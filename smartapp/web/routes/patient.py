@@ -14,24 +14,17 @@ from smartapp.finding_actions import list_actions
 from smartapp.web.csrf import csrf_token
 from smartapp.web.deps import Services, SmartSession
 from smartapp.web.patient_data import record_summary
-from smartapp.web.security import frame_ancestors_header
-from smartapp.web.services import AppServices
+from smartapp.web.security import launch_frame_csp
 from smartapp.web.view import build_page
 
 router = APIRouter()
-
-
-def _frame_csp(services: AppServices, iss: str) -> str:
-    registration = services.registry.get(iss)
-    ancestors = [*(registration.frame_ancestors if registration else []), *services.settings.frame_ancestors]
-    return frame_ancestors_header(ancestors)
 
 
 @router.get("/s/{sid}/", include_in_schema=False, response_class=HTMLResponse)
 async def patient_page(request: Request, services: Services, session: SmartSession) -> Response:
     services.results.start(services, session)
     response = services.templates.TemplateResponse(request, "patient.html", {"session": session})
-    response.headers["Content-Security-Policy"] = _frame_csp(services, session.iss)
+    response.headers["Content-Security-Policy"] = launch_frame_csp(services.registry, services.settings, session.iss)
     return response
 
 
@@ -50,7 +43,7 @@ async def results_fragment(request: Request, services: Services, session: SmartS
     }
     template = "results_page.html" if page else "results.html"
     response = services.templates.TemplateResponse(request, template, context)
-    response.headers["Content-Security-Policy"] = _frame_csp(services, session.iss)
+    response.headers["Content-Security-Policy"] = launch_frame_csp(services.registry, services.settings, session.iss)
     return response
 
 

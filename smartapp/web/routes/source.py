@@ -8,7 +8,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from smartapp.web.deps import Services, SmartSession
 from smartapp.web.errors import AppError
-from smartapp.web.routes.patient import _frame_csp
+from smartapp.web.security import launch_frame_csp
 from smartapp.web.source_text import attachment_bytes, attachments_of, find_resource, highlight, load_document
 from smartapp.web.view import evidence_text
 
@@ -41,7 +41,7 @@ async def source_view(request: Request, services: Services, session: SmartSessio
         "resource_json": resource if not document.text else None,
     }
     response = services.templates.TemplateResponse(request, "source.html", context)
-    response.headers["Content-Security-Policy"] = _frame_csp(services, session.iss)
+    response.headers["Content-Security-Policy"] = launch_frame_csp(services.registry, services.settings, session.iss)
     return response
 
 
