@@ -13,18 +13,18 @@ from typing import Any
 
 from fhirmaps.context import warm
 from smartapp.cds.fetch import HookRecord
-from smartapp.engine import evaluate_resources
+from smartapp.engine import evaluate_patient
 from smartapp.workers import WorkerPool
 
 
 def evaluate(record: HookRecord, patient_id: str, as_of: date) -> dict[str, Any]:
     """The engine's result for the hook's patient (design-brief JSON)."""
-    results = evaluate_resources(record.resources, as_of=as_of, attachments=record.attachments, unavailable=record.unavailable)
     wanted = f"Patient/{patient_id}"
-    for result in results:
-        if result.patient == wanted:
-            return result.to_json()
-    return {"patient": wanted, "time_critical": None, "findings": [], "data_issues": []}
+    try:
+        return evaluate_patient(record.resources, as_of=as_of, attachments=record.attachments,
+                                unavailable=record.unavailable, patient=wanted).to_json()
+    except ValueError:
+        return {"patient": wanted, "time_critical": None, "findings": [], "data_issues": []}
 
 
 class Evaluator:

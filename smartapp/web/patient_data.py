@@ -10,7 +10,7 @@ from launch.fhir_client import FhirClient
 from launch.scopes import GrantedScopes
 from launch.sessions import LaunchSession
 from launch.tokens import SessionTokenSource
-from smartapp.engine import Unavailable, evaluate_resources
+from smartapp.engine import Unavailable, evaluate_patient
 from smartapp.record_loader import PatientRecordSnapshot, load_patient_record
 from smartapp.web.errors import AppError
 
@@ -47,25 +47,21 @@ async def load_snapshot(services: AppServices, session: LaunchSession) -> Patien
 def evaluate_snapshot(snapshot: PatientRecordSnapshot, as_of: date | None = None) -> dict[str, Any]:
     """The engine's result for the launch patient (design-brief schema, one patient)."""
     unavailable = [Unavailable(g.resource_type, g.reason, g.message) for g in snapshot.gaps]
-    results = evaluate_resources(
-        snapshot.resources,
-        as_of=as_of or date.today(),
-        attachments=snapshot.attachments,
-        unavailable=unavailable,
-    )
-    wanted = f"Patient/{snapshot.patient_id}"
-    for result in results:
-        body = result.to_json()
-        if body.get("patient") == wanted:
-            return body
-    return {
-        "patient": wanted,
-        "time_critical": None,
-        "findings": [],
-        "data_issues": [
-            {"message": "The patient's own record (Patient resource) could not be read, so no findings were computed."}
-        ],
-    }
+    try:
+        result = evaluate_patient(
+            snapshot.resources, as_of=as_of or date.today(), attachments=snapshot.attachments,
+            unavailable=unavailable, patient=f"Patient/{snapshot.patient_id}",
+        )
+    except ValueError:
+        return {
+            "patient": f"Patient/{snapshot.patient_id}",
+            "time_critical": None,
+            "findings": [],
+            "data_issues": [
+                {"message": "The patient's own record (Patient resource) could not be read, so no findings were computed."}
+            ],
+        }
+    return result.to_json()
 
 
 def record_summary(session: LaunchSession, snapshot: PatientRecordSnapshot) -> dict[str, Any]:
