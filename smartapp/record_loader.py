@@ -13,6 +13,7 @@ from typing import Any
 
 from fhirmaps.r4b import check_batch, remember
 from fhirmaps.read import attachments_to_fetch
+from fhirmaps.reports import classify
 from launch.fhir_client import FhirClient, PageHook
 from launch.record import (
     AttachmentRef,
@@ -64,17 +65,9 @@ def observation_partitions(patient_id: str, today: date) -> list[SearchSpec]:
 
 UNDATED_LABEL = "observations without a date"
 
-PATHOLOGY_CATEGORY = "LP7839-6"
-CATEGORY_NAMES = {
-    "LP7839-6": "Pathology",
-    "LP29684-5": "Radiology",
-    "LP29708-2": "Cardiology",
-    "SP": "Pathology",
-    "PAT": "Pathology",
-    "CP": "Pathology",
-    "RAD": "Radiology",
-    "LAB": "Laboratory",
-}
+# The engine's own report classification (category, then code, then title: vendors mislabel
+# codes), named for people; other reports are named by their category's display.
+KIND_NAMES = {"pathology": "Pathology", "imaging": "Radiology"}
 
 
 def build_searches(
@@ -120,16 +113,18 @@ class PatientRecordSnapshot:
 
 
 def report_category_name(report: dict[str, Any]) -> str:
+    kind = KIND_NAMES.get(classify(report))
+    if kind:
+        return kind
     for category in report.get("category") or []:
-        for coding in category.get("coding") or []:
-            name = CATEGORY_NAMES.get(str(coding.get("code", "")))
-            if name:
-                return name
         for coding in category.get("coding") or []:
             if coding.get("display"):
                 return str(coding["display"])
         if category.get("text"):
             return str(category["text"])
+        for coding in category.get("coding") or []:
+            if coding.get("code"):
+                return str(coding["code"])
     return "Uncategorised"
 
 
