@@ -24,7 +24,7 @@ from fhirmaps.narrative import Attachments, binary_key
 from fhirmaps.observations import read_observation
 from fhirmaps.r4b import validation_problem
 from fhirmaps.record import Diagnosis, Mention, PatientRecord, Report, Source
-from fhirmaps.reports import Chunk, NarrativeContext, attachment_urls, binary_content, read_report
+from fhirmaps.reports import Chunk, NarrativeContext, attachment_urls, binary_map, read_report
 
 _NARRATIVE_TYPES = ("DiagnosticReport", "DocumentReference", "Communication", "CarePlan")
 _ACTION_TYPES = ("MedicationRequest", "MedicationAdministration", "MedicationStatement", "Procedure", "ServiceRequest",
@@ -81,7 +81,7 @@ def written_by_secondlook(resource: Json) -> bool:
 def read_record(patient: str, own: Sequence[Json], shared: Sequence[Json], *, as_of: date,
                 attachments: Attachments) -> PatientRecord:
     record = PatientRecord(patient=patient)
-    binaries = {f"Binary/{r.get('id')}": c for r in shared if r.get("resourceType") == "Binary" for c in [binary_content(r)] if c}
+    binaries = binary_map(shared)
     medications = {str(r.get("id")): r for r in shared if r.get("resourceType") == "Medication"}
     narrative = NarrativeContext(binaries, attachments, set(), record.data_issues)
     chunks: list[Chunk] = []

@@ -6,7 +6,7 @@ the same scanned report through both DiagnosticReport and DocumentReference), te
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -168,6 +168,12 @@ def attachment_urls(resource: Json) -> list[tuple[str, str]]:
         if isinstance(url, str) and url and not attachment.get("data"):
             out.append((url, str(attachment.get("contentType") or "")))
     return out
+
+
+def binary_map(resources: Sequence[Json]) -> dict[str, tuple[bytes, str]]:
+    """Decoded Binary resources of the input, keyed "Binary/<id>" as reports reference them."""
+    return {f"Binary/{r.get('id')}": c for r in resources if r.get("resourceType") == "Binary"
+            for c in [binary_content(r)] if c}
 
 
 def binary_content(resource: Json) -> tuple[bytes, str] | None:

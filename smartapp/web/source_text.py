@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fhirmaps.narrative import binary_key
-from fhirmaps.reports import NarrativeContext, binary_content, read_report
+from fhirmaps.reports import NarrativeContext, binary_map, read_report
 from smartapp.record_loader import PatientRecordSnapshot
 
 NARRATIVE_TYPES = {"DiagnosticReport", "DocumentReference", "Observation", "Communication", "Composition"}
@@ -26,16 +26,6 @@ class SourceDocument:
 
 def find_resource(snapshot: PatientRecordSnapshot, rtype: str, rid: str) -> dict[str, Any] | None:
     return next((r for r in snapshot.resources if r.get("resourceType") == rtype and r.get("id") == rid), None)
-
-
-def _binaries(snapshot: PatientRecordSnapshot) -> dict[str, tuple[bytes, str]]:
-    found: dict[str, tuple[bytes, str]] = {}
-    for resource in snapshot.resources:
-        if resource.get("resourceType") == "Binary":
-            content = binary_content(resource)
-            if content:
-                found[f"Binary/{resource.get('id')}"] = content
-    return found
 
 
 def attachments_of(resource: dict[str, Any]) -> list[dict[str, Any]]:
@@ -56,7 +46,7 @@ def attachment_bytes(snapshot: PatientRecordSnapshot, attachment: dict[str, Any]
         return None
     if url in snapshot.attachments:
         return snapshot.attachments[url]
-    return _binaries(snapshot).get(binary_key(url))
+    return binary_map(snapshot.resources).get(binary_key(url))
 
 
 def load_document(snapshot: PatientRecordSnapshot, resource: dict[str, Any]) -> SourceDocument:
@@ -66,7 +56,7 @@ def load_document(snapshot: PatientRecordSnapshot, resource: dict[str, Any]) -> 
     title = ""
     when = ""
     if rtype in NARRATIVE_TYPES:
-        ctx = NarrativeContext(_binaries(snapshot), snapshot.attachments, set(), [])
+        ctx = NarrativeContext(binary_map(snapshot.resources), snapshot.attachments, set(), [])
         report, _chunks = read_report(resource, ctx)
         text, title = report.text, report.title
         when = report.when.isoformat() if report.when else ""
