@@ -109,7 +109,8 @@ def _action(resource: Json, rtype: str, path: str, name: str, code_list: list[Co
     reason_words = concepts_text(status_reason) if not isinstance(status_reason, str) else status_reason
     text = " ".join(t for t in (name, extra, notes) if t).strip()
     return Action(
-        source=Source(ref or ref_of(resource), path, name or extra[:120]), resource_type=rtype, name=name,
+        source=Source(ref or ref_of(resource), path, name or extra[:120], when=start or scheduled or end),
+        resource_type=rtype, name=name,
         codes=tuple(code_list), status=str(resource.get("status", "")).lower(), intent=str(resource.get("intent", "")).lower(),
         status_reason=reason_codes, status_reason_text=reason_words, start=start,
         end=end, scheduled=scheduled,

@@ -116,13 +116,14 @@ def read_condition(resource: Json) -> tuple[Diagnosis | None, bool]:
         or (morphology and morphology.split("/")[-1][:1] == "6")
     )
     code_label = (morphology and f"{morphology} (ICD-O-3)") or (icd10 and f"{icd10}") or (all_codes[0].code if all_codes else "")
+    onset = first_date(resource, "onsetDateTime", "onsetPeriod", "recordedDate")
     diagnosis = Diagnosis(
-        source=Source(ref, path, f"{text} [{code_label}]".strip() if code_label else text),
+        source=Source(ref, path, f"{text} [{code_label}]".strip() if code_label else text, when=onset),
         origin="condition", entity=entity, site=site if entities.site_applies(entity) else None, codes=all_codes,
         morphology=morphology, topography=topography,
         clinical_status=status_code(resource.get("clinicalStatus")),
         verification_status=status_code(resource.get("verificationStatus")),
-        secondary=secondary, when=first_date(resource, "onsetDateTime", "onsetPeriod", "recordedDate"),
+        secondary=secondary, when=onset,
         stage="; ".join(t for t in (concept_text(s.get("summary")) for s in as_list(resource.get("stage")) if isinstance(s, dict)) if t),
     )
     current = not history and (diagnosis.verification_status not in _EXCLUDED_VERIFICATION) and (
@@ -236,9 +237,10 @@ def from_histology_observation(resource: Json) -> Diagnosis | None:
     entity = entities.from_morphology(morphology, topography) or entities.from_text(value[0].display)
     if entity is None or entity.benign:
         return None
+    observed = first_date(resource, "effectiveDateTime", "effectivePeriod", "issued")
     return Diagnosis(
-        source=Source(ref_of(resource), "Observation.valueCodeableConcept", value[0].label()), origin="observation",
+        source=Source(ref_of(resource), "Observation.valueCodeableConcept", value[0].label(), when=observed), origin="observation",
         entity=entity, site=None, codes=tuple(value), morphology=morphology, topography=topography, clinical_status=None,
         verification_status=None, secondary=morphology.endswith("/6"),
-        when=first_date(resource, "effectiveDateTime", "effectivePeriod", "issued"),
+        when=observed,
     )

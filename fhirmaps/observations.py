@@ -98,9 +98,10 @@ def _measurement(resource: Json, kind: str, name: str, concept: object, path: st
         value_text = f"{value_text} ({interpretation})" if value_text else interpretation
     label = name or concept_text(concept)
     body = concept_text(resource.get("bodySite"))
+    observed = first_date(resource, "effectiveDateTime", "effectivePeriod", "issued")
     return Measurement(
-        source=Source(ref_of(resource), value_path, f"{label}: {value_text}".strip(": ")), kind=kind, name=label,
+        source=Source(ref_of(resource), value_path, f"{label}: {value_text}".strip(": "), when=observed), kind=kind, name=label,
         codes=tuple(codes_of(concept)), value_text=value_text, value_number=number, unit=unit, value_codes=value_codes,
-        when=first_date(resource, "effectiveDateTime", "effectivePeriod", "issued"),
+        when=observed,
         specimen=reference(resource.get("specimen")), status=str(resource.get("status", "")).lower(), body_site=body,
     )

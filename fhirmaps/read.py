@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import date
 
 from fhirmaps import codes, context, diagnoses
@@ -107,6 +108,8 @@ def _map(resource: Json, record: PatientRecord, narrative: NarrativeContext, med
     if rtype == "Patient":
         record.birth_date = parse_date(resource.get("birthDate"))
         record.gender = str(resource.get("gender", ""))
+        record.deceased = resource.get("deceasedBoolean") is True
+        record.deceased_on = parse_date(resource.get("deceasedDateTime"))
     elif rtype == "Condition":
         _map_condition(resource, record)
     elif rtype == "Observation":
@@ -168,6 +171,7 @@ def _map_condition(resource: Json, record: PatientRecord) -> None:
             clinical_status=status_code(resource.get("clinicalStatus")), verification_status=status_code(resource.get("verificationStatus")),
             secondary=False, when=first_date(resource, "onsetDateTime", "onsetPeriod", "recordedDate"),
         ))
+        record.problems[-1] = replace(record.problems[-1], source=replace(record.problems[-1].source, when=record.problems[-1].when))
     elif current:
         record.diagnoses.append(found)
     else:

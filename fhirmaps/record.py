@@ -131,6 +131,8 @@ class PatientRecord:
     patient: str  # "Patient/<id>"
     birth_date: date | None = None
     gender: str = ""
+    deceased: bool = False  # Patient.deceasedBoolean true (no date)
+    deceased_on: date | None = None  # Patient.deceasedDateTime
     diagnoses: list[Diagnosis] = field(default_factory=list)
     excluded_diagnoses: list[Diagnosis] = field(default_factory=list)  # history, family, refuted, resolved
     problems: list[Diagnosis] = field(default_factory=list)  # non-neoplastic Conditions (cord compression, SVC ...)

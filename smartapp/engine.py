@@ -9,10 +9,11 @@ from typing import Any
 
 from fhirmaps.read import read_records
 from fhirmaps.record import PatientRecord
-from smartapp.findings import EXPEDITE, PatientResult
-from smartapp.triggers import TRIGGERS, Context
+from smartapp.findings import EXPEDITE, DataIssue, PatientResult, issues
+from smartapp.triggers import SPECS, Context
 from smartapp.triggers.common import major_planned
 from smartapp.triggers.time_critical import assess_time_critical
+from smartapp.wording import us_date
 
 RARE_DEFINITIONS = ("rarecare", "nci")
 
@@ -40,7 +41,7 @@ _IMPACT = {
     "DocumentReference": "narrative reports and notes cannot be assessed (uncertain-pathology, discordant-findings, patient-request from notes)",
     "Binary": "report text cannot be assessed (uncertain-pathology, discordant-findings, not-responding from imaging text)",
     "Condition": "diagnoses on the problem list cannot be assessed (rare-cancer, time-critical conditions)",
-    "Observation": "biomarkers, tumour markers, stage and disease status cannot be assessed (incomplete-biomarker, not-responding, surveillance-check, guideline-deviation)",
+    "Observation": "biomarkers, tumor markers, stage and disease status cannot be assessed (incomplete-biomarker, not-responding, surveillance-check, guideline-deviation)",
     "MedicationRequest": "treatments cannot be assessed (major-treatment, not-responding, stopping-treatment, guideline-deviation)",
     "MedicationAdministration": "treatments given cannot be assessed (not-responding, stopping-treatment, guideline-deviation)",
     "Procedure": "procedures cannot be assessed (major-treatment, not-responding)",
@@ -49,26 +50,39 @@ _IMPACT = {
 }
 
 
-def unavailable_issue(item: Unavailable) -> dict[str, str]:
+def unavailable_issue(item: Unavailable) -> DataIssue:
     impact = _IMPACT.get(item.resource_type, "findings that depend on them cannot be assessed")
-    return {
-        "resource": item.resource_type,
-        "reason": f"{item.resource_type} resources could not be read ({item.reason}): {item.message.rstrip('.')}. "
-                  f"Consequence: {impact}; an absent finding does not mean there is no concern.",
-    }
+    return DataIssue(
+        resource=item.resource_type,
+        reason=f"{item.resource_type} resources could not be read ({item.reason}): {item.message.rstrip('.')}. "
+               f"Consequence: {impact}; an absent finding does not mean there is no concern.",
+    )
+
+
+def deceased_note(record: PatientRecord, as_of: date) -> str:
+    """Why a deceased patient has no findings, or "" when the patient is not recorded as deceased by as_of."""
+    if record.deceased is True:
+        return "The patient is recorded as deceased; no second-opinion reasons were evaluated."
+    if record.deceased_on is not None and record.deceased_on <= as_of:
+        return f"The patient is recorded as deceased on {us_date(record.deceased_on)}; no second-opinion reasons were evaluated."
+    return ""
 
 
 def evaluate_record(record: PatientRecord, *, as_of: date, options: EngineOptions = EngineOptions()) -> PatientResult:
     ctx = Context(as_of=as_of, rare_definition=options.rare_definition)
-    result = PatientResult(patient=record.patient, data_issues=list(record.data_issues))
+    result = PatientResult(patient=record.patient, data_issues=issues(record.data_issues))
+    deceased = deceased_note(record, as_of)
+    if deceased:
+        result.notes.append(deceased)
+        return result
     result.time_critical = assess_time_critical(record, ctx)
-    for trigger in TRIGGERS:
-        finding = trigger(record, ctx)
+    for spec in SPECS:
+        finding = spec.evaluate(record, ctx)
         if finding is not None:
             result.findings.append(finding)
     soon = [a for a in major_planned(record, ctx) if a.scheduled and as_of <= a.scheduled <= as_of + timedelta(days=14)]
     for finding in result.findings:
-        if result.time_critical is not None or soon or finding.trigger == "not-responding":
+        if result.time_critical is not None or soon:
             finding.urgency = EXPEDITE
     result.findings.sort(key=lambda f: f.trigger)
     return result

@@ -24,7 +24,7 @@ def test_bundle_file_prints_the_json_document(tmp_path: Path, capsys: pytest.Cap
     document = json.loads(capsys.readouterr().out)
     [entry] = document["patients"]
     assert entry["patient"] == "Patient/p1"
-    assert entry["time_critical"]["advice"] == "Do not delay treatment; request expedited review in parallel."
+    assert entry["time_critical"]["advice"].startswith("Start induction without waiting for an outside opinion")
     assert [f["trigger"] for f in entry["findings"]] == ["rare-cancer"]
     assert entry["findings"][0]["urgency"] == "expedite"
     assert set(entry["findings"][0]["evidence"][0]) >= {"reference", "path", "text"}

@@ -16,6 +16,11 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from smartapp.findings import Evidence, Finding, PatientResult, TimeCritical, unique
+from smartapp.triggers import SPECS, spec_for
+from smartapp.triggers.spec import CardGroup
+from smartapp.wording import us_date
+
 SOURCE_LABEL = "SecondLook"
 SUMMARY_LIMIT = 139
 EVIDENCE_PER_FINDING = 4
@@ -37,73 +42,51 @@ class Group:
     triggers: tuple[str, ...]
 
 
-GROUPS = (
-    Group("diagnosis", "the diagnosis", ("rare-cancer", "uncertain-pathology", "discordant-findings", "incomplete-biomarker")),
-    Group("treatment-plan", "the treatment plan", ("major-treatment", "guideline-deviation", "surveillance-check")),
-    Group("disease-course", "the disease course", ("not-responding", "stopping-treatment")),
-    Group("patient-request", "the patient's request", ("patient-request",)),
-)
+# Card groups in display order; each trigger's group comes from its TriggerSpec.
+GROUP_TITLES: dict[CardGroup, str] = {
+    "diagnosis": "the diagnosis",
+    "treatment-plan": "the treatment plan",
+    "disease-course": "the disease course",
+    "patient-request": "the patient's request",
+}
+GROUPS = tuple(Group(gid, title, tuple(s.id for s in SPECS if s.group == gid)) for gid, title in GROUP_TITLES.items())
 OTHER = Group("other", "other findings", ())
-
-# Short clinical labels for summaries, and the rule source named on the card.
-LABELS = {
-    "rare-cancer": "rare cancer",
-    "uncertain-pathology": "uncertain pathology",
-    "discordant-findings": "discordant diagnoses",
-    "incomplete-biomarker": "incomplete biomarker work-up",
-    "major-treatment": "irreversible treatment planned",
-    "guideline-deviation": "plan differs from guideline",
-    "surveillance-check": "surveillance eligibility unconfirmed",
-    "not-responding": "disease not responding",
-    "stopping-treatment": "treatment stopping",
-    "patient-request": "patient asks for a second opinion",
-}
-RULE_SOURCES = {
-    "rare-cancer": "RARECARE/JARC rare cancer lists",
-    "uncertain-pathology": "pathology uncertainty terms",
-    "discordant-findings": "diagnostic discordance rules",
-    "incomplete-biomarker": "ASCO/CAP biomarker testing",
-    "major-treatment": "irreversible-treatment list",
-    "guideline-deviation": "NCCN/ASCO guideline checks",
-    "surveillance-check": "NCCN/ATA surveillance criteria",
-    "not-responding": "RECIST/PCWG3/GCIG progression rules",
-    "stopping-treatment": "treatment-stopping rules",
-    "patient-request": "patient request",
-    "time-critical": "oncological emergency list",
-}
+TIME_CRITICAL_SOURCE = "oncological emergency list"
 
 
 def card_uuid(hook_instance: str, group: str) -> str:
     return str(uuid.uuid5(CARD_NAMESPACE, f"{hook_instance}\n{group}"))
 
 
-def build_cards(result: dict[str, Any], hook_instance: str, launch_url: str) -> list[dict[str, Any]]:
-    """Cards for one patient's engine result (design-brief JSON); [] when nothing applies."""
+def build_cards(result: PatientResult, hook_instance: str, launch_url: str) -> list[dict[str, Any]]:
+    """Cards for one patient's engine result; [] when nothing applies."""
     cards: list[tuple[int, int, dict[str, Any]]] = []
-    urgent = result.get("time_critical")
-    if urgent:
-        cards.append((0, 0, _time_critical_card(urgent, hook_instance, launch_url)))
-    findings = [f for f in result.get("findings") or [] if isinstance(f, dict)]
+    if result.time_critical is not None:
+        cards.append((0, 0, _time_critical_card(result.time_critical, hook_instance, launch_url)))
     # Issues about whole resource types (not one resource) are data the engine could not read.
-    unread = sorted({str(i.get("resource")) for i in result.get("data_issues") or [] if "/" not in str(i.get("resource", "/"))})
+    unread = sorted({i.resource for i in result.data_issues if "/" not in i.resource and i.resource})
+    known = {t for g in GROUPS for t in g.triggers}
     for order, group in enumerate((*GROUPS, OTHER)):
-        known = {t for g in GROUPS for t in g.triggers}
-        members = [f for f in findings if (f.get("trigger") in group.triggers) or (group is OTHER and f.get("trigger") not in known)]
+        members = [f for f in result.findings if f.trigger in group.triggers or (group is OTHER and f.trigger not in known)]
         if not members:
             continue
-        expedite = any(f.get("urgency") == "expedite" for f in members)
+        expedite = any(f.urgency == "expedite" for f in members)
         card = _group_card(group, members, "warning" if expedite else "info", hook_instance, launch_url, unread)
         cards.append((1 if expedite else 2, order, card))
     return [card for _, _, card in sorted(cards, key=lambda item: (item[0], item[1]))]
 
 
+def _short_label(trigger: str) -> str:
+    spec = spec_for(trigger)
+    return spec.short_label if spec else trigger.replace("-", " ")
+
+
 def _group_card(
-    group: Group, findings: list[dict[str, Any]], indicator: str, hook_instance: str, launch_url: str, unread: list[str]
+    group: Group, findings: list[Finding], indicator: str, hook_instance: str, launch_url: str, unread: list[str]
 ) -> dict[str, Any]:
-    triggers = [str(f.get("trigger")) for f in findings]
-    labels = [LABELS.get(t, t.replace("-", " ")) for t in triggers]
+    triggers = [f.trigger for f in findings]
     lead = "Expedited second opinion advised" if indicator == "warning" else "Second opinion advised"
-    summary = _fit(f"{lead} on {group.title}: ", "; ".join(labels))
+    summary = _fit(f"{lead} on {group.title}: ", "; ".join(_short_label(t) for t in triggers))
     detail = "\n\n".join(_finding_markdown(f) for f in findings) + _not_checked(unread)
     return {
         "uuid": card_uuid(hook_instance, group.id),
@@ -116,11 +99,11 @@ def _group_card(
     }
 
 
-def _time_critical_card(urgent: dict[str, Any], hook_instance: str, launch_url: str) -> dict[str, Any]:
-    reason = re.sub(r"[:.]?\s*an oncological emergency\.?$", "", str(urgent.get("reason", "")).strip(), flags=re.I)
-    summary = _fit("Oncological emergency, do not delay treatment: ", reason.rstrip(".") or "time-critical diagnosis")
-    lines = [f"**{_inline(str(urgent.get('reason', '')))}**", "", _inline(str(urgent.get("advice", "")))]
-    lines += ["", *_evidence_lines(urgent.get("evidence") or [])]
+def _time_critical_card(urgent: TimeCritical, hook_instance: str, launch_url: str) -> dict[str, Any]:
+    condition = "; ".join(urgent.conditions) or urgent.reason.rstrip(".")
+    summary = _fit("Oncological emergency, do not delay treatment: ", condition or "time-critical diagnosis")
+    lines = [f"**{_inline(urgent.reason)}**", "", _inline(urgent.advice)]
+    lines += ["", *_evidence_lines(urgent.evidence)]
     return {
         "uuid": card_uuid(hook_instance, "time-critical"),
         "summary": summary,
@@ -138,26 +121,29 @@ def _not_checked(unread: list[str]) -> str:
     return f"\n\n_Not checked:_ {', '.join(unread)} could not be read; open SecondLook for details."
 
 
-def _finding_markdown(finding: dict[str, Any]) -> str:
-    trigger = str(finding.get("trigger"))
-    head = f"**{LABELS.get(trigger, trigger).capitalize()}** ({finding.get('urgency', 'routine')}): {_inline(str(finding.get('summary', '')))}"
+def _finding_markdown(finding: Finding) -> str:
+    label = _short_label(finding.trigger)
+    head = f"**{label[:1].upper() + label[1:]}** ({finding.urgency}): {_inline(finding.summary)}"
     lines = [head]
-    if finding.get("rationale"):
-        lines += ["", f"_Why:_ {_inline(str(finding['rationale']))}"]
-    evidence = _evidence_lines(finding.get("evidence") or [])
+    for review in finding.reviews:
+        when = f" on {us_date(review.when)}" if review.when else ""
+        lines += ["", f"_Already under way:_ {_inline(review.what)}: {_inline(review.status)}{when}"]
+    if finding.rationale:
+        lines += ["", f"_Why:_ {_inline(finding.rationale)}"]
+    evidence = _evidence_lines(finding.evidence)
     if evidence:
         lines += ["", *evidence]
     return "\n".join(lines)
 
 
-def _evidence_lines(evidence: list[Any]) -> list[str]:
-    items = [e for e in evidence if isinstance(e, dict)]
+def _evidence_lines(evidence: list[Evidence]) -> list[str]:
+    items = unique(evidence)
     lines = ["Evidence:"] if items else []
     for item in items[:EVIDENCE_PER_FINDING]:
-        text = _inline(str(item.get("text", "")))
+        text = _inline(item.text)
         if len(text) > EVIDENCE_TEXT_LIMIT:
             text = text[: EVIDENCE_TEXT_LIMIT - 1].rstrip() + "…"
-        lines.append(f"- {_inline(str(item.get('reference', '')))}: \"{text}\"")
+        lines.append(f"- {_inline(item.where)}: \"{text}\"")
     if len(items) > EVIDENCE_PER_FINDING:
         lines.append(f"- and {len(items) - EVIDENCE_PER_FINDING} more in SecondLook")
     return lines
@@ -176,8 +162,15 @@ def _fit(lead: str, body: str) -> str:
     return (lead + body)[: SUMMARY_LIMIT - 1].rstrip(" ;,:") + "…"
 
 
+def _rule_source(trigger: str) -> str:
+    if trigger == "time-critical":
+        return TIME_CRITICAL_SOURCE
+    spec = spec_for(trigger)
+    return spec.rule_source if spec else "SecondLook rules"
+
+
 def _source(triggers: list[str]) -> dict[str, Any]:
-    rules = list(dict.fromkeys(RULE_SOURCES.get(t, "SecondLook rules") for t in triggers))
+    rules = list(dict.fromkeys(_rule_source(t) for t in triggers))
     return {"label": f"{SOURCE_LABEL} ({'; '.join(rules)})"}
 
 

@@ -9,22 +9,22 @@ from __future__ import annotations
 
 import os
 from datetime import date
-from typing import Any
 
 from fhirmaps.context import warm
 from smartapp.cds.fetch import HookRecord
 from smartapp.engine import evaluate_patient
+from smartapp.findings import PatientResult
 from smartapp.workers import WorkerPool
 
 
-def evaluate(record: HookRecord, patient_id: str, as_of: date) -> dict[str, Any]:
-    """The engine's result for the hook's patient (design-brief JSON)."""
+def evaluate(record: HookRecord, patient_id: str, as_of: date) -> PatientResult:
+    """The engine's result for the hook's patient."""
     wanted = f"Patient/{patient_id}"
     try:
         return evaluate_patient(record.resources, as_of=as_of, attachments=record.attachments,
-                                unavailable=record.unavailable, patient=wanted).to_json()
+                                unavailable=record.unavailable, patient=wanted)
     except ValueError:
-        return {"patient": wanted, "time_critical": None, "findings": [], "data_issues": []}
+        return PatientResult(patient=wanted)
 
 
 class Evaluator:
@@ -35,7 +35,7 @@ class Evaluator:
         # One worker gains nothing over a thread: run in a thread then.
         self._pool = WorkerPool(count if count > 1 else 0, warm_up=warm)
 
-    async def evaluate(self, record: HookRecord, patient_id: str, as_of: date) -> dict[str, Any]:
+    async def evaluate(self, record: HookRecord, patient_id: str, as_of: date) -> PatientResult:
         return await self._pool.run(evaluate, record, patient_id, as_of)
 
     def close(self) -> None:

@@ -3,7 +3,6 @@ diagnosis summary, treatment, insurance and the records checklist."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any
@@ -12,6 +11,7 @@ from fhirmaps.bundles import flatten
 from fhirmaps.read import read_records
 from fhirmaps.record import PatientRecord
 from smartapp.engine import evaluate_record
+from smartapp.findings import Finding, PatientResult, unique
 from smartapp.packet.checklist import build_checklist
 from smartapp.packet.model import (
     Biomarker,
@@ -25,11 +25,9 @@ from smartapp.packet.model import (
     ReviewType,
 )
 from smartapp.packet.treatment import proposed_treatment, treatment_so_far
+from smartapp.triggers import spec_for
 
 Json = dict[str, Any]
-PATHOLOGY_TRIGGERS = frozenset({"uncertain-pathology", "discordant-findings", "incomplete-biomarker", "rare-cancer"})
-CLINICAL_TRIGGERS = frozenset({"major-treatment", "not-responding", "surveillance-check", "stopping-treatment",
-                               "guideline-deviation", "patient-request", "rare-cancer"})
 BIOMARKER_KINDS = ("er", "pr", "her2-ihc", "her2-ish", "pdl1", "msi", "molecular")
 GRADE_KINDS = ("grade", "gleason-group", "gleason-score")
 TIME_CRITICAL_ADVICE = ("Time-critical: do not delay treatment. Please review within days, in parallel with treatment "
@@ -45,112 +43,69 @@ MEDICARE_NOTE = ("Original Medicare Part B covers a second opinion before medica
                  "in-network doctors or a referral.")
 
 
-def draft_packet(resources: Sequence[Json], record: PatientRecord, evaluation: Json, *, created: str,
+def draft_packet(resources: Sequence[Json], record: PatientRecord, evaluation: PatientResult, *, created: str,
                  source: str = "", coverage_unavailable: str = "") -> ReferralPacket:
-    """`evaluation` is the engine's result for this patient (design-brief schema); `created` an
-    ISO date-time; `coverage_unavailable` says why Coverage could not be read, if it could not."""
+    """`evaluation` is the engine's result for this patient; `created` an ISO date-time;
+    `coverage_unavailable` says why Coverage could not be read, if it could not."""
     flat = flatten(resources)
     own = [r for r in flat if _belongs(r, record.patient)]
-    findings = list(evaluation.get("findings") or [])
-    time_critical = evaluation.get("time_critical") or None
-    urgent = bool(time_critical) or any(f.get("urgency") == "expedite" for f in findings)
+    findings = list(evaluation.findings)
+    time_critical = evaluation.time_critical
+    urgent = bool(time_critical) or any(f.urgency == "expedite" for f in findings)
+    questions = questions_for(findings)
+    if time_critical is not None:
+        questions.insert(0, Question(id="q:time-critical:0", trigger="time-critical", text=(
+            f"{time_critical.reason} Treatment is starting; please review the diagnostic material in parallel and "
+            "tell us at once if you do not confirm the diagnosis.")))
     packet = ReferralPacket(
         created=created,
         source=source,
         patient=patient_info(flat, record.patient),
-        review_type=review_type(findings),
+        review_type=review_type(findings, time_critical=time_critical is not None),
         urgency="expedite" if urgent else "routine",
-        time_critical=str(time_critical.get("reason", "")) if time_critical else "",
+        time_critical=time_critical.reason if time_critical else "",
         timing_advice=TIME_CRITICAL_ADVICE if time_critical else EXPEDITE_ADVICE if urgent else ROUTINE_ADVICE,
         reasons=[reason_from(f) for f in findings],
-        questions=questions_for(findings),
+        questions=questions,
         diagnoses=diagnosis_lines(flat, record),
         biomarkers=biomarkers(record),
         treatment_so_far=treatment_so_far(record),
         treatment_proposed=proposed_treatment(record),
         checklist=build_checklist(own, record),
         insurance=insurance(flat, own, coverage_unavailable),
-        data_issues=[str(i.get("reason") or i.get("message") or "") for i in evaluation.get("data_issues") or []],
+        data_issues=[i.reason for i in evaluation.data_issues],
     )
     packet.cover_letter = cover_letter(packet)
     return packet
 
 
-def review_type(findings: Sequence[Json]) -> ReviewType:
-    triggers = {str(f.get("trigger")) for f in findings}
-    pathology, clinical = bool(triggers & PATHOLOGY_TRIGGERS), bool(triggers & CLINICAL_TRIGGERS)
-    if pathology and clinical:
+def review_type(findings: Sequence[Finding], *, time_critical: bool = False) -> ReviewType:
+    kinds = {spec.review for f in findings if (spec := spec_for(f.trigger)) is not None}
+    if "both" in kinds or {"pathology", "clinical"} <= kinds:
         return "both"
-    return "pathology" if pathology else "clinical"
+    if "pathology" in kinds or (time_critical and not kinds):
+        return "pathology"
+    return "clinical"
 
 
-def reason_from(finding: Json) -> Reason:
+def reason_from(finding: Finding) -> Reason:
     return Reason(
-        id=f"finding:{finding.get('trigger')}",
-        trigger=str(finding.get("trigger")),
-        urgency="expedite" if finding.get("urgency") == "expedite" else "routine",
-        summary=str(finding.get("summary", "")),
-        rationale=str(finding.get("rationale", "")),
-        evidence=[Evidence(reference=str(e.get("reference", "")), path=str(e.get("path", "")), text=str(e.get("text", "")))
-                  for e in finding.get("evidence") or []],
+        id=f"finding:{finding.trigger}",
+        trigger=finding.trigger,
+        urgency=finding.urgency,
+        summary=finding.summary,
+        rationale=finding.rationale,
+        evidence=[Evidence(reference=e.reference, path=e.path, text=e.text) for e in unique(finding.evidence)],
     )
 
 
-def questions_for(findings: Sequence[Json]) -> list[Question]:
+def questions_for(findings: Sequence[Finding]) -> list[Question]:
     questions: list[Question] = []
     for finding in findings:
-        trigger = str(finding.get("trigger"))
-        for text in _questions(trigger, str(finding.get("summary", "")), finding):
-            questions.append(Question(id=f"q:{trigger}:{len(questions)}", trigger=trigger, text=text))
+        spec = spec_for(finding.trigger)
+        text = spec.question_for(finding) if spec else f"Please review: {finding.summary}"
+        questions.append(Question(id=f"q:{finding.trigger}:{len(questions)}", trigger=finding.trigger, text=text))
     return questions
-
-
-def _questions(trigger: str, summary: str, finding: Json) -> list[str]:
-    low = summary.lower()
-    if trigger == "discordant-findings":
-        if "gist" in low or "stromal" in low:
-            return ["Please re-review H&E and IHC: GIST vs leiomyosarcoma; KIT (CD117)/DOG1 status?"]
-        if "mantle" in low or "follicular" in low:
-            return ["Please re-review H&E and IHC: follicular vs mantle cell lymphoma; cyclin D1/SOX11 or t(11;14) status?"]
-        if "grade" in low or "gleason" in low:
-            return ["Please re-grade the tumor on the slides: which grade do you assign, and does it change management?"]
-        pair = re.search(r"disagree:\s*([^;.]+)", summary)
-        what = pair.group(1).strip() if pair else "the diagnoses in the record"
-        return [f"Please re-review the slides: {what}; which diagnosis do they support?"]
-    if trigger == "uncertain-pathology":
-        quote = _first_evidence_text(finding)
-        suffix = f' (report: "{quote}")' if quote else ""
-        return [f"Please review the slides and give a definitive diagnosis; the report is not conclusive{suffix}."]
-    if trigger == "incomplete-biomarker":
-        if "her2" in low:
-            return ["HER2 IHC 2+ (equivocal) without ISH: please perform or recommend HER2 ISH on the same block; "
-                    "what is the final HER2 status?"]
-        return [f"Please repeat or complete the equivocal biomarker test ({summary.rstrip('.')}); what is the result?"]
-    if trigger == "rare-cancer":
-        return ["Do you confirm the diagnosis of this rare cancer on expert review, and where should treatment be planned?"]
-    if trigger == "major-treatment":
-        return ["Is the proposed irreversible or high-intensity treatment the best option, or are less radical "
-                "approaches or clinical trials appropriate?"]
-    if trigger == "not-responding":
-        return ["The disease is progressing on current treatment: what next line of treatment or clinical trial do you recommend?"]
-    if trigger == "surveillance-check":
-        return [f"Is active surveillance appropriate? Please confirm eligibility ({summary.rstrip('.')})."]
-    if trigger == "stopping-treatment":
-        return ["Are there further treatment options, including clinical trials, before stopping anti-cancer treatment, "
-                "or do you agree with the move to supportive care?"]
-    if trigger == "guideline-deviation":
-        return [f"The plan appears to differ from guideline-recommended care ({summary.rstrip('.')}); do you agree with it?"]
-    if trigger == "patient-request":
-        return ["The patient asked for a second opinion: please review the diagnosis and the treatment plan."]
-    return [f"Please review: {summary}"] if summary else []
-
-
-def _first_evidence_text(finding: Json) -> str:
-    for evidence in finding.get("evidence") or []:
-        text = str(evidence.get("text", "")).strip()
-        if text:
-            return text[:160]
-    return ""
 
 
 def patient_info(resources: Sequence[Json], patient_ref: str) -> PatientInfo:
@@ -262,7 +217,7 @@ def _system_name(system: str) -> str:
 
 def draft_for_patient(resources: Sequence[Json], patient_ref: str, *, as_of: date, created: str, source: str = "",
                       attachments: Mapping[str, tuple[bytes, str]] | None = None, coverage_unavailable: str = "",
-                      evaluation: dict[str, Any] | None = None) -> ReferralPacket:
+                      evaluation: PatientResult | None = None) -> ReferralPacket:
     """Read the record and draft the packet from the engine's findings: `evaluation` when the
     caller already has it (the app's findings screen), else the engine is run once here.
     LookupError when the patient is not in `resources`."""
@@ -271,6 +226,6 @@ def draft_for_patient(resources: Sequence[Json], patient_ref: str, *, as_of: dat
     if record is None:
         raise LookupError(patient_ref)
     if evaluation is None:
-        evaluation = evaluate_record(record, as_of=as_of).to_json()
+        evaluation = evaluate_record(record, as_of=as_of)
     return draft_packet(resources, record, evaluation, created=created, source=source,
                         coverage_unavailable=coverage_unavailable)

@@ -1,11 +1,11 @@
-"""Second-opinion trigger rules: one module per trigger, each `evaluate(record, ctx) -> Finding | None`."""
+"""The trigger registry: one `TriggerSpec` per second-opinion trigger, in display order.
+
+Each trigger is one module with `evaluate(record, ctx) -> Finding | None` and its `SPEC`. Every
+consumer (page, API, CDS cards, packet, CLI, docs check) derives from `SPECS`.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from fhirmaps.record import PatientRecord
-from smartapp.findings import Finding
 from smartapp.triggers import (
     discordant_findings,
     guideline_deviation,
@@ -19,24 +19,26 @@ from smartapp.triggers import (
     uncertain_pathology,
 )
 from smartapp.triggers.common import Context
+from smartapp.triggers.spec import TriggerSpec
 
-Trigger = Callable[[PatientRecord, Context], Finding | None]
+SPECS: tuple[TriggerSpec, ...] = (
+    rare_cancer.SPEC,
+    uncertain_pathology.SPEC,
+    discordant_findings.SPEC,
+    incomplete_biomarker.SPEC,
+    major_treatment.SPEC,
+    not_responding.SPEC,
+    surveillance_check.SPEC,
+    stopping_treatment.SPEC,
+    guideline_deviation.SPEC,
+    patient_request.SPEC,
+)
+BY_ID: dict[str, TriggerSpec] = {spec.id: spec for spec in SPECS}
+TRIGGER_IDS: list[str] = [spec.id for spec in SPECS]
 
-TRIGGERS: list[Trigger] = [
-    rare_cancer.evaluate,
-    uncertain_pathology.evaluate,
-    discordant_findings.evaluate,
-    incomplete_biomarker.evaluate,
-    major_treatment.evaluate,
-    not_responding.evaluate,
-    surveillance_check.evaluate,
-    stopping_treatment.evaluate,
-    guideline_deviation.evaluate,
-    patient_request.evaluate,
-]
-TRIGGER_IDS = [
-    "rare-cancer", "uncertain-pathology", "discordant-findings", "incomplete-biomarker", "major-treatment",
-    "not-responding", "surveillance-check", "stopping-treatment", "guideline-deviation", "patient-request",
-]
 
-__all__ = ["Context", "TRIGGERS", "TRIGGER_IDS", "Trigger"]
+def spec_for(trigger: str) -> TriggerSpec | None:
+    return BY_ID.get(trigger)
+
+
+__all__ = ["BY_ID", "SPECS", "TRIGGER_IDS", "Context", "TriggerSpec", "spec_for"]

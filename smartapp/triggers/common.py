@@ -9,8 +9,9 @@ from datetime import date
 from functools import cache
 
 from fhirmaps import codes
-from fhirmaps.record import Action, Diagnosis, Mention, PatientRecord, Report
-from smartapp.findings import Evidence
+from fhirmaps.record import Action, Diagnosis, Measurement, Mention, PatientRecord, Report
+from smartapp.findings import Evidence, Fact, Review
+from smartapp.triggers import rules
 
 GIVEN_MED_STATUSES = {"active", "completed", "stopped", "in-progress", "on-hold", "intended"}
 DEAD_STATUSES = {"entered-in-error", "cancelled", "revoked", "not-done", "rejected"}
@@ -137,3 +138,55 @@ def sentence_with(text: str, pattern: re.Pattern[str]) -> str:
     end_candidates = [i for i in (text.find("\n", match.end()), text.find(". ", match.end())) if i >= 0]
     end = min(end_candidates) if end_candidates else len(text)
     return text[start:end + 1].strip()
+
+
+@dataclass(frozen=True)
+class Reviews:
+    """Reviews, consults and tests already requested or done, and the notes that record them."""
+
+    items: list[Review]
+    notes: frozenset[str]  # references of tumor-board / consensus notes (never evidence for a referral)
+
+
+_OPEN_OR_DONE = {"active", "completed", "on-hold", "draft", "in-progress", "booked", "arrived", "fulfilled", "finished"}
+
+
+def reviews_in_record(record: PatientRecord, ctx: Context) -> Reviews:
+    window = rules.value("common", "review_window_days")
+    requests = rules.value("common", "review_request_terms")
+    tests = rules.value("common", "ordered_test_terms")
+    items: list[Review] = []
+    for a in record.actions:
+        when = a.when
+        if a.resource_type not in ("ServiceRequest", "Appointment", "Encounter") or a.status not in _OPEN_OR_DONE:
+            continue
+        if when is not None and not 0 <= (ctx.as_of - when).days <= window and when <= ctx.as_of:
+            continue
+        if a.source.reference.startswith("ServiceRequest/") and text_has(a.name, tests) and not text_has(a.name, requests):
+            items.append(Review(what=f"{a.name} ordered", status=a.status, when=when, reference=a.source.reference))
+        elif text_has(f"{a.name} {a.reason_text}", requests):
+            items.append(Review(what=a.name or "Consultation", status=a.status, when=when, reference=a.source.reference))
+    notes: set[str] = set()
+    for r in reports(record, ctx, "note"):
+        if r.author_is_patient or (r.when is not None and (ctx.as_of - r.when).days > window):
+            continue
+        if text_has(r.title, rules.value("common", "review_note_terms")) or text_has(r.text[:200], rules.value("common", "review_note_terms")):
+            notes.add(r.reference)
+            items.append(Review(what=r.title or "Tumor board review", status="done", when=r.when, reference=r.reference))
+    items.sort(key=lambda i: (i.when or ctx.as_of, i.reference))
+    return Reviews(items, frozenset(notes))
+
+
+def diagnosis_fact(d: Diagnosis, name: str = "") -> Fact:
+    code = next((c for c in d.codes), None)
+    label = name or (d.entity.label if d.entity else d.source.text)
+    return Fact(kind="diagnosis", name=label[:1].upper() + label[1:], value=d.morphology or "",
+                code=f"{code.system}|{code.code}" if code else "", when=d.when, status=d.verification_status or "",
+                reference=d.source.reference)
+
+
+def measurement_fact(m: Measurement) -> Fact:
+    code = next((c for c in m.codes), None)
+    return Fact(kind="measurement", name=m.name, value=f"{m.value_text} {m.unit}".strip() if m.value_text else "",
+                number=m.value_number, unit=m.unit, code=f"{code.system}|{code.code}" if code else "", when=m.when,
+                status=m.status, reference=m.source.reference)

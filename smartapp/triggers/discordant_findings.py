@@ -7,19 +7,23 @@ import re
 from itertools import combinations
 
 from fhirmaps.record import Diagnosis, PatientRecord, Report
-from smartapp.findings import Evidence, Finding
+from smartapp.findings import Evidence, Fact, Finding, NotFound
 from smartapp.triggers.common import (
     Context,
     all_text,
     confident,
     current_diagnoses,
+    diagnosis_fact,
     diagnostic_sections,
     icd10_of,
+    mentions,
     reports,
+    reviews_in_record,
 )
 from smartapp.triggers.grades import Grade, _from_text, grades
+from smartapp.triggers.spec import TriggerSpec
+from smartapp.wording import resource_words, sentence, us_date
 
-TRIGGER = "discordant-findings"
 RATIONALE = (
     "When sources disagree on the diagnosis or on a grade that changes management, an expert review decides "
     "treatment: subspecialty review of outside pathology finds major discrepancies in 2-6% of cases (Moffitt, "
@@ -84,9 +88,9 @@ def _amended_changes(report: Report) -> list[Evidence]:
             found += [g for g in _revision_grades(line)]
     by_scheme: dict[str, set[int]] = {}
     for scheme, value, _ in found:
-        by_scheme.setdefault(scheme, set()).add(Grade(scheme, value, Evidence("", "", ""), "").category)
+        by_scheme.setdefault(scheme, set()).add(Grade(scheme, value, Evidence(reference="", path="", text=""), "").category)
     if any(len(v) > 1 for v in by_scheme.values()):
-        return [Evidence(report.reference, "DiagnosticReport.presentedForm", line, report.title) for _, _, line in found]
+        return [Evidence.in_report(report, line) for _, _, line in found]
     return []
 
 
@@ -123,44 +127,125 @@ def _report_text(record: PatientRecord, d: Diagnosis) -> str:
     return report.text[start:pos + len(d.source.text)]
 
 
+_GRADE_LABELS = {"gleason": "Gleason grade group", "net": "NET grade", "nottingham": "Nottingham grade", "fnclcc": "FNCLCC grade"}
+
+
+def _reading(d: Diagnosis) -> str:
+    """'leiomyosarcoma on outside biopsy 10/27/2026'"""
+    label = d.entity.label if d.entity else d.source.text
+    where = d.source.title or resource_words(d.source.reference).lower()
+    return f"{label} on {where} {us_date(d.when)}" if d.when else f"{label} on {where}"
+
+
+def _on_surveillance(record: PatientRecord, ctx: Context) -> bool:
+    return any(m.key in ("active surveillance", "watchful waiting", "expectant management")
+               for m in mentions(record, ctx, "SURVEILLANCE", kinds=("note", "pathology")))
+
+
+def _immunophenotype(record: PatientRecord, ctx: Context) -> list[Evidence]:
+    """The report lines that state CD5 expression (the decisive fact for mantle cell lymphoma)."""
+    found = []
+    for r in reports(record, ctx, "pathology"):
+        for line in re.split(r"\n|(?<=[.;])\s+", r.text):
+            if _CD5_POS.search(line):
+                found.append(Evidence.in_report(r, line.strip()))
+    return found
+
+
 def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
     evidence: list[Evidence] = []
-    reasons: list[str] = []
-    dx = confident(current_diagnoses(record, ctx))
+    phrases: list[str] = []
+    facts: list[Fact] = []
+    not_found: list[NotFound] = []
+    done = reviews_in_record(record, ctx)
+    dx = [d for d in confident(current_diagnoses(record, ctx)) if d.source.reference not in done.notes]
     for a, b in _family_pairs(dx):
-        pair = sorted(d.entity.label for d in (a, b) if d.entity)
-        reasons.append(" vs ".join(pair))
-        evidence += [Evidence.of(a.source), Evidence.of(b.source)]
+        first, second = sorted((a, b), key=lambda d: (d.when or ctx.as_of, d.source.reference))
+        phrases.append(f"{_reading(first)} vs {_reading(second)}")
+        facts += [diagnosis_fact(first), diagnosis_fact(second)]
+        evidence += [Evidence.of(first.source), Evidence.of(second.source)]
     scheme = _scheme(record, ctx)
     by_scheme: dict[str, list[Grade]] = {}
     for g in grades(record, ctx, scheme):
-        by_scheme.setdefault(g.scheme, []).append(g)
+        if g.source not in done.notes:
+            by_scheme.setdefault(g.scheme, []).append(g)
+    surveillance = _on_surveillance(record, ctx)
     for name, items in by_scheme.items():
-        # Same-day grades are parts of one specimen session (several cores or blocks), not two opinions.
-        if any(a.category != b.category and (a.when is None or b.when is None or a.when != b.when) for a, b in combinations(items, 2)):
-            label = {"gleason": "Gleason grade group", "net": "NET grade", "nottingham": "Nottingham grade", "fnclcc": "FNCLCC grade"}[name]
-            values = ", ".join(sorted({str(g.value) for g in items}))
-            reasons.append(f"{label} differs across reports ({values})")
-            evidence += [g.evidence for g in items]
+        # Same-day grades are parts of one specimen session (several cores or blocks), not two opinions;
+        # during active surveillance a higher grade on a later biopsy is progression (surveillance-check).
+        pairs = [(a, b) for a, b in combinations(items, 2) if a.category != b.category
+                 and (a.when is None or b.when is None or a.when != b.when)
+                 and not (surveillance and a.when and b.when)]
+        if pairs:
+            ordered = sorted({g for pair in pairs for g in pair}, key=lambda g: (g.when or ctx.as_of, g.source))
+            label = _GRADE_LABELS[name]
+            readings = [f"{g.value} on {g.evidence.title or 'a report'} {us_date(g.when)}".strip() for g in ordered]
+            phrases.append(f"{label} {' vs '.join(readings)}")
+            facts += [Fact(kind="measurement", name=label, value=str(g.value), number=float(g.value), when=g.when,
+                           reference=g.source) for g in ordered]
+            evidence += [g.evidence for g in ordered]
     for report in reports(record, ctx, "pathology"):
         changed = _amended_changes(report)
         if changed:
-            reasons.append(f"{report.status or 'amended'} report changed the diagnosis")
+            phrases.append(f"the {report.status or 'amended'} report of {us_date(report.when)} changes the diagnosis")
+            facts.append(Fact(kind="status", name=report.title or "pathology report", value=report.status, when=report.when,
+                              reference=report.reference))
             evidence += changed
     text = all_text(record, ctx, "pathology")
     sarcomas = [d for d in dx if d.entity and d.entity.id in ("leiomyosarcoma", "soft-tissue-sarcoma", "sarcoma-nos")]
     gi_sarcoma = [d for d in sarcomas if _GI.search(d.source.text) or _GI.search(_report_text(record, d)) or (icd10_of(d) and icd10_of(d)[:3] in
                   ("C15", "C16", "C17", "C18", "C19", "C20", "C26", "C48")) or (icd10_of(d).startswith("C49.4"))]
     if gi_sarcoma and not _kit_done(text) and not any(_KIT_DOG1.search(m.name) for m in record.measurements):
-        reasons.append("GI spindle-cell sarcoma without KIT (CD117)/DOG1 results (GIST not excluded)")
+        phrases.append("GI spindle-cell sarcoma without KIT (CD117) or DOG1 results, so GIST is not excluded")
+        facts += [diagnosis_fact(d) for d in gi_sarcoma]
+        not_found.append(NotFound(what="KIT (CD117) or DOG1 result", searched=f"{len(reports(record, ctx, 'pathology'))} pathology reports"))
         evidence += [Evidence.of(d.source) for d in gi_sarcoma]
     follicular = [d for d in dx if d.entity and d.entity.id == "fl"]
     if follicular and _CD5_POS.search(text):
-        done = [m for m in _MCL_STUDY.finditer(text) if not _NOT_DONE.search(m.group(0))]
-        if not done:
-            reasons.append("follicular lymphoma diagnosis with CD5 expression and no cyclin D1/SOX11 result (mantle cell lymphoma not excluded)")
-            evidence += [Evidence.of(d.source) for d in follicular]
-    if not reasons:
+        done_studies = [m for m in _MCL_STUDY.finditer(text) if not _NOT_DONE.search(m.group(0))]
+        if not done_studies:
+            phrases.append("follicular lymphoma diagnosis but CD5 positive, with no cyclin D1, SOX11 or t(11;14) result, "
+                           "so mantle cell lymphoma is not excluded")
+            facts += [diagnosis_fact(d) for d in follicular] + [Fact(kind="diagnosis", name="Mantle cell lymphoma", status="not excluded")]
+            not_found.append(NotFound(what="cyclin D1, SOX11 or t(11;14) result",
+                                      searched=f"{len(reports(record, ctx, 'pathology'))} pathology reports"))
+            evidence += _immunophenotype(record, ctx) + [Evidence.of(d.source) for d in follicular]
+    if not phrases:
         return None
-    summary = "Sources disagree (" + "; ".join(sorted(set(reasons))) + "): consider expert review to settle the diagnosis."
-    return Finding(TRIGGER, summary, RATIONALE, evidence)
+    summary = sentence(f"Readings disagree: {'; '.join(phrases[:2])}")
+    if len(summary) > 200:
+        summary = sentence(phrases[0])
+    return SPEC.finding(summary, evidence, facts=facts, not_found=not_found, reviews=done.items)
+
+
+def ask(finding: Finding) -> str | None:
+    """The consultant question for the kind of disagreement, from the finding's facts."""
+    names = [f.name for f in finding.facts if f.kind == "diagnosis"]
+    low = " ".join(names).lower()
+    if "stromal" in low or "gist" in low:
+        other = next((n.lower() for n in names if "stromal" not in n.lower() and "gist" not in n.lower()), "sarcoma")
+        return f"Please re-review H&E and IHC: GIST vs {other}; KIT (CD117)/DOG1 status?"
+    if "mantle" in low or "follicular" in low:
+        return "Please re-review H&E and IHC: follicular vs mantle cell lymphoma; cyclin D1/SOX11 or t(11;14) status?"
+    grades = [f.name for f in finding.facts if f.kind == "measurement"]
+    if grades:
+        return f"Please re-grade the tumor on the slides: which {grades[0]} do you assign, and does it change management?"
+    return None
+
+
+SPEC = TriggerSpec(
+    id="discordant-findings",
+    label="Conflicting diagnoses or grades",
+    short_label="discordant diagnoses",
+    group="diagnosis",
+    urgency="routine",
+    action="expert-pathology-review",
+    review="pathology",
+    rationale=RATIONALE,
+    sources=("Moffitt, Anticancer Res 2018", "MD Anderson, J Oncol Pract 2014", "Frable 2006", "SEER/OncoTree schemas"),
+    rule_source="diagnostic discordance rules",
+    question="Please re-review the slides and stains ({topic}): which diagnosis or grade do they support, and does it change management?",
+    rule_data="fhirmaps/codes/entities.json (families, lineages); smartapp/triggers/grades.py thresholds",
+    evaluate=evaluate,
+    ask=ask,
+)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from fhirmaps import codes
-from fhirmaps.record import Measurement, PatientRecord
+from fhirmaps.record import Measurement, PatientRecord, Source
 from smartapp.findings import Evidence
 from smartapp.triggers.common import Context, diagnostic_sections, reports
 
@@ -89,7 +89,7 @@ def grades(record: PatientRecord, ctx: Context, scheme_hint: str) -> list[Grade]
     for report in reports(record, ctx, "pathology"):
         for chunk_text, heading in _diagnostic_text(report.text, sections):
             for scheme, value, line in _from_text(chunk_text, scheme_hint):
-                found.append(Grade(scheme, value, Evidence(report.reference, "DiagnosticReport.presentedForm", line, heading), report.reference,
+                found.append(Grade(scheme, value, Evidence.of(Source(report.reference, "DiagnosticReport.presentedForm", line, section=heading, title=report.title, when=report.when)), report.reference,
                                    report.when))
     best: dict[tuple[str, str], Grade] = {}
     for g in found:

@@ -11,7 +11,7 @@ import re
 
 from fhirmaps import codes
 from fhirmaps.record import PatientRecord
-from smartapp.findings import Evidence, Finding
+from smartapp.findings import Evidence, Fact, Finding
 from smartapp.triggers.common import (
     Context,
     current_diagnoses,
@@ -23,8 +23,9 @@ from smartapp.triggers.common import (
 )
 from smartapp.triggers.major_treatment import planned_major
 from smartapp.triggers.prostate import low_risk_t, prostate_facts
+from smartapp.triggers.spec import TriggerSpec
+from smartapp.wording import sentence
 
-TRIGGER = "guideline-deviation"
 RATIONALE = {
     "G1": "HER2-positive metastatic breast cancer is treated with HER2-directed therapy in first line (ASCO/CAP HER2 "
           "definitions, Wolff et al. 2018/2023; NCCN breast guideline); please confirm the reason if none is planned.",
@@ -71,7 +72,7 @@ def _g1(record: PatientRecord, ctx: Context) -> list[Evidence]:
     for r in reports(record, ctx, "pathology"):
         for line in re.split(r"\n|(?<=\.)\s+", r.text):
             if _HER2_POS.search(line) and not _HER2_NEG.search(line):
-                positive.append(Evidence(r.reference, "DiagnosticReport.presentedForm", line.strip(), r.title))
+                positive.append(Evidence.in_report(r, line.strip()))
     metastatic = _metastatic(record, ctx)
     if not positive or not metastatic:
         return []
@@ -140,6 +141,27 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
     fired = [name for name, ev in hits.items() if ev]
     if not fired:
         return None
-    summary = "Please review against guidelines: " + "; ".join(f"{texts[n]} ({n})" for n in fired) + "."
+    summary = sentence("; ".join(texts[n] for n in fired))
     rationale = " ".join(RATIONALE[n] for n in fired)
-    return Finding(TRIGGER, summary, rationale, [e for n in fired for e in hits[n]])
+    facts = [Fact(kind="statement", name=texts[n]) for n in fired]
+    return SPEC.finding(summary, [e for n in fired for e in hits[n]], facts=facts, rationale=rationale)
+
+
+SPEC = TriggerSpec(
+    id="guideline-deviation",
+    label="Possible deviation from guidelines",
+    short_label="plan differs from guideline",
+    group="treatment-plan",
+    urgency="routine",
+    action="clinical-second-opinion",
+    review="clinical",
+    rationale=(
+        "Guideline-recommended care is the default; when a plan departs from it without a documented reason, "
+        "an expert review confirms the reason or corrects the plan (NCCN, ASCO)."
+    ),
+    sources=("NCCN guidelines", "ASCO guidelines"),
+    rule_source="NCCN/ASCO guideline checks",
+    question="The plan appears to differ from guideline-recommended care ({topic}): do you agree with it?",
+    rule_data="smartapp/triggers/guideline_deviation.py",
+    evaluate=evaluate,
+)

@@ -6,12 +6,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import cache
 
 from fhirmaps.record import PatientRecord
-from smartapp.findings import Evidence, Finding
-from smartapp.triggers.common import Context, current_diagnoses, reports
+from smartapp.findings import Evidence, Fact, Finding, NotFound
+from smartapp.triggers import rules
+from smartapp.triggers.common import Context, current_diagnoses, reports, reviews_in_record
+from smartapp.triggers.spec import TriggerSpec
+from smartapp.wording import join, sentence, us_date
 
-TRIGGER = "incomplete-biomarker"
 RATIONALE = (
     "ASCO/CAP HER2 testing guideline (2018, affirmed 2023): IHC 2+ is equivocal and must be resolved by in situ "
     "hybridisation on the same specimen; ISH groups 2-4 need concomitant IHC review (Wolff et al., Arch Pathol Lab Med "
@@ -28,6 +31,16 @@ _EQUIVOCAL_TEST = re.compile(
     r"\b(msi|microsatellite|mmr|mismatch repair|mlh1|msh2|msh6|pms2|pd-?l1|egfr|alk|ros1|kras|braf|ngs|next[- ]generation sequencing|molecular)\b"
     r"[^.\n]{0,100}?\b(equivocal|indeterminate|insufficient|failed|quantity not sufficient|qns|could not be (?:assessed|determined|evaluated)|"
     r"unable to|not evaluable|inconclusive)\b", re.I)
+
+
+@cache
+def _requirement() -> re.Pattern[str]:
+    return re.compile("|".join(f"(?:{p})" for p in rules.value(SPEC.id, "requirement_patterns")), re.I)
+
+
+def states_requirement(line: str) -> bool:
+    """A sentence about how a test must be done or read ("2+ results must be reflexed to ISH"), not a result."""
+    return bool(_requirement().search(line))
 
 
 @dataclass(frozen=True)
@@ -58,8 +71,8 @@ def _ihc_equivocal(record: PatientRecord, ctx: Context) -> list[Hit]:
         if _NON_BREAST.search(r.text[:2000]) and not re.search(r"breast", r.text, re.I):
             continue
         for line in re.split(r"\n|(?<=\.)\s+", r.text):
-            if _IHC2.search(line) and not _ISH.search(line):
-                out.append(Hit(r.when, ",".join(r.specimens), Evidence(r.reference, "DiagnosticReport.presentedForm", line.strip(), r.title)))
+            if _IHC2.search(line) and not _ISH.search(line) and not states_requirement(line):
+                out.append(Hit(r.when, ",".join(r.specimens), Evidence.in_report(r, line.strip())))
     return out
 
 
@@ -72,8 +85,8 @@ def _ish_results(record: PatientRecord, ctx: Context) -> tuple[list[Hit], list[H
             (pending if _PENDING.search(m.value_text) or not m.value_text else done).append(Hit(m.when, m.specimen, Evidence.of(m.source)))
     for r in reports(record, ctx, "pathology", "note"):
         for line in re.split(r"\n|(?<=\.)\s+", r.text):
-            if _ISH.search(line) and re.search(r"her-?2|erbb2|cep-?17", line, re.I):
-                hit = Hit(r.when, ",".join(r.specimens), Evidence(r.reference, "DiagnosticReport.presentedForm", line.strip(), r.title))
+            if _ISH.search(line) and re.search(r"her-?2|erbb2|cep-?17", line, re.I) and not states_requirement(line):
+                hit = Hit(r.when, ",".join(r.specimens), Evidence.in_report(r, line.strip()))
                 (pending if _PENDING.search(line) and not _RATIO.search(line) else done).append(hit)
     for a in record.actions:
         if re.search(r"fish|in situ|ish\b", a.name, re.I) and re.search(r"her-?2|erbb2", a.name, re.I) and a.status not in ("revoked", "entered-in-error"):
@@ -99,7 +112,7 @@ def _ish_group(record: PatientRecord, ctx: Context) -> list[tuple[int, Evidence]
         for line in re.split(r"\n|(?<=\.)\s+", r.text):
             if not re.search(r"her-?2|erbb2|ish|fish", line, re.I):
                 continue
-            ev = Evidence(r.reference, "DiagnosticReport.presentedForm", line.strip(), r.title)
+            ev = Evidence.in_report(r, line.strip())
             group = _GROUP.search(line)
             if group and _ISH.search(line + " ish"):
                 out.append((int(group.group(1)), ev))
@@ -134,7 +147,7 @@ def _equivocal_tests(record: PatientRecord, ctx: Context) -> list[Evidence]:
             if match and not re.search(r"her-?2|estrogen|progesterone|\ber\b|\bpr\b", line, re.I):
                 if re.search(r"repeat(?:ed)?|re-?test|now (?:shows|positive|negative)", line, re.I):
                     continue
-                found.append((_test_kind(match.group(1)), r.when, Evidence(r.reference, "DiagnosticReport.presentedForm", line.strip(), r.title)))
+                found.append((_test_kind(match.group(1)), r.when, Evidence.in_report(r, line.strip())))
     out = []
     for kind, when, ev in found:
         if any(k == kind and w and when and w > when for k, w in resolved):
@@ -150,34 +163,85 @@ def _test_kind(word: str) -> str:
     return "pdl1" if low.startswith("pd") else "molecular"
 
 
+def _searched(record: PatientRecord, ctx: Context) -> str:
+    """Where an ISH result was looked for: 'pathology reports and observations dated 10/27/2026–11/24/2026'."""
+    pathology = reports(record, ctx, "pathology")
+    observations = [m for m in record.measurements if not (m.when and m.when > ctx.as_of)]
+    dates = sorted(d for d in [*(r.when for r in pathology), *(m.when for m in observations)] if d)
+    span = f" dated {us_date(dates[0])}–{us_date(dates[-1])}" if dates else ""
+    return f"{len(pathology)} pathology reports and {len(observations)} observations{span}"
+
+
 def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
-    reasons: list[str] = []
+    phrases: list[str] = []
+    facts: list[Fact] = []
+    not_found: list[NotFound] = []
     evidence: list[Evidence] = []
+    lookback = timedelta(days=rules.value(SPEC.id, "ish_lookback_days"))
+    pending_days = rules.value(SPEC.id, "pending_window_days")
     if _breast(record, ctx):
         ihc = _ihc_equivocal(record, ctx)
         if ihc:
             done, pending = _ish_results(record, ctx)
             unresolved = []
             for hit in ihc:
-                start = (hit.when or ctx.as_of) - timedelta(days=7)
+                start = (hit.when or ctx.as_of) - lookback
                 # Any ISH result from a week before the IHC onwards resolves it (specimen ids are rarely shared).
-                same = [d for d in done if d.when is None or d.when >= start]
-                if same:
+                if [d for d in done if d.when is None or d.when >= start]:
                     continue
-                waiting = [p for p in pending if hit.when and ctx.as_of - hit.when <= timedelta(days=21)]
+                waiting = [p for p in pending if hit.when and (ctx.as_of - hit.when).days <= pending_days]
                 if not waiting:
                     unresolved.append(hit)
             if unresolved:
-                reasons.append("HER2 IHC 2+ (equivocal) without an ISH result")
+                first = min(unresolved, key=lambda h: h.when or ctx.as_of)
+                on = f" on {us_date(first.when)}" if first.when else ""
+                phrases.append(f"HER2 IHC 2+ (equivocal){on} has no ISH result; reflex ISH on the same block is needed")
+                facts += [Fact(kind="measurement", name="HER2 IHC", value="2+ (equivocal)", when=h.when,
+                               reference=h.evidence.reference) for h in unresolved]
+                not_found.append(NotFound(what="HER2 ISH result", searched=_searched(record, ctx)))
                 evidence += [h.evidence for h in unresolved]
         groups = [(g, ev) for g, ev in _ish_group(record, ctx) if g in (2, 3, 4)]
         if groups:
-            reasons.append(f"HER2 ISH group {', '.join(sorted({str(g) for g, _ in groups}))}: atypical ISH pattern needing concomitant IHC review")
+            numbers = sorted({g for g, _ in groups})
+            phrases.append(f"HER2 ISH group {join([str(g) for g in numbers], 'or')} needs concomitant IHC review")
+            facts += [Fact(kind="measurement", name="HER2 ISH group", value=str(g), number=float(g), when=ev.when,
+                           reference=ev.reference) for g, ev in groups]
             evidence += [ev for _, ev in groups]
     equivocal = _equivocal_tests(record, ctx)
     if equivocal:
-        reasons.append("equivocal or failed predictive biomarker result not repeated")
+        phrases.append("an equivocal or failed predictive biomarker result was never repeated")
+        facts += [Fact(kind="measurement", name="predictive biomarker", value=ev.text[:120], when=ev.when,
+                       reference=ev.reference) for ev in equivocal]
         evidence += equivocal
-    if not reasons:
+    if not phrases:
         return None
-    return Finding(TRIGGER, "Incomplete biomarker work-up: " + "; ".join(reasons) + ".", RATIONALE, evidence)
+    return SPEC.finding(sentence("; ".join(phrases)), evidence, facts=facts, not_found=not_found,
+                        reviews=reviews_in_record(record, ctx).items)
+
+
+def ask(finding: Finding) -> str | None:
+    names = {f.name for f in finding.facts}
+    if "HER2 IHC" in names:
+        return ("HER2 IHC 2+ (equivocal) without ISH: please perform or recommend HER2 ISH on the same block; "
+                "what is the final HER2 status?")
+    if "HER2 ISH group" in names:
+        return "Atypical HER2 ISH group: please review ISH with concomitant IHC; what is the final HER2 status?"
+    return None
+
+
+SPEC = TriggerSpec(
+    id="incomplete-biomarker",
+    label="Biomarker work-up incomplete",
+    short_label="incomplete biomarker work-up",
+    group="diagnosis",
+    urgency="routine",
+    action="local-action",
+    review="pathology",
+    rationale=RATIONALE,
+    sources=("ASCO/CAP HER2 guideline 2018, affirmed 2023 (Wolff, Arch Pathol Lab Med 2018;142:1364)",),
+    rule_source="ASCO/CAP biomarker testing",
+    question="Please complete or repeat the equivocal test on the same block ({topic}): what is the final result?",
+    rule_data="fhirmaps/codes/observations.json (LOINC sets); smartapp/triggers/incomplete_biomarker.py windows",
+    evaluate=evaluate,
+    ask=ask,
+)

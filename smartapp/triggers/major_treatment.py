@@ -8,10 +8,11 @@ from functools import cache
 from fhirmaps import codes
 from fhirmaps.read import age_on
 from fhirmaps.record import Action, PatientRecord, Source
-from smartapp.findings import Evidence, Finding
-from smartapp.triggers.common import Context, current_diagnoses, reports, text_has
+from smartapp.findings import Evidence, Fact, Finding
+from smartapp.triggers.common import Context, current_diagnoses, reports, reviews_in_record, text_has
+from smartapp.triggers.spec import TriggerSpec
+from smartapp.wording import join, sentence, us_date
 
-TRIGGER = "major-treatment"
 RATIONALE = (
     "A multidisciplinary second review before major cancer surgery changed the surgical plan in 52% of breast-cancer "
     "patients (Newman et al., Cancer 2006); Medicare Part B covers a second opinion before non-emergency surgery. "
@@ -104,28 +105,65 @@ def planned_in_notes(record: PatientRecord, ctx: Context) -> list[tuple[Evidence
     for report in reports(record, ctx, "note"):
         if report.when is None or (ctx.as_of - report.when).days > _NOTE_WINDOW_DAYS or report.author_is_patient:
             continue
-        for sentence in re.split(r"\n|(?<=[.;])\s+", report.text):
-            if not _PLANNING.search(sentence) or _NOT_PLANNED.search(sentence):
+        for line in re.split(r"\n|(?<=[.;])\s+", report.text):
+            if not _PLANNING.search(line) or _NOT_PLANNED.search(line):
                 continue
-            probe = Action(source=Source(report.reference, "", sentence), resource_type="ServiceRequest", name=sentence, codes=(),
+            probe = Action(source=Source(report.reference, "", line), resource_type="ServiceRequest", name=line, codes=(),
                            status="active", intent="plan", status_reason=(), status_reason_text="", start=None, end=None, scheduled=None)
             term = _major_term(probe, age)
             if term and term not in structured:
-                found.append((Evidence(report.reference, "DocumentReference.content[0].attachment", sentence.strip(), report.title), term))
+                found.append((Evidence.in_report(report, line.strip()), term))
     return found
+
+
+def _plan_fact(a: Action, term: str, ctx: Context) -> Fact:
+    when = a.scheduled or a.start
+    return Fact(kind="plan", name=a.name or term, when=when, status=a.status, reference=a.source.reference,
+                days_from_evaluation=(when - ctx.as_of).days if when else None)
+
+
+def _plan_phrase(fact: Fact) -> str:
+    days = fact.days_from_evaluation
+    if fact.when is None or days is None:
+        return f"{fact.name} is planned"
+    if days == 0:
+        return f"{fact.name} is scheduled for today, {us_date(fact.when)}"
+    if days > 0:
+        return f"{fact.name} is scheduled for {us_date(fact.when)}, in {days} day{'s' if days != 1 else ''}"
+    return f"{fact.name} was planned for {us_date(fact.when)} and is not recorded as done"
 
 
 def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
     planned = planned_major(record, ctx)
     noted = planned_in_notes(record, ctx)
+    reviews = reviews_in_record(record, ctx).items
     if not planned and noted:
-        terms = sorted({term for _, term in noted})
-        return Finding(TRIGGER, f"Major irreversible or high-intensity treatment planned in clinic notes ({', '.join(terms)}): "
-                       "a second opinion before it is done is reasonable.", RATIONALE, [e for e, _ in noted])
+        terms = list(dict.fromkeys(term for _, term in noted))
+        summary = sentence(f"Clinic note plans {join(terms)}; confirm the diagnosis and plan before an irreversible treatment")
+        facts = [Fact(kind="plan", name=term, when=e.when, reference=e.reference) for e, term in noted]
+        return SPEC.finding(summary, [e for e, _ in noted], facts=facts, reviews=reviews)
     if not planned:
         return None
-    names = sorted({(a.name or term) for a, term in planned})
-    dates = sorted(a.scheduled for a, _ in planned if a.scheduled)
-    when = f" (scheduled {dates[0].isoformat()})" if dates else ""
-    summary = f"Major irreversible or high-intensity treatment planned ({', '.join(names)}{when}): a second opinion before it is done is reasonable."
-    return Finding(TRIGGER, summary, RATIONALE, [Evidence.of(a.source) for a, _ in planned])
+    facts = sorted((_plan_fact(a, term, ctx) for a, term in planned), key=lambda f: (f.when or ctx.as_of, f.name))
+    first = facts[0]
+    others = list(dict.fromkeys(f.name for f in facts[1:] if f.name != first.name))
+    also = f" (also planned: {join(others)})" if others else ""
+    summary = sentence(f"{_plan_phrase(first)}{also}; confirm the diagnosis and plan before an irreversible treatment")
+    return SPEC.finding(summary, [Evidence.of(a.source) for a, _ in planned], facts=facts, reviews=reviews)
+
+
+SPEC = TriggerSpec(
+    id="major-treatment",
+    label="Major or irreversible treatment proposed",
+    short_label="irreversible treatment planned",
+    group="treatment-plan",
+    urgency="routine",
+    action="clinical-second-opinion",
+    review="clinical",
+    rationale=RATIONALE,
+    sources=("Newman et al., Cancer 2006", "Medicare Part B second surgical opinion"),
+    rule_source="irreversible-treatment list",
+    question="Is the proposed treatment ({topic}) the best option, or are less radical approaches or clinical trials appropriate?",
+    rule_data="fhirmaps/codes/treatments.json (major procedures, high-intensity drugs)",
+    evaluate=evaluate,
+)

@@ -69,7 +69,8 @@ def marker_progression(record: PatientRecord, ctx: Context, start: date, prostat
         else:
             hit = _generic(values, rules["generic"])
         if hit:
-            found.append((f"{marker} rising on treatment ({' → '.join(f'{v:g}' for v in values[-4:])})",
+            unit = f" {series[-1].unit}" if series[-1].unit else ""
+            found.append((f"{marker} {' → '.join(f'{v:g}' for v in values[-4:])}{unit}",
                           [Evidence.of(series[i].source) for i in hit]))
     return found
 

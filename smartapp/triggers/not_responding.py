@@ -4,20 +4,26 @@ stop for no response, recurrence/relapse)."""
 from __future__ import annotations
 
 import re
+from datetime import date
 
 from fhirmaps import codes
-from fhirmaps.record import PatientRecord
-from smartapp.findings import Evidence, Finding
+from fhirmaps.record import Action, PatientRecord
+from smartapp.findings import Evidence, Fact, Finding
+from smartapp.triggers import rules
 from smartapp.triggers.common import (
     Context,
     antineoplastic_given,
     current_diagnoses,
+    diagnosis_fact,
     diagnostic_sections,
+    measurement_fact,
     reports,
+    reviews_in_record,
 )
 from smartapp.triggers.markers import marker_progression
+from smartapp.triggers.spec import TriggerSpec
+from smartapp.wording import calm, sentence, us_date
 
-TRIGGER = "not-responding"
 RATIONALE = (
     "Progression on treatment (RECIST 1.1 / iRECIST, PCWG3 PSA, GCIG CA-125, mCODE disease status 'worsened') is the "
     "point at which the next line, clinical trials and the original diagnosis deserve a fresh expert look."
@@ -34,28 +40,81 @@ _BASELINE = re.compile(r"baseline|pre-?treatment|staging (?:ct|scan|study)|initi
 _IMAGING_SECTIONS = frozenset({"diagnosis", "body", "comment", "addendum", "findings"})
 
 
+def regimen_name(names: list[str]) -> str:
+    """'FOLFOX-bevacizumab' for oxaliplatin, fluorouracil, leucovorin and bevacizumab."""
+    words = list(dict.fromkeys(n.split()[0].lower() for n in names if n))
+    for name, drugs in rules.value(SPEC.id, "regimens"):
+        if all(any(d.split()[0] in w for w in words) for d in drugs):
+            rest = [w for w in words if not any(d.split()[0] in w for d in drugs)]
+            return "-".join([name, *rest])
+    return "-".join(words)
+
+
+def line_before(given: list[Action], when: date | None, ctx: Context) -> list[str]:
+    """Drug names of the line being given before `when`: drugs first given within `line_cluster_days` of
+    the latest first-given drug before that date."""
+    cluster = rules.value(SPEC.id, "line_cluster_days")
+    limit = when or ctx.as_of
+    first: dict[str, tuple[date, str]] = {}
+    for a in given:
+        began = a.start or a.end
+        if a.resource_type == "Procedure" or not a.name or began is None or began >= limit:
+            continue
+        key = a.name.split()[0].lower()
+        if key not in first or began < first[key][0]:
+            first[key] = (began, a.name.split()[0].lower())
+    if not first:
+        return []
+    last = max(d for d, _ in first.values())
+    return [n for d, n in sorted(first.values()) if (last - d).days <= cluster]
+
+
+def _responded_after(record: PatientRecord, ctx: Context, when: date | None) -> bool:
+    """A later imaging response or an improved disease status supersedes an earlier progression."""
+    if when is None:
+        return False
+    improved = set(codes.load("urgent")["improved_status"]["codes"])
+    if any(m.kind == "disease-status" and m.when and when < m.when <= ctx.as_of and {c.code for c in m.value_codes} & improved
+           for m in record.measurements):
+        return True
+    return any(r.when and when < r.when and any(m.label == "RESPONSE" and m.raw.asserted and m.section in diagnostic_sections()
+                                                for m in r.mentions)
+               for r in reports(record, ctx, "imaging"))
+
+
 def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
     given = antineoplastic_given(record, ctx)
-    reasons: list[str] = []
+    signals: list[tuple[date | None, str]] = []
     evidence: list[Evidence] = []
+    facts: list[Fact] = []
     cfg = codes.load("observations")
-    for a in record.actions:
-        if {c.code for c in a.status_reason} & set(codes.load("treatments")["termination"]["no_response"]):
-            reasons.append(f"{a.name or a.resource_type} stopped for no response")
-            evidence.append(Evidence.of(a.source, f"{a.name}: status {a.status}, reason {a.status_reason_text or '266721009'}"))
+    window = rules.value(SPEC.id, "currency_days")
+
+    def current(when: date | None) -> bool:
+        return when is None or (ctx.as_of - when).days <= window
+
+    stopped = [a for a in record.actions
+               if {c.code for c in a.status_reason} & set(codes.load("treatments")["termination"]["no_response"]) and current(a.end)]
+    if stopped:
+        when = max((end for a in stopped if (end := a.end) is not None), default=None)
+        signals.append((when, f"{regimen_name([a.name for a in stopped])} stopped for progression"))
+        evidence += [Evidence.of(a.source, f"{a.name}: {a.status}; reason: {a.status_reason_text or 'no response'}") for a in stopped]
     for d in current_diagnoses(record, ctx):
-        if d.clinical_status in ("recurrence", "relapse"):
-            reasons.append(f"diagnosis recorded as {d.clinical_status}")
-            evidence.append(Evidence.of(d.source, f"{d.source.text} (clinicalStatus: {d.clinical_status})"))
+        if d.clinical_status in ("recurrence", "relapse"):  # the status is as of now, whatever the onset date
+            signals.append((d.when, f"{d.entity.label if d.entity else 'cancer'} recorded as {d.clinical_status}"))
+            evidence.append(Evidence.of(d.source, f"{d.source.text} (clinical status: {d.clinical_status})"))
+            facts.append(Fact(kind="status", name="clinical status", value=d.clinical_status or "", when=d.when,
+                              reference=d.source.reference))
     if given:
         start = min(a.start or a.end or ctx.as_of for a in given)
         for status in record.measurements:
-            if status.kind == "disease-status" and status.when and start < status.when <= ctx.as_of and {
+            if status.kind == "disease-status" and status.when and start < status.when <= ctx.as_of and current(status.when) and {
                     c.code for c in status.value_codes} & set(cfg["disease_status_worse"]):
-                reasons.append("disease status recorded as worsening")
+                signals.append((status.when, f"disease status worse on {us_date(status.when)}"))
                 evidence.append(Evidence.of(status.source))
+                facts.append(measurement_fact(status))
         for r in reports(record, ctx, "imaging"):
-            if not r.when or r.when <= start or _BASELINE.search(r.title) or _PSEUDO.search(r.text):
+            if not r.when or r.when <= start or not current(r.when) or _BASELINE.search(r.title) or _PSEUDO.search(r.text):
                 continue
             has_impression = any(m.section == "diagnosis" for m in r.mentions) or "impression" in r.text.lower()
             sections = diagnostic_sections() if has_impression else _IMAGING_SECTIONS
@@ -66,19 +125,53 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
                 if _TRAPS.search(m.raw.sentence) or same:
                     continue
                 if m.key in _WEAK and not _TUMOUR_WORDS.search(m.raw.sentence.replace(m.raw.text, "")):
-                    continue  # "enlarging pleural effusion" is not tumour progression
-                reasons.append("imaging shows progression after treatment started")
+                    continue  # "enlarging pleural effusion" is not tumor progression
+                said = calm(m.raw.text)
+                signals.append((r.when, f"{r.title or 'imaging'} {us_date(r.when)} shows {said}"))
                 evidence.append(Evidence.of(m.source))
+                break
         for d in record.diagnoses:
-            if d.secondary and d.origin == "condition" and d.when and start < d.when <= ctx.as_of:
-                reasons.append("new metastatic disease recorded after treatment started")
+            if d.secondary and d.origin == "condition" and d.when and start < d.when <= ctx.as_of and current(d.when):
+                signals.append((d.when, f"new {d.source.text.split(' [')[0].lower()} on {us_date(d.when)}"))
                 evidence.append(Evidence.of(d.source))
+                facts.append(diagnosis_fact(d))
         prostatectomy = next((a.start for a in given if a.resource_type == "Procedure" and re.search(r"prostatectomy", a.name, re.I)), None)
         radiotherapy = next((a.start for a in given if re.search(r"radiat|radiotherapy|brachy|sbrt|imrt", a.name, re.I)), None)
         for reason, ev in marker_progression(record, ctx, start, prostatectomy, radiotherapy):
-            reasons.append(reason)
-            evidence += ev
-    if not reasons:
+            latest = max((e.when for e in ev if e.when), default=None)
+            if current(latest):
+                signals.append((latest, reason))
+                evidence += ev
+    signals = [s for s in signals if not _responded_after(record, ctx, s[0])]
+    if not signals:
         return None
-    summary = "Disease may not be responding to treatment: " + "; ".join(sorted(set(reasons))) + "."
-    return Finding(TRIGGER, summary, RATIONALE, evidence)
+    # Most recent first: the decisive fact is what is happening now.
+    ordered = sorted(signals, key=lambda s: s[0] or ctx.as_of, reverse=True)
+    phrases = list(dict.fromkeys(p for _, p in ordered))
+    latest = next((when for when, _ in ordered if when is not None), None)
+    regimen = [a.name for a in stopped] or (line_before(given, latest, ctx) if given else [])
+    facts += [Fact(kind="treatment", name=name) for name in regimen]
+    on = f" on {regimen_name(regimen)}" if regimen else ""
+    summary = sentence(f"Progression{on}: {'; '.join(phrases[:3])}")
+    if len(summary) > 200:
+        summary = sentence(f"Progression{on}: {phrases[0]}")
+    if len(summary) > 200:
+        summary = sentence(f"Progression: {phrases[0]}")
+    return SPEC.finding(summary, evidence, facts=facts, reviews=reviews_in_record(record, ctx).items)
+
+
+SPEC = TriggerSpec(
+    id="not-responding",
+    label="Disease not responding to treatment",
+    short_label="disease not responding",
+    group="disease-course",
+    urgency="expedite",
+    action="clinical-second-opinion",
+    review="clinical",
+    rationale=RATIONALE,
+    sources=("RECIST 1.1 / iRECIST", "PCWG3", "GCIG CA-125 criteria", "mCODE disease status"),
+    rule_source="RECIST/PCWG3/GCIG progression rules",
+    question="The disease is progressing on current treatment ({topic}): what next line of treatment or clinical trial do you recommend?",
+    rule_data="fhirmaps/codes/observations.json (disease status, tumor markers); smartapp/triggers/markers.py",
+    evaluate=evaluate,
+)

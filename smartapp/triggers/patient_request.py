@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import re
+from datetime import date
 
 from fhirmaps.record import PatientRecord
-from smartapp.findings import Evidence, Finding
-from smartapp.triggers.common import Context, mentions
+from smartapp.findings import Evidence, Fact, Finding
+from smartapp.triggers.common import Context, mentions, reviews_in_record
+from smartapp.triggers.spec import TriggerSpec
+from smartapp.wording import sentence as as_sentence
+from smartapp.wording import us_date
 
-TRIGGER = "patient-request"
 RATIONALE = (
     "Patients may always ask for a second opinion; no clinical justification is needed. In a national second-opinion "
-    "programme the diagnosis changed in 14.8% and the treatment in 37.4% of cases (Meyer et al., Am J Med 2015)."
+    "program the diagnosis changed in 14.8% and the treatment in 37.4% of cases (Meyer et al., Am J Med 2015)."
 )
 _ASKS = re.compile(r"\b(patient|pt|she|he|they|family|daughter|son|husband|wife|i)\b[^.]{0,40}\b(request|would like|wants?|wish|ask|seek|interested in|desire|"
                    r"prefer|plan(?:s|ning)? to (?:get|obtain|seek))", re.I)
@@ -41,4 +44,29 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
             evidence.append(Evidence.of(m.source))
     if not evidence:
         return None
-    return Finding(TRIGGER, "The patient has asked for a second opinion.", RATIONALE, evidence)
+    first = max(evidence, key=lambda e: e.when or date.min)
+    where = {"Communication": "in a patient message", "QuestionnaireResponse": "on a questionnaire",
+             "DocumentReference": "in a clinic note", "ServiceRequest": "in an order", "Appointment": "for an appointment",
+             "Encounter": "at a visit"}.get(first.reference.partition("/")[0], "")
+    when = f" on {us_date(first.when)}" if first.when else ""
+    summary = as_sentence(f"The patient asked for a second opinion {where}{when}".replace("  ", " "))
+    return SPEC.finding(summary, evidence, facts=[Fact(kind="request", name="second opinion", when=first.when,
+                                                       reference=first.reference)],
+                        reviews=reviews_in_record(record, ctx).items)
+
+
+SPEC = TriggerSpec(
+    id="patient-request",
+    label="Patient asks for a second opinion",
+    short_label="patient asks for a second opinion",
+    group="patient-request",
+    urgency="routine",
+    action="clinical-second-opinion",
+    review="clinical",
+    rationale=RATIONALE,
+    sources=("Meyer et al., Am J Med 2015",),
+    rule_source="patient request",
+    question="The patient asked for a second opinion: please review the diagnosis and the treatment plan.",
+    rule_data="fhirmaps/codes/requests.json (coded requests); smartapp/triggers/patient_request.py",
+    evaluate=evaluate,
+)

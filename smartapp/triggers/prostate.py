@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import date
 
 from fhirmaps.record import PatientRecord
 from smartapp.findings import Evidence
 from smartapp.triggers.common import Context, reports
 from smartapp.triggers.grades import grades
+from smartapp.wording import us_date
 
 _T_STAGE = re.compile(r"\b(?:c|clinical(?:\s+stage)?\s*)?T([1-4])([a-c])?\b")
 _CORES = re.compile(r"(\d+)\s*(?:of|/|out of)\s*(\d+)\s*(?:\w+\s+){0,2}cores?|(\d+)\s+(?:positive|involved)\s+cores?|positive cores?\s*[:=]?\s*(\d+)", re.I)
@@ -28,7 +30,9 @@ class ProstateFacts:
     cores: int | None = None
     max_core_pct: int | None = None
     density: float | None = None
+    density_basis: str = ""  # how the density was obtained, in words
     volume: float | None = None
+    psa_when: date | None = None
     pattern4_pct: int | None = None
     brca2: bool = False
     high_genomic: bool = False
@@ -46,16 +50,19 @@ def prostate_facts(record: PatientRecord, ctx: Context) -> ProstateFacts:
                   and (m.when is None or m.when <= ctx.as_of)), key=lambda m: (m.when is not None, m.when))
     if psa:
         facts.psa = psa[-1].value_number
+        facts.psa_when = psa[-1].when
         facts.evidence.append(Evidence.of(psa[-1].source))
+    stated: list[tuple[date | None, float, Evidence]] = []
+    volumes: list[tuple[date | None, float, Evidence]] = []
     for m in record.measurements:
         if m.kind == "stage-t":
             match = _T_STAGE.search(m.value_text) or _T_STAGE.search(" ".join(c.display or c.code for c in m.value_codes))
             if match:
                 facts.t_stage = f"T{match.group(1)}{match.group(2) or ''}"
-        elif m.kind == "psa-density" and m.value_number is not None:
-            facts.density = m.value_number
-        elif m.kind == "prostate-volume" and m.value_number is not None:
-            facts.volume = m.value_number
+        elif m.kind == "psa-density" and m.value_number is not None and not (m.when and m.when > ctx.as_of):
+            stated.append((m.when, m.value_number, Evidence.of(m.source)))
+        elif m.kind == "prostate-volume" and m.value_number is not None and not (m.when and m.when > ctx.as_of):
+            volumes.append((m.when, m.value_number, Evidence.of(m.source)))
     text = "\n".join(r.text for r in reports(record, ctx))
     if facts.t_stage is None:
         match = re.search(r"\bc(?:linical\s+stage\s*)?T([1-4])([a-c])?\b", text) or re.search(r"clinical stage[^.\n]{0,15}\bT([1-4])([a-c])?", text, re.I)
@@ -67,16 +74,13 @@ def prostate_facts(record: PatientRecord, ctx: Context) -> ProstateFacts:
     pcts = [int(a or b) for a, b in _PCT_CORE.findall(text)]
     if pcts:
         facts.max_core_pct = max(pcts)
-    if facts.density is None:
-        match = _DENSITY.search(text)
-        if match:
-            facts.density = float(match.group(1))
-    if facts.volume is None:
-        match = _VOLUME.search(text)
-        if match:
-            facts.volume = float(match.group(1))
-    if facts.density is None and facts.volume and facts.psa is not None:
-        facts.density = round(facts.psa / facts.volume, 3)
+    for r in reports(record, ctx):
+        for line in re.split(r"\n|(?<=\.)\s+", r.text):
+            for match in _DENSITY.finditer(line):
+                stated.append((r.when, float(match.group(1)), Evidence.in_report(r, line.strip())))
+            for match in _VOLUME.finditer(line):
+                volumes.append((r.when, float(match.group(1)), Evidence.in_report(r, line.strip())))
+    _density(facts, stated, volumes)
     p4 = [int(a or b) for a, b in _PATTERN4.findall(text)]
     facts.pattern4_pct = max(p4) if p4 else None
     facts.brca2 = bool(_BRCA2.search(text)) and not re.search(r"brca2[^.\n]{0,40}(negative|not detected|no pathogenic)", text, re.I)
@@ -86,3 +90,28 @@ def prostate_facts(record: PatientRecord, ctx: Context) -> ProstateFacts:
 
 def low_risk_t(t_stage: str) -> bool:
     return t_stage in ("T1", "T1a", "T1b", "T1c", "T2", "T2a")
+
+
+def _latest(items: list[tuple[date | None, float, Evidence]]) -> tuple[date | None, float, Evidence] | None:
+    return max(items, key=lambda i: i[0] or date.min) if items else None
+
+
+def _density(facts: ProstateFacts, stated: list[tuple[date | None, float, Evidence]],
+             volumes: list[tuple[date | None, float, Evidence]]) -> None:
+    """PSA density from the latest PSA and the latest gland volume; a stated density only when it is
+    at least as recent as both (a value stated in an older report is out of date)."""
+    volume, said = _latest(volumes), _latest(stated)
+    computed_on = max((d for d in (facts.psa_when, volume[0] if volume else None) if d), default=None)
+    if volume is not None and volume[1] > 0 and facts.psa is not None:
+        if said is not None and said[0] and computed_on and said[0] >= computed_on:
+            facts.density, facts.density_basis = said[1], f"stated {us_date(said[0])}"
+            facts.evidence.append(said[2])
+            return
+        facts.volume = volume[1]
+        facts.density = round(facts.psa / volume[1], 3)
+        facts.density_basis = (f"PSA {facts.psa:g} ng/mL{f' ({us_date(facts.psa_when)})' if facts.psa_when else ''} "
+                               f"over {volume[1]:g} mL{f' ({us_date(volume[0])})' if volume[0] else ''}")
+        facts.evidence.append(volume[2])
+    elif said is not None:
+        facts.density, facts.density_basis = said[1], f"stated {us_date(said[0])}" if said[0] else "stated"
+        facts.evidence.append(said[2])

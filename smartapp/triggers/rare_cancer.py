@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from fhirmaps.record import Diagnosis, PatientRecord
 from smartapp.findings import Evidence, Finding
-from smartapp.triggers.common import Context, confident, current_diagnoses
+from smartapp.triggers.common import Context, confident, current_diagnoses, diagnosis_fact, reviews_in_record
+from smartapp.triggers.spec import TriggerSpec
+from smartapp.wording import join, sentence
 
-TRIGGER = "rare-cancer"
 RATIONALE = (
     "Rare cancers (RARECARE/JARC: fewer than 6 new cases per 100,000 per year) are seen by few pathologists and "
-    "oncologists; ESMO and the Joint Action on Rare Cancers recommend review at an expert centre (Casali & Trama, "
+    "oncologists; ESMO and the Joint Action on Rare Cancers recommend review at an expert center (Casali & Trama, "
     "ESMO Open 2020). Subspecialty review of outside pathology finds discrepancies in about 25% of cases, 6% major "
     "(MD Anderson, J Oncol Pract 2014)."
 )
@@ -40,6 +41,27 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
             hits.append((label, d))
     if not hits:
         return None
-    labels = sorted({label for label, _ in hits})
-    summary = f"Rare cancer ({', '.join(labels)}): consider review at an expert centre for this tumour type."
-    return Finding(TRIGGER, summary, RATIONALE, [Evidence.of(d.source) for _, d in hits])
+    labels = list(dict.fromkeys(label for label, _ in sorted(hits, key=lambda h: h[0])))
+    noun = "is a rare cancer" if len(labels) == 1 else "are rare cancers"
+    summary = sentence(f"{join(labels)} {noun}; review at a center experienced in {'it' if len(labels) == 1 else 'them'} is recommended")
+    facts = [diagnosis_fact(d, label) for label, d in hits]
+    reviews = reviews_in_record(record, ctx)
+    evidence = [Evidence.of(d.source) for _, d in hits if d.source.reference not in reviews.notes]
+    return SPEC.finding(summary, evidence, facts=facts, reviews=reviews.items)
+
+
+SPEC = TriggerSpec(
+    id="rare-cancer",
+    label="Rare cancer",
+    short_label="rare cancer",
+    group="diagnosis",
+    urgency="routine",
+    action="clinical-second-opinion",
+    review="both",
+    rationale=RATIONALE,
+    sources=("Casali & Trama, ESMO Open 2020 (RARECARE)", "JARC rare cancer families", "MD Anderson, J Oncol Pract 2014"),
+    rule_source="RARECARE/JARC rare cancer lists",
+    question="Do you confirm the diagnosis of this rare cancer ({topic}) on expert review, and where should treatment be planned?",
+    rule_data="fhirmaps/codes/entities.json and sites.json (rare flags)",
+    evaluate=evaluate,
+)

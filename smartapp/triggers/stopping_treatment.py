@@ -4,13 +4,23 @@ best supportive care / no further lines."""
 from __future__ import annotations
 
 import re
+from datetime import date
 
 from fhirmaps import codes
 from fhirmaps.record import Action, PatientRecord
-from smartapp.findings import Evidence, Finding
-from smartapp.triggers.common import Context, antineoplastic_given, current_diagnoses, mentions, text_has
+from smartapp.findings import Evidence, Fact, Finding
+from smartapp.triggers import rules
+from smartapp.triggers.common import (
+    Context,
+    antineoplastic_given,
+    current_diagnoses,
+    mentions,
+    reviews_in_record,
+    text_has,
+)
+from smartapp.triggers.spec import TriggerSpec
+from smartapp.wording import sentence, us_date
 
-TRIGGER = "stopping-treatment"
 RATIONALE = (
     "Stopping anticancer treatment, or declining it, is a decision point where a second opinion can confirm that no "
     "reasonable line, trial or supportive option was missed (mCODE treatment-termination reasons: toxicity, patient "
@@ -22,7 +32,7 @@ _REASON_WORDS = {"not_tolerated": "toxicity", "refusal": "patient refusal", "fin
 
 def _reason(a: Action) -> str:
     cfg = codes.load("treatments")
-    values = {c.code for c in a.status_reason}
+    values = {c.code for c in a.status_reason} | {c.code for c in a.reasons}
     for key, label in _REASON_WORDS.items():
         if values & set(cfg["termination"][key]):
             return label
@@ -61,29 +71,37 @@ def _alternative_planned(a: Action, record: PatientRecord) -> bool:
 
 
 def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
-    reasons: list[str] = []
+    phrases: list[tuple[date | None, str]] = []
     evidence: list[Evidence] = []
+    facts: list[Fact] = []
     given = antineoplastic_given(record, ctx)
+    window = rules.value(SPEC.id, "currency_days")
+    latest_start = max((d for a in given if (d := a.start or a.end) is not None), default=None)
+
+    def current(when: date | None) -> bool:
+        """Recent, and not followed by further anticancer treatment."""
+        if when is None:
+            return True
+        return (ctx.as_of - when).days <= window and (latest_start is None or latest_start <= when)
+
     hospice_codes = set(codes.load("treatments")["hospice_snomed"]) - {"103735009"}
-    hospice = []
-    for a in record.actions:
-        if a.status in ("revoked", "entered-in-error", "cancelled") or not ({c.code for c in a.codes + a.categories} & hospice_codes):
-            continue
-        hospice.append(a)
+    hospice = [a for a in record.actions
+               if a.status not in ("revoked", "entered-in-error", "cancelled")
+               and {c.code for c in a.codes + a.categories} & hospice_codes and current(a.when)]
     narrative = []
     for m in mentions(record, ctx, "STOPPING", kinds=("note",)):
+        if not current(m.source.when):
+            continue
         if m.key in ("goals of care", "goals-of-care"):
             report = record.report(m.source.reference)
             if report is None or not _GOC_STOP.search(report.text.replace(m.raw.text, "")):
                 continue
         narrative.append(m)
     for a in record.actions:
-        if not a.antineoplastic or a.status not in ("stopped", "cancelled", "revoked", "entered-in-error", "completed", "on-hold"):
-            continue
-        if a.status in ("entered-in-error", "on-hold"):
+        if not a.antineoplastic or a.status not in rules.value(SPEC.id, "stopped_statuses"):
             continue
         why = _reason(a)
-        if not why:
+        if not why or not current(a.end):  # the stop date; an order's start date says nothing about when it stopped
             continue
         if why == "no response":
             if _next_line(a, given) or not (hospice or narrative):
@@ -91,16 +109,43 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
         if why == "toxicity" and _next_line(a, given):
             continue
         if why == "patient refusal" and _alternative_planned(a, record):
-            continue  # declining one operation/regimen in favour of another is not stopping treatment
-        reasons.append(f"{a.name or 'treatment'} stopped/declined ({why})")
-        evidence.append(Evidence.of(a.source, f"{a.name}: status {a.status}; reason {a.status_reason_text or why}"))
-    if hospice:
-        reasons.append("referral to hospice")
-        evidence += [Evidence.of(a.source) for a in hospice]
-    if narrative:
-        reasons.append("notes document stopping or no further anticancer treatment")
-        evidence += [Evidence.of(m.source) for m in narrative]
-    if not reasons or not current_diagnoses(record, ctx):
+            continue  # declining one operation/regimen in favor of another is not stopping treatment
+        verb = "declined" if why == "patient refusal" else "stopped"
+        when = a.end or a.when
+        on = f" on {us_date(when)}" if when else ""
+        phrases.append((when, f"{a.name or 'treatment'} {verb}{on} ({why})" if why != "patient refusal" else f"patient declined {a.name or 'treatment'}{on}"))
+        facts.append(Fact(kind="treatment", name=a.name or "treatment", status=a.status, value=why, when=when,
+                          reference=a.source.reference))
+        evidence.append(Evidence.of(a.source, f"{a.name}: {a.status}; reason: {a.status_reason_text or a.reason_text or why}"))
+    for a in hospice:
+        phrases.append((a.when, f"hospice referral{f' on {us_date(a.when)}' if a.when else ''}"))
+        facts.append(Fact(kind="plan", name=a.name or "hospice", status=a.status, when=a.when, reference=a.source.reference))
+        evidence.append(Evidence.of(a.source))
+    for m in narrative:
+        phrases.append((m.source.when, f"{m.source.title or 'clinic note'}{f' {us_date(m.source.when)}' if m.source.when else ''} "
+                                       f"documents {m.raw.text.lower()}"))
+        evidence.append(Evidence.of(m.source))
+    if not phrases or not current_diagnoses(record, ctx):
         return None
-    summary = "Stopping or declining anticancer treatment (" + "; ".join(sorted(set(reasons))) + "): consider a second opinion on remaining options."
-    return Finding(TRIGGER, summary, RATIONALE, evidence)
+    ordered = list(dict.fromkeys(p for _, p in sorted(phrases, key=lambda x: x[0] or ctx.as_of, reverse=True)))
+    summary = sentence(f"{'; '.join(ordered[:2])}: review the remaining options before anticancer treatment ends")
+    if len(summary) > 200:
+        summary = sentence(f"{ordered[0]}: review the remaining options before anticancer treatment ends")
+    return SPEC.finding(summary, evidence, facts=facts, reviews=reviews_in_record(record, ctx).items)
+
+
+SPEC = TriggerSpec(
+    id="stopping-treatment",
+    label="Stopping treatment under consideration",
+    short_label="treatment stopping",
+    group="disease-course",
+    urgency="routine",
+    action="clinical-second-opinion",
+    review="clinical",
+    rationale=RATIONALE,
+    sources=("mCODE treatment termination reasons",),
+    rule_source="treatment-stopping rules",
+    question="Are there further treatment options, including clinical trials, before stopping anticancer treatment, or do you agree with the move to supportive care?",
+    rule_data="fhirmaps/codes/treatments.json (termination reasons, hospice codes)",
+    evaluate=evaluate,
+)

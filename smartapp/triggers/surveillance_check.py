@@ -6,11 +6,21 @@ from __future__ import annotations
 import re
 
 from fhirmaps.record import PatientRecord
-from smartapp.findings import Evidence, Finding
-from smartapp.triggers.common import Context, antineoplastic_given, has_entity, has_icd10, mentions, reports
+from smartapp.findings import Evidence, Fact, Finding, NotFound
+from smartapp.triggers.common import (
+    Context,
+    antineoplastic_given,
+    has_entity,
+    has_icd10,
+    mentions,
+    reports,
+    reviews_in_record,
+)
+from smartapp.triggers.grades import grades
 from smartapp.triggers.prostate import low_risk_t, prostate_facts
+from smartapp.triggers.spec import TriggerSpec
+from smartapp.wording import sentence, us_date
 
-TRIGGER = "surveillance-check"
 RATIONALE = (
     "Active surveillance is safe only within its eligibility criteria: NCCN very-low/low-risk prostate cancer "
     "(Grade Group 1, PSA <10 ng/mL, cT1-T2a, <3 positive cores, <=50% cancer per core, PSA density <0.15 ng/mL/g); "
@@ -36,6 +46,12 @@ def _surveillance_sources(record: PatientRecord, ctx: Context) -> list[Evidence]
 def _prostate(record: PatientRecord, ctx: Context) -> tuple[list[str], list[Evidence]]:
     f = prostate_facts(record, ctx)
     problems = []
+    # A higher grade on a later biopsy is progression on surveillance (not a discordance between readings).
+    series = sorted((g for g in grades(record, ctx, "") if g.scheme == "gleason" and g.when), key=lambda g: g.when or ctx.as_of)
+    if len(series) >= 2 and series[-1].value > series[0].value and series[-1].when != series[0].when:
+        later = series[-1]
+        problems.append(f"Grade Group rose from {series[0].value} to {later.value} on the biopsy of {us_date(later.when)}")
+        f.evidence.insert(0, later.evidence)
     if f.grade_group is None:
         problems.append("Grade Group not documented")
     elif f.grade_group >= 3:
@@ -48,25 +64,25 @@ def _prostate(record: PatientRecord, ctx: Context) -> tuple[list[str], list[Evid
     if f.psa is None:
         problems.append("PSA not documented")
     elif f.psa >= 10:
-        problems.append(f"PSA {f.psa:g} ng/mL (>=10)")
+        problems.append(f"PSA {f.psa:g} ng/mL{f' on {us_date(f.psa_when)}' if f.psa_when else ''} is at or above 10")
     if f.t_stage is None:
         problems.append("clinical T stage not documented")
     elif not low_risk_t(f.t_stage):
-        problems.append(f"clinical stage c{f.t_stage} (above T2a)")
+        problems.append(f"clinical stage c{f.t_stage}, above T2a")
     if f.cores is None:
         problems.append("number of positive cores not documented")
     elif f.cores >= 3:
-        problems.append(f"{f.cores} positive cores (>=3)")
+        problems.append(f"{f.cores} positive cores, 3 or more")
     if f.max_core_pct is None:
         problems.append("maximum percentage of cancer per core not documented")
     elif f.max_core_pct > 50:
-        problems.append(f"{f.max_core_pct}% cancer in a core (>50%)")
+        problems.append(f"{f.max_core_pct}% cancer in a core, over 50%")
     if f.density is None:
-        problems.append("PSA density not documented (needs prostate volume)")
+        problems.append("PSA density not documented: no prostate volume")
     elif f.density >= 0.15:
-        problems.append(f"PSA density {f.density:.2f} ng/mL/g (>=0.15)")
+        problems.append(f"PSA density {f.density:.2f} ng/mL/g, {f.density_basis}, is at or above 0.15")
     if f.brca2:
-        problems.append("germline BRCA2 pathogenic variant (favours treatment)")
+        problems.append("germline BRCA2 pathogenic variant, which favors treatment")
     if f.high_genomic:
         problems.append("high genomic risk score")
     return problems, f.evidence
@@ -83,9 +99,9 @@ def _thyroid(record: PatientRecord, ctx: Context) -> list[str]:
     sizes += [m.value_number / (10 if m.unit.lower() == "mm" else 1) for m in record.measurements
               if m.kind == "tumor-size" and m.value_number is not None]
     if not sizes:
-        problems.append("tumour size not documented")
+        problems.append("tumor size not documented")
     elif max(sizes) > 1.0:
-        problems.append(f"tumour {max(sizes):g} cm (>1 cm)")
+        problems.append(f"tumor {max(sizes):g} cm, over 1 cm")
     ete_neg = re.search(r"(no|without|absence of|negative for)\s+(?:gross\s+|evidence of\s+)?(extrathyroidal extension|\bete\b)", text, re.I)
     if not ete_neg:
         problems.append("extrathyroidal extension not documented" if not re.search(r"extrathyroidal extension", text, re.I)
@@ -126,5 +142,29 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
         return None
     if not problems:
         return None
-    summary = f"Active surveillance for {disease}: confirm eligibility — " + "; ".join(problems) + "."
-    return Finding(TRIGGER, summary, RATIONALE, sources + extra + [Evidence.of(d.source) for d in (prostate or thyroid)])
+    # Values that break a criterion come before criteria that are merely undocumented.
+    ordered = sorted(problems, key=lambda p: "not documented" in p)
+    summary = sentence(f"Active surveillance for {disease}: {'; '.join(ordered[:3])}")
+    if len(summary) > 200:
+        summary = sentence(f"Active surveillance for {disease}: {ordered[0]}")
+    facts = [Fact(kind="statement", name=p) for p in ordered]
+    not_found = [NotFound(what=p.removesuffix(" not documented")) for p in ordered if p.endswith("not documented")]
+    evidence = extra + sources + [Evidence.of(d.source) for d in (prostate or thyroid)]
+    return SPEC.finding(summary, evidence, facts=facts, not_found=not_found, reviews=reviews_in_record(record, ctx).items)
+
+
+SPEC = TriggerSpec(
+    id="surveillance-check",
+    label="Active surveillance: confirm eligibility",
+    short_label="surveillance eligibility unconfirmed",
+    group="treatment-plan",
+    urgency="routine",
+    action="clinical-second-opinion",
+    review="clinical",
+    rationale=RATIONALE,
+    sources=("NCCN Prostate Cancer (very-low/low risk)", "Miyauchi, World J Surg 2016"),
+    rule_source="NCCN/ATA surveillance criteria",
+    question="Is active surveillance appropriate? Please confirm eligibility ({topic}).",
+    rule_data="smartapp/triggers/surveillance_check.py and prostate.py thresholds",
+    evaluate=evaluate,
+)

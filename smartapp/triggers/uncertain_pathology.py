@@ -8,10 +8,19 @@ from datetime import timedelta
 
 from fhirmaps.diagnoses import is_uncertain_behavior_icd10
 from fhirmaps.record import Mention, PatientRecord, Report
-from smartapp.findings import Evidence, Finding
-from smartapp.triggers.common import Context, current_diagnoses, diagnostic_sections, icd10_of, reports
+from smartapp.findings import Evidence, Fact, Finding
+from smartapp.triggers.common import (
+    Context,
+    current_diagnoses,
+    diagnosis_fact,
+    diagnostic_sections,
+    icd10_of,
+    reports,
+    reviews_in_record,
+)
+from smartapp.triggers.spec import TriggerSpec
+from smartapp.wording import calm, sentence, us_date
 
-TRIGGER = "uncertain-pathology"
 RATIONALE = (
     "Hedged pathology wording is read with widely varying certainty (e.g. 'cannot rule out' ~48% perceived certainty; "
     "Lindley et al., Pathol Res Pract 2014), and borderline or provisional diagnoses change management; subspecialty "
@@ -68,44 +77,79 @@ def _superseded(report: Report, later: list[Report]) -> bool:
     return False
 
 
+def _phrase(m: Mention) -> str:
+    """The hedge with the words that follow it, up to the end of its clause (at most about 90 characters)."""
+    sentence = " ".join(m.raw.sentence.split())
+    start = max(sentence.lower().find(m.raw.text.lower()), 0)
+    clause = re.split(r"\.(?!\d)|[;:\n]|\s-\s", sentence[start:], maxsplit=1)[0].strip(" ,")
+    if len(clause) > 90:
+        clause = clause[:90].rsplit(" ", 1)[0]
+    clause = clause.replace("(", "").replace(")", "")
+    return calm(clause)
+
+
 def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
     evidence: list[Evidence] = []
-    reasons: list[str] = []
+    reasons: list[tuple[str, Fact]] = []  # (phrase for the summary, fact)
     pathology = sorted(reports(record, ctx, "pathology"), key=lambda r: (r.when or ctx.as_of, r.reference))
     sections = diagnostic_sections()
+    done = reviews_in_record(record, ctx)
     for report in pathology:
-        if _superseded(report, pathology):
+        if _superseded(report, pathology) or report.reference in done.notes:
             continue
         for m in report.mentions:
             if m.section not in sections:
                 continue
-            if m.label == "HEDGE" and _hedge_counts(m, report.mentions):
-                reasons.append(f"hedged diagnosis ('{m.raw.text.lower()}')")
-                evidence.append(Evidence.of(m.source))
-            elif m.label == "BORDERLINE" and not m.raw.negated and not m.raw.historical and not m.raw.family:
-                reasons.append("defined borderline entity")
+            counts = (m.label == "HEDGE" and _hedge_counts(m, report.mentions)) or (
+                m.label == "BORDERLINE" and not m.raw.negated and not m.raw.historical and not m.raw.family)
+            if counts:
+                phrase = _phrase(m)
+                where = f"{report.title or 'pathology report'} {us_date(report.when)}" if report.when else report.title
+                reasons.append((f"\u201c{phrase}\u201d on {where}".strip(),
+                                Fact(kind="statement", name="borderline entity" if m.label == "BORDERLINE" else "hedged diagnosis",
+                                     value=phrase, when=report.when, reference=report.reference)))
                 evidence.append(Evidence.of(m.source))
     finals = [r for r in pathology if r.status in ("final", "amended", "corrected", "appended")]
     for report in pathology:
         if report.status in ("preliminary", "partial", "registered"):
             if not any(f.when and report.when and f.when >= report.when for f in finals):
-                reasons.append(f"pathology report is {report.status}")
-                evidence.append(Evidence(report.reference, "DiagnosticReport.status", report.status, report.title))
+                reasons.append((f"the pathology report of {us_date(report.when)} is still {report.status}, with no final report",
+                                Fact(kind="status", name=report.title or "pathology report", value=report.status,
+                                     when=report.when, status=report.status, reference=report.reference)))
+                evidence.append(Evidence.in_report(report, f"Report status: {report.status}", "DiagnosticReport.status"))
     for d in current_diagnoses(record, ctx):
+        name = d.source.text.split(" [")[0]
         if d.origin == "condition" and d.verification_status in ("provisional", "differential", "unconfirmed"):
-            reasons.append(f"diagnosis recorded as {d.verification_status}")
-            evidence.append(Evidence.of(d.source, f"{d.source.text} (verificationStatus: {d.verification_status})"))
-        behaviour = d.behavior
+            reasons.append((f"{name} is recorded as {d.verification_status}", diagnosis_fact(d, name)))
+            evidence.append(Evidence.of(d.source, f"{d.source.text} (verification status: {d.verification_status})"))
+        behavior = d.behavior
         morph = (d.morphology or "")[:4]
-        if behaviour == "1" and not (d.entity and d.entity.id in _BEHAVIOUR_WHITELIST) and not morph.startswith(_WHITELIST_MORPH):
-            reasons.append("ICD-O-3 behaviour /1 (uncertain whether benign or malignant)")
-            evidence.append(Evidence.of(d.source))
+        uncertain_code = behavior == "1" and not (d.entity and d.entity.id in _BEHAVIOUR_WHITELIST) and not morph.startswith(_WHITELIST_MORPH)
         icd = icd10_of(d)
-        if icd and is_uncertain_behavior_icd10(icd):
-            reasons.append("coded as a neoplasm of uncertain behaviour")
+        if uncertain_code or (icd and is_uncertain_behavior_icd10(icd)):
+            reasons.append((f"{name} is coded as of uncertain behavior", diagnosis_fact(d, name)))
             evidence.append(Evidence.of(d.source))
     if not reasons:
         return None
-    kinds = sorted(set(reasons))
-    summary = "Pathology diagnosis is uncertain (" + "; ".join(kinds[:4]) + "): consider expert pathology review before treatment decisions."
-    return Finding(TRIGGER, summary, RATIONALE, evidence)
+    phrases = list(dict.fromkeys(p for p, _ in reasons))
+    summary = sentence(f"Pathology is not conclusive: {'; '.join(phrases[:2])}")
+    if len(summary) > 200:
+        summary = sentence(f"Pathology is not conclusive: {phrases[0]}")
+    return SPEC.finding(summary, evidence, facts=[f for _, f in reasons], reviews=done.items)
+
+
+SPEC = TriggerSpec(
+    id="uncertain-pathology",
+    label="Uncertain or borderline pathology",
+    short_label="uncertain pathology",
+    group="diagnosis",
+    urgency="routine",
+    action="expert-pathology-review",
+    review="pathology",
+    rationale=RATIONALE,
+    sources=("Lindley et al., Pathol Res Pract 2014", "Galloway 2011", "MD Anderson, J Oncol Pract 2014"),
+    rule_source="pathology uncertainty terms",
+    question="Please review the slides and give a definitive diagnosis; the report is not conclusive ({topic}).",
+    rule_data="fhirmaps/codes/lexicon.json (hedges, borderline entities) and context_rules.json",
+    evaluate=evaluate,
+)

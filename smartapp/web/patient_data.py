@@ -11,6 +11,7 @@ from launch.scopes import GrantedScopes
 from launch.sessions import LaunchSession
 from launch.tokens import SessionTokenSource
 from smartapp.engine import Unavailable, evaluate_patient
+from smartapp.findings import DataIssue, PatientResult
 from smartapp.record_loader import PatientRecordSnapshot, load_patient_record
 from smartapp.web.errors import AppError
 
@@ -44,8 +45,8 @@ async def load_snapshot(services: AppServices, session: LaunchSession) -> Patien
     )
 
 
-def evaluate_snapshot(snapshot: PatientRecordSnapshot, as_of: date | None = None) -> dict[str, Any]:
-    """The engine's result for the launch patient (design-brief schema, one patient)."""
+def evaluate_snapshot(snapshot: PatientRecordSnapshot, as_of: date | None = None) -> PatientResult:
+    """The engine's result for the launch patient."""
     unavailable = [Unavailable(g.resource_type, g.reason, g.message) for g in snapshot.gaps]
     try:
         result = evaluate_patient(
@@ -53,15 +54,14 @@ def evaluate_snapshot(snapshot: PatientRecordSnapshot, as_of: date | None = None
             unavailable=unavailable, patient=f"Patient/{snapshot.patient_id}",
         )
     except ValueError:
-        return {
-            "patient": f"Patient/{snapshot.patient_id}",
-            "time_critical": None,
-            "findings": [],
-            "data_issues": [
-                {"message": "The patient's own record (Patient resource) could not be read, so no findings were computed."}
-            ],
-        }
-    return result.to_json()
+        return PatientResult(
+            patient=f"Patient/{snapshot.patient_id}",
+            data_issues=[DataIssue(
+                resource="Patient",
+                reason="The patient's own record (Patient resource) could not be read, so no findings were computed.",
+            )],
+        )
+    return result
 
 
 def record_summary(session: LaunchSession, snapshot: PatientRecordSnapshot) -> dict[str, Any]:

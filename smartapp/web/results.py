@@ -8,9 +8,10 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from launch.sessions import LaunchSession
+from smartapp.findings import PatientResult
 from smartapp.record_loader import PatientRecordSnapshot
 from smartapp.web.patient_data import evaluate_snapshot, load_snapshot
 
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
 @dataclass
 class LaunchResults:
     snapshot: PatientRecordSnapshot
-    evaluation: dict[str, Any]
+    evaluation: PatientResult
 
 
 class ResultsCache:

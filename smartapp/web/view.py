@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
 
 from smartapp.finding_actions import DISMISS_REASONS, FindingAction
+from smartapp.findings import Evidence, PatientResult, Review, unique
+from smartapp.triggers.spec import ACTION_LABELS
 from smartapp.web.labels import TRIGGER_LABELS, URGENCY_LABELS, trigger_label
+from smartapp.wording import us_date
+
+EVIDENCE_SHOWN = 5
 
 
 @dataclass
 class EvidenceView:
     reference: str
     text: str
-    context: str
+    where: str  # title, section and date in words; never the resource id
     source_url: str | None
 
 
@@ -27,6 +31,10 @@ class FindingView:
     summary: str
     rationale: str
     evidence: list[EvidenceView]
+    more_evidence: list[EvidenceView] = field(default_factory=list)
+    action_label: str = ""
+    reviews: list[str] = field(default_factory=list)
+    not_found: list[str] = field(default_factory=list)
     source: str = "rules"  # rules | clinician
     dismissal: FindingAction | None = None
     action_id: int | None = None
@@ -35,13 +43,21 @@ class FindingView:
 
 @dataclass
 class PageView:
-    time_critical: dict[str, Any] | None
+    time_critical: TimeCriticalView | None
     findings: list[FindingView] = field(default_factory=list)
     dismissed: list[FindingView] = field(default_factory=list)
     data_issues: list[str] = field(default_factory=list)
     alert_labels: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
     reasons: dict[str, str] = field(default_factory=lambda: dict(DISMISS_REASONS))
     trigger_choices: dict[str, str] = field(default_factory=lambda: dict(TRIGGER_LABELS))
+
+
+@dataclass
+class TimeCriticalView:
+    reason: str
+    advice: str
+    evidence_views: list[EvidenceView]
 
 
 def source_url(sid: str, reference: str, trigger: str, index: int) -> str | None:
@@ -65,33 +81,35 @@ def alert_triggers(app_context: str | None) -> list[str]:
     return [t for t in wanted if isinstance(t, str) and (t in TRIGGER_LABELS or t == "time-critical")]
 
 
-def build_page(sid: str, evaluation: dict[str, Any], actions: list[FindingAction],
+def evidence_views(sid: str, trigger: str, items: list[Evidence]) -> list[EvidenceView]:
+    return [EvidenceView(e.reference, e.text, e.where, source_url(sid, e.reference, trigger, i))
+            for i, e in enumerate(unique(items))]
+
+
+def build_page(sid: str, evaluation: PatientResult, actions: list[FindingAction],
                app_context: str | None = None) -> PageView:
     dismissals = {a.trigger: a for a in actions if a.kind == "dismiss"}
     alerted = alert_triggers(app_context)
-    view = PageView(time_critical=evaluation.get("time_critical"))
+    urgent = evaluation.time_critical
+    view = PageView(time_critical=TimeCriticalView(urgent.reason, urgent.advice,
+                                                   evidence_views(sid, "time-critical", urgent.evidence)) if urgent else None,
+                    notes=list(evaluation.notes))
     view.alert_labels = ["Time-critical" if t == "time-critical" else trigger_label(t) for t in alerted]
-    if view.time_critical:
-        view.time_critical = dict(view.time_critical)
-        view.time_critical["evidence_views"] = [
-            EvidenceView(e.get("reference", ""), e.get("text", ""), e.get("context", ""),
-                         source_url(sid, e.get("reference", ""), "time-critical", i))
-            for i, e in enumerate(view.time_critical.get("evidence", []))
-        ]
-    for finding in evaluation.get("findings", []):
-        trigger = finding["trigger"]
+    for finding in evaluation.findings:
+        trigger = finding.trigger
+        items = evidence_views(sid, trigger, finding.evidence)
         card = FindingView(
             trigger=trigger,
             label=trigger_label(trigger),
-            urgency=finding.get("urgency", "routine"),
-            urgency_label=URGENCY_LABELS.get(finding.get("urgency", ""), finding.get("urgency", "")),
-            summary=finding.get("summary", ""),
-            rationale=finding.get("rationale", ""),
-            evidence=[
-                EvidenceView(e.get("reference", ""), e.get("text", ""), e.get("context", ""),
-                             source_url(sid, e.get("reference", ""), trigger, i))
-                for i, e in enumerate(finding.get("evidence", []))
-            ],
+            urgency=finding.urgency,
+            urgency_label=URGENCY_LABELS.get(finding.urgency, finding.urgency),
+            summary=finding.summary,
+            rationale=finding.rationale,
+            evidence=items[:EVIDENCE_SHOWN],
+            more_evidence=items[EVIDENCE_SHOWN:],
+            action_label=ACTION_LABELS.get(finding.action, ""),
+            reviews=[review_line(r) for r in finding.reviews],
+            not_found=[f"No {n.what}" + (f" in {n.searched}" if n.searched else "") + "." for n in finding.not_found],
             dismissal=dismissals.get(trigger),
             from_alert=trigger in alerted,
         )
@@ -104,23 +122,30 @@ def build_page(sid: str, evaluation: dict[str, Any], actions: list[FindingAction
         card = FindingView(
             trigger=action.trigger, label=trigger_label(action.trigger), urgency="routine",
             urgency_label=URGENCY_LABELS["routine"], summary=action.note or "Added by a clinician.",
-            rationale=f"Added by {action.who or 'a clinician'} on {action.created_at:%Y-%m-%d}.",
+            rationale=f"Added by {action.who or 'a clinician'} on {us_date(action.created_at.date())}.",
             evidence=[], source="clinician", action_id=action.id,
         )
         view.findings.append(card)
-    for issue in evaluation.get("data_issues", []):
-        text = issue.get("message") or issue.get("reason") or ""
-        if issue.get("resource"):
-            text = f"{issue['resource']}: {text}"
+    for issue in evaluation.data_issues:
+        text = issue.reason
+        if issue.resource and "/" not in issue.resource and not text.startswith(issue.resource):
+            text = f"{issue.resource}: {text}"
         if text:
             view.data_issues.append(text)
     return view
 
 
-def evidence_text(evaluation: dict[str, Any], finding: str, index: int) -> str | None:
+def review_line(review: Review) -> str:
+    when = f" on {us_date(review.when)}" if review.when else ""
+    return f"{review.what}: {review.status}{when}."
+
+
+def evidence_text(evaluation: PatientResult, finding: str, index: int) -> str | None:
     """The exact evidence text for a finding (or the time-critical flag) by position."""
     if finding == "time-critical":
-        items = (evaluation.get("time_critical") or {}).get("evidence", [])
+        items = evaluation.time_critical.evidence if evaluation.time_critical else []
     else:
-        items = next((f.get("evidence", []) for f in evaluation.get("findings", []) if f["trigger"] == finding), [])
-    return items[index].get("text") if 0 <= index < len(items) else None
+        found = evaluation.finding(finding)
+        items = found.evidence if found else []
+    listed = unique(items)
+    return listed[index].text if 0 <= index < len(listed) else None

@@ -5,13 +5,20 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from smartapp.cds.cards import build_cards
+from smartapp.cds.cards import build_cards as build_cards_typed
+from smartapp.findings import PatientResult
 
 LAUNCH = "https://app.test/launch"
 
 
+def build_cards(result: dict[str, Any], hook_instance: str, launch_url: str) -> list[dict[str, Any]]:
+    """The cards for an engine result written here as JSON (validated into the typed result)."""
+    return build_cards_typed(PatientResult.model_validate(result), hook_instance, launch_url)
+
+
 def finding(trigger: str, urgency: str = "routine", evidence: int = 1) -> dict[str, Any]:
     return {"trigger": trigger, "urgency": urgency, "summary": f"{trigger} summary", "rationale": "Because.",
+            "action": "clinical-second-opinion",
             "evidence": [{"reference": f"DiagnosticReport/r{i}", "path": "DiagnosticReport.conclusion", "text": f"text {i}"}
                          for i in range(evidence)]}
 
@@ -38,13 +45,14 @@ def test_findings_are_grouped_and_ordered_by_urgency() -> None:
 
 
 def test_time_critical_card_comes_first_and_is_critical() -> None:
-    urgent = {"reason": "Diffuse large B-cell lymphoma: an oncological emergency.",
-              "advice": "Do not delay treatment; request expedited review in parallel.",
+    urgent = {"reason": "Newly diagnosed diffuse large B-cell lymphoma: treatment must not wait for a second opinion.",
+              "advice": "Start treatment as planned; send the biopsy blocks for expert hematopathology review in parallel.",
+              "conditions": ["newly diagnosed diffuse large B-cell lymphoma"],
               "evidence": [{"reference": "Condition/c", "path": "Condition.code", "text": "DLBCL"}]}
     cards = build_cards(result(finding("discordant-findings", "expedite"), time_critical=urgent), "hook-1", LAUNCH)
     assert [c["indicator"] for c in cards] == ["critical", "warning"]
-    assert cards[0]["summary"] == "Oncological emergency, do not delay treatment: Diffuse large B-cell lymphoma."
-    assert "Condition/c" in cards[0]["detail"]
+    assert cards[0]["summary"] == "Oncological emergency, do not delay treatment: newly diagnosed diffuse large B-cell lymphoma."
+    assert '"DLBCL"' in cards[0]["detail"] and "Condition/c" not in cards[0]["detail"]
 
 
 def test_uuids_are_stable_per_hook_instance_and_group() -> None:

@@ -26,8 +26,8 @@ async def test_pool_result_equals_in_process_result_and_survives_a_killed_worker
         assert await evaluator.evaluate(record, "demo-aml", AS_OF) == expected  # a fresh pool
     finally:
         evaluator.close()
-    assert json.dumps(expected)  # plain JSON, ready for the cards
+    assert json.dumps(expected.to_json())  # plain JSON for the API
 
 
 def test_missing_patient_gives_an_empty_result() -> None:
-    assert evaluate(HookRecord(), "nobody", date(2026, 11, 25))["findings"] == []
+    assert evaluate(HookRecord(), "nobody", date(2026, 11, 25)).findings == []

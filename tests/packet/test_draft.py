@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fhirmaps.record import PatientRecord
+from smartapp.findings import Fact, Finding, PatientResult
 from smartapp.packet.directory import load_directory
 from smartapp.packet.draft import draft_packet, questions_for, review_type
 from smartapp.packet.edits import apply_form
@@ -11,13 +12,15 @@ PATIENT = {"resourceType": "Patient", "id": "p1", "name": [{"given": ["Ann"], "f
            "identifier": [{"type": {"coding": [{"code": "MR"}]}, "value": "MRN-1"}]}
 
 
-def finding(trigger: str, summary: str = "", urgency: str = "routine") -> dict[str, object]:
-    return {"trigger": trigger, "urgency": urgency, "summary": summary, "rationale": "why",
-            "evidence": [{"reference": "DiagnosticReport/r1", "path": "DiagnosticReport.conclusion", "text": "quoted"}]}
+def finding(trigger: str, summary: str = "", urgency: str = "routine", facts: tuple[Fact, ...] = ()) -> Finding:
+    return Finding.model_validate({
+        "trigger": trigger, "urgency": urgency, "summary": summary, "rationale": "why", "action": "clinical-second-opinion",
+        "facts": list(facts),
+        "evidence": [{"reference": "DiagnosticReport/r1", "path": "DiagnosticReport.conclusion", "text": "quoted"}]})
 
 
-def draft(findings: list[dict[str, object]], time_critical: dict[str, object] | None = None, **kwargs: str):  # type: ignore[no-untyped-def]
-    evaluation = {"patient": "Patient/p1", "findings": findings, "time_critical": time_critical, "data_issues": []}
+def draft(findings: list[Finding], time_critical: dict[str, object] | None = None, **kwargs: str):  # type: ignore[no-untyped-def]
+    evaluation = PatientResult.model_validate({"patient": "Patient/p1", "findings": findings, "time_critical": time_critical})
     return draft_packet([PATIENT], PatientRecord(patient="Patient/p1"), evaluation, created="2026-11-25T09:00:00Z", **kwargs)
 
 
@@ -30,12 +33,14 @@ def test_review_type_follows_the_findings() -> None:
 
 
 def test_gist_versus_leiomyosarcoma_asks_for_kit_and_dog1() -> None:
-    questions = questions_for([finding("discordant-findings", "Sources disagree: gastrointestinal stromal tumour (GIST) vs leiomyosarcoma.")])
+    readings = (Fact(kind="diagnosis", name="Gastrointestinal stromal tumor (GIST)"), Fact(kind="diagnosis", name="Leiomyosarcoma"))
+    questions = questions_for([finding("discordant-findings", "Readings disagree.", facts=readings)])
     assert questions[0].text == "Please re-review H&E and IHC: GIST vs leiomyosarcoma; KIT (CD117)/DOG1 status?"
 
 
 def test_surveillance_question_names_the_missing_criteria() -> None:
-    questions = questions_for([finding("surveillance-check", "Confirm eligibility: PSA density unknown (no prostate volume).")])
+    missing = (Fact(kind="statement", name="PSA density unknown (no prostate volume)"),)
+    questions = questions_for([finding("surveillance-check", "Active surveillance for prostate cancer.", facts=missing)])
     assert "PSA density unknown" in questions[0].text
 
 
@@ -43,8 +48,8 @@ def test_timing_advice_by_urgency() -> None:
     assert "2-4 weeks" in draft([finding("uncertain-pathology")]).timing_advice
     expedited = draft([finding("not-responding", urgency="expedite")])
     assert expedited.urgency == "expedite" and "within days" in expedited.timing_advice
-    urgent = draft([finding("rare-cancer", urgency="expedite")], {"reason": "Acute myeloid leukaemia", "evidence": []})
-    assert urgent.time_critical == "Acute myeloid leukaemia"
+    urgent = draft([finding("rare-cancer", urgency="expedite")], {"reason": "Acute myeloid leukemia", "advice": "", "evidence": []})
+    assert urgent.time_critical == "Acute myeloid leukemia"
     assert "do not delay treatment" in urgent.timing_advice.lower() and "in parallel" in urgent.timing_advice
 
 

@@ -19,6 +19,7 @@ from fhirmaps.record import PatientRecord
 from launch.fhir_client import FhirClient
 from launch.retry import RetryPolicy
 from launch.scopes import GrantedScopes
+from smartapp.findings import PatientResult
 from smartapp.packet.draft import draft_packet
 from smartapp.packet.model import Insurance, PatientInfo, ReferralPacket
 from smartapp.packet.writeback import send_blocker, send_packet
@@ -110,7 +111,7 @@ def test_send_is_blocked_without_create_scopes_or_before_final() -> None:
 async def test_demo_ehr_write_back_is_idempotent(http: httpx2.AsyncClient) -> None:
     bundle = json.loads((FIXTURES / "02-her2-equivocal-no-ish.json").read_text())
     patient_id = next(e["resource"]["id"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient")
-    evaluation = {"patient": f"Patient/{patient_id}", "findings": [], "time_critical": None, "data_issues": []}
+    evaluation = PatientResult(patient=f"Patient/{patient_id}")
     packet = draft_packet([bundle], PatientRecord(patient=f"Patient/{patient_id}"), evaluation, created="2026-11-25T09:00:00Z")
     packet.status = "final"
     scope = FULL_SCOPE + " patient/DocumentReference.crs"

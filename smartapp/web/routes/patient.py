@@ -4,13 +4,11 @@ Every route is bound to the launch session in the URL (and its cookie)."""
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from smartapp.finding_actions import list_actions
+from smartapp.web.api_models import FindingsResponse, RecordSummary, with_decisions
 from smartapp.web.csrf import csrf_token
 from smartapp.web.deps import Services, SmartSession
 from smartapp.web.patient_data import record_summary
@@ -48,22 +46,20 @@ async def results_fragment(request: Request, services: Services, session: SmartS
 
 
 @router.get("/api/s/{sid}/record", tags=["record"])
-async def record(services: Services, session: SmartSession) -> dict[str, Any]:
+async def record(services: Services, session: SmartSession) -> RecordSummary:
     """What was read for the launch's patient: counts by type and category, and every gap
     (denied scope, failed search, unreadable report text) with what it means."""
     results = await services.results.get(services, session)
-    return record_summary(session, results.snapshot)
+    return RecordSummary.model_validate(record_summary(session, results.snapshot))
 
 
 @router.get("/api/s/{sid}/findings", tags=["findings"])
-async def findings(services: Services, session: SmartSession) -> dict[str, Any]:
+async def findings(services: Services, session: SmartSession) -> FindingsResponse:
     """Second-opinion findings for the launch's patient (design-brief schema, one patient), plus
     the clinicians' dismissals and added findings for that patient."""
     results = await services.results.get(services, session)
     actions = await list_actions(services.engine, session.iss, session.patient or "")
-    evaluation = json.loads(json.dumps(results.evaluation))
-    dismissed = {a.trigger: a.to_json() for a in actions if a.kind == "dismiss"}
-    for finding in evaluation.get("findings", []):
-        finding["dismissed"] = dismissed.get(finding["trigger"])
-    evaluation["clinician_findings"] = [a.to_json() for a in actions if a.kind == "add"]
-    return {"patients": [evaluation], "summary": record_summary(session, results.snapshot)}
+    return FindingsResponse(
+        patients=[with_decisions(results.evaluation, actions)],
+        summary=RecordSummary.model_validate(record_summary(session, results.snapshot)),
+    )

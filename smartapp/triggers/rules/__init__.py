@@ -1,0 +1,36 @@
+"""Rule data: the phrases, thresholds and time windows of each trigger, one TOML file per trigger.
+
+Every entry is a table with `value`, `source` and `date`, so a reviewer sees where a number comes
+from and when it was set. Trigger code reads values with `value(trigger, key)`; a test fails when a
+key is read by nothing (tests/triggers/test_rule_data.py).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from functools import cache
+from importlib import resources
+from typing import Any
+
+_HERE = "smartapp.triggers.rules"
+
+
+@cache
+def table(trigger: str) -> dict[str, dict[str, Any]]:
+    """The whole rule file of one trigger (file name: the trigger id with underscores)."""
+    name = f"{trigger.replace('-', '_')}.toml"
+    data = tomllib.loads(resources.files(_HERE).joinpath(name).read_text(encoding="utf-8"))
+    for key, entry in data.items():
+        if not isinstance(entry, dict) or not {"value", "source", "date"} <= entry.keys():
+            raise ValueError(f"{name}: [{key}] needs value, source and date")
+    return data
+
+
+def value(trigger: str, key: str) -> Any:
+    return table(trigger)[key]["value"]
+
+
+def files() -> list[str]:
+    """Trigger ids that have a rule file."""
+    return sorted(p.name.removesuffix(".toml").replace("_", "-")
+                  for p in resources.files(_HERE).iterdir() if p.name.endswith(".toml"))

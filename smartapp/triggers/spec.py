@@ -1,0 +1,90 @@
+"""TriggerSpec: everything the product says about one trigger, in one place.
+
+Each trigger module declares its `SPEC`; the registry (`smartapp.triggers`) collects them. The
+findings page, the JSON API, CDS cards, the referral packet, the CLI and the docs check all derive
+their labels, groups, questions and actions from here, so a new trigger is one module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from smartapp.findings import ActionKind, Evidence, Fact, Finding, NotFound, Review
+
+if TYPE_CHECKING:
+    from fhirmaps.record import PatientRecord
+    from smartapp.triggers.common import Context
+
+CardGroup = Literal["diagnosis", "treatment-plan", "disease-course", "patient-request"]
+ReviewKind = Literal["pathology", "clinical", "both"]
+UrgencyPolicy = Literal["routine", "expedite"]
+
+ACTION_LABELS: dict[str, str] = {
+    "local-action": "Can be resolved locally",
+    "expert-pathology-review": "Expert pathology review",
+    "clinical-second-opinion": "Clinical second opinion",
+    "emergency-pathway": "Emergency pathway",
+}
+
+
+@dataclass(frozen=True)
+class TriggerSpec:
+    id: str  # stable; never renamed (design brief)
+    label: str  # heading on the findings page and in the packet
+    short_label: str  # lower-case phrase for card summaries
+    group: CardGroup  # the CDS card it joins
+    urgency: UrgencyPolicy  # default urgency; the engine may raise it
+    action: ActionKind  # recommended response
+    review: ReviewKind  # what the receiving center reviews
+    rationale: str  # why it matters, in a clinician's words, with sources
+    sources: tuple[str, ...]  # literature and guidelines behind the rule
+    rule_source: str  # short source label shown on CDS cards
+    question: str  # the consultant question in the packet; {topic} is the finding's topic
+    rule_data: str  # where the rule's phrases, thresholds and windows live (docs "where to change it")
+    evaluate: Callable[[PatientRecord, Context], Finding | None]
+    ask: Callable[[Finding], str | None] | None = None  # a sharper question than the template, from the facts
+
+    def finding(
+        self,
+        summary: str,
+        evidence: Iterable[Evidence],
+        *,
+        facts: Sequence[Fact] = (),
+        reviews: Sequence[Review] = (),
+        not_found: Sequence[NotFound] = (),
+        action: ActionKind | None = None,
+        rationale: str = "",
+    ) -> Finding:
+        return Finding(
+            trigger=self.id,
+            urgency=self.urgency,
+            summary=summary,
+            rationale=rationale or self.rationale,
+            action=action or self.action,
+            facts=list(facts),
+            reviews=list(reviews),
+            not_found=list(not_found),
+            evidence=list(evidence),
+        )
+
+    def question_for(self, finding: Finding) -> str:
+        sharper = self.ask(finding) if self.ask else None
+        if sharper:
+            return sharper
+        topic = finding_topic(finding)
+        return self.question.format(topic=topic).replace(" ()", "")
+
+
+def finding_topic(finding: Finding) -> str:
+    """A short noun phrase naming what the finding is about, from its facts."""
+    diagnoses = list(dict.fromkeys(f.name for f in finding.facts if f.kind == "diagnosis"))
+    if finding.trigger == "discordant-findings" and len(diagnoses) >= 2:
+        return " vs ".join(diagnoses[:2])
+    named = [f"{f.name} {f.value}".strip() for f in finding.facts if f.kind in ("measurement", "plan", "treatment", "statement")]
+    if named:
+        return "; ".join(dict.fromkeys(named[:2]))
+    if diagnoses:
+        return diagnoses[0]
+    return finding.summary.rstrip(".")
