@@ -36,6 +36,13 @@ def test_case(case: Path) -> None:
     for item in expected.get("evidence", []):
         refs = {e["reference"] for e in fired[item["trigger"]]["evidence"]}
         assert item["reference"] in refs, f"{item['trigger']} should cite {item['reference']}; cites {sorted(refs)}"
+    for item in expected.get("evidence_not", []):
+        if item["trigger"] in fired:
+            refs = {e["reference"] for e in fired[item["trigger"]]["evidence"]}
+            assert item["reference"] not in refs, f"{item['trigger']} must not cite {item['reference']}"
+    named = {i["resource"] for i in document["data_issues"]}
+    for reference in expected.get("data_issues_for", []):
+        assert reference in named, f"{reference} should be reported as a data issue; issues name {sorted(named)}"
     for trigger, text in expected.get("summary_contains", {}).items():
         assert text.lower() in fired[trigger]["summary"].lower()
     for trigger, text in expected.get("summary_not_contains", {}).items():
