@@ -116,5 +116,13 @@ def _action(resource: Json, rtype: str, path: str, name: str, code_list: list[Co
         end=end, scheduled=scheduled,
         reasons=reasons, reason_text=reason_text, categories=tuple(c for cc in as_list(resource.get("category")) for c in codes_of(cc)),
         note=" ".join(t for t in (extra, notes) if t).strip(), antineoplastic=_antineoplastic(text), intent_extension=intent_ext,
+        requester=requester_type(resource),
     )
+
+
+def requester_type(resource: Json) -> str:
+    """The resource type of who asked for it (requester, or a Communication's sender)."""
+    who = resource.get("requester") or resource.get("sender")
+    reference = str(who.get("reference", "")) if isinstance(who, dict) else ""
+    return reference.rsplit("/", 2)[-2] if reference.count("/") >= 1 else ""
 

@@ -8,7 +8,7 @@ from dataclasses import replace
 from datetime import date
 
 from fhirmaps import codes, context, diagnoses
-from fhirmaps.actions import read_action
+from fhirmaps.actions import read_action, requester_type
 from fhirmaps.bundles import flatten, group_by_patient
 from fhirmaps.elements import (
     Json,
@@ -16,6 +16,7 @@ from fhirmaps.elements import (
     code_set,
     codes_of,
     concept_text,
+    concepts_text,
     first_date,
     parse_date,
     ref_of,
@@ -178,9 +179,20 @@ def _map_condition(resource: Json, record: PatientRecord) -> None:
         record.excluded_diagnoses.append(found)
 
 
+_PATIENT_ASKED = re.compile(r"\bpatient(?:'s)?\b[^.]{0,30}\b(request|ask|want|wish|would like)|at (?:the )?patient'?s? request|"
+                            r"\b(requested|asked) by (?:the )?patient", re.I)
+_CLINICIANS = ("Practitioner", "PractitionerRole", "Organization", "CareTeam", "Device")
+
+
 def _map_request_codes(resource: Json, record: PatientRecord) -> None:
     cfg = codes.load("requests")
     if str(resource.get("status", "")) in _INACTIVE_ORDER:
+        return
+    # A second-opinion referral placed by a clinician is a review under way, not the patient's request,
+    # unless its text says the patient asked for it.
+    words = " ".join([concept_text(resource.get("code")), concepts_text(resource.get("reasonCode")),
+                      " ".join(str(n.get("text", "")) for n in as_list(resource.get("note")) if isinstance(n, dict))])
+    if requester_type(resource) in _CLINICIANS and not _PATIENT_ASKED.search(words):
         return
     rtype = resource.get("resourceType")
     for field in ("code", "reasonCode", "serviceType", "type", "category"):

@@ -120,6 +120,7 @@ class Action:
     note: str = ""
     antineoplastic: bool = False
     intent_extension: str = ""  # mCODE procedure intent code
+    requester: str = ""  # resource type of the requester (Practitioner, Patient, RelatedPerson...), "" when absent
 
     @property
     def when(self) -> date | None:

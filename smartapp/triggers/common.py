@@ -106,6 +106,8 @@ def mentions(record: PatientRecord, ctx: Context, *labels: str, kinds: tuple[str
     out = []
     for r in reports(record, ctx, *kinds):
         for m in r.mentions:
+            if m.section == "family":
+                continue  # a family-history section is about relatives, whatever ConText makes of a sentence
             if m.label in labels and (allowed is None or m.section in allowed) and (not asserted or m.raw.asserted):
                 out.append(m)
     return out

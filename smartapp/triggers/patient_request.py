@@ -29,6 +29,9 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
     for a in record.actions:
         if a.resource_type in ("ServiceRequest", "Appointment", "Encounter") and a.status not in ("revoked", "entered-in-error", "cancelled"):
             text = f"{a.name} {a.reason_text}"
+            by_clinician = a.requester in ("Practitioner", "PractitionerRole", "Organization", "CareTeam")
+            if by_clinician and not (_ASKS.search(f"{text} {a.note}") or _ASKED_BY.search(f"{text} {a.note}")):
+                continue  # a clinician's referral is a review under way (listed on the findings), not a request
             if re.search(r"second (?:medical )?opinion", text, re.I) and not _NOT_PATIENT.search(f"{text} {a.note}"):
                 evidence.append(Evidence.of(a.source, text.strip()))
     for m in mentions(record, ctx, "REQUEST", kinds=("note",), asserted=False):

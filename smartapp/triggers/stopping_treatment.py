@@ -62,10 +62,15 @@ def _next_line(a: Action, given: list[Action]) -> bool:
 
 
 def _alternative_planned(a: Action, record: PatientRecord) -> bool:
+    """Another anticancer treatment chosen instead: planned, or begun on or after the declined one (a
+    completed operation before it is the treatment the declined one was to follow, not an alternative)."""
+    declined_on = a.when
     for other in record.actions:
-        if other is a or not other.antineoplastic or other.name.lower() == a.name.lower():
+        if other is a or not other.antineoplastic or other.name.lower() == a.name.lower() or _reason(other):
             continue
-        if other.status in ("active", "draft", "on-hold", "completed", "in-progress", "booked") and not _reason(other):
+        if other.status in ("active", "draft", "on-hold", "in-progress", "booked"):
+            return True
+        if other.status == "completed" and (declined_on is None or (other.when is not None and other.when >= declined_on)):
             return True
     return False
 
