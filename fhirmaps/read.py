@@ -53,6 +53,7 @@ def read_records(resources: Sequence[Json], *, as_of: date, attachments: Attachm
     """One PatientRecord per patient found in the input (Patient resources and subject/patient references)."""
     flat = flatten(resources)
     groups, shared = group_by_patient(flat)
+    elsewhere = _not_in_input(flat, groups)
     orphans = [r for r in shared if r.get("resourceType") in _CLINICAL_TYPES]
     if len(groups) == 1 and orphans:
         # A single-patient input whose clinical resource lacks subject/patient: read it, and say so.
@@ -63,8 +64,33 @@ def read_records(resources: Sequence[Json], *, as_of: date, attachments: Attachm
         if len(groups) == 1:
             record.data_issues.extend({"resource": ref_of(r), "reason": "no patient reference; read as part of the only patient in the input"}
                                       for r in orphans)
+        record.data_issues.extend(elsewhere.get(record.patient, []))
         record.data_issues.sort(key=lambda i: (i["resource"], i["reason"]))
     return sorted(records, key=lambda r: r.patient)
+
+
+def _not_in_input(flat: Sequence[Json], groups: dict[str, list[Json]]) -> dict[str, list[dict[str, str]]]:
+    """Resources that point to a Patient missing from the input: data issues, by the patient they go on.
+
+    With one Patient in the input (a launch, a hook, one bundle), another patient's resources are not
+    this patient's data: they are taken out and named on the patient's record. With several, the missing
+    patient is still evaluated from its resources and its record says the Patient resource is missing."""
+    present = {f"Patient/{r.get('id')}" for r in flat if r.get("resourceType") == "Patient"}
+    missing = [p for p in groups if p not in present]
+    if not present or not missing:
+        return {}
+    issues: dict[str, list[dict[str, str]]] = {}
+    if len(present) == 1:
+        [only] = present
+        for patient in missing:
+            for resource in groups.pop(patient):
+                issues.setdefault(only, []).append({"resource": ref_of(resource), "reason": (
+                    f"refers to {patient}, which is not in the input; not read as this patient's data")})
+    else:
+        for patient in missing:
+            issues[patient] = [{"resource": patient, "reason": (
+                f"the Patient resource is not in the input; {len(groups[patient])} resources that refer to it were read")}]
+    return issues
 
 
 # Identifiers of what SecondLook itself writes back to the EHR (referral ServiceRequest, packet

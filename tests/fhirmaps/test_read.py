@@ -108,3 +108,26 @@ def test_duplicate_resources_are_read_once() -> None:
     [record] = read_records([bundle(patient(), broken, broken)], as_of=AS_OF)
     assert len(record.diagnoses) == 1
     assert len(record.data_issues) == 1
+
+
+def test_another_patients_resource_in_a_one_patient_input_is_named_not_read() -> None:
+    from fhirmaps.read import read_records
+    from tests.fhirmaps.builders import condition, patient
+
+    stray = condition("c9", "C92.00", "Acute myeloblastic leukemia", pid="elsewhere")
+    [record] = read_records([patient(), condition("c1", "C50.911", "Breast cancer"), stray], as_of=date(2026, 3, 1))
+    assert record.patient == "Patient/p1"
+    assert [d.source.reference for d in record.diagnoses] == ["Condition/c1"]
+    assert {"resource": "Condition/c9",
+            "reason": "refers to Patient/elsewhere, which is not in the input; not read as this patient's data"} in record.data_issues
+
+
+def test_a_patient_missing_from_a_population_input_is_still_read_and_flagged() -> None:
+    from fhirmaps.read import read_records
+    from tests.fhirmaps.builders import condition, patient
+
+    records = read_records([patient("a"), patient("b"), condition("c1", "C50.911", "Breast cancer", pid="gone")],
+                           as_of=date(2026, 3, 1))
+    gone = next(r for r in records if r.patient == "Patient/gone")
+    assert [d.source.reference for d in gone.diagnoses] == ["Condition/c1"]
+    assert gone.data_issues[0]["resource"] == "Patient/gone" and "not in the input" in gone.data_issues[0]["reason"]
