@@ -96,7 +96,8 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
     stopped = [a for a in record.actions
                if {c.code for c in a.status_reason} & set(codes.load("treatments")["termination"]["no_response"]) and current(a.end)]
     if stopped:
-        when = max((end for a in stopped if (end := a.end) is not None), default=None)
+        # The stop date when recorded, else the order's date (a later response still supersedes it).
+        when = max((day for a in stopped if (day := a.end or a.when) is not None), default=None)
         signals.append((when, f"{regimen_name([a.name for a in stopped])} stopped for progression"))
         evidence += [Evidence.of(a.source, f"{a.name}: {a.status}; reason: {a.status_reason_text or 'no response'}") for a in stopped]
     for d in current_diagnoses(record, ctx):
