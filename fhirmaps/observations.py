@@ -24,6 +24,7 @@ _KIND_KEYS = (
     ("stage-group", "stage_group"), ("stage-m", "stage_m"), ("stage-t", "stage_t"), ("stage-n", "stage_n"),
     ("prostate-volume", "prostate_volume"), ("psa-density", "psa_density"), ("tumor-size", "tumor_size"),
     ("pdl1", "pdl1"), ("msi", "msi_mmr"), ("molecular", "molecular"), ("histology", "histology_codes"),
+    ("deauville", "deauville"),
 )
 
 
@@ -42,7 +43,7 @@ def classify(code_values: set[str], text: str) -> tuple[str, str]:
         if value in markers:
             return "tumor-marker", markers[value]
     low = text.lower()
-    for word, kind in (("her2", "her2-ihc"), ("erbb2", "her2-ish"), ("gleason", "gleason-score"), ("grade group", "gleason-group"),
+    for word, kind in (("deauville", "deauville"), ("her2", "her2-ihc"), ("erbb2", "her2-ish"), ("gleason", "gleason-score"), ("grade group", "gleason-group"),
                        ("estrogen receptor", "er"), ("progesterone receptor", "pr"), ("pd-l1", "pdl1"), ("stage", "stage-group")):
         if word in low:
             if kind == "her2-ihc" and any(w in low for w in ("fish", "ish", "ratio", "copy", "cep17", "amplification")):

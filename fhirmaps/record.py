@@ -85,7 +85,7 @@ class Measurement:
 
     source: Source
     kind: str  # her2-ihc, her2-ish, er, pr, gleason-score, gleason-group, grade, stage-group, stage-m, stage-t,
-    # tumor-marker, disease-status, pdl1, msi, molecular, histology, prostate-volume, psa-density, tumor-size, other
+    # tumor-marker, disease-status, pdl1, msi, molecular, histology, prostate-volume, psa-density, tumor-size, deauville, other
     name: str  # marker / test name
     codes: tuple[Code, ...]
     value_text: str

@@ -114,6 +114,12 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
                 signals.append((status.when, f"disease status worse on {us_date(status.when)}"))
                 evidence.append(Evidence.of(status.source))
                 facts.append(measurement_fact(status))
+        for score in record.measurements:
+            if (score.kind == "deauville" and score.value_number is not None and score.when and start < score.when <= ctx.as_of
+                    and current(score.when) and score.value_number >= rules.value(SPEC.id, "deauville_inadequate")):
+                signals.append((score.when, f"Deauville {score.value_number:g} on PET {us_date(score.when)}"))
+                evidence.append(Evidence.of(score.source))
+                facts.append(measurement_fact(score))
         for r in reports(record, ctx, "imaging"):
             if not r.when or r.when <= start or not current(r.when) or _BASELINE.search(r.title) or _PSEUDO.search(r.text):
                 continue
