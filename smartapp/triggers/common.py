@@ -35,8 +35,12 @@ def current_diagnoses(record: PatientRecord, ctx: Context) -> list[Diagnosis]:
     return sorted(found, key=lambda d: (d.source.reference, d.source.path, d.source.text))
 
 
+UNCONFIRMED = frozenset({"provisional", "differential", "unconfirmed"})
+
+
 def confident(diagnoses: Iterable[Diagnosis]) -> list[Diagnosis]:
-    return [d for d in diagnoses if not d.uncertain]
+    """Diagnoses stated without doubt: not hedged in the report, not a provisional or differential Condition."""
+    return [d for d in diagnoses if not d.uncertain and d.verification_status not in UNCONFIRMED]
 
 
 def has_entity(record: PatientRecord, ctx: Context, *ids: str, organ: str = "") -> list[Diagnosis]:

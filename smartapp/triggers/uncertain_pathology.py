@@ -119,9 +119,6 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
                 evidence.append(Evidence.in_report(report, f"Report status: {report.status}", "DiagnosticReport.status"))
     for d in current_diagnoses(record, ctx):
         name = d.source.text.split(" [")[0]
-        if d.origin == "condition" and d.verification_status in ("provisional", "differential", "unconfirmed"):
-            reasons.append((f"{name} is recorded as {d.verification_status}", diagnosis_fact(d, name)))
-            evidence.append(Evidence.of(d.source, f"{d.source.text} (verification status: {d.verification_status})"))
         behavior = d.behavior
         morph = (d.morphology or "")[:4]
         uncertain_code = behavior == "1" and not (d.entity and d.entity.id in _BEHAVIOUR_WHITELIST) and not morph.startswith(_WHITELIST_MORPH)

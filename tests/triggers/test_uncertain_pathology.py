@@ -44,8 +44,9 @@ def test_consistent_with_is_confident_and_favor_alone_does_not_fire() -> None:
     assert "uncertain-pathology" not in fired(report("r1", text))
 
 
-def test_provisional_condition_and_uncertain_behaviour_codes_fire() -> None:
-    assert "uncertain-pathology" in fired(condition("c1", "C64.1", "Malignant neoplasm of right kidney", verification="provisional"))
+def test_uncertain_behaviour_codes_fire_and_a_provisional_condition_does_not() -> None:
+    # A provisional problem-list entry (biopsy pending) is a work-up in progress, not uncertain pathology.
+    assert "uncertain-pathology" not in fired(condition("c1", "C64.1", "Malignant neoplasm of right kidney", verification="provisional"))
     assert "uncertain-pathology" in fired(condition("c2", "D48.1", "Neoplasm of uncertain behavior of connective and other soft tissue"))
     assert "uncertain-pathology" not in fired(condition("c3", "D49.2", "Neoplasm of unspecified behavior of bone, soft tissue, and skin"))
 
