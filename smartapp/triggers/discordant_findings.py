@@ -4,10 +4,12 @@ amended reports that change the diagnosis; GIST-vs-sarcoma and FL-vs-MCL work-up
 from __future__ import annotations
 
 import re
+from functools import cache
 from itertools import combinations
 
 from fhirmaps.record import Diagnosis, PatientRecord, Report
 from smartapp.findings import Evidence, Fact, Finding, NotFound
+from smartapp.triggers import rules
 from smartapp.triggers.common import (
     Context,
     all_text,
@@ -38,10 +40,14 @@ _UNCHANGED = re.compile(r"unchanged|not changed|no change|remains? the same|is c
 _GI = re.compile(r"\b(stomach|gastric|small bowel|small intestin\w*|duoden\w*|jejun\w*|ileum|ileal|colon|colonic|rectum|rectal|esophag\w*|"
                  r"oesophag\w*|mesenter\w*|gastrointestinal|gi|omentum|omental|gastro-?esophageal)\b", re.I)
 _KIT_DOG1 = re.compile(r"\b(c-?kit|kit|cd117|dog-?1|ano1)\b", re.I)
-_CD5_POS = re.compile(r"cd5[\s(]*(?:\+|positive|pos\b|is positive|expression)|positive for [^.]{0,40}\bcd5\b|cd5 co-?express", re.I)
 _MCL_STUDY = re.compile(r"(cyclin[\s-]*d1|sox-?11|ccnd1|t\(11;14\))[^.;\n]{0,60}?\b(positive|negative|neg\b|pos\b|detected|not detected|express|absent|present|\+|-)", re.I)
 _NOT_DONE = re.compile(r"not (?:performed|done|available|sent)|pending|recommended|could not be", re.I)
 _SCHEME_BY_ENTITY = {"net": "net", "nec": "net", "atypical-carcinoid": "net", "breast-carcinoma": "nottingham"}
+
+
+@cache
+def _cd5_positive() -> re.Pattern[str]:
+    return re.compile("|".join(f"(?:{p})" for p in rules.value(SPEC.id, "cd5_positive_patterns")), re.I)
 
 
 def _family_pairs(diagnoses: list[Diagnosis]) -> list[tuple[Diagnosis, Diagnosis]]:
@@ -147,7 +153,7 @@ def _immunophenotype(record: PatientRecord, ctx: Context) -> list[Evidence]:
     found = []
     for r in reports(record, ctx, "pathology"):
         for line in re.split(r"\n|(?<=[.;])\s+", r.text):
-            if _CD5_POS.search(line):
+            if _cd5_positive().search(line):
                 found.append(Evidence.in_report(r, line.strip()))
     return found
 
@@ -201,7 +207,7 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
         not_found.append(NotFound(what="KIT (CD117) or DOG1 result", searched=f"{len(reports(record, ctx, 'pathology'))} pathology reports"))
         evidence += [Evidence.of(d.source) for d in gi_sarcoma]
     follicular = [d for d in dx if d.entity and d.entity.id == "fl"]
-    if follicular and _CD5_POS.search(text):
+    if follicular and _cd5_positive().search(text):
         done_studies = [m for m in _MCL_STUDY.finditer(text) if not _NOT_DONE.search(m.group(0))]
         if not done_studies:
             phrases.append("follicular lymphoma diagnosis but CD5 positive, with no cyclin D1, SOX11 or t(11;14) result, "
