@@ -17,6 +17,7 @@ _CORES = re.compile(r"(\d+)\s*(?:of|/|out of)\s*(\d+)\s*(?:\w+\s+){0,2}cores?|(\
 _PCT_CORE = re.compile(r"(\d{1,3})\s*%\s*(?:of\s+(?:the\s+)?(?:core|tissue)|core involvement|involvement|of core length|tumou?r)|(?:involving|involves)\s*(\d{1,3})\s*%", re.I)
 _VOLUME = re.compile(r"(?:prostate|gland)\s+volume[^0-9\n]{0,20}(\d+(?:\.\d+)?)\s*(?:cc|ml|cm3|g|grams|mL)", re.I)
 _DENSITY = re.compile(r"psa\s*density[^0-9\n]{0,20}(0?\.\d+|\d+(?:\.\d+)?)", re.I)
+_RECALLED = re.compile(r"\blast (?:documented|recorded|known)|\bprevious(?:ly)?\b|\bprior\b|\bhistoric|\(\d{1,2}/\d{4}\)|\bin (?:19|20)\d\d\b", re.I)
 _PATTERN4 = re.compile(r"(?:pattern\s*4[^0-9\n]{0,20}(\d{1,3})\s*%|(\d{1,3})\s*%\s*(?:gleason\s*)?pattern\s*4)", re.I)
 _BRCA2 = re.compile(r"brca2[^.\n]{0,60}(pathogenic|positive|mutation|variant)", re.I)
 _HIGH_GENOMIC = re.compile(r"(decipher|oncotype|prolaris)[^.\n]{0,60}high", re.I)
@@ -65,7 +66,8 @@ def prostate_facts(record: PatientRecord, ctx: Context) -> ProstateFacts:
             volumes.append((m.when, m.value_number, Evidence.of(m.source)))
     text = "\n".join(r.text for r in reports(record, ctx))
     if facts.t_stage is None:
-        match = re.search(r"\bc(?:linical\s+stage\s*)?T([1-4])([a-c])?\b", text) or re.search(r"clinical stage[^.\n]{0,15}\bT([1-4])([a-c])?", text, re.I)
+        match = (re.search(r"\b(?:c|[Cc]linical\s+(?:[Ss]tage\s*)?)T([1-4])([a-c])?\b", text)
+                 or re.search(r"clinical stage[^.\n]{0,15}\bT([1-4])([a-c])?", text, re.I))
         if match:
             facts.t_stage = f"T{match.group(1)}{match.group(2) or ''}"
     core_match = _CORES.search(text)
@@ -77,7 +79,9 @@ def prostate_facts(record: PatientRecord, ctx: Context) -> ProstateFacts:
     for r in reports(record, ctx):
         for line in re.split(r"\n|(?<=\.)\s+", r.text):
             for match in _DENSITY.finditer(line):
-                stated.append((r.when, float(match.group(1)), Evidence.in_report(r, line.strip())))
+                # "Last documented PSA density 0.12 (06/2024)" repeats an old value: it is not dated by this note.
+                when = None if _RECALLED.search(line) else r.when
+                stated.append((when, float(match.group(1)), Evidence.in_report(r, line.strip())))
             for match in _VOLUME.finditer(line):
                 volumes.append((r.when, float(match.group(1)), Evidence.in_report(r, line.strip())))
     _density(facts, stated, volumes)
