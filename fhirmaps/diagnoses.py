@@ -108,11 +108,14 @@ def read_condition(resource: Json) -> tuple[Diagnosis | None, bool]:
     if entity is not None and entity.id == "melanoma":
         entity = _melanoma_site(topography or icd10 or "") or refine(entity, display_text)
     site = entities.site_of(topography) or entities.site_of(icd10)
-    neoplastic = bool(entity or morphology or (icd10 and is_cancer_icd10(icd10)) or snomed & ({"363346000"} | _SECONDARY_SNOMED))
+    suspected = entities.snomed_flag(snomed, "suspected")  # "Suspected lung cancer (situation)"
+    neoplastic = bool(entity or morphology or (icd10 and is_cancer_icd10(icd10)) or suspected
+                      or snomed & ({"363346000"} | _SECONDARY_SNOMED) or entities.snomed_flag(snomed, "secondary"))
     if not neoplastic and not history:
         return None, False
     secondary = bool(
-        (icd10 and is_secondary_icd10(icd10)) or snomed & _SECONDARY_SNOMED or "secondary-cancer" in profiles
+        (icd10 and is_secondary_icd10(icd10)) or snomed & _SECONDARY_SNOMED or entities.snomed_flag(snomed, "secondary")
+        or "secondary-cancer" in profiles
         or (morphology and morphology.split("/")[-1][:1] == "6")
     )
     code_label = (morphology and f"{morphology} (ICD-O-3)") or (icd10 and f"{icd10}") or (all_codes[0].code if all_codes else "")
@@ -123,7 +126,7 @@ def read_condition(resource: Json) -> tuple[Diagnosis | None, bool]:
         morphology=morphology, topography=topography,
         clinical_status=status_code(resource.get("clinicalStatus")),
         verification_status=status_code(resource.get("verificationStatus")),
-        secondary=secondary, when=onset,
+        secondary=secondary, when=onset, uncertain=suspected,
         stage="; ".join(t for t in (concept_text(s.get("summary")) for s in as_list(resource.get("stage")) if isinstance(s, dict)) if t),
     )
     current = not history and (diagnosis.verification_status not in _EXCLUDED_VERIFICATION) and (

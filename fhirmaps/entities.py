@@ -99,7 +99,22 @@ def from_snomed(code_values: set[str]) -> Entity | None:
     for raw, entity in _table():
         if code_values & set(raw.get("snomed", [])):
             return entity
+    # Concepts EHRs and generators use for a whole diagnosis (codes/snomed.json, e.g. Synthea's 126906006).
+    for code in sorted(code_values):
+        concept = _snomed_concepts().get(code)
+        if concept and concept.get("entity"):
+            return by_id(concept["entity"])
     return None
+
+
+@cache
+def _snomed_concepts() -> dict[str, dict[str, Any]]:
+    return {c["code"]: c for c in codes.load("snomed")["concepts"]}
+
+
+def snomed_flag(code_values: set[str], flag: str) -> bool:
+    """Whether any of the SNOMED concepts is marked `secondary` or `suspected` in codes/snomed.json."""
+    return any(_snomed_concepts().get(code, {}).get(flag) for code in code_values)
 
 
 @cache

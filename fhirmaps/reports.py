@@ -108,9 +108,12 @@ def read_report(resource: Json, ctx: NarrativeContext) -> tuple[Report, list[Chu
     for i, note in enumerate(as_list(resource.get("note"))):
         if isinstance(note, dict) and isinstance(note.get("text"), str):
             texts.append((f"{rtype}.note[{i}].text", note["text"]))
-    div = (resource.get("text") or {}).get("div") if isinstance(resource.get("text"), dict) else None
+    narrative: Json = resource["text"] if isinstance(resource.get("text"), dict) else {}
+    div = narrative.get("div")
     attached = any(".presentedForm" in p or ".content[" in p for p, _ in texts)
-    if isinstance(div, str) and not attached and (rtype in ("DiagnosticReport", "DocumentReference", "Observation") or not texts):
+    # status "generated" means the div only renders the structured elements (Synthea, most servers): not a report.
+    authored = narrative.get("status") != "generated"
+    if isinstance(div, str) and authored and not attached and (rtype in ("DiagnosticReport", "DocumentReference", "Observation") or not texts):
         # text.div often repeats structured content, but report resources without an attachment keep the whole
         # narrative there (mCODE examples), so read it for them.
         div_text = html_to_text(div)

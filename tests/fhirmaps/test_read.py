@@ -131,3 +131,50 @@ def test_a_patient_missing_from_a_population_input_is_still_read_and_flagged() -
     gone = next(r for r in records if r.patient == "Patient/gone")
     assert [d.source.reference for d in gone.diagnoses] == ["Condition/c1"]
     assert gone.data_issues[0]["resource"] == "Patient/gone" and "not in the input" in gone.data_issues[0]["reason"]
+
+
+def test_a_generated_narrative_is_not_read_as_report_text() -> None:
+    from fhirmaps.read import read_records
+    from tests.fhirmaps.builders import patient, report
+
+    table = '<div xmlns="http://www.w3.org/1999/xhtml"><table><tr><td>Atypical cells, suspicious for carcinoma</td></tr></table></div>'
+    generated = dict(report("r1", "", date="2026-01-15"), text={"status": "generated", "div": table})
+    authored = dict(report("r2", "", date="2026-01-15"), text={"status": "additional", "div": table})
+    for item in (generated, authored):
+        item.pop("presentedForm", None)
+    [record] = read_records([patient(), generated, authored], as_of=date(2026, 3, 1))
+    texts = {r.reference: r.text for r in record.reports}
+    assert "suspicious" not in texts["DiagnosticReport/r1"]
+    assert "suspicious for carcinoma" in texts["DiagnosticReport/r2"]
+
+
+def test_snomed_only_diagnoses_map_to_their_cancer() -> None:
+    from fhirmaps.read import read_records
+    from tests.fhirmaps.builders import SNOMED, condition, patient
+
+    cases = {"408643008": "breast-carcinoma", "353431000119107": "breast-carcinoma", "126906006": "prostate-adenocarcinoma",
+             "424132000": "nsclc-nos", "67841000119103": "sclc", "93761005": "colorectal", "277571004": "all"}
+    for code, entity in cases.items():
+        [record] = read_records([patient(), condition("c1", code, "", system=SNOMED)], as_of=date(2026, 3, 1))
+        [diagnosis] = record.diagnoses
+        assert diagnosis.entity is not None and diagnosis.entity.id == entity, code
+
+
+def test_a_suspected_cancer_situation_is_not_a_confirmed_diagnosis() -> None:
+    from fhirmaps.read import read_records
+    from tests.fhirmaps.builders import SNOMED, condition, patient
+
+    [record] = read_records([patient(), condition("c1", "162573006", "Suspected lung cancer (situation)", system=SNOMED)],
+                            as_of=date(2026, 3, 1))
+    [diagnosis] = record.diagnoses
+    assert diagnosis.uncertain
+
+
+def test_metastasis_from_prostate_is_a_secondary_prostate_cancer() -> None:
+    from fhirmaps.read import read_records
+    from tests.fhirmaps.builders import SNOMED, condition, patient
+
+    [record] = read_records([patient(), condition("c1", "314994000", "Metastasis from malignant tumor of prostate", system=SNOMED)],
+                            as_of=date(2026, 3, 1))
+    [diagnosis] = record.diagnoses
+    assert diagnosis.secondary and diagnosis.entity is not None and diagnosis.entity.id == "prostate-adenocarcinoma"
