@@ -51,14 +51,84 @@ def resource_words(reference: str) -> str:
     return RESOURCE_WORDS.get(rtype, rtype)
 
 
-_KEEP_UPPER = frozenset({"RECIST", "IRECIST", "PD-L1", "HER2", "GIST", "DCIS", "LCIS", "FISH", "STUMP", "PUNLMP", "NPM1", "FLT3-ITD"})
+_KEEP_UPPER = frozenset({"RECIST", "IRECIST", "PD-L1", "HER2", "GIST", "DCIS", "LCIS", "FISH", "ISH", "IHC", "STUMP", "PUNLMP",
+                         "NPM1", "FLT3-ITD", "CT", "MRI", "PET", "PET-CT", "PSA", "CEA", "AFP", "MSI", "MMR", "NGS", "KIT",
+                         "DOG1", "ER", "PR", "FOLFOX", "FOLFIRI", "CAPOX", "ABVD", "R-CHOP", "NSCLC", "SCLC", "AML", "ALL",
+                         "DLBCL", "GI", "IV", "II", "III", "SBRT", "IMRT", "ADT", "TNM", "W/", "WO/W"})
 
 
 def calm(text: str) -> str:
-    """Report text written in capitals, in sentence case for a summary ("SEROUS BORDERLINE TUMOR" -> "serous
-    borderline tumor"); acronyms stay."""
+    """Report text written in capitals, in sentence case for a summary ("SEROUS BORDERLINE TUMOR OF OVARY" ->
+    "serous borderline tumor of ovary"); acronyms stay."""
+    letters = [c for c in text if c.isalpha()]
+    shouting = bool(letters) and sum(c.isupper() for c in letters) / len(letters) > 0.6
+
     def lower(match: re.Match[str]) -> str:
         word = match.group(0)
-        return word if word in _KEEP_UPPER or len(word) <= 4 else word.lower()
+        if word in _KEEP_UPPER:
+            return word
+        return word.lower() if shouting or len(word) >= 5 or word in _SMALL_WORDS else word
 
-    return re.sub(r"\b[A-Z][A-Z0-9-]+\b", lower, text)
+    return re.sub(r"\b[A-Z][A-Z0-9/-]*\b", lambda m: m.group(0) if _ROMAN.fullmatch(m.group(0)) else lower(m), text)
+
+
+_ROMAN = re.compile(r"[IVX]+(?:/[IVX]+)*")
+
+
+_SMALL_WORDS = frozenset({"OF", "FOR", "AND", "THE", "WITH", "IN", "ON", "TO", "AT", "BY", "OR", "CM", "MM", "NO", "NOT", "SEE"})
+_SEMANTIC_TAG = re.compile(r"\s*\((?:procedure|disorder|finding|situation|regime/therapy|substance|product|"
+                           r"morphologic abnormality|observable entity|qualifier value)\)\s*$", re.I)
+
+
+def plain_name(name: str) -> str:
+    """A coded display as a clinician writes it: no SNOMED semantic tag, not shouted."""
+    return calm(_SEMANTIC_TAG.sub("", name).strip())
+
+
+def drug_name(name: str) -> str:
+    """'fluorouracil 2400 mg/m2 IV' -> 'fluorouracil'; 'Cabozantinib 40 mg tablet' -> 'cabozantinib'."""
+    words = []
+    for word in plain_name(name).split():
+        if any(ch.isdigit() for ch in word) or word.lower() in ("injection", "tablet", "capsule", "oral", "iv", "solution"):
+            break
+        words.append(word)
+    found = " ".join(words) or name
+    return found.lower() if not found.isupper() else found
+
+
+def mid_sentence(text: str) -> str:
+    """Text placed after a colon or inside a sentence: its first word lower-cased unless it is an acronym or name."""
+    if len(text) > 1 and text[0].isupper() and text[1].islower():
+        return text[0].lower() + text[1:]
+    return text
+
+
+def clause_around(sentence_text: str, start: int, end: int, limit: int = 100) -> str:
+    """The clause of a sentence that holds text[start:end]: from the last ';', ':' or '.' before it to the next
+    ';', '.' or '(' after it, without parentheses, at most about `limit` characters (trimmed at words)."""
+    left = max(sentence_text.rfind(sep, 0, start) for sep in (";", ":", ". ", "\n"))
+    right_marks = [i for i in (sentence_text.find(sep, end) for sep in (";", ". ", "(", "\n")) if i >= 0]
+    if sentence_text.endswith(".") and not right_marks:
+        right_marks = [len(sentence_text) - 1]
+    right = min(right_marks) if right_marks else len(sentence_text)
+    clause = sentence_text[left + 1:right]
+    clause = re.sub(r"\([^)]*\)", "", clause)
+    clause = " ".join(clause.replace("(", "").replace(")", "").split()).strip(" ,-")
+    if len(clause) > limit:
+        words = clause.split()
+        while len(" ".join(words)) > limit and len(words) > 3:
+            words = words[1:] if " ".join(words[1:]).lower().find(sentence_text[start:end].lower()[:8]) >= 0 else words[:-1]
+        clause = " ".join(words)
+    return calm(clause)
+
+
+def distinct(phrases: Iterable[str], overlap: float = 0.7) -> list[str]:
+    """Phrases without near-repeats: one that shares most of its words with an earlier one is dropped
+    (a report's diagnosis line and its comment often say the same thing)."""
+    kept: list[str] = []
+    for phrase in phrases:
+        words = set(re.findall(r"\w+", phrase.lower()))
+        if not words or any(len(words & set(re.findall(r"\w+", k.lower()))) / len(words) >= overlap for k in kept):
+            continue
+        kept.append(phrase)
+    return kept

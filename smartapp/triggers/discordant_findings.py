@@ -4,6 +4,7 @@ amended reports that change the diagnosis; GIST-vs-sarcoma and FL-vs-MCL work-up
 from __future__ import annotations
 
 import re
+from datetime import date
 from functools import cache
 from itertools import combinations
 
@@ -24,7 +25,7 @@ from smartapp.triggers.common import (
 )
 from smartapp.triggers.grades import Grade, _from_text, grades
 from smartapp.triggers.spec import TriggerSpec
-from smartapp.wording import resource_words, sentence, us_date
+from smartapp.wording import calm, resource_words, sentence, us_date
 
 RATIONALE = (
     "When sources disagree on the diagnosis or on a grade that changes management, an expert review decides "
@@ -185,7 +186,14 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
         if pairs:
             ordered = sorted({g for pair in pairs for g in pair}, key=lambda g: (g.when or ctx.as_of, g.source))
             label = _GRADE_LABELS[name]
-            readings = [f"{g.value} on {g.evidence.title or 'a report'} {us_date(g.when)}".strip() for g in ordered]
+            # One reading per date and grade (a report and its grade Observation say the same thing).
+            shown: dict[tuple[date | None, int], Grade] = {}
+            for g in ordered:
+                key = (g.when, g.value)
+                if key not in shown or (g.evidence.title and not shown[key].evidence.title):
+                    shown[key] = g
+            readings = [f"{g.value} on {calm(g.evidence.title) or resource_words(g.source).lower()} {us_date(g.when)}".strip()
+                        for g in shown.values()]
             phrases.append(f"{label} {' vs '.join(readings)}")
             facts += [Fact(kind="measurement", name=label, value=str(g.value), number=float(g.value), when=g.when,
                            reference=g.source) for g in ordered]

@@ -130,7 +130,12 @@ def _ish_group(record: PatientRecord, ctx: Context) -> list[tuple[int, Evidence]
     return out
 
 
-def _equivocal_tests(record: PatientRecord, ctx: Context) -> list[Evidence]:
+_TEST_LABELS = {"msi": "MSI/MMR", "pdl1": "PD-L1", "molecular": "Molecular testing"}
+_EQUIVOCAL_WORD = re.compile(r"equivocal|indeterminate|insufficient|failed|not sufficient|quantity not sufficient|qns|inconclusive|"
+                             r"unable|could not be (?:assessed|determined|evaluated)|not evaluable", re.I)
+
+
+def _equivocal_tests(record: PatientRecord, ctx: Context) -> list[tuple[str, Evidence]]:
     found: list[tuple[str, date | None, Evidence]] = []
     resolved: list[tuple[str, date | None]] = []
     for m in record.measurements:
@@ -152,7 +157,7 @@ def _equivocal_tests(record: PatientRecord, ctx: Context) -> list[Evidence]:
     for kind, when, ev in found:
         if any(k == kind and w and when and w > when for k, w in resolved):
             continue
-        out.append(ev)
+        out.append((kind, ev))
     return out
 
 
@@ -208,11 +213,14 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
                            reference=ev.reference) for g, ev in groups]
             evidence += [ev for _, ev in groups]
     equivocal = _equivocal_tests(record, ctx)
-    if equivocal:
-        phrases.append("an equivocal or failed predictive biomarker result was never repeated")
-        facts += [Fact(kind="measurement", name="predictive biomarker", value=ev.text[:120], when=ev.when,
-                       reference=ev.reference) for ev in equivocal]
-        evidence += equivocal
+    for kind, ev in equivocal:
+        word = _EQUIVOCAL_WORD.search(ev.text)
+        result = word.group(0).lower() if word else "equivocal"
+        on = f" on {us_date(ev.when)}" if ev.when else ""
+        phrases.append(f"{_TEST_LABELS[kind]} result {result}{on}, never repeated")
+        facts.append(Fact(kind="measurement", name=_TEST_LABELS[kind], value=result, when=ev.when, reference=ev.reference))
+        evidence.append(ev)
+    phrases = list(dict.fromkeys(phrases))
     if not phrases:
         return None
     return SPEC.finding(sentence("; ".join(phrases)), evidence, facts=facts, not_found=not_found,

@@ -11,7 +11,7 @@ from fhirmaps.record import Action, PatientRecord, Source
 from smartapp.findings import Evidence, Fact, Finding
 from smartapp.triggers.common import Context, current_diagnoses, reports, reviews_in_record, text_has
 from smartapp.triggers.spec import TriggerSpec
-from smartapp.wording import join, sentence, us_date
+from smartapp.wording import join, plain_name, sentence, us_date
 
 RATIONALE = (
     "A multidisciplinary second review before major cancer surgery changed the surgical plan in 52% of breast-cancer "
@@ -118,7 +118,7 @@ def planned_in_notes(record: PatientRecord, ctx: Context) -> list[tuple[Evidence
 
 def _plan_fact(a: Action, term: str, ctx: Context) -> Fact:
     when = a.scheduled or a.start
-    return Fact(kind="plan", name=a.name or term, when=when, status=a.status, reference=a.source.reference,
+    return Fact(kind="plan", name=plain_name(a.name or term), when=when, status=a.status, reference=a.source.reference,
                 days_from_evaluation=(when - ctx.as_of).days if when else None)
 
 
@@ -144,11 +144,11 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
         return SPEC.finding(summary, [e for e, _ in noted], facts=facts, reviews=reviews)
     if not planned:
         return None
-    facts = sorted((_plan_fact(a, term, ctx) for a, term in planned), key=lambda f: (f.when or ctx.as_of, f.name))
-    first = facts[0]
-    others = list(dict.fromkeys(f.name for f in facts[1:] if f.name != first.name))
-    also = f" (also planned: {join(others)})" if others else ""
-    summary = sentence(f"{_plan_phrase(first)}{also}; confirm the diagnosis and plan before an irreversible treatment")
+    # The operation or procedure leads; a conditioning drug or an appointment slot is part of it.
+    priority = {"ServiceRequest": 0, "Procedure": 0, "CarePlan": 1, "MedicationRequest": 2, "Appointment": 3}
+    ordered = sorted(planned, key=lambda p: (priority.get(p[0].resource_type, 2), p[0].scheduled or p[0].start or ctx.as_of))
+    facts = [_plan_fact(a, term, ctx) for a, term in ordered]
+    summary = sentence(f"{_plan_phrase(facts[0])}; confirm the diagnosis and plan before an irreversible treatment")
     return SPEC.finding(summary, [Evidence.of(a.source) for a, _ in planned], facts=facts, reviews=reviews)
 
 

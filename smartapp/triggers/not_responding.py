@@ -22,7 +22,7 @@ from smartapp.triggers.common import (
 )
 from smartapp.triggers.markers import marker_progression
 from smartapp.triggers.spec import TriggerSpec
-from smartapp.wording import calm, sentence, us_date
+from smartapp.wording import calm, drug_name, mid_sentence, plain_name, sentence, us_date
 
 RATIONALE = (
     "Progression on treatment (RECIST 1.1 / iRECIST, PCWG3 PSA, GCIG CA-125, mCODE disease status 'worsened') is the "
@@ -42,10 +42,11 @@ _IMAGING_SECTIONS = frozenset({"diagnosis", "body", "comment", "addendum", "find
 
 def regimen_name(names: list[str]) -> str:
     """'FOLFOX-bevacizumab' for oxaliplatin, fluorouracil, leucovorin and bevacizumab."""
-    words = list(dict.fromkeys(n.split()[0].lower() for n in names if n))
+    words = list(dict.fromkeys(drug_name(n).split()[0] for n in names if n))
+    modulators = rules.value(SPEC.id, "modulators")
     for name, drugs in rules.value(SPEC.id, "regimens"):
         if all(any(d.split()[0] in w for w in words) for d in drugs):
-            rest = [w for w in words if not any(d.split()[0] in w for d in drugs)]
+            rest = [w for w in words if not any(d.split()[0] in w for d in drugs) and w not in modulators]
             return "-".join([name, *rest])
     return "-".join(words)
 
@@ -133,13 +134,13 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
                     continue
                 if m.key in _WEAK and not _TUMOUR_WORDS.search(m.raw.sentence.replace(m.raw.text, "")):
                     continue  # "enlarging pleural effusion" is not tumor progression
-                said = calm(m.raw.text)
-                signals.append((r.when, f"{r.title or 'imaging'} {us_date(r.when)} shows {said}"))
+                said = mid_sentence(calm(m.raw.text))
+                signals.append((r.when, f"{calm(r.title) or 'imaging'} {us_date(r.when)} shows {said}"))
                 evidence.append(Evidence.of(m.source))
                 break
         for d in record.diagnoses:
             if d.secondary and d.origin == "condition" and d.when and start < d.when <= ctx.as_of and current(d.when):
-                signals.append((d.when, f"new {d.source.text.split(' [')[0].lower()} on {us_date(d.when)}"))
+                signals.append((d.when, f"new {mid_sentence(plain_name(d.source.text.split(' [')[0]))} on {us_date(d.when)}"))
                 evidence.append(Evidence.of(d.source))
                 facts.append(diagnosis_fact(d))
         prostatectomy = next((a.start for a in given if a.resource_type == "Procedure" and re.search(r"prostatectomy", a.name, re.I)), None)

@@ -48,11 +48,12 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
     if not evidence:
         return None
     first = max(evidence, key=lambda e: e.when or date.min)
-    where = {"Communication": "in a patient message", "QuestionnaireResponse": "on a questionnaire",
-             "DocumentReference": "in a clinic note", "ServiceRequest": "in an order", "Appointment": "for an appointment",
-             "Encounter": "at a visit"}.get(first.reference.partition("/")[0], "")
-    when = f" on {us_date(first.when)}" if first.when else ""
-    summary = as_sentence(f"The patient asked for a second opinion {where}{when}".replace("  ", " "))
+    on = f" on {us_date(first.when)}" if first.when else ""
+    said = {"Communication": f"in a patient message{on}", "QuestionnaireResponse": f"on a questionnaire{on}",
+            "DocumentReference": f"as recorded in a clinic note{on}", "DiagnosticReport": f"as recorded in a report{on}",
+            "ServiceRequest": f"and a referral was ordered{on}", "Appointment": f"and an appointment was made{on}",
+            "Encounter": f"at a visit{on}"}.get(first.reference.partition("/")[0], on.strip())
+    summary = as_sentence(f"The patient asked for a second opinion {said}")
     return SPEC.finding(summary, evidence, facts=[Fact(kind="request", name="second opinion", when=first.when,
                                                        reference=first.reference)],
                         reviews=reviews_in_record(record, ctx).items)

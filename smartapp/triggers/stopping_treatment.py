@@ -7,7 +7,7 @@ import re
 from datetime import date
 
 from fhirmaps import codes
-from fhirmaps.record import Action, PatientRecord
+from fhirmaps.record import Action, Mention, PatientRecord
 from smartapp.findings import Evidence, Fact, Finding
 from smartapp.triggers import rules
 from smartapp.triggers.common import (
@@ -19,7 +19,7 @@ from smartapp.triggers.common import (
     text_has,
 )
 from smartapp.triggers.spec import TriggerSpec
-from smartapp.wording import sentence, us_date
+from smartapp.wording import calm, clause_around, drug_name, join, plain_name, sentence, us_date
 
 RATIONALE = (
     "Stopping anticancer treatment, or declining it, is a decision point where a second opinion can confirm that no "
@@ -45,6 +45,22 @@ def _reason(a: Action) -> str:
         if text_has(text, cfg["termination_words"][key]) or any(w in text.lower() for w in cfg["termination_words"][key] if len(w) <= 7):
             return "" if key == "completion" else _REASON_WORDS.get(key, "no response")
     return ""
+
+
+def _decisive_clause(record: PatientRecord, notes: list[Mention]) -> str:
+    """What the note says about stopping: a stop or hospice mention rather than "goals of care" itself."""
+    decisive = [m for m in notes if m.key not in ("goals of care", "goals-of-care")]
+    if decisive:
+        m = decisive[0]
+        start = max(m.raw.sentence.lower().find(m.raw.text.lower()), 0)
+        return clause_around(m.raw.sentence, start, start + len(m.raw.text))
+    report = record.report(notes[0].source.reference)
+    text = report.text if report else notes[0].raw.sentence
+    for line in re.split(r"(?<=[.;])\s+|\n", text):
+        found = _GOC_STOP.search(line)
+        if found and not re.search(r"goals?[- ]of[- ]care", line[: found.start()], re.I):
+            return clause_around(line, found.start(), found.end())
+    return clause_around(notes[0].raw.sentence, 0, len(notes[0].raw.text))
 
 
 def _next_line(a: Action, given: list[Action]) -> bool:
@@ -102,6 +118,7 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
             if report is None or not _GOC_STOP.search(report.text.replace(m.raw.text, "")):
                 continue
         narrative.append(m)
+    stops: dict[tuple[str, date | None], list[str]] = {}  # (reason, date) -> drug names, one phrase per group
     for a in record.actions:
         if not a.antineoplastic or a.status not in rules.value(SPEC.id, "stopped_statuses"):
             continue
@@ -115,27 +132,34 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
             continue
         if why == "patient refusal" and _alternative_planned(a, record):
             continue  # declining one operation/regimen in favor of another is not stopping treatment
-        verb = "declined" if why == "patient refusal" else "stopped"
         when = a.end or a.when
-        on = f" on {us_date(when)}" if when else ""
-        phrases.append((when, f"{a.name or 'treatment'} {verb}{on} ({why})" if why != "patient refusal" else f"patient declined {a.name or 'treatment'}{on}"))
-        facts.append(Fact(kind="treatment", name=a.name or "treatment", status=a.status, value=why, when=when,
-                          reference=a.source.reference))
+        stops.setdefault((why, when), []).append(drug_name(a.name) if a.name else "treatment")
+        facts.append(Fact(kind="treatment", name=drug_name(a.name) if a.name else "treatment", status=a.status, value=why,
+                          when=when, reference=a.source.reference))
         evidence.append(Evidence.of(a.source, f"{a.name}: {a.status}; reason: {a.status_reason_text or a.reason_text or why}"))
+    for (why, when), names in stops.items():
+        on = f" on {us_date(when)}" if when else ""
+        what = join(list(dict.fromkeys(names)))
+        phrases.append((when, f"patient declined {what}{on}" if why == "patient refusal" else f"{what} stopped{on} for {why}"))
     for a in hospice:
         phrases.append((a.when, f"hospice referral{f' on {us_date(a.when)}' if a.when else ''}"))
-        facts.append(Fact(kind="plan", name=a.name or "hospice", status=a.status, when=a.when, reference=a.source.reference))
+        facts.append(Fact(kind="plan", name=plain_name(a.name) or "hospice", status=a.status, when=a.when, reference=a.source.reference))
         evidence.append(Evidence.of(a.source))
+    by_note: dict[str, list[Mention]] = {}
     for m in narrative:
-        phrases.append((m.source.when, f"{m.source.title or 'clinic note'}{f' {us_date(m.source.when)}' if m.source.when else ''} "
-                                       f"documents {m.raw.text.lower()}"))
+        by_note.setdefault(m.source.reference, []).append(m)
         evidence.append(Evidence.of(m.source))
+    for notes in by_note.values():
+        first = notes[0]
+        title = calm(first.source.title) or "clinic note"
+        phrases.append((first.source.when, f"{title}{f' {us_date(first.source.when)}' if first.source.when else ''}: "
+                                           f"\u201c{_decisive_clause(record, notes)}\u201d"))
     if not phrases or not current_diagnoses(record, ctx):
         return None
     ordered = list(dict.fromkeys(p for _, p in sorted(phrases, key=lambda x: x[0] or ctx.as_of, reverse=True)))
-    summary = sentence(f"{'; '.join(ordered[:2])}: review the remaining options before anticancer treatment ends")
+    summary = sentence(f"{'; '.join(ordered[:2])}; review the remaining options before anticancer treatment ends")
     if len(summary) > 200:
-        summary = sentence(f"{ordered[0]}: review the remaining options before anticancer treatment ends")
+        summary = sentence(f"{ordered[0]}; review the remaining options before anticancer treatment ends")
     return SPEC.finding(summary, evidence, facts=facts, reviews=reviews_in_record(record, ctx).items)
 
 

@@ -71,7 +71,7 @@ def assess_time_critical(record: PatientRecord, ctx: Context) -> TimeCritical | 
         if _treated_or_improved(record, ctx, d, window["treatment_started"]):
             continue
         leukemia = d.entity.id in _LEUKEMIA
-        condition = f"{d.entity.label} not in remission, untreated" if leukemia else f"newly diagnosed {d.entity.label}"
+        condition = f"{d.entity.label} not in remission" if leukemia else f"newly diagnosed {d.entity.label}"
         add("acute-leukemia" if leukemia else "aggressive-lymphoma", condition, Evidence.of(d.source))
     if cancers:
         for p in record.problems:

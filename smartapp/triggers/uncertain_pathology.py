@@ -19,7 +19,7 @@ from smartapp.triggers.common import (
     reviews_in_record,
 )
 from smartapp.triggers.spec import TriggerSpec
-from smartapp.wording import calm, sentence, us_date
+from smartapp.wording import calm, clause_around, distinct, mid_sentence, sentence, us_date
 
 RATIONALE = (
     "Hedged pathology wording is read with widely varying certainty (e.g. 'cannot rule out' ~48% perceived certainty; "
@@ -78,14 +78,10 @@ def _superseded(report: Report, later: list[Report]) -> bool:
 
 
 def _phrase(m: Mention) -> str:
-    """The hedge with the words that follow it, up to the end of its clause (at most about 90 characters)."""
-    sentence = " ".join(m.raw.sentence.split())
+    """The clause that holds the hedge ("lymphoma cannot be excluded"), without parentheses."""
+    sentence = m.raw.sentence
     start = max(sentence.lower().find(m.raw.text.lower()), 0)
-    clause = re.split(r"\.(?!\d)|[;:\n]|\s-\s", sentence[start:], maxsplit=1)[0].strip(" ,")
-    if len(clause) > 90:
-        clause = clause[:90].rsplit(" ", 1)[0]
-    clause = clause.replace("(", "").replace(")", "")
-    return calm(clause)
+    return clause_around(sentence, start, start + len(m.raw.text))
 
 
 def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
@@ -94,6 +90,8 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
     pathology = sorted(reports(record, ctx, "pathology"), key=lambda r: (r.when or ctx.as_of, r.reference))
     sections = diagnostic_sections()
     done = reviews_in_record(record, ctx)
+    quoted: dict[str, tuple[Report, list[str]]] = {}
+    facts: list[Fact] = []
     for report in pathology:
         if _superseded(report, pathology) or report.reference in done.notes:
             continue
@@ -104,11 +102,14 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
                 m.label == "BORDERLINE" and not m.raw.negated and not m.raw.historical and not m.raw.family)
             if counts:
                 phrase = _phrase(m)
-                where = f"{report.title or 'pathology report'} {us_date(report.when)}" if report.when else report.title
-                reasons.append((f"\u201c{phrase}\u201d on {where}".strip(),
-                                Fact(kind="statement", name="borderline entity" if m.label == "BORDERLINE" else "hedged diagnosis",
-                                     value=phrase, when=report.when, reference=report.reference)))
+                quoted.setdefault(report.reference, (report, []))[1].append(phrase)
+                facts.append(Fact(kind="statement", name="borderline entity" if m.label == "BORDERLINE" else "hedged diagnosis",
+                                  value=phrase, when=report.when, reference=report.reference))
                 evidence.append(Evidence.of(m.source))
+    for report, phrases in quoted.values():
+        where = f"{calm(report.title) or 'pathology report'} {us_date(report.when) if report.when else ''}".strip()
+        unique_phrases = distinct(phrases)
+        reasons.append((" and ".join(f"\u201c{p}\u201d" for p in unique_phrases[:2]) + f" on {where}", facts[0]))
     finals = [r for r in pathology if r.status in ("final", "amended", "corrected", "appended")]
     for report in pathology:
         if report.status in ("preliminary", "partial", "registered"):
@@ -124,7 +125,7 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
         uncertain_code = behavior == "1" and not (d.entity and d.entity.id in _BEHAVIOUR_WHITELIST) and not morph.startswith(_WHITELIST_MORPH)
         icd = icd10_of(d)
         if uncertain_code or (icd and is_uncertain_behavior_icd10(icd)):
-            reasons.append((f"{name} is coded as of uncertain behavior", diagnosis_fact(d, name)))
+            reasons.append((f"{mid_sentence(calm(name))} is coded with uncertain behavior", diagnosis_fact(d, name)))
             evidence.append(Evidence.of(d.source))
     if not reasons:
         return None
@@ -132,7 +133,8 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
     summary = sentence(f"Pathology is not conclusive: {'; '.join(phrases[:2])}")
     if len(summary) > 200:
         summary = sentence(f"Pathology is not conclusive: {phrases[0]}")
-    return SPEC.finding(summary, evidence, facts=[f for _, f in reasons], reviews=done.items)
+    facts += [f for _, f in reasons if f not in facts]
+    return SPEC.finding(summary, evidence, facts=facts, reviews=done.items)
 
 
 SPEC = TriggerSpec(
