@@ -132,3 +132,15 @@ def distinct(phrases: Iterable[str], overlap: float = 0.7) -> list[str]:
             continue
         kept.append(phrase)
     return kept
+
+
+SUMMARY_LIMIT = 200
+
+
+def first_fitting(*candidates: str, limit: int = SUMMARY_LIMIT) -> str:
+    """The first candidate sentence within the limit (candidates go from fullest to shortest); the last one,
+    cut at a word, when none fits."""
+    for candidate in candidates:
+        if len(sentence(candidate)) <= limit:
+            return sentence(candidate)
+    return sentence(sentence(candidates[-1])[: limit - 2].rsplit(" ", 1)[0])

@@ -11,7 +11,7 @@ from fhirmaps.record import Action, PatientRecord, Source
 from smartapp.findings import Evidence, Fact, Finding
 from smartapp.triggers.common import Context, current_diagnoses, reports, reviews_in_record, text_has
 from smartapp.triggers.spec import TriggerSpec
-from smartapp.wording import join, plain_name, sentence, us_date
+from smartapp.wording import first_fitting, join, plain_name, sentence, us_date
 
 RATIONALE = (
     "A multidisciplinary second review before major cancer surgery changed the surgical plan in 52% of breast-cancer "
@@ -148,7 +148,8 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
     priority = {"ServiceRequest": 0, "Procedure": 0, "CarePlan": 1, "MedicationRequest": 2, "Appointment": 3}
     ordered = sorted(planned, key=lambda p: (priority.get(p[0].resource_type, 2), p[0].scheduled or p[0].start or ctx.as_of))
     facts = [_plan_fact(a, term, ctx) for a, term in ordered]
-    summary = sentence(f"{_plan_phrase(facts[0])}; confirm the diagnosis and plan before an irreversible treatment")
+    plan = _plan_phrase(facts[0])
+    summary = first_fitting(f"{plan}; confirm the diagnosis and plan before an irreversible treatment", plan)
     return SPEC.finding(summary, [Evidence.of(a.source) for a, _ in planned], facts=facts, reviews=reviews)
 
 

@@ -19,7 +19,7 @@ from smartapp.triggers.common import (
     reviews_in_record,
 )
 from smartapp.triggers.spec import TriggerSpec
-from smartapp.wording import calm, clause_around, distinct, mid_sentence, sentence, us_date
+from smartapp.wording import calm, clause_around, distinct, first_fitting, mid_sentence, us_date
 
 RATIONALE = (
     "Hedged pathology wording is read with widely varying certainty (e.g. 'cannot rule out' ~48% perceived certainty; "
@@ -91,6 +91,7 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
     sections = diagnostic_sections()
     done = reviews_in_record(record, ctx)
     quoted: dict[str, tuple[Report, list[str]]] = {}
+    shorter: list[str] = []  # one quote per report, when two do not fit
     facts: list[Fact] = []
     for report in pathology:
         if _superseded(report, pathology) or report.reference in done.notes:
@@ -110,6 +111,7 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
         where = f"{calm(report.title) or 'pathology report'} {us_date(report.when) if report.when else ''}".strip()
         unique_phrases = distinct(phrases)
         reasons.append((" and ".join(f"\u201c{p}\u201d" for p in unique_phrases[:2]) + f" on {where}", facts[0]))
+        shorter.append(f"\u201c{unique_phrases[0]}\u201d on {where}")
     finals = [r for r in pathology if r.status in ("final", "amended", "corrected", "appended")]
     for report in pathology:
         if report.status in ("preliminary", "partial", "registered"):
@@ -130,9 +132,8 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
     if not reasons:
         return None
     phrases = list(dict.fromkeys(p for p, _ in reasons))
-    summary = sentence(f"Pathology is not conclusive: {'; '.join(phrases[:2])}")
-    if len(summary) > 200:
-        summary = sentence(f"Pathology is not conclusive: {phrases[0]}")
+    lead = "Pathology is not conclusive: "
+    summary = first_fitting(lead + "; ".join(phrases[:2]), lead + phrases[0], *(lead + p for p in shorter[:1]))
     facts += [f for _, f in reasons if f not in facts]
     return SPEC.finding(summary, evidence, facts=facts, reviews=done.items)
 
