@@ -12,6 +12,7 @@ from fhirmaps.record import PatientRecord
 from smartapp.findings import EXPEDITE, DataIssue, PatientResult, issues
 from smartapp.triggers import SPECS, Context
 from smartapp.triggers.common import major_planned
+from smartapp.triggers.major_treatment import soon_days
 from smartapp.triggers.time_critical import assess_time_critical
 from smartapp.wording import us_date
 
@@ -80,7 +81,7 @@ def evaluate_record(record: PatientRecord, *, as_of: date, options: EngineOption
         finding = spec.evaluate(record, ctx)
         if finding is not None:
             result.findings.append(finding)
-    soon = [a for a in major_planned(record, ctx) if a.scheduled and as_of <= a.scheduled <= as_of + timedelta(days=14)]
+    soon = [a for a in major_planned(record, ctx) if a.scheduled and as_of <= a.scheduled <= as_of + timedelta(days=soon_days())]
     for finding in result.findings:
         if result.time_critical is not None or soon:
             finding.urgency = EXPEDITE

@@ -9,6 +9,7 @@ from fhirmaps import codes
 from fhirmaps.read import age_on
 from fhirmaps.record import Action, PatientRecord, Source
 from smartapp.findings import Evidence, Fact, Finding
+from smartapp.triggers import rules
 from smartapp.triggers.common import Context, current_diagnoses, reports, reviews_in_record, text_has
 from smartapp.triggers.spec import TriggerSpec
 from smartapp.wording import first_fitting, join, plain_name, sentence, us_date
@@ -25,7 +26,6 @@ _PLANNING = re.compile(r"\b(plan(?:ned|s)?\b|schedul|proceed|will undergo|to und
                        r"recommend(?:ed)?\b)", re.I)
 _NOT_PLANNED = re.compile(r"\b(s/p|status post|underwent|completed|history of|post-?op|previous|prior|declin|refus|not a candidate|"
                           r"does not want|defer|versus|vs\.?|options?\b|discuss|consider|if |would|could|may\b|alternative|avoid)", re.I)
-_NOTE_WINDOW_DAYS = 90
 _OPEN_ACTIVITY = {"not-started", "scheduled", "in-progress", "on-hold", "", "active", "draft"}
 
 
@@ -71,6 +71,12 @@ def _major_term(a: Action, age: int | None) -> str:
     return ""
 
 
+def soon_days() -> int:
+    """Days ahead within which a planned major treatment makes the whole evaluation expedite."""
+    days: int = rules.value(SPEC.id, "expedite_within_days")
+    return days
+
+
 def planned_major(record: PatientRecord, ctx: Context) -> list[tuple[Action, str]]:
     # A cancer in remission or recorded as inactive still gives the plan a cancer context (e.g. transplant in CR1).
     has_cancer = bool(current_diagnoses(record, ctx) or record.excluded_diagnoses)
@@ -103,7 +109,7 @@ def planned_in_notes(record: PatientRecord, ctx: Context) -> list[tuple[Evidence
     structured = {term for a, term in planned_major(record, ctx)}
     found = []
     for report in reports(record, ctx, "note"):
-        if report.when is None or (ctx.as_of - report.when).days > _NOTE_WINDOW_DAYS or report.author_is_patient:
+        if report.when is None or (ctx.as_of - report.when).days > rules.value(SPEC.id, "note_window_days") or report.author_is_patient:
             continue
         for line in re.split(r"\n|(?<=[.;])\s+", report.text):
             if not _PLANNING.search(line) or _NOT_PLANNED.search(line):

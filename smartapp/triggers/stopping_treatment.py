@@ -174,7 +174,7 @@ SPEC = TriggerSpec(
     rationale=RATIONALE,
     sources=("mCODE treatment termination reasons",),
     rule_source="treatment-stopping rules",
-    question="Are there further treatment options, including clinical trials, before stopping anticancer treatment, or do you agree with the move to supportive care?",
+    question="Are there further treatment options, including clinical trials, before stopping anticancer treatment ({topic}), or do you agree with the move to supportive care?",
     rule_data="fhirmaps/codes/treatments.json (termination reasons, hospice codes)",
     evaluate=evaluate,
 )

@@ -9,6 +9,7 @@ from datetime import timedelta
 from fhirmaps.diagnoses import is_uncertain_behavior_icd10
 from fhirmaps.record import Mention, PatientRecord, Report
 from smartapp.findings import Evidence, Fact, Finding
+from smartapp.triggers import rules
 from smartapp.triggers.common import (
     Context,
     current_diagnoses,
@@ -38,7 +39,6 @@ _PAIRED = re.compile(r"^(versus|vs\.?)$|favou?r", re.I)
 # /1 codes for entities managed as definite diagnoses (GIST, thymoma, LCH, desmoid, IMT, PEComa, atypical meningioma).
 _BEHAVIOUR_WHITELIST = {"gist", "thymic", "desmoid", "imt", "pecoma"}
 _WHITELIST_MORPH = ("9752", "9751", "9539", "8936", "8935", "8580", "8821", "8825")
-_OLD_REPORT = timedelta(days=182)
 
 
 def _hedge_counts(m: Mention, report_mentions: list[Mention]) -> bool:
@@ -68,7 +68,7 @@ def _superseded(report: Report, later: list[Report]) -> bool:
     if report.when is None:
         return False
     for other in later:
-        if other.when and other.when > report.when + _OLD_REPORT and other.status in ("final", "amended", "corrected", "appended"):
+        if other.when and other.when > report.when + timedelta(days=rules.value(SPEC.id, "superseded_after_days")) and other.status in ("final", "amended", "corrected", "appended"):
             confident_dx = [m for m in other.mentions if m.label == "CANCER" and m.raw.asserted and not m.raw.uncertain
                             and m.section in diagnostic_sections()]
             hedges = [m for m in other.mentions if m.label in ("HEDGE", "BORDERLINE") and m.section in diagnostic_sections()]
