@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from datetime import date
 from pathlib import Path
 
 from launch.registry import Registration, Registry
@@ -54,6 +55,7 @@ def build_demo(host: str, port: int, app_port: int, latency_ms: int, data_dir: P
             app_standalone_url=f"{app_base}/standalone",
             redirect_uris=[f"{app_base}/callback"],
             latency_ms=latency_ms,
+            stories_on=date.today(),  # the charts' stories ("surgery in 3 days") hold on the day the demo starts
         )
     )
     return Served(ehr, host, port), Served(create_app(settings, demo_registry(ehr_base)), host, app_port)

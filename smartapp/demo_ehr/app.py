@@ -11,6 +11,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from .auth_routes import build_auth_routes
 from .authorization_server import SmartAuthorizationServer, generate_signing_key, register_demo_clients
 from .config import DemoEhrConfig
+from .date_shift import days_to, shift_resource
 from .ehr_pages import build_ehr_pages
 from .fhir_api import build_fhir_api
 from .large_patient import build_large_patient
@@ -34,7 +35,8 @@ class LatencyMiddleware:
 
 def load_resources(config: DemoEhrConfig) -> ResourceStore:
     store = ResourceStore()
-    load_patients_dir(store, config.resolved_patients_dir)
+    shift = days_to(config.stories_on)
+    load_patients_dir(store, config.resolved_patients_dir, shift)
     if config.include_large_patient:
         meta = {
             "title": "Benchmark patient — about 2,000 resources",
@@ -42,7 +44,7 @@ def load_resources(config: DemoEhrConfig) -> ResourceStore:
             "sized for paging and latency benchmarks.",
             "triggers": ["incomplete-biomarker"],
         }
-        store.add_patient_bundle(build_large_patient(), meta)
+        store.add_patient_bundle([shift_resource(r, shift) for r in build_large_patient()], meta)
     return store
 
 

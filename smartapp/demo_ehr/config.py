@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 PACKAGED_PATIENTS_DIR = Path(__file__).parent / "fixtures" / "patients"
@@ -22,6 +23,8 @@ class DemoEhrConfig:
     include_large_patient: bool = True
     page_size_default: int = 20
     page_size_max: int = 100
+    # Move every fixture date so the charts' stories hold on this day (None: keep the fixtures' own dates).
+    stories_on: date | None = None
 
     @property
     def origin(self) -> str:

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .date_shift import shift_resource
+
 log = logging.getLogger(__name__)
 
 SHARED_TYPES = frozenset(
@@ -131,8 +133,9 @@ def bundle_resources(bundle: Any) -> list[Resource] | None:
     return resources
 
 
-def load_patients_dir(store: ResourceStore, folder: Path) -> None:
-    """Load every `*.json` bundle of `folder`; `index.json` only describes them."""
+def load_patients_dir(store: ResourceStore, folder: Path, shift_days: int = 0) -> None:
+    """Load every `*.json` bundle of `folder`; `index.json` only describes them. `shift_days` moves every
+    date (see date_shift.py)."""
     index = _read_index(folder / "index.json")
     files = (
         sorted(path for path in folder.glob("*.json") if path.name != "index.json") if folder.is_dir() else []
@@ -145,7 +148,7 @@ def load_patients_dir(store: ResourceStore, folder: Path) -> None:
         except (OSError, ValueError):
             log.warning("demo EHR: fixture %s is not readable JSON; skipped", path.name)
             continue
-        resources = bundle_resources(bundle)
+        resources = bundle_resources(shift_resource(bundle, shift_days))
         if resources is None:
             log.warning("demo EHR: fixture %s is not a FHIR Bundle; skipped", path.name)
             continue

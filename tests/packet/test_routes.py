@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 import pypdf
@@ -25,7 +26,8 @@ def run_stack(tmp_path: Path, write_back: bool) -> Iterator[Stack]:
     ehr_url, app_url = f"http://127.0.0.1:{ehr_port}", f"http://127.0.0.1:{app_port}"
     ehr = create_demo_ehr(DemoEhrConfig(base_url=ehr_url, app_launch_url=f"{app_url}/launch",
                                         app_standalone_url=f"{app_url}/standalone",
-                                        redirect_uris=[f"{app_url}/callback"], include_large_patient=False))
+                                        redirect_uris=[f"{app_url}/callback"], include_large_patient=False,
+                                        stories_on=date.today()))
     registration = demo_registry(ehr_url).all()[0]
     registry = Registry([registration.model_copy(update={"write_back": write_back})])
     with serve_in_thread(ehr, ehr_port), serve_in_thread(create_app(app_settings(app_url, tmp_path), registry), app_port):

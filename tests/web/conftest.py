@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +53,7 @@ def start_stack(tmp_path: Path, app_host: str = "127.0.0.1", **ehr_options: Any)
             app_standalone_url=f"{app_url}/standalone",
             redirect_uris=[f"{app_url}/callback"],
             include_large_patient=False,
-            **ehr_options,
+            **({"stories_on": date.today()} | ehr_options),
         )
     )
     app = create_app(app_settings(app_url, tmp_path), demo_registry(ehr_url))
