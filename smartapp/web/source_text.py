@@ -8,9 +8,11 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from fhirmaps.elements import concept_text, parse_date
 from fhirmaps.narrative import binary_key
 from fhirmaps.reports import NarrativeContext, binary_map, read_report
 from smartapp.record_loader import PatientRecordSnapshot
+from smartapp.wording import resource_words, us_date
 
 NARRATIVE_TYPES = {"DiagnosticReport", "DocumentReference", "Observation", "Communication", "Composition"}
 
@@ -60,8 +62,62 @@ def load_document(snapshot: PatientRecordSnapshot, resource: dict[str, Any]) -> 
         report, _chunks = read_report(resource, ctx)
         text, title = report.text, report.title
         when = report.when.isoformat() if report.when else ""
+    else:
+        when = str(resource.get("effectiveDateTime") or resource.get("onsetDateTime") or resource.get("authoredOn")
+                   or resource.get("recordedDate") or resource.get("performedDateTime") or resource.get("issued") or "")
+    if not text:
+        text = coded_text(resource)
+        title = title or concept_text(resource.get("code") or resource.get("medicationCodeableConcept")) or resource_words(reference)
     attachments = [(i, str(a.get("contentType") or "")) for i, a in enumerate(attachments_of(resource))]
-    return SourceDocument(reference, title or reference, when, text, attachments)
+    return SourceDocument(reference, title or resource_words(reference), us_date(parse_date(when)) if when else "", text, attachments)
+
+
+_SKIPPED = frozenset({"resourceType", "id", "meta", "text", "subject", "patient", "identifier", "contained", "encounter",
+                      "presentedForm", "content", "implicitRules", "language"})
+
+
+def coded_text(resource: dict[str, Any]) -> str:
+    """A coded resource as lines a clinician can read ("Code: Acute myeloid leukemia (ICD-10-CM C92.00)"),
+    not raw JSON."""
+    lines = []
+    for key, value in resource.items():
+        if key in _SKIPPED:
+            continue
+        shown = _readable(value)
+        if shown:
+            label = re.sub(r"(?<!^)(?=[A-Z])", " ", key).lower().capitalize()
+            lines.append(f"{label}: {shown}")
+    return "\n".join(lines)
+
+
+def _readable(value: Any) -> str:
+    if isinstance(value, list):
+        return "; ".join(t for t in (_readable(v) for v in value) if t)
+    if isinstance(value, dict):
+        if "coding" in value or "text" in value and len(value) <= 2:
+            codes = ", ".join(f"{system_name(str(c.get('system', '')))} {c.get('code')}".strip()
+                              for c in value.get("coding") or [] if isinstance(c, dict) and c.get("code"))
+            words = concept_text(value)
+            return f"{words} ({codes})" if words and codes else words or codes
+        if "reference" in value or "display" in value:
+            return str(value.get("display") or resource_words(str(value.get("reference", ""))))
+        if "value" in value and ("unit" in value or "code" in value):
+            return f"{value.get('value')} {value.get('unit') or value.get('code') or ''}".strip()
+        if "start" in value or "end" in value:
+            return " to ".join(_readable(value.get(k)) for k in ("start", "end") if value.get(k))
+        parts = [f"{k}: {t}" for k, v in value.items() if k not in ("url", "extension") and (t := _readable(v))]
+        return ", ".join(parts)
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, str) and parse_date(value) and re.match(r"\d{4}-\d{2}", value):
+        return us_date(parse_date(value))
+    return str(value) if isinstance(value, (str, int, float)) else ""
+
+
+def system_name(system: str) -> str:
+    return {"http://hl7.org/fhir/sid/icd-10-cm": "ICD-10-CM", "http://snomed.info/sct": "SNOMED CT", "http://loinc.org": "LOINC",
+            "http://www.nlm.nih.gov/research/umls/rxnorm": "RxNorm", "http://terminology.hl7.org/CodeSystem/icd-o-3": "ICD-O-3"
+            }.get(system, "")
 
 
 def highlight(text: str, needle: str | None) -> list[tuple[str, bool]]:

@@ -172,3 +172,26 @@ def test_style_values_that_could_break_out_of_css_are_dropped() -> None:
     css = style_css({"color_highlight": "#005a9e", "color_text": "red;} body{display:none", "color_error": 42})
     assert "--accent: #005a9e;" in css
     assert "display" not in css and "--fg" not in css and "--crit" not in css
+
+
+def test_a_coded_resource_is_shown_as_readable_text_not_json(stack: Stack, browser: Browser) -> None:
+    sid, html = launched(browser, stack, "demo-aml")
+    links = [link.replace("&amp;", "&") for link in re.findall(r'data-testid="open-source" href="([^"]+)"', html)]
+    condition = next(link for link in links if "/source/Condition/" in link)
+    page = browser.get(f"{stack.app}{condition}").text
+    assert "Code: Acute myeloid leukemia" in page and "ICD-10-CM C92.00" in page
+    assert '"resourceType"' not in page and "aml-cond-primary" not in page  # no raw JSON, no resource id
+
+
+def test_a_time_critical_page_never_says_that_no_trigger_applies(stack: Stack, browser: Browser) -> None:
+    _sid, html = launched(browser, stack, "demo-lung-mscc")
+    assert 'data-testid="time-critical"' in html
+    assert "No second-opinion trigger applies" not in html
+    assert "expedited review in parallel" in html
+
+
+def test_evidence_says_where_it_stands_in_words_not_resource_ids(stack: Stack, browser: Browser) -> None:
+    _sid, html = launched(browser, stack, "demo-gist")
+    places = re.findall(r'<p class="where">(.*?)(?: · <a|</p>)', html, re.S)
+    assert places and all(not re.search(r"\b[A-Z][A-Za-z]+/[\w.-]+", p) for p in places), places
+    assert any(re.search(r"\d{2}/\d{2}/\d{4}", p) for p in places)

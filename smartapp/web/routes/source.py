@@ -38,7 +38,6 @@ async def source_view(request: Request, services: Services, session: SmartSessio
         "document": document,
         "segments": highlight(document.text, needle),
         "evidence": needle,
-        "resource_json": resource if not document.text else None,
     }
     response = services.templates.TemplateResponse(request, "source.html", context)
     response.headers["Content-Security-Policy"] = launch_frame_csp(services.registry, services.settings, session.iss)
