@@ -84,3 +84,12 @@ def test_output_is_deterministic() -> None:
     assert first == second
     evidence = first[0]["findings"][0]["evidence"]
     assert evidence == sorted(evidence, key=lambda e: (e["reference"], e["path"], e["text"]))
+
+
+def test_a_deceased_patient_gets_a_note_and_no_findings(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    dead = dict(patient(), deceasedDateTime="2026-02-01")
+    source = _write(tmp_path / "b.json", bundle(dead, condition("c1", "C92.00", "Acute myeloblastic leukemia, not having achieved remission")))
+    assert main(["evaluate", str(source), "--as-of", "2026-03-01", "--format", "text"]) == 0
+    out = capsys.readouterr().out
+    assert "recorded as deceased on 02/01/2026" in out
+    assert "TIME-CRITICAL" not in out and "rare-cancer" not in out

@@ -55,6 +55,7 @@ def _text(document: dict[str, Any]) -> str:
     lines = []
     for patient in document["patients"]:
         lines.append(patient["patient"])
+        lines += [f"  {note}" for note in patient.get("notes", [])]
         if patient["time_critical"]:
             lines.append(f"  TIME-CRITICAL: {patient['time_critical']['reason']} {patient['time_critical']['advice']}")
         for finding in patient["findings"]:
@@ -63,7 +64,7 @@ def _text(document: dict[str, Any]) -> str:
                 lines.append(f"      - {ev['reference']} {ev['path']}: {ev['text'][:160]}")
         for issue in patient["data_issues"]:
             lines.append(f"  data issue: {issue['resource']}: {issue['reason']}")
-        if not patient["findings"] and not patient["time_critical"]:
+        if not patient["findings"] and not patient["time_critical"] and not patient.get("notes"):
             lines.append("  no second-opinion triggers found in the data provided")
     return "\n".join(lines) + "\n"
 
