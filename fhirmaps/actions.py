@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from functools import cache
 
 from fhirmaps import codes
 from fhirmaps.elements import (
@@ -30,15 +31,33 @@ def _antineoplastic(text: str) -> bool:
     return any(term in low for term in cfg["antineoplastic_terms"])
 
 
+@cache
+def _rxnorm_antineoplastics() -> dict[str, str]:
+    """RxNorm code -> ingredient name of antineoplastic agents (codes/rxnorm.json)."""
+    return {d["code"]: d["name"] for d in codes.load("rxnorm")["drugs"]}
+
+
+def rxnorm_antineoplastic(code_list: list[Code]) -> str:
+    """The ingredient name when one of the codes is an RxNorm antineoplastic, else ""."""
+    known = _rxnorm_antineoplastics()
+    return next((known[c.code] for c in code_list if c.short_system == "rxnorm" and c.code in known), "")
+
+
 def _medication_name(resource: Json, medications: dict[str, Json]) -> tuple[str, list[Code]]:
     concept = resource.get("medicationCodeableConcept")
-    if isinstance(concept, dict):
-        return concept_text(concept), codes_of(concept)
     ref = resource.get("medicationReference") or {}
     target = medications.get(str(ref.get("reference", "")).split("/")[-1]) if isinstance(ref, dict) else None
-    if target:
-        return concept_text(target.get("code")), codes_of(target.get("code"))
-    return str(ref.get("display", "")) if isinstance(ref, dict) else "", []
+    if isinstance(concept, dict):
+        name, code_list = concept_text(concept), codes_of(concept)
+    elif target:
+        name, code_list = concept_text(target.get("code")), codes_of(target.get("code"))
+    else:
+        name, code_list = (str(ref.get("display", "")) if isinstance(ref, dict) else ""), []
+    # Synthea and some EHRs send the RxNorm code alone (the "name" is then the code): name the drug from the code.
+    known = rxnorm_antineoplastic(code_list)
+    if known and (not name or name in {c.code for c in code_list}):
+        name = known
+    return name, code_list
 
 
 def read_action(resource: Json, medications: dict[str, Json]) -> list[Action]:
@@ -115,7 +134,8 @@ def _action(resource: Json, rtype: str, path: str, name: str, code_list: list[Co
         status_reason=reason_codes, status_reason_text=reason_words, start=start,
         end=end, scheduled=scheduled,
         reasons=reasons, reason_text=reason_text, categories=tuple(c for cc in as_list(resource.get("category")) for c in codes_of(cc)),
-        note=" ".join(t for t in (extra, notes) if t).strip(), antineoplastic=_antineoplastic(text), intent_extension=intent_ext,
+        note=" ".join(t for t in (extra, notes) if t).strip(), antineoplastic=_antineoplastic(text) or bool(rxnorm_antineoplastic(list(code_list))),
+        intent_extension=intent_ext,
         requester=requester_type(resource),
     )
 

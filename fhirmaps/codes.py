@@ -10,7 +10,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-CODE_FILES = ("entities", "sites", "lexicon", "reports", "observations", "treatments", "requests", "urgent", "context_rules", "snomed")
+CODE_FILES = ("entities", "sites", "lexicon", "reports", "observations", "treatments", "requests", "urgent", "context_rules", "snomed", "rxnorm")
 
 
 @cache

@@ -31,6 +31,8 @@ class Code:
             return "loinc"
         if "icd-o" in s or "icdo" in s:
             return "icdo3"
+        if "rxnorm" in s:
+            return "rxnorm"
         return "other"
 
     def label(self) -> str:

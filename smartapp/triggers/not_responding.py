@@ -158,7 +158,13 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
     phrases = list(dict.fromkeys(p for _, p in ordered))
     latest = next((when for when, _ in ordered if when is not None), None)
     regimen = [a.name for a in stopped] or (line_before(given, latest, ctx) if given else [])
-    facts += [Fact(kind="treatment", name=name) for name in regimen]
+    facts += [Fact(kind="treatment", name=drug_name(name)) for name in regimen]
+    # The order of each drug of that regimen, after the signals (the decisive facts come first).
+    for name in dict.fromkeys(drug_name(n) for n in regimen):
+        order = sorted((a for a in given if drug_name(a.name) == name),
+                       key=lambda a: (a.resource_type != "MedicationRequest", a.start or ctx.as_of))
+        if order:
+            evidence.append(Evidence.of(order[0].source))
     on = f" on {regimen_name(regimen)}" if regimen else ""
     summary = sentence(f"Progression{on}: {'; '.join(phrases[:3])}")
     if len(summary) > 200:

@@ -178,3 +178,15 @@ def test_metastasis_from_prostate_is_a_secondary_prostate_cancer() -> None:
                             as_of=date(2026, 3, 1))
     [diagnosis] = record.diagnoses
     assert diagnosis.secondary and diagnosis.entity is not None and diagnosis.entity.id == "prostate-adenocarcinoma"
+
+
+def test_a_drug_sent_as_an_rxnorm_code_alone_is_named_and_counted_as_anticancer() -> None:
+    from fhirmaps.read import read_records
+    from tests.fhirmaps.builders import patient
+
+    order = {"resourceType": "MedicationRequest", "id": "m1", "status": "active", "intent": "order", "authoredOn": "2026-01-05",
+             "subject": {"reference": "Patient/p1"},
+             "medicationCodeableConcept": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "1547545"}]}}
+    [record] = read_records([patient(), order], as_of=date(2026, 3, 1))
+    [action] = record.actions
+    assert (action.name, action.antineoplastic) == ("pembrolizumab", True)
