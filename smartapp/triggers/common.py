@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from functools import cache
+from typing import Any
 
 from fhirmaps import codes
 from fhirmaps.record import Action, Diagnosis, Measurement, Mention, PatientRecord, Report
@@ -23,6 +24,8 @@ PLANNED_INTENTS = {"proposal", "plan", "order", "original-order", "directive", "
 class Context:
     as_of: date
     rare_definition: str = "rarecare"
+    # Facts several triggers ask of one record in one evaluation (reviews under way), computed once.
+    memo: dict[str, Any] = field(default_factory=dict, compare=False, hash=False, repr=False)
 
 
 def not_future(when: date | None, ctx: Context) -> bool:
@@ -158,6 +161,14 @@ _OPEN_OR_DONE = {"active", "completed", "on-hold", "draft", "in-progress", "book
 
 
 def reviews_in_record(record: PatientRecord, ctx: Context) -> Reviews:
+    key = f"reviews:{record.patient}"
+    if key not in ctx.memo:
+        ctx.memo[key] = _reviews(record, ctx)
+    found: Reviews = ctx.memo[key]
+    return found
+
+
+def _reviews(record: PatientRecord, ctx: Context) -> Reviews:
     window = rules.value("common", "review_window_days")
     requests = rules.value("common", "review_request_terms")
     tests = rules.value("common", "ordered_test_terms")
