@@ -7,6 +7,7 @@ from datetime import date
 
 from fhirmaps.record import PatientRecord
 from smartapp.findings import Evidence, Fact, Finding
+from smartapp.triggers import rules
 from smartapp.triggers.common import Context, mentions, reviews_in_record
 from smartapp.triggers.spec import TriggerSpec
 from smartapp.wording import sentence as as_sentence
@@ -16,12 +17,6 @@ RATIONALE = (
     "Patients may always ask for a second opinion; no clinical justification is needed. In a national second-opinion "
     "program the diagnosis changed in 14.8% and the treatment in 37.4% of cases (Meyer et al., Am J Med 2015)."
 )
-_ASKS = re.compile(r"\b(patient|pt|she|he|they|family|daughter|son|husband|wife|i)\b[^.]{0,40}\b(request|would like|wants?|wish|ask|seek|interested in|desire|"
-                   r"prefer|plan(?:s|ning)? to (?:get|obtain|seek))", re.I)
-_ASKED_BY = re.compile(r"\b(request(?:ed|s)?|ask(?:ed|s)?|want(?:ed|s)?|desired)\b[^.]{0,25}\bby (?:the )?(patient|pt|family)\b|"
-                       r"\bat (?:the )?(patient|family)'?s? request\b|\bpatient[- ]initiated\b", re.I)
-_NOT_PATIENT = re.compile(r"declin|offered|not interested|does not want|doesn't want|no need|intradepartmental|tumou?r board|second pathologist", re.I)
-_NO_ANSWER = re.compile(r":\s*(false|no)\b", re.I)
 
 
 def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
@@ -30,9 +25,9 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
         if a.resource_type in ("ServiceRequest", "Appointment", "Encounter") and a.status not in ("revoked", "entered-in-error", "cancelled"):
             text = f"{a.name} {a.reason_text}"
             by_clinician = a.requester in ("Practitioner", "PractitionerRole", "Organization", "CareTeam")
-            if by_clinician and not (_ASKS.search(f"{text} {a.note}") or _ASKED_BY.search(f"{text} {a.note}")):
+            if by_clinician and not (rules.pattern(SPEC.id, "asks_patterns").search(f"{text} {a.note}") or rules.pattern(SPEC.id, "asked_by_patterns").search(f"{text} {a.note}")):
                 continue  # a clinician's referral is a review under way (listed on the findings), not a request
-            if re.search(r"second (?:medical )?opinion", text, re.I) and not _NOT_PATIENT.search(f"{text} {a.note}"):
+            if re.search(r"second (?:medical )?opinion", text, re.I) and not rules.pattern(SPEC.id, "not_patient_patterns").search(f"{text} {a.note}"):
                 evidence.append(Evidence.of(a.source, text.strip()))
     for m in mentions(record, ctx, "REQUEST", kinds=("note",), asserted=False):
         if m.raw.negated:
@@ -40,10 +35,10 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
         report = record.report(m.source.reference)
         sentence = m.raw.sentence
         if report is not None and report.author_is_patient:
-            if not _NO_ANSWER.search(sentence):
+            if not rules.pattern(SPEC.id, "no_answer_patterns").search(sentence):
                 evidence.append(Evidence.of(m.source))
             continue
-        if (_ASKS.search(sentence) or _ASKED_BY.search(sentence)) and not _NOT_PATIENT.search(sentence):
+        if (rules.pattern(SPEC.id, "asks_patterns").search(sentence) or rules.pattern(SPEC.id, "asked_by_patterns").search(sentence)) and not rules.pattern(SPEC.id, "not_patient_patterns").search(sentence):
             evidence.append(Evidence.of(m.source))
     if not evidence:
         return None

@@ -7,6 +7,7 @@ key is read by nothing (tests/triggers/test_rule_data.py).
 
 from __future__ import annotations
 
+import re
 import tomllib
 from functools import cache
 from importlib import resources
@@ -28,6 +29,12 @@ def table(trigger: str) -> dict[str, dict[str, Any]]:
 
 def value(trigger: str, key: str) -> Any:
     return table(trigger)[key]["value"]
+
+
+@cache
+def pattern(trigger: str, key: str) -> re.Pattern[str]:
+    """A list of regular expressions in the rule data, compiled as one case-insensitive alternation."""
+    return re.compile("|".join(f"(?:{p})" for p in value(trigger, key)), re.I)
 
 
 def files() -> list[str]:
