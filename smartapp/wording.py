@@ -75,7 +75,7 @@ def calm(text: str) -> str:
 _ROMAN = re.compile(r"[IVX]+(?:/[IVX]+)*")
 
 
-_SMALL_WORDS = frozenset({"OF", "FOR", "AND", "THE", "WITH", "IN", "ON", "TO", "AT", "BY", "OR", "CM", "MM", "NO", "NOT", "SEE"})
+_SMALL_WORDS = frozenset({"OF", "FOR", "AND", "THE", "WITH", "IN", "ON", "TO", "AT", "BY", "OR", "CM", "MM", "NO", "NOT", "SEE", "BUT", "IS", "ARE", "AN", "A"})
 _SEMANTIC_TAG = re.compile(r"\s*\((?:procedure|disorder|finding|situation|regime/therapy|substance|product|"
                            r"morphologic abnormality|observable entity|qualifier value)\)\s*$", re.I)
 
@@ -113,7 +113,7 @@ def clause_around(sentence_text: str, start: int, end: int, limit: int = 100) ->
     right = min(right_marks) if right_marks else len(sentence_text)
     clause = sentence_text[left + 1:right]
     clause = re.sub(r"\([^)]*\)", "", clause)
-    clause = " ".join(clause.replace("(", "").replace(")", "").split()).strip(" ,-")
+    clause = " ".join(clause.replace("(", "").replace(")", "").split()).strip(" ,-.")
     if len(clause) > limit:
         words = clause.split()
         while len(" ".join(words)) > limit and len(words) > 3:

@@ -27,6 +27,10 @@ _GROUP = re.compile(r"\b(?:ish\s+)?group\s*([1-5])\b", re.I)
 _RATIO = re.compile(r"(?:her-?2\s*/\s*cep-?17|ratio)[^0-9\n]{0,25}(\d+(?:\.\d+)?)", re.I)
 _COPIES = re.compile(r"(?:average\s+)?(?:her-?2\s+)?(?:copy\s+number|signals?\s*(?:/|per)\s*(?:cell|nucleus))[^0-9\n]{0,25}(\d+(?:\.\d+)?)|(\d+(?:\.\d+)?)\s*(?:her-?2\s+)?signals?\s*(?:/|per)\s*(?:cell|nucleus)", re.I)
 _NON_BREAST = re.compile(r"gastric|stomach|gastroesophageal|\bgej\b|esophag|oesophag|colorectal|colon|endometri|salivary|bladder", re.I)
+_TEST_NAME = re.compile(r"\b(msi|microsatellite|mmr|mismatch repair|pd-?l1|ngs|next[- ]generation sequencing)\b", re.I)
+_ANY_TEST = re.compile(r"\b(msi|microsatellite|mmr|mismatch repair|mlh1|msh2|msh6|pms2|pd-?l1|egfr|alk|ros1|kras|braf|ngs|"
+                       r"next[- ]generation sequencing|molecular)\b", re.I)
+_RESULT_LINE = re.compile(r"^\s*(?:result|interpretation|final result|tps|score)\s*[:=-]", re.I)
 _EQUIVOCAL_TEST = re.compile(
     r"\b(msi|microsatellite|mmr|mismatch repair|mlh1|msh2|msh6|pms2|pd-?l1|egfr|alk|ros1|kras|braf|ngs|next[- ]generation sequencing|molecular)\b"
     r"[^.\n]{0,100}?\b(equivocal|indeterminate|insufficient|failed|quantity not sufficient|qns|could not be (?:assessed|determined|evaluated)|"
@@ -130,7 +134,7 @@ def _ish_group(record: PatientRecord, ctx: Context) -> list[tuple[int, Evidence]
     return out
 
 
-_TEST_LABELS = {"msi": "MSI/MMR", "pdl1": "PD-L1", "molecular": "Molecular testing"}
+_TEST_LABELS = {"msi": "MSI/MMR", "pdl1": "PD-L1", "molecular": "molecular testing"}
 _EQUIVOCAL_WORD = re.compile(r"equivocal|indeterminate|insufficient|failed|not sufficient|quantity not sufficient|qns|inconclusive|"
                              r"unable|could not be (?:assessed|determined|evaluated)|not evaluable", re.I)
 
@@ -147,12 +151,18 @@ def _equivocal_tests(record: PatientRecord, ctx: Context) -> list[tuple[str, Evi
     for r in reports(record, ctx):
         if r.kind == "imaging":
             continue
+        # A report about one test ("PD-L1 22C3 IHC") gives its result on a line of its own ("RESULT: NOT EVALUABLE").
+        titled = _TEST_NAME.search(r.title)
         for line in re.split(r"\n|(?<=\.)\s+", r.text):
             match = _EQUIVOCAL_TEST.search(line)
-            if match and not re.search(r"her-?2|estrogen|progesterone|\ber\b|\bpr\b", line, re.I):
+            # The test named nearest before the equivocal word ("KRAS G12D; PD-L1 not evaluable" is about PD-L1).
+            test = _ANY_TEST.findall(line[: match.start(2)])[-1] if match else ""
+            if not match and titled and _RESULT_LINE.search(line) and _EQUIVOCAL_WORD.search(line):
+                test = titled.group(1)
+            if test and not re.search(r"her-?2|estrogen|progesterone|\ber\b|\bpr\b", line, re.I):
                 if re.search(r"repeat(?:ed)?|re-?test|now (?:shows|positive|negative)", line, re.I):
                     continue
-                found.append((_test_kind(match.group(1)), r.when, Evidence.in_report(r, line.strip())))
+                found.append((_test_kind(test), r.when, Evidence.in_report(r, line.strip())))
     out = []
     for kind, when, ev in found:
         if any(k == kind and w and when and w > when for k, w in resolved):
@@ -213,13 +223,16 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
                            reference=ev.reference) for g, ev in groups]
             evidence += [ev for _, ev in groups]
     equivocal = _equivocal_tests(record, ctx)
-    for kind, ev in equivocal:
+    first_of_kind: dict[str, Evidence] = {}  # one phrase per test, from its earliest report
+    for kind, ev in sorted(equivocal, key=lambda item: item[1].when or date.max):
+        first_of_kind.setdefault(kind, ev)
+    for kind, ev in first_of_kind.items():
         word = _EQUIVOCAL_WORD.search(ev.text)
         result = word.group(0).lower() if word else "equivocal"
         on = f" on {us_date(ev.when)}" if ev.when else ""
         phrases.append(f"{_TEST_LABELS[kind]} result {result}{on}, never repeated")
         facts.append(Fact(kind="measurement", name=_TEST_LABELS[kind], value=result, when=ev.when, reference=ev.reference))
-        evidence.append(ev)
+    evidence += [ev for _, ev in equivocal]
     phrases = list(dict.fromkeys(phrases))
     if not phrases:
         return None

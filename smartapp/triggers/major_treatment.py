@@ -84,8 +84,9 @@ def planned_major(record: PatientRecord, ctx: Context) -> list[tuple[Action, str
     done_terms = {term for a in record.actions if a.resource_type == "Procedure" and a.status == "completed"
                   for term in [_major_term(a, age)] if term}
     out = []
+    preparing = rules.pattern(SPEC.id, "not_treatment_patterns")
     for a in record.actions:
-        if not _is_planned(a):
+        if not _is_planned(a) or preparing.search(a.name):
             continue
         term = _major_term(a, age)
         if not term or term in done_terms:

@@ -78,8 +78,12 @@ def _responded_after(record: PatientRecord, ctx: Context, when: date | None) -> 
     if any(m.kind == "disease-status" and m.when and when < m.when <= ctx.as_of and {c.code for c in m.value_codes} & improved
            for m in record.measurements):
         return True
-    return any(r.when and when < r.when and any(m.label == "RESPONSE" and m.raw.asserted and m.section in diagnostic_sections()
+    # Stable disease or a response on a later scan: the line after the progression is working.
+    sections = diagnostic_sections() | _IMAGING_SECTIONS
+    return any(r.when and when < r.when and any(m.label == "RESPONSE" and m.raw.asserted and m.section in sections
                                                 for m in r.mentions)
+               and not any(m.label == "PROGRESSION" and m.raw.asserted and not m.raw.uncertain and m.section in sections
+                           and not _TRAPS.search(m.raw.sentence) for m in r.mentions)
                for r in reports(record, ctx, "imaging"))
 
 

@@ -110,8 +110,9 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
                if a.status not in ("revoked", "entered-in-error", "cancelled")
                and {c.code for c in a.codes + a.categories} & hospice_codes and current(a.when)]
     narrative = []
+    completion = rules.pattern(SPEC.id, "completion_patterns")
     for m in mentions(record, ctx, "STOPPING", kinds=("note",)):
-        if not current(m.source.when):
+        if not current(m.source.when) or completion.search(m.raw.sentence):
             continue
         if m.key in ("goals of care", "goals-of-care"):
             report = record.report(m.source.reference)

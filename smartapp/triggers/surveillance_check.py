@@ -7,6 +7,7 @@ import re
 
 from fhirmaps.record import PatientRecord
 from smartapp.findings import Evidence, Fact, Finding, NotFound
+from smartapp.triggers import rules
 from smartapp.triggers.common import (
     Context,
     antineoplastic_given,
@@ -111,7 +112,8 @@ def _thyroid(record: PatientRecord, ctx: Context) -> list[str]:
     if not node_neg:
         problems.append("lymph-node status not documented" if not re.search(r"metasta[^.\n]{0,30}node|node[^.\n]{0,30}metasta", text, re.I)
                         else "nodal metastasis reported")
-    if _AGGRESSIVE.search(text):
+    negated = rules.pattern(SPEC.id, "aggressive_negated_patterns")
+    if any(_AGGRESSIVE.search(line) and not negated.search(line) for line in re.split(r"\n|(?<=\.)\s+", text)):
         problems.append("aggressive histologic subtype")
     return problems
 
@@ -121,7 +123,8 @@ def _definitive_treatment_planned(record: PatientRecord) -> bool:
     for a in record.actions:
         if a.resource_type in ("ServiceRequest", "Appointment", "CarePlan", "Procedure") and a.status in (
                 "active", "draft", "on-hold", "booked", "proposed", "pending", "scheduled", "not-started", "preparation"):
-            if _DEFINITIVE.search(f"{a.name} {a.note}"):
+            said = f"{a.name} {a.note}"
+            if _DEFINITIVE.search(said) and not rules.pattern(SPEC.id, "not_chosen_patterns").search(said):
                 return True
     return False
 
@@ -137,7 +140,7 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
         disease = "prostate cancer"
     elif thyroid:
         problems, extra = _thyroid(record, ctx), []
-        disease = "papillary thyroid microcarcinoma"
+        disease = "papillary thyroid carcinoma"
     else:
         return None
     if not problems:
