@@ -42,6 +42,8 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
     if not hits:
         return None
     labels = list(dict.fromkeys(label for label, _ in sorted(hits, key=lambda h: h[0])))
+    # "sarcoma" from a site code next to "osteosarcoma" from the histology is one cancer, named once.
+    labels = [label for label in labels if not any(label != other and label.lower() in other.lower() for other in labels)]
     noun = "is a rare cancer" if len(labels) == 1 else "are rare cancers"
     summary = sentence(f"{join(labels)} {noun}; review at a center experienced in {'it' if len(labels) == 1 else 'them'} is recommended")
     facts = [diagnosis_fact(d, label) for label, d in hits]

@@ -7,11 +7,14 @@ their labels, groups, questions and actions from here, so a new trigger is one m
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import TYPE_CHECKING, Literal
 
 from smartapp.findings import ActionKind, Evidence, Fact, Finding, NotFound, Review
+from smartapp.triggers import rules
 
 if TYPE_CHECKING:
     from fhirmaps.record import PatientRecord
@@ -57,6 +60,16 @@ class TriggerSpec:
         action: ActionKind | None = None,
         rationale: str = "",
     ) -> Finding:
+        # A sentence that records a review already done ("Reviewed at the sarcoma consensus conference")
+        # is not a reason to refer: it becomes a review on the finding, not evidence for it.
+        cited, done = [], list(reviews)
+        for item in evidence:
+            if records_review(item.text):
+                review = Review(what=item.text[:160], status="done", when=item.when, reference=item.reference)
+                if review not in done:
+                    done.append(review)
+            else:
+                cited.append(item)
         return Finding(
             trigger=self.id,
             urgency=self.urgency,
@@ -64,9 +77,9 @@ class TriggerSpec:
             rationale=rationale or self.rationale,
             action=action or self.action,
             facts=list(facts),
-            reviews=list(reviews),
+            reviews=done,
             not_found=list(not_found),
-            evidence=list(evidence),
+            evidence=cited,
         )
 
     def question_for(self, finding: Finding) -> str:
@@ -75,6 +88,17 @@ class TriggerSpec:
             return sharper
         topic = finding_topic(finding)
         return self.question.format(topic=topic).replace(" ()", "")
+
+
+@cache
+def _review_sentence() -> re.Pattern[str]:
+    terms = rules.value("common", "review_note_terms")
+    return re.compile(r"\b(?:reviewed|discussed|presented|seen)\b[^.]{0,40}\b(?:" + "|".join(re.escape(t) for t in terms) + ")", re.I)
+
+
+def records_review(text: str) -> bool:
+    """Whether a quoted sentence records a review already done (tumor board, consensus conference)."""
+    return bool(_review_sentence().search(text))
 
 
 def finding_topic(finding: Finding) -> str:

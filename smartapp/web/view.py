@@ -137,6 +137,8 @@ def build_page(sid: str, evaluation: PatientResult, actions: list[FindingAction]
 
 def review_line(review: Review) -> str:
     when = f" on {us_date(review.when)}" if review.when else ""
+    if review.status == "done":
+        return f"{review.what.rstrip('.')} (recorded{when})."
     return f"{review.what}: {review.status}{when}."
 
 

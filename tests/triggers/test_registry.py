@@ -47,3 +47,14 @@ def test_a_finding_carries_the_spec_rationale_and_action() -> None:
     spec = BY_ID["incomplete-biomarker"]
     finding = spec.finding("HER2 IHC 2+ (equivocal) has no ISH result.", [])
     assert (finding.rationale, finding.action, finding.urgency) == (spec.rationale, "local-action", "routine")
+
+
+def test_a_sentence_that_records_a_review_becomes_a_review_not_evidence() -> None:
+    from smartapp.findings import Evidence
+
+    spec = BY_ID["rare-cancer"]
+    review = Evidence(reference="DiagnosticReport/r1", path="p", text="Reviewed at the sarcoma pathology consensus conference.")
+    reason = Evidence(reference="Condition/c1", path="p", text="Osteosarcoma of distal left femur")
+    finding = spec.finding("Osteosarcoma is a rare cancer.", [reason, review])
+    assert [e.reference for e in finding.evidence] == ["Condition/c1"]
+    assert [(r.status, r.reference) for r in finding.reviews] == [("done", "DiagnosticReport/r1")]
