@@ -11,7 +11,7 @@ from fhirmaps.bundles import flatten
 from fhirmaps.read import read_records
 from fhirmaps.record import PatientRecord
 from smartapp.engine import evaluate_record
-from smartapp.findings import Finding, PatientResult, unique
+from smartapp.findings import Finding, PatientResult, TimeCritical, unique
 from smartapp.packet.checklist import build_checklist
 from smartapp.packet.model import (
     Biomarker,
@@ -53,19 +53,22 @@ def draft_packet(resources: Sequence[Json], record: PatientRecord, evaluation: P
     time_critical = evaluation.time_critical
     urgent = bool(time_critical) or any(f.urgency == "expedite" for f in findings)
     questions = questions_for(findings)
+    reasons = [reason_from(f) for f in findings]
     if time_critical is not None:
-        questions.insert(0, Question(id="q:time-critical:0", trigger="time-critical", text=(
-            f"{time_critical.reason} Treatment is starting; please review the diagnostic material in parallel and "
-            "tell us at once if you do not confirm the diagnosis.")))
+        questions.insert(0, Question(id="q:time-critical:0", trigger="time-critical", text=time_critical_question(time_critical)))
+        reasons.insert(0, Reason(id="finding:time-critical", trigger="time-critical", urgency="expedite",
+                                 summary=time_critical.reason, rationale=time_critical.advice,
+                                 evidence=[Evidence(reference=e.reference, path=e.path, text=e.text)
+                                           for e in unique(time_critical.evidence)]))
     packet = ReferralPacket(
         created=created,
         source=source,
         patient=patient_info(flat, record.patient),
-        review_type=review_type(findings, time_critical=time_critical is not None),
+        review_type=review_type(findings, urgent=time_critical),
         urgency="expedite" if urgent else "routine",
         time_critical=time_critical.reason if time_critical else "",
         timing_advice=TIME_CRITICAL_ADVICE if time_critical else EXPEDITE_ADVICE if urgent else ROUTINE_ADVICE,
-        reasons=[reason_from(f) for f in findings],
+        reasons=reasons,
         questions=questions,
         diagnoses=diagnosis_lines(flat, record),
         biomarkers=biomarkers(record),
@@ -79,11 +82,26 @@ def draft_packet(resources: Sequence[Json], record: PatientRecord, evaluation: P
     return packet
 
 
-def review_type(findings: Sequence[Finding], *, time_critical: bool = False) -> ReviewType:
+def time_critical_question(urgent: TimeCritical) -> str:
+    """An expedited review in parallel with emergency treatment: of the material for a new leukemia or
+    lymphoma, of the diagnosis and plan for a compression emergency."""
+    material = any("leukemia" in c or "lymphoma" in c for c in urgent.conditions)
+    if material:
+        return (f"{urgent.reason} Treatment is starting; please review the diagnostic material in parallel and "
+                "tell us at once if you do not confirm the diagnosis.")
+    return (f"{urgent.reason} Emergency treatment is under way; please review the diagnosis and the treatment plan "
+            "in parallel, without delaying it.")
+
+
+def review_type(findings: Sequence[Finding], *, urgent: TimeCritical | None = None) -> ReviewType:
+    """Pathology, clinical or both, from the findings' specs; a new leukemia or lymphoma also asks for a review
+    of the diagnostic material, a compression emergency for a clinical one."""
     kinds = {spec.review for f in findings if (spec := spec_for(f.trigger)) is not None}
+    if urgent is not None:
+        kinds.add("pathology" if any("leukemia" in c or "lymphoma" in c for c in urgent.conditions) else "clinical")
     if "both" in kinds or {"pathology", "clinical"} <= kinds:
         return "both"
-    if "pathology" in kinds or (time_critical and not kinds):
+    if "pathology" in kinds:
         return "pathology"
     return "clinical"
 

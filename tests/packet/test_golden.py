@@ -151,4 +151,6 @@ def test_written_back_referral_does_not_change_the_findings(patient: str, packet
     as_of = date.fromisoformat(spec["as_of"])
     results = evaluate_resources([bundle, request, document], as_of=as_of)
     after = next(r for r in results if r.patient == spec["patient"]["reference"])
-    assert sorted(f.trigger for f in after.findings) == spec["triggers"]
+    # The packet's reasons are the findings plus, for an emergency, the time-critical condition.
+    assert sorted(f.trigger for f in after.findings) == [t for t in spec["triggers"] if t != "time-critical"]
+    assert (after.time_critical is not None) is spec["time_critical"]
