@@ -19,13 +19,6 @@ RATIONALE = (
     "patients (Newman et al., Cancer 2006); Medicare Part B covers a second opinion before non-emergency surgery. "
     "Irreversible or high-intensity treatment should rest on a confirmed diagnosis and plan."
 )
-_DECLINED = re.compile(r"declin|refus|does not wish|opted against|chose not|elected not|deferred by patient", re.I)
-_BENIGN = re.compile(r"benign|fibroid|leiomyoma\b|bph|hyperplasia|prophylactic|risk[- ]reducing|endometriosis|prolapse", re.I)
-_SIMPLE = re.compile(r"simple prostatectomy|transurethral", re.I)
-_PLANNING = re.compile(r"\b(plan(?:ned|s)?\b|schedul|proceed|will undergo|to undergo|booked|consent(?:ed)? for|listed for|set for|"
-                       r"recommend(?:ed)?\b)", re.I)
-_NOT_PLANNED = re.compile(r"\b(s/p|status post|underwent|completed|history of|post-?op|previous|prior|declin|refus|not a candidate|"
-                          r"does not want|defer|versus|vs\.?|options?\b|discuss|consider|if |would|could|may\b|alternative|avoid)", re.I)
 _OPEN_ACTIVITY = {"not-started", "scheduled", "in-progress", "on-hold", "", "active", "draft"}
 
 
@@ -56,7 +49,7 @@ def _major_term(a: Action, age: int | None) -> str:
     text = f"{a.name} {a.note}"
     if values & set(cfg["major_snomed"]) or values & set(cfg["major_cpt"]):
         return a.name or next(iter(sorted(values)))
-    if _SIMPLE.search(text):
+    if rules.pattern(SPEC.id, "minor_variants").search(text):
         return ""
     cleaned = _minor_regex().sub(" ", text)
     if a.resource_type == "MedicationRequest":
@@ -92,7 +85,8 @@ def planned_major(record: PatientRecord, ctx: Context) -> list[tuple[Action, str
         if not term or term in done_terms:
             continue
         context_text = f"{a.note} {a.status_reason_text}"
-        if _DECLINED.search(context_text) or (_BENIGN.search(a.reason_text) and not has_cancer):
+        benign = rules.pattern(SPEC.id, "benign_reasons").search(a.reason_text)
+        if rules.pattern(SPEC.id, "declined").search(context_text) or (benign and not has_cancer):
             continue
         if not has_cancer and not re.search(r"cancer|carcinoma|sarcoma|lymphoma|leuk|melanoma|malignan|tumou?r|neoplasm|metasta", a.reason_text, re.I):
             continue
@@ -113,7 +107,7 @@ def planned_in_notes(record: PatientRecord, ctx: Context) -> list[tuple[Evidence
         if report.when is None or (ctx.as_of - report.when).days > rules.value(SPEC.id, "note_window_days") or report.author_is_patient:
             continue
         for line in re.split(r"\n|(?<=[.;])\s+", report.text):
-            if not _PLANNING.search(line) or _NOT_PLANNED.search(line):
+            if not rules.pattern(SPEC.id, "planning_words").search(line) or rules.pattern(SPEC.id, "not_planned_words").search(line):
                 continue
             probe = Action(source=Source(report.reference, "", line), resource_type="ServiceRequest", name=line, codes=(),
                            status="active", intent="plan", status_reason=(), status_reason_text="", start=None, end=None, scheduled=None)

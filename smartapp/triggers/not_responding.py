@@ -28,15 +28,9 @@ RATIONALE = (
     "Progression on treatment (RECIST 1.1 / iRECIST, PCWG3 PSA, GCIG CA-125, mCODE disease status 'worsened') is the "
     "point at which the next line, clinical trials and the original diagnosis deserve a fresh expert look."
 )
-_TRAPS = re.compile(r"pseudoprogression|pseudo-progression|flare|likely benign|benign|cyst|hemangioma|haemangioma|post-?treatment|"
-                    r"treatment[- ]related|radiation (?:change|necrosis|pneumonitis)|inflammat|no (?:evidence of )?(?:new|progress)", re.I)
-_PSEUDO = re.compile(r"pseudo-?progression|\biUPD\b|\bflare\b", re.I)
 # Size words count only when the sentence is about tumour (lesion, mass, node, metastasis...).
 _WEAK = {"interval increase", "interval enlargement", "increased in size", "has increased in size", "enlarging", "increasing size",
          "new lesion", "new lesions", "progressed", "progression"}
-_TUMOUR_WORDS = re.compile(r"lesion|mass|nodul|node|metasta|tumou?r|disease|lymphadenopathy|implant|deposit|target|sum of|malignan|cancer|"
-                           r"carcinoma|lymphoma|sarcoma|melanoma", re.I)
-_BASELINE = re.compile(r"baseline|pre-?treatment|staging (?:ct|scan|study)|initial staging", re.I)
 _IMAGING_SECTIONS = frozenset({"diagnosis", "body", "comment", "addendum", "findings"})
 
 
@@ -83,7 +77,7 @@ def _responded_after(record: PatientRecord, ctx: Context, when: date | None) -> 
     return any(r.when and when < r.when and any(m.label == "RESPONSE" and m.raw.asserted and m.section in sections
                                                 for m in r.mentions)
                and not any(m.label == "PROGRESSION" and m.raw.asserted and not m.raw.uncertain and m.section in sections
-                           and not _TRAPS.search(m.raw.sentence) for m in r.mentions)
+                           and not rules.pattern(SPEC.id, "progression_traps").search(m.raw.sentence) for m in r.mentions)
                for r in reports(record, ctx, "imaging"))
 
 
@@ -126,7 +120,7 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
                 evidence.append(Evidence.of(score.source))
                 facts.append(measurement_fact(score))
         for r in reports(record, ctx, "imaging"):
-            if not r.when or r.when <= start or not current(r.when) or _BASELINE.search(r.title) or _PSEUDO.search(r.text):
+            if not r.when or r.when <= start or not current(r.when) or rules.pattern(SPEC.id, "baseline_scan").search(r.title) or rules.pattern(SPEC.id, "pseudoprogression").search(r.text):
                 continue
             has_impression = any(m.section == "diagnosis" for m in r.mentions) or "impression" in r.text.lower()
             sections = diagnostic_sections() if has_impression else _IMAGING_SECTIONS
@@ -134,9 +128,9 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
                 if m.label != "PROGRESSION" or m.section not in sections or not m.raw.asserted or m.raw.uncertain:
                     continue
                 same = [o for o in r.mentions if o.raw.sentence == m.raw.sentence and o.label == "RESPONSE"]
-                if _TRAPS.search(m.raw.sentence) or same:
+                if rules.pattern(SPEC.id, "progression_traps").search(m.raw.sentence) or same:
                     continue
-                if m.key in _WEAK and not _TUMOUR_WORDS.search(m.raw.sentence.replace(m.raw.text, "")):
+                if m.key in _WEAK and not rules.pattern(SPEC.id, "tumor_words").search(m.raw.sentence.replace(m.raw.text, "")):
                     continue  # "enlarging pleural effusion" is not tumor progression
                 said = mid_sentence(calm(m.raw.text))
                 signals.append((r.when, f"{calm(r.title) or 'imaging'} {us_date(r.when)} shows {said}"))

@@ -26,7 +26,6 @@ RATIONALE = (
     "reasonable line, trial or supportive option was missed (mCODE treatment-termination reasons: toxicity, patient "
     "refusal, financial problems, no response)."
 )
-_GOC_STOP = re.compile(r"stop|discontinu|hospice|comfort|no further|best supportive|cease|withdraw", re.I)
 _REASON_WORDS = {"not_tolerated": "toxicity", "refusal": "patient refusal", "financial": "financial reasons", "other_stop": "treatment stopped"}
 
 
@@ -57,7 +56,7 @@ def _decisive_clause(record: PatientRecord, notes: list[Mention]) -> str:
     report = record.report(notes[0].source.reference)
     text = report.text if report else notes[0].raw.sentence
     for line in re.split(r"(?<=[.;])\s+|\n", text):
-        found = _GOC_STOP.search(line)
+        found = rules.pattern(SPEC.id, "goals_of_care_stop").search(line)
         if found and not re.search(r"goals?[- ]of[- ]care", line[: found.start()], re.I):
             return clause_around(line, found.start(), found.end())
     return clause_around(notes[0].raw.sentence, 0, len(notes[0].raw.text))
@@ -116,7 +115,7 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
             continue
         if m.key in ("goals of care", "goals-of-care"):
             report = record.report(m.source.reference)
-            if report is None or not _GOC_STOP.search(report.text.replace(m.raw.text, "")):
+            if report is None or not rules.pattern(SPEC.id, "goals_of_care_stop").search(report.text.replace(m.raw.text, "")):
                 continue
         narrative.append(m)
     stops: dict[tuple[str, date | None], list[str]] = {}  # (reason, date) -> drug names, one phrase per group

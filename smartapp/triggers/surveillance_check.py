@@ -29,9 +29,6 @@ RATIONALE = (
 )
 _AS_TERMS = ("active surveillance", "watchful waiting", "expectant management", "surveillance protocol")
 _PTMC_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*(mm|cm)\b", re.I)
-_DEFINITIVE = re.compile(r"prostatectomy|thyroidectomy|lobectomy|brachytherapy|radiation therapy|radiotherapy|\bsbrt\b|\bimrt\b|"
-                         r"external beam|radioactive iodine", re.I)
-_AGGRESSIVE = re.compile(r"tall[- ]cell|hobnail|columnar cell|diffuse sclerosing|solid variant|insular", re.I)
 
 
 def _surveillance_sources(record: PatientRecord, ctx: Context) -> list[Evidence]:
@@ -113,7 +110,7 @@ def _thyroid(record: PatientRecord, ctx: Context) -> list[str]:
         problems.append("lymph-node status not documented" if not re.search(r"metasta[^.\n]{0,30}node|node[^.\n]{0,30}metasta", text, re.I)
                         else "nodal metastasis reported")
     negated = rules.pattern(SPEC.id, "aggressive_negated_patterns")
-    if any(_AGGRESSIVE.search(line) and not negated.search(line) for line in re.split(r"\n|(?<=\.)\s+", text)):
+    if any(rules.pattern(SPEC.id, "aggressive_subtypes").search(line) and not negated.search(line) for line in re.split(r"\n|(?<=\.)\s+", text)):
         problems.append("aggressive histologic subtype")
     return problems
 
@@ -124,7 +121,7 @@ def _definitive_treatment_planned(record: PatientRecord) -> bool:
         if a.resource_type in ("ServiceRequest", "Appointment", "CarePlan", "Procedure") and a.status in (
                 "active", "draft", "on-hold", "booked", "proposed", "pending", "scheduled", "not-started", "preparation"):
             said = f"{a.name} {a.note}"
-            if _DEFINITIVE.search(said) and not rules.pattern(SPEC.id, "not_chosen_patterns").search(said):
+            if rules.pattern(SPEC.id, "definitive_treatment").search(said) and not rules.pattern(SPEC.id, "not_chosen_patterns").search(said):
                 return True
     return False
 

@@ -8,12 +8,12 @@ SVC syndrome within `compression` days of the record that states it.
 
 from __future__ import annotations
 
-import re
 from datetime import date
 
 from fhirmaps import codes
 from fhirmaps.record import Diagnosis, PatientRecord
 from smartapp.findings import Evidence, TimeCritical
+from smartapp.triggers import rules
 from smartapp.triggers.common import (
     Context,
     antineoplastic_given,
@@ -25,8 +25,6 @@ from smartapp.triggers.common import (
 )
 from smartapp.wording import join, sentence
 
-_COMPRESSION = re.compile(r"compress|effac|impinge|deform", re.I)
-_NO_COMPRESSION = re.compile(r"\b(without|no)\s+(?:\w+\s+){0,3}(?:compress|effac|impinge|deform)", re.I)
 _INACTIVE = {"inactive", "resolved", "remission", "refuted", "entered-in-error"}
 _LEUKEMIA = {"aml", "all"}
 
@@ -89,7 +87,8 @@ def assess_time_critical(record: PatientRecord, ctx: Context) -> TimeCritical | 
     for m in mentions(record, ctx, "CORD_COMPRESSION", "SVC", kinds=("imaging", "note", "pathology"), sections=sections):
         if m.raw.uncertain or not cancers or not _recent(m.source.when, ctx, window["compression"]):
             continue
-        if m.key.startswith("epidural") and (not _COMPRESSION.search(m.raw.sentence) or _NO_COMPRESSION.search(m.raw.sentence)):
+        compressed = rules.pattern("time-critical", "compression_words").search(m.raw.sentence)
+        if m.key.startswith("epidural") and (not compressed or rules.pattern("time-critical", "no_compression").search(m.raw.sentence)):
             continue  # epidural disease counts only with compression of the cord / thecal sac
         if m.label == "CORD_COMPRESSION":
             add("cord-compression", "malignant spinal cord compression", Evidence.of(m.source))
