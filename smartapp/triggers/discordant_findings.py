@@ -35,14 +35,6 @@ RATIONALE = (
 )
 # Families that legitimately follow one another (transformation), not a disagreement.
 _TRANSFORMATIONS = {frozenset({"fl", "dlbcl"}), frozenset({"cll", "dlbcl"}), frozenset({"mzl", "dlbcl"}), frozenset({"cll", "hodgkin"})}
-_REVISION = re.compile(r"amend|revis|correct|reclassif|(?<!un)changed|previously (?:reported|diagnosed)|originally|initially (?:reported|diagnosed)|"
-                       r"upgrad|now (?:favou?r|diagnos)", re.I)
-_UNCHANGED = re.compile(r"unchanged|not changed|no change|remains? the same|is confirmed|concur", re.I)
-_GI = re.compile(r"\b(stomach|gastric|small bowel|small intestin\w*|duoden\w*|jejun\w*|ileum|ileal|colon|colonic|rectum|rectal|esophag\w*|"
-                 r"oesophag\w*|mesenter\w*|gastrointestinal|gi|omentum|omental|gastro-?esophageal)\b", re.I)
-_KIT_DOG1 = re.compile(r"\b(c-?kit|kit|cd117|dog-?1|ano1)\b", re.I)
-_MCL_STUDY = re.compile(r"(cyclin[\s-]*d1|sox-?11|ccnd1|t\(11;14\))[^.;\n]{0,60}?\b(positive|negative|neg\b|pos\b|detected|not detected|express|absent|present|\+|-)", re.I)
-_NOT_DONE = re.compile(r"not (?:performed|done|available|sent)|pending|recommended|could not be", re.I)
 _SCHEME_BY_ENTITY = {"net": "net", "nec": "net", "atypical-carcinoid": "net", "breast-carcinoma": "nottingham"}
 
 
@@ -81,7 +73,7 @@ def _amended_changes(report: Report) -> list[Evidence]:
         return []
     sections = diagnostic_sections()
     cancers = [m for m in report.mentions if m.label == "CANCER" and m.section in sections and not m.raw.negated and not m.raw.family]
-    revised = [m for m in cancers if _REVISION.search(m.raw.sentence) and not _UNCHANGED.search(m.raw.sentence)]
+    revised = [m for m in cancers if rules.pattern(SPEC.id, "revision_words").search(m.raw.sentence) and not rules.pattern(SPEC.id, "unchanged_words").search(m.raw.sentence)]
     current = {m.key for m in cancers if m not in revised}
     ids = {m.key for m in cancers}
     if len(ids) >= 2 and revised and ({m.key for m in revised} - current or len({m.key for m in revised}) >= 2) and any(
@@ -89,7 +81,7 @@ def _amended_changes(report: Report) -> list[Evidence]:
         return [Evidence.of(m.source) for m in cancers]
     found: list[tuple[str, int, str]] = []
     for line in re.split(r"\n|(?<=[.;])\s+", report.text):
-        if _REVISION.search(line) and not _UNCHANGED.search(line):
+        if rules.pattern(SPEC.id, "revision_words").search(line) and not rules.pattern(SPEC.id, "unchanged_words").search(line):
             for scheme_hint in ("net", "nottingham", "fnclcc"):
                 found += _from_text(line.replace("previously", "").replace("originally", ""), scheme_hint)
             found += [g for g in _revision_grades(line)]
@@ -112,7 +104,7 @@ def _revision_grades(line: str) -> list[tuple[str, int, str]]:
 def _kit_done(text: str) -> bool:
     """KIT/CD117 or DOG1 immunostain with a result (not 'not performed' / 'pending')."""
     for line in re.split(r"\n|(?<=[.;])\s+", text):
-        if _KIT_DOG1.search(line) and re.search(r"positiv|negativ|\+|express|reactiv|stain", line, re.I) and not _NOT_DONE.search(line):
+        if rules.pattern(SPEC.id, "kit_dog1").search(line) and re.search(r"positiv|negativ|\+|express|reactiv|stain", line, re.I) and not rules.pattern(SPEC.id, "not_done_words").search(line):
             return True
     return False
 
@@ -207,16 +199,16 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
             evidence += changed
     text = all_text(record, ctx, "pathology")
     sarcomas = [d for d in dx if d.entity and d.entity.id in ("leiomyosarcoma", "soft-tissue-sarcoma", "sarcoma-nos")]
-    gi_sarcoma = [d for d in sarcomas if _GI.search(d.source.text) or _GI.search(_report_text(record, d)) or (icd10_of(d) and icd10_of(d)[:3] in
+    gi_sarcoma = [d for d in sarcomas if rules.pattern(SPEC.id, "gi_sites").search(d.source.text) or rules.pattern(SPEC.id, "gi_sites").search(_report_text(record, d)) or (icd10_of(d) and icd10_of(d)[:3] in
                   ("C15", "C16", "C17", "C18", "C19", "C20", "C26", "C48")) or (icd10_of(d).startswith("C49.4"))]
-    if gi_sarcoma and not _kit_done(text) and not any(_KIT_DOG1.search(m.name) for m in record.measurements):
+    if gi_sarcoma and not _kit_done(text) and not any(rules.pattern(SPEC.id, "kit_dog1").search(m.name) for m in record.measurements):
         phrases.append("GI spindle-cell sarcoma without KIT (CD117) or DOG1 results, so GIST is not excluded")
         facts += [diagnosis_fact(d) for d in gi_sarcoma]
         not_found.append(NotFound(what="KIT (CD117) or DOG1 result", searched=f"{len(reports(record, ctx, 'pathology'))} pathology reports"))
         evidence += [Evidence.of(d.source) for d in gi_sarcoma]
     follicular = [d for d in dx if d.entity and d.entity.id == "fl"]
     if follicular and _cd5_positive().search(text):
-        done_studies = [m for m in _MCL_STUDY.finditer(text) if not _NOT_DONE.search(m.group(0))]
+        done_studies = [m for m in rules.pattern(SPEC.id, "mcl_studies").finditer(text) if not rules.pattern(SPEC.id, "not_done_words").search(m.group(0))]
         if not done_studies:
             phrases.append("follicular lymphoma diagnosis but CD5 positive, with no cyclin D1, SOX11 or t(11;14) result, "
                            "so mantle cell lymphoma is not excluded")

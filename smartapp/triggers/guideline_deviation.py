@@ -12,6 +12,7 @@ import re
 from fhirmaps import codes
 from fhirmaps.record import PatientRecord
 from smartapp.findings import Evidence, Fact, Finding
+from smartapp.triggers import rules
 from smartapp.triggers.common import (
     Context,
     current_diagnoses,
@@ -34,11 +35,6 @@ RATIONALE = {
     "G3": "Metastatic non-squamous NSCLC needs broad molecular testing (EGFR, ALK, ROS1, BRAF, KRAS, MET, RET, NTRK) before "
           "first-line systemic therapy (NCCN NSCLC guideline); PD-L1 alone is not enough.",
 }
-_HER2_POS = re.compile(r"her-?2[^.\n]{0,60}?(\b3\s*\+|positive|amplified|group\s*1\b)", re.I)
-_HER2_NEG = re.compile(r"her-?2[^.\n]{0,40}?(negative|not amplified|\b[01]\s*\+)", re.I)
-_METASTATIC = re.compile(r"stage\s*iv[abc]?\b|\bm1[abc]?\b|metastatic|metastases to|metastasis to|malignant (?:pleural |pericardial )?effusion", re.I)
-_REFUSAL = re.compile(r"declin|refus|patient (?:preference|choice|wishes)|prefers not", re.I)
-_NOT_DONE = re.compile(r"not (?:performed|done|sent|tested|available)|no molecular|unknown|never", re.I)
 
 
 def _exempt(record: PatientRecord, ctx: Context, drug_words: list[str]) -> bool:
@@ -49,7 +45,7 @@ def _exempt(record: PatientRecord, ctx: Context, drug_words: list[str]) -> bool:
         if {c.code for c in a.status_reason} & refusal and text_has(a.name, drug_words):
             return True
     text = "\n".join(r.text for r in reports(record, ctx, "note"))
-    return any(_REFUSAL.search(line) and text_has(line, drug_words) for line in re.split(r"\n|(?<=\.)\s+", text))
+    return any(rules.pattern(SPEC.id, "refusal_words").search(line) and text_has(line, drug_words) for line in re.split(r"\n|(?<=\.)\s+", text))
 
 
 def _metastatic(record: PatientRecord, ctx: Context) -> list[Evidence]:
@@ -58,7 +54,7 @@ def _metastatic(record: PatientRecord, ctx: Context) -> list[Evidence]:
         if m.kind in ("stage-group", "stage-m") and re.search(r"\bIV|stage 4|\bM1|\b4[ABC]?\b", f"{m.value_text} {' '.join(c.display + ' ' + c.code for c in m.value_codes)}"):
             ev.append(Evidence.of(m.source))
     for d in current_diagnoses(record, ctx) + record.problems:
-        if _METASTATIC.search(f"{d.source.text} {d.stage}") and d.clinical_status not in ("resolved", "inactive"):
+        if rules.pattern(SPEC.id, "metastatic_words").search(f"{d.source.text} {d.stage}") and d.clinical_status not in ("resolved", "inactive"):
             ev.append(Evidence.of(d.source, f"{d.source.text} {d.stage}".strip()))
     return ev
 
@@ -71,7 +67,7 @@ def _g1(record: PatientRecord, ctx: Context) -> list[Evidence]:
                 and re.search(r"\b3\s*\+|positive|amplified|group\s*1\b", m.value_text, re.I) and not re.search(r"not amplified|negative", m.value_text, re.I)]
     for r in reports(record, ctx, "pathology"):
         for line in re.split(r"\n|(?<=\.)\s+", r.text):
-            if _HER2_POS.search(line) and not _HER2_NEG.search(line):
+            if rules.pattern(SPEC.id, "her2_positive").search(line) and not rules.pattern(SPEC.id, "her2_negative").search(line):
                 positive.append(Evidence.in_report(r, line.strip()))
     metastatic = _metastatic(record, ctx)
     if not positive or not metastatic:
@@ -123,7 +119,7 @@ def _g3(record: PatientRecord, ctx: Context) -> list[Evidence]:
             return []
     for r in reports(record, ctx):
         for line in re.split(r"\n|(?<=\.)\s+", r.text):
-            if text_has(line, cfg["molecular_terms"]) and not _NOT_DONE.search(line):
+            if text_has(line, cfg["molecular_terms"]) and not rules.pattern(SPEC.id, "not_done_words").search(line):
                 return []
     if _exempt(record, ctx, ["molecular", "testing", "biopsy"]):
         return []

@@ -3,7 +3,6 @@ preliminary reports."""
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 
 from fhirmaps.diagnoses import is_uncertain_behavior_icd10
@@ -27,15 +26,7 @@ RATIONALE = (
     "Lindley et al., Pathol Res Pract 2014), and borderline or provisional diagnoses change management; subspecialty "
     "review of outside pathology found 25% discrepancies, 6.2% major (MD Anderson, J Oncol Pract 2014)."
 )
-_NEOPLASTIC = re.compile(
-    r"neoplas|malignan|carcinom|lymphom|sarcom|tumou?r|leuka?emi|melanom|metasta|cancer|\bgist\b|proliferation|infiltrate|"
-    r"blastoma|seminoma|myeloma|mesothelioma|adenoma|lesion", re.I)
 # Sentences about predictive biomarkers (HER2 FISH pending, MMR equivocal) are biomarker work-up, not diagnostic doubt.
-_PREDICTIVE = re.compile(r"\b(her-?2|erbb2|estrogen|progesterone|\ber\b|\bpr\b|ki-?67|pd-?l1|msi|mmr|mismatch repair|mlh1|msh2|msh6|pms2|"
-                         r"egfr|alk|ros1|kras|braf|ngs|oncotype|allred)", re.I)
-_BIOMARKER = re.compile(r"\b(her-?2|erbb2|estrogen|progesterone|\ber\b|\bpr\b|ki-?67|pd-?l1|msi|mmr|mismatch|mlh1|msh2|msh6|pms2|egfr|alk|ros1|"
-                        r"kras|braf|ngs|fish|ish|ihc score|allred|\d\+)", re.I)
-_PAIRED = re.compile(r"^(versus|vs\.?)$|favou?r", re.I)
 # /1 codes for entities managed as definite diagnoses (GIST, thymoma, LCH, desmoid, IMT, PEComa, atypical meningioma).
 _BEHAVIOUR_WHITELIST = {"gist", "thymic", "desmoid", "imt", "pecoma"}
 _WHITELIST_MORPH = ("9752", "9751", "9539", "8936", "8935", "8580", "8821", "8825")
@@ -45,22 +36,22 @@ def _hedge_counts(m: Mention, report_mentions: list[Mention]) -> bool:
     sentence = m.raw.sentence
     if m.raw.negated or m.raw.family or m.raw.historical:
         return False
-    if (m.key in ("equivocal", "indeterminate") and _BIOMARKER.search(sentence)) or _PREDICTIVE.search(sentence):
+    if (m.key in ("equivocal", "indeterminate") and rules.pattern(SPEC.id, "biomarker_words").search(sentence)) or rules.pattern(SPEC.id, "predictive_markers").search(sentence):
         return False  # biomarker equivocality belongs to incomplete-biomarker
     same = [o for o in report_mentions if o.raw.sentence == sentence]
     if any(o.label in ("BENIGN_ATYPIA", "NONSPECIFIC_LOCATION") and o.raw.start <= m.raw.start < o.raw.start + len(o.raw.text) for o in same):
         return False
-    if _PAIRED.match(m.key.split()[0]):
+    if rules.pattern(SPEC.id, "paired_hedges").match(m.key.split()[0]):
         cancers = [o for o in same if o.label == "CANCER" and not o.raw.negated]
         if len(cancers) < 2:
             start = sentence.lower().find(m.raw.text.lower())
             before, after = sentence[:max(start, 0)], sentence[max(start, 0) + len(m.raw.text):]
-            if not (_NEOPLASTIC.search(before) and _NEOPLASTIC.search(after)) and not m.key.startswith("favo"):
+            if not (rules.pattern(SPEC.id, "neoplastic_words").search(before) and rules.pattern(SPEC.id, "neoplastic_words").search(after)) and not m.key.startswith("favo"):
                 return False
         return True
     if m.key.startswith("atypical"):
         return True
-    return bool(_NEOPLASTIC.search(sentence)) or any(o.label == "CANCER" for o in same)
+    return bool(rules.pattern(SPEC.id, "neoplastic_words").search(sentence)) or any(o.label == "CANCER" for o in same)
 
 
 def _superseded(report: Report, later: list[Report]) -> bool:
