@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from functools import cache
 from itertools import combinations
 
 from fhirmaps.record import Diagnosis, PatientRecord, Report
@@ -36,11 +35,6 @@ RATIONALE = (
 # Families that legitimately follow one another (transformation), not a disagreement.
 _TRANSFORMATIONS = {frozenset({"fl", "dlbcl"}), frozenset({"cll", "dlbcl"}), frozenset({"mzl", "dlbcl"}), frozenset({"cll", "hodgkin"})}
 _SCHEME_BY_ENTITY = {"net": "net", "nec": "net", "atypical-carcinoid": "net", "breast-carcinoma": "nottingham"}
-
-
-@cache
-def _cd5_positive() -> re.Pattern[str]:
-    return re.compile("|".join(f"(?:{p})" for p in rules.value(SPEC.id, "cd5_positive_patterns")), re.I)
 
 
 def _family_pairs(diagnoses: list[Diagnosis]) -> list[tuple[Diagnosis, Diagnosis]]:
@@ -146,7 +140,7 @@ def _immunophenotype(record: PatientRecord, ctx: Context) -> list[Evidence]:
     found = []
     for r in reports(record, ctx, "pathology"):
         for line in re.split(r"\n|(?<=[.;])\s+", r.text):
-            if _cd5_positive().search(line):
+            if rules.pattern(SPEC.id, "cd5_positive_patterns").search(line):
                 found.append(Evidence.in_report(r, line.strip()))
     return found
 
@@ -207,7 +201,7 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
         not_found.append(NotFound(what="KIT (CD117) or DOG1 result", searched=f"{len(reports(record, ctx, 'pathology'))} pathology reports"))
         evidence += [Evidence.of(d.source) for d in gi_sarcoma]
     follicular = [d for d in dx if d.entity and d.entity.id == "fl"]
-    if follicular and _cd5_positive().search(text):
+    if follicular and rules.pattern(SPEC.id, "cd5_positive_patterns").search(text):
         done_studies = [m for m in rules.pattern(SPEC.id, "mcl_studies").finditer(text) if not rules.pattern(SPEC.id, "not_done_words").search(m.group(0))]
         if not done_studies:
             phrases.append("follicular lymphoma diagnosis but CD5 positive, with no cyclin D1, SOX11 or t(11;14) result, "

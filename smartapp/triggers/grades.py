@@ -10,13 +10,9 @@ from datetime import date
 from fhirmaps import codes
 from fhirmaps.record import Measurement, PatientRecord, Source
 from smartapp.findings import Evidence
+from smartapp.triggers import rules
 from smartapp.triggers.common import Context, diagnostic_sections, reports
 
-_GLEASON_SUM = re.compile(r"gleason(?:\s+score)?[^.\n]{0,20}?\b([345])\s*\+\s*([345])(?:\s*=\s*(\d+))?", re.I)
-_GRADE_GROUP = re.compile(r"(?:grade\s+group|\bgg|isup\s+grade(?:\s+group)?)\s*[:=]?\s*([1-5])\b", re.I)
-_NET_GRADE = re.compile(r"(?:who\s+)?(?:grade\s*|\bg)([123])\b", re.I)
-_NOTTINGHAM = re.compile(r"(?:nottingham|histologic(?:al)?|sbr|elston)[^.\n]{0,30}?grade[^.\n]{0,12}?\b([123])\b|grade\s*([123])\s*(?:of\s*3|/3)", re.I)
-_FNCLCC = re.compile(r"fnclcc[^.\n]{0,25}?grade\s*[:]?\s*([123])|grade\s*([123])\s*(?:of\s*3|/3)?[^.\n]{0,20}fnclcc", re.I)
 _LOW_INT_HIGH = {"1155708003": 1, "1286893008": 2, "1155707008": 3}
 
 
@@ -110,17 +106,17 @@ def _from_text(text: str, scheme_hint: str) -> list[tuple[str, int, str]]:
     for line in re.split(r"(?<=[.;])\s+|\n", text):
         if re.search(r"\b(previous|prior|previously|originally|initially)\b", line, re.I) and not re.search(r"revised|amended|corrected|upgraded", line, re.I):
             continue
-        for match in _GLEASON_SUM.finditer(line):
+        for match in rules.pattern("discordant-findings", "gleason_sum").finditer(line):
             out.append(("gleason", gleason_group(int(match.group(1)), int(match.group(2))), line.strip()))
-        for match in _GRADE_GROUP.finditer(line):
+        for match in rules.pattern("discordant-findings", "grade_group").finditer(line):
             out.append(("gleason", int(match.group(1)), line.strip()))
         if scheme_hint == "net" and re.search(r"neuroendocrine|carcinoid|\bnet\b", line, re.I):
-            for match in _NET_GRADE.finditer(line):
+            for match in rules.pattern("discordant-findings", "net_grade").finditer(line):
                 out.append(("net", int(match.group(1)), line.strip()))
         if scheme_hint == "nottingham":
-            for match in _NOTTINGHAM.finditer(line):
+            for match in rules.pattern("discordant-findings", "nottingham_grade").finditer(line):
                 out.append(("nottingham", int(match.group(1) or match.group(2)), line.strip()))
         if scheme_hint == "fnclcc":
-            for match in _FNCLCC.finditer(line):
+            for match in rules.pattern("discordant-findings", "fnclcc_grade").finditer(line):
                 out.append(("fnclcc", int(match.group(1) or match.group(2)), line.strip()))
     return out

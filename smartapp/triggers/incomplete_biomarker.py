@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, timedelta
-from functools import cache
 
 from fhirmaps.record import PatientRecord
 from smartapp.findings import Evidence, Fact, Finding, NotFound
@@ -20,31 +19,11 @@ RATIONALE = (
     "hybridisation on the same specimen; ISH groups 2-4 need concomitant IHC review (Wolff et al., Arch Pathol Lab Med "
     "2018;142:1364). Equivocal or failed predictive biomarkers leave treatment eligibility undetermined."
 )
-_IHC2 = re.compile(r"(her-?2|erbb2)(?:/neu)?\b[^.\n]{0,80}?(?:\b2\s*\+|\bscore\s*(?:of\s*)?2\b|\bequivocal\b)", re.I)
-_ISH = re.compile(r"\b(fish|ish|sish|cish|ddish|dual[- ]probe|in situ hybridi[sz]ation|her-?2/cep-?17|cep-?17|her2:cep17|copy number|amplifi)", re.I)
-_PENDING = re.compile(r"pending|ordered|sent|will be|to follow|requested|reflex(?:ed)? to|to be performed|recommended|not performed|not done", re.I)
-_GROUP = re.compile(r"\b(?:ish\s+)?group\s*([1-5])\b", re.I)
-_RATIO = re.compile(r"(?:her-?2\s*/\s*cep-?17|ratio)[^0-9\n]{0,25}(\d+(?:\.\d+)?)", re.I)
-_COPIES = re.compile(r"(?:average\s+)?(?:her-?2\s+)?(?:copy\s+number|signals?\s*(?:/|per)\s*(?:cell|nucleus))[^0-9\n]{0,25}(\d+(?:\.\d+)?)|(\d+(?:\.\d+)?)\s*(?:her-?2\s+)?signals?\s*(?:/|per)\s*(?:cell|nucleus)", re.I)
-_NON_BREAST = re.compile(r"gastric|stomach|gastroesophageal|\bgej\b|esophag|oesophag|colorectal|colon|endometri|salivary|bladder", re.I)
-_TEST_NAME = re.compile(r"\b(msi|microsatellite|mmr|mismatch repair|pd-?l1|ngs|next[- ]generation sequencing)\b", re.I)
-_ANY_TEST = re.compile(r"\b(msi|microsatellite|mmr|mismatch repair|mlh1|msh2|msh6|pms2|pd-?l1|egfr|alk|ros1|kras|braf|ngs|"
-                       r"next[- ]generation sequencing|molecular)\b", re.I)
-_RESULT_LINE = re.compile(r"^\s*(?:result|interpretation|final result|tps|score)\s*[:=-]", re.I)
-_EQUIVOCAL_TEST = re.compile(
-    r"\b(msi|microsatellite|mmr|mismatch repair|mlh1|msh2|msh6|pms2|pd-?l1|egfr|alk|ros1|kras|braf|ngs|next[- ]generation sequencing|molecular)\b"
-    r"[^.\n]{0,100}?\b(equivocal|indeterminate|insufficient|failed|quantity not sufficient|qns|could not be (?:assessed|determined|evaluated)|"
-    r"unable to|not evaluable|inconclusive)\b", re.I)
-
-
-@cache
-def _requirement() -> re.Pattern[str]:
-    return re.compile("|".join(f"(?:{p})" for p in rules.value(SPEC.id, "requirement_patterns")), re.I)
 
 
 def states_requirement(line: str) -> bool:
     """A sentence about how a test must be done or read ("2+ results must be reflexed to ISH"), not a result."""
-    return bool(_requirement().search(line))
+    return bool(rules.pattern(SPEC.id, "requirement_patterns").search(line))
 
 
 @dataclass(frozen=True)
@@ -66,16 +45,16 @@ def _breast(record: PatientRecord, ctx: Context) -> bool:
 def _ihc_equivocal(record: PatientRecord, ctx: Context) -> list[Hit]:
     out = []
     for m in record.measurements:
-        if m.kind != "her2-ihc" or (m.when and m.when > ctx.as_of) or _NON_BREAST.search(m.body_site):
+        if m.kind != "her2-ihc" or (m.when and m.when > ctx.as_of) or rules.pattern(SPEC.id, "non_breast_sites").search(m.body_site):
             continue
         value = f"{m.value_text} {' '.join(c.code + ' ' + c.display for c in m.value_codes)}"
         if re.search(r"\b2\s*\+|equivocal|LA11842-4|\b2\b", value, re.I) or m.value_number == 2:
             out.append(Hit(m.when, m.specimen, Evidence.of(m.source)))
     for r in reports(record, ctx, "pathology"):
-        if _NON_BREAST.search(r.text[:2000]) and not re.search(r"breast", r.text, re.I):
+        if rules.pattern(SPEC.id, "non_breast_sites").search(r.text[:2000]) and not re.search(r"breast", r.text, re.I):
             continue
         for line in re.split(r"\n|(?<=\.)\s+", r.text):
-            if _IHC2.search(line) and not _ISH.search(line) and not states_requirement(line):
+            if rules.pattern(SPEC.id, "her2_ihc_equivocal").search(line) and not rules.pattern(SPEC.id, "ish_words").search(line) and not states_requirement(line):
                 out.append(Hit(r.when, ",".join(r.specimens), Evidence.in_report(r, line.strip())))
     return out
 
@@ -86,12 +65,12 @@ def _ish_results(record: PatientRecord, ctx: Context) -> tuple[list[Hit], list[H
     pending: list[Hit] = []
     for m in record.measurements:
         if m.kind == "her2-ish" and not (m.when and m.when > ctx.as_of):
-            (pending if _PENDING.search(m.value_text) or not m.value_text else done).append(Hit(m.when, m.specimen, Evidence.of(m.source)))
+            (pending if rules.pattern(SPEC.id, "pending_words").search(m.value_text) or not m.value_text else done).append(Hit(m.when, m.specimen, Evidence.of(m.source)))
     for r in reports(record, ctx, "pathology", "note"):
         for line in re.split(r"\n|(?<=\.)\s+", r.text):
-            if _ISH.search(line) and re.search(r"her-?2|erbb2|cep-?17", line, re.I) and not states_requirement(line):
+            if rules.pattern(SPEC.id, "ish_words").search(line) and re.search(r"her-?2|erbb2|cep-?17", line, re.I) and not states_requirement(line):
                 hit = Hit(r.when, ",".join(r.specimens), Evidence.in_report(r, line.strip()))
-                (pending if _PENDING.search(line) and not _RATIO.search(line) else done).append(hit)
+                (pending if rules.pattern(SPEC.id, "pending_words").search(line) and not rules.pattern(SPEC.id, "ish_ratio").search(line) else done).append(hit)
     for a in record.actions:
         if re.search(r"fish|in situ|ish\b", a.name, re.I) and re.search(r"her-?2|erbb2", a.name, re.I) and a.status not in ("revoked", "entered-in-error"):
             pending.append(Hit(a.when, "", Evidence.of(a.source)))
@@ -105,7 +84,7 @@ def _ish_group(record: PatientRecord, ctx: Context) -> list[tuple[int, Evidence]
     for m in record.measurements:
         if m.kind != "her2-ish" or (m.when and m.when > ctx.as_of):
             continue
-        group = _GROUP.search(m.value_text)
+        group = rules.pattern(SPEC.id, "ish_group").search(m.value_text)
         if group:
             out.append((int(group.group(1)), Evidence.of(m.source)))
         elif m.value_number is not None and any(c.code == "49683-6" for c in m.codes):
@@ -117,10 +96,10 @@ def _ish_group(record: PatientRecord, ctx: Context) -> list[tuple[int, Evidence]
             if not re.search(r"her-?2|erbb2|ish|fish", line, re.I):
                 continue
             ev = Evidence.in_report(r, line.strip())
-            group = _GROUP.search(line)
-            if group and _ISH.search(line + " ish"):
+            group = rules.pattern(SPEC.id, "ish_group").search(line)
+            if group and rules.pattern(SPEC.id, "ish_words").search(line + " ish"):
                 out.append((int(group.group(1)), ev))
-            rm, cm = _RATIO.search(line), _COPIES.search(line)
+            rm, cm = rules.pattern(SPEC.id, "ish_ratio").search(line), rules.pattern(SPEC.id, "ish_copies").search(line)
             if rm:
                 ratio = (float(rm.group(1)), ev)
             if cm:
@@ -135,8 +114,6 @@ def _ish_group(record: PatientRecord, ctx: Context) -> list[tuple[int, Evidence]
 
 
 _TEST_LABELS = {"msi": "MSI/MMR", "pdl1": "PD-L1", "molecular": "molecular testing"}
-_EQUIVOCAL_WORD = re.compile(r"equivocal|indeterminate|insufficient|failed|not sufficient|quantity not sufficient|qns|inconclusive|"
-                             r"unable|could not be (?:assessed|determined|evaluated)|not evaluable", re.I)
 
 
 def _equivocal_tests(record: PatientRecord, ctx: Context) -> list[tuple[str, Evidence]]:
@@ -152,12 +129,12 @@ def _equivocal_tests(record: PatientRecord, ctx: Context) -> list[tuple[str, Evi
         if r.kind == "imaging":
             continue
         # A report about one test ("PD-L1 22C3 IHC") gives its result on a line of its own ("RESULT: NOT EVALUABLE").
-        titled = _TEST_NAME.search(r.title)
+        titled = rules.pattern(SPEC.id, "single_test_titles").search(r.title)
         for line in re.split(r"\n|(?<=\.)\s+", r.text):
-            match = _EQUIVOCAL_TEST.search(line)
+            match = rules.pattern(SPEC.id, "equivocal_test").search(line)
             # The test named nearest before the equivocal word ("KRAS G12D; PD-L1 not evaluable" is about PD-L1).
-            test = _ANY_TEST.findall(line[: match.start(2)])[-1] if match else ""
-            if not match and titled and _RESULT_LINE.search(line) and _EQUIVOCAL_WORD.search(line):
+            test = rules.pattern(SPEC.id, "test_names").findall(line[: match.start(2)])[-1] if match else ""
+            if not match and titled and rules.pattern(SPEC.id, "result_lines").search(line) and rules.pattern(SPEC.id, "equivocal_words").search(line):
                 test = titled.group(1)
             if test and not re.search(r"her-?2|estrogen|progesterone|\ber\b|\bpr\b", line, re.I):
                 if re.search(r"repeat(?:ed)?|re-?test|now (?:shows|positive|negative)", line, re.I):
@@ -227,7 +204,7 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
     for kind, ev in sorted(equivocal, key=lambda item: item[1].when or date.max):
         first_of_kind.setdefault(kind, ev)
     for kind, ev in first_of_kind.items():
-        word = _EQUIVOCAL_WORD.search(ev.text)
+        word = rules.pattern(SPEC.id, "equivocal_words").search(ev.text)
         result = word.group(0).lower() if word else "equivocal"
         on = f" on {us_date(ev.when)}" if ev.when else ""
         phrases.append(f"{_TEST_LABELS[kind]} result {result}{on}, never repeated")

@@ -8,19 +8,12 @@ from datetime import date
 
 from fhirmaps.record import PatientRecord
 from smartapp.findings import Evidence
+from smartapp.triggers import rules
 from smartapp.triggers.common import Context, reports
 from smartapp.triggers.grades import grades
 from smartapp.wording import us_date
 
 _T_STAGE = re.compile(r"\b(?:c|clinical(?:\s+stage)?\s*)?T([1-4])([a-c])?\b")
-_CORES = re.compile(r"(\d+)\s*(?:of|/|out of)\s*(\d+)\s*(?:\w+\s+){0,2}cores?|(\d+)\s+(?:positive|involved)\s+cores?|positive cores?\s*[:=]?\s*(\d+)", re.I)
-_PCT_CORE = re.compile(r"(\d{1,3})\s*%\s*(?:of\s+(?:the\s+)?(?:core|tissue)|core involvement|involvement|of core length|tumou?r)|(?:involving|involves)\s*(\d{1,3})\s*%", re.I)
-_VOLUME = re.compile(r"(?:prostate|gland)\s+volume[^0-9\n]{0,20}(\d+(?:\.\d+)?)\s*(?:cc|ml|cm3|g|grams|mL)", re.I)
-_DENSITY = re.compile(r"psa\s*density[^0-9\n]{0,20}(0?\.\d+|\d+(?:\.\d+)?)", re.I)
-_RECALLED = re.compile(r"\blast (?:documented|recorded|known)|\bprevious(?:ly)?\b|\bprior\b|\bhistoric|\(\d{1,2}/\d{4}\)|\bin (?:19|20)\d\d\b", re.I)
-_PATTERN4 = re.compile(r"(?:pattern\s*4[^0-9\n]{0,20}(\d{1,3})\s*%|(\d{1,3})\s*%\s*(?:gleason\s*)?pattern\s*4)", re.I)
-_BRCA2 = re.compile(r"brca2[^.\n]{0,60}(pathogenic|positive|mutation|variant)", re.I)
-_HIGH_GENOMIC = re.compile(r"(decipher|oncotype|prolaris)[^.\n]{0,60}high", re.I)
 
 
 @dataclass
@@ -70,25 +63,25 @@ def prostate_facts(record: PatientRecord, ctx: Context) -> ProstateFacts:
                  or re.search(r"clinical stage[^.\n]{0,15}\bT([1-4])([a-c])?", text, re.I))
         if match:
             facts.t_stage = f"T{match.group(1)}{match.group(2) or ''}"
-    core_match = _CORES.search(text)
+    core_match = rules.pattern("surveillance-check", "positive_cores").search(text)
     if core_match:
         facts.cores = int(core_match.group(1) or core_match.group(3) or core_match.group(4))
-    pcts = [int(a or b) for a, b in _PCT_CORE.findall(text)]
+    pcts = [int(a or b) for a, b in rules.pattern("surveillance-check", "percent_per_core").findall(text)]
     if pcts:
         facts.max_core_pct = max(pcts)
     for r in reports(record, ctx):
         for line in re.split(r"\n|(?<=\.)\s+", r.text):
-            for match in _DENSITY.finditer(line):
+            for match in rules.pattern("surveillance-check", "stated_density").finditer(line):
                 # "Last documented PSA density 0.12 (06/2024)" repeats an old value: it is not dated by this note.
-                when = None if _RECALLED.search(line) else r.when
+                when = None if rules.pattern("surveillance-check", "recalled_value").search(line) else r.when
                 stated.append((when, float(match.group(1)), Evidence.in_report(r, line.strip())))
-            for match in _VOLUME.finditer(line):
+            for match in rules.pattern("surveillance-check", "gland_volume").finditer(line):
                 volumes.append((r.when, float(match.group(1)), Evidence.in_report(r, line.strip())))
     _density(facts, stated, volumes)
-    p4 = [int(a or b) for a, b in _PATTERN4.findall(text)]
+    p4 = [int(a or b) for a, b in rules.pattern("surveillance-check", "pattern4_percent").findall(text)]
     facts.pattern4_pct = max(p4) if p4 else None
-    facts.brca2 = bool(_BRCA2.search(text)) and not re.search(r"brca2[^.\n]{0,40}(negative|not detected|no pathogenic)", text, re.I)
-    facts.high_genomic = bool(_HIGH_GENOMIC.search(text))
+    facts.brca2 = bool(rules.pattern("surveillance-check", "brca2_positive").search(text)) and not re.search(r"brca2[^.\n]{0,40}(negative|not detected|no pathogenic)", text, re.I)
+    facts.high_genomic = bool(rules.pattern("surveillance-check", "high_genomic_risk").search(text))
     return facts
 
 

@@ -28,7 +28,6 @@ RATIONALE = (
     "papillary thyroid microcarcinoma <=1 cm without extrathyroidal extension or metastasis (Miyauchi, World J Surg 2016)."
 )
 _AS_TERMS = ("active surveillance", "watchful waiting", "expectant management", "surveillance protocol")
-_PTMC_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*(mm|cm)\b", re.I)
 
 
 def _surveillance_sources(record: PatientRecord, ctx: Context) -> list[Evidence]:
@@ -92,7 +91,7 @@ def _thyroid(record: PatientRecord, ctx: Context) -> list[str]:
     sizes = []
     for line in re.split(r"\n|(?<=\.)\s+", text):
         if re.search(r"nodule|tumou?r|carcinoma|focus|lesion|measur", line, re.I):
-            for value, unit in _PTMC_SIZE.findall(line):
+            for value, unit in rules.pattern(SPEC.id, "tumor_size").findall(line):
                 sizes.append(float(value) / (10 if unit.lower() == "mm" else 1))
     sizes += [m.value_number / (10 if m.unit.lower() == "mm" else 1) for m in record.measurements
               if m.kind == "tumor-size" and m.value_number is not None]
