@@ -4,6 +4,7 @@ eligibility criterion missing or violated."""
 from __future__ import annotations
 
 import re
+from datetime import date
 
 from fhirmaps.record import PatientRecord
 from smartapp.findings import Evidence, Fact, Finding, NotFound
@@ -85,16 +86,36 @@ def _prostate(record: PatientRecord, ctx: Context) -> tuple[list[str], list[Evid
     return problems, f.evidence
 
 
+def _growth(dated: list[tuple[date | None, float]]) -> str:
+    """Growth between the first and the latest measurement (largest size per date), when it reaches the threshold."""
+    by_day: dict[date, float] = {}
+    for when, size in dated:
+        if when is not None:
+            by_day[when] = max(size, by_day.get(when, 0.0))
+    if len(by_day) < 2:
+        return ""
+    first, last = min(by_day), max(by_day)
+    grew = by_day[last] - by_day[first]
+    if grew < rules.value(SPEC.id, "thyroid_growth_cm") - 1e-9:
+        return ""
+    return f"tumor grew from {by_day[first]:g} to {by_day[last]:g} cm between {us_date(first)} and {us_date(last)}"
+
+
 def _thyroid(record: PatientRecord, ctx: Context) -> list[str]:
     text = "\n".join(r.text for r in reports(record, ctx))
     problems = []
-    sizes = []
-    for line in re.split(r"\n|(?<=\.)\s+", text):
-        if re.search(r"nodule|tumou?r|carcinoma|focus|lesion|measur", line, re.I):
-            for value, unit in rules.pattern(SPEC.id, "tumor_size").findall(line):
-                sizes.append(float(value) / (10 if unit.lower() == "mm" else 1))
-    sizes += [m.value_number / (10 if m.unit.lower() == "mm" else 1) for m in record.measurements
+    dated: list[tuple[date | None, float]] = []  # (when measured, largest size in cm)
+    for report in reports(record, ctx):
+        for line in re.split(r"\n|(?<=\.)\s+", report.text):
+            if re.search(r"nodule|tumou?r|carcinoma|focus|lesion|measur", line, re.I):
+                for value, unit in rules.pattern(SPEC.id, "tumor_size").findall(line):
+                    dated.append((report.when, float(value) / (10 if unit.lower() == "mm" else 1)))
+    dated += [(m.when, m.value_number / (10 if m.unit.lower() == "mm" else 1)) for m in record.measurements
               if m.kind == "tumor-size" and m.value_number is not None]
+    sizes = [size for _, size in dated]
+    growth = _growth(dated)
+    if growth:
+        problems.append(growth)
     if not sizes:
         problems.append("tumor size not documented")
     elif max(sizes) > 1.0:

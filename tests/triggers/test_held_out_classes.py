@@ -58,3 +58,18 @@ def test_the_test_named_nearest_the_equivocal_word_is_the_one_reported() -> None
     line = note("n1", "KRAS G12D, no actionable driver; PD-L1 22C3 not evaluable on the cell block.", date="2026-02-20")
     finding = next(f for f in run(LUNG, line).findings if f.trigger == "incomplete-biomarker")
     assert finding.summary.startswith("PD-L1 result not evaluable")
+
+
+def test_microcarcinoma_growth_of_3_mm_on_surveillance_is_flagged_and_2_mm_is_not() -> None:
+    from tests.triggers.engine_helpers import run
+
+    def ultrasound(rid: str, size_mm: int, when: str) -> dict[str, object]:
+        return report(rid, f"IMPRESSION: Right thyroid nodule measuring {size_mm} mm. No suspicious lymph nodes. "
+                           "No extrathyroidal extension.\n", kind="imaging", date=when, title="Thyroid ultrasound")
+
+    plan = note("n1", "Papillary thyroid microcarcinoma, classic type, on active surveillance.", date="2025-06-01")
+    grew = run(PTMC, plan, ultrasound("u1", 6, "2025-06-01"), ultrasound("u2", 9, "2026-02-01"))
+    finding = next(f for f in grew.findings if f.trigger == "surveillance-check")
+    assert "tumor grew from 0.6 to 0.9 cm between 06/01/2025 and 02/01/2026" in finding.summary
+    stable = run(PTMC, plan, ultrasound("u1", 6, "2025-06-01"), ultrasound("u2", 8, "2026-02-01"))
+    assert "surveillance-check" not in stable.triggers
