@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from datetime import date
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validator
 
 from fhirmaps.record import Report, Source
 from smartapp.wording import resource_words, us_date
@@ -39,24 +39,22 @@ class Evidence(_Model):
     reference: str = Field(description="the FHIR resource, e.g. DiagnosticReport/123")
     path: str = Field(description="element path inside the resource")
     text: str = Field(description="the exact source text (a sentence, a coded value as readable text)")
-    context: str = Field(default="", description="section, title and date as one line, for display")
     title: str = ""
     section: str = ""
     when: date | None = None
 
     @classmethod
     def of(cls, source: Source, text: str | None = None) -> Evidence:
-        parts = [p for p in (source.section, source.title, source.when.isoformat() if source.when else "") if p]
         return cls(
             reference=source.reference,
             path=source.path,
             text=clean_quote(text if text is not None else source.text),
-            context=" | ".join(parts),
             title=source.title,
             section=source.section,
             when=source.when,
         )
 
+    @computed_field(description="where the text stands, in words: title, section, date")  # type: ignore[prop-decorator]
     @property
     def where(self) -> str:
         """Where the text stands, in words (never the resource id): title, section, date."""
@@ -116,12 +114,15 @@ class Finding(BaseModel):
     facts: list[Fact] = Field(default_factory=list)
     reviews: list[Review] = Field(default_factory=list)
     not_found: list[NotFound] = Field(default_factory=list)
-    evidence: list[Evidence] = Field(default_factory=list)
+    evidence: list[Evidence] = Field(default_factory=list, description="decisive first, without repeats")
+
+    @field_validator("evidence")
+    @classmethod
+    def _unique_evidence(cls, items: list[Evidence]) -> list[Evidence]:
+        return unique(items)
 
     def to_json(self) -> dict[str, Any]:
-        out = self.model_dump(mode="json")
-        out["evidence"] = [e.model_dump(mode="json") for e in unique(self.evidence)]
-        return out
+        return self.model_dump(mode="json")
 
 
 class TimeCritical(BaseModel):
@@ -132,10 +133,13 @@ class TimeCritical(BaseModel):
     conditions: list[str] = Field(default_factory=list, description="the urgent conditions, in clinical words")
     evidence: list[Evidence] = Field(default_factory=list)
 
+    @field_validator("evidence")
+    @classmethod
+    def _unique_evidence(cls, items: list[Evidence]) -> list[Evidence]:
+        return unique(items)
+
     def to_json(self) -> dict[str, Any]:
-        out = self.model_dump(mode="json")
-        out["evidence"] = [e.model_dump(mode="json") for e in unique(self.evidence)]
-        return out
+        return self.model_dump(mode="json")
 
 
 class DataIssue(_Model):

@@ -16,7 +16,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from smartapp.findings import Evidence, Finding, PatientResult, TimeCritical, unique
+from smartapp.findings import Evidence, Finding, PatientResult, TimeCritical
 from smartapp.triggers import SPECS, spec_for
 from smartapp.triggers.spec import CardGroup
 from smartapp.wording import us_date
@@ -136,8 +136,7 @@ def _finding_markdown(finding: Finding) -> str:
     return "\n".join(lines)
 
 
-def _evidence_lines(evidence: list[Evidence]) -> list[str]:
-    items = unique(evidence)
+def _evidence_lines(items: list[Evidence]) -> list[str]:
     lines = ["Evidence:"] if items else []
     for item in items[:EVIDENCE_PER_FINDING]:
         text = _inline(item.text)

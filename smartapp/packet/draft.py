@@ -11,7 +11,7 @@ from fhirmaps.bundles import flatten
 from fhirmaps.read import read_records
 from fhirmaps.record import PatientRecord
 from smartapp.engine import evaluate_record
-from smartapp.findings import Finding, PatientResult, TimeCritical, unique
+from smartapp.findings import Finding, PatientResult, TimeCritical
 from smartapp.packet.checklist import build_checklist
 from smartapp.packet.model import (
     Biomarker,
@@ -59,7 +59,7 @@ def draft_packet(resources: Sequence[Json], record: PatientRecord, evaluation: P
         reasons.insert(0, Reason(id="finding:time-critical", trigger="time-critical", urgency="expedite",
                                  summary=time_critical.reason, rationale=time_critical.advice,
                                  evidence=[Evidence(reference=e.reference, path=e.path, text=e.text)
-                                           for e in unique(time_critical.evidence)]))
+                                           for e in time_critical.evidence]))
     packet = ReferralPacket(
         created=created,
         source=source,
@@ -113,7 +113,7 @@ def reason_from(finding: Finding) -> Reason:
         urgency=finding.urgency,
         summary=finding.summary,
         rationale=finding.rationale,
-        evidence=[Evidence(reference=e.reference, path=e.path, text=e.text) for e in unique(finding.evidence)],
+        evidence=[Evidence(reference=e.reference, path=e.path, text=e.text) for e in finding.evidence],
     )
 
 

@@ -138,17 +138,6 @@ def major_planned(record: PatientRecord, ctx: Context) -> list[Action]:
     return [a for a, _ in planned_major(record, ctx)]
 
 
-def sentence_with(text: str, pattern: re.Pattern[str]) -> str:
-    """The sentence/line around the first match of pattern in text."""
-    match = pattern.search(text)
-    if not match:
-        return ""
-    start = max(text.rfind("\n", 0, match.start()), text.rfind(". ", 0, match.start()) + 1, 0)
-    end_candidates = [i for i in (text.find("\n", match.end()), text.find(". ", match.end())) if i >= 0]
-    end = min(end_candidates) if end_candidates else len(text)
-    return text[start:end + 1].strip()
-
-
 @dataclass(frozen=True)
 class Reviews:
     """Reviews, consults and tests already requested or done, and the notes that record them."""

@@ -66,7 +66,8 @@ def with_decisions(result: PatientResult, actions: list[FindingAction]) -> Patie
     return PatientFindings(
         patient=result.patient,
         time_critical=result.time_critical,
-        findings=[FindingWithDecision(**f.model_dump(), dismissed=dismissed.get(f.trigger)) for f in result.findings],
+        findings=[FindingWithDecision(**{name: getattr(f, name) for name in Finding.model_fields}, dismissed=dismissed.get(f.trigger))
+                  for f in result.findings],
         data_issues=result.data_issues,
         notes=result.notes,
         clinician_findings=[ClinicianAction.of(a) for a in actions if a.kind == "add"],

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass, field
 
 from smartapp.finding_actions import DISMISS_REASONS, FindingAction
-from smartapp.findings import Evidence, PatientResult, Review, unique
+from smartapp.findings import Evidence, PatientResult, Review
 from smartapp.triggers.spec import ACTION_LABELS
 from smartapp.web.labels import TRIGGER_LABELS, URGENCY_LABELS, trigger_label
 from smartapp.wording import us_date
@@ -83,7 +83,7 @@ def alert_triggers(app_context: str | None) -> list[str]:
 
 def evidence_views(sid: str, trigger: str, items: list[Evidence]) -> list[EvidenceView]:
     return [EvidenceView(e.reference, e.text, e.where, source_url(sid, e.reference, trigger, i))
-            for i, e in enumerate(unique(items))]
+            for i, e in enumerate(items)]
 
 
 def build_page(sid: str, evaluation: PatientResult, actions: list[FindingAction],
@@ -149,5 +149,4 @@ def evidence_text(evaluation: PatientResult, finding: str, index: int) -> str | 
     else:
         found = evaluation.finding(finding)
         items = found.evidence if found else []
-    listed = unique(items)
-    return listed[index].text if 0 <= index < len(listed) else None
+    return items[index].text if 0 <= index < len(items) else None
