@@ -166,8 +166,8 @@ def _reviews(record: PatientRecord, ctx: Context) -> Reviews:
         when = a.when
         if a.resource_type not in ("ServiceRequest", "Appointment", "Encounter") or a.status not in _OPEN_OR_DONE:
             continue
-        if when is not None and not 0 <= (ctx.as_of - when).days <= window and when <= ctx.as_of:
-            continue
+        if when is not None and (ctx.as_of - when).days > window:
+            continue  # older than the window; planned ones (in the future) count
         if a.source.reference.startswith("ServiceRequest/") and text_has(a.name, tests) and not text_has(a.name, requests):
             items.append(Review(what=f"{a.name} ordered", status=a.status, when=when, reference=a.source.reference))
         elif text_has(f"{a.name} {a.reason_text}", requests):

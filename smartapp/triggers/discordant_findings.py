@@ -215,7 +215,7 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
     summary = sentence(f"Readings disagree: {'; '.join(phrases[:2])}")
     if len(summary) > 200:
         summary = sentence(phrases[0])
-    return SPEC.finding(summary, evidence, facts=facts, not_found=not_found, reviews=done.items)
+    return SPEC.finding(summary, evidence, facts=facts, not_found=not_found, reviews=done)
 
 
 def ask(finding: Finding) -> str | None:

@@ -20,6 +20,7 @@ from smartapp.triggers.common import (
     has_icd10,
     mentions,
     reports,
+    reviews_in_record,
     text_has,
 )
 from smartapp.triggers.major_treatment import planned_major
@@ -140,7 +141,8 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
     summary = sentence("; ".join(texts[n] for n in fired))
     rationale = " ".join(RATIONALE[n] for n in fired)
     facts = [Fact(kind="statement", name=texts[n]) for n in fired]
-    return SPEC.finding(summary, [e for n in fired for e in hits[n]], facts=facts, rationale=rationale)
+    return SPEC.finding(summary, [e for n in fired for e in hits[n]], facts=facts, rationale=rationale,
+                        reviews=reviews_in_record(record, ctx))
 
 
 SPEC = TriggerSpec(

@@ -214,7 +214,7 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
     if not phrases:
         return None
     return SPEC.finding(sentence("; ".join(phrases)), evidence, facts=facts, not_found=not_found,
-                        reviews=reviews_in_record(record, ctx).items)
+                        reviews=reviews_in_record(record, ctx))
 
 
 def ask(finding: Finding) -> str | None:

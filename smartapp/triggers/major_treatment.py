@@ -137,7 +137,7 @@ def _plan_phrase(fact: Fact) -> str:
 def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
     planned = planned_major(record, ctx)
     noted = planned_in_notes(record, ctx)
-    reviews = reviews_in_record(record, ctx).items
+    reviews = reviews_in_record(record, ctx)
     if not planned and noted:
         terms = list(dict.fromkeys(term for _, term in noted))
         summary = sentence(f"Clinic note plans {join(terms)}; confirm the diagnosis and plan before an irreversible treatment")

@@ -169,7 +169,7 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
         summary = sentence(f"Progression{on}: {phrases[0]}")
     if len(summary) > 200:
         summary = sentence(f"Progression: {phrases[0]}")
-    return SPEC.finding(summary, evidence, facts=facts, reviews=reviews_in_record(record, ctx).items)
+    return SPEC.finding(summary, evidence, facts=facts, reviews=reviews_in_record(record, ctx))
 
 
 SPEC = TriggerSpec(

@@ -51,7 +51,7 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
     summary = as_sentence(f"The patient asked for a second opinion {said}")
     return SPEC.finding(summary, evidence, facts=[Fact(kind="request", name="second opinion", when=first.when,
                                                        reference=first.reference)],
-                        reviews=reviews_in_record(record, ctx).items)
+                        reviews=reviews_in_record(record, ctx))
 
 
 SPEC = TriggerSpec(

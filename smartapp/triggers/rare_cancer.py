@@ -47,9 +47,8 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
     noun = "is a rare cancer" if len(labels) == 1 else "are rare cancers"
     summary = sentence(f"{join(labels)} {noun}; review at a center experienced in {'it' if len(labels) == 1 else 'them'} is recommended")
     facts = [diagnosis_fact(d, label) for label, d in hits]
-    reviews = reviews_in_record(record, ctx)
-    evidence = [Evidence.of(d.source) for _, d in hits if d.source.reference not in reviews.notes]
-    return SPEC.finding(summary, evidence, facts=facts, reviews=reviews.items)
+    evidence = [Evidence.of(d.source) for _, d in hits]
+    return SPEC.finding(summary, evidence, facts=facts, reviews=reviews_in_record(record, ctx))
 
 
 SPEC = TriggerSpec(

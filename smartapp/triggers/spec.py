@@ -18,7 +18,7 @@ from smartapp.triggers import rules
 
 if TYPE_CHECKING:
     from fhirmaps.record import PatientRecord
-    from smartapp.triggers.common import Context
+    from smartapp.triggers.common import Context, Reviews
 
 CardGroup = Literal["diagnosis", "treatment-plan", "disease-course", "patient-request"]
 ReviewKind = Literal["pathology", "clinical", "both"]
@@ -55,15 +55,18 @@ class TriggerSpec:
         evidence: Iterable[Evidence],
         *,
         facts: Sequence[Fact] = (),
-        reviews: Sequence[Review] = (),
+        reviews: Reviews | None = None,
         not_found: Sequence[NotFound] = (),
         action: ActionKind | None = None,
         rationale: str = "",
     ) -> Finding:
-        # A sentence that records a review already done ("Reviewed at the sarcoma consensus conference")
-        # is not a reason to refer: it becomes a review on the finding, not evidence for it.
-        cited, done = [], list(reviews)
+        # A review already done or under way is not a reason to refer: a tumor-board note is never cited,
+        # and a sentence that records a review ("Reviewed at the sarcoma consensus conference") becomes a
+        # review on the finding instead of evidence for it.
+        cited, done = [], list(reviews.items) if reviews else []
         for item in evidence:
+            if reviews and item.reference in reviews.notes:
+                continue
             if records_review(item.text):
                 review = Review(what=item.text[:160], status="done", when=item.when, reference=item.reference)
                 if review not in done:

@@ -160,7 +160,7 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
     summary = sentence(f"{'; '.join(ordered[:2])}; review the remaining options before anticancer treatment ends")
     if len(summary) > 200:
         summary = sentence(f"{ordered[0]}; review the remaining options before anticancer treatment ends")
-    return SPEC.finding(summary, evidence, facts=facts, reviews=reviews_in_record(record, ctx).items)
+    return SPEC.finding(summary, evidence, facts=facts, reviews=reviews_in_record(record, ctx))
 
 
 SPEC = TriggerSpec(

@@ -170,7 +170,7 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
     facts = [Fact(kind="statement", name=p) for p in ordered]
     not_found = [NotFound(what=p.removesuffix(" not documented")) for p in ordered if p.endswith("not documented")]
     evidence = extra + sources + [Evidence.of(d.source) for d in (prostate or thyroid)]
-    return SPEC.finding(summary, evidence, facts=facts, not_found=not_found, reviews=reviews_in_record(record, ctx).items)
+    return SPEC.finding(summary, evidence, facts=facts, not_found=not_found, reviews=reviews_in_record(record, ctx))
 
 
 SPEC = TriggerSpec(

@@ -126,7 +126,7 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
     lead = "Pathology is not conclusive: "
     summary = first_fitting(lead + "; ".join(phrases[:2]), lead + phrases[0], *(lead + p for p in shorter[:1]))
     facts += [f for _, f in reasons if f not in facts]
-    return SPEC.finding(summary, evidence, facts=facts, reviews=done.items)
+    return SPEC.finding(summary, evidence, facts=facts, reviews=done)
 
 
 SPEC = TriggerSpec(
