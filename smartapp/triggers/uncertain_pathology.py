@@ -77,55 +77,53 @@ def _phrase(m: Mention) -> str:
 
 def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
     evidence: list[Evidence] = []
-    reasons: list[tuple[str, Fact]] = []  # (phrase for the summary, fact)
+    facts: list[Fact] = []
+    phrases: list[str] = []  # one per reason, for the summary
+    shorter: list[str] = []  # one quote per report, when two do not fit
     pathology = sorted(reports(record, ctx, "pathology"), key=lambda r: (r.when or ctx.as_of, r.reference))
     sections = diagnostic_sections()
     done = reviews_in_record(record, ctx)
-    quoted: dict[str, tuple[Report, list[str]]] = {}
-    shorter: list[str] = []  # one quote per report, when two do not fit
-    facts: list[Fact] = []
     for report in pathology:
         if _superseded(report, pathology) or report.reference in done.notes:
             continue
+        quotes = []
         for m in report.mentions:
             if m.section not in sections:
                 continue
             counts = (m.label == "HEDGE" and _hedge_counts(m, report.mentions)) or (
                 m.label == "BORDERLINE" and not m.raw.negated and not m.raw.historical and not m.raw.family)
             if counts:
-                phrase = _phrase(m)
-                quoted.setdefault(report.reference, (report, []))[1].append(phrase)
+                quotes.append(_phrase(m))
                 facts.append(Fact(kind="statement", name="borderline entity" if m.label == "BORDERLINE" else "hedged diagnosis",
-                                  value=phrase, when=report.when, reference=report.reference))
+                                  value=quotes[-1], when=report.when, reference=report.reference))
                 evidence.append(Evidence.of(m.source))
-    for report, phrases in quoted.values():
-        where = f"{calm(report.title) or 'pathology report'} {us_date(report.when) if report.when else ''}".strip()
-        unique_phrases = distinct(phrases)
-        reasons.append((" and ".join(f"\u201c{p}\u201d" for p in unique_phrases[:2]) + f" on {where}", facts[0]))
-        shorter.append(f"\u201c{unique_phrases[0]}\u201d on {where}")
+        if quotes:
+            where = f"{calm(report.title) or 'pathology report'} {us_date(report.when) if report.when else ''}".strip()
+            kept = distinct(quotes)
+            phrases.append(" and ".join(f"\u201c{q}\u201d" for q in kept[:2]) + f" on {where}")
+            shorter.append(f"\u201c{kept[0]}\u201d on {where}")
     finals = [r for r in pathology if r.status in ("final", "amended", "corrected", "appended")]
     for report in pathology:
-        if report.status in ("preliminary", "partial", "registered"):
-            if not any(f.when and report.when and f.when >= report.when for f in finals):
-                reasons.append((f"the pathology report of {us_date(report.when)} is still {report.status}, with no final report",
-                                Fact(kind="status", name=report.title or "pathology report", value=report.status,
-                                     when=report.when, status=report.status, reference=report.reference)))
-                evidence.append(Evidence.in_report(report, f"Report status: {report.status}", "DiagnosticReport.status"))
+        if report.status in ("preliminary", "partial", "registered") and not any(
+                f.when and report.when and f.when >= report.when for f in finals):
+            phrases.append(f"the pathology report of {us_date(report.when)} is still {report.status}, with no final report")
+            facts.append(Fact(kind="status", name=report.title or "pathology report", value=report.status,
+                              when=report.when, status=report.status, reference=report.reference))
+            evidence.append(Evidence.in_report(report, f"Report status: {report.status}", "DiagnosticReport.status"))
     for d in current_diagnoses(record, ctx):
         name = d.source.text.split(" [")[0]
-        behavior = d.behavior
         morph = (d.morphology or "")[:4]
-        uncertain_code = behavior == "1" and not (d.entity and d.entity.id in _BEHAVIOUR_WHITELIST) and not morph.startswith(_WHITELIST_MORPH)
+        uncertain_code = d.behavior == "1" and not (d.entity and d.entity.id in _BEHAVIOUR_WHITELIST) and not morph.startswith(_WHITELIST_MORPH)
         icd = icd10_of(d)
         if uncertain_code or (icd and is_uncertain_behavior_icd10(icd)):
-            reasons.append((f"{mid_sentence(calm(name))} is coded with uncertain behavior", diagnosis_fact(d, name)))
+            phrases.append(f"{mid_sentence(calm(name))} is coded with uncertain behavior")
+            facts.append(diagnosis_fact(d, name))
             evidence.append(Evidence.of(d.source))
-    if not reasons:
+    if not phrases:
         return None
-    phrases = list(dict.fromkeys(p for p, _ in reasons))
+    phrases = list(dict.fromkeys(phrases))
     lead = "Pathology is not conclusive: "
     summary = first_fitting(lead + "; ".join(phrases[:2]), lead + phrases[0], *(lead + p for p in shorter[:1]))
-    facts += [f for _, f in reasons if f not in facts]
     return SPEC.finding(summary, evidence, facts=facts, reviews=done)
 
 
