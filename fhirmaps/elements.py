@@ -124,3 +124,17 @@ def reference(value: Any) -> str:
         return ""
     parts = [p for p in target.split("/_history/")[0].split("/") if p]
     return "/".join(parts[-2:]) if len(parts) >= 2 else target
+
+
+_SYSTEM_NAMES = {
+    "http://hl7.org/fhir/sid/icd-10-cm": "ICD-10-CM",
+    "http://snomed.info/sct": "SNOMED CT",
+    "http://loinc.org": "LOINC",
+    "http://www.nlm.nih.gov/research/umls/rxnorm": "RxNorm",
+    "http://terminology.hl7.org/CodeSystem/icd-o-3": "ICD-O-3",
+}
+
+
+def system_name(system: str) -> str:
+    """A code system as clinicians name it ("ICD-10-CM"); an unknown one by the last part of its URI."""
+    return _SYSTEM_NAMES.get(system, system.rsplit("/", 1)[-1].rsplit(":", 1)[-1])

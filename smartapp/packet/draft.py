@@ -8,6 +8,7 @@ from datetime import date
 from typing import Any
 
 from fhirmaps.bundles import flatten
+from fhirmaps.elements import system_name
 from fhirmaps.read import read_records
 from fhirmaps.record import PatientRecord
 from smartapp.engine import evaluate_record
@@ -151,7 +152,7 @@ def diagnosis_lines(resources: Sequence[Json], record: PatientRecord) -> list[Di
             continue
         seen.add(ref)
         condition = by_ref.get(ref, {})
-        codes = [f"{_system_name(c.get('system', ''))} {c.get('code')}" for c in (condition.get("code") or {}).get("coding") or []]
+        codes = [f"{system_name(c.get('system', ''))} {c.get('code')}" for c in (condition.get("code") or {}).get("coding") or []]
         if diagnosis.morphology:
             codes.append(f"ICD-O-3 {diagnosis.morphology}")
         stages = [_concept_text(s.get("summary")) for s in condition.get("stage") or [] if s.get("summary")]
@@ -224,11 +225,6 @@ def _concept_text(concept: Any) -> str:
     if concept.get("text"):
         return str(concept["text"])
     return next((str(c["display"]) for c in concept.get("coding") or [] if c.get("display")), "")
-
-
-def _system_name(system: str) -> str:
-    return {"http://hl7.org/fhir/sid/icd-10-cm": "ICD-10-CM", "http://snomed.info/sct": "SNOMED CT",
-            "http://terminology.hl7.org/CodeSystem/icd-o-3": "ICD-O-3"}.get(system, system.rsplit("/", 1)[-1])
 
 
 

@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from fhirmaps.elements import concept_text, parse_date
+from fhirmaps.elements import concept_text, parse_date, system_name
 from fhirmaps.narrative import binary_key
 from fhirmaps.reports import NarrativeContext, binary_map, read_report
 from smartapp.record_loader import PatientRecordSnapshot
@@ -112,12 +112,6 @@ def _readable(value: Any) -> str:
     if isinstance(value, str) and parse_date(value) and re.match(r"\d{4}-\d{2}", value):
         return us_date(parse_date(value))
     return str(value) if isinstance(value, (str, int, float)) else ""
-
-
-def system_name(system: str) -> str:
-    return {"http://hl7.org/fhir/sid/icd-10-cm": "ICD-10-CM", "http://snomed.info/sct": "SNOMED CT", "http://loinc.org": "LOINC",
-            "http://www.nlm.nih.gov/research/umls/rxnorm": "RxNorm", "http://terminology.hl7.org/CodeSystem/icd-o-3": "ICD-O-3"
-            }.get(system, "")
 
 
 def highlight(text: str, needle: str | None) -> list[tuple[str, bool]]:
