@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 from fhirmaps.read import read_records
 from fhirmaps.record import PatientRecord
 from smartapp.findings import EXPEDITE, DataIssue, PatientResult, issues
 from smartapp.triggers import SPECS, Context
-from smartapp.triggers.common import major_planned
-from smartapp.triggers.major_treatment import soon_days
+from smartapp.triggers.major_treatment import scheduled_soon
 from smartapp.triggers.time_critical import assess_time_critical
 from smartapp.wording import us_date
 
@@ -81,9 +80,8 @@ def evaluate_record(record: PatientRecord, *, as_of: date, options: EngineOption
         finding = spec.evaluate(record, ctx)
         if finding is not None:
             result.findings.append(finding)
-    soon = [a for a in major_planned(record, ctx) if a.scheduled and as_of <= a.scheduled <= as_of + timedelta(days=soon_days())]
-    for finding in result.findings:
-        if result.time_critical is not None or soon:
+    if result.time_critical is not None or scheduled_soon(record, ctx):
+        for finding in result.findings:
             finding.urgency = EXPEDITE
     result.findings.sort(key=lambda f: f.trigger)
     return result

@@ -132,12 +132,6 @@ def all_text(record: PatientRecord, ctx: Context, *kinds: str) -> str:
     return "\n".join(r.text for r in reports(record, ctx, *kinds))
 
 
-def major_planned(record: PatientRecord, ctx: Context) -> list[Action]:
-    from smartapp.triggers.major_treatment import planned_major
-
-    return [a for a, _ in planned_major(record, ctx)]
-
-
 @dataclass(frozen=True)
 class Reviews:
     """Reviews, consults and tests already requested or done, and the notes that record them."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from functools import cache
 
 from fhirmaps import codes
@@ -64,10 +65,10 @@ def _major_term(a: Action, age: int | None) -> str:
     return ""
 
 
-def soon_days() -> int:
-    """Days ahead within which a planned major treatment makes the whole evaluation expedite."""
+def scheduled_soon(record: PatientRecord, ctx: Context) -> bool:
+    """A major treatment is scheduled within `expedite_within_days`: every finding of the patient is then expedite."""
     days: int = rules.value(SPEC.id, "expedite_within_days")
-    return days
+    return any(a.scheduled and ctx.as_of <= a.scheduled <= ctx.as_of + timedelta(days=days) for a, _ in planned_major(record, ctx))
 
 
 def planned_major(record: PatientRecord, ctx: Context) -> list[tuple[Action, str]]:
