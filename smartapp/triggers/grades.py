@@ -58,10 +58,18 @@ def _from_measurement(m: Measurement, scheme_hint: str) -> Grade | None:
     if m.kind == "gleason-score":
         match = re.search(r"([345])\s*\+\s*([345])", m.value_text)
         if match:
-            return Grade("gleason", gleason_group(int(match.group(1)), int(match.group(2))), ev, m.source.reference, m.when)
+            return Grade(
+                "gleason",
+                gleason_group(int(match.group(1)), int(match.group(2))),
+                ev,
+                m.source.reference,
+                m.when,
+            )
         if m.value_number is not None and m.value_number != 7:
             total = int(m.value_number)
-            return Grade("gleason", 1 if total <= 6 else 4 if total == 8 else 5, ev, m.source.reference, m.when)
+            return Grade(
+                "gleason", 1 if total <= 6 else 4 if total == 8 else 5, ev, m.source.reference, m.when
+            )
     if m.kind == "grade" and scheme_hint:
         for code in value_codes:
             if code in _LOW_INT_HIGH:
@@ -85,8 +93,24 @@ def grades(record: PatientRecord, ctx: Context, scheme_hint: str) -> list[Grade]
     for report in reports(record, ctx, "pathology"):
         for chunk_text, heading in _diagnostic_text(report.text, sections):
             for scheme, value, line in _from_text(chunk_text, scheme_hint):
-                found.append(Grade(scheme, value, Evidence.of(Source(report.reference, "DiagnosticReport.presentedForm", line, section=heading, title=report.title, when=report.when)), report.reference,
-                                   report.when))
+                found.append(
+                    Grade(
+                        scheme,
+                        value,
+                        Evidence.of(
+                            Source(
+                                report.reference,
+                                "DiagnosticReport.presentedForm",
+                                line,
+                                section=heading,
+                                title=report.title,
+                                when=report.when,
+                            )
+                        ),
+                        report.reference,
+                        report.when,
+                    )
+                )
     best: dict[tuple[str, str], Grade] = {}
     for g in found:
         key = (g.source, g.scheme)
@@ -104,13 +128,15 @@ def _diagnostic_text(text: str, sections: frozenset[str] | set[str]) -> list[tup
 def _from_text(text: str, scheme_hint: str) -> list[tuple[str, int, str]]:
     out: list[tuple[str, int, str]] = []
     for line in re.split(r"(?<=[.;])\s+|\n", text):
-        if re.search(r"\b(previous|prior|previously|originally|initially)\b", line, re.I) and not re.search(r"revised|amended|corrected|upgraded", line, re.I):
+        if rules.pattern("discordant-findings", "earlier_reading_words").search(line) and not rules.pattern(
+            "discordant-findings", "revision_words"
+        ).search(line):
             continue
         for match in rules.pattern("discordant-findings", "gleason_sum").finditer(line):
             out.append(("gleason", gleason_group(int(match.group(1)), int(match.group(2))), line.strip()))
         for match in rules.pattern("discordant-findings", "grade_group").finditer(line):
             out.append(("gleason", int(match.group(1)), line.strip()))
-        if scheme_hint == "net" and re.search(r"neuroendocrine|carcinoid|\bnet\b", line, re.I):
+        if scheme_hint == "net" and rules.pattern("discordant-findings", "net_words").search(line):
             for match in rules.pattern("discordant-findings", "net_grade").finditer(line):
                 out.append(("net", int(match.group(1)), line.strip()))
         if scheme_hint == "nottingham":

@@ -30,11 +30,11 @@ from smartapp.wording import sentence
 
 RATIONALE = {
     "G1": "HER2-positive metastatic breast cancer is treated with HER2-directed therapy in first line (ASCO/CAP HER2 "
-          "definitions, Wolff et al. 2018/2023; NCCN breast guideline); please confirm the reason if none is planned.",
+    "definitions, Wolff et al. 2018/2023; NCCN breast guideline); please confirm the reason if none is planned.",
     "G2": "For very-low/low-risk prostate cancer (Grade Group 1, PSA <10, cT1-T2a) NCCN lists active surveillance as the "
-          "preferred option for most patients; please confirm it was discussed before radical treatment.",
+    "preferred option for most patients; please confirm it was discussed before radical treatment.",
     "G3": "Metastatic non-squamous NSCLC needs broad molecular testing (EGFR, ALK, ROS1, BRAF, KRAS, MET, RET, NTRK) before "
-          "first-line systemic therapy (NCCN NSCLC guideline); PD-L1 alone is not enough.",
+    "first-line systemic therapy (NCCN NSCLC guideline); PD-L1 alone is not enough.",
 }
 
 
@@ -46,16 +46,23 @@ def _exempt(record: PatientRecord, ctx: Context, drug_words: list[str]) -> bool:
         if {c.code for c in a.status_reason} & refusal and text_has(a.name, drug_words):
             return True
     text = "\n".join(r.text for r in reports(record, ctx, "note"))
-    return any(rules.pattern(SPEC.id, "refusal_words").search(line) and text_has(line, drug_words) for line in re.split(r"\n|(?<=\.)\s+", text))
+    return any(
+        rules.pattern(SPEC.id, "refusal_words").search(line) and text_has(line, drug_words)
+        for line in re.split(r"\n|(?<=\.)\s+", text)
+    )
 
 
 def _metastatic(record: PatientRecord, ctx: Context) -> list[Evidence]:
     ev = [Evidence.of(d.source) for d in current_diagnoses(record, ctx) if d.secondary]
     for m in record.measurements:
-        if m.kind in ("stage-group", "stage-m") and re.search(r"\bIV|stage 4|\bM1|\b4[ABC]?\b", f"{m.value_text} {' '.join(c.display + ' ' + c.code for c in m.value_codes)}"):
+        if m.kind in ("stage-group", "stage-m") and rules.pattern(SPEC.id, "stage_iv_values").search(
+            f"{m.value_text} {' '.join(c.display + ' ' + c.code for c in m.value_codes)}"
+        ):
             ev.append(Evidence.of(m.source))
     for d in current_diagnoses(record, ctx) + record.problems:
-        if rules.pattern(SPEC.id, "metastatic_words").search(f"{d.source.text} {d.stage}") and d.clinical_status not in ("resolved", "inactive"):
+        if rules.pattern(SPEC.id, "metastatic_words").search(
+            f"{d.source.text} {d.stage}"
+        ) and d.clinical_status not in ("resolved", "inactive"):
             ev.append(Evidence.of(d.source, f"{d.source.text} {d.stage}".strip()))
     return ev
 
@@ -64,11 +71,18 @@ def _g1(record: PatientRecord, ctx: Context) -> list[Evidence]:
     breast = has_entity(record, ctx, "breast-carcinoma") or has_icd10(record, ctx, "C50")
     if not breast:
         return []
-    positive = [Evidence.of(m.source) for m in record.measurements if m.kind in ("her2-ihc", "her2-ish")
-                and re.search(r"\b3\s*\+|positive|amplified|group\s*1\b", m.value_text, re.I) and not re.search(r"not amplified|negative", m.value_text, re.I)]
+    positive = [
+        Evidence.of(m.source)
+        for m in record.measurements
+        if m.kind in ("her2-ihc", "her2-ish")
+        and rules.pattern(SPEC.id, "her2_positive_values").search(m.value_text)
+        and not rules.pattern(SPEC.id, "her2_negative").search(m.value_text)
+    ]
     for r in reports(record, ctx, "pathology"):
         for line in re.split(r"\n|(?<=\.)\s+", r.text):
-            if rules.pattern(SPEC.id, "her2_positive").search(line) and not rules.pattern(SPEC.id, "her2_negative").search(line):
+            if rules.pattern(SPEC.id, "her2_positive").search(line) and not rules.pattern(
+                SPEC.id, "her2_negative"
+            ).search(line):
                 positive.append(Evidence.in_report(r, line.strip()))
     metastatic = _metastatic(record, ctx)
     if not positive or not metastatic:
@@ -76,9 +90,11 @@ def _g1(record: PatientRecord, ctx: Context) -> list[Evidence]:
     agents = codes.load("treatments")["anti_her2"]
     rxnorm = set(codes.load("treatments")["anti_her2_rxnorm"])
     for a in record.actions:
-        if a.status != "entered-in-error" and (text_has(f"{a.name} {a.note}", agents) or {c.code for c in a.codes} & rxnorm):
+        if a.status != "entered-in-error" and (
+            text_has(f"{a.name} {a.note}", agents) or {c.code for c in a.codes} & rxnorm
+        ):
             return []
-    if _exempt(record, ctx, [*agents, "her2-directed", "her2 directed", "anti-her2", "her2-targeted", "her2 targeted"]):
+    if _exempt(record, ctx, [*agents, *rules.value(SPEC.id, "her2_therapy_words")]):
         return []
     return positive + metastatic + [Evidence.of(d.source) for d in breast]
 
@@ -88,13 +104,24 @@ def _g2(record: PatientRecord, ctx: Context) -> list[Evidence]:
     if not prostate:
         return []
     facts = prostate_facts(record, ctx)
-    if facts.grade_group != 1 or facts.psa is None or facts.psa >= 10 or (facts.t_stage and not low_risk_t(facts.t_stage)):
+    if (
+        facts.grade_group != 1
+        or facts.psa is None
+        or facts.psa >= 10
+        or (facts.t_stage and not low_risk_t(facts.t_stage))
+    ):
         return []
-    radical = [a for a, term in planned_major(record, ctx) if re.search(r"prostatectomy|radiotherapy|radiation|brachy", f"{term} {a.name}", re.I)]
+    radical = [
+        a
+        for a, term in planned_major(record, ctx)
+        if rules.pattern(SPEC.id, "radical_prostate_treatment").search(f"{term} {a.name}")
+    ]
     if not radical:
         return []
     as_terms = codes.load("treatments")["as_discussion_terms"]
-    if any(text_has(r.text, as_terms) for r in reports(record, ctx)) or any(text_has(f"{a.name} {a.note}", as_terms) for a in record.actions):
+    if any(text_has(r.text, as_terms) for r in reports(record, ctx)) or any(
+        text_has(f"{a.name} {a.note}", as_terms) for a in record.actions
+    ):
         return []
     if _exempt(record, ctx, ["surveillance", "prostatectomy", "radiation", "radiotherapy"]):
         return []
@@ -108,7 +135,13 @@ def _g3(record: PatientRecord, ctx: Context) -> list[Evidence]:
     metastatic = _metastatic(record, ctx)
     if not metastatic:
         return []
-    systemic = [a for a in record.actions if a.antineoplastic and a.resource_type.startswith("Medication") and a.status not in ("entered-in-error", "cancelled")]
+    systemic = [
+        a
+        for a in record.actions
+        if a.antineoplastic
+        and a.resource_type.startswith("Medication")
+        and a.status not in ("entered-in-error", "cancelled")
+    ]
     if not systemic:
         return []
     cfg = codes.load("treatments")
@@ -120,7 +153,9 @@ def _g3(record: PatientRecord, ctx: Context) -> list[Evidence]:
             return []
     for r in reports(record, ctx):
         for line in re.split(r"\n|(?<=\.)\s+", r.text):
-            if text_has(line, cfg["molecular_terms"]) and not rules.pattern(SPEC.id, "not_done_words").search(line):
+            if text_has(line, cfg["molecular_terms"]) and not rules.pattern(SPEC.id, "not_done_words").search(
+                line
+            ):
                 return []
     if _exempt(record, ctx, ["molecular", "testing", "biopsy"]):
         return []
@@ -141,8 +176,13 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
     summary = sentence("; ".join(texts[n] for n in fired))
     rationale = " ".join(RATIONALE[n] for n in fired)
     facts = [Fact(kind="statement", name=texts[n]) for n in fired]
-    return SPEC.finding(summary, [e for n in fired for e in hits[n]], facts=facts, rationale=rationale,
-                        reviews=reviews_in_record(record, ctx))
+    return SPEC.finding(
+        summary,
+        [e for n in fired for e in hits[n]],
+        facts=facts,
+        rationale=rationale,
+        reviews=reviews_in_record(record, ctx),
+    )
 
 
 SPEC = TriggerSpec(

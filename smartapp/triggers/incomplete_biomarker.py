@@ -21,6 +21,10 @@ RATIONALE = (
 )
 
 
+def _pat(key: str) -> re.Pattern[str]:
+    return rules.pattern(SPEC.id, key)
+
+
 def states_requirement(line: str) -> bool:
     """A sentence about how a test must be done or read ("2+ results must be reflexed to ISH"), not a result."""
     return bool(rules.pattern(SPEC.id, "requirement_patterns").search(line))
@@ -39,22 +43,32 @@ def _breast(record: PatientRecord, ctx: Context) -> bool:
             return True
         if any(c.code.upper().startswith("C50") for c in d.codes):
             return True
-    return any(re.search(r"breast", r.text, re.I) for r in reports(record, ctx, "pathology"))
+    return any(_pat("breast_words").search(r.text) for r in reports(record, ctx, "pathology"))
 
 
 def _ihc_equivocal(record: PatientRecord, ctx: Context) -> list[Hit]:
     out = []
     for m in record.measurements:
-        if m.kind != "her2-ihc" or (m.when and m.when > ctx.as_of) or rules.pattern(SPEC.id, "non_breast_sites").search(m.body_site):
+        if (
+            m.kind != "her2-ihc"
+            or (m.when and m.when > ctx.as_of)
+            or rules.pattern(SPEC.id, "non_breast_sites").search(m.body_site)
+        ):
             continue
         value = f"{m.value_text} {' '.join(c.code + ' ' + c.display for c in m.value_codes)}"
-        if re.search(r"\b2\s*\+|equivocal|LA11842-4|\b2\b", value, re.I) or m.value_number == 2:
+        if _pat("her2_ihc_equivocal_values").search(value) or m.value_number == 2:
             out.append(Hit(m.when, m.specimen, Evidence.of(m.source)))
     for r in reports(record, ctx, "pathology"):
-        if rules.pattern(SPEC.id, "non_breast_sites").search(r.text[:2000]) and not re.search(r"breast", r.text, re.I):
+        if rules.pattern(SPEC.id, "non_breast_sites").search(r.text[:2000]) and not _pat(
+            "breast_words"
+        ).search(r.text):
             continue
         for line in re.split(r"\n|(?<=\.)\s+", r.text):
-            if rules.pattern(SPEC.id, "her2_ihc_equivocal").search(line) and not rules.pattern(SPEC.id, "ish_words").search(line) and not states_requirement(line):
+            if (
+                rules.pattern(SPEC.id, "her2_ihc_equivocal").search(line)
+                and not rules.pattern(SPEC.id, "ish_words").search(line)
+                and not states_requirement(line)
+            ):
                 out.append(Hit(r.when, ",".join(r.specimens), Evidence.in_report(r, line.strip())))
     return out
 
@@ -65,14 +79,31 @@ def _ish_results(record: PatientRecord, ctx: Context) -> tuple[list[Hit], list[H
     pending: list[Hit] = []
     for m in record.measurements:
         if m.kind == "her2-ish" and not (m.when and m.when > ctx.as_of):
-            (pending if rules.pattern(SPEC.id, "pending_words").search(m.value_text) or not m.value_text else done).append(Hit(m.when, m.specimen, Evidence.of(m.source)))
+            (
+                pending
+                if rules.pattern(SPEC.id, "pending_words").search(m.value_text) or not m.value_text
+                else done
+            ).append(Hit(m.when, m.specimen, Evidence.of(m.source)))
     for r in reports(record, ctx, "pathology", "note"):
         for line in re.split(r"\n|(?<=\.)\s+", r.text):
-            if rules.pattern(SPEC.id, "ish_words").search(line) and re.search(r"her-?2|erbb2|cep-?17", line, re.I) and not states_requirement(line):
+            if (
+                rules.pattern(SPEC.id, "ish_words").search(line)
+                and _pat("her2_ish_names").search(line)
+                and not states_requirement(line)
+            ):
                 hit = Hit(r.when, ",".join(r.specimens), Evidence.in_report(r, line.strip()))
-                (pending if rules.pattern(SPEC.id, "pending_words").search(line) and not rules.pattern(SPEC.id, "ish_ratio").search(line) else done).append(hit)
+                (
+                    pending
+                    if rules.pattern(SPEC.id, "pending_words").search(line)
+                    and not rules.pattern(SPEC.id, "ish_ratio").search(line)
+                    else done
+                ).append(hit)
     for a in record.actions:
-        if re.search(r"fish|in situ|ish\b", a.name, re.I) and re.search(r"her-?2|erbb2", a.name, re.I) and a.status not in ("revoked", "entered-in-error"):
+        if (
+            _pat("ish_words").search(a.name)
+            and _pat("her2_names").search(a.name)
+            and a.status not in ("revoked", "entered-in-error")
+        ):
             pending.append(Hit(a.when, "", Evidence.of(a.source)))
     return done, pending
 
@@ -93,20 +124,25 @@ def _ish_group(record: PatientRecord, ctx: Context) -> list[tuple[int, Evidence]
             copies = (m.value_number, Evidence.of(m.source))
     for r in reports(record, ctx, "pathology"):
         for line in re.split(r"\n|(?<=\.)\s+", r.text):
-            if not re.search(r"her-?2|erbb2|ish|fish", line, re.I):
+            if not (_pat("her2_names").search(line) or _pat("ish_words").search(line)):
                 continue
             ev = Evidence.in_report(r, line.strip())
             group = rules.pattern(SPEC.id, "ish_group").search(line)
             if group and rules.pattern(SPEC.id, "ish_words").search(line + " ish"):
                 out.append((int(group.group(1)), ev))
-            rm, cm = rules.pattern(SPEC.id, "ish_ratio").search(line), rules.pattern(SPEC.id, "ish_copies").search(line)
+            rm, cm = (
+                rules.pattern(SPEC.id, "ish_ratio").search(line),
+                rules.pattern(SPEC.id, "ish_copies").search(line),
+            )
             if rm:
                 ratio = (float(rm.group(1)), ev)
             if cm:
                 copies = (float(cm.group(1) or cm.group(2)), ev)
     if ratio and copies:
         r_value, c_value = ratio[0], copies[0]
-        group_value = (1 if c_value >= 4 else 2) if r_value >= 2 else (3 if c_value >= 6 else 4 if c_value >= 4 else 5)
+        group_value = (
+            (1 if c_value >= 4 else 2) if r_value >= 2 else (3 if c_value >= 6 else 4 if c_value >= 4 else 5)
+        )
         if not out or group_value in {g for g, _ in out}:
             out.append((group_value, ratio[1]))
             out.append((group_value, copies[1]))
@@ -121,7 +157,7 @@ def _equivocal_tests(record: PatientRecord, ctx: Context) -> list[tuple[str, Evi
     resolved: list[tuple[str, date | None]] = []
     for m in record.measurements:
         if m.kind in ("msi", "pdl1", "molecular") and not (m.when and m.when > ctx.as_of):
-            if re.search(r"equivocal|indeterminate|insufficient|failed|not sufficient|qns|inconclusive|unable", m.value_text, re.I):
+            if _pat("equivocal_words").search(m.value_text):
                 found.append((m.kind, m.when, Evidence.of(m.source)))
             elif m.value_text:
                 resolved.append((m.kind, m.when))
@@ -134,10 +170,15 @@ def _equivocal_tests(record: PatientRecord, ctx: Context) -> list[tuple[str, Evi
             match = rules.pattern(SPEC.id, "equivocal_test").search(line)
             # The test named nearest before the equivocal word ("KRAS G12D; PD-L1 not evaluable" is about PD-L1).
             test = rules.pattern(SPEC.id, "test_names").findall(line[: match.start(2)])[-1] if match else ""
-            if not match and titled and rules.pattern(SPEC.id, "result_lines").search(line) and rules.pattern(SPEC.id, "equivocal_words").search(line):
+            if (
+                not match
+                and titled
+                and rules.pattern(SPEC.id, "result_lines").search(line)
+                and rules.pattern(SPEC.id, "equivocal_words").search(line)
+            ):
                 test = titled.group(1)
-            if test and not re.search(r"her-?2|estrogen|progesterone|\ber\b|\bpr\b", line, re.I):
-                if re.search(r"repeat(?:ed)?|re-?test|now (?:shows|positive|negative)", line, re.I):
+            if test and not _pat("her2_and_hormone_receptor_names").search(line):
+                if _pat("repeat_words").search(line):
                     continue
                 found.append((_test_kind(test), r.when, Evidence.in_report(r, line.strip())))
     out = []
@@ -187,17 +228,38 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
             if unresolved:
                 first = min(unresolved, key=lambda h: h.when or ctx.as_of)
                 on = f" on {us_date(first.when)}" if first.when else ""
-                phrases.append(f"HER2 IHC 2+ (equivocal){on} has no ISH result; reflex ISH on the same block is needed")
-                facts += [Fact(kind="measurement", name="HER2 IHC", value="2+ (equivocal)", when=h.when,
-                               reference=h.evidence.reference) for h in unresolved]
+                phrases.append(
+                    f"HER2 IHC 2+ (equivocal){on} has no ISH result; reflex ISH on the same block is needed"
+                )
+                facts += [
+                    Fact(
+                        kind="measurement",
+                        name="HER2 IHC",
+                        value="2+ (equivocal)",
+                        when=h.when,
+                        reference=h.evidence.reference,
+                    )
+                    for h in unresolved
+                ]
                 not_found.append(NotFound(what="HER2 ISH result", searched=_searched(record, ctx)))
                 evidence += [h.evidence for h in unresolved]
         groups = [(g, ev) for g, ev in _ish_group(record, ctx) if g in (2, 3, 4)]
         if groups:
             numbers = sorted({g for g, _ in groups})
-            phrases.append(f"HER2 ISH group {join([str(g) for g in numbers], 'or')} needs concomitant IHC review")
-            facts += [Fact(kind="measurement", name="HER2 ISH group", value=str(g), number=float(g), when=ev.when,
-                           reference=ev.reference) for g, ev in groups]
+            phrases.append(
+                f"HER2 ISH group {join([str(g) for g in numbers], 'or')} needs concomitant IHC review"
+            )
+            facts += [
+                Fact(
+                    kind="measurement",
+                    name="HER2 ISH group",
+                    value=str(g),
+                    number=float(g),
+                    when=ev.when,
+                    reference=ev.reference,
+                )
+                for g, ev in groups
+            ]
             evidence += [ev for _, ev in groups]
     equivocal = _equivocal_tests(record, ctx)
     first_of_kind: dict[str, Evidence] = {}  # one phrase per test, from its earliest report
@@ -208,22 +270,39 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
         result = word.group(0).lower() if word else "equivocal"
         on = f" on {us_date(ev.when)}" if ev.when else ""
         phrases.append(f"{_TEST_LABELS[kind]} result {result}{on}, never repeated")
-        facts.append(Fact(kind="measurement", name=_TEST_LABELS[kind], value=result, when=ev.when, reference=ev.reference))
+        facts.append(
+            Fact(
+                kind="measurement",
+                name=_TEST_LABELS[kind],
+                value=result,
+                when=ev.when,
+                reference=ev.reference,
+            )
+        )
     evidence += [ev for _, ev in equivocal]
     phrases = list(dict.fromkeys(phrases))
     if not phrases:
         return None
-    return SPEC.finding(sentence("; ".join(phrases)), evidence, facts=facts, not_found=not_found,
-                        reviews=reviews_in_record(record, ctx))
+    return SPEC.finding(
+        sentence("; ".join(phrases)),
+        evidence,
+        facts=facts,
+        not_found=not_found,
+        reviews=reviews_in_record(record, ctx),
+    )
 
 
 def ask(finding: Finding) -> str | None:
     names = {f.name for f in finding.facts}
     if "HER2 IHC" in names:
-        return ("HER2 IHC 2+ (equivocal) without ISH: please perform or recommend HER2 ISH on the same block; "
-                "what is the final HER2 status?")
+        return (
+            "HER2 IHC 2+ (equivocal) without ISH: please perform or recommend HER2 ISH on the same block; "
+            "what is the final HER2 status?"
+        )
     if "HER2 ISH group" in names:
-        return "Atypical HER2 ISH group: please review ISH with concomitant IHC; what is the final HER2 status?"
+        return (
+            "Atypical HER2 ISH group: please review ISH with concomitant IHC; what is the final HER2 status?"
+        )
     return None
 
 

@@ -25,7 +25,14 @@ _OPEN_ACTIVITY = {"not-started", "scheduled", "in-progress", "on-hold", "", "act
 
 def _is_planned(a: Action) -> bool:
     if a.resource_type == "ServiceRequest":
-        return a.status in ("draft", "active", "on-hold") and a.intent in ("proposal", "plan", "order", "original-order", "directive", "")
+        return a.status in ("draft", "active", "on-hold") and a.intent in (
+            "proposal",
+            "plan",
+            "order",
+            "original-order",
+            "directive",
+            "",
+        )
     if a.resource_type == "CarePlan":
         return a.status in _OPEN_ACTIVITY and a.source.path != "CarePlan.category"
     if a.resource_type == "Procedure":
@@ -39,7 +46,9 @@ def _is_planned(a: Action) -> bool:
 
 @cache
 def _minor_regex() -> re.Pattern[str]:
-    minors = [m for m in codes.load("treatments")["minor_keywords"] if m not in ("diagnostic", "consultation")]
+    minors = [
+        m for m in codes.load("treatments")["minor_keywords"] if m not in ("diagnostic", "consultation")
+    ]
     alternatives = "|".join(re.escape(m) for m in sorted(minors, key=len, reverse=True))
     return re.compile(rf"(?<![\w-])(?:{alternatives})(?![\w])", re.I)
 
@@ -58,9 +67,16 @@ def _major_term(a: Action, age: int | None) -> str:
     term = text_has(cleaned, cfg["major_keywords"])
     if term:
         return term
-    if age is not None and age < 45 and text_has(cleaned, ["hysterectomy"]) and text_has(cleaned, ["salpingo-oophorectomy", "oophorectomy", "bso"]):
+    if (
+        age is not None
+        and age < 45
+        and text_has(cleaned, ["hysterectomy"])
+        and text_has(cleaned, ["salpingo-oophorectomy", "oophorectomy", "bso"])
+    ):
         return "hysterectomy with bilateral salpingo-oophorectomy"
-    if re.search(r"\b(radiotherapy|radiation|chemoradiation|chemoradiotherapy)\b", cleaned, re.I) and re.search(r"definitive|curative|radical", cleaned, re.I):
+    if rules.pattern(SPEC.id, "radiotherapy_words").search(cleaned) and rules.pattern(
+        SPEC.id, "curative_intent_words"
+    ).search(cleaned):
         return "definitive radiotherapy"
     return ""
 
@@ -68,15 +84,23 @@ def _major_term(a: Action, age: int | None) -> str:
 def scheduled_soon(record: PatientRecord, ctx: Context) -> bool:
     """A major treatment is scheduled within `expedite_within_days`: every finding of the patient is then expedite."""
     days: int = rules.value(SPEC.id, "expedite_within_days")
-    return any(a.scheduled and ctx.as_of <= a.scheduled <= ctx.as_of + timedelta(days=days) for a, _ in planned_major(record, ctx))
+    return any(
+        a.scheduled and ctx.as_of <= a.scheduled <= ctx.as_of + timedelta(days=days)
+        for a, _ in planned_major(record, ctx)
+    )
 
 
 def planned_major(record: PatientRecord, ctx: Context) -> list[tuple[Action, str]]:
     # A cancer in remission or recorded as inactive still gives the plan a cancer context (e.g. transplant in CR1).
     has_cancer = bool(current_diagnoses(record, ctx) or record.excluded_diagnoses)
     age = age_on(record, ctx.as_of)
-    done_terms = {term for a in record.actions if a.resource_type == "Procedure" and a.status == "completed"
-                  for term in [_major_term(a, age)] if term}
+    done_terms = {
+        term
+        for a in record.actions
+        if a.resource_type == "Procedure" and a.status == "completed"
+        for term in [_major_term(a, age)]
+        if term
+    }
     out = []
     preparing = rules.pattern(SPEC.id, "not_treatment_patterns")
     for a in record.actions:
@@ -89,7 +113,7 @@ def planned_major(record: PatientRecord, ctx: Context) -> list[tuple[Action, str
         benign = rules.pattern(SPEC.id, "benign_reasons").search(a.reason_text)
         if rules.pattern(SPEC.id, "declined").search(context_text) or (benign and not has_cancer):
             continue
-        if not has_cancer and not re.search(r"cancer|carcinoma|sarcoma|lymphoma|leuk|melanoma|malignan|tumou?r|neoplasm|metasta", a.reason_text, re.I):
+        if not has_cancer and not rules.pattern(SPEC.id, "cancer_reason_words").search(a.reason_text):
             continue
         if a.scheduled and a.scheduled < ctx.as_of and a.resource_type == "Appointment":
             continue
@@ -105,13 +129,30 @@ def planned_in_notes(record: PatientRecord, ctx: Context) -> list[tuple[Evidence
     structured = {term for a, term in planned_major(record, ctx)}
     found = []
     for report in reports(record, ctx, "note"):
-        if report.when is None or (ctx.as_of - report.when).days > rules.value(SPEC.id, "note_window_days") or report.author_is_patient:
+        if (
+            report.when is None
+            or (ctx.as_of - report.when).days > rules.value(SPEC.id, "note_window_days")
+            or report.author_is_patient
+        ):
             continue
         for line in re.split(r"\n|(?<=[.;])\s+", report.text):
-            if not rules.pattern(SPEC.id, "planning_words").search(line) or rules.pattern(SPEC.id, "not_planned_words").search(line):
+            if not rules.pattern(SPEC.id, "planning_words").search(line) or rules.pattern(
+                SPEC.id, "not_planned_words"
+            ).search(line):
                 continue
-            probe = Action(source=Source(report.reference, "", line), resource_type="ServiceRequest", name=line, codes=(),
-                           status="active", intent="plan", status_reason=(), status_reason_text="", start=None, end=None, scheduled=None)
+            probe = Action(
+                source=Source(report.reference, "", line),
+                resource_type="ServiceRequest",
+                name=line,
+                codes=(),
+                status="active",
+                intent="plan",
+                status_reason=(),
+                status_reason_text="",
+                start=None,
+                end=None,
+                scheduled=None,
+            )
             term = _major_term(probe, age)
             if term and term not in structured:
                 found.append((Evidence.in_report(report, line.strip()), term))
@@ -120,8 +161,14 @@ def planned_in_notes(record: PatientRecord, ctx: Context) -> list[tuple[Evidence
 
 def _plan_fact(a: Action, term: str, ctx: Context) -> Fact:
     when = a.scheduled or a.start
-    return Fact(kind="plan", name=plain_name(a.name or term), when=when, status=a.status, reference=a.source.reference,
-                days_from_evaluation=(when - ctx.as_of).days if when else None)
+    return Fact(
+        kind="plan",
+        name=plain_name(a.name or term),
+        when=when,
+        status=a.status,
+        reference=a.source.reference,
+        days_from_evaluation=(when - ctx.as_of).days if when else None,
+    )
 
 
 def _plan_phrase(fact: Fact) -> str:
@@ -141,14 +188,19 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
     reviews = reviews_in_record(record, ctx)
     if not planned and noted:
         terms = list(dict.fromkeys(term for _, term in noted))
-        summary = sentence(f"Clinic note plans {join(terms)}; confirm the diagnosis and plan before an irreversible treatment")
+        summary = sentence(
+            f"Clinic note plans {join(terms)}; confirm the diagnosis and plan before an irreversible treatment"
+        )
         facts = [Fact(kind="plan", name=term, when=e.when, reference=e.reference) for e, term in noted]
         return SPEC.finding(summary, [e for e, _ in noted], facts=facts, reviews=reviews)
     if not planned:
         return None
     # The operation or procedure leads; a conditioning drug or an appointment slot is part of it.
     priority = {"ServiceRequest": 0, "Procedure": 0, "CarePlan": 1, "MedicationRequest": 2, "Appointment": 3}
-    ordered = sorted(planned, key=lambda p: (priority.get(p[0].resource_type, 2), p[0].scheduled or p[0].start or ctx.as_of))
+    ordered = sorted(
+        planned,
+        key=lambda p: (priority.get(p[0].resource_type, 2), p[0].scheduled or p[0].start or ctx.as_of),
+    )
     facts = [_plan_fact(a, term, ctx) for a, term in ordered]
     plan = _plan_phrase(facts[0])
     summary = first_fitting(f"{plan}; confirm the diagnosis and plan before an irreversible treatment", plan)

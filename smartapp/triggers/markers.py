@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from datetime import date
 
 from fhirmaps import codes
 from fhirmaps.record import Measurement, PatientRecord
 from smartapp.findings import Evidence
+from smartapp.triggers import rules
 from smartapp.triggers.common import Context, current_diagnoses
 
 _PREGNANCY_CODES = ("Z33", "Z34", "Z3A", "O")
@@ -20,8 +20,16 @@ _MARKER_DISEASES = {
 
 
 def _series(record: PatientRecord, marker: str, since: date, ctx: Context) -> list[Measurement]:
-    items = [m for m in record.measurements if m.kind == "tumor-marker" and m.name == marker and m.value_number is not None
-             and m.when and since <= m.when <= ctx.as_of and m.status not in ("entered-in-error", "cancelled")]
+    items = [
+        m
+        for m in record.measurements
+        if m.kind == "tumor-marker"
+        and m.name == marker
+        and m.value_number is not None
+        and m.when
+        and since <= m.when <= ctx.as_of
+        and m.status not in ("entered-in-error", "cancelled")
+    ]
     return sorted(items, key=lambda m: (m.when or since, m.source.reference))
 
 
@@ -32,8 +40,12 @@ def _relevant(record: PatientRecord, ctx: Context, marker: str) -> bool:
         return False
     if diseases is None:
         return True
-    return any((d.entity and d.entity.id in diseases) or (d.site and d.site.id in diseases) or
-               (marker == "PSA" and any(c.code.upper().startswith("C61") for c in d.codes)) for d in dx)
+    return any(
+        (d.entity and d.entity.id in diseases)
+        or (d.site and d.site.id in diseases)
+        or (marker == "PSA" and any(c.code.upper().startswith("C61") for c in d.codes))
+        for d in dx
+    )
 
 
 def _pregnant(record: PatientRecord) -> bool:
@@ -43,11 +55,16 @@ def _pregnant(record: PatientRecord) -> bool:
                 return True
             if c.code in ("77386006", "72892002"):
                 return True
-    return any(re.search(r"pregnan", r.text, re.I) for r in record.reports if r.kind == "note")
+    return any(
+        rules.pattern("not-responding", "pregnancy_words").search(r.text)
+        for r in record.reports
+        if r.kind == "note"
+    )
 
 
-def marker_progression(record: PatientRecord, ctx: Context, start: date, prostatectomy: date | None,
-                       radiotherapy: date | None) -> list[tuple[str, list[Evidence]]]:
+def marker_progression(
+    record: PatientRecord, ctx: Context, start: date, prostatectomy: date | None, radiotherapy: date | None
+) -> list[tuple[str, list[Evidence]]]:
     cfg = codes.load("observations")
     rules = cfg["rules"]
     found: list[tuple[str, list[Evidence]]] = []
@@ -63,15 +80,24 @@ def marker_progression(record: PatientRecord, ctx: Context, start: date, prostat
         values = [float(m.value_number or 0.0) for m in series]
         hit: list[int] = []
         if marker == "PSA":
-            hit = _psa(values, rules["psa"], prostatectomy is not None and prostatectomy <= start, radiotherapy is not None)
+            hit = _psa(
+                values,
+                rules["psa"],
+                prostatectomy is not None and prostatectomy <= start,
+                radiotherapy is not None,
+            )
         elif marker_cfg["rule"] == "ca125":
             hit = _ca125(values, float(marker_cfg.get("uln", 35)), rules["ca125"]["doubling"])
         else:
             hit = _generic(values, rules["generic"])
         if hit:
             unit = f" {series[-1].unit}" if series[-1].unit else ""
-            found.append((f"{marker} {' → '.join(f'{v:g}' for v in values[-4:])}{unit}",
-                          [Evidence.of(series[i].source) for i in hit]))
+            found.append(
+                (
+                    f"{marker} {' → '.join(f'{v:g}' for v in values[-4:])}{unit}",
+                    [Evidence.of(series[i].source) for i in hit],
+                )
+            )
     return found
 
 
@@ -81,16 +107,27 @@ def _nadir_index(values: list[float]) -> int:
 
 def _psa(values: list[float], rule: dict[str, float], after_prostatectomy: bool, after_rt: bool) -> list[int]:
     if after_prostatectomy:
-        above = [i for i in range(1, len(values)) if values[i] > rule["post_prostatectomy_threshold"] and values[i] > values[i - 1]
-                 and values[i - 1] > rule["post_prostatectomy_threshold"]]
+        above = [
+            i
+            for i in range(1, len(values))
+            if values[i] > rule["post_prostatectomy_threshold"]
+            and values[i] > values[i - 1]
+            and values[i - 1] > rule["post_prostatectomy_threshold"]
+        ]
         return [above[-1] - 1, above[-1]] if above else []
     n = _nadir_index(values)
     nadir = values[n]
     if after_rt and not after_prostatectomy:
-        hits = [i for i in range(n + 1, len(values)) if values[i] >= nadir + rule["post_radiotherapy_above_nadir"]]
+        hits = [
+            i for i in range(n + 1, len(values)) if values[i] >= nadir + rule["post_radiotherapy_above_nadir"]
+        ]
     else:
-        hits = [i for i in range(n + 1, len(values)) if values[i] >= nadir * (1 + rule["systemic_rise_fraction"])
-                and values[i] - nadir >= rule["systemic_rise_absolute"]]
+        hits = [
+            i
+            for i in range(n + 1, len(values))
+            if values[i] >= nadir * (1 + rule["systemic_rise_fraction"])
+            and values[i] - nadir >= rule["systemic_rise_absolute"]
+        ]
     # Confirmed: at least two qualifying values after the nadir (PCWG: a second value >= 3 weeks later).
     return [n] + hits[-2:] if len(hits) >= 2 else []
 
@@ -109,6 +146,10 @@ def _generic(values: list[float], rule: dict[str, float]) -> list[int]:
     for i in range(1, len(after)):
         rises = rises + 1 if after[i] > after[i - 1] else 0
     last = values[-1]
-    if rises >= rule["consecutive_rises"] and n < len(values) - 2 and last >= values[n] * (1 + rule["rise_fraction_above_nadir"]):
+    if (
+        rises >= rule["consecutive_rises"]
+        and n < len(values) - 2
+        and last >= values[n] * (1 + rule["rise_fraction_above_nadir"])
+    ):
         return [n, len(values) - 2, len(values) - 1]
     return []

@@ -3,7 +3,6 @@ stop for no response, recurrence/relapse)."""
 
 from __future__ import annotations
 
-import re
 from datetime import date
 
 from fhirmaps import codes
@@ -29,8 +28,18 @@ RATIONALE = (
     "point at which the next line, clinical trials and the original diagnosis deserve a fresh expert look."
 )
 # Size words count only when the sentence is about tumour (lesion, mass, node, metastasis...).
-_WEAK = {"interval increase", "interval enlargement", "increased in size", "has increased in size", "enlarging", "increasing size",
-         "new lesion", "new lesions", "progressed", "progression"}
+_WEAK = {
+    "interval increase",
+    "interval enlargement",
+    "increased in size",
+    "has increased in size",
+    "enlarging",
+    "increasing size",
+    "new lesion",
+    "new lesions",
+    "progressed",
+    "progression",
+}
 _IMAGING_SECTIONS = frozenset({"diagnosis", "body", "comment", "addendum", "findings"})
 
 
@@ -69,16 +78,30 @@ def _responded_after(record: PatientRecord, ctx: Context, when: date | None) -> 
     if when is None:
         return False
     improved = set(codes.load("urgent")["improved_status"]["codes"])
-    if any(m.kind == "disease-status" and m.when and when < m.when <= ctx.as_of and {c.code for c in m.value_codes} & improved
-           for m in record.measurements):
+    if any(
+        m.kind == "disease-status"
+        and m.when
+        and when < m.when <= ctx.as_of
+        and {c.code for c in m.value_codes} & improved
+        for m in record.measurements
+    ):
         return True
     # Stable disease or a response on a later scan: the line after the progression is working.
     sections = diagnostic_sections() | _IMAGING_SECTIONS
-    return any(r.when and when < r.when and any(m.label == "RESPONSE" and m.raw.asserted and m.section in sections
-                                                for m in r.mentions)
-               and not any(m.label == "PROGRESSION" and m.raw.asserted and not m.raw.uncertain and m.section in sections
-                           and not rules.pattern(SPEC.id, "progression_traps").search(m.raw.sentence) for m in r.mentions)
-               for r in reports(record, ctx, "imaging"))
+    return any(
+        r.when
+        and when < r.when
+        and any(m.label == "RESPONSE" and m.raw.asserted and m.section in sections for m in r.mentions)
+        and not any(
+            m.label == "PROGRESSION"
+            and m.raw.asserted
+            and not m.raw.uncertain
+            and m.section in sections
+            and not rules.pattern(SPEC.id, "progression_traps").search(m.raw.sentence)
+            for m in r.mentions
+        )
+        for r in reports(record, ctx, "imaging")
+    )
 
 
 def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
@@ -92,57 +115,120 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
     def current(when: date | None) -> bool:
         return when is None or (ctx.as_of - when).days <= window
 
-    stopped = [a for a in record.actions
-               if {c.code for c in a.status_reason} & set(codes.load("treatments")["termination"]["no_response"]) and current(a.end)]
+    stopped = [
+        a
+        for a in record.actions
+        if {c.code for c in a.status_reason} & set(codes.load("treatments")["termination"]["no_response"])
+        and current(a.end)
+    ]
     if stopped:
         # The stop date when recorded, else the order's date (a later response still supersedes it).
         when = max((day for a in stopped if (day := a.end or a.when) is not None), default=None)
         signals.append((when, f"{regimen_name([a.name for a in stopped])} stopped for progression"))
-        evidence += [Evidence.of(a.source, f"{a.name}: {a.status}; reason: {a.status_reason_text or 'no response'}") for a in stopped]
+        evidence += [
+            Evidence.of(a.source, f"{a.name}: {a.status}; reason: {a.status_reason_text or 'no response'}")
+            for a in stopped
+        ]
     for d in current_diagnoses(record, ctx):
         if d.clinical_status in ("recurrence", "relapse"):  # the status is as of now, whatever the onset date
-            signals.append((d.when, f"{d.entity.label if d.entity else 'cancer'} recorded as {d.clinical_status}"))
+            signals.append(
+                (d.when, f"{d.entity.label if d.entity else 'cancer'} recorded as {d.clinical_status}")
+            )
             evidence.append(Evidence.of(d.source, f"{d.source.text} (clinical status: {d.clinical_status})"))
-            facts.append(Fact(kind="status", name="clinical status", value=d.clinical_status or "", when=d.when,
-                              reference=d.source.reference))
+            facts.append(
+                Fact(
+                    kind="status",
+                    name="clinical status",
+                    value=d.clinical_status or "",
+                    when=d.when,
+                    reference=d.source.reference,
+                )
+            )
     if given:
         start = min(a.start or a.end or ctx.as_of for a in given)
         for status in record.measurements:
-            if status.kind == "disease-status" and status.when and start < status.when <= ctx.as_of and current(status.when) and {
-                    c.code for c in status.value_codes} & set(cfg["disease_status_worse"]):
+            if (
+                status.kind == "disease-status"
+                and status.when
+                and start < status.when <= ctx.as_of
+                and current(status.when)
+                and {c.code for c in status.value_codes} & set(cfg["disease_status_worse"])
+            ):
                 signals.append((status.when, f"disease status worse on {us_date(status.when)}"))
                 evidence.append(Evidence.of(status.source))
                 facts.append(measurement_fact(status))
         for score in record.measurements:
-            if (score.kind == "deauville" and score.value_number is not None and score.when and start < score.when <= ctx.as_of
-                    and current(score.when) and score.value_number >= rules.value(SPEC.id, "deauville_inadequate")):
+            if (
+                score.kind == "deauville"
+                and score.value_number is not None
+                and score.when
+                and start < score.when <= ctx.as_of
+                and current(score.when)
+                and score.value_number >= rules.value(SPEC.id, "deauville_inadequate")
+            ):
                 signals.append((score.when, f"Deauville {score.value_number:g} on PET {us_date(score.when)}"))
                 evidence.append(Evidence.of(score.source))
                 facts.append(measurement_fact(score))
         for r in reports(record, ctx, "imaging"):
-            if not r.when or r.when <= start or not current(r.when) or rules.pattern(SPEC.id, "baseline_scan").search(r.title) or rules.pattern(SPEC.id, "pseudoprogression").search(r.text):
+            if (
+                not r.when
+                or r.when <= start
+                or not current(r.when)
+                or rules.pattern(SPEC.id, "baseline_scan").search(r.title)
+                or rules.pattern(SPEC.id, "pseudoprogression").search(r.text)
+            ):
                 continue
-            has_impression = any(m.section == "diagnosis" for m in r.mentions) or "impression" in r.text.lower()
+            has_impression = (
+                any(m.section == "diagnosis" for m in r.mentions) or "impression" in r.text.lower()
+            )
             sections = diagnostic_sections() if has_impression else _IMAGING_SECTIONS
             for m in r.mentions:
-                if m.label != "PROGRESSION" or m.section not in sections or not m.raw.asserted or m.raw.uncertain:
+                if (
+                    m.label != "PROGRESSION"
+                    or m.section not in sections
+                    or not m.raw.asserted
+                    or m.raw.uncertain
+                ):
                     continue
                 same = [o for o in r.mentions if o.raw.sentence == m.raw.sentence and o.label == "RESPONSE"]
                 if rules.pattern(SPEC.id, "progression_traps").search(m.raw.sentence) or same:
                     continue
-                if m.key in _WEAK and not rules.pattern(SPEC.id, "tumor_words").search(m.raw.sentence.replace(m.raw.text, "")):
+                if m.key in _WEAK and not rules.pattern(SPEC.id, "tumor_words").search(
+                    m.raw.sentence.replace(m.raw.text, "")
+                ):
                     continue  # "enlarging pleural effusion" is not tumor progression
                 said = mid_sentence(calm(m.raw.text))
                 signals.append((r.when, f"{calm(r.title) or 'imaging'} {us_date(r.when)} shows {said}"))
                 evidence.append(Evidence.of(m.source))
                 break
         for d in record.diagnoses:
-            if d.secondary and d.origin == "condition" and d.when and start < d.when <= ctx.as_of and current(d.when):
-                signals.append((d.when, f"new {mid_sentence(plain_name(d.source.text.split(' [')[0]))} on {us_date(d.when)}"))
+            if (
+                d.secondary
+                and d.origin == "condition"
+                and d.when
+                and start < d.when <= ctx.as_of
+                and current(d.when)
+            ):
+                signals.append(
+                    (
+                        d.when,
+                        f"new {mid_sentence(plain_name(d.source.text.split(' [')[0]))} on {us_date(d.when)}",
+                    )
+                )
                 evidence.append(Evidence.of(d.source))
                 facts.append(diagnosis_fact(d))
-        prostatectomy = next((a.start for a in given if a.resource_type == "Procedure" and re.search(r"prostatectomy", a.name, re.I)), None)
-        radiotherapy = next((a.start for a in given if re.search(r"radiat|radiotherapy|brachy|sbrt|imrt", a.name, re.I)), None)
+        prostatectomy = next(
+            (
+                a.start
+                for a in given
+                if a.resource_type == "Procedure"
+                and rules.pattern(SPEC.id, "prostatectomy_names").search(a.name)
+            ),
+            None,
+        )
+        radiotherapy = next(
+            (a.start for a in given if rules.pattern(SPEC.id, "radiotherapy_names").search(a.name)), None
+        )
         for reason, ev in marker_progression(record, ctx, start, prostatectomy, radiotherapy):
             latest = max((e.when for e in ev if e.when), default=None)
             if current(latest):
@@ -159,8 +245,10 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
     facts += [Fact(kind="treatment", name=drug_name(name)) for name in regimen]
     # The order of each drug of that regimen, after the signals (the decisive facts come first).
     for name in dict.fromkeys(drug_name(n) for n in regimen):
-        order = sorted((a for a in given if drug_name(a.name) == name),
-                       key=lambda a: (a.resource_type != "MedicationRequest", a.start or ctx.as_of))
+        order = sorted(
+            (a for a in given if drug_name(a.name) == name),
+            key=lambda a: (a.resource_type != "MedicationRequest", a.start or ctx.as_of),
+        )
         if order:
             evidence.append(Evidence.of(order[0].source))
     on = f" on {regimen_name(regimen)}" if regimen else ""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import date
 
 from fhirmaps.record import PatientRecord
@@ -22,12 +21,21 @@ RATIONALE = (
 def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
     evidence = [Evidence.of(s) for s in record.requests]
     for a in record.actions:
-        if a.resource_type in ("ServiceRequest", "Appointment", "Encounter") and a.status not in ("revoked", "entered-in-error", "cancelled"):
+        if a.resource_type in ("ServiceRequest", "Appointment", "Encounter") and a.status not in (
+            "revoked",
+            "entered-in-error",
+            "cancelled",
+        ):
             text = f"{a.name} {a.reason_text}"
             by_clinician = a.requester in ("Practitioner", "PractitionerRole", "Organization", "CareTeam")
-            if by_clinician and not (rules.pattern(SPEC.id, "asks_patterns").search(f"{text} {a.note}") or rules.pattern(SPEC.id, "asked_by_patterns").search(f"{text} {a.note}")):
+            if by_clinician and not (
+                rules.pattern(SPEC.id, "asks_patterns").search(f"{text} {a.note}")
+                or rules.pattern(SPEC.id, "asked_by_patterns").search(f"{text} {a.note}")
+            ):
                 continue  # a clinician's referral is a review under way (listed on the findings), not a request
-            if re.search(r"second (?:medical )?opinion", text, re.I) and not rules.pattern(SPEC.id, "not_patient_patterns").search(f"{text} {a.note}"):
+            if rules.pattern(SPEC.id, "second_opinion_words").search(text) and not rules.pattern(
+                SPEC.id, "not_patient_patterns"
+            ).search(f"{text} {a.note}"):
                 evidence.append(Evidence.of(a.source, text.strip()))
     for m in mentions(record, ctx, "REQUEST", kinds=("note",), asserted=False):
         if m.raw.negated:
@@ -38,20 +46,31 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
             if not rules.pattern(SPEC.id, "no_answer_patterns").search(sentence):
                 evidence.append(Evidence.of(m.source))
             continue
-        if (rules.pattern(SPEC.id, "asks_patterns").search(sentence) or rules.pattern(SPEC.id, "asked_by_patterns").search(sentence)) and not rules.pattern(SPEC.id, "not_patient_patterns").search(sentence):
+        if (
+            rules.pattern(SPEC.id, "asks_patterns").search(sentence)
+            or rules.pattern(SPEC.id, "asked_by_patterns").search(sentence)
+        ) and not rules.pattern(SPEC.id, "not_patient_patterns").search(sentence):
             evidence.append(Evidence.of(m.source))
     if not evidence:
         return None
     first = max(evidence, key=lambda e: e.when or date.min)
     on = f" on {us_date(first.when)}" if first.when else ""
-    said = {"Communication": f"in a patient message{on}", "QuestionnaireResponse": f"on a questionnaire{on}",
-            "DocumentReference": f"as recorded in a clinic note{on}", "DiagnosticReport": f"as recorded in a report{on}",
-            "ServiceRequest": f"and a referral was ordered{on}", "Appointment": f"and an appointment was made{on}",
-            "Encounter": f"at a visit{on}"}.get(first.reference.partition("/")[0], on.strip())
+    said = {
+        "Communication": f"in a patient message{on}",
+        "QuestionnaireResponse": f"on a questionnaire{on}",
+        "DocumentReference": f"as recorded in a clinic note{on}",
+        "DiagnosticReport": f"as recorded in a report{on}",
+        "ServiceRequest": f"and a referral was ordered{on}",
+        "Appointment": f"and an appointment was made{on}",
+        "Encounter": f"at a visit{on}",
+    }.get(first.reference.partition("/")[0], on.strip())
     summary = as_sentence(f"The patient asked for a second opinion {said}")
-    return SPEC.finding(summary, evidence, facts=[Fact(kind="request", name="second opinion", when=first.when,
-                                                       reference=first.reference)],
-                        reviews=reviews_in_record(record, ctx))
+    return SPEC.finding(
+        summary,
+        evidence,
+        facts=[Fact(kind="request", name="second opinion", when=first.when, reference=first.reference)],
+        reviews=reviews_in_record(record, ctx),
+    )
 
 
 SPEC = TriggerSpec(

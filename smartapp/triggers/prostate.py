@@ -13,7 +13,9 @@ from smartapp.triggers.common import Context, reports
 from smartapp.triggers.grades import grades
 from smartapp.wording import us_date
 
-_T_STAGE = re.compile(r"\b(?:c|clinical(?:\s+stage)?\s*)?T([1-4])([a-c])?\b")
+
+def _t_stage(text: str) -> re.Match[str] | None:
+    return rules.pattern("surveillance-check", "t_stage_value").search(text)
 
 
 @dataclass
@@ -40,8 +42,17 @@ def prostate_facts(record: PatientRecord, ctx: Context) -> ProstateFacts:
         top = max(gleason, key=lambda g: g.value)
         facts.grade_group = top.value
         facts.evidence.append(top.evidence)
-    psa = sorted((m for m in record.measurements if m.kind == "tumor-marker" and m.name == "PSA" and m.value_number is not None
-                  and (m.when is None or m.when <= ctx.as_of)), key=lambda m: (m.when is not None, m.when))
+    psa = sorted(
+        (
+            m
+            for m in record.measurements
+            if m.kind == "tumor-marker"
+            and m.name == "PSA"
+            and m.value_number is not None
+            and (m.when is None or m.when <= ctx.as_of)
+        ),
+        key=lambda m: (m.when is not None, m.when),
+    )
     if psa:
         facts.psa = psa[-1].value_number
         facts.psa_when = psa[-1].when
@@ -50,17 +61,18 @@ def prostate_facts(record: PatientRecord, ctx: Context) -> ProstateFacts:
     volumes: list[tuple[date | None, float, Evidence]] = []
     for m in record.measurements:
         if m.kind == "stage-t":
-            match = _T_STAGE.search(m.value_text) or _T_STAGE.search(" ".join(c.display or c.code for c in m.value_codes))
+            match = _t_stage(m.value_text) or _t_stage(" ".join(c.display or c.code for c in m.value_codes))
             if match:
                 facts.t_stage = f"T{match.group(1)}{match.group(2) or ''}"
         elif m.kind == "psa-density" and m.value_number is not None and not (m.when and m.when > ctx.as_of):
             stated.append((m.when, m.value_number, Evidence.of(m.source)))
-        elif m.kind == "prostate-volume" and m.value_number is not None and not (m.when and m.when > ctx.as_of):
+        elif (
+            m.kind == "prostate-volume" and m.value_number is not None and not (m.when and m.when > ctx.as_of)
+        ):
             volumes.append((m.when, m.value_number, Evidence.of(m.source)))
     text = "\n".join(r.text for r in reports(record, ctx))
     if facts.t_stage is None:
-        match = (re.search(r"\b(?:c|[Cc]linical\s+(?:[Ss]tage\s*)?)T([1-4])([a-c])?\b", text)
-                 or re.search(r"clinical stage[^.\n]{0,15}\bT([1-4])([a-c])?", text, re.I))
+        match = rules.pattern("surveillance-check", "t_stage_in_text").search(text)
         if match:
             facts.t_stage = f"T{match.group(1)}{match.group(2) or ''}"
     core_match = rules.pattern("surveillance-check", "positive_cores").search(text)
@@ -80,7 +92,9 @@ def prostate_facts(record: PatientRecord, ctx: Context) -> ProstateFacts:
     _density(facts, stated, volumes)
     p4 = [int(a or b) for a, b in rules.pattern("surveillance-check", "pattern4_percent").findall(text)]
     facts.pattern4_pct = max(p4) if p4 else None
-    facts.brca2 = bool(rules.pattern("surveillance-check", "brca2_positive").search(text)) and not re.search(r"brca2[^.\n]{0,40}(negative|not detected|no pathogenic)", text, re.I)
+    facts.brca2 = bool(
+        rules.pattern("surveillance-check", "brca2_positive").search(text)
+    ) and not rules.pattern("surveillance-check", "brca2_negative").search(text)
     facts.high_genomic = bool(rules.pattern("surveillance-check", "high_genomic_risk").search(text))
     return facts
 
@@ -93,8 +107,11 @@ def _latest(items: list[tuple[date | None, float, Evidence]]) -> tuple[date | No
     return max(items, key=lambda i: i[0] or date.min) if items else None
 
 
-def _density(facts: ProstateFacts, stated: list[tuple[date | None, float, Evidence]],
-             volumes: list[tuple[date | None, float, Evidence]]) -> None:
+def _density(
+    facts: ProstateFacts,
+    stated: list[tuple[date | None, float, Evidence]],
+    volumes: list[tuple[date | None, float, Evidence]],
+) -> None:
     """PSA density from the latest PSA and the latest gland volume; a stated density only when it is
     at least as recent as both (a value stated in an older report is out of date)."""
     volume, said = _latest(volumes), _latest(stated)
@@ -106,8 +123,10 @@ def _density(facts: ProstateFacts, stated: list[tuple[date | None, float, Eviden
             return
         facts.volume = volume[1]
         facts.density = round(facts.psa / volume[1], 3)
-        facts.density_basis = (f"PSA {facts.psa:g} ng/mL{f' ({us_date(facts.psa_when)})' if facts.psa_when else ''} "
-                               f"over {volume[1]:g} mL{f' ({us_date(volume[0])})' if volume[0] else ''}")
+        facts.density_basis = (
+            f"PSA {facts.psa:g} ng/mL{f' ({us_date(facts.psa_when)})' if facts.psa_when else ''} "
+            f"over {volume[1]:g} mL{f' ({us_date(volume[0])})' if volume[0] else ''}"
+        )
         facts.evidence.append(volume[2])
     elif said is not None:
         facts.density, facts.density_basis = said[1], f"stated {us_date(said[0])}" if said[0] else "stated"

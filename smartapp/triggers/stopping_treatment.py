@@ -26,7 +26,12 @@ RATIONALE = (
     "reasonable line, trial or supportive option was missed (mCODE treatment-termination reasons: toxicity, patient "
     "refusal, financial problems, no response)."
 )
-_REASON_WORDS = {"not_tolerated": "toxicity", "refusal": "patient refusal", "financial": "financial reasons", "other_stop": "treatment stopped"}
+_REASON_WORDS = {
+    "not_tolerated": "toxicity",
+    "refusal": "patient refusal",
+    "financial": "financial reasons",
+    "other_stop": "treatment stopped",
+}
 
 
 def _reason(a: Action) -> str:
@@ -41,7 +46,9 @@ def _reason(a: Action) -> str:
         return ""
     text = f"{a.status_reason_text} {a.note}"
     for key in ("completion", "not_tolerated", "refusal", "financial", "no_response"):
-        if text_has(text, cfg["termination_words"][key]) or any(w in text.lower() for w in cfg["termination_words"][key] if len(w) <= 7):
+        if text_has(text, cfg["termination_words"][key]) or any(
+            w in text.lower() for w in cfg["termination_words"][key] if len(w) <= 7
+        ):
             return "" if key == "completion" else _REASON_WORDS.get(key, "no response")
     return ""
 
@@ -57,7 +64,7 @@ def _decisive_clause(record: PatientRecord, notes: list[Mention]) -> str:
     text = report.text if report else notes[0].raw.sentence
     for line in re.split(r"(?<=[.;])\s+|\n", text):
         found = rules.pattern(SPEC.id, "goals_of_care_stop").search(line)
-        if found and not re.search(r"goals?[- ]of[- ]care", line[: found.start()], re.I):
+        if found and not rules.pattern(SPEC.id, "goals_of_care_heading").search(line[: found.start()]):
             return clause_around(line, found.start(), found.end())
     return clause_around(notes[0].raw.sentence, 0, len(notes[0].raw.text))
 
@@ -69,7 +76,12 @@ def _next_line(a: Action, given: list[Action]) -> bool:
         return False
     for other in given:
         began = other.start or other.end
-        if other is a or other.resource_type == "Procedure" or other.name.lower() == a.name.lower() or began is None:
+        if (
+            other is a
+            or other.resource_type == "Procedure"
+            or other.name.lower() == a.name.lower()
+            or began is None
+        ):
             continue
         if began >= stop and other.status in ("active", "completed", "in-progress"):
             return True
@@ -85,7 +97,9 @@ def _alternative_planned(a: Action, record: PatientRecord) -> bool:
             continue
         if other.status in ("active", "draft", "on-hold", "in-progress", "booked"):
             return True
-        if other.status == "completed" and (declined_on is None or (other.when is not None and other.when >= declined_on)):
+        if other.status == "completed" and (
+            declined_on is None or (other.when is not None and other.when >= declined_on)
+        ):
             return True
     return False
 
@@ -105,9 +119,13 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
         return (ctx.as_of - when).days <= window and (latest_start is None or latest_start <= when)
 
     hospice_codes = set(codes.load("treatments")["hospice_snomed"]) - {"103735009"}
-    hospice = [a for a in record.actions
-               if a.status not in ("revoked", "entered-in-error", "cancelled")
-               and {c.code for c in a.codes + a.categories} & hospice_codes and current(a.when)]
+    hospice = [
+        a
+        for a in record.actions
+        if a.status not in ("revoked", "entered-in-error", "cancelled")
+        and {c.code for c in a.codes + a.categories} & hospice_codes
+        and current(a.when)
+    ]
     narrative = []
     completion = rules.pattern(SPEC.id, "completion_patterns")
     for m in mentions(record, ctx, "STOPPING", kinds=("note",)):
@@ -115,7 +133,9 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
             continue
         if m.key in ("goals of care", "goals-of-care"):
             report = record.report(m.source.reference)
-            if report is None or not rules.pattern(SPEC.id, "goals_of_care_stop").search(report.text.replace(m.raw.text, "")):
+            if report is None or not rules.pattern(SPEC.id, "goals_of_care_stop").search(
+                report.text.replace(m.raw.text, "")
+            ):
                 continue
         narrative.append(m)
     stops: dict[tuple[str, date | None], list[str]] = {}  # (reason, date) -> drug names, one phrase per group
@@ -123,7 +143,9 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
         if not a.antineoplastic or a.status not in rules.value(SPEC.id, "stopped_statuses"):
             continue
         why = _reason(a)
-        if not why or not current(a.end):  # the stop date; an order's start date says nothing about when it stopped
+        if not why or not current(
+            a.end
+        ):  # the stop date; an order's start date says nothing about when it stopped
             continue
         if why == "no response":
             if _next_line(a, given) or not (hospice or narrative):
@@ -134,16 +156,43 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
             continue  # declining one operation/regimen in favor of another is not stopping treatment
         when = a.end or a.when
         stops.setdefault((why, when), []).append(drug_name(a.name) if a.name else "treatment")
-        facts.append(Fact(kind="treatment", name=drug_name(a.name) if a.name else "treatment", status=a.status, value=why,
-                          when=when, reference=a.source.reference))
-        evidence.append(Evidence.of(a.source, f"{a.name}: {a.status}; reason: {a.status_reason_text or a.reason_text or why}"))
+        facts.append(
+            Fact(
+                kind="treatment",
+                name=drug_name(a.name) if a.name else "treatment",
+                status=a.status,
+                value=why,
+                when=when,
+                reference=a.source.reference,
+            )
+        )
+        evidence.append(
+            Evidence.of(
+                a.source, f"{a.name}: {a.status}; reason: {a.status_reason_text or a.reason_text or why}"
+            )
+        )
     for (why, when), names in stops.items():
         on = f" on {us_date(when)}" if when else ""
         what = join(list(dict.fromkeys(names)))
-        phrases.append((when, f"patient declined {what}{on}" if why == "patient refusal" else f"{what} stopped{on} for {why}"))
+        phrases.append(
+            (
+                when,
+                f"patient declined {what}{on}"
+                if why == "patient refusal"
+                else f"{what} stopped{on} for {why}",
+            )
+        )
     for a in hospice:
         phrases.append((a.when, f"hospice referral{f' on {us_date(a.when)}' if a.when else ''}"))
-        facts.append(Fact(kind="plan", name=plain_name(a.name) or "hospice", status=a.status, when=a.when, reference=a.source.reference))
+        facts.append(
+            Fact(
+                kind="plan",
+                name=plain_name(a.name) or "hospice",
+                status=a.status,
+                when=a.when,
+                reference=a.source.reference,
+            )
+        )
         evidence.append(Evidence.of(a.source))
     by_note: dict[str, list[Mention]] = {}
     for m in narrative:
@@ -152,12 +201,21 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
     for notes in by_note.values():
         first = notes[0]
         title = calm(first.source.title) or "clinic note"
-        phrases.append((first.source.when, f"{title}{f' {us_date(first.source.when)}' if first.source.when else ''}: "
-                                           f"\u201c{_decisive_clause(record, notes)}\u201d"))
+        phrases.append(
+            (
+                first.source.when,
+                f"{title}{f' {us_date(first.source.when)}' if first.source.when else ''}: "
+                f"\u201c{_decisive_clause(record, notes)}\u201d",
+            )
+        )
     if not phrases or not current_diagnoses(record, ctx):
         return None
-    ordered = list(dict.fromkeys(p for _, p in sorted(phrases, key=lambda x: x[0] or ctx.as_of, reverse=True)))
-    summary = sentence(f"{'; '.join(ordered[:2])}; review the remaining options before anticancer treatment ends")
+    ordered = list(
+        dict.fromkeys(p for _, p in sorted(phrases, key=lambda x: x[0] or ctx.as_of, reverse=True))
+    )
+    summary = sentence(
+        f"{'; '.join(ordered[:2])}; review the remaining options before anticancer treatment ends"
+    )
     if len(summary) > 200:
         summary = sentence(f"{ordered[0]}; review the remaining options before anticancer treatment ends")
     return SPEC.finding(summary, evidence, facts=facts, reviews=reviews_in_record(record, ctx))

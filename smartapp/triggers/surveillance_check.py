@@ -32,8 +32,12 @@ _AS_TERMS = ("active surveillance", "watchful waiting", "expectant management", 
 
 
 def _surveillance_sources(record: PatientRecord, ctx: Context) -> list[Evidence]:
-    found = [Evidence.of(m.source) for m in mentions(record, ctx, "SURVEILLANCE", kinds=("note", "pathology"))
-             if m.key in _AS_TERMS or (m.key == "observation" and m.source.reference.startswith(("CarePlan", "ServiceRequest")))]
+    found = [
+        Evidence.of(m.source)
+        for m in mentions(record, ctx, "SURVEILLANCE", kinds=("note", "pathology"))
+        if m.key in _AS_TERMS
+        or (m.key == "observation" and m.source.reference.startswith(("CarePlan", "ServiceRequest")))
+    ]
     for a in record.actions:
         text = f"{a.name} {a.note}".lower()
         if a.status not in ("revoked", "entered-in-error", "cancelled") and any(t in text for t in _AS_TERMS):
@@ -45,10 +49,15 @@ def _prostate(record: PatientRecord, ctx: Context) -> tuple[list[str], list[Evid
     f = prostate_facts(record, ctx)
     problems = []
     # A higher grade on a later biopsy is progression on surveillance (not a discordance between readings).
-    series = sorted((g for g in grades(record, ctx, "") if g.scheme == "gleason" and g.when), key=lambda g: g.when or ctx.as_of)
+    series = sorted(
+        (g for g in grades(record, ctx, "") if g.scheme == "gleason" and g.when),
+        key=lambda g: g.when or ctx.as_of,
+    )
     if len(series) >= 2 and series[-1].value > series[0].value and series[-1].when != series[0].when:
         later = series[-1]
-        problems.append(f"Grade Group rose from {series[0].value} to {later.value} on the biopsy of {us_date(later.when)}")
+        problems.append(
+            f"Grade Group rose from {series[0].value} to {later.value} on the biopsy of {us_date(later.when)}"
+        )
         f.evidence.insert(0, later.evidence)
     if f.grade_group is None:
         problems.append("Grade Group not documented")
@@ -62,7 +71,9 @@ def _prostate(record: PatientRecord, ctx: Context) -> tuple[list[str], list[Evid
     if f.psa is None:
         problems.append("PSA not documented")
     elif f.psa >= 10:
-        problems.append(f"PSA {f.psa:g} ng/mL{f' on {us_date(f.psa_when)}' if f.psa_when else ''} is at or above 10")
+        problems.append(
+            f"PSA {f.psa:g} ng/mL{f' on {us_date(f.psa_when)}' if f.psa_when else ''} is at or above 10"
+        )
     if f.t_stage is None:
         problems.append("clinical T stage not documented")
     elif not low_risk_t(f.t_stage):
@@ -107,11 +118,14 @@ def _thyroid(record: PatientRecord, ctx: Context) -> list[str]:
     dated: list[tuple[date | None, float]] = []  # (when measured, largest size in cm)
     for report in reports(record, ctx):
         for line in re.split(r"\n|(?<=\.)\s+", report.text):
-            if re.search(r"nodule|tumou?r|carcinoma|focus|lesion|measur", line, re.I):
+            if rules.pattern(SPEC.id, "lesion_words").search(line):
                 for value, unit in rules.pattern(SPEC.id, "tumor_size").findall(line):
                     dated.append((report.when, float(value) / (10 if unit.lower() == "mm" else 1)))
-    dated += [(m.when, m.value_number / (10 if m.unit.lower() == "mm" else 1)) for m in record.measurements
-              if m.kind == "tumor-size" and m.value_number is not None]
+    dated += [
+        (m.when, m.value_number / (10 if m.unit.lower() == "mm" else 1))
+        for m in record.measurements
+        if m.kind == "tumor-size" and m.value_number is not None
+    ]
     sizes = [size for _, size in dated]
     growth = _growth(dated)
     if growth:
@@ -120,17 +134,25 @@ def _thyroid(record: PatientRecord, ctx: Context) -> list[str]:
         problems.append("tumor size not documented")
     elif max(sizes) > 1.0:
         problems.append(f"tumor {max(sizes):g} cm, over 1 cm")
-    ete_neg = re.search(r"(no|without|absence of|negative for)\s+(?:gross\s+|evidence of\s+)?(extrathyroidal extension|\bete\b)", text, re.I)
+    ete_neg = rules.pattern(SPEC.id, "ete_absent").search(text)
     if not ete_neg:
-        problems.append("extrathyroidal extension not documented" if not re.search(r"extrathyroidal extension", text, re.I)
-                        else "extrathyroidal extension present")
-    node_neg = re.search(r"\bc?N0\b|no (?:suspicious |abnormal |enlarged |pathologic )?(?:cervical )?(?:lymph ?nodes?|lymphadenopathy|adenopathy|nodal)|"
-                         r"lymph nodes?[^.\n]{0,30}(?:unremarkable|normal|not enlarged|benign)", text, re.I)
+        problems.append(
+            "extrathyroidal extension not documented"
+            if not rules.pattern(SPEC.id, "ete_words").search(text)
+            else "extrathyroidal extension present"
+        )
+    node_neg = rules.pattern(SPEC.id, "nodes_negative").search(text)
     if not node_neg:
-        problems.append("lymph-node status not documented" if not re.search(r"metasta[^.\n]{0,30}node|node[^.\n]{0,30}metasta", text, re.I)
-                        else "nodal metastasis reported")
+        problems.append(
+            "lymph-node status not documented"
+            if not rules.pattern(SPEC.id, "nodal_metastasis").search(text)
+            else "nodal metastasis reported"
+        )
     negated = rules.pattern(SPEC.id, "aggressive_negated_patterns")
-    if any(rules.pattern(SPEC.id, "aggressive_subtypes").search(line) and not negated.search(line) for line in re.split(r"\n|(?<=\.)\s+", text)):
+    if any(
+        rules.pattern(SPEC.id, "aggressive_subtypes").search(line) and not negated.search(line)
+        for line in re.split(r"\n|(?<=\.)\s+", text)
+    ):
         problems.append("aggressive histologic subtype")
     return problems
 
@@ -139,9 +161,20 @@ def _definitive_treatment_planned(record: PatientRecord) -> bool:
     """Surveillance was discussed but surgery or radiotherapy was chosen: the patient is not on surveillance."""
     for a in record.actions:
         if a.resource_type in ("ServiceRequest", "Appointment", "CarePlan", "Procedure") and a.status in (
-                "active", "draft", "on-hold", "booked", "proposed", "pending", "scheduled", "not-started", "preparation"):
+            "active",
+            "draft",
+            "on-hold",
+            "booked",
+            "proposed",
+            "pending",
+            "scheduled",
+            "not-started",
+            "preparation",
+        ):
             said = f"{a.name} {a.note}"
-            if rules.pattern(SPEC.id, "definitive_treatment").search(said) and not rules.pattern(SPEC.id, "not_chosen_patterns").search(said):
+            if rules.pattern(SPEC.id, "definitive_treatment").search(said) and not rules.pattern(
+                SPEC.id, "not_chosen_patterns"
+            ).search(said):
                 return True
     return False
 
@@ -168,9 +201,13 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
     if len(summary) > 200:
         summary = sentence(f"Active surveillance for {disease}: {ordered[0]}")
     facts = [Fact(kind="statement", name=p) for p in ordered]
-    not_found = [NotFound(what=p.removesuffix(" not documented")) for p in ordered if p.endswith("not documented")]
+    not_found = [
+        NotFound(what=p.removesuffix(" not documented")) for p in ordered if p.endswith("not documented")
+    ]
     evidence = extra + sources + [Evidence.of(d.source) for d in (prostate or thyroid)]
-    return SPEC.finding(summary, evidence, facts=facts, not_found=not_found, reviews=reviews_in_record(record, ctx))
+    return SPEC.finding(
+        summary, evidence, facts=facts, not_found=not_found, reviews=reviews_in_record(record, ctx)
+    )
 
 
 SPEC = TriggerSpec(
