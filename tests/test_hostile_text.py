@@ -3,6 +3,8 @@ loses no finding from another document of the same record (issue 12)."""
 
 from __future__ import annotations
 
+import base64
+import random
 from datetime import date
 from typing import Any
 
@@ -80,3 +82,13 @@ def test_hostile_cds_prefetch_keeps_the_time_critical_card() -> None:
     cards = build_cards(result, "hook-1", "https://app.test/launch")
     assert cards and "leukemia" in str(cards[0]).lower()
 
+
+def test_random_bytes_labelled_text_never_yield_a_finding() -> None:
+    rng = random.Random(12)  # noqa: S311 - test data
+    for i in range(60):
+        blob = bytes(rng.getrandbits(8) for _ in range(rng.randint(50, 3000)))
+        resource = report(f"blob{i}", "", title="Surgical pathology") | {
+            "presentedForm": [{"contentType": "text/plain", "data": base64.b64encode(blob).decode()}]}
+        [result] = evaluate_resources([bundle(patient(), resource)], as_of=AS_OF)
+        assert result.findings == [] and result.time_critical is None, i
+        assert any("binary" in d.reason for d in result.data_issues), i
