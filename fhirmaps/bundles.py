@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -88,3 +89,25 @@ def group_by_patient(resources: Sequence[Json]) -> tuple[dict[str, list[Json]], 
         else:
             shared.append(resource)
     return groups, shared
+
+
+def parse_json_text(text: str) -> tuple[list[Any], list[int]]:
+    """Items of a JSON document or of NDJSON lines, and the numbers of NDJSON lines that are not JSON.
+
+    A byte order mark is accepted. One broken line does not lose the others (Bulk Data exports are
+    written line by line and a truncated or corrupted line is common)."""
+    text = text.removeprefix("\ufeff")
+    try:
+        data = json.loads(text)
+        return (data if isinstance(data, list) else [data]), []
+    except (json.JSONDecodeError, RecursionError):
+        pass
+    items: list[Any] = []
+    bad: list[int] = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if line.strip():
+            try:
+                items.append(json.loads(line))
+            except (json.JSONDecodeError, RecursionError):
+                bad.append(number)
+    return items, bad

@@ -6,6 +6,7 @@ entity names, hedge and borderline terms, progression phrases, and extra ConText
 
 from __future__ import annotations
 
+import re
 import threading
 import warnings
 from collections.abc import Iterable, Sequence
@@ -19,6 +20,13 @@ _LOCK = threading.Lock()
 _NLP: Any = None
 _CACHE: dict[str, tuple[RawMention, ...]] = {}
 _CACHE_LIMIT = 20000
+
+# ConText compares every modifier with every other modifier and target of a Doc, so its work grows
+# with the square of a Doc's length (hedge-dense run-on text: 4x per doubling). Text therefore enters
+# the pipeline in pieces of at most PIECE_CHARS, cut at sentence ends, else at a space, else anywhere:
+# work is linear in the text's length and one "sentence" never exceeds a piece.
+PIECE_CHARS = 1_000
+_SENTENCE_END = re.compile(r"[.!?;\n]")
 
 
 @dataclass(frozen=True)
@@ -106,6 +114,24 @@ def warm() -> None:
     analyze(["No evidence of malignancy."])
 
 
+def pieces(text: str, limit: int = PIECE_CHARS) -> list[tuple[int, str]]:
+    """(offset, piece) covering the text, each piece at most `limit` characters."""
+    out: list[tuple[int, str]] = []
+    start = 0
+    while len(text) - start > limit:
+        window = text[start:start + limit]
+        cut = max((m.end() for m in _SENTENCE_END.finditer(window)), default=0)
+        if cut < limit // 3:
+            cut = window.rfind(" ") + 1
+        if cut < limit // 3:
+            cut = limit
+        out.append((start, window[:cut]))
+        start += cut
+    if start < len(text):
+        out.append((start, text[start:]))
+    return out
+
+
 def analyze(texts: Sequence[str]) -> list[tuple[RawMention, ...]]:
     """Mentions for each text (results cached by text; safe to call from several threads)."""
     with _LOCK:
@@ -113,19 +139,22 @@ def analyze(texts: Sequence[str]) -> list[tuple[RawMention, ...]]:
     missing = [t for t in dict.fromkeys(texts) if t not in found]
     if missing:
         nlp = pipeline()
+        split = [(text, offset, piece) for text in missing for offset, piece in pieces(text)]
         with _LOCK, warnings.catch_warnings():
             # medspaCy's empty internal matchers warn (spaCy W036) on every document.
             warnings.filterwarnings("ignore", message=r".*\[W036\].*")
-            docs = list(nlp.pipe(missing, batch_size=64))
-            fresh = {text: tuple(_mentions(doc)) for text, doc in zip(missing, docs, strict=True)}
+            docs = nlp.pipe((piece for _, _, piece in split), batch_size=64)
+            fresh: dict[str, list[RawMention]] = {text: [] for text in missing}
+            for (text, offset, _), doc in zip(split, docs, strict=True):
+                fresh[text].extend(_mentions(doc, offset))
             if len(_CACHE) + len(fresh) > _CACHE_LIMIT:
                 _CACHE.clear()
-            _CACHE.update(fresh)
-        found.update(fresh)
+            _CACHE.update((text, tuple(mentions)) for text, mentions in fresh.items())
+            found.update((text, _CACHE[text]) for text in fresh)
     return [found[t] for t in texts]
 
 
-def _mentions(doc: Any) -> Iterable[RawMention]:
+def _mentions(doc: Any, offset: int = 0) -> Iterable[RawMention]:
     terms = entity_terms()
     for ent in doc.ents:
         label = str(ent.label_)
@@ -137,7 +166,7 @@ def _mentions(doc: Any) -> Iterable[RawMention]:
             key=key,
             text=phrase,
             sentence=str(sent.text).strip(),
-            start=int(ent.start_char),
+            start=offset + int(ent.start_char),
             negated=bool(ent._.is_negated),
             uncertain=bool(ent._.is_uncertain),
             historical=bool(ent._.is_historical),

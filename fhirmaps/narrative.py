@@ -113,7 +113,7 @@ def decode_bytes(data: bytes, content_type: str) -> str:
             return pdf_to_text(data)
         except Exception as exc:  # pypdf raises many types for damaged files
             raise ValueError(f"PDF could not be read ({type(exc).__name__})") from exc
-    text = data.decode("utf-8", errors="replace")
+    text = _decode_text(data)
     if kind in ("application/rtf", "text/rtf") or text.lstrip().startswith("{\\rtf"):
         return rtf_to_text(text)
     if kind in ("text/html", "application/xhtml+xml") or text.lstrip().lower().startswith(("<html", "<div", "<!doctype")):
@@ -121,6 +121,36 @@ def decode_bytes(data: bytes, content_type: str) -> str:
     if kind.startswith("text/") or kind in ("", "application/json", "application/xml"):
         return _tidy(text)
     raise ValueError(f"unsupported attachment type {kind}")
+
+
+# Magic numbers of common binary formats sent with a text/* or missing content type.
+_MAGIC = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"PK\x03\x04", b"\x1f\x8b", b"II*\x00", b"MM\x00*", b"\xd0\xcf\x11\xe0",
+          b"7z\xbc\xaf", b"Rar!", b"BM", b"\x00\x00\x00")
+
+
+def _decode_text(data: bytes) -> str:
+    """Text of bytes that really are text: UTF-8 (with or without BOM), UTF-16 with BOM, or a legacy
+    single-byte charset (cp1252); raises ValueError for binary content whatever its declared type."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    elif data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError as exc:
+            raise ValueError("the content is binary, not text") from exc
+    if data.startswith(_MAGIC) or b"\x00" in data:
+        raise ValueError("the content is binary, not text")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        # Not UTF-8: plausible legacy text (Windows-1252) has almost no bytes undefined in that charset.
+        text = data.decode("cp1252", errors="replace")
+        if text.count("\ufffd") > len(text) // 200 or sum(b >= 0x80 for b in data[:100_000]) > min(len(data), 100_000) // 4:
+            raise ValueError("the content is binary, not text") from None
+    controls = sum(1 for ch in text[:100_000] if ch < " " and ch not in "\n\r\t\f")
+    if controls > min(len(text), 100_000) // 100:
+        raise ValueError("the content is binary, not text")
+    return text
 
 
 def attachment_bytes(attachment: Mapping[str, object], binaries: Mapping[str, tuple[bytes, str]],

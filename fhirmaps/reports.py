@@ -119,6 +119,7 @@ def read_report(resource: Json, ctx: NarrativeContext) -> tuple[Report, list[Chu
         div_text = html_to_text(div)
         if div_text and not any(div_text.strip() == t.strip() for _, t in texts):
             texts.append((f"{rtype}.text.div", div_text))
+    texts = _capped(report, texts, ctx)
     report.text = "\n\n".join(t for _, t in texts)
     default = "body" if kind != "note" or rtype == "Observation" else "note"
     if rtype == "Observation":
@@ -127,6 +128,40 @@ def read_report(resource: Json, ctx: NarrativeContext) -> tuple[Report, list[Chu
         default = next((by_code[c] for c in sorted(code_set(resource.get("code"))) if c in by_code), default)
     chunks = [Chunk(report, path, s) for path, text in texts for s in split_sections(text, default)]
     return report, chunks
+
+
+# A document is read up to DOCUMENT_CHARS (about 60 pages; the longest real reports and discharge
+# summaries are a fraction of that). Beyond it a document is broken or hostile (spaCy refuses more than
+# 1,000,000 characters per Doc), so the rest is not read and a data issue says so.
+DOCUMENT_CHARS = 200_000
+
+
+def _capped(report: Report, texts: list[tuple[str, str]], ctx: NarrativeContext) -> list[tuple[str, str]]:
+    total = sum(len(t) for _, t in texts)
+    if total <= DOCUMENT_CHARS:
+        return texts
+    kept: list[tuple[str, str]] = []
+    room = DOCUMENT_CHARS
+    for path, text in texts:
+        if room > 0:
+            kept.append((path, text[:room]))
+        room -= len(text)
+    ctx.issues.append({"resource": report.reference, "reason": (
+        f"{document_name(report)} is {_size(total)} long; only the first {DOCUMENT_CHARS:,} characters were read, "
+        "and anything after them was not assessed.")})
+    return kept
+
+
+def document_name(report: Report) -> str:
+    """'Surgical pathology report of 03/02/2026' in words, for messages (no ids)."""
+    kind = {"pathology": "pathology report", "imaging": "imaging report"}.get(report.kind, "note")
+    name = f"{report.title} ({kind})" if report.title else kind.capitalize()
+    when = report.when
+    return f"{name} of {when.month:02d}/{when.day:02d}/{when.year}" if when else f"{name} (undated)"
+
+
+def _size(chars: int) -> str:
+    return f"{chars / 1_000_000:.1f} million characters" if chars >= 1_000_000 else f"{chars:,} characters"
 
 
 def _attachments(resource: Json) -> list[tuple[str, Json]]:

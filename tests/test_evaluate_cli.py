@@ -93,3 +93,27 @@ def test_a_deceased_patient_gets_a_note_and_no_findings(tmp_path: Path, capsys: 
     out = capsys.readouterr().out
     assert "recorded as deceased on 02/01/2026" in out
     assert "TIME-CRITICAL" not in out and "rare-cancer" not in out
+
+
+def test_byte_order_mark_is_accepted_in_json_and_ndjson(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    source = tmp_path / "b.json"
+    source.write_bytes(b"\xef\xbb\xbf" + json.dumps(bundle(patient(), condition("c1", "C49.A0", "GIST"))).encode())
+    assert main(["evaluate", str(source), "--as-of", "2026-03-01"]) == 0
+    assert [f["trigger"] for f in json.loads(capsys.readouterr().out)["patients"][0]["findings"]] == ["rare-cancer"]
+    lines = tmp_path / "r.ndjson"
+    lines.write_bytes(b"\xef\xbb\xbf" + "\n".join(json.dumps(r) for r in (patient(), condition("c1", "C49.A0", "GIST"))).encode())
+    assert main(["evaluate", str(lines), "--as-of", "2026-03-01"]) == 0
+    assert json.loads(capsys.readouterr().out)["patients"][0]["findings"][0]["trigger"] == "rare-cancer"
+
+
+def test_one_malformed_ndjson_line_is_a_data_issue_and_the_other_lines_are_read(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    lines = [json.dumps(patient()), '{"resourceType": "Condition", "id": "broken', json.dumps(condition("c1", "C49.A0", "GIST"))]
+    source = tmp_path / "Export.ndjson"
+    source.write_text("\n".join(lines) + "\n")
+    assert main(["evaluate", str(source), "--as-of", "2026-03-01"]) == 0
+    captured = capsys.readouterr()
+    [entry] = json.loads(captured.out)["patients"]
+    assert [f["trigger"] for f in entry["findings"]] == ["rare-cancer"]
+    assert [i["reason"] for i in entry["data_issues"]] == [
+        "Line 2 of Export.ndjson is not valid JSON and was not read; if it held this patient's data, that data was not assessed."]
+    assert "not JSON" in captured.err and "Traceback" not in captured.err

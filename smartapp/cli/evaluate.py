@@ -9,7 +9,9 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from fhirmaps.bundles import parse_json_text
 from smartapp.engine import EngineOptions, evaluate_resources, to_document
+from smartapp.findings import DataIssue
 
 
 class InputError(Exception):
@@ -24,27 +26,25 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--rare-definition", choices=("rarecare", "nci"), default="rarecare")
 
 
-def load_resources(path: Path) -> list[dict[str, Any]]:
+def load_resources(path: Path, skipped: list[DataIssue] | None = None) -> list[dict[str, Any]]:
+    """FHIR resources of a file or folder; NDJSON lines that are not JSON go to `skipped` (or fail the
+    whole input when no list is given)."""
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if p.suffix.lower() in (".ndjson", ".json", ".jsonl"))
         if not files:
             raise InputError(f"{path}: folder has no .ndjson or .json files")
-        return [r for f in files for r in load_resources(f)]
+        return [r for f in files for r in load_resources(f, skipped)]
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: cannot read file ({exc.__class__.__name__})") from exc
-    try:
-        data = json.loads(text)
-        items = data if isinstance(data, list) else [data]
-    except json.JSONDecodeError:
-        items = []
-        for number, line in enumerate(text.splitlines(), 1):
-            if line.strip():
-                try:
-                    items.append(json.loads(line))
-                except json.JSONDecodeError as exc:
-                    raise InputError(f"{path}: line {number} is not JSON") from exc
+    items, bad = parse_json_text(text)
+    if bad and (skipped is None or not items):
+        raise InputError(f"{path}: line {bad[0]} is not JSON")
+    if skipped is not None:
+        skipped.extend(DataIssue(resource=path.name, reason=(
+            f"Line {number} of {path.name} is not valid JSON and was not read; "
+            "if it held this patient's data, that data was not assessed.")) for number in bad)
     resources = [i for i in items if isinstance(i, dict) and isinstance(i.get("resourceType"), str)]
     if not resources:
         raise InputError(f"{path}: no FHIR resources found")
@@ -72,12 +72,18 @@ def _text(document: dict[str, Any]) -> str:
 def run(args: argparse.Namespace) -> int:
     as_of = args.as_of or date.today()  # the clock is read only here, in the CLI layer
     try:
-        resources = load_resources(args.path)
+        skipped: list[DataIssue] = []
+        resources = load_resources(args.path, skipped)
         if not any(r.get("resourceType") == "Patient" or _has_patient(r) for r in resources):
             raise InputError(f"{args.path}: no Patient found in the input")
         results = evaluate_resources(resources, as_of=as_of, options=EngineOptions(rare_definition=args.rare_definition))
         if not results:
             raise InputError(f"{args.path}: no Patient found in the input")
+        for result in results:
+            result.data_issues.extend(skipped)
+        if skipped:
+            sys.stderr.write(f"secondlook evaluate: {len(skipped)} line(s) are not JSON and were skipped; "
+                             "each patient's data issues list them\n")
     except InputError as exc:
         sys.stderr.write(f"secondlook evaluate: {exc}\n")
         return 2

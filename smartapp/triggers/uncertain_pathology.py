@@ -99,7 +99,7 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
                 evidence.append(Evidence.of(m.source))
         if quotes:
             where = f"{calm(report.title) or 'pathology report'} {us_date(report.when) if report.when else ''}".strip()
-            kept = distinct(quotes)
+            kept = distinct(quotes) or quotes[:1]  # quotes without words (hostile text) are still quotes
             phrases.append(" and ".join(f"\u201c{q}\u201d" for q in kept[:2]) + f" on {where}")
             shorter.append(f"\u201c{kept[0]}\u201d on {where}")
     finals = [r for r in pathology if r.status in ("final", "amended", "corrected", "appended")]

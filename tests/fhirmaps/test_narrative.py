@@ -48,3 +48,19 @@ def test_attachment_sources_inline_binary_and_fetched() -> None:
     fetched = {"url": "https://docs.example/r1.txt"}
     assert attachment_bytes(fetched, {}, {"https://docs.example/r1.txt": (b"x", "text/plain")}) == (b"x", "text/plain")
     assert attachment_bytes({"url": "https://docs.example/missing"}, {}, {}) is None
+
+
+def test_binary_content_is_refused_whatever_its_declared_type() -> None:
+    import pytest
+
+    for blob in (b"\x89PNG\r\n\x1a\n" + bytes(range(256)), b"PK\x03\x04FINAL DIAGNOSIS", b"text with a NUL\x00 byte",
+                 bytes(range(0, 32)) * 10, bytes(range(128, 256)) * 4):
+        for content_type in ("text/plain", ""):
+            with pytest.raises(ValueError, match="binary"):
+                decode_bytes(blob, content_type)
+
+
+def test_utf8_bom_utf16_and_windows_1252_text_are_read() -> None:
+    assert decode_bytes(b"\xef\xbb\xbfFINAL DIAGNOSIS: Chordoma", "text/plain") == "FINAL DIAGNOSIS: Chordoma"
+    assert decode_bytes("FINAL DIAGNOSIS: Chordoma".encode("utf-16"), "text/plain") == "FINAL DIAGNOSIS: Chordoma"
+    assert decode_bytes("Caf\u00e9 au lait spots \u2013 no malignancy".encode("cp1252"), "") == "Caf\u00e9 au lait spots \u2013 no malignancy"
