@@ -477,3 +477,17 @@ async def test_jwks_cached_between_launches_and_refetched_on_rotation(
     ehr.token_responses.append((200, token_body(id_token=ehr.id_token())))
     await callback(registry, discovery, lite_store, http, {"code": "C", "state": params["state"]})
     assert jwks_fetches() == 2
+
+
+async def test_rfc9207_iss_of_another_server_is_refused_before_the_code_is_spent(
+    ehr: FakeEhr, registry: Registry, discovery: Discovery, lite_store: SessionStore, http: httpx2.AsyncClient
+) -> None:
+    """Mix-up defence: an authorization response naming another issuer never reaches our token request."""
+    params = await begin(registry, discovery, lite_store, ehr)
+    with pytest.raises(LaunchError, match="different server") as caught:
+        await callback(
+            registry, discovery, lite_store, http,
+            {"code": "C", "state": params["state"], "iss": "https://attacker.example/fhir"},
+        )
+    assert caught.value.error == "invalid_state"
+    assert ehr.token_requests == []
