@@ -2,7 +2,8 @@
 
 The bearer token is only ever sent to URLs under the FHIR base (origin + path): `next` links and
 attachment URLs pointing elsewhere are refused rather than followed (SAL app-launch: do not send
-tokens to other servers).
+tokens to other servers). Every request goes through `launch.urls.url_under_base`, and the URL
+requested is the normalised one that check approved (dot segments resolved).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import httpx2
 from launch.errors import FatalFhirError, FhirAuthError, FhirError, TemporaryFhirError
 from launch.retry import TEMPORARY_STATUSES, RetryPolicy
 from launch.tokens import TokenSource
+from launch.urls import url_under_base
 
 FHIR_JSON = "application/fhir+json"
 _RESOURCE_TYPE = re.compile(r"[A-Z][A-Za-z]{1,63}")
@@ -110,13 +112,15 @@ class FhirClient:
             if on_page is not None:
                 on_page(result.resources[page_start:])
             url = self._next_link(bundle)
-            if url is not None and not self.is_under_base(url):
-                # Following it would hand our token to another server; report rather than follow.
-                result.truncated = True
-                result.outcomes.append(
-                    "A next-page link pointed outside the FHIR server and was not followed."
-                )
-                break
+            if url is not None:
+                url = url_under_base(url, self.base_url)
+                if url is None:
+                    # Following it would hand our token to another server; report rather than follow.
+                    result.truncated = True
+                    result.outcomes.append(
+                        "A next-page link pointed outside the FHIR server and was not followed."
+                    )
+                    break
         return result
 
     async def batch(self, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -150,8 +154,8 @@ class FhirClient:
         }
 
     async def fetch_attachment(self, url: str, content_type: str) -> tuple[bytes, str]:
-        absolute = urljoin(self.base_url + "/", url)
-        if not self.is_under_base(absolute):
+        absolute = url_under_base(urljoin(self.base_url + "/", url), self.base_url)
+        if absolute is None:
             raise FatalFhirError(
                 "The attachment is stored on a different server than the EHR's FHIR server; "
                 "SecondLook does not send your access to other servers.",
@@ -162,11 +166,7 @@ class FhirClient:
         return response.content, response.headers.get("Content-Type", content_type)
 
     def is_under_base(self, url: str) -> bool:
-        target, base = urlsplit(url), urlsplit(self.base_url)
-        if (target.scheme, target.netloc) != (base.scheme, base.netloc):
-            return False
-        base_path = base.path.rstrip("/")
-        return target.path == base_path or target.path.startswith(base_path + "/")
+        return url_under_base(url, self.base_url) is not None
 
     @staticmethod
     def _next_link(bundle: dict[str, Any]) -> str | None:
@@ -212,6 +212,13 @@ class FhirClient:
         accept: str = FHIR_JSON,
         headers: dict[str, str] | None = None,
     ) -> httpx2.Response:
+        checked = url_under_base(url, self.base_url)
+        if checked is None:
+            # Every path here builds URLs under the base; this is the last line if one ever does not.
+            raise FatalFhirError(
+                f"Refused to {operation}: the address is outside the EHR's FHIR server.", operation=operation
+            )
+        url = checked
         token = await self._tokens.token()
         reauthenticated = False
         attempt = 0

@@ -7,6 +7,7 @@ import secrets
 from collections.abc import Mapping
 
 import httpx2
+import structlog
 from authlib.oauth2.rfc6749.parameters import prepare_grant_uri
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
@@ -18,10 +19,24 @@ from launch.scopes import GrantedScopes, requested_scopes
 from launch.sessions import PENDING_TTL, LaunchSession, PendingLaunch, SessionStore, utc_now
 from launch.token_endpoint import exchange_code, token_set_from
 
+log = structlog.get_logger(__name__)
 _ERROR_CODE = re.compile(r"[a-z_]{1,64}")
+_RELAUNCH = " Please relaunch SecondLook from the EHR."
+# A fixed sentence per RFC 6749 §4.1.2.1 error code. `error_description` is never shown: the
+# callback's query can be crafted by anyone, and its text would appear on the app's own origin.
 _OAUTH_ERRORS = {
     "access_denied": "Access to the patient record was declined at the EHR's consent screen, so "
     "SecondLook cannot open. Relaunch and approve access, or ask the EHR administrator.",
+    "invalid_request": "The EHR found the sign-in request malformed." + _RELAUNCH,
+    "unauthorized_client": "The EHR does not allow SecondLook to sign in this way; an administrator "
+    "must check SecondLook's registration at the EHR.",
+    "unsupported_response_type": "The EHR does not support SecondLook's sign-in method; an administrator "
+    "must check SecondLook's registration at the EHR.",
+    "invalid_scope": "The EHR refused the access SecondLook asked for; an administrator must check "
+    "which scopes SecondLook may request.",
+    "server_error": "The EHR's sign-in service had an internal error." + _RELAUNCH,
+    "temporarily_unavailable": "The EHR's sign-in service is temporarily unavailable. Wait a minute, then "
+    "relaunch SecondLook from the EHR.",
 }
 
 
@@ -105,15 +120,10 @@ async def complete_launch(
                 pass
         # The redirect's query is attacker-reachable: keep only a well-formed OAuth error code.
         error = params["error"] if _ERROR_CODE.fullmatch(params["error"]) else "authorization_failed"
-        described = params.get("error_description", "")[:300]
-        text = _OAUTH_ERRORS.get(
-            error, f"The EHR did not authorize SecondLook ({error}). Please relaunch from the EHR."
-        )
-        raise LaunchError(
-            error,
-            f"{text} EHR message: {described}" if described else text,
-            403 if error == "access_denied" else 400,
-        )
+        text = _OAUTH_ERRORS.get(error, "The EHR did not authorize SecondLook." + _RELAUNCH)
+        # Only the code is logged: the description is free text that may carry PHI or tokens.
+        log.info("authorization_refused", error=error, known=error in _OAUTH_ERRORS)
+        raise LaunchError(error, text, 403 if error == "access_denied" else 400)
     if not state:
         raise LaunchError(
             "invalid_state", "The EHR's answer carried no state. Please open SecondLook again from the EHR."

@@ -94,12 +94,14 @@ class LaunchSession:
 
 @dataclass
 class LockedTokens:
-    """Tokens read under a row lock; assign `replacement` to write new ones in the same transaction."""
+    """Tokens read under a row lock; assign `replacement` to write new ones in the same transaction,
+    or set `ended` to end the session (its refresh was refused)."""
 
     tokens: TokenSet
     iss: str
     token_endpoint: str
     replacement: TokenSet | None = None
+    ended: bool = False
 
 
 class SessionStore:
@@ -250,7 +252,14 @@ class SessionStore:
             locked = LockedTokens(self._tokens_from(row), row.iss, row.token_endpoint)
             yield locked
             new = locked.replacement
-            if new is not None:
+            if locked.ended:
+                # Expired from now on: every reader, in this process or another, sees it ended.
+                await conn.execute(
+                    update(launch_sessions)
+                    .where(launch_sessions.c.id == session_id)
+                    .values(expires_at=self._clock(), refresh_token_enc=None)
+                )
+            elif new is not None:
                 values: dict[str, Any] = {
                     "access_token_enc": self._cipher.encrypt(new.access_token),
                     "token_expires_at": new.expires_at,

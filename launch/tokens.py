@@ -9,6 +9,7 @@ from typing import Protocol
 from weakref import WeakValueDictionary
 
 import httpx2
+import structlog
 
 from launch.discovery import Discovery
 from launch.errors import LaunchError
@@ -17,6 +18,7 @@ from launch.sessions import SessionStore, TokenSet, utc_now
 from launch.token_endpoint import refresh_tokens, token_set_from
 
 REFRESH_MARGIN = timedelta(seconds=60)
+log = structlog.get_logger(__name__)
 
 
 class TokenSource(Protocol):
@@ -62,6 +64,11 @@ class TokenManager:
         return tokens.expires_at is None or tokens.expires_at - self._clock() > REFRESH_MARGIN
 
     async def _refresh(self, session_id: str, *, force: bool, stale_access: str | None = None) -> str:
+        """One refresh per launch at a time: an asyncio lock per session in this process, and the
+        session row's lock (`SELECT … FOR UPDATE`) across processes on PostgreSQL. A refused
+        refresh ends the session in the database, so the requests queued behind it, and any other
+        worker, stop there instead of each trying again (17 refreshes for one page open, seen
+        against the SMART launcher's refresh-refusal simulation)."""
         lock = self._locks.get(session_id)
         if lock is None:
             lock = asyncio.Lock()
@@ -73,17 +80,21 @@ class TokenManager:
                 return current.access_token
             if not force and self._fresh(current):
                 return current.access_token
-            if not current.refresh_token:
-                raise _expired()
-            registration = self._registry.require(locked.iss)
-            try:
-                document = await refresh_tokens(
-                    self._http, registration, locked.token_endpoint, current.refresh_token
-                )
-            except LaunchError as exc:
-                raise _expired() from exc
-            locked.replacement = token_set_from(document, self._clock(), previous=current)
-            return locked.replacement.access_token
+            if current.refresh_token:
+                registration = self._registry.require(locked.iss)
+                try:
+                    document = await refresh_tokens(
+                        self._http, registration, locked.token_endpoint, current.refresh_token
+                    )
+                except LaunchError as exc:
+                    log.info("refresh_refused", error=exc.error)
+                    document = None
+                if document is not None:
+                    locked.replacement = token_set_from(document, self._clock(), previous=current)
+                    return locked.replacement.access_token
+            # Leaving the block normally commits the end of the session; raising would roll it back.
+            locked.ended = True
+        raise _expired()
 
 
 class SessionTokenSource:

@@ -152,3 +152,20 @@ def test_paged_prefetch_is_read_again_in_full(stack: Stack, fake_fhir: Any) -> N
     assert response.status_code == 200
     assert searched_types(fake.calls) == {"Condition"}
     assert [c["indicator"] for c in response.json()["cards"]] == ["critical", "warning"]
+
+
+def test_attachment_urls_escaping_the_fhir_server_get_no_hook_token(
+    stack: Stack, fake_fhir: Any, httpserver: HTTPServer
+) -> None:
+    """`fhirServer` + `/../` or `/%2e%2e/` resolves outside the FHIR base: the hook's token stays home."""
+    fake_fhir("demo-aml")
+    httpserver.expect_request("/auth/jwks").respond_with_data(b"the EHR's keys", content_type="text/plain")
+    request = aml_request(stack)
+    reports = request["prefetch"]["diagnosticReports"]["entry"]
+    escapes = [stack.fhir_base + "/../auth/jwks", stack.fhir_base + "/%2e%2E/auth/jwks", "Binary/%2E%2e/../auth/jwks"]
+    for entry, url in zip(reports, escapes, strict=False):
+        entry["resource"]["presentedForm"][0]["url"] = url
+    response = stack.call(request)
+    assert response.status_code == 200
+    leaked = [r for r, _ in httpserver.log if r.path.startswith("/auth/") and "Authorization" in r.headers]
+    assert leaked == []

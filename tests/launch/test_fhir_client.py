@@ -307,3 +307,67 @@ async def test_read_refuses_ids_that_change_the_path(
     with pytest.raises(FatalFhirError, match="not a valid FHIR id"):
         await client.read("Patient", bad_id)
     assert httpserver.log == []
+
+
+# Dot segments: the check and the request must see the same URL. The base is /fhir/tenantA, so
+# both the EHR's own endpoints (/auth/...) and another tenant's data sit just outside it.
+ESCAPES = [
+    "{base}/../../auth/jwks",
+    "{base}/../tenantB/Binary/b1",
+    "{base}/%2e%2e/tenantB/Binary/b1",
+    "{base}/%2E%2e/tenantB/Binary/b1",
+    "{base}/Binary/%2e%2e/%2E%2E/%2e%2E/auth/jwks",
+    "{base}/./../tenantB/Binary/b1",
+    "{base}/..;/tenantB/Binary/b1",
+    "{base}/Binary%2f..%2f..%2ftenantB/b1",
+    "{base}/Binary%5C..%5C..%5CtenantB/b1",
+    "{base}\\..\\tenantB/Binary/b1",
+]
+
+
+@pytest.fixture
+def tenant_client(
+    httpserver: HTTPServer, http: httpx2.AsyncClient, tokens: StaticTokens, sleep: RecordingSleep
+) -> FhirClient:
+    return FhirClient(httpserver.url_for("/fhir/tenantA"), http, tokens, retry=FAST, sleep=sleep)
+
+
+def tokens_sent(server: HTTPServer) -> list[str]:
+    return [request.path for request, _response in server.log if "Authorization" in request.headers]
+
+
+@pytest.mark.parametrize("escape", ESCAPES)
+async def test_attachment_escaping_the_base_by_dot_segments_gets_no_token(
+    escape: str, httpserver: HTTPServer, tenant_client: FhirClient
+) -> None:
+    httpserver.expect_request("/auth/jwks").respond_with_json({"keys": []})
+    httpserver.expect_request("/fhir/tenantB/Binary/b1").respond_with_data(b"other tenant")
+    with pytest.raises(FatalFhirError):
+        await tenant_client.fetch_attachment(escape.format(base=tenant_client.base_url), "text/plain")
+    assert tokens_sent(httpserver) == []
+
+
+@pytest.mark.parametrize("escape", ESCAPES[:6])
+async def test_next_link_escaping_the_base_by_dot_segments_is_not_followed(
+    escape: str, httpserver: HTTPServer, tenant_client: FhirClient
+) -> None:
+    httpserver.expect_request("/fhir/tenantA/Observation").respond_with_json(
+        bundle([{"resourceType": "Observation", "id": "o1"}], escape.format(base=tenant_client.base_url))
+    )
+    httpserver.expect_request("/fhir/tenantB/Binary/b1").respond_with_json(bundle([]))
+    httpserver.expect_request("/auth/jwks").respond_with_json(bundle([]))
+    result = await tenant_client.search("Observation", {"patient": "p1"})
+    assert result.truncated
+    assert tokens_sent(httpserver) == ["/fhir/tenantA/Observation"]
+
+
+async def test_dot_segments_inside_the_base_are_requested_normalised(
+    httpserver: HTTPServer, tenant_client: FhirClient
+) -> None:
+    """A harmless `x/../` stays under the base; the URL sent is the resolved one, not the raw text."""
+    httpserver.expect_request("/fhir/tenantA/Binary/b1").respond_with_data(b"ok", content_type="text/plain")
+    data, _type = await tenant_client.fetch_attachment(
+        tenant_client.base_url + "/Binary/x/%2e%2E/b1", "text/plain"
+    )
+    assert data == b"ok"
+    assert [request.path for request, _response in httpserver.log] == ["/fhir/tenantA/Binary/b1"]

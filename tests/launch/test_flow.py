@@ -248,7 +248,7 @@ async def test_access_denied(
             {"error": "access_denied", "error_description": "User said no", "state": params["state"]},
         )
     assert caught.value.error == "access_denied"
-    assert "User said no" in caught.value.description
+    assert "User said no" not in caught.value.description
     assert ehr.token_requests == []
     # The pending launch was spent: the state cannot be reused with a code afterwards.
     with pytest.raises(LaunchError, match="already used") as again:
@@ -264,7 +264,20 @@ async def test_other_oauth_error_keeps_its_error_string(
             registry, discovery, lite_store, http, {"error": "invalid_scope", "error_description": "bad"}
         )
     assert caught.value.error == "invalid_scope"
-    assert "bad" in caught.value.description
+    assert "bad" not in caught.value.description
+
+
+@pytest.mark.parametrize("error", ["server_error", "made_up_code", "<script>"])
+async def test_error_description_is_never_shown(
+    error: str, ehr: FakeEhr, registry: Registry, discovery: Discovery, lite_store: SessionStore,
+    http: httpx2.AsyncClient,
+) -> None:
+    """The callback's query is attacker-reachable: its free text must not appear on our origin."""
+    planted = "Your session expired. Call the IT helpdesk at 555-0100"
+    with pytest.raises(LaunchError) as caught:
+        await callback(registry, discovery, lite_store, http, {"error": error, "error_description": planted})
+    assert "helpdesk" not in caught.value.description and "<script>" not in caught.value.description
+    assert "relaunch" in caught.value.description.lower()
 
 
 @pytest.mark.parametrize("case", ["unknown", "missing", "reused", "wrong_nonce"])
@@ -464,3 +477,17 @@ async def test_jwks_cached_between_launches_and_refetched_on_rotation(
     ehr.token_responses.append((200, token_body(id_token=ehr.id_token())))
     await callback(registry, discovery, lite_store, http, {"code": "C", "state": params["state"]})
     assert jwks_fetches() == 2
+
+
+async def test_rfc9207_iss_of_another_server_is_refused_before_the_code_is_spent(
+    ehr: FakeEhr, registry: Registry, discovery: Discovery, lite_store: SessionStore, http: httpx2.AsyncClient
+) -> None:
+    """Mix-up defence: an authorization response naming another issuer never reaches our token request."""
+    params = await begin(registry, discovery, lite_store, ehr)
+    with pytest.raises(LaunchError, match="different server") as caught:
+        await callback(
+            registry, discovery, lite_store, http,
+            {"code": "C", "state": params["state"], "iss": "https://attacker.example/fhir"},
+        )
+    assert caught.value.error == "invalid_state"
+    assert ehr.token_requests == []

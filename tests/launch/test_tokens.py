@@ -217,3 +217,67 @@ async def test_concurrent_workers_refresh_once_on_postgresql(
         await store.delete_session(session_id)
     finally:
         await engine.dispose()
+
+
+def refusing_token_endpoint(ehr: FakeEhr, delay: float = 0.2) -> None:
+    """A token endpoint that refuses every refresh (as the SMART launcher's expired-refresh simulation does)."""
+
+    def refuse(request: Request) -> Response:
+        ehr.token_requests.append(request)
+        time.sleep(delay)
+        return Response(json.dumps({"error": "invalid_grant"}), status=400, content_type="application/json")
+
+    ehr.server.clear_all_handlers()
+    ehr.server.expect_request("/auth/token", method="POST").respond_with_handler(refuse)
+
+
+@pytest.mark.parametrize("after_401", [False, True], ids=["expired", "rejected"])
+async def test_refused_refresh_is_tried_once_per_launch(
+    after_401: bool, ehr: FakeEhr, lite_store: SessionStore, manager: TokenManager
+) -> None:
+    """A page open reads a dozen searches at once; each one needing a token must not refresh again."""
+    refusing_token_endpoint(ehr)
+    session_id = await make_session(lite_store, ehr, expires_in=600 if after_401 else -1)
+    call = manager.force_refresh if after_401 else manager.access_token
+    outcomes = await asyncio.gather(*(call(session_id) for _ in range(17)), return_exceptions=True)
+    assert all(isinstance(o, LaunchError) and o.error == "session_expired" for o in outcomes)
+    # Later requests of the same launch find the session ended, without another attempt.
+    with pytest.raises(LaunchError, match="relaunch"):
+        await manager.access_token(session_id)
+    with pytest.raises(LaunchError):
+        await manager.force_refresh(session_id)
+    assert len(ehr.token_requests) == 1
+
+
+async def test_refused_refresh_ends_the_session_for_other_workers(
+    ehr: FakeEhr, lite_store: SessionStore, registry: Registry, discovery: Discovery, http: httpx2.AsyncClient
+) -> None:
+    """The end of the session is written to the database, so another process does not retry."""
+    refusing_token_endpoint(ehr, delay=0)
+    session_id = await make_session(lite_store, ehr, expires_in=-1)
+    for worker in (TokenManager(lite_store, registry, discovery, http) for _ in range(3)):
+        with pytest.raises(LaunchError):
+            await worker.access_token(session_id)
+    assert len(ehr.token_requests) == 1
+    assert await lite_store.get_session(session_id, "any") is None
+
+
+@pytest.mark.skipif(not os.environ.get(POSTGRES_ENV), reason=f"{POSTGRES_ENV} is not set (CI sets it)")
+async def test_concurrent_workers_share_one_refused_refresh_on_postgresql(
+    ehr: FakeEhr, cipher: TokenCipher, registry: Registry, discovery: Discovery, http: httpx2.AsyncClient
+) -> None:
+    refusing_token_endpoint(ehr)
+    engine = create_async_engine(os.environ[POSTGRES_ENV])
+    try:
+        store = SessionStore(engine, cipher)
+        await store.create_tables()
+        session_id = await make_session(store, ehr, expires_in=-1)
+        workers = [TokenManager(store, registry, discovery, http) for _ in range(3)]
+        outcomes = await asyncio.gather(
+            *(worker.access_token(session_id) for worker in workers for _ in range(5)), return_exceptions=True
+        )
+        assert all(isinstance(o, LaunchError) for o in outcomes)
+        assert len(ehr.token_requests) == 1
+        await store.delete_session(session_id)
+    finally:
+        await engine.dispose()

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+import httpx2
 import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
@@ -39,6 +40,9 @@ class FaultyEhr:
     def __init__(self, server: HTTPServer) -> None:
         self.server = server
         self.token_status = 200
+        self.expires_in = 3600
+        self.refreshes = 0
+        self.down = False  # every FHIR read fails at the connection (the EHR is unreachable)
 
     @property
     def iss(self) -> str:
@@ -69,10 +73,14 @@ class FaultyEhr:
 
     def token(self, request: Request) -> Response:
         form = {k: v[0] for k, v in parse_qs(request.get_data(as_text=True)).items()}
+        if form["grant_type"] == "refresh_token":
+            self.refreshes += 1
+            return Response(json.dumps({"error": "invalid_grant"}), status=400, content_type="application/json")
         assert form["code_verifier"]
         if self.token_status != 200:
             return Response("<html>Internal error</html>", status=self.token_status, content_type="text/html")
-        body = {"access_token": "at-1", "token_type": "Bearer", "expires_in": 3600, "patient": "p1",
+        body = {"access_token": "at-1", "token_type": "Bearer", "expires_in": self.expires_in, "patient": "p1",
+                "refresh_token": "rt-1",
                 "scope": "launch patient/*.rs", "need_patient_banner": False}
         return Response(json.dumps(body), content_type="application/json")
 
@@ -88,7 +96,7 @@ def faulty(httpserver: HTTPServer, tmp_path: Path) -> Iterator[tuple[FaultyEhr, 
         yield ehr, app_url
 
 
-def launch(browser: Browser, ehr: FaultyEhr, app: str):
+def launch(browser: Browser, ehr: FaultyEhr, app: str) -> httpx2.Response:
     return browser.get(f"{app}/launch", params={"iss": ehr.iss, "launch": "l1"})
 
 
@@ -126,3 +134,18 @@ def browser() -> Iterator[Browser]:
     b = Browser()
     yield b
     b.close()
+
+
+def test_refused_refresh_ends_the_session_after_one_attempt(faulty, browser: Browser) -> None:
+    """The token is within a minute of expiry and the EHR refuses the refresh: the dozen parallel
+    reads of one page open share one refresh attempt, and the page says the session ended."""
+    ehr, app = faulty
+    ehr.expires_in = 30
+    page = launch(browser, ehr, app)
+    sid = urlsplit(str(page.request.url)).path.split("/")[2]
+    results = browser.get(f"{app}/s/{sid}/results", params={"page": 1})
+    assert results.status_code == 401 and "session has ended" in results.text.lower()
+    assert "Traceback" not in results.text and "rt-1" not in results.text
+    for _ in range(3):
+        assert browser.get(f"{app}/api/s/{sid}/findings").status_code == 401
+    assert ehr.refreshes == 1
