@@ -126,9 +126,28 @@ def test_form_edit_pdf_and_fhir_document(stack: Stack, browser: Browser) -> None
     document = browser.get(f"{stack.app}/api/s/{sid}/packet/fhir").json()
     assert document["type"] == "document"
     assert document["entry"][0]["resource"]["resourceType"] == "Composition"
-    request = document["entry"][2]["resource"]
+    entries = {e["fullUrl"]: e["resource"] for e in document["entry"]}
+    request = next(r for r in entries.values() if r["resourceType"] == "ServiceRequest" and r.get("identifier", [{}])[0].get(
+        "system") == "urn:secondlook:referral-packet")
     assert (request["status"], request["intent"]) == ("draft", "proposal")
-    assert request["performer"][0]["display"].startswith("Johns Hopkins")
+    assert entries[request["performer"][0]["reference"]]["name"].startswith("Johns Hopkins")
+    assert any(r["resourceType"] == "Binary" and r["contentType"] == "application/pdf" for r in entries.values())
+
+
+def test_finalize_without_what_is_needed_is_refused_with_the_list(stack: Stack, browser: Browser) -> None:
+    sid = launch(browser, stack)
+    api = f"{stack.app}/api/s/{sid}/packet"
+    state = browser.get(api).json()
+    headers = {"X-CSRF-Token": state["csrf_token"]}
+    refused = browser.request("PUT", api, json={"version": 1, "packet": dict(state["packet"], status="final")}, headers=headers)
+    assert refused.status_code == 422
+    missing = refused.json()["missing"]
+    assert "Choose the receiving center." in missing and "Enter the referring clinician's name." in missing
+    form = {"csrf": state["csrf_token"], "version": "1", "summary_note": "Kept", "action": "final"}
+    page = browser.request("POST", f"{stack.app}/s/{sid}/packet", data=form)
+    assert page.status_code == 422 and "cannot be marked final yet" in page.text and "Choose the receiving center." in page.text
+    after = browser.get(api).json()
+    assert after["status"] == "draft" and after["packet"]["summary_note"] == "Kept"
 
 
 def test_send_to_ehr_with_create_scopes_is_idempotent(writer_stack: Stack, browser: Browser) -> None:
@@ -137,7 +156,10 @@ def test_send_to_ehr_with_create_scopes_is_idempotent(writer_stack: Stack, brows
     state = browser.get(api).json()
     headers = {"X-CSRF-Token": state["csrf_token"]}
     assert state["send"] == {"allowed": False, "reason": "Mark the packet final before sending it to the EHR."}
-    final = browser.request("PUT", api, json={"version": 1, "packet": dict(state["packet"], status="final")}, headers=headers)
+    ready = dict(state["packet"], status="final", sender=dict(state["packet"]["sender"], name="Dr Ada Jones"),
+                 destination={"center_id": "msk/msk-more-health", "name": "Memorial Sloan Kettering"},
+                 checklist=[dict(i, status="not-applicable") for i in state["packet"]["checklist"]])
+    final = browser.request("PUT", api, json={"version": 1, "packet": ready}, headers=headers)
     assert final.status_code == 200 and final.json()["send"]["allowed"] is True
     first = browser.request("POST", f"{api}/send", headers=headers).json()
     second = browser.request("POST", f"{api}/send", headers=headers).json()
