@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import re
 from collections.abc import Iterator
 from datetime import date
@@ -19,6 +20,7 @@ from tests.support import Browser, free_port, serve_in_thread
 from tests.web.conftest import Stack, app_settings
 
 PATIENT = "demo-her2-ihc2"
+FIXTURES = Path(__file__).resolve().parents[2] / "smartapp" / "demo_ehr" / "fixtures" / "patients"
 
 
 def run_stack(tmp_path: Path, write_back: bool) -> Iterator[Stack]:
@@ -170,3 +172,29 @@ def test_send_to_ehr_with_create_scopes_is_idempotent(writer_stack: Stack, brows
     assert [r["ServiceRequest"]["id"] for r in receipts] == [first["ServiceRequest"]["id"]] * 2
     edit_after_final = browser.request("PUT", api, json={"version": 2, "packet": state["packet"]}, headers=headers)
     assert edit_after_final.status_code == 409 and edit_after_final.json()["error"] == "final"
+
+
+@pytest.mark.parametrize(("rtype", "field", "value"), [("Condition", "code", "C50.9"), ("Coverage", "payor", "Acme"),
+                                                       ("Patient", "identifier", "MRN-1"), ("Condition", "stage", "IIA")])
+def test_a_malformed_element_never_breaks_the_packet(rtype: str, field: str, value: str, tmp_path: Path,
+                                                     browser: Browser) -> None:
+    """The page, API, PDF and FHIR document of a chart with one malformed element (served by the demo EHR)."""
+    folder = tmp_path / "patients"
+    folder.mkdir()
+    bundle = json.loads((FIXTURES / "02-her2-equivocal-no-ish.json").read_text())
+    for entry in bundle["entry"]:
+        if entry["resource"]["resourceType"] == rtype:
+            entry["resource"][field] = value
+    (folder / "chart.json").write_text(json.dumps(bundle))
+    ehr_port, app_port = free_port(), free_port()
+    ehr_url, app_url = f"http://127.0.0.1:{ehr_port}", f"http://127.0.0.1:{app_port}"
+    ehr = create_demo_ehr(DemoEhrConfig(base_url=ehr_url, app_launch_url=f"{app_url}/launch", patients_dir=folder,
+                                        redirect_uris=[f"{app_url}/callback"], include_large_patient=False))
+    registry = Registry([demo_registry(ehr_url).all()[0]])
+    with serve_in_thread(ehr, ehr_port), serve_in_thread(create_app(app_settings(app_url, tmp_path), registry), app_port):
+        stack = Stack(ehr_url, app_url, tmp_path, ehr_port)
+        sid = launch(browser, stack)
+        assert browser.get(f"{app_url}/s/{sid}/packet").status_code == 200
+        assert browser.get(f"{app_url}/api/s/{sid}/packet").status_code == 200
+        assert browser.get(f"{app_url}/api/s/{sid}/packet.pdf").content.startswith(b"%PDF")
+        assert browser.get(f"{app_url}/api/s/{sid}/packet/fhir").json()["type"] == "document"
