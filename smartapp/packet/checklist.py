@@ -139,7 +139,7 @@ def lab_items(resources: Sequence[Json], record: PatientRecord) -> list[Checklis
     if other:
         latest = max(other, key=lambda r: str(r.get("effectiveDateTime", "")))
         items.append(ChecklistItem(id="labs:other", category="labs", status="attached", reference=f"Observation/{latest.get('id')}",
-                                   label="Laboratory results", detail=f"{len(other)} other result(s), latest {str(latest.get('effectiveDateTime', ''))[:10]}"))
+                                   label="Laboratory results", detail=f"{len(other)} other result(s), latest {_date(latest.get('effectiveDateTime'))}"))
     return items or [_missing("labs")]
 
 

@@ -20,6 +20,7 @@ from smartapp.packet.directory import load_directory
 from smartapp.packet.draft import draft_for_patient
 from smartapp.packet.model import ReferralPacket
 from smartapp.packet.pdf import render_pdf
+from tests.packet import golden
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = ROOT / "tests" / "data" / "packets"
@@ -155,3 +156,10 @@ def test_written_back_referral_does_not_change_the_findings(patient: str, packet
     # The packet's reasons are the findings plus, for an emergency, the time-critical condition.
     assert sorted(f.trigger for f in after.findings) == [t for t in spec["triggers"] if t != "time-critical"]
     assert (after.time_critical is not None) is spec["time_critical"]
+
+
+@pytest.mark.parametrize("case", golden.cases())
+def test_letter_and_document_structure_match_golden(case: str) -> None:
+    packet = golden.packet_for(case)
+    assert golden.letter(packet) == (GOLDEN / case / "letter.txt").read_text()
+    assert golden.structure(packet) == json.loads((GOLDEN / case / "document.json").read_text())
