@@ -1,12 +1,12 @@
-"""Referral packet → FHIR R4: ServiceRequest (the referral), Composition + document Bundle (the
-letter), DocumentReference (the PDF). Pure functions over the packet's JSON; every resource is
-validated against R4B before it is returned, so nothing invalid reaches an EHR."""
+"""Referral packet → FHIR R4: ServiceRequest (the referral), Composition (the letter),
+DocumentReference (the PDF), and the narrative lines the document sections share
+(fhirmaps/document.py assembles the document Bundle). Pure functions over the packet's JSON; every
+resource is validated against R4B before it is returned, so nothing invalid reaches an EHR."""
 
 from __future__ import annotations
 
 import base64
 import html
-import uuid
 from collections.abc import Iterable
 from typing import Any
 
@@ -30,6 +30,9 @@ REVIEW_LABELS = {
 }
 # Reasons point at what the finding rests on; only these types are valid ServiceRequest.reasonReference targets.
 REASON_TYPES = ("Condition", "Observation", "DiagnosticReport", "DocumentReference")
+ATTACHED = ("attached", "found")  # "found": drafts made before the checklist had states
+STATUS_WORDS = {"attached": "attached", "found": "attached", "to-request": "to request", "not-applicable": "not applicable",
+                "to-gather": "to gather"}
 _MODELS: dict[str, Any] = {
     "ServiceRequest": ServiceRequest,
     "Composition": Composition,
@@ -86,7 +89,9 @@ def service_request(packet: Json) -> Json:
         resource["reasonReference"] = [{"reference": ref} for ref in reasons]
     # The reasons' wording lives in the Composition and the PDF, not in reasonCode: finding
     # summaries say "second opinion", which the engine would read back as the patient asking.
-    supporting = _unique(i["reference"] for i in packet.get("checklist") or [] if i.get("status") == "found" and i.get("reference"))
+    # What travels with the referral, and what is to be requested (the specimens behind the slides).
+    supporting = _unique(i["reference"] for i in packet.get("checklist") or []
+                         if i.get("status") in (*ATTACHED, "to-request") and i.get("reference"))
     if supporting:
         resource["supportingInfo"] = [{"reference": ref} for ref in supporting]
     questions = [q["text"] for q in packet.get("questions") or [] if q.get("text")]
@@ -108,39 +113,66 @@ def composition(packet: Json, *, subject: str | None = None, date: str | None = 
         "author": [{"display": _join(sender.get("name"), sender.get("organization")) or "SecondLook"}],
         "title": "Referral for a second opinion",
         "section": [
-            _section("Reasons for referral", [f"{r['summary']}" for r in packet.get("reasons") or []],
-                     _reason_refs(packet)),
-            _section("Questions for the consultant", [q["text"] for q in packet.get("questions") or []], []),
-            _section("Diagnosis and treatment summary", _summary_lines(packet),
-                     [d["reference"] for d in packet.get("diagnoses") or [] if d.get("reference")]),
-            _section("Records checklist",
-                     [f"[{'found' if i['status'] == 'found' else 'to gather'}] {i['label']} {i.get('detail', '')}".strip()
-                      for i in packet.get("checklist") or []],
-                     [i["reference"] for i in packet.get("checklist") or [] if i.get("status") == "found" and i.get("reference")]),
+            section("Reasons for referral", [f"{r['summary']}" for r in packet.get("reasons") or []],
+                    _reason_refs(packet)),
+            section("Questions for the consultant", [q["text"] for q in packet.get("questions") or []], []),
+            section("Diagnosis and treatment summary", _summary_lines(packet),
+                    [d["reference"] for d in packet.get("diagnoses") or [] if d.get("reference")]),
+            section("Records checklist", checklist_lines(packet),
+                    [i["reference"] for i in packet.get("checklist") or [] if i.get("status") in ATTACHED and i.get("reference")]),
         ],
     }
     return validate(resource)
 
 
-def document_bundle(packet: Json, *, timestamp: str) -> Json:
-    """A FHIR document: the Composition first, then the Patient and the referral it is about."""
-    patient_url = _urn(packet, "Patient")
-    composition_url = _urn(packet, "Composition")
-    request_url = _urn(packet, "ServiceRequest")
-    comp = composition(packet, subject=patient_url, date=timestamp)
-    request = dict(service_request(packet), subject={"reference": patient_url})
-    bundle: Json = {
-        "resourceType": "Bundle",
-        "identifier": identifier(packet, "-document"),
-        "type": "document",
-        "timestamp": timestamp,
-        "entry": [
-            {"fullUrl": composition_url, "resource": comp},
-            {"fullUrl": patient_url, "resource": _patient(packet)},
-            {"fullUrl": request_url, "resource": request},
-        ],
-    }
-    return validate(bundle)
+def reason_lines(packet: Json) -> list[str]:
+    lines = [f"Reason: {r['summary']}" for r in packet.get("reasons") or []]
+    lines += [f"Question {n}: {q['text']}" for n, q in enumerate(packet.get("questions") or [], 1)]
+    return [*lines, packet.get("timing_advice", "")]
+
+
+def diagnosis_lines(packet: Json) -> list[str]:
+    lines = []
+    for d in packet.get("diagnoses") or []:
+        extra = "; ".join(x for x in (", ".join(d.get("codes") or []), d.get("stage", ""), d.get("grade", "")) if x)
+        lines.append(d["text"] + (f" ({extra})" if extra else ""))
+    return lines
+
+
+def result_lines(packet: Json) -> list[str]:
+    lines = [f"Biomarker: {b['name']}: {b['value']}" for b in packet.get("biomarkers") or []]
+    lines += [f"Report text attached: {a['title']}" + (f" ({a['date']})" if a.get("date") else "")
+              for a in packet.get("attachments") or []]
+    return lines + checklist_lines(packet)
+
+
+def checklist_lines(packet: Json) -> list[str]:
+    lines = []
+    for item in packet.get("checklist") or []:
+        state = STATUS_WORDS.get(item["status"], item["status"])
+        if item["status"] == "to-request" and item.get("holder"):
+            state += f" from {item['holder']}"
+        lines.append(f"[{state}] {item['label']} {item.get('detail', '')}".strip())
+    return lines
+
+
+def treatment_lines(lines: list[Json] | None) -> list[str]:
+    return [f"{t['text']} ({t.get('status', '')}{', ' + t['date'] if t.get('date') else ''})" for t in lines or []]
+
+
+def item_lines(items: list[Json] | None) -> list[str]:
+    if items is None:
+        return ["Could not be read from the record; ask the referring office."]
+    return [t["text"] + (f": {t['detail']}" if t.get("detail") else "") for t in items]
+
+
+def insurance_lines(packet: Json) -> list[str]:
+    cover = packet["insurance"]
+    if not cover.get("available"):
+        return [cover.get("note") or "Not in the record.", cover.get("prior_authorization", "")]
+    return [f"Payer: {cover.get('payer') or 'not in the record'}", f"Plan: {cover.get('plan') or 'not in the record'}",
+            f"Member id: {cover.get('member_id') or 'not in the record'}", cover.get("note", ""),
+            cover.get("prior_authorization", "")]
 
 
 def document_reference(packet: Json, pdf: bytes, *, date: str, related: Iterable[str] = ()) -> Json:
@@ -193,22 +225,24 @@ def _summary_lines(packet: Json) -> list[str]:
     return lines
 
 
-def _section(title: str, lines: list[str], refs: list[str]) -> Json:
+def section(title: str, lines: list[str], refs: list[str]) -> Json:
     items = "".join(f"<li>{html.escape(line)}</li>" for line in lines if line)
     body = f"<ul>{items}</ul>" if items else "<p>None.</p>"
-    section: Json = {"title": title, "text": {"status": "generated",
-                                              "div": f'<div xmlns="http://www.w3.org/1999/xhtml">{body}</div>'}}
+    found: Json = {"title": title, "text": {"status": "generated",
+                                            "div": f'<div xmlns="http://www.w3.org/1999/xhtml">{body}</div>'}}
     unique = _unique(refs)
     if unique:
-        section["entry"] = [{"reference": ref} for ref in unique]
-    return section
+        found["entry"] = [{"reference": ref} for ref in unique]
+    return found
 
 
-def _patient(packet: Json) -> Json:
+def patient_resource(packet: Json) -> Json:
+    """The Patient from the packet's own fields (when the record's copy is not available)."""
     info = packet["patient"]
     patient: Json = {"resourceType": "Patient", "id": info["reference"].split("/", 1)[-1]}
     if info.get("identifier"):
-        patient["identifier"] = [{"value": info["identifier"]}]
+        patient["identifier"] = [{k: v for k, v in (("system", info.get("identifier_system")),
+                                                   ("value", info["identifier"])) if v}]
     if info.get("name"):
         patient["name"] = [{"text": info["name"]}]
     if info.get("gender") in ("male", "female", "other", "unknown"):
@@ -216,10 +250,6 @@ def _patient(packet: Json) -> Json:
     if info.get("birth_date"):
         patient["birthDate"] = info["birth_date"]
     return patient
-
-
-def _urn(packet: Json, what: str) -> str:
-    return f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, packet['identifier_system'] + ':' + packet['id'] + '/' + what)}"
 
 
 def _unique(values: Iterable[str]) -> list[str]:

@@ -25,6 +25,12 @@ READ_SCOPES = (
     ("CarePlan", "rs"),
     ("Coverage", "rs"),
     ("Specimen", "rs"),
+    ("AllergyIntolerance", "rs"),
+    ("MedicationStatement", "rs"),
+    # The referring clinician (the launch's fhirUser, their roles) and the payer named by Coverage.
+    ("Practitioner", "r"),
+    ("PractitionerRole", "rs"),
+    ("Organization", "r"),
 )
 WRITE_SCOPES = (("ServiceRequest", "c"), ("DocumentReference", "c"))
 SCOPE_URI_PREFIX = "http://smarthealthit.org/fhir/scopes/"

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
+from fhirmaps.elements import reference
 from fhirmaps.r4b import check_batch, remember
 from fhirmaps.read import attachments_to_fetch
 from fhirmaps.reports import classify
@@ -43,6 +44,12 @@ PATIENT_SEARCHES: tuple[tuple[str, str, dict[str, str]], ...] = (
     ("CarePlan", "care plans", {"patient": "{pid}", "_count": "100"}),
     ("Coverage", "insurance coverage", {"patient": "{pid}"}),
     ("Specimen", "specimens", {"patient": "{pid}", "_count": "100"}),
+)
+# Read for the referral packet's intake section only (no rule reads them, so CDS prefetch, which
+# feeds the rules, does not ask for them): what the patient takes now and is allergic to.
+INTAKE_SEARCHES: tuple[tuple[str, str, dict[str, str]], ...] = (
+    ("AllergyIntolerance", "allergies", {"patient": "{pid}", "_count": "100"}),
+    ("MedicationStatement", "medication statements", {"patient": "{pid}", "_count": "100"}),
 )
 
 # Observations are by far the most numerous resources of an oncology record (years of labs), and
@@ -77,7 +84,7 @@ def build_searches(
     type whose server requires `category` (registration) is searched once per category."""
     required = required_categories or {}
     specs: list[SearchSpec] = []
-    for rtype, label, template in PATIENT_SEARCHES:
+    for rtype, label, template in PATIENT_SEARCHES + INTAKE_SEARCHES:
         params: dict[str, str | list[str]] = {k: v.replace("{pid}", patient_id) for k, v in template.items()}
         if required.get(rtype):
             specs += [SearchSpec(rtype, params | {"category": c}, f"{label} ({c})") for c in required[rtype]]
@@ -134,8 +141,9 @@ REPORT_TYPES = frozenset({"DiagnosticReport", "DocumentReference"})
 
 async def load_patient_record(
     client: FhirClient, patient_id: str, granted: GrantedScopes, today: date | None = None,
-    required_categories: Mapping[str, list[str]] | None = None,
+    required_categories: Mapping[str, list[str]] | None = None, user: str | None = None,
 ) -> PatientRecordSnapshot:
+    """`user` is the launch's fhirUser ("Practitioner/<id>"): the referral packet's sender."""
     searches = build_searches(patient_id, today or date.today(), required_categories)
     checks: list[asyncio.Task[None]] = []
 
@@ -156,12 +164,13 @@ async def load_patient_record(
         fetch_searches(client, reports, granted, on_page=report_page),
         _fetch_with_undated_fallback(client, others, granted, patient_id, prevalidate),
     )
+    referenced = await fetch_referenced(client, granted, [*other_result.resources, *report_result.resources], user)
     fetched_texts = await texts.results()
     await asyncio.gather(*checks)
     snapshot = PatientRecordSnapshot(
         patient_id,
-        [*other_result.resources, *report_result.resources],
-        [*other_result.gaps, *report_result.gaps],
+        [*other_result.resources, *report_result.resources, *referenced.resources],
+        [*other_result.gaps, *report_result.gaps, *referenced.gaps],
     )
     for item in fetched_texts:
         if isinstance(item, FetchedAttachment):
@@ -169,6 +178,35 @@ async def load_patient_record(
         else:
             snapshot.gaps.append(item)
     return snapshot
+
+
+async def fetch_referenced(client: FhirClient, granted: GrantedScopes, resources: list[dict[str, Any]],
+                           user: str | None) -> FetchResult:
+    """Who the referral names beyond the patient's compartment: the launch user (Practitioner or
+    PractitionerRole), their roles and organizations, and the payers Coverage points at."""
+    have = {f"{r.get('resourceType')}/{r.get('id')}" for r in resources}
+    wanted = [reference(p) for r in resources if r.get("resourceType") == "Coverage" for p in _items(r.get("payor"))]
+    specs = []
+    if user and user.split("/", 1)[0] in ("Practitioner", "PractitionerRole"):
+        wanted.append(user)
+        if user.startswith("Practitioner/"):
+            specs.append(SearchSpec("PractitionerRole", {"practitioner": user}, "referring clinician's roles"))
+    first = await fetch_searches(client, [*specs, *_reads(wanted, have)], granted)
+    have |= {f"{r.get('resourceType')}/{r.get('id')}" for r in first.resources}
+    roles = [r for r in first.resources if r.get("resourceType") == "PractitionerRole"]
+    more = [reference(r.get(k)) for r in roles for k in ("practitioner", "organization")]
+    second = await fetch_searches(client, _reads(more, have), granted) if roles else FetchResult()
+    return FetchResult(resources=[*first.resources, *second.resources], gaps=[*first.gaps, *second.gaps])
+
+
+def _reads(refs: list[str], have: set[str]) -> list[SearchSpec]:
+    kinds = {"Practitioner": "referring clinician", "PractitionerRole": "referring clinician", "Organization": "organizations"}
+    unique = [r for r in dict.fromkeys(refs) if r and r not in have and r.split("/", 1)[0] in kinds]
+    return [SearchSpec(r.split("/", 1)[0], {"_id": r.split("/", 1)[1]}, kinds[r.split("/", 1)[0]]) for r in unique]
+
+
+def _items(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
 
 
 class ReportTexts:

@@ -72,7 +72,8 @@ def serve(httpserver: HTTPServer, refuse_missing: bool) -> None:
         json.dumps({"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": {"resourceType": "Patient", "id": "p1"}}]}),
         content_type="application/fhir+json")
     for rtype in ("Condition", "DiagnosticReport", "DocumentReference", "Procedure", "MedicationRequest",
-                  "MedicationAdministration", "ServiceRequest", "CarePlan", "Coverage", "Specimen"):
+                  "MedicationAdministration", "ServiceRequest", "CarePlan", "Coverage", "Specimen", "AllergyIntolerance",
+                  "MedicationStatement"):
         httpserver.expect_request(f"/fhir/{rtype}").respond_with_data(
             json.dumps({"resourceType": "Bundle", "type": "searchset"}), content_type="application/fhir+json")
 
@@ -150,6 +151,7 @@ def serve_with_observations(httpserver: HTTPServer, handler) -> None:
         json.dumps({"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": {"resourceType": "Patient", "id": "p1"}}]}),
         content_type="application/fhir+json")
     for rtype in ("Condition", "DiagnosticReport", "DocumentReference", "Procedure", "MedicationRequest",
-                  "MedicationAdministration", "ServiceRequest", "CarePlan", "Coverage", "Specimen"):
+                  "MedicationAdministration", "ServiceRequest", "CarePlan", "Coverage", "Specimen", "AllergyIntolerance",
+                  "MedicationStatement"):
         httpserver.expect_request(f"/fhir/{rtype}").respond_with_data(
             json.dumps({"resourceType": "Bundle", "type": "searchset"}), content_type="application/fhir+json")

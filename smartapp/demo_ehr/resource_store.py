@@ -93,7 +93,7 @@ class ResourceStore:
 def _listing(patient: Resource, meta: dict[str, Any]) -> PatientListing:
     name = _display_name(patient)
     mrn = next(
-        (str(ident.get("value", "")) for ident in patient.get("identifier", []) if ident.get("value")), ""
+        (str(ident.get("value", "")) for ident in _objects(patient.get("identifier")) if ident.get("value")), ""
     )
     return PatientListing(
         patient_id=patient["id"],
@@ -108,8 +108,13 @@ def _listing(patient: Resource, meta: dict[str, Any]) -> PatientListing:
     )
 
 
+def _objects(value: Any) -> list[dict[str, Any]]:
+    """The JSON objects of a list: fault-injection fixtures put strings where lists belong."""
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+
+
 def _display_name(patient: Resource) -> str:
-    for name in patient.get("name", []):
+    for name in _objects(patient.get("name")):
         if name.get("text"):
             return str(name["text"])
         parts = [*name.get("given", []), name.get("family", "")]

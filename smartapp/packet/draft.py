@@ -8,23 +8,24 @@ from datetime import date
 from typing import Any
 
 from fhirmaps.bundles import flatten
-from fhirmaps.elements import system_name
+from fhirmaps.elements import codes_of, concept_text, system_name
 from fhirmaps.read import read_records
 from fhirmaps.record import PatientRecord
 from smartapp.engine import evaluate_record
+from smartapp.findings import Evidence as FindingEvidence
 from smartapp.findings import Finding, PatientResult, TimeCritical
+from smartapp.packet import intake
 from smartapp.packet.checklist import build_checklist
 from smartapp.packet.model import (
     Biomarker,
     DiagnosisLine,
     Evidence,
-    Insurance,
-    PatientInfo,
     Question,
     Reason,
     ReferralPacket,
     ReviewType,
 )
+from smartapp.packet.sources import collect_sources
 from smartapp.packet.treatment import proposed_treatment, treatment_so_far
 from smartapp.triggers import spec_for
 
@@ -37,17 +38,14 @@ EXPEDITE_ADVICE = ("Expedited review requested: a treatment decision is imminent
                    "Please review within days if possible; necessary treatment should not wait for the opinion.")
 ROUTINE_ADVICE = ("Routine review: the usual 2-4 weeks to obtain a second opinion is acceptable for most solid "
                   "tumors. Please tell us if you consider it more urgent.")
-PRIOR_AUTH = ("Check with the plan whether a referral or prior authorization is needed for an outside or "
-              "out-of-network second opinion before the review; remote programs are often self-pay.")
-MEDICARE_NOTE = ("Original Medicare Part B covers a second opinion before medically necessary non-emergency "
-                 "surgery (20% coinsurance after the deductible); Medicare Advantage plans may require "
-                 "in-network doctors or a referral.")
-
 
 def draft_packet(resources: Sequence[Json], record: PatientRecord, evaluation: PatientResult, *, created: str,
-                 source: str = "", coverage_unavailable: str = "") -> ReferralPacket:
+                 source: str = "", unavailable: Mapping[str, str] | None = None, user: str = "",
+                 attachments: Mapping[str, tuple[bytes, str]] | None = None) -> ReferralPacket:
     """`evaluation` is the engine's result for this patient; `created` an ISO date-time;
-    `coverage_unavailable` says why Coverage could not be read, if it could not."""
+    `unavailable` says, per resource type, why that part of the record could not be read;
+    `user` is the launch's fhirUser ("Practitioner/<id>"), the referring clinician."""
+    gaps = unavailable or {}
     flat = flatten(resources)
     own = [r for r in flat if _belongs(r, record.patient)]
     findings = list(evaluation.findings)
@@ -59,12 +57,16 @@ def draft_packet(resources: Sequence[Json], record: PatientRecord, evaluation: P
         questions.insert(0, Question(id="q:time-critical:0", trigger="time-critical", text=time_critical_question(time_critical)))
         reasons.insert(0, Reason(id="finding:time-critical", trigger="time-critical", urgency="expedite",
                                  summary=time_critical.reason, rationale=time_critical.advice,
-                                 evidence=[Evidence(reference=e.reference, path=e.path, text=e.text)
-                                           for e in time_critical.evidence]))
+                                 evidence=[evidence_from(e) for e in time_critical.evidence]))
+    pid = record.patient.split("/", 1)[-1]
+    patient = next((r for r in flat if r.get("resourceType") == "Patient" and r.get("id") == pid), {})
+    sender, sender_refs = intake.sender(flat, user)
+    medications_gap = intake.unreadable(gaps, "MedicationRequest", "MedicationStatement")
+    allergies_gap = intake.unreadable(gaps, "AllergyIntolerance")
     packet = ReferralPacket(
         created=created,
         source=source,
-        patient=patient_info(flat, record.patient),
+        patient=intake.patient_info(patient, record.patient),
         review_type=review_type(findings, urgent=time_critical),
         urgency="expedite" if urgent else "routine",
         time_critical=time_critical.reason if time_critical else "",
@@ -75,10 +77,26 @@ def draft_packet(resources: Sequence[Json], record: PatientRecord, evaluation: P
         biomarkers=biomarkers(record),
         treatment_so_far=treatment_so_far(record),
         treatment_proposed=proposed_treatment(record),
-        checklist=build_checklist(own, record),
-        insurance=insurance(flat, own, coverage_unavailable),
+        insurance=intake.insurance(flat, own, intake.unreadable(gaps, "Coverage")),
+        sender=sender,
+        medications=None if medications_gap else intake.medications(own),
+        allergies=None if allergies_gap else intake.allergies(own),
         data_issues=[i.reason for i in evaluation.data_issues],
     )
+    roots = [record.patient, *sender_refs, packet.insurance.reference or "",
+             *(d.reference or "" for d in packet.diagnoses), *(b.reference or "" for b in packet.biomarkers),
+             *(e.reference for r in packet.reasons for e in r.evidence),
+             *(i.reference or "" for i in [*(packet.medications or []), *(packet.allergies or [])]),
+             *(t.reference or "" for t in packet.treatment_so_far), *(t.reference or "" for t in packet.treatment_proposed),
+             *(f"{r.get('resourceType')}/{r.get('id')}" for r in own
+               if r.get("resourceType") in ("DiagnosticReport", "DocumentReference", "Specimen", "ImagingStudy"))]
+    _, packet.attachments = collect_sources(flat, roots, attachments or {})
+    packet.checklist = build_checklist(own, record, flat, packet.attachments)
+    attached = [i.reference or "" for i in packet.checklist if i.status == "attached"]
+    packet.sources, _ = collect_sources(flat, [*roots, *attached], attachments or {})
+    if packet.patient.identifier and not packet.patient.identifier_system:
+        packet.data_issues.append("The medical record number has no identifier system in the record; "
+                                  "confirm which system it belongs to with the sending EHR.")
     packet.cover_letter = cover_letter(packet)
     return packet
 
@@ -114,8 +132,12 @@ def reason_from(finding: Finding) -> Reason:
         urgency=finding.urgency,
         summary=finding.summary,
         rationale=finding.rationale,
-        evidence=[Evidence(reference=e.reference, path=e.path, text=e.text) for e in finding.evidence],
+        evidence=[evidence_from(e) for e in finding.evidence],
     )
+
+
+def evidence_from(evidence: FindingEvidence) -> Evidence:
+    return Evidence(reference=evidence.reference, path=evidence.path, text=evidence.text, where=evidence.where)
 
 
 def questions_for(findings: Sequence[Finding]) -> list[Question]:
@@ -125,19 +147,6 @@ def questions_for(findings: Sequence[Finding]) -> list[Question]:
         text = spec.question_for(finding) if spec else f"Please review: {finding.summary}"
         questions.append(Question(id=f"q:{finding.trigger}:{len(questions)}", trigger=finding.trigger, text=text))
     return questions
-
-
-def patient_info(resources: Sequence[Json], patient_ref: str) -> PatientInfo:
-    pid = patient_ref.split("/", 1)[-1]
-    patient = next((r for r in resources if r.get("resourceType") == "Patient" and r.get("id") == pid), {})
-    names = patient.get("name") or [{}]
-    name = names[0].get("text") or " ".join([*names[0].get("given", []), names[0].get("family", "")]).strip()
-    mrn = next((i.get("value", "") for i in patient.get("identifier") or []
-                if "MR" in {c.get("code") for c in (i.get("type") or {}).get("coding") or []}), "")
-    if not mrn and patient.get("identifier"):
-        mrn = str(patient["identifier"][0].get("value", ""))
-    return PatientInfo(reference=patient_ref, name=name, birth_date=str(patient.get("birthDate", "")),
-                       gender=str(patient.get("gender", "")), identifier=str(mrn))
 
 
 def diagnosis_lines(resources: Sequence[Json], record: PatientRecord) -> list[DiagnosisLine]:
@@ -152,11 +161,11 @@ def diagnosis_lines(resources: Sequence[Json], record: PatientRecord) -> list[Di
             continue
         seen.add(ref)
         condition = by_ref.get(ref, {})
-        codes = [f"{system_name(c.get('system', ''))} {c.get('code')}" for c in (condition.get("code") or {}).get("coding") or []]
+        codes = [f"{system_name(c.system)} {c.code}" for c in codes_of(condition.get("code"))]
         if diagnosis.morphology:
             codes.append(f"ICD-O-3 {diagnosis.morphology}")
-        stages = [_concept_text(s.get("summary")) for s in condition.get("stage") or [] if s.get("summary")]
-        text = _concept_text(condition.get("code")) or diagnosis.source.text
+        stages = [t for s in intake.objs(condition.get("stage")) if (t := concept_text(s.get("summary")))]
+        text = concept_text(condition.get("code")) or diagnosis.source.text
         primary = not diagnosis.secondary
         lines.append(DiagnosisLine(text=text, codes=codes, reference=ref,
                                    stage=(stages[0] if stages else stage if primary else ""), grade=grade if primary else ""))
@@ -177,24 +186,6 @@ def biomarkers(record: PatientRecord) -> list[Biomarker]:
         when = items[0].when.isoformat() if items[0].when else ""
         found.append(Biomarker(name=name, value=value, date=when, reference=ref))
     return found
-
-
-def insurance(resources: Sequence[Json], own: Sequence[Json], unavailable: str) -> Insurance:
-    if unavailable:
-        return Insurance(available=False, note=f"Not available: {unavailable}", prior_authorization=PRIOR_AUTH)
-    coverages = [r for r in own if r.get("resourceType") == "Coverage" and r.get("status") in (None, "active")]
-    if not coverages:
-        return Insurance(available=False, note="Not available: the record has no active insurance coverage.",
-                         prior_authorization=PRIOR_AUTH)
-    coverage = coverages[0]
-    by_ref = {f"{r.get('resourceType')}/{r.get('id')}": r for r in resources}
-    payers = [by_ref.get(str(p.get("reference")), {}).get("name") or p.get("display", "") for p in coverage.get("payor") or []]
-    plan = _concept_text(coverage.get("type"))
-    classes = [f"{_concept_text(c.get('type'))} {c.get('value', '')} {c.get('name', '')}".strip() for c in coverage.get("class") or []]
-    note = MEDICARE_NOTE if "medicare" in plan.lower() else ""
-    return Insurance(available=True, payer=", ".join(p for p in payers if p), plan="; ".join([plan, *classes]).strip("; "),
-                     member_id=str(coverage.get("subscriberId", "")), note=note, prior_authorization=PRIOR_AUTH,
-                     reference=f"Coverage/{coverage.get('id')}")
 
 
 def cover_letter(packet: ReferralPacket) -> str:
@@ -219,18 +210,9 @@ def _latest(record: PatientRecord, kinds: tuple[str, ...]) -> str:
     return values[-1][1] if values else ""
 
 
-def _concept_text(concept: Any) -> str:
-    if not isinstance(concept, dict):
-        return ""
-    if concept.get("text"):
-        return str(concept["text"])
-    return next((str(c["display"]) for c in concept.get("coding") or [] if c.get("display")), "")
-
-
-
-
 def draft_for_patient(resources: Sequence[Json], patient_ref: str, *, as_of: date, created: str, source: str = "",
-                      attachments: Mapping[str, tuple[bytes, str]] | None = None, coverage_unavailable: str = "",
+                      attachments: Mapping[str, tuple[bytes, str]] | None = None,
+                      unavailable: Mapping[str, str] | None = None, user: str = "",
                       evaluation: PatientResult | None = None) -> ReferralPacket:
     """Read the record and draft the packet from the engine's findings: `evaluation` when the
     caller already has it (the app's findings screen), else the engine is run once here.
@@ -241,5 +223,5 @@ def draft_for_patient(resources: Sequence[Json], patient_ref: str, *, as_of: dat
         raise LookupError(patient_ref)
     if evaluation is None:
         evaluation = evaluate_record(record, as_of=as_of)
-    return draft_packet(resources, record, evaluation, created=created, source=source,
-                        coverage_unavailable=coverage_unavailable)
+    return draft_packet(resources, record, evaluation, created=created, source=source, unavailable=unavailable,
+                        user=user, attachments=attachments)

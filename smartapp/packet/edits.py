@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from smartapp.packet.directory import Directory
-from smartapp.packet.model import ChecklistItem, Question, Reason, ReferralPacket
+from smartapp.packet.model import ITEM_STATUS_LABELS, ChecklistItem, Question, Reason, ReferralPacket
 
 TEXT_FIELDS = ("cover_letter", "timing_advice", "summary_note")
-SENDER_FIELDS = ("name", "organization", "contact")
+SENDER_FIELDS = ("name", "organization", "contact", "npi", "phone", "fax")
 MAX_TEXT = 20_000
 
 
@@ -47,8 +47,9 @@ def apply_form(packet: ReferralPacket, form: Sequence[tuple[str, str]], director
     for item in updated.checklist:
         item.label = values.get(f"item-{item.id}-label", item.label).strip() or item.label
         item.detail = values.get(f"item-{item.id}-detail", item.detail).strip()
+        item.holder = values.get(f"item-{item.id}-holder", item.holder).strip()
         status = values.get(f"item-{item.id}-status")
-        if status in ("found", "to-gather"):
+        if status in ITEM_STATUS_LABELS:
             item.status = status  # type: ignore[assignment]
     if values.get("new_item_label", "").strip():
         updated.checklist.append(ChecklistItem(label=values["new_item_label"].strip(),

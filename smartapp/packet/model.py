@@ -9,12 +9,18 @@ from __future__ import annotations
 import uuid
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 PACKET_IDENTIFIER_SYSTEM = "urn:secondlook:referral-packet"
 ReviewType = Literal["pathology", "clinical", "both"]
 Urgency = Literal["routine", "expedite"]
-ItemStatus = Literal["found", "to-gather"]
+# attached: the record holds it and it travels with the packet; to-request: the holder named in
+# `holder` sends it (glass slides, outside reports); not-applicable: decided by the coordinator;
+# to-gather: not resolved yet (finalizing is refused while any item is). "found" is how drafts
+# made before these states said "attached".
+ItemStatus = Literal["attached", "to-request", "not-applicable", "to-gather"]
+ITEM_STATUS_LABELS = {"attached": "Attached", "to-request": "To request", "not-applicable": "Not applicable",
+                      "to-gather": "To gather"}
 ChecklistCategory = Literal[
     "slides", "pathology-report", "imaging", "labs", "operative-note", "treatment", "insurance", "other"
 ]
@@ -44,6 +50,7 @@ class Evidence(BaseModel):
     reference: str
     path: str = ""
     text: str = ""
+    where: str = ""  # title, section and date in words, as the findings show it
 
 
 class Reason(BaseModel):
@@ -69,7 +76,17 @@ class ChecklistItem(BaseModel):
     label: str
     detail: str = ""
     status: ItemStatus = "to-gather"
+    holder: str = ""  # who to request it from (the originating laboratory, the imaging center, ...)
     reference: str | None = None
+
+    @field_validator("status", mode="before")
+    @classmethod
+    def _legacy_status(cls, value: object) -> object:
+        return "attached" if value == "found" else value
+
+    @property
+    def resolved(self) -> bool:
+        return self.status in ("attached", "not-applicable") or (self.status == "to-request" and bool(self.holder))
 
 
 class DiagnosisLine(BaseModel):
@@ -95,11 +112,36 @@ class TreatmentLine(BaseModel):
 
 
 class PatientInfo(BaseModel):
+    """Intake essentials; an empty field means the record does not hold it (shown as missing)."""
+
     reference: str  # "Patient/<id>"
     name: str = ""
     birth_date: str = ""
     gender: str = ""
     identifier: str = ""  # medical record number as shown to the receiving center
+    identifier_system: str = ""
+    phone: str = ""
+    address: str = ""
+    language: str = ""
+    interpreter: str = ""  # "needed", "not needed" or "" (not recorded)
+
+
+class RecordItem(BaseModel):
+    """A current medication or an allergy, as the record states it."""
+
+    text: str
+    detail: str = ""
+    reference: str | None = None
+
+
+class Attachment(BaseModel):
+    """A report's text as the EHR holds it (text or PDF): it travels inside the report's copy in
+    `sources` (and so in the FHIR document); this is its line in the letter."""
+
+    reference: str  # the report it belongs to, "DiagnosticReport/<id>"
+    title: str
+    content_type: str
+    date: str = ""
 
 
 class Destination(BaseModel):
@@ -127,6 +169,11 @@ class Sender(BaseModel):
     name: str = ""
     organization: str = ""
     contact: str = ""
+    npi: str = ""
+    phone: str = ""
+    fax: str = ""
+    reference: str | None = None  # Practitioner/<id> or PractitionerRole/<id> (the launch's fhirUser)
+    organization_reference: str | None = None
 
 
 class ReferralPacket(BaseModel):
@@ -152,6 +199,12 @@ class ReferralPacket(BaseModel):
     destination: Destination | None = None
     insurance: Insurance
     sender: Sender = Field(default_factory=Sender)
+    medications: list[RecordItem] | None = None  # None: not read (or unreadable); [] read and none active
+    allergies: list[RecordItem] | None = None
+    attachments: list[Attachment] = Field(default_factory=list)
+    # Copies of the record's resources the packet cites (and what they cite), taken at drafting
+    # time: the FHIR document must contain every resource it references.
+    sources: list[dict[str, object]] = Field(default_factory=list)
     data_issues: list[str] = Field(default_factory=list)
 
     @property
@@ -164,3 +217,17 @@ class ReferralPacket(BaseModel):
 
     def to_json(self) -> dict[str, object]:
         return self.model_dump(mode="json")
+
+    def finalize_problems(self) -> list[str]:
+        """What stands between this draft and a final packet, in words for the editor."""
+        problems = []
+        if self.destination is None:
+            problems.append("Choose the receiving center.")
+        if not self.sender.name.strip():
+            problems.append("Enter the referring clinician's name.")
+        for item in self.checklist:
+            if item.status == "to-request" and not item.holder:
+                problems.append(f"Records checklist: say who to request \"{item.label}\" from.")
+            elif not item.resolved:
+                problems.append(f"Records checklist: mark \"{item.label}\" attached, to request, or not applicable.")
+        return problems

@@ -25,6 +25,7 @@ from smartapp.config import Settings, get_settings
 from smartapp.db import create_engine, create_tables
 from smartapp.keyring import token_keys
 from smartapp.logs import quiet_url_loggers
+from smartapp.packet.pdf import add_filters
 from smartapp.storage import metadata as app_metadata
 from smartapp.web.errors import install_error_handlers
 from smartapp.web.results import ResultsCache
@@ -34,6 +35,12 @@ from smartapp.web.services import AppServices
 from smartapp.workers import VALIDATION_POOL
 
 WEB_DIR = Path(__file__).parent
+
+
+def templates() -> Jinja2Templates:
+    found = Jinja2Templates(directory=WEB_DIR / "templates")
+    add_filters(found.env)
+    return found
 
 
 def load_registry(settings: Settings) -> Registry:
@@ -60,7 +67,7 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
             discovery=discovery,
             store=store,
             tokens=TokenManager(store, registry, discovery, http),
-            templates=Jinja2Templates(directory=WEB_DIR / "templates"),
+            templates=templates(),
             results=ResultsCache(),
         )
         # Load the NLP model and start the validation worker now, not on the first launch.

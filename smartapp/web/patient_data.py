@@ -42,6 +42,7 @@ async def load_snapshot(services: AppServices, session: LaunchSession) -> Patien
     return await load_patient_record(
         client, session.patient, GrantedScopes.parse(session.granted_scope),
         required_categories=registration.required_categories if registration else None,
+        user=session.fhir_user,
     )
 
 

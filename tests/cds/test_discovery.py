@@ -41,3 +41,13 @@ def test_cors_only_for_configured_origins(stack: Stack) -> None:
     token = stack.token("/cds-services")
     get = stack.http.get(stack.url + "/cds-services", headers={"Authorization": f"Bearer {token}", "Origin": EHR_ORIGIN})
     assert get.headers["access-control-allow-origin"] == EHR_ORIGIN
+
+
+def test_every_search_of_the_read_plan_has_a_scope() -> None:
+    from launch.scopes import READ_SCOPES
+    from smartapp.record_loader import INTAKE_SEARCHES
+
+    scoped = {rtype for rtype, permissions in READ_SCOPES if "s" in permissions or rtype == "Patient"}
+    assert {rtype for rtype, _, _ in PATIENT_SEARCHES + INTAKE_SEARCHES} <= scoped
+    # The referral's sender and payer are read by id, outside the patient's compartment.
+    assert {"Practitioner", "PractitionerRole", "Organization"} <= {rtype for rtype, _ in READ_SCOPES}

@@ -8,7 +8,8 @@ DEFAULT_V2 = (
     "launch openid fhirUser online_access patient/Patient.r patient/Condition.rs patient/DiagnosticReport.rs "
     "patient/DocumentReference.rs patient/Binary.r patient/Observation.rs patient/Procedure.rs "
     "patient/MedicationRequest.rs patient/MedicationAdministration.rs patient/ServiceRequest.rs "
-    "patient/CarePlan.rs patient/Coverage.rs patient/Specimen.rs"
+    "patient/CarePlan.rs patient/Coverage.rs patient/Specimen.rs patient/AllergyIntolerance.rs "
+    "patient/MedicationStatement.rs patient/Practitioner.r patient/PractitionerRole.rs patient/Organization.r"
 )
 
 

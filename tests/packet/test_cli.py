@@ -19,13 +19,25 @@ def test_packet_writes_pdf_and_document_bundle(tmp_path: Path) -> None:
     assert code == 0
     bundle = json.loads((out / "packet.json").read_text())
     assert bundle["resourceType"] == "Bundle" and bundle["type"] == "document"
-    composition, patient, request = (e["resource"] for e in bundle["entry"])
+    entries = {e["fullUrl"]: e["resource"] for e in bundle["entry"]}
+    composition = bundle["entry"][0]["resource"]
     assert composition["resourceType"] == "Composition" and composition["status"] == "preliminary"
-    assert patient["id"] == "demo-gist"
-    assert request["requester"] == {"display": "Dr Ada Jones"}
-    assert "Cleveland Clinic" in request["performer"][0]["display"]
+    patient = entries[composition["subject"]["reference"]]
+    assert patient["identifier"][0]["value"] == "RB-2026-100481"
+    request = next(r for r in entries.values() if r["resourceType"] == "ServiceRequest" and r.get("identifier"))
+    role = entries[request["requester"]["reference"]]
+    assert entries[role["practitioner"]["reference"]]["name"] == [{"text": "Dr Ada Jones"}]
+    assert "Cleveland Clinic" in entries[request["performer"][0]["reference"]]["name"]
     text = " ".join(" ".join(p.extract_text().split()) for p in pypdf.PdfReader(out / "packet.pdf").pages)
     assert "GIST vs leiomyosarcoma" in text and "MRN RB-2026-100481" in text and "Dr Ada Jones" in text
+
+
+def test_referrer_from_the_bundle_fills_the_sender(tmp_path: Path) -> None:
+    code = main(["packet", str(BUNDLE), "--patient", "demo-gist", "--out", str(tmp_path), "--as-of", "2026-11-25",
+                 "--referrer", "Practitioner/gist-surg"])
+    assert code == 0
+    text = " ".join(" ".join(p.extract_text().split()) for p in pypdf.PdfReader(tmp_path / "packet.pdf").pages)
+    assert "From: Dr. Miriam Adeyemi, NPI 1912000105" in text
 
 
 def test_unknown_patient_or_destination_is_an_error(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]

@@ -19,7 +19,7 @@ def finding(trigger: str, summary: str = "", urgency: str = "routine", facts: tu
         "evidence": [{"reference": "DiagnosticReport/r1", "path": "DiagnosticReport.conclusion", "text": "quoted"}]})
 
 
-def draft(findings: list[Finding], time_critical: dict[str, object] | None = None, **kwargs: str):  # type: ignore[no-untyped-def]
+def draft(findings: list[Finding], time_critical: dict[str, object] | None = None, **kwargs: object):  # type: ignore[no-untyped-def]
     evaluation = PatientResult.model_validate({"patient": "Patient/p1", "findings": findings, "time_critical": time_critical})
     return draft_packet([PATIENT], PatientRecord(patient="Patient/p1"), evaluation, created="2026-11-25T09:00:00Z", **kwargs)
 
@@ -54,7 +54,7 @@ def test_timing_advice_by_urgency() -> None:
 
 
 def test_insurance_not_available_without_scope_or_data() -> None:
-    denied = draft([], coverage_unavailable="access to Coverage was not granted")
+    denied = draft([], unavailable={"Coverage": "access to Coverage was not granted"})
     assert not denied.insurance.available and "not granted" in denied.insurance.note
     assert "prior authorization" in denied.insurance.prior_authorization
     none = draft([])
@@ -66,6 +66,9 @@ def test_missing_records_are_marked_to_gather() -> None:
     assert packet.patient.name == "Ann Lee" and packet.patient.identifier == "MRN-1"
     statuses = {i.category: i.status for i in packet.checklist}
     assert statuses["slides"] == statuses["pathology-report"] == statuses["imaging"] == "to-gather"
+    assert packet.medications == [] and packet.allergies == []
+    unreadable = draft([], unavailable={"AllergyIntolerance": "denied", "MedicationRequest": "denied"})
+    assert unreadable.medications is None and unreadable.allergies is None
 
 
 def test_form_edits_every_field_adds_and_removes_items() -> None:
@@ -92,4 +95,29 @@ def test_form_edits_every_field_adds_and_removes_items() -> None:
     assert edited.destination is not None and edited.destination.center_id == "msk/msk-more-health"
     assert edited.status == "final"
     assert packet.status == "draft" and len(packet.reasons) == 2  # the original is untouched
+
+
+def test_finalize_lists_exactly_what_is_missing() -> None:
+    packet = draft([finding("uncertain-pathology")])
+    problems = packet.finalize_problems()
+    assert "Choose the receiving center." in problems and "Enter the referring clinician's name." in problems
+    assert any("Records checklist" in p for p in problems)
+    form = [("destination", "msk/msk-more-health"), ("sender_name", "Dr Jones")]
+    form += [(f"item-{i.id}-status", "not-applicable") for i in packet.checklist]
+    assert apply_form(packet, form, load_directory()).finalize_problems() == []
+    requested = [(f"item-{i.id}-status", "to-request") for i in packet.checklist]
+    left = apply_form(packet, form[:2] + requested, load_directory()).finalize_problems()
+    assert len(left) == len(packet.checklist) and all("say who to request" in p for p in left)
+
+
+def test_interpreter_language_and_contact_come_from_the_patient() -> None:
+    patient = dict(PATIENT, telecom=[{"system": "phone", "value": "555-0101", "use": "home"}],
+                   address=[{"line": ["1 Main St"], "city": "Dover", "state": "DE", "postalCode": "19901"}],
+                   communication=[{"language": {"text": "Spanish"}, "preferred": True}],
+                   extension=[{"url": "http://hl7.org/fhir/us/core/StructureDefinition/us-core-interpreter-needed",
+                               "valueCoding": {"code": "Y"}}])
+    evaluation = PatientResult.model_validate({"patient": "Patient/p1", "findings": []})
+    info = draft_packet([patient], PatientRecord(patient="Patient/p1"), evaluation, created="2026-11-25T09:00:00Z").patient
+    assert (info.phone, info.address, info.language, info.interpreter) == (
+        "555-0101", "1 Main St, Dover, DE 19901", "Spanish", "needed")
 

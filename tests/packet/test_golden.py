@@ -14,12 +14,13 @@ from typing import Any
 import pypdf
 import pytest
 
-from fhirmaps import write
+from fhirmaps import document, write
 from smartapp.engine import evaluate_resources
 from smartapp.packet.directory import load_directory
 from smartapp.packet.draft import draft_for_patient
 from smartapp.packet.model import ReferralPacket
 from smartapp.packet.pdf import render_pdf
+from tests.packet import golden
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = ROOT / "tests" / "data" / "packets"
@@ -82,7 +83,8 @@ def test_checklist_matches_golden(patient: str, packets: dict[str, ReferralPacke
     assert sorted(i["reference"] for i in slides) == sorted(s["reference"] for s in spec["slides"])
     for wanted in spec["slides"]:
         item = next(i for i in slides if i["reference"] == wanted["reference"])
-        assert item["status"] == "found"
+        assert item["status"] == "to-request" and item["holder"]
+        assert "collected" in item["detail"]
         assert f"Accession {wanted['accession']}" in item["detail"]
         blocks = set(re.split(r"[,;]\s*|\s", item["detail"]))
         assert set(wanted["blocks"]) <= blocks
@@ -94,7 +96,7 @@ def test_checklist_matches_golden(patient: str, packets: dict[str, ReferralPacke
     for wanted in spec["labs_include"]:
         assert any(i["status"] == wanted["status"] and wanted["label_contains"] in i["label"]
                    and i["reference"] == wanted.get("reference", i["reference"]) for i in labs), wanted
-    treatment = {i["reference"] for i in items if i["category"] == "treatment" and i["status"] == "found"}
+    treatment = {i["reference"] for i in items if i["category"] == "treatment" and i["status"] == "attached"}
     assert set(spec["treatment_include"]) <= treatment
 
 
@@ -109,14 +111,14 @@ def test_fhir_output_matches_golden(patient: str, packets: dict[str, ReferralPac
         assert set(spec["reason_references_include"]) <= reasons
         assert {r.split("/")[0] for r in reasons} <= {"Condition", "DiagnosticReport", "Observation", "DocumentReference"}
         assert set(spec["supporting_include"]) <= {s["reference"] for s in request["supportingInfo"]}
-        bundle = write.document_bundle(body, timestamp=CREATED)
+        bundle = document.document_bundle(body, timestamp=CREATED, pdf=b"%PDF-1.7")
         assert bundle["type"] == "document"
-        assert [e["resource"]["resourceType"] for e in bundle["entry"]] == ["Composition", "Patient", "ServiceRequest"]
         composition = bundle["entry"][0]["resource"]
+        assert composition["resourceType"] == "Composition"
         assert composition["status"] == spec[state]["composition"]
         assert composition["subject"]["reference"] == bundle["entry"][1]["fullUrl"]
-        assert [s["title"] for s in composition["section"]] == [
-            "Reasons for referral", "Questions for the consultant", "Diagnosis and treatment summary", "Records checklist"]
+        assert [s["code"]["coding"][0]["code"] for s in composition["section"]] == [
+            "42349-1", "11450-4", "30954-2", "47519-4", "18776-5", "10160-0", "48765-2", "48768-6"]
     assert write.service_request(packets[patient].to_json())["priority"] == spec["draft"]["priority"]
 
 
@@ -154,3 +156,10 @@ def test_written_back_referral_does_not_change_the_findings(patient: str, packet
     # The packet's reasons are the findings plus, for an emergency, the time-critical condition.
     assert sorted(f.trigger for f in after.findings) == [t for t in spec["triggers"] if t != "time-critical"]
     assert (after.time_critical is not None) is spec["time_critical"]
+
+
+@pytest.mark.parametrize("case", golden.cases())
+def test_letter_and_document_structure_match_golden(case: str) -> None:
+    packet = golden.packet_for(case)
+    assert golden.letter(packet) == (GOLDEN / case / "letter.txt").read_text()
+    assert golden.structure(packet) == json.loads((GOLDEN / case / "document.json").read_text())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import re
 from collections.abc import Iterator
 from datetime import date
@@ -19,6 +20,7 @@ from tests.support import Browser, free_port, serve_in_thread
 from tests.web.conftest import Stack, app_settings
 
 PATIENT = "demo-her2-ihc2"
+FIXTURES = Path(__file__).resolve().parents[2] / "smartapp" / "demo_ehr" / "fixtures" / "patients"
 
 
 def run_stack(tmp_path: Path, write_back: bool) -> Iterator[Stack]:
@@ -126,9 +128,28 @@ def test_form_edit_pdf_and_fhir_document(stack: Stack, browser: Browser) -> None
     document = browser.get(f"{stack.app}/api/s/{sid}/packet/fhir").json()
     assert document["type"] == "document"
     assert document["entry"][0]["resource"]["resourceType"] == "Composition"
-    request = document["entry"][2]["resource"]
+    entries = {e["fullUrl"]: e["resource"] for e in document["entry"]}
+    request = next(r for r in entries.values() if r["resourceType"] == "ServiceRequest" and r.get("identifier", [{}])[0].get(
+        "system") == "urn:secondlook:referral-packet")
     assert (request["status"], request["intent"]) == ("draft", "proposal")
-    assert request["performer"][0]["display"].startswith("Johns Hopkins")
+    assert entries[request["performer"][0]["reference"]]["name"].startswith("Johns Hopkins")
+    assert any(r["resourceType"] == "Binary" and r["contentType"] == "application/pdf" for r in entries.values())
+
+
+def test_finalize_without_what_is_needed_is_refused_with_the_list(stack: Stack, browser: Browser) -> None:
+    sid = launch(browser, stack)
+    api = f"{stack.app}/api/s/{sid}/packet"
+    state = browser.get(api).json()
+    headers = {"X-CSRF-Token": state["csrf_token"]}
+    refused = browser.request("PUT", api, json={"version": 1, "packet": dict(state["packet"], status="final")}, headers=headers)
+    assert refused.status_code == 422
+    missing = refused.json()["missing"]
+    assert "Choose the receiving center." in missing and "Enter the referring clinician's name." in missing
+    form = {"csrf": state["csrf_token"], "version": "1", "summary_note": "Kept", "action": "final"}
+    page = browser.request("POST", f"{stack.app}/s/{sid}/packet", data=form)
+    assert page.status_code == 422 and "cannot be marked final yet" in page.text and "Choose the receiving center." in page.text
+    after = browser.get(api).json()
+    assert after["status"] == "draft" and after["packet"]["summary_note"] == "Kept"
 
 
 def test_send_to_ehr_with_create_scopes_is_idempotent(writer_stack: Stack, browser: Browser) -> None:
@@ -137,7 +158,10 @@ def test_send_to_ehr_with_create_scopes_is_idempotent(writer_stack: Stack, brows
     state = browser.get(api).json()
     headers = {"X-CSRF-Token": state["csrf_token"]}
     assert state["send"] == {"allowed": False, "reason": "Mark the packet final before sending it to the EHR."}
-    final = browser.request("PUT", api, json={"version": 1, "packet": dict(state["packet"], status="final")}, headers=headers)
+    ready = dict(state["packet"], status="final", sender=dict(state["packet"]["sender"], name="Dr Ada Jones"),
+                 destination={"center_id": "msk/msk-more-health", "name": "Memorial Sloan Kettering"},
+                 checklist=[dict(i, status="not-applicable") for i in state["packet"]["checklist"]])
+    final = browser.request("PUT", api, json={"version": 1, "packet": ready}, headers=headers)
     assert final.status_code == 200 and final.json()["send"]["allowed"] is True
     first = browser.request("POST", f"{api}/send", headers=headers).json()
     second = browser.request("POST", f"{api}/send", headers=headers).json()
@@ -148,3 +172,29 @@ def test_send_to_ehr_with_create_scopes_is_idempotent(writer_stack: Stack, brows
     assert [r["ServiceRequest"]["id"] for r in receipts] == [first["ServiceRequest"]["id"]] * 2
     edit_after_final = browser.request("PUT", api, json={"version": 2, "packet": state["packet"]}, headers=headers)
     assert edit_after_final.status_code == 409 and edit_after_final.json()["error"] == "final"
+
+
+@pytest.mark.parametrize(("rtype", "field", "value"), [("Condition", "code", "C50.9"), ("Coverage", "payor", "Acme"),
+                                                       ("Patient", "identifier", "MRN-1"), ("Condition", "stage", "IIA")])
+def test_a_malformed_element_never_breaks_the_packet(rtype: str, field: str, value: str, tmp_path: Path,
+                                                     browser: Browser) -> None:
+    """The page, API, PDF and FHIR document of a chart with one malformed element (served by the demo EHR)."""
+    folder = tmp_path / "patients"
+    folder.mkdir()
+    bundle = json.loads((FIXTURES / "02-her2-equivocal-no-ish.json").read_text())
+    for entry in bundle["entry"]:
+        if entry["resource"]["resourceType"] == rtype:
+            entry["resource"][field] = value
+    (folder / "chart.json").write_text(json.dumps(bundle))
+    ehr_port, app_port = free_port(), free_port()
+    ehr_url, app_url = f"http://127.0.0.1:{ehr_port}", f"http://127.0.0.1:{app_port}"
+    ehr = create_demo_ehr(DemoEhrConfig(base_url=ehr_url, app_launch_url=f"{app_url}/launch", patients_dir=folder,
+                                        redirect_uris=[f"{app_url}/callback"], include_large_patient=False))
+    registry = Registry([demo_registry(ehr_url).all()[0]])
+    with serve_in_thread(ehr, ehr_port), serve_in_thread(create_app(app_settings(app_url, tmp_path), registry), app_port):
+        stack = Stack(ehr_url, app_url, tmp_path, ehr_port)
+        sid = launch(browser, stack)
+        assert browser.get(f"{app_url}/s/{sid}/packet").status_code == 200
+        assert browser.get(f"{app_url}/api/s/{sid}/packet").status_code == 200
+        assert browser.get(f"{app_url}/api/s/{sid}/packet.pdf").content.startswith(b"%PDF")
+        assert browser.get(f"{app_url}/api/s/{sid}/packet/fhir").json()["type"] == "document"

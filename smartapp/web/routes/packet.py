@@ -10,13 +10,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Header, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from fhirmaps import write
+from fhirmaps import document
 from launch.errors import FhirError
 from launch.sessions import LaunchSession
 from smartapp.packet.directory import Directory, load_directory
 from smartapp.packet.draft import draft_for_patient
 from smartapp.packet.edits import apply_form
-from smartapp.packet.model import ReferralPacket
+from smartapp.packet.model import ITEM_STATUS_LABELS, ReferralPacket
 from smartapp.packet.pdf import render_pdf
 from smartapp.packet.store import PacketConflict, PacketFinal, PacketStore, StoredPacket
 from smartapp.packet.writeback import send_blocker, send_packet
@@ -54,19 +54,28 @@ async def current_packet(services: AppServices, session: LaunchSession) -> Store
     # EHR, and the packet's reasons are the findings the clinician saw.
     results = await services.results.get(services, session)
     snapshot = results.snapshot
-    coverage_gap = next((g.message for g in snapshot.gaps if g.resource_type == "Coverage"), "")
+    unavailable: dict[str, str] = {}
+    for gap in snapshot.gaps:
+        unavailable.setdefault(gap.resource_type, gap.message)
     try:
         # Mapping the record takes a moment: keep the event loop free for other requests.
         packet = await asyncio.to_thread(
             draft_for_patient, snapshot.resources, patient_ref, as_of=date.today(), created=now_iso(),
-            source=session.iss, attachments=snapshot.attachments, coverage_unavailable=coverage_gap,
-            evaluation=results.evaluation)
+            source=session.iss, attachments=snapshot.attachments, unavailable=unavailable,
+            user=session.fhir_user or "", evaluation=results.evaluation)
     except LookupError as exc:
         raise AppError(409, "no_patient_record", "The patient's record could not be read",
                        "The EHR did not return the patient's own record, so no packet can be drafted.",
                        "Relaunch SecondLook from the patient's chart.") from exc
     packet.data_issues += [g.message for g in snapshot.gaps]
     return await store.create(packet, iss=session.iss, who=who(session))
+
+
+def finalize_refusal(before: ReferralPacket, after: ReferralPacket) -> list[str]:
+    """What is missing when an edit marks a draft final; [] when it may (or does not try to)."""
+    if after.status != "final" or before.status == "final":
+        return []
+    return after.finalize_problems()
 
 
 def state_json(stored: StoredPacket, session: LaunchSession, request: Request, sid: str,
@@ -92,7 +101,7 @@ async def packet_page(request: Request, services: Services, session: SmartSessio
 
 async def render_page(request: Request, services: AppServices, session: LaunchSession, sid: str, stored: StoredPacket,
                       *, state: str = "", remote: bool = False, notice: str = "", alert: str = "",
-                      status_code: int = 200) -> Response:
+                      missing: list[str] | None = None, status_code: int = 200) -> Response:
     store = PacketStore(services.engine)
     places = directory(services)
     context = {
@@ -100,7 +109,8 @@ async def render_page(request: Request, services: AppServices, session: LaunchSe
         "history": await store.history(stored.packet.id), "receipts": await store.receipts(stored.packet.id),
         "send_blocker": send_blocker(session.granted, stored.packet), "notice": notice, "alert": alert,
         "options": places.search(state=state, remote=remote or None), "states": places.states(),
-        "state": state, "remote": remote, "directory": places,
+        "state": state, "remote": remote, "directory": places, "missing": missing or [],
+        "item_statuses": ITEM_STATUS_LABELS,
     }
     response = services.templates.TemplateResponse(request, "packet.html", context, status_code=status_code)
     response.headers["Content-Security-Policy"] = launch_frame_csp(services.registry, services.settings, session.iss)
@@ -118,12 +128,17 @@ async def save_form(request: Request, services: Services, session: SmartSession,
     except ValueError:
         expected = -1
     updated = apply_form(stored.packet, form, directory(services))
+    missing = finalize_refusal(stored.packet, updated)
+    if missing:
+        updated.status = "draft"  # the edits are kept; only "final" waits for what is missing
     try:
-        await PacketStore(services.engine).save(updated, expected, who(session))
+        saved = await PacketStore(services.engine).save(updated, expected, who(session))
     except PacketConflict as conflict:
         return await render_page(request, services, session, sid, conflict.current, alert=str(conflict), status_code=409)
     except PacketFinal as final:
         return await render_page(request, services, session, sid, stored, alert=str(final), status_code=409)
+    if missing:
+        return await render_page(request, services, session, sid, saved, missing=missing, status_code=422)
     notice = "final" if updated.status == "final" else "saved"
     return RedirectResponse(f"/s/{sid}/packet?notice={notice}", status_code=303)
 
@@ -160,7 +175,9 @@ async def get_packet(request: Request, services: Services, session: SmartSession
                       await store.receipts(stored.packet.id))
 
 
-@router.put("/api/s/{sid}/packet", tags=["packet"], responses={409: {"description": "Edited by someone else, or final"}})
+@router.put("/api/s/{sid}/packet", tags=["packet"], responses={
+    409: {"description": "Edited by someone else, or final"},
+    422: {"description": "Marked final while something is missing: `missing` lists what, in words"}})
 async def put_packet(request: Request, services: Services, session: SmartSession, sid: str,
                      version: Annotated[int, Body()], packet: Annotated[dict[str, Any], Body()],
                      x_csrf_token: Annotated[str | None, Header()] = None) -> Response:
@@ -172,6 +189,10 @@ async def put_packet(request: Request, services: Services, session: SmartSession
         edited = ReferralPacket.model_validate(packet)
     except ValueError as exc:
         raise AppError(422, "invalid_packet", "The packet is not valid", str(exc)[:500]) from exc
+    missing = finalize_refusal(stored.packet, edited)
+    if missing:
+        return JSONResponse({"error": "not_ready", "message": "The packet cannot be marked final yet.",
+                             "missing": missing, "current_version": stored.version}, status_code=422)
     store = PacketStore(services.engine)
     try:
         saved = await store.save(edited.model_copy(update={"id": stored.packet.id}), version, who(session))
@@ -194,9 +215,13 @@ async def packet_pdf(services: Services, session: SmartSession) -> Response:
 
 @router.get("/api/s/{sid}/packet/fhir", tags=["packet"])
 async def packet_fhir(services: Services, session: SmartSession) -> Response:
-    """The packet as a FHIR document Bundle (Composition, Patient, ServiceRequest)."""
+    """The packet as a FHIR document Bundle: Composition first, then every resource it references
+    (patient, referring clinician, coverage, conditions, reports with their texts, ...), the
+    referral as ServiceRequest + Task, and the PDF as DocumentReference + Binary."""
     stored = await current_packet(services, session)
-    bundle = write.document_bundle(stored.packet.to_json(), timestamp=stored.updated_at.isoformat(timespec="seconds"))
+    pdf = await asyncio.to_thread(render_pdf, stored.packet)
+    bundle = document.document_bundle(stored.packet.to_json(), timestamp=stored.updated_at.isoformat(timespec="seconds"),
+                                      pdf=pdf)
     return JSONResponse(bundle, media_type="application/fhir+json")
 
 

@@ -1,0 +1,118 @@
+"""The packet's FHIR document and PDF over demo charts, and over charts with one element corrupted."""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pypdf
+import pytest
+
+from fhirmaps import document
+from fhirmaps.r4b import validation_problem
+from smartapp.cli.main import main
+from smartapp.packet.draft import draft_for_patient
+from smartapp.packet.pdf import render_pdf
+
+FIXTURES = Path(__file__).resolve().parents[2] / "smartapp" / "demo_ehr" / "fixtures" / "patients"
+CASES = {
+    "01-gist-vs-lms.json": ("demo-gist", "Practitioner/gist-surg"),
+    "04-osteosarcoma-amputation.json": ("demo-osteosarcoma", ""),
+    "05-crc-progression-folfox.json": ("demo-crc-metastatic", ""),
+    "10-aml-new-diagnosis.json": ("demo-aml", ""),
+    "13-follicular-vs-mantle-cell.json": ("demo-fl-mcl", ""),
+}
+AS_OF = date(2026, 11, 25)
+CREATED = "2026-11-25T09:00:00+00:00"
+
+
+def chart(name: str) -> dict[str, Any]:
+    return json.loads((FIXTURES / name).read_text())
+
+
+def patient_id(bundle: dict[str, Any]) -> str:
+    return next(e["resource"]["id"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient")
+
+
+def references(value: Any) -> list[str]:
+    if isinstance(value, dict):
+        found = [value["reference"]] if isinstance(value.get("reference"), str) else []
+        return found + [r for item in value.values() for r in references(item)]
+    if isinstance(value, list):
+        return [r for item in value for r in references(item)]
+    return []
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_every_reference_resolves_inside_the_document(name: str) -> None:
+    bundle = chart(name)
+    packet = draft_for_patient([bundle], f"Patient/{patient_id(bundle)}", as_of=AS_OF, created=CREATED, user=CASES[name][1])
+    doc = document.document_bundle(packet.to_json(), timestamp=CREATED, pdf=b"%PDF-1.7 test")
+    urls = [e["fullUrl"] for e in doc["entry"]]
+    assert len(urls) == len(set(urls)) and all(u.startswith("urn:uuid:") for u in urls)
+    unresolved = [r for r in references(doc) if not r.startswith("#") and r not in urls]
+    assert unresolved == []
+    assert doc["entry"][0]["resource"]["resourceType"] == "Composition"
+    assert doc["identifier"]["value"] and doc["timestamp"] == CREATED
+    assert validation_problem(doc) is None
+    types = {e["resource"]["resourceType"] for e in doc["entry"]}
+    assert {"Patient", "Condition", "DiagnosticReport", "Coverage", "Organization", "ServiceRequest", "Task",
+            "DocumentReference", "Binary"} <= types
+    patient = doc["entry"][1]["resource"]
+    assert all(i.get("system") for i in patient.get("identifier", []))
+    composition = doc["entry"][0]["resource"]
+    assert all("reference" in a for a in composition["author"])
+    # Report texts travel inline: no attachment points back at the sending EHR's Binary endpoint.
+    reports = [e["resource"] for e in doc["entry"] if e["resource"]["resourceType"] == "DiagnosticReport"]
+    assert any(f.get("data") for r in reports for f in r.get("presentedForm", []))
+
+
+def corruptions() -> list[tuple[str, str, Any]]:
+    return [("Condition", "code", "C50.9"), ("Condition", "stage", "IIA"), ("Coverage", "payor", "Acme"),
+            ("Coverage", "class", "gold"), ("Patient", "identifier", "MRN-1"), ("Patient", "name", "Ann Lee"),
+            ("Patient", "telecom", "555"), ("Patient", "communication", "en"), ("AllergyIntolerance", "code", "pcn"),
+            ("MedicationRequest", "medicationCodeableConcept", "aspirin"), ("Specimen", "container", "block")]
+
+
+def corrupted(name: str, rtype: str, field: str, value: Any) -> dict[str, Any]:
+    bundle = copy.deepcopy(chart(name))
+    for entry in bundle["entry"]:
+        if entry["resource"]["resourceType"] == rtype:
+            entry["resource"][field] = value
+    return bundle
+
+
+@pytest.mark.parametrize(("rtype", "field", "value"), corruptions())
+def test_a_malformed_element_still_yields_a_packet(rtype: str, field: str, value: Any, tmp_path: Path) -> None:
+    bundle = corrupted("01-gist-vs-lms.json", rtype, field, value)
+    packet = draft_for_patient([bundle], "Patient/demo-gist", as_of=AS_OF, created=CREATED, user="Practitioner/gist-surg")
+    pdf = render_pdf(packet)
+    doc = document.document_bundle(packet.to_json(), timestamp=CREATED, pdf=pdf)
+    urls = {e["fullUrl"] for e in doc["entry"]}
+    assert all(r in urls for r in references(doc) if not r.startswith("#"))
+    text = " ".join(p.extract_text() for p in pypdf.PdfReader(io.BytesIO(pdf)).pages)
+    if (rtype, field) == ("Patient", "name"):
+        assert "name not in the record" in text
+    path = tmp_path / "chart.json"
+    path.write_text(json.dumps(bundle))
+    assert main(["packet", str(path), "--patient", "demo-gist", "--out", str(tmp_path / "out"), "--as-of", "2026-11-25"]) == 0
+
+
+def test_pdf_is_tagged_with_title_language_and_draft_on_every_page() -> None:
+    bundle = chart("05-crc-progression-folfox.json")
+    packet = draft_for_patient([bundle], "Patient/demo-crc-metastatic", as_of=AS_OF, created=CREATED)
+    reader = pypdf.PdfReader(io.BytesIO(render_pdf(packet)))
+    root = reader.trailer["/Root"]
+    assert bool(root["/MarkInfo"]["/Marked"]) and "/StructTreeRoot" in root
+    assert root["/Lang"] == "en" and "Second-opinion referral" in str(reader.metadata.title)
+    pages = [page.extract_text() for page in reader.pages]
+    assert len(pages) > 1 and all("DRAFT" in page for page in pages)
+    everything = " ".join(pages)
+    assert "In the record (" not in everything and "DiagnosticReport/" not in everything
+    assert "Signature:" in everything and "Date: 11/25/2026" in everything
+    final = pypdf.PdfReader(io.BytesIO(render_pdf(packet.model_copy(update={"status": "final"}))))
+    assert not any("DRAFT" in page.extract_text() for page in final.pages)
