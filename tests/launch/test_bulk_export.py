@@ -156,3 +156,34 @@ async def test_resumes_with_range_after_failure(
     assert [r["id"] for r in iter_ndjson(report.paths("output")[0])] == ["a", "b"]
     ranged = [r for r, _ in httpserver.log if r.path == "/files/p.ndjson"][0]
     assert ranged.headers["Range"] == "bytes=36-"
+
+
+def test_retry_after_date_and_epoch() -> None:
+    from datetime import UTC, datetime, timedelta
+    from email.utils import format_datetime
+
+    from launch.bulk_export import retry_after_seconds
+
+    now = datetime(2026, 12, 5, 4, 0, tzinfo=UTC)
+    assert retry_after_seconds("12", now) == 12.0
+    assert retry_after_seconds(format_datetime(now + timedelta(seconds=30), usegmt=True), now) == 30.0
+    # bulk-data-server's 429 sends an absolute Unix time, in milliseconds first
+    assert retry_after_seconds(str(int((now.timestamp() + 5) * 1000)), now) == pytest.approx(5.0)
+    assert retry_after_seconds(str(int(now.timestamp() + 9)), now) == pytest.approx(9.0)
+
+
+async def test_token_renewed_once_when_it_expires_mid_download(
+    httpserver: HTTPServer, client: BulkExportClient, tmp_path: Path
+) -> None:
+    def file(request: Any) -> Response:
+        if request.headers.get("Authorization") == "Bearer token-0":
+            return Response("", status=401)
+        return Response('{"resourceType":"Patient","id":"a"}\n')
+
+    httpserver.expect_request("/files/p.ndjson").respond_with_handler(file)
+    httpserver.expect_request("/files/err.ndjson").respond_with_data("")
+    from launch.bulk_manifest import parse_manifest
+
+    document = manifest(httpserver, ballot=False, requires=True)
+    report = await download_manifest(client, parse_manifest(document, httpserver.url_for("/s")), tmp_path)
+    assert report.failed == [] and len(report.paths("output")) == 1
