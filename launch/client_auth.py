@@ -15,6 +15,7 @@ from authlib.oauth2.auth import ClientAuth
 from authlib.oauth2.rfc7523 import PrivateKeyJWT
 from authlib.oauth2.rfc7523.assertion import sign_jwt_bearer_assertion
 
+from launch.backend_keys import SigningKey
 from launch.registry import Registration
 
 ASSERTION_LIFETIME = 300  # seconds; the SMART maximum
@@ -52,7 +53,23 @@ def prepare_token_request(
         auth = ClientAuth(registration.client_id, registration.secret(), "client_secret_basic")
     else:
         assert registration.signing_alg is not None and registration.kid is not None  # noqa: S101
-        method = SmartPrivateKeyJWT(alg=registration.signing_alg, kid=registration.kid)
-        auth = ClientAuth(registration.client_id, registration.signing_key, method)
+        return prepare_private_key_jwt(
+            registration.client_id,
+            registration.signing_key,
+            alg=registration.signing_alg,
+            kid=registration.kid,
+            token_endpoint=token_endpoint,
+            body=body,
+        )
+    _uri, headers, body = auth.prepare("POST", token_endpoint, headers, body)
+    return headers, body
+
+
+def prepare_private_key_jwt(
+    client_id: str, key: SigningKey, *, alg: str, kid: str, token_endpoint: str, body: str
+) -> tuple[dict[str, str], str]:
+    """Add a freshly signed SMART client assertion to a form-encoded token request body."""
+    headers = {"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"}
+    auth = ClientAuth(client_id, key, SmartPrivateKeyJWT(alg=alg, kid=kid))
     _uri, headers, body = auth.prepare("POST", token_endpoint, headers, body)
     return headers, body

@@ -13,6 +13,10 @@ The file holds one `[[ehr]]` table per EHR::
     frame_ancestors = ["https://ehr.example.org"]
     display_name = "Example Hospital"
 
+    [ehr.backend_services]                    # optional: system access for Bulk Data export
+    client_id = "secondlook-backend"
+    keys = [{ kid = "sl-backend-1", private_key_path = "keys/backend.pem" }]
+
 A secret may be given inline (`client_secret`) or, better, by the name of an environment
 variable (`client_secret_env`). Relative key paths are resolved against the file's folder.
 """
@@ -38,11 +42,10 @@ from pydantic import (
     model_validator,
 )
 
+from launch.backend_keys import BackendServices, SigningAlg, SigningKey
 from launch.errors import LaunchError
 
 ClientAuth = Literal["public", "client_secret_basic", "private_key_jwt"]
-SigningAlg = Literal["RS384", "ES384"]
-SigningKey = RSAKey | ECKey
 
 
 class RegistryError(ValueError):
@@ -78,6 +81,8 @@ class Registration(BaseModel):
     # Servers that refuse a search without `category` for some types (Epic partitions
     # Observation by category): the categories to search, per resource type.
     required_categories: dict[str, list[str]] = Field(default_factory=dict)
+    # SMART Backend Services (system-level access, Bulk Data) with this EHR; see launch/backend_keys.py.
+    backend_services: BackendServices | None = None
 
     _signing_key: SigningKey | None = PrivateAttr(default=None)
 
@@ -170,6 +175,10 @@ class Registry:
             for field in ("private_key_path", "private_key_jwk_path"):
                 if isinstance(entry.get(field), str):
                     entry[field] = path.parent / entry[field]
+            backend = entry.get("backend_services")
+            for key in backend.get("keys", []) if isinstance(backend, dict) else []:
+                if isinstance(key, dict) and isinstance(key.get("private_key_path"), str):
+                    key["private_key_path"] = path.parent / key["private_key_path"]
             try:
                 registrations.append(Registration.model_validate(entry))
             except ValidationError as exc:

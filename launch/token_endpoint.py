@@ -13,6 +13,8 @@ from launch.errors import LaunchError
 from launch.registry import Registration
 from launch.sessions import TokenSet
 
+RELAUNCH = "Please relaunch SecondLook from the EHR."
+
 
 async def exchange_code(
     http: httpx2.AsyncClient,
@@ -41,12 +43,24 @@ async def post_token_request(
 ) -> dict[str, Any]:
     """POST a token request; returns the JSON response or raises LaunchError without token material."""
     headers, body = prepare_token_request(registration, token_endpoint, body)
+    return await send_token_request(http, token_endpoint, headers, body)
+
+
+async def send_token_request(
+    http: httpx2.AsyncClient,
+    token_endpoint: str,
+    headers: dict[str, str],
+    body: str,
+    *,
+    advice: str = RELAUNCH,
+) -> dict[str, Any]:
+    """POST an already authenticated token request. `advice` ends every error description."""
     try:
         response = await http.post(token_endpoint, content=body, headers=headers)
     except httpx2.TimeoutException as exc:
-        raise _failed("The EHR's sign-in service did not answer in time. Try again in a moment.") from exc
+        raise _failed("The EHR's sign-in service did not answer in time. Try again in a moment.", advice) from exc
     except httpx2.HTTPError as exc:
-        raise _failed(f"Could not reach the EHR's sign-in service ({type(exc).__name__}).") from exc
+        raise _failed(f"Could not reach the EHR's sign-in service ({type(exc).__name__}).", advice) from exc
     try:
         document = response.json()
     except ValueError:
@@ -59,14 +73,14 @@ async def post_token_request(
                 error,
                 f"The EHR refused to issue an access token ({error}"
                 + (f": {detail}" if isinstance(detail, str) and detail else "")
-                + "). Please relaunch SecondLook from the EHR.",
+                + f"). {advice}",
                 400,
             )
         if response.status_code >= 400:
-            raise _failed(f"The EHR's sign-in service answered HTTP {response.status_code}.")
-        raise _failed("The EHR's sign-in service returned an unreadable answer (no access token).")
+            raise _failed(f"The EHR's sign-in service answered HTTP {response.status_code}.", advice)
+        raise _failed("The EHR's sign-in service returned an unreadable answer (no access token).", advice)
     if str(document.get("token_type", "bearer")).lower() != "bearer":
-        raise _failed(f"The EHR issued an unsupported token type {document.get('token_type')!r}.")
+        raise _failed(f"The EHR issued an unsupported token type {document.get('token_type')!r}.", advice)
     return document
 
 
@@ -91,5 +105,5 @@ def token_set_from(document: dict[str, Any], now: datetime, previous: TokenSet |
     )
 
 
-def _failed(what: str) -> LaunchError:
-    return LaunchError("token_request_failed", f"{what} Please relaunch SecondLook from the EHR.", 502)
+def _failed(what: str, advice: str) -> LaunchError:
+    return LaunchError("token_request_failed", f"{what} {advice}", 502)
