@@ -33,6 +33,7 @@ from smartapp.web.routes import actions, health, launch, packet, patient, source
 from smartapp.web.security import SecurityHeadersMiddleware
 from smartapp.web.services import AppServices
 from smartapp.workers import VALIDATION_POOL
+from smartapp.worklist import tables as worklist_tables  # noqa: F401  (registers the worklist tables)
 
 WEB_DIR = Path(__file__).parent
 
