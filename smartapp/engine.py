@@ -18,6 +18,10 @@ from smartapp.wording import us_date
 RARE_DEFINITIONS = ("rarecare", "nci")
 
 
+class PatientNotInInput(LookupError):
+    """The input holds no resources of the requested patient (no Patient resource, nothing about it)."""
+
+
 @dataclass(frozen=True)
 class EngineOptions:
     rare_definition: str = "rarecare"  # "nci": the broader NCI <15/100,000 definition
@@ -108,7 +112,7 @@ def evaluate_patient(resources: Sequence[dict[str, Any]], *, as_of: date, attach
     if patient is not None:
         results = [r for r in results if r.patient == patient]
     if not results:
-        raise ValueError("no patient found in the input")
+        raise PatientNotInInput("no patient found in the input")
     return results[0]
 
 

@@ -12,7 +12,7 @@ from datetime import date
 
 from fhirmaps.context import warm
 from smartapp.cds.fetch import HookRecord
-from smartapp.engine import evaluate_patient
+from smartapp.engine import PatientNotInInput, evaluate_patient
 from smartapp.findings import PatientResult
 from smartapp.workers import WorkerPool
 
@@ -23,7 +23,7 @@ def evaluate(record: HookRecord, patient_id: str, as_of: date) -> PatientResult:
     try:
         return evaluate_patient(record.resources, as_of=as_of, attachments=record.attachments,
                                 unavailable=record.unavailable, patient=wanted)
-    except ValueError:
+    except PatientNotInInput:
         return PatientResult(patient=wanted)
 
 

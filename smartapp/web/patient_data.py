@@ -10,7 +10,7 @@ from launch.fhir_client import FhirClient
 from launch.scopes import GrantedScopes
 from launch.sessions import LaunchSession
 from launch.tokens import SessionTokenSource
-from smartapp.engine import Unavailable, evaluate_patient
+from smartapp.engine import PatientNotInInput, Unavailable, evaluate_patient
 from smartapp.findings import DataIssue, PatientResult
 from smartapp.record_loader import PatientRecordSnapshot, load_patient_record
 from smartapp.web.errors import AppError
@@ -54,7 +54,7 @@ def evaluate_snapshot(snapshot: PatientRecordSnapshot, as_of: date | None = None
             snapshot.resources, as_of=as_of or date.today(), attachments=snapshot.attachments,
             unavailable=unavailable, patient=f"Patient/{snapshot.patient_id}",
         )
-    except ValueError:
+    except PatientNotInInput:
         return PatientResult(
             patient=f"Patient/{snapshot.patient_id}",
             data_issues=[DataIssue(
