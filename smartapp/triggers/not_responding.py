@@ -20,6 +20,7 @@ from smartapp.triggers.common import (
     reviews_in_record,
 )
 from smartapp.triggers.markers import marker_progression
+from smartapp.triggers.sizes import size_progression
 from smartapp.triggers.spec import TriggerSpec
 from smartapp.wording import calm, drug_name, mid_sentence, plain_name, sentence, us_date
 
@@ -229,6 +230,10 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
         radiotherapy = next(
             (a.start for a in given if rules.pattern(SPEC.id, "radiotherapy_names").search(a.name)), None
         )
+        for when, phrase, ev in size_progression(record, ctx, start):
+            if current(when):
+                signals.append((when, phrase))
+                evidence += ev
         for reason, ev in marker_progression(record, ctx, start, prostatectomy, radiotherapy):
             latest = max((e.when for e in ev if e.when), default=None)
             if current(latest):

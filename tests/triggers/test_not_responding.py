@@ -70,3 +70,32 @@ def test_bone_scan_flare_after_starting_hormone_therapy_does_not_fire() -> None:
     scan = report("r1", "IMPRESSION: Increased intensity of osseous lesions and two new lesions. In the setting of recently started "
                         "androgen deprivation this likely represents a flare response.\n", kind="imaging", date="2026-01-15", title="Bone scan")
     assert "not-responding" not in fired(prostate, adt, scan)
+
+
+def _size(oid: str, mm: float, day: str, site: str = "Liver structure", unit: str = "mm") -> dict:
+    size = observation(oid, "21889-1", "Tumor size", value=mm, unit=unit, date=day)
+    size["bodySite"] = {"text": site}
+    return size
+
+
+def test_size_growth_boundaries_twenty_percent_and_five_mm_over_the_nadir() -> None:
+    # FOLFOX from 2025-07-01; nadir 30 mm on treatment.
+    nadir = _size("s1", 30, "2025-10-01")
+    assert "not-responding" in fired(CRC, FOLFOX, nadir, _size("s2", 36, "2026-01-20"))  # +20%, +6 mm
+    assert "not-responding" not in fired(CRC, FOLFOX, nadir, _size("s2", 35.9, "2026-01-20"))  # +19.7%
+    small = _size("s1", 10, "2025-10-01")
+    assert "not-responding" in fired(CRC, FOLFOX, small, _size("s2", 15, "2026-01-20"))  # +50%, exactly 5 mm
+    assert "not-responding" not in fired(CRC, FOLFOX, small, _size("s2", 14.9, "2026-01-20"))  # 4.9 mm
+
+
+def test_size_baseline_counts_within_eight_weeks_before_the_first_dose() -> None:
+    latest = _size("s2", 3.6, "2026-01-20", unit="cm")
+    assert "not-responding" in fired(CRC, FOLFOX, _size("s1", 30, "2025-05-06"), latest)  # 56 days before
+    assert "not-responding" not in fired(CRC, FOLFOX, _size("s1", 30, "2025-05-05"), latest)  # 57 days before
+
+
+def test_sizes_of_different_lesions_and_unknown_units_are_not_compared() -> None:
+    assert "not-responding" not in fired(CRC, FOLFOX, _size("s1", 20, "2025-10-01", site="Liver structure"),
+                                         _size("s2", 40, "2026-01-20", site="Right lung structure"))
+    assert "not-responding" not in fired(CRC, FOLFOX, _size("s1", 20, "2025-10-01"),
+                                         _size("s2", 40, "2026-01-20", unit="{lesion}"))

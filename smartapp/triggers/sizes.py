@@ -1,0 +1,67 @@
+"""Growth on serial measured tumor sizes (RECIST 1.1): the latest size of one lesion against its
+smallest size since the baseline scan, recomputed from the measurements rather than read from a
+stated conclusion."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from fhirmaps.record import Measurement, PatientRecord
+from smartapp.findings import Evidence
+from smartapp.triggers import rules
+from smartapp.triggers.common import Context
+from smartapp.wording import us_date
+
+TRIGGER = "not-responding"
+_TO_MM = {"mm": 1.0, "cm": 10.0, "[mm]": 1.0, "[cm]": 10.0, "millimeter": 1.0, "centimeter": 10.0}
+
+
+def _mm(m: Measurement) -> float | None:
+    factor = _TO_MM.get(m.unit.strip().lower())
+    return None if factor is None or m.value_number is None else m.value_number * factor
+
+
+def _lesions(record: PatientRecord, since: date, ctx: Context) -> dict[str, list[tuple[Measurement, float]]]:
+    """Sizes per lesion (body site), oldest first; sizes with no convertible unit are left out."""
+    series: dict[str, list[tuple[Measurement, float]]] = {}
+    for m in record.measurements:
+        if m.kind != "tumor-size" or not m.when or not since <= m.when <= ctx.as_of:
+            continue
+        if m.status in ("entered-in-error", "cancelled", "preliminary", "registered"):
+            continue
+        size = _mm(m)
+        if size is not None and size > 0:
+            series.setdefault(m.body_site.strip().lower(), []).append((m, size))
+    for items in series.values():
+        items.sort(key=lambda item: (item[0].when or since, item[0].source.reference))
+    return series
+
+
+def size_progression(
+    record: PatientRecord, ctx: Context, start: date
+) -> list[tuple[date, str, list[Evidence]]]:
+    """(date, phrase, evidence) for each lesion whose latest size on treatment is at least the RECIST
+    fraction and the RECIST minimum above its nadir (baseline included)."""
+    fraction = float(rules.value(TRIGGER, "size_increase_fraction"))
+    minimum = float(rules.value(TRIGGER, "size_increase_mm"))
+    baseline = start - timedelta(days=int(rules.value(TRIGGER, "size_baseline_days")))
+    found = []
+    for items in _lesions(record, baseline, ctx).values():
+        latest, size = items[-1]
+        if len(items) < 2 or latest.when is None or latest.when <= start:
+            continue
+        nadir, smallest = min(items[:-1], key=lambda item: item[1])
+        rise = size - smallest
+        if rise + 1e-9 >= minimum and rise + 1e-9 >= smallest * fraction:
+            phrase = (
+                f"{_site(latest.body_site)}lesion {size:g} mm on {us_date(latest.when)}, up from {smallest:g} mm "
+                f"on {us_date(nadir.when)} (+{rise / smallest:.0%})"
+            )
+            found.append((latest.when, phrase, [Evidence.of(latest.source), Evidence.of(nadir.source)]))
+    return found
+
+
+def _site(body_site: str) -> str:
+    """ "Liver structure" -> "liver ", "Structure of right lung" -> "right lung "."""
+    words = body_site.strip().lower().removesuffix(" structure").removeprefix("structure of ").strip()
+    return f"{words} " if words else ""
