@@ -20,7 +20,7 @@ from smartapp.triggers.common import (
     reviews_in_record,
 )
 from smartapp.triggers.markers import marker_progression
-from smartapp.triggers.sizes import size_progression
+from smartapp.triggers.sizes import size_progression, stated_growth
 from smartapp.triggers.spec import TriggerSpec
 from smartapp.wording import calm, drug_name, mid_sentence, plain_name, sentence, us_date
 
@@ -194,14 +194,27 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
                 same = [o for o in r.mentions if o.raw.sentence == m.raw.sentence and o.label == "RESPONSE"]
                 if rules.pattern(SPEC.id, "progression_traps").search(m.raw.sentence) or same:
                     continue
-                if m.key in _WEAK and not rules.pattern(SPEC.id, "tumor_words").search(
-                    m.raw.sentence.replace(m.raw.text, "")
-                ):
-                    continue  # "enlarging pleural effusion" is not tumor progression
                 said = mid_sentence(calm(m.raw.text))
+                if m.key in _WEAK:
+                    tumor = rules.pattern(SPEC.id, "tumor_words").search(m.raw.sentence.replace(m.raw.text, ""))
+                    if not tumor:
+                        continue  # "enlarging pleural effusion" is not tumor progression
+                    stated = stated_growth(r)
+                    if stated is not None:  # the measured sizes say more than "enlarging"
+                        signals.append((r.when, f"{calm(r.title) or 'imaging'} {us_date(r.when)}: {stated[0]}"))
+                        evidence += [stated[1], Evidence.of(m.source)]
+                        break
+                    if tumor.group(0).lower() not in said.lower():
+                        said = f"{said} {tumor.group(0).lower()}"
                 signals.append((r.when, f"{calm(r.title) or 'imaging'} {us_date(r.when)} shows {said}"))
                 evidence.append(Evidence.of(m.source))
                 break
+            else:
+                # No progression stated in words: a size comparison the report states still counts.
+                stated = stated_growth(r)
+                if stated is not None:
+                    signals.append((r.when, f"{calm(r.title) or 'imaging'} {us_date(r.when)}: {stated[0]}"))
+                    evidence.append(stated[1])
         for d in record.diagnoses:
             if (
                 d.secondary

@@ -4,9 +4,10 @@ stated conclusion."""
 
 from __future__ import annotations
 
+import re
 from datetime import date, timedelta
 
-from fhirmaps.record import Measurement, PatientRecord
+from fhirmaps.record import Measurement, PatientRecord, Report, Source
 from smartapp.findings import Evidence
 from smartapp.triggers import rules
 from smartapp.triggers.common import Context
@@ -65,3 +66,47 @@ def _site(body_site: str) -> str:
     """ "Liver structure" -> "liver ", "Structure of right lung" -> "right lung "."""
     words = body_site.strip().lower().removesuffix(" structure").removeprefix("structure of ").strip()
     return f"{words} " if words else ""
+
+
+def _longest_mm(size: str, unit_hint: str = "") -> tuple[float, str] | None:
+    """ "3.4 x 2.9 cm" -> (34.0, "cm"); a size without a unit takes the unit of its partner."""
+    numbers = [float(n) for n in re.findall(r"\d+(?:\.\d+)?", size)]
+    unit = (re.search(r"(cm|mm)\s*$", size.strip(), re.IGNORECASE) or [None, unit_hint])[1] or ""
+    factor = _TO_MM.get(unit.lower())
+    if not numbers or factor is None:
+        return None
+    return max(numbers) * factor, unit
+
+
+def stated_growth(report: Report) -> tuple[str, Evidence] | None:
+    """A size comparison stated in an imaging report ("now 3.4 x 2.9 cm, previously 2.6 x 2.2 cm";
+    "increased from 2.5 cm to 3.1 cm") about a tumor, at or over the RECIST thresholds."""
+    fraction = float(rules.value(TRIGGER, "size_increase_fraction"))
+    minimum = float(rules.value(TRIGGER, "size_increase_mm"))
+    path = next((m.source.path for m in report.mentions), "DiagnosticReport.presentedForm")
+    best: tuple[float, str, Evidence] | None = None
+    for line in re.split(r"\n|(?<=[.;])\s+", report.text):
+        if not rules.pattern(TRIGGER, "tumor_words").search(line) or rules.pattern(
+            TRIGGER, "progression_traps"
+        ).search(line):
+            continue
+        comparisons = (
+            rules.pattern(TRIGGER, "stated_size_now_then"),
+            rules.pattern(TRIGGER, "stated_size_from_to"),
+        )
+        for comparison in comparisons:
+            for match in comparison.finditer(line):
+                now = _longest_mm(match["now"])
+                then = _longest_mm(match["then"], now[1] if now else "")
+                if now is None or then is None or then[0] <= 0:
+                    continue
+                rise = now[0] - then[0]
+                if rise + 1e-9 < minimum or rise + 1e-9 < then[0] * fraction:
+                    continue
+                phrase = f"lesion {now[0]:g} mm, previously {then[0]:g} mm (+{rise / then[0]:.0%})"
+                if best is None or rise / then[0] > best[0]:
+                    source = Source(
+                        report.reference, path, line.strip(), title=report.title, when=report.when
+                    )
+                    best = (rise / then[0], phrase, Evidence.of(source))
+    return None if best is None else (best[1], best[2])

@@ -99,3 +99,19 @@ def test_sizes_of_different_lesions_and_unknown_units_are_not_compared() -> None
                                          _size("s2", 40, "2026-01-20", site="Right lung structure"))
     assert "not-responding" not in fired(CRC, FOLFOX, _size("s1", 20, "2025-10-01"),
                                          _size("s2", 40, "2026-01-20", unit="{lesion}"))
+
+
+def _ct(text: str) -> dict:
+    return report("ct1", f"IMPRESSION: {text}\n", kind="imaging", date="2026-01-20", title="CT abdomen")
+
+
+def test_stated_size_comparisons_at_the_recist_thresholds() -> None:
+    assert "not-responding" in fired(CRC, FOLFOX, _ct("Hepatic metastasis now measures 3.6 x 2.0 cm, previously 3.0 x 2.2 cm."))
+    assert "not-responding" not in fired(CRC, FOLFOX, _ct("Hepatic metastasis now measures 3.5 x 2.0 cm, previously 3.0 x 2.2 cm."))
+    assert "not-responding" in fired(CRC, FOLFOX, _ct("The liver lesion grew from 2.5 to 3.0 cm."))
+
+
+def test_stated_numbers_that_are_not_an_earlier_size_do_not_fire() -> None:
+    assert "not-responding" not in fired(CRC, FOLFOX, _ct("Liver mass 3.1 cm, was 1 week ago biopsied."))
+    assert "not-responding" not in fired(CRC, FOLFOX, _ct("Liver mass 3.1 cm, unchanged from 2019."))
+    assert "not-responding" not in fired(CRC, FOLFOX, _ct("Pleural effusion increased from 1.0 cm to 3.0 cm."))
