@@ -84,6 +84,8 @@ def evaluate_record(record: PatientRecord, *, as_of: date, options: EngineOption
         finding = spec.evaluate(record, ctx)
         if finding is not None:
             result.findings.append(finding)
+        elif spec.undecided is not None and (missing := spec.undecided(record, ctx)):
+            result.notes.append(missing)
     if result.time_critical is not None or scheduled_soon(record, ctx):
         for finding in result.findings:
             finding.urgency = EXPEDITE

@@ -6,7 +6,7 @@ from fhirmaps.record import Diagnosis, PatientRecord
 from smartapp.findings import Evidence, Finding
 from smartapp.triggers.common import Context, confident, current_diagnoses, diagnosis_fact, reviews_in_record
 from smartapp.triggers.spec import TriggerSpec
-from smartapp.wording import join, sentence
+from smartapp.wording import calm, join, plain_name, sentence
 
 RATIONALE = (
     "Rare cancers (RARECARE/JARC: fewer than 6 new cases per 100,000 per year) are seen by few pathologists and "
@@ -43,12 +43,44 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
         return None
     labels = list(dict.fromkeys(label for label, _ in sorted(hits, key=lambda h: h[0])))
     # "sarcoma" from a site code next to "osteosarcoma" from the histology is one cancer, named once.
-    labels = [label for label in labels if not any(label != other and label.lower() in other.lower() for other in labels)]
+    labels = [
+        label
+        for label in labels
+        if not any(label != other and label.lower() in other.lower() for other in labels)
+    ]
     noun = "is a rare cancer" if len(labels) == 1 else "are rare cancers"
-    summary = sentence(f"{join(labels)} {noun}; review at a center experienced in {'it' if len(labels) == 1 else 'them'} is recommended")
+    summary = sentence(
+        f"{join(labels)} {noun}; review at a center experienced in {'it' if len(labels) == 1 else 'them'} is recommended"
+    )
     facts = [diagnosis_fact(d, label) for label, d in hits]
     evidence = [Evidence.of(d.source) for _, d in hits]
     return SPEC.finding(summary, evidence, facts=facts, reviews=reviews_in_record(record, ctx))
+
+
+def _typed(d: Diagnosis) -> bool:
+    """The diagnosis names a type or a site: a specific entity, a site, a morphology, a topography or an ICD-10 code."""
+    specific = d.entity is not None and d.entity.lineage != "generic"
+    return specific or bool(
+        d.site or d.morphology or d.topography or any(c.short_system == "icd10" for c in d.codes)
+    )
+
+
+def undecided(record: PatientRecord, ctx: Context) -> str | None:
+    """A cancer coded only as a generic malignancy, with no type or site anywhere in the record,
+    cannot be judged rare or common."""
+    primary = [d for d in confident(current_diagnoses(record, ctx)) if not d.secondary]
+    generic = [
+        d
+        for d in primary
+        if d.origin == "condition" and d.entity is not None and d.entity.id == "generic-malignancy"
+    ]
+    if not generic or any(_typed(d) for d in primary):
+        return None
+    named = calm(plain_name(generic[0].source.text.split(" [")[0])) or "malignant neoplasm"
+    return sentence(
+        f"Whether this is a rare cancer could not be assessed: the cancer is recorded as “{named}”, "
+        "without a histologic type"
+    )
 
 
 SPEC = TriggerSpec(
@@ -60,9 +92,14 @@ SPEC = TriggerSpec(
     action="clinical-second-opinion",
     review="both",
     rationale=RATIONALE,
-    sources=("Casali & Trama, ESMO Open 2020 (RARECARE)", "JARC rare cancer families", "MD Anderson, J Oncol Pract 2014"),
+    sources=(
+        "Casali & Trama, ESMO Open 2020 (RARECARE)",
+        "JARC rare cancer families",
+        "MD Anderson, J Oncol Pract 2014",
+    ),
     rule_source="RARECARE/JARC rare cancer lists",
     question="Do you confirm the diagnosis of this rare cancer ({topic}) on expert review, and where should treatment be planned?",
     rule_data="fhirmaps/codes/entities.json and sites.json (rare flags)",
     evaluate=evaluate,
+    undecided=undecided,
 )

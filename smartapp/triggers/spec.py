@@ -48,6 +48,8 @@ class TriggerSpec:
     rule_data: str  # where the rule's phrases, thresholds and windows live (docs "where to change it")
     evaluate: Callable[[PatientRecord, Context], Finding | None]
     ask: Callable[[Finding], str | None] | None = None  # a sharper question than the template, from the facts
+    # When the rule did not fire: a sentence saying what it could not decide and what was missing, else None.
+    undecided: Callable[[PatientRecord, Context], str | None] | None = None
 
     def finding(
         self,

@@ -105,3 +105,18 @@ def test_histology_extension_with_a_snomed_morphology_uses_its_display() -> None
                           "valueCodeableConcept": {"coding": [{"system": SNOMED, "code": "128755003",
                                                                "display": "Gastrointestinal stromal tumor, uncertain malignant potential"}]}}]
     assert "rare-cancer" in fired(gist)
+
+
+def test_a_cancer_recorded_without_type_or_site_says_rarity_could_not_be_assessed() -> None:
+    generic = condition("c1", "363346000", "Malignant neoplastic disease", system=SNOMED, onset="2025-12-01")
+    result = run(generic)
+    assert result.findings == []
+    assert any("could not be assessed" in n and "Malignant neoplastic disease" in n for n in result.notes)
+
+
+def test_a_cancer_with_a_site_or_a_type_gets_no_undecided_note() -> None:
+    breast = condition("c1", "C50.911", "Malignant neoplasm of right female breast", onset="2025-12-01")
+    generic = condition("c2", "363346000", "Malignant neoplastic disease", system=SNOMED, onset="2025-12-01")
+    assert run(breast).notes == []
+    assert run(breast, generic).notes == []
+    assert run().notes == []  # no cancer at all: nothing to decide
