@@ -16,6 +16,9 @@ from smartapp.record_loader import PatientRecordSnapshot
 from smartapp.web.patient_data import evaluate_snapshot, load_snapshot
 
 TTL_SECONDS = 300.0
+# A load during which part of the EHR could not be reached is kept only briefly: the next page
+# open after this reads the EHR again instead of showing the outage for five minutes.
+FAILED_TTL_SECONDS = 10.0
 MAX_ENTRIES = 256
 
 if TYPE_CHECKING:
@@ -51,7 +54,7 @@ class ResultsCache:
     def _task(self, services: AppServices, session: LaunchSession) -> asyncio.Task[LaunchResults]:
         now = time.monotonic()
         entry = self._entries.get(session.id)
-        if entry and now - entry[0] < TTL_SECONDS and not (entry[1].done() and entry[1].exception()):
+        if entry and now - entry[0] < _ttl(entry[1]):
             return entry[1]
         self._evict(now)
         task = asyncio.get_running_loop().create_task(_load(services, session))
@@ -65,6 +68,15 @@ class ResultsCache:
                 del self._entries[key]
         while len(self._entries) >= MAX_ENTRIES:
             del self._entries[next(iter(self._entries))]
+
+
+def _ttl(task: asyncio.Task[LaunchResults]) -> float:
+    if not task.done():
+        return TTL_SECONDS
+    if task.cancelled() or task.exception() is not None:
+        return 0.0
+    failed = any(gap.reason == "fetch_failed" for gap in task.result().snapshot.gaps)
+    return FAILED_TTL_SECONDS if failed else TTL_SECONDS
 
 
 def _consume_exception(task: asyncio.Task[LaunchResults]) -> None:

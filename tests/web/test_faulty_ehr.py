@@ -5,6 +5,7 @@ stack trace reaches the user."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -42,7 +43,7 @@ class FaultyEhr:
         self.token_status = 200
         self.expires_in = 3600
         self.refreshes = 0
-        self.down = False  # every FHIR read fails at the connection (the EHR is unreachable)
+        self.down = False  # the Condition search answers 503 (the EHR is partly down)
 
     @property
     def iss(self) -> str:
@@ -59,11 +60,16 @@ class FaultyEhr:
         s.expect_request("/token", method="POST").respond_with_handler(self.token)
         s.expect_request("/fhir/Patient/p1").respond_with_json({"resourceType": "Patient", "id": "p1"})
         s.expect_request("/fhir/Patient").respond_with_handler(lambda r: searchset([{"resourceType": "Patient", "id": "p1"}]))
-        s.expect_request("/fhir/Condition").respond_with_handler(lambda r: searchset([AML, INVALID]))
+        s.expect_request("/fhir/Condition").respond_with_handler(self.conditions)
         s.expect_request("/fhir/DiagnosticReport").respond_with_data("{not json", content_type="application/fhir+json")
         for rtype in ("DocumentReference", "Observation", "Procedure", "MedicationRequest", "MedicationAdministration",
                       "ServiceRequest", "CarePlan", "Coverage", "Specimen"):
             s.expect_request(f"/fhir/{rtype}").respond_with_handler(lambda r: searchset([]))
+
+    def conditions(self, request: Request) -> Response:
+        if self.down:
+            return Response("<html>Service Unavailable</html>", status=503, content_type="text/html")
+        return searchset([AML, INVALID])
 
     def authorize(self, request: Request) -> Response:
         args = request.args
@@ -149,3 +155,21 @@ def test_refused_refresh_ends_the_session_after_one_attempt(faulty, browser: Bro
     for _ in range(3):
         assert browser.get(f"{app}/api/s/{sid}/findings").status_code == 401
     assert ehr.refreshes == 1
+
+
+def test_an_outage_is_not_kept_as_the_result_once_the_ehr_is_back(faulty, browser: Browser, monkeypatch) -> None:
+    from smartapp.web import results
+
+    monkeypatch.setattr(results, "FAILED_TTL_SECONDS", 0.5)
+    ehr, app = faulty
+    ehr.down = True
+    page = launch(browser, ehr, app)
+    sid = urlsplit(str(page.request.url)).path.split("/")[2]
+    during = browser.get(f"{app}/api/s/{sid}/findings").json()
+    assert any(g["resource_type"] == "Condition" and g["reason"] == "fetch_failed" for g in during["summary"]["gaps"])
+    assert during["patients"][0]["time_critical"] is None
+    ehr.down = False
+    time.sleep(0.6)
+    after = browser.get(f"{app}/api/s/{sid}/findings").json()
+    assert not any(g["resource_type"] == "Condition" for g in after["summary"]["gaps"])
+    assert after["patients"][0]["time_critical"] is not None  # the AML condition is read now
