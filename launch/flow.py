@@ -40,6 +40,10 @@ _OAUTH_ERRORS = {
 }
 
 
+# `iss` and `launch` are stored with the pending launch before the user signs in: bound them.
+MAX_PARAMETER_CHARS = 2048
+
+
 async def begin_launch(
     *,
     registry: Registry,
@@ -55,6 +59,12 @@ async def begin_launch(
     `launch=None` is a standalone launch. The issuer is checked against the registry before any
     network call: an unknown `iss` could be an attacker's server collecting our credentials.
     """
+    if len(iss) > MAX_PARAMETER_CHARS or (launch is not None and len(launch) > MAX_PARAMETER_CHARS):
+        raise LaunchError(
+            "invalid_request",
+            f"The launch parameters are longer than {MAX_PARAMETER_CHARS:,} characters, which no EHR sends; "
+            "the launch was refused and nothing was stored. Launch again from the EHR.",
+        )
     registration = registry.require(iss)
     config = await discovery.get(registration.iss)
     standalone = launch is None

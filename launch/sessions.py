@@ -279,15 +279,7 @@ class SessionStore:
 
     async def delete_expired(self) -> int:
         """Housekeeping: drop expired pending launches and sessions; returns how many rows went."""
-        now = self._clock()
-        async with self._engine.begin() as conn:
-            gone = (
-                await conn.execute(delete(pending_launches).where(pending_launches.c.expires_at <= now))
-            ).rowcount
-            gone += (
-                await conn.execute(delete(launch_sessions).where(launch_sessions.c.expires_at <= now))
-            ).rowcount
-        return int(gone)
+        return sum((await purge_expired(self._engine, self._clock())).values())
 
     def _tokens_from(self, row: Any) -> TokenSet:
         return TokenSet(
@@ -296,6 +288,15 @@ class SessionStore:
             expires_at=row.token_expires_at,
             scope=row.granted_scope,
         )
+
+
+async def purge_expired(engine: AsyncEngine, now: datetime) -> dict[str, int]:
+    """Deletes pending launches and launch sessions whose expiry has passed, nothing else;
+    returns the rows deleted per table."""
+    async with engine.begin() as conn:
+        pending = await conn.execute(delete(pending_launches).where(pending_launches.c.expires_at <= now))
+        sessions = await conn.execute(delete(launch_sessions).where(launch_sessions.c.expires_at <= now))
+    return {"pending_launches": int(pending.rowcount), "launch_sessions": int(sessions.rowcount)}
 
 
 def _text(value: Any) -> str | None:

@@ -25,6 +25,8 @@ class Settings(BaseSettings):
     secret_key_file: Path = Path("var/secret.key")
     ehr_config: Path | None = Field(default=None, description="TOML file of registered EHRs")
     session_ttl_hours: float = 12.0
+    # How often expired pending launches, sessions and CDS replay rows are deleted (also `secondlook purge`).
+    purge_interval_seconds: float = 900.0
     discovery_ttl_seconds: float = 300.0
     fhir_timeout_seconds: float = 20.0
     # Parallel requests from this process to one EHR, shared by every launch and hook call.

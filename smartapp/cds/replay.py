@@ -44,3 +44,10 @@ class ReplayCache:
         except IntegrityError:
             return False
         return True
+
+
+async def purge_replay_rows(engine: AsyncEngine, now: float | None = None) -> int:
+    """Deletes replay-cache rows of tokens that have expired; returns how many went."""
+    async with engine.begin() as conn:
+        gone = await conn.execute(delete(cds_jti).where(cds_jti.c.expires_at < (time.time() if now is None else now)))
+    return int(gone.rowcount)

@@ -23,6 +23,7 @@ from launch.tokens import TokenManager
 from smartapp.cds import routes as cds_routes
 from smartapp.config import Settings, get_settings
 from smartapp.db import create_engine, create_tables
+from smartapp.housekeeping import purge_every
 from smartapp.keyring import token_keys
 from smartapp.logs import quiet_url_loggers
 from smartapp.packet.pdf import add_filters
@@ -73,9 +74,11 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
         )
         # Load the NLP model and start the validation worker now, not on the first launch.
         await asyncio.gather(asyncio.to_thread(warm), VALIDATION_POOL.run(check_batch, []))
+        housekeeping = asyncio.create_task(purge_every(engine, settings.purge_interval_seconds))
         try:
             yield
         finally:
+            housekeeping.cancel()
             await http.aclose()
             await engine.dispose()
 

@@ -96,6 +96,20 @@ async def test_unregistered_issuer_makes_no_request(
     assert ehr.server.log == []
 
 
+async def test_oversized_launch_parameters_are_refused_before_any_request(
+    ehr: FakeEhr, registry: Registry, discovery: Discovery, lite_store: SessionStore
+) -> None:
+    for iss, launch in ((ehr.base, "L" * 2049), (ehr.base + "/" + "x" * 2100, "L")):
+        with pytest.raises(LaunchError) as caught:
+            await begin_launch(registry=registry, discovery=discovery, store=lite_store, iss=iss, launch=launch,
+                               redirect_uri=REDIRECT, browser_nonce=NONCE)
+        assert caught.value.error == "invalid_request" and "2,048" in caught.value.description
+    assert ehr.server.log == []
+    url = await begin_launch(registry=registry, discovery=discovery, store=lite_store, iss=ehr.base, launch="L" * 2048,
+                             redirect_uri=REDIRECT, browser_nonce=NONCE)
+    assert url.startswith(ehr.base.rsplit("/", 1)[0])
+
+
 async def test_ehr_launch_authorize_parameters(
     ehr: FakeEhr, registry: Registry, discovery: Discovery, lite_store: SessionStore
 ) -> None:
