@@ -125,7 +125,7 @@ async def call_service(request: Request, service_id: str) -> Response:
     started = time.perf_counter()
     try:
         hook = HookRequest.model_validate(await request.json())
-    except (ValidationError, ValueError):
+    except (ValidationError, ValueError, RecursionError):
         return bad_request("The body is not a valid CDS Hooks request for patient-view (hook, hookInstance, context.patientId).")
     if hook.hook != HOOK:
         return bad_request(f"This service answers the {HOOK} hook only.")
@@ -153,7 +153,7 @@ async def feedback(request: Request, service_id: str) -> Response:
         return bad_request("No CDS service with this id.", 404)
     try:
         body = FeedbackRequest.model_validate(await request.json())
-    except (ValidationError, ValueError):
+    except (ValidationError, ValueError, RecursionError):
         return bad_request("The body is not valid CDS Hooks feedback (card, outcome, outcomeTimestamp).")
     services: AppServices = request.app.state.services
     stored = await record_feedback(services.engine, SERVICE_ID, caller.iss, body)

@@ -28,6 +28,7 @@ from smartapp.keyring import token_keys
 from smartapp.logs import quiet_url_loggers
 from smartapp.packet.pdf import add_filters
 from smartapp.storage import metadata as app_metadata
+from smartapp.web.body_limit import BodyLimitMiddleware
 from smartapp.web.errors import install_error_handlers
 from smartapp.web.results import ResultsCache
 from smartapp.web.routes import actions, health, launch, packet, patient, source, style
@@ -85,6 +86,8 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
     app = FastAPI(title="SecondLook", version="0.1.0", lifespan=lifespan, docs_url=None,
                   openapi_url="/api/openapi.json", redoc_url=None)
     ancestors = [a for r in registry.all() for a in r.frame_ancestors] + settings.frame_ancestors
+    # Added first, so it runs inside the security headers: its 413 carries them too.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
     app.add_middleware(SecurityHeadersMiddleware, default_frame_ancestors=ancestors)
     install_error_handlers(app)
     app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")

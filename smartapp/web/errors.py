@@ -22,6 +22,14 @@ class AppError(Exception):
         self.action = action
 
 
+def too_deep() -> AppError:
+    return AppError(
+        400, "request_too_deep", "The request is nested too deeply",
+        "The JSON body nests objects or arrays too deeply to be read; nothing was processed.",
+        "Send valid FHIR or CDS Hooks JSON.",
+    )
+
+
 def wants_json(request: Request) -> bool:
     return request.url.path.startswith("/api/") or "application/json" in request.headers.get("accept", "")
 
@@ -80,6 +88,12 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _fhir_error(request: Request, exc: FhirError) -> Response:
         log.warning("fhir_failed", error=type(exc).__name__)
         return error_response(request, fhir_error_to_app_error(exc))
+
+    @app.exception_handler(RecursionError)
+    async def _too_deep(request: Request, exc: RecursionError) -> Response:
+        # json.loads on a body nested tens of thousands deep.
+        log.info("request_failed", error="request_too_deep", status=400)
+        return error_response(request, too_deep())
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:

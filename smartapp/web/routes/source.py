@@ -3,6 +3,8 @@ original attachment (PDF, HTML, RTF, text) served as the EHR stored it."""
 
 from __future__ import annotations
 
+import re
+
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
@@ -44,6 +46,21 @@ async def source_view(request: Request, services: Services, session: SmartSessio
     return response
 
 
+_MEDIA_TYPE = re.compile(r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}")
+_CHARSET = re.compile(r";\s*charset=([A-Za-z0-9._-]{1,40})\s*$", re.IGNORECASE)
+
+
+def safe_media_type(declared: str) -> str:
+    """The EHR's content type as a header value: `type/subtype` and an optional charset, or
+    application/octet-stream when it is anything else (CR/LF, quotes, parameters we do not need)."""
+    kind, _, params = (declared or "").partition(";")
+    kind = kind.strip()
+    if not _MEDIA_TYPE.fullmatch(kind):
+        return "application/octet-stream"
+    charset = _CHARSET.match(";" + params) if params else None
+    return f"{kind.lower()}; charset={charset.group(1)}" if charset else kind.lower()
+
+
 @router.get("/s/{sid}/source/{rtype}/{rid}/attachment/{index}", include_in_schema=False)
 async def source_attachment(services: Services, session: SmartSession, rtype: str, rid: str, index: int) -> Response:
     results = await services.results.get(services, session)
@@ -57,7 +74,7 @@ async def source_attachment(services: Services, session: SmartSession, rtype: st
                        "The EHR did not return this document's content in this launch.",
                        "Open the document in the EHR, or relaunch SecondLook.")
     data, content_type = content
-    return Response(data, media_type=content_type, headers={
+    return Response(data, media_type=safe_media_type(content_type), headers={
         "Content-Disposition": "inline",
         # Attachments are untrusted content from the EHR: no scripts, no plugins.
         "Content-Security-Policy": "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:",
