@@ -52,7 +52,7 @@ def create_demo_ehr(config: DemoEhrConfig) -> FastAPI:
     if not is_secure_transport(config.origin + "/"):
         raise ValueError("The demo EHR base_url must be https or a loopback http address.")
     memory = MemoryStore()
-    register_demo_clients(memory, config.redirect_uris)
+    register_demo_clients(memory, config.redirect_uris, config)
     server = SmartAuthorizationServer(config, memory, generate_signing_key())
     ehr = DemoEhr(config=config, memory=memory, resources=load_resources(config), server=server)
     app = FastAPI(title="SecondLook demo EHR", docs_url=None, redoc_url=None, openapi_url=None)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .backend_auth import SIGNING_ALGS
 from .config import DemoEhrConfig
 
 CAPABILITIES = [
@@ -12,6 +13,7 @@ CAPABILITIES = [
     "launch-standalone",
     "client-public",
     "client-confidential-symmetric",
+    "client-confidential-asymmetric",
     "context-ehr-patient",
     "context-ehr-encounter",
     "context-standalone-patient",
@@ -42,6 +44,8 @@ SCOPES_SUPPORTED = [
     "user/*.rs",
     "patient/ServiceRequest.c",
     "patient/DocumentReference.c",
+    "system/*.rs",
+    "system/*.read",
 ]
 SEARCH_PARAMS = {
     "patient": "reference",
@@ -62,11 +66,12 @@ def smart_configuration(config: DemoEhrConfig) -> dict[str, Any]:
         "jwks_uri": f"{config.origin}/auth/jwks",
         "authorization_endpoint": f"{config.origin}/auth/authorize",
         "token_endpoint": f"{config.origin}/auth/token",
-        "grant_types_supported": ["authorization_code", "refresh_token"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
         "response_types_supported": ["code"],
         "scopes_supported": SCOPES_SUPPORTED,
         "code_challenge_methods_supported": ["S256"],
-        "token_endpoint_auth_methods_supported": ["none", "client_secret_basic"],
+        "token_endpoint_auth_methods_supported": ["none", "client_secret_basic", "private_key_jwt"],
+        "token_endpoint_auth_signing_alg_values_supported": list(SIGNING_ALGS),
         "id_token_signing_alg_values_supported": ["RS256"],
         "capabilities": CAPABILITIES,
     }
