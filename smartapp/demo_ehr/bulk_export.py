@@ -31,7 +31,8 @@ NDJSON_FORMATS = frozenset({"application/fhir+ndjson", "application/ndjson", "nd
 # Types not exported unless `_type` names them: Binary content travels inside DocumentReference
 # and DiagnosticReport.presentedForm (read by URL), Groups are the export's input.
 NOT_EXPORTED_BY_DEFAULT = frozenset({"Binary", "Group"})
-SUPPORTED_PARAMETERS = frozenset({"_outputFormat", "_since", "_type", "patient"})
+# Finished jobs (and their files) are forgotten this long after kick-off.
+JOB_TTL = 3600.0
 Resource = dict[str, Any]
 
 
@@ -193,6 +194,7 @@ class ExportManager:
     def start(
         self, client_id: str, request_url: str, selection: dict[str, list[str]], params: ExportParameters
     ) -> ExportJob:
+        self._purge()
         job_id = new_id(16)
         folder = self.root / job_id
         folder.mkdir(parents=True)
@@ -275,6 +277,11 @@ class ExportManager:
             return None
         path = job.folder / name
         return path if path.is_file() else None
+
+    def _purge(self) -> None:
+        oldest = time.time() - JOB_TTL
+        for job in [job for job in self.jobs.values() if job.started < oldest and (job.finished or job.failed)]:
+            self.cancel(job)
 
     def cancel(self, job: ExportJob) -> None:
         job.cancelled = True

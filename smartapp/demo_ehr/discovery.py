@@ -57,6 +57,7 @@ SEARCH_PARAMS = {
     "identifier": "token",
     "_id": "token",
     "date": "date",
+    "name": "string",
 }
 
 
@@ -94,6 +95,13 @@ def openid_configuration(config: DemoEhrConfig) -> dict[str, Any]:
     }
 
 
+_BULK = "http://hl7.org/fhir/uv/bulkdata"
+_EXPORT_OPERATIONS = {
+    "Patient": {"name": "export", "definition": f"{_BULK}/OperationDefinition/patient-export"},
+    "Group": {"name": "export", "definition": f"{_BULK}/OperationDefinition/group-export"},
+}
+
+
 def capability_statement(config: DemoEhrConfig, resource_types: list[str]) -> dict[str, Any]:
     oauth_uris = {
         "url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
@@ -107,6 +115,7 @@ def capability_statement(config: DemoEhrConfig, resource_types: list[str]) -> di
             "type": rtype,
             "interaction": [{"code": "read"}, {"code": "search-type"}],
             "searchParam": [{"name": name, "type": kind} for name, kind in SEARCH_PARAMS.items()],
+            **({"operation": [_EXPORT_OPERATIONS[rtype]]} if rtype in _EXPORT_OPERATIONS else {}),
         }
         for rtype in sorted(resource_types)
     ]
@@ -118,6 +127,7 @@ def capability_statement(config: DemoEhrConfig, resource_types: list[str]) -> di
         "software": {"name": "SecondLook demo EHR"},
         "implementation": {"description": "SecondLook demo EHR", "url": config.fhir_base},
         "fhirVersion": "4.0.1",
+        "instantiates": [f"{_BULK}/CapabilityStatement/bulk-data"],
         "format": ["json"],
         "rest": [
             {
@@ -137,6 +147,7 @@ def capability_statement(config: DemoEhrConfig, resource_types: list[str]) -> di
                 },
                 "resource": resources,
                 "interaction": [{"code": "batch"}],
+                "operation": [{"name": "export", "definition": f"{_BULK}/OperationDefinition/export"}],
             }
         ],
     }

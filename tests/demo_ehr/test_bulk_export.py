@@ -301,3 +301,13 @@ def test_tumor_board_date_is_next_weeks_tuesday() -> None:
     assert tumor_board_date(date(2026, 12, 5)) == date(2026, 12, 8)  # Saturday -> next week's Tuesday
     assert tumor_board_date(date(2026, 12, 7)) == date(2026, 12, 15)  # Monday -> next week's Tuesday
     assert tumor_board_date(date(2026, 12, 8)).weekday() == 1
+
+
+def test_capability_statement_declares_bulk_export(ehr: RunningEhr) -> None:
+    body = httpx2.get(f"{ehr.fhir_base}/metadata").json()
+    assert body["instantiates"] == ["http://hl7.org/fhir/uv/bulkdata/CapabilityStatement/bulk-data"]
+    rest = body["rest"][0]
+    assert {op["name"] for op in rest["operation"]} == {"export"}
+    by_type = {resource["type"]: resource for resource in rest["resource"]}
+    assert by_type["Group"]["operation"][0]["definition"].endswith("group-export")
+    assert by_type["Patient"]["operation"][0]["definition"].endswith("patient-export")
