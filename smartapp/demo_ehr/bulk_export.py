@@ -80,7 +80,7 @@ def parse_get_parameters(params: list[tuple[str, str]]) -> ExportParameters:
     """GET kick-off parameters; repeated `_type` values and comma lists are both accepted."""
     parsed = ExportParameters()
     for name, value in params:
-        _apply(parsed, name, value)
+        apply_parameter(parsed, name, value)
     return parsed
 
 
@@ -100,11 +100,11 @@ def parse_post_parameters(body: Any) -> ExportParameters:
             value = next((entry[key] for key in entry if key.startswith("value")), None)
         if not isinstance(value, str):
             raise ExportRefused(400, "invalid", f"Parameter {name} has no usable value.")
-        _apply(parsed, name, value)
+        apply_parameter(parsed, name, value)
     return parsed
 
 
-def _apply(parsed: ExportParameters, name: str, value: str) -> None:
+def apply_parameter(parsed: ExportParameters, name: str, value: str) -> None:
     if name == "_outputFormat":
         if value not in NDJSON_FORMATS:
             raise ExportRefused(

@@ -21,6 +21,7 @@ from .bulk_export import (
     ExportJob,
     ExportParameters,
     ExportRefused,
+    apply_parameter,
     parse_get_parameters,
     parse_post_parameters,
 )
@@ -82,8 +83,8 @@ def build_bulk_routes(ehr: DemoEhr) -> APIRouter:
             except ValueError as exc:
                 raise ExportRefused(400, "invalid", "The POST body is not JSON.") from exc
             params = parse_post_parameters(body)
-            query = parse_get_parameters(list(request.query_params.multi_items()))
-            params.ignored += query.ignored
+            for name, value in request.query_params.multi_items():  # also accepted next to the body
+                apply_parameter(params, name, value)
             return params
         params = parse_get_parameters(list(request.query_params.multi_items()))
         if params.patients:
