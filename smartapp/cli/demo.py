@@ -8,14 +8,22 @@ import sys
 from datetime import date
 from pathlib import Path
 
+from joserfc.jwk import ECKey, RSAKey
+
+from launch.jwks import build_jwks
 from launch.registry import Registration, Registry
 from smartapp.config import Settings
 from smartapp.demo_ehr import DemoEhrConfig, create_demo_ehr
+from smartapp.demo_ehr.backend_auth import generate_backend_key
+from smartapp.demo_ehr.config import BackendClientConfig
 from smartapp.logs import configure_logging
 from smartapp.servers import Served, serve_all
 from smartapp.web.app import create_app
 
 DEMO_CLIENT_ID = "secondlook-demo"
+# The app's SMART Backend Services client at the demo EHR (population screening, Bulk Data export).
+DEMO_BACKEND_CLIENT_ID = "secondlook-demo-backend"
+DEFAULT_PATIENTS = 200
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -25,22 +33,46 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
     parser.add_argument("--app-port", type=int, default=None, help="SecondLook's port (default: --port + 1)")
     parser.add_argument("--latency-ms", type=int, default=0, help="delay added to every demo EHR response")
     parser.add_argument("--data-dir", type=Path, default=Path("var/demo"), help="where the demo keeps its database")
+    parser.add_argument(
+        "--patients",
+        type=int,
+        default=DEFAULT_PATIENTS,
+        help=f"synthetic population added to the demo EHR for population screening (default {DEFAULT_PATIENTS}; 0: none)",
+    )
 
 
-def demo_registry(ehr_base: str) -> Registry:
+def demo_registry(ehr_base: str, backend_key: RSAKey | ECKey | None = None) -> Registry:
+    """The demo EHR's registration; with `backend_key`, also a backend_services block signing with
+    it (the key lives in memory for the demo's lifetime)."""
+    backend = None
+    if backend_key is not None:
+        backend = {
+            "client_id": DEMO_BACKEND_CLIENT_ID,
+            "scopes": "system/*.rs",
+            "keys": [{"jwk": backend_key.as_dict(private=True), "kid": backend_key.kid}],
+        }
     return Registry([
-        Registration(
-            iss=f"{ehr_base}/fhir",
-            display_name="SecondLook demo EHR",
-            client_id=DEMO_CLIENT_ID,
-            client_auth="public",
-            frame_ancestors=[ehr_base],
-            standalone=True,
-        )
+        Registration.model_validate({
+            "iss": f"{ehr_base}/fhir",
+            "display_name": "SecondLook demo EHR",
+            "client_id": DEMO_CLIENT_ID,
+            "client_auth": "public",
+            "frame_ancestors": [ehr_base],
+            "standalone": True,
+            "backend_services": backend,
+        })
     ])
 
 
-def build_demo(host: str, port: int, app_port: int, latency_ms: int, data_dir: Path) -> tuple[Served, Served]:
+def demo_backend_client(registry: Registry) -> BackendClientConfig:
+    """What the demo EHR knows of the app's backend client: the JWKS the app publishes (as an EHR
+    admin would register it), and the system scopes it may have."""
+    return BackendClientConfig(DEMO_BACKEND_CLIENT_ID, jwks=build_jwks(registry), scopes=("system/*.rs",))
+
+
+def build_demo(
+    host: str, port: int, app_port: int, latency_ms: int, data_dir: Path, patients: int = 0
+) -> tuple[Served, Served]:
     ehr_base = f"http://{host}:{port}"
     app_base = f"http://{host}:{app_port}"
     settings = Settings(
@@ -48,6 +80,7 @@ def build_demo(host: str, port: int, app_port: int, latency_ms: int, data_dir: P
         database_url=f"sqlite+aiosqlite:///{data_dir / 'secondlook-demo.db'}",
         secret_key_file=data_dir / "secret.key",
     )
+    registry = demo_registry(ehr_base, generate_backend_key("ES384"))
     ehr = create_demo_ehr(
         DemoEhrConfig(
             base_url=ehr_base,
@@ -56,9 +89,11 @@ def build_demo(host: str, port: int, app_port: int, latency_ms: int, data_dir: P
             redirect_uris=[f"{app_base}/callback"],
             latency_ms=latency_ms,
             stories_on=date.today(),  # the charts' stories ("surgery in 3 days") hold on the day the demo starts
+            backend_clients=(demo_backend_client(registry),),
+            synthetic_patients=patients,
         )
     )
-    return Served(ehr, host, port), Served(create_app(settings, demo_registry(ehr_base)), host, app_port)
+    return Served(ehr, host, port), Served(create_app(settings, registry), host, app_port)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -67,7 +102,10 @@ def run(args: argparse.Namespace) -> int:
         return 2
     app_port = args.app_port or args.port + 1
     configure_logging("WARNING")
-    ehr, app = build_demo(args.host, args.port, app_port, args.latency_ms, args.data_dir)
+    if args.patients < 0:
+        print("--patients must be 0 or more.", file=sys.stderr)  # noqa: T201
+        return 2
+    ehr, app = build_demo(args.host, args.port, app_port, args.latency_ms, args.data_dir, args.patients)
     print(  # noqa: T201 - the one line a newcomer needs
         f"SecondLook demo: open http://{args.host}:{args.port}/ (demo EHR launch page); "
         f"the app runs at http://{args.host}:{app_port}/. Press Ctrl+C to stop.",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import date
 
 from authlib.common.security import is_secure_transport
 from fastapi import FastAPI
@@ -10,14 +11,18 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .auth_routes import build_auth_routes
 from .authorization_server import SmartAuthorizationServer, generate_signing_key, register_demo_clients
+from .bulk_export import ExportManager
+from .bulk_routes import build_bulk_routes
 from .config import DemoEhrConfig
 from .date_shift import days_to, shift_resource
 from .ehr_pages import build_ehr_pages
 from .fhir_api import build_fhir_api
+from .groups import add_demo_groups
 from .large_patient import build_large_patient
 from .records import MemoryStore
 from .resource_store import ResourceStore, load_patients_dir
 from .runtime import DemoEhr
+from .synthetic import add_population
 
 
 class LatencyMiddleware:
@@ -45,6 +50,9 @@ def load_resources(config: DemoEhrConfig) -> ResourceStore:
             "triggers": ["incomplete-biomarker"],
         }
         store.add_patient_bundle([shift_resource(r, shift) for r in build_large_patient()], meta)
+    if config.synthetic_patients:
+        add_population(store, config.synthetic_patients, seed=config.synthetic_seed, shift_days=shift)
+    add_demo_groups(store, config.stories_on or date.today())
     return store
 
 
@@ -52,12 +60,16 @@ def create_demo_ehr(config: DemoEhrConfig) -> FastAPI:
     if not is_secure_transport(config.origin + "/"):
         raise ValueError("The demo EHR base_url must be https or a loopback http address.")
     memory = MemoryStore()
-    register_demo_clients(memory, config.redirect_uris)
+    register_demo_clients(memory, config.redirect_uris, config)
     server = SmartAuthorizationServer(config, memory, generate_signing_key())
-    ehr = DemoEhr(config=config, memory=memory, resources=load_resources(config), server=server)
+    resources = load_resources(config)
+    ehr = DemoEhr(
+        config=config, memory=memory, resources=resources, server=server, exports=ExportManager(config, resources)
+    )
     app = FastAPI(title="SecondLook demo EHR", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.demo_ehr = ehr
     app.include_router(build_auth_routes(ehr))
+    app.include_router(build_bulk_routes(ehr))  # before the generic /fhir/{type}/{id} routes
     app.include_router(build_fhir_api(ehr))
     app.include_router(build_ehr_pages(ehr))
     app.add_middleware(LatencyMiddleware, latency_ms=config.latency_ms)

@@ -18,6 +18,7 @@ from authlib.oauth2.rfc6749.errors import InvalidRequestError, OAuth2Error
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from .backend_auth import prefetch_jwks
 from .discovery import openid_configuration, smart_configuration
 from .records import LaunchContext, PendingConsent, new_id
 from .runtime import DemoEhr, render, render_error
@@ -141,7 +142,10 @@ def build_auth_routes(ehr: DemoEhr) -> APIRouter:
 
     @router.post("/auth/token")
     async def token(request: Request) -> Response:
-        response: Response = ehr.server.create_token_response(await parse_request(request, ehr.config.origin))
+        parsed = await parse_request(request, ehr.config.origin)
+        await prefetch_jwks(ehr.memory, dict(parsed.form))
+        response: Response = ehr.server.create_token_response(parsed)
+        response.headers["Cache-Control"] = "no-store"
         return response
 
     return router

@@ -20,6 +20,7 @@ from authlib.oidc.core import OpenIDCode
 from joserfc.jwk import RSAKey
 from starlette.responses import Response
 
+from .backend_auth import BackendServicesGrant, SmartClientAssertion, backend_client
 from .config import DemoEhrConfig
 from .records import (
     CONFIDENTIAL_CLIENT_ID,
@@ -150,6 +151,15 @@ class SmartAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
             CodeGrant, [S256CodeChallenge(required=True), SmartOpenIDCode(key, config.fhir_base, store)]
         )
         self.register_grant(RefreshGrant)
+        # SMART Backend Services: client_credentials authenticated by a signed assertion.
+        self.register_client_auth_method(
+            SmartClientAssertion.CLIENT_AUTH_METHOD, SmartClientAssertion(self.token_endpoint, store)
+        )
+        self.register_grant(BackendServicesGrant)
+
+    @property
+    def token_endpoint(self) -> str:
+        return f"{self.config.origin}/auth/token"
 
     def query_client(self, client_id: str) -> Client | None:
         return self.store.clients.get(client_id)
@@ -218,11 +228,13 @@ class SmartAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
         return None
 
 
-def register_demo_clients(store: MemoryStore, redirect_uris: list[str]) -> None:
+def register_demo_clients(store: MemoryStore, redirect_uris: list[str], config: DemoEhrConfig | None = None) -> None:
     store.clients[PUBLIC_CLIENT_ID] = Client(PUBLIC_CLIENT_ID, list(redirect_uris), "none")
     store.clients[CONFIDENTIAL_CLIENT_ID] = Client(
         CONFIDENTIAL_CLIENT_ID, list(redirect_uris), "client_secret_basic", CONFIDENTIAL_CLIENT_SECRET
     )
+    for item in config.backend_clients if config is not None else ():
+        store.clients[item.client_id] = backend_client(item)
 
 
 def generate_signing_key() -> RSAKey:

@@ -5,8 +5,24 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 PACKAGED_PATIENTS_DIR = Path(__file__).parent / "fixtures" / "patients"
+
+
+@dataclass(frozen=True)
+class BackendClientConfig:
+    """A SMART Backend Services client registered with the demo EHR: its public keys as an inline
+    JWKS or a JWKS URL (exactly one), and the system scopes it may be granted."""
+
+    client_id: str
+    jwks: dict[str, Any] | None = None
+    jwks_url: str | None = None
+    scopes: tuple[str, ...] = ("system/*.rs",)
+
+    def __post_init__(self) -> None:
+        if (self.jwks is None) == (self.jwks_url is None):
+            raise ValueError(f"backend client {self.client_id}: give exactly one of jwks or jwks_url")
 
 
 @dataclass(frozen=True)
@@ -25,6 +41,17 @@ class DemoEhrConfig:
     page_size_max: int = 100
     # Move every fixture date so the charts' stories hold on this day (None: keep the fixtures' own dates).
     stories_on: date | None = None
+    # SMART Backend Services clients (client_credentials + private_key_jwt) and their token lifetime.
+    backend_clients: tuple[BackendClientConfig, ...] = ()
+    backend_token_ttl: int = 300
+    # Bulk Data $export: how long a job runs before its manifest is ready, the Retry-After sent to
+    # pollers, and where job files go (None: a temporary folder removed when the process ends).
+    export_seconds: float = 1.0
+    export_retry_after: int = 1
+    export_dir: Path | None = None
+    # Synthetic population added to the fixtures (see synthetic.py); seeded, so always the same.
+    synthetic_patients: int = 0
+    synthetic_seed: int = 20261205
 
     @property
     def origin(self) -> str:

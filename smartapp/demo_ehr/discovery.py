@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .backend_auth import SIGNING_ALGS
 from .config import DemoEhrConfig
 
 CAPABILITIES = [
@@ -12,6 +13,7 @@ CAPABILITIES = [
     "launch-standalone",
     "client-public",
     "client-confidential-symmetric",
+    "client-confidential-asymmetric",
     "context-ehr-patient",
     "context-ehr-encounter",
     "context-standalone-patient",
@@ -42,6 +44,8 @@ SCOPES_SUPPORTED = [
     "user/*.rs",
     "patient/ServiceRequest.c",
     "patient/DocumentReference.c",
+    "system/*.rs",
+    "system/*.read",
 ]
 SEARCH_PARAMS = {
     "patient": "reference",
@@ -53,6 +57,7 @@ SEARCH_PARAMS = {
     "identifier": "token",
     "_id": "token",
     "date": "date",
+    "name": "string",
 }
 
 
@@ -62,11 +67,12 @@ def smart_configuration(config: DemoEhrConfig) -> dict[str, Any]:
         "jwks_uri": f"{config.origin}/auth/jwks",
         "authorization_endpoint": f"{config.origin}/auth/authorize",
         "token_endpoint": f"{config.origin}/auth/token",
-        "grant_types_supported": ["authorization_code", "refresh_token"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
         "response_types_supported": ["code"],
         "scopes_supported": SCOPES_SUPPORTED,
         "code_challenge_methods_supported": ["S256"],
-        "token_endpoint_auth_methods_supported": ["none", "client_secret_basic"],
+        "token_endpoint_auth_methods_supported": ["none", "client_secret_basic", "private_key_jwt"],
+        "token_endpoint_auth_signing_alg_values_supported": list(SIGNING_ALGS),
         "id_token_signing_alg_values_supported": ["RS256"],
         "capabilities": CAPABILITIES,
     }
@@ -89,6 +95,13 @@ def openid_configuration(config: DemoEhrConfig) -> dict[str, Any]:
     }
 
 
+_BULK = "http://hl7.org/fhir/uv/bulkdata"
+_EXPORT_OPERATIONS = {
+    "Patient": {"name": "export", "definition": f"{_BULK}/OperationDefinition/patient-export"},
+    "Group": {"name": "export", "definition": f"{_BULK}/OperationDefinition/group-export"},
+}
+
+
 def capability_statement(config: DemoEhrConfig, resource_types: list[str]) -> dict[str, Any]:
     oauth_uris = {
         "url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
@@ -102,6 +115,7 @@ def capability_statement(config: DemoEhrConfig, resource_types: list[str]) -> di
             "type": rtype,
             "interaction": [{"code": "read"}, {"code": "search-type"}],
             "searchParam": [{"name": name, "type": kind} for name, kind in SEARCH_PARAMS.items()],
+            **({"operation": [_EXPORT_OPERATIONS[rtype]]} if rtype in _EXPORT_OPERATIONS else {}),
         }
         for rtype in sorted(resource_types)
     ]
@@ -113,6 +127,7 @@ def capability_statement(config: DemoEhrConfig, resource_types: list[str]) -> di
         "software": {"name": "SecondLook demo EHR"},
         "implementation": {"description": "SecondLook demo EHR", "url": config.fhir_base},
         "fhirVersion": "4.0.1",
+        "instantiates": [f"{_BULK}/CapabilityStatement/bulk-data"],
         "format": ["json"],
         "rest": [
             {
@@ -132,6 +147,7 @@ def capability_statement(config: DemoEhrConfig, resource_types: list[str]) -> di
                 },
                 "resource": resources,
                 "interaction": [{"code": "batch"}],
+                "operation": [{"name": "export", "definition": f"{_BULK}/OperationDefinition/export"}],
             }
         ],
     }

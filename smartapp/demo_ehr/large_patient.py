@@ -61,17 +61,23 @@ def _pathology_text(index: int, rng: random.Random) -> tuple[str, str]:
 
 
 class _Chart:
-    def __init__(self, seed: int):
+    def __init__(self, seed: int, patient_id: str = BENCH_PATIENT_ID, prefix: str = "bl"):
         self.rng = random.Random(seed)  # noqa: S311 - synthetic data, not security
         self.items: list[Resource] = []
         self.counter = 0
+        self.patient_id = patient_id
+        self.prefix = prefix
+
+    def shared_id(self, name: str) -> str:
+        """Ids of the chart's payer and oncologist: the benchmark's own, or prefixed per chart."""
+        return f"bench-{name}" if self.patient_id == BENCH_PATIENT_ID else f"{self.prefix}-{name}"
 
     def add(self, resource: Resource) -> str:
         self.counter += 1
-        rid = resource.get("id") or f"bl-{resource['resourceType'].lower()}-{self.counter}"
+        rid = resource.get("id") or f"{self.prefix}-{resource['resourceType'].lower()}-{self.counter}"
         resource["id"] = rid
         if resource["resourceType"] not in ("Patient", "Organization", "Practitioner", "Binary", "Coverage"):
-            resource.setdefault("subject", _ref("Patient", BENCH_PATIENT_ID))
+            resource.setdefault("subject", _ref("Patient", self.patient_id))
         self.items.append(resource)
         return str(rid)
 
@@ -110,10 +116,18 @@ class _Chart:
         )
 
 
-def build_large_patient(n_resources: int = 2000, n_pathology: int = 50) -> list[dict[str, Any]]:
+def build_large_patient(
+    n_resources: int = 2000,
+    n_pathology: int = 50,
+    *,
+    patient_id: str = BENCH_PATIENT_ID,
+    seed: int = 20261125,
+    prefix: str = "bl",
+) -> list[dict[str, Any]]:
     """The chart as a list of resources (Patient first); exactly `n_resources` when that is at
-    least the size of the fixed part (about 350 resources)."""
-    chart = _Chart(seed=20261125)
+    least the size of the fixed part (about 350 resources). `patient_id`, `seed` and `prefix`
+    (of every resource id) make other charts of the same shape (synthetic.py)."""
+    chart = _Chart(seed=seed, patient_id=patient_id, prefix=prefix)
     _add_people(chart)
     _add_conditions(chart)
     _add_encounters_and_notes(chart)
@@ -128,7 +142,7 @@ def _add_people(chart: _Chart) -> None:
     chart.add(
         {
             "resourceType": "Patient",
-            "id": BENCH_PATIENT_ID,
+            "id": chart.patient_id,
             "identifier": [{"system": "urn:oid:2.16.840.1.113883.3.9999.1", "value": "BL-0002000"}],
             "name": [{"family": "Benchmark", "given": ["Lena"]}],
             "gender": "female",
@@ -136,11 +150,11 @@ def _add_people(chart: _Chart) -> None:
             "address": [{"city": "Madison", "state": "WI", "postalCode": "53705"}],
         }
     )
-    chart.add({"resourceType": "Organization", "id": "bench-payer", "name": "Badger Mutual Health Plan"})
+    chart.add({"resourceType": "Organization", "id": chart.shared_id("payer"), "name": "Badger Mutual Health Plan"})
     chart.add(
         {
             "resourceType": "Practitioner",
-            "id": "bench-oncologist",
+            "id": chart.shared_id("oncologist"),
             "name": [{"family": "Okafor", "given": ["Amara"]}],
         }
     )
@@ -148,8 +162,8 @@ def _add_people(chart: _Chart) -> None:
         {
             "resourceType": "Coverage",
             "status": "active",
-            "beneficiary": _ref("Patient", BENCH_PATIENT_ID),
-            "payor": [_ref("Organization", "bench-payer")],
+            "beneficiary": _ref("Patient", chart.patient_id),
+            "payor": [_ref("Organization", chart.shared_id("payer"))],
             "type": _concept(
                 "http://terminology.hl7.org/CodeSystem/v3-ActCode", "EHCPOL", "extended healthcare"
             ),

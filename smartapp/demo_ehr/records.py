@@ -31,8 +31,13 @@ def new_id(nbytes: int = 24) -> str:
 class Client:
     client_id: str
     redirect_uris: list[str]
-    auth_method: str  # "none" or "client_secret_basic"
+    auth_method: str  # "none", "client_secret_basic" or "private_key_jwt" (backend services)
     secret: str | None = None
+    # Backend services clients: the registered JWKS (inline) or where to fetch it, and the
+    # system scopes this client may be granted.
+    jwks: dict[str, Any] | None = None
+    jwks_url: str | None = None
+    system_scopes: tuple[str, ...] = ()
 
     def get_client_id(self) -> str:
         return self.client_id
@@ -56,6 +61,8 @@ class Client:
         return response_type == "code"
 
     def check_grant_type(self, grant_type: str) -> bool:
+        if self.auth_method == "private_key_jwt":
+            return grant_type == "client_credentials"
         return grant_type in ("authorization_code", "refresh_token")
 
 
@@ -171,6 +178,20 @@ class MemoryStore:
     refresh_tokens: dict[str, Token] = field(default_factory=dict)
     page_sets: dict[str, PageSet] = field(default_factory=dict)
     nonces: set[str] = field(default_factory=set)
+    # Client assertion ids already used, per client, until the assertion's `exp` (replay check).
+    assertion_ids: dict[tuple[str, str], float] = field(default_factory=dict)
+    # JWKS fetched from backend clients' jwks_url: url -> (fetched document, expires at).
+    fetched_jwks: dict[str, tuple[dict[str, Any], float]] = field(default_factory=dict)
+
+    def use_assertion_id(self, client_id: str, jti: str, expires_at: float) -> bool:
+        """Remember `jti` for `client_id`; False when it was already used (a replay)."""
+        now = time.time()
+        for key in [k for k, until in self.assertion_ids.items() if until < now]:
+            del self.assertion_ids[key]
+        if (client_id, jti) in self.assertion_ids:
+            return False
+        self.assertion_ids[(client_id, jti)] = expires_at
+        return True
 
     def create_launch(self, context: LaunchContext) -> str:
         self._purge()

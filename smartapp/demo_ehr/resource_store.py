@@ -10,10 +10,12 @@ import json
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from .date_shift import shift_resource
+from .search import resource_interval
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +43,20 @@ class ResourceStore:
     resources: dict[str, dict[str, Resource]] = field(default_factory=dict)
     owners: dict[tuple[str, str], str | None] = field(default_factory=dict)
     listings: list[PatientListing] = field(default_factory=list)
+    # Patients with an oncology chart (members of the "Oncology clinic" group), in load order.
+    oncology_patients: list[str] = field(default_factory=list)
+    # `meta.lastUpdated` of resources loaded without one: their clinical date, never later than this.
+    loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC).replace(microsecond=0))
+
+    def stamp(self, resource: Resource) -> None:
+        """Give a resource without `meta.lastUpdated` one (Bulk Data `_since` filters on it)."""
+        meta = resource.get("meta")
+        if isinstance(meta, dict) and meta.get("lastUpdated"):
+            return
+        interval = resource_interval(resource)
+        moment = min(interval[0], self.loaded_at) if interval else self.loaded_at
+        stamped = moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+        resource["meta"] = {**(meta if isinstance(meta, dict) else {}), "lastUpdated": stamped}
 
     def add(self, resource: Resource, owner: str | None) -> bool:
         rtype, rid = resource.get("resourceType"), resource.get("id")
@@ -50,6 +66,7 @@ class ResourceStore:
         if rid in by_id:
             log.warning("demo EHR: duplicate %s id across fixtures; keeping the first", rtype)
             return False
+        self.stamp(resource)
         by_id[rid] = resource
         self.owners[(rtype, rid)] = None if rtype in SHARED_TYPES else owner
         return True
@@ -78,7 +95,16 @@ class ResourceStore:
         latest = max(encounters, key=lambda enc: str((enc.get("period") or {}).get("start", "")))
         return str(latest["id"])
 
-    def add_patient_bundle(self, resources: Iterable[Resource], meta: dict[str, Any] | None) -> None:
+    def add_patient_bundle(
+        self,
+        resources: Iterable[Resource],
+        meta: dict[str, Any] | None,
+        *,
+        oncology: bool = True,
+        listed: bool = True,
+    ) -> None:
+        """Add one patient's chart. `oncology`: the patient belongs to the oncology clinic;
+        `listed`: shown on the launch page (synthetic population patients are not)."""
         items = [res for res in resources if isinstance(res, dict)]
         patient = next((res for res in items if res.get("resourceType") == "Patient"), None)
         if patient is None or not isinstance(patient.get("id"), str):
@@ -87,7 +113,10 @@ class ResourceStore:
         pid = patient["id"]
         for res in items:
             self.add(res, pid)
-        self.listings.append(_listing(patient, meta or {}))
+        if oncology:
+            self.oncology_patients.append(pid)
+        if listed:
+            self.listings.append(_listing(patient, meta or {}))
 
 
 def _listing(patient: Resource, meta: dict[str, Any]) -> PatientListing:

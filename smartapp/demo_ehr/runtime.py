@@ -9,6 +9,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.responses import HTMLResponse
 
 from .authorization_server import SmartAuthorizationServer
+from .bulk_export import ExportManager
 from .config import DemoEhrConfig
 from .records import MemoryStore
 from .resource_store import ResourceStore
@@ -27,6 +28,7 @@ class DemoEhr:
     memory: MemoryStore
     resources: ResourceStore
     server: SmartAuthorizationServer
+    exports: ExportManager
 
 
 def render(template: str, status_code: int = 200, **context: Any) -> HTMLResponse:

@@ -14,7 +14,20 @@ Params = list[tuple[str, str]]
 
 CONTROL_PARAMS = frozenset({"_count", "_sort", "_getpages", "_offset", "_format"})
 SUPPORTED_PARAMS = frozenset(
-    {"patient", "subject", "category", "code", "date", "date:missing", "status", "_id", "identifier", "encounter"}
+    {
+        "patient",
+        "subject",
+        "category",
+        "code",
+        "date",
+        "date:missing",
+        "status",
+        "_id",
+        "identifier",
+        "encounter",
+        "name",
+        "name:contains",
+    }
 )
 # Which element carries the clinically meaningful date of each type (the `date` parameter).
 DATE_PATHS: dict[str, tuple[str, ...]] = {
@@ -35,6 +48,8 @@ DATE_PATHS: dict[str, tuple[str, ...]] = {
     "AllergyIntolerance": ("recordedDate",),
     "FamilyMemberHistory": ("date",),
     "Composition": ("date",),
+    "Claim": ("created",),
+    "ExplanationOfBenefit": ("created",),
 }
 CODE_PATHS: dict[str, str] = {
     "MedicationRequest": "medicationCodeableConcept",
@@ -202,6 +217,31 @@ def _match_date(resource: Resource, value: str) -> bool:
     }[prefix]
 
 
+def _names(resource: Resource) -> list[str]:
+    """The strings the `name` parameter looks at: a plain `name` (Group, Organization) or the
+    text, family and given parts of HumanNames (Patient, Practitioner)."""
+    value = resource.get("name")
+    if isinstance(value, str):
+        return [value]
+    names: list[str] = []
+    for item in value if isinstance(value, list) else []:
+        if isinstance(item, dict):
+            names += [str(item[key]) for key in ("text", "family") if item.get(key)]
+            names += [str(part) for part in item.get("given", []) or []]
+    return names
+
+
+def _match_name(resource: Resource, value: str) -> bool:
+    # FHIR string search: case-insensitive match at the start of the string (or of any part).
+    wanted = [item.strip().lower() for item in value.split(",") if item.strip()]
+    return any(name.lower().startswith(item) for name in _names(resource) for item in wanted)
+
+
+def _match_name_contains(resource: Resource, value: str) -> bool:
+    wanted = [item.strip().lower() for item in value.split(",") if item.strip()]
+    return any(item in name.lower() for name in _names(resource) for item in wanted)
+
+
 def _match_date_missing(resource: Resource, value: str) -> bool:
     return (resource_interval(resource) is None) == (value.strip().lower() == "true")
 
@@ -217,6 +257,8 @@ _CHECKS = {
     "_id": _match_id,
     "identifier": _match_identifier,
     "encounter": _match_encounter,
+    "name": _match_name,
+    "name:contains": _match_name_contains,
 }
 
 
