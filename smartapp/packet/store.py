@@ -11,7 +11,20 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, ForeignKey, Integer, String, Table, insert, select, update
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from smartapp.packet.model import ReferralPacket
@@ -30,6 +43,11 @@ packets = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
+# One open draft per patient and EHR: concurrent first opens of the packet page race to create it,
+# and the loser takes the winner's draft. A finalized packet does not block the next referral.
+Index("uq_packets_one_draft", packets.c.iss, packets.c.patient_ref, unique=True,
+      sqlite_where=packets.c.status == "draft", postgresql_where=packets.c.status == "draft")
+
 packet_edits = Table(
     "packet_edits",
     metadata,
@@ -102,14 +120,21 @@ class PacketStore:
         self._engine = engine
 
     async def create(self, packet: ReferralPacket, *, iss: str, who: str) -> StoredPacket:
+        """Stores a new draft; when another request created this patient's draft first, returns that one."""
         now = utc_now()
         body = packet.to_json()
-        async with self._engine.begin() as conn:
-            await conn.execute(insert(packets).values(
-                id=packet.id, patient_ref=packet.patient.reference, iss=iss, identifier=packet.id, version=1,
-                status=packet.status, body=body, created_at=now, updated_at=now))
-            await conn.execute(insert(packet_edits).values(
-                packet_id=packet.id, version=1, who=who, at=now, changes={"created": {"from": None, "to": "draft"}}))
+        try:
+            async with self._engine.begin() as conn:
+                await conn.execute(insert(packets).values(
+                    id=packet.id, patient_ref=packet.patient.reference, iss=iss, identifier=packet.id, version=1,
+                    status=packet.status, body=body, created_at=now, updated_at=now))
+                await conn.execute(insert(packet_edits).values(
+                    packet_id=packet.id, version=1, who=who, at=now, changes={"created": {"from": None, "to": "draft"}}))
+        except IntegrityError:
+            winner = await self.find(iss, packet.patient.reference)
+            if winner is None or winner.packet.status != "draft":
+                raise
+            return winner
         return StoredPacket(packet, 1, iss, now, now)
 
     async def get(self, packet_id: str) -> StoredPacket | None:

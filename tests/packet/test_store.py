@@ -110,3 +110,18 @@ async def test_drafts_edits_and_receipts_survive_a_restart(tmp_path: Path) -> No
     assert (await reopened.receipts(created.packet.id))[0]["ServiceRequest"] == {"id": "sr1"}
     assert await reopened.find("https://other-ehr.example/fhir", "Patient/p1") is None
     await engine.dispose()  # type: ignore[attr-defined]
+
+
+async def test_concurrent_first_opens_create_one_draft_and_a_final_packet_allows_the_next(tmp_path: Path) -> None:
+    store, engine = await open_store(tmp_path / "app.db")
+    created = await asyncio.gather(*(store.create(new_packet(), iss=ISS, who=f"u{i}") for i in range(5)))
+    assert len({c.packet.id for c in created}) == 1
+    first = created[0].packet
+    found = await store.find(ISS, "Patient/p1")
+    assert found is not None and found.packet.id == first.id
+    assert len(await store.history(first.id)) == 1
+    await store.save(first.model_copy(update={"status": "final"}), 1, "u0")
+    second = await store.create(new_packet(), iss=ISS, who="u0")  # e.g. after the first center declined
+    assert second.packet.id != first.id and second.packet.status == "draft"
+    assert (await store.create(new_packet(), iss="https://other.example/fhir", who="u0")).packet.id != second.packet.id
+    await engine.dispose()  # type: ignore[attr-defined]
