@@ -27,6 +27,8 @@ class Settings(BaseSettings):
     session_ttl_hours: float = 12.0
     # How often expired pending launches, sessions and CDS replay rows are deleted (also `secondlook purge`).
     purge_interval_seconds: float = 900.0
+    # Host names this app answers to besides the public URL's (e.g. an internal name behind a proxy).
+    allowed_hosts: list[str] = Field(default_factory=list)
     # Largest request body accepted (CDS Hooks prefetch is the largest legitimate one).
     max_request_bytes: int = 16 * 1024 * 1024
     discovery_ttl_seconds: float = 300.0

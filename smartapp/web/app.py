@@ -34,6 +34,7 @@ from smartapp.web.results import ResultsCache
 from smartapp.web.routes import actions, health, launch, packet, patient, source, style
 from smartapp.web.security import SecurityHeadersMiddleware
 from smartapp.web.services import AppServices
+from smartapp.web.trusted_host import TrustedHostMiddleware, allowed_hosts
 from smartapp.workers import VALIDATION_POOL
 from smartapp.worklist import tables as worklist_tables  # noqa: F401  (registers the worklist tables)
 
@@ -89,6 +90,7 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
     # Added first, so it runs inside the security headers: its 413 carries them too.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
     app.add_middleware(SecurityHeadersMiddleware, default_frame_ancestors=ancestors)
+    app.add_middleware(TrustedHostMiddleware, hosts=allowed_hosts(settings))
     install_error_handlers(app)
     app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")
     for router in (health.router, launch.router, patient.router, source.router, actions.router, style.router, cds_routes.router,
