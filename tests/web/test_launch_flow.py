@@ -198,3 +198,16 @@ def test_no_tokens_or_launch_parameters_in_logs(stack: Stack, browser: Browser, 
     text = caplog.text
     assert launch_id not in text, [line for line in text.splitlines() if launch_id in line]
     assert not Counter(w for w in text.split() if w.lower().startswith("bearer"))
+
+
+def test_launch_cookies_of_ended_and_oldest_launches_are_dropped(stack: Stack, browser: Browser, monkeypatch) -> None:
+    from smartapp.web.routes import launch as launch_routes
+
+    monkeypatch.setattr(launch_routes, "MAX_LAUNCH_COOKIES", 3)
+    app_host = stack.app.split("//", 1)[1].rsplit(":", 1)[0]
+    browser.cookies.setdefault(app_host, {})["sl_s_endedlaunch"] = "secret-of-an-ended-launch"
+    sids = [session_id(ehr_launch(browser, stack, demo_patient_ids()[0])) for _ in range(4)]
+    kept = {name for name in browser.cookies[app_host] if name.startswith("sl_s_")}
+    assert "sl_s_endedlaunch" not in kept
+    assert kept == {f"sl_s_{sid}" for sid in sids[-3:]}  # the newest three; the oldest launch's cookie went
+    assert browser.get(f"{stack.app}/api/s/{sids[-1]}/record").status_code == 200

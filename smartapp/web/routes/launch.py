@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
@@ -17,6 +18,7 @@ from smartapp.web.security import (
     launch_frame_csp,
     set_iframe_cookie,
 )
+from smartapp.web.services import AppServices
 
 router = APIRouter()
 
@@ -96,10 +98,31 @@ async def callback(request: Request, services: Services) -> Response:
     services.results.start(services, session)
     # 303 to a clean URL: the code and state do not stay in the browser history.
     response = RedirectResponse(f"/s/{session.id}/", status_code=303)
+    await _drop_stale_launch_cookies(request, services, response)
     set_iframe_cookie(
         response, SESSION_COOKIE_PREFIX + session.id, secret, int(services.settings.session_ttl_hours * 3600)
     )
     return response
+
+
+# Launch cookies kept per browser besides the new one: each launch adds one, and past ~100 a
+# proxy's 8 kB header limit would refuse every request.
+MAX_LAUNCH_COOKIES = 20
+
+
+async def _drop_stale_launch_cookies(request: Request, services: AppServices, response: Response) -> None:
+    """Expires the cookies of ended launches, and of the oldest launches beyond the cap."""
+    live: list[tuple[datetime, str]] = []
+    for name, secret in request.cookies.items():
+        if not name.startswith(SESSION_COOKIE_PREFIX):
+            continue
+        session = await services.store.get_session(name.removeprefix(SESSION_COOKIE_PREFIX), secret)
+        if session is None:
+            set_iframe_cookie(response, name, "ended", 0)
+        else:
+            live.append((session.created_at, name))
+    for _, name in sorted(live, reverse=True)[MAX_LAUNCH_COOKIES - 1:]:
+        set_iframe_cookie(response, name, "ended", 0)
 
 
 @router.get("/", include_in_schema=False, response_class=HTMLResponse)
