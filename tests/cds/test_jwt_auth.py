@@ -120,3 +120,33 @@ def test_failures_are_logged_without_the_token(stack: Stack) -> None:
     failures = [entry for entry in logs if entry["event"] == "cds_auth_failed"]
     assert failures and failures[0]["reason"] == "expired" and failures[0]["iss"] == ISS
     assert token not in repr(logs) and token.split(".")[2] not in repr(logs)
+
+
+def refused_for(stack: Stack, token: str) -> str:
+    """The logged reason of a refused token (every refusal is a bare 401 to the caller)."""
+    with capture_logs() as logs:
+        assert_bare_401(stack, token)
+    return next(entry["reason"] for entry in logs if entry["event"] == "cds_auth_failed")
+
+
+def test_a_token_without_kid_is_refused(stack: Stack) -> None:
+    now = int(time.time())
+    claims = {"iss": ISS, "aud": stack.url + PATH, "iat": now, "exp": now + 300, "jti": str(uuid.uuid4())}
+    token = jwt.encode({"alg": "ES384", "typ": "JWT"}, claims, stack.keys.ec, algorithms=["ES384"])
+    assert refused_for(stack, token) == "kid_missing"
+
+
+def test_a_key_of_the_wrong_type_or_curve_for_the_algorithm_is_refused(stack: Stack) -> None:
+    now = int(time.time())
+    claims = {"iss": ISS, "aud": stack.url + PATH, "iat": now, "exp": now + 300, "jti": str(uuid.uuid4())}
+    fake = "." + base64.urlsafe_b64encode(b"x" * 96).rstrip(b"=").decode()
+    for alg, kid in (("ES384", stack.keys.rsa.kid), ("RS384", stack.keys.ec.kid), ("ES384", stack.keys.p256.kid)):
+        token = unsigned({"alg": alg, "typ": "JWT", "kid": kid}, claims).rstrip(".") + fake
+        assert refused_for(stack, token) == "key_alg_mismatch", (alg, kid)
+
+
+def test_exp_iat_and_jti_are_required(stack: Stack) -> None:
+    assert refused_for(stack, stack.token(PATH, claims={"exp": None})) == "exp_missing"
+    assert refused_for(stack, stack.token(PATH, claims={"iat": None})) == "bad_iat"
+    assert refused_for(stack, stack.token(PATH, claims={"iat": int(time.time()) + 3600})) == "bad_iat"
+    assert refused_for(stack, stack.token(PATH, claims={"jti": None})) == "jti_missing"

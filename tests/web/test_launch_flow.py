@@ -211,3 +211,10 @@ def test_launch_cookies_of_ended_and_oldest_launches_are_dropped(stack: Stack, b
     assert "sl_s_endedlaunch" not in kept
     assert kept == {f"sl_s_{sid}" for sid in sids[-3:]}  # the newest three; the oldest launch's cookie went
     assert browser.get(f"{stack.app}/api/s/{sids[-1]}/record").status_code == 200
+
+
+def test_pages_outside_a_launch_carry_frame_ancestors_too(stack: Stack, browser: Browser) -> None:
+    for path in ("/", "/launch", "/s/unknown-session/"):  # the index, an error page, an unknown session
+        csp = browser.get(f"{stack.app}{path}").headers.get("content-security-policy", "")
+        ancestors = csp.split("frame-ancestors", 1)[1].split(";", 1)[0].split() if "frame-ancestors" in csp else []
+        assert "'self'" in ancestors and "*" not in ancestors, (path, csp)
