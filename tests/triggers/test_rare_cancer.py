@@ -42,6 +42,9 @@ def test_mesothelioma_requires_malignant_behaviour() -> None:
 def test_personal_and_family_history_codes_never_fire() -> None:
     assert fired(condition("c1", "Z85.831", "Personal history of malignant neoplasm of soft tissue")) == set()
     assert fired(condition("c2", "Z80.8", "Family history of malignant neoplasm of other organs")) == set()
+    # The code alone says "history": a problem list whose display names the cancer itself.
+    assert fired(condition("c3", "Z85.831", "Leiomyosarcoma of left thigh")) == set()
+    assert fired(condition("c4", "Z80.8", "Ewing sarcoma")) == set()
 
 
 def test_resolved_or_refuted_sarcoma_does_not_fire() -> None:
