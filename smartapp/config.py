@@ -36,7 +36,6 @@ class Settings(BaseSettings):
     # Parallel requests from this process to one EHR, shared by every launch and hook call.
     # EHRs publish no numeric limits (Epic, Oracle Health); 429 + Retry-After is honoured.
     fhir_max_concurrency: int = 16
-    fhir_max_pages: int = 50
     log_level: str = "INFO"
     # Extra frame ancestors allowed for every page (the EHR's own come from its registration).
     frame_ancestors: list[str] = Field(default_factory=list)
@@ -67,12 +66,6 @@ class Settings(BaseSettings):
     @property
     def redirect_uri(self) -> str:
         return f"{self.public_url}/callback"
-
-    @property
-    def cookie_secure(self) -> bool:
-        # Browsers treat http://localhost and 127.0.0.1 as secure contexts, so Secure cookies
-        # work on the loopback demo too; we never relax this.
-        return True
 
 
 @lru_cache
