@@ -1,11 +1,11 @@
-"""The app's SQL engine: SQLite file by default, PostgreSQL by URL. Tables of every layer are
-created here, because `launch` receives its engine from the app and never opens one itself."""
+"""The app's SQL engine: SQLite file by default, PostgreSQL by URL. `launch` receives its engine
+from the app and never opens one itself; the schema is migrated by smartapp.schema."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import Connection, MetaData, event, inspect, text
+from sqlalchemy import MetaData, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -30,23 +30,8 @@ def create_engine(database_url: str) -> AsyncEngine:
 
 
 async def create_tables(engine: AsyncEngine, *metadatas: MetaData) -> None:
-    """Creates missing tables, and adds columns that a newer release added to an existing table
-    (nullable ones only; anything else would need a real migration, and says so)."""
+    """Creates missing tables straight from the models: for tests and throwaway databases only.
+    The app itself moves its schema with Alembic migrations (smartapp.schema.migrate)."""
     async with engine.begin() as conn:
         for metadata in metadatas:
             await conn.run_sync(metadata.create_all)
-            await conn.run_sync(_add_missing_columns, metadata)
-
-
-def _add_missing_columns(conn: Connection, metadata: MetaData) -> None:
-    inspector = inspect(conn)
-    quote = conn.dialect.identifier_preparer.quote
-    for table in metadata.sorted_tables:
-        existing = {column["name"] for column in inspector.get_columns(table.name)}
-        for column in table.columns:
-            if column.name in existing:
-                continue
-            if not column.nullable:
-                raise RuntimeError(f"table {table.name} lacks required column {column.name}: migrate the database")
-            kind = column.type.compile(dialect=conn.dialect)
-            conn.execute(text(f"ALTER TABLE {quote(table.name)} ADD COLUMN {quote(column.name)} {kind}"))

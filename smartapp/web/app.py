@@ -18,16 +18,15 @@ from launch.discovery import Discovery
 from launch.http import create_http_client
 from launch.registry import Registry
 from launch.sessions import SessionStore
-from launch.sessions import metadata as launch_metadata
 from launch.tokens import TokenManager
 from smartapp.cds import routes as cds_routes
 from smartapp.config import Settings, get_settings
-from smartapp.db import create_engine, create_tables
+from smartapp.db import create_engine
 from smartapp.housekeeping import purge_every
 from smartapp.keyring import token_keys
 from smartapp.logs import quiet_url_loggers
 from smartapp.packet.pdf import add_filters
-from smartapp.storage import metadata as app_metadata
+from smartapp.schema import migrate
 from smartapp.web.body_limit import BodyLimitMiddleware
 from smartapp.web.errors import install_error_handlers
 from smartapp.web.results import ResultsCache
@@ -60,7 +59,7 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings.database_url)
         store = SessionStore(engine, TokenCipher(token_keys(settings)), session_ttl_hours=settings.session_ttl_hours)
-        await create_tables(engine, launch_metadata, app_metadata)
+        await migrate(engine)
         http = create_http_client(timeout=settings.fhir_timeout_seconds)
         discovery = Discovery(http, ttl_seconds=settings.discovery_ttl_seconds)
         app.state.services = AppServices(

@@ -1,0 +1,104 @@
+"""Alembic migrations: a new database migrates to exactly the models' schema (SQLite and
+PostgreSQL), a database made before migrations is stamped and kept, two processes starting
+together do not trip over each other, and `secondlook migrate` reports the revision."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import MetaData, insert, inspect, select, text
+
+from launch.tables import metadata as launch_metadata
+from launch.tables import pending_launches
+from smartapp.cli.main import main
+from smartapp.db import create_engine
+from smartapp.schema import migrate, target_metadata
+from smartapp.storage import metadata as app_metadata
+
+POSTGRES_ENV = "SECONDLOOK_TEST_POSTGRES_URL"
+
+
+def _urls() -> list[object]:
+    postgres = os.environ.get(POSTGRES_ENV)
+    return ["sqlite", pytest.param(postgres, id="postgresql",
+                                   marks=pytest.mark.skipif(not postgres, reason=f"{POSTGRES_ENV} is not set (CI sets it)"))]
+
+
+async def _drop_all(url: str) -> None:
+    engine = create_engine(url)
+    async with engine.begin() as conn:
+        for metadata in target_metadata():
+            await conn.run_sync(metadata.drop_all)
+        await conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+    await engine.dispose()
+
+
+def _differences(connection) -> list:  # type: ignore[no-untyped-def]
+    merged = MetaData()
+    for metadata in target_metadata():
+        for table in metadata.tables.values():
+            table.to_metadata(merged)
+    return compare_metadata(MigrationContext.configure(connection, opts={"compare_type": True}), merged)
+
+
+@pytest.mark.parametrize("url", _urls())
+async def test_a_new_database_migrates_to_exactly_the_models(url: str, tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'new.db'}" if url == "sqlite" else url
+    await _drop_all(url)
+    engine = create_engine(url)
+    try:
+        assert await migrate(engine) == "0001"
+        assert await migrate(engine) == "0001"  # idempotent
+        async with engine.connect() as conn:
+            assert await conn.run_sync(_differences) == []
+    finally:
+        await engine.dispose()
+        await _drop_all(url)
+
+
+async def test_a_database_made_before_migrations_is_stamped_and_its_rows_kept(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'legacy.db'}")
+    async with engine.begin() as conn:
+        await conn.run_sync(launch_metadata.create_all)
+        await conn.run_sync(app_metadata.create_all)
+        await conn.execute(insert(pending_launches).values(
+            state="s1", nonce_hash="n", iss="https://e", redirect_uri="https://a/cb", code_verifier_enc="v",
+            requested_scope="launch", token_endpoint="https://e/t",
+            created_at=datetime.now(UTC), expires_at=datetime.now(UTC)))
+    assert await migrate(engine) == "0001"
+    async with engine.connect() as conn:
+        assert (await conn.execute(select(pending_launches.c.state))).scalars().all() == ["s1"]
+        assert "alembic_version" in await conn.run_sync(lambda c: inspect(c).get_table_names())
+    await engine.dispose()
+
+
+async def test_two_processes_starting_together_both_succeed(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'race.db'}"
+    engines = [create_engine(url), create_engine(url)]
+    try:
+        assert await asyncio.gather(*(migrate(e) for e in engines)) == ["0001", "0001"]
+    finally:
+        for e in engines:
+            await e.dispose()
+
+
+def test_secondlook_migrate_prints_the_revision(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["migrate", "--database-url", f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"revision": "0001"}
+
+
+def test_every_module_that_defines_a_table_is_part_of_the_schema() -> None:
+    root = Path(__file__).resolve().parents[1]
+    schema = (root / "smartapp" / "schema.py").read_text()
+    defining = sorted(p.relative_to(root) for folder in ("smartapp", "launch") for p in (root / folder).rglob("*.py")
+                      if "= Table(" in p.read_text() and "migrations" not in p.parts)
+    for path in defining:
+        module = ".".join(path.with_suffix("").parts)
+        assert module in schema or path == Path("launch/tables.py"), f"{module} defines a table the migrations do not know"
