@@ -11,6 +11,7 @@ from pathlib import Path
 from launch.registry import Registration, Registry
 from smartapp.config import Settings
 from smartapp.demo_ehr import DemoEhrConfig, create_demo_ehr
+from smartapp.demo_ehr.records import DEMO_PRACTITIONER_ID
 from smartapp.logs import configure_logging
 from smartapp.servers import Served, serve_all
 from smartapp.web.app import create_app
@@ -36,6 +37,8 @@ def demo_registry(ehr_base: str) -> Registry:
             client_auth="public",
             frame_ancestors=[ehr_base],
             standalone=True,
+            # The demo EHR's signed-in user may open the referral worklist.
+            worklist_users=[f"Practitioner/{DEMO_PRACTITIONER_ID}"],
         )
     ])
 
