@@ -16,7 +16,8 @@ OTHER_SOURCE = "https://other-ehr.example/fhir"
 OLD_RUN, NEW_RUN = "run-1", "run-2"
 # patient id -> (name, triggers, urgency, time-critical, change, status, groups, last run)
 ENTRIES: dict[str, tuple[str, str, str, bool, str, str, list[str], str]] = {
-    "demo-aml": ("Ana Leukos", "rare-cancer", "expedite", True, "new", "new", ["oncology-clinic"], NEW_RUN),
+    # Time-critical but screened in the older run: still first.
+    "demo-aml": ("Ana Leukos", "rare-cancer", "expedite", True, "new", "new", ["oncology-clinic"], OLD_RUN),
     "demo-gist": ("Gustav Ist", "rare-cancer discordant-findings uncertain-pathology", "expedite", False,
                   "changed", "reviewed", ["tumor-board-2026-12-08", "oncology-clinic"], NEW_RUN),
     "demo-crc-metastatic": ("Carl Colon", "not-responding", "routine", False, "new", "new",
