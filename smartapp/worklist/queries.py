@@ -81,7 +81,9 @@ def _conditions(source: str, filters: Filters) -> list[ColumnElement[bool]]:
     if filters.time_critical:
         where.append(entries.time_critical.is_(filters.time_critical == "yes"))
     if filters.group:
-        where.append(entries.groups_json.contains(json.dumps(filters.group), autoescape=True))
+        # The list may have been written with or without ASCII escapes.
+        where.append(or_(*(entries.groups_json.contains(json.dumps(filters.group, ensure_ascii=escaped), autoescape=True)
+                           for escaped in (True, False))))
     if filters.status:
         where.append(entries.status == filters.status)
     if filters.change == "new-or-changed":

@@ -107,6 +107,8 @@ def test_order_puts_time_critical_then_expedite_then_recent_first(seeded: Stack,
         ({"time_critical": "yes"}, {"demo-aml"}),
         ({"time_critical": "no"}, FLAGGED - {"demo-aml"}),
         ({"group": "tumor-board-2026-12-08"}, {"demo-gist", "demo-crc-metastatic"}),
+        ({"group": "Brustzentrum Süd"}, {"demo-her2-ihc2"}),
+        ({"group": "Brustzentrum"}, set()),  # whole group ids only
         ({"status": "new"}, {"demo-aml", "demo-crc-metastatic"}),
         ({"status": "referral-drafted"}, {"demo-her2-ihc2"}),
         ({"change": "new"}, {"demo-aml", "demo-crc-metastatic"}),
@@ -186,6 +188,12 @@ def test_patient_context_launch_cannot_open_the_worklist(seeded: Stack, browser:
     assert opened.status_code == 403
     # The launch still shows its own patient only.
     assert browser.get(f"{seeded.app}/api/s/{sid}/record").json()["patient"] == "Patient/demo-gist"
+
+
+def test_worklist_without_a_session_leads_to_the_coordinator_sign_in(seeded: Stack, browser: Browser) -> None:
+    page = browser.get(f"{seeded.app}/worklist")
+    assert page.status_code == 200 and page.request.url.path == "/standalone"
+    assert 'action="/worklist/signin"' in page.text and "Sign in to the worklist" in page.text
 
 
 def test_worklist_needs_the_session_cookie(seeded: Stack, browser: Browser) -> None:

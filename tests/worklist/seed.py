@@ -23,7 +23,7 @@ ENTRIES: dict[str, tuple[str, str, str, bool, str, str, list[str], str]] = {
     "demo-crc-metastatic": ("Carl Colon", "not-responding", "routine", False, "new", "new",
                             ["tumor-board-2026-12-08"], NEW_RUN),
     "demo-her2-ihc2": ("Hera Two", "incomplete-biomarker", "routine", False, "unchanged", "referral-drafted",
-                       ["oncology-clinic"], OLD_RUN),
+                       ["oncology-clinic", "Brustzentrum Süd"], OLD_RUN),
     "demo-formula": ('=HYPERLINK("http://evil.example","x")', "patient-request", "routine", False,
                      "unchanged", "dismissed", ["-2+3"], OLD_RUN),
     # Screened, nothing found: not on the worklist.
@@ -74,7 +74,7 @@ def _entry(source: str, pid: str, name: str, triggers: str, urgency: str, critic
         "result_json": json.dumps({"patient": f"Patient/{pid}", "time_critical": None, "findings": findings,
                                    "data_issues": []}),
         "triggers": triggers, "finding_count": len(findings), "urgency": urgency, "time_critical": critical,
-        "fingerprint": "0" * 64, "change": change, "status": status, "groups_json": json.dumps(groups),
+        "fingerprint": "0" * 64, "change": change, "status": status, "groups_json": json.dumps(groups, ensure_ascii=False),
         "first_run_id": OLD_RUN if run != "run-other" else run, "last_run_id": run,
         "updated_at": datetime(2026, 12, 4, 9, tzinfo=UTC),
     }

@@ -85,6 +85,12 @@ async def standalone_start(
     return await _redirect_to_authorize(request, services, iss, None)
 
 
+@router.get("/worklist", include_in_schema=False)
+async def worklist_entry() -> Response:
+    # The worklist itself lives in a signed-in session (/s/<handle>/worklist); sign in first.
+    return RedirectResponse("/standalone#coordinators", status_code=303)
+
+
 @router.get("/worklist/signin", include_in_schema=False)
 async def worklist_signin(
     request: Request, services: Services, iss: Annotated[str | None, Query()] = None

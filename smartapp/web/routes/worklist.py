@@ -83,18 +83,27 @@ async def get_coordinator(request: Request, services: Services, sid: SID) -> Coo
             "EHR administrator to grant SecondLook the openid and fhirUser scopes.",
         )
     actor = session.fhir_user
+    # The user list is checked on every request (the registry may have changed since the sign-in);
+    # a role costs an EHR round trip and is looked up once per session.
+    allowed = user_allowed(registration, actor)
     decision = await cached_decision(services.engine, session.id)
-    if decision is None or decision["actor"] != actor:
-        allowed = user_allowed(registration, actor)
-        if not allowed and registration.worklist_roles:
+    if not allowed and registration.worklist_roles:
+        if decision is None or decision["actor"] != actor:
             try:
                 allowed = await has_allowed_role(registration, actor, fhir_client(services, session))
             except FhirError as exc:
                 log.info("worklist_role_lookup_failed", status=exc.status)
-                allowed = False
+                raise AppError(
+                    403, "worklist_role_unchecked", "SecondLook could not check your role at the EHR",
+                    f"{ehr_name} did not answer the question which roles your account has "
+                    f"(HTTP {exc.status or 'no answer'}), so access to the referral worklist cannot be granted.",
+                    "Try again in a minute. If it keeps failing, sign in to the worklist from the standalone "
+                    "launch page, or ask the administrator to list your user in worklist_users.",
+                ) from exc
+        else:
+            allowed = bool(decision["authorized"])
+    if decision is None or decision["actor"] != actor or bool(decision["authorized"]) != allowed:
         await remember_decision(services.engine, session.id, session.iss, actor, allowed)
-    else:
-        allowed = bool(decision["authorized"])
     if not allowed:
         await audit(services.engine, iss=session.iss, actor=actor, action="view-worklist", detail="denied")
         raise _not_authorized(ehr_name, actor)
