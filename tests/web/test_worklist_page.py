@@ -252,6 +252,16 @@ def test_ehr_refusing_the_coordinators_own_token_gets_a_specific_message(seeded:
     assert browser.get(f"{seeded.app}/s/{sid}/", follow=False).status_code == 303  # nothing selected
     rows = [r for r in audit_rows(seeded.data_dir) if r["action"] == "open-patient"]
     assert rows[-1]["patient_id"] == "demo-aml" and rows[-1]["detail"].startswith("refused by the EHR")
+    # The next step: the user-level sign-in, after which the same patient opens.
+    link = re.search(r'data-testid="error-next" href="([^"]+)"', refused.text)
+    assert link and link.group(1).startswith("/worklist/signin?iss=")
+    consent = browser.get(seeded.app + link.group(1).replace("&amp;", "&"))
+    again = browser.submit(consent, button=ALLOW)
+    sid2, token2 = worklist_sid(again), csrf_of(again)
+    assert sid2 != sid
+    opened = post(browser, f"{seeded.app}/s/{sid2}/worklist/open", {"patient": "demo-aml", "csrf": token2})
+    assert opened.status_code == 303
+    assert browser.get(f"{seeded.app}/api/s/{sid2}/record").json()["patient"] == "Patient/demo-aml"
 
 
 def test_every_action_is_audited(seeded: Stack, browser: Browser) -> None:

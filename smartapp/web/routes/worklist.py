@@ -220,8 +220,9 @@ async def open_patient(
             "SecondLook opens worklist patients only with the access rights your EHR account has; it never "
             "uses the screening's system access for this.",
             "If you should see this patient, ask the EHR administrator for access. If you came from a "
-            "launch inside the EHR, sign in to the worklist from the standalone launch page, which asks "
-            "the EHR for access to the patients your account may see.",
+            "launch inside the EHR, sign in to the worklist again below: that sign-in asks the EHR for "
+            "access to the patients your account may see.",
+            link=(f"/worklist/signin?{urlencode({'iss': session.iss})}", "Sign in with access to your patients"),
         ) from exc
     await select_patient(services.engine, session.id, entry.patient_id)
     await audit(services.engine, iss=session.iss, actor=coordinator.actor, action="open-patient",
