@@ -13,8 +13,11 @@ from urllib.parse import urlencode
 import httpx2
 import pytest
 
-from tests.support import Browser
-from tests.web.conftest import Stack
+from launch.registry import Registry
+from smartapp.cli.demo import demo_registry
+from smartapp.web.app import create_app
+from tests.support import Browser, free_port, serve_in_thread
+from tests.web.conftest import Stack, app_settings
 from tests.web.test_launch_flow import ALLOW, ehr_launch, session_id
 from tests.worklist.seed import FLAGGED, OTHER_SOURCE, audit_rows, clear_audit, seed, statuses
 
@@ -282,3 +285,19 @@ def test_every_action_is_audited(seeded: Stack, browser: Browser) -> None:
     assert rows[2]["detail"] == "reviewed -> dismissed"
     # No names in the audit trail.
     assert not any("Gustav" in str(r["detail"]) or "Ana" in str(r["detail"]) for r in rows)
+
+
+def test_removing_a_user_from_the_registry_ends_their_worklist_access(seeded: Stack, browser: Browser) -> None:
+    page = coordinator_signin(browser, seeded)
+    sid, token = worklist_sid(page), csrf_of(page)
+    post(browser, f"{seeded.app}/s/{sid}/worklist/open", {"patient": "demo-aml", "csrf": token})
+    assert browser.get(f"{seeded.app}/api/s/{sid}/record").json()["patient"] == "Patient/demo-aml"
+    # The same database behind an app whose registry no longer lists the user.
+    registration = demo_registry(seeded.ehr).all()[0].model_copy(update={"worklist_users": []})
+    port = free_port()
+    app = create_app(app_settings(f"http://127.0.0.1:{port}", seeded.data_dir), Registry([registration]))
+    with serve_in_thread(app, port) as restarted:
+        # Before the worklist is visited again, the patient pages already drop the opened patient.
+        assert browser.get(f"{restarted}/api/s/{sid}/record").status_code == 409
+        assert browser.get(f"{restarted}/s/{sid}/", follow=False).status_code == 303  # no patient any more
+        assert browser.get(f"{restarted}/s/{sid}/worklist").status_code == 403
