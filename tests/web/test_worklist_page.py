@@ -168,6 +168,13 @@ def test_status_change_persists_and_needs_csrf(seeded: Stack, browser: Browser) 
     assert statuses(seeded.data_dir, OTHER_SOURCE)["demo-pancreas"] == "new"
 
 
+def test_demo_coordinator_launch_refuses_malformed_practitioner_ids(seeded: Stack, browser: Browser) -> None:
+    for bad in ("../Patient/x", "a b", "x" * 65):
+        response = browser.request("POST", f"{seeded.ehr}/coordinator-launch",
+                                   content=urlencode({"practitioner": bad}), headers=FORM)
+        assert response.status_code == 400, bad
+
+
 def test_unlisted_fhir_user_gets_a_clear_403(seeded: Stack, browser: Browser) -> None:
     page = coordinator_ehr_launch(browser, seeded, practitioner="someone-else")
     assert page.status_code == 403
