@@ -182,10 +182,11 @@ def test_unlisted_fhir_user_gets_a_clear_403(seeded: Stack, browser: Browser) ->
     assert "Practitioner/someone-else" in page.text and "worklist_users" in page.text
     assert "demo-aml" not in page.text and "Ana Leukos" not in page.text
     sid = worklist_sid(page)
-    assert browser.get(f"{seeded.app}/s/{sid}/worklist.csv").status_code == 403
-    assert browser.get(f"{seeded.app}/s/{sid}/").status_code == 403  # redirected to the refused worklist
+    # The refused session (and its tokens) is gone.
+    assert browser.get(f"{seeded.app}/s/{sid}/worklist.csv").status_code == 401
+    assert browser.get(f"{seeded.app}/s/{sid}/").status_code == 401
     denied = [r for r in audit_rows(seeded.data_dir) if r["actor"] == "Practitioner/someone-else"]
-    assert denied and all(r["detail"] == "denied" for r in denied)
+    assert len(denied) == 1 and denied[0]["detail"] == "denied" and denied[0]["patient_id"] is None
 
 
 def test_patient_context_launch_cannot_open_the_worklist(seeded: Stack, browser: Browser) -> None:
@@ -308,3 +309,4 @@ def test_removing_a_user_from_the_registry_ends_their_worklist_access(seeded: St
         assert browser.get(f"{restarted}/api/s/{sid}/record").status_code == 409
         assert browser.get(f"{restarted}/s/{sid}/", follow=False).status_code == 303  # no patient any more
         assert browser.get(f"{restarted}/s/{sid}/worklist").status_code == 403
+        assert browser.get(f"{restarted}/s/{sid}/worklist").status_code == 401  # the session was ended

@@ -106,6 +106,9 @@ async def get_coordinator(request: Request, services: Services, sid: SID) -> Coo
         await remember_decision(services.engine, session.id, session.iss, actor, allowed)
     if not allowed:
         await audit(services.engine, iss=session.iss, actor=actor, action="view-worklist", detail="denied")
+        # Nothing in this session is for this user: its tokens (possibly user-level) are not kept.
+        await services.store.delete_session(session.id)
+        services.results.forget(session.id)
         raise _not_authorized(ehr_name, actor)
     return Coordinator(session, actor, ehr_name)
 
