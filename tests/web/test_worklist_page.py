@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from pathlib import Path
 from urllib.parse import urlencode
 
 import httpx2
@@ -15,6 +16,7 @@ import pytest
 
 from launch.registry import Registry
 from smartapp.cli.demo import demo_registry
+from smartapp.demo_ehr import DemoEhrConfig, create_demo_ehr
 from smartapp.web.app import create_app
 from tests.support import Browser, free_port, serve_in_thread
 from tests.web.conftest import Stack, app_settings
@@ -301,7 +303,8 @@ def test_removing_a_user_from_the_registry_ends_their_worklist_access(seeded: St
     post(browser, f"{seeded.app}/s/{sid}/worklist/open", {"patient": "demo-aml", "csrf": token})
     assert browser.get(f"{seeded.app}/api/s/{sid}/record").json()["patient"] == "Patient/demo-aml"
     # The same database behind an app whose registry no longer lists the user.
-    registration = demo_registry(seeded.ehr).all()[0].model_copy(update={"worklist_users": []})
+    registration = demo_registry(seeded.ehr).all()[0].model_copy(
+        update={"worklist_users": ["Practitioner/someone-else"]})
     port = free_port()
     app = create_app(app_settings(f"http://127.0.0.1:{port}", seeded.data_dir), Registry([registration]))
     with serve_in_thread(app, port) as restarted:
@@ -310,3 +313,19 @@ def test_removing_a_user_from_the_registry_ends_their_worklist_access(seeded: St
         assert browser.get(f"{restarted}/s/{sid}/", follow=False).status_code == 303  # no patient any more
         assert browser.get(f"{restarted}/s/{sid}/worklist").status_code == 403
         assert browser.get(f"{restarted}/s/{sid}/worklist").status_code == 401  # the session was ended
+
+
+def test_launch_without_patient_at_an_ehr_without_worklist_says_no_patient(tmp_path: Path,
+                                                                            browser: Browser) -> None:
+    ehr_port, app_port = free_port(), free_port()
+    ehr_url, app_url = f"http://127.0.0.1:{ehr_port}", f"http://127.0.0.1:{app_port}"
+    ehr = create_demo_ehr(DemoEhrConfig(base_url=ehr_url, app_launch_url=f"{app_url}/launch",
+                                        redirect_uris=[f"{app_url}/callback"], include_large_patient=False))
+    registration = demo_registry(ehr_url).all()[0].model_copy(update={"worklist_users": []})
+    app = create_app(app_settings(app_url, tmp_path), Registry([registration]))
+    with serve_in_thread(ehr, ehr_port), serve_in_thread(app, app_port):
+        stack = Stack(ehr_url, app_url, tmp_path, ehr_port)
+        page = coordinator_ehr_launch(browser, stack)
+        assert page.status_code == 409 and "No patient was selected" in page.text
+        assert "referral worklist" not in page.text
+        assert 'action="/worklist/signin"' not in browser.get(f"{app_url}/standalone").text

@@ -74,6 +74,13 @@ async def get_coordinator(request: Request, services: Services, sid: SID) -> Coo
         )
     registration = services.registry.get(session.iss)
     ehr_name = (registration.name if registration else "") or session.iss
+    if registration is not None and not (registration.worklist_users or registration.worklist_roles):
+        # No worklist for this EHR: a launch without patient is simply a launch without patient.
+        raise AppError(
+            409, "no_patient_context", "No patient was selected",
+            "The EHR did not send a patient with this launch, so SecondLook has nothing to read.",
+            "Open SecondLook from a patient's chart, or choose a patient in the standalone launch.",
+        )
     if not session.fhir_user or registration is None:
         raise AppError(
             403, "worklist_no_identity", "SecondLook could not confirm who you are",
