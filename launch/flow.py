@@ -53,10 +53,12 @@ async def begin_launch(
     launch: str | None,
     redirect_uri: str,
     browser_nonce: str,
+    user_level: bool = False,
 ) -> str:
     """Record a pending launch and return the EHR authorize URL to redirect the browser to.
 
-    `launch=None` is a standalone launch. The issuer is checked against the registry before any
+    `launch=None` is a standalone launch; with `user_level` it asks for no patient at all, only the
+    user's identity and `user/` read scopes (see `launch.scopes.requested_scopes`). The issuer is checked against the registry before any
     network call: an unknown `iss` could be an attacker's server collecting our credentials.
     """
     if len(iss) > MAX_PARAMETER_CHARS or (launch is not None and len(launch) > MAX_PARAMETER_CHARS):
@@ -68,7 +70,7 @@ async def begin_launch(
     registration = registry.require(iss)
     config = await discovery.get(registration.iss)
     standalone = launch is None
-    scope = requested_scopes(registration, config, standalone)
+    scope = requested_scopes(registration, config, standalone, user_level=user_level and standalone)
     state = secrets.token_urlsafe(32)  # 256 bits
     verifier = secrets.token_urlsafe(64)  # 86 characters: inside RFC 7636's 43..128
     now = utc_now()

@@ -83,6 +83,11 @@ class Registration(BaseModel):
     required_categories: dict[str, list[str]] = Field(default_factory=dict)
     # SMART Backend Services (system-level access, Bulk Data) with this EHR; see launch/backend_keys.py.
     backend_services: BackendServices | None = None
+    # Who may use the app's user-level (population) pages with this EHR: `fhirUser` references as
+    # the EHR sends them (relative, e.g. "Practitioner/abc", or absolute under `iss`), and/or role
+    # codes ("code" or "system|code") of the user's PractitionerRole resources.
+    worklist_users: list[str] = Field(default_factory=list)
+    worklist_roles: list[str] = Field(default_factory=list)
 
     _signing_key: SigningKey | None = PrivateAttr(default=None)
 

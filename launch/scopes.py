@@ -46,11 +46,20 @@ def uses_v1(registration: Registration, config: SmartConfiguration) -> bool:
     return config.has_capability("permission-v1") and not config.has_capability("permission-v2")
 
 
-def requested_scopes(registration: Registration, config: SmartConfiguration, standalone: bool) -> str:
+USER_CONTEXT_SCOPES = ("openid", "fhirUser", "online_access")
+
+
+def requested_scopes(
+    registration: Registration, config: SmartConfiguration, standalone: bool, *, user_level: bool = False
+) -> str:
     """The scope string for the authorize request.
 
     A standalone launch asks for `launch/patient` instead of `launch` (there is no EHR context to bind).
+    `user_level` is a standalone sign-in without patient context: the signed-in user's identity and
+    `user/` read scopes (whatever that user may see at the EHR), never a launch context.
     """
+    if user_level:
+        return " ".join(user_level_scopes(registration, config))
     if registration.scopes:
         scopes = registration.scopes.split()
     else:
@@ -69,6 +78,16 @@ def requested_scopes(registration: Registration, config: SmartConfiguration, sta
         if "launch/patient" not in scopes:
             scopes.insert(0, "launch/patient")
     return " ".join(scopes)
+
+
+def user_level_scopes(registration: Registration, config: SmartConfiguration) -> list[str]:
+    if registration.scopes:
+        # The site's own scope string, re-levelled: the same types, for any patient the user may see.
+        resources = [s.replace("patient/", "user/", 1) for s in registration.scopes.split() if s.startswith("patient/")]
+    else:
+        v1 = uses_v1(registration, config)
+        resources = [f"user/{t}.read" if v1 else f"user/{t}.{p}" for t, p in READ_SCOPES]
+    return [*USER_CONTEXT_SCOPES, *dict.fromkeys(resources)]
 
 
 @dataclass(frozen=True)
@@ -129,6 +148,10 @@ class GrantedScopes:
 
     def can_search(self, resource_type: str) -> bool:
         return self._allows(resource_type, "s")
+
+    def user_can_read(self, resource_type: str) -> bool:
+        """A `user/` grant: the user may read this type for patients other than a launch patient."""
+        return any(item.context == "user" and item.covers(resource_type, "r") for item in self.resources)
 
     def can_create(self, resource_type: str) -> bool:
         return self._allows(resource_type, "c")

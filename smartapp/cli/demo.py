@@ -16,6 +16,7 @@ from smartapp.config import Settings
 from smartapp.demo_ehr import DemoEhrConfig, create_demo_ehr
 from smartapp.demo_ehr.backend_auth import generate_backend_key
 from smartapp.demo_ehr.config import BackendClientConfig
+from smartapp.demo_ehr.records import DEMO_PRACTITIONER_ID
 from smartapp.logs import configure_logging
 from smartapp.servers import Served, serve_all
 from smartapp.web.app import create_app
@@ -60,6 +61,8 @@ def demo_registry(ehr_base: str, backend_key: RSAKey | ECKey | None = None) -> R
             "frame_ancestors": [ehr_base],
             "standalone": True,
             "backend_services": backend,
+            # The demo EHR's signed-in user may open the referral worklist.
+            "worklist_users": [f"Practitioner/{DEMO_PRACTITIONER_ID}"],
         })
     ])
 

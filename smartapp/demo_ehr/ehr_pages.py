@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from starlette.responses import RedirectResponse, Response
 
 from .discovery import smart_style
-from .records import LaunchContext
+from .records import DEMO_PRACTITIONER_ID, LaunchContext
 from .runtime import DemoEhr, render, render_error
+
+_PRACTITIONER_ID = re.compile(r"[A-Za-z0-9.-]{1,64}")
 
 
 def _banner_flag(values: list[str]) -> bool:
@@ -60,6 +63,20 @@ def build_ehr_pages(ehr: DemoEhr) -> APIRouter:
         if target is None:
             return render_error("Unknown patient", "That patient is not in the demo EHR.", 404)
         return RedirectResponse(target, status_code=303)
+
+    @router.post("/coordinator-launch", include_in_schema=False)
+    async def coordinator_launch(request: Request) -> Response:
+        """An EHR launch without patient context, as a tumor-board coordinator starts an app from
+        the EHR's toolbar. Form field `practitioner` (optional) is the signed-in user's
+        Practitioner id, which becomes the id_token's fhirUser."""
+        form = await request.form()
+        practitioner = str(form.get("practitioner") or DEMO_PRACTITIONER_ID)
+        if not _PRACTITIONER_ID.fullmatch(practitioner):
+            return render_error("Unknown user", "A practitioner id is letters, digits, '-' and '.'.", 400)
+        launch_id = ehr.memory.create_launch(LaunchContext(practitioner_id=practitioner))
+        query = urlencode({"iss": ehr.config.fhir_base, "launch": launch_id})
+        separator = "&" if "?" in ehr.config.app_launch_url else "?"
+        return RedirectResponse(f"{ehr.config.app_launch_url}{separator}{query}", status_code=303)
 
     @router.get("/chart/{patient_id}", include_in_schema=False)
     async def chart(patient_id: str, request: Request) -> Response:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated
 
 from fastapi import Depends, Path, Request
@@ -11,6 +12,7 @@ from launch.sessions import LaunchSession
 from smartapp.web.errors import AppError
 from smartapp.web.security import SESSION_COOKIE_PREFIX
 from smartapp.web.services import AppServices
+from smartapp.worklist.access import selected_patient, user_allowed
 
 
 def get_services(request: Request) -> AppServices:
@@ -38,6 +40,17 @@ async def get_smart_session(
             "This launch is unknown, has expired, or belongs to another browser.",
             "Launch SecondLook again from the patient's chart in the EHR.",
         )
+    if session.patient is None:
+        # A coordinator's session has no launch patient; its pages show the patient the coordinator
+        # opened from the worklist (stored server-side, checked against the worklist at opening).
+        selected = await selected_patient(services.engine, session.id)
+        registration = services.registry.get(session.iss)
+        still_allowed = registration is not None and session.fhir_user is not None and (
+            bool(registration.worklist_roles) or user_allowed(registration, session.fhir_user)
+        )
+        if selected is not None and still_allowed:
+            request.state.worklist_patient = True
+            session = replace(session, patient=selected)
     return session
 
 

@@ -13,13 +13,16 @@ log = structlog.get_logger(__name__)
 
 
 class AppError(Exception):
-    def __init__(self, status_code: int, error: str, title: str, message: str, action: str = "") -> None:
+    def __init__(self, status_code: int, error: str, title: str, message: str, action: str = "",
+                 link: tuple[str, str] | None = None) -> None:
         super().__init__(message)
         self.status_code = status_code
         self.error = error
         self.title = title
         self.message = message
         self.action = action
+        # (same-origin path built by the app, button text): the next step, when there is one.
+        self.link = link
 
 
 def too_deep() -> AppError:

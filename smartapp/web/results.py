@@ -45,21 +45,22 @@ class ResultsCache:
             return await asyncio.shield(task)
         except Exception:
             # A failed load is not cached: the next request tries the EHR again.
-            self._entries.pop(session.id, None)
+            self._entries.pop(_key(session), None)
             raise
 
     def forget(self, session_id: str) -> None:
-        self._entries.pop(session_id, None)
+        for key in [key for key in self._entries if key.split("|", 1)[0] == session_id]:
+            del self._entries[key]
 
     def _task(self, services: AppServices, session: LaunchSession) -> asyncio.Task[LaunchResults]:
         now = time.monotonic()
-        entry = self._entries.get(session.id)
+        entry = self._entries.get(_key(session))
         if entry and now - entry[0] < _ttl(entry[1]):
             return entry[1]
         self._evict(now)
         task = asyncio.get_running_loop().create_task(_load(services, session))
         task.add_done_callback(_consume_exception)
-        self._entries[session.id] = (now, task)
+        self._entries[_key(session)] = (now, task)
         return task
 
     def _evict(self, now: float) -> None:
@@ -77,6 +78,11 @@ def _ttl(task: asyncio.Task[LaunchResults]) -> float:
         return 0.0
     failed = any(gap.reason == "fetch_failed" for gap in task.result().snapshot.gaps)
     return FAILED_TTL_SECONDS if failed else TTL_SECONDS
+
+
+def _key(session: LaunchSession) -> str:
+    # A coordinator's session opens one worklist patient after another: the patient is part of the key.
+    return f"{session.id}|{session.patient or ''}"
 
 
 def _consume_exception(task: asyncio.Task[LaunchResults]) -> None:

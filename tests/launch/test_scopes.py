@@ -114,3 +114,23 @@ def test_denied_scopes_are_reported() -> None:
 def test_empty_grant() -> None:
     granted = GrantedScopes.parse(None)
     assert granted.missing_reads(["Patient"]) == ["Patient"]
+
+
+def test_user_level_sign_in_asks_for_identity_and_user_reads_only() -> None:
+    scopes = requested_scopes(reg(), config(), standalone=True, user_level=True).split()
+    assert scopes[:3] == ["openid", "fhirUser", "online_access"]
+    assert "user/Patient.r" in scopes and "user/DiagnosticReport.rs" in scopes
+    assert not [s for s in scopes if s.startswith(("patient/", "launch"))]
+    v1 = requested_scopes(reg(scope_syntax="v1"), config(), standalone=True, user_level=True).split()
+    assert "user/Condition.read" in v1 and not [s for s in v1 if s.startswith("patient/")]
+    # A site's own scope string is re-levelled, not widened.
+    custom = requested_scopes(reg(scopes="launch patient/Patient.r patient/Observation.rs"), config(),
+                              standalone=True, user_level=True)
+    assert custom == "openid fhirUser online_access user/Patient.r user/Observation.rs"
+
+
+def test_user_can_read_needs_a_user_grant() -> None:
+    assert GrantedScopes.parse("user/Patient.rs").user_can_read("Patient")
+    assert GrantedScopes.parse("user/*.read").user_can_read("Patient")
+    assert not GrantedScopes.parse("patient/Patient.rs").user_can_read("Patient")
+    assert not GrantedScopes.parse("user/Patient.s").user_can_read("Patient")

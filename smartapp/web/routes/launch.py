@@ -30,7 +30,7 @@ def _browser_nonce(request: Request) -> str:
 
 
 async def _redirect_to_authorize(
-    request: Request, services: Services, iss: str, launch: str | None
+    request: Request, services: Services, iss: str, launch: str | None, *, user_level: bool = False
 ) -> Response:
     nonce = _browser_nonce(request)
     url = await begin_launch(
@@ -41,6 +41,7 @@ async def _redirect_to_authorize(
         launch=launch,
         redirect_uri=services.settings.redirect_uri,
         browser_nonce=nonce,
+        user_level=user_level,
     )
     response = RedirectResponse(url, status_code=302)
     # The pending launch is bound to this browser through the nonce; the state alone is not enough.
@@ -70,7 +71,10 @@ async def ehr_launch(
 @router.get("/standalone", include_in_schema=False, response_class=HTMLResponse)
 async def standalone_page(request: Request, services: Services) -> Response:
     ehrs = [r for r in services.registry.all() if r.standalone]
-    return services.templates.TemplateResponse(request, "standalone.html", {"ehrs": ehrs})
+    coordinator_ehrs = [r for r in ehrs if r.worklist_users or r.worklist_roles]
+    return services.templates.TemplateResponse(
+        request, "standalone.html", {"ehrs": ehrs, "coordinator_ehrs": coordinator_ehrs}
+    )
 
 
 @router.get("/standalone/start", include_in_schema=False)
@@ -81,6 +85,23 @@ async def standalone_start(
         raise AppError(400, "missing_iss", "No EHR was chosen", "The standalone launch needs an EHR to sign in to.",
                        "Go back to the standalone launch page and choose an EHR.")
     return await _redirect_to_authorize(request, services, iss, None)
+
+
+@router.get("/worklist", include_in_schema=False)
+async def worklist_entry() -> Response:
+    # The worklist itself lives in a signed-in session (/s/<handle>/worklist); sign in first.
+    return RedirectResponse("/standalone#coordinators", status_code=303)
+
+
+@router.get("/worklist/signin", include_in_schema=False)
+async def worklist_signin(
+    request: Request, services: Services, iss: Annotated[str | None, Query()] = None
+) -> Response:
+    """Standalone sign-in of a tumor-board coordinator: identity plus `user/` read scopes, no patient."""
+    if not iss:
+        raise AppError(400, "missing_iss", "No EHR was chosen", "The coordinator sign-in needs an EHR to sign in to.",
+                       "Go back to the standalone launch page and choose an EHR.")
+    return await _redirect_to_authorize(request, services, iss, None, user_level=True)
 
 
 @router.get("/callback", include_in_schema=False)
@@ -94,10 +115,15 @@ async def callback(request: Request, services: Services) -> Response:
         browser_nonce=request.cookies.get(BROWSER_COOKIE, ""),
         redirect_uri=services.settings.redirect_uri,
     )
-    # Start reading the record now; the browser is still following the redirect.
-    services.results.start(services, session)
+    if session.patient:
+        # Start reading the record now; the browser is still following the redirect.
+        services.results.start(services, session)
+        target = f"/s/{session.id}/"
+    else:
+        # No patient in context: a coordinator signing in; the worklist checks who it is.
+        target = f"/s/{session.id}/worklist"
     # 303 to a clean URL: the code and state do not stay in the browser history.
-    response = RedirectResponse(f"/s/{session.id}/", status_code=303)
+    response = RedirectResponse(target, status_code=303)
     await _drop_stale_launch_cookies(request, services, response)
     set_iframe_cookie(
         response, SESSION_COOKIE_PREFIX + session.id, secret, int(services.settings.session_ttl_hours * 3600)

@@ -5,7 +5,7 @@ Every route is bound to the launch session in the URL (and its cookie)."""
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from smartapp.finding_actions import list_actions
 from smartapp.web.api_models import FindingsResponse, RecordSummary, with_decisions
@@ -20,6 +20,9 @@ router = APIRouter()
 
 @router.get("/s/{sid}/", include_in_schema=False, response_class=HTMLResponse)
 async def patient_page(request: Request, services: Services, session: SmartSession) -> Response:
+    if not session.patient:
+        # Signed in without a patient (a coordinator who has not opened one yet): the worklist.
+        return RedirectResponse(f"/s/{session.id}/worklist", status_code=303)
     services.results.start(services, session)
     response = services.templates.TemplateResponse(request, "patient.html", {"session": session})
     response.headers["Content-Security-Policy"] = launch_frame_csp(services.registry, services.settings, session.iss)
