@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-05 08:14:53.518590
+Create Date: 2026-12-05 08:16:45.720573
 """
 
 from __future__ import annotations
@@ -189,6 +189,16 @@ def upgrade() -> None:
         batch_op.create_index("ix_worklist_last_run", ["last_run_id"], unique=False)
 
     op.create_table(
+        "worklist_selections",
+        sa.Column("session_id", sa.String(length=64), nullable=False),
+        sa.Column("iss", sa.Text(), nullable=False),
+        sa.Column("actor", sa.Text(), nullable=False),
+        sa.Column("authorized", sa.Boolean(), nullable=False),
+        sa.Column("patient_id", sa.String(length=128), nullable=True),
+        sa.Column("updated_at", launch.tables.UtcDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("session_id"),
+    )
+    op.create_table(
         "packet_edits",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("packet_id", sa.String(length=64), nullable=False),
@@ -228,6 +238,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_packet_edits_packet_id"))
 
     op.drop_table("packet_edits")
+    op.drop_table("worklist_selections")
     with op.batch_alter_table("worklist_entries", schema=None) as batch_op:
         batch_op.drop_index("ix_worklist_last_run")
 
