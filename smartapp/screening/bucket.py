@@ -1,0 +1,66 @@
+"""The per-bucket task that runs on a Dask worker: read one bucket file and the shared side file,
+group the lines by patient, run the engine on each patient, and return compact results.
+
+One patient's failure becomes an error by cause; the bucket's other patients are still returned."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from smartapp.engine import EngineOptions, evaluate_patient
+from smartapp.findings import DataIssue
+from smartapp.screening.errors import ENGINE_ERROR, MALFORMED_LINE, PATIENT_NOT_IN_EXPORT, ErrorLog
+from smartapp.screening.patients import display_name, normalize_owner, owner_id
+
+
+def screen_bucket(bucket: str, side: str, as_of: date, rare_definition: str = "rarecare") -> dict[str, Any]:
+    """{"patients": [{"patient_id", "result", "display_name", "birth_date"}], "resources", "errors"}."""
+    errors = ErrorLog()
+    shared = _read(Path(side), errors)
+    groups: dict[str, list[dict[str, Any]]] = {}
+    resources = _read(Path(bucket), errors)
+    for resource in resources:
+        patient_id = owner_id(resource)
+        normalize_owner(resource, patient_id)
+        groups.setdefault(patient_id, []).append(resource)
+    options = EngineOptions(rare_definition=rare_definition)
+    patients = []
+    for patient_id, own in groups.items():
+        try:
+            patients.append(_evaluate(patient_id, own, shared, as_of, options, errors))
+        except Exception as exc:  # noqa: BLE001 - one patient's failure must not lose the others
+            errors.add(f"{ENGINE_ERROR}:{type(exc).__name__}", f"{type(exc).__name__} in {Path(bucket).name}")
+    return {"patients": patients, "resources": len(resources), "errors": errors.as_json()}
+
+
+def _evaluate(patient_id: str, own: list[dict[str, Any]], shared: list[dict[str, Any]], as_of: date,
+              options: EngineOptions, errors: ErrorLog) -> dict[str, Any]:
+    demographics = next((r for r in own if r.get("resourceType") == "Patient"), None)
+    result = evaluate_patient(own + shared, as_of=as_of, options=options, patient=f"Patient/{patient_id}")
+    if demographics is None:
+        errors.add(PATIENT_NOT_IN_EXPORT)
+        result.data_issues.append(DataIssue(resource=f"Patient/{patient_id}", reason=(
+            f"the Patient resource is not in the export; {len(own)} resources that refer to it were read")))
+    birth = demographics.get("birthDate") if demographics else None
+    return {
+        "patient_id": patient_id,
+        "result": result.to_json(),
+        "display_name": display_name(demographics) if demographics else None,
+        "birth_date": birth if isinstance(birth, str) else None,
+    }
+
+
+def _read(path: Path, errors: ErrorLog) -> list[dict[str, Any]]:
+    out = []
+    with path.open("rb") as stream:
+        for number, line in enumerate(stream, start=1):
+            if not line.strip():
+                continue
+            try:
+                out.append(json.loads(line))
+            except (ValueError, RecursionError):  # the partition pass wrote only parsed lines
+                errors.add(MALFORMED_LINE, f"{path.name} line {number}")
+    return out
