@@ -27,8 +27,10 @@ def dask_client(scheduler: str | None, workers: int | None) -> Iterator[Client]:
         finally:
             client.close()  # type: ignore[no-untyped-call]
         return
+    # dashboard_address ":0": the scheduler's HTTP server (health, dashboard) binds a free port,
+    # never a fixed 8787 that a second screen or another cluster on the machine already holds.
     cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1, processes=True,
-                           dashboard_address=None, silence_logs=logging.ERROR)  # type: ignore[no-untyped-call]
+                           dashboard_address=":0", silence_logs=logging.ERROR)  # type: ignore[no-untyped-call]
     try:
         client = Client(cluster)  # type: ignore[no-untyped-call]
         try:

@@ -73,7 +73,7 @@ def run_screen(screen_input: ScreenInput, options: ScreenOptions, client: Client
         outcome.seconds = time.monotonic() - started
         outcome.patients = writer.patients_done
         outcome.changes = dict(writer.changes)
-        writer.finish("finished", outcome.errors.as_json())
+        writer.finish("finished", outcome.errors.as_json(), resources=outcome.resources)
         outcome.flagged.sort(key=lambda r: str(r.get("patient")))
         return outcome
     finally:

@@ -61,11 +61,14 @@ class WorklistWriter:
             conn.execute(update(screening_runs).where(screening_runs.c.id == self.run_id).values(
                 patients_done=self.patients_done, resources=screening_runs.c.resources + resources))
 
-    def finish(self, status: str, errors: dict[str, Any]) -> None:
+    def finish(self, status: str, errors: dict[str, Any], resources: int | None = None) -> None:
+        """Close the run; `resources` (every line read, shared ones included) replaces the running sum."""
+        values: dict[str, Any] = {"status": status, "finished_at": _now(), "patients_done": self.patients_done,
+                                  "errors_json": json.dumps(errors, sort_keys=True)}
+        if resources is not None:
+            values["resources"] = resources
         with self.engine.begin() as conn:
-            conn.execute(update(screening_runs).where(screening_runs.c.id == self.run_id).values(
-                status=status, finished_at=_now(), patients_done=self.patients_done,
-                errors_json=json.dumps(errors, sort_keys=True)))
+            conn.execute(update(screening_runs).where(screening_runs.c.id == self.run_id).values(**values))
 
     def _write_batch(self, items: Sequence[dict[str, Any]]) -> None:
         t = worklist_entries
