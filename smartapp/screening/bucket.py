@@ -19,7 +19,7 @@ from smartapp.screening.patients import display_name, normalize_owner, owner_id
 def screen_bucket(bucket: str, side: str, as_of: date, rare_definition: str = "rarecare") -> dict[str, Any]:
     """{"patients": [{"patient_id", "result", "display_name", "birth_date"}], "resources", "errors"}."""
     errors = ErrorLog()
-    shared = _read(Path(side), errors)
+    shared = _index(_read(Path(side), errors))
     groups: dict[str, list[dict[str, Any]]] = {}
     resources = _read(Path(bucket), errors)
     for resource in resources:
@@ -36,10 +36,11 @@ def screen_bucket(bucket: str, side: str, as_of: date, rare_definition: str = "r
     return {"patients": patients, "resources": len(resources), "errors": errors.as_json()}
 
 
-def _evaluate(patient_id: str, own: list[dict[str, Any]], shared: list[dict[str, Any]], as_of: date,
+def _evaluate(patient_id: str, own: list[dict[str, Any]], shared: dict[str, dict[str, Any]], as_of: date,
               options: EngineOptions, errors: ErrorLog) -> dict[str, Any]:
     demographics = next((r for r in own if r.get("resourceType") == "Patient"), None)
-    result = evaluate_patient(own + shared, as_of=as_of, options=options, patient=f"Patient/{patient_id}")
+    mine = [shared[key] for key in sorted(_references(own)) if key in shared]
+    result = evaluate_patient(own + mine, as_of=as_of, options=options, patient=f"Patient/{patient_id}")
     if demographics is None:
         errors.add(PATIENT_NOT_IN_EXPORT)
         result.data_issues.append(DataIssue(resource=f"Patient/{patient_id}", reason=(
@@ -51,6 +52,30 @@ def _evaluate(patient_id: str, own: list[dict[str, Any]], shared: list[dict[str,
         "display_name": display_name(demographics) if demographics else None,
         "birth_date": birth if isinstance(birth, str) else None,
     }
+
+
+def _index(resources: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {f"{r.get('resourceType')}/{r.get('id')}": r for r in resources}
+
+
+def _references(resources: list[dict[str, Any]]) -> set[str]:
+    """"Type/id" of every reference and attachment URL in the resources (relative or absolute), so each
+    patient gets only the shared resources (Medication, Binary) it points to."""
+    found: set[str] = set()
+    stack: list[Any] = list(resources)
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if key in ("reference", "url") and isinstance(item, str):
+                    parts = [p for p in item.split("/_history/")[0].split("/") if p]
+                    if len(parts) >= 2:
+                        found.add("/".join(parts[-2:]))
+                elif isinstance(item, dict | list):
+                    stack.append(item)
+        elif isinstance(value, list):
+            stack.extend(v for v in value if isinstance(v, dict | list))
+    return found
 
 
 def _read(path: Path, errors: ErrorLog) -> list[dict[str, Any]]:
