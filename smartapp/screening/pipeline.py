@@ -43,6 +43,7 @@ class ScreenOutcome:
     patients: int = 0
     resources: int = 0
     seconds: float = 0.0
+    partition_seconds: float = 0.0
     errors: ErrorLog = field(default_factory=ErrorLog)
     flagged: list[dict[str, Any]] = field(default_factory=list)  # evaluate-schema results with something to show
     changes: dict[str, int] = field(default_factory=dict)
@@ -87,7 +88,9 @@ def _screen(screen_input: ScreenInput, options: ScreenOptions, client: Client, w
         options.work_dir.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="secondlook-screen-", dir=options.work_dir))
     try:
+        started = time.monotonic()
         parts = partition(screen_input.files, work, n_buckets, outcome.errors)
+        outcome.partition_seconds = time.monotonic() - started
         outcome.resources = parts.resources
         writer.set_total(parts.patients)
         if progress is not None:
