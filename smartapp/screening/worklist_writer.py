@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, bindparam, select, update
 
 from smartapp.worklist.tables import screening_runs, worklist_entries
 
@@ -78,18 +78,26 @@ class WorklistWriter:
                                        t.c.last_run_id).where(
                 t.c.source == self.source, t.c.patient_id.in_([i["patient_id"] for i in items])))
             existing = {row.patient_id: row for row in rows}
+            inserts: list[dict[str, Any]] = []
+            updates: list[dict[str, Any]] = []
             for item in items:
                 values = self._values(item, now)
                 old = existing.get(item["patient_id"])
                 if old is None:
-                    values |= {"change": "new", "status": "new", "first_run_id": self.run_id,
+                    values |= {"source": self.source, "patient_id": item["patient_id"], "change": "new", "status": "new",
+                               "first_run_id": self.run_id,
                                "groups_json": json.dumps([self.group_id] if self.group_id else [])}
-                    conn.execute(t.insert().values(source=self.source, patient_id=item["patient_id"], **values))
+                    inserts.append(values)
                 else:
-                    values |= self._compare(old, values)
-                    conn.execute(update(t).where(t.c.source == self.source, t.c.patient_id == item["patient_id"])
-                                 .values(**values))
+                    values |= self._compare(old, values) | {"key_patient": item["patient_id"]}
+                    updates.append(values)
                 self.changes[values["change"]] += 1
+            if inserts:
+                conn.execute(t.insert(), inserts)
+            if updates:
+                columns = [c for c in updates[0] if c != "key_patient"]
+                conn.execute(update(t).where(t.c.source == self.source, t.c.patient_id == bindparam("key_patient"))
+                             .values({c: bindparam(c) for c in columns}), updates)
 
     def _compare(self, old: Any, values: dict[str, Any]) -> dict[str, Any]:
         groups = json.loads(old.groups_json or "[]")
