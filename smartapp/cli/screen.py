@@ -5,21 +5,31 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
+import tempfile
 from datetime import date
 from pathlib import Path
 from typing import Any
 
+from launch.registry import Registry, RegistryError
 from smartapp.cli.evaluate import _text
 from smartapp.config import get_settings
+from smartapp.db import create_sync_engine, create_tables_sync
+from smartapp.screening.bulk_source import export_group, last_transaction_time
+from smartapp.screening.errors import ErrorLog
 from smartapp.screening.inputs import InputError, resolve_input
-from smartapp.screening.pipeline import ScreenOptions, run_screen
+from smartapp.screening.pipeline import ScreenOptions, ScreenOutcome, run_screen
 from smartapp.screening.progress import Progress
+from smartapp.storage import metadata
 
 
 def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser("screen", help="screen a population (NDJSON folder or Bulk Data manifest) into the worklist")
-    parser.add_argument("path", type=Path, help="folder of NDJSON files (.ndjson, .ndjson.gz) or a Bulk Data manifest JSON")
+    parser.add_argument("path", type=Path, nargs="?", help="folder of NDJSON files (.ndjson, .ndjson.gz) or a Bulk Data manifest JSON")
+    parser.add_argument("--ehr", default=None, help="export from this registered EHR (issuer URL) through Backend Services")
+    parser.add_argument("--since", default=None,
+                        help="with --ehr: only patients changed since this instant; 'auto' = the last finished run of this EHR and group")
     parser.add_argument("--as-of", dest="as_of", type=date.fromisoformat, default=None, help="evaluation date YYYY-MM-DD (default: today)")
     parser.add_argument("--format", choices=("json", "text"), default="json")
     parser.add_argument("--scheduler", default=None,
@@ -28,7 +38,8 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--database-url", dest="database_url", default=None, help="default: SECONDLOOK_DATABASE_URL")
     parser.add_argument("--work-dir", dest="work_dir", type=Path, default=None,
                         help="where bucket files go (default: the system temp folder); shared storage for a remote cluster")
-    parser.add_argument("--group", dest="group_id", default=None, help="label the screened patients with this group id")
+    parser.add_argument("--group", dest="group_id", default=None,
+                        help="with --ehr: the Group to export; with PATH: a label for the screened patients")
     parser.add_argument("--rare-definition", choices=("rarecare", "nci"), default="rarecare")
 
 
@@ -42,10 +53,18 @@ def run(args: argparse.Namespace) -> int:
         scheduler=args.scheduler or settings.dask_scheduler, workers=args.workers, work_dir=args.work_dir,
         group_id=args.group_id,
     )
+    if (args.path is None) == (args.ehr is None):
+        return _fail("give either PATH or --ehr ISS --group ID")
+    if args.ehr and not args.group_id:
+        return _fail("--ehr needs --group ID")
+    if args.since and not args.ehr:
+        return _fail("--since applies to --ehr exports only")
     try:
-        screen_input = resolve_input(args.path)
-        outcome = run_screen(screen_input, options, progress=Progress())
-    except InputError as exc:
+        if args.ehr:
+            outcome = _screen_ehr(args, options, settings.ehr_config)
+        else:
+            outcome = run_screen(resolve_input(args.path), options, progress=Progress())
+    except (InputError, RegistryError) as exc:
         return _fail(str(exc))
     except (OSError, TimeoutError) as exc:
         where = f"the Dask scheduler {options.scheduler}" if options.scheduler else "the input or work folder"
@@ -60,6 +79,33 @@ def run(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(json.dumps(document, indent=2) + "\n")
     return 0
+
+
+def _screen_ehr(args: argparse.Namespace, options: ScreenOptions, registry_file: Path | None) -> ScreenOutcome:
+    if registry_file is None:
+        raise InputError("--ehr needs SECONDLOOK_EHR_CONFIG (the registered-EHR file)")
+    registration = Registry.from_file(registry_file).get(args.ehr)
+    if registration is None:
+        raise InputError(f"{args.ehr} is not a registered EHR")
+    if registration.backend_services is None:
+        raise InputError(f"{registration.iss} has no backend_services block in the registry")
+    since = args.since
+    if since == "auto":
+        engine = create_sync_engine(options.database_url)
+        try:
+            create_tables_sync(engine, metadata)
+            since = last_transaction_time(engine, registration.iss, args.group_id)
+        finally:
+            engine.dispose()
+    errors = ErrorLog()
+    if options.work_dir is not None:
+        options.work_dir.mkdir(parents=True, exist_ok=True)
+    download = Path(tempfile.mkdtemp(prefix="secondlook-export-", dir=options.work_dir))
+    try:
+        screen_input = export_group(registration, args.group_id, since, download, errors)
+        return run_screen(screen_input, options, progress=Progress(), errors=errors)
+    finally:
+        shutil.rmtree(download, ignore_errors=True)
 
 
 def _fail(message: str) -> int:

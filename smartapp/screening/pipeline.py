@@ -54,12 +54,14 @@ class ScreenOutcome:
 
 
 def run_screen(screen_input: ScreenInput, options: ScreenOptions, client: Client | None = None,
-               progress: Progress | None = None) -> ScreenOutcome:
+               progress: Progress | None = None, errors: ErrorLog | None = None) -> ScreenOutcome:
+    """Screen `screen_input` into the worklist; `errors` may carry errors of an earlier step (download)."""
     engine = create_sync_engine(options.database_url)
     try:
         create_tables_sync(engine, metadata)
         writer = WorklistWriter(engine, screen_input.source, options.group_id)
-        outcome = ScreenOutcome(run_id=writer.start(options.as_of, screen_input.transaction_time))
+        outcome = ScreenOutcome(run_id=writer.start(options.as_of, screen_input.transaction_time),
+                                errors=errors or ErrorLog())
         started = time.monotonic()
         try:
             _count_export_errors(screen_input, outcome.errors)

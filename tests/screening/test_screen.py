@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -22,19 +20,6 @@ from smartapp.worklist.tables import screening_runs, worklist_entries
 from tests.screening.export import write_export
 
 AS_OF = date(2026, 3, 1)
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[LocalCluster]:
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
-                      silence_logs=logging.ERROR) as local:
-        yield local
-
-
-@pytest.fixture(scope="module")
-def client(cluster: LocalCluster) -> Iterator[Client]:
-    with Client(cluster) as connected:
-        yield connected
 
 
 def _screen(export: Path, db: Path, client: Client, **kwargs: Any) -> ScreenOutcome:
