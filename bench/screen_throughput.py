@@ -161,13 +161,26 @@ def screen(folder: Path, workers: int, work: Path) -> dict[str, Any]:
         client.run(context.warm)
         startup = time.perf_counter() - t0
         options = ScreenOptions(as_of=AS_OF, database_url=f"sqlite:///{work / f'worklist-{workers}.db'}", keep_results=False)
+        main_cpu = _cpu_seconds()
+        workers_cpu = sum(client.run(_cpu_seconds).values())
+        load_before = os.getloadavg()[0]
         with RssSampler(list(client.run(os.getpid).values())) as rss:
             outcome = run_screen(resolve_input(folder), options, client=client)
+        main_cpu = _cpu_seconds() - main_cpu
+        workers_cpu = sum(client.run(_cpu_seconds).values()) - workers_cpu
+        load_after = os.getloadavg()[0]
     return {"workers": workers, "patients": outcome.patients, "resources": outcome.resources,
             "seconds": round(outcome.seconds, 2), "partition_seconds": round(outcome.partition_seconds, 2), "patients_per_second": round(outcome.patients / outcome.seconds, 1),
             "cluster_startup_seconds": round(startup, 2), "peak_rss_main_mib": mib(rss.main_peak),
             "peak_rss_worker_mib": mib(rss.worker_peak), "peak_rss_workers_total_mib": mib(rss.workers_sum_peak),
+            "cpu_seconds_main": round(main_cpu, 2), "cpu_seconds_workers": round(workers_cpu, 2),
+            "load_average_1min_before_after": [round(load_before, 2), round(load_after, 2)],
             "errors": dict(outcome.errors.counts), "changes": outcome.changes}
+
+
+def _cpu_seconds() -> float:
+    times = psutil.Process().cpu_times()
+    return float(times.user + times.system)
 
 
 def peer(target: Path) -> dict[str, Any]:
