@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import gzip
+import io
 import json
+import re
 from collections import Counter
 from datetime import date
 from pathlib import Path
@@ -13,7 +15,9 @@ from smartapp.screening.bucket import screen_bucket
 from smartapp.screening.errors import ErrorLog
 from smartapp.screening.inputs import resolve_input
 from smartapp.screening.partition import BUCKET_BYTES, bucket_count, bucket_of, partition
+from smartapp.screening.progress import Progress
 from smartapp.screening.read_types import read_types
+from smartapp.screening.worklist_writer import fingerprint
 from tests.screening.export import write_export
 
 AS_OF = date(2026, 3, 1)
@@ -88,3 +92,28 @@ def test_bucket_task_reads_the_side_file_and_reports_a_missing_patient(tmp_path:
     empty.write_text("")
     blind = {p["patient_id"]: p for p in screen_bucket(str(bucket), str(empty), AS_OF)["patients"]}
     assert "guideline-deviation" in [f["trigger"] for f in blind["p-her2"]["result"]["findings"]]
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_line_only_on_a_terminal() -> None:
+    terminal = _Terminal()
+    progress = Progress(terminal)
+    progress.total = 10
+    progress.update(5)
+    progress.close()
+    assert re.fullmatch(r"\rsecondlook screen: 5/10 patients, [\d.]+/s, ETA \d+ s   \n", terminal.getvalue())
+    piped = io.StringIO()
+    Progress(piped).update(5)
+    assert piped.getvalue() == ""
+
+
+def test_fingerprint_ignores_order_and_sees_summary_changes() -> None:
+    a = {"trigger": "rare-cancer", "summary": "GIST is rare."}
+    b = {"trigger": "not-responding", "summary": "Progression on FOLFOX."}
+    assert fingerprint([a, b]) == fingerprint([b, a])
+    assert fingerprint([a]) != fingerprint([a | {"summary": "GIST is rare (updated)."}])
+    assert fingerprint([]) != fingerprint([a])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -75,6 +76,17 @@ def test_cli_prints_flagged_patients_and_the_run_and_writes_the_worklist(
     assert (run.status, run.patients_total, run.patients_done, run.resources) == ("finished", 3, 4, 11)
     assert json.loads(run.errors_json)["counts"]["malformed-line"] == 1
     assert "Ada" not in run.errors_json and "p-rare" not in run.errors_json
+
+
+def test_text_format_lists_findings_and_the_run_line(tmp_path: Path, cluster: LocalCluster,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    export = write_export(tmp_path / "export")
+    assert main(["screen", str(export), "--as-of", "2026-03-01", "--format", "text", "--scheduler", cluster.scheduler_address,
+                 "--database-url", f"sqlite:///{tmp_path / 'wl.db'}"]) == 0
+    out = capsys.readouterr().out
+    assert "Patient/p-rare\n  [routine] rare-cancer:" in out
+    assert re.search(r"^run [0-9a-f-]{36}: 4 patients, 11 resources, [\d.]+ s; errors: malformed-line: 1, "
+                     r"no-patient-reference: 1, patient-not-in-export: 1$", out, re.M)
 
 
 def test_rerun_is_idempotent_and_keeps_the_coordinators_status(tmp_path: Path, client: Client) -> None:
