@@ -203,6 +203,7 @@ def main() -> None:
     parser.add_argument("--oncology", type=float, default=0.15, help="share of oncology charts")
     parser.add_argument("--onc-resources", type=int, default=350)
     parser.add_argument("--peer-sample", type=int, default=200)
+    parser.add_argument("--workers", default="1,2", help="worker counts to run, comma-separated")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="screen-bench-") as tmp:
         work = Path(tmp)
@@ -211,16 +212,16 @@ def main() -> None:
         sample = work / "peer"
         sample.mkdir()
         export = write_export(folder, args.patients, args.oncology, args.onc_resources, sample, args.peer_sample)
-        one = screen(folder, 1, work)
-        two = screen(folder, 2, work)
-        report = {
+        runs = {n: screen(folder, n, work) for n in sorted({int(w) for w in args.workers.split(",")})}
+        report: dict[str, Any] = {
             "machine": {"cores": os.cpu_count(), "memory_gib": round(psutil.virtual_memory().total / 2**30, 1)},
             "export": export,
-            "screen_1_worker": one,
-            "screen_2_workers": two,
-            "speedup_2_vs_1": round(two["patients_per_second"] / one["patients_per_second"], 2),
-            "peer_evaluate": peer(sample),
         }
+        report |= {f"screen_{n}_worker{'s' if n > 1 else ''}": run for n, run in runs.items()}
+        if 1 in runs and 2 in runs:
+            report["speedup_2_vs_1"] = round(runs[2]["patients_per_second"] / runs[1]["patients_per_second"], 2)
+        if args.peer_sample:
+            report["peer_evaluate"] = peer(sample)
     print(json.dumps(report, indent=2))
 
 
