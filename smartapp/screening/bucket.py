@@ -13,27 +13,47 @@ from typing import Any
 from smartapp.engine import EngineOptions, evaluate_patient
 from smartapp.findings import DataIssue
 from smartapp.screening.errors import ENGINE_ERROR, MALFORMED_LINE, PATIENT_NOT_IN_EXPORT, ErrorLog
-from smartapp.screening.patients import display_name, normalize_owner, owner_id
+from smartapp.screening.patients import display_name, normalize_owner
 
 
 def screen_bucket(bucket: str, side: str, as_of: date, rare_definition: str = "rarecare") -> dict[str, Any]:
-    """{"patients": [{"patient_id", "result", "display_name", "birth_date"}], "resources", "errors"}."""
+    """A bucket file of "<patient id>\t<NDJSON line>" lines, and the side file of shared resources (NDJSON).
+    Returns {"patients": [{"patient_id", "result", "display_name", "birth_date"}], "resources", "errors"}."""
     errors = ErrorLog()
     shared = _index(_read(Path(side), errors))
-    groups: dict[str, list[dict[str, Any]]] = {}
-    resources = _read(Path(bucket), errors)
-    for resource in resources:
-        patient_id = owner_id(resource)
-        normalize_owner(resource, patient_id)
-        groups.setdefault(patient_id, []).append(resource)
+    # Raw lines per patient: a bucket is held as bytes (several times smaller than parsed JSON), and
+    # only the patient being evaluated is parsed.
+    groups: dict[str, list[bytes]] = {}
+    count = 0
+    with Path(bucket).open("rb") as stream:
+        for raw in stream:
+            key, _, line = raw.rstrip(b"\n").partition(b"\t")
+            if line:
+                groups.setdefault(key.decode("utf-8"), []).append(line)
+                count += 1
     options = EngineOptions(rare_definition=rare_definition)
     patients = []
-    for patient_id, own in groups.items():
+    while groups:
+        patient_id, lines = groups.popitem()
+        own = _parse(lines, patient_id, errors)
         try:
             patients.append(_evaluate(patient_id, own, shared, as_of, options, errors))
         except Exception as exc:  # noqa: BLE001 - one patient's failure must not lose the others
             errors.add(f"{ENGINE_ERROR}:{type(exc).__name__}", f"{type(exc).__name__} in {Path(bucket).name}")
-    return {"patients": patients, "resources": len(resources), "errors": errors.as_json()}
+    return {"patients": patients, "resources": count, "errors": errors.as_json()}
+
+
+def _parse(lines: list[bytes], patient_id: str, errors: ErrorLog) -> list[dict[str, Any]]:
+    own = []
+    for line in lines:
+        try:
+            resource = json.loads(line)
+        except (ValueError, RecursionError):  # the partition pass wrote only lines it had parsed
+            errors.add(MALFORMED_LINE)
+            continue
+        normalize_owner(resource, patient_id)
+        own.append(resource)
+    return own
 
 
 def _evaluate(patient_id: str, own: list[dict[str, Any]], shared: dict[str, dict[str, Any]], as_of: date,

@@ -1,5 +1,5 @@
 """The partition pass: stream every NDJSON line once and append it to the bucket file of its patient
-(crc32(patient id) % N). Lines of types the engine never reads are skipped before parsing; shared
+(crc32(patient id) % N), prefixed with the patient id and a tab. Lines of types the engine never reads are skipped before parsing; shared
 resources (Medication, Binary) go to one side file that every bucket task reads. Memory is bounded
 by FLUSH_BYTES of buffered lines, whatever the size of the input."""
 
@@ -86,11 +86,12 @@ def _route(name: str, number: int, line: bytes, types: ReadTypes, writer: _Bucke
         writer.add(-1, line)
     else:
         patient_id = owner_id(resource)
-        if not patient_id:
+        if not patient_id or "\t" in patient_id or "\n" in patient_id:
             errors.add(NO_PATIENT_REFERENCE, f"{rtype} in {name} line {number}")
             return
         result.patients += rtype == "Patient"
-        writer.add(bucket_of(patient_id, writer.n_buckets), line)
+        # "<patient id>\t<line>": the bucket task groups raw lines without parsing them first.
+        writer.add(bucket_of(patient_id, writer.n_buckets), patient_id.encode("utf-8") + b"\t" + line)
     result.resources += 1
 
 

@@ -24,7 +24,8 @@ AS_OF = date(2026, 3, 1)
 
 
 def _lines(path: Path) -> list[dict[str, object]]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    """Resources of the side file, or of a bucket file (whose lines are "<patient id>\t<json>")."""
+    return [json.loads(line.split("\t", 1)[-1]) for line in path.read_text().splitlines() if line.strip()]
 
 
 def test_read_types_cover_every_type_the_engine_reads() -> None:
@@ -51,8 +52,8 @@ def test_lines_go_to_their_patients_bucket_and_shared_ones_to_the_side_file(tmp_
     assert [r["id"] for r in _lines(parts.side)] == ["med-trastuzumab"]
     for pid in ("p-rare", "p-none", "p-her2", "p-ghost"):
         [bucket] = [b for b in parts.buckets if b.name == f"bucket-{bucket_of(pid, 4):05d}.ndjson"]
-        mine = [r for r in _lines(bucket) if pid in json.dumps(r)]
-        assert mine, pid
+        mine = [line for line in bucket.read_text().splitlines() if line.startswith(f"{pid}\t")]
+        assert mine and all(pid in line.split("\t", 1)[1] for line in mine), pid
     assert sum(len(_lines(b)) for b in parts.buckets) == parts.resources - 1  # minus the Medication
 
 
