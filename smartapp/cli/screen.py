@@ -66,6 +66,9 @@ def run(args: argparse.Namespace) -> int:
             outcome = run_screen(resolve_input(args.path), options, progress=Progress())
     except (InputError, RegistryError) as exc:
         return _fail(str(exc))
+    except KeyboardInterrupt:
+        sys.stderr.write("\nsecondlook screen: interrupted; the run is recorded as failed, run it again to finish\n")
+        return 130
     except (OSError, TimeoutError) as exc:
         where = f"the Dask scheduler {options.scheduler}" if options.scheduler else "the input or work folder"
         return _fail(f"cannot use {where} ({exc.__class__.__name__})")
