@@ -118,3 +118,18 @@ def test_fingerprint_ignores_order_and_sees_summary_changes() -> None:
     assert fingerprint([a, b]) == fingerprint([b, a])
     assert fingerprint([a]) != fingerprint([a | {"summary": "GIST is rare (updated)."}])
     assert fingerprint([]) != fingerprint([a])
+
+
+def test_a_patient_the_engine_cannot_evaluate_is_an_error_and_the_others_are_kept(tmp_path: Path) -> None:
+    # A bucket line filed under "p-a" whose resource names another patient: evaluate_patient finds no
+    # Patient/p-a and raises; the bucket's other patient must still come back.
+    good = {"resourceType": "Patient", "id": "p-b"}
+    stray = {"resourceType": "Condition", "id": "c", "subject": {"reference": "Patient/p-z"}, "code": {"text": "x"}}
+    bucket = tmp_path / "bucket-00000.ndjson"
+    bucket.write_text(f"p-a\t{json.dumps(stray)}\np-b\t{json.dumps(good)}\n")
+    side = tmp_path / "shared.ndjson"
+    side.write_text("")
+    result = screen_bucket(str(bucket), str(side), AS_OF)
+    assert [p["patient_id"] for p in result["patients"]] == ["p-b"]
+    assert result["errors"]["counts"] == {"engine-error:ValueError": 1}
+    assert result["errors"]["examples"]["engine-error:ValueError"] == ["ValueError in bucket-00000.ndjson"]
