@@ -1,4 +1,5 @@
-"""What a screen reads: the NDJSON files of a folder, or the local files a Bulk Data manifest lists."""
+"""What a screen reads: the NDJSON files of a folder, one NDJSON file, or the local files a Bulk Data
+manifest lists."""
 
 from __future__ import annotations
 
@@ -44,6 +45,8 @@ def resolve_input(path: Path) -> ScreenInput:
         if not files:
             raise InputError(f"{path}: folder has no .ndjson files")
         return ScreenInput(source=f"file:{path}", files=files)
+    if path.name.lower().endswith(NDJSON_SUFFIXES):
+        return ScreenInput(source=f"file:{path}", files=(path,))
     return _from_manifest(path)
 
 

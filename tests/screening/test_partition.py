@@ -133,3 +133,10 @@ def test_a_patient_the_engine_cannot_evaluate_is_an_error_and_the_others_are_kep
     assert [p["patient_id"] for p in result["patients"]] == ["p-b"]
     assert result["errors"]["counts"] == {"engine-error:ValueError": 1}
     assert result["errors"]["examples"]["engine-error:ValueError"] == ["ValueError in bucket-00000.ndjson"]
+
+
+def test_input_is_a_folder_one_ndjson_file_or_a_manifest(tmp_path: Path) -> None:
+    export = write_export(tmp_path / "export")
+    assert [p.name for p in resolve_input(export).files][:2] == ["Claim.ndjson", "Condition.ndjson"]
+    single = resolve_input(export / "Patient.ndjson")
+    assert single.files == ((export / "Patient.ndjson").resolve(),) and single.transaction_time is None
