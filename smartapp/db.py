@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import MetaData, event
+from sqlalchemy import Engine, MetaData, event
+from sqlalchemy import create_engine as create_sync_engine_
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -27,6 +28,29 @@ def create_engine(database_url: str) -> AsyncEngine:
 
         return engine
     return create_async_engine(url, pool_pre_ping=True)
+
+
+# Blocking drivers for the same URLs, for batch jobs (`secondlook screen`) that run outside an event loop.
+_SYNC_DRIVERS = {"sqlite+aiosqlite": "sqlite", "postgresql+asyncpg": "postgresql+psycopg"}
+
+
+def create_sync_engine(database_url: str) -> Engine:
+    url = make_url(database_url)
+    url = url.set(drivername=_SYNC_DRIVERS.get(url.drivername, url.drivername))
+    if url.get_backend_name() == "sqlite":
+        if url.database and url.database != ":memory:":
+            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_sync_engine_(url, connect_args={"timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+
+        return engine
+    return create_sync_engine_(url, pool_pre_ping=True)
 
 
 async def create_tables(engine: AsyncEngine, *metadatas: MetaData) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Connection, MetaData, inspect, text
+from sqlalchemy import URL, Connection, Engine, MetaData, inspect, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -54,19 +54,34 @@ def _upgrade(connection: Connection) -> str | None:
     return MigrationContext.configure(connection).get_current_revision()
 
 
+def _lock_path(url: URL) -> Path | None:
+    # SQLite has no advisory lock: a lock file beside the database serialises processes on this host.
+    database = url.database if url.get_backend_name() == "sqlite" else None
+    return Path(f"{database}.migrate.lock") if database and database != ":memory:" else None
+
+
 async def migrate(engine: AsyncEngine) -> str | None:
     """Brings the database to the newest schema; returns the revision it is at."""
-    database = engine.url.database if engine.url.get_backend_name() == "sqlite" else None
-    if not database or database == ":memory:":
-        async with engine.begin() as conn:
-            return await conn.run_sync(_upgrade)
-    # SQLite has no advisory lock: a lock file beside the database serialises processes on this host.
-    lock = await asyncio.to_thread(_lock_file, Path(f"{database}.migrate.lock"))
+    path = _lock_path(engine.url)
+    lock = await asyncio.to_thread(_lock_file, path) if path else None
     try:
         async with engine.begin() as conn:
             return await conn.run_sync(_upgrade)
     finally:
-        await asyncio.to_thread(_unlock_file, lock)
+        if lock is not None:
+            await asyncio.to_thread(_unlock_file, lock)
+
+
+def migrate_sync(engine: Engine) -> str | None:
+    """`migrate` for a blocking engine (batch jobs such as `secondlook screen`)."""
+    path = _lock_path(engine.url)
+    lock = _lock_file(path) if path else None
+    try:
+        with engine.begin() as conn:
+            return _upgrade(conn)
+    finally:
+        if lock is not None:
+            _unlock_file(lock)
 
 
 def _lock_file(path: Path) -> int:

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 # Each module exposes `add_parser(subparsers)` and `run(args) -> int`.
-SUBCOMMANDS = ("serve", "demo", "evaluate", "packet", "purge", "migrate")
+SUBCOMMANDS = ("serve", "demo", "evaluate", "screen", "packet", "migrate", "purge")
 
 
 def build_parser() -> argparse.ArgumentParser:

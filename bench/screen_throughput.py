@@ -1,0 +1,229 @@
+"""`secondlook screen` throughput: N synthetic patients as NDJSON, screened on Dask with 1 and 2 workers.
+
+Prints JSON. Usage: python bench/screen_throughput.py [--patients 1000] [--oncology 0.15] [--peer-sample 200]
+
+Most patients have no cancer (a few problems, labs, encounters, and Claims/ExplanationOfBenefits that
+the screen skips); the oncology share are charts of the demo EHR's large-patient generator (about
+350 resources each: pathology reports behind Binary attachments, imaging conclusions, notes, labs,
+treatment), each from its own seed. Every run gets a fresh cluster and SQLite worklist; the workers
+load the NLP model before the clock starts (cluster start-up is reported apart). Peak RSS is sampled
+every 0.1 s for the main process and for each worker process. The peer is `secondlook evaluate` (the
+in-memory path) in its own process on the first `--peer-sample` patients.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import psutil
+from distributed import Client, LocalCluster
+
+from smartapp.demo_ehr import large_patient as lp
+from smartapp.screening.inputs import resolve_input
+from smartapp.screening.pipeline import ScreenOptions, run_screen
+
+AS_OF = date(2026, 3, 1)
+ICD10 = "http://hl7.org/fhir/sid/icd-10-cm"
+NON_CANCER = [("I10", "Essential hypertension"), ("E11.9", "Type 2 diabetes mellitus"), ("J45.909", "Asthma"),
+              ("M17.11", "Primary osteoarthritis, right knee"), ("E78.5", "Hyperlipidemia")]
+LABS = [("2160-0", "Creatinine", "mg/dL"), ("718-7", "Hemoglobin", "g/dL"), ("2345-7", "Glucose", "mg/dL"),
+        ("4548-4", "Hemoglobin A1c", "%")]
+
+
+def oncology_chart(pid: str, seed: int, n_resources: int) -> list[str]:
+    chart = lp._Chart(seed=seed)
+    lp._add_people(chart)
+    lp._add_conditions(chart)
+    lp._add_encounters_and_notes(chart)
+    lp._add_treatment(chart)
+    lp._add_pathology(chart, 10)
+    lp._add_imaging(chart)
+    lp._add_labs(chart, n_resources)
+    lines = []
+    for item in chart.items[:n_resources]:
+        text = json.dumps(item).replace(lp.BENCH_PATIENT_ID, pid).replace('"bl-', f'"{pid}-').replace("/bl-", f"/{pid}-")
+        lines.append(text)
+    return lines
+
+
+def plain_chart(pid: str, rng: random.Random) -> list[dict[str, Any]]:
+    subject = {"reference": f"Patient/{pid}"}
+    out: list[dict[str, Any]] = [{"resourceType": "Patient", "id": pid, "gender": rng.choice(["female", "male"]),
+                                  "birthDate": f"{rng.randint(1935, 2005)}-0{rng.randint(1, 9)}-1{rng.randint(0, 9)}",
+                                  "name": [{"use": "official", "family": f"Family{rng.randint(1, 999)}", "given": ["Test"]}]}]
+    for i, (code, display) in enumerate(rng.sample(NON_CANCER, rng.randint(1, 3))):
+        out.append({"resourceType": "Condition", "id": f"{pid}-c{i}", "subject": subject,
+                    "code": {"coding": [{"system": ICD10, "code": code, "display": display}]},
+                    "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}]},
+                    "onsetDateTime": f"20{rng.randint(10, 25)}-0{rng.randint(1, 9)}-15"})
+    for i in range(rng.randint(15, 40)):
+        code, display, unit = rng.choice(LABS)
+        out.append({"resourceType": "Observation", "id": f"{pid}-o{i}", "status": "final", "subject": subject,
+                    "code": {"coding": [{"system": "http://loinc.org", "code": code, "display": display}]},
+                    "effectiveDateTime": f"2025-{rng.randint(1, 12):02d}-{rng.randint(10, 28)}",
+                    "valueQuantity": {"value": round(rng.uniform(0.5, 12), 1), "unit": unit}})
+    for i in range(rng.randint(2, 6)):
+        out.append({"resourceType": "Encounter", "id": f"{pid}-e{i}", "status": "finished", "subject": subject,
+                    "class": {"code": "AMB"}, "period": {"start": f"2025-{rng.randint(1, 12):02d}-10"}})
+        for kind in ("Claim", "ExplanationOfBenefit"):
+            out.append({"resourceType": kind, "id": f"{pid}-{kind}-{i}", "status": "active", "patient": subject,
+                        "use": "claim", "created": "2025-06-01", "item": [{"sequence": 1, "productOrService": {"text": "visit"}}]})
+    return out
+
+
+def write_export(folder: Path, patients: int, oncology: float, onc_resources: int, peer: Path, sample: int) -> dict[str, int]:
+    """The export in `folder`; the lines of its first `sample` patients also in `peer`."""
+    rng = random.Random(20261205)
+    files: dict[Path, Any] = {}
+    counts = {"patients": patients, "oncology_patients": 0, "lines": 0}
+    try:
+        for n in range(patients):
+            pid = f"bench-{n:06d}"
+            if rng.random() < oncology:
+                counts["oncology_patients"] += 1
+                lines = oncology_chart(pid, seed=n, n_resources=onc_resources)
+            else:
+                lines = [json.dumps(r) for r in plain_chart(pid, rng)]
+            for line in lines:
+                rtype = json.loads(line[: line.index(",")] + "}")["resourceType"]
+                for target in (folder, peer) if n < sample else (folder,):
+                    path = target / f"{rtype}.ndjson"
+                    if path not in files:
+                        files[path] = path.open("w")
+                    files[path].write(line + "\n")
+                counts["lines"] += 1
+    finally:
+        for handle in files.values():
+            handle.close()
+    counts["bytes"] = sum(p.stat().st_size for p in folder.iterdir())
+    counts["megabytes"] = round(counts["bytes"] / 2**20, 1)
+    return counts
+
+
+class RssSampler:
+    """Peak RSS of this process and of each Dask worker process."""
+
+    def __init__(self, worker_pids: list[int]) -> None:
+        self.me = psutil.Process()
+        self.workers = [psutil.Process(pid) for pid in worker_pids]
+        self.main_peak = 0
+        self.worker_peak = 0
+        self.workers_sum_peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.main_peak = max(self.main_peak, self.me.memory_info().rss)
+            sizes = []
+            for worker in self.workers:
+                try:
+                    sizes.append(worker.memory_info().rss)
+                except psutil.Error:
+                    continue
+            if sizes:
+                self.worker_peak = max(self.worker_peak, max(sizes))
+                self.workers_sum_peak = max(self.workers_sum_peak, sum(sizes))
+            time.sleep(0.1)
+
+
+def mib(value: int) -> float:
+    return round(value / 2**20, 1)
+
+
+def screen(folder: Path, workers: int, work: Path) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
+                      silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
+        from fhirmaps import context
+
+        client.run(context.warm)
+        startup = time.perf_counter() - t0
+        options = ScreenOptions(as_of=AS_OF, database_url=f"sqlite:///{work / f'worklist-{workers}.db'}", keep_results=False)
+        main_cpu = _cpu_seconds()
+        workers_cpu = sum(client.run(_cpu_seconds).values())
+        load_before = os.getloadavg()[0]
+        with RssSampler(list(client.run(os.getpid).values())) as rss:
+            outcome = run_screen(resolve_input(folder), options, client=client)
+        main_cpu = _cpu_seconds() - main_cpu
+        workers_cpu = sum(client.run(_cpu_seconds).values()) - workers_cpu
+        load_after = os.getloadavg()[0]
+    return {"workers": workers, "patients": outcome.patients, "resources": outcome.resources,
+            "seconds": round(outcome.seconds, 2), "partition_seconds": round(outcome.partition_seconds, 2), "patients_per_second": round(outcome.patients / outcome.seconds, 1),
+            "cluster_startup_seconds": round(startup, 2), "peak_rss_main_mib": mib(rss.main_peak),
+            "peak_rss_worker_mib": mib(rss.worker_peak), "peak_rss_workers_total_mib": mib(rss.workers_sum_peak),
+            "cpu_seconds_main": round(main_cpu, 2), "cpu_seconds_workers": round(workers_cpu, 2),
+            "load_average_1min_before_after": [round(load_before, 2), round(load_after, 2)],
+            "errors": dict(outcome.errors.counts), "changes": outcome.changes}
+
+
+def _cpu_seconds() -> float:
+    times = psutil.Process().cpu_times()
+    return float(times.user + times.system)
+
+
+def peer(target: Path) -> dict[str, Any]:
+    """`secondlook evaluate` on the sample folder (every line of the first patients), in its own process."""
+    exe = Path(sys.executable).with_name("secondlook")
+    t0 = time.perf_counter()
+    command = [str(exe), "evaluate", str(target), "--as-of", AS_OF.isoformat(), "--format", "json"]
+    done = subprocess.run(command, capture_output=True, check=True)  # noqa: S603 - our own console script
+    seconds = time.perf_counter() - t0
+    patients = len(json.loads(done.stdout)["patients"])
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+    return {"command": "secondlook evaluate (in memory, one process)", "patients": patients, "seconds": round(seconds, 2),
+            "patients_per_second": round(patients / seconds, 1), "peak_rss_mib": mib(peak),
+            "note": "includes process start and NLP model load (~3 s)"}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--patients", type=int, default=1000)
+    parser.add_argument("--oncology", type=float, default=0.15, help="share of oncology charts")
+    parser.add_argument("--onc-resources", type=int, default=350)
+    parser.add_argument("--peer-sample", type=int, default=200)
+    parser.add_argument("--workers", default="1,2", help="worker counts to run, comma-separated")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="screen-bench-") as tmp:
+        work = Path(tmp)
+        folder = work / "export"
+        folder.mkdir()
+        sample = work / "peer"
+        sample.mkdir()
+        export = write_export(folder, args.patients, args.oncology, args.onc_resources, sample, args.peer_sample)
+        runs = {n: screen(folder, n, work) for n in sorted({int(w) for w in args.workers.split(",")})}
+        report: dict[str, Any] = {
+            "machine": {"cores": os.cpu_count(), "memory_gib": round(psutil.virtual_memory().total / 2**30, 1)},
+            "export": export,
+        }
+        report |= {f"screen_{n}_worker{'s' if n > 1 else ''}": run for n, run in runs.items()}
+        if 1 in runs and 2 in runs:
+            report["speedup_2_vs_1"] = round(runs[2]["patients_per_second"] / runs[1]["patients_per_second"], 2)
+        if args.peer_sample:
+            report["peer_evaluate"] = peer(sample)
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

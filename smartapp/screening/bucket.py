@@ -1,0 +1,111 @@
+"""The per-bucket task that runs on a Dask worker: read one bucket file and the shared side file,
+group the lines by patient, run the engine on each patient, and return compact results.
+
+One patient's failure becomes an error by cause; the bucket's other patients are still returned."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from smartapp.engine import EngineOptions, evaluate_patient
+from smartapp.findings import DataIssue
+from smartapp.screening.errors import ENGINE_ERROR, MALFORMED_LINE, PATIENT_NOT_IN_EXPORT, ErrorLog
+from smartapp.screening.patients import display_name, normalize_owner
+
+
+def screen_bucket(bucket: str, side: str, as_of: date, rare_definition: str = "rarecare") -> dict[str, Any]:
+    """A bucket file of "<patient id>\t<NDJSON line>" lines, and the side file of shared resources (NDJSON).
+    Returns {"patients": [{"patient_id", "result", "display_name", "birth_date"}], "resources", "errors"}."""
+    errors = ErrorLog()
+    shared = _index(_read(Path(side), errors))
+    # Raw lines per patient: a bucket is held as bytes (several times smaller than parsed JSON), and
+    # only the patient being evaluated is parsed.
+    groups: dict[str, list[bytes]] = {}
+    count = 0
+    with Path(bucket).open("rb") as stream:
+        for raw in stream:
+            key, _, line = raw.rstrip(b"\n").partition(b"\t")
+            if line:
+                groups.setdefault(key.decode("utf-8"), []).append(line)
+                count += 1
+    options = EngineOptions(rare_definition=rare_definition)
+    patients = []
+    while groups:
+        patient_id, lines = groups.popitem()
+        own = _parse(lines, patient_id, errors)
+        try:
+            patients.append(_evaluate(patient_id, own, shared, as_of, options, errors))
+        except Exception as exc:  # noqa: BLE001 - one patient's failure must not lose the others
+            errors.add(f"{ENGINE_ERROR}:{type(exc).__name__}", f"{type(exc).__name__} in {Path(bucket).name}")
+    return {"patients": patients, "resources": count, "errors": errors.as_json()}
+
+
+def _parse(lines: list[bytes], patient_id: str, errors: ErrorLog) -> list[dict[str, Any]]:
+    own = []
+    for line in lines:
+        try:
+            resource = json.loads(line)
+        except (ValueError, RecursionError):  # the partition pass wrote only lines it had parsed
+            errors.add(MALFORMED_LINE)
+            continue
+        normalize_owner(resource, patient_id)
+        own.append(resource)
+    return own
+
+
+def _evaluate(patient_id: str, own: list[dict[str, Any]], shared: dict[str, dict[str, Any]], as_of: date,
+              options: EngineOptions, errors: ErrorLog) -> dict[str, Any]:
+    demographics = next((r for r in own if r.get("resourceType") == "Patient"), None)
+    mine = [shared[key] for key in sorted(_references(own)) if key in shared]
+    result = evaluate_patient(own + mine, as_of=as_of, options=options, patient=f"Patient/{patient_id}")
+    if demographics is None:
+        errors.add(PATIENT_NOT_IN_EXPORT)
+        result.data_issues.append(DataIssue(resource=f"Patient/{patient_id}", reason=(
+            f"the Patient resource is not in the export; {len(own)} resources that refer to it were read")))
+    birth = demographics.get("birthDate") if demographics else None
+    return {
+        "patient_id": patient_id,
+        "result": result.to_json(),
+        "display_name": display_name(demographics) if demographics else None,
+        "birth_date": birth if isinstance(birth, str) else None,
+    }
+
+
+def _index(resources: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {f"{r.get('resourceType')}/{r.get('id')}": r for r in resources}
+
+
+def _references(resources: list[dict[str, Any]]) -> set[str]:
+    """"Type/id" of every reference and attachment URL in the resources (relative or absolute), so each
+    patient gets only the shared resources (Medication, Binary) it points to."""
+    found: set[str] = set()
+    stack: list[Any] = list(resources)
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if key in ("reference", "url") and isinstance(item, str):
+                    parts = [p for p in item.split("/_history/")[0].split("/") if p]
+                    if len(parts) >= 2:
+                        found.add("/".join(parts[-2:]))
+                elif isinstance(item, dict | list):
+                    stack.append(item)
+        elif isinstance(value, list):
+            stack.extend(v for v in value if isinstance(v, dict | list))
+    return found
+
+
+def _read(path: Path, errors: ErrorLog) -> list[dict[str, Any]]:
+    out = []
+    with path.open("rb") as stream:
+        for number, line in enumerate(stream, start=1):
+            if not line.strip():
+                continue
+            try:
+                out.append(json.loads(line))
+            except (ValueError, RecursionError):  # the partition pass wrote only parsed lines
+                errors.add(MALFORMED_LINE, f"{path.name} line {number}")
+    return out

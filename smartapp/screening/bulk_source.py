@@ -1,0 +1,107 @@
+"""`secondlook screen --ehr ISS --group ID`: export a Group through SMART Backend Services and Bulk
+Data (launch/), download it into a work folder, and hand the files to the same screening pipeline.
+
+With a `_since` (explicit, or `auto` = the transactionTime of the last finished run for that EHR
+and group) an export holds only the resources changed since then, not whole charts. The screen
+therefore runs in two exports: the delta names the patients that changed, and a second export of
+the group restricted to those patients (`patient` parameter, POST) brings their full records."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+from sqlalchemy import Engine, select
+
+from launch.backend_services import BackendServicesClient
+from launch.bulk_download import download_manifest
+from launch.bulk_export import BulkExportClient, ExportProgress, ExportRequest
+from launch.bulk_manifest import Manifest, iter_ndjson
+from launch.discovery import Discovery
+from launch.errors import FhirError, LaunchError
+from launch.http import create_http_client
+from launch.registry import Registration
+from smartapp.screening.errors import ErrorLog
+from smartapp.screening.inputs import InputError, ScreenInput
+from smartapp.screening.patients import owner_id
+from smartapp.worklist.tables import screening_runs
+
+DOWNLOAD_ERROR = "download-failed"
+
+
+def last_transaction_time(engine: Engine, source: str, group_id: str) -> str | None:
+    """`--since auto`: the transactionTime of the newest finished run of this EHR and group."""
+    query = (select(screening_runs.c.transaction_time)
+             .where(screening_runs.c.source == source, screening_runs.c.group_id == group_id,
+                    screening_runs.c.status == "finished", screening_runs.c.transaction_time.is_not(None))
+             .order_by(screening_runs.c.started_at.desc()).limit(1))
+    with engine.connect() as conn:
+        value = conn.execute(query).scalar()
+    return str(value) if value else None
+
+
+def export_group(registration: Registration, group_id: str, since: str | None, dest: Path,
+                 errors: ErrorLog) -> ScreenInput:
+    try:
+        return asyncio.run(_export_group(registration, group_id, since, dest, errors))
+    except (FhirError, LaunchError) as exc:
+        raise InputError(f"bulk export from {registration.iss} failed: {_message(exc)}") from exc
+
+
+async def _export_group(registration: Registration, group_id: str, since: str | None, dest: Path,
+                        errors: ErrorLog) -> ScreenInput:
+    async with create_http_client() as http:
+        tokens = BackendServicesClient(http, registration, Discovery(http))
+        client = BulkExportClient(registration.iss, http, tokens)
+        manifest = await _export(client, ExportRequest(level="group", group_id=group_id, since=since))
+        files, error_files = await _download(client, manifest, dest / ("delta" if since else "full"), errors)
+        if since:
+            changed = sorted(_patients(files))
+            if not changed:
+                return ScreenInput(source=registration.iss, files=(), error_files=error_files,
+                                   transaction_time=manifest.transaction_time)
+            full = await _export(client, ExportRequest(level="group", group_id=group_id,
+                                                       patients=[f"Patient/{pid}" for pid in changed]))
+            files, more_errors = await _download(client, full, dest / "full", errors)
+            error_files += more_errors
+    return ScreenInput(source=registration.iss, files=files, error_files=error_files,
+                       transaction_time=manifest.transaction_time)
+
+
+async def _export(client: BulkExportClient, request: ExportRequest) -> Manifest:
+    status_url = await client.kick_off(request)
+    return await client.wait_for_manifest(status_url, _progress)
+
+
+async def _download(client: BulkExportClient, manifest: Manifest, dest: Path,
+                    errors: ErrorLog) -> tuple[tuple[Path, ...], tuple[Path, ...]]:
+    report = await download_manifest(client, manifest, dest)
+    for failed in report.failed:
+        errors.add(DOWNLOAD_ERROR, f"{failed.kind} file of type {failed.type}")
+    return tuple(report.paths("output")), tuple(report.paths("error"))
+
+
+def _patients(files: tuple[Path, ...]) -> set[str]:
+    found: set[str] = set()
+    for path in files:
+        try:
+            for resource in iter_ndjson(path):
+                patient_id = owner_id(resource)
+                if patient_id:
+                    found.add(patient_id)
+        except ValueError:
+            continue  # the screen itself counts malformed lines; here only the patients matter
+    return found
+
+
+def _progress(progress: ExportProgress) -> None:
+    if sys.stderr.isatty():
+        sys.stderr.write(f"\rsecondlook screen: export running, {progress.elapsed:.0f} s"
+                         f"{', ' + progress.text if progress.text else ''}   ")
+        sys.stderr.flush()
+
+
+def _message(exc: Exception) -> str:
+    text = getattr(exc, "description", None) or getattr(exc, "message", None) or str(exc)
+    return str(text).splitlines()[0] if str(text) else type(exc).__name__

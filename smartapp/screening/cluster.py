@@ -1,0 +1,75 @@
+"""Dask distributed: an embedded LocalCluster (one single-threaded process per core) or an existing
+scheduler, and the bounded submission of bucket tasks whose results stream back as they finish."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from distributed import Client, LocalCluster, as_completed
+
+from smartapp.screening.bucket import screen_bucket
+
+
+@contextmanager
+def dask_client(scheduler: str | None, workers: int | None) -> Iterator[Client]:
+    """A client of `scheduler`, or of a LocalCluster with `workers` processes (default: every core).
+    Client and cluster are closed on the way out, so no worker outlives the run."""
+    if scheduler:
+        client = Client(scheduler, timeout="30s")  # type: ignore[no-untyped-call]
+        try:
+            yield client
+        finally:
+            client.close()  # type: ignore[no-untyped-call]
+        return
+    # dashboard_address ":0": the scheduler's HTTP server (health, dashboard) binds a free port,
+    # never a fixed 8787 that a second screen or another cluster on the machine already holds.
+    cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1, processes=True,
+                           dashboard_address=":0", silence_logs=logging.ERROR)  # type: ignore[no-untyped-call]
+    try:
+        client = Client(cluster)  # type: ignore[no-untyped-call]
+        try:
+            yield client
+        finally:
+            client.close()  # type: ignore[no-untyped-call]
+    finally:
+        cluster.close()
+
+
+def worker_count(client: Client) -> int:
+    return max(1, len(client.scheduler_info().get("workers", {})))
+
+
+def run_buckets(client: Client, buckets: Sequence[Path], side: Path, as_of: date, rare_definition: str,
+                on_failure: Callable[[Path, BaseException], None]) -> Iterator[dict[str, Any]]:
+    """Results of `screen_bucket` in completion order, with at most 2 tasks per worker in flight."""
+    limit = 2 * worker_count(client)
+    pending = iter(buckets)
+    running = as_completed()  # type: ignore[no-untyped-call]
+    where: dict[Any, Path] = {}
+
+    def submit_next() -> None:
+        bucket = next(pending, None)
+        if bucket is not None:
+            future = client.submit(screen_bucket, str(bucket), str(side), as_of, rare_definition, pure=False)
+            where[future.key] = bucket
+            running.add(future)  # type: ignore[no-untyped-call]
+
+    for _ in range(limit):
+        submit_next()
+    for future in running:
+        bucket = where.pop(future.key)
+        try:
+            result = future.result()
+        except Exception as exc:  # noqa: BLE001 - a lost bucket is reported, the others go on
+            on_failure(bucket, exc)
+        else:
+            yield result
+        finally:
+            future.release()
+        submit_next()

@@ -1,0 +1,84 @@
+"""What a screen reads: the NDJSON files of a folder, one NDJSON file, or the local files a Bulk Data
+manifest lists."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+from launch.bulk_manifest import GZIP_MAGIC, parse_manifest
+from launch.errors import FatalFhirError
+
+NDJSON_SUFFIXES = (".ndjson", ".jsonl", ".ndjson.gz", ".jsonl.gz")
+# A gzip file holds about this many times its size in NDJSON (sizing the buckets only).
+GZIP_RATIO = 8
+
+
+class InputError(Exception):
+    """The input cannot be read; the message names the path, never file contents."""
+
+
+@dataclass(frozen=True)
+class ScreenInput:
+    source: str  # "file:" + absolute path: the worklist source of an offline screen
+    files: tuple[Path, ...]
+    error_files: tuple[Path, ...] = ()
+    transaction_time: str | None = None
+
+    def estimated_bytes(self) -> int:
+        total = 0
+        for path in self.files:
+            size = path.stat().st_size
+            total += size * GZIP_RATIO if _is_gzip(path) else size
+        return total
+
+
+def resolve_input(path: Path) -> ScreenInput:
+    path = path.expanduser()
+    if not path.exists():
+        raise InputError(f"{path}: no such file or folder")
+    path = path.resolve()
+    if path.is_dir():
+        files = tuple(sorted(p for p in path.iterdir() if p.is_file() and p.name.lower().endswith(NDJSON_SUFFIXES)))
+        if not files:
+            raise InputError(f"{path}: folder has no .ndjson files")
+        return ScreenInput(source=f"file:{path}", files=files)
+    if path.name.lower().endswith(NDJSON_SUFFIXES):
+        return ScreenInput(source=f"file:{path}", files=(path,))
+    return _from_manifest(path)
+
+
+def _from_manifest(path: Path) -> ScreenInput:
+    try:
+        document = json.loads(path.read_text(encoding="utf-8-sig"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise InputError(f"{path}: not a readable Bulk Data manifest ({exc.__class__.__name__})") from exc
+    try:
+        manifest = parse_manifest(document, path.as_uri())
+    except FatalFhirError as exc:
+        raise InputError(f"{path}: {exc}") from exc
+    folder = path.parent
+    files = tuple(_local(f.url, folder, path) for f in manifest.output)
+    errors = tuple(_local(f.url, folder, path) for f in manifest.errors)
+    if not files:
+        raise InputError(f"{path}: the manifest lists no output files")
+    return ScreenInput(source=f"file:{path}", files=files, error_files=errors, transaction_time=manifest.transaction_time)
+
+
+def _local(url: str, folder: Path, manifest: Path) -> Path:
+    parsed = urlparse(url)
+    if parsed.scheme not in ("", "file"):
+        raise InputError(f"{manifest}: output file {url} is not local; download the export first")
+    target = Path(unquote(parsed.path)).resolve()
+    if not target.is_relative_to(folder):
+        raise InputError(f"{manifest}: output file {target.name} is outside the manifest's folder")
+    if not target.is_file():
+        raise InputError(f"{manifest}: output file {target.name} is missing")
+    return target
+
+
+def _is_gzip(path: Path) -> bool:
+    with path.open("rb") as probe:
+        return probe.read(2) == GZIP_MAGIC

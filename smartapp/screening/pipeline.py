@@ -1,0 +1,127 @@
+"""One screening run: partition the input, run the bucket tasks on Dask, stream the results into the
+worklist, and return what the CLI prints. The run row is "failed" if anything escapes."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from distributed import Client
+
+from launch.bulk_manifest import iter_ndjson, summarize_outcomes
+from smartapp.db import create_sync_engine
+from smartapp.schema import migrate_sync
+from smartapp.screening.cluster import dask_client, run_buckets, worker_count
+from smartapp.screening.errors import BUCKET_FAILED, EXPORT_ERROR, ErrorLog
+from smartapp.screening.inputs import ScreenInput
+from smartapp.screening.partition import bucket_count, partition
+from smartapp.screening.progress import Progress
+from smartapp.screening.worklist_writer import WorklistWriter
+
+
+@dataclass(frozen=True)
+class ScreenOptions:
+    as_of: date
+    database_url: str
+    rare_definition: str = "rarecare"
+    scheduler: str | None = None
+    workers: int | None = None
+    work_dir: Path | None = None  # must be on a disk every worker sees when the cluster is remote
+    group_id: str | None = None
+    keep_results: bool = True  # keep flagged patients' results for printing
+
+
+@dataclass
+class ScreenOutcome:
+    run_id: str
+    patients: int = 0
+    resources: int = 0
+    seconds: float = 0.0
+    partition_seconds: float = 0.0
+    errors: ErrorLog = field(default_factory=ErrorLog)
+    flagged: list[dict[str, Any]] = field(default_factory=list)  # evaluate-schema results with something to show
+    changes: dict[str, int] = field(default_factory=dict)
+
+    def run_json(self) -> dict[str, Any]:
+        return {"id": self.run_id, "patients": self.patients, "resources": self.resources,
+                "seconds": round(self.seconds, 3), "errors": dict(self.errors.counts)}
+
+
+def run_screen(screen_input: ScreenInput, options: ScreenOptions, client: Client | None = None,
+               progress: Progress | None = None, errors: ErrorLog | None = None) -> ScreenOutcome:
+    """Screen `screen_input` into the worklist; `errors` may carry errors of an earlier step (download)."""
+    engine = create_sync_engine(options.database_url)
+    try:
+        migrate_sync(engine)
+        writer = WorklistWriter(engine, screen_input.source, options.group_id)
+        outcome = ScreenOutcome(run_id=writer.start(options.as_of, screen_input.transaction_time),
+                                errors=errors or ErrorLog())
+        started = time.monotonic()
+        try:
+            _count_export_errors(screen_input, outcome.errors)
+            with ExitStack() as stack:
+                if client is None:
+                    client = stack.enter_context(dask_client(options.scheduler, options.workers))
+                _screen(screen_input, options, client, writer, outcome, progress)
+        except BaseException:
+            outcome.seconds = time.monotonic() - started
+            writer.finish("failed", outcome.errors.as_json())
+            raise
+        outcome.seconds = time.monotonic() - started
+        outcome.patients = writer.patients_done
+        outcome.changes = dict(writer.changes)
+        writer.finish("finished", outcome.errors.as_json(), resources=outcome.resources)
+        outcome.flagged.sort(key=lambda r: str(r.get("patient")))
+        return outcome
+    finally:
+        engine.dispose()
+
+
+def _screen(screen_input: ScreenInput, options: ScreenOptions, client: Client, writer: WorklistWriter,
+            outcome: ScreenOutcome, progress: Progress | None) -> None:
+    n_buckets = bucket_count(screen_input.estimated_bytes(), worker_count(client))
+    if options.work_dir is not None:
+        options.work_dir.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="secondlook-screen-", dir=options.work_dir))
+    try:
+        started = time.monotonic()
+        parts = partition(screen_input.files, work, n_buckets, outcome.errors)
+        outcome.partition_seconds = time.monotonic() - started
+        outcome.resources = parts.resources
+        writer.set_total(parts.patients)
+        if progress is not None:
+            progress.total = parts.patients
+        for result in run_buckets(client, parts.buckets, parts.side, options.as_of, options.rare_definition,
+                                  lambda bucket, exc: outcome.errors.add(BUCKET_FAILED, f"{bucket.name}: {type(exc).__name__}")):
+            outcome.errors.merge(result["errors"])
+            writer.write(result["patients"], result["resources"])
+            if options.keep_results:
+                outcome.flagged.extend(p["result"] for p in result["patients"] if _worth_showing(p["result"]))
+            if progress is not None:
+                progress.update(writer.patients_done)
+    finally:
+        if progress is not None:
+            progress.close()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _worth_showing(result: dict[str, Any]) -> bool:
+    return bool(result.get("findings") or result.get("data_issues") or result.get("time_critical"))
+
+
+def _count_export_errors(screen_input: ScreenInput, errors: ErrorLog) -> None:
+    """Issues in the export's error files, counted by their code (their texts may name patients)."""
+    for path in screen_input.error_files:
+        try:
+            issues = summarize_outcomes(iter_ndjson(path))
+        except ValueError:
+            errors.add(f"{EXPORT_ERROR}:unreadable-error-file", path.name)
+            continue
+        for issue in issues:
+            errors.add(f"{EXPORT_ERROR}:{issue.code}", count=issue.count)
