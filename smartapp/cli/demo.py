@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from joserfc.jwk import ECKey, RSAKey
 
 from launch.jwks import build_jwks
 from launch.registry import Registration, Registry
+from smartapp.cli import demo_screen
 from smartapp.config import Settings
 from smartapp.demo_ehr import DemoEhrConfig, create_demo_ehr
 from smartapp.demo_ehr.backend_auth import generate_backend_key
@@ -34,6 +36,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
     parser.add_argument("--app-port", type=int, default=None, help="SecondLook's port (default: --port + 1)")
     parser.add_argument("--latency-ms", type=int, default=0, help="delay added to every demo EHR response")
     parser.add_argument("--data-dir", type=Path, default=Path("var/demo"), help="where the demo keeps its database")
+    parser.add_argument("--no-screen", dest="screen", action="store_false",
+                        help="do not screen the demo EHR's oncology clinic into the coordinator's worklist at start")
     parser.add_argument(
         "--patients",
         type=int,
@@ -73,9 +77,21 @@ def demo_backend_client(registry: Registry) -> BackendClientConfig:
     return BackendClientConfig(DEMO_BACKEND_CLIENT_ID, jwks=build_jwks(registry), scopes=("system/*.rs",))
 
 
+@dataclass(frozen=True)
+class DemoStack:
+    ehr: Served
+    app: Served
+    registry: Registry
+    settings: Settings
+
+    @property
+    def registration(self) -> Registration:
+        return self.registry.all()[0]
+
+
 def build_demo(
     host: str, port: int, app_port: int, latency_ms: int, data_dir: Path, patients: int = 0
-) -> tuple[Served, Served]:
+) -> DemoStack:
     ehr_base = f"http://{host}:{port}"
     app_base = f"http://{host}:{app_port}"
     settings = Settings(
@@ -96,7 +112,7 @@ def build_demo(
             synthetic_patients=patients,
         )
     )
-    return Served(ehr, host, port), Served(create_app(settings, registry), host, app_port)
+    return DemoStack(Served(ehr, host, port), Served(create_app(settings, registry), host, app_port), registry, settings)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -108,14 +124,16 @@ def run(args: argparse.Namespace) -> int:
     if args.patients < 0:
         print("--patients must be 0 or more.", file=sys.stderr)  # noqa: T201
         return 2
-    ehr, app = build_demo(args.host, args.port, app_port, args.latency_ms, args.data_dir, args.patients)
+    stack = build_demo(args.host, args.port, app_port, args.latency_ms, args.data_dir, args.patients)
     print(  # noqa: T201 - the one line a newcomer needs
         f"SecondLook demo: open http://{args.host}:{args.port}/ (demo EHR launch page); "
         f"the app runs at http://{args.host}:{app_port}/. Press Ctrl+C to stop.",
         flush=True,
     )
+    if args.screen:
+        demo_screen.start(stack.registration, stack.settings.database_url, args.data_dir / "screening")
     try:
-        asyncio.run(serve_all([ehr, app]))
+        asyncio.run(serve_all([stack.ehr, stack.app]))
     except KeyboardInterrupt:
         pass
     return 0

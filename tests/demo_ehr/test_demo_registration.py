@@ -31,8 +31,9 @@ async def test_demo_registry_backend_client_gets_a_system_token() -> None:
 
 
 def test_build_demo_wires_backend_services_and_population(tmp_path: Path) -> None:
-    ehr, app = build_demo("127.0.0.1", 18000, 18001, 0, tmp_path, patients=12)
-    demo = ehr.app.state.demo_ehr
+    stack = build_demo("127.0.0.1", 18000, 18001, 0, tmp_path, patients=12)
+    demo = stack.ehr.app.state.demo_ehr
+    assert stack.registration.backend_services is not None
     assert DEMO_BACKEND_CLIENT_ID in demo.memory.clients
     assert demo.config.synthetic_patients == 12
     assert demo.resources.get("Patient", "syn-00011") is not None
