@@ -4,7 +4,8 @@ Data (launch/), download it into a work folder, and hand the files to the same s
 With a `_since` (explicit, or `auto` = the transactionTime of the last finished run for that EHR
 and group) an export holds only the resources changed since then, not whole charts. The screen
 therefore runs in two exports: the delta names the patients that changed, and a second export of
-the group restricted to those patients (`patient` parameter, POST) brings their full records."""
+the group restricted to those patients (`patient` parameter, POST) brings their full records.
+Report texts behind attachment URLs are then fetched for the patients with cancer (hydrate.py)."""
 
 from __future__ import annotations
 
@@ -20,9 +21,11 @@ from launch.bulk_export import BulkExportClient, ExportProgress, ExportRequest
 from launch.bulk_manifest import Manifest, iter_ndjson
 from launch.discovery import Discovery
 from launch.errors import FhirError, LaunchError
+from launch.fhir_client import FhirClient
 from launch.http import create_http_client
 from launch.registry import Registration
 from smartapp.screening.errors import ErrorLog
+from smartapp.screening.hydrate import hydrate
 from smartapp.screening.inputs import InputError, ScreenInput
 from smartapp.screening.patients import owner_id
 from smartapp.worklist.tables import screening_runs
@@ -65,6 +68,8 @@ async def _export_group(registration: Registration, group_id: str, since: str | 
                                                        patients=[f"Patient/{pid}" for pid in changed]))
             files, more_errors = await _download(client, full, dest / "full", errors)
             error_files += more_errors
+        # Report texts left behind URLs are fetched for the patients with cancer, with the same token.
+        await hydrate(FhirClient(registration.iss, http, tokens), files, errors)
     return ScreenInput(source=registration.iss, files=files, error_files=error_files,
                        transaction_time=manifest.transaction_time)
 

@@ -1,0 +1,104 @@
+"""Hydration: report texts that a Bulk export leaves behind attachment URLs (DiagnosticReport
+presentedForm, DocumentReference content) are fetched and written inline as `data`, for the
+patients that need them — those with a cancer diagnosis in the export. Files are rewritten line by
+line, so memory stays bounded; a text that cannot be fetched is counted and its report still read."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from fhirmaps.diagnoses import read_condition
+from fhirmaps.reports import attachment_urls
+from launch.bulk_manifest import iter_ndjson
+from launch.fhir_client import FhirClient
+from launch.record import AttachmentRef, FetchedAttachment, fetch_attachments
+from smartapp.screening.errors import ATTACHMENT_FAILED, ErrorLog
+from smartapp.screening.patients import owner_id
+
+HOLDERS = ("DiagnosticReport", "DocumentReference")
+BATCH = 64  # resources whose texts are fetched together
+
+
+def patients_with_cancer(files: tuple[Path, ...]) -> set[str]:
+    found: set[str] = set()
+    for path in files:
+        if not path.name.startswith("Condition"):
+            continue
+        for resource in _resources(path):
+            diagnosis, _ = read_condition(resource)
+            if diagnosis is not None and (patient := owner_id(resource)):
+                found.add(patient)
+    return found
+
+
+def _resources(path: Path) -> Iterator[dict[str, Any]]:
+    try:
+        yield from (r for r in iter_ndjson(path) if isinstance(r, dict))
+    except ValueError:
+        return  # the screen counts malformed lines itself
+
+
+def _attachments(resource: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    if resource.get("resourceType") == "DiagnosticReport":
+        yield from (a for a in resource.get("presentedForm") or [] if isinstance(a, dict))
+    elif resource.get("resourceType") == "DocumentReference":
+        for content in resource.get("content") or []:
+            if isinstance(content, dict) and isinstance(content.get("attachment"), dict):
+                yield content["attachment"]
+
+
+async def hydrate(client: FhirClient, files: tuple[Path, ...], errors: ErrorLog) -> int:
+    """Inlines the texts of the reports of patients with cancer; returns how many were fetched."""
+    needs = patients_with_cancer(files)
+    fetched = 0
+    for path in files:
+        if not path.name.startswith(HOLDERS) or not needs:
+            continue
+        hydrated = path.with_name(path.name + ".hydrating")
+        with path.open("rb") as source, hydrated.open("wb") as out:
+            batch: list[dict[str, Any] | bytes] = []
+            for line in source:
+                batch.append(_parsed(line))
+                if len(batch) >= BATCH:
+                    fetched += await _write(client, batch, needs, out, errors)
+                    batch = []
+            fetched += await _write(client, batch, needs, out, errors)
+        os.replace(hydrated, path)
+    return fetched
+
+
+def _parsed(line: bytes) -> dict[str, Any] | bytes:
+    """The resource of an NDJSON line, or the line itself when it is not one (kept as it is: the
+    screen counts malformed lines, and hydration must never drop one)."""
+    try:
+        value = json.loads(line)
+    except (ValueError, RecursionError):
+        return line
+    return value if isinstance(value, dict) else line
+
+
+async def _write(client: FhirClient, batch: list[dict[str, Any] | bytes], needs: set[str], out: BinaryIO,
+                 errors: ErrorLog) -> int:
+    resources = [r for r in batch if isinstance(r, dict)]
+    wanted = {url: ctype for r in resources if owner_id(r) in needs for url, ctype in attachment_urls(r)}
+    results = await fetch_attachments(client, [AttachmentRef(url, ctype) for url, ctype in sorted(wanted.items())])
+    texts = {r.url: r for r in results if isinstance(r, FetchedAttachment)}
+    failed = len(results) - len(texts)
+    if failed:
+        errors.add(ATTACHMENT_FAILED, f"{failed} report text(s) in one batch", failed)
+    for item in batch:
+        if isinstance(item, bytes):
+            out.write(item if item.endswith(b"\n") else item + b"\n")
+            continue
+        for attachment in _attachments(item):
+            got = texts.get(attachment.get("url") or "")
+            if got is not None and not attachment.get("data"):
+                attachment["data"] = base64.b64encode(got.content).decode("ascii")
+                attachment.setdefault("contentType", got.content_type)
+        out.write(json.dumps(item, separators=(",", ":")).encode() + b"\n")
+    return len(texts)
