@@ -36,11 +36,11 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx2
+from demo_ehr.config import PACKAGED_PATIENTS_DIR
 from joserfc import jwt
 from joserfc.jwk import ECKey, KeySet
 
 from smartapp.cds.discovery import PREFETCH, SERVICE_ID
-from smartapp.demo_ehr.config import PACKAGED_PATIENTS_DIR
 
 ISS = "https://bench.invalid/cds-client"
 SCOPE = ("launch openid fhirUser patient/Patient.rs patient/Condition.rs patient/DiagnosticReport.rs "
@@ -75,7 +75,7 @@ def serve_jwks(document: dict[str, Any]) -> tuple[ThreadingHTTPServer, str]:
 
 EHR_SCRIPT = """
 import sys, uvicorn
-from smartapp.demo_ehr import DemoEhrConfig, create_demo_ehr
+from demo_ehr import DemoEhrConfig, create_demo_ehr
 port, app_port, latency = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 ehr = create_demo_ehr(DemoEhrConfig(base_url=f"http://127.0.0.1:{port}", latency_ms=latency,
                                     app_launch_url=f"http://127.0.0.1:{app_port}/launch",

@@ -86,7 +86,7 @@ def _write_folder(folder: Path, patients: int) -> int:
 
 
 def _large_record() -> list[dict[str, Any]]:
-    from smartapp.demo_ehr.large_patient import build_large_patient
+    from demo_ehr.large_patient import build_large_patient
 
     return build_large_patient(n_resources=2000, n_pathology=50)
 

@@ -27,10 +27,11 @@ from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from demo_ehr import DemoEhrConfig, create_demo_ehr  # noqa: E402
+
 from launch.fhir_client import FhirClient  # noqa: E402
 from launch.http import create_http_client  # noqa: E402
 from launch.scopes import GrantedScopes  # noqa: E402
-from smartapp.demo_ehr import DemoEhrConfig, create_demo_ehr  # noqa: E402
 from smartapp.record_loader import PATIENT_SEARCHES, load_patient_record  # noqa: E402
 from tests.support import Form, free_port, parse_forms  # noqa: E402
 

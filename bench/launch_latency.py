@@ -61,8 +61,7 @@ MARKS_SCRIPT = """
 
 def run_ehr(port: int, app_url: str, latency_ms: int) -> None:
     import uvicorn
-
-    from smartapp.demo_ehr import DemoEhrConfig, create_demo_ehr
+    from demo_ehr import DemoEhrConfig, create_demo_ehr
 
     ehr = create_demo_ehr(DemoEhrConfig(
         base_url=f"http://127.0.0.1:{port}", app_launch_url=f"{app_url}/launch", app_standalone_url=None,
@@ -92,7 +91,8 @@ def run_app(port: int, ehr_url: str, data_dir: str) -> None:
 
     forget_validation_between_launches()
 
-    from smartapp.cli.demo import demo_registry
+    from demo_ehr.stack import demo_registry
+
     from smartapp.config import Settings
     from smartapp.logs import configure_logging
     from smartapp.web.app import create_app

@@ -40,8 +40,7 @@ TARGET_P95_S = 1.5
 
 def run_ehr(port: int, app_url: str, latency_ms: int) -> None:
     import uvicorn
-
-    from smartapp.demo_ehr import DemoEhrConfig, create_demo_ehr
+    from demo_ehr import DemoEhrConfig, create_demo_ehr
 
     ehr = create_demo_ehr(DemoEhrConfig(
         base_url=f"http://127.0.0.1:{port}", app_launch_url=f"{app_url}/launch", app_standalone_url=None,
@@ -52,8 +51,8 @@ def run_ehr(port: int, app_url: str, latency_ms: int) -> None:
 
 def run_app(port: int, public_url: str, ehr_url: str, database_url: str, secret_key: str) -> None:
     import uvicorn
+    from demo_ehr.stack import demo_registry
 
-    from smartapp.cli.demo import demo_registry
     from smartapp.config import Settings
     from smartapp.logs import configure_logging
     from smartapp.web.app import create_app

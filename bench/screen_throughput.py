@@ -29,9 +29,9 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+from demo_ehr import large_patient as lp
 from distributed import Client, LocalCluster
 
-from smartapp.demo_ehr import large_patient as lp
 from smartapp.screening.inputs import resolve_input
 from smartapp.screening.pipeline import ScreenOptions, run_screen
 

@@ -33,7 +33,7 @@ TENANT_ISS = "https://tenant.test/cds-client"
 EHR_ORIGIN = "https://ehr.test"
 SERVICE = "secondlook-patient-view"
 HOOK_TOKEN = "hook-access-token"  # noqa: S105 - a fake token for the fake FHIR server
-PATIENTS = Path(__file__).resolve().parents[2] / "smartapp" / "demo_ehr" / "fixtures" / "patients"
+PATIENTS = Path(__file__).resolve().parents[2] / "demo" / "demo_ehr" / "fixtures" / "patients"
 
 
 @dataclass

@@ -17,8 +17,7 @@ from typing import Any
 
 import pytest
 import uvicorn
-
-from smartapp.demo_ehr import DemoEhrConfig, create_demo_ehr
+from demo_ehr import DemoEhrConfig, create_demo_ehr
 
 DATA = Path(__file__).parent / "data" / "patients"
 APP_ORIGIN = "http://127.0.0.1:9"  # nothing listens there: the tests play the app themselves

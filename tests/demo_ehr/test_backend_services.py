@@ -10,12 +10,11 @@ from typing import Any
 
 import httpx2
 import pytest
+from demo_ehr.backend_auth import generate_backend_key, public_jwks
+from demo_ehr.config import BackendClientConfig
 from joserfc import jwt
 from joserfc.jwk import ECKey, RSAKey
 from pytest_httpserver import HTTPServer
-
-from smartapp.demo_ehr.backend_auth import generate_backend_key, public_jwks
-from smartapp.demo_ehr.config import BackendClientConfig
 
 from .conftest import REDIRECT_URI, RunningEhr, run_demo_ehr
 from .smart_flow import ehr_launch_token

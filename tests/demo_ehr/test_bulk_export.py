@@ -12,6 +12,10 @@ from typing import Any
 
 import httpx2
 import pytest
+from demo_ehr.backend_auth import generate_backend_key, public_jwks
+from demo_ehr.config import BackendClientConfig
+from demo_ehr.groups import ONCOLOGY_CLINIC_ID, TUMOR_BOARD_ID, tumor_board_date
+from demo_ehr.search import patient_reference
 
 from launch.backend_services import BackendServicesClient
 from launch.bulk_download import DownloadReport, download_manifest
@@ -21,10 +25,6 @@ from launch.discovery import Discovery
 from launch.errors import FatalFhirError
 from launch.http import create_http_client
 from launch.registry import Registration
-from smartapp.demo_ehr.backend_auth import generate_backend_key, public_jwks
-from smartapp.demo_ehr.config import BackendClientConfig
-from smartapp.demo_ehr.groups import ONCOLOGY_CLINIC_ID, TUMOR_BOARD_ID, tumor_board_date
-from smartapp.demo_ehr.search import patient_reference
 
 from .conftest import REDIRECT_URI, RunningEhr, run_demo_ehr
 from .smart_flow import ehr_launch_token

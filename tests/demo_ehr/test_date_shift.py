@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 from datetime import date
 
-from smartapp.demo_ehr.date_shift import FIXTURE_DAY, days_to, shift_resource
+from demo_ehr.date_shift import FIXTURE_DAY, days_to, shift_resource
 
 
 def test_every_date_moves_by_the_days_since_the_fixture_day() -> None:
@@ -31,8 +31,8 @@ def test_no_shift_on_the_fixture_day_and_pdfs_are_left_alone() -> None:
 
 
 def test_the_demo_ehr_serves_shifted_charts() -> None:
-    from smartapp.demo_ehr import DemoEhrConfig
-    from smartapp.demo_ehr.app import load_resources
+    from demo_ehr import DemoEhrConfig
+    from demo_ehr.app import load_resources
 
     plain = load_resources(DemoEhrConfig(include_large_patient=False))
     later = load_resources(DemoEhrConfig(include_large_patient=False, stories_on=date(2026, 12, 25)))

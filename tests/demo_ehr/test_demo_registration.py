@@ -7,11 +7,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx2
+from demo_ehr.backend_auth import generate_backend_key
+from demo_ehr.stack import DEMO_BACKEND_CLIENT_ID, build_demo, demo_backend_client, demo_registry
 
 from launch.backend_services import BackendServicesClient
 from launch.discovery import Discovery
-from smartapp.cli.demo import DEMO_BACKEND_CLIENT_ID, build_demo, demo_backend_client, demo_registry
-from smartapp.demo_ehr.backend_auth import generate_backend_key
 
 from .conftest import run_demo_ehr
 

@@ -7,8 +7,7 @@ import json
 from collections import Counter
 
 import httpx2
-
-from smartapp.demo_ehr.large_patient import build_large_patient
+from demo_ehr.large_patient import build_large_patient
 
 from .conftest import REDIRECT_URI, run_demo_ehr
 from .smart_flow import ehr_launch_token

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from smartapp.demo_ehr import DemoEhrConfig, create_demo_ehr
-from smartapp.demo_ehr.config import PACKAGED_PATIENTS_DIR
+from demo_ehr import DemoEhrConfig, create_demo_ehr
+from demo_ehr.config import PACKAGED_PATIENTS_DIR
 
 
 def test_every_index_entry_is_listed_and_binary_links_resolve() -> None:

@@ -9,8 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx2
 import pytest
-
-from smartapp.demo_ehr import DemoEhrConfig, create_demo_ehr
+from demo_ehr import DemoEhrConfig, create_demo_ehr
 
 from .conftest import APP_ORIGIN, RunningEhr, run_demo_ehr
 

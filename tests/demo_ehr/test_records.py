@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from smartapp.demo_ehr.records import LaunchContext, MemoryStore
+from demo_ehr.records import LaunchContext, MemoryStore
 
 
 def test_launch_ids_are_opaque_distinct_and_expire() -> None:

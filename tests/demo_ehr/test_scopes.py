@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from smartapp.demo_ehr.scopes import Access, describe_scope, is_known_scope, parse_resource_scope
+from demo_ehr.scopes import Access, describe_scope, is_known_scope, parse_resource_scope
 
 
 def test_v1_and_v2_permissions() -> None:

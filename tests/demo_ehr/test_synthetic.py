@@ -7,9 +7,9 @@ import json
 from collections import Counter
 from datetime import date
 
-from smartapp.demo_ehr.groups import ONCOLOGY_CLINIC_ID, add_demo_groups, group_members
-from smartapp.demo_ehr.resource_store import ResourceStore, load_patients_dir
-from smartapp.demo_ehr.synthetic import add_population, build_population, build_synthetic_patient
+from demo_ehr.groups import ONCOLOGY_CLINIC_ID, add_demo_groups, group_members
+from demo_ehr.resource_store import ResourceStore, load_patients_dir
+from demo_ehr.synthetic import add_population, build_population, build_synthetic_patient
 
 from .conftest import DATA
 

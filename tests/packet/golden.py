@@ -19,7 +19,7 @@ from smartapp.packet.pdf import render_html
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = ROOT / "tests" / "data" / "packets"
-FIXTURES = ROOT / "smartapp" / "demo_ehr" / "fixtures" / "patients"
+FIXTURES = ROOT / "demo" / "demo_ehr" / "fixtures" / "patients"
 CREATED = "2026-11-25T09:00:00+00:00"
 
 

@@ -9,7 +9,7 @@ import pypdf
 
 from smartapp.cli.main import main
 
-BUNDLE = Path(__file__).resolve().parents[2] / "smartapp" / "demo_ehr" / "fixtures" / "patients" / "01-gist-vs-lms.json"
+BUNDLE = Path(__file__).resolve().parents[2] / "demo" / "demo_ehr" / "fixtures" / "patients" / "01-gist-vs-lms.json"
 
 
 def test_packet_writes_pdf_and_document_bundle(tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ from smartapp.cli.main import main
 from smartapp.packet.draft import draft_for_patient
 from smartapp.packet.pdf import render_pdf
 
-FIXTURES = Path(__file__).resolve().parents[2] / "smartapp" / "demo_ehr" / "fixtures" / "patients"
+FIXTURES = Path(__file__).resolve().parents[2] / "demo" / "demo_ehr" / "fixtures" / "patients"
 CASES = {
     "01-gist-vs-lms.json": ("demo-gist", "Practitioner/gist-surg"),
     "04-osteosarcoma-amputation.json": ("demo-osteosarcoma", ""),

@@ -24,7 +24,7 @@ from tests.packet import golden
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = ROOT / "tests" / "data" / "packets"
-FIXTURES = ROOT / "smartapp" / "demo_ehr" / "fixtures" / "patients"
+FIXTURES = ROOT / "demo" / "demo_ehr" / "fixtures" / "patients"
 PATIENTS = sorted(p.name for p in GOLDEN.iterdir() if (p / "expected.json").exists())
 CREATED = "2026-11-25T09:00:00+00:00"
 

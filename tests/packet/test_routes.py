@@ -11,16 +11,16 @@ from pathlib import Path
 
 import pypdf
 import pytest
+from demo_ehr import DemoEhrConfig, create_demo_ehr
+from demo_ehr.stack import demo_registry
 
 from launch.registry import Registry
-from smartapp.cli.demo import demo_registry
-from smartapp.demo_ehr import DemoEhrConfig, create_demo_ehr
 from smartapp.web.app import create_app
 from tests.support import Browser, free_port, serve_in_thread
 from tests.web.conftest import Stack, app_settings
 
 PATIENT = "demo-her2-ihc2"
-FIXTURES = Path(__file__).resolve().parents[2] / "smartapp" / "demo_ehr" / "fixtures" / "patients"
+FIXTURES = Path(__file__).resolve().parents[2] / "demo" / "demo_ehr" / "fixtures" / "patients"
 
 
 def run_stack(tmp_path: Path, write_back: bool) -> Iterator[Stack]:

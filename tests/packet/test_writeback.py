@@ -27,7 +27,7 @@ from tests.demo_ehr.conftest import REDIRECT_URI, run_demo_ehr
 from tests.demo_ehr.smart_flow import FULL_SCOPE, ehr_launch_token
 from tests.launch.fakes import RecordingSleep, StaticTokens
 
-FIXTURES = Path(__file__).resolve().parents[2] / "smartapp" / "demo_ehr" / "fixtures" / "patients"
+FIXTURES = Path(__file__).resolve().parents[2] / "demo" / "demo_ehr" / "fixtures" / "patients"
 PDF = b"%PDF-1.7 test packet"
 NOW = "2026-11-25T09:30:00+00:00"
 

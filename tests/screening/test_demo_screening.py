@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from demo_ehr.screening import screen_demo_population
+from demo_ehr.stack import build_demo
 from sqlalchemy import create_engine, select
 
-from smartapp.cli.demo import build_demo
-from smartapp.cli.demo_screen import screen_demo_population
 from smartapp.worklist.tables import screening_runs, worklist_entries
 from tests.support import free_port, serve_in_thread
 

@@ -10,14 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from demo_ehr import DemoEhrConfig, create_demo_ehr
+from demo_ehr.stack import demo_registry
 
-from smartapp.cli.demo import demo_registry
 from smartapp.config import Settings
-from smartapp.demo_ehr import DemoEhrConfig, create_demo_ehr
 from smartapp.web.app import create_app
 from tests.support import Browser, free_port, serve_in_thread
 
-FIXTURES = Path(__file__).resolve().parents[2] / "smartapp" / "demo_ehr" / "fixtures" / "patients"
+FIXTURES = Path(__file__).resolve().parents[2] / "demo" / "demo_ehr" / "fixtures" / "patients"
 
 
 @dataclass

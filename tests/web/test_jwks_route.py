@@ -6,9 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx2
+from demo_ehr.backend_auth import generate_backend_key
+from demo_ehr.stack import demo_registry
 
-from smartapp.cli.demo import demo_registry
-from smartapp.demo_ehr.backend_auth import generate_backend_key
 from smartapp.web.app import create_app
 from tests.support import free_port, serve_in_thread
 from tests.web.conftest import app_settings

@@ -8,7 +8,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from smartapp.cli.demo import demo_registry
+from demo_ehr.stack import demo_registry
+
 from smartapp.web.app import create_app
 from tests.support import Browser, free_port, serve_in_thread
 from tests.web.conftest import Stack, app_settings, demo_patient_ids, fixture_resources, start_stack

@@ -13,10 +13,10 @@ from urllib.parse import urlencode
 
 import httpx2
 import pytest
+from demo_ehr import DemoEhrConfig, create_demo_ehr
+from demo_ehr.stack import demo_registry
 
 from launch.registry import Registry
-from smartapp.cli.demo import demo_registry
-from smartapp.demo_ehr import DemoEhrConfig, create_demo_ehr
 from smartapp.web.app import create_app
 from tests.support import Browser, free_port, serve_in_thread
 from tests.web.conftest import Stack, app_settings

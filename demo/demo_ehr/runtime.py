@@ -16,7 +16,7 @@ from .resource_store import ResourceStore
 from .scopes import describe_scope
 
 _templates = Environment(
-    loader=PackageLoader("smartapp.demo_ehr", "templates"),
+    loader=PackageLoader("demo_ehr", "templates"),
     autoescape=select_autoescape(["html"]),
 )
 _templates.filters["describe_scope"] = describe_scope

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import httpx2
 
+from demo_ehr.groups import ONCOLOGY_CLINIC_ID
 from launch.registry import Registration
-from smartapp.demo_ehr.groups import ONCOLOGY_CLINIC_ID
 from smartapp.screening.bulk_source import export_group
 from smartapp.screening.errors import ErrorLog
 from smartapp.screening.inputs import InputError
