@@ -30,7 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from smartapp.packet.store import StoredPacket
+from smartapp.packet.store import PacketStore, StoredPacket
 from smartapp.storage import metadata
 from smartapp.wording import us_date
 from smartapp.worklist import queries as worklist
@@ -231,6 +231,11 @@ async def follow_in_worklist(engine: AsyncEngine, stored: StoredPacket, status: 
     """Sets the patient's worklist entry (if the screening run made one) to follow the referral."""
     patient_id = stored.packet.patient.reference.removeprefix("Patient/")
     await worklist.set_status(engine, stored.iss, patient_id, WORKLIST_STATUS.get(status, "referral-drafted"))
+
+
+async def patient_referrals(engine: AsyncEngine, iss: str, patient_ref: str) -> list[tuple[StoredPacket, Tracking]]:
+    """Every referral of the patient from this EHR with its tracked state, newest first."""
+    return [(stored, await tracking(engine, stored)) for stored in await PacketStore(engine).for_patient(iss, patient_ref)]
 
 
 def summary_line(stored: StoredPacket, state: Tracking) -> str:
