@@ -66,6 +66,11 @@ def document_bundle(packet: Json, *, timestamp: str, pdf: bytes | None = None, t
     if packet["insurance"].get("reference") in sources:
         request["insurance"] = [{"reference": urn(packet["insurance"]["reference"])}]
     entries[urn("ServiceRequest")] = request
+    if packet["status"] == "final":
+        # The request ends with its Task: done when the opinion is back, revoked when the center
+        # declined or the sender cancelled (a new referral is a new ServiceRequest).
+        ended = {"completed": "completed", "declined": "revoked", "cancelled": "revoked"}
+        request["status"] = ended.get((tracking or {}).get("status") or "", request["status"])
     if packet.get("amends"):
         # The corrected version replaces the earlier referral, which lives only at the sender:
         # an identifier reference, never a dangling literal one.
