@@ -42,7 +42,8 @@ referral_events = Table(
     Column("packet_id", String(64), ForeignKey("packets.id", ondelete="CASCADE"), nullable=False, index=True),
     Column("seq", Integer, nullable=False),
     Column("status", String(16), nullable=False),
-    Column("who", String(500), nullable=False),
+    Column("who", String(500), nullable=False),  # the user's fhirUser, for the record and the API
+    Column("who_name", String(300), nullable=False),  # their name when known, for the screen
     Column("at", DateTime(timezone=True), nullable=False),
     Column("note", Text, nullable=False),
     Column("opinion", JSON),
@@ -121,6 +122,7 @@ class Event:
     seq: int
     status: str
     who: str
+    who_name: str
     at: datetime
     note: str
     opinion: Opinion | None
@@ -169,7 +171,7 @@ class Tracking:
             "opinion_allowed": self.opinion_allowed,
             "at": latest.at.isoformat() if latest else None, "note": latest.note if latest else "",
             "opinion": self.opinion.model_dump(mode="json") if self.opinion else None,
-            "events": [{"status": e.status, "who": e.who, "at": e.at.isoformat(), "note": e.note,
+            "events": [{"status": e.status, "who": e.who, "who_name": e.who_name, "at": e.at.isoformat(), "note": e.note,
                         "opinion": e.opinion.model_dump(mode="json") if e.opinion else None} for e in self.events],
         }
 
@@ -196,13 +198,14 @@ async def tracking(engine: AsyncEngine, stored: StoredPacket) -> Tracking:
     query = select(referral_events).where(referral_events.c.packet_id == stored.packet.id).order_by(referral_events.c.seq)
     async with engine.connect() as conn:
         rows = (await conn.execute(query)).mappings().all()
-    events = [Event(int(r["seq"]), str(r["status"]), str(r["who"]), _aware(r["at"]), str(r["note"] or ""),
+    events = [Event(int(r["seq"]), str(r["status"]), str(r["who"]), str(r["who_name"] or ""), _aware(r["at"]),
+                    str(r["note"] or ""),
                     Opinion.model_validate(r["opinion"]) if r["opinion"] else None) for r in rows]
     return Tracking(stored.packet.status, events)
 
 
-async def change_status(engine: AsyncEngine, stored: StoredPacket, status: str, *, who: str, note: str = "",
-                        opinion: Opinion | None = None) -> Tracking:
+async def change_status(engine: AsyncEngine, stored: StoredPacket, status: str, *, who: str, who_name: str = "",
+                        note: str = "", opinion: Opinion | None = None) -> Tracking:
     """Records `status` (or, with `opinion`, the opinion and "completed"); raises TransitionRefused."""
     current = await tracking(engine, stored)
     if opinion is not None:
@@ -219,7 +222,7 @@ async def change_status(engine: AsyncEngine, stored: StoredPacket, status: str, 
         async with engine.begin() as conn:
             await conn.execute(insert(referral_events).values(
                 packet_id=stored.packet.id, seq=len(current.events) + 1, status=status, who=who,
-                at=datetime.now(UTC), note=note.strip()[:2000],
+                who_name=who_name[:300], at=datetime.now(UTC), note=note.strip()[:2000],
                 opinion=opinion.model_dump(mode="json") if opinion else None))
     except IntegrityError as exc:
         raise TransitionRefused("Someone else changed this referral's status at the same moment. "

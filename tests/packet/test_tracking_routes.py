@@ -47,9 +47,10 @@ class Referral:
         self.state = browser.get(self.api).json()
         self.headers = {"X-CSRF-Token": self.state["csrf_token"]}
 
-    def finalize(self) -> dict[str, Any]:
+    def finalize(self, sender_reference: str | None = None) -> dict[str, Any]:
         state = self.browser.get(self.api).json()
-        ready = dict(state["packet"], status="final", sender=dict(state["packet"]["sender"], name="Dr Ada Jones"),
+        sender = dict(state["packet"]["sender"], name="Dr Ada Jones", reference=sender_reference)
+        ready = dict(state["packet"], status="final", sender=sender,
                      destination={"center_id": "msk/msk-more-health", "name": CENTER},
                      checklist=[dict(i, status="not-applicable") for i in state["packet"]["checklist"]])
         final = self.browser.request("PUT", self.api, json={"version": state["version"], "packet": ready},
@@ -74,7 +75,7 @@ def test_status_follows_the_allowed_transitions_and_records_who_when_and_why(sta
     early = referral.status("sent")
     assert early.status_code == 409 and early.json()["message"] == "Mark the packet final before tracking the referral."
     assert referral.task()["status"] == "draft"
-    referral.finalize()
+    referral.finalize(sender_reference="Practitioner/demo-oncologist")  # the signed-in user
     assert referral.task()["businessStatus"]["coding"][0]["code"] == "2.0"
     skipped = referral.status("accepted")
     assert skipped.status_code == 409
@@ -89,7 +90,10 @@ def test_status_follows_the_allowed_transitions_and_records_who_when_and_why(sta
     assert [(e["status"], e["note"]) for e in tracking["events"]] == [
         ("sent", "Faxed with the PDF"), ("received", ""),
         ("accepted", "Intake: slides requested from the originating lab")]
-    assert all(e["who"] == "Practitioner/demo-oncologist" and e["at"] for e in tracking["events"])
+    assert all(e["who"] == "Practitioner/demo-oncologist" and e["who_name"] == "Dr Ada Jones" and e["at"]
+               for e in tracking["events"])
+    page = browser.get(f"{stack.app}/s/{referral.sid}/packet").text
+    assert f"<li>Accepted {TODAY} by Dr Ada Jones: Intake: slides requested from the originating lab</li>" in page
     backwards = referral.status("sent")
     assert backwards.status_code == 409 and "cannot become sent" in backwards.json()["message"]
     direct = referral.status("completed")
@@ -116,7 +120,9 @@ def test_status_form_needs_csrf_and_shows_a_refusal_on_the_page(stack: Stack, br
     page = browser.request("POST", url, data={"csrf": referral.state["csrf_token"], "status": "sent",
                                               "note": "Sent through the center's portal"})
     assert page.status_code == 200 and "Referral status updated." in page.text
-    assert "Referral status: Sent" in page.text and "Sent through the center&#39;s portal" in page.text
+    assert f"<li>Sent {TODAY}: Sent through the center&#39;s portal</li>" in page.text  # no id on screen
+    section = page.text[page.text.index('data-testid="referral-tracking"'):]
+    assert "Referral status: Sent" in section and "Practitioner/" not in section[:section.index("</section>")]
     refused = browser.request("POST", url, data={"csrf": referral.state["csrf_token"], "status": "scheduled"})
     assert refused.status_code == 409
     assert "A referral that is sent cannot become scheduled. It can become: received by the center, accepted, " \

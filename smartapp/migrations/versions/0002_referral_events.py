@@ -24,6 +24,7 @@ def upgrade() -> None:
         sa.Column("seq", sa.Integer(), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("who", sa.String(length=500), nullable=False),
+        sa.Column("who_name", sa.String(length=300), nullable=False),
         sa.Column("at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("note", sa.Text(), nullable=False),
         sa.Column("opinion", sa.JSON(), nullable=True),

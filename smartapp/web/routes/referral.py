@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
 from launch.sessions import LaunchSession
+from smartapp.packet import intake
 from smartapp.packet.store import PacketStore, StoredPacket
 from smartapp.packet.tracking import Opinion, TransitionRefused, change_status, follow_in_worklist
 from smartapp.web.csrf import check_csrf
@@ -37,9 +38,22 @@ async def referral_of(services: AppServices, session: LaunchSession, referral: s
                    "This patient has no such referral from this EHR.", "Reload the packet page and try again.")
 
 
+async def user_name(services: AppServices, session: LaunchSession, stored: StoredPacket) -> str:
+    """The signed-in user's name for the status history: the packet's sender when that is them,
+    else their Practitioner in the launch's record; "" when neither names them."""
+    user = session.fhir_user or ""
+    if not user:
+        return ""
+    if stored.packet.sender.reference == user and stored.packet.sender.name:
+        return stored.packet.sender.name
+    results = await services.results.get(services, session)
+    return intake.sender(results.snapshot.resources, user)[0].name
+
+
 async def apply_status(services: AppServices, session: LaunchSession, stored: StoredPacket, newest: bool,
                        status: str, note: str, opinion: Opinion | None = None) -> None:
-    state = await change_status(services.engine, stored, status, who=who(session), note=note, opinion=opinion)
+    state = await change_status(services.engine, stored, status, who=who(session), note=note, opinion=opinion,
+                                who_name=await user_name(services, session, stored))
     if newest:  # the worklist follows the patient's newest referral
         await follow_in_worklist(services.engine, stored, state.status)
 
