@@ -254,6 +254,8 @@ def summary_line(stored: StoredPacket, state: Tracking) -> str:
         return f"{line}, not sent yet"
     if latest.status != "sent":
         line += f" — {STATUS_WORDS[latest.status]} {us_date(latest.at.date())}"
+    if latest.opinion:
+        line += f": {latest.opinion.agreement_label.lower()}"
     return line
 
 

@@ -156,6 +156,8 @@ def test_outside_opinion_is_stored_shown_and_exported(stack: Stack, browser: Bro
     assert "Referral status: Opinion returned" in page
     assert f"From {CENTER}, received {TODAY}: <strong>Changes the plan</strong>." in page
     assert "recommend adding trastuzumab and pertuzumab" in page
+    findings = browser.get(f"{stack.app}/s/{sid}/results").text
+    assert f"Referral to {CENTER} sent {TODAY} — opinion returned {TODAY}: changes the plan</a>" in findings
     task = referral.task()
     assert task["status"] == "completed" and task["businessStatus"]["coding"][0]["code"] == "7.0"
     assert task["output"][0]["valueString"].startswith(f"Opinion from {CENTER} dated {OPINION['received']}: "
