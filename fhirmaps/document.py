@@ -39,8 +39,9 @@ TREATMENT_TYPES = ("Procedure", "MedicationRequest", "MedicationAdministration",
                    "ServiceRequest")
 
 
-def document_bundle(packet: Json, *, timestamp: str, pdf: bytes | None = None) -> Json:
-    """`timestamp` is the instant the document is assembled (its identity: one document per call)."""
+def document_bundle(packet: Json, *, timestamp: str, pdf: bytes | None = None, tracking: Json | None = None) -> Json:
+    """`timestamp` is the instant the document is assembled (its identity: one document per call);
+    `tracking` the referral's tracked status after final (see `referral.task`)."""
     urn = _urns(packet)
     sources = {f"{r['resourceType']}/{r.get('id')}": r for r in packet.get("sources") or [] if r.get("resourceType")}
     entries: dict[str, Json] = {}  # fullUrl -> resource
@@ -65,8 +66,18 @@ def document_bundle(packet: Json, *, timestamp: str, pdf: bytes | None = None) -
     if packet["insurance"].get("reference") in sources:
         request["insurance"] = [{"reference": urn(packet["insurance"]["reference"])}]
     entries[urn("ServiceRequest")] = request
+    if packet["status"] == "final":
+        # The request ends with its Task: done when the opinion is back, revoked when the center
+        # declined or the sender cancelled (a new referral is a new ServiceRequest).
+        ended = {"completed": "completed", "declined": "revoked", "cancelled": "revoked"}
+        request["status"] = ended.get((tracking or {}).get("status") or "", request["status"])
+    if packet.get("amends"):
+        # The corrected version replaces the earlier referral, which lives only at the sender:
+        # an identifier reference, never a dangling literal one.
+        request["replaces"] = [{"identifier": {"system": packet["identifier_system"], "value": packet["amends"]},
+                                "display": "Earlier version of this referral"}]
     entries[urn("Task")] = referral.task(packet, focus=urn("ServiceRequest"), patient=urn(patient_ref),
-                                         requester=author, owner=owner)
+                                         requester=author, owner=owner, tracking=tracking)
     if pdf is not None:
         entries[urn("Binary")] = {"resourceType": "Binary", "contentType": "application/pdf",
                                   "data": base64.b64encode(pdf).decode("ascii")}

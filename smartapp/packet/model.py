@@ -206,6 +206,10 @@ class ReferralPacket(BaseModel):
     # time: the FHIR document must contain every resource it references.
     sources: list[dict[str, object]] = Field(default_factory=list)
     data_issues: list[str] = Field(default_factory=list)
+    # The packet this one was started from: a new referral after a decline or for another center
+    # (`follows`), or a corrected version of a final packet (`amends`).
+    follows: str = ""
+    amends: str = ""
 
     @property
     def identifier_value(self) -> str:
@@ -217,6 +221,13 @@ class ReferralPacket(BaseModel):
 
     def to_json(self) -> dict[str, object]:
         return self.model_dump(mode="json")
+
+    def successor(self, *, created: str, amend: bool = False) -> ReferralPacket:
+        """A new draft prefilled from this packet: another referral for the same patient (no
+        destination chosen yet), or with `amend` a corrected version for the same center."""
+        update: dict[str, object] = {"id": new_id(), "status": "draft", "created": created}
+        update |= {"amends": self.id, "follows": ""} if amend else {"follows": self.id, "amends": "", "destination": None}
+        return self.model_copy(deep=True, update=update)
 
     def finalize_problems(self) -> list[str]:
         """What stands between this draft and a final packet, in words for the editor."""

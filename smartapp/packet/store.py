@@ -150,6 +150,14 @@ class PacketStore:
             row = (await conn.execute(query)).mappings().first()
         return _stored(row) if row else None
 
+    async def for_patient(self, iss: str, patient_ref: str) -> list[StoredPacket]:
+        """Every packet of the patient drafted from this EHR, newest first."""
+        query = (select(packets).where(packets.c.iss == iss, packets.c.patient_ref == patient_ref)
+                 .order_by(packets.c.created_at.desc()))
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        return [_stored(row) for row in rows]
+
     async def save(self, packet: ReferralPacket, expected_version: int, who: str) -> StoredPacket:
         """Store `packet` as the next version if the stored one is still `expected_version`."""
         current = await self.get(packet.id)

@@ -30,7 +30,7 @@ from smartapp.schema import migrate
 from smartapp.web.body_limit import BodyLimitMiddleware
 from smartapp.web.errors import install_error_handlers
 from smartapp.web.results import ResultsCache
-from smartapp.web.routes import actions, health, jwks, launch, packet, patient, source, style, worklist
+from smartapp.web.routes import actions, health, jwks, launch, packet, patient, referral, source, style, worklist
 from smartapp.web.security import SecurityHeadersMiddleware
 from smartapp.web.services import AppServices
 from smartapp.web.trusted_host import TrustedHostMiddleware, allowed_hosts
@@ -92,7 +92,7 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
     app.add_middleware(TrustedHostMiddleware, hosts=allowed_hosts(settings))
     install_error_handlers(app)
     app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")
-    for router in (health.router, jwks.router, launch.router, patient.router, source.router, actions.router, style.router, cds_routes.router,
-                   packet.router, worklist.router):
+    for router in (health.router, jwks.router, launch.router, patient.router, source.router, actions.router, style.router,
+                   cds_routes.router, packet.router, referral.router, worklist.router):
         app.include_router(router)
     return app

@@ -116,3 +116,33 @@ def test_pdf_is_tagged_with_title_language_and_draft_on_every_page() -> None:
     assert "Signature:" in everything and "Date: 11/25/2026" in everything
     final = pypdf.PdfReader(io.BytesIO(render_pdf(packet.model_copy(update={"status": "final"}))))
     assert not any("DRAFT" in page.extract_text() for page in final.pages)
+
+
+TRACKED = [("final", "requested", "2.0"), ("sent", "requested", "2.0"), ("received", "received", "2.0"),
+           ("accepted", "accepted", "3.0"), ("declined", "rejected", "4.0"), ("scheduled", "in-progress", "5.1.1"),
+           ("cancelled", "cancelled", "6.0"), ("completed", "completed", "7.0")]
+
+
+@pytest.mark.parametrize(("status", "task_status", "business"), TRACKED)
+def test_every_tracked_status_exports_a_valid_bser_task(status: str, task_status: str, business: str) -> None:
+    bundle = chart("01-gist-vs-lms.json")
+    packet = draft_for_patient([bundle], f"Patient/{patient_id(bundle)}", as_of=AS_OF, created=CREATED)
+    final = packet.model_copy(update={"status": "final"}).successor(created=CREATED, amend=True)
+    final.status = "final"
+    opinion = {"received": "2026-12-03", "center": "Mayo Clinic", "agreement": "changes-diagnosis",
+               "summary": "Leiomyosarcoma, not GIST."} if status == "completed" else None
+    tracking = {"status": status, "at": "2026-12-03T10:00:00+00:00", "note": "by phone", "opinion": opinion}
+    doc = document.document_bundle(final.to_json(), timestamp=CREATED, tracking=tracking)
+    assert validation_problem(doc) is None
+    task = next(e["resource"] for e in doc["entry"] if e["resource"]["resourceType"] == "Task")
+    assert (task["status"], task["businessStatus"]["coding"][0]["code"]) == (task_status, business)
+    assert task["lastModified"] == "2026-12-03T10:00:00+00:00" and task["statusReason"]["text"] == "by phone"
+    assert [o["valueString"] for o in task.get("output", [])] == (
+        ["Opinion from Mayo Clinic dated 2026-12-03: changes the diagnosis. Leiomyosarcoma, not GIST."] if opinion else [])
+    request = next(e["resource"] for e in doc["entry"] if e["resource"]["resourceType"] == "ServiceRequest"
+                   and e["resource"]["identifier"][0]["system"] == final.identifier_system)
+    assert request["status"] == {"completed": "completed", "declined": "revoked", "cancelled": "revoked"}.get(status, "active")
+    assert request["replaces"] == [{"identifier": {"system": final.identifier_system, "value": packet.id},
+                                    "display": "Earlier version of this referral"}]
+    urls = {e["fullUrl"] for e in doc["entry"]}
+    assert [r for r in references(doc) if r not in urls] == []

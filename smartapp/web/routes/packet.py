@@ -19,6 +19,14 @@ from smartapp.packet.edits import apply_form
 from smartapp.packet.model import ITEM_STATUS_LABELS, ReferralPacket
 from smartapp.packet.pdf import render_pdf
 from smartapp.packet.store import PacketConflict, PacketFinal, PacketStore, StoredPacket
+from smartapp.packet.tracking import (
+    AGREEMENT_LABELS,
+    STATUS_LABELS,
+    Tracking,
+    follow_in_worklist,
+    patient_referrals,
+    tracking,
+)
 from smartapp.packet.writeback import send_blocker, send_packet
 from smartapp.web.csrf import check_csrf, csrf_token
 from smartapp.web.deps import Services, SmartSession
@@ -68,7 +76,9 @@ async def current_packet(services: AppServices, session: LaunchSession) -> Store
                        "The EHR did not return the patient's own record, so no packet can be drafted.",
                        "Relaunch SecondLook from the patient's chart.") from exc
     packet.data_issues += [g.message for g in snapshot.gaps]
-    return await store.create(packet, iss=session.iss, who=who(session))
+    created = await store.create(packet, iss=session.iss, who=who(session))
+    await follow_in_worklist(services.engine, created, "draft")
+    return created
 
 
 def finalize_refusal(before: ReferralPacket, after: ReferralPacket) -> list[str]:
@@ -78,13 +88,27 @@ def finalize_refusal(before: ReferralPacket, after: ReferralPacket) -> list[str]
     return after.finalize_problems()
 
 
+async def full_state(request: Request, services: AppServices, session: LaunchSession, sid: str,
+                     stored: StoredPacket) -> dict[str, Any]:
+    store = PacketStore(services.engine)
+    referrals = await patient_referrals(services.engine, stored.iss, stored.packet.patient.reference)
+    return state_json(stored, session, request, sid, await store.history(stored.packet.id),
+                      await store.receipts(stored.packet.id), referrals)
+
+
 def state_json(stored: StoredPacket, session: LaunchSession, request: Request, sid: str,
-               history: list[Any], receipts: list[dict[str, Any]]) -> dict[str, Any]:
+               history: list[Any], receipts: list[dict[str, Any]],
+               referrals: list[tuple[StoredPacket, Tracking]]) -> dict[str, Any]:
     blocker = send_blocker(session.granted, stored.packet)
+    states = {s.packet.id: t for s, t in referrals}
     return {
         "version": stored.version,
         "status": stored.packet.status,
         "packet": stored.packet.to_json(),
+        "tracking": states[stored.packet.id].to_json() if stored.packet.id in states else Tracking("draft", []).to_json(),
+        # The patient's other referrals from this EHR (declined, amended, to another center), newest first.
+        "earlier": [{"id": s.packet.id, "version": s.version, "packet": s.packet.to_json(), "tracking": t.to_json()}
+                    for s, t in referrals if s.packet.id != stored.packet.id],
         "history": [{"version": e.version, "who": e.who, "at": e.at.isoformat(), "changes": e.changes} for e in history],
         "receipts": receipts,
         "send": {"allowed": not blocker, "reason": blocker},
@@ -101,10 +125,16 @@ async def packet_page(request: Request, services: Services, session: SmartSessio
 
 async def render_page(request: Request, services: AppServices, session: LaunchSession, sid: str, stored: StoredPacket,
                       *, state: str = "", remote: bool = False, notice: str = "", alert: str = "",
-                      missing: list[str] | None = None, status_code: int = 200) -> Response:
+                      missing: list[str] | None = None, status_code: int = 200, tracking_alert: str = "",
+                      opinion_form: dict[str, str] | None = None) -> Response:
     store = PacketStore(services.engine)
     places = directory(services)
+    referrals = await patient_referrals(services.engine, stored.iss, stored.packet.patient.reference)
     context = {
+        "tracking": next((t for s, t in referrals if s.packet.id == stored.packet.id), None)
+        or await tracking(services.engine, stored),
+        "earlier": [(s, t) for s, t in referrals if s.packet.id != stored.packet.id],
+        "tracking_alert": tracking_alert, "agreements": AGREEMENT_LABELS, "status_labels": STATUS_LABELS, "opinion_form": opinion_form or {},
         "sid": sid, "packet": stored.packet, "version": stored.version, "csrf": csrf_token(request, sid),
         "history": await store.history(stored.packet.id), "receipts": await store.receipts(stored.packet.id),
         "send_blocker": send_blocker(session.granted, stored.packet), "notice": notice, "alert": alert,
@@ -170,9 +200,7 @@ async def send_current(services: AppServices, session: LaunchSession) -> dict[st
 async def get_packet(request: Request, services: Services, session: SmartSession, sid: str) -> dict[str, Any]:
     """The launch patient's referral packet (drafted on first request), its edit history and receipts."""
     stored = await current_packet(services, session)
-    store = PacketStore(services.engine)
-    return state_json(stored, session, request, sid, await store.history(stored.packet.id),
-                      await store.receipts(stored.packet.id))
+    return await full_state(request, services, session, sid, stored)
 
 
 @router.put("/api/s/{sid}/packet", tags=["packet"], responses={
@@ -202,8 +230,7 @@ async def put_packet(request: Request, services: Services, session: SmartSession
         return JSONResponse(body, status_code=409)
     except PacketFinal as final:
         return JSONResponse({"error": "final", "message": str(final), "current_version": stored.version}, status_code=409)
-    return JSONResponse(state_json(saved, session, request, sid, await store.history(saved.packet.id),
-                                   await store.receipts(saved.packet.id)))
+    return JSONResponse(await full_state(request, services, session, sid, saved))
 
 
 @router.get("/api/s/{sid}/packet.pdf", tags=["packet"], response_class=Response)
@@ -220,8 +247,11 @@ async def packet_fhir(services: Services, session: SmartSession) -> Response:
     referral as ServiceRequest + Task, and the PDF as DocumentReference + Binary."""
     stored = await current_packet(services, session)
     pdf = await asyncio.to_thread(render_pdf, stored.packet)
-    bundle = document.document_bundle(stored.packet.to_json(), timestamp=stored.updated_at.isoformat(timespec="seconds"),
-                                      pdf=pdf)
+    state = await tracking(services.engine, stored)
+    # A status change makes a new document (a new Bundle id), as an edit does.
+    changed = max([stored.updated_at, *(e.at for e in state.events)])
+    bundle = document.document_bundle(stored.packet.to_json(), timestamp=changed.isoformat(timespec="seconds"),
+                                      pdf=pdf, tracking=state.to_json())
     return JSONResponse(bundle, media_type="application/fhir+json")
 
 

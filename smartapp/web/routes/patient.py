@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from smartapp.finding_actions import list_actions
+from smartapp.packet.tracking import patient_referrals, summary_line
 from smartapp.web.api_models import FindingsResponse, RecordSummary, with_decisions
 from smartapp.web.csrf import csrf_token
 from smartapp.web.deps import Services, SmartSession
@@ -35,8 +36,11 @@ async def results_fragment(request: Request, services: Services, session: SmartS
     as a whole page."""
     results = await services.results.get(services, session)
     actions = await list_actions(services.engine, session.iss, session.patient or "")
+    referrals = await patient_referrals(services.engine, session.iss, f"Patient/{session.patient}")
     context = {
         "session": session,
+        # The patient's referrals from this EHR, newest first, each as one line in words.
+        "referral_lines": [summary_line(stored, state) for stored, state in referrals],
         "patient": results.snapshot.patient(),
         "summary": record_summary(session, results.snapshot),
         "view": build_page(session.id, results.evaluation, actions, session.app_context),
