@@ -22,6 +22,7 @@ from .large_patient import build_large_patient
 from .records import MemoryStore
 from .resource_store import ResourceStore, load_patients_dir
 from .runtime import DemoEhr
+from .staff import add_demo_staff
 from .synthetic import add_population
 
 
@@ -53,6 +54,7 @@ def load_resources(config: DemoEhrConfig) -> ResourceStore:
     if config.synthetic_patients:
         add_population(store, config.synthetic_patients, seed=config.synthetic_seed, shift_days=shift)
     add_demo_groups(store, config.stories_on or date.today())
+    add_demo_staff(store)
     return store
 
 

@@ -30,7 +30,18 @@ from smartapp.schema import migrate
 from smartapp.web.body_limit import BodyLimitMiddleware
 from smartapp.web.errors import install_error_handlers
 from smartapp.web.results import ResultsCache
-from smartapp.web.routes import actions, health, jwks, launch, packet, patient, referral, source, style, worklist
+from smartapp.web.routes import (
+    actions,
+    health,
+    jwks,
+    launch,
+    packet,
+    patient,
+    referral,
+    source,
+    style,
+    worklist,
+)
 from smartapp.web.security import SecurityHeadersMiddleware
 from smartapp.web.services import AppServices
 from smartapp.web.trusted_host import TrustedHostMiddleware, allowed_hosts

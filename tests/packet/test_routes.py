@@ -144,7 +144,12 @@ def test_finalize_without_what_is_needed_is_refused_with_the_list(stack: Stack, 
     refused = browser.request("PUT", api, json={"version": 1, "packet": dict(state["packet"], status="final")}, headers=headers)
     assert refused.status_code == 422
     missing = refused.json()["missing"]
-    assert "Choose the receiving center." in missing and "Enter the referring clinician's name." in missing
+    assert "Choose the receiving center." in missing
+    # The referring clinician is the launch's fhirUser, read from the EHR (the demo's Practitioner).
+    assert "Reyes" in state["packet"]["sender"]["name"] and "Enter the referring clinician's name." not in missing
+    unnamed = dict(state["packet"], status="final", sender=dict(state["packet"]["sender"], name=""))
+    refused = browser.request("PUT", api, json={"version": 1, "packet": unnamed}, headers=headers)
+    assert refused.status_code == 422 and "Enter the referring clinician's name." in refused.json()["missing"]
     form = {"csrf": state["csrf_token"], "version": "1", "summary_note": "Kept", "action": "final"}
     page = browser.request("POST", f"{stack.app}/s/{sid}/packet", data=form)
     assert page.status_code == 422 and "cannot be marked final yet" in page.text and "Choose the receiving center." in page.text

@@ -120,7 +120,8 @@ def test_status_form_needs_csrf_and_shows_a_refusal_on_the_page(stack: Stack, br
     page = browser.request("POST", url, data={"csrf": referral.state["csrf_token"], "status": "sent",
                                               "note": "Sent through the center's portal"})
     assert page.status_code == 200 and "Referral status updated." in page.text
-    assert f"<li>Sent {TODAY}: Sent through the center&#39;s portal</li>" in page.text  # no id on screen
+    # The demo user by name (its Practitioner), never the fhirUser id.
+    assert f"<li>Sent {TODAY} by Jordan Reyes: Sent through the center&#39;s portal</li>" in page.text
     section = page.text[page.text.index('data-testid="referral-tracking"'):]
     assert "Referral status: Sent" in section and "Practitioner/" not in section[:section.index("</section>")]
     refused = browser.request("POST", url, data={"csrf": referral.state["csrf_token"], "status": "scheduled"})
