@@ -106,6 +106,28 @@ def test_second_save_from_the_same_version_is_refused(stack: Stack, browser: Bro
     assert history[1]["who"]
 
 
+def test_typed_text_survives_a_version_conflict_and_filtering_centers(stack: Stack, browser: Browser) -> None:
+    sid = launch(browser, stack)
+    api = f"{stack.app}/api/s/{sid}/packet"
+    state = browser.get(api).json()
+    csrf = state["csrf_token"]
+    other = dict(state["packet"], summary_note="The other editor's summary")
+    assert browser.request("PUT", api, json={"version": 1, "packet": other}, headers={"X-CSRF-Token": csrf}).status_code == 200
+    # This user still edits version 1: the save is refused, and the page gives back what they typed.
+    stale = {"csrf": csrf, "version": "1", "cover_letter": "Dear colleague, my typed letter", "action": "save"}
+    page = browser.request("POST", f"{stack.app}/s/{sid}/packet", data=stale)
+    assert page.status_code == 409 and "Dear colleague, my typed letter" in page.text and "Your text is kept below" in page.text
+    assert 'name="version" value="2"' in page.text  # saving again is on the newest version
+    assert browser.get(api).json()["packet"]["cover_letter"] == state["packet"]["cover_letter"]  # nothing overwritten silently
+    # "Save and filter centers" keeps the typed text and filters the directory.
+    form = {"csrf": csrf, "version": "2", "cover_letter": "Letter typed before filtering", "action": "filter",
+            "filter_state": "MD"}
+    filtered = browser.request("POST", f"{stack.app}/s/{sid}/packet", data=form)
+    assert filtered.status_code == 200 and "state=MD" in str(filtered.request.url)
+    assert "maryland-greenebaum/in-person" in filtered.text and "vcu-massey/in-person" not in filtered.text
+    assert browser.get(api).json()["packet"]["cover_letter"] == "Letter typed before filtering"
+
+
 def test_form_edit_pdf_and_fhir_document(stack: Stack, browser: Browser) -> None:
     sid = launch(browser, stack)
     state = browser.get(f"{stack.app}/api/s/{sid}/packet").json()

@@ -4,8 +4,10 @@ write-back. The patient always comes from the launch session; the packet id neve
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Body, Header, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -164,11 +166,21 @@ async def save_form(request: Request, services: Services, session: SmartSession,
     try:
         saved = await PacketStore(services.engine).save(updated, expected, who(session))
     except PacketConflict as conflict:
-        return await render_page(request, services, session, sid, conflict.current, alert=str(conflict), status_code=409)
+        # Nothing typed is lost: the form comes back with this user's text on the newest version,
+        # so saving again is a deliberate choice after reading what the other person changed.
+        kept = replace(conflict.current, packet=updated.model_copy(update={"status": "draft"}))
+        alert = (f"{conflict} Your text is kept below; compare it with their changes in the history, then "
+                 "save again to keep yours.")
+        return await render_page(request, services, session, sid, kept, alert=alert, status_code=409)
     except PacketFinal as final:
         return await render_page(request, services, session, sid, stored, alert=str(final), status_code=409)
     if missing:
         return await render_page(request, services, session, sid, saved, missing=missing, status_code=422)
+    if fields.get("action") == "filter":
+        # The edits are saved first, then the centers are filtered: filtering never drops typed text.
+        query = urlencode({k: v for k, v in (("state", fields.get("filter_state", "")),
+                                             ("remote", fields.get("filter_remote", ""))) if v} | {"notice": "saved"})
+        return RedirectResponse(f"/s/{sid}/packet?{query}", status_code=303)
     notice = "final" if updated.status == "final" else "saved"
     return RedirectResponse(f"/s/{sid}/packet?notice={notice}", status_code=303)
 
