@@ -3,8 +3,15 @@ procedures, care-plan activities). A heuristic first draft: the coordinator edit
 
 from __future__ import annotations
 
+import re
+import tomllib
+from functools import cache
+from pathlib import Path
+
 from fhirmaps.record import Action, PatientRecord
 from smartapp.packet.model import TreatmentLine
+
+RULES = Path(__file__).parent / "data" / "treatment.toml"
 
 DONE_OR_ONGOING = frozenset({"completed", "active", "in-progress", "stopped", "on-hold"})
 PLANNED = frozenset({"draft", "scheduled", "not-started", "preparation"})
@@ -20,7 +27,7 @@ def treatment_so_far(record: PatientRecord) -> list[TreatmentLine]:
             if not action.antineoplastic or action.status not in DONE_OR_ONGOING:
                 continue
         elif action.resource_type == "Procedure":
-            if action.status != "completed":
+            if action.status != "completed" or not is_treatment(action):
                 continue
         else:
             continue
@@ -38,9 +45,28 @@ def proposed_treatment(record: PatientRecord) -> list[TreatmentLine]:
             or (action.resource_type == "MedicationRequest" and action.status == "draft")
             or (action.resource_type == "Procedure" and action.status == "preparation")
         )
-        if planned:
+        if planned and is_treatment(action):
             lines.setdefault(action.name.lower(), _line(action))
     return list(lines.values())
+
+
+@cache
+def _words(key: str) -> re.Pattern[str]:
+    return re.compile(tomllib.loads(RULES.read_text())[key]["value"], re.IGNORECASE)
+
+
+def is_treatment(action: Action) -> bool:
+    """An anticancer drug, or a procedure, order or plan whose name says cancer treatment (see
+    data/treatment.toml): never a consult, referral or visit; a definitive treatment even beside a
+    diagnostic word; a weaker treatment word only without one."""
+    if action.antineoplastic:
+        return True
+    name = action.name
+    if _words("never_words").search(name):
+        return False
+    if _words("definitive_words").search(name):
+        return True
+    return bool(_words("other_words").search(name)) and not _words("diagnostic_words").search(name)
 
 
 def _line(action: Action) -> TreatmentLine:
