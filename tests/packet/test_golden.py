@@ -98,6 +98,8 @@ def test_checklist_matches_golden(patient: str, packets: dict[str, ReferralPacke
                    and i["reference"] == wanted.get("reference", i["reference"]) for i in labs), wanted
     treatment = {i["reference"] for i in items if i["category"] == "treatment" and i["status"] == "attached"}
     assert set(spec["treatment_include"]) <= treatment
+    # Diagnostic procedures (biopsies, endoscopies) are not treatment records.
+    assert not set(spec.get("treatment_exclude", [])) & treatment
 
 
 @pytest.mark.parametrize("patient", PATIENTS)
