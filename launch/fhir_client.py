@@ -9,6 +9,8 @@ requested is the normalised one that check approved (dot segments resolved).
 from __future__ import annotations
 
 import asyncio
+import bisect
+import itertools
 import re
 import time
 from collections.abc import Awaitable, Callable
@@ -38,6 +40,10 @@ PageHook = Callable[[list[dict[str, Any]]], None]
 
 # Statuses by which an EHR says "too much": the per-EHR limit backs off on them.
 THROTTLE_STATUSES = frozenset({429, 503})
+# Priorities of waiting requests: searches and their next pages form the record read's sequential
+# chains, so they go before attachment downloads, which can run in any order.
+URGENT = 0
+BULK = 1
 # How long a halved limit stays halved at least (longer when the EHR's Retry-After says so).
 COOLDOWN_SECONDS = 30.0
 
@@ -63,7 +69,8 @@ class EhrLimit:
         self._cool_until = 0.0
         self._epoch = 0
         self._successes = 0
-        self._waiters: list[asyncio.Future[None]] = []
+        self._waiters: list[tuple[int, int, asyncio.Future[int]]] = []  # sorted: priority, arrival
+        self._arrivals = itertools.count()
 
     def configure(self, ceiling: int) -> None:
         """The latest configured ceiling wins (a registry reload may change it)."""
@@ -73,21 +80,28 @@ class EhrLimit:
             self.limit = min(self.limit, ceiling) if self._clock() < self._cool_until else ceiling
             self._wake()
 
-    async def acquire(self) -> int:
-        """Wait for a slot; returns the epoch to hand back to `release`."""
-        while self.in_flight >= self.limit:
-            waiter = asyncio.get_running_loop().create_future()
-            self._waiters.append(waiter)
-            try:
-                await waiter
-            except asyncio.CancelledError:
-                self._waiters.remove(waiter)
-                self._wake()  # a slot this waiter was woken for goes to the next one
-                raise
-            self._waiters.remove(waiter)
+    async def acquire(self, priority: int = URGENT) -> int:
+        """Wait for a slot; returns the epoch to hand back to `release`. Waiting requests get
+        free slots in order of `priority` (lower first), then of arrival."""
+        if self.in_flight < self.limit and not self._waiters:
+            self._take()
+            return self._epoch
+        waiter: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        entry = (priority, next(self._arrivals), waiter)
+        bisect.insort(self._waiters, entry, key=lambda e: (e[0], e[1]))
+        try:
+            return await waiter
+        except asyncio.CancelledError:
+            if entry in self._waiters:
+                self._waiters.remove(entry)
+            elif waiter.done() and not waiter.cancelled():
+                self.in_flight -= 1  # the slot was handed over just before the cancel: pass it on
+                self._wake()
+            raise
+
+    def _take(self) -> None:
         self.in_flight += 1
         self.peak = max(self.peak, self.in_flight)
-        return self._epoch
 
     def release(self, epoch: int, status: int | None) -> None:
         """`status` is the HTTP status of the answer (None: no answer). Synchronous, so a
@@ -100,13 +114,13 @@ class EhrLimit:
         self._wake()
 
     def _wake(self) -> None:
-        free = self.limit - self.in_flight
-        for waiter in self._waiters:
-            if free <= 0:
-                break
-            if not waiter.done():
-                waiter.set_result(None)
-                free -= 1
+        """Hand free slots to the most urgent waiters."""
+        while self._waiters and self.in_flight < self.limit:
+            _priority, _arrival, waiter = self._waiters.pop(0)
+            if waiter.done():
+                continue
+            self._take()
+            waiter.set_result(self._epoch)
 
     def throttle_for(self, seconds: float) -> None:
         """Keep the limit down at least this long (the EHR's Retry-After)."""
@@ -264,7 +278,7 @@ class FhirClient:
                 operation="fetch attachment",
             )
         # Oracle Health returns raw bytes only when Accept is the attachment's own contentType.
-        response = await self._send("GET", absolute, "fetch attachment", accept=content_type or "*/*")
+        response = await self._send("GET", absolute, "fetch attachment", accept=content_type or "*/*", priority=BULK)
         return response.content, response.headers.get("Content-Type", content_type)
 
     def is_under_base(self, url: str) -> bool:
@@ -313,6 +327,7 @@ class FhirClient:
         body: dict[str, Any] | None = None,
         accept: str = FHIR_JSON,
         headers: dict[str, str] | None = None,
+        priority: int = URGENT,
     ) -> httpx2.Response:
         checked = url_under_base(url, self.base_url)
         if checked is None:
@@ -330,7 +345,7 @@ class FhirClient:
             if body is not None:
                 sent["Content-Type"] = FHIR_JSON
             try:
-                response = await self._limited_request(method, url, params, body, sent)
+                response = await self._limited_request(method, url, params, body, sent, priority)
             except httpx2.TimeoutException as exc:
                 failure: FhirError = TemporaryFhirError(
                     f"The EHR did not answer {operation} in time.", operation=operation
@@ -379,11 +394,11 @@ class FhirClient:
 
     async def _limited_request(
         self, method: str, url: str, params: SearchParams | None, body: dict[str, Any] | None,
-        headers: dict[str, str],
+        headers: dict[str, str], priority: int,
     ) -> httpx2.Response:
         """One HTTP request inside this EHR's in-flight limit; its answer adjusts the limit."""
         limit = self.limit
-        epoch = await limit.acquire()
+        epoch = await limit.acquire(priority)
         status: int | None = None
         try:
             response = await self._http.request(

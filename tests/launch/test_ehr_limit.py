@@ -18,7 +18,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from launch.fhir_client import DEFAULT_MAX_CONCURRENCY, EhrLimit, FhirClient
+from launch.fhir_client import BULK, DEFAULT_MAX_CONCURRENCY, URGENT, EhrLimit, FhirClient
 from launch.record import SearchSpec, fetch_searches
 from launch.registry import Registry
 from launch.retry import RetryPolicy
@@ -228,3 +228,23 @@ async def test_a_cancelled_waiter_hands_its_slot_on() -> None:
     epoch = await asyncio.wait_for(queued, 1)
     limit.release(epoch, 200)
     assert limit.in_flight == 0
+
+
+async def test_searches_go_before_attachment_downloads_that_wait() -> None:
+    limit = EhrLimit(1)
+    first = await limit.acquire()
+    order: list[str] = []
+
+    async def request(name: str, priority: int) -> None:
+        epoch = await limit.acquire(priority)
+        order.append(name)
+        await asyncio.sleep(0)
+        limit.release(epoch, 200)
+
+    waiting = [asyncio.ensure_future(request("attachment 1", BULK)), asyncio.ensure_future(request("attachment 2", BULK))]
+    await asyncio.sleep(0)
+    waiting.append(asyncio.ensure_future(request("next page", URGENT)))
+    await asyncio.sleep(0)
+    limit.release(first, 200)
+    await asyncio.gather(*waiting)
+    assert order == ["next page", "attachment 1", "attachment 2"]
