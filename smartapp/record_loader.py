@@ -155,22 +155,34 @@ async def load_patient_record(
     reports = [s for s in searches if s.resource_type in REPORT_TYPES]
     others = [s for s in searches if s.resource_type not in REPORT_TYPES]
     texts = ReportTexts(client, granted)
+    # Who the referral names beyond the patient's compartment is read while the searches run:
+    # the launch user at once, the payers as soon as the Coverage page names them.
+    referenced = [asyncio.ensure_future(fetch_user(client, granted, user))]
+    payers_asked: set[str] = set()
 
     def report_page(resources: list[dict[str, Any]]) -> None:
         prevalidate(resources)
         texts.on_page(resources)
 
+    def other_page(resources: list[dict[str, Any]]) -> None:
+        prevalidate(resources)
+        payers = _reads([reference(p) for r in resources if r.get("resourceType") == "Coverage"
+                         for p in _items(r.get("payor"))], payers_asked)
+        payers_asked.update(f"{spec.resource_type}/{spec.params['_id']}" for spec in payers)
+        if payers:
+            referenced.append(asyncio.ensure_future(fetch_searches(client, payers, granted)))
+
     report_result, other_result = await asyncio.gather(
         fetch_searches(client, reports, granted, on_page=report_page),
-        _fetch_with_undated_fallback(client, others, granted, patient_id, prevalidate),
+        _fetch_with_undated_fallback(client, others, granted, patient_id, other_page),
     )
-    referenced = await fetch_referenced(client, granted, [*other_result.resources, *report_result.resources], user)
+    extra = _merge(await asyncio.gather(*referenced), [*other_result.resources, *report_result.resources])
     fetched_texts = await texts.results()
     await asyncio.gather(*checks)
     snapshot = PatientRecordSnapshot(
         patient_id,
-        [*other_result.resources, *report_result.resources, *referenced.resources],
-        [*other_result.gaps, *report_result.gaps, *referenced.gaps],
+        [*other_result.resources, *report_result.resources, *extra.resources],
+        [*other_result.gaps, *report_result.gaps, *extra.gaps],
     )
     for item in fetched_texts:
         if isinstance(item, FetchedAttachment):
@@ -180,23 +192,34 @@ async def load_patient_record(
     return snapshot
 
 
-async def fetch_referenced(client: FhirClient, granted: GrantedScopes, resources: list[dict[str, Any]],
-                           user: str | None) -> FetchResult:
-    """Who the referral names beyond the patient's compartment: the launch user (Practitioner or
-    PractitionerRole), their roles and organizations, and the payers Coverage points at."""
-    have = {f"{r.get('resourceType')}/{r.get('id')}" for r in resources}
-    wanted = [reference(p) for r in resources if r.get("resourceType") == "Coverage" for p in _items(r.get("payor"))]
+async def fetch_user(client: FhirClient, granted: GrantedScopes, user: str | None) -> FetchResult:
+    """The launch user (Practitioner or PractitionerRole) the referral names as its sender, their
+    roles and those roles' practitioner and organization."""
+    if not user or user.split("/", 1)[0] not in ("Practitioner", "PractitionerRole"):
+        return FetchResult()
     specs = []
-    if user and user.split("/", 1)[0] in ("Practitioner", "PractitionerRole"):
-        wanted.append(user)
-        if user.startswith("Practitioner/"):
-            specs.append(SearchSpec("PractitionerRole", {"practitioner": user}, "referring clinician's roles"))
-    first = await fetch_searches(client, [*specs, *_reads(wanted, have)], granted)
-    have |= {f"{r.get('resourceType')}/{r.get('id')}" for r in first.resources}
+    if user.startswith("Practitioner/"):
+        specs.append(SearchSpec("PractitionerRole", {"practitioner": user}, "referring clinician's roles"))
+    first = await fetch_searches(client, [*specs, *_reads([user], set())], granted)
+    have = {f"{r.get('resourceType')}/{r.get('id')}" for r in first.resources}
     roles = [r for r in first.resources if r.get("resourceType") == "PractitionerRole"]
     more = [reference(r.get(k)) for r in roles for k in ("practitioner", "organization")]
     second = await fetch_searches(client, _reads(more, have), granted) if roles else FetchResult()
     return FetchResult(resources=[*first.resources, *second.resources], gaps=[*first.gaps, *second.gaps])
+
+
+def _merge(results: list[FetchResult], record: list[dict[str, Any]]) -> FetchResult:
+    """The referenced reads together, without resources the record or another read already has."""
+    have = {(r.get("resourceType"), r.get("id")) for r in record}
+    merged = FetchResult()
+    for result in results:
+        merged.gaps.extend(result.gaps)
+        for resource in result.resources:
+            key = (resource.get("resourceType"), resource.get("id"))
+            if key not in have:
+                have.add(key)
+                merged.resources.append(resource)
+    return merged
 
 
 def _reads(refs: list[str], have: set[str]) -> list[SearchSpec]:
