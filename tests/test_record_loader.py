@@ -11,8 +11,9 @@ from werkzeug import Request, Response
 
 from launch.fhir_client import FhirClient
 from launch.http import create_http_client
+from launch.record import SearchSpec
 from launch.scopes import GrantedScopes
-from smartapp.record_loader import build_searches, load_patient_record
+from smartapp.record_loader import OBSERVATION_WINDOWS, REPORT_WINDOWS, build_searches, load_patient_record
 
 TODAY = date(2026, 11, 25)
 OBSERVATIONS = [
@@ -99,11 +100,24 @@ async def test_server_refusing_date_missing_falls_back_to_the_whole_search(https
 def test_partitions_are_disjoint_date_windows() -> None:
     specs = [s for s in build_searches("p1", TODAY) if s.resource_type == "Observation"]
     dates = [s.params.get("date") or s.params.get("date:missing") for s in specs]
-    assert dates[0] == "ge2026-05-29"
-    assert dates[1] == ["ge2025-11-25", "lt2026-05-29"]
+    assert dates[0] == "ge2026-08-27"
+    assert dates[1] == ["ge2026-05-29", "lt2026-08-27"]
     assert dates[-2] == "lt2023-11-26"
     assert dates[-1] == "true"
-    # Every lower edge is the next window's upper edge: no gap, no overlap.
+    assert len(specs) == len(OBSERVATION_WINDOWS) + 1
+    _assert_contiguous(specs)
+
+
+def test_reports_are_read_as_date_windows_too() -> None:
+    specs = [s for s in build_searches("p1", TODAY) if s.resource_type == "DiagnosticReport"]
+    assert len(specs) == len(REPORT_WINDOWS) + 1
+    assert specs[-1].params["date:missing"] == "true"
+    assert specs[-2].params["date"] == "lt2024-11-25"
+    _assert_contiguous(specs)
+
+
+def _assert_contiguous(specs: list[SearchSpec]) -> None:
+    """Every lower edge is the next window's upper edge: no gap, no overlap."""
     for newer, older in zip(specs[:-2], specs[1:-1], strict=True):
         low = newer.params["date"] if isinstance(newer.params["date"], str) else newer.params["date"][0]
         high = older.params["date"] if isinstance(older.params["date"], str) else older.params["date"][1]
