@@ -28,6 +28,14 @@ OBSERVATIONS = [
 ]
 
 
+REPORTS = [
+    {"resourceType": "DiagnosticReport", "id": f"report-{when or 'undated'}", "status": "final",
+     "subject": {"reference": "Patient/p1"}, "code": {"text": "Pathology"},
+     **({"effectiveDateTime": when} if when else {})}
+    for when in ("2026-11-20", "2026-03-01", "2025-06-01", "2020-02-02", None)
+]
+
+
 class Token:
     async def token(self) -> str:
         return "t"
@@ -41,7 +49,7 @@ def bundle(resources: list[dict]) -> Response:
     return Response(json.dumps(body), content_type="application/fhir+json")
 
 
-def observation_handler(refuse_missing: bool):
+def observation_handler(refuse_missing: bool, resources: list[dict] = OBSERVATIONS):
     def handle(request: Request) -> Response:
         args = request.args
         if "date:missing" in args:
@@ -49,7 +57,7 @@ def observation_handler(refuse_missing: bool):
                 body = {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "not-supported",
                                                                       "diagnostics": "Modifier :missing is not supported"}]}
                 return Response(json.dumps(body), status=400, content_type="application/fhir+json")
-            return bundle([o for o in OBSERVATIONS if "effectiveDateTime" not in o])
+            return bundle([o for o in resources if "effectiveDateTime" not in o])
         dates = args.getlist("date")
         def inside(obs: dict) -> bool:
             when = obs.get("effectiveDateTime")
@@ -62,17 +70,18 @@ def observation_handler(refuse_missing: bool):
                 if prefix == "lt" and not when < day:
                     return False
             return True
-        return bundle([o for o in OBSERVATIONS if inside(o)])
+        return bundle([o for o in resources if inside(o)])
     return handle
 
 
 def serve(httpserver: HTTPServer, refuse_missing: bool) -> None:
     httpserver.expect_request("/fhir/Observation").respond_with_handler(observation_handler(refuse_missing))
+    httpserver.expect_request("/fhir/DiagnosticReport").respond_with_handler(observation_handler(refuse_missing, REPORTS))
     httpserver.expect_request("/fhir/Patient/p1").respond_with_json({"resourceType": "Patient", "id": "p1"})
     httpserver.expect_request("/fhir/Patient").respond_with_data(
         json.dumps({"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": {"resourceType": "Patient", "id": "p1"}}]}),
         content_type="application/fhir+json")
-    for rtype in ("Condition", "DiagnosticReport", "DocumentReference", "Procedure", "MedicationRequest",
+    for rtype in ("Condition", "DocumentReference", "Procedure", "MedicationRequest",
                   "MedicationAdministration", "ServiceRequest", "CarePlan", "Coverage", "Specimen", "AllergyIntolerance",
                   "MedicationStatement"):
         httpserver.expect_request(f"/fhir/{rtype}").respond_with_data(
@@ -84,6 +93,8 @@ async def load(httpserver: HTTPServer) -> list[str]:
         client = FhirClient(httpserver.url_for("/fhir"), http, Token())
         snapshot = await load_patient_record(client, "p1", GrantedScopes.parse("patient/*.rs"), today=TODAY)
     assert snapshot.gaps == []
+    reports = sorted(r["id"] for r in snapshot.resources if r["resourceType"] == "DiagnosticReport")
+    assert reports == sorted(r["id"] for r in REPORTS)  # every window and the undated one
     return sorted(r["id"] for r in snapshot.resources if r["resourceType"] == "Observation")
 
 
