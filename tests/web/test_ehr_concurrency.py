@@ -8,7 +8,7 @@ from smartapp.web.patient_data import ehr_concurrency
 
 
 def test_registry_value_wins_over_the_app_setting() -> None:
-    app_default = Settings().fhir_max_concurrency
+    app_default = Settings.model_fields["fhir_max_concurrency"].default
     limited = Registration(iss="https://ehr.example.org/fhir", client_id="secondlook", max_concurrency=4)
     plain = Registration(iss="https://ehr.example.org/fhir", client_id="secondlook")
     assert ehr_concurrency(limited, app_default) == 4
