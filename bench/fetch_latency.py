@@ -43,6 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from fhirmaps.r4b import forget_validations  # noqa: E402
 from launch.fhir_client import FhirClient  # noqa: E402
 from launch.http import create_http_client  # noqa: E402
+from launch.registry import Registration  # noqa: E402
 from launch.scopes import GrantedScopes  # noqa: E402
 from smartapp.config import Settings  # noqa: E402
 from smartapp.demo_ehr import DemoEhrConfig, create_demo_ehr  # noqa: E402
@@ -95,10 +96,18 @@ Read = tuple[dict[str, list[str]], dict[str, bytes]]
 SEARCHES = PATIENT_SEARCHES + INTAKE_SEARCHES
 
 
+# Set by --max-concurrency: as if the EHR's registry entry had `max_concurrency` (None: no entry).
+REGISTRY_LIMIT: int | None = None
+
+
 def app_client_settings() -> dict[str, Any]:
-    """The client settings the app itself uses for an EHR without its own registry limit."""
+    """The client settings the app itself uses for the EHR: its registry limit, if one was given,
+    else the app's setting (SECONDLOOK_FHIR_MAX_CONCURRENCY)."""
     settings = Settings()
-    return {"max_concurrency": ehr_concurrency(None, settings.fhir_max_concurrency),
+    entry = None
+    if REGISTRY_LIMIT is not None:
+        entry = Registration(iss="http://127.0.0.1/fhir", client_id=CLIENT_ID, max_concurrency=REGISTRY_LIMIT)
+    return {"max_concurrency": ehr_concurrency(entry, settings.fhir_max_concurrency),
             "timeout_s": settings.fhir_timeout_seconds}
 
 
@@ -335,7 +344,11 @@ def main() -> int:
     parser.add_argument("--latency-ms", type=int, default=50)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--throttle", action="store_true", help="add one SecondLook read from a throttling EHR")
+    parser.add_argument("--max-concurrency", type=int, default=None,
+                        help="as if the EHR's registry entry set max_concurrency (default: no entry, the app's setting)")
     args = parser.parse_args()
+    global REGISTRY_LIMIT  # noqa: PLW0603
+    REGISTRY_LIMIT = args.max_concurrency
 
     redirect_uri = "http://127.0.0.1:9/callback"  # never contacted: the code is read from the redirect
     readers: dict[str, Callable[[str, dict[str, Any]], Read]] = {
