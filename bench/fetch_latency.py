@@ -1,22 +1,35 @@
 """Time to read the large demo patient's record (≈2,000 resources, pathology text behind Binary
-URLs) from the demo EHR with a fixed latency per response: SecondLook's async FHIR client vs the
-SMART Python client `fhirclient` used as its documentation shows. Prints JSON.
+URLs) from the demo EHR with a fixed latency per response: SecondLook's reader with the app's own
+client settings vs two peers used as their documentation shows — fhirpy's `AsyncFHIRClient`
+(asyncio.gather across resource types, `fetch_all()` per search, attachments gathered) and the
+SMART Python client `fhirclient` (one request at a time). The three alternate within one run after
+an explicit warm-up run of each (not counted); all must read the same resources (ids per type)
+and the same attachment bytes. The EHR counts what it sees: requests, peak requests in flight,
+and the longest chain of requests that ran one after another (sequential round trips).
+Prints JSON.
 
-    .venv/bin/python bench/fetch_latency.py [--latency-ms 50] [--runs 3]
+    .venv/bin/python bench/fetch_latency.py [--latency-ms 50] [--runs 5] [--throttle]
+
+`--throttle` adds one SecondLook read against an EHR that answers 429 (Retry-After: 1) to a
+quarter of the first requests: the record must still come back complete.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import json
 import multiprocessing
+import os
 import platform
 import secrets
 import statistics
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections import defaultdict
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -29,10 +42,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from demo_ehr import DemoEhrConfig, create_demo_ehr  # noqa: E402
 
+from fhirmaps.r4b import forget_validations  # noqa: E402
 from launch.fhir_client import FhirClient  # noqa: E402
 from launch.http import create_http_client  # noqa: E402
+from launch.registry import Registration  # noqa: E402
 from launch.scopes import GrantedScopes  # noqa: E402
-from smartapp.record_loader import PATIENT_SEARCHES, load_patient_record  # noqa: E402
+from smartapp.config import Settings  # noqa: E402
+from smartapp.record_loader import INTAKE_SEARCHES, PATIENT_SEARCHES, load_patient_record  # noqa: E402
+from smartapp.web.patient_data import ehr_concurrency  # noqa: E402
 from tests.support import Form, free_port, parse_forms  # noqa: E402
 
 PATIENT = "bench-large"
@@ -74,19 +91,99 @@ class StaticToken:
         raise RuntimeError("the benchmark token does not refresh")
 
 
-async def read_with_secondlook(fhir_base: str, token: dict[str, Any]) -> dict[str, int]:
-    async with create_http_client() as http:
-        client = FhirClient(fhir_base, http, StaticToken(token["access_token"]))
+# What each reader returns: resource ids per type, and attachment bytes per URL (as written in
+# the resource that points at it).
+Read = tuple[dict[str, list[str]], dict[str, bytes]]
+SEARCHES = PATIENT_SEARCHES + INTAKE_SEARCHES
+
+
+# Set by --max-concurrency: as if the EHR's registry entry had `max_concurrency` (None: no entry).
+REGISTRY_LIMIT: int | None = None
+
+
+def app_client_settings() -> dict[str, Any]:
+    """The client settings the app itself uses for the EHR: its registry limit, if one was given,
+    else the app's setting (SECONDLOOK_FHIR_MAX_CONCURRENCY)."""
+    settings = Settings()
+    entry = None
+    if REGISTRY_LIMIT is not None:
+        entry = Registration(iss="http://127.0.0.1/fhir", client_id=CLIENT_ID, max_concurrency=REGISTRY_LIMIT)
+    return {"max_concurrency": ehr_concurrency(entry, settings.fhir_max_concurrency),
+            "timeout_s": settings.fhir_timeout_seconds}
+
+
+def ids_by_type(resources: list[dict[str, Any]]) -> dict[str, list[str]]:
+    found: dict[str, set[str]] = defaultdict(set)
+    for resource in resources:
+        found[str(resource.get("resourceType"))].add(str(resource.get("id")))
+    return {rtype: sorted(ids) for rtype, ids in sorted(found.items())}
+
+
+def report_attachments(resources: list[dict[str, Any]]) -> dict[str, str]:
+    """URL → contentType of every report text behind a URL (DiagnosticReport.presentedForm,
+    DocumentReference.content.attachment), written out here so the peers do not use our code."""
+    found: dict[str, str] = {}
+    for resource in resources:
+        forms = resource.get("presentedForm") or []
+        forms += [c.get("attachment") or {} for c in resource.get("content") or []]
+        for form in forms:
+            if form.get("url") and "data" not in form:
+                found.setdefault(str(form["url"]), str(form.get("contentType") or "*/*"))
+    return found
+
+
+def payors(resources: list[dict[str, Any]]) -> list[str]:
+    return sorted({str(p["reference"]).split("/", 1)[1] for r in resources if r.get("resourceType") == "Coverage"
+                   for p in r.get("payor") or [] if str(p.get("reference", "")).startswith("Organization/")})
+
+
+async def read_with_secondlook(fhir_base: str, token: dict[str, Any]) -> Read:
+    """The app's own reader with the app's own client settings; a record never seen before (the
+    validation memo is emptied first, as `launch_latency.py` does)."""
+    forget_validations()
+    config = app_client_settings()
+    async with create_http_client(config["timeout_s"]) as http:
+        client = FhirClient(fhir_base, http, StaticToken(token["access_token"]),
+                            max_concurrency=config["max_concurrency"])
         snapshot = await load_patient_record(client, PATIENT, GrantedScopes.parse(token["scope"]))
     if snapshot.gaps:
         raise RuntimeError(f"SecondLook read had gaps: {[g.message for g in snapshot.gaps]}")
-    return {"resources": len(snapshot.resources), "attachments": len(snapshot.attachments)}
+    return ids_by_type(snapshot.resources), {url: content for url, (content, _ctype) in snapshot.attachments.items()}
 
 
-def read_with_fhirclient(fhir_base: str, token: dict[str, Any]) -> dict[str, int]:
+async def read_with_fhirpy(fhir_base: str, token: dict[str, Any]) -> Read:
+    """fhirpy as its README shows: one `AsyncFHIRClient`, `asyncio.gather` of one
+    `resources(type).search(...).limit(100).fetch_all()` per type, then the attachments (Binary
+    resources, base64) and the payor Organizations gathered."""
+    from fhirpy import AsyncFHIRClient
+
+    client = AsyncFHIRClient(fhir_base, authorization=f"Bearer {token['access_token']}")
+
+    async def search(resource_type: str, params: dict[str, str]) -> list[Any]:
+        if resource_type == "Patient":
+            return [await client.reference("Patient", PATIENT).to_resource()]
+        query = {k: v.replace("{pid}", PATIENT) for k, v in params.items() if k != "_count"}
+        searchset = client.resources(resource_type).search(**query)
+        if "_count" in params:
+            searchset = searchset.limit(int(params["_count"]))
+        return list(await searchset.fetch_all())
+
+    found = await asyncio.gather(*(search(rtype, params) for rtype, _label, params in SEARCHES))
+    resources = [client.dump_resource(r) for chunk in found for r in chunk]
+    texts = report_attachments(resources)
+    binaries, organizations = await asyncio.gather(
+        asyncio.gather(*(client.get("Binary", url.rsplit("/", 1)[1]) for url in texts)),
+        asyncio.gather(*(client.get("Organization", oid) for oid in payors(resources))),
+    )
+    resources += [dict(o) for o in organizations]
+    attachments = {url: base64.b64decode(binary["data"]) for url, binary in zip(texts, binaries, strict=True)}
+    return ids_by_type(resources), attachments
+
+
+def read_with_fhirclient(fhir_base: str, token: dict[str, Any]) -> Read:
     """The peer, as its documentation shows: a FHIRClient restored from saved state, then
     `Model.read` / `Model.where(...).perform_resources_iter(server)` per resource type, then the
-    report attachments through `server.request_data`."""
+    report attachments through `server.request_data` and the payors through `Model.read`."""
     from fhirclient import client
     from fhirclient.models import fhirelementfactory
 
@@ -95,24 +192,96 @@ def read_with_fhirclient(fhir_base: str, token: dict[str, Any]) -> dict[str, int
         "server": {"base_uri": fhir_base + "/", "auth_type": "oauth2",
                    "auth": {"app_id": CLIENT_ID, "access_token": token["access_token"]}},
     })
+
+    def model_of(resource_type: str) -> Any:
+        return fhirelementfactory.FHIRElementFactory.instantiate(resource_type, None).__class__
+
     resources: list[Any] = []
-    for resource_type, _label, params in PATIENT_SEARCHES:
-        model = fhirelementfactory.FHIRElementFactory.instantiate(resource_type, None).__class__
+    for resource_type, _label, params in SEARCHES:
+        model = model_of(resource_type)
         if resource_type == "Patient":
             resources.append(model.read(PATIENT, smart.server))
             continue
         struct = {k: v.replace("{pid}", PATIENT) for k, v in params.items()}
         resources.extend(model.where(struct=struct).perform_resources_iter(smart.server))
-    attachments = 0
-    seen: set[str] = set()
-    for resource in resources:
-        for form in getattr(resource, "presentedForm", None) or []:
-            if form.url and form.url not in seen:
-                seen.add(form.url)
-                path = form.url[len(fhir_base) + 1:] if form.url.startswith(fhir_base) else form.url
-                smart.server.request_data(path, headers={"Accept": form.contentType or "*/*"})
-                attachments += 1
-    return {"resources": len(resources), "attachments": attachments}
+    as_json = [r.as_json() for r in resources]
+    as_json += [model_of("Organization").read(oid, smart.server).as_json() for oid in payors(as_json)]
+    attachments: dict[str, bytes] = {}
+    for url, content_type in report_attachments(as_json).items():
+        path = url[len(fhir_base) + 1:] if url.startswith(fhir_base) else url
+        attachments[url] = smart.server.request_data(path, headers={"Accept": content_type})
+    return ids_by_type(as_json), attachments
+
+
+class EhrCounter:
+    """ASGI middleware around the demo EHR (outermost, so the added latency counts as in flight):
+    what one reader's run looks like to the EHR. `GET /_bench/stats` returns the figures since the
+    last call and starts afresh; `POST /_bench/throttle?n=N` answers the next N FHIR requests
+    with 429 (Retry-After: 1) — every fourth one, the rest pass."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.lock = threading.Lock()
+        self.reset()
+        self.throttle_left = 0
+        self.throttle_seen = 0
+
+    def reset(self) -> None:
+        self.current = 0
+        self.peak = 0
+        self.intervals: list[tuple[float, float]] = []
+        self.throttled = 0
+
+    def stats(self) -> dict[str, Any]:
+        with self.lock:
+            intervals, peak, throttled = sorted(self.intervals, key=lambda i: i[1]), self.peak, self.throttled
+            self.reset()
+        # Longest chain of requests each started after the previous one ended: the sequential
+        # round trips the reader paid for (its dependencies plus any queueing behind its limit).
+        depth: list[int] = []
+        for index, (begin, _end) in enumerate(intervals):
+            depth.append(1 + max((depth[j] for j in range(index) if intervals[j][1] <= begin), default=0))
+        return {"requests": len(intervals), "peak_concurrency": peak, "round_trips": max(depth, default=0),
+                "throttled_429": throttled}
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        if path.startswith("/_bench/"):
+            if path == "/_bench/throttle":
+                self.throttle_left = int(parse_qs(scope.get("query_string", b"").decode()).get("n", ["0"])[0])
+                body = b"{}"
+            else:
+                body = json.dumps(self.stats()).encode()
+            await send({"type": "http.response.start", "status": 200,
+                        "headers": [(b"content-type", b"application/json")]})
+            await send({"type": "http.response.body", "body": body})
+            return
+        if not (path == "/fhir" or path.startswith("/fhir/")) or path.startswith("/fhir/.well-known"):  # pages: /fhir?_getpages=
+            await self.app(scope, receive, send)
+            return
+        begin = time.monotonic()
+        with self.lock:
+            self.current += 1
+            self.peak = max(self.peak, self.current)
+            throttle = False
+            if self.throttle_left > 0:
+                self.throttle_left -= 1
+                self.throttle_seen += 1
+                throttle = self.throttle_seen % 4 == 0
+                self.throttled += throttle
+        try:
+            if throttle:
+                await asyncio.sleep(0.05)
+                await send({"type": "http.response.start", "status": 429,
+                            "headers": [(b"content-type", b"application/fhir+json"), (b"retry-after", b"1")]})
+                await send({"type": "http.response.body", "body": b'{"resourceType": "OperationOutcome", '
+                            b'"issue": [{"severity": "error", "code": "throttled"}]}'})
+            else:
+                await self.app(scope, receive, send)
+        finally:
+            with self.lock:
+                self.current -= 1
+                self.intervals.append((begin, time.monotonic()))
 
 
 def run_ehr(port: int, latency_ms: int, redirect_uri: str) -> None:
@@ -122,7 +291,7 @@ def run_ehr(port: int, latency_ms: int, redirect_uri: str) -> None:
     ehr = create_demo_ehr(DemoEhrConfig(base_url=f"http://127.0.0.1:{port}", app_launch_url="http://127.0.0.1:9/launch",
                                         app_standalone_url=None, redirect_uris=[redirect_uri],
                                         latency_ms=latency_ms, include_large_patient=True))
-    uvicorn.run(ehr, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    uvicorn.run(EhrCounter(ehr), host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
 @contextmanager
@@ -147,41 +316,106 @@ def ehr_process(port: int, latency_ms: int, redirect_uri: str) -> Iterator[str]:
         process.join(10)
 
 
-def timed(fn: Any, *args: Any) -> tuple[float, dict[str, int]]:
+def ehr_stats(ehr_url: str) -> dict[str, Any]:
+    return dict(httpx2.get(f"{ehr_url}/_bench/stats", timeout=10).json())
+
+
+def timed(fn: Callable[[], Read]) -> tuple[float, Read]:
     start = time.perf_counter()
-    result = fn(*args)
+    result = fn()
     return time.perf_counter() - start, result
+
+
+def describe(read: Read) -> dict[str, Any]:
+    ids, attachments = read
+    return {"resources": sum(len(v) for v in ids.values()), "attachments": len(attachments),
+            "attachment_bytes": sum(len(b) for b in attachments.values())}
+
+
+def same_read(name: str, reference: Read, other: Read) -> None:
+    if other[0] != reference[0]:
+        differing = sorted(t for t in set(reference[0]) | set(other[0]) if reference[0].get(t) != other[0].get(t))
+        raise RuntimeError(f"{name} read different resources than SecondLook: {differing}")
+    if other[1] != reference[1]:
+        raise RuntimeError(f"{name} read different attachment bytes than SecondLook")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--latency-ms", type=int, default=50)
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--throttle", action="store_true", help="add one SecondLook read from a throttling EHR")
+    parser.add_argument("--max-concurrency", type=int, default=None,
+                        help="as if the EHR's registry entry set max_concurrency (default: no entry, the app's setting)")
     args = parser.parse_args()
+    global REGISTRY_LIMIT  # noqa: PLW0603
+    REGISTRY_LIMIT = args.max_concurrency
 
     redirect_uri = "http://127.0.0.1:9/callback"  # never contacted: the code is read from the redirect
-    ours: list[float] = []
-    peer: list[float] = []
+    readers: dict[str, Callable[[str, dict[str, Any]], Read]] = {
+        "secondlook": lambda base, token: asyncio.run(read_with_secondlook(base, token)),
+        "fhirpy": lambda base, token: asyncio.run(read_with_fhirpy(base, token)),
+        "fhirclient": read_with_fhirclient,
+    }
+    names = list(readers)
+    times: dict[str, list[float]] = {name: [] for name in names}
+    seen: dict[str, dict[str, Any]] = {}
+    warmup: dict[str, float] = {}
+    load_before = os.getloadavg()
+    throttled: dict[str, Any] | None = None
     with ehr_process(free_port(), args.latency_ms, redirect_uri) as ehr_url:
         token = obtain_token(ehr_url, redirect_uri)
         fhir_base = f"{ehr_url}/fhir"
-        for _ in range(args.runs):
-            seconds, our_counts = timed(lambda: asyncio.run(read_with_secondlook(fhir_base, token)))
-            ours.append(seconds)
-            seconds, peer_counts = timed(read_with_fhirclient, fhir_base, token)
-            peer.append(seconds)
+        reference: Read | None = None
+        for name in names:  # warm-up: imports, the validation worker, connection set-up — not counted
+            ehr_stats(ehr_url)
+            warmup[name], read = timed(lambda n=name: readers[n](fhir_base, token))
+            if name == "secondlook":
+                reference = read
+            assert reference is not None  # noqa: S101
+            same_read(name, reference, read)
+            seen[name] = {**describe(read), **ehr_stats(ehr_url)}
+        assert reference is not None  # noqa: S101
+        for run in range(args.runs):
+            for name in names[run % len(names):] + names[:run % len(names)]:  # rotate who goes first
+                ehr_stats(ehr_url)
+                seconds, read = timed(lambda n=name: readers[n](fhir_base, token))
+                same_read(name, reference, read)
+                times[name].append(seconds)
+                stats = ehr_stats(ehr_url)
+                if stats["requests"] != seen[name]["requests"]:
+                    raise RuntimeError(f"{name} sent {stats['requests']} requests, {seen[name]['requests']} in warm-up")
+                seen[name]["round_trips"] = max(seen[name]["round_trips"], stats["round_trips"])
+                seen[name]["peak_concurrency"] = max(seen[name]["peak_concurrency"], stats["peak_concurrency"])
+        if args.throttle:
+            httpx2.post(f"{ehr_url}/_bench/throttle", params={"n": 40}, timeout=10)
+            ehr_stats(ehr_url)
+            seconds, read = timed(lambda: readers["secondlook"](fhir_base, token))
+            same_read("secondlook (throttled)", reference, read)
+            throttled = {"seconds": round(seconds, 3), "complete": True, **ehr_stats(ehr_url)}
+    load_after = os.getloadavg()
+
+    def summary(name: str) -> dict[str, Any]:
+        return {"median_s": round(statistics.median(times[name]), 3), "runs_s": [round(s, 3) for s in times[name]],
+                "warmup_s": round(warmup[name], 3), **{k: v for k, v in seen[name].items() if k != "round_trips"}}
+
+    ours = statistics.median(times["secondlook"])
     result = {
         "benchmark": "fetch_latency",
         "patient": PATIENT,
         "latency_ms_per_response": args.latency_ms,
         "runs": args.runs,
-        "secondlook": {"median_s": round(statistics.median(ours), 3), "runs_s": [round(s, 3) for s in ours],
-                       **our_counts},
-        "fhirclient": {"median_s": round(statistics.median(peer), 3), "runs_s": [round(s, 3) for s in peer],
-                       **peer_counts},
-        "speedup": round(statistics.median(peer) / statistics.median(ours), 2),
-        "machine": {"python": platform.python_version(), "platform": platform.platform(),
-                    "cpus": __import__("os").cpu_count()},
+        "client_settings": app_client_settings(),
+        "secondlook": summary("secondlook"),
+        "peers": {name: {**summary(name), "ratio_to_secondlook": round(statistics.median(times[name]) / ours, 2)}
+                  for name in names[1:]},
+        "round_trips": {name: seen[name]["round_trips"] for name in names},
+        "requests": seen["secondlook"]["requests"],
+        "peak_concurrency": seen["secondlook"]["peak_concurrency"],
+        "same_resources_and_attachment_bytes": True,
+        **({"throttled_run": throttled} if throttled else {}),
+        "load_average": {"before": [round(x, 2) for x in load_before], "after": [round(x, 2) for x in load_after]},
+        "machine": {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count()},
     }
     print(json.dumps(result, indent=2))
     return 0

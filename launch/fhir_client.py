@@ -9,7 +9,10 @@ requested is the normalised one that check approved (dot segments resolved).
 from __future__ import annotations
 
 import asyncio
+import bisect
+import itertools
 import re
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,21 +27,133 @@ from launch.tokens import TokenSource
 from launch.urls import url_under_base
 
 FHIR_JSON = "application/fhir+json"
+# Requests in flight to one EHR when neither the registry nor the caller says otherwise; the app
+# passes its own setting (SECONDLOOK_FHIR_MAX_CONCURRENCY) or the EHR's registry value.
+DEFAULT_MAX_CONCURRENCY = 16
 _RESOURCE_TYPE = re.compile(r"[A-Z][A-Za-z]{1,63}")
 _RESOURCE_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 Sleep = Callable[[float], Awaitable[None]]
 
-# One semaphore per (event loop, FHIR base): every client for the same EHR shares the limit.
 # A parameter may repeat (`date=ge…&date=lt…`): give its values as a list.
 SearchParams = dict[str, str | list[str]]
 PageHook = Callable[[list[dict[str, Any]]], None]
 
-_SEMAPHORES: WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Semaphore]] = WeakKeyDictionary()
+# Statuses by which an EHR says "too much": the per-EHR limit backs off on them.
+THROTTLE_STATUSES = frozenset({429, 503})
+# Priorities of waiting requests: searches and their next pages form the record read's sequential
+# chains, so they go before attachment downloads, which can run in any order.
+URGENT = 0
+BULK = 1
+# How long a halved limit stays halved at least (longer when the EHR's Retry-After says so).
+COOLDOWN_SECONDS = 30.0
 
 
-def ehr_semaphore(base_url: str, limit: int) -> asyncio.Semaphore:
-    per_loop = _SEMAPHORES.setdefault(asyncio.get_running_loop(), {})
-    return per_loop.setdefault(base_url, asyncio.Semaphore(limit))
+class EhrLimit:
+    """The in-flight limit to one EHR, shared by every client for it in one event loop.
+
+    At most `ceiling` requests are in flight. When the EHR answers 429 or 503 the limit halves
+    (minimum 1) and stays there for a cool-down (`COOLDOWN_SECONDS`, or the EHR's Retry-After if
+    longer); afterwards it grows back by one per `limit` successful answers (about one per round
+    trip) up to the ceiling. Answers to requests sent before the last halving do not halve it
+    again, so one burst of 429s halves it once, not once per request.
+    """
+
+    def __init__(self, ceiling: int, *, cooldown: float = COOLDOWN_SECONDS,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.ceiling = max(1, ceiling)
+        self.limit = self.ceiling
+        self.in_flight = 0
+        self.peak = 0
+        self.cooldown = cooldown
+        self._clock = clock
+        self._cool_until = 0.0
+        self._epoch = 0
+        self._successes = 0
+        self._waiters: list[tuple[int, int, asyncio.Future[int]]] = []  # sorted: priority, arrival
+        self._arrivals = itertools.count()
+
+    def configure(self, ceiling: int) -> None:
+        """The latest configured ceiling wins (a registry reload may change it)."""
+        ceiling = max(1, ceiling)
+        if ceiling != self.ceiling:
+            self.ceiling = ceiling
+            self.limit = min(self.limit, ceiling) if self._clock() < self._cool_until else ceiling
+            self._wake()
+
+    async def acquire(self, priority: int = URGENT) -> int:
+        """Wait for a slot; returns the epoch to hand back to `release`. Waiting requests get
+        free slots in order of `priority` (lower first), then of arrival."""
+        if self.in_flight < self.limit and not self._waiters:
+            self._take()
+            return self._epoch
+        waiter: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        entry = (priority, next(self._arrivals), waiter)
+        bisect.insort(self._waiters, entry, key=lambda e: (e[0], e[1]))
+        try:
+            return await waiter
+        except asyncio.CancelledError:
+            if entry in self._waiters:
+                self._waiters.remove(entry)
+            elif waiter.done() and not waiter.cancelled():
+                self.in_flight -= 1  # the slot was handed over just before the cancel: pass it on
+                self._wake()
+            raise
+
+    def _take(self) -> None:
+        self.in_flight += 1
+        self.peak = max(self.peak, self.in_flight)
+
+    def release(self, epoch: int, status: int | None) -> None:
+        """`status` is the HTTP status of the answer (None: no answer). Synchronous, so a
+        cancelled request still gives its slot back."""
+        self.in_flight -= 1
+        if status in THROTTLE_STATUSES:
+            self._throttled(epoch)
+        elif status is not None and status < 400:
+            self._succeeded()
+        self._wake()
+
+    def _wake(self) -> None:
+        """Hand free slots to the most urgent waiters."""
+        while self._waiters and self.in_flight < self.limit:
+            _priority, _arrival, waiter = self._waiters.pop(0)
+            if waiter.done():
+                continue
+            self._take()
+            waiter.set_result(self._epoch)
+
+    def throttle_for(self, seconds: float) -> None:
+        """Keep the limit down at least this long (the EHR's Retry-After)."""
+        self._cool_until = max(self._cool_until, self._clock() + seconds)
+
+    def _throttled(self, epoch: int) -> None:
+        self._cool_until = max(self._cool_until, self._clock() + self.cooldown)
+        self._successes = 0
+        if epoch == self._epoch:
+            self.limit = max(1, self.limit // 2)
+            self._epoch += 1
+
+    def _succeeded(self) -> None:
+        if self.limit >= self.ceiling or self._clock() < self._cool_until:
+            return
+        self._successes += 1
+        if self._successes >= self.limit:
+            self._successes = 0
+            self.limit += 1
+
+
+# One limit per (event loop, FHIR base): every client for the same EHR shares it.
+_LIMITS: WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, EhrLimit]] = WeakKeyDictionary()
+
+
+def ehr_limit(base_url: str, ceiling: int) -> EhrLimit:
+    per_loop = _LIMITS.setdefault(asyncio.get_running_loop(), {})
+    limit = per_loop.get(base_url)
+    if limit is None:
+        limit = per_loop[base_url] = EhrLimit(ceiling)
+    else:
+        limit.configure(ceiling)
+    return limit
 
 
 @dataclass
@@ -56,7 +171,7 @@ class FhirClient:
         http: httpx2.AsyncClient,
         token_source: TokenSource,
         *,
-        max_concurrency: int = 8,
+        max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
         retry: RetryPolicy | None = None,
         timeout: float | None = None,
         sleep: Sleep = asyncio.sleep,
@@ -71,8 +186,9 @@ class FhirClient:
         self._timeout = httpx2.Timeout(timeout) if timeout is not None else None
 
     @property
-    def semaphore(self) -> asyncio.Semaphore:
-        return ehr_semaphore(self.base_url, self._max_concurrency)
+    def limit(self) -> EhrLimit:
+        """This EHR's shared in-flight limit (see `EhrLimit`)."""
+        return ehr_limit(self.base_url, self._max_concurrency)
 
     async def read(self, resource_type: str, resource_id: str) -> dict[str, Any]:
         operation = f"read {resource_type}"
@@ -162,7 +278,7 @@ class FhirClient:
                 operation="fetch attachment",
             )
         # Oracle Health returns raw bytes only when Accept is the attachment's own contentType.
-        response = await self._send("GET", absolute, "fetch attachment", accept=content_type or "*/*")
+        response = await self._send("GET", absolute, "fetch attachment", accept=content_type or "*/*", priority=BULK)
         return response.content, response.headers.get("Content-Type", content_type)
 
     def is_under_base(self, url: str) -> bool:
@@ -211,6 +327,7 @@ class FhirClient:
         body: dict[str, Any] | None = None,
         accept: str = FHIR_JSON,
         headers: dict[str, str] | None = None,
+        priority: int = URGENT,
     ) -> httpx2.Response:
         checked = url_under_base(url, self.base_url)
         if checked is None:
@@ -228,15 +345,7 @@ class FhirClient:
             if body is not None:
                 sent["Content-Type"] = FHIR_JSON
             try:
-                async with self.semaphore:
-                    response = await self._http.request(
-                        method,
-                        url,
-                        params=params,
-                        json=body,
-                        headers=sent,
-                        timeout=self._timeout or httpx2.USE_CLIENT_DEFAULT,
-                    )
+                response = await self._limited_request(method, url, params, body, sent, priority)
             except httpx2.TimeoutException as exc:
                 failure: FhirError = TemporaryFhirError(
                     f"The EHR did not answer {operation} in time.", operation=operation
@@ -278,7 +387,32 @@ class FhirClient:
                     status=status,
                     operation=operation,
                 )
-            await self._sleep(self._retry.delay(attempt, response.headers.get("Retry-After")))
+            wait = self._retry.delay(attempt, response.headers.get("Retry-After"))
+            if status in THROTTLE_STATUSES:
+                self.limit.throttle_for(wait)
+            await self._sleep(wait)
+
+    async def _limited_request(
+        self, method: str, url: str, params: SearchParams | None, body: dict[str, Any] | None,
+        headers: dict[str, str], priority: int,
+    ) -> httpx2.Response:
+        """One HTTP request inside this EHR's in-flight limit; its answer adjusts the limit."""
+        limit = self.limit
+        epoch = await limit.acquire(priority)
+        status: int | None = None
+        try:
+            response = await self._http.request(
+                method,
+                url,
+                params=params,
+                json=body,
+                headers=headers,
+                timeout=self._timeout or httpx2.USE_CLIENT_DEFAULT,
+            )
+            status = response.status_code
+            return response
+        finally:
+            limit.release(epoch, status)
 
 
 def _id_from_location(location: str, resource_type: str) -> str:

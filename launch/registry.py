@@ -12,6 +12,7 @@ The file holds one `[[ehr]]` table per EHR::
     scope_syntax = "auto"                     # v2 | v1 | auto
     frame_ancestors = ["https://ehr.example.org"]
     display_name = "Example Hospital"
+    max_concurrency = 8                       # requests in flight to this EHR (default: the app's)
 
     [ehr.backend_services]                    # optional: system access for Bulk Data export
     client_id = "secondlook-backend"
@@ -89,6 +90,10 @@ class Registration(BaseModel):
     worklist_users: list[str] = Field(default_factory=list)
     worklist_roles: list[str] = Field(default_factory=list)
 
+    # Requests in flight from one app process to this EHR, shared by its launches and CDS calls;
+    # None means the app's setting (SECONDLOOK_FHIR_MAX_CONCURRENCY). Halved for a while on 429/503.
+    max_concurrency: int | None = Field(None, ge=1, le=256)
+
     _signing_key: SigningKey | None = PrivateAttr(default=None)
 
     @model_validator(mode="before")
@@ -121,6 +126,10 @@ class Registration(BaseModel):
                 )
             self._signing_key = _load_key(self)
         return self
+
+    def concurrency(self, default: int) -> int:
+        """The in-flight limit for this EHR: its own `max_concurrency`, else the app's `default`."""
+        return self.max_concurrency or default
 
     @property
     def name(self) -> str:

@@ -11,8 +11,9 @@ from werkzeug import Request, Response
 
 from launch.fhir_client import FhirClient
 from launch.http import create_http_client
+from launch.record import SearchSpec
 from launch.scopes import GrantedScopes
-from smartapp.record_loader import build_searches, load_patient_record
+from smartapp.record_loader import OBSERVATION_WINDOWS, REPORT_WINDOWS, build_searches, load_patient_record
 
 TODAY = date(2026, 11, 25)
 OBSERVATIONS = [
@@ -24,6 +25,14 @@ OBSERVATIONS = [
      "subject": {"reference": "Patient/p1"}, "code": {"text": "CEA"}},
     {"resourceType": "Observation", "id": "undated", "status": "final",
      "subject": {"reference": "Patient/p1"}, "code": {"text": "HER2 IHC"}, "valueString": "2+"},
+]
+
+
+REPORTS = [
+    {"resourceType": "DiagnosticReport", "id": f"report-{when or 'undated'}", "status": "final",
+     "subject": {"reference": "Patient/p1"}, "code": {"text": "Pathology"},
+     **({"effectiveDateTime": when} if when else {})}
+    for when in ("2026-11-20", "2026-03-01", "2025-06-01", "2020-02-02", None)
 ]
 
 
@@ -40,7 +49,7 @@ def bundle(resources: list[dict]) -> Response:
     return Response(json.dumps(body), content_type="application/fhir+json")
 
 
-def observation_handler(refuse_missing: bool):
+def observation_handler(refuse_missing: bool, resources: list[dict] = OBSERVATIONS):
     def handle(request: Request) -> Response:
         args = request.args
         if "date:missing" in args:
@@ -48,7 +57,7 @@ def observation_handler(refuse_missing: bool):
                 body = {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "not-supported",
                                                                       "diagnostics": "Modifier :missing is not supported"}]}
                 return Response(json.dumps(body), status=400, content_type="application/fhir+json")
-            return bundle([o for o in OBSERVATIONS if "effectiveDateTime" not in o])
+            return bundle([o for o in resources if "effectiveDateTime" not in o])
         dates = args.getlist("date")
         def inside(obs: dict) -> bool:
             when = obs.get("effectiveDateTime")
@@ -61,17 +70,18 @@ def observation_handler(refuse_missing: bool):
                 if prefix == "lt" and not when < day:
                     return False
             return True
-        return bundle([o for o in OBSERVATIONS if inside(o)])
+        return bundle([o for o in resources if inside(o)])
     return handle
 
 
 def serve(httpserver: HTTPServer, refuse_missing: bool) -> None:
     httpserver.expect_request("/fhir/Observation").respond_with_handler(observation_handler(refuse_missing))
+    httpserver.expect_request("/fhir/DiagnosticReport").respond_with_handler(observation_handler(refuse_missing, REPORTS))
     httpserver.expect_request("/fhir/Patient/p1").respond_with_json({"resourceType": "Patient", "id": "p1"})
     httpserver.expect_request("/fhir/Patient").respond_with_data(
         json.dumps({"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": {"resourceType": "Patient", "id": "p1"}}]}),
         content_type="application/fhir+json")
-    for rtype in ("Condition", "DiagnosticReport", "DocumentReference", "Procedure", "MedicationRequest",
+    for rtype in ("Condition", "DocumentReference", "Procedure", "MedicationRequest",
                   "MedicationAdministration", "ServiceRequest", "CarePlan", "Coverage", "Specimen", "AllergyIntolerance",
                   "MedicationStatement"):
         httpserver.expect_request(f"/fhir/{rtype}").respond_with_data(
@@ -83,6 +93,8 @@ async def load(httpserver: HTTPServer) -> list[str]:
         client = FhirClient(httpserver.url_for("/fhir"), http, Token())
         snapshot = await load_patient_record(client, "p1", GrantedScopes.parse("patient/*.rs"), today=TODAY)
     assert snapshot.gaps == []
+    reports = sorted(r["id"] for r in snapshot.resources if r["resourceType"] == "DiagnosticReport")
+    assert reports == sorted(r["id"] for r in REPORTS)  # every window and the undated one
     return sorted(r["id"] for r in snapshot.resources if r["resourceType"] == "Observation")
 
 
@@ -99,11 +111,24 @@ async def test_server_refusing_date_missing_falls_back_to_the_whole_search(https
 def test_partitions_are_disjoint_date_windows() -> None:
     specs = [s for s in build_searches("p1", TODAY) if s.resource_type == "Observation"]
     dates = [s.params.get("date") or s.params.get("date:missing") for s in specs]
-    assert dates[0] == "ge2026-05-29"
-    assert dates[1] == ["ge2025-11-25", "lt2026-05-29"]
+    assert dates[0] == "ge2026-08-27"
+    assert dates[1] == ["ge2026-05-29", "lt2026-08-27"]
     assert dates[-2] == "lt2023-11-26"
     assert dates[-1] == "true"
-    # Every lower edge is the next window's upper edge: no gap, no overlap.
+    assert len(specs) == len(OBSERVATION_WINDOWS) + 1
+    _assert_contiguous(specs)
+
+
+def test_reports_are_read_as_date_windows_too() -> None:
+    specs = [s for s in build_searches("p1", TODAY) if s.resource_type == "DiagnosticReport"]
+    assert len(specs) == len(REPORT_WINDOWS) + 1
+    assert specs[-1].params["date:missing"] == "true"
+    assert specs[-2].params["date"] == "lt2024-11-25"
+    _assert_contiguous(specs)
+
+
+def _assert_contiguous(specs: list[SearchSpec]) -> None:
+    """Every lower edge is the next window's upper edge: no gap, no overlap."""
     for newer, older in zip(specs[:-2], specs[1:-1], strict=True):
         low = newer.params["date"] if isinstance(newer.params["date"], str) else newer.params["date"][0]
         high = older.params["date"] if isinstance(older.params["date"], str) else older.params["date"][1]

@@ -145,13 +145,14 @@ async def gather_record(
         _note_unread_attachments(record)
         return record
     assert request.fhirServer is not None  # noqa: S101 - usable_token checked it
+    registration = registry.get(request.fhirServer)
     client = FhirClient(
         normalize_issuer(request.fhirServer), http, HookTokenSource(token),
-        max_concurrency=max_concurrency, timeout=HOOK_FHIR_TIMEOUT_SECONDS,
+        max_concurrency=registration.concurrency(max_concurrency) if registration else max_concurrency,
+        timeout=HOOK_FHIR_TIMEOUT_SECONDS,
     )
     granted = GrantedScopes.parse(request.fhirAuthorization.scope if request.fhirAuthorization else "")
     try:
-        registration = registry.get(request.fhirServer)
         categories = registration.required_categories if registration else {}
         await _fetch_missing(client, granted, patient_id, wanted, partial, found, record, categories)
         await _fetch_attachments(client, granted, record)

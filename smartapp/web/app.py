@@ -27,6 +27,7 @@ from smartapp.keyring import token_keys
 from smartapp.logs import quiet_url_loggers
 from smartapp.packet.pdf import add_filters
 from smartapp.schema import migrate
+from smartapp.warmup import warm_engine, warm_templates, warmup_chart
 from smartapp.web.body_limit import BodyLimitMiddleware
 from smartapp.web.errors import install_error_handlers
 from smartapp.web.results import ResultsCache
@@ -84,8 +85,13 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
             templates=templates(),
             results=ResultsCache(),
         )
-        # Load the NLP model and start the validation worker now, not on the first launch.
-        await asyncio.gather(asyncio.to_thread(warm), VALIDATION_POOL.run(check_batch, []))
+        # Warm what the first launch would otherwise pay for, before /healthz answers: the NLP
+        # model; the validation worker with every resource type's R4B model; then one engine
+        # evaluation (code maps, compiled patterns, lazy imports) and the templates.
+        resources, attachments = warmup_chart()
+        await asyncio.gather(asyncio.to_thread(warm), VALIDATION_POOL.run(check_batch, resources))
+        await asyncio.to_thread(warm_engine, resources, attachments)
+        warm_templates(app.state.services.templates.env)
         housekeeping = asyncio.create_task(purge_every(engine, settings.purge_interval_seconds))
         try:
             yield

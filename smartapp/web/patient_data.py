@@ -7,6 +7,7 @@ from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from launch.fhir_client import FhirClient
+from launch.registry import Registration
 from launch.scopes import GrantedScopes
 from launch.sessions import LaunchSession
 from launch.tokens import SessionTokenSource
@@ -24,8 +25,13 @@ def fhir_client(services: AppServices, session: LaunchSession) -> FhirClient:
         session.iss,
         services.http,
         SessionTokenSource(services.tokens, session.id),
-        max_concurrency=services.settings.fhir_max_concurrency,
+        max_concurrency=ehr_concurrency(services.registry.get(session.iss), services.settings.fhir_max_concurrency),
     )
+
+
+def ehr_concurrency(registration: Registration | None, app_default: int) -> int:
+    """Requests in flight to one EHR: the registry entry's `max_concurrency`, else the app's setting."""
+    return registration.concurrency(app_default) if registration else app_default
 
 
 async def load_snapshot(services: AppServices, session: LaunchSession) -> PatientRecordSnapshot:
