@@ -46,7 +46,9 @@ def _run(path: str, text: str) -> tuple[float, bool]:
     context.clear_cache()
     started = time.perf_counter()
     if path == "cds-prefetch":
-        found, _ = read_prefetch({"patient": patient(), "diagnosticReports": bundle(_document(path, text), GOOD, kind="searchset")})
+        found, _ = read_prefetch(
+            {"patient": patient(), "diagnosticReports": bundle(_document(path, text), GOOD, kind="searchset")}
+        )
         result = evaluate(HookRecord(resources=[r for items in found.values() for r in items]), "p1", AS_OF)
     else:
         [result] = evaluate_resources([bundle(patient(), _document(path, text), GOOD)], as_of=AS_OF)
@@ -59,14 +61,22 @@ def main() -> None:
     args = parser.parse_args()
     size = int(args.megabytes * 1_000_000)
     context.warm()
-    out: dict[str, Any] = {"document_chars_cap": DOCUMENT_CHARS, "piece_chars": context.PIECE_CHARS, "megabytes_sent": args.megabytes,
-                           "paths": {}}
+    out: dict[str, Any] = {
+        "document_chars_cap": DOCUMENT_CHARS,
+        "piece_chars": context.PIECE_CHARS,
+        "megabytes_sent": args.megabytes,
+        "paths": {},
+    }
     for path in ("pathology", "radiology", "note", "valueString", "cds-prefetch"):
         rows = {}
         for kind in KINDS:
             seconds, other_found = _run(path, hostile(kind, size))
-            rows[kind] = {"seconds": round(seconds, 2), "per_mb_input": round(seconds / (size / 1e6), 2),
-                          "per_mb_read": round(seconds / (min(size, DOCUMENT_CHARS) / 1e6), 2), "other_finding_kept": other_found}
+            rows[kind] = {
+                "seconds": round(seconds, 2),
+                "per_mb_input": round(seconds / (size / 1e6), 2),
+                "per_mb_read": round(seconds / (min(size, DOCUMENT_CHARS) / 1e6), 2),
+                "other_finding_kept": other_found,
+            }
         out["paths"][path] = rows
     json.dump(out, sys.stdout, indent=2)
     sys.stdout.write("\n")

@@ -43,10 +43,12 @@ from joserfc.jwk import ECKey, KeySet
 from smartapp.cds.discovery import PREFETCH, SERVICE_ID
 
 ISS = "https://bench.invalid/cds-client"
-SCOPE = ("launch openid fhirUser patient/Patient.rs patient/Condition.rs patient/DiagnosticReport.rs "
-         "patient/DocumentReference.rs patient/Binary.r patient/Observation.rs patient/Procedure.rs "
-         "patient/MedicationRequest.rs patient/MedicationAdministration.rs patient/ServiceRequest.rs "
-         "patient/CarePlan.rs patient/Coverage.rs patient/Specimen.rs")
+SCOPE = (
+    "launch openid fhirUser patient/Patient.rs patient/Condition.rs patient/DiagnosticReport.rs "
+    "patient/DocumentReference.rs patient/Binary.r patient/Observation.rs patient/Procedure.rs "
+    "patient/MedicationRequest.rs patient/MedicationAdministration.rs patient/ServiceRequest.rs "
+    "patient/CarePlan.rs patient/Coverage.rs patient/Specimen.rs"
+)
 
 
 def free_port() -> int:
@@ -95,11 +97,14 @@ def wait_for(url: str, process: subprocess.Popen[bytes]) -> None:
     raise RuntimeError(f"{url} did not come up")
 
 
-def start_servers(port: int, args: argparse.Namespace, clients_file: Path, data_dir: Path) -> list[subprocess.Popen[bytes]]:
+def start_servers(
+    port: int, args: argparse.Namespace, clients_file: Path, data_dir: Path
+) -> list[subprocess.Popen[bytes]]:
     """The demo EHR and `secondlook serve` in two processes, as an EHR and the service would be."""
     quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
     ehr = subprocess.Popen(  # noqa: S603 - our own interpreter and script
-        [sys.executable, "-c", EHR_SCRIPT, str(port), str(port + 1), str(args.latency_ms)], **quiet)
+        [sys.executable, "-c", EHR_SCRIPT, str(port), str(port + 1), str(args.latency_ms)], **quiet
+    )
     env = {
         **os.environ,
         "SECONDLOOK_PUBLIC_URL": f"http://127.0.0.1:{port + 1}",
@@ -110,7 +115,8 @@ def start_servers(port: int, args: argparse.Namespace, clients_file: Path, data_
         "SECONDLOOK_LOG_LEVEL": "WARNING",
     }
     app = subprocess.Popen(  # noqa: S603
-        [sys.executable, "-m", "smartapp.cli.main", "serve", "--port", str(port + 1)], env=env, **quiet)
+        [sys.executable, "-m", "smartapp.cli.main", "serve", "--port", str(port + 1)], env=env, **quiet
+    )
     processes = [ehr, app]
     try:
         wait_for(f"http://127.0.0.1:{port}/fhir/metadata", ehr)
@@ -138,19 +144,38 @@ def access_token(ehr: str, app: str, patient: str) -> dict[str, Any]:
         launched = http.post(f"{ehr}/launch", data={"patient": patient, "need_patient_banner": "true"})
         launch = parse_qs(urlsplit(launched.headers["location"]).query)["launch"][0]
         verifier, redirect = secrets.token_urlsafe(48), f"{app}/callback"
-        page = http.get(f"{ehr}/auth/authorize", params={
-            "response_type": "code", "client_id": "secondlook-demo", "redirect_uri": redirect, "scope": SCOPE,
-            "state": secrets.token_urlsafe(16), "aud": f"{ehr}/fhir", "launch": launch,
-            "code_challenge": s256(verifier), "code_challenge_method": "S256"})
+        page = http.get(
+            f"{ehr}/auth/authorize",
+            params={
+                "response_type": "code",
+                "client_id": "secondlook-demo",
+                "redirect_uri": redirect,
+                "scope": SCOPE,
+                "state": secrets.token_urlsafe(16),
+                "aud": f"{ehr}/fhir",
+                "launch": launch,
+                "code_challenge": s256(verifier),
+                "code_challenge_method": "S256",
+            },
+        )
         consent = re.search(r'name="consent_id" value="([^"]+)"', page.text)
         if consent is None:
             raise RuntimeError("no consent form from the demo EHR")
         scopes = re.findall(r'name="scope" value="([^"]+)"', page.text)
-        answer = http.post(f"{ehr}/auth/consent", data={"consent_id": consent.group(1), "decision": "allow", "scope": scopes})
+        answer = http.post(
+            f"{ehr}/auth/consent", data={"consent_id": consent.group(1), "decision": "allow", "scope": scopes}
+        )
         code = parse_qs(urlsplit(answer.headers["location"]).query)["code"][0]
-        token = http.post(f"{ehr}/auth/token", data={"grant_type": "authorization_code", "code": code,
-                                                     "redirect_uri": redirect, "code_verifier": verifier,
-                                                     "client_id": "secondlook-demo"})
+        token = http.post(
+            f"{ehr}/auth/token",
+            data={
+                "grant_type": "authorization_code",
+                "code": code,
+                "redirect_uri": redirect,
+                "code_verifier": verifier,
+                "client_id": "secondlook-demo",
+            },
+        )
         token.raise_for_status()
         result: dict[str, Any] = token.json()
         return result
@@ -171,15 +196,29 @@ def prefetch_of(resources: list[dict[str, Any]]) -> dict[str, Any]:
         if rtype == "Patient":
             prefetch[key] = matches[0]
         else:
-            prefetch[key] = {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": r} for r in matches]}
+            prefetch[key] = {
+                "resourceType": "Bundle",
+                "type": "searchset",
+                "entry": [{"resource": r} for r in matches],
+            }
     return prefetch
 
 
-def hook_request(patient: str, token: dict[str, Any], fhir: str, prefetch: dict[str, Any] | None) -> dict[str, Any]:
+def hook_request(
+    patient: str, token: dict[str, Any], fhir: str, prefetch: dict[str, Any] | None
+) -> dict[str, Any]:
     body: dict[str, Any] = {
-        "hook": "patient-view", "hookInstance": str(uuid.uuid4()), "fhirServer": fhir,
-        "fhirAuthorization": {"access_token": token["access_token"], "token_type": "Bearer", "expires_in": 300,
-                              "scope": token["scope"], "subject": "secondlook-demo", "patient": patient},
+        "hook": "patient-view",
+        "hookInstance": str(uuid.uuid4()),
+        "fhirServer": fhir,
+        "fhirAuthorization": {
+            "access_token": token["access_token"],
+            "token_type": "Bearer",
+            "expires_in": 300,
+            "scope": token["scope"],
+            "subject": "secondlook-demo",
+            "patient": patient,
+        },
         "context": {"userId": "Practitioner/bench", "patientId": patient},
     }
     if prefetch is not None:
@@ -187,7 +226,9 @@ def hook_request(patient: str, token: dict[str, Any], fhir: str, prefetch: dict[
     return body
 
 
-async def run_mode(url: str, key: ECKey, bodies: list[dict[str, Any]], requests: int, concurrency: int) -> dict[str, Any]:
+async def run_mode(
+    url: str, key: ECKey, bodies: list[dict[str, Any]], requests: int, concurrency: int
+) -> dict[str, Any]:
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     queue: asyncio.Queue[int] = asyncio.Queue()
@@ -200,7 +241,9 @@ async def run_mode(url: str, key: ECKey, bodies: list[dict[str, Any]], requests:
             body = dict(bodies[index % len(bodies)], hookInstance=str(uuid.uuid4()))
             now = int(time.time())
             claims = {"iss": ISS, "aud": url, "iat": now, "exp": now + 300, "jti": str(uuid.uuid4())}
-            signed = jwt.encode({"alg": "ES384", "typ": "JWT", "kid": key.kid}, claims, key, algorithms=["ES384"])
+            signed = jwt.encode(
+                {"alg": "ES384", "typ": "JWT", "kid": key.kid}, claims, key, algorithms=["ES384"]
+            )
             started = time.perf_counter()
             response = await http.post(url, json=body, headers={"Authorization": f"Bearer {signed}"})
             latencies.append((time.perf_counter() - started) * 1000)
@@ -226,13 +269,17 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
     ehr, app = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{port + 1}"
     with tempfile.TemporaryDirectory() as tmp:
         clients = Path(tmp) / "cds-clients.toml"
-        clients.write_text(f'[[client]]\niss = "{ISS}"\njwks_url = "{jwks_url}"\nfhir_servers = ["{ehr}/fhir"]\n')
+        clients.write_text(
+            f'[[client]]\niss = "{ISS}"\njwks_url = "{jwks_url}"\nfhir_servers = ["{ehr}/fhir"]\n'
+        )
         processes = start_servers(port, args, clients, Path(tmp))
         try:
             patients = demo_patients()
             tokens = {pid: access_token(ehr, app, pid) for pid, _ in patients}
             url = f"{app}/cds-services/{SERVICE_ID}"
-            with_prefetch = [hook_request(pid, tokens[pid], f"{ehr}/fhir", prefetch_of(res)) for pid, res in patients]
+            with_prefetch = [
+                hook_request(pid, tokens[pid], f"{ehr}/fhir", prefetch_of(res)) for pid, res in patients
+            ]
             without = [hook_request(pid, tokens[pid], f"{ehr}/fhir", None) for pid, _ in patients]
             await run_mode(url, key, with_prefetch, len(patients), args.concurrency)  # warm-up
             prefetch = await run_mode(url, key, with_prefetch, args.requests, args.concurrency)
@@ -254,12 +301,18 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
 def main() -> int:
     from smartapp.config import Settings
 
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=10)
     parser.add_argument("--latency-ms", type=int, default=50)
-    parser.add_argument("--fhir-concurrency", type=int, default=Settings.model_fields["fhir_max_concurrency"].default,
-                        help="SECONDLOOK_FHIR_MAX_CONCURRENCY: parallel requests to one EHR (default: the app's)")
+    parser.add_argument(
+        "--fhir-concurrency",
+        type=int,
+        default=Settings.model_fields["fhir_max_concurrency"].default,
+        help="SECONDLOOK_FHIR_MAX_CONCURRENCY: parallel requests to one EHR (default: the app's)",
+    )
     args = parser.parse_args()
     result = asyncio.run(measure(args))
     sys.stdout.write(json.dumps(result, indent=2) + "\n")

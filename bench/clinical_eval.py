@@ -18,9 +18,13 @@ from smartapp.triggers import TRIGGER_IDS
 def _scores(tp: int, fp: int, fn: int) -> dict[str, Any]:
     precision = tp / (tp + fp) if tp + fp else None
     recall = tp / (tp + fn) if tp + fn else None
-    return {"tp": tp, "fp": fp, "fn": fn,
-            "precision": round(precision, 3) if precision is not None else None,
-            "recall": round(recall, 3) if recall is not None else None}
+    return {
+        "tp": tp,
+        "fp": fp,
+        "fn": fn,
+        "precision": round(precision, 3) if precision is not None else None,
+        "recall": round(recall, 3) if recall is not None else None,
+    }
 
 
 def evaluate_corpus(cases: Path) -> dict[str, Any]:
@@ -44,13 +48,20 @@ def evaluate_corpus(cases: Path) -> dict[str, Any]:
         if got != want:
             mismatches.append({"case": case.name, "missing": sorted(want - got), "extra": sorted(got - want)})
     tp, fp, fn = (sum(c[i] for c in counts.values()) for i in range(3))
-    return {"cases": total, "exact_match": total - len(mismatches), "overall": _scores(tp, fp, fn),
-            "per_trigger": {t: _scores(*c) for t, c in counts.items()}, "mismatches": mismatches}
+    return {
+        "cases": total,
+        "exact_match": total - len(mismatches),
+        "overall": _scores(tp, fp, fn),
+        "per_trigger": {t: _scores(*c) for t, c in counts.items()},
+        "mismatches": mismatches,
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--cases", type=Path, default=Path(__file__).resolve().parent.parent / "tests" / "data" / "cases")
+    parser.add_argument(
+        "--cases", type=Path, default=Path(__file__).resolve().parent.parent / "tests" / "data" / "cases"
+    )
     args = parser.parse_args()
     print(json.dumps(evaluate_corpus(args.cases), indent=2))
 

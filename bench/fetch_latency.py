@@ -61,21 +61,37 @@ def obtain_token(ehr: str, redirect_uri: str) -> dict[str, Any]:
     """Standalone authorization-code + PKCE flow against the demo EHR, as a browser would."""
     verifier = secrets.token_urlsafe(48)
     with httpx2.Client(follow_redirects=False, timeout=30) as http:
-        consent = http.get(f"{ehr}/auth/authorize", params={
-            "response_type": "code", "client_id": CLIENT_ID, "redirect_uri": redirect_uri, "scope": SCOPE,
-            "state": secrets.token_urlsafe(16), "aud": f"{ehr}/fhir",
-            "code_challenge": create_s256_code_challenge(verifier), "code_challenge_method": "S256",
-        })
+        consent = http.get(
+            f"{ehr}/auth/authorize",
+            params={
+                "response_type": "code",
+                "client_id": CLIENT_ID,
+                "redirect_uri": redirect_uri,
+                "scope": SCOPE,
+                "state": secrets.token_urlsafe(16),
+                "aud": f"{ehr}/fhir",
+                "code_challenge": create_s256_code_challenge(verifier),
+                "code_challenge_method": "S256",
+            },
+        )
         consent.raise_for_status()
         form: Form = parse_forms(consent.text)[0]
         data = [(n, PATIENT if n == "patient" else v) for n, v in form.fields] + form.checkboxes
         data.append(("decision", "allow"))
-        redirect = http.post(f"{ehr}{form.action}", data=dict(data) | {"scope": [v for n, v in data if n == "scope"]})
+        redirect = http.post(
+            f"{ehr}{form.action}", data=dict(data) | {"scope": [v for n, v in data if n == "scope"]}
+        )
         code = parse_qs(urlsplit(redirect.headers["location"]).query)["code"][0]
-        token = http.post(f"{ehr}/auth/token", data={
-            "grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri,
-            "client_id": CLIENT_ID, "code_verifier": verifier,
-        })
+        token = http.post(
+            f"{ehr}/auth/token",
+            data={
+                "grant_type": "authorization_code",
+                "code": code,
+                "redirect_uri": redirect_uri,
+                "client_id": CLIENT_ID,
+                "code_verifier": verifier,
+            },
+        )
         token.raise_for_status()
         return dict(token.json())
 
@@ -108,8 +124,10 @@ def app_client_settings() -> dict[str, Any]:
     entry = None
     if REGISTRY_LIMIT is not None:
         entry = Registration(iss="http://127.0.0.1/fhir", client_id=CLIENT_ID, max_concurrency=REGISTRY_LIMIT)
-    return {"max_concurrency": ehr_concurrency(entry, settings.fhir_max_concurrency),
-            "timeout_s": settings.fhir_timeout_seconds}
+    return {
+        "max_concurrency": ehr_concurrency(entry, settings.fhir_max_concurrency),
+        "timeout_s": settings.fhir_timeout_seconds,
+    }
 
 
 def ids_by_type(resources: list[dict[str, Any]]) -> dict[str, list[str]]:
@@ -133,8 +151,15 @@ def report_attachments(resources: list[dict[str, Any]]) -> dict[str, str]:
 
 
 def payors(resources: list[dict[str, Any]]) -> list[str]:
-    return sorted({str(p["reference"]).split("/", 1)[1] for r in resources if r.get("resourceType") == "Coverage"
-                   for p in r.get("payor") or [] if str(p.get("reference", "")).startswith("Organization/")})
+    return sorted(
+        {
+            str(p["reference"]).split("/", 1)[1]
+            for r in resources
+            if r.get("resourceType") == "Coverage"
+            for p in r.get("payor") or []
+            if str(p.get("reference", "")).startswith("Organization/")
+        }
+    )
 
 
 async def read_with_secondlook(fhir_base: str, token: dict[str, Any]) -> Read:
@@ -143,12 +168,15 @@ async def read_with_secondlook(fhir_base: str, token: dict[str, Any]) -> Read:
     forget_validations()
     config = app_client_settings()
     async with create_http_client(config["timeout_s"]) as http:
-        client = FhirClient(fhir_base, http, StaticToken(token["access_token"]),
-                            max_concurrency=config["max_concurrency"])
+        client = FhirClient(
+            fhir_base, http, StaticToken(token["access_token"]), max_concurrency=config["max_concurrency"]
+        )
         snapshot = await load_patient_record(client, PATIENT, GrantedScopes.parse(token["scope"]))
     if snapshot.gaps:
         raise RuntimeError(f"SecondLook read had gaps: {[g.message for g in snapshot.gaps]}")
-    return ids_by_type(snapshot.resources), {url: content for url, (content, _ctype) in snapshot.attachments.items()}
+    return ids_by_type(snapshot.resources), {
+        url: content for url, (content, _ctype) in snapshot.attachments.items()
+    }
 
 
 async def read_with_fhirpy(fhir_base: str, token: dict[str, Any]) -> Read:
@@ -187,11 +215,16 @@ def read_with_fhirclient(fhir_base: str, token: dict[str, Any]) -> Read:
     from fhirclient import client
     from fhirclient.models import fhirelementfactory
 
-    smart = client.FHIRClient(state={
-        "app_id": CLIENT_ID,
-        "server": {"base_uri": fhir_base + "/", "auth_type": "oauth2",
-                   "auth": {"app_id": CLIENT_ID, "access_token": token["access_token"]}},
-    })
+    smart = client.FHIRClient(
+        state={
+            "app_id": CLIENT_ID,
+            "server": {
+                "base_uri": fhir_base + "/",
+                "auth_type": "oauth2",
+                "auth": {"app_id": CLIENT_ID, "access_token": token["access_token"]},
+            },
+        }
+    )
 
     def model_of(resource_type: str) -> Any:
         return fhirelementfactory.FHIRElementFactory.instantiate(resource_type, None).__class__
@@ -208,7 +241,7 @@ def read_with_fhirclient(fhir_base: str, token: dict[str, Any]) -> Read:
     as_json += [model_of("Organization").read(oid, smart.server).as_json() for oid in payors(as_json)]
     attachments: dict[str, bytes] = {}
     for url, content_type in report_attachments(as_json).items():
-        path = url[len(fhir_base) + 1:] if url.startswith(fhir_base) else url
+        path = url[len(fhir_base) + 1 :] if url.startswith(fhir_base) else url
         attachments[url] = smart.server.request_data(path, headers={"Accept": content_type})
     return ids_by_type(as_json), attachments
 
@@ -241,8 +274,12 @@ class EhrCounter:
         depth: list[int] = []
         for index, (begin, _end) in enumerate(intervals):
             depth.append(1 + max((depth[j] for j in range(index) if intervals[j][1] <= begin), default=0))
-        return {"requests": len(intervals), "peak_concurrency": peak, "round_trips": max(depth, default=0),
-                "throttled_429": throttled}
+        return {
+            "requests": len(intervals),
+            "peak_concurrency": peak,
+            "round_trips": max(depth, default=0),
+            "throttled_429": throttled,
+        }
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         path = scope.get("path", "") if scope["type"] == "http" else ""
@@ -252,11 +289,18 @@ class EhrCounter:
                 body = b"{}"
             else:
                 body = json.dumps(self.stats()).encode()
-            await send({"type": "http.response.start", "status": 200,
-                        "headers": [(b"content-type", b"application/json")]})
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [(b"content-type", b"application/json")],
+                }
+            )
             await send({"type": "http.response.body", "body": body})
             return
-        if not (path == "/fhir" or path.startswith("/fhir/")) or path.startswith("/fhir/.well-known"):  # pages: /fhir?_getpages=
+        if not (path == "/fhir" or path.startswith("/fhir/")) or path.startswith(
+            "/fhir/.well-known"
+        ):  # pages: /fhir?_getpages=
             await self.app(scope, receive, send)
             return
         begin = time.monotonic()
@@ -272,10 +316,20 @@ class EhrCounter:
         try:
             if throttle:
                 await asyncio.sleep(0.05)
-                await send({"type": "http.response.start", "status": 429,
-                            "headers": [(b"content-type", b"application/fhir+json"), (b"retry-after", b"1")]})
-                await send({"type": "http.response.body", "body": b'{"resourceType": "OperationOutcome", '
-                            b'"issue": [{"severity": "error", "code": "throttled"}]}'})
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 429,
+                        "headers": [(b"content-type", b"application/fhir+json"), (b"retry-after", b"1")],
+                    }
+                )
+                await send(
+                    {
+                        "type": "http.response.body",
+                        "body": b'{"resourceType": "OperationOutcome", '
+                        b'"issue": [{"severity": "error", "code": "throttled"}]}',
+                    }
+                )
             else:
                 await self.app(scope, receive, send)
         finally:
@@ -288,15 +342,24 @@ def run_ehr(port: int, latency_ms: int, redirect_uri: str) -> None:
     """The demo EHR in its own process, so its CPU work does not share the clients' interpreter."""
     import uvicorn
 
-    ehr = create_demo_ehr(DemoEhrConfig(base_url=f"http://127.0.0.1:{port}", app_launch_url="http://127.0.0.1:9/launch",
-                                        app_standalone_url=None, redirect_uris=[redirect_uri],
-                                        latency_ms=latency_ms, include_large_patient=True))
+    ehr = create_demo_ehr(
+        DemoEhrConfig(
+            base_url=f"http://127.0.0.1:{port}",
+            app_launch_url="http://127.0.0.1:9/launch",
+            app_standalone_url=None,
+            redirect_uris=[redirect_uri],
+            latency_ms=latency_ms,
+            include_large_patient=True,
+        )
+    )
     uvicorn.run(EhrCounter(ehr), host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
 @contextmanager
 def ehr_process(port: int, latency_ms: int, redirect_uri: str) -> Iterator[str]:
-    process = multiprocessing.get_context("spawn").Process(target=run_ehr, args=(port, latency_ms, redirect_uri))
+    process = multiprocessing.get_context("spawn").Process(
+        target=run_ehr, args=(port, latency_ms, redirect_uri)
+    )
     process.start()
     url = f"http://127.0.0.1:{port}"
     try:
@@ -328,13 +391,18 @@ def timed(fn: Callable[[], Read]) -> tuple[float, Read]:
 
 def describe(read: Read) -> dict[str, Any]:
     ids, attachments = read
-    return {"resources": sum(len(v) for v in ids.values()), "attachments": len(attachments),
-            "attachment_bytes": sum(len(b) for b in attachments.values())}
+    return {
+        "resources": sum(len(v) for v in ids.values()),
+        "attachments": len(attachments),
+        "attachment_bytes": sum(len(b) for b in attachments.values()),
+    }
 
 
 def same_read(name: str, reference: Read, other: Read) -> None:
     if other[0] != reference[0]:
-        differing = sorted(t for t in set(reference[0]) | set(other[0]) if reference[0].get(t) != other[0].get(t))
+        differing = sorted(
+            t for t in set(reference[0]) | set(other[0]) if reference[0].get(t) != other[0].get(t)
+        )
         raise RuntimeError(f"{name} read different resources than SecondLook: {differing}")
     if other[1] != reference[1]:
         raise RuntimeError(f"{name} read different attachment bytes than SecondLook")
@@ -344,9 +412,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--latency-ms", type=int, default=50)
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--throttle", action="store_true", help="add one SecondLook read from a throttling EHR")
-    parser.add_argument("--max-concurrency", type=int, default=None,
-                        help="as if the EHR's registry entry set max_concurrency (default: no entry, the app's setting)")
+    parser.add_argument(
+        "--throttle", action="store_true", help="add one SecondLook read from a throttling EHR"
+    )
+    parser.add_argument(
+        "--max-concurrency",
+        type=int,
+        default=None,
+        help="as if the EHR's registry entry set max_concurrency (default: no entry, the app's setting)",
+    )
     args = parser.parse_args()
     global REGISTRY_LIMIT  # noqa: PLW0603
     REGISTRY_LIMIT = args.max_concurrency
@@ -377,16 +451,20 @@ def main() -> int:
             seen[name] = {**describe(read), **ehr_stats(ehr_url)}
         assert reference is not None  # noqa: S101
         for run in range(args.runs):
-            for name in names[run % len(names):] + names[:run % len(names)]:  # rotate who goes first
+            for name in names[run % len(names) :] + names[: run % len(names)]:  # rotate who goes first
                 ehr_stats(ehr_url)
                 seconds, read = timed(lambda n=name: readers[n](fhir_base, token))
                 same_read(name, reference, read)
                 times[name].append(seconds)
                 stats = ehr_stats(ehr_url)
                 if stats["requests"] != seen[name]["requests"]:
-                    raise RuntimeError(f"{name} sent {stats['requests']} requests, {seen[name]['requests']} in warm-up")
+                    raise RuntimeError(
+                        f"{name} sent {stats['requests']} requests, {seen[name]['requests']} in warm-up"
+                    )
                 seen[name]["round_trips"] = max(seen[name]["round_trips"], stats["round_trips"])
-                seen[name]["peak_concurrency"] = max(seen[name]["peak_concurrency"], stats["peak_concurrency"])
+                seen[name]["peak_concurrency"] = max(
+                    seen[name]["peak_concurrency"], stats["peak_concurrency"]
+                )
         if args.throttle:
             httpx2.post(f"{ehr_url}/_bench/throttle", params={"n": 40}, timeout=10)
             ehr_stats(ehr_url)
@@ -396,8 +474,12 @@ def main() -> int:
     load_after = os.getloadavg()
 
     def summary(name: str) -> dict[str, Any]:
-        return {"median_s": round(statistics.median(times[name]), 3), "runs_s": [round(s, 3) for s in times[name]],
-                "warmup_s": round(warmup[name], 3), **{k: v for k, v in seen[name].items() if k != "round_trips"}}
+        return {
+            "median_s": round(statistics.median(times[name]), 3),
+            "runs_s": [round(s, 3) for s in times[name]],
+            "warmup_s": round(warmup[name], 3),
+            **{k: v for k, v in seen[name].items() if k != "round_trips"},
+        }
 
     ours = statistics.median(times["secondlook"])
     result = {
@@ -407,15 +489,24 @@ def main() -> int:
         "runs": args.runs,
         "client_settings": app_client_settings(),
         "secondlook": summary("secondlook"),
-        "peers": {name: {**summary(name), "ratio_to_secondlook": round(statistics.median(times[name]) / ours, 2)}
-                  for name in names[1:]},
+        "peers": {
+            name: {**summary(name), "ratio_to_secondlook": round(statistics.median(times[name]) / ours, 2)}
+            for name in names[1:]
+        },
         "round_trips": {name: seen[name]["round_trips"] for name in names},
         "requests": seen["secondlook"]["requests"],
         "peak_concurrency": seen["secondlook"]["peak_concurrency"],
         "same_resources_and_attachment_bytes": True,
         **({"throttled_run": throttled} if throttled else {}),
-        "load_average": {"before": [round(x, 2) for x in load_before], "after": [round(x, 2) for x in load_after]},
-        "machine": {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count()},
+        "load_average": {
+            "before": [round(x, 2) for x in load_before],
+            "after": [round(x, 2) for x in load_after],
+        },
+        "machine": {
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+        },
     }
     print(json.dumps(result, indent=2))
     return 0

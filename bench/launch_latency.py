@@ -42,8 +42,14 @@ PATIENT = "bench-large"
 TARGET_S = 1.5
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 # Records, in epoch milliseconds, when each watched element first gets a layout box.
 MARKS_SCRIPT = """
@@ -67,10 +73,16 @@ def run_ehr(port: int, app_url: str, latency_ms: int) -> None:
     import uvicorn
     from demo_ehr import DemoEhrConfig, create_demo_ehr
 
-    ehr = create_demo_ehr(DemoEhrConfig(
-        base_url=f"http://127.0.0.1:{port}", app_launch_url=f"{app_url}/launch", app_standalone_url=None,
-        redirect_uris=[f"{app_url}/callback"], latency_ms=latency_ms, include_large_patient=True,
-    ))
+    ehr = create_demo_ehr(
+        DemoEhrConfig(
+            base_url=f"http://127.0.0.1:{port}",
+            app_launch_url=f"{app_url}/launch",
+            app_standalone_url=None,
+            redirect_uris=[f"{app_url}/callback"],
+            latency_ms=latency_ms,
+            include_large_patient=True,
+        )
+    )
     uvicorn.run(ehr, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
@@ -102,11 +114,18 @@ def run_app(port: int, ehr_url: str, data_dir: str) -> None:
     from smartapp.web.app import create_app
 
     configure_logging("WARNING")
-    settings = Settings(public_url=f"http://127.0.0.1:{port}",
-                        database_url=f"sqlite+aiosqlite:///{Path(data_dir) / 'bench.db'}",
-                        secret_key_file=Path(data_dir) / "secret.key")
-    uvicorn.run(create_app(settings, demo_registry(ehr_url)), host="127.0.0.1", port=port,
-                log_level="warning", access_log=False)
+    settings = Settings(
+        public_url=f"http://127.0.0.1:{port}",
+        database_url=f"sqlite+aiosqlite:///{Path(data_dir) / 'bench.db'}",
+        secret_key_file=Path(data_dir) / "secret.key",
+    )
+    uvicorn.run(
+        create_app(settings, demo_registry(ehr_url)),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        access_log=False,
+    )
 
 
 def wait_until_up(url: str, process: multiprocessing.process.BaseProcess) -> None:
@@ -128,8 +147,10 @@ def demo_stack(latency_ms: int) -> Iterator[tuple[str, str]]:
     ehr_url, app_url = f"http://127.0.0.1:{ehr_port}", f"http://127.0.0.1:{app_port}"
     spawn = multiprocessing.get_context("spawn")
     with tempfile.TemporaryDirectory() as data_dir:
-        processes = [spawn.Process(target=run_ehr, args=(ehr_port, app_url, latency_ms)),
-                     spawn.Process(target=run_app, args=(app_port, ehr_url, data_dir))]
+        processes = [
+            spawn.Process(target=run_ehr, args=(ehr_port, app_url, latency_ms)),
+            spawn.Process(target=run_app, args=(app_port, ehr_url, data_dir)),
+        ]
         for process in processes:
             process.start()
         try:
@@ -153,8 +174,13 @@ def launch_once(browser: Any, ehr_url: str, app_url: str) -> dict[str, float]:
         page = context.new_page()
         callbacks: list[Any] = []
         fetches: list[Any] = []
-        page.on("requestfinished", lambda r: callbacks.append(r) if r.url.startswith(f"{app_url}/callback") else None)
-        page.on("requestfinished", lambda r: fetches.append(r) if r.resource_type in ("fetch", "xhr") else None)
+        page.on(
+            "requestfinished",
+            lambda r: callbacks.append(r) if r.url.startswith(f"{app_url}/callback") else None,
+        )
+        page.on(
+            "requestfinished", lambda r: fetches.append(r) if r.resource_type in ("fetch", "xhr") else None
+        )
         loads: list[Any] = []
         page.on("requestfinished", lambda r: loads.append(r) if r.url.startswith(app_url) else None)
         page.goto(f"{ehr_url}/")
@@ -170,16 +196,27 @@ def launch_once(browser: Any, ehr_url: str, app_url: str) -> dict[str, float]:
         return {
             "callback_to_results_s": round((marks["results"] - callback_start_ms) / 1000, 3),
             "callback_to_loading_s": round((marks["loading"] - callback_start_ms) / 1000, 3)
-            if "loading" in marks else float("nan"),
+            if "loading" in marks
+            else float("nan"),
             # Where the time goes: the page's own data request(s), start and duration.
-            "data_requests": [{"path": r.url[len(app_url):].split("?")[0].rsplit("/", 1)[-1] or "/",
-                               "starts_after_callback_s": round((r.timing["startTime"] - callback_start_ms) / 1000, 3),
-                               "duration_s": round(r.timing["responseEnd"] / 1000, 3)} for r in fetches],
+            "data_requests": [
+                {
+                    "path": r.url[len(app_url) :].split("?")[0].rsplit("/", 1)[-1] or "/",
+                    "starts_after_callback_s": round((r.timing["startTime"] - callback_start_ms) / 1000, 3),
+                    "duration_s": round(r.timing["responseEnd"] / 1000, 3),
+                }
+                for r in fetches
+            ],
             # Every request to the app from the callback on: where a slow first launch spends its time.
-            "app_requests": [{"path": r.url[len(app_url):].split("?")[0][:40],
-                              "starts_after_callback_s": round((r.timing["startTime"] - callback_start_ms) / 1000, 3),
-                              "duration_s": round(r.timing["responseEnd"] / 1000, 3)}
-                             for r in loads if r.timing["startTime"] >= callback_start_ms],
+            "app_requests": [
+                {
+                    "path": r.url[len(app_url) :].split("?")[0][:40],
+                    "starts_after_callback_s": round((r.timing["startTime"] - callback_start_ms) / 1000, 3),
+                    "duration_s": round(r.timing["responseEnd"] / 1000, 3),
+                }
+                for r in loads
+                if r.timing["startTime"] >= callback_start_ms
+            ],
             # Cross-check on the driver's clock (includes Playwright's polling, so a little later).
             "callback_to_driver_saw_results_s": round((seen_by_driver_ms - callback_start_ms) / 1000, 3),
             "findings": page.locator("[data-testid=finding]").count(),
@@ -228,14 +265,20 @@ def main() -> int:
         "runs": args.runs,
         "callback_to_results": {"median_s": median, "runs_s": to_results},
         "callback_to_progress_state": {"median_s": statistics.median(to_loading), "runs_s": to_loading},
-        "first_launch_after_start": {"callback_to_results_s": first["callback_to_results_s"],
-                                     "ratio_to_median": round(first["callback_to_results_s"] / median, 2),
-                                     "detail": first},
+        "first_launch_after_start": {
+            "callback_to_results_s": first["callback_to_results_s"],
+            "ratio_to_median": round(first["callback_to_results_s"] / median, 2),
+            "detail": first,
+        },
         "runs_detail": runs,
         "target_s": TARGET_S,
         "meets_target": median <= TARGET_S,
-        "machine": {"python": platform.python_version(), "platform": platform.platform(),
-                    "cpus": os.cpu_count(), "chromium": version},
+        "machine": {
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "chromium": version,
+        },
     }
     print(json.dumps(result, indent=2))
     return 0

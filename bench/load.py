@@ -42,10 +42,16 @@ def run_ehr(port: int, app_url: str, latency_ms: int) -> None:
     import uvicorn
     from demo_ehr import DemoEhrConfig, create_demo_ehr
 
-    ehr = create_demo_ehr(DemoEhrConfig(
-        base_url=f"http://127.0.0.1:{port}", app_launch_url=f"{app_url}/launch", app_standalone_url=None,
-        redirect_uris=[f"{app_url}/callback"], latency_ms=latency_ms, include_large_patient=False,
-    ))
+    ehr = create_demo_ehr(
+        DemoEhrConfig(
+            base_url=f"http://127.0.0.1:{port}",
+            app_launch_url=f"{app_url}/launch",
+            app_standalone_url=None,
+            redirect_uris=[f"{app_url}/callback"],
+            latency_ms=latency_ms,
+            include_large_patient=False,
+        )
+    )
     uvicorn.run(ehr, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
@@ -59,8 +65,13 @@ def run_app(port: int, public_url: str, ehr_url: str, database_url: str, secret_
 
     configure_logging("WARNING")
     settings = Settings(public_url=public_url, database_url=database_url, secret_key=secret_key)
-    uvicorn.run(create_app(settings, demo_registry(ehr_url)), host="127.0.0.1", port=port,
-                log_level="warning", access_log=False)
+    uvicorn.run(
+        create_app(settings, demo_registry(ehr_url)),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        access_log=False,
+    )
 
 
 def run_proxy(port: int, backends: list[str]) -> None:
@@ -94,7 +105,11 @@ def run_proxy(port: int, backends: list[str]) -> None:
         headers = [(k.decode(), v.decode()) for k, v in scope["headers"] if k != b"content-length"]
         response = await client["c"].request(scope["method"], url, headers=headers, content=body)
         drop = {"content-length", "transfer-encoding", "connection", "content-encoding"}
-        out = [(k.lower().encode(), v.encode()) for k, v in response.headers.multi_items() if k.lower() not in drop]
+        out = [
+            (k.lower().encode(), v.encode())
+            for k, v in response.headers.multi_items()
+            if k.lower() not in drop
+        ]
         out.append((b"content-length", str(len(response.content)).encode()))
         await send({"type": "http.response.start", "status": response.status_code, "headers": out})
         await send({"type": "http.response.body", "body": response.content})
@@ -138,7 +153,12 @@ def one_launch(ehr_url: str, proxy_url: str, patient_id: str) -> dict[str, Any]:
             return {"error": f"packet {packet.status_code}"}
         wanted = f"Patient/{patient_id}"
         cross = findings.json()["patients"][0]["patient"] != wanted or wanted not in packet.text
-        return {"launch_s": landed - started, "findings_s": found - landed, "packet_s": done - found, "cross": cross}
+        return {
+            "launch_s": landed - started,
+            "findings_s": found - landed,
+            "packet_s": done - found,
+            "cross": cross,
+        }
     except (httpx2.HTTPError, KeyError, IndexError, ValueError) as exc:
         return {"error": type(exc).__name__}
     finally:
@@ -162,7 +182,8 @@ PG_ENV = {"SECONDLOOK_PG_PORT": "54339", "SECONDLOOK_PG_DIR": "/tmp/secondlook-p
 
 def start_postgres() -> str:
     command = [str(ROOT / "scripts" / "postgres"), "start"]
-    return subprocess.run(command, check=True, capture_output=True, text=True, env=os.environ | PG_ENV).stdout.strip()  # noqa: S603
+    done = subprocess.run(command, check=True, capture_output=True, text=True, env=os.environ | PG_ENV)  # noqa: S603
+    return done.stdout.strip()
 
 
 def stop_postgres() -> None:
@@ -176,7 +197,9 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=20)
     parser.add_argument("--latency-ms", type=int, default=0)
     parser.add_argument("--database-url", default=None)
-    parser.add_argument("--max-seconds", type=float, default=600.0, help="stop submitting launches after this")
+    parser.add_argument(
+        "--max-seconds", type=float, default=600.0, help="stop submitting launches after this"
+    )
     args = parser.parse_args()
 
     from cryptography.fernet import Fernet
@@ -187,9 +210,14 @@ def main() -> None:
     ehr_port, proxy_port, a_port, b_port = free_port(), free_port(), free_port(), free_port()
     ehr_url, proxy_url = f"http://127.0.0.1:{ehr_port}", f"http://127.0.0.1:{proxy_port}"
     spawn = multiprocessing.get_context("spawn")
-    apps = [spawn.Process(target=run_app, args=(port, proxy_url, ehr_url, database_url, secret)) for port in (a_port, b_port)]
+    apps = [
+        spawn.Process(target=run_app, args=(port, proxy_url, ehr_url, database_url, secret))
+        for port in (a_port, b_port)
+    ]
     ehr = spawn.Process(target=run_ehr, args=(ehr_port, proxy_url, args.latency_ms))
-    proxy = spawn.Process(target=run_proxy, args=(proxy_port, [f"http://127.0.0.1:{a_port}", f"http://127.0.0.1:{b_port}"]))
+    proxy = spawn.Process(
+        target=run_proxy, args=(proxy_port, [f"http://127.0.0.1:{a_port}", f"http://127.0.0.1:{b_port}"])
+    )
     processes = [ehr, *apps, proxy]
     try:
         ehr.start()
@@ -231,21 +259,45 @@ def main() -> None:
     ok = [r for r in results if "error" not in r]
     findings = [r["findings_s"] for r in ok]
     growth = [round((end - start) / start * 100, 1) for start, end in zip(rss_start, rss_end, strict=True)]
-    print(json.dumps({
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "load_avg": os.getloadavg()},
-        "setup": {"app_processes": 2, "database": "postgresql", "proxy": "round-robin", "latency_ms": args.latency_ms,
-                  "launches": len(results), "concurrency": args.concurrency, "seconds": round(elapsed, 1)},
-        "errors": dict(Counter(r["error"] for r in results if "error" in r)),
-        "cross_patient_responses": sum(1 for r in ok if r["cross"]),
-        "findings_s": {"p50": percentile(findings, 0.5), "p95": percentile(findings, 0.95),
-                       "p99": percentile(findings, 0.99), "target_p95": TARGET_P95_S},
-        "launch_s": {"p50": percentile([r["launch_s"] for r in ok], 0.5),
-                     "p95": percentile([r["launch_s"] for r in ok], 0.95)},
-        "packet_s": {"p50": percentile([r["packet_s"] for r in ok], 0.5),
-                     "p95": percentile([r["packet_s"] for r in ok], 0.95)},
-        "rss_mib": {"start": rss_start, "end": rss_end, "growth_percent": growth},
-        "median_findings_s": round(statistics.median(findings), 3) if findings else None,
-    }, indent=2))
+    print(
+        json.dumps(
+            {
+                "machine": {
+                    "cpus": os.cpu_count(),
+                    "platform": platform.platform(),
+                    "load_avg": os.getloadavg(),
+                },
+                "setup": {
+                    "app_processes": 2,
+                    "database": "postgresql",
+                    "proxy": "round-robin",
+                    "latency_ms": args.latency_ms,
+                    "launches": len(results),
+                    "concurrency": args.concurrency,
+                    "seconds": round(elapsed, 1),
+                },
+                "errors": dict(Counter(r["error"] for r in results if "error" in r)),
+                "cross_patient_responses": sum(1 for r in ok if r["cross"]),
+                "findings_s": {
+                    "p50": percentile(findings, 0.5),
+                    "p95": percentile(findings, 0.95),
+                    "p99": percentile(findings, 0.99),
+                    "target_p95": TARGET_P95_S,
+                },
+                "launch_s": {
+                    "p50": percentile([r["launch_s"] for r in ok], 0.5),
+                    "p95": percentile([r["launch_s"] for r in ok], 0.95),
+                },
+                "packet_s": {
+                    "p50": percentile([r["packet_s"] for r in ok], 0.5),
+                    "p95": percentile([r["packet_s"] for r in ok], 0.95),
+                },
+                "rss_mib": {"start": rss_start, "end": rss_end, "growth_percent": growth},
+                "median_findings_s": round(statistics.median(findings), 3) if findings else None,
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -37,10 +37,19 @@ from smartapp.screening.pipeline import ScreenOptions, run_screen
 
 AS_OF = date(2026, 3, 1)
 ICD10 = "http://hl7.org/fhir/sid/icd-10-cm"
-NON_CANCER = [("I10", "Essential hypertension"), ("E11.9", "Type 2 diabetes mellitus"), ("J45.909", "Asthma"),
-              ("M17.11", "Primary osteoarthritis, right knee"), ("E78.5", "Hyperlipidemia")]
-LABS = [("2160-0", "Creatinine", "mg/dL"), ("718-7", "Hemoglobin", "g/dL"), ("2345-7", "Glucose", "mg/dL"),
-        ("4548-4", "Hemoglobin A1c", "%")]
+NON_CANCER = [
+    ("I10", "Essential hypertension"),
+    ("E11.9", "Type 2 diabetes mellitus"),
+    ("J45.909", "Asthma"),
+    ("M17.11", "Primary osteoarthritis, right knee"),
+    ("E78.5", "Hyperlipidemia"),
+]
+LABS = [
+    ("2160-0", "Creatinine", "mg/dL"),
+    ("718-7", "Hemoglobin", "g/dL"),
+    ("2345-7", "Glucose", "mg/dL"),
+    ("4548-4", "Hemoglobin A1c", "%"),
+]
 
 
 def oncology_chart(pid: str, seed: int, n_resources: int) -> list[str]:
@@ -54,37 +63,87 @@ def oncology_chart(pid: str, seed: int, n_resources: int) -> list[str]:
     lp._add_labs(chart, n_resources)
     lines = []
     for item in chart.items[:n_resources]:
-        text = json.dumps(item).replace(lp.BENCH_PATIENT_ID, pid).replace('"bl-', f'"{pid}-').replace("/bl-", f"/{pid}-")
+        text = (
+            json.dumps(item)
+            .replace(lp.BENCH_PATIENT_ID, pid)
+            .replace('"bl-', f'"{pid}-')
+            .replace("/bl-", f"/{pid}-")
+        )
         lines.append(text)
     return lines
 
 
 def plain_chart(pid: str, rng: random.Random) -> list[dict[str, Any]]:
     subject = {"reference": f"Patient/{pid}"}
-    out: list[dict[str, Any]] = [{"resourceType": "Patient", "id": pid, "gender": rng.choice(["female", "male"]),
-                                  "birthDate": f"{rng.randint(1935, 2005)}-0{rng.randint(1, 9)}-1{rng.randint(0, 9)}",
-                                  "name": [{"use": "official", "family": f"Family{rng.randint(1, 999)}", "given": ["Test"]}]}]
+    out: list[dict[str, Any]] = [
+        {
+            "resourceType": "Patient",
+            "id": pid,
+            "gender": rng.choice(["female", "male"]),
+            "birthDate": f"{rng.randint(1935, 2005)}-0{rng.randint(1, 9)}-1{rng.randint(0, 9)}",
+            "name": [{"use": "official", "family": f"Family{rng.randint(1, 999)}", "given": ["Test"]}],
+        }
+    ]
     for i, (code, display) in enumerate(rng.sample(NON_CANCER, rng.randint(1, 3))):
-        out.append({"resourceType": "Condition", "id": f"{pid}-c{i}", "subject": subject,
-                    "code": {"coding": [{"system": ICD10, "code": code, "display": display}]},
-                    "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}]},
-                    "onsetDateTime": f"20{rng.randint(10, 25)}-0{rng.randint(1, 9)}-15"})
+        out.append(
+            {
+                "resourceType": "Condition",
+                "id": f"{pid}-c{i}",
+                "subject": subject,
+                "code": {"coding": [{"system": ICD10, "code": code, "display": display}]},
+                "clinicalStatus": {
+                    "coding": [
+                        {
+                            "system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
+                            "code": "active",
+                        }
+                    ]
+                },
+                "onsetDateTime": f"20{rng.randint(10, 25)}-0{rng.randint(1, 9)}-15",
+            }
+        )
     for i in range(rng.randint(15, 40)):
         code, display, unit = rng.choice(LABS)
-        out.append({"resourceType": "Observation", "id": f"{pid}-o{i}", "status": "final", "subject": subject,
-                    "code": {"coding": [{"system": "http://loinc.org", "code": code, "display": display}]},
-                    "effectiveDateTime": f"2025-{rng.randint(1, 12):02d}-{rng.randint(10, 28)}",
-                    "valueQuantity": {"value": round(rng.uniform(0.5, 12), 1), "unit": unit}})
+        out.append(
+            {
+                "resourceType": "Observation",
+                "id": f"{pid}-o{i}",
+                "status": "final",
+                "subject": subject,
+                "code": {"coding": [{"system": "http://loinc.org", "code": code, "display": display}]},
+                "effectiveDateTime": f"2025-{rng.randint(1, 12):02d}-{rng.randint(10, 28)}",
+                "valueQuantity": {"value": round(rng.uniform(0.5, 12), 1), "unit": unit},
+            }
+        )
     for i in range(rng.randint(2, 6)):
-        out.append({"resourceType": "Encounter", "id": f"{pid}-e{i}", "status": "finished", "subject": subject,
-                    "class": {"code": "AMB"}, "period": {"start": f"2025-{rng.randint(1, 12):02d}-10"}})
+        out.append(
+            {
+                "resourceType": "Encounter",
+                "id": f"{pid}-e{i}",
+                "status": "finished",
+                "subject": subject,
+                "class": {"code": "AMB"},
+                "period": {"start": f"2025-{rng.randint(1, 12):02d}-10"},
+            }
+        )
         for kind in ("Claim", "ExplanationOfBenefit"):
-            out.append({"resourceType": kind, "id": f"{pid}-{kind}-{i}", "status": "active", "patient": subject,
-                        "use": "claim", "created": "2025-06-01", "item": [{"sequence": 1, "productOrService": {"text": "visit"}}]})
+            out.append(
+                {
+                    "resourceType": kind,
+                    "id": f"{pid}-{kind}-{i}",
+                    "status": "active",
+                    "patient": subject,
+                    "use": "claim",
+                    "created": "2025-06-01",
+                    "item": [{"sequence": 1, "productOrService": {"text": "visit"}}],
+                }
+            )
     return out
 
 
-def write_export(folder: Path, patients: int, oncology: float, onc_resources: int, peer: Path, sample: int) -> dict[str, int]:
+def write_export(
+    folder: Path, patients: int, oncology: float, onc_resources: int, peer: Path, sample: int
+) -> dict[str, int]:
     """The export in `folder`; the lines of its first `sample` patients also in `peer`."""
     rng = random.Random(20261205)
     files: dict[Path, Any] = {}
@@ -154,13 +213,23 @@ def mib(value: int) -> float:
 
 def screen(folder: Path, workers: int, work: Path) -> dict[str, Any]:
     t0 = time.perf_counter()
-    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
-                      silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
+    with (
+        LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=":0",
+            silence_logs=logging.ERROR,
+        ) as cluster,
+        Client(cluster) as client,
+    ):
         from fhirmaps import context
 
         client.run(context.warm)
         startup = time.perf_counter() - t0
-        options = ScreenOptions(as_of=AS_OF, database_url=f"sqlite:///{work / f'worklist-{workers}.db'}", keep_results=False)
+        options = ScreenOptions(
+            as_of=AS_OF, database_url=f"sqlite:///{work / f'worklist-{workers}.db'}", keep_results=False
+        )
         main_cpu = _cpu_seconds()
         workers_cpu = sum(client.run(_cpu_seconds).values())
         load_before = os.getloadavg()[0]
@@ -169,13 +238,23 @@ def screen(folder: Path, workers: int, work: Path) -> dict[str, Any]:
         main_cpu = _cpu_seconds() - main_cpu
         workers_cpu = sum(client.run(_cpu_seconds).values()) - workers_cpu
         load_after = os.getloadavg()[0]
-    return {"workers": workers, "patients": outcome.patients, "resources": outcome.resources,
-            "seconds": round(outcome.seconds, 2), "partition_seconds": round(outcome.partition_seconds, 2), "patients_per_second": round(outcome.patients / outcome.seconds, 1),
-            "cluster_startup_seconds": round(startup, 2), "peak_rss_main_mib": mib(rss.main_peak),
-            "peak_rss_worker_mib": mib(rss.worker_peak), "peak_rss_workers_total_mib": mib(rss.workers_sum_peak),
-            "cpu_seconds_main": round(main_cpu, 2), "cpu_seconds_workers": round(workers_cpu, 2),
-            "load_average_1min_before_after": [round(load_before, 2), round(load_after, 2)],
-            "errors": dict(outcome.errors.counts), "changes": outcome.changes}
+    return {
+        "workers": workers,
+        "patients": outcome.patients,
+        "resources": outcome.resources,
+        "seconds": round(outcome.seconds, 2),
+        "partition_seconds": round(outcome.partition_seconds, 2),
+        "patients_per_second": round(outcome.patients / outcome.seconds, 1),
+        "cluster_startup_seconds": round(startup, 2),
+        "peak_rss_main_mib": mib(rss.main_peak),
+        "peak_rss_worker_mib": mib(rss.worker_peak),
+        "peak_rss_workers_total_mib": mib(rss.workers_sum_peak),
+        "cpu_seconds_main": round(main_cpu, 2),
+        "cpu_seconds_workers": round(workers_cpu, 2),
+        "load_average_1min_before_after": [round(load_before, 2), round(load_after, 2)],
+        "errors": dict(outcome.errors.counts),
+        "changes": outcome.changes,
+    }
 
 
 def _cpu_seconds() -> float:
@@ -192,9 +271,14 @@ def peer(target: Path) -> dict[str, Any]:
     seconds = time.perf_counter() - t0
     patients = len(json.loads(done.stdout)["patients"])
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
-    return {"command": "secondlook evaluate (in memory, one process)", "patients": patients, "seconds": round(seconds, 2),
-            "patients_per_second": round(patients / seconds, 1), "peak_rss_mib": mib(peak),
-            "note": "includes process start and NLP model load (~3 s)"}
+    return {
+        "command": "secondlook evaluate (in memory, one process)",
+        "patients": patients,
+        "seconds": round(seconds, 2),
+        "patients_per_second": round(patients / seconds, 1),
+        "peak_rss_mib": mib(peak),
+        "note": "includes process start and NLP model load (~3 s)",
+    }
 
 
 def main() -> None:
@@ -211,15 +295,22 @@ def main() -> None:
         folder.mkdir()
         sample = work / "peer"
         sample.mkdir()
-        export = write_export(folder, args.patients, args.oncology, args.onc_resources, sample, args.peer_sample)
+        export = write_export(
+            folder, args.patients, args.oncology, args.onc_resources, sample, args.peer_sample
+        )
         runs = {n: screen(folder, n, work) for n in sorted({int(w) for w in args.workers.split(",")})}
         report: dict[str, Any] = {
-            "machine": {"cores": os.cpu_count(), "memory_gib": round(psutil.virtual_memory().total / 2**30, 1)},
+            "machine": {
+                "cores": os.cpu_count(),
+                "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+            },
             "export": export,
         }
         report |= {f"screen_{n}_worker{'s' if n > 1 else ''}": run for n, run in runs.items()}
         if 1 in runs and 2 in runs:
-            report["speedup_2_vs_1"] = round(runs[2]["patients_per_second"] / runs[1]["patients_per_second"], 2)
+            report["speedup_2_vs_1"] = round(
+                runs[2]["patients_per_second"] / runs[1]["patients_per_second"], 2
+            )
         if args.peer_sample:
             report["peer_evaluate"] = peer(sample)
     print(json.dumps(report, indent=2))

@@ -51,14 +51,17 @@ def _collect(items: Iterable[Any], out: list[Json], aliases: dict[str, str]) -> 
 
 def _rewrite(value: Any, aliases: dict[str, str]) -> Any:
     if isinstance(value, dict):
-        return {k: (aliases.get(v, v) if k == "reference" and isinstance(v, str) else _rewrite(v, aliases)) for k, v in value.items()}
+        return {
+            k: (aliases.get(v, v) if k == "reference" and isinstance(v, str) else _rewrite(v, aliases))
+            for k, v in value.items()
+        }
     if isinstance(value, list):
         return [_rewrite(v, aliases) for v in value]
     return value
 
 
 def patient_of(resource: Json) -> str:
-    """"Patient/<id>" a resource belongs to, or "" when it is shared (Binary, Medication, Organization...)."""
+    """ "Patient/<id>" a resource belongs to, or "" when it is shared (Binary, Medication, Organization...)."""
     if resource.get("resourceType") == "Patient":
         return f"Patient/{resource.get('id')}"
     for name in _PATIENT_FIELDS:

@@ -10,7 +10,19 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-CODE_FILES = ("entities", "sites", "lexicon", "reports", "observations", "treatments", "requests", "urgent", "context_rules", "snomed", "rxnorm")
+CODE_FILES = (
+    "entities",
+    "sites",
+    "lexicon",
+    "reports",
+    "observations",
+    "treatments",
+    "requests",
+    "urgent",
+    "context_rules",
+    "snomed",
+    "rxnorm",
+)
 
 
 @cache

@@ -119,7 +119,7 @@ def pieces(text: str, limit: int = PIECE_CHARS) -> list[tuple[int, str]]:
     out: list[tuple[int, str]] = []
     start = 0
     while len(text) - start > limit:
-        window = text[start:start + limit]
+        window = text[start : start + limit]
         cut = max((m.end() for m in _SENTENCE_END.finditer(window)), default=0)
         if cut < limit // 3:
             cut = window.rfind(" ") + 1

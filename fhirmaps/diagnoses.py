@@ -48,7 +48,9 @@ def is_cancer_icd10(code: str) -> bool:
 
 def is_site_only_icd10(code: str) -> bool:
     """ICD-10-CM malignant codes that name a site rather than a histology."""
-    return bool(code) and not codes.has_prefix(code, ["C49.A", "C4A", "C7A", "C7B", "C8", "C9", "C43", "C45", "C46", "C22.1"])
+    return bool(code) and not codes.has_prefix(
+        code, ["C49.A", "C4A", "C7A", "C7B", "C8", "C9", "C43", "C45", "C46", "C22.1"]
+    )
 
 
 def is_secondary_icd10(code: str) -> bool:
@@ -95,8 +97,14 @@ def read_condition(resource: Json) -> tuple[Diagnosis | None, bool]:
     profiles = " ".join(str(p) for p in as_list((resource.get("meta") or {}).get("profile")))
     display_text = " ".join([text, morph_display] + [c.display for c in all_codes])
     history = bool(icd10 and is_history_code(icd10)) or bool(_HISTORY_DISPLAY.search(display_text))
-    entity = entities.from_morphology(morphology, topography) or entities.from_snomed(snomed) or entities.from_icd10(icd10)
-    if not history and (entity is None or (morphology is None and (entity.family is None or is_site_only_icd10(icd10 or "")))):
+    entity = (
+        entities.from_morphology(morphology, topography)
+        or entities.from_snomed(snomed)
+        or entities.from_icd10(icd10)
+    )
+    if not history and (
+        entity is None or (morphology is None and (entity.family is None or is_site_only_icd10(icd10 or "")))
+    ):
         # ICD-10-CM codes mostly name a site; the display/text often carries the histology ("Leiomyosarcoma of stomach").
         named = entities.from_text(display_text)
         if named is not None and (entity is None or named.family):
@@ -109,28 +117,55 @@ def read_condition(resource: Json) -> tuple[Diagnosis | None, bool]:
         entity = _melanoma_site(topography or icd10 or "") or refine(entity, display_text)
     site = entities.site_of(topography) or entities.site_of(icd10)
     suspected = entities.snomed_flag(snomed, "suspected")  # "Suspected lung cancer (situation)"
-    neoplastic = bool(entity or morphology or (icd10 and is_cancer_icd10(icd10)) or suspected
-                      or snomed & ({"363346000"} | _SECONDARY_SNOMED) or entities.snomed_flag(snomed, "secondary"))
+    neoplastic = bool(
+        entity
+        or morphology
+        or (icd10 and is_cancer_icd10(icd10))
+        or suspected
+        or snomed & ({"363346000"} | _SECONDARY_SNOMED)
+        or entities.snomed_flag(snomed, "secondary")
+    )
     if not neoplastic and not history:
         return None, False
     secondary = bool(
-        (icd10 and is_secondary_icd10(icd10)) or snomed & _SECONDARY_SNOMED or entities.snomed_flag(snomed, "secondary")
+        (icd10 and is_secondary_icd10(icd10))
+        or snomed & _SECONDARY_SNOMED
+        or entities.snomed_flag(snomed, "secondary")
         or "secondary-cancer" in profiles
         or (morphology and morphology.split("/")[-1][:1] == "6")
     )
-    code_label = (morphology and f"{morphology} (ICD-O-3)") or (icd10 and f"{icd10}") or (all_codes[0].code if all_codes else "")
+    code_label = (
+        (morphology and f"{morphology} (ICD-O-3)")
+        or (icd10 and f"{icd10}")
+        or (all_codes[0].code if all_codes else "")
+    )
     onset = first_date(resource, "onsetDateTime", "onsetPeriod", "recordedDate")
     diagnosis = Diagnosis(
         source=Source(ref, path, f"{text} [{code_label}]".strip() if code_label else text, when=onset),
-        origin="condition", entity=entity, site=site if entities.site_applies(entity) else None, codes=all_codes,
-        morphology=morphology, topography=topography,
+        origin="condition",
+        entity=entity,
+        site=site if entities.site_applies(entity) else None,
+        codes=all_codes,
+        morphology=morphology,
+        topography=topography,
         clinical_status=status_code(resource.get("clinicalStatus")),
         verification_status=status_code(resource.get("verificationStatus")),
-        secondary=secondary, when=onset, uncertain=suspected,
-        stage="; ".join(t for t in (concept_text(s.get("summary")) for s in as_list(resource.get("stage")) if isinstance(s, dict)) if t),
+        secondary=secondary,
+        when=onset,
+        uncertain=suspected,
+        stage="; ".join(
+            t
+            for t in (
+                concept_text(s.get("summary")) for s in as_list(resource.get("stage")) if isinstance(s, dict)
+            )
+            if t
+        ),
     )
-    current = not history and (diagnosis.verification_status not in _EXCLUDED_VERIFICATION) and (
-        diagnosis.clinical_status not in _EXCLUDED_CLINICAL)
+    current = (
+        not history
+        and (diagnosis.verification_status not in _EXCLUDED_VERIFICATION)
+        and (diagnosis.clinical_status not in _EXCLUDED_CLINICAL)
+    )
     return diagnosis, current
 
 
@@ -176,7 +211,9 @@ def refine(entity: Entity, context: str) -> Entity:
     return entity
 
 
-def from_mentions(report: Report, mentions: list[Mention], diagnostic_sections: frozenset[str]) -> list[Diagnosis]:
+def from_mentions(
+    report: Report, mentions: list[Mention], diagnostic_sections: frozenset[str]
+) -> list[Diagnosis]:
     """Asserted cancer mentions in the diagnosis/comment/addendum sections of a pathology report."""
     found = []
     for m in mentions:
@@ -185,19 +222,35 @@ def from_mentions(report: Report, mentions: list[Mention], diagnostic_sections: 
         entity = entities.by_id(m.key)
         if entity is None or entity.benign:
             continue
-        if entity.id in ("nec", "generic-malignancy") and any(o.key == "sclc" and o.raw.sentence == m.raw.sentence for o in mentions):
+        if entity.id in ("nec", "generic-malignancy") and any(
+            o.key == "sclc" and o.raw.sentence == m.raw.sentence for o in mentions
+        ):
             continue  # "small cell carcinoma (high-grade neuroendocrine carcinoma)" is one SCLC diagnosis
         context = _line_context(report.text, m.raw.sentence)
         entity = refine(entity, context)
         site = entities.site_from_words(context, m.raw.sentence) if entities.site_applies(entity) else None
         secondary = bool(re.search(r"\bmetasta", m.raw.sentence, re.I)) and entity.family is None
         hedged = any(o.label == "HEDGE" and o.raw.sentence == m.raw.sentence for o in mentions) or (
-            m.raw.uncertain and bool(_strong_doubt().search(m.raw.sentence)))
-        found.append(Diagnosis(
-            source=m.source, origin="report", entity=entity, site=site, codes=(), morphology=None, topography=None,
-            clinical_status=None, verification_status=None, secondary=secondary, when=report.when,
-            uncertain=hedged, report=report.reference, report_status=report.status,
-        ))
+            m.raw.uncertain and bool(_strong_doubt().search(m.raw.sentence))
+        )
+        found.append(
+            Diagnosis(
+                source=m.source,
+                origin="report",
+                entity=entity,
+                site=site,
+                codes=(),
+                morphology=None,
+                topography=None,
+                clinical_status=None,
+                verification_status=None,
+                secondary=secondary,
+                when=report.when,
+                uncertain=hedged,
+                report=report.reference,
+                report_status=report.status,
+            )
+        )
     return found
 
 
@@ -208,7 +261,7 @@ def _line_context(text: str, sentence: str) -> str:
         return sentence
     start = text.rfind("\n", 0, max(pos - 1, 0))
     start = text.rfind("\n", 0, start) if start > 0 else start
-    return text[max(start, 0): pos + len(sentence)]
+    return text[max(start, 0) : pos + len(sentence)]
 
 
 def from_codes(report: Report, conclusion_codes: tuple[Code, ...]) -> list[Diagnosis]:
@@ -217,16 +270,37 @@ def from_codes(report: Report, conclusion_codes: tuple[Code, ...]) -> list[Diagn
         entity = None
         if c.short_system == "icdo3":
             entity = entities.from_morphology(c.code, None)
-        entity = entity or entities.from_icd10(c.code if c.short_system == "icd10" else None) or entities.from_snomed({c.code})
+        entity = (
+            entity
+            or entities.from_icd10(c.code if c.short_system == "icd10" else None)
+            or entities.from_snomed({c.code})
+        )
         entity = entity or entities.from_text(c.display)
         if entity is None or entity.benign:
             continue
-        out.append(Diagnosis(
-            source=Source(report.reference, f"DiagnosticReport.conclusionCode[{i}]", c.label(), title=report.title, when=report.when),
-            origin="report", entity=entity, site=None, codes=(c,), morphology=c.code if c.short_system == "icdo3" else None,
-            topography=None, clinical_status=None, verification_status=None, secondary=False, when=report.when,
-            report=report.reference, report_status=report.status,
-        ))
+        out.append(
+            Diagnosis(
+                source=Source(
+                    report.reference,
+                    f"DiagnosticReport.conclusionCode[{i}]",
+                    c.label(),
+                    title=report.title,
+                    when=report.when,
+                ),
+                origin="report",
+                entity=entity,
+                site=None,
+                codes=(c,),
+                morphology=c.code if c.short_system == "icdo3" else None,
+                topography=None,
+                clinical_status=None,
+                verification_status=None,
+                secondary=False,
+                when=report.when,
+                report=report.reference,
+                report_status=report.status,
+            )
+        )
     return out
 
 
@@ -242,8 +316,15 @@ def from_histology_observation(resource: Json) -> Diagnosis | None:
         return None
     observed = first_date(resource, "effectiveDateTime", "effectivePeriod", "issued")
     return Diagnosis(
-        source=Source(ref_of(resource), "Observation.valueCodeableConcept", value[0].label(), when=observed), origin="observation",
-        entity=entity, site=None, codes=tuple(value), morphology=morphology, topography=topography, clinical_status=None,
-        verification_status=None, secondary=morphology.endswith("/6"),
+        source=Source(ref_of(resource), "Observation.valueCodeableConcept", value[0].label(), when=observed),
+        origin="observation",
+        entity=entity,
+        site=None,
+        codes=tuple(value),
+        morphology=morphology,
+        topography=topography,
+        clinical_status=None,
+        verification_status=None,
+        secondary=morphology.endswith("/6"),
         when=observed,
     )

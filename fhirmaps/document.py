@@ -35,15 +35,25 @@ SECTION_CODES = {
     "payers": ("48768-6", "Payment sources Document"),
 }
 RESULT_TYPES = ("DiagnosticReport", "Observation", "Specimen", "ImagingStudy", "DocumentReference")
-TREATMENT_TYPES = ("Procedure", "MedicationRequest", "MedicationAdministration", "MedicationStatement", "CarePlan",
-                   "ServiceRequest")
+TREATMENT_TYPES = (
+    "Procedure",
+    "MedicationRequest",
+    "MedicationAdministration",
+    "MedicationStatement",
+    "CarePlan",
+    "ServiceRequest",
+)
 
 
-def document_bundle(packet: Json, *, timestamp: str, pdf: bytes | None = None, tracking: Json | None = None) -> Json:
+def document_bundle(
+    packet: Json, *, timestamp: str, pdf: bytes | None = None, tracking: Json | None = None
+) -> Json:
     """`timestamp` is the instant the document is assembled (its identity: one document per call);
     `tracking` the referral's tracked status after final (see `referral.task`)."""
     urn = _urns(packet)
-    sources = {f"{r['resourceType']}/{r.get('id')}": r for r in packet.get("sources") or [] if r.get("resourceType")}
+    sources = {
+        f"{r['resourceType']}/{r.get('id')}": r for r in packet.get("sources") or [] if r.get("resourceType")
+    }
     entries: dict[str, Json] = {}  # fullUrl -> resource
 
     patient_ref = packet["patient"]["reference"]
@@ -55,8 +65,12 @@ def document_bundle(packet: Json, *, timestamp: str, pdf: bytes | None = None, t
     owner = None
     if destination:
         owner = urn("destination")
-        entries[owner] = referral.organization(destination["name"], alias=destination.get("program", ""),
-                                               city=destination.get("city", ""), state=destination.get("state", ""))
+        entries[owner] = referral.organization(
+            destination["name"],
+            alias=destination.get("program", ""),
+            city=destination.get("city", ""),
+            state=destination.get("state", ""),
+        )
 
     request = write.service_request(packet)
     request["subject"] = {"reference": urn(patient_ref)}
@@ -74,15 +88,30 @@ def document_bundle(packet: Json, *, timestamp: str, pdf: bytes | None = None, t
     if packet.get("amends"):
         # The corrected version replaces the earlier referral, which lives only at the sender:
         # an identifier reference, never a dangling literal one.
-        request["replaces"] = [{"identifier": {"system": packet["identifier_system"], "value": packet["amends"]},
-                                "display": "Earlier version of this referral"}]
-    entries[urn("Task")] = referral.task(packet, focus=urn("ServiceRequest"), patient=urn(patient_ref),
-                                         requester=author, owner=owner, tracking=tracking)
+        request["replaces"] = [
+            {
+                "identifier": {"system": packet["identifier_system"], "value": packet["amends"]},
+                "display": "Earlier version of this referral",
+            }
+        ]
+    entries[urn("Task")] = referral.task(
+        packet,
+        focus=urn("ServiceRequest"),
+        patient=urn(patient_ref),
+        requester=author,
+        owner=owner,
+        tracking=tracking,
+    )
     if pdf is not None:
-        entries[urn("Binary")] = {"resourceType": "Binary", "contentType": "application/pdf",
-                                  "data": base64.b64encode(pdf).decode("ascii")}
+        entries[urn("Binary")] = {
+            "resourceType": "Binary",
+            "contentType": "application/pdf",
+            "data": base64.b64encode(pdf).decode("ascii"),
+        }
         letter = write.document_reference(packet, pdf, date=timestamp)
-        letter["content"][0]["attachment"] = {k: v for k, v in letter["content"][0]["attachment"].items() if k != "data"}
+        letter["content"][0]["attachment"] = {
+            k: v for k, v in letter["content"][0]["attachment"].items() if k != "data"
+        }
         letter["content"][0]["attachment"]["url"] = urn("Binary")
         letter["subject"] = {"reference": urn(patient_ref)}
         letter["author"] = [{"reference": author}]
@@ -92,19 +121,32 @@ def document_bundle(packet: Json, *, timestamp: str, pdf: bytes | None = None, t
     for ref, resource in sources.items():
         if ref != patient_ref:
             entries.setdefault(urn(ref), copy.deepcopy(resource))
-    comp = _composition(packet, sources, urn, patient=urn(patient_ref), author=author, date=timestamp,
-                        letter=urn("DocumentReference") if pdf is not None else None)
+    comp = _composition(
+        packet,
+        sources,
+        urn,
+        patient=urn(patient_ref),
+        author=author,
+        date=timestamp,
+        letter=urn("DocumentReference") if pdf is not None else None,
+    )
     present = {*sources, patient_ref}
     body = [{"fullUrl": urn("Composition"), "resource": comp}]
     for url, resource in entries.items():
         resource.pop("id", None)
         _rewrite(resource, lambda ref: urn(ref) if ref in present else ref if ref in entries else None)
         body.append({"fullUrl": url, "resource": write.validate(resource)})
-    document_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{packet['identifier_system']}:{packet['id']}@{timestamp}"))
+    document_id = str(
+        uuid.uuid5(uuid.NAMESPACE_URL, f"{packet['identifier_system']}:{packet['id']}@{timestamp}")
+    )
     bundle: Json = {
-        "resourceType": "Bundle", "id": document_id, "meta": {"lastUpdated": timestamp},
+        "resourceType": "Bundle",
+        "id": document_id,
+        "meta": {"lastUpdated": timestamp},
         "identifier": {"system": "urn:ietf:rfc:3986", "value": f"urn:uuid:{document_id}"},
-        "type": "document", "timestamp": timestamp, "entry": body,
+        "type": "document",
+        "timestamp": timestamp,
+        "entry": body,
     }
     problem = validation_problem(bundle)
     if problem:
@@ -116,12 +158,16 @@ def _urns(packet: Json) -> Callable[[str], str]:
     base = f"{packet['identifier_system']}:{packet['id']}/"
 
     def urn(key: str) -> str:
-        return key if key.startswith("urn:uuid:") else f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, base + key)}"
+        return (
+            key if key.startswith("urn:uuid:") else f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, base + key)}"
+        )
 
     return urn
 
 
-def _participants(packet: Json, sources: dict[str, Json], urn: Callable[[str], str], entries: dict[str, Json]) -> str:
+def _participants(
+    packet: Json, sources: dict[str, Json], urn: Callable[[str], str], entries: dict[str, Json]
+) -> str:
     """The referring clinician's entries; returns the author reference (PractitionerRole when known)."""
     sender = packet.get("sender") or {}
     ref, org_ref = sender.get("reference") or "", sender.get("organization_reference") or ""
@@ -137,8 +183,14 @@ def _participants(packet: Json, sources: dict[str, Json], urn: Callable[[str], s
     if org_url is None and sender.get("organization"):
         org_url = urn("sender-organization")
         entries[org_url] = referral.organization(sender["organization"])
-    role = next((r for key, r in sources.items() if key.startswith("PractitionerRole/")
-                 and reference(r.get("practitioner")) == ref), None)
+    role = next(
+        (
+            r
+            for key, r in sources.items()
+            if key.startswith("PractitionerRole/") and reference(r.get("practitioner")) == ref
+        ),
+        None,
+    )
     if role is not None:
         return urn(f"PractitionerRole/{role.get('id')}")
     if practitioner_url:
@@ -149,34 +201,77 @@ def _participants(packet: Json, sources: dict[str, Json], urn: Callable[[str], s
         return org_url
     # Nobody has signed yet: the draft is authored by the application that wrote it.
     device_url = urn("device")
-    entries[device_url] = {"resourceType": "Device", "deviceName": [{"name": "SecondLook", "type": "manufacturer-name"}]}
+    entries[device_url] = {
+        "resourceType": "Device",
+        "deviceName": [{"name": "SecondLook", "type": "manufacturer-name"}],
+    }
     return device_url
 
 
-def _composition(packet: Json, sources: dict[str, Json], urn: Callable[[str], str], *, patient: str, author: str,
-                 date: str, letter: str | None) -> Json:
+def _composition(
+    packet: Json,
+    sources: dict[str, Json],
+    urn: Callable[[str], str],
+    *,
+    patient: str,
+    author: str,
+    date: str,
+    letter: str | None,
+) -> Json:
     def refs(values: list[str | None]) -> list[str]:
         return [urn(v) for v in dict.fromkeys(values) if v and v in sources]
 
-    of_type = [key for key in sources if key.split("/", 1)[0] in RESULT_TYPES and key != packet["patient"]["reference"]]
+    of_type = [
+        key
+        for key in sources
+        if key.split("/", 1)[0] in RESULT_TYPES and key != packet["patient"]["reference"]
+    ]
     medications, allergies = packet.get("medications"), packet.get("allergies")
     comp = write.composition(packet, subject=patient, date=date)
     comp["author"] = [{"reference": author}]
     comp["section"] = [
-        _section("reason", "Reason for referral and questions", write.reason_lines(packet),
-                 [urn("ServiceRequest"), urn("Task"), *([letter] if letter else [])]),
-        _section("problems", "Diagnoses", write.diagnosis_lines(packet),
-                 refs([d.get("reference") for d in packet.get("diagnoses") or []])),
+        _section(
+            "reason",
+            "Reason for referral and questions",
+            write.reason_lines(packet),
+            [urn("ServiceRequest"), urn("Task"), *([letter] if letter else [])],
+        ),
+        _section(
+            "problems",
+            "Diagnoses",
+            write.diagnosis_lines(packet),
+            refs([d.get("reference") for d in packet.get("diagnoses") or []]),
+        ),
         _section("results", "Reports, results and records", write.result_lines(packet), refs(list(of_type))),
-        _section("procedures", "Treatment so far", write.treatment_lines(packet.get("treatment_so_far")),
-                 refs([t.get("reference") for t in packet.get("treatment_so_far") or []])),
-        _section("plan", "Treatment proposed", write.treatment_lines(packet.get("treatment_proposed")),
-                 refs([t.get("reference") for t in packet.get("treatment_proposed") or []])),
-        _section("medications", "Current medications", write.item_lines(medications),
-                 refs([m.get("reference") for m in medications or []]), unavailable=medications is None),
-        _section("allergies", "Allergies", write.item_lines(allergies),
-                 refs([a.get("reference") for a in allergies or []]), unavailable=allergies is None),
-        _section("payers", "Insurance", write.insurance_lines(packet), refs([packet["insurance"].get("reference")])),
+        _section(
+            "procedures",
+            "Treatment so far",
+            write.treatment_lines(packet.get("treatment_so_far")),
+            refs([t.get("reference") for t in packet.get("treatment_so_far") or []]),
+        ),
+        _section(
+            "plan",
+            "Treatment proposed",
+            write.treatment_lines(packet.get("treatment_proposed")),
+            refs([t.get("reference") for t in packet.get("treatment_proposed") or []]),
+        ),
+        _section(
+            "medications",
+            "Current medications",
+            write.item_lines(medications),
+            refs([m.get("reference") for m in medications or []]),
+            unavailable=medications is None,
+        ),
+        _section(
+            "allergies",
+            "Allergies",
+            write.item_lines(allergies),
+            refs([a.get("reference") for a in allergies or []]),
+            unavailable=allergies is None,
+        ),
+        _section(
+            "payers", "Insurance", write.insurance_lines(packet), refs([packet["insurance"].get("reference")])
+        ),
     ]
     return comp
 
@@ -187,7 +282,9 @@ def _section(kind: str, title: str, lines: list[str], refs: list[str], *, unavai
     section["code"] = {"coding": [{"system": LOINC, "code": code, "display": display}]}
     if not refs and not lines:
         reason = ("unavailable", "Unavailable") if unavailable else ("nilknown", "Nil Known")
-        section["emptyReason"] = {"coding": [{"system": EMPTY_REASON, "code": reason[0], "display": reason[1]}]}
+        section["emptyReason"] = {
+            "coding": [{"system": EMPTY_REASON, "code": reason[0], "display": reason[1]}]
+        }
     return section
 
 
@@ -209,7 +306,9 @@ def _rewrite(value: Any, target: Callable[[str], str | None]) -> None:
                 value["reference"] = found
             else:
                 value.pop("reference")
-                value.setdefault("display", f"{ref.split('/')[-2] if '/' in ref else 'Record'} held by the sending EHR")
+                value.setdefault(
+                    "display", f"{ref.split('/')[-2] if '/' in ref else 'Record'} held by the sending EHR"
+                )
         for item in value.values():
             _rewrite(item, target)
     elif isinstance(value, list):

@@ -53,7 +53,11 @@ def codes_of(concept: Any) -> list[Code]:
     out = []
     for coding in as_list(codings):
         if isinstance(coding, dict) and coding.get("code") is not None:
-            out.append(Code(str(coding.get("system", "")), str(coding["code"]).strip(), str(coding.get("display", ""))))
+            out.append(
+                Code(
+                    str(coding.get("system", "")), str(coding["code"]).strip(), str(coding.get("display", ""))
+                )
+            )
     return out
 
 
@@ -116,7 +120,7 @@ def ref_of(resource: Json) -> str:
 
 
 def reference(value: Any) -> str:
-    """"Type/id" from a Reference (relative, absolute or versioned)."""
+    """ "Type/id" from a Reference (relative, absolute or versioned)."""
     if not isinstance(value, dict):
         return ""
     target = value.get("reference")

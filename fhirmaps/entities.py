@@ -38,10 +38,19 @@ class Site:
 
 def _entity(raw: dict[str, Any]) -> Entity:
     return Entity(
-        id=raw["id"], label=raw["label"], family=raw.get("family"), lineage=raw.get("lineage", ""),
-        discord=raw.get("discord"), rare=bool(raw.get("rare")), rare_nci=bool(raw.get("rare_nci", raw.get("rare"))),
-        group=raw.get("group") or raw.get("nci_group"), time_critical=raw.get("time_critical"), organ=raw.get("organ"),
-        named_hedge=bool(raw.get("named_hedge")), benign=bool(raw.get("benign")), family_parent=raw.get("family_parent"),
+        id=raw["id"],
+        label=raw["label"],
+        family=raw.get("family"),
+        lineage=raw.get("lineage", ""),
+        discord=raw.get("discord"),
+        rare=bool(raw.get("rare")),
+        rare_nci=bool(raw.get("rare_nci", raw.get("rare"))),
+        group=raw.get("group") or raw.get("nci_group"),
+        time_critical=raw.get("time_critical"),
+        organ=raw.get("organ"),
+        named_hedge=bool(raw.get("named_hedge")),
+        benign=bool(raw.get("benign")),
+        family_parent=raw.get("family_parent"),
     )
 
 
@@ -58,7 +67,16 @@ def by_id(entity_id: str) -> Entity | None:
 @cache
 def _sites() -> tuple[tuple[dict[str, Any], Site], ...]:
     return tuple(
-        (raw, Site(raw["id"], raw["label"], raw["group"], bool(raw.get("rare")), bool(raw.get("rare_nci", raw.get("rare")))))
+        (
+            raw,
+            Site(
+                raw["id"],
+                raw["label"],
+                raw["group"],
+                bool(raw.get("rare")),
+                bool(raw.get("rare_nci", raw.get("rare"))),
+            ),
+        )
         for raw in codes.load("sites")["sites"]
     )
 
@@ -152,7 +170,9 @@ def site_of(code: str | None) -> Site | None:
 
 _COMMON_SITES = re.compile(
     r"\b(colon|colonic|cecum|caecum|rectum|rectal|sigmoid|stomach|gastric|breast|lung|pulmonary|prostate|prostatic|bladder|kidney|"
-    r"renal|uterus|uterine|endometri\w*|cervix|cervical|ovary|ovarian|pancreas|pancreatic|liver|hepatic|skin|esophag\w*|thyroid)\b", re.I)
+    r"renal|uterus|uterine|endometri\w*|cervix|cervical|ovary|ovarian|pancreas|pancreatic|liver|hepatic|skin|esophag\w*|thyroid)\b",
+    re.I,
+)
 
 
 def site_from_words(text: str, sentence: str = "") -> Site | None:
@@ -175,7 +195,7 @@ def _site_in(text: str) -> Site | None:
             pos = low.find(f" {term}") if " " not in term else low.find(term)
             found = re.search(rf"(?<![\w-]){re.escape(term)}(?![\w-])", low)
             # "3 cm from the anus" / "from the anal verge" are landmarks, not the tumour site.
-            if found and re.search(r"\bfrom\s+(?:the\s+)?$", low[max(found.start() - 12, 0):found.start()]):
+            if found and re.search(r"\bfrom\s+(?:the\s+)?$", low[max(found.start() - 12, 0) : found.start()]):
                 continue
             if pos >= 0 and found and (best is None or pos < best[0]):
                 best = (pos, site)

@@ -28,7 +28,9 @@ class Section:
 
 
 class _TextCollector(HTMLParser):
-    _BLOCKS = frozenset({"p", "div", "br", "tr", "li", "h1", "h2", "h3", "h4", "h5", "h6", "table", "pre", "section"})
+    _BLOCKS = frozenset(
+        {"p", "div", "br", "tr", "li", "h1", "h2", "h3", "h4", "h5", "h6", "table", "pre", "section"}
+    )
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
@@ -61,8 +63,20 @@ def html_to_text(markup: str) -> str:
     return _tidy("".join(collector.parts))
 
 
-_RTF_SKIP_GROUPS = ("fonttbl", "colortbl", "stylesheet", "info", "pict", "header", "footer", "listtable", "generator")
-_RTF_TOKEN = re.compile(r"\\'([0-9a-fA-F]{2})|\\u(-?\d+)\??|\\([a-zA-Z]+)(-?\d+)? ?|\\([{}\\])|\\\n|([{}])|\n|\r|([^\\{}\r\n]+)")
+_RTF_SKIP_GROUPS = (
+    "fonttbl",
+    "colortbl",
+    "stylesheet",
+    "info",
+    "pict",
+    "header",
+    "footer",
+    "listtable",
+    "generator",
+)
+_RTF_TOKEN = re.compile(
+    r"\\'([0-9a-fA-F]{2})|\\u(-?\d+)\??|\\([a-zA-Z]+)(-?\d+)? ?|\\([{}\\])|\\\n|([{}])|\n|\r|([^\\{}\r\n]+)"
+)
 
 
 def rtf_to_text(rtf: str) -> str:
@@ -116,7 +130,9 @@ def decode_bytes(data: bytes, content_type: str) -> str:
     text = _decode_text(data)
     if kind in ("application/rtf", "text/rtf") or text.lstrip().startswith("{\\rtf"):
         return rtf_to_text(text)
-    if kind in ("text/html", "application/xhtml+xml") or text.lstrip().lower().startswith(("<html", "<div", "<!doctype")):
+    if kind in ("text/html", "application/xhtml+xml") or text.lstrip().lower().startswith(
+        ("<html", "<div", "<!doctype")
+    ):
         return html_to_text(text)
     if kind.startswith("text/") or kind in ("", "application/json", "application/xml"):
         return _tidy(text)
@@ -124,8 +140,20 @@ def decode_bytes(data: bytes, content_type: str) -> str:
 
 
 # Magic numbers of common binary formats sent with a text/* or missing content type.
-_MAGIC = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"PK\x03\x04", b"\x1f\x8b", b"II*\x00", b"MM\x00*", b"\xd0\xcf\x11\xe0",
-          b"7z\xbc\xaf", b"Rar!", b"BM", b"\x00\x00\x00")
+_MAGIC = (
+    b"\x89PNG",
+    b"\xff\xd8\xff",
+    b"GIF8",
+    b"PK\x03\x04",
+    b"\x1f\x8b",
+    b"II*\x00",
+    b"MM\x00*",
+    b"\xd0\xcf\x11\xe0",
+    b"7z\xbc\xaf",
+    b"Rar!",
+    b"BM",
+    b"\x00\x00\x00",
+)
 
 
 def _decode_text(data: bytes) -> str:
@@ -145,7 +173,10 @@ def _decode_text(data: bytes) -> str:
     except UnicodeDecodeError:
         # Not UTF-8: plausible legacy text (Windows-1252) has almost no bytes undefined in that charset.
         text = data.decode("cp1252", errors="replace")
-        if text.count("\ufffd") > len(text) // 200 or sum(b >= 0x80 for b in data[:100_000]) > min(len(data), 100_000) // 4:
+        if (
+            text.count("\ufffd") > len(text) // 200
+            or sum(b >= 0x80 for b in data[:100_000]) > min(len(data), 100_000) // 4
+        ):
             raise ValueError("the content is binary, not text") from None
     controls = sum(1 for ch in text[:100_000] if ch < " " and ch not in "\n\r\t\f")
     if controls > min(len(text), 100_000) // 100:
@@ -153,8 +184,9 @@ def _decode_text(data: bytes) -> str:
     return text
 
 
-def attachment_bytes(attachment: Mapping[str, object], binaries: Mapping[str, tuple[bytes, str]],
-                     fetched: Attachments) -> tuple[bytes, str] | None:
+def attachment_bytes(
+    attachment: Mapping[str, object], binaries: Mapping[str, tuple[bytes, str]], fetched: Attachments
+) -> tuple[bytes, str] | None:
     """Raw bytes and content type of an Attachment, or None when it has not been made available."""
     content_type = str(attachment.get("contentType") or "")
     data = attachment.get("data")
@@ -176,7 +208,7 @@ def attachment_bytes(attachment: Mapping[str, object], binaries: Mapping[str, tu
 
 
 def binary_key(url: str) -> str:
-    """"Binary/<id>" for relative or absolute Binary URLs, else the URL itself."""
+    """ "Binary/<id>" for relative or absolute Binary URLs, else the URL itself."""
     parts = url.split("/_history/")[0].rstrip("/").split("/")
     if len(parts) >= 2 and parts[-2] == "Binary":
         return f"Binary/{parts[-1]}"
@@ -196,7 +228,10 @@ def _heading_patterns() -> tuple[re.Pattern[str], re.Pattern[str], dict[str, str
         for name in names:
             table[name] = kind
     names_alt = "|".join(re.escape(n) for n in sorted(table, key=len, reverse=True))
-    line = re.compile(rf"^\s*(?:[A-Z0-9]{{1,3}}[.)]\s+)?({names_alt})\s*(?:\([^)]*\))?\s*(?:[:\-\u2013\u2014]+\s*(.*))?$", re.IGNORECASE)
+    line = re.compile(
+        rf"^\s*(?:[A-Z0-9]{{1,3}}[.)]\s+)?({names_alt})\s*(?:\([^)]*\))?\s*(?:[:\-\u2013\u2014]+\s*(.*))?$",
+        re.IGNORECASE,
+    )
     # Upper-case headings run together on one line ("FINAL DIAGNOSIS: ... COMMENT: ...").
     inline = re.compile(rf"(?<=[.;!?)])\s+(?=(?:{names_alt.upper()})\s*:)")
     return line, inline, table
@@ -211,7 +246,9 @@ def split_sections(text: str, default_kind: str = "body") -> list[Section]:
     buffer: list[str] = []
     for line in text.split("\n"):
         match = line_re.match(line)
-        is_heading = match is not None and (match.group(2) is not None or line.strip().rstrip(":").lower() == match.group(1).lower())
+        is_heading = match is not None and (
+            match.group(2) is not None or line.strip().rstrip(":").lower() == match.group(1).lower()
+        )
         if match is not None and is_heading:
             if any(b.strip() for b in buffer):
                 sections.append(Section(kind, heading, "\n".join(buffer).strip()))

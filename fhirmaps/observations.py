@@ -19,11 +19,25 @@ from fhirmaps.elements import (
 from fhirmaps.record import Measurement, Source
 
 _KIND_KEYS = (
-    ("disease-status", "disease_status_codes"), ("her2-ish", "her2_ish"), ("her2-ihc", "her2_ihc"), ("er", "er"),
-    ("pr", "pr"), ("gleason-group", "gleason_group"), ("gleason-score", "gleason_score"), ("grade", "histologic_grade"),
-    ("stage-group", "stage_group"), ("stage-m", "stage_m"), ("stage-t", "stage_t"), ("stage-n", "stage_n"),
-    ("prostate-volume", "prostate_volume"), ("psa-density", "psa_density"), ("tumor-size", "tumor_size"),
-    ("pdl1", "pdl1"), ("msi", "msi_mmr"), ("molecular", "molecular"), ("histology", "histology_codes"),
+    ("disease-status", "disease_status_codes"),
+    ("her2-ish", "her2_ish"),
+    ("her2-ihc", "her2_ihc"),
+    ("er", "er"),
+    ("pr", "pr"),
+    ("gleason-group", "gleason_group"),
+    ("gleason-score", "gleason_score"),
+    ("grade", "histologic_grade"),
+    ("stage-group", "stage_group"),
+    ("stage-m", "stage_m"),
+    ("stage-t", "stage_t"),
+    ("stage-n", "stage_n"),
+    ("prostate-volume", "prostate_volume"),
+    ("psa-density", "psa_density"),
+    ("tumor-size", "tumor_size"),
+    ("pdl1", "pdl1"),
+    ("msi", "msi_mmr"),
+    ("molecular", "molecular"),
+    ("histology", "histology_codes"),
     ("deauville", "deauville"),
 )
 
@@ -43,10 +57,21 @@ def classify(code_values: set[str], text: str) -> tuple[str, str]:
         if value in markers:
             return "tumor-marker", markers[value]
     low = text.lower()
-    for word, kind in (("deauville", "deauville"), ("her2", "her2-ihc"), ("erbb2", "her2-ish"), ("gleason", "gleason-score"), ("grade group", "gleason-group"),
-                       ("estrogen receptor", "er"), ("progesterone receptor", "pr"), ("pd-l1", "pdl1"), ("stage", "stage-group")):
+    for word, kind in (
+        ("deauville", "deauville"),
+        ("her2", "her2-ihc"),
+        ("erbb2", "her2-ish"),
+        ("gleason", "gleason-score"),
+        ("grade group", "gleason-group"),
+        ("estrogen receptor", "er"),
+        ("progesterone receptor", "pr"),
+        ("pd-l1", "pdl1"),
+        ("stage", "stage-group"),
+    ):
         if word in low:
-            if kind == "her2-ihc" and any(w in low for w in ("fish", "ish", "ratio", "copy", "cep17", "amplification")):
+            if kind == "her2-ihc" and any(
+                w in low for w in ("fish", "ish", "ratio", "copy", "cep17", "amplification")
+            ):
                 kind = "her2-ish"
             return kind, text
     return "other", text
@@ -60,11 +85,22 @@ def read_observation(resource: Json) -> list[Measurement]:
         if isinstance(component, dict):
             ckind, cname = classify(code_set(component.get("code")), concept_text(component.get("code")))
             if ckind != "other":
-                out.append(_measurement(resource, ckind, cname, component.get("code"), f"Observation.component[{i}]", component))
+                out.append(
+                    _measurement(
+                        resource,
+                        ckind,
+                        cname,
+                        component.get("code"),
+                        f"Observation.component[{i}]",
+                        component,
+                    )
+                )
     return [m for m in out if m.kind != "other" or m.value_text]
 
 
-def _measurement(resource: Json, kind: str, name: str, concept: object, path: str, holder: Json) -> Measurement:
+def _measurement(
+    resource: Json, kind: str, name: str, concept: object, path: str, holder: Json
+) -> Measurement:
     value_text, number, unit, value_path = "", None, "", f"{path}.value"
     value_codes: tuple[Code, ...] = ()
     if isinstance(holder.get("valueQuantity"), dict):
@@ -101,8 +137,16 @@ def _measurement(resource: Json, kind: str, name: str, concept: object, path: st
     body = concept_text(resource.get("bodySite"))
     observed = first_date(resource, "effectiveDateTime", "effectivePeriod", "issued")
     return Measurement(
-        source=Source(ref_of(resource), value_path, f"{label}: {value_text}".strip(": "), when=observed), kind=kind, name=label,
-        codes=tuple(codes_of(concept)), value_text=value_text, value_number=number, unit=unit, value_codes=value_codes,
+        source=Source(ref_of(resource), value_path, f"{label}: {value_text}".strip(": "), when=observed),
+        kind=kind,
+        name=label,
+        codes=tuple(codes_of(concept)),
+        value_text=value_text,
+        value_number=number,
+        unit=unit,
+        value_codes=value_codes,
         when=observed,
-        specimen=reference(resource.get("specimen")), status=str(resource.get("status", "")).lower(), body_site=body,
+        specimen=reference(resource.get("specimen")),
+        status=str(resource.get("status", "")).lower(),
+        body_site=body,
     )

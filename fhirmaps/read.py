@@ -29,11 +29,34 @@ from fhirmaps.record import Diagnosis, Mention, PatientRecord, Report, Source
 from fhirmaps.reports import Chunk, NarrativeContext, attachment_urls, binary_map, read_report
 
 _NARRATIVE_TYPES = ("DiagnosticReport", "DocumentReference", "Communication", "CarePlan")
-_ACTION_TYPES = ("MedicationRequest", "MedicationAdministration", "MedicationStatement", "Procedure", "ServiceRequest",
-                 "Appointment", "Encounter", "CarePlan")
-_CLINICAL_TYPES = frozenset({"Condition", "Observation", "DiagnosticReport", "DocumentReference", "MedicationRequest",
-                             "MedicationAdministration", "MedicationStatement", "Procedure", "ServiceRequest", "CarePlan",
-                             "Communication", "QuestionnaireResponse", "Encounter", "Appointment"})
+_ACTION_TYPES = (
+    "MedicationRequest",
+    "MedicationAdministration",
+    "MedicationStatement",
+    "Procedure",
+    "ServiceRequest",
+    "Appointment",
+    "Encounter",
+    "CarePlan",
+)
+_CLINICAL_TYPES = frozenset(
+    {
+        "Condition",
+        "Observation",
+        "DiagnosticReport",
+        "DocumentReference",
+        "MedicationRequest",
+        "MedicationAdministration",
+        "MedicationStatement",
+        "Procedure",
+        "ServiceRequest",
+        "CarePlan",
+        "Communication",
+        "QuestionnaireResponse",
+        "Encounter",
+        "Appointment",
+    }
+)
 _INACTIVE_ORDER = {"revoked", "entered-in-error", "cancelled"}
 
 
@@ -49,7 +72,9 @@ def attachments_to_fetch(resources: Sequence[Json]) -> list[tuple[str, str]]:
     return sorted(found.items())
 
 
-def read_records(resources: Sequence[Json], *, as_of: date, attachments: Attachments | None = None) -> list[PatientRecord]:
+def read_records(
+    resources: Sequence[Json], *, as_of: date, attachments: Attachments | None = None
+) -> list[PatientRecord]:
     """One PatientRecord per patient found in the input (Patient resources and subject/patient references)."""
     flat = flatten(resources)
     groups, shared = group_by_patient(flat)
@@ -59,11 +84,19 @@ def read_records(resources: Sequence[Json], *, as_of: date, attachments: Attachm
         # A single-patient input whose clinical resource lacks subject/patient: read it, and say so.
         [(patient, own)] = groups.items()
         own.extend(orphans)
-    records = [read_record(patient, own, shared, as_of=as_of, attachments=attachments or {}) for patient, own in groups.items()]
+    records = [
+        read_record(patient, own, shared, as_of=as_of, attachments=attachments or {})
+        for patient, own in groups.items()
+    ]
     for record in records:
         if len(groups) == 1:
-            record.data_issues.extend({"resource": ref_of(r), "reason": "no patient reference; read as part of the only patient in the input"}
-                                      for r in orphans)
+            record.data_issues.extend(
+                {
+                    "resource": ref_of(r),
+                    "reason": "no patient reference; read as part of the only patient in the input",
+                }
+                for r in orphans
+            )
         record.data_issues.extend(elsewhere.get(record.patient, []))
         record.data_issues.sort(key=lambda i: (i["resource"], i["reason"]))
     return sorted(records, key=lambda r: r.patient)
@@ -84,12 +117,24 @@ def _not_in_input(flat: Sequence[Json], groups: dict[str, list[Json]]) -> dict[s
         [only] = present
         for patient in missing:
             for resource in groups.pop(patient):
-                issues.setdefault(only, []).append({"resource": ref_of(resource), "reason": (
-                    f"refers to {patient}, which is not in the input; not read as this patient's data")})
+                issues.setdefault(only, []).append(
+                    {
+                        "resource": ref_of(resource),
+                        "reason": (
+                            f"refers to {patient}, which is not in the input; not read as this patient's data"
+                        ),
+                    }
+                )
     else:
         for patient in missing:
-            issues[patient] = [{"resource": patient, "reason": (
-                f"the Patient resource is not in the input; {len(groups[patient])} resources that refer to it were read")}]
+            issues[patient] = [
+                {
+                    "resource": patient,
+                    "reason": (
+                        f"the Patient resource is not in the input; {len(groups[patient])} resources that refer to it were read"
+                    ),
+                }
+            ]
     return issues
 
 
@@ -106,14 +151,22 @@ def written_by_secondlook(resource: Json) -> bool:
     )
 
 
-def read_record(patient: str, own: Sequence[Json], shared: Sequence[Json], *, as_of: date,
-                attachments: Attachments) -> PatientRecord:
+def read_record(
+    patient: str, own: Sequence[Json], shared: Sequence[Json], *, as_of: date, attachments: Attachments
+) -> PatientRecord:
     record = PatientRecord(patient=patient)
     binaries = binary_map(shared)
     medications = {str(r.get("id")): r for r in shared if r.get("resourceType") == "Medication"}
     narrative = NarrativeContext(binaries, attachments, set(), record.data_issues)
     chunks: list[Chunk] = []
-    ordered = sorted(own, key=lambda r: (r.get("resourceType") != "DiagnosticReport", r.get("resourceType", ""), str(r.get("id", ""))))
+    ordered = sorted(
+        own,
+        key=lambda r: (
+            r.get("resourceType") != "DiagnosticReport",
+            r.get("resourceType", ""),
+            str(r.get("id", "")),
+        ),
+    )
     for resource in ordered:
         if written_by_secondlook(resource):
             continue
@@ -123,13 +176,21 @@ def read_record(patient: str, own: Sequence[Json], shared: Sequence[Json], *, as
         try:
             chunks += _map(resource, record, narrative, medications, as_of)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            record.data_issues.append({"resource": ref_of(resource), "reason": f"could not be read ({type(exc).__name__}); ignored"})
+            record.data_issues.append(
+                {"resource": ref_of(resource), "reason": f"could not be read ({type(exc).__name__}); ignored"}
+            )
     _attach_mentions(record, chunks)
     record.data_issues.sort(key=lambda i: (i["resource"], i["reason"]))
     return record
 
 
-def _map(resource: Json, record: PatientRecord, narrative: NarrativeContext, medications: dict[str, Json], as_of: date) -> list[Chunk]:
+def _map(
+    resource: Json,
+    record: PatientRecord,
+    narrative: NarrativeContext,
+    medications: dict[str, Json],
+    as_of: date,
+) -> list[Chunk]:
     rtype = resource.get("resourceType")
     chunks: list[Chunk] = []
     if rtype == "Patient":
@@ -149,25 +210,55 @@ def _map(resource: Json, record: PatientRecord, narrative: NarrativeContext, med
             if isinstance(resource.get("valueString"), str) and len(resource["valueString"]) > 40:
                 report, found_chunks = read_report(resource, narrative)
                 observed = code_set(resource.get("code"))
-                pathology = codes.strings("observations", "histology_codes") | codes.strings("reports", "pathology_codes")
+                pathology = codes.strings("observations", "histology_codes") | codes.strings(
+                    "reports", "pathology_codes"
+                )
                 report.kind = "pathology" if observed & pathology else "note"
                 record.reports.append(report)
                 chunks += found_chunks
     elif rtype == "FamilyMemberHistory":
         conditions = [c for c in as_list(resource.get("condition")) if isinstance(c, dict)]
-        record.family_history.append(Source(ref_of(resource), "FamilyMemberHistory.condition",
-                                            concept_text(conditions[0].get("code")) if conditions else ""))
+        record.family_history.append(
+            Source(
+                ref_of(resource),
+                "FamilyMemberHistory.condition",
+                concept_text(conditions[0].get("code")) if conditions else "",
+            )
+        )
     elif rtype == "ResearchSubject":
-        if str(resource.get("status")) not in ("withdrawn", "not-registered", "ineligible", "off-study", "screening", "candidate"):
-            record.trials.append(Source(ref_of(resource), "ResearchSubject.status", f"research subject ({resource.get('status')})"))
+        if str(resource.get("status")) not in (
+            "withdrawn",
+            "not-registered",
+            "ineligible",
+            "off-study",
+            "screening",
+            "candidate",
+        ):
+            record.trials.append(
+                Source(
+                    ref_of(resource), "ResearchSubject.status", f"research subject ({resource.get('status')})"
+                )
+            )
     elif rtype == "Coverage":
-        payer = "; ".join(str((p or {}).get("display", "")) for p in as_list(resource.get("payor")) if isinstance(p, dict))
-        plans = "; ".join(str(c.get("name") or c.get("value") or "") for c in as_list(resource.get("class")) if isinstance(c, dict))
+        payer = "; ".join(
+            str((p or {}).get("display", "")) for p in as_list(resource.get("payor")) if isinstance(p, dict)
+        )
+        plans = "; ".join(
+            str(c.get("name") or c.get("value") or "")
+            for c in as_list(resource.get("class"))
+            if isinstance(c, dict)
+        )
         parts = [p for p in (payer, concept_text(resource.get("type")), plans) if p]
         record.coverage.append(Source(ref_of(resource), "Coverage.payor", " | ".join(parts)))
     elif rtype == "QuestionnaireResponse":
-        report = Report(ref_of(resource), "note", str(resource.get("status", "")), "Questionnaire response",
-                        first_date(resource, "authored"), author_is_patient=True)
+        report = Report(
+            ref_of(resource),
+            "note",
+            str(resource.get("status", "")),
+            "Questionnaire response",
+            first_date(resource, "authored"),
+            author_is_patient=True,
+        )
         lines = _questionnaire_lines(as_list(resource.get("item")))
         report.text = "\n".join(lines)
         record.reports.append(report)
@@ -190,23 +281,41 @@ def _map_condition(resource: Json, record: PatientRecord) -> None:
         all_codes = tuple(codes_of(resource.get("code")))
         if status_code(resource.get("verificationStatus")) in ("refuted", "entered-in-error"):
             return
-        record.problems.append(Diagnosis(
-            source=Source(ref_of(resource), "Condition.code.coding[0]" if all_codes else "Condition.code.text",
-                          f"{concept_text(resource.get('code'))} [{all_codes[0].code}]" if all_codes else concept_text(resource.get("code"))),
-            origin="condition",
-            entity=None, site=None, codes=all_codes, morphology=None, topography=None,
-            clinical_status=status_code(resource.get("clinicalStatus")), verification_status=status_code(resource.get("verificationStatus")),
-            secondary=False, when=first_date(resource, "onsetDateTime", "onsetPeriod", "recordedDate"),
-        ))
-        record.problems[-1] = replace(record.problems[-1], source=replace(record.problems[-1].source, when=record.problems[-1].when))
+        record.problems.append(
+            Diagnosis(
+                source=Source(
+                    ref_of(resource),
+                    "Condition.code.coding[0]" if all_codes else "Condition.code.text",
+                    f"{concept_text(resource.get('code'))} [{all_codes[0].code}]"
+                    if all_codes
+                    else concept_text(resource.get("code")),
+                ),
+                origin="condition",
+                entity=None,
+                site=None,
+                codes=all_codes,
+                morphology=None,
+                topography=None,
+                clinical_status=status_code(resource.get("clinicalStatus")),
+                verification_status=status_code(resource.get("verificationStatus")),
+                secondary=False,
+                when=first_date(resource, "onsetDateTime", "onsetPeriod", "recordedDate"),
+            )
+        )
+        record.problems[-1] = replace(
+            record.problems[-1], source=replace(record.problems[-1].source, when=record.problems[-1].when)
+        )
     elif current:
         record.diagnoses.append(found)
     else:
         record.excluded_diagnoses.append(found)
 
 
-_PATIENT_ASKED = re.compile(r"\bpatient(?:'s)?\b[^.]{0,30}\b(request|ask|want|wish|would like)|at (?:the )?patient'?s? request|"
-                            r"\b(requested|asked) by (?:the )?patient", re.I)
+_PATIENT_ASKED = re.compile(
+    r"\bpatient(?:'s)?\b[^.]{0,30}\b(request|ask|want|wish|would like)|at (?:the )?patient'?s? request|"
+    r"\b(requested|asked) by (?:the )?patient",
+    re.I,
+)
 _CLINICIANS = ("Practitioner", "PractitionerRole", "Organization", "CareTeam", "Device")
 
 
@@ -216,8 +325,13 @@ def _map_request_codes(resource: Json, record: PatientRecord) -> None:
         return
     # A second-opinion referral placed by a clinician is a review under way, not the patient's request,
     # unless its text says the patient asked for it.
-    words = " ".join([concept_text(resource.get("code")), concepts_text(resource.get("reasonCode")),
-                      " ".join(str(n.get("text", "")) for n in as_list(resource.get("note")) if isinstance(n, dict))])
+    words = " ".join(
+        [
+            concept_text(resource.get("code")),
+            concepts_text(resource.get("reasonCode")),
+            " ".join(str(n.get("text", "")) for n in as_list(resource.get("note")) if isinstance(n, dict)),
+        ]
+    )
     if requester_type(resource) in _CLINICIANS and not _PATIENT_ASKED.search(words):
         return
     rtype = resource.get("resourceType")
@@ -225,10 +339,15 @@ def _map_request_codes(resource: Json, record: PatientRecord) -> None:
         for i, concept in enumerate(as_list(resource.get(field))):
             for c in codes_of(concept):
                 hit = (c.short_system == "snomed" and c.code in cfg["second_opinion_snomed"]) or (
-                    "0336" in c.system and c.code in cfg["second_opinion_v2_0336"])
+                    "0336" in c.system and c.code in cfg["second_opinion_v2_0336"]
+                )
                 if hit:
                     path = f"{rtype}.{field}" + (f"[{i}]" if isinstance(resource.get(field), list) else "")
-                    record.requests.append(Source(ref_of(resource), path, f"{c.code} {c.display or concept_text(concept)}".strip()))
+                    record.requests.append(
+                        Source(
+                            ref_of(resource), path, f"{c.code} {c.display or concept_text(concept)}".strip()
+                        )
+                    )
 
 
 def _questionnaire_lines(items: list[object]) -> list[str]:
@@ -257,8 +376,14 @@ def _attach_mentions(record: PatientRecord, chunks: list[Chunk]) -> None:
     for chunk, raw_mentions in zip(chunks, results, strict=True):
         report = chunk.report
         for raw in raw_mentions:
-            source = Source(report.reference, chunk.path, raw.sentence, section=chunk.section.heading or chunk.section.kind,
-                            title=report.title, when=report.when)
+            source = Source(
+                report.reference,
+                chunk.path,
+                raw.sentence,
+                section=chunk.section.heading or chunk.section.kind,
+                title=report.title,
+                when=report.when,
+            )
             mention = Mention(raw, chunk.section.kind, source)
             report.mentions.append(mention)
             by_report.setdefault(report.reference, []).append(mention)

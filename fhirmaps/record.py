@@ -84,7 +84,9 @@ class Measurement:
     """An Observation reduced to what the rules need."""
 
     source: Source
-    kind: str  # her2-ihc, her2-ish, er, pr, gleason-score, gleason-group, grade, stage-group, stage-m, stage-t,
+    kind: (
+        str  # her2-ihc, her2-ish, er, pr, gleason-score, gleason-group, grade, stage-group, stage-m, stage-t,
+    )
     # tumor-marker, disease-status, pdl1, msi, molecular, histology, prostate-volume, psa-density, tumor-size, deauville, other
     name: str  # marker / test name
     codes: tuple[Code, ...]
@@ -120,7 +122,9 @@ class Action:
     note: str = ""
     antineoplastic: bool = False
     intent_extension: str = ""  # mCODE procedure intent code
-    requester: str = ""  # resource type of the requester (Practitioner, Patient, RelatedPerson...), "" when absent
+    requester: str = (
+        ""  # resource type of the requester (Practitioner, Patient, RelatedPerson...), "" when absent
+    )
 
     @property
     def when(self) -> date | None:
@@ -136,7 +140,9 @@ class PatientRecord:
     deceased_on: date | None = None  # Patient.deceasedDateTime
     diagnoses: list[Diagnosis] = field(default_factory=list)
     excluded_diagnoses: list[Diagnosis] = field(default_factory=list)  # history, family, refuted, resolved
-    problems: list[Diagnosis] = field(default_factory=list)  # non-neoplastic Conditions (cord compression, SVC ...)
+    problems: list[Diagnosis] = field(
+        default_factory=list
+    )  # non-neoplastic Conditions (cord compression, SVC ...)
     reports: list[Report] = field(default_factory=list)
     measurements: list[Measurement] = field(default_factory=list)
     actions: list[Action] = field(default_factory=list)
@@ -148,7 +154,9 @@ class PatientRecord:
 
     def mentions(self, *labels: str, kinds: tuple[str, ...] = ()) -> list[Mention]:
         """Narrative mentions with the given labels, optionally only in reports of the given kinds."""
-        return [m for r in self.reports if not kinds or r.kind in kinds for m in r.mentions if m.label in labels]
+        return [
+            m for r in self.reports if not kinds or r.kind in kinds for m in r.mentions if m.label in labels
+        ]
 
     def report(self, reference: str) -> Report | None:
         return next((r for r in self.reports if r.reference == reference), None)

@@ -10,7 +10,11 @@ from typing import Any
 
 Json = dict[str, Any]
 NPI_SYSTEM = "http://hl7.org/fhir/sid/us-npi"
-TASK_CODE = {"system": "http://hl7.org/fhir/CodeSystem/task-code", "code": "fulfill", "display": "Fulfill the focal request"}
+TASK_CODE = {
+    "system": "http://hl7.org/fhir/CodeSystem/task-code",
+    "code": "fulfill",
+    "display": "Fulfill the focal request",
+}
 BSER_STATUS = "http://hl7.org/fhir/us/bser/CodeSystem/TaskBusinessStatusCS"
 # BSeR's business status for a referral package the recipient has not acted on yet.
 CREATED = {"system": BSER_STATUS, "code": "2.0", "display": "Created"}
@@ -46,7 +50,9 @@ def practitioner(sender: Json) -> Json | None:
     return resource
 
 
-def organization(name: str, *, alias: str = "", city: str = "", state: str = "", contact: Json | None = None) -> Json:
+def organization(
+    name: str, *, alias: str = "", city: str = "", state: str = "", contact: Json | None = None
+) -> Json:
     resource: Json = {"resourceType": "Organization", "name": name}
     if alias:
         resource["alias"] = [alias]
@@ -59,7 +65,11 @@ def organization(name: str, *, alias: str = "", city: str = "", state: str = "",
 
 
 def practitioner_role(practitioner_url: str, organization_url: str | None, sender: Json) -> Json:
-    resource: Json = {"resourceType": "PractitionerRole", "active": True, "practitioner": {"reference": practitioner_url}}
+    resource: Json = {
+        "resourceType": "PractitionerRole",
+        "active": True,
+        "practitioner": {"reference": practitioner_url},
+    }
     if organization_url:
         resource["organization"] = {"reference": organization_url}
     points = _telecom(sender)
@@ -68,8 +78,9 @@ def practitioner_role(practitioner_url: str, organization_url: str | None, sende
     return resource
 
 
-def task(packet: Json, *, focus: str, patient: str, requester: str, owner: str | None,
-         tracking: Json | None = None) -> Json:
+def task(
+    packet: Json, *, focus: str, patient: str, requester: str, owner: str | None, tracking: Json | None = None
+) -> Json:
     """The referral's state: draft until the packet is final, then its tracked status (`tracking`:
     `status`, `at`, `note`, `opinion`), "final" (BSeR 2.0 Created) when nothing was tracked yet."""
     final = packet["status"] == "final"
@@ -80,7 +91,11 @@ def task(packet: Json, *, focus: str, patient: str, requester: str, owner: str |
         "identifier": [{"system": packet["identifier_system"], "value": packet["id"] + "-task"}],
         "status": task_status if final else "draft",
         "intent": "order",
-        "priority": "asap" if packet.get("time_critical") else "urgent" if packet.get("urgency") == "expedite" else "routine",
+        "priority": "asap"
+        if packet.get("time_critical")
+        else "urgent"
+        if packet.get("urgency") == "expedite"
+        else "routine",
         "code": {"coding": [TASK_CODE]},
         "focus": {"reference": focus},
         "for": {"reference": patient},
@@ -89,14 +104,19 @@ def task(packet: Json, *, focus: str, patient: str, requester: str, owner: str |
         "description": "Second-opinion referral: please accept or decline, then return the opinion.",
     }
     if final:
-        resource["businessStatus"] = {"coding": [{"system": BSER_STATUS, "code": code, "display": display}], "text": text}
+        resource["businessStatus"] = {
+            "coding": [{"system": BSER_STATUS, "code": code, "display": display}],
+            "text": text,
+        }
         if tracking and tracking.get("at"):
             resource["lastModified"] = tracking["at"]
         if tracking and tracking.get("note"):
             resource["statusReason"] = {"text": tracking["note"]}
         opinion = (tracking or {}).get("opinion")
         if opinion:
-            resource["output"] = [{"type": {"text": "Outside second opinion"}, "valueString": opinion_text(opinion)}]
+            resource["output"] = [
+                {"type": {"text": "Outside second opinion"}, "valueString": opinion_text(opinion)}
+            ]
     if owner:
         resource["owner"] = {"reference": owner}
     return resource
@@ -105,8 +125,14 @@ def task(packet: Json, *, focus: str, patient: str, requester: str, owner: str |
 def opinion_text(opinion: Json) -> str:
     """The outside opinion in one paragraph: who, when, whether it agrees, and its summary."""
     agreement = AGREEMENT_TEXT.get(opinion.get("agreement", ""), "")
-    head = f"Opinion from {opinion.get('center') or 'the receiving center'} dated {opinion.get('received', '')}"
-    return f"{head}: {agreement}. {opinion.get('summary', '')}".strip() if agreement else f"{head}. {opinion.get('summary', '')}".strip()
+    head = (
+        f"Opinion from {opinion.get('center') or 'the receiving center'} dated {opinion.get('received', '')}"
+    )
+    return (
+        f"{head}: {agreement}. {opinion.get('summary', '')}".strip()
+        if agreement
+        else f"{head}. {opinion.get('summary', '')}".strip()
+    )
 
 
 def _telecom(contact: Json) -> list[Json]:

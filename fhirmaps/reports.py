@@ -61,7 +61,13 @@ def classify(resource: Json) -> str:
         return "pathology"
     if categories & set(cfg["imaging_categories"]) or type_codes & set(cfg["imaging_codes"]):
         return "imaging"
-    words = " ".join([concept_text(resource.get("code")), concept_text(resource.get("type")), str(resource.get("description", ""))]).lower()
+    words = " ".join(
+        [
+            concept_text(resource.get("code")),
+            concept_text(resource.get("type")),
+            str(resource.get("description", "")),
+        ]
+    ).lower()
     if any(w in words for w in cfg["pathology_words"]):
         return "pathology"
     if any(w in f" {words} " for w in cfg["imaging_words"]):
@@ -72,18 +78,37 @@ def classify(resource: Json) -> str:
 def read_report(resource: Json, ctx: NarrativeContext) -> tuple[Report, list[Chunk]]:
     rtype = str(resource.get("resourceType"))
     kind = classify(resource) if rtype in ("DiagnosticReport", "DocumentReference") else "note"
-    title = concept_text(resource.get("code")) or concept_text(resource.get("type")) or str(resource.get("description", ""))
-    when = first_date(resource, "effectiveDateTime", "effectivePeriod", "issued", "date", "sent", "authored", "created")
+    title = (
+        concept_text(resource.get("code"))
+        or concept_text(resource.get("type"))
+        or str(resource.get("description", ""))
+    )
+    when = first_date(
+        resource, "effectiveDateTime", "effectivePeriod", "issued", "date", "sent", "authored", "created"
+    )
     if when is None and isinstance(resource.get("context"), dict):
         when = first_date(resource["context"], "period")
-    specimens = tuple(sorted({reference(s) for s in as_list(resource.get("specimen")) if reference(s)}
-                             | {str(i.get("value")) for i in as_list(resource.get("identifier")) if isinstance(i, dict) and i.get("value")}))
+    specimens = tuple(
+        sorted(
+            {reference(s) for s in as_list(resource.get("specimen")) if reference(s)}
+            | {
+                str(i.get("value"))
+                for i in as_list(resource.get("identifier"))
+                if isinstance(i, dict) and i.get("value")
+            }
+        )
+    )
     report = Report(
-        reference=ref_of(resource), kind=kind, status=str(resource.get("status", "")).lower(), title=title, when=when,
+        reference=ref_of(resource),
+        kind=kind,
+        status=str(resource.get("status", "")).lower(),
+        title=title,
+        when=when,
         codes=tuple(codes_of(resource.get("code")) + codes_of(resource.get("type"))),
         conclusion_codes=tuple(c for cc in as_list(resource.get("conclusionCode")) for c in codes_of(cc)),
         specimens=specimens,
-        author_is_patient=rtype == "Communication" and reference(resource.get("sender")).startswith("Patient/"),
+        author_is_patient=rtype == "Communication"
+        and reference(resource.get("sender")).startswith("Patient/"),
     )
     texts: list[tuple[str, str]] = []
     for path, attachment in _attachments(resource):
@@ -91,7 +116,12 @@ def read_report(resource: Json, ctx: NarrativeContext) -> tuple[Report, list[Chu
         if text:
             texts.append((path, text))
     if isinstance(resource.get("conclusion"), str):
-        texts.append((f"{rtype}.conclusion", f"CONCLUSION: {resource['conclusion']}" if kind != "note" else resource["conclusion"]))
+        texts.append(
+            (
+                f"{rtype}.conclusion",
+                f"CONCLUSION: {resource['conclusion']}" if kind != "note" else resource["conclusion"],
+            )
+        )
     if rtype == "Observation" and isinstance(resource.get("valueString"), str):
         texts.append(("Observation.valueString", resource["valueString"]))
     for i, payload in enumerate(as_list(resource.get("payload"))):
@@ -113,7 +143,12 @@ def read_report(resource: Json, ctx: NarrativeContext) -> tuple[Report, list[Chu
     attached = any(".presentedForm" in p or ".content[" in p for p, _ in texts)
     # status "generated" means the div only renders the structured elements (Synthea, most servers): not a report.
     authored = narrative.get("status") != "generated"
-    if isinstance(div, str) and authored and not attached and (rtype in ("DiagnosticReport", "DocumentReference", "Observation") or not texts):
+    if (
+        isinstance(div, str)
+        and authored
+        and not attached
+        and (rtype in ("DiagnosticReport", "DocumentReference", "Observation") or not texts)
+    ):
         # text.div often repeats structured content, but report resources without an attachment keep the whole
         # narrative there (mCODE examples), so read it for them.
         div_text = html_to_text(div)
@@ -146,9 +181,15 @@ def _capped(report: Report, texts: list[tuple[str, str]], ctx: NarrativeContext)
         if room > 0:
             kept.append((path, text[:room]))
         room -= len(text)
-    ctx.issues.append({"resource": report.reference, "reason": (
-        f"{document_name(report)} is {_size(total)} long; only the first {DOCUMENT_CHARS:,} characters were read, "
-        "and anything after them was not assessed.")})
+    ctx.issues.append(
+        {
+            "resource": report.reference,
+            "reason": (
+                f"{document_name(report)} is {_size(total)} long; only the first {DOCUMENT_CHARS:,} characters were read, "
+                "and anything after them was not assessed."
+            ),
+        }
+    )
     return kept
 
 
@@ -189,12 +230,22 @@ def _attachment_text(ref: str, path: str, attachment: Json, ctx: NarrativeContex
     raw = attachment_bytes(attachment, ctx.binaries, ctx.fetched)
     if raw is None:
         if url:
-            ctx.issues.append({"resource": ref, "reason": f"Report text at {path} was not available to read; its narrative was not assessed."})
+            ctx.issues.append(
+                {
+                    "resource": ref,
+                    "reason": f"Report text at {path} was not available to read; its narrative was not assessed.",
+                }
+            )
         return ""
     try:
         return decode_bytes(raw[0], raw[1])
     except ValueError as exc:
-        ctx.issues.append({"resource": ref, "reason": f"Report text at {path} could not be read: {exc}; its narrative was not assessed."})
+        ctx.issues.append(
+            {
+                "resource": ref,
+                "reason": f"Report text at {path} could not be read: {exc}; its narrative was not assessed.",
+            }
+        )
         return ""
 
 
@@ -210,8 +261,13 @@ def attachment_urls(resource: Json) -> list[tuple[str, str]]:
 
 def binary_map(resources: Sequence[Json]) -> dict[str, tuple[bytes, str]]:
     """Decoded Binary resources of the input, keyed "Binary/<id>" as reports reference them."""
-    return {f"Binary/{r.get('id')}": c for r in resources if r.get("resourceType") == "Binary"
-            for c in [binary_content(r)] if c}
+    return {
+        f"Binary/{r.get('id')}": c
+        for r in resources
+        if r.get("resourceType") == "Binary"
+        for c in [binary_content(r)]
+        if c
+    }
 
 
 def binary_content(resource: Json) -> tuple[bytes, str] | None:

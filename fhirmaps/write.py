@@ -31,8 +31,13 @@ REVIEW_LABELS = {
 # Reasons point at what the finding rests on; only these types are valid ServiceRequest.reasonReference targets.
 REASON_TYPES = ("Condition", "Observation", "DiagnosticReport", "DocumentReference")
 ATTACHED = ("attached", "found")  # "found": drafts made before the checklist had states
-STATUS_WORDS = {"attached": "attached", "found": "attached", "to-request": "to request", "not-applicable": "not applicable",
-                "to-gather": "to gather"}
+STATUS_WORDS = {
+    "attached": "attached",
+    "found": "attached",
+    "to-request": "to request",
+    "not-applicable": "not applicable",
+    "to-gather": "to gather",
+}
 _MODELS: dict[str, Any] = {
     "ServiceRequest": ServiceRequest,
     "Composition": Composition,
@@ -72,7 +77,9 @@ def service_request(packet: Json) -> Json:
         "status": "active" if final else "draft",
         "intent": "order" if final else "proposal",
         "category": [{"coding": [PATIENT_REFERRAL], "text": "Referral"}],
-        "code": {"text": f"Referral for outside expert review: {REVIEW_LABELS.get(packet['review_type'], packet['review_type'])}"},
+        "code": {
+            "text": f"Referral for outside expert review: {REVIEW_LABELS.get(packet['review_type'], packet['review_type'])}"
+        },
         "priority": _priority(packet),
         "subject": {"reference": packet["patient"]["reference"]},
         "authoredOn": packet["created"],
@@ -90,8 +97,11 @@ def service_request(packet: Json) -> Json:
     # The reasons' wording lives in the Composition and the PDF, not in reasonCode: finding
     # summaries say "second opinion", which the engine would read back as the patient asking.
     # What travels with the referral, and what is to be requested (the specimens behind the slides).
-    supporting = _unique(i["reference"] for i in packet.get("checklist") or []
-                         if i.get("status") in (*ATTACHED, "to-request") and i.get("reference"))
+    supporting = _unique(
+        i["reference"]
+        for i in packet.get("checklist") or []
+        if i.get("status") in (*ATTACHED, "to-request") and i.get("reference")
+    )
     if supporting:
         resource["supportingInfo"] = [{"reference": ref} for ref in supporting]
     questions = [q["text"] for q in packet.get("questions") or [] if q.get("text")]
@@ -113,13 +123,26 @@ def composition(packet: Json, *, subject: str | None = None, date: str | None = 
         "author": [{"display": _join(sender.get("name"), sender.get("organization")) or "SecondLook"}],
         "title": "Referral for a second opinion",
         "section": [
-            section("Reasons for referral", [f"{r['summary']}" for r in packet.get("reasons") or []],
-                    _reason_refs(packet)),
+            section(
+                "Reasons for referral",
+                [f"{r['summary']}" for r in packet.get("reasons") or []],
+                _reason_refs(packet),
+            ),
             section("Questions for the consultant", [q["text"] for q in packet.get("questions") or []], []),
-            section("Diagnosis and treatment summary", _summary_lines(packet),
-                    [d["reference"] for d in packet.get("diagnoses") or [] if d.get("reference")]),
-            section("Records checklist", checklist_lines(packet),
-                    [i["reference"] for i in packet.get("checklist") or [] if i.get("status") in ATTACHED and i.get("reference")]),
+            section(
+                "Diagnosis and treatment summary",
+                _summary_lines(packet),
+                [d["reference"] for d in packet.get("diagnoses") or [] if d.get("reference")],
+            ),
+            section(
+                "Records checklist",
+                checklist_lines(packet),
+                [
+                    i["reference"]
+                    for i in packet.get("checklist") or []
+                    if i.get("status") in ATTACHED and i.get("reference")
+                ],
+            ),
         ],
     }
     return validate(resource)
@@ -134,15 +157,19 @@ def reason_lines(packet: Json) -> list[str]:
 def diagnosis_lines(packet: Json) -> list[str]:
     lines = []
     for d in packet.get("diagnoses") or []:
-        extra = "; ".join(x for x in (", ".join(d.get("codes") or []), d.get("stage", ""), d.get("grade", "")) if x)
+        extra = "; ".join(
+            x for x in (", ".join(d.get("codes") or []), d.get("stage", ""), d.get("grade", "")) if x
+        )
         lines.append(d["text"] + (f" ({extra})" if extra else ""))
     return lines
 
 
 def result_lines(packet: Json) -> list[str]:
     lines = [f"Biomarker: {b['name']}: {b['value']}" for b in packet.get("biomarkers") or []]
-    lines += [f"Report text attached: {a['title']}" + (f" ({a['date']})" if a.get("date") else "")
-              for a in packet.get("attachments") or []]
+    lines += [
+        f"Report text attached: {a['title']}" + (f" ({a['date']})" if a.get("date") else "")
+        for a in packet.get("attachments") or []
+    ]
     return lines + checklist_lines(packet)
 
 
@@ -157,7 +184,9 @@ def checklist_lines(packet: Json) -> list[str]:
 
 
 def treatment_lines(lines: list[Json] | None) -> list[str]:
-    return [f"{t['text']} ({t.get('status', '')}{', ' + t['date'] if t.get('date') else ''})" for t in lines or []]
+    return [
+        f"{t['text']} ({t.get('status', '')}{', ' + t['date'] if t.get('date') else ''})" for t in lines or []
+    ]
 
 
 def item_lines(items: list[Json] | None) -> list[str]:
@@ -170,9 +199,13 @@ def insurance_lines(packet: Json) -> list[str]:
     cover = packet["insurance"]
     if not cover.get("available"):
         return [cover.get("note") or "Not in the record.", cover.get("prior_authorization", "")]
-    return [f"Payer: {cover.get('payer') or 'not in the record'}", f"Plan: {cover.get('plan') or 'not in the record'}",
-            f"Member id: {cover.get('member_id') or 'not in the record'}", cover.get("note", ""),
-            cover.get("prior_authorization", "")]
+    return [
+        f"Payer: {cover.get('payer') or 'not in the record'}",
+        f"Plan: {cover.get('plan') or 'not in the record'}",
+        f"Member id: {cover.get('member_id') or 'not in the record'}",
+        cover.get("note", ""),
+        cover.get("prior_authorization", ""),
+    ]
 
 
 def document_reference(packet: Json, pdf: bytes, *, date: str, related: Iterable[str] = ()) -> Json:
@@ -188,12 +221,16 @@ def document_reference(packet: Json, pdf: bytes, *, date: str, related: Iterable
         "subject": {"reference": packet["patient"]["reference"]},
         "date": date,
         "description": "Second-opinion referral packet (PDF)",
-        "content": [{"attachment": {
-            "contentType": "application/pdf",
-            "data": base64.b64encode(pdf).decode("ascii"),
-            "title": "Second-opinion referral packet",
-            "creation": packet["created"],
-        }}],
+        "content": [
+            {
+                "attachment": {
+                    "contentType": "application/pdf",
+                    "data": base64.b64encode(pdf).decode("ascii"),
+                    "title": "Second-opinion referral packet",
+                    "creation": packet["created"],
+                }
+            }
+        ],
     }
     refs = list(related)
     if refs:
@@ -208,18 +245,30 @@ def _priority(packet: Json) -> str:
 
 
 def _reason_refs(packet: Json) -> list[str]:
-    refs = [e["reference"] for r in packet.get("reasons") or [] for e in r.get("evidence") or [] if e.get("reference")]
+    refs = [
+        e["reference"]
+        for r in packet.get("reasons") or []
+        for e in r.get("evidence") or []
+        if e.get("reference")
+    ]
     return _unique(refs)
 
 
 def _summary_lines(packet: Json) -> list[str]:
     lines = []
     for d in packet.get("diagnoses") or []:
-        extra = "; ".join(x for x in (", ".join(d.get("codes") or []), d.get("stage", ""), d.get("grade", "")) if x)
+        extra = "; ".join(
+            x for x in (", ".join(d.get("codes") or []), d.get("stage", ""), d.get("grade", "")) if x
+        )
         lines.append(f"Diagnosis: {d['text']}" + (f" ({extra})" if extra else ""))
     lines += [f"Biomarker: {b['name']}: {b['value']}" for b in packet.get("biomarkers") or []]
-    lines += [f"Treatment so far: {t['text']} ({t.get('status', '')})" for t in packet.get("treatment_so_far") or []]
-    lines += [f"Treatment proposed: {t['text']} ({t.get('status', '')})" for t in packet.get("treatment_proposed") or []]
+    lines += [
+        f"Treatment so far: {t['text']} ({t.get('status', '')})" for t in packet.get("treatment_so_far") or []
+    ]
+    lines += [
+        f"Treatment proposed: {t['text']} ({t.get('status', '')})"
+        for t in packet.get("treatment_proposed") or []
+    ]
     if packet.get("summary_note"):
         lines.append(packet["summary_note"])
     return lines
@@ -228,8 +277,10 @@ def _summary_lines(packet: Json) -> list[str]:
 def section(title: str, lines: list[str], refs: list[str]) -> Json:
     items = "".join(f"<li>{html.escape(line)}</li>" for line in lines if line)
     body = f"<ul>{items}</ul>" if items else "<p>None.</p>"
-    found: Json = {"title": title, "text": {"status": "generated",
-                                            "div": f'<div xmlns="http://www.w3.org/1999/xhtml">{body}</div>'}}
+    found: Json = {
+        "title": title,
+        "text": {"status": "generated", "div": f'<div xmlns="http://www.w3.org/1999/xhtml">{body}</div>'},
+    }
     unique = _unique(refs)
     if unique:
         found["entry"] = [{"reference": ref} for ref in unique]
@@ -241,8 +292,9 @@ def patient_resource(packet: Json) -> Json:
     info = packet["patient"]
     patient: Json = {"resourceType": "Patient", "id": info["reference"].split("/", 1)[-1]}
     if info.get("identifier"):
-        patient["identifier"] = [{k: v for k, v in (("system", info.get("identifier_system")),
-                                                   ("value", info["identifier"])) if v}]
+        patient["identifier"] = [
+            {k: v for k, v in (("system", info.get("identifier_system")), ("value", info["identifier"])) if v}
+        ]
     if info.get("name"):
         patient["name"] = [{"text": info["name"]}]
     if info.get("gender") in ("male", "female", "other", "unknown"):

@@ -58,8 +58,9 @@ class EhrLimit:
     again, so one burst of 429s halves it once, not once per request.
     """
 
-    def __init__(self, ceiling: int, *, cooldown: float = COOLDOWN_SECONDS,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, ceiling: int, *, cooldown: float = COOLDOWN_SECONDS, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.ceiling = max(1, ceiling)
         self.limit = self.ceiling
         self.in_flight = 0
@@ -244,16 +245,23 @@ class FhirClient:
         response = await self._json("POST", self.base_url, "batch", body=bundle)
         return [entry for entry in response.get("entry") or [] if isinstance(entry, dict)]
 
-    async def create(self, resource_type: str, resource: dict[str, Any], *, if_none_exist: str) -> dict[str, Any]:
+    async def create(
+        self, resource_type: str, resource: dict[str, Any], *, if_none_exist: str
+    ) -> dict[str, Any]:
         """Conditional create: the server creates the resource only when no resource matches
         `if_none_exist` (e.g. "identifier=system|value"), so retrying after a lost answer or a 503
         cannot make a duplicate. Returns the HTTP status (201 created, 200 already there), the
         server id, the Location and the returned resource (empty when the server sends none)."""
         operation = f"create {resource_type}"
         if not _RESOURCE_TYPE.fullmatch(resource_type) or resource.get("resourceType") != resource_type:
-            raise FatalFhirError(f"Refused to {operation}: the resource type does not match.", operation=operation)
+            raise FatalFhirError(
+                f"Refused to {operation}: the resource type does not match.", operation=operation
+            )
         response = await self._send(
-            "POST", f"{self.base_url}/{resource_type}", operation, body=resource,
+            "POST",
+            f"{self.base_url}/{resource_type}",
+            operation,
+            body=resource,
             headers={"If-None-Exist": if_none_exist},
         )
         try:
@@ -278,7 +286,9 @@ class FhirClient:
                 operation="fetch attachment",
             )
         # Oracle Health returns raw bytes only when Accept is the attachment's own contentType.
-        response = await self._send("GET", absolute, "fetch attachment", accept=content_type or "*/*", priority=BULK)
+        response = await self._send(
+            "GET", absolute, "fetch attachment", accept=content_type or "*/*", priority=BULK
+        )
         return response.content, response.headers.get("Content-Type", content_type)
 
     def is_under_base(self, url: str) -> bool:
@@ -393,8 +403,13 @@ class FhirClient:
             await self._sleep(wait)
 
     async def _limited_request(
-        self, method: str, url: str, params: SearchParams | None, body: dict[str, Any] | None,
-        headers: dict[str, str], priority: int,
+        self,
+        method: str,
+        url: str,
+        params: SearchParams | None,
+        body: dict[str, Any] | None,
+        headers: dict[str, str],
+        priority: int,
     ) -> httpx2.Response:
         """One HTTP request inside this EHR's in-flight limit; its answer adjusts the limit."""
         limit = self.limit

@@ -83,7 +83,9 @@ def requested_scopes(
 def user_level_scopes(registration: Registration, config: SmartConfiguration) -> list[str]:
     if registration.scopes:
         # The site's own scope string, re-levelled: the same types, for any patient the user may see.
-        resources = [s.replace("patient/", "user/", 1) for s in registration.scopes.split() if s.startswith("patient/")]
+        resources = [
+            s.replace("patient/", "user/", 1) for s in registration.scopes.split() if s.startswith("patient/")
+        ]
     else:
         v1 = uses_v1(registration, config)
         resources = [f"user/{t}.read" if v1 else f"user/{t}.{p}" for t, p in READ_SCOPES]

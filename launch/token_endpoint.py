@@ -58,7 +58,9 @@ async def send_token_request(
     try:
         response = await http.post(token_endpoint, content=body, headers=headers)
     except httpx2.TimeoutException as exc:
-        raise _failed("The EHR's sign-in service did not answer in time. Try again in a moment.", advice) from exc
+        raise _failed(
+            "The EHR's sign-in service did not answer in time. Try again in a moment.", advice
+        ) from exc
     except httpx2.HTTPError as exc:
         raise _failed(f"Could not reach the EHR's sign-in service ({type(exc).__name__}).", advice) from exc
     try:

@@ -36,7 +36,12 @@ def normalize_url(url: str) -> str | None:
     host = (parts.hostname or "").lower()
     if scheme not in ("http", "https") or not host or "@" in parts.netloc:
         return None
-    if "\\" in parts.path or _ENCODED_SEPARATOR.search(parts.path) or _CONTROL.search(url) or " " in parts.path:
+    if (
+        "\\" in parts.path
+        or _ENCODED_SEPARATOR.search(parts.path)
+        or _CONTROL.search(url)
+        or " " in parts.path
+    ):
         return None
     path = _ESCAPE.sub(lambda m: m.group(0).upper(), parts.path)
     path = _UNRESERVED_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), path)

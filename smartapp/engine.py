@@ -59,7 +59,7 @@ def unavailable_issue(item: Unavailable) -> DataIssue:
     return DataIssue(
         resource=item.resource_type,
         reason=f"{item.resource_type} resources could not be read ({item.reason}): {item.message.rstrip('.')}. "
-               f"Consequence: {impact}; an absent finding does not mean there is no concern.",
+        f"Consequence: {impact}; an absent finding does not mean there is no concern.",
     )
 
 
@@ -72,7 +72,9 @@ def deceased_note(record: PatientRecord, as_of: date) -> str:
     return ""
 
 
-def evaluate_record(record: PatientRecord, *, as_of: date, options: EngineOptions = EngineOptions()) -> PatientResult:
+def evaluate_record(
+    record: PatientRecord, *, as_of: date, options: EngineOptions = EngineOptions()
+) -> PatientResult:
     ctx = Context(as_of=as_of, rare_definition=options.rare_definition)
     result = PatientResult(patient=record.patient, data_issues=issues(record.data_issues))
     deceased = deceased_note(record, as_of)
@@ -93,8 +95,14 @@ def evaluate_record(record: PatientRecord, *, as_of: date, options: EngineOption
     return result
 
 
-def evaluate_resources(resources: Sequence[dict[str, Any]], *, as_of: date, attachments: Mapping[str, tuple[bytes, str]] | None = None,
-                       unavailable: Sequence[Unavailable] = (), options: EngineOptions = EngineOptions()) -> list[PatientResult]:
+def evaluate_resources(
+    resources: Sequence[dict[str, Any]],
+    *,
+    as_of: date,
+    attachments: Mapping[str, tuple[bytes, str]] | None = None,
+    unavailable: Sequence[Unavailable] = (),
+    options: EngineOptions = EngineOptions(),
+) -> list[PatientResult]:
     """Evaluate every patient in the input (Bundles, resources, NDJSON lines), sorted by patient reference."""
     records = read_records(resources, as_of=as_of, attachments=attachments)
     extra = [unavailable_issue(u) for u in unavailable]
@@ -106,11 +114,19 @@ def evaluate_resources(resources: Sequence[dict[str, Any]], *, as_of: date, atta
     return results
 
 
-def evaluate_patient(resources: Sequence[dict[str, Any]], *, as_of: date, attachments: Mapping[str, tuple[bytes, str]] | None = None,
-                     unavailable: Sequence[Unavailable] = (), options: EngineOptions = EngineOptions(),
-                     patient: str | None = None) -> PatientResult:
+def evaluate_patient(
+    resources: Sequence[dict[str, Any]],
+    *,
+    as_of: date,
+    attachments: Mapping[str, tuple[bytes, str]] | None = None,
+    unavailable: Sequence[Unavailable] = (),
+    options: EngineOptions = EngineOptions(),
+    patient: str | None = None,
+) -> PatientResult:
     """Evaluate one patient (the given reference, or the only/first patient in the input)."""
-    results = evaluate_resources(resources, as_of=as_of, attachments=attachments, unavailable=unavailable, options=options)
+    results = evaluate_resources(
+        resources, as_of=as_of, attachments=attachments, unavailable=unavailable, options=options
+    )
     if patient is not None:
         results = [r for r in results if r.patient == patient]
     if not results:

@@ -51,14 +51,25 @@ class FindingAction:
         return DISMISS_REASONS.get(self.reason or "", self.reason or "")
 
     def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "kind": self.kind, "trigger": self.trigger, "reason": self.reason,
-                "note": self.note, "who": self.who, "created_at": self.created_at.isoformat()}
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "trigger": self.trigger,
+            "reason": self.reason,
+            "note": self.note,
+            "who": self.who,
+            "created_at": self.created_at.isoformat(),
+        }
 
 
 async def list_actions(engine: AsyncEngine, iss: str, patient: str) -> list[FindingAction]:
     query = (
         select(finding_actions)
-        .where(finding_actions.c.iss == iss, finding_actions.c.patient == patient, finding_actions.c.active.is_(True))
+        .where(
+            finding_actions.c.iss == iss,
+            finding_actions.c.patient == patient,
+            finding_actions.c.active.is_(True),
+        )
         .order_by(finding_actions.c.id)
     )
     async with engine.connect() as conn:
@@ -69,29 +80,54 @@ async def list_actions(engine: AsyncEngine, iss: str, patient: str) -> list[Find
     ]
 
 
-async def record_action(engine: AsyncEngine, *, iss: str, patient: str, kind: str, trigger: str,
-                        reason: str | None, note: str | None, who: str | None) -> None:
+async def record_action(
+    engine: AsyncEngine,
+    *,
+    iss: str,
+    patient: str,
+    kind: str,
+    trigger: str,
+    reason: str | None,
+    note: str | None,
+    who: str | None,
+) -> None:
     async with engine.begin() as conn:
         if kind == "dismiss":
             # One live dismissal per finding: a newer one replaces the older reason.
             await conn.execute(
                 update(finding_actions)
-                .where(finding_actions.c.iss == iss, finding_actions.c.patient == patient,
-                       finding_actions.c.kind == "dismiss", finding_actions.c.trigger == trigger)
+                .where(
+                    finding_actions.c.iss == iss,
+                    finding_actions.c.patient == patient,
+                    finding_actions.c.kind == "dismiss",
+                    finding_actions.c.trigger == trigger,
+                )
                 .values(active=False)
             )
-        await conn.execute(insert(finding_actions).values(
-            iss=iss, patient=patient, kind=kind, trigger=trigger, reason=reason, note=note, who=who,
-            created_at=datetime.now(UTC), active=True,
-        ))
+        await conn.execute(
+            insert(finding_actions).values(
+                iss=iss,
+                patient=patient,
+                kind=kind,
+                trigger=trigger,
+                reason=reason,
+                note=note,
+                who=who,
+                created_at=datetime.now(UTC),
+                active=True,
+            )
+        )
 
 
 async def withdraw_action(engine: AsyncEngine, *, iss: str, patient: str, action_id: int) -> bool:
     async with engine.begin() as conn:
         result = await conn.execute(
             update(finding_actions)
-            .where(finding_actions.c.id == action_id, finding_actions.c.iss == iss,
-                   finding_actions.c.patient == patient)
+            .where(
+                finding_actions.c.id == action_id,
+                finding_actions.c.iss == iss,
+                finding_actions.c.patient == patient,
+            )
             .values(active=False)
         )
     return bool(result.rowcount)

@@ -17,14 +17,19 @@ from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validat
 from fhirmaps.record import Report, Source
 from smartapp.wording import resource_words, us_date
 
-_TEXT_PATHS = {"DiagnosticReport": "DiagnosticReport.presentedForm", "DocumentReference": "DocumentReference.content"}
+_TEXT_PATHS = {
+    "DiagnosticReport": "DiagnosticReport.presentedForm",
+    "DocumentReference": "DocumentReference.content",
+}
 
 Urgency = Literal["routine", "expedite"]
 ROUTINE: Urgency = "routine"
 EXPEDITE: Urgency = "expedite"
 
 # What the clinician is asked to do about a finding, from the trigger's spec.
-ActionKind = Literal["local-action", "expert-pathology-review", "clinical-second-opinion", "emergency-pathway"]
+ActionKind = Literal[
+    "local-action", "expert-pathology-review", "clinical-second-opinion", "emergency-pathway"
+]
 
 FactKind = Literal["diagnosis", "measurement", "treatment", "plan", "status", "statement", "request"]
 
@@ -61,7 +66,11 @@ class Evidence(_Model):
         section = self.section if self.section and self.section.lower() != self.title.lower() else ""
         if section.islower():
             section = section.capitalize()
-        parts = [self.title or resource_words(self.reference), section, us_date(self.when) if self.when else ""]
+        parts = [
+            self.title or resource_words(self.reference),
+            section,
+            us_date(self.when) if self.when else "",
+        ]
         return " · ".join(p for p in parts if p)
 
     @classmethod
@@ -77,12 +86,16 @@ class Fact(_Model):
 
     kind: FactKind
     name: str = Field(description="what it is, in clinical words: 'HER2 IHC', 'CEA', 'radical cystectomy'")
-    value: str = Field(default="", description="the value as a clinician writes it: '2+ (equivocal)', '23.7 ng/mL'")
+    value: str = Field(
+        default="", description="the value as a clinician writes it: '2+ (equivocal)', '23.7 ng/mL'"
+    )
     number: float | None = None
     unit: str = ""
     code: str = Field(default="", description="system|code of the coded concept, when there is one")
     when: date | None = None
-    days_from_evaluation: int | None = Field(default=None, description="for plans: days from the evaluation date")
+    days_from_evaluation: int | None = Field(
+        default=None, description="for plans: days from the evaluation date"
+    )
     status: str = ""
     reference: str = ""
 
@@ -100,7 +113,9 @@ class NotFound(_Model):
     """What a rule searched for and did not find ("no HER2 ISH result")."""
 
     what: str
-    searched: str = Field(default="", description="where it looked: '3 pathology reports and 12 observations'")
+    searched: str = Field(
+        default="", description="where it looked: '3 pathology reports and 12 observations'"
+    )
 
 
 class Finding(BaseModel):
@@ -130,7 +145,9 @@ class TimeCritical(BaseModel):
 
     reason: str = Field(description="the urgent condition as a sentence")
     advice: str = Field(description="the pathway for this condition")
-    conditions: list[str] = Field(default_factory=list, description="the urgent conditions, in clinical words")
+    conditions: list[str] = Field(
+        default_factory=list, description="the urgent conditions, in clinical words"
+    )
     evidence: list[Evidence] = Field(default_factory=list)
 
     @field_validator("evidence")
@@ -154,7 +171,9 @@ class PatientResult(BaseModel):
     time_critical: TimeCritical | None = None
     findings: list[Finding] = Field(default_factory=list)
     data_issues: list[DataIssue] = Field(default_factory=list)
-    notes: list[str] = Field(default_factory=list, description="statements about the whole evaluation (deceased patient...)")
+    notes: list[str] = Field(
+        default_factory=list, description="statements about the whole evaluation (deceased patient...)"
+    )
 
     @property
     def triggers(self) -> list[str]:
@@ -168,7 +187,9 @@ class PatientResult(BaseModel):
             "patient": self.patient,
             "time_critical": self.time_critical.to_json() if self.time_critical else None,
             "findings": [f.to_json() for f in sorted(self.findings, key=lambda f: f.trigger)],
-            "data_issues": [i.model_dump() for i in sorted(self.data_issues, key=lambda i: (i.resource, i.reason))],
+            "data_issues": [
+                i.model_dump() for i in sorted(self.data_issues, key=lambda i: (i.resource, i.reason))
+            ],
             "notes": list(self.notes),
         }
 

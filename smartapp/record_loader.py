@@ -63,8 +63,9 @@ REPORT_WINDOWS = (0, 180, 365, 730)
 DATED_TYPES = {"Observation": OBSERVATION_WINDOWS, "DiagnosticReport": REPORT_WINDOWS}
 
 
-def date_partitions(resource_type: str, label: str, params: SearchParams, windows: tuple[int, ...],
-                    today: date) -> list[SearchSpec]:
+def date_partitions(
+    resource_type: str, label: str, params: SearchParams, windows: tuple[int, ...], today: date
+) -> list[SearchSpec]:
     edges = [(today - timedelta(days=d)).isoformat() for d in windows]
     base = dict(params)
     specs = [SearchSpec(resource_type, base | {"date": f"ge{edges[1]}"}, f"{label} (last {windows[1]} days)")]
@@ -76,8 +77,9 @@ def date_partitions(resource_type: str, label: str, params: SearchParams, window
 
 
 def observation_partitions(patient_id: str, today: date) -> list[SearchSpec]:
-    return date_partitions("Observation", "observations", {"patient": patient_id, "_count": "100"},
-                           OBSERVATION_WINDOWS, today)
+    return date_partitions(
+        "Observation", "observations", {"patient": patient_id, "_count": "100"}, OBSERVATION_WINDOWS, today
+    )
 
 
 def undated_label(label: str) -> str:
@@ -154,8 +156,12 @@ REPORT_TYPES = frozenset({"DiagnosticReport", "DocumentReference"})
 
 
 async def load_patient_record(
-    client: FhirClient, patient_id: str, granted: GrantedScopes, today: date | None = None,
-    required_categories: Mapping[str, list[str]] | None = None, user: str | None = None,
+    client: FhirClient,
+    patient_id: str,
+    granted: GrantedScopes,
+    today: date | None = None,
+    required_categories: Mapping[str, list[str]] | None = None,
+    user: str | None = None,
 ) -> PatientRecordSnapshot:
     """`user` is the launch's fhirUser ("Practitioner/<id>"): the referral packet's sender."""
     searches = build_searches(patient_id, today or date.today(), required_categories)
@@ -180,8 +186,15 @@ async def load_patient_record(
 
     def other_page(resources: list[dict[str, Any]]) -> None:
         prevalidate(resources)
-        payers = _reads([reference(p) for r in resources if r.get("resourceType") == "Coverage"
-                         for p in _items(r.get("payor"))], payers_asked)
+        payers = _reads(
+            [
+                reference(p)
+                for r in resources
+                if r.get("resourceType") == "Coverage"
+                for p in _items(r.get("payor"))
+            ],
+            payers_asked,
+        )
         payers_asked.update(f"{spec.resource_type}/{spec.params['_id']}" for spec in payers)
         if payers:
             referenced.append(asyncio.ensure_future(fetch_searches(client, payers, granted)))
@@ -237,9 +250,15 @@ def _merge(results: list[FetchResult], record: list[dict[str, Any]]) -> FetchRes
 
 
 def _reads(refs: list[str], have: set[str]) -> list[SearchSpec]:
-    kinds = {"Practitioner": "referring clinician", "PractitionerRole": "referring clinician", "Organization": "organizations"}
+    kinds = {
+        "Practitioner": "referring clinician",
+        "PractitionerRole": "referring clinician",
+        "Organization": "organizations",
+    }
     unique = [r for r in dict.fromkeys(refs) if r and r not in have and r.split("/", 1)[0] in kinds]
-    return [SearchSpec(r.split("/", 1)[0], {"_id": r.split("/", 1)[1]}, kinds[r.split("/", 1)[0]]) for r in unique]
+    return [
+        SearchSpec(r.split("/", 1)[0], {"_id": r.split("/", 1)[1]}, kinds[r.split("/", 1)[0]]) for r in unique
+    ]
 
 
 def _items(value: Any) -> list[Any]:
@@ -258,8 +277,11 @@ class ReportTexts:
         self._batches: list[asyncio.Future[list[FetchedAttachment | Gap]]] = []
 
     def on_page(self, resources: list[dict[str, Any]]) -> None:
-        refs = [AttachmentRef(url=url, content_type=ctype)
-                for url, ctype in attachments_to_fetch(resources) if url not in self._seen]
+        refs = [
+            AttachmentRef(url=url, content_type=ctype)
+            for url, ctype in attachments_to_fetch(resources)
+            if url not in self._seen
+        ]
         self._seen.update(ref.url for ref in refs)
         if not refs:
             return
@@ -271,12 +293,14 @@ class ReportTexts:
     async def results(self) -> list[FetchedAttachment | Gap]:
         items = [item for batch in await asyncio.gather(*self._batches) for item in batch]
         if self._denied:
-            items.append(Gap(
-                label="report text",
-                resource_type="Binary",
-                reason="scope_not_granted",
-                message=f"{self._denied} report text(s) could not be read: access to Binary was not granted.",
-            ))
+            items.append(
+                Gap(
+                    label="report text",
+                    resource_type="Binary",
+                    reason="scope_not_granted",
+                    message=f"{self._denied} report text(s) could not be read: access to Binary was not granted.",
+                )
+            )
         return items
 
 
@@ -290,8 +314,12 @@ async def _fetch_with_undated_fallback(
     failed = [g for g in result.gaps if g.label in undated and g.reason == "fetch_failed"]
     if not failed:
         return result
-    plain = [SearchSpec(g.resource_type, {"patient": patient_id, "_count": "100"}, g.label.removesuffix(" without a date"))
-             for g in failed]
+    plain = [
+        SearchSpec(
+            g.resource_type, {"patient": patient_id, "_count": "100"}, g.label.removesuffix(" without a date")
+        )
+        for g in failed
+    ]
     whole = await fetch_searches(client, plain, granted, on_page=on_page)
     seen = {(r.get("resourceType"), r.get("id")) for r in result.resources}
     result.resources.extend(r for r in whole.resources if (r.get("resourceType"), r.get("id")) not in seen)

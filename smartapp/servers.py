@@ -20,8 +20,15 @@ class Served:
 
 def uvicorn_config(served: Served, log_level: str = "warning") -> uvicorn.Config:
     # access_log off: uvicorn would print query strings carrying `code`, `state` and `launch`.
-    return uvicorn.Config(served.app, host=served.host, port=served.port, log_level=log_level,
-                          access_log=False, lifespan="on", proxy_headers=False)
+    return uvicorn.Config(
+        served.app,
+        host=served.host,
+        port=served.port,
+        log_level=log_level,
+        access_log=False,
+        lifespan="on",
+        proxy_headers=False,
+    )
 
 
 async def serve_all(apps: Sequence[Served], log_level: str = "warning") -> None:

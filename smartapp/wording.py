@@ -51,10 +51,58 @@ def resource_words(reference: str) -> str:
     return RESOURCE_WORDS.get(rtype, rtype)
 
 
-_KEEP_UPPER = frozenset({"RECIST", "IRECIST", "PD-L1", "HER2", "GIST", "DCIS", "LCIS", "FISH", "ISH", "IHC", "STUMP", "PUNLMP",
-                         "NPM1", "FLT3-ITD", "CT", "MRI", "PET", "PET-CT", "PSA", "CEA", "AFP", "MSI", "MMR", "NGS", "KIT",
-                         "DOG1", "ER", "PR", "FOLFOX", "FOLFIRI", "CAPOX", "ABVD", "R-CHOP", "NSCLC", "SCLC", "AML", "ALL",
-                         "DLBCL", "GI", "IV", "II", "III", "SBRT", "IMRT", "ADT", "TNM", "W/", "WO/W"})
+_KEEP_UPPER = frozenset(
+    {
+        "RECIST",
+        "IRECIST",
+        "PD-L1",
+        "HER2",
+        "GIST",
+        "DCIS",
+        "LCIS",
+        "FISH",
+        "ISH",
+        "IHC",
+        "STUMP",
+        "PUNLMP",
+        "NPM1",
+        "FLT3-ITD",
+        "CT",
+        "MRI",
+        "PET",
+        "PET-CT",
+        "PSA",
+        "CEA",
+        "AFP",
+        "MSI",
+        "MMR",
+        "NGS",
+        "KIT",
+        "DOG1",
+        "ER",
+        "PR",
+        "FOLFOX",
+        "FOLFIRI",
+        "CAPOX",
+        "ABVD",
+        "R-CHOP",
+        "NSCLC",
+        "SCLC",
+        "AML",
+        "ALL",
+        "DLBCL",
+        "GI",
+        "IV",
+        "II",
+        "III",
+        "SBRT",
+        "IMRT",
+        "ADT",
+        "TNM",
+        "W/",
+        "WO/W",
+    }
+)
 
 
 def calm(text: str) -> str:
@@ -69,15 +117,44 @@ def calm(text: str) -> str:
             return word
         return word.lower() if shouting or len(word) >= 5 or word in _SMALL_WORDS else word
 
-    return re.sub(r"\b[A-Z][A-Z0-9/-]*\b", lambda m: m.group(0) if _ROMAN.fullmatch(m.group(0)) else lower(m), text)
+    return re.sub(
+        r"\b[A-Z][A-Z0-9/-]*\b", lambda m: m.group(0) if _ROMAN.fullmatch(m.group(0)) else lower(m), text
+    )
 
 
 _ROMAN = re.compile(r"[IVX]+(?:/[IVX]+)*")
 
 
-_SMALL_WORDS = frozenset({"OF", "FOR", "AND", "THE", "WITH", "IN", "ON", "TO", "AT", "BY", "OR", "CM", "MM", "NO", "NOT", "SEE", "BUT", "IS", "ARE", "AN", "A"})
-_SEMANTIC_TAG = re.compile(r"\s*\((?:procedure|disorder|finding|situation|regime/therapy|substance|product|"
-                           r"morphologic abnormality|observable entity|qualifier value)\)\s*$", re.I)
+_SMALL_WORDS = frozenset(
+    {
+        "OF",
+        "FOR",
+        "AND",
+        "THE",
+        "WITH",
+        "IN",
+        "ON",
+        "TO",
+        "AT",
+        "BY",
+        "OR",
+        "CM",
+        "MM",
+        "NO",
+        "NOT",
+        "SEE",
+        "BUT",
+        "IS",
+        "ARE",
+        "AN",
+        "A",
+    }
+)
+_SEMANTIC_TAG = re.compile(
+    r"\s*\((?:procedure|disorder|finding|situation|regime/therapy|substance|product|"
+    r"morphologic abnormality|observable entity|qualifier value)\)\s*$",
+    re.I,
+)
 
 
 def plain_name(name: str) -> str:
@@ -89,7 +166,14 @@ def drug_name(name: str) -> str:
     """'fluorouracil 2400 mg/m2 IV' -> 'fluorouracil'; 'Cabozantinib 40 mg tablet' -> 'cabozantinib'."""
     words = []
     for word in plain_name(name).split():
-        if any(ch.isdigit() for ch in word) or word.lower() in ("injection", "tablet", "capsule", "oral", "iv", "solution"):
+        if any(ch.isdigit() for ch in word) or word.lower() in (
+            "injection",
+            "tablet",
+            "capsule",
+            "oral",
+            "iv",
+            "solution",
+        ):
             break
         words.append(word)
     found = " ".join(words) or name
@@ -111,13 +195,17 @@ def clause_around(sentence_text: str, start: int, end: int, limit: int = 100) ->
     if sentence_text.endswith(".") and not right_marks:
         right_marks = [len(sentence_text) - 1]
     right = min(right_marks) if right_marks else len(sentence_text)
-    clause = sentence_text[left + 1:right]
+    clause = sentence_text[left + 1 : right]
     clause = re.sub(r"\([^)]*\)", "", clause)
     clause = " ".join(clause.replace("(", "").replace(")", "").split()).strip(" ,-.")
     if len(clause) > limit:
         words = clause.split()
         while len(" ".join(words)) > limit and len(words) > 3:
-            words = words[1:] if " ".join(words[1:]).lower().find(sentence_text[start:end].lower()[:8]) >= 0 else words[:-1]
+            words = (
+                words[1:]
+                if " ".join(words[1:]).lower().find(sentence_text[start:end].lower()[:8]) >= 0
+                else words[:-1]
+            )
         clause = " ".join(words)
     return calm(clause)
 
@@ -128,7 +216,9 @@ def distinct(phrases: Iterable[str], overlap: float = 0.7) -> list[str]:
     kept: list[str] = []
     for phrase in phrases:
         words = set(re.findall(r"\w+", phrase.lower()))
-        if not words or any(len(words & set(re.findall(r"\w+", k.lower()))) / len(words) >= overlap for k in kept):
+        if not words or any(
+            len(words & set(re.findall(r"\w+", k.lower()))) / len(words) >= overlap for k in kept
+        ):
             continue
         kept.append(phrase)
     return kept

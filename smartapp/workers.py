@@ -46,8 +46,10 @@ class WorkerPool:
         with self._lock:
             if self._pool is None:
                 self._pool = ProcessPoolExecutor(
-                    self._workers, mp_context=multiprocessing.get_context("spawn"),
-                    initializer=_watch_parent, initargs=(os.getpid(), self._warm_up),
+                    self._workers,
+                    mp_context=multiprocessing.get_context("spawn"),
+                    initializer=_watch_parent,
+                    initargs=(os.getpid(), self._warm_up),
                 )
                 atexit.register(self.close)
             return self._pool

@@ -13,8 +13,24 @@ def hostile(kind: str, size: int) -> str:
         unit = "possibly suspicious for favor cannot exclude carcinoma versus lymphoma rather than sarcoma "
     elif kind == "run-on":
         rng = random.Random(7)  # noqa: S311 - test data, not a secret
-        words = ["possibly", "suspicious", "for", "carcinoma", "no", "evidence", "of", "history", "lymphoma", "cannot",
-                 "exclude", "favor", "metastatic", "versus", "negative", "recurrence"]
+        words = [
+            "possibly",
+            "suspicious",
+            "for",
+            "carcinoma",
+            "no",
+            "evidence",
+            "of",
+            "history",
+            "lymphoma",
+            "cannot",
+            "exclude",
+            "favor",
+            "metastatic",
+            "versus",
+            "negative",
+            "recurrence",
+        ]
         unit = " ".join(rng.choice(words) for _ in range(4000)) + " "
     elif kind == "headings":
         unit = "FINAL DIAGNOSIS:\nCOMMENT:\nADDENDUM:\nIMPRESSION:\nMICROSCOPIC DESCRIPTION:\n"

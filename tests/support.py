@@ -25,7 +25,9 @@ def free_port() -> int:
 @contextmanager
 def serve_in_thread(app: Any, port: int) -> Iterator[str]:
     """Runs an ASGI app under uvicorn on 127.0.0.1:port in a background thread."""
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="on")
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="on"
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -137,9 +139,16 @@ class Browser:
     def get(self, url: str, **kwargs: Any) -> httpx2.Response:
         return self.request("GET", url, **kwargs)
 
-    def submit(self, page: httpx2.Response, *, button: tuple[str, str] | None = None,
-               uncheck: set[str] = frozenset(), values: dict[str, str] | None = None,
-               follow: bool = True, form_index: int = 0) -> httpx2.Response:
+    def submit(
+        self,
+        page: httpx2.Response,
+        *,
+        button: tuple[str, str] | None = None,
+        uncheck: set[str] = frozenset(),
+        values: dict[str, str] | None = None,
+        follow: bool = True,
+        form_index: int = 0,
+    ) -> httpx2.Response:
         """Submits the page's form as a user would: hidden fields, the checkboxes left checked,
         and the pressed button."""
         form = parse_forms(page.text)[form_index]
@@ -150,6 +159,11 @@ class Browser:
             data.append(button)
         url = urljoin(str(page.request.url), form.action or str(page.request.url))
         if form.method == "post":
-            return self.request("POST", url, content=urlencode(data), follow=follow,
-                                headers={"content-type": "application/x-www-form-urlencoded"})
+            return self.request(
+                "POST",
+                url,
+                content=urlencode(data),
+                follow=follow,
+                headers={"content-type": "application/x-www-form-urlencoded"},
+            )
         return self.request("GET", url, params=data, follow=follow)

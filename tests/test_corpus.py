@@ -12,7 +12,9 @@ import pytest
 from smartapp.engine import evaluate_resources
 
 CASES = Path(__file__).parent / "data" / "cases"
-CASE_DIRS = sorted(p for p in CASES.glob("*/") if (p / "expected.json").exists() and (p / "bundle.json").exists())
+CASE_DIRS = sorted(
+    p for p in CASES.glob("*/") if (p / "expected.json").exists() and (p / "bundle.json").exists()
+)
 
 
 def _load(case: Path) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -35,14 +37,18 @@ def test_case(case: Path) -> None:
     assert (document["time_critical"] is not None) == expected["time_critical"]
     for item in expected.get("evidence", []):
         refs = {e["reference"] for e in fired[item["trigger"]]["evidence"]}
-        assert item["reference"] in refs, f"{item['trigger']} should cite {item['reference']}; cites {sorted(refs)}"
+        assert item["reference"] in refs, (
+            f"{item['trigger']} should cite {item['reference']}; cites {sorted(refs)}"
+        )
     for item in expected.get("evidence_not", []):
         if item["trigger"] in fired:
             refs = {e["reference"] for e in fired[item["trigger"]]["evidence"]}
             assert item["reference"] not in refs, f"{item['trigger']} must not cite {item['reference']}"
     named = {i["resource"] for i in document["data_issues"]}
     for reference in expected.get("data_issues_for", []):
-        assert reference in named, f"{reference} should be reported as a data issue; issues name {sorted(named)}"
+        assert reference in named, (
+            f"{reference} should be reported as a data issue; issues name {sorted(named)}"
+        )
     for trigger, text in expected.get("summary_contains", {}).items():
         assert text.lower() in fired[trigger]["summary"].lower()
     for trigger, text in expected.get("summary_not_contains", {}).items():

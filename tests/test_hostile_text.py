@@ -37,7 +37,9 @@ def _hostile_resource(path: str, text: str) -> dict[str, Any]:
 
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("path", ["pathology", "radiology", "note", "valueString"])
-def test_five_megabytes_of_hostile_text_are_cut_named_and_other_findings_survive(path: str, kind: str) -> None:
+def test_five_megabytes_of_hostile_text_are_cut_named_and_other_findings_survive(
+    path: str, kind: str
+) -> None:
     resources = [bundle(patient(), _hostile_resource(path, hostile(kind, FIVE_MB)), GOOD)]
     [record] = read_records(resources, as_of=AS_OF)
     bad = next(r for r in record.reports if r.reference.endswith("/bad"))
@@ -64,7 +66,7 @@ def test_a_run_on_sentence_is_read_in_bounded_pieces_to_its_end() -> None:
     assert mentions and all(len(m.sentence) <= PIECE_CHARS for m in mentions)
     assert max(m.start for m in mentions) > 19_000  # the whole text was read, not only its start
     last = max(mentions, key=lambda m: m.start)
-    assert text[last.start:last.start + len(last.text)] == last.text  # offsets are in the whole text
+    assert text[last.start : last.start + len(last.text)] == last.text  # offsets are in the whole text
 
 
 def test_hostile_cds_prefetch_keeps_the_time_critical_card() -> None:
@@ -88,7 +90,8 @@ def test_random_bytes_labelled_text_never_yield_a_finding() -> None:
     for i in range(60):
         blob = bytes(rng.getrandbits(8) for _ in range(rng.randint(50, 3000)))
         resource = report(f"blob{i}", "", title="Surgical pathology") | {
-            "presentedForm": [{"contentType": "text/plain", "data": base64.b64encode(blob).decode()}]}
+            "presentedForm": [{"contentType": "text/plain", "data": base64.b64encode(blob).decode()}]
+        }
         [result] = evaluate_resources([bundle(patient(), resource)], as_of=AS_OF)
         assert result.findings == [] and result.time_critical is None, i
         assert any("binary" in d.reason for d in result.data_issues), i

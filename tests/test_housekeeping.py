@@ -32,8 +32,14 @@ POSTGRES_ENV = "SECONDLOOK_TEST_POSTGRES_URL"
 
 def _urls() -> list[object]:
     postgres = os.environ.get(POSTGRES_ENV)
-    return ["sqlite", pytest.param(postgres, id="postgresql",
-                                   marks=pytest.mark.skipif(not postgres, reason=f"{POSTGRES_ENV} is not set (CI sets it)"))]
+    return [
+        "sqlite",
+        pytest.param(
+            postgres,
+            id="postgresql",
+            marks=pytest.mark.skipif(not postgres, reason=f"{POSTGRES_ENV} is not set (CI sets it)"),
+        ),
+    ]
 
 
 @pytest.fixture(params=_urls())
@@ -58,20 +64,30 @@ async def _seed(engine: AsyncEngine) -> None:
     await store.add_pending(pending("old", minutes=-1), "n1")
     await store.add_pending(pending("live", minutes=10), "n2")
     await new_session(store)  # lives 12 h
-    old_store = SessionStore(engine, TokenCipher([generate_key()]), clock=lambda: datetime.now(UTC) - timedelta(hours=13))
+    old_store = SessionStore(
+        engine, TokenCipher([generate_key()]), clock=lambda: datetime.now(UTC) - timedelta(hours=13)
+    )
     await new_session(old_store)  # expired an hour ago
     replay = ReplayCache(engine)
     assert await replay.remember("https://a.test", "old-jti", time.time() - 5)
     assert await replay.remember("https://a.test", "live-jti", time.time() + 300)
     async with engine.begin() as conn:
-        await conn.execute(insert(worklist_audit).values(at=datetime.now(UTC) - timedelta(days=400), iss="https://a.test",
-                                                         actor="Practitioner/c1", action="view-worklist"))
+        await conn.execute(
+            insert(worklist_audit).values(
+                at=datetime.now(UTC) - timedelta(days=400),
+                iss="https://a.test",
+                actor="Practitioner/c1",
+                action="view-worklist",
+            )
+        )
 
 
 async def test_purge_deletes_only_expired_rows(engine: AsyncEngine) -> None:
     await _seed(engine)
     assert await purge(engine) == {"pending_launches": 1, "launch_sessions": 1, "cds_jti": 1}
-    assert [await _count(engine, t) for t in (pending_launches, launch_sessions, cds_jti, worklist_audit)] == [1, 1, 1, 1]
+    assert [
+        await _count(engine, t) for t in (pending_launches, launch_sessions, cds_jti, worklist_audit)
+    ] == [1, 1, 1, 1]
     assert await purge(engine) == {"pending_launches": 0, "launch_sessions": 0, "cds_jti": 0}
 
 
@@ -99,10 +115,14 @@ def test_secondlook_purge_prints_what_it_deleted(tmp_path: Path, capsys: pytest.
 
     asyncio.run(seed())
     assert main(["purge", "--database-url", url]) == 0
-    assert json.loads(capsys.readouterr().out) == {"deleted": {"pending_launches": 1, "launch_sessions": 1, "cds_jti": 1}}
+    assert json.loads(capsys.readouterr().out) == {
+        "deleted": {"pending_launches": 1, "launch_sessions": 1, "cds_jti": 1}
+    }
 
 
-def test_secondlook_purge_on_a_database_without_tables_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_secondlook_purge_on_a_database_without_tables_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["purge", "--database-url", f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"]) == 2
     err = capsys.readouterr().err
     assert "cannot purge the database" in err and "Traceback" not in err

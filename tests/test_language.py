@@ -21,11 +21,16 @@ from smartapp.triggers import TRIGGER_IDS
 
 CASES = Path(__file__).parent / "data" / "cases"
 GOLDEN = Path(__file__).parent / "data" / "summaries.json"
-BRITISH = re.compile(r"tumour|centre|oesophag|haemat|leukaem|favour|behaviour|programme|anaemia|oedema|colour|"
-                     r"randomis|characteris|hospitalis|organis", re.I)
+BRITISH = re.compile(
+    r"tumour|centre|oesophag|haemat|leukaem|favour|behaviour|programme|anaemia|oedema|colour|"
+    r"randomis|characteris|hospitalis|organis",
+    re.I,
+)
 ISO_DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}\b")
-REFERENCE = re.compile(r"\b(Patient|Condition|Observation|DiagnosticReport|DocumentReference|MedicationRequest|ServiceRequest|"
-                       r"Procedure|CarePlan)/[A-Za-z0-9.-]+")
+REFERENCE = re.compile(
+    r"\b(Patient|Condition|Observation|DiagnosticReport|DocumentReference|MedicationRequest|ServiceRequest|"
+    r"Procedure|CarePlan)/[A-Za-z0-9.-]+"
+)
 
 
 @cache

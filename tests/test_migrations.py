@@ -30,8 +30,14 @@ POSTGRES_ENV = "SECONDLOOK_TEST_POSTGRES_URL"
 
 def _urls() -> list[object]:
     postgres = os.environ.get(POSTGRES_ENV)
-    return ["sqlite", pytest.param(postgres, id="postgresql",
-                                   marks=pytest.mark.skipif(not postgres, reason=f"{POSTGRES_ENV} is not set (CI sets it)"))]
+    return [
+        "sqlite",
+        pytest.param(
+            postgres,
+            id="postgresql",
+            marks=pytest.mark.skipif(not postgres, reason=f"{POSTGRES_ENV} is not set (CI sets it)"),
+        ),
+    ]
 
 
 async def _drop_all(url: str) -> None:
@@ -70,12 +76,23 @@ async def test_a_database_made_before_migrations_is_stamped_and_its_rows_kept(tm
     engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'legacy.db'}")
     async with engine.begin() as conn:
         await conn.run_sync(launch_metadata.create_all)
-        await conn.run_sync(app_metadata.create_all, tables=[
-            t for t in app_metadata.sorted_tables if t.name not in AFTER_BASELINE])
-        await conn.execute(insert(pending_launches).values(
-            state="s1", nonce_hash="n", iss="https://e", redirect_uri="https://a/cb", code_verifier_enc="v",
-            requested_scope="launch", token_endpoint="https://e/t",
-            created_at=datetime.now(UTC), expires_at=datetime.now(UTC)))
+        await conn.run_sync(
+            app_metadata.create_all,
+            tables=[t for t in app_metadata.sorted_tables if t.name not in AFTER_BASELINE],
+        )
+        await conn.execute(
+            insert(pending_launches).values(
+                state="s1",
+                nonce_hash="n",
+                iss="https://e",
+                redirect_uri="https://a/cb",
+                code_verifier_enc="v",
+                requested_scope="launch",
+                token_endpoint="https://e/t",
+                created_at=datetime.now(UTC),
+                expires_at=datetime.now(UTC),
+            )
+        )
     assert await migrate(engine) == HEAD
     async with engine.connect() as conn:
         assert (await conn.execute(select(pending_launches.c.state))).scalars().all() == ["s1"]
@@ -101,8 +118,14 @@ def test_secondlook_migrate_prints_the_revision(tmp_path: Path, capsys: pytest.C
 def test_every_module_that_defines_a_table_is_part_of_the_schema() -> None:
     root = Path(__file__).resolve().parents[1]
     schema = (root / "smartapp" / "schema.py").read_text()
-    defining = sorted(p.relative_to(root) for folder in ("smartapp", "launch") for p in (root / folder).rglob("*.py")
-                      if "= Table(" in p.read_text() and "migrations" not in p.parts)
+    defining = sorted(
+        p.relative_to(root)
+        for folder in ("smartapp", "launch")
+        for p in (root / folder).rglob("*.py")
+        if "= Table(" in p.read_text() and "migrations" not in p.parts
+    )
     for path in defining:
         module = ".".join(path.with_suffix("").parts)
-        assert module in schema or path == Path("launch/tables.py"), f"{module} defines a table the migrations do not know"
+        assert module in schema or path == Path("launch/tables.py"), (
+            f"{module} defines a table the migrations do not know"
+        )

@@ -17,21 +17,50 @@ from smartapp.record_loader import OBSERVATION_WINDOWS, REPORT_WINDOWS, build_se
 
 TODAY = date(2026, 11, 25)
 OBSERVATIONS = [
-    {"resourceType": "Observation", "id": "recent", "status": "final", "effectiveDateTime": "2026-11-01",
-     "subject": {"reference": "Patient/p1"}, "code": {"text": "CEA"}},
-    {"resourceType": "Observation", "id": "mid", "status": "final", "effectiveDateTime": "2025-12-01",
-     "subject": {"reference": "Patient/p1"}, "code": {"text": "CEA"}},
-    {"resourceType": "Observation", "id": "old", "status": "final", "effectiveDateTime": "2019-01-01",
-     "subject": {"reference": "Patient/p1"}, "code": {"text": "CEA"}},
-    {"resourceType": "Observation", "id": "undated", "status": "final",
-     "subject": {"reference": "Patient/p1"}, "code": {"text": "HER2 IHC"}, "valueString": "2+"},
+    {
+        "resourceType": "Observation",
+        "id": "recent",
+        "status": "final",
+        "effectiveDateTime": "2026-11-01",
+        "subject": {"reference": "Patient/p1"},
+        "code": {"text": "CEA"},
+    },
+    {
+        "resourceType": "Observation",
+        "id": "mid",
+        "status": "final",
+        "effectiveDateTime": "2025-12-01",
+        "subject": {"reference": "Patient/p1"},
+        "code": {"text": "CEA"},
+    },
+    {
+        "resourceType": "Observation",
+        "id": "old",
+        "status": "final",
+        "effectiveDateTime": "2019-01-01",
+        "subject": {"reference": "Patient/p1"},
+        "code": {"text": "CEA"},
+    },
+    {
+        "resourceType": "Observation",
+        "id": "undated",
+        "status": "final",
+        "subject": {"reference": "Patient/p1"},
+        "code": {"text": "HER2 IHC"},
+        "valueString": "2+",
+    },
 ]
 
 
 REPORTS = [
-    {"resourceType": "DiagnosticReport", "id": f"report-{when or 'undated'}", "status": "final",
-     "subject": {"reference": "Patient/p1"}, "code": {"text": "Pathology"},
-     **({"effectiveDateTime": when} if when else {})}
+    {
+        "resourceType": "DiagnosticReport",
+        "id": f"report-{when or 'undated'}",
+        "status": "final",
+        "subject": {"reference": "Patient/p1"},
+        "code": {"text": "Pathology"},
+        **({"effectiveDateTime": when} if when else {}),
+    }
     for when in ("2026-11-20", "2026-03-01", "2025-06-01", "2020-02-02", None)
 ]
 
@@ -54,11 +83,20 @@ def observation_handler(refuse_missing: bool, resources: list[dict] = OBSERVATIO
         args = request.args
         if "date:missing" in args:
             if refuse_missing:
-                body = {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "not-supported",
-                                                                      "diagnostics": "Modifier :missing is not supported"}]}
+                body = {
+                    "resourceType": "OperationOutcome",
+                    "issue": [
+                        {
+                            "severity": "error",
+                            "code": "not-supported",
+                            "diagnostics": "Modifier :missing is not supported",
+                        }
+                    ],
+                }
                 return Response(json.dumps(body), status=400, content_type="application/fhir+json")
             return bundle([o for o in resources if "effectiveDateTime" not in o])
         dates = args.getlist("date")
+
         def inside(obs: dict) -> bool:
             when = obs.get("effectiveDateTime")
             if when is None:
@@ -70,22 +108,44 @@ def observation_handler(refuse_missing: bool, resources: list[dict] = OBSERVATIO
                 if prefix == "lt" and not when < day:
                     return False
             return True
+
         return bundle([o for o in resources if inside(o)])
+
     return handle
 
 
 def serve(httpserver: HTTPServer, refuse_missing: bool) -> None:
     httpserver.expect_request("/fhir/Observation").respond_with_handler(observation_handler(refuse_missing))
-    httpserver.expect_request("/fhir/DiagnosticReport").respond_with_handler(observation_handler(refuse_missing, REPORTS))
+    httpserver.expect_request("/fhir/DiagnosticReport").respond_with_handler(
+        observation_handler(refuse_missing, REPORTS)
+    )
     httpserver.expect_request("/fhir/Patient/p1").respond_with_json({"resourceType": "Patient", "id": "p1"})
     httpserver.expect_request("/fhir/Patient").respond_with_data(
-        json.dumps({"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": {"resourceType": "Patient", "id": "p1"}}]}),
-        content_type="application/fhir+json")
-    for rtype in ("Condition", "DocumentReference", "Procedure", "MedicationRequest",
-                  "MedicationAdministration", "ServiceRequest", "CarePlan", "Coverage", "Specimen", "AllergyIntolerance",
-                  "MedicationStatement"):
+        json.dumps(
+            {
+                "resourceType": "Bundle",
+                "type": "searchset",
+                "entry": [{"resource": {"resourceType": "Patient", "id": "p1"}}],
+            }
+        ),
+        content_type="application/fhir+json",
+    )
+    for rtype in (
+        "Condition",
+        "DocumentReference",
+        "Procedure",
+        "MedicationRequest",
+        "MedicationAdministration",
+        "ServiceRequest",
+        "CarePlan",
+        "Coverage",
+        "Specimen",
+        "AllergyIntolerance",
+        "MedicationStatement",
+    ):
         httpserver.expect_request(f"/fhir/{rtype}").respond_with_data(
-            json.dumps({"resourceType": "Bundle", "type": "searchset"}), content_type="application/fhir+json")
+            json.dumps({"resourceType": "Bundle", "type": "searchset"}), content_type="application/fhir+json"
+        )
 
 
 async def load(httpserver: HTTPServer) -> list[str]:
@@ -136,12 +196,24 @@ def _assert_contiguous(specs: list[SearchSpec]) -> None:
 
 
 CATEGORIZED = [
-    {"resourceType": "Observation", "id": "lab", "status": "final", "effectiveDateTime": "2026-11-01",
-     "subject": {"reference": "Patient/p1"}, "code": {"text": "CEA"},
-     "category": [{"coding": [{"code": "laboratory"}]}]},
-    {"resourceType": "Observation", "id": "vital", "status": "final", "effectiveDateTime": "2026-11-01",
-     "subject": {"reference": "Patient/p1"}, "code": {"text": "Weight"},
-     "category": [{"coding": [{"code": "vital-signs"}]}]},
+    {
+        "resourceType": "Observation",
+        "id": "lab",
+        "status": "final",
+        "effectiveDateTime": "2026-11-01",
+        "subject": {"reference": "Patient/p1"},
+        "code": {"text": "CEA"},
+        "category": [{"coding": [{"code": "laboratory"}]}],
+    },
+    {
+        "resourceType": "Observation",
+        "id": "vital",
+        "status": "final",
+        "effectiveDateTime": "2026-11-01",
+        "subject": {"reference": "Patient/p1"},
+        "code": {"text": "Weight"},
+        "category": [{"coding": [{"code": "vital-signs"}]}],
+    },
 ]
 
 
@@ -149,8 +221,10 @@ def epic_like_observations(request: Request) -> Response:
     """Refuses an Observation search without `category`, as Epic does."""
     category = request.args.get("category")
     if not category:
-        body = {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "required",
-                                                              "diagnostics": "category is required"}]}
+        body = {
+            "resourceType": "OperationOutcome",
+            "issue": [{"severity": "error", "code": "required", "diagnostics": "category is required"}],
+        }
         return Response(json.dumps(body), status=400, content_type="application/fhir+json")
     return bundle([o for o in CATEGORIZED if o["category"][0]["coding"][0]["code"] == category])
 
@@ -161,22 +235,47 @@ async def test_categories_required_by_the_server_are_searched_one_by_one(httpser
         client = FhirClient(httpserver.url_for("/fhir"), http, Token())
         plain = await load_patient_record(client, "p1", GrantedScopes.parse("patient/*.rs"), today=TODAY)
         categorized = await load_patient_record(
-            client, "p1", GrantedScopes.parse("patient/*.rs"), today=TODAY,
+            client,
+            "p1",
+            GrantedScopes.parse("patient/*.rs"),
+            today=TODAY,
             required_categories={"Observation": ["laboratory", "vital-signs"]},
         )
     # Without the registration's categories the refusal is a visible gap, not a silent nothing.
     assert {g.resource_type for g in plain.gaps} == {"Observation"}
     assert categorized.gaps == []
-    assert sorted(r["id"] for r in categorized.resources if r["resourceType"] == "Observation") == ["lab", "vital"]
+    assert sorted(r["id"] for r in categorized.resources if r["resourceType"] == "Observation") == [
+        "lab",
+        "vital",
+    ]
 
 
 def serve_with_observations(httpserver: HTTPServer, handler) -> None:
     httpserver.expect_request("/fhir/Observation").respond_with_handler(handler)
     httpserver.expect_request("/fhir/Patient").respond_with_data(
-        json.dumps({"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": {"resourceType": "Patient", "id": "p1"}}]}),
-        content_type="application/fhir+json")
-    for rtype in ("Condition", "DiagnosticReport", "DocumentReference", "Procedure", "MedicationRequest",
-                  "MedicationAdministration", "ServiceRequest", "CarePlan", "Coverage", "Specimen", "AllergyIntolerance",
-                  "MedicationStatement"):
+        json.dumps(
+            {
+                "resourceType": "Bundle",
+                "type": "searchset",
+                "entry": [{"resource": {"resourceType": "Patient", "id": "p1"}}],
+            }
+        ),
+        content_type="application/fhir+json",
+    )
+    for rtype in (
+        "Condition",
+        "DiagnosticReport",
+        "DocumentReference",
+        "Procedure",
+        "MedicationRequest",
+        "MedicationAdministration",
+        "ServiceRequest",
+        "CarePlan",
+        "Coverage",
+        "Specimen",
+        "AllergyIntolerance",
+        "MedicationStatement",
+    ):
         httpserver.expect_request(f"/fhir/{rtype}").respond_with_data(
-            json.dumps({"resourceType": "Bundle", "type": "searchset"}), content_type="application/fhir+json")
+            json.dumps({"resourceType": "Bundle", "type": "searchset"}), content_type="application/fhir+json"
+        )

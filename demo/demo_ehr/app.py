@@ -66,7 +66,11 @@ def create_demo_ehr(config: DemoEhrConfig) -> FastAPI:
     server = SmartAuthorizationServer(config, memory, generate_signing_key())
     resources = load_resources(config)
     ehr = DemoEhr(
-        config=config, memory=memory, resources=resources, server=server, exports=ExportManager(config, resources)
+        config=config,
+        memory=memory,
+        resources=resources,
+        server=server,
+        exports=ExportManager(config, resources),
     )
     app = FastAPI(title="SecondLook demo EHR", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.demo_ehr = ehr

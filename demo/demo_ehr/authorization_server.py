@@ -228,7 +228,9 @@ class SmartAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
         return None
 
 
-def register_demo_clients(store: MemoryStore, redirect_uris: list[str], config: DemoEhrConfig | None = None) -> None:
+def register_demo_clients(
+    store: MemoryStore, redirect_uris: list[str], config: DemoEhrConfig | None = None
+) -> None:
     store.clients[PUBLIC_CLIENT_ID] = Client(PUBLIC_CLIENT_ID, list(redirect_uris), "none")
     store.clients[CONFIDENTIAL_CLIENT_ID] = Client(
         CONFIDENTIAL_CLIENT_ID, list(redirect_uris), "client_secret_basic", CONFIDENTIAL_CLIENT_SECRET

@@ -96,7 +96,9 @@ class SmartClientAssertion(JWTBearerClientAssertion):  # type: ignore[misc]
             raise InvalidClientError(description="iss and sub must both be the client_id.")
         jku = headers.get("jku")
         if jku is not None and jku != client.jwks_url:
-            raise InvalidClientError(description="The assertion's jku is not the client's registered JWKS URL.")
+            raise InvalidClientError(
+                description="The assertion's jku is not the client's registered JWKS URL."
+            )
         key = self._key(client, kid, _KEY_TYPE[alg])
         try:
             token = jwt.decode(assertion, key, algorithms=[alg])
@@ -141,7 +143,9 @@ class SmartClientAssertion(JWTBearerClientAssertion):  # type: ignore[misc]
         try:
             keys = KeySet.import_key_set(document)  # type: ignore[arg-type]
         except (JoseError, ValueError, TypeError, KeyError) as exc:
-            raise InvalidClientError(description="The client's registered JWKS is not a valid key set.") from exc
+            raise InvalidClientError(
+                description="The client's registered JWKS is not a valid key set."
+            ) from exc
         found = [key for key in keys.keys if key.kid == kid and key.key_type == kty]
         if len(found) != 1:
             raise InvalidClientError(
@@ -190,7 +194,9 @@ class BackendServicesGrant(ClientCredentialsGrant):  # type: ignore[misc]
 
     def validate_requested_scope(self) -> None:
         client: Client = self.request.client
-        self.granted_scope = grant_system_scopes(split_scope(self.request.payload.scope), client.system_scopes)
+        self.granted_scope = grant_system_scopes(
+            split_scope(self.request.payload.scope), client.system_scopes
+        )
 
     def create_token_response(self) -> tuple[int, dict[str, Any], list[tuple[str, str]]]:
         token: dict[str, Any] = self.generate_token(

@@ -108,7 +108,9 @@ def apply_parameter(parsed: ExportParameters, name: str, value: str) -> None:
     if name == "_outputFormat":
         if value not in NDJSON_FORMATS:
             raise ExportRefused(
-                400, "not-supported", f"_outputFormat {value!r} is not supported; use application/fhir+ndjson."
+                400,
+                "not-supported",
+                f"_outputFormat {value!r} is not supported; use application/fhir+ndjson.",
             )
         parsed.output_format = value
     elif name == "_since":
@@ -119,7 +121,9 @@ def apply_parameter(parsed: ExportParameters, name: str, value: str) -> None:
     elif name == "_type":
         parsed.types += [item.strip() for item in value.split(",") if item.strip()]
     elif name == "patient":
-        parsed.patients += [item.strip().removeprefix("Patient/") for item in value.split(",") if item.strip()]
+        parsed.patients += [
+            item.strip().removeprefix("Patient/") for item in value.split(",") if item.strip()
+        ]
     elif name not in ("_format",):
         parsed.ignored.append(name)
 
@@ -166,7 +170,9 @@ class ExportManager:
             patients = {pid for pid in store.resources.get("Patient", {})}
         if params.patients:
             if level == "system":
-                raise ExportRefused(400, "invalid", "The patient parameter applies to Patient and Group exports.")
+                raise ExportRefused(
+                    400, "invalid", "The patient parameter applies to Patient and Group exports."
+                )
             unknown = [pid for pid in params.patients if patients is not None and pid not in patients]
             if unknown:
                 raise ExportRefused(400, "invalid", f"Not in this export's population: {', '.join(unknown)}.")
@@ -199,7 +205,9 @@ class ExportManager:
         folder = self.root / job_id
         folder.mkdir(parents=True)
         now = time.time()
-        notes = [f"Parameter {name} is not supported by the demo EHR and was ignored." for name in params.ignored]
+        notes = [
+            f"Parameter {name} is not supported by the demo EHR and was ignored." for name in params.ignored
+        ]
         job = ExportJob(
             job_id=job_id,
             client_id=client_id,
@@ -241,7 +249,9 @@ class ExportManager:
                 with (job.folder / job.error_file).open("w", encoding="utf-8") as handle:
                     for note in job.notes:
                         issue = {"severity": "information", "code": "not-supported", "diagnostics": note}
-                        handle.write(json.dumps({"resourceType": "OperationOutcome", "issue": [issue]}) + "\n")
+                        handle.write(
+                            json.dumps({"resourceType": "OperationOutcome", "issue": [issue]}) + "\n"
+                        )
             job.finished = True
         except OSError as exc:
             job.failed = f"Writing the export files failed: {exc.strerror or exc}"
@@ -253,7 +263,11 @@ class ExportManager:
         return job.finished and time.time() >= job.ready_at
 
     def progress(self, job: ExportJob) -> str:
-        by_time = min(1.0, (time.time() - job.started) / self.config.export_seconds) if self.config.export_seconds else 1
+        by_time = (
+            min(1.0, (time.time() - job.started) / self.config.export_seconds)
+            if self.config.export_seconds
+            else 1
+        )
         by_files = job.written / job.total if job.total else 1.0
         percent = int(100 * min(by_time, by_files))
         return f"{percent}% ({job.written} of {job.total} resources written)"
@@ -266,13 +280,17 @@ class ExportManager:
             "request": job.request_url,
             "requiresAccessToken": True,
             "output": [
-                {"type": rtype, "url": f"{files}/{name}", "count": count} for rtype, name, count in job.outputs if count
+                {"type": rtype, "url": f"{files}/{name}", "count": count}
+                for rtype, name, count in job.outputs
+                if count
             ],
             "error": errors,
         }
 
     def file(self, job: ExportJob, name: str) -> Path | None:
-        allowed = {file_name for _, file_name, _ in job.outputs} | ({job.error_file} if job.error_file else set())
+        allowed = {file_name for _, file_name, _ in job.outputs} | (
+            {job.error_file} if job.error_file else set()
+        )
         if not self.ready(job) or name not in allowed:
             return None
         path = job.folder / name
@@ -280,7 +298,9 @@ class ExportManager:
 
     def _purge(self) -> None:
         oldest = time.time() - JOB_TTL
-        for job in [job for job in self.jobs.values() if job.started < oldest and (job.finished or job.failed)]:
+        for job in [
+            job for job in self.jobs.values() if job.started < oldest and (job.finished or job.failed)
+        ]:
             self.cancel(job)
 
     def cancel(self, job: ExportJob) -> None:
@@ -288,4 +308,3 @@ class ExportManager:
         self.jobs.pop(job.job_id, None)
         if job.finished or job.failed:
             shutil.rmtree(job.folder, ignore_errors=True)
-

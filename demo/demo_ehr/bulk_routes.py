@@ -44,11 +44,15 @@ def build_bulk_routes(ehr: DemoEhr) -> APIRouter:
             return None, None, fhir_error(401, "login", "A valid Bearer access token is required.")
         access = Access.from_scope(token.scope, token.context.patient_id)
         if not any(scope.level == "system" for scope in access.scopes):
-            return None, None, fhir_error(
-                403,
-                "forbidden",
-                "Bulk Data export needs a system-level token (SMART Backend Services, system/ scopes); "
-                "patient and user tokens cannot export.",
+            return (
+                None,
+                None,
+                fhir_error(
+                    403,
+                    "forbidden",
+                    "Bulk Data export needs a system-level token (SMART Backend Services, system/ scopes); "
+                    "patient and user tokens cannot export.",
+                ),
             )
         return token, access, None
 
@@ -57,7 +61,9 @@ def build_bulk_routes(ehr: DemoEhr) -> APIRouter:
         if refusal is not None or token is None or access is None:
             return refusal or fhir_error(401, "login", "A valid Bearer access token is required.")
         if "respond-async" not in request.headers.get("prefer", "").lower():
-            return fhir_error(400, "invalid", "Bulk Data export is asynchronous: send 'Prefer: respond-async'.")
+            return fhir_error(
+                400, "invalid", "Bulk Data export is asynchronous: send 'Prefer: respond-async'."
+            )
         try:
             params = await _parameters(request)
             members = None
@@ -97,7 +103,9 @@ def build_bulk_routes(ehr: DemoEhr) -> APIRouter:
             return None, refusal
         job = ehr.exports.jobs.get(job_id)
         if job is None or job.client_id != token.client_id:
-            return None, fhir_error(404, "not-found", "No such export: it was cancelled, expired, or never started.")
+            return None, fhir_error(
+                404, "not-found", "No such export: it was cancelled, expired, or never started."
+            )
         return job, None
 
     @router.api_route("/$export", methods=["GET", "POST"])
@@ -138,7 +146,9 @@ def build_bulk_routes(ehr: DemoEhr) -> APIRouter:
         if job is None:
             return refusal or fhir_error(404, "not-found", "No such export.")
         ehr.exports.cancel(job)
-        return FhirResponse(outcome("informational", f"Export {job_id} cancelled.", "information"), status_code=202)
+        return FhirResponse(
+            outcome("informational", f"Export {job_id} cancelled.", "information"), status_code=202
+        )
 
     @router.get("/$export-file/{job_id}/{name}")
     async def download(job_id: str, name: str, request: Request) -> Response:

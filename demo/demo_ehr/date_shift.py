@@ -23,7 +23,9 @@ def shift_resource(resource: Any, days: int) -> Any:
         return resource
     if isinstance(resource, dict):
         # Ids and references keep their text (some ids carry a date), so every reference still resolves.
-        out = {key: value if key in _NAMES else shift_resource(value, days) for key, value in resource.items()}
+        out = {
+            key: value if key in _NAMES else shift_resource(value, days) for key, value in resource.items()
+        }
         content_type = str(out.get("contentType", ""))
         if isinstance(out.get("data"), str) and content_type.startswith(_TEXT_TYPES):
             out["data"] = _shift_base64(out["data"], days)

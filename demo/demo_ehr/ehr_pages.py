@@ -24,8 +24,9 @@ def _banner_flag(values: list[str]) -> bool:
 def build_ehr_pages(ehr: DemoEhr) -> APIRouter:
     router = APIRouter()
 
-    def launch_url(patient_id: str, need_banner: bool, intent: str | None = None,
-                   app_context: str | None = None) -> str | None:
+    def launch_url(
+        patient_id: str, need_banner: bool, intent: str | None = None, app_context: str | None = None
+    ) -> str | None:
         if ehr.resources.get("Patient", patient_id) is None:
             return None
         context = LaunchContext(

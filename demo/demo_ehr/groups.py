@@ -43,7 +43,9 @@ def add_demo_groups(store: ResourceStore, today: date) -> tuple[dict[str, Any], 
     if len(discussed) < TUMOR_BOARD_SIZE:
         discussed += [pid for pid in store.oncology_patients if pid not in discussed]
     board_day = tumor_board_date(today)
-    board = group_resource(TUMOR_BOARD_ID, f"Tumor board {board_day.isoformat()}", discussed[:TUMOR_BOARD_SIZE])
+    board = group_resource(
+        TUMOR_BOARD_ID, f"Tumor board {board_day.isoformat()}", discussed[:TUMOR_BOARD_SIZE]
+    )
     for group in (clinic, board):
         store.add(group, None)
     return clinic, board

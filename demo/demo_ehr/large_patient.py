@@ -150,7 +150,9 @@ def _add_people(chart: _Chart) -> None:
             "address": [{"city": "Madison", "state": "WI", "postalCode": "53705"}],
         }
     )
-    chart.add({"resourceType": "Organization", "id": chart.shared_id("payer"), "name": "Badger Mutual Health Plan"})
+    chart.add(
+        {"resourceType": "Organization", "id": chart.shared_id("payer"), "name": "Badger Mutual Health Plan"}
+    )
     chart.add(
         {
             "resourceType": "Practitioner",

@@ -122,7 +122,8 @@ class ResourceStore:
 def _listing(patient: Resource, meta: dict[str, Any]) -> PatientListing:
     name = _display_name(patient)
     mrn = next(
-        (str(ident.get("value", "")) for ident in _objects(patient.get("identifier")) if ident.get("value")), ""
+        (str(ident.get("value", "")) for ident in _objects(patient.get("identifier")) if ident.get("value")),
+        "",
     )
     return PatientListing(
         patient_id=patient["id"],

@@ -43,11 +43,18 @@ def screen_demo_population(registration: Registration, database_url: str, work_d
     try:
         errors = ErrorLog()
         screen_input = export_group(registration, ONCOLOGY_CLINIC_ID, None, download, errors)
-        options = ScreenOptions(as_of=date.today(), database_url=database_url, work_dir=work_dir,
-                                group_id=ONCOLOGY_CLINIC_ID, keep_results=False)
+        options = ScreenOptions(
+            as_of=date.today(),
+            database_url=database_url,
+            work_dir=work_dir,
+            group_id=ONCOLOGY_CLINIC_ID,
+            keep_results=False,
+        )
         outcome = run_screen(screen_input, options, errors=errors)
-        sys.stdout.write(f"Demo worklist ready: {outcome.patients} oncology clinic patients screened in "
-                         f"{outcome.seconds:.0f} s (coordinator launch on the demo EHR's page).\n")
+        sys.stdout.write(
+            f"Demo worklist ready: {outcome.patients} oncology clinic patients screened in "
+            f"{outcome.seconds:.0f} s (coordinator launch on the demo EHR's page).\n"
+        )
     except (InputError, OSError, TimeoutError) as exc:
         sys.stderr.write(f"Demo screening failed: {exc}\n")
     finally:
@@ -55,7 +62,11 @@ def screen_demo_population(registration: Registration, database_url: str, work_d
 
 
 def start(registration: Registration, database_url: str, work_dir: Path) -> threading.Thread:
-    thread = threading.Thread(target=screen_demo_population, args=(registration, database_url, work_dir),
-                              name="demo-screening", daemon=True)
+    thread = threading.Thread(
+        target=screen_demo_population,
+        args=(registration, database_url, work_dir),
+        name="demo-screening",
+        daemon=True,
+    )
     thread.start()
     return thread

@@ -36,19 +36,23 @@ def demo_registry(ehr_base: str, backend_key: RSAKey | ECKey | None = None) -> R
             "scopes": "system/*.rs",
             "keys": [{"jwk": backend_key.as_dict(private=True), "kid": backend_key.kid}],
         }
-    return Registry([
-        Registration.model_validate({
-            "iss": f"{ehr_base}/fhir",
-            "display_name": "SecondLook demo EHR",
-            "client_id": DEMO_CLIENT_ID,
-            "client_auth": "public",
-            "frame_ancestors": [ehr_base],
-            "standalone": True,
-            "backend_services": backend,
-            # The demo EHR's signed-in user may open the referral worklist.
-            "worklist_users": [f"Practitioner/{DEMO_PRACTITIONER_ID}"],
-        })
-    ])
+    return Registry(
+        [
+            Registration.model_validate(
+                {
+                    "iss": f"{ehr_base}/fhir",
+                    "display_name": "SecondLook demo EHR",
+                    "client_id": DEMO_CLIENT_ID,
+                    "client_auth": "public",
+                    "frame_ancestors": [ehr_base],
+                    "standalone": True,
+                    "backend_services": backend,
+                    # The demo EHR's signed-in user may open the referral worklist.
+                    "worklist_users": [f"Practitioner/{DEMO_PRACTITIONER_ID}"],
+                }
+            )
+        ]
+    )
 
 
 def demo_backend_client(registry: Registry) -> BackendClientConfig:
@@ -92,4 +96,6 @@ def build_demo(
             synthetic_patients=patients,
         )
     )
-    return DemoStack(Served(ehr, host, port), Served(create_app(settings, registry), host, app_port), registry, settings)
+    return DemoStack(
+        Served(ehr, host, port), Served(create_app(settings, registry), host, app_port), registry, settings
+    )

@@ -15,26 +15,55 @@ NPI = "http://hl7.org/fhir/sid/us-npi"
 
 def staff_resources() -> list[dict[str, Any]]:
     organization = {
-        "resourceType": "Organization", "id": ORGANIZATION_ID, "active": True, "name": "Lakeside Community Cancer Center",
+        "resourceType": "Organization",
+        "id": ORGANIZATION_ID,
+        "active": True,
+        "name": "Lakeside Community Cancer Center",
         "identifier": [{"system": NPI, "value": "1245319599"}],
-        "telecom": [{"system": "phone", "value": "555-0142", "use": "work"}, {"system": "fax", "value": "555-0143"}],
-        "address": [{"line": ["200 Lakeside Drive"], "city": "Springfield", "state": "IL", "postalCode": "62701"}],
+        "telecom": [
+            {"system": "phone", "value": "555-0142", "use": "work"},
+            {"system": "fax", "value": "555-0143"},
+        ],
+        "address": [
+            {"line": ["200 Lakeside Drive"], "city": "Springfield", "state": "IL", "postalCode": "62701"}
+        ],
     }
     practitioner = {
-        "resourceType": "Practitioner", "id": DEMO_PRACTITIONER_ID, "active": True,
+        "resourceType": "Practitioner",
+        "id": DEMO_PRACTITIONER_ID,
+        "active": True,
         "identifier": [{"system": NPI, "value": "1234567893"}],
         "name": [{"use": "official", "family": "Reyes", "given": ["Jordan"], "suffix": ["MD"]}],
-        "telecom": [{"system": "phone", "value": "555-0144", "use": "work"},
-                    {"system": "email", "value": "jordan.reyes@lakeside.example.org", "use": "work"}],
+        "telecom": [
+            {"system": "phone", "value": "555-0144", "use": "work"},
+            {"system": "email", "value": "jordan.reyes@lakeside.example.org", "use": "work"},
+        ],
         "qualification": [{"code": {"text": "Medical oncology"}}],
     }
     role = {
-        "resourceType": "PractitionerRole", "id": f"{DEMO_PRACTITIONER_ID}-role", "active": True,
+        "resourceType": "PractitionerRole",
+        "id": f"{DEMO_PRACTITIONER_ID}-role",
+        "active": True,
         "practitioner": {"reference": f"Practitioner/{DEMO_PRACTITIONER_ID}", "display": "Jordan Reyes, MD"},
         "organization": {"reference": f"Organization/{ORGANIZATION_ID}", "display": organization["name"]},
-        "code": [{"coding": [{"system": "http://nucc.org/provider-taxonomy", "code": "207RX0202X",
-                              "display": "Medical Oncology"}]}],
-        "specialty": [{"coding": [{"system": "http://snomed.info/sct", "code": "394593009", "display": "Medical oncology"}]}],
+        "code": [
+            {
+                "coding": [
+                    {
+                        "system": "http://nucc.org/provider-taxonomy",
+                        "code": "207RX0202X",
+                        "display": "Medical Oncology",
+                    }
+                ]
+            }
+        ],
+        "specialty": [
+            {
+                "coding": [
+                    {"system": "http://snomed.info/sct", "code": "394593009", "display": "Medical oncology"}
+                ]
+            }
+        ],
         "telecom": practitioner["telecom"],
     }
     return [organization, practitioner, role]

@@ -96,7 +96,11 @@ def add_population(store: ResourceStore, n: int, *, seed: int = 20261205, shift_
     join the oncology clinic). Returns how many have cancer."""
     with_cancer = 0
     for patient in build_population(n, seed):
-        resources = [shift_resource(res, shift_days) for res in patient.resources] if shift_days else patient.resources
+        resources = (
+            [shift_resource(res, shift_days) for res in patient.resources]
+            if shift_days
+            else patient.resources
+        )
         store.add_patient_bundle(resources, None, oncology=patient.has_cancer, listed=False)
         with_cancer += patient.has_cancer
     return with_cancer
@@ -169,7 +173,9 @@ def _her2_ish(index: int, patient_id: str) -> list[Resource]:
             "issued": "2025-01-20T16:00:00Z",
             "conclusion": "HER2 FISH not amplified (ratio 1.3).",
             "text": _narrative(text),
-            "presentedForm": [{"contentType": "text/plain", "url": f"Binary/{binary_id}", "title": "HER2 FISH"}],
+            "presentedForm": [
+                {"contentType": "text/plain", "url": f"Binary/{binary_id}", "title": "HER2 FISH"}
+            ],
         },
     ]
 

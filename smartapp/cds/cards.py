@@ -49,7 +49,9 @@ GROUP_TITLES: dict[CardGroup, str] = {
     "disease-course": "the disease course",
     "patient-request": "the patient's request",
 }
-GROUPS = tuple(Group(gid, title, tuple(s.id for s in SPECS if s.group == gid)) for gid, title in GROUP_TITLES.items())
+GROUPS = tuple(
+    Group(gid, title, tuple(s.id for s in SPECS if s.group == gid)) for gid, title in GROUP_TITLES.items()
+)
 OTHER = Group("other", "other findings", ())
 TIME_CRITICAL_SOURCE = "oncological emergency list"
 
@@ -67,11 +69,17 @@ def build_cards(result: PatientResult, hook_instance: str, launch_url: str) -> l
     unread = sorted({i.resource for i in result.data_issues if "/" not in i.resource and i.resource})
     known = {t for g in GROUPS for t in g.triggers}
     for order, group in enumerate((*GROUPS, OTHER)):
-        members = [f for f in result.findings if f.trigger in group.triggers or (group is OTHER and f.trigger not in known)]
+        members = [
+            f
+            for f in result.findings
+            if f.trigger in group.triggers or (group is OTHER and f.trigger not in known)
+        ]
         if not members:
             continue
         expedite = any(f.urgency == "expedite" for f in members)
-        card = _group_card(group, members, "warning" if expedite else "info", hook_instance, launch_url, unread)
+        card = _group_card(
+            group, members, "warning" if expedite else "info", hook_instance, launch_url, unread
+        )
         cards.append((1 if expedite else 2, order, card))
     return [card for _, _, card in sorted(cards, key=lambda item: (item[0], item[1]))]
 
@@ -82,7 +90,12 @@ def _short_label(trigger: str) -> str:
 
 
 def _group_card(
-    group: Group, findings: list[Finding], indicator: str, hook_instance: str, launch_url: str, unread: list[str]
+    group: Group,
+    findings: list[Finding],
+    indicator: str,
+    hook_instance: str,
+    launch_url: str,
+    unread: list[str],
 ) -> dict[str, Any]:
     triggers = [f.trigger for f in findings]
     lead = "Expedited second opinion advised" if indicator == "warning" else "Second opinion advised"
@@ -142,7 +155,7 @@ def _evidence_lines(items: list[Evidence]) -> list[str]:
         text = _inline(item.text)
         if len(text) > EVIDENCE_TEXT_LIMIT:
             text = text[: EVIDENCE_TEXT_LIMIT - 1].rstrip() + "…"
-        lines.append(f"- {_inline(item.where)}: \"{text}\"")
+        lines.append(f'- {_inline(item.where)}: "{text}"')
     if len(items) > EVIDENCE_PER_FINDING:
         lines.append(f"- and {len(items) - EVIDENCE_PER_FINDING} more in SecondLook")
     return lines
@@ -184,4 +197,6 @@ def _smart_link(launch_url: str, triggers: list[str]) -> dict[str, Any]:
 
 
 def _override_reasons() -> list[dict[str, str]]:
-    return [{"system": OVERRIDE_SYSTEM, "code": code, "display": display} for code, display in OVERRIDE_REASONS]
+    return [
+        {"system": OVERRIDE_SYSTEM, "code": code, "display": display} for code, display in OVERRIDE_REASONS
+    ]

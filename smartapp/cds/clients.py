@@ -96,7 +96,9 @@ def read_clients_file(path: Path) -> list[CdsClient]:
         try:
             clients.append(CdsClient.model_validate(entry))
         except ValidationError as exc:
-            problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'entry'}: {e['msg']}" for e in exc.errors())
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'entry'}: {e['msg']}" for e in exc.errors()
+            )
             raise CdsClientError(f"{path}: [[client]] entry #{index}: {problems}") from exc
     return clients
 

@@ -21,8 +21,13 @@ def evaluate(record: HookRecord, patient_id: str, as_of: date) -> PatientResult:
     """The engine's result for the hook's patient."""
     wanted = f"Patient/{patient_id}"
     try:
-        return evaluate_patient(record.resources, as_of=as_of, attachments=record.attachments,
-                                unavailable=record.unavailable, patient=wanted)
+        return evaluate_patient(
+            record.resources,
+            as_of=as_of,
+            attachments=record.attachments,
+            unavailable=record.unavailable,
+            patient=wanted,
+        )
     except PatientNotInInput:
         return PatientResult(patient=wanted)
 

@@ -62,7 +62,9 @@ class FeedbackRequest(BaseModel):
     feedback: list[FeedbackItem] = Field(min_length=1, max_length=100)
 
 
-async def record_feedback(engine: AsyncEngine, service_id: str, client_iss: str, request: FeedbackRequest) -> int:
+async def record_feedback(
+    engine: AsyncEngine, service_id: str, client_iss: str, request: FeedbackRequest
+) -> int:
     """Store each item once; returns how many were new."""
     stored = 0
     received = datetime.now(UTC)

@@ -107,8 +107,12 @@ def read_prefetch(prefetch: dict[str, Any] | None) -> tuple[dict[str, list[dict[
             continue  # an error instead of data: treat as not prefetched
         elif value.get("resourceType") == "Bundle":
             entries = [e.get("resource") for e in value.get("entry") or [] if isinstance(e, dict)]
-            found[key] = [r for r in entries if isinstance(r, dict) and r.get("resourceType") != "OperationOutcome"]
-            if any(isinstance(link, dict) and link.get("relation") == "next" for link in value.get("link") or []):
+            found[key] = [
+                r for r in entries if isinstance(r, dict) and r.get("resourceType") != "OperationOutcome"
+            ]
+            if any(
+                isinstance(link, dict) and link.get("relation") == "next" for link in value.get("link") or []
+            ):
                 partial.add(key)
         else:
             found[key] = [value]
@@ -127,7 +131,11 @@ def usable_token(request: HookRequest, caller: CdsCaller, registry: Registry) ->
 
 
 async def gather_record(
-    request: HookRequest, caller: CdsCaller, registry: Registry, http: httpx2.AsyncClient, max_concurrency: int
+    request: HookRequest,
+    caller: CdsCaller,
+    registry: Registry,
+    http: httpx2.AsyncClient,
+    max_concurrency: int,
 ) -> HookRecord:
     patient_id = request.context.patientId
     found, partial = read_prefetch(request.prefetch)
@@ -141,13 +149,17 @@ async def gather_record(
         if missing:
             raise PreconditionFailed(missing, _no_access_reason(request))
         for key in wanted:
-            record.unavailable.append(Unavailable(PREFETCH[key][0], "not_prefetched", _not_prefetched(key, key in partial)))
+            record.unavailable.append(
+                Unavailable(PREFETCH[key][0], "not_prefetched", _not_prefetched(key, key in partial))
+            )
         _note_unread_attachments(record)
         return record
     assert request.fhirServer is not None  # noqa: S101 - usable_token checked it
     registration = registry.get(request.fhirServer)
     client = FhirClient(
-        normalize_issuer(request.fhirServer), http, HookTokenSource(token),
+        normalize_issuer(request.fhirServer),
+        http,
+        HookTokenSource(token),
         max_concurrency=registration.concurrency(max_concurrency) if registration else max_concurrency,
         timeout=HOOK_FHIR_TIMEOUT_SECONDS,
     )
@@ -157,28 +169,44 @@ async def gather_record(
         await _fetch_missing(client, granted, patient_id, wanted, partial, found, record, categories)
         await _fetch_attachments(client, granted, record)
     except TokenRejected as exc:
-        raise PreconditionFailed(wanted or ["report attachments"], "The EHR rejected the access token sent with the hook.") from exc
+        raise PreconditionFailed(
+            wanted or ["report attachments"], "The EHR rejected the access token sent with the hook."
+        ) from exc
     return record
 
 
 async def _fetch_missing(
-    client: FhirClient, granted: GrantedScopes, patient_id: str, wanted: list[str], partial: set[str],
-    found: dict[str, list[dict[str, Any]]], record: HookRecord, required_categories: dict[str, list[str]],
+    client: FhirClient,
+    granted: GrantedScopes,
+    patient_id: str,
+    wanted: list[str],
+    partial: set[str],
+    found: dict[str, list[dict[str, Any]]],
+    record: HookRecord,
+    required_categories: dict[str, list[str]],
 ) -> None:
     if not wanted:
         return
     types = {PREFETCH[key][0]: key for key in wanted}
-    specs = [spec for spec in build_searches(patient_id, None, required_categories) if spec.resource_type in types]
+    specs = [
+        spec for spec in build_searches(patient_id, None, required_categories) if spec.resource_type in types
+    ]
     fetched = await fetch_searches(client, specs, granted)
     failed_required = [
-        types[gap.resource_type] for gap in fetched.gaps
-        if gap.reason != "truncated" and types[gap.resource_type] in REQUIRED_KEYS and types[gap.resource_type] not in partial
+        types[gap.resource_type]
+        for gap in fetched.gaps
+        if gap.reason != "truncated"
+        and types[gap.resource_type] in REQUIRED_KEYS
+        and types[gap.resource_type] not in partial
     ]
     if failed_required:
         raise PreconditionFailed(
-            failed_required, "They were not prefetched and could not be read from the FHIR server with the access given."
+            failed_required,
+            "They were not prefetched and could not be read from the FHIR server with the access given.",
         )
-    refetched = {types[spec.resource_type] for spec in specs} - {types[g.resource_type] for g in fetched.gaps if g.reason != "truncated"}
+    refetched = {types[spec.resource_type] for spec in specs} - {
+        types[g.resource_type] for g in fetched.gaps if g.reason != "truncated"
+    }
     # A partially prefetched key read again in full replaces its prefetched page.
     replaced = {id(r) for key in refetched & partial for r in found.get(key, [])}
     record.resources = [r for r in record.resources if id(r) not in replaced] + fetched.resources
@@ -188,13 +216,19 @@ async def _fetch_missing(
 
 
 async def _fetch_attachments(client: FhirClient, granted: GrantedScopes, record: HookRecord) -> None:
-    refs = [AttachmentRef(url=url, content_type=ctype) for url, ctype in attachments_to_fetch(record.resources)]
+    refs = [
+        AttachmentRef(url=url, content_type=ctype) for url, ctype in attachments_to_fetch(record.resources)
+    ]
     if not refs:
         return
     if not granted.can_read("Binary"):
-        record.unavailable.append(Unavailable(
-            "Binary", "scope_not_granted", f"{len(refs)} report attachment(s) could not be read: Binary access was not granted."
-        ))
+        record.unavailable.append(
+            Unavailable(
+                "Binary",
+                "scope_not_granted",
+                f"{len(refs)} report attachment(s) could not be read: Binary access was not granted.",
+            )
+        )
         return
     for item in await fetch_attachments(client, refs):
         if isinstance(item, FetchedAttachment):
@@ -206,16 +240,21 @@ async def _fetch_attachments(client: FhirClient, granted: GrantedScopes, record:
 def _note_unread_attachments(record: HookRecord) -> None:
     count = len(attachments_to_fetch(record.resources))
     if count:
-        record.unavailable.append(Unavailable(
-            "Binary", "not_fetched",
-            f"{count} report attachment(s) are stored on the FHIR server and no usable access was sent with the hook.",
-        ))
+        record.unavailable.append(
+            Unavailable(
+                "Binary",
+                "not_fetched",
+                f"{count} report attachment(s) are stored on the FHIR server and no usable access was sent with the hook.",
+            )
+        )
 
 
 def _no_access_reason(request: HookRequest) -> str:
     if request.fhirAuthorization is None or not request.fhirServer:
         return "They were not prefetched and the request carried no fhirAuthorization to read them."
-    return "They were not prefetched and the fhirServer or its access token is not accepted for this CDS client."
+    return (
+        "They were not prefetched and the fhirServer or its access token is not accepted for this CDS client."
+    )
 
 
 def _not_prefetched(key: str, partial: bool) -> str:

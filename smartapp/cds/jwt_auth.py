@@ -60,7 +60,11 @@ class KeySetCache:
     async def key_set(self, url: str, *, refresh: bool = False) -> KeySet:
         now = time.monotonic()
         cached = self._sets.get(url)
-        if cached and now - cached[0] < self._ttl and not (refresh and now - cached[0] > JWKS_MIN_REFRESH_SECONDS):
+        if (
+            cached
+            and now - cached[0] < self._ttl
+            and not (refresh and now - cached[0] > JWKS_MIN_REFRESH_SECONDS)
+        ):
             return cached[1]
         try:
             response = await self._http.get(url, headers={"Accept": "application/json"})

@@ -49,5 +49,7 @@ class ReplayCache:
 async def purge_replay_rows(engine: AsyncEngine, now: float | None = None) -> int:
     """Deletes replay-cache rows of tokens that have expired; returns how many went."""
     async with engine.begin() as conn:
-        gone = await conn.execute(delete(cds_jti).where(cds_jti.c.expires_at < (time.time() if now is None else now)))
+        gone = await conn.execute(
+            delete(cds_jti).where(cds_jti.c.expires_at < (time.time() if now is None else now))
+        )
     return int(gone.rowcount)

@@ -52,8 +52,12 @@ def runtime(request: Request) -> CdsRuntime:
         clients = load_clients(services.settings)
         verifier = JwtVerifier(clients, KeySetCache(services.http), ReplayCache(services.engine))
         # Tests pin the evaluation date through app.state.cds_today; production uses today's date.
-        existing = CdsRuntime(clients, verifier, getattr(state, "cds_today", date.today),
-                              Evaluator(getattr(state, "cds_workers", None)))
+        existing = CdsRuntime(
+            clients,
+            verifier,
+            getattr(state, "cds_today", date.today),
+            Evaluator(getattr(state, "cds_workers", None)),
+        )
         state.cds_runtime = existing
     return existing
 
@@ -97,11 +101,16 @@ def endpoint_url(request: Request, path: str) -> str:
 
 
 async def authenticate(request: Request, path: str) -> CdsCaller:
-    return await runtime(request).verifier.verify(request.headers.get("authorization"), endpoint_url(request, path))
+    return await runtime(request).verifier.verify(
+        request.headers.get("authorization"), endpoint_url(request, path)
+    )
 
 
 def bad_request(message: str, status: int = 400) -> JSONResponse:
-    outcome = {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "invalid", "diagnostics": message}]}
+    outcome = {
+        "resourceType": "OperationOutcome",
+        "issue": [{"severity": "error", "code": "invalid", "diagnostics": message}],
+    }
     return JSONResponse(outcome, status_code=status)
 
 
@@ -126,24 +135,34 @@ async def call_service(request: Request, service_id: str) -> Response:
     try:
         hook = HookRequest.model_validate(await request.json())
     except (ValidationError, ValueError, RecursionError):
-        return bad_request("The body is not a valid CDS Hooks request for patient-view (hook, hookInstance, context.patientId).")
+        return bad_request(
+            "The body is not a valid CDS Hooks request for patient-view (hook, hookInstance, context.patientId)."
+        )
     if hook.hook != HOOK:
         return bad_request(f"This service answers the {HOOK} hook only.")
     services: AppServices = request.app.state.services
     try:
-        record = await gather_record(hook, caller, services.registry, services.http, services.settings.fhir_max_concurrency)
+        record = await gather_record(
+            hook, caller, services.registry, services.http, services.settings.fhir_max_concurrency
+        )
     except PreconditionFailed as exc:
         log.info("cds_precondition_failed", service=SERVICE_ID, missing=exc.missing, iss=caller.iss)
         return JSONResponse(exc.operation_outcome(), status_code=412)
     # The engine is CPU-bound: keep the event loop free for the other hook calls.
-    result = await runtime(request).evaluator.evaluate(record, hook.context.patientId, runtime(request).today())
+    result = await runtime(request).evaluator.evaluate(
+        record, hook.context.patientId, runtime(request).today()
+    )
     cards = build_cards(result, hook.hookInstance, services.settings.public_url + "/launch")
     log.info(
-        "cds_hook_answered", service=SERVICE_ID, iss=caller.iss, cards=len(cards), fetched=record.fetched_keys,
-        unavailable=len(record.unavailable), ms=round((time.perf_counter() - started) * 1000),
+        "cds_hook_answered",
+        service=SERVICE_ID,
+        iss=caller.iss,
+        cards=len(cards),
+        fetched=record.fetched_keys,
+        unavailable=len(record.unavailable),
+        ms=round((time.perf_counter() - started) * 1000),
     )
     return JSONResponse({"cards": cards})
-
 
 
 @router.post("/cds-services/{service_id}/feedback")

@@ -18,12 +18,20 @@ DEFAULT_PATIENTS = 200
 def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser = subparsers.add_parser("demo", help="run SecondLook on the embedded demo EHR")
     parser.add_argument("--host", default="127.0.0.1", help="loopback address to bind (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8000, help="demo EHR port; its launch page is at / (default 8000)")
+    parser.add_argument(
+        "--port", type=int, default=8000, help="demo EHR port; its launch page is at / (default 8000)"
+    )
     parser.add_argument("--app-port", type=int, default=None, help="SecondLook's port (default: --port + 1)")
     parser.add_argument("--latency-ms", type=int, default=0, help="delay added to every demo EHR response")
-    parser.add_argument("--data-dir", type=Path, default=Path("var/demo"), help="where the demo keeps its database")
-    parser.add_argument("--no-screen", dest="screen", action="store_false",
-                        help="do not screen the demo EHR's oncology clinic into the coordinator's worklist at start")
+    parser.add_argument(
+        "--data-dir", type=Path, default=Path("var/demo"), help="where the demo keeps its database"
+    )
+    parser.add_argument(
+        "--no-screen",
+        dest="screen",
+        action="store_false",
+        help="do not screen the demo EHR's oncology clinic into the coordinator's worklist at start",
+    )
     parser.add_argument(
         "--patients",
         type=int,
@@ -45,8 +53,10 @@ def run(args: argparse.Namespace) -> int:
         from demo_ehr import screening as demo_screen
         from demo_ehr.stack import build_demo
     except ImportError:
-        print("secondlook demo needs the demo EHR, which production installs leave out: run ./scripts/demo "  # noqa: T201
-              "from a checkout (or pip install -e ./demo).", file=sys.stderr)
+        sys.stderr.write(
+            "secondlook demo needs the demo EHR, which production installs leave out: run ./scripts/demo "
+            "from a checkout (or pip install -e ./demo).\n"
+        )
         return 2
     stack = build_demo(args.host, args.port, app_port, args.latency_ms, args.data_dir, args.patients)
     print(  # noqa: T201 - the one line a newcomer needs

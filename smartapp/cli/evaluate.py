@@ -20,8 +20,16 @@ class InputError(Exception):
 
 def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser("evaluate", help="evaluate FHIR data for second-opinion triggers")
-    parser.add_argument("path", type=Path, help="FHIR Bundle or resource JSON, an NDJSON file, or a folder of NDJSON files")
-    parser.add_argument("--as-of", dest="as_of", type=date.fromisoformat, default=None, help="evaluation date YYYY-MM-DD (default: today)")
+    parser.add_argument(
+        "path", type=Path, help="FHIR Bundle or resource JSON, an NDJSON file, or a folder of NDJSON files"
+    )
+    parser.add_argument(
+        "--as-of",
+        dest="as_of",
+        type=date.fromisoformat,
+        default=None,
+        help="evaluation date YYYY-MM-DD (default: today)",
+    )
     parser.add_argument("--format", choices=("json", "text"), default="json")
     parser.add_argument("--rare-definition", choices=("rarecare", "nci"), default="rarecare")
 
@@ -42,9 +50,16 @@ def load_resources(path: Path, skipped: list[DataIssue] | None = None) -> list[d
     if bad and (skipped is None or not items):
         raise InputError(f"{path}: line {bad[0]} is not JSON")
     if skipped is not None:
-        skipped.extend(DataIssue(resource=path.name, reason=(
-            f"Line {number} of {path.name} is not valid JSON and was not read; "
-            "if it held this patient's data, that data was not assessed.")) for number in bad)
+        skipped.extend(
+            DataIssue(
+                resource=path.name,
+                reason=(
+                    f"Line {number} of {path.name} is not valid JSON and was not read; "
+                    "if it held this patient's data, that data was not assessed."
+                ),
+            )
+            for number in bad
+        )
     resources = [i for i in items if isinstance(i, dict) and isinstance(i.get("resourceType"), str)]
     if not resources:
         raise InputError(f"{path}: no FHIR resources found")
@@ -57,7 +72,9 @@ def _text(document: dict[str, Any]) -> str:
         lines.append(patient["patient"])
         lines += [f"  {note}" for note in patient.get("notes", [])]
         if patient["time_critical"]:
-            lines.append(f"  TIME-CRITICAL: {patient['time_critical']['reason']} {patient['time_critical']['advice']}")
+            lines.append(
+                f"  TIME-CRITICAL: {patient['time_critical']['reason']} {patient['time_critical']['advice']}"
+            )
         for finding in patient["findings"]:
             lines.append(f"  [{finding['urgency']}] {finding['trigger']}: {finding['summary']}")
             for ev in finding["evidence"]:
@@ -76,14 +93,18 @@ def run(args: argparse.Namespace) -> int:
         resources = load_resources(args.path, skipped)
         if not any(r.get("resourceType") == "Patient" or _has_patient(r) for r in resources):
             raise InputError(f"{args.path}: no Patient found in the input")
-        results = evaluate_resources(resources, as_of=as_of, options=EngineOptions(rare_definition=args.rare_definition))
+        results = evaluate_resources(
+            resources, as_of=as_of, options=EngineOptions(rare_definition=args.rare_definition)
+        )
         if not results:
             raise InputError(f"{args.path}: no Patient found in the input")
         for result in results:
             result.data_issues.extend(skipped)
         if skipped:
-            sys.stderr.write(f"secondlook evaluate: {len(skipped)} line(s) are not JSON and were skipped; "
-                             "each patient's data issues list them\n")
+            sys.stderr.write(
+                f"secondlook evaluate: {len(skipped)} line(s) are not JSON and were skipped; "
+                "each patient's data issues list them\n"
+            )
     except InputError as exc:
         sys.stderr.write(f"secondlook evaluate: {exc}\n")
         return 2
@@ -98,5 +119,9 @@ def run(args: argparse.Namespace) -> int:
 def _has_patient(resource: dict[str, Any]) -> bool:
     if resource.get("resourceType") != "Bundle":
         return False
-    return any(isinstance(e, dict) and isinstance(e.get("resource"), dict) and e["resource"].get("resourceType") == "Patient"
-               for e in resource.get("entry") or [])
+    return any(
+        isinstance(e, dict)
+        and isinstance(e.get("resource"), dict)
+        and e["resource"].get("resourceType") == "Patient"
+        for e in resource.get("entry") or []
+    )

@@ -33,7 +33,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         revision = asyncio.run(_migrate(url))
     except (SQLAlchemyError, OSError) as exc:
-        sys.stderr.write(f"secondlook migrate: the database could not be migrated ({type(exc).__name__}); is it reachable?\n")
+        sys.stderr.write(
+            f"secondlook migrate: the database could not be migrated ({type(exc).__name__}); is it reachable?\n"
+        )
         return 2
     sys.stdout.write(json.dumps({"revision": revision}) + "\n")
     return 0

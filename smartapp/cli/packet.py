@@ -18,16 +18,33 @@ from smartapp.packet.pdf import render_pdf
 
 
 def add_parser(subparsers: Any) -> None:
-    parser = subparsers.add_parser("packet", help="draft a second-opinion referral packet (PDF + FHIR document)")
-    parser.add_argument("bundle", type=Path, help="FHIR Bundle or resource JSON, an NDJSON file, or a folder of NDJSON files")
+    parser = subparsers.add_parser(
+        "packet", help="draft a second-opinion referral packet (PDF + FHIR document)"
+    )
+    parser.add_argument(
+        "bundle", type=Path, help="FHIR Bundle or resource JSON, an NDJSON file, or a folder of NDJSON files"
+    )
     parser.add_argument("--patient", required=True, help="the Patient id (with or without 'Patient/')")
     parser.add_argument("--out", type=Path, required=True, help="folder for packet.pdf and packet.json")
-    parser.add_argument("--as-of", dest="as_of", type=date.fromisoformat, default=None, help="evaluation date YYYY-MM-DD (default: today)")
-    parser.add_argument("--destination", default="", help="directory key CENTER/PROGRAM, e.g. msk/msk-more-health")
+    parser.add_argument(
+        "--as-of",
+        dest="as_of",
+        type=date.fromisoformat,
+        default=None,
+        help="evaluation date YYYY-MM-DD (default: today)",
+    )
+    parser.add_argument(
+        "--destination", default="", help="directory key CENTER/PROGRAM, e.g. msk/msk-more-health"
+    )
     parser.add_argument("--directory", type=Path, default=None, help="a site's own center directory JSON")
-    parser.add_argument("--referrer", default="",
-                        help="the referring clinician in the bundle, Practitioner/ID or PractitionerRole/ID (as a launch's fhirUser)")
-    parser.add_argument("--sender-name", default="", help="the referring clinician's name (overrides --referrer's)")
+    parser.add_argument(
+        "--referrer",
+        default="",
+        help="the referring clinician in the bundle, Practitioner/ID or PractitionerRole/ID (as a launch's fhirUser)",
+    )
+    parser.add_argument(
+        "--sender-name", default="", help="the referring clinician's name (overrides --referrer's)"
+    )
     parser.add_argument("--sender-organization", default="")
     parser.add_argument("--sender-contact", default="")
 

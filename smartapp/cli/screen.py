@@ -25,21 +25,58 @@ from smartapp.screening.progress import Progress
 
 
 def add_parser(subparsers: Any) -> None:
-    parser = subparsers.add_parser("screen", help="screen a population (NDJSON folder or Bulk Data manifest) into the worklist")
-    parser.add_argument("path", type=Path, nargs="?", help="folder of NDJSON files (.ndjson, .ndjson.gz) or a Bulk Data manifest JSON")
-    parser.add_argument("--ehr", default=None, help="export from this registered EHR (issuer URL) through Backend Services")
-    parser.add_argument("--since", default=None,
-                        help="with --ehr: only patients changed since this instant; 'auto' = the last finished run of this EHR and group")
-    parser.add_argument("--as-of", dest="as_of", type=date.fromisoformat, default=None, help="evaluation date YYYY-MM-DD (default: today)")
+    parser = subparsers.add_parser(
+        "screen", help="screen a population (NDJSON folder or Bulk Data manifest) into the worklist"
+    )
+    parser.add_argument(
+        "path",
+        type=Path,
+        nargs="?",
+        help="folder of NDJSON files (.ndjson, .ndjson.gz) or a Bulk Data manifest JSON",
+    )
+    parser.add_argument(
+        "--ehr", default=None, help="export from this registered EHR (issuer URL) through Backend Services"
+    )
+    parser.add_argument(
+        "--since",
+        default=None,
+        help="with --ehr: only patients changed since this instant; 'auto' = the last finished run of this EHR and group",
+    )
+    parser.add_argument(
+        "--as-of",
+        dest="as_of",
+        type=date.fromisoformat,
+        default=None,
+        help="evaluation date YYYY-MM-DD (default: today)",
+    )
     parser.add_argument("--format", choices=("json", "text"), default="json")
-    parser.add_argument("--scheduler", default=None,
-                        help="Dask scheduler address tcp://HOST:PORT (default: SECONDLOOK_DASK_SCHEDULER, else an embedded local cluster)")
-    parser.add_argument("--workers", type=int, default=None, help="worker processes of the embedded cluster (default: every core)")
-    parser.add_argument("--database-url", dest="database_url", default=None, help="default: SECONDLOOK_DATABASE_URL")
-    parser.add_argument("--work-dir", dest="work_dir", type=Path, default=None,
-                        help="where bucket files go (default: the system temp folder); shared storage for a remote cluster")
-    parser.add_argument("--group", dest="group_id", default=None,
-                        help="with --ehr: the Group to export; with PATH: a label for the screened patients")
+    parser.add_argument(
+        "--scheduler",
+        default=None,
+        help="Dask scheduler address tcp://HOST:PORT (default: SECONDLOOK_DASK_SCHEDULER, else an embedded local cluster)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="worker processes of the embedded cluster (default: every core)",
+    )
+    parser.add_argument(
+        "--database-url", dest="database_url", default=None, help="default: SECONDLOOK_DATABASE_URL"
+    )
+    parser.add_argument(
+        "--work-dir",
+        dest="work_dir",
+        type=Path,
+        default=None,
+        help="where bucket files go (default: the system temp folder); shared storage for a remote cluster",
+    )
+    parser.add_argument(
+        "--group",
+        dest="group_id",
+        default=None,
+        help="with --ehr: the Group to export; with PATH: a label for the screened patients",
+    )
     parser.add_argument("--rare-definition", choices=("rarecare", "nci"), default="rarecare")
 
 
@@ -49,8 +86,12 @@ def run(args: argparse.Namespace) -> int:
     if args.workers is not None and args.workers < 1:
         return _fail("--workers must be at least 1")
     options = ScreenOptions(
-        as_of=as_of, database_url=args.database_url or settings.database_url, rare_definition=args.rare_definition,
-        scheduler=args.scheduler or settings.dask_scheduler, workers=args.workers, work_dir=args.work_dir,
+        as_of=as_of,
+        database_url=args.database_url or settings.database_url,
+        rare_definition=args.rare_definition,
+        scheduler=args.scheduler or settings.dask_scheduler,
+        workers=args.workers,
+        work_dir=args.work_dir,
         group_id=args.group_id,
     )
     if (args.path is None) == (args.ehr is None):
@@ -67,7 +108,9 @@ def run(args: argparse.Namespace) -> int:
     except (InputError, RegistryError) as exc:
         return _fail(str(exc))
     except KeyboardInterrupt:
-        sys.stderr.write("\nsecondlook screen: interrupted; the run is recorded as failed, run it again to finish\n")
+        sys.stderr.write(
+            "\nsecondlook screen: interrupted; the run is recorded as failed, run it again to finish\n"
+        )
         return 130
     except (OSError, TimeoutError) as exc:
         where = f"the Dask scheduler {options.scheduler}" if options.scheduler else "the input or work folder"
@@ -75,16 +118,22 @@ def run(args: argparse.Namespace) -> int:
     document: dict[str, Any] = {"patients": outcome.flagged, "run": outcome.run_json()}
     if args.format == "text":
         run_info = outcome.run_json()
-        errors = ", ".join(f"{cause}: {count}" for cause, count in sorted(run_info["errors"].items())) or "none"
+        errors = (
+            ", ".join(f"{cause}: {count}" for cause, count in sorted(run_info["errors"].items())) or "none"
+        )
         sys.stdout.write(_text(document) if outcome.flagged else "")
-        sys.stdout.write(f"run {run_info['id']}: {run_info['patients']} patients, {run_info['resources']} resources, "
-                         f"{run_info['seconds']:.1f} s; errors: {errors}\n")
+        sys.stdout.write(
+            f"run {run_info['id']}: {run_info['patients']} patients, {run_info['resources']} resources, "
+            f"{run_info['seconds']:.1f} s; errors: {errors}\n"
+        )
     else:
         sys.stdout.write(json.dumps(document, indent=2) + "\n")
     return 0
 
 
-def _screen_ehr(args: argparse.Namespace, options: ScreenOptions, registry_file: Path | None) -> ScreenOutcome:
+def _screen_ehr(
+    args: argparse.Namespace, options: ScreenOptions, registry_file: Path | None
+) -> ScreenOutcome:
     if registry_file is None:
         raise InputError("--ehr needs SECONDLOOK_EHR_CONFIG (the registered-EHR file)")
     registration = Registry.from_file(registry_file).get(args.ehr)

@@ -20,5 +20,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
 def run(args: argparse.Namespace) -> int:
     settings = get_settings()
     configure_logging(settings.log_level)
-    asyncio.run(serve_all([Served(create_app(settings), args.host, args.port)], log_level=settings.log_level.lower()))
+    asyncio.run(
+        serve_all([Served(create_app(settings), args.host, args.port)], log_level=settings.log_level.lower())
+    )
     return 0

@@ -54,8 +54,16 @@ class Option:
         return CATEGORY_LABELS.get(self.category, self.category)
 
     def destination(self) -> Destination:
-        return Destination(center_id=self.key, name=self.center, program=self.program, city=self.city,
-                           state=self.state, category=self.category_label, remote=self.remote, contact=self.note)
+        return Destination(
+            center_id=self.key,
+            name=self.center,
+            program=self.program,
+            city=self.city,
+            state=self.state,
+            category=self.category_label,
+            remote=self.remote,
+            contact=self.note,
+        )
 
 
 @dataclass(frozen=True)
@@ -93,15 +101,30 @@ def parse_directory(document: dict[str, Any]) -> Directory:
                 continue
             programs = center.get("programs") or []
             if not programs:
-                programs = [{"id": IN_PERSON, "name": "Second opinion at the center (contact the center)",
-                             "review": "both", "remote": False, "note": ""}]
+                programs = [
+                    {
+                        "id": IN_PERSON,
+                        "name": "Second opinion at the center (contact the center)",
+                        "review": "both",
+                        "remote": False,
+                        "note": "",
+                    }
+                ]
             for program in programs:
-                options.append(Option(
-                    center_id=str(center["id"]), program_id=str(program["id"]), center=str(center["name"]),
-                    program=str(program["name"]), city=str(center.get("city", "")), state=str(center.get("state", "")),
-                    category=str(center.get("category", "unknown")), remote=bool(program.get("remote", False)),
-                    review=str(program.get("review", "both")), note=str(program.get("note", "")),
-                ))
+                options.append(
+                    Option(
+                        center_id=str(center["id"]),
+                        program_id=str(program["id"]),
+                        center=str(center["name"]),
+                        program=str(program["name"]),
+                        city=str(center.get("city", "")),
+                        state=str(center.get("state", "")),
+                        category=str(center.get("category", "unknown")),
+                        remote=bool(program.get("remote", False)),
+                        review=str(program.get("review", "both")),
+                        note=str(program.get("note", "")),
+                    )
+                )
         return Directory(source=str(document["source"]), date=str(document["date"]), options=tuple(options))
     except (KeyError, TypeError) as exc:
         raise DirectoryError(f"The center directory is malformed (missing {exc}).") from exc
@@ -114,5 +137,7 @@ def load_directory(path: Path | None = None) -> Directory:
     try:
         document = json.loads(target.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise DirectoryError(f"The center directory {target.name} cannot be read ({type(exc).__name__}).") from exc
+        raise DirectoryError(
+            f"The center directory {target.name} cannot be read ({type(exc).__name__})."
+        ) from exc
     return parse_directory(document)

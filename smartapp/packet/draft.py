@@ -32,16 +32,31 @@ from smartapp.triggers import spec_for
 Json = dict[str, Any]
 BIOMARKER_KINDS = ("er", "pr", "her2-ihc", "her2-ish", "pdl1", "msi", "molecular")
 GRADE_KINDS = ("grade", "gleason-group", "gleason-score")
-TIME_CRITICAL_ADVICE = ("Time-critical: do not delay treatment. Please review within days, in parallel with treatment "
-                        "(for example an outside pathology consultation on the same blocks while treatment starts).")
-EXPEDITE_ADVICE = ("Expedited review requested: a treatment decision is imminent or the disease is progressing. "
-                   "Please review within days if possible; necessary treatment should not wait for the opinion.")
-ROUTINE_ADVICE = ("Routine review: the usual 2-4 weeks to obtain a second opinion is acceptable for most solid "
-                  "tumors. Please tell us if you consider it more urgent.")
+TIME_CRITICAL_ADVICE = (
+    "Time-critical: do not delay treatment. Please review within days, in parallel with treatment "
+    "(for example an outside pathology consultation on the same blocks while treatment starts)."
+)
+EXPEDITE_ADVICE = (
+    "Expedited review requested: a treatment decision is imminent or the disease is progressing. "
+    "Please review within days if possible; necessary treatment should not wait for the opinion."
+)
+ROUTINE_ADVICE = (
+    "Routine review: the usual 2-4 weeks to obtain a second opinion is acceptable for most solid "
+    "tumors. Please tell us if you consider it more urgent."
+)
 
-def draft_packet(resources: Sequence[Json], record: PatientRecord, evaluation: PatientResult, *, created: str,
-                 source: str = "", unavailable: Mapping[str, str] | None = None, user: str = "",
-                 attachments: Mapping[str, tuple[bytes, str]] | None = None) -> ReferralPacket:
+
+def draft_packet(
+    resources: Sequence[Json],
+    record: PatientRecord,
+    evaluation: PatientResult,
+    *,
+    created: str,
+    source: str = "",
+    unavailable: Mapping[str, str] | None = None,
+    user: str = "",
+    attachments: Mapping[str, tuple[bytes, str]] | None = None,
+) -> ReferralPacket:
     """`evaluation` is the engine's result for this patient; `created` an ISO date-time;
     `unavailable` says, per resource type, why that part of the record could not be read;
     `user` is the launch's fhirUser ("Practitioner/<id>"), the referring clinician."""
@@ -54,10 +69,23 @@ def draft_packet(resources: Sequence[Json], record: PatientRecord, evaluation: P
     questions = questions_for(findings)
     reasons = [reason_from(f) for f in findings]
     if time_critical is not None:
-        questions.insert(0, Question(id="q:time-critical:0", trigger="time-critical", text=time_critical_question(time_critical)))
-        reasons.insert(0, Reason(id="finding:time-critical", trigger="time-critical", urgency="expedite",
-                                 summary=time_critical.reason, rationale=time_critical.advice,
-                                 evidence=[evidence_from(e) for e in time_critical.evidence]))
+        questions.insert(
+            0,
+            Question(
+                id="q:time-critical:0", trigger="time-critical", text=time_critical_question(time_critical)
+            ),
+        )
+        reasons.insert(
+            0,
+            Reason(
+                id="finding:time-critical",
+                trigger="time-critical",
+                urgency="expedite",
+                summary=time_critical.reason,
+                rationale=time_critical.advice,
+                evidence=[evidence_from(e) for e in time_critical.evidence],
+            ),
+        )
     pid = record.patient.split("/", 1)[-1]
     patient = next((r for r in flat if r.get("resourceType") == "Patient" and r.get("id") == pid), {})
     sender, sender_refs = intake.sender(flat, user)
@@ -70,7 +98,11 @@ def draft_packet(resources: Sequence[Json], record: PatientRecord, evaluation: P
         review_type=review_type(findings, urgent=time_critical),
         urgency="expedite" if urgent else "routine",
         time_critical=time_critical.reason if time_critical else "",
-        timing_advice=TIME_CRITICAL_ADVICE if time_critical else EXPEDITE_ADVICE if urgent else ROUTINE_ADVICE,
+        timing_advice=TIME_CRITICAL_ADVICE
+        if time_critical
+        else EXPEDITE_ADVICE
+        if urgent
+        else ROUTINE_ADVICE,
         reasons=reasons,
         questions=questions,
         diagnoses=diagnosis_lines(flat, record),
@@ -83,20 +115,31 @@ def draft_packet(resources: Sequence[Json], record: PatientRecord, evaluation: P
         allergies=None if allergies_gap else intake.allergies(own),
         data_issues=[i.reason for i in evaluation.data_issues],
     )
-    roots = [record.patient, *sender_refs, packet.insurance.reference or "",
-             *(d.reference or "" for d in packet.diagnoses), *(b.reference or "" for b in packet.biomarkers),
-             *(e.reference for r in packet.reasons for e in r.evidence),
-             *(i.reference or "" for i in [*(packet.medications or []), *(packet.allergies or [])]),
-             *(t.reference or "" for t in packet.treatment_so_far), *(t.reference or "" for t in packet.treatment_proposed),
-             *(f"{r.get('resourceType')}/{r.get('id')}" for r in own
-               if r.get("resourceType") in ("DiagnosticReport", "DocumentReference", "Specimen", "ImagingStudy"))]
+    roots = [
+        record.patient,
+        *sender_refs,
+        packet.insurance.reference or "",
+        *(d.reference or "" for d in packet.diagnoses),
+        *(b.reference or "" for b in packet.biomarkers),
+        *(e.reference for r in packet.reasons for e in r.evidence),
+        *(i.reference or "" for i in [*(packet.medications or []), *(packet.allergies or [])]),
+        *(t.reference or "" for t in packet.treatment_so_far),
+        *(t.reference or "" for t in packet.treatment_proposed),
+        *(
+            f"{r.get('resourceType')}/{r.get('id')}"
+            for r in own
+            if r.get("resourceType") in ("DiagnosticReport", "DocumentReference", "Specimen", "ImagingStudy")
+        ),
+    ]
     _, packet.attachments = collect_sources(flat, roots, attachments or {})
     packet.checklist = build_checklist(own, record, flat, packet.attachments)
     attached = [i.reference or "" for i in packet.checklist if i.status == "attached"]
     packet.sources, _ = collect_sources(flat, [*roots, *attached], attachments or {})
     if packet.patient.identifier and not packet.patient.identifier_system:
-        packet.data_issues.append("The medical record number has no identifier system in the record; "
-                                  "confirm which system it belongs to with the sending EHR.")
+        packet.data_issues.append(
+            "The medical record number has no identifier system in the record; "
+            "confirm which system it belongs to with the sending EHR."
+        )
     packet.cover_letter = cover_letter(packet)
     return packet
 
@@ -106,10 +149,14 @@ def time_critical_question(urgent: TimeCritical) -> str:
     lymphoma, of the diagnosis and plan for a compression emergency."""
     material = any("leukemia" in c or "lymphoma" in c for c in urgent.conditions)
     if material:
-        return (f"{urgent.reason} Treatment is starting; please review the diagnostic material in parallel and "
-                "tell us at once if you do not confirm the diagnosis.")
-    return (f"{urgent.reason} Emergency treatment is under way; please review the diagnosis and the treatment plan "
-            "in parallel, without delaying it.")
+        return (
+            f"{urgent.reason} Treatment is starting; please review the diagnostic material in parallel and "
+            "tell us at once if you do not confirm the diagnosis."
+        )
+    return (
+        f"{urgent.reason} Emergency treatment is under way; please review the diagnosis and the treatment plan "
+        "in parallel, without delaying it."
+    )
 
 
 def review_type(findings: Sequence[Finding], *, urgent: TimeCritical | None = None) -> ReviewType:
@@ -117,7 +164,9 @@ def review_type(findings: Sequence[Finding], *, urgent: TimeCritical | None = No
     of the diagnostic material, a compression emergency for a clinical one."""
     kinds = {spec.review for f in findings if (spec := spec_for(f.trigger)) is not None}
     if urgent is not None:
-        kinds.add("pathology" if any("leukemia" in c or "lymphoma" in c for c in urgent.conditions) else "clinical")
+        kinds.add(
+            "pathology" if any("leukemia" in c or "lymphoma" in c for c in urgent.conditions) else "clinical"
+        )
     if "both" in kinds or {"pathology", "clinical"} <= kinds:
         return "both"
     if "pathology" in kinds:
@@ -137,7 +186,9 @@ def reason_from(finding: Finding) -> Reason:
 
 
 def evidence_from(evidence: FindingEvidence) -> Evidence:
-    return Evidence(reference=evidence.reference, path=evidence.path, text=evidence.text, where=evidence.where)
+    return Evidence(
+        reference=evidence.reference, path=evidence.path, text=evidence.text, where=evidence.where
+    )
 
 
 def questions_for(findings: Sequence[Finding]) -> list[Question]:
@@ -145,7 +196,9 @@ def questions_for(findings: Sequence[Finding]) -> list[Question]:
     for finding in findings:
         spec = spec_for(finding.trigger)
         text = spec.question_for(finding) if spec else f"Please review: {finding.summary}"
-        questions.append(Question(id=f"q:{finding.trigger}:{len(questions)}", trigger=finding.trigger, text=text))
+        questions.append(
+            Question(id=f"q:{finding.trigger}:{len(questions)}", trigger=finding.trigger, text=text)
+        )
     return questions
 
 
@@ -167,8 +220,15 @@ def diagnosis_lines(resources: Sequence[Json], record: PatientRecord) -> list[Di
         stages = [t for s in intake.objs(condition.get("stage")) if (t := concept_text(s.get("summary")))]
         text = concept_text(condition.get("code")) or diagnosis.source.text
         primary = not diagnosis.secondary
-        lines.append(DiagnosisLine(text=text, codes=codes, reference=ref,
-                                   stage=(stages[0] if stages else stage if primary else ""), grade=grade if primary else ""))
+        lines.append(
+            DiagnosisLine(
+                text=text,
+                codes=codes,
+                reference=ref,
+                stage=(stages[0] if stages else stage if primary else ""),
+                grade=grade if primary else "",
+            )
+        )
     return lines
 
 
@@ -189,10 +249,15 @@ def biomarkers(record: PatientRecord) -> list[Biomarker]:
 
 
 def cover_letter(packet: ReferralPacket) -> str:
-    reasons = "; ".join(r.summary.rstrip(".") for r in packet.reasons) or "review of the diagnosis and treatment plan"
-    return (f"We are referring our patient for a {packet.review_type_label.lower()}. Reasons: {reasons}. "
-            f"{packet.timing_advice} The specific questions, a summary of the diagnosis and treatment, and the "
-            "list of records sent or to follow are below.")
+    reasons = (
+        "; ".join(r.summary.rstrip(".") for r in packet.reasons)
+        or "review of the diagnosis and treatment plan"
+    )
+    return (
+        f"We are referring our patient for a {packet.review_type_label.lower()}. Reasons: {reasons}. "
+        f"{packet.timing_advice} The specific questions, a summary of the diagnosis and treatment, and the "
+        "list of records sent or to follow are below."
+    )
 
 
 def _belongs(resource: Json, patient_ref: str) -> bool:
@@ -206,14 +271,24 @@ def _belongs(resource: Json, patient_ref: str) -> bool:
 
 
 def _latest(record: PatientRecord, kinds: tuple[str, ...]) -> str:
-    values = sorted((m.when.isoformat() if m.when else "", m.value_text) for m in record.measurements if m.kind in kinds)
+    values = sorted(
+        (m.when.isoformat() if m.when else "", m.value_text) for m in record.measurements if m.kind in kinds
+    )
     return values[-1][1] if values else ""
 
 
-def draft_for_patient(resources: Sequence[Json], patient_ref: str, *, as_of: date, created: str, source: str = "",
-                      attachments: Mapping[str, tuple[bytes, str]] | None = None,
-                      unavailable: Mapping[str, str] | None = None, user: str = "",
-                      evaluation: PatientResult | None = None) -> ReferralPacket:
+def draft_for_patient(
+    resources: Sequence[Json],
+    patient_ref: str,
+    *,
+    as_of: date,
+    created: str,
+    source: str = "",
+    attachments: Mapping[str, tuple[bytes, str]] | None = None,
+    unavailable: Mapping[str, str] | None = None,
+    user: str = "",
+    evaluation: PatientResult | None = None,
+) -> ReferralPacket:
     """Read the record and draft the packet from the engine's findings: `evaluation` when the
     caller already has it (the app's findings screen), else the engine is run once here.
     LookupError when the patient is not in `resources`."""
@@ -223,5 +298,13 @@ def draft_for_patient(resources: Sequence[Json], patient_ref: str, *, as_of: dat
         raise LookupError(patient_ref)
     if evaluation is None:
         evaluation = evaluate_record(record, as_of=as_of)
-    return draft_packet(resources, record, evaluation, created=created, source=source, unavailable=unavailable,
-                        user=user, attachments=attachments)
+    return draft_packet(
+        resources,
+        record,
+        evaluation,
+        created=created,
+        source=source,
+        unavailable=unavailable,
+        user=user,
+        attachments=attachments,
+    )

@@ -13,7 +13,9 @@ SENDER_FIELDS = ("name", "organization", "contact", "npi", "phone", "fax")
 MAX_TEXT = 20_000
 
 
-def apply_form(packet: ReferralPacket, form: Sequence[tuple[str, str]], directory: Directory) -> ReferralPacket:
+def apply_form(
+    packet: ReferralPacket, form: Sequence[tuple[str, str]], directory: Directory
+) -> ReferralPacket:
     values: dict[str, str] = {}
     removed: set[str] = set()
     for key, value in form:
@@ -52,8 +54,11 @@ def apply_form(packet: ReferralPacket, form: Sequence[tuple[str, str]], director
         if status in ITEM_STATUS_LABELS:
             item.status = status  # type: ignore[assignment]
     if values.get("new_item_label", "").strip():
-        updated.checklist.append(ChecklistItem(label=values["new_item_label"].strip(),
-                                               detail=values.get("new_item_detail", "").strip()))
+        updated.checklist.append(
+            ChecklistItem(
+                label=values["new_item_label"].strip(), detail=values.get("new_item_detail", "").strip()
+            )
+        )
 
     if "destination" in values:
         option = directory.get(values["destination"])

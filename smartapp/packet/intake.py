@@ -21,11 +21,15 @@ MEDICATION_ACTIVE = frozenset({"active", "on-hold"})
 STATEMENT_ACTIVE = frozenset({"active", "intended"})
 ALLERGY_INACTIVE = frozenset({"inactive", "resolved"})
 ALLERGY_WRONG = frozenset({"refuted", "entered-in-error"})
-PRIOR_AUTH = ("Check with the plan whether a referral or prior authorization is needed for an outside or "
-              "out-of-network second opinion before the review; remote programs are often self-pay.")
-MEDICARE_NOTE = ("Original Medicare Part B covers a second opinion before medically necessary non-emergency "
-                 "surgery (20% coinsurance after the deductible); Medicare Advantage plans may require "
-                 "in-network doctors or a referral.")
+PRIOR_AUTH = (
+    "Check with the plan whether a referral or prior authorization is needed for an outside or "
+    "out-of-network second opinion before the review; remote programs are often self-pay."
+)
+MEDICARE_NOTE = (
+    "Original Medicare Part B covers a second opinion before medically necessary non-emergency "
+    "surgery (20% coinsurance after the deductible); Medicare Advantage plans may require "
+    "in-network doctors or a referral."
+)
 
 
 def obj(value: Any) -> Json:
@@ -52,8 +56,11 @@ def person_name(names: Any) -> str:
     name = next((n for n in candidates if n.get("use") == "official"), candidates[0] if candidates else {})
     if text(name.get("text")):
         return text(name.get("text"))
-    parts = [*(text(p) for p in as_list(name.get("prefix"))), *(text(g) for g in as_list(name.get("given"))),
-             text(name.get("family"))]
+    parts = [
+        *(text(p) for p in as_list(name.get("prefix"))),
+        *(text(g) for g in as_list(name.get("given"))),
+        text(name.get("family")),
+    ]
     return " ".join(p for p in parts if p)
 
 
@@ -75,18 +82,25 @@ def address(addresses: Any) -> str:
 
 def patient_info(patient: Json, patient_ref: str) -> PatientInfo:
     identifiers = objs(patient.get("identifier"))
-    mrn = next((i for i in identifiers if "MR" in {c.get("code") for c in objs(obj(i.get("type")).get("coding"))}),
-               identifiers[0] if identifiers else {})
+    mrn = next(
+        (i for i in identifiers if "MR" in {c.get("code") for c in objs(obj(i.get("type")).get("coding"))}),
+        identifiers[0] if identifiers else {},
+    )
     languages = objs(patient.get("communication"))
     preferred = next((c for c in languages if c.get("preferred") is True), languages[0] if languages else {})
     gender = text(patient.get("gender"))
     birth = parse_date(patient.get("birthDate"))
     return PatientInfo(
-        reference=patient_ref, name=person_name(patient.get("name")), birth_date=birth.isoformat() if birth else "",
+        reference=patient_ref,
+        name=person_name(patient.get("name")),
+        birth_date=birth.isoformat() if birth else "",
         gender=gender if gender in ("male", "female", "other", "unknown") else "",
-        identifier=text(mrn.get("value")), identifier_system=text(mrn.get("system")),
-        phone=telecom(patient.get("telecom"), "phone"), address=address(patient.get("address")),
-        language=concept_text(preferred.get("language")), interpreter=interpreter_need(patient),
+        identifier=text(mrn.get("value")),
+        identifier_system=text(mrn.get("system")),
+        phone=telecom(patient.get("telecom"), "phone"),
+        address=address(patient.get("address")),
+        language=concept_text(preferred.get("language")),
+        interpreter=interpreter_need(patient),
     )
 
 
@@ -116,17 +130,42 @@ def sender(resources: Sequence[Json], user: str) -> tuple[Sender, list[str]]:
         practitioner = by_ref.get(reference(role.get("practitioner")), {})
     else:
         practitioner = found
-        role = next((r for r in resources if r.get("resourceType") == "PractitionerRole"
-                     and reference(r.get("practitioner")) == user), {})
+        role = next(
+            (
+                r
+                for r in resources
+                if r.get("resourceType") == "PractitionerRole" and reference(r.get("practitioner")) == user
+            ),
+            {},
+        )
     org_ref = reference(role.get("organization"))
     organization = by_ref.get(org_ref, {})
-    npi = next((text(i.get("value")) for i in objs(practitioner.get("identifier")) if i.get("system") == NPI_SYSTEM), "")
-    points = [*objs(role.get("telecom")), *objs(practitioner.get("telecom")), *objs(organization.get("telecom"))]
-    used = [ref for ref in (user, f"PractitionerRole/{role.get('id')}" if role else "", org_ref if organization else "") if ref]
+    npi = next(
+        (text(i.get("value")) for i in objs(practitioner.get("identifier")) if i.get("system") == NPI_SYSTEM),
+        "",
+    )
+    points = [
+        *objs(role.get("telecom")),
+        *objs(practitioner.get("telecom")),
+        *objs(organization.get("telecom")),
+    ]
+    used = [
+        ref
+        for ref in (
+            user,
+            f"PractitionerRole/{role.get('id')}" if role else "",
+            org_ref if organization else "",
+        )
+        if ref
+    ]
     return Sender(
-        name=person_name(practitioner.get("name")), organization=text(organization.get("name")),
-        npi=npi, phone=telecom(points, "phone"), fax=telecom(points, "fax"),
-        reference=user, organization_reference=org_ref if organization else None,
+        name=person_name(practitioner.get("name")),
+        organization=text(organization.get("name")),
+        npi=npi,
+        phone=telecom(points, "phone"),
+        fax=telecom(points, "fax"),
+        reference=user,
+        organization_reference=org_ref if organization else None,
     ), used
 
 
@@ -136,21 +175,33 @@ def medications(resources: Sequence[Json]) -> list[RecordItem]:
     items: dict[str, RecordItem] = {}
     for resource in resources:
         rtype = resource.get("resourceType")
-        active = (rtype == "MedicationRequest" and resource.get("status") in MEDICATION_ACTIVE
-                  and resource.get("intent") not in ("proposal", "plan")) or (
-                  rtype == "MedicationStatement" and resource.get("status") in STATEMENT_ACTIVE)
+        active = (
+            rtype == "MedicationRequest"
+            and resource.get("status") in MEDICATION_ACTIVE
+            and resource.get("intent") not in ("proposal", "plan")
+        ) or (rtype == "MedicationStatement" and resource.get("status") in STATEMENT_ACTIVE)
         if not active:
             continue
         name = concept_text(resource.get("medicationCodeableConcept"))
         target = obj(resource.get("medicationReference"))
-        name = name or concept_text(by_ref.get(reference(target), {}).get("code")) or text(target.get("display"))
+        name = (
+            name or concept_text(by_ref.get(reference(target), {}).get("code")) or text(target.get("display"))
+        )
         if not name:
             continue
-        dose = next((text(d.get("text")) for d in objs(resource.get("dosageInstruction") or resource.get("dosage"))
-                     if text(d.get("text"))), "")
+        dose = next(
+            (
+                text(d.get("text"))
+                for d in objs(resource.get("dosageInstruction") or resource.get("dosage"))
+                if text(d.get("text"))
+            ),
+            "",
+        )
         since = parse_date(resource.get("authoredOn") or resource.get("dateAsserted"))
         detail = "; ".join(p for p in (dose, f"since {us_date(since)}" if since else "") if p)
-        items.setdefault(name.lower(), RecordItem(text=name, detail=detail, reference=f"{rtype}/{resource.get('id')}"))
+        items.setdefault(
+            name.lower(), RecordItem(text=name, detail=detail, reference=f"{rtype}/{resource.get('id')}")
+        )
     return list(items.values())
 
 
@@ -164,31 +215,63 @@ def allergies(resources: Sequence[Json]) -> list[RecordItem]:
         name = concept_text(resource.get("code"))
         if not name:
             continue
-        reactions = [concept_text(m) for r in objs(resource.get("reaction")) for m in as_list(r.get("manifestation"))]
+        reactions = [
+            concept_text(m) for r in objs(resource.get("reaction")) for m in as_list(r.get("manifestation"))
+        ]
         criticality = text(resource.get("criticality"))
-        detail = "; ".join(p for p in (", ".join(r for r in reactions if r),
-                                       f"criticality {criticality}" if criticality else "") if p)
-        items.append(RecordItem(text=name, detail=detail, reference=f"AllergyIntolerance/{resource.get('id')}"))
+        detail = "; ".join(
+            p
+            for p in (
+                ", ".join(r for r in reactions if r),
+                f"criticality {criticality}" if criticality else "",
+            )
+            if p
+        )
+        items.append(
+            RecordItem(text=name, detail=detail, reference=f"AllergyIntolerance/{resource.get('id')}")
+        )
     return items
 
 
 def insurance(resources: Sequence[Json], own: Sequence[Json], unavailable: str) -> Insurance:
     if unavailable:
-        return Insurance(available=False, note=f"Not available: {unavailable}", prior_authorization=PRIOR_AUTH)
-    coverages = [r for r in own if r.get("resourceType") == "Coverage" and r.get("status") in (None, "active")]
+        return Insurance(
+            available=False, note=f"Not available: {unavailable}", prior_authorization=PRIOR_AUTH
+        )
+    coverages = [
+        r for r in own if r.get("resourceType") == "Coverage" and r.get("status") in (None, "active")
+    ]
     if not coverages:
-        return Insurance(available=False, note="Not available: the record has no active insurance coverage.",
-                         prior_authorization=PRIOR_AUTH)
+        return Insurance(
+            available=False,
+            note="Not available: the record has no active insurance coverage.",
+            prior_authorization=PRIOR_AUTH,
+        )
     coverage = coverages[0]
     by_ref = index(resources)
-    payers = [text(by_ref.get(reference(p), {}).get("name")) or text(p.get("display")) for p in objs(coverage.get("payor"))]
+    payers = [
+        text(by_ref.get(reference(p), {}).get("name")) or text(p.get("display"))
+        for p in objs(coverage.get("payor"))
+    ]
     plan = concept_text(coverage.get("type"))
-    classes = [" ".join(dict.fromkeys(p for p in (concept_text(c.get("type")), text(c.get("value")), text(c.get("name"))) if p))
-               for c in objs(coverage.get("class"))]
+    classes = [
+        " ".join(
+            dict.fromkeys(
+                p for p in (concept_text(c.get("type")), text(c.get("value")), text(c.get("name"))) if p
+            )
+        )
+        for c in objs(coverage.get("class"))
+    ]
     note = MEDICARE_NOTE if "medicare" in plan.lower() else ""
-    return Insurance(available=True, payer=", ".join(p for p in payers if p), plan="; ".join(p for p in [plan, *classes] if p),
-                     member_id=text(coverage.get("subscriberId")), note=note, prior_authorization=PRIOR_AUTH,
-                     reference=f"Coverage/{coverage.get('id')}")
+    return Insurance(
+        available=True,
+        payer=", ".join(p for p in payers if p),
+        plan="; ".join(p for p in [plan, *classes] if p),
+        member_id=text(coverage.get("subscriberId")),
+        note=note,
+        prior_authorization=PRIOR_AUTH,
+        reference=f"Coverage/{coverage.get('id')}",
+    )
 
 
 def unreadable(gaps: Mapping[str, str], *types: str) -> str:

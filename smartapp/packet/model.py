@@ -19,8 +19,12 @@ Urgency = Literal["routine", "expedite"]
 # to-gather: not resolved yet (finalizing is refused while any item is). "found" is how drafts
 # made before these states said "attached".
 ItemStatus = Literal["attached", "to-request", "not-applicable", "to-gather"]
-ITEM_STATUS_LABELS = {"attached": "Attached", "to-request": "To request", "not-applicable": "Not applicable",
-                      "to-gather": "To gather"}
+ITEM_STATUS_LABELS = {
+    "attached": "Attached",
+    "to-request": "To request",
+    "not-applicable": "Not applicable",
+    "to-gather": "To gather",
+}
 ChecklistCategory = Literal[
     "slides", "pathology-report", "imaging", "labs", "operative-note", "treatment", "insurance", "other"
 ]
@@ -86,7 +90,9 @@ class ChecklistItem(BaseModel):
 
     @property
     def resolved(self) -> bool:
-        return self.status in ("attached", "not-applicable") or (self.status == "to-request" and bool(self.holder))
+        return self.status in ("attached", "not-applicable") or (
+            self.status == "to-request" and bool(self.holder)
+        )
 
 
 class DiagnosisLine(BaseModel):
@@ -226,7 +232,11 @@ class ReferralPacket(BaseModel):
         """A new draft prefilled from this packet: another referral for the same patient (no
         destination chosen yet), or with `amend` a corrected version for the same center."""
         update: dict[str, object] = {"id": new_id(), "status": "draft", "created": created}
-        update |= {"amends": self.id, "follows": ""} if amend else {"follows": self.id, "amends": "", "destination": None}
+        update |= (
+            {"amends": self.id, "follows": ""}
+            if amend
+            else {"follows": self.id, "amends": "", "destination": None}
+        )
         return self.model_copy(deep=True, update=update)
 
     def finalize_problems(self) -> list[str]:
@@ -238,7 +248,9 @@ class ReferralPacket(BaseModel):
             problems.append("Enter the referring clinician's name.")
         for item in self.checklist:
             if item.status == "to-request" and not item.holder:
-                problems.append(f"Records checklist: say who to request \"{item.label}\" from.")
+                problems.append(f'Records checklist: say who to request "{item.label}" from.')
             elif not item.resolved:
-                problems.append(f"Records checklist: mark \"{item.label}\" attached, to request, or not applicable.")
+                problems.append(
+                    f'Records checklist: mark "{item.label}" attached, to request, or not applicable.'
+                )
         return problems

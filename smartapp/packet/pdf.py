@@ -40,7 +40,9 @@ def add_filters(environment: Environment) -> Environment:
 
 @lru_cache(maxsize=1)
 def _environment() -> Environment:
-    return add_filters(Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"])))
+    return add_filters(
+        Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
+    )
 
 
 def render_html(packet: ReferralPacket) -> str:

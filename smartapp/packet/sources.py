@@ -43,8 +43,9 @@ def references_in(value: Any) -> Iterator[str]:
             yield from references_in(item)
 
 
-def collect_sources(resources: Sequence[Json], roots: Iterable[str],
-                    fetched: Mapping[str, tuple[bytes, str]]) -> tuple[list[Json], list[Attachment]]:
+def collect_sources(
+    resources: Sequence[Json], roots: Iterable[str], fetched: Mapping[str, tuple[bytes, str]]
+) -> tuple[list[Json], list[Attachment]]:
     """Copies of `roots` and everything they reference that the record holds, report texts inline."""
     by_ref = {f"{r.get('resourceType')}/{r.get('id')}": r for r in resources if isinstance(r.get("id"), str)}
     binaries = binary_map([r for r in resources if r.get("resourceType") == "Binary"])
@@ -67,10 +68,15 @@ def collect_sources(resources: Sequence[Json], roots: Iterable[str],
     return copies, attachments
 
 
-def _inline_texts(resource: Json, ref: str, binaries: Mapping[str, tuple[bytes, str]],
-                  fetched: Mapping[str, tuple[bytes, str]]) -> list[Attachment]:
-    forms = objs(resource.get("presentedForm")) + [c["attachment"] for c in objs(resource.get("content"))
-                                                     if isinstance(c.get("attachment"), dict)]
+def _inline_texts(
+    resource: Json,
+    ref: str,
+    binaries: Mapping[str, tuple[bytes, str]],
+    fetched: Mapping[str, tuple[bytes, str]],
+) -> list[Attachment]:
+    forms = objs(resource.get("presentedForm")) + [
+        c["attachment"] for c in objs(resource.get("content")) if isinstance(c.get("attachment"), dict)
+    ]
     found = []
     for form in forms:
         raw = attachment_bytes(form, binaries, fetched)
@@ -82,6 +88,12 @@ def _inline_texts(resource: Json, ref: str, binaries: Mapping[str, tuple[bytes, 
         form.pop("url", None)
         when = parse_date(form.get("creation") or resource.get("effectiveDateTime") or resource.get("date"))
         title = text(form.get("title")) or "Report text"
-        found.append(Attachment(reference=ref, title=title, content_type=form["contentType"],
-                                date=us_date(when) if when else ""))
+        found.append(
+            Attachment(
+                reference=ref,
+                title=title,
+                content_type=form["contentType"],
+                date=us_date(when) if when else "",
+            )
+        )
     return found

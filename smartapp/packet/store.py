@@ -45,8 +45,14 @@ packets = Table(
 )
 # One open draft per patient and EHR: concurrent first opens of the packet page race to create it,
 # and the loser takes the winner's draft. A finalized packet does not block the next referral.
-Index("uq_packets_one_draft", packets.c.iss, packets.c.patient_ref, unique=True,
-      sqlite_where=packets.c.status == "draft", postgresql_where=packets.c.status == "draft")
+Index(
+    "uq_packets_one_draft",
+    packets.c.iss,
+    packets.c.patient_ref,
+    unique=True,
+    sqlite_where=packets.c.status == "draft",
+    postgresql_where=packets.c.status == "draft",
+)
 
 packet_edits = Table(
     "packet_edits",
@@ -107,8 +113,11 @@ def utc_now() -> datetime:
 
 def diff(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     """The top-level fields that changed, each as {"from": ..., "to": ...}."""
-    return {key: {"from": old.get(key), "to": new.get(key)}
-            for key in sorted(set(old) | set(new)) if _canonical(old.get(key)) != _canonical(new.get(key))}
+    return {
+        key: {"from": old.get(key), "to": new.get(key)}
+        for key in sorted(set(old) | set(new))
+        if _canonical(old.get(key)) != _canonical(new.get(key))
+    }
 
 
 def _canonical(value: Any) -> str:
@@ -125,11 +134,28 @@ class PacketStore:
         body = packet.to_json()
         try:
             async with self._engine.begin() as conn:
-                await conn.execute(insert(packets).values(
-                    id=packet.id, patient_ref=packet.patient.reference, iss=iss, identifier=packet.id, version=1,
-                    status=packet.status, body=body, created_at=now, updated_at=now))
-                await conn.execute(insert(packet_edits).values(
-                    packet_id=packet.id, version=1, who=who, at=now, changes={"created": {"from": None, "to": "draft"}}))
+                await conn.execute(
+                    insert(packets).values(
+                        id=packet.id,
+                        patient_ref=packet.patient.reference,
+                        iss=iss,
+                        identifier=packet.id,
+                        version=1,
+                        status=packet.status,
+                        body=body,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+                await conn.execute(
+                    insert(packet_edits).values(
+                        packet_id=packet.id,
+                        version=1,
+                        who=who,
+                        at=now,
+                        changes={"created": {"from": None, "to": "draft"}},
+                    )
+                )
         except IntegrityError:
             winner = await self.find(iss, packet.patient.reference)
             if winner is None or winner.packet.status != "draft":
@@ -144,16 +170,23 @@ class PacketStore:
 
     async def find(self, iss: str, patient_ref: str) -> StoredPacket | None:
         """The patient's latest packet drafted from this EHR."""
-        query = (select(packets).where(packets.c.iss == iss, packets.c.patient_ref == patient_ref)
-                 .order_by(packets.c.created_at.desc()).limit(1))
+        query = (
+            select(packets)
+            .where(packets.c.iss == iss, packets.c.patient_ref == patient_ref)
+            .order_by(packets.c.created_at.desc())
+            .limit(1)
+        )
         async with self._engine.connect() as conn:
             row = (await conn.execute(query)).mappings().first()
         return _stored(row) if row else None
 
     async def for_patient(self, iss: str, patient_ref: str) -> list[StoredPacket]:
         """Every packet of the patient drafted from this EHR, newest first."""
-        query = (select(packets).where(packets.c.iss == iss, packets.c.patient_ref == patient_ref)
-                 .order_by(packets.c.created_at.desc()))
+        query = (
+            select(packets)
+            .where(packets.c.iss == iss, packets.c.patient_ref == patient_ref)
+            .order_by(packets.c.created_at.desc())
+        )
         async with self._engine.connect() as conn:
             rows = (await conn.execute(query)).mappings().all()
         return [_stored(row) for row in rows]
@@ -168,8 +201,14 @@ class PacketStore:
         if current.packet.status == "final":
             raise PacketFinal("This packet is final and can no longer be edited.")
         # The patient and the identity of a packet never change through an edit.
-        packet = packet.model_copy(update={"id": current.packet.id, "patient": current.packet.patient,
-                                           "created": current.packet.created, "source": current.packet.source})
+        packet = packet.model_copy(
+            update={
+                "id": current.packet.id,
+                "patient": current.packet.patient,
+                "created": current.packet.created,
+                "source": current.packet.source,
+            }
+        )
         old, new = current.packet.to_json(), packet.to_json()
         changes = diff(old, new)
         now = utc_now()
@@ -177,37 +216,57 @@ class PacketStore:
             result = await conn.execute(
                 update(packets)
                 .where(packets.c.id == packet.id, packets.c.version == expected_version)
-                .values(version=expected_version + 1, status=packet.status, body=new, updated_at=now))
+                .values(version=expected_version + 1, status=packet.status, body=new, updated_at=now)
+            )
             if result.rowcount != 1:
                 # Lost the race between our read and our write: report the winner's version.
                 await conn.rollback()
                 latest = await self.get(packet.id)
                 raise PacketConflict(latest or current)
-            await conn.execute(insert(packet_edits).values(
-                packet_id=packet.id, version=expected_version + 1, who=who, at=now, changes=changes))
+            await conn.execute(
+                insert(packet_edits).values(
+                    packet_id=packet.id, version=expected_version + 1, who=who, at=now, changes=changes
+                )
+            )
         return StoredPacket(packet, expected_version + 1, current.iss, current.created_at, now)
 
     async def history(self, packet_id: str) -> list[Edit]:
-        query = select(packet_edits).where(packet_edits.c.packet_id == packet_id).order_by(packet_edits.c.version)
+        query = (
+            select(packet_edits).where(packet_edits.c.packet_id == packet_id).order_by(packet_edits.c.version)
+        )
         async with self._engine.connect() as conn:
             rows = (await conn.execute(query)).mappings().all()
         return [Edit(r["version"], r["who"], _aware(r["at"]), dict(r["changes"])) for r in rows]
 
     async def add_receipt(self, packet_id: str, version: int, receipt: dict[str, Any]) -> None:
         async with self._engine.begin() as conn:
-            await conn.execute(insert(packet_receipts).values(packet_id=packet_id, version=version, at=utc_now(),
-                                                              receipt=receipt))
+            await conn.execute(
+                insert(packet_receipts).values(
+                    packet_id=packet_id, version=version, at=utc_now(), receipt=receipt
+                )
+            )
 
     async def receipts(self, packet_id: str) -> list[dict[str, Any]]:
-        query = select(packet_receipts).where(packet_receipts.c.packet_id == packet_id).order_by(packet_receipts.c.id)
+        query = (
+            select(packet_receipts)
+            .where(packet_receipts.c.packet_id == packet_id)
+            .order_by(packet_receipts.c.id)
+        )
         async with self._engine.connect() as conn:
             rows = (await conn.execute(query)).mappings().all()
-        return [{"version": r["version"], "at": _aware(r["at"]).isoformat(), **dict(r["receipt"])} for r in rows]
+        return [
+            {"version": r["version"], "at": _aware(r["at"]).isoformat(), **dict(r["receipt"])} for r in rows
+        ]
 
 
 def _stored(row: Any) -> StoredPacket:
-    return StoredPacket(ReferralPacket.model_validate(row["body"]), int(row["version"]), str(row["iss"]),
-                        _aware(row["created_at"]), _aware(row["updated_at"]))
+    return StoredPacket(
+        ReferralPacket.model_validate(row["body"]),
+        int(row["version"]),
+        str(row["iss"]),
+        _aware(row["created_at"]),
+        _aware(row["updated_at"]),
+    )
 
 
 def _aware(value: datetime) -> datetime:

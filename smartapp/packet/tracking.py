@@ -63,8 +63,16 @@ STATUS_LABELS = {
     "completed": "Opinion returned",
 }
 # How a change reads after the date on the findings page ("— accepted 12/03/2026").
-STATUS_WORDS = {"sent": "sent", "received": "received", "accepted": "accepted", "declined": "declined",
-                "scheduled": "scheduled", "cancelled": "cancelled", "completed": "opinion returned", "final": "final"}
+STATUS_WORDS = {
+    "sent": "sent",
+    "received": "received",
+    "accepted": "accepted",
+    "declined": "declined",
+    "scheduled": "scheduled",
+    "cancelled": "cancelled",
+    "completed": "opinion returned",
+    "final": "final",
+}
 TRANSITIONS: dict[str, tuple[str, ...]] = {
     "final": ("sent", "cancelled"),
     "sent": ("received", "accepted", "declined", "cancelled"),
@@ -83,10 +91,16 @@ AGREEMENT_LABELS = {
 }
 # The coordinator's worklist status that follows each referral status.
 WORKLIST_STATUS = {
-    "draft": "referral-drafted", "final": "referral-drafted", "sent": "referral-sent", "received": "referral-sent",
-    "accepted": "referral-sent", "scheduled": "referral-sent", "completed": "opinion-returned",
+    "draft": "referral-drafted",
+    "final": "referral-drafted",
+    "sent": "referral-sent",
+    "received": "referral-sent",
+    "accepted": "referral-sent",
+    "scheduled": "referral-sent",
+    "completed": "opinion-returned",
     # Declined or cancelled: the patient still needs a referral, no longer one under way.
-    "declined": "reviewed", "cancelled": "reviewed",
+    "declined": "reviewed",
+    "cancelled": "reviewed",
 }
 
 
@@ -167,12 +181,24 @@ class Tracking:
     def to_json(self) -> dict[str, Any]:
         latest = self.events[-1] if self.events else None
         return {
-            "status": self.status, "label": self.label, "allowed": list(self.allowed),
+            "status": self.status,
+            "label": self.label,
+            "allowed": list(self.allowed),
             "opinion_allowed": self.opinion_allowed,
-            "at": latest.at.isoformat() if latest else None, "note": latest.note if latest else "",
+            "at": latest.at.isoformat() if latest else None,
+            "note": latest.note if latest else "",
             "opinion": self.opinion.model_dump(mode="json") if self.opinion else None,
-            "events": [{"status": e.status, "who": e.who, "who_name": e.who_name, "at": e.at.isoformat(), "note": e.note,
-                        "opinion": e.opinion.model_dump(mode="json") if e.opinion else None} for e in self.events],
+            "events": [
+                {
+                    "status": e.status,
+                    "who": e.who,
+                    "who_name": e.who_name,
+                    "at": e.at.isoformat(),
+                    "note": e.note,
+                    "opinion": e.opinion.model_dump(mode="json") if e.opinion else None,
+                }
+                for e in self.events
+            ],
         }
 
 
@@ -191,28 +217,53 @@ def refusal(current: str, target: str) -> str | None:
     if not allowed:
         return f"This referral is {now}; its status no longer changes. Start a new referral instead."
     options = ", ".join(STATUS_LABELS[s].lower() for s in allowed)
-    return f"A referral that is {now} cannot become {STATUS_LABELS[target].lower()}. It can become: {options}."
+    return (
+        f"A referral that is {now} cannot become {STATUS_LABELS[target].lower()}. It can become: {options}."
+    )
 
 
 async def tracking(engine: AsyncEngine, stored: StoredPacket) -> Tracking:
-    query = select(referral_events).where(referral_events.c.packet_id == stored.packet.id).order_by(referral_events.c.seq)
+    query = (
+        select(referral_events)
+        .where(referral_events.c.packet_id == stored.packet.id)
+        .order_by(referral_events.c.seq)
+    )
     async with engine.connect() as conn:
         rows = (await conn.execute(query)).mappings().all()
-    events = [Event(int(r["seq"]), str(r["status"]), str(r["who"]), str(r["who_name"] or ""), _aware(r["at"]),
-                    str(r["note"] or ""),
-                    Opinion.model_validate(r["opinion"]) if r["opinion"] else None) for r in rows]
+    events = [
+        Event(
+            int(r["seq"]),
+            str(r["status"]),
+            str(r["who"]),
+            str(r["who_name"] or ""),
+            _aware(r["at"]),
+            str(r["note"] or ""),
+            Opinion.model_validate(r["opinion"]) if r["opinion"] else None,
+        )
+        for r in rows
+    ]
     return Tracking(stored.packet.status, events)
 
 
-async def change_status(engine: AsyncEngine, stored: StoredPacket, status: str, *, who: str, who_name: str = "",
-                        note: str = "", opinion: Opinion | None = None) -> Tracking:
+async def change_status(
+    engine: AsyncEngine,
+    stored: StoredPacket,
+    status: str,
+    *,
+    who: str,
+    who_name: str = "",
+    note: str = "",
+    opinion: Opinion | None = None,
+) -> Tracking:
     """Records `status` (or, with `opinion`, the opinion and "completed"); raises TransitionRefused."""
     current = await tracking(engine, stored)
     if opinion is not None:
         if current.status == "draft" or not current.opinion_allowed:
             raise TransitionRefused(
-                "Mark the packet final before tracking the referral." if current.status == "draft" else
-                f"An opinion can be recorded once the referral is sent; this referral is {current.label.lower()}.")
+                "Mark the packet final before tracking the referral."
+                if current.status == "draft"
+                else f"An opinion can be recorded once the referral is sent; this referral is {current.label.lower()}."
+            )
         status = "completed"
     else:
         problem = refusal(current.status, status)
@@ -220,13 +271,23 @@ async def change_status(engine: AsyncEngine, stored: StoredPacket, status: str, 
             raise TransitionRefused(problem)
     try:
         async with engine.begin() as conn:
-            await conn.execute(insert(referral_events).values(
-                packet_id=stored.packet.id, seq=len(current.events) + 1, status=status, who=who,
-                who_name=who_name[:300], at=datetime.now(UTC), note=note.strip()[:2000],
-                opinion=opinion.model_dump(mode="json") if opinion else None))
+            await conn.execute(
+                insert(referral_events).values(
+                    packet_id=stored.packet.id,
+                    seq=len(current.events) + 1,
+                    status=status,
+                    who=who,
+                    who_name=who_name[:300],
+                    at=datetime.now(UTC),
+                    note=note.strip()[:2000],
+                    opinion=opinion.model_dump(mode="json") if opinion else None,
+                )
+            )
     except IntegrityError as exc:
-        raise TransitionRefused("Someone else changed this referral's status at the same moment. "
-                                "Reload the page to see it, then try again.") from exc
+        raise TransitionRefused(
+            "Someone else changed this referral's status at the same moment. "
+            "Reload the page to see it, then try again."
+        ) from exc
     return await tracking(engine, stored)
 
 
@@ -236,9 +297,14 @@ async def follow_in_worklist(engine: AsyncEngine, stored: StoredPacket, status: 
     await worklist.set_status(engine, stored.iss, patient_id, WORKLIST_STATUS.get(status, "referral-drafted"))
 
 
-async def patient_referrals(engine: AsyncEngine, iss: str, patient_ref: str) -> list[tuple[StoredPacket, Tracking]]:
+async def patient_referrals(
+    engine: AsyncEngine, iss: str, patient_ref: str
+) -> list[tuple[StoredPacket, Tracking]]:
     """Every referral of the patient from this EHR with its tracked state, newest first."""
-    return [(stored, await tracking(engine, stored)) for stored in await PacketStore(engine).for_patient(iss, patient_ref)]
+    return [
+        (stored, await tracking(engine, stored))
+        for stored in await PacketStore(engine).for_patient(iss, patient_ref)
+    ]
 
 
 def summary_line(stored: StoredPacket, state: Tracking) -> str:
@@ -248,7 +314,9 @@ def summary_line(stored: StoredPacket, state: Tracking) -> str:
     if state.status == "draft":
         return f"{head}: draft started {us_date(stored.created_at.date())}, not final yet"
     sent = state.at("sent")
-    line = f"{head} sent {us_date(sent.date())}" if sent else f"{head} final {us_date(stored.updated_at.date())}"
+    line = (
+        f"{head} sent {us_date(sent.date())}" if sent else f"{head} final {us_date(stored.updated_at.date())}"
+    )
     latest = state.events[-1] if state.events else None
     if latest is None:
         return f"{line}, not sent yet"

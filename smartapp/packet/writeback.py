@@ -20,9 +20,12 @@ def send_blocker(granted: GrantedScopes, packet: ReferralPacket) -> str:
     """Why "Send to EHR" is disabled, or "" when it is allowed."""
     missing = [t for t in WRITE_TYPES if not granted.can_create(t)]
     if missing:
-        return ("The EHR did not grant SecondLook permission to create " + " and ".join(missing) +
-                " resources for this launch, so the packet cannot be written back. Download the PDF and "
-                "file it, or ask an administrator to enable write-back for this EHR.")
+        return (
+            "The EHR did not grant SecondLook permission to create "
+            + " and ".join(missing)
+            + " resources for this launch, so the packet cannot be written back. Download the PDF and "
+            "file it, or ask an administrator to enable write-back for this EHR."
+        )
     if packet.status != "final":
         return "Mark the packet final before sending it to the EHR."
     return ""
@@ -32,14 +35,21 @@ async def send_packet(client: FhirClient, packet: ReferralPacket, pdf: bytes, *,
     """Create (or find) the ServiceRequest and the DocumentReference; return the receipt."""
     body = packet.to_json()
     request = write.service_request(body)
-    created = await client.create("ServiceRequest", request, if_none_exist=write.search_token(request["identifier"][0]))
+    created = await client.create(
+        "ServiceRequest", request, if_none_exist=write.search_token(request["identifier"][0])
+    )
     related = [f"ServiceRequest/{created['id']}"] if created["id"] else []
     document = write.document_reference(body, pdf, date=now, related=related)
-    filed = await client.create("DocumentReference", document,
-                                if_none_exist=write.search_token(document["identifier"][0]))
+    filed = await client.create(
+        "DocumentReference", document, if_none_exist=write.search_token(document["identifier"][0])
+    )
     return {"ServiceRequest": _entry(created), "DocumentReference": _entry(filed)}
 
 
 def _entry(result: dict[str, Any]) -> dict[str, Any]:
-    return {"id": result["id"], "location": result["location"], "status": result["status"],
-            "created": result["status"] == 201}
+    return {
+        "id": result["id"],
+        "location": result["location"],
+        "status": result["status"],
+        "created": result["status"] == 201,
+    }

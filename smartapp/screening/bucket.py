@@ -56,15 +56,27 @@ def _parse(lines: list[bytes], patient_id: str, errors: ErrorLog) -> list[dict[s
     return own
 
 
-def _evaluate(patient_id: str, own: list[dict[str, Any]], shared: dict[str, dict[str, Any]], as_of: date,
-              options: EngineOptions, errors: ErrorLog) -> dict[str, Any]:
+def _evaluate(
+    patient_id: str,
+    own: list[dict[str, Any]],
+    shared: dict[str, dict[str, Any]],
+    as_of: date,
+    options: EngineOptions,
+    errors: ErrorLog,
+) -> dict[str, Any]:
     demographics = next((r for r in own if r.get("resourceType") == "Patient"), None)
     mine = [shared[key] for key in sorted(_references(own)) if key in shared]
     result = evaluate_patient(own + mine, as_of=as_of, options=options, patient=f"Patient/{patient_id}")
     if demographics is None:
         errors.add(PATIENT_NOT_IN_EXPORT)
-        result.data_issues.append(DataIssue(resource=f"Patient/{patient_id}", reason=(
-            f"the Patient resource is not in the export; {len(own)} resources that refer to it were read")))
+        result.data_issues.append(
+            DataIssue(
+                resource=f"Patient/{patient_id}",
+                reason=(
+                    f"the Patient resource is not in the export; {len(own)} resources that refer to it were read"
+                ),
+            )
+        )
     birth = demographics.get("birthDate") if demographics else None
     return {
         "patient_id": patient_id,
@@ -79,7 +91,7 @@ def _index(resources: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 
 def _references(resources: list[dict[str, Any]]) -> set[str]:
-    """"Type/id" of every reference and attachment URL in the resources (relative or absolute), so each
+    """ "Type/id" of every reference and attachment URL in the resources (relative or absolute), so each
     patient gets only the shared resources (Medication, Binary) it points to."""
     found: set[str] = set()
     stack: list[Any] = list(resources)

@@ -35,25 +35,34 @@ DOWNLOAD_ERROR = "download-failed"
 
 def last_transaction_time(engine: Engine, source: str, group_id: str) -> str | None:
     """`--since auto`: the transactionTime of the newest finished run of this EHR and group."""
-    query = (select(screening_runs.c.transaction_time)
-             .where(screening_runs.c.source == source, screening_runs.c.group_id == group_id,
-                    screening_runs.c.status == "finished", screening_runs.c.transaction_time.is_not(None))
-             .order_by(screening_runs.c.started_at.desc()).limit(1))
+    query = (
+        select(screening_runs.c.transaction_time)
+        .where(
+            screening_runs.c.source == source,
+            screening_runs.c.group_id == group_id,
+            screening_runs.c.status == "finished",
+            screening_runs.c.transaction_time.is_not(None),
+        )
+        .order_by(screening_runs.c.started_at.desc())
+        .limit(1)
+    )
     with engine.connect() as conn:
         value = conn.execute(query).scalar()
     return str(value) if value else None
 
 
-def export_group(registration: Registration, group_id: str, since: str | None, dest: Path,
-                 errors: ErrorLog) -> ScreenInput:
+def export_group(
+    registration: Registration, group_id: str, since: str | None, dest: Path, errors: ErrorLog
+) -> ScreenInput:
     try:
         return asyncio.run(_export_group(registration, group_id, since, dest, errors))
     except (FhirError, LaunchError) as exc:
         raise InputError(f"bulk export from {registration.iss} failed: {_message(exc)}") from exc
 
 
-async def _export_group(registration: Registration, group_id: str, since: str | None, dest: Path,
-                        errors: ErrorLog) -> ScreenInput:
+async def _export_group(
+    registration: Registration, group_id: str, since: str | None, dest: Path, errors: ErrorLog
+) -> ScreenInput:
     async with create_http_client() as http:
         tokens = BackendServicesClient(http, registration, Discovery(http))
         client = BulkExportClient(registration.iss, http, tokens)
@@ -62,16 +71,28 @@ async def _export_group(registration: Registration, group_id: str, since: str | 
         if since:
             changed = sorted(_patients(files))
             if not changed:
-                return ScreenInput(source=registration.iss, files=(), error_files=error_files,
-                                   transaction_time=manifest.transaction_time)
-            full = await _export(client, ExportRequest(level="group", group_id=group_id,
-                                                       patients=[f"Patient/{pid}" for pid in changed]))
+                return ScreenInput(
+                    source=registration.iss,
+                    files=(),
+                    error_files=error_files,
+                    transaction_time=manifest.transaction_time,
+                )
+            full = await _export(
+                client,
+                ExportRequest(
+                    level="group", group_id=group_id, patients=[f"Patient/{pid}" for pid in changed]
+                ),
+            )
             files, more_errors = await _download(client, full, dest / "full", errors)
             error_files += more_errors
         # Report texts left behind URLs are fetched for the patients with cancer, with the same token.
         await hydrate(FhirClient(registration.iss, http, tokens), files, errors)
-    return ScreenInput(source=registration.iss, files=files, error_files=error_files,
-                       transaction_time=manifest.transaction_time)
+    return ScreenInput(
+        source=registration.iss,
+        files=files,
+        error_files=error_files,
+        transaction_time=manifest.transaction_time,
+    )
 
 
 async def _export(client: BulkExportClient, request: ExportRequest) -> Manifest:
@@ -79,8 +100,9 @@ async def _export(client: BulkExportClient, request: ExportRequest) -> Manifest:
     return await client.wait_for_manifest(status_url, _progress)
 
 
-async def _download(client: BulkExportClient, manifest: Manifest, dest: Path,
-                    errors: ErrorLog) -> tuple[tuple[Path, ...], tuple[Path, ...]]:
+async def _download(
+    client: BulkExportClient, manifest: Manifest, dest: Path, errors: ErrorLog
+) -> tuple[tuple[Path, ...], tuple[Path, ...]]:
     report = await download_manifest(client, manifest, dest)
     for failed in report.failed:
         errors.add(DOWNLOAD_ERROR, f"{failed.kind} file of type {failed.type}")
@@ -102,8 +124,10 @@ def _patients(files: tuple[Path, ...]) -> set[str]:
 
 def _progress(progress: ExportProgress) -> None:
     if sys.stderr.isatty():
-        sys.stderr.write(f"\rsecondlook screen: export running, {progress.elapsed:.0f} s"
-                         f"{', ' + progress.text if progress.text else ''}   ")
+        sys.stderr.write(
+            f"\rsecondlook screen: export running, {progress.elapsed:.0f} s"
+            f"{', ' + progress.text if progress.text else ''}   "
+        )
         sys.stderr.flush()
 
 

@@ -29,8 +29,13 @@ def dask_client(scheduler: str | None, workers: int | None) -> Iterator[Client]:
         return
     # dashboard_address ":0": the scheduler's HTTP server (health, dashboard) binds a free port,
     # never a fixed 8787 that a second screen or another cluster on the machine already holds.
-    cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1, processes=True,
-                           dashboard_address=":0", silence_logs=logging.ERROR)  # type: ignore[no-untyped-call]
+    cluster = LocalCluster(
+        n_workers=workers or os.cpu_count() or 1,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=":0",
+        silence_logs=logging.ERROR,
+    )  # type: ignore[no-untyped-call]
     try:
         client = Client(cluster)  # type: ignore[no-untyped-call]
         try:
@@ -45,8 +50,14 @@ def worker_count(client: Client) -> int:
     return max(1, len(client.scheduler_info().get("workers", {})))
 
 
-def run_buckets(client: Client, buckets: Sequence[Path], side: Path, as_of: date, rare_definition: str,
-                on_failure: Callable[[Path, BaseException], None]) -> Iterator[dict[str, Any]]:
+def run_buckets(
+    client: Client,
+    buckets: Sequence[Path],
+    side: Path,
+    as_of: date,
+    rare_definition: str,
+    on_failure: Callable[[Path, BaseException], None],
+) -> Iterator[dict[str, Any]]:
     """Results of `screen_bucket` in completion order, with at most 2 tasks per worker in flight."""
     limit = 2 * worker_count(client)
     pending = iter(buckets)

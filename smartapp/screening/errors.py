@@ -16,7 +16,9 @@ PATIENT_NOT_IN_EXPORT = "patient-not-in-export"  # resources refer to a Patient 
 ENGINE_ERROR = "engine-error"  # the engine raised on one patient; the others are kept
 BUCKET_FAILED = "bucket-failed"  # a whole task failed (worker lost, out of memory)
 EXPORT_ERROR = "export-error"  # OperationOutcome issues from the export's error files
-ATTACHMENT_FAILED = "attachment-failed"  # a report text behind a URL could not be fetched (the report is still read)
+ATTACHMENT_FAILED = (
+    "attachment-failed"  # a report text behind a URL could not be fetched (the report is still read)
+)
 
 
 class ErrorLog:
@@ -40,4 +42,7 @@ class ErrorLog:
             kept.extend(examples[: max(0, EXAMPLES_PER_CAUSE - len(kept))])
 
     def as_json(self) -> dict[str, Any]:
-        return {"counts": dict(sorted(self.counts.items())), "examples": {k: v for k, v in sorted(self.examples.items())}}
+        return {
+            "counts": dict(sorted(self.counts.items())),
+            "examples": {k: v for k, v in sorted(self.examples.items())},
+        }

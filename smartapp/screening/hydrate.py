@@ -82,11 +82,14 @@ def _parsed(line: bytes) -> dict[str, Any] | bytes:
     return value if isinstance(value, dict) else line
 
 
-async def _write(client: FhirClient, batch: list[dict[str, Any] | bytes], needs: set[str], out: BinaryIO,
-                 errors: ErrorLog) -> int:
+async def _write(
+    client: FhirClient, batch: list[dict[str, Any] | bytes], needs: set[str], out: BinaryIO, errors: ErrorLog
+) -> int:
     resources = [r for r in batch if isinstance(r, dict)]
     wanted = {url: ctype for r in resources if owner_id(r) in needs for url, ctype in attachment_urls(r)}
-    results = await fetch_attachments(client, [AttachmentRef(url, ctype) for url, ctype in sorted(wanted.items())])
+    results = await fetch_attachments(
+        client, [AttachmentRef(url, ctype) for url, ctype in sorted(wanted.items())]
+    )
     texts = {r.url: r for r in results if isinstance(r, FetchedAttachment)}
     failed = len(results) - len(texts)
     if failed:

@@ -41,7 +41,9 @@ def resolve_input(path: Path) -> ScreenInput:
         raise InputError(f"{path}: no such file or folder")
     path = path.resolve()
     if path.is_dir():
-        files = tuple(sorted(p for p in path.iterdir() if p.is_file() and p.name.lower().endswith(NDJSON_SUFFIXES)))
+        files = tuple(
+            sorted(p for p in path.iterdir() if p.is_file() and p.name.lower().endswith(NDJSON_SUFFIXES))
+        )
         if not files:
             raise InputError(f"{path}: folder has no .ndjson files")
         return ScreenInput(source=f"file:{path}", files=files)
@@ -64,7 +66,9 @@ def _from_manifest(path: Path) -> ScreenInput:
     errors = tuple(_local(f.url, folder, path) for f in manifest.errors)
     if not files:
         raise InputError(f"{path}: the manifest lists no output files")
-    return ScreenInput(source=f"file:{path}", files=files, error_files=errors, transaction_time=manifest.transaction_time)
+    return ScreenInput(
+        source=f"file:{path}", files=files, error_files=errors, transaction_time=manifest.transaction_time
+    )
 
 
 def _local(url: str, folder: Path, manifest: Path) -> Path:

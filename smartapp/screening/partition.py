@@ -48,8 +48,9 @@ def bucket_of(patient_id: str, n_buckets: int) -> int:
     return zlib.crc32(patient_id.encode("utf-8")) % n_buckets
 
 
-def partition(files: Sequence[Path], work_dir: Path, n_buckets: int, errors: ErrorLog,
-              types: ReadTypes | None = None) -> Partition:
+def partition(
+    files: Sequence[Path], work_dir: Path, n_buckets: int, errors: ErrorLog, types: ReadTypes | None = None
+) -> Partition:
     types = types or read_types()
     work_dir.mkdir(parents=True, exist_ok=True)
     writer = _BucketWriter(work_dir, n_buckets)
@@ -64,8 +65,15 @@ def partition(files: Sequence[Path], work_dir: Path, n_buckets: int, errors: Err
     return result
 
 
-def _route(name: str, number: int, line: bytes, types: ReadTypes, writer: _BucketWriter, result: Partition,
-           errors: ErrorLog) -> None:
+def _route(
+    name: str,
+    number: int,
+    line: bytes,
+    types: ReadTypes,
+    writer: _BucketWriter,
+    result: Partition,
+    errors: ErrorLog,
+) -> None:
     leading = _LEADING_TYPE.match(line)
     if leading and not types.wanted(leading.group(1).decode("ascii")):
         result.skipped[leading.group(1).decode("ascii")] += 1

@@ -45,23 +45,36 @@ class ScreenOutcome:
     seconds: float = 0.0
     partition_seconds: float = 0.0
     errors: ErrorLog = field(default_factory=ErrorLog)
-    flagged: list[dict[str, Any]] = field(default_factory=list)  # evaluate-schema results with something to show
+    flagged: list[dict[str, Any]] = field(
+        default_factory=list
+    )  # evaluate-schema results with something to show
     changes: dict[str, int] = field(default_factory=dict)
 
     def run_json(self) -> dict[str, Any]:
-        return {"id": self.run_id, "patients": self.patients, "resources": self.resources,
-                "seconds": round(self.seconds, 3), "errors": dict(self.errors.counts)}
+        return {
+            "id": self.run_id,
+            "patients": self.patients,
+            "resources": self.resources,
+            "seconds": round(self.seconds, 3),
+            "errors": dict(self.errors.counts),
+        }
 
 
-def run_screen(screen_input: ScreenInput, options: ScreenOptions, client: Client | None = None,
-               progress: Progress | None = None, errors: ErrorLog | None = None) -> ScreenOutcome:
+def run_screen(
+    screen_input: ScreenInput,
+    options: ScreenOptions,
+    client: Client | None = None,
+    progress: Progress | None = None,
+    errors: ErrorLog | None = None,
+) -> ScreenOutcome:
     """Screen `screen_input` into the worklist; `errors` may carry errors of an earlier step (download)."""
     engine = create_sync_engine(options.database_url)
     try:
         migrate_sync(engine)
         writer = WorklistWriter(engine, screen_input.source, options.group_id)
-        outcome = ScreenOutcome(run_id=writer.start(options.as_of, screen_input.transaction_time),
-                                errors=errors or ErrorLog())
+        outcome = ScreenOutcome(
+            run_id=writer.start(options.as_of, screen_input.transaction_time), errors=errors or ErrorLog()
+        )
         started = time.monotonic()
         try:
             _count_export_errors(screen_input, outcome.errors)
@@ -83,8 +96,14 @@ def run_screen(screen_input: ScreenInput, options: ScreenOptions, client: Client
         engine.dispose()
 
 
-def _screen(screen_input: ScreenInput, options: ScreenOptions, client: Client, writer: WorklistWriter,
-            outcome: ScreenOutcome, progress: Progress | None) -> None:
+def _screen(
+    screen_input: ScreenInput,
+    options: ScreenOptions,
+    client: Client,
+    writer: WorklistWriter,
+    outcome: ScreenOutcome,
+    progress: Progress | None,
+) -> None:
     n_buckets = bucket_count(screen_input.estimated_bytes(), worker_count(client))
     if options.work_dir is not None:
         options.work_dir.mkdir(parents=True, exist_ok=True)
@@ -97,8 +116,14 @@ def _screen(screen_input: ScreenInput, options: ScreenOptions, client: Client, w
         writer.set_total(parts.patients)
         if progress is not None:
             progress.total = parts.patients
-        for result in run_buckets(client, parts.buckets, parts.side, options.as_of, options.rare_definition,
-                                  lambda bucket, exc: outcome.errors.add(BUCKET_FAILED, f"{bucket.name}: {type(exc).__name__}")):
+        for result in run_buckets(
+            client,
+            parts.buckets,
+            parts.side,
+            options.as_of,
+            options.rare_definition,
+            lambda bucket, exc: outcome.errors.add(BUCKET_FAILED, f"{bucket.name}: {type(exc).__name__}"),
+        ):
             outcome.errors.merge(result["errors"])
             writer.write(result["patients"], result["resources"])
             if options.keep_results:

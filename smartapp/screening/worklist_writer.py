@@ -41,30 +41,58 @@ class WorklistWriter:
         self.run_id = str(uuid.uuid4())
         with self.engine.begin() as conn:
             # Entries last written by a run that never finished (a crash) keep their change on a re-run.
-            self._unfinished = {row[0] for row in conn.execute(select(screening_runs.c.id).where(
-                screening_runs.c.source == self.source, screening_runs.c.status != "finished"))}
-            conn.execute(screening_runs.insert().values(
-                id=self.run_id, source=self.source, group_id=self.group_id, as_of=as_of, started_at=_now(),
-                status="running", transaction_time=transaction_time, patients_done=0, resources=0, errors_json="{}"))
+            self._unfinished = {
+                row[0]
+                for row in conn.execute(
+                    select(screening_runs.c.id).where(
+                        screening_runs.c.source == self.source, screening_runs.c.status != "finished"
+                    )
+                )
+            }
+            conn.execute(
+                screening_runs.insert().values(
+                    id=self.run_id,
+                    source=self.source,
+                    group_id=self.group_id,
+                    as_of=as_of,
+                    started_at=_now(),
+                    status="running",
+                    transaction_time=transaction_time,
+                    patients_done=0,
+                    resources=0,
+                    errors_json="{}",
+                )
+            )
         return self.run_id
 
     def set_total(self, patients_total: int) -> None:
         with self.engine.begin() as conn:
-            conn.execute(update(screening_runs).where(screening_runs.c.id == self.run_id).values(patients_total=patients_total))
+            conn.execute(
+                update(screening_runs)
+                .where(screening_runs.c.id == self.run_id)
+                .values(patients_total=patients_total)
+            )
 
     def write(self, items: Sequence[dict[str, Any]], resources: int = 0) -> None:
         """Upsert the bucket results `items` ({"patient_id", "result", "display_name", "birth_date"})."""
         for start in range(0, len(items), BATCH):
-            self._write_batch(items[start:start + BATCH])
+            self._write_batch(items[start : start + BATCH])
         self.patients_done += len(items)
         with self.engine.begin() as conn:
-            conn.execute(update(screening_runs).where(screening_runs.c.id == self.run_id).values(
-                patients_done=self.patients_done, resources=screening_runs.c.resources + resources))
+            conn.execute(
+                update(screening_runs)
+                .where(screening_runs.c.id == self.run_id)
+                .values(patients_done=self.patients_done, resources=screening_runs.c.resources + resources)
+            )
 
     def finish(self, status: str, errors: dict[str, Any], resources: int | None = None) -> None:
         """Close the run; `resources` (every line read, shared ones included) replaces the running sum."""
-        values: dict[str, Any] = {"status": status, "finished_at": _now(), "patients_done": self.patients_done,
-                                  "errors_json": json.dumps(errors, sort_keys=True)}
+        values: dict[str, Any] = {
+            "status": status,
+            "finished_at": _now(),
+            "patients_done": self.patients_done,
+            "errors_json": json.dumps(errors, sort_keys=True),
+        }
         if resources is not None:
             values["resources"] = resources
         with self.engine.begin() as conn:
@@ -74,9 +102,11 @@ class WorklistWriter:
         t = worklist_entries
         now = _now()
         with self.engine.begin() as conn:
-            rows = conn.execute(select(t.c.patient_id, t.c.fingerprint, t.c.status, t.c.change, t.c.groups_json,
-                                       t.c.last_run_id).where(
-                t.c.source == self.source, t.c.patient_id.in_([i["patient_id"] for i in items])))
+            rows = conn.execute(
+                select(
+                    t.c.patient_id, t.c.fingerprint, t.c.status, t.c.change, t.c.groups_json, t.c.last_run_id
+                ).where(t.c.source == self.source, t.c.patient_id.in_([i["patient_id"] for i in items]))
+            )
             existing = {row.patient_id: row for row in rows}
             inserts: list[dict[str, Any]] = []
             updates: list[dict[str, Any]] = []
@@ -84,9 +114,14 @@ class WorklistWriter:
                 values = self._values(item, now)
                 old = existing.get(item["patient_id"])
                 if old is None:
-                    values |= {"source": self.source, "patient_id": item["patient_id"], "change": "new", "status": "new",
-                               "first_run_id": self.run_id,
-                               "groups_json": json.dumps([self.group_id] if self.group_id else [])}
+                    values |= {
+                        "source": self.source,
+                        "patient_id": item["patient_id"],
+                        "change": "new",
+                        "status": "new",
+                        "first_run_id": self.run_id,
+                        "groups_json": json.dumps([self.group_id] if self.group_id else []),
+                    }
                     inserts.append(values)
                 else:
                     values |= self._compare(old, values) | {"key_patient": item["patient_id"]}
@@ -96,8 +131,12 @@ class WorklistWriter:
                 conn.execute(t.insert(), inserts)
             if updates:
                 columns = [c for c in updates[0] if c != "key_patient"]
-                conn.execute(update(t).where(t.c.source == self.source, t.c.patient_id == bindparam("key_patient"))
-                             .values({c: bindparam(c) for c in columns}), updates)
+                conn.execute(
+                    update(t)
+                    .where(t.c.source == self.source, t.c.patient_id == bindparam("key_patient"))
+                    .values({c: bindparam(c) for c in columns}),
+                    updates,
+                )
 
     def _compare(self, old: Any, values: dict[str, Any]) -> dict[str, Any]:
         groups = json.loads(old.groups_json or "[]")

@@ -17,7 +17,16 @@ from smartapp.triggers import rules
 GIVEN_MED_STATUSES = {"active", "completed", "stopped", "in-progress", "on-hold", "intended"}
 DEAD_STATUSES = {"entered-in-error", "cancelled", "revoked", "not-done", "rejected"}
 PLANNED_ORDER_STATUSES = {"draft", "active", "on-hold", ""}
-PLANNED_INTENTS = {"proposal", "plan", "order", "original-order", "directive", "instance-order", "filler-order", ""}
+PLANNED_INTENTS = {
+    "proposal",
+    "plan",
+    "order",
+    "original-order",
+    "directive",
+    "instance-order",
+    "filler-order",
+    "",
+}
 
 
 @dataclass(frozen=True)
@@ -59,7 +68,11 @@ def icd10_of(d: Diagnosis) -> str:
 
 
 def has_icd10(record: PatientRecord, ctx: Context, *prefixes: str) -> list[Diagnosis]:
-    return [d for d in current_diagnoses(record, ctx) if icd10_of(d) and codes.has_prefix(icd10_of(d), list(prefixes))]
+    return [
+        d
+        for d in current_diagnoses(record, ctx)
+        if icd10_of(d) and codes.has_prefix(icd10_of(d), list(prefixes))
+    ]
 
 
 def antineoplastic_given(record: PatientRecord, ctx: Context) -> list[Action]:
@@ -71,7 +84,9 @@ def antineoplastic_given(record: PatientRecord, ctx: Context) -> list[Action]:
         when = a.start or a.end
         if when is None or when > ctx.as_of:
             continue
-        if a.resource_type == "MedicationRequest" and (a.intent in ("proposal", "plan") or a.status == "draft"):
+        if a.resource_type == "MedicationRequest" and (
+            a.intent in ("proposal", "plan") or a.status == "draft"
+        ):
             continue
         if a.resource_type == "Procedure" and a.status not in ("completed", "in-progress"):
             continue
@@ -104,18 +119,32 @@ def _terms_regex(terms: tuple[str, ...]) -> re.Pattern[str]:
 
 
 def reports(record: PatientRecord, ctx: Context, *kinds: str) -> list[Report]:
-    return [r for r in record.reports if (not kinds or r.kind in kinds) and not_future(r.when, ctx) and r.status != "entered-in-error"]
+    return [
+        r
+        for r in record.reports
+        if (not kinds or r.kind in kinds) and not_future(r.when, ctx) and r.status != "entered-in-error"
+    ]
 
 
-def mentions(record: PatientRecord, ctx: Context, *labels: str, kinds: tuple[str, ...] = (), sections: Iterable[str] | None = None,
-             asserted: bool = True) -> list[Mention]:
+def mentions(
+    record: PatientRecord,
+    ctx: Context,
+    *labels: str,
+    kinds: tuple[str, ...] = (),
+    sections: Iterable[str] | None = None,
+    asserted: bool = True,
+) -> list[Mention]:
     allowed = set(sections) if sections is not None else None
     out = []
     for r in reports(record, ctx, *kinds):
         for m in r.mentions:
             if m.section == "family":
                 continue  # a family-history section is about relatives, whatever ConText makes of a sentence
-            if m.label in labels and (allowed is None or m.section in allowed) and (not asserted or m.raw.asserted):
+            if (
+                m.label in labels
+                and (allowed is None or m.section in allowed)
+                and (not asserted or m.raw.asserted)
+            ):
                 out.append(m)
     return out
 
@@ -140,7 +169,17 @@ class Reviews:
     notes: frozenset[str]  # references of tumor-board / consensus notes (never evidence for a referral)
 
 
-_OPEN_OR_DONE = {"active", "completed", "on-hold", "draft", "in-progress", "booked", "arrived", "fulfilled", "finished"}
+_OPEN_OR_DONE = {
+    "active",
+    "completed",
+    "on-hold",
+    "draft",
+    "in-progress",
+    "booked",
+    "arrived",
+    "fulfilled",
+    "finished",
+}
 
 
 def reviews_in_record(record: PatientRecord, ctx: Context) -> Reviews:
@@ -158,21 +197,40 @@ def _reviews(record: PatientRecord, ctx: Context) -> Reviews:
     items: list[Review] = []
     for a in record.actions:
         when = a.when
-        if a.resource_type not in ("ServiceRequest", "Appointment", "Encounter") or a.status not in _OPEN_OR_DONE:
+        if (
+            a.resource_type not in ("ServiceRequest", "Appointment", "Encounter")
+            or a.status not in _OPEN_OR_DONE
+        ):
             continue
         if when is not None and (ctx.as_of - when).days > window:
             continue  # older than the window; planned ones (in the future) count
-        if a.source.reference.startswith("ServiceRequest/") and text_has(a.name, tests) and not text_has(a.name, requests):
-            items.append(Review(what=f"{a.name} ordered", status=a.status, when=when, reference=a.source.reference))
+        if (
+            a.source.reference.startswith("ServiceRequest/")
+            and text_has(a.name, tests)
+            and not text_has(a.name, requests)
+        ):
+            items.append(
+                Review(what=f"{a.name} ordered", status=a.status, when=when, reference=a.source.reference)
+            )
         elif text_has(f"{a.name} {a.reason_text}", requests):
-            items.append(Review(what=a.name or "Consultation", status=a.status, when=when, reference=a.source.reference))
+            items.append(
+                Review(
+                    what=a.name or "Consultation", status=a.status, when=when, reference=a.source.reference
+                )
+            )
     notes: set[str] = set()
     for r in reports(record, ctx, "note"):
         if r.author_is_patient or (r.when is not None and (ctx.as_of - r.when).days > window):
             continue
-        if text_has(r.title, rules.value("common", "review_note_terms")) or text_has(r.text[:200], rules.value("common", "review_note_terms")):
+        if text_has(r.title, rules.value("common", "review_note_terms")) or text_has(
+            r.text[:200], rules.value("common", "review_note_terms")
+        ):
             notes.add(r.reference)
-            items.append(Review(what=r.title or "Tumor board review", status="done", when=r.when, reference=r.reference))
+            items.append(
+                Review(
+                    what=r.title or "Tumor board review", status="done", when=r.when, reference=r.reference
+                )
+            )
     items.sort(key=lambda i: (i.when or ctx.as_of, i.reference))
     return Reviews(items, frozenset(notes))
 
@@ -180,13 +238,27 @@ def _reviews(record: PatientRecord, ctx: Context) -> Reviews:
 def diagnosis_fact(d: Diagnosis, name: str = "") -> Fact:
     code = next((c for c in d.codes), None)
     label = name or (d.entity.label if d.entity else d.source.text)
-    return Fact(kind="diagnosis", name=label[:1].upper() + label[1:], value=d.morphology or "",
-                code=f"{code.system}|{code.code}" if code else "", when=d.when, status=d.verification_status or "",
-                reference=d.source.reference)
+    return Fact(
+        kind="diagnosis",
+        name=label[:1].upper() + label[1:],
+        value=d.morphology or "",
+        code=f"{code.system}|{code.code}" if code else "",
+        when=d.when,
+        status=d.verification_status or "",
+        reference=d.source.reference,
+    )
 
 
 def measurement_fact(m: Measurement) -> Fact:
     code = next((c for c in m.codes), None)
-    return Fact(kind="measurement", name=m.name, value=f"{m.value_text} {m.unit}".strip() if m.value_text else "",
-                number=m.value_number, unit=m.unit, code=f"{code.system}|{code.code}" if code else "", when=m.when,
-                status=m.status, reference=m.source.reference)
+    return Fact(
+        kind="measurement",
+        name=m.name,
+        value=f"{m.value_text} {m.unit}".strip() if m.value_text else "",
+        number=m.value_number,
+        unit=m.unit,
+        code=f"{code.system}|{code.code}" if code else "",
+        when=m.when,
+        status=m.status,
+        reference=m.source.reference,
+    )

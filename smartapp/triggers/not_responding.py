@@ -196,12 +196,16 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
                     continue
                 said = mid_sentence(calm(m.raw.text))
                 if m.key in _WEAK:
-                    tumor = rules.pattern(SPEC.id, "tumor_words").search(m.raw.sentence.replace(m.raw.text, ""))
+                    tumor = rules.pattern(SPEC.id, "tumor_words").search(
+                        m.raw.sentence.replace(m.raw.text, "")
+                    )
                     if not tumor:
                         continue  # "enlarging pleural effusion" is not tumor progression
                     stated = stated_growth(r)
                     if stated is not None:  # the measured sizes say more than "enlarging"
-                        signals.append((r.when, f"{calm(r.title) or 'imaging'} {us_date(r.when)}: {stated[0]}"))
+                        signals.append(
+                            (r.when, f"{calm(r.title) or 'imaging'} {us_date(r.when)}: {stated[0]}")
+                        )
                         evidence += [stated[1], Evidence.of(m.source)]
                         break
                     if tumor.group(0).lower() not in said.lower():

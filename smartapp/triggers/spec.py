@@ -98,7 +98,12 @@ class TriggerSpec:
 @cache
 def _review_sentence() -> re.Pattern[str]:
     terms = rules.value("common", "review_note_terms")
-    return re.compile(r"\b(?:reviewed|discussed|presented|seen)\b[^.]{0,40}\b(?:" + "|".join(re.escape(t) for t in terms) + ")", re.I)
+    return re.compile(
+        r"\b(?:reviewed|discussed|presented|seen)\b[^.]{0,40}\b(?:"
+        + "|".join(re.escape(t) for t in terms)
+        + ")",
+        re.I,
+    )
 
 
 def records_review(text: str) -> bool:
@@ -111,7 +116,11 @@ def finding_topic(finding: Finding) -> str:
     diagnoses = list(dict.fromkeys(f.name for f in finding.facts if f.kind == "diagnosis"))
     if finding.trigger == "discordant-findings" and len(diagnoses) >= 2:
         return " vs ".join(diagnoses[:2])
-    named = [f"{f.name} {f.value}".strip() for f in finding.facts if f.kind in ("measurement", "plan", "treatment", "statement")]
+    named = [
+        f"{f.name} {f.value}".strip()
+        for f in finding.facts
+        if f.kind in ("measurement", "plan", "treatment", "statement")
+    ]
     if named:
         return "; ".join(dict.fromkeys(named[:2]))
     if diagnoses:

@@ -47,8 +47,13 @@ def _treated_or_improved(record: PatientRecord, ctx: Context, d: Diagnosis, grac
         if began >= since and (ctx.as_of - began).days > grace_days:
             return True
     improved = set(codes.load("urgent")["improved_status"]["codes"])
-    return any(m.kind == "disease-status" and m.when and since <= m.when <= ctx.as_of
-               and {c.code for c in m.value_codes} & improved for m in record.measurements)
+    return any(
+        m.kind == "disease-status"
+        and m.when
+        and since <= m.when <= ctx.as_of
+        and {c.code for c in m.value_codes} & improved
+        for m in record.measurements
+    )
 
 
 def assess_time_critical(record: PatientRecord, ctx: Context) -> TimeCritical | None:
@@ -79,16 +84,26 @@ def assess_time_critical(record: PatientRecord, ctx: Context) -> TimeCritical | 
                 continue
             values = {c.code for c in p.codes}
             icd = next((c.code for c in p.codes if c.short_system == "icd10"), "")
-            if values & set(urgent["cord_compression_snomed"]) or (icd and codes.has_prefix(icd, urgent["cord_compression_icd10"])):
-                add("cord-compression", "spinal cord compression in a patient with cancer", Evidence.of(p.source))
+            if values & set(urgent["cord_compression_snomed"]) or (
+                icd and codes.has_prefix(icd, urgent["cord_compression_icd10"])
+            ):
+                add(
+                    "cord-compression",
+                    "spinal cord compression in a patient with cancer",
+                    Evidence.of(p.source),
+                )
             if values & set(urgent["svc_snomed"]) or (icd and codes.has_prefix(icd, urgent["svc_icd10"])):
                 add("svc", "superior vena cava syndrome in a patient with cancer", Evidence.of(p.source))
     sections = diagnostic_sections() | {"findings", "note", "plan"}
-    for m in mentions(record, ctx, "CORD_COMPRESSION", "SVC", kinds=("imaging", "note", "pathology"), sections=sections):
+    for m in mentions(
+        record, ctx, "CORD_COMPRESSION", "SVC", kinds=("imaging", "note", "pathology"), sections=sections
+    ):
         if m.raw.uncertain or not cancers or not _recent(m.source.when, ctx, window["compression"]):
             continue
         compressed = rules.pattern("time-critical", "compression_words").search(m.raw.sentence)
-        if m.key.startswith("epidural") and (not compressed or rules.pattern("time-critical", "no_compression").search(m.raw.sentence)):
+        if m.key.startswith("epidural") and (
+            not compressed or rules.pattern("time-critical", "no_compression").search(m.raw.sentence)
+        ):
             continue  # epidural disease counts only with compression of the cord / thecal sac
         if m.label == "CORD_COMPRESSION":
             add("cord-compression", "malignant spinal cord compression", Evidence.of(m.source))

@@ -36,22 +36,33 @@ def _hedge_counts(m: Mention, report_mentions: list[Mention]) -> bool:
     sentence = m.raw.sentence
     if m.raw.negated or m.raw.family or m.raw.historical:
         return False
-    if (m.key in ("equivocal", "indeterminate") and rules.pattern(SPEC.id, "biomarker_words").search(sentence)) or rules.pattern(SPEC.id, "predictive_markers").search(sentence):
+    if (
+        m.key in ("equivocal", "indeterminate") and rules.pattern(SPEC.id, "biomarker_words").search(sentence)
+    ) or rules.pattern(SPEC.id, "predictive_markers").search(sentence):
         return False  # biomarker equivocality belongs to incomplete-biomarker
     same = [o for o in report_mentions if o.raw.sentence == sentence]
-    if any(o.label in ("BENIGN_ATYPIA", "NONSPECIFIC_LOCATION") and o.raw.start <= m.raw.start < o.raw.start + len(o.raw.text) for o in same):
+    if any(
+        o.label in ("BENIGN_ATYPIA", "NONSPECIFIC_LOCATION")
+        and o.raw.start <= m.raw.start < o.raw.start + len(o.raw.text)
+        for o in same
+    ):
         return False
     if rules.pattern(SPEC.id, "paired_hedges").match(m.key.split()[0]):
         cancers = [o for o in same if o.label == "CANCER" and not o.raw.negated]
         if len(cancers) < 2:
             start = sentence.lower().find(m.raw.text.lower())
-            before, after = sentence[:max(start, 0)], sentence[max(start, 0) + len(m.raw.text):]
-            if not (rules.pattern(SPEC.id, "neoplastic_words").search(before) and rules.pattern(SPEC.id, "neoplastic_words").search(after)) and not m.key.startswith("favo"):
+            before, after = sentence[: max(start, 0)], sentence[max(start, 0) + len(m.raw.text) :]
+            if not (
+                rules.pattern(SPEC.id, "neoplastic_words").search(before)
+                and rules.pattern(SPEC.id, "neoplastic_words").search(after)
+            ) and not m.key.startswith("favo"):
                 return False
         return True
     if m.key.startswith("atypical"):
         return True
-    return bool(rules.pattern(SPEC.id, "neoplastic_words").search(sentence)) or any(o.label == "CANCER" for o in same)
+    return bool(rules.pattern(SPEC.id, "neoplastic_words").search(sentence)) or any(
+        o.label == "CANCER" for o in same
+    )
 
 
 def _superseded(report: Report, later: list[Report]) -> bool:
@@ -59,10 +70,24 @@ def _superseded(report: Report, later: list[Report]) -> bool:
     if report.when is None:
         return False
     for other in later:
-        if other.when and other.when > report.when + timedelta(days=rules.value(SPEC.id, "superseded_after_days")) and other.status in ("final", "amended", "corrected", "appended"):
-            confident_dx = [m for m in other.mentions if m.label == "CANCER" and m.raw.asserted and not m.raw.uncertain
-                            and m.section in diagnostic_sections()]
-            hedges = [m for m in other.mentions if m.label in ("HEDGE", "BORDERLINE") and m.section in diagnostic_sections()]
+        if (
+            other.when
+            and other.when > report.when + timedelta(days=rules.value(SPEC.id, "superseded_after_days"))
+            and other.status in ("final", "amended", "corrected", "appended")
+        ):
+            confident_dx = [
+                m
+                for m in other.mentions
+                if m.label == "CANCER"
+                and m.raw.asserted
+                and not m.raw.uncertain
+                and m.section in diagnostic_sections()
+            ]
+            hedges = [
+                m
+                for m in other.mentions
+                if m.label in ("HEDGE", "BORDERLINE") and m.section in diagnostic_sections()
+            ]
             if confident_dx and not hedges:
                 return True
     return False
@@ -91,11 +116,19 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
             if m.section not in sections:
                 continue
             counts = (m.label == "HEDGE" and _hedge_counts(m, report.mentions)) or (
-                m.label == "BORDERLINE" and not m.raw.negated and not m.raw.historical and not m.raw.family)
+                m.label == "BORDERLINE" and not m.raw.negated and not m.raw.historical and not m.raw.family
+            )
             if counts:
                 quotes.append(_phrase(m))
-                facts.append(Fact(kind="statement", name="borderline entity" if m.label == "BORDERLINE" else "hedged diagnosis",
-                                  value=quotes[-1], when=report.when, reference=report.reference))
+                facts.append(
+                    Fact(
+                        kind="statement",
+                        name="borderline entity" if m.label == "BORDERLINE" else "hedged diagnosis",
+                        value=quotes[-1],
+                        when=report.when,
+                        reference=report.reference,
+                    )
+                )
                 evidence.append(Evidence.of(m.source))
         if quotes:
             where = f"{calm(report.title) or 'pathology report'} {us_date(report.when) if report.when else ''}".strip()
@@ -105,15 +138,32 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
     finals = [r for r in pathology if r.status in ("final", "amended", "corrected", "appended")]
     for report in pathology:
         if report.status in ("preliminary", "partial", "registered") and not any(
-                f.when and report.when and f.when >= report.when for f in finals):
-            phrases.append(f"the pathology report of {us_date(report.when)} is still {report.status}, with no final report")
-            facts.append(Fact(kind="status", name=report.title or "pathology report", value=report.status,
-                              when=report.when, status=report.status, reference=report.reference))
-            evidence.append(Evidence.in_report(report, f"Report status: {report.status}", "DiagnosticReport.status"))
+            f.when and report.when and f.when >= report.when for f in finals
+        ):
+            phrases.append(
+                f"the pathology report of {us_date(report.when)} is still {report.status}, with no final report"
+            )
+            facts.append(
+                Fact(
+                    kind="status",
+                    name=report.title or "pathology report",
+                    value=report.status,
+                    when=report.when,
+                    status=report.status,
+                    reference=report.reference,
+                )
+            )
+            evidence.append(
+                Evidence.in_report(report, f"Report status: {report.status}", "DiagnosticReport.status")
+            )
     for d in current_diagnoses(record, ctx):
         name = d.source.text.split(" [")[0]
         morph = (d.morphology or "")[:4]
-        uncertain_code = d.behavior == "1" and not (d.entity and d.entity.id in _BEHAVIOUR_WHITELIST) and not morph.startswith(_WHITELIST_MORPH)
+        uncertain_code = (
+            d.behavior == "1"
+            and not (d.entity and d.entity.id in _BEHAVIOUR_WHITELIST)
+            and not morph.startswith(_WHITELIST_MORPH)
+        )
         icd = icd10_of(d)
         if uncertain_code or (icd and is_uncertain_behavior_icd10(icd)):
             phrases.append(f"{mid_sentence(calm(name))} is coded with uncertain behavior")
@@ -123,7 +173,9 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
         return None
     phrases = list(dict.fromkeys(phrases))
     lead = "Pathology is not conclusive: "
-    summary = first_fitting(lead + "; ".join(phrases[:2]), lead + phrases[0], *(lead + p for p in shorter[:1]))
+    summary = first_fitting(
+        lead + "; ".join(phrases[:2]), lead + phrases[0], *(lead + p for p in shorter[:1])
+    )
     return SPEC.finding(summary, evidence, facts=facts, reviews=done)
 
 

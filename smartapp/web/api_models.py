@@ -22,12 +22,21 @@ class ClinicianAction(BaseModel):
 
     @classmethod
     def of(cls, action: FindingAction) -> ClinicianAction:
-        return cls(id=action.id, kind=action.kind, trigger=action.trigger, reason=action.reason, note=action.note,
-                   who=action.who, created_at=action.created_at)
+        return cls(
+            id=action.id,
+            kind=action.kind,
+            trigger=action.trigger,
+            reason=action.reason,
+            note=action.note,
+            who=action.who,
+            created_at=action.created_at,
+        )
 
 
 class FindingWithDecision(Finding):
-    dismissed: ClinicianAction | None = Field(default=None, description="the live dismissal of this finding, if any")
+    dismissed: ClinicianAction | None = Field(
+        default=None, description="the live dismissal of this finding, if any"
+    )
 
 
 class PatientFindings(PatientResult):
@@ -66,8 +75,13 @@ def with_decisions(result: PatientResult, actions: list[FindingAction]) -> Patie
     return PatientFindings(
         patient=result.patient,
         time_critical=result.time_critical,
-        findings=[FindingWithDecision(**{name: getattr(f, name) for name in Finding.model_fields}, dismissed=dismissed.get(f.trigger))
-                  for f in result.findings],
+        findings=[
+            FindingWithDecision(
+                **{name: getattr(f, name) for name in Finding.model_fields},
+                dismissed=dismissed.get(f.trigger),
+            )
+            for f in result.findings
+        ],
         data_issues=result.data_issues,
         notes=result.notes,
         clinician_findings=[ClinicianAction.of(a) for a in actions if a.kind == "add"],

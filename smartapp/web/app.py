@@ -70,7 +70,9 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings.database_url)
-        store = SessionStore(engine, TokenCipher(token_keys(settings)), session_ttl_hours=settings.session_ttl_hours)
+        store = SessionStore(
+            engine, TokenCipher(token_keys(settings)), session_ttl_hours=settings.session_ttl_hours
+        )
         await migrate(engine)
         http = create_http_client(timeout=settings.fhir_timeout_seconds)
         discovery = Discovery(http, ttl_seconds=settings.discovery_ttl_seconds)
@@ -100,8 +102,14 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
             await http.aclose()
             await engine.dispose()
 
-    app = FastAPI(title="SecondLook", version="0.1.0", lifespan=lifespan, docs_url=None,
-                  openapi_url="/api/openapi.json", redoc_url=None)
+    app = FastAPI(
+        title="SecondLook",
+        version="0.1.0",
+        lifespan=lifespan,
+        docs_url=None,
+        openapi_url="/api/openapi.json",
+        redoc_url=None,
+    )
     ancestors = [a for r in registry.all() for a in r.frame_ancestors] + settings.frame_ancestors
     # Added first, so it runs inside the security headers: its 413 carries them too.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
@@ -109,7 +117,18 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
     app.add_middleware(TrustedHostMiddleware, hosts=allowed_hosts(settings))
     install_error_handlers(app)
     app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")
-    for router in (health.router, jwks.router, launch.router, patient.router, source.router, actions.router, style.router,
-                   cds_routes.router, packet.router, referral.router, worklist.router):
+    for router in (
+        health.router,
+        jwks.router,
+        launch.router,
+        patient.router,
+        source.router,
+        actions.router,
+        style.router,
+        cds_routes.router,
+        packet.router,
+        referral.router,
+        worklist.router,
+    ):
         app.include_router(router)
     return app

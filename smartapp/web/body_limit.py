@@ -12,7 +12,9 @@ from smartapp.web.errors import AppError, error_response
 
 def too_large(limit: int) -> AppError:
     return AppError(
-        413, "request_too_large", "The request is too large",
+        413,
+        "request_too_large",
+        "The request is too large",
         f"SecondLook accepts request bodies of up to {limit // (1024 * 1024)} MiB; this one is larger and was not read.",
         "Send less data (for CDS Hooks, a narrower prefetch), or ask the administrator to raise SECONDLOOK_MAX_REQUEST_BYTES.",
     )

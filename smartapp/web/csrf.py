@@ -20,6 +20,10 @@ def csrf_token(request: Request, sid: str) -> str:
 
 def check_csrf(request: Request, sid: str, submitted: str | None) -> None:
     if not submitted or not hmac.compare_digest(submitted, csrf_token(request, sid)):
-        raise AppError(403, "csrf_failed", "The form could not be accepted",
-                       "This form was not sent from this SecondLook page (or the page is too old).",
-                       "Reload the page and try again.")
+        raise AppError(
+            403,
+            "csrf_failed",
+            "The form could not be accepted",
+            "This form was not sent from this SecondLook page (or the page is too old).",
+            "Reload the page and try again.",
+        )

@@ -45,8 +45,10 @@ async def get_smart_session(
         # opened from the worklist (stored server-side, checked against the worklist at opening).
         selected = await selected_patient(services.engine, session.id)
         registration = services.registry.get(session.iss)
-        still_allowed = registration is not None and session.fhir_user is not None and (
-            bool(registration.worklist_roles) or user_allowed(registration, session.fhir_user)
+        still_allowed = (
+            registration is not None
+            and session.fhir_user is not None
+            and (bool(registration.worklist_roles) or user_allowed(registration, session.fhir_user))
         )
         if selected is not None and still_allowed:
             request.state.worklist_patient = True

@@ -13,8 +13,15 @@ log = structlog.get_logger(__name__)
 
 
 class AppError(Exception):
-    def __init__(self, status_code: int, error: str, title: str, message: str, action: str = "",
-                 link: tuple[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        status_code: int,
+        error: str,
+        title: str,
+        message: str,
+        action: str = "",
+        link: tuple[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status_code = status_code
         self.error = error
@@ -27,7 +34,9 @@ class AppError(Exception):
 
 def too_deep() -> AppError:
     return AppError(
-        400, "request_too_deep", "The request is nested too deeply",
+        400,
+        "request_too_deep",
+        "The request is nested too deeply",
         "The JSON body nests objects or arrays too deeply to be read; nothing was processed.",
         "Send valid FHIR or CDS Hooks JSON.",
     )
@@ -79,7 +88,12 @@ def fhir_error_to_app_error(exc: FhirError) -> AppError:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
     async def _app_error(request: Request, exc: AppError) -> Response:
-        log.info("request_failed", error=exc.error, status=exc.status_code, path=request.scope.get("route_path", ""))
+        log.info(
+            "request_failed",
+            error=exc.error,
+            status=exc.status_code,
+            path=request.scope.get("route_path", ""),
+        )
         return error_response(request, exc)
 
     @app.exception_handler(LaunchError)
@@ -103,6 +117,11 @@ def install_error_handlers(app: FastAPI) -> None:
         log.exception("unexpected_error", error_type=type(exc).__name__)
         return error_response(
             request,
-            AppError(500, "internal_error", "Something went wrong in SecondLook", "The request could not be completed.",
-                     "Try again; if it keeps happening, contact support with the time of the error."),
+            AppError(
+                500,
+                "internal_error",
+                "Something went wrong in SecondLook",
+                "The request could not be completed.",
+                "Try again; if it keeps happening, contact support with the time of the error.",
+            ),
         )

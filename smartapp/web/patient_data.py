@@ -25,7 +25,9 @@ def fhir_client(services: AppServices, session: LaunchSession) -> FhirClient:
         session.iss,
         services.http,
         SessionTokenSource(services.tokens, session.id),
-        max_concurrency=ehr_concurrency(services.registry.get(session.iss), services.settings.fhir_max_concurrency),
+        max_concurrency=ehr_concurrency(
+            services.registry.get(session.iss), services.settings.fhir_max_concurrency
+        ),
     )
 
 
@@ -46,7 +48,9 @@ async def load_snapshot(services: AppServices, session: LaunchSession) -> Patien
     client = fhir_client(services, session)
     registration = services.registry.get(session.iss)
     return await load_patient_record(
-        client, session.patient, GrantedScopes.parse(session.granted_scope),
+        client,
+        session.patient,
+        GrantedScopes.parse(session.granted_scope),
         required_categories=registration.required_categories if registration else None,
         user=session.fhir_user,
     )
@@ -57,16 +61,21 @@ def evaluate_snapshot(snapshot: PatientRecordSnapshot, as_of: date | None = None
     unavailable = [Unavailable(g.resource_type, g.reason, g.message) for g in snapshot.gaps]
     try:
         result = evaluate_patient(
-            snapshot.resources, as_of=as_of or date.today(), attachments=snapshot.attachments,
-            unavailable=unavailable, patient=f"Patient/{snapshot.patient_id}",
+            snapshot.resources,
+            as_of=as_of or date.today(),
+            attachments=snapshot.attachments,
+            unavailable=unavailable,
+            patient=f"Patient/{snapshot.patient_id}",
         )
     except PatientNotInInput:
         return PatientResult(
             patient=f"Patient/{snapshot.patient_id}",
-            data_issues=[DataIssue(
-                resource="Patient",
-                reason="The patient's own record (Patient resource) could not be read, so no findings were computed.",
-            )],
+            data_issues=[
+                DataIssue(
+                    resource="Patient",
+                    reason="The patient's own record (Patient resource) could not be read, so no findings were computed.",
+                )
+            ],
         )
     return result
 
@@ -83,6 +92,7 @@ def record_summary(session: LaunchSession, snapshot: PatientRecordSnapshot) -> d
             "report_texts_read": len(snapshot.attachments),
         },
         "gaps": [
-            {"resource_type": g.resource_type, "reason": g.reason, "message": g.message} for g in snapshot.gaps
+            {"resource_type": g.resource_type, "reason": g.reason, "message": g.message}
+            for g in snapshot.gaps
         ],
     }

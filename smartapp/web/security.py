@@ -28,7 +28,9 @@ def frame_ancestors_header(origins: Iterable[str]) -> str:
 def launch_frame_csp(registry: Registry, settings: Settings, iss: str) -> str:
     """CSP for a page of one launch: framed only by that launch's EHR (plus the site's extras)."""
     registration = registry.get(iss)
-    return frame_ancestors_header([*(registration.frame_ancestors if registration else []), *settings.frame_ancestors])
+    return frame_ancestors_header(
+        [*(registration.frame_ancestors if registration else []), *settings.frame_ancestors]
+    )
 
 
 def set_iframe_cookie(response: Response, name: str, value: str, max_age: int) -> None:

@@ -27,12 +27,18 @@ class SourceDocument:
 
 
 def find_resource(snapshot: PatientRecordSnapshot, rtype: str, rid: str) -> dict[str, Any] | None:
-    return next((r for r in snapshot.resources if r.get("resourceType") == rtype and r.get("id") == rid), None)
+    return next(
+        (r for r in snapshot.resources if r.get("resourceType") == rtype and r.get("id") == rid), None
+    )
 
 
 def attachments_of(resource: dict[str, Any]) -> list[dict[str, Any]]:
     found = [f for f in resource.get("presentedForm") or [] if isinstance(f, dict)]
-    found += [c["attachment"] for c in resource.get("content") or [] if isinstance(c, dict) and isinstance(c.get("attachment"), dict)]
+    found += [
+        c["attachment"]
+        for c in resource.get("content") or []
+        if isinstance(c, dict) and isinstance(c.get("attachment"), dict)
+    ]
     return found
 
 
@@ -63,17 +69,49 @@ def load_document(snapshot: PatientRecordSnapshot, resource: dict[str, Any]) -> 
         text, title = report.text, report.title
         when = report.when.isoformat() if report.when else ""
     else:
-        when = str(resource.get("effectiveDateTime") or resource.get("onsetDateTime") or resource.get("authoredOn")
-                   or resource.get("recordedDate") or resource.get("performedDateTime") or resource.get("issued") or "")
+        when = str(
+            resource.get("effectiveDateTime")
+            or resource.get("onsetDateTime")
+            or resource.get("authoredOn")
+            or resource.get("recordedDate")
+            or resource.get("performedDateTime")
+            or resource.get("issued")
+            or ""
+        )
     if not text:
         text = coded_text(resource)
-        title = title or concept_text(resource.get("code") or resource.get("medicationCodeableConcept")) or resource_words(reference)
+        title = (
+            title
+            or concept_text(resource.get("code") or resource.get("medicationCodeableConcept"))
+            or resource_words(reference)
+        )
     attachments = [(i, str(a.get("contentType") or "")) for i, a in enumerate(attachments_of(resource))]
-    return SourceDocument(reference, title or resource_words(reference), us_date(parse_date(when)) if when else "", text, attachments)
+    return SourceDocument(
+        reference,
+        title or resource_words(reference),
+        us_date(parse_date(when)) if when else "",
+        text,
+        attachments,
+    )
 
 
-_SKIPPED = frozenset({"resourceType", "id", "meta", "text", "subject", "patient", "identifier", "contained", "encounter",
-                      "presentedForm", "content", "implicitRules", "language"})
+_SKIPPED = frozenset(
+    {
+        "resourceType",
+        "id",
+        "meta",
+        "text",
+        "subject",
+        "patient",
+        "identifier",
+        "contained",
+        "encounter",
+        "presentedForm",
+        "content",
+        "implicitRules",
+        "language",
+    }
+)
 
 
 def coded_text(resource: dict[str, Any]) -> str:
@@ -95,8 +133,11 @@ def _readable(value: Any) -> str:
         return "; ".join(t for t in (_readable(v) for v in value) if t)
     if isinstance(value, dict):
         if "coding" in value or "text" in value and len(value) <= 2:
-            codes = ", ".join(f"{system_name(str(c.get('system', '')))} {c.get('code')}".strip()
-                              for c in value.get("coding") or [] if isinstance(c, dict) and c.get("code"))
+            codes = ", ".join(
+                f"{system_name(str(c.get('system', '')))} {c.get('code')}".strip()
+                for c in value.get("coding") or []
+                if isinstance(c, dict) and c.get("code")
+            )
             words = concept_text(value)
             return f"{words} ({codes})" if words and codes else words or codes
         if "reference" in value or "display" in value:
@@ -105,7 +146,9 @@ def _readable(value: Any) -> str:
             return f"{value.get('value')} {value.get('unit') or value.get('code') or ''}".strip()
         if "start" in value or "end" in value:
             return " to ".join(_readable(value.get(k)) for k in ("start", "end") if value.get(k))
-        parts = [f"{k}: {t}" for k, v in value.items() if k not in ("url", "extension") and (t := _readable(v))]
+        parts = [
+            f"{k}: {t}" for k, v in value.items() if k not in ("url", "extension") and (t := _readable(v))
+        ]
         return ", ".join(parts)
     if isinstance(value, bool):
         return "yes" if value else "no"
@@ -124,4 +167,4 @@ def highlight(text: str, needle: str | None) -> list[tuple[str, bool]]:
     match = re.search(r"\s+".join(words), text)
     if not match:
         return [(text, False)]
-    return [(text[: match.start()], False), (match.group(0), True), (text[match.end():], False)]
+    return [(text[: match.start()], False), (match.group(0), True), (text[match.end() :], False)]

@@ -27,7 +27,7 @@ def host_of(value: str) -> str:
     """Host header -> host name: port dropped, IPv6 brackets removed, lower case."""
     value = value.strip().lower()
     if value.startswith("["):
-        return value[1:value.find("]")] if "]" in value else ""
+        return value[1 : value.find("]")] if "]" in value else ""
     return value.rsplit(":", 1)[0] if value.count(":") == 1 else value
 
 

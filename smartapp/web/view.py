@@ -82,18 +82,26 @@ def alert_triggers(app_context: str | None) -> list[str]:
 
 
 def evidence_views(sid: str, trigger: str, items: list[Evidence]) -> list[EvidenceView]:
-    return [EvidenceView(e.reference, e.text, e.where, source_url(sid, e.reference, trigger, i))
-            for i, e in enumerate(items)]
+    return [
+        EvidenceView(e.reference, e.text, e.where, source_url(sid, e.reference, trigger, i))
+        for i, e in enumerate(items)
+    ]
 
 
-def build_page(sid: str, evaluation: PatientResult, actions: list[FindingAction],
-               app_context: str | None = None) -> PageView:
+def build_page(
+    sid: str, evaluation: PatientResult, actions: list[FindingAction], app_context: str | None = None
+) -> PageView:
     dismissals = {a.trigger: a for a in actions if a.kind == "dismiss"}
     alerted = alert_triggers(app_context)
     urgent = evaluation.time_critical
-    view = PageView(time_critical=TimeCriticalView(urgent.reason, urgent.advice,
-                                                   evidence_views(sid, "time-critical", urgent.evidence)) if urgent else None,
-                    notes=list(evaluation.notes))
+    view = PageView(
+        time_critical=TimeCriticalView(
+            urgent.reason, urgent.advice, evidence_views(sid, "time-critical", urgent.evidence)
+        )
+        if urgent
+        else None,
+        notes=list(evaluation.notes),
+    )
     view.alert_labels = ["Time-critical" if t == "time-critical" else trigger_label(t) for t in alerted]
     for finding in evaluation.findings:
         trigger = finding.trigger
@@ -109,7 +117,9 @@ def build_page(sid: str, evaluation: PatientResult, actions: list[FindingAction]
             more_evidence=items[EVIDENCE_SHOWN:],
             action_label=ACTION_LABELS.get(finding.action, ""),
             reviews=[review_line(r) for r in finding.reviews],
-            not_found=[f"No {n.what}" + (f" in {n.searched}" if n.searched else "") + "." for n in finding.not_found],
+            not_found=[
+                f"No {n.what}" + (f" in {n.searched}" if n.searched else "") + "." for n in finding.not_found
+            ],
             dismissal=dismissals.get(trigger),
             from_alert=trigger in alerted,
         )
@@ -120,10 +130,15 @@ def build_page(sid: str, evaluation: PatientResult, actions: list[FindingAction]
         if action.kind != "add":
             continue
         card = FindingView(
-            trigger=action.trigger, label=trigger_label(action.trigger), urgency="routine",
-            urgency_label=URGENCY_LABELS["routine"], summary=action.note or "Added by a clinician.",
+            trigger=action.trigger,
+            label=trigger_label(action.trigger),
+            urgency="routine",
+            urgency_label=URGENCY_LABELS["routine"],
+            summary=action.note or "Added by a clinician.",
             rationale=f"Added by {action.who or 'a clinician'} on {us_date(action.created_at.date())}.",
-            evidence=[], source="clinician", action_id=action.id,
+            evidence=[],
+            source="clinician",
+            action_id=action.id,
         )
         view.findings.append(card)
     for issue in evaluation.data_issues:

@@ -40,7 +40,7 @@ ACTIONS = ("view-worklist", "open-patient", "export-csv", "set-status")
 def relative_user(fhir_user: str, iss: str) -> str:
     """`fhirUser` may be absolute under the FHIR base (Epic) or relative; compare it relative."""
     base = iss.rstrip("/") + "/"
-    return fhir_user[len(base):] if fhir_user.startswith(base) else fhir_user
+    return fhir_user[len(base) :] if fhir_user.startswith(base) else fhir_user
 
 
 def user_allowed(registration: Registration, fhir_user: str) -> bool:
@@ -67,17 +67,25 @@ async def has_allowed_role(registration: Registration, fhir_user: str, client: F
 async def cached_decision(engine: AsyncEngine, session_id: str) -> dict[str, Any] | None:
     async with engine.connect() as conn:
         row = (
-            await conn.execute(select(worklist_selections).where(worklist_selections.c.session_id == session_id))
+            await conn.execute(
+                select(worklist_selections).where(worklist_selections.c.session_id == session_id)
+            )
         ).first()
     return dict(row._mapping) if row is not None else None
 
 
-async def remember_decision(engine: AsyncEngine, session_id: str, iss: str, actor: str, authorized: bool) -> None:
+async def remember_decision(
+    engine: AsyncEngine, session_id: str, iss: str, actor: str, authorized: bool
+) -> None:
     async with engine.begin() as conn:
         await conn.execute(delete(worklist_selections).where(worklist_selections.c.session_id == session_id))
         await conn.execute(
             insert(worklist_selections).values(
-                session_id=session_id, iss=iss, actor=actor, authorized=authorized, patient_id=None,
+                session_id=session_id,
+                iss=iss,
+                actor=actor,
+                authorized=authorized,
+                patient_id=None,
                 updated_at=datetime.now(UTC),
             )
         )
@@ -101,7 +109,12 @@ async def selected_patient(engine: AsyncEngine, session_id: str) -> str | None:
 
 
 async def audit(
-    engine: AsyncEngine, *, iss: str, actor: str, action: str, patient_id: str | None = None,
+    engine: AsyncEngine,
+    *,
+    iss: str,
+    actor: str,
+    action: str,
+    patient_id: str | None = None,
     detail: str | None = None,
 ) -> None:
     """One audit row: who (fhirUser), which EHR, what, which patient id. No names, no tokens."""
@@ -110,7 +123,11 @@ async def audit(
     async with engine.begin() as conn:
         await conn.execute(
             insert(worklist_audit).values(
-                at=datetime.now(UTC), iss=iss, actor=actor, action=action, patient_id=patient_id,
+                at=datetime.now(UTC),
+                iss=iss,
+                actor=actor,
+                action=action,
+                patient_id=patient_id,
                 detail=detail[:200] if detail else None,
             )
         )

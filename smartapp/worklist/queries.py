@@ -26,8 +26,12 @@ CHANGES = {
 }
 CHANGE_LABELS = {"new": "New since last run", "changed": "Changed", "unchanged": "", "resolved": "Resolved"}
 STATUS_LABELS = {
-    "new": "New", "reviewed": "Reviewed", "referral-drafted": "Referral drafted",
-    "referral-sent": "Referral sent", "opinion-returned": "Opinion returned", "dismissed": "Dismissed",
+    "new": "New",
+    "reviewed": "Reviewed",
+    "referral-drafted": "Referral drafted",
+    "referral-sent": "Referral sent",
+    "opinion-returned": "Opinion returned",
+    "dismissed": "Dismissed",
 }
 TRIGGER_IDS = tuple(spec.id for spec in SPECS)
 
@@ -82,8 +86,16 @@ def _conditions(source: str, filters: Filters) -> list[ColumnElement[bool]]:
         where.append(entries.time_critical.is_(filters.time_critical == "yes"))
     if filters.group:
         # The list may have been written with or without ASCII escapes.
-        where.append(or_(*(entries.groups_json.contains(json.dumps(filters.group, ensure_ascii=escaped), autoescape=True)
-                           for escaped in (True, False))))
+        where.append(
+            or_(
+                *(
+                    entries.groups_json.contains(
+                        json.dumps(filters.group, ensure_ascii=escaped), autoescape=True
+                    )
+                    for escaped in (True, False)
+                )
+            )
+        )
     if filters.status:
         where.append(entries.status == filters.status)
     if filters.change == "new-or-changed":
@@ -247,14 +259,28 @@ async def latest_run(engine: AsyncEngine, source: str) -> RunProgress | None:
     if row is None:
         return None
     return RunProgress(
-        status=row.status, started_at=row.started_at, finished_at=row.finished_at,
-        patients_done=row.patients_done or 0, patients_total=row.patients_total,
+        status=row.status,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        patients_done=row.patients_done or 0,
+        patients_total=row.patients_total,
         errors=error_causes(row.errors_json),
     )
 
 
-CSV_COLUMNS = ("patient_id", "name", "birth_date", "triggers", "finding_count", "urgency", "time_critical",
-               "change", "status", "groups", "last_screened")
+CSV_COLUMNS = (
+    "patient_id",
+    "name",
+    "birth_date",
+    "triggers",
+    "finding_count",
+    "urgency",
+    "time_critical",
+    "change",
+    "status",
+    "groups",
+    "last_screened",
+)
 
 
 def _cell(value: str) -> str:
@@ -268,10 +294,16 @@ def to_csv(rows: list[Row]) -> str:
     writer.writerow(CSV_COLUMNS)
     for row in rows:
         values = [
-            row.patient_id, row.name, row.birth_date.isoformat() if row.birth_date else "",
-            "; ".join(row.trigger_labels), str(row.finding_count), row.urgency,
-            "yes" if row.time_critical else "no", CHANGE_LABELS.get(row.change, row.change),
-            STATUS_LABELS.get(row.status, row.status), "; ".join(row.groups),
+            row.patient_id,
+            row.name,
+            row.birth_date.isoformat() if row.birth_date else "",
+            "; ".join(row.trigger_labels),
+            str(row.finding_count),
+            row.urgency,
+            "yes" if row.time_critical else "no",
+            CHANGE_LABELS.get(row.change, row.change),
+            STATUS_LABELS.get(row.status, row.status),
+            "; ".join(row.groups),
             row.screened.date().isoformat() if row.screened else "",
         ]
         writer.writerow([_cell(value) for value in values])

@@ -17,8 +17,14 @@ CHROMIUM = Path("/usr/bin/chromium")  # Debian's package, installed by scripts/b
 # Without the background-networking flags Chromium keeps calling Google's hosts, which this
 # machine's closed network refuses; Playwright itself gives every launch a new temporary profile.
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-results" / "screenshots"
 # The first evaluation in a process loads the NLP pipeline; later launches take well under a second.
@@ -88,8 +94,9 @@ def context(chromium: Browser, request: pytest.FixtureRequest) -> Iterator[Brows
 @pytest.fixture
 def chromium_tablet(chromium: Browser, request: pytest.FixtureRequest) -> Iterator[BrowserContext]:
     """A 1024 × 768 touch tablet (landscape), the other device clinicians open the app on."""
-    ctx = chromium.new_context(viewport={"width": 1024, "height": 768}, device_scale_factor=2,
-                               is_mobile=True, has_touch=True)
+    ctx = chromium.new_context(
+        viewport={"width": 1024, "height": 768}, device_scale_factor=2, is_mobile=True, has_touch=True
+    )
     ctx.set_default_timeout(LOAD_TIMEOUT_MS)
     yield ctx
     close_with_screenshots(ctx, request)
@@ -102,7 +109,9 @@ def page(context: BrowserContext) -> Page:
 
 def patient_card(page: Page, patient_id: str):  # type: ignore[no-untyped-def]
     """The demo EHR launch page's card for one patient (it shows the id in a <code>)."""
-    return page.locator("article.card").filter(has=page.locator("code", has_text=re.compile(rf"^{re.escape(patient_id)}$")))
+    return page.locator("article.card").filter(
+        has=page.locator("code", has_text=re.compile(rf"^{re.escape(patient_id)}$"))
+    )
 
 
 def authorize(page_or_frame, *, uncheck: tuple[str, ...] = ()) -> None:  # type: ignore[no-untyped-def]
@@ -112,8 +121,9 @@ def authorize(page_or_frame, *, uncheck: tuple[str, ...] = ()) -> None:  # type:
     page_or_frame.get_by_role("button", name="Allow").click()
 
 
-def launch_from_ehr(page: Page, stack: Stack, patient_id: str, *, banner: bool = True,
-                    uncheck: tuple[str, ...] = ()) -> str:
+def launch_from_ehr(
+    page: Page, stack: Stack, patient_id: str, *, banner: bool = True, uncheck: tuple[str, ...] = ()
+) -> str:
     """Demo EHR launch page → "Launch SecondLook" → consent → Allow → results on screen.
     Returns the launch session id from the app's URL."""
     page.goto(f"{stack.ehr}/")

@@ -40,7 +40,9 @@ def open_link(page: Page, link: Locator) -> tuple[Page, Response | None]:
     if (link.get_attribute("target") or "") == "_blank":
         target = page.context.new_page()
         href = link.get_attribute("href") or ""
-        return target, target.goto(href if "://" in href else re.sub(r"(https?://[^/]+).*", r"\1", page.url) + href)
+        return target, target.goto(
+            href if "://" in href else re.sub(r"(https?://[^/]+).*", r"\1", page.url) + href
+        )
     with page.expect_navigation() as navigation:
         link.click()
     return page, navigation.value
@@ -68,19 +70,25 @@ def serious_violations(page: Page) -> list[str]:
     assert results.response["testEngine"]["name"] == "axe-core", results.response.get("testEngine")
     return [
         f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']][:5]}"
-        for v in results.response["violations"] if v["impact"] in ("serious", "critical")
+        for v in results.response["violations"]
+        if v["impact"] in ("serious", "critical")
     ]
 
 
-def test_whole_flow_from_ehr_launch_to_referral_draft(stack: Stack, page: Page, context: BrowserContext,
-                                                      shoot: Shoot) -> None:
+def test_whole_flow_from_ehr_launch_to_referral_draft(
+    stack: Stack, page: Page, context: BrowserContext, shoot: Shoot
+) -> None:
     requested: list[str] = []
     context.on("request", lambda request: requested.append(request.url))
     # The progress state is shown while the record loads: hold the page's data request until
     # the loading indicator has been seen, then let it through.
     held = []
-    page.route(re.compile(re.escape(stack.app) + r"/s/.+"),
-               lambda route: held.append(route) if route.request.resource_type in ("fetch", "xhr") else route.continue_())
+    page.route(
+        re.compile(re.escape(stack.app) + r"/s/.+"),
+        lambda route: (
+            held.append(route) if route.request.resource_type in ("fetch", "xhr") else route.continue_()
+        ),
+    )
     page.goto(f"{stack.ehr}/")
     patient_card(page, EDITED).get_by_role("button", name="Launch SecondLook").click()
     authorize(page)
@@ -107,7 +115,9 @@ def test_whole_flow_from_ehr_launch_to_referral_draft(stack: Stack, page: Page, 
     quoted = " ".join(evidence.locator("mark").first.inner_text().split())
     assert quoted
     link = evidence.locator("a[data-testid=open-source]")
-    assert re.fullmatch(rf"(.*)/s/{sid}/source/[A-Za-z]+/[A-Za-z0-9.-]+([?#].*)?", link.get_attribute("href") or "")
+    assert re.fullmatch(
+        rf"(.*)/s/{sid}/source/[A-Za-z]+/[A-Za-z0-9.-]+([?#].*)?", link.get_attribute("href") or ""
+    )
     viewer, response = open_link(page, link)
     assert response is not None and response.status == 200
     highlights = viewer.locator("mark[data-testid=evidence-highlight]")
@@ -146,8 +156,9 @@ def test_whole_flow_from_ehr_launch_to_referral_draft(stack: Stack, page: Page, 
     add.locator("select[name=trigger]").select_option(chosen)
     add.locator("textarea[name=note]").fill("Patient asked about a sarcoma centre.")
     add.get_by_role("button", name="Add finding").click()
-    expect(page.locator(f"[data-testid=finding][data-source=clinician][data-trigger='{chosen}']")).to_have_count(
-        1, timeout=LOAD_TIMEOUT_MS)
+    expect(
+        page.locator(f"[data-testid=finding][data-source=clinician][data-trigger='{chosen}']")
+    ).to_have_count(1, timeout=LOAD_TIMEOUT_MS)
     shoot(page, "-after-edits")
 
     # Draft referral opens the packet editor for this launch's patient.
@@ -163,8 +174,9 @@ def test_whole_flow_from_ehr_launch_to_referral_draft(stack: Stack, page: Page, 
     assert not outside, outside
 
 
-def test_launch_inside_the_ehr_iframe_on_another_site(stack: Stack, page: Page, context: BrowserContext,
-                                                      shoot: Shoot) -> None:
+def test_launch_inside_the_ehr_iframe_on_another_site(
+    stack: Stack, page: Page, context: BrowserContext, shoot: Shoot
+) -> None:
     patient_id = RARE_MULTI
     page.set_viewport_size({"width": 860, "height": 900})  # the EHR's frame is then about 820 px wide
     page.goto(f"{stack.ehr}/chart/{patient_id}")
@@ -198,7 +210,9 @@ def test_two_tabs_on_two_patients_never_mix(stack: Stack, context: BrowserContex
         for tab, patient_id in ((tab1, first), (tab2, second)):
             expect(tab.locator("[data-testid=patient-banner]")).to_contain_text(family_name(patient_id))
             assert sorted(engine_triggers(tab)) == sorted(INDEX[patient_id]["triggers"])
-            expect(tab.locator("[data-testid=time-critical]")).to_have_count(1 if INDEX[patient_id]["time_critical"] else 0)
+            expect(tab.locator("[data-testid=time-critical]")).to_have_count(
+                1 if INDEX[patient_id]["time_critical"] else 0
+            )
         for tab in (tab1, tab2):
             tab.reload()
             expect(tab.locator("[data-testid=results]")).to_be_visible(timeout=LOAD_TIMEOUT_MS)
@@ -229,25 +243,29 @@ def tab_until(page: Page, predicate: str, limit: int = 150) -> bool:
 
 
 def focus_is_visible(page: Page) -> bool:
-    return bool(page.evaluate("""() => {
+    return bool(
+        page.evaluate("""() => {
         const el = document.activeElement;
         const s = getComputedStyle(el);
         const outlined = s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) > 0;
         return el.matches(':focus-visible') && (outlined || s.boxShadow !== 'none');
-    }"""))
+    }""")
+    )
 
 
 def test_keyboard_reaches_dismiss_and_draft_referral(stack: Stack, page: Page, shoot: Shoot) -> None:
     launch_from_ehr(page, stack, RARE_MULTI)
     page.locator("body").focus()
-    assert tab_until(page, "!!document.activeElement.closest('details[data-testid=dismiss]')"), \
+    assert tab_until(page, "!!document.activeElement.closest('details[data-testid=dismiss]')"), (
         "Tab never reached a Dismiss control"
+    )
     assert focus_is_visible(page), "the focused Dismiss control has no visible focus indicator"
     shoot(page, "-dismiss-focus")
     page.keyboard.press("Enter")  # opens the <details>; its form is next in tab order
     assert tab_until(page, "document.activeElement.matches('select[name=reason]')", limit=5)
-    assert tab_until(page, "document.activeElement.matches('a[data-testid=draft-referral]')"), \
+    assert tab_until(page, "document.activeElement.matches('a[data-testid=draft-referral]')"), (
         "Tab never reached the Draft referral link"
+    )
     assert focus_is_visible(page), "the focused Draft referral link has no visible focus indicator"
 
 
@@ -256,8 +274,9 @@ def assert_no_horizontal_scroll(page: Page) -> None:
     assert width[0] <= width[1], f"page scrolls sideways: scrollWidth {width[0]} > innerWidth {width[1]}"
 
 
-def test_fits_800px_and_a_touch_tablet(stack: Stack, page: Page, chromium_tablet: BrowserContext,
-                                       shoot: Shoot) -> None:
+def test_fits_800px_and_a_touch_tablet(
+    stack: Stack, page: Page, chromium_tablet: BrowserContext, shoot: Shoot
+) -> None:
     page.set_viewport_size({"width": 800, "height": 900})
     launch_from_ehr(page, stack, RARE_MULTI)
     assert_no_horizontal_scroll(page)
@@ -277,8 +296,11 @@ def test_print_hides_interactive_controls(stack: Stack, page: Page, request) -> 
     launch_from_ehr(page, stack, RARE_MULTI)
     page.emulate_media(media="print")
     expect(page.locator("[data-testid=finding]").first).to_be_visible()
-    for selector in ("details[data-testid=dismiss]", "form[data-testid=add-finding]",
-                     "a[data-testid=draft-referral]"):
+    for selector in (
+        "details[data-testid=dismiss]",
+        "form[data-testid=add-finding]",
+        "a[data-testid=draft-referral]",
+    ):
         expect(page.locator(selector).first).to_be_hidden()
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.pdf(path=str(SCREENSHOTS / f"{request.node.name}.pdf"))

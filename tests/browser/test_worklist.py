@@ -36,7 +36,9 @@ def coordinator_launch(page: Page, stack: Stack) -> None:
     page.wait_for_url(re.compile(re.escape(stack.app) + r"/s/[A-Za-z0-9_-]+/worklist$"))
 
 
-def test_coordinator_launch_filters_by_keyboard_and_passes_axe(seeded: Stack, page: Page, shoot: Shoot) -> None:
+def test_coordinator_launch_filters_by_keyboard_and_passes_axe(
+    seeded: Stack, page: Page, shoot: Shoot
+) -> None:
     coordinator_launch(page, seeded)
     expect(page.get_by_role("heading", level=1)).to_have_count(1)
     assert set(rows(page)) == FLAGGED and rows(page)[0] == "demo-aml"
@@ -45,7 +47,9 @@ def test_coordinator_launch_filters_by_keyboard_and_passes_axe(seeded: Stack, pa
     shoot(page, "-worklist")
     # Keyboard only: reach the urgency filter, choose Expedite, apply.
     page.locator("body").focus()
-    assert tab_until(page, "document.activeElement.id === 'f-urgency'"), "Tab never reached the urgency filter"
+    assert tab_until(page, "document.activeElement.id === 'f-urgency'"), (
+        "Tab never reached the urgency filter"
+    )
     assert focus_is_visible(page)
     page.get_by_label("Urgency").select_option("expedite")
     assert tab_until(page, "document.activeElement.textContent.trim() === 'Apply filters'", limit=20)

@@ -91,13 +91,17 @@ class Stack:
     def token(self, path: str, **options: Any) -> str:
         return mint(self.keys, self.url + path, **options)
 
-    def call(self, body: dict[str, Any], *, token: str | None = None, path: str = f"/cds-services/{SERVICE}") -> httpx2.Response:
+    def call(
+        self, body: dict[str, Any], *, token: str | None = None, path: str = f"/cds-services/{SERVICE}"
+    ) -> httpx2.Response:
         bearer = token if token is not None else self.token(path)
         return self.http.post(self.url + path, json=body, headers={"Authorization": f"Bearer {bearer}"})
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory, key_server: str, fhir_base: str, keys: Keys) -> Iterator[Stack]:
+def stack(
+    tmp_path_factory: pytest.TempPathFactory, key_server: str, fhir_base: str, keys: Keys
+) -> Iterator[Stack]:
     data = tmp_path_factory.mktemp("cds")
     clients = data / "cds-clients.toml"
     clients.write_text(
@@ -120,11 +124,26 @@ def stack(tmp_path_factory: pytest.TempPathFactory, key_server: str, fhir_base: 
         s.http.close()
 
 
-def mint(keys: Keys, aud: str | list[str], *, alg: str = "ES384", iss: str = ISS, exp_in: int = 300,
-         jti: str | None = None, header: dict[str, Any] | None = None, claims: dict[str, Any] | None = None,
-         key: RSAKey | ECKey | None = None) -> str:
+def mint(
+    keys: Keys,
+    aud: str | list[str],
+    *,
+    alg: str = "ES384",
+    iss: str = ISS,
+    exp_in: int = 300,
+    jti: str | None = None,
+    header: dict[str, Any] | None = None,
+    claims: dict[str, Any] | None = None,
+    key: RSAKey | ECKey | None = None,
+) -> str:
     now = int(time.time())
-    body: dict[str, Any] = {"iss": iss, "aud": aud, "iat": now, "exp": now + exp_in, "jti": jti or str(uuid.uuid4())}
+    body: dict[str, Any] = {
+        "iss": iss,
+        "aud": aud,
+        "iat": now,
+        "exp": now + exp_in,
+        "jti": jti or str(uuid.uuid4()),
+    }
     body.update(claims or {})
     signer = key or (keys.rsa if alg == "RS384" else keys.ec)
     head = {"alg": alg, "typ": "JWT", "kid": signer.kid, **(header or {})}
@@ -160,7 +179,10 @@ class FakeFhir:
             return Response(status=401)
         parts = request.path.split("/")[2:]
         if self.status != 200 and len(parts) == 1:
-            outcome = {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "forbidden"}]}
+            outcome = {
+                "resourceType": "OperationOutcome",
+                "issue": [{"severity": "error", "code": "forbidden"}],
+            }
             return Response(json.dumps(outcome), status=self.status, content_type="application/fhir+json")
         if len(parts) == 2:
             found = [r for r in self.resources if r["resourceType"] == parts[0] and r["id"] == parts[1]]

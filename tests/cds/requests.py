@@ -21,13 +21,35 @@ def minimal_request(patient_id: str = "p-minimal", *, prefetch: bool = True) -> 
     }
     if prefetch:
         body["prefetch"] = {key: empty_bundle() for key in PREFETCH}
-        body["prefetch"]["patient"] = {"resourceType": "Patient", "id": patient_id, "gender": "female", "birthDate": "1960-02-03"}
+        body["prefetch"]["patient"] = {
+            "resourceType": "Patient",
+            "id": patient_id,
+            "gender": "female",
+            "birthDate": "1960-02-03",
+        }
         body["prefetch"]["conditions"] = {
-            "resourceType": "Bundle", "type": "searchset",
-            "entry": [{"resource": {
-                "resourceType": "Condition", "id": "htn", "subject": {"reference": f"Patient/{patient_id}"},
-                "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}]},
-                "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "I10"}], "text": "Essential hypertension"},
-            }}],
+            "resourceType": "Bundle",
+            "type": "searchset",
+            "entry": [
+                {
+                    "resource": {
+                        "resourceType": "Condition",
+                        "id": "htn",
+                        "subject": {"reference": f"Patient/{patient_id}"},
+                        "clinicalStatus": {
+                            "coding": [
+                                {
+                                    "system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
+                                    "code": "active",
+                                }
+                            ]
+                        },
+                        "code": {
+                            "coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "I10"}],
+                            "text": "Essential hypertension",
+                        },
+                    }
+                }
+            ],
         }
     return body

@@ -29,8 +29,13 @@ def test_sandbox_is_off_by_default_and_refused_in_production(tmp_path: Path) -> 
     clients = load_clients(settings(tmp_path, None, cds_allow_sandbox=True))
     sandbox = clients.get(SANDBOX_ISS)
     assert sandbox is not None and sandbox.jku == (SANDBOX_JKU,) and sandbox.jwks_url is None
-    production = Settings(environment="production", secret_key=Fernet.generate_key().decode(), public_url="https://app.test",
-                          ehr_config=tmp_path / "ehrs.toml", cds_allow_sandbox=True)
+    production = Settings(
+        environment="production",
+        secret_key=Fernet.generate_key().decode(),
+        public_url="https://app.test",
+        ehr_config=tmp_path / "ehrs.toml",
+        cds_allow_sandbox=True,
+    )
     with pytest.raises(CdsClientError):
         load_clients(production)
 
@@ -49,14 +54,18 @@ def test_duplicate_and_unknown_keys_are_refused(tmp_path: Path) -> None:
 
 
 def test_fhir_servers_listed_or_registered(tmp_path: Path) -> None:
-    text = ('[[client]]\niss = "https://a.test"\njwks_url = "https://a.test/jwks"\nfhir_servers = ["https://fhir.a.test/r4/"]\n'
-            '[[client]]\niss = "https://b.test"\njwks_url = "https://b.test/jwks"\n')
+    text = (
+        '[[client]]\niss = "https://a.test"\njwks_url = "https://a.test/jwks"\nfhir_servers = ["https://fhir.a.test/r4/"]\n'
+        '[[client]]\niss = "https://b.test"\njwks_url = "https://b.test/jwks"\n'
+    )
     clients = load_clients(settings(tmp_path, text))
     registry = Registry([Registration(iss="https://registered.test/fhir", client_id="x")])
     a, b = clients.get("https://a.test"), clients.get("https://b.test")
     assert a is not None and b is not None
     assert a.allows_fhir_server("https://fhir.a.test/r4", registry)
-    assert not a.allows_fhir_server("https://registered.test/fhir", registry)  # an explicit list is the whole list
+    assert not a.allows_fhir_server(
+        "https://registered.test/fhir", registry
+    )  # an explicit list is the whole list
     assert not a.allows_fhir_server("https://fhir.a.test/r4/../other", registry)
     assert b.allows_fhir_server("https://registered.test/fhir/", registry)
     assert not b.allows_fhir_server("https://evil.test/fhir", registry)

@@ -18,7 +18,9 @@ def rows(stack: Stack, card: str) -> list[dict[str, Any]]:
 
     async def read() -> list[dict[str, Any]]:
         async with engine.connect() as conn:
-            result = await conn.execute(select(cds_feedback).where(cds_feedback.c.card_uuid == card).order_by(cds_feedback.c.id))
+            result = await conn.execute(
+                select(cds_feedback).where(cds_feedback.c.card_uuid == card).order_by(cds_feedback.c.id)
+            )
             return [dict(row._mapping) for row in result]
 
     # The app's engine belongs to the server thread's loop; a separate loop is fine for aiosqlite reads.
@@ -27,19 +29,37 @@ def rows(stack: Stack, card: str) -> list[dict[str, Any]]:
 
 def test_overridden_and_accepted_feedback_is_stored_once(stack: Stack) -> None:
     card = "0b0f7a1c-54d2-5f2e-9a0b-8f1e2d3c4b5a"
-    body = {"feedback": [
-        {"card": card, "outcome": "overridden", "outcomeTimestamp": "2026-11-25T10:15:00Z",
-         "overrideReason": {"reason": {"system": "urn:secondlook:cds:override-reason", "code": "already-reviewed",
-                                       "display": "Second opinion already obtained or requested"},
-                            "userComment": "Sent to sarcoma center last week"}},
-        {"card": card, "outcome": "accepted", "outcomeTimestamp": "2026-11-25T10:20:00+01:00", "acceptedSuggestions": []},
-    ]}
+    body = {
+        "feedback": [
+            {
+                "card": card,
+                "outcome": "overridden",
+                "outcomeTimestamp": "2026-11-25T10:15:00Z",
+                "overrideReason": {
+                    "reason": {
+                        "system": "urn:secondlook:cds:override-reason",
+                        "code": "already-reviewed",
+                        "display": "Second opinion already obtained or requested",
+                    },
+                    "userComment": "Sent to sarcoma center last week",
+                },
+            },
+            {
+                "card": card,
+                "outcome": "accepted",
+                "outcomeTimestamp": "2026-11-25T10:20:00+01:00",
+                "acceptedSuggestions": [],
+            },
+        ]
+    }
     first = stack.call(body, path=PATH)
     assert first.status_code == 200 and first.json() == {}
     assert stack.call(body, path=PATH).status_code == 200  # clients may repeat feedback
     stored = rows(stack, card)
     assert [(r["outcome"], r["outcome_timestamp"]) for r in stored] == [
-        ("overridden", "2026-11-25T10:15:00+00:00"), ("accepted", "2026-11-25T09:20:00+00:00")]
+        ("overridden", "2026-11-25T10:15:00+00:00"),
+        ("accepted", "2026-11-25T09:20:00+00:00"),
+    ]
     assert stored[0]["override_code"] == "already-reviewed"
     assert stored[0]["override_display"] == "Second opinion already obtained or requested"
     assert stored[0]["user_comment"] == "Sent to sarcoma center last week"
@@ -54,7 +74,10 @@ def test_feedback_needs_its_own_audience(stack: Stack) -> None:
 
 
 def test_invalid_feedback_is_refused(stack: Stack) -> None:
-    for body in ({"feedback": []}, {"feedback": [{"card": "c", "outcome": "ignored", "outcomeTimestamp": "2026-11-25T10:15:00Z"}]},
-                 {"feedback": [{"card": "c", "outcome": "accepted"}]}):
+    for body in (
+        {"feedback": []},
+        {"feedback": [{"card": "c", "outcome": "ignored", "outcomeTimestamp": "2026-11-25T10:15:00Z"}]},
+        {"feedback": [{"card": "c", "outcome": "accepted"}]},
+    ):
         response = stack.call(body, path=PATH)
         assert response.status_code == 400, body

@@ -37,7 +37,9 @@ def test_only_the_keys_missing_from_prefetch_are_read(stack: Stack, fake_fhir: A
     assert [c["indicator"] for c in response.json()["cards"]] == ["critical", "warning"]
 
 
-def test_prefetch_without_authorization_is_evaluated_and_unread_text_is_named(stack: Stack, fake_fhir: Any) -> None:
+def test_prefetch_without_authorization_is_evaluated_and_unread_text_is_named(
+    stack: Stack, fake_fhir: Any
+) -> None:
     fake = fake_fhir("demo-aml")
     request = aml_request(stack)
     del request["fhirAuthorization"], request["fhirServer"]
@@ -59,7 +61,9 @@ def test_fhir_server_not_allowed_for_the_client_gets_412_and_no_token_is_sent(
     response = stack.call(request)
     assert response.status_code == 412
     outcome = response.json()
-    assert outcome["resourceType"] == "OperationOutcome" and "not accepted" in outcome["issue"][0]["diagnostics"]
+    assert (
+        outcome["resourceType"] == "OperationOutcome" and "not accepted" in outcome["issue"][0]["diagnostics"]
+    )
     assert fake.calls == [] and not [entry for entry in httpserver.log if "elsewhere" in entry[0].path]
 
 
@@ -107,7 +111,10 @@ def test_scope_without_a_required_type_gives_412_without_calling(stack: Stack, f
 
 def test_operation_outcome_in_prefetch_counts_as_missing(stack: Stack) -> None:
     request = minimal_request()
-    request["prefetch"]["diagnosticReports"] = {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "too-costly"}]}
+    request["prefetch"]["diagnosticReports"] = {
+        "resourceType": "OperationOutcome",
+        "issue": [{"severity": "error", "code": "too-costly"}],
+    }
     response = stack.call(request)
     assert response.status_code == 412
     assert "diagnosticReports" in response.json()["issue"][0]["diagnostics"]
@@ -131,12 +138,25 @@ def test_malformed_requests(stack: Stack) -> None:
 
 
 def test_read_prefetch_keys() -> None:
-    page = {"resourceType": "Bundle", "entry": [{"resource": {"resourceType": "Condition", "id": "c"}}],
-            "link": [{"relation": "next", "url": "https://fhir.test/page2"}]}
-    found, partial = read_prefetch({"conditions": page, "carePlans": None, "patient": {"resourceType": "Patient", "id": "p"},
-                                    "observations": {"resourceType": "OperationOutcome"}, "unknownKey": page})
-    assert found == {"patient": [{"resourceType": "Patient", "id": "p"}], "conditions": [{"resourceType": "Condition", "id": "c"}],
-                     "carePlans": []}
+    page = {
+        "resourceType": "Bundle",
+        "entry": [{"resource": {"resourceType": "Condition", "id": "c"}}],
+        "link": [{"relation": "next", "url": "https://fhir.test/page2"}],
+    }
+    found, partial = read_prefetch(
+        {
+            "conditions": page,
+            "carePlans": None,
+            "patient": {"resourceType": "Patient", "id": "p"},
+            "observations": {"resourceType": "OperationOutcome"},
+            "unknownKey": page,
+        }
+    )
+    assert found == {
+        "patient": [{"resourceType": "Patient", "id": "p"}],
+        "conditions": [{"resourceType": "Condition", "id": "c"}],
+        "carePlans": [],
+    }
     assert partial == {"conditions"}
     assert set(PREFETCH) >= set(found)
     assert HOOK_TOKEN and SERVICE
@@ -162,7 +182,11 @@ def test_attachment_urls_escaping_the_fhir_server_get_no_hook_token(
     httpserver.expect_request("/auth/jwks").respond_with_data(b"the EHR's keys", content_type="text/plain")
     request = aml_request(stack)
     reports = request["prefetch"]["diagnosticReports"]["entry"]
-    escapes = [stack.fhir_base + "/../auth/jwks", stack.fhir_base + "/%2e%2E/auth/jwks", "Binary/%2E%2e/../auth/jwks"]
+    escapes = [
+        stack.fhir_base + "/../auth/jwks",
+        stack.fhir_base + "/%2e%2E/auth/jwks",
+        "Binary/%2E%2e/../auth/jwks",
+    ]
     for entry, url in zip(reports, escapes, strict=False):
         entry["resource"]["presentedForm"][0]["url"] = url
     response = stack.call(request)

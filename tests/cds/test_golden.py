@@ -66,4 +66,3 @@ def test_golden_scenario(stack: Stack, fake_fhir: Any, scenario: str) -> None:
         assert not [path for path, _ in fake.calls if not path.startswith("/fhir/Binary/")]
     again = stack.call(request).json()["cards"]
     assert [c["uuid"] for c in again] == [c["uuid"] for c in cards]  # uuids are stable per hookInstance
-

@@ -32,12 +32,19 @@ def test_valid_es384_and_rs384_tokens_are_accepted(stack: Stack) -> None:
 
 
 def test_audience_list_containing_the_endpoint_is_accepted(stack: Stack) -> None:
-    assert stack.call(minimal_request(), token=mint(stack.keys, ["https://other.test", stack.url + PATH])).status_code == 200
+    assert (
+        stack.call(
+            minimal_request(), token=mint(stack.keys, ["https://other.test", stack.url + PATH])
+        ).status_code
+        == 200
+    )
 
 
 def test_wrong_audience(stack: Stack) -> None:
     assert_bare_401(stack, stack.token("/cds-services"))  # the discovery URL, not this service
-    assert_bare_401(stack, mint(stack.keys, stack.url.replace("127.0.0.1", "localhost") + PATH))  # Host-derived
+    assert_bare_401(
+        stack, mint(stack.keys, stack.url.replace("127.0.0.1", "localhost") + PATH)
+    )  # Host-derived
     assert_bare_401(stack, stack.token(PATH + "/feedback"))
 
 
@@ -82,7 +89,9 @@ def test_hs256_signed_with_the_public_key(stack: Stack) -> None:
 def test_hs256_with_a_shared_secret(stack: Stack) -> None:
     now = int(time.time())
     claims = {"iss": ISS, "aud": stack.url + PATH, "iat": now, "exp": now + 300, "jti": str(uuid.uuid4())}
-    token = jwt.encode({"alg": "HS256", "kid": "ec-1"}, claims, OctKey.generate_key(256), algorithms=["HS256"])
+    token = jwt.encode(
+        {"alg": "HS256", "kid": "ec-1"}, claims, OctKey.generate_key(256), algorithms=["HS256"]
+    )
     assert_bare_401(stack, token)
 
 
@@ -140,7 +149,11 @@ def test_a_key_of_the_wrong_type_or_curve_for_the_algorithm_is_refused(stack: St
     now = int(time.time())
     claims = {"iss": ISS, "aud": stack.url + PATH, "iat": now, "exp": now + 300, "jti": str(uuid.uuid4())}
     fake = "." + base64.urlsafe_b64encode(b"x" * 96).rstrip(b"=").decode()
-    for alg, kid in (("ES384", stack.keys.rsa.kid), ("RS384", stack.keys.ec.kid), ("ES384", stack.keys.p256.kid)):
+    for alg, kid in (
+        ("ES384", stack.keys.rsa.kid),
+        ("RS384", stack.keys.ec.kid),
+        ("ES384", stack.keys.p256.kid),
+    ):
         token = unsigned({"alg": alg, "typ": "JWT", "kid": kid}, claims).rstrip(".") + fake
         assert refused_for(stack, token) == "key_alg_mismatch", (alg, kid)
 

@@ -22,7 +22,9 @@ async def test_rotation_outage_and_ttl(httpserver: HTTPServer, monkeypatch: pyte
     new = ECKey.generate_key("P-384", parameters={"kid": "new"})
     url = httpserver.url_for("/jwks.json")
     httpserver.expect_oneshot_request("/jwks.json").respond_with_json(KeySet([old]).as_dict(private=False))
-    httpserver.expect_oneshot_request("/jwks.json").respond_with_json(KeySet([old, new]).as_dict(private=False))
+    httpserver.expect_oneshot_request("/jwks.json").respond_with_json(
+        KeySet([old, new]).as_dict(private=False)
+    )
     async with httpx2.AsyncClient() as http:
         cache = KeySetCache(http)
         assert kids(await cache.key_set(url)) == {"old"}

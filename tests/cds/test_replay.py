@@ -42,7 +42,9 @@ async def test_concurrent_replays_let_exactly_one_through(tmp_path: Path) -> Non
         await create_tables(engine, metadata)
         caches = [ReplayCache(engine) for _ in range(5)]
         jti = str(uuid.uuid4())
-        results = await asyncio.gather(*(c.remember("https://a.test", jti, time.time() + 300) for c in caches))
+        results = await asyncio.gather(
+            *(c.remember("https://a.test", jti, time.time() + 300) for c in caches)
+        )
         assert sorted(results) == [False, False, False, False, True]
     finally:
         await engine.dispose()

@@ -9,8 +9,15 @@ PATH = f"/cds-services/{SERVICE}"
 
 
 def _post(stack: Stack, content: bytes) -> object:
-    return stack.http.post(stack.url + PATH, content=content, headers={
-        "Authorization": f"Bearer {stack.token(PATH)}", "Content-Type": "application/json", "Accept": "application/json"})
+    return stack.http.post(
+        stack.url + PATH,
+        content=content,
+        headers={
+            "Authorization": f"Bearer {stack.token(PATH)}",
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+        },
+    )
 
 
 def test_deeply_nested_body_is_a_bad_request(stack: Stack) -> None:
@@ -42,7 +49,14 @@ def test_chunked_body_over_the_ceiling_is_refused_with_413(stack: Stack) -> None
             yield b"x" * (1024 * 1024)
         yield b'"}'
 
-    response = stack.http.post(stack.url + PATH, content=chunks(), headers={
-        "Authorization": f"Bearer {stack.token(PATH)}", "Content-Type": "application/json", "Accept": "application/json"})
+    response = stack.http.post(
+        stack.url + PATH,
+        content=chunks(),
+        headers={
+            "Authorization": f"Bearer {stack.token(PATH)}",
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+        },
+    )
     assert response.status_code == 413
     assert response.headers["content-security-policy"]

@@ -73,7 +73,11 @@ def assertion(
 def request_token(
     client: httpx2.Client, ehr: RunningEhr, signed: str, scope: str | None = "system/*.rs"
 ) -> httpx2.Response:
-    form = {"grant_type": "client_credentials", "client_assertion_type": ASSERTION_TYPE, "client_assertion": signed}
+    form = {
+        "grant_type": "client_credentials",
+        "client_assertion_type": ASSERTION_TYPE,
+        "client_assertion": signed,
+    }
     if scope is not None:
         form["scope"] = scope
     return client.post(f"{ehr.base_url}/auth/token", data=form)
@@ -120,7 +124,10 @@ def test_scope_is_narrowed_to_what_was_registered(client: httpx2.Client, ehr: Ru
 @pytest.mark.parametrize(
     ("build", "expected"),
     [
-        (lambda ehr: assertion(ehr, aud="https://elsewhere.example/token"), "aud must be this token endpoint"),
+        (
+            lambda ehr: assertion(ehr, aud="https://elsewhere.example/token"),
+            "aud must be this token endpoint",
+        ),
         (lambda ehr: assertion(ehr, exp=int(time.time()) - 120), "expired"),
         (lambda ehr: assertion(ehr, exp=int(time.time()) + 3600), "more than 5 minutes"),
         (lambda ehr: assertion(ehr, header={"kid": "no-such-kid"}), "kid 'no-such-kid'"),
@@ -128,13 +135,28 @@ def test_scope_is_narrowed_to_what_was_registered(client: httpx2.Client, ehr: Ru
         (lambda ehr: assertion(ehr, RS_UNBOUND, alg="RS256"), "alg 'RS256'"),
         (lambda ehr: assertion(ehr, header={"typ": "JOSE"}), "typ"),
         (lambda ehr: assertion(ehr, iss="someone-else"), "iss and sub"),
-        (lambda ehr: assertion(ehr, iss="unknown", sub="unknown"), "not a registered backend services client"),
+        (
+            lambda ehr: assertion(ehr, iss="unknown", sub="unknown"),
+            "not a registered backend services client",
+        ),
         (lambda ehr: assertion(ehr, header={"jku": "https://attacker.example/jwks"}), "jku"),
     ],
-    ids=["wrong-aud", "expired", "exp-too-far", "unknown-kid", "wrong-key", "wrong-alg", "wrong-typ", "iss-not-sub",
-         "unknown-client", "foreign-jku"],  # fmt: skip
+    ids=[
+        "wrong-aud",
+        "expired",
+        "exp-too-far",
+        "unknown-kid",
+        "wrong-key",
+        "wrong-alg",
+        "wrong-typ",
+        "iss-not-sub",
+        "unknown-client",
+        "foreign-jku",
+    ],  # fmt: skip
 )
-def test_rejected_assertions_say_why(client: httpx2.Client, ehr: RunningEhr, build: Any, expected: str) -> None:
+def test_rejected_assertions_say_why(
+    client: httpx2.Client, ehr: RunningEhr, build: Any, expected: str
+) -> None:
     description = refused(request_token(client, ehr, build(ehr)))
     assert expected in description
 

@@ -80,7 +80,9 @@ async def export(
     bulk: BulkExportClient, request: ExportRequest, dest: Path, progress: list[ExportProgress] | None = None
 ) -> tuple[Manifest, DownloadReport, dict[str, list[dict[str, Any]]]]:
     status_url = await bulk.kick_off(request)
-    manifest = await bulk.wait_for_manifest(status_url, on_progress=progress.append if progress is not None else None)
+    manifest = await bulk.wait_for_manifest(
+        status_url, on_progress=progress.append if progress is not None else None
+    )
     report = await download_manifest(bulk, manifest, dest)
     assert report.failed == []
     by_type: dict[str, list[dict[str, Any]]] = {}
@@ -152,7 +154,9 @@ async def test_tumor_board_group_is_next_week_and_exportable(
     token = await bulk.tokens.token()
     found = await asyncio.to_thread(
         lambda: httpx2.get(
-            f"{ehr.fhir_base}/Group", params={"name": "tumor board"}, headers={"Authorization": f"Bearer {token}"}
+            f"{ehr.fhir_base}/Group",
+            params={"name": "tumor board"},
+            headers={"Authorization": f"Bearer {token}"},
         ).json()
     )
     assert found["total"] == 1
@@ -176,7 +180,9 @@ async def test_type_filter(bulk: BulkExportClient, tmp_path: Path) -> None:
 
 
 async def test_since_filters_on_last_updated(bulk: BulkExportClient, tmp_path: Path) -> None:
-    _m, _r, everything = await export(bulk, ExportRequest(level="system", types=["Observation"]), tmp_path / "all")
+    _m, _r, everything = await export(
+        bulk, ExportRequest(level="system", types=["Observation"]), tmp_path / "all"
+    )
     stamps = sorted(item["meta"]["lastUpdated"] for item in everything["Observation"])
     since = stamps[len(stamps) // 2]
     _m, _r, recent = await export(
@@ -202,7 +208,9 @@ async def test_post_parameters_with_patient(ehr: RunningEhr, bulk: BulkExportCli
     assert {patient_reference(item) for item in by_type.get("Condition", [])} <= set(chosen)
 
 
-async def test_unsupported_parameter_is_reported_in_the_error_file(bulk: BulkExportClient, tmp_path: Path) -> None:
+async def test_unsupported_parameter_is_reported_in_the_error_file(
+    bulk: BulkExportClient, tmp_path: Path
+) -> None:
     request = ExportRequest(level="patient", types=["Patient"], type_filters=["Patient?gender=female"])
     manifest, report, _by_type = await export(bulk, request, tmp_path)
     assert len(manifest.errors) == 1
@@ -228,8 +236,12 @@ async def test_cancel(bulk: BulkExportClient, http: httpx2.AsyncClient) -> None:
         await bulk.wait_for_manifest(status_url)
 
 
-async def test_status_and_files_need_the_same_client(ehr: RunningEhr, bulk: BulkExportClient, tmp_path: Path) -> None:
-    manifest, _report, _by_type = await export(bulk, ExportRequest(level="patient", types=["Patient"]), tmp_path)
+async def test_status_and_files_need_the_same_client(
+    ehr: RunningEhr, bulk: BulkExportClient, tmp_path: Path
+) -> None:
+    manifest, _report, _by_type = await export(
+        bulk, ExportRequest(level="patient", types=["Patient"]), tmp_path
+    )
     url = manifest.output[0].url
     async with httpx2.AsyncClient() as plain:
         assert (await plain.get(url)).status_code == 401
@@ -275,7 +287,9 @@ def test_every_resource_has_last_updated(ehr: RunningEhr) -> None:
     token = system_token(ehr)
     with httpx2.Client() as client:
         page = client.get(
-            f"{ehr.fhir_base}/Observation", headers={"Authorization": f"Bearer {token}"}, params={"_count": 100}
+            f"{ehr.fhir_base}/Observation",
+            headers={"Authorization": f"Bearer {token}"},
+            params={"_count": 100},
         ).json()
     stamps = [entry["resource"]["meta"]["lastUpdated"] for entry in page["entry"]]
     assert len(stamps) == 100 and all(stamps)

@@ -24,47 +24,108 @@ def patient(pid: str = PID, birth: str = "1960-05-01", gender: str = "female") -
     return {"resourceType": "Patient", "id": pid, "birthDate": birth, "gender": gender}
 
 
-def condition(cid: str, code: str, display: str = "", *, system: str = ICD10, text: str = "", clinical: str = "active",
-              verification: str = "confirmed", onset: str = "2026-01-10", morphology: str = "", topography: str = "",
-              pid: str = PID) -> dict[str, Any]:
+def condition(
+    cid: str,
+    code: str,
+    display: str = "",
+    *,
+    system: str = ICD10,
+    text: str = "",
+    clinical: str = "active",
+    verification: str = "confirmed",
+    onset: str = "2026-01-10",
+    morphology: str = "",
+    topography: str = "",
+    pid: str = PID,
+) -> dict[str, Any]:
     out: dict[str, Any] = {
-        "resourceType": "Condition", "id": cid, "subject": {"reference": f"Patient/{pid}"},
+        "resourceType": "Condition",
+        "id": cid,
+        "subject": {"reference": f"Patient/{pid}"},
         "code": cc(system, code, display, text),
         "clinicalStatus": cc("http://terminology.hl7.org/CodeSystem/condition-clinical", clinical),
         "verificationStatus": cc("http://terminology.hl7.org/CodeSystem/condition-ver-status", verification),
         "onsetDateTime": onset,
     }
     if morphology:
-        out["extension"] = [{"url": "http://hl7.org/fhir/us/mcode/StructureDefinition/mcode-histology-morphology-behavior",
-                             "valueCodeableConcept": cc(ICDO3, morphology)}]
+        out["extension"] = [
+            {
+                "url": "http://hl7.org/fhir/us/mcode/StructureDefinition/mcode-histology-morphology-behavior",
+                "valueCodeableConcept": cc(ICDO3, morphology),
+            }
+        ]
     if topography:
         out["bodySite"] = [cc(ICDO3, topography)]
     return out
 
 
-def report(rid: str, text: str, *, kind: str = "pathology", status: str = "final", date: str = "2026-01-15",
-           content_type: str = "text/plain", pid: str = PID, title: str = "Surgical pathology") -> dict[str, Any]:
-    category = {"pathology": cc(LOINC, "LP7839-6", "Pathology"), "imaging": cc(LOINC, "LP29684-5", "Radiology")}[kind]
-    code = cc(LOINC, "11526-1", "Pathology study", title) if kind == "pathology" else cc(LOINC, "24627-2", "CT Chest", title)
+def report(
+    rid: str,
+    text: str,
+    *,
+    kind: str = "pathology",
+    status: str = "final",
+    date: str = "2026-01-15",
+    content_type: str = "text/plain",
+    pid: str = PID,
+    title: str = "Surgical pathology",
+) -> dict[str, Any]:
+    category = {
+        "pathology": cc(LOINC, "LP7839-6", "Pathology"),
+        "imaging": cc(LOINC, "LP29684-5", "Radiology"),
+    }[kind]
+    code = (
+        cc(LOINC, "11526-1", "Pathology study", title)
+        if kind == "pathology"
+        else cc(LOINC, "24627-2", "CT Chest", title)
+    )
     return {
-        "resourceType": "DiagnosticReport", "id": rid, "status": status, "category": [category], "code": code,
-        "subject": {"reference": f"Patient/{pid}"}, "effectiveDateTime": date, "issued": f"{date}T12:00:00Z",
+        "resourceType": "DiagnosticReport",
+        "id": rid,
+        "status": status,
+        "category": [category],
+        "code": code,
+        "subject": {"reference": f"Patient/{pid}"},
+        "effectiveDateTime": date,
+        "issued": f"{date}T12:00:00Z",
         "presentedForm": [{"contentType": content_type, "data": base64.b64encode(text.encode()).decode()}],
     }
 
 
 def note(nid: str, text: str, *, date: str = "2026-01-20", pid: str = PID) -> dict[str, Any]:
     return {
-        "resourceType": "DocumentReference", "id": nid, "status": "current", "type": cc(LOINC, "11506-3", "Progress note"),
-        "subject": {"reference": f"Patient/{pid}"}, "date": f"{date}T10:00:00Z",
-        "content": [{"attachment": {"contentType": "text/plain", "data": base64.b64encode(text.encode()).decode()}}],
+        "resourceType": "DocumentReference",
+        "id": nid,
+        "status": "current",
+        "type": cc(LOINC, "11506-3", "Progress note"),
+        "subject": {"reference": f"Patient/{pid}"},
+        "date": f"{date}T10:00:00Z",
+        "content": [
+            {"attachment": {"contentType": "text/plain", "data": base64.b64encode(text.encode()).decode()}}
+        ],
     }
 
 
-def observation(oid: str, loinc: str, display: str, *, value: float | None = None, unit: str = "", text_value: str = "",
-                coded: dict[str, Any] | None = None, date: str = "2026-01-15", pid: str = PID) -> dict[str, Any]:
-    out: dict[str, Any] = {"resourceType": "Observation", "id": oid, "status": "final", "code": cc(LOINC, loinc, display),
-                           "subject": {"reference": f"Patient/{pid}"}, "effectiveDateTime": date}
+def observation(
+    oid: str,
+    loinc: str,
+    display: str,
+    *,
+    value: float | None = None,
+    unit: str = "",
+    text_value: str = "",
+    coded: dict[str, Any] | None = None,
+    date: str = "2026-01-15",
+    pid: str = PID,
+) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "resourceType": "Observation",
+        "id": oid,
+        "status": "final",
+        "code": cc(LOINC, loinc, display),
+        "subject": {"reference": f"Patient/{pid}"},
+        "effectiveDateTime": date,
+    }
     if value is not None:
         out["valueQuantity"] = {"value": value, "unit": unit}
     elif coded is not None:
@@ -74,33 +135,76 @@ def observation(oid: str, loinc: str, display: str, *, value: float | None = Non
     return out
 
 
-def medication(mid: str, name: str, *, status: str = "active", intent: str = "order", date: str = "2025-10-01",
-               reason: tuple[str, str] | None = None, resource_type: str = "MedicationRequest", pid: str = PID) -> dict[str, Any]:
-    out: dict[str, Any] = {"resourceType": resource_type, "id": mid, "status": status, "medicationCodeableConcept": {"text": name},
-                           "subject": {"reference": f"Patient/{pid}"}}
+def medication(
+    mid: str,
+    name: str,
+    *,
+    status: str = "active",
+    intent: str = "order",
+    date: str = "2025-10-01",
+    reason: tuple[str, str] | None = None,
+    resource_type: str = "MedicationRequest",
+    pid: str = PID,
+) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "resourceType": resource_type,
+        "id": mid,
+        "status": status,
+        "medicationCodeableConcept": {"text": name},
+        "subject": {"reference": f"Patient/{pid}"},
+    }
     if resource_type == "MedicationRequest":
         out["intent"] = intent
         out["authoredOn"] = date
     else:
         out["effectiveDateTime"] = date
     if reason:
-        out["statusReason"] = cc(SNOMED, reason[0], reason[1]) if resource_type == "MedicationRequest" else [cc(SNOMED, reason[0], reason[1])]
+        out["statusReason"] = (
+            cc(SNOMED, reason[0], reason[1])
+            if resource_type == "MedicationRequest"
+            else [cc(SNOMED, reason[0], reason[1])]
+        )
     return out
 
 
-def service_request(sid: str, text: str, *, status: str = "active", intent: str = "order", when: str = "2026-02-20",
-                    code: tuple[str, str] | None = None, note_text: str = "", pid: str = PID) -> dict[str, Any]:
+def service_request(
+    sid: str,
+    text: str,
+    *,
+    status: str = "active",
+    intent: str = "order",
+    when: str = "2026-02-20",
+    code: tuple[str, str] | None = None,
+    note_text: str = "",
+    pid: str = PID,
+) -> dict[str, Any]:
     concept = cc(SNOMED, code[0], code[1], text) if code else {"text": text}
-    out: dict[str, Any] = {"resourceType": "ServiceRequest", "id": sid, "status": status, "intent": intent, "code": concept,
-                           "subject": {"reference": f"Patient/{pid}"}, "authoredOn": "2026-01-25", "occurrenceDateTime": when}
+    out: dict[str, Any] = {
+        "resourceType": "ServiceRequest",
+        "id": sid,
+        "status": status,
+        "intent": intent,
+        "code": concept,
+        "subject": {"reference": f"Patient/{pid}"},
+        "authoredOn": "2026-01-25",
+        "occurrenceDateTime": when,
+    }
     if note_text:
         out["note"] = [{"text": note_text}]
     return out
 
 
-def procedure(pid_: str, text: str, *, status: str = "completed", date: str = "2025-06-01", pid: str = PID) -> dict[str, Any]:
-    return {"resourceType": "Procedure", "id": pid_, "status": status, "code": {"text": text},
-            "subject": {"reference": f"Patient/{pid}"}, "performedDateTime": date}
+def procedure(
+    pid_: str, text: str, *, status: str = "completed", date: str = "2025-06-01", pid: str = PID
+) -> dict[str, Any]:
+    return {
+        "resourceType": "Procedure",
+        "id": pid_,
+        "status": status,
+        "code": {"text": text},
+        "subject": {"reference": f"Patient/{pid}"},
+        "performedDateTime": date,
+    }
 
 
 def bundle(*resources: dict[str, Any], kind: str = "collection") -> dict[str, Any]:

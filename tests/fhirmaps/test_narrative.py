@@ -4,8 +4,10 @@ from fhirmaps.narrative import attachment_bytes, decode_bytes, html_to_text, rtf
 
 
 def test_sections_split_on_varied_headings_and_keep_history_apart() -> None:
-    text = ("Clinical History: r/o lymphoma\nFINAL DIAGNOSIS -\nLymph node: Reactive hyperplasia. COMMENT: Flow cytometry pending.\n"
-            "Gross Description:\nReceived in formalin.\nDiagnosis was made after review.")
+    text = (
+        "Clinical History: r/o lymphoma\nFINAL DIAGNOSIS -\nLymph node: Reactive hyperplasia. COMMENT: Flow cytometry pending.\n"
+        "Gross Description:\nReceived in formalin.\nDiagnosis was made after review."
+    )
     kinds = [(s.kind, s.text.splitlines()[0]) for s in split_sections(text)]
     assert kinds[0] == ("history", "r/o lymphoma")
     assert kinds[1] == ("diagnosis", "Lymph node: Reactive hyperplasia.")
@@ -18,7 +20,10 @@ def test_sections_split_on_varied_headings_and_keep_history_apart() -> None:
 def test_rtf_and_html_are_reduced_to_text() -> None:
     rtf = r"{\rtf1\ansi{\fonttbl{\f0 Arial;}}\f0 FINAL DIAGNOSIS:\par Mantle cell lymphoma, caf\'e9\par}"
     assert rtf_to_text(rtf) == "FINAL DIAGNOSIS:\nMantle cell lymphoma, café"
-    assert html_to_text("<div><p>IMPRESSION:</p><p>New liver lesions &amp; progression</p></div>") == "IMPRESSION:\n\nNew liver lesions & progression"
+    assert (
+        html_to_text("<div><p>IMPRESSION:</p><p>New liver lesions &amp; progression</p></div>")
+        == "IMPRESSION:\n\nNew liver lesions & progression"
+    )
 
 
 def test_pdf_text_is_extracted() -> None:
@@ -44,17 +49,28 @@ def test_attachment_sources_inline_binary_and_fetched() -> None:
     inline = {"contentType": "text/plain", "data": base64.b64encode(b"hello").decode()}
     assert attachment_bytes(inline, {}, {}) == (b"hello", "text/plain")
     by_binary = {"contentType": "text/plain", "url": "https://ehr.example/fhir/Binary/b1"}
-    assert attachment_bytes(by_binary, {"Binary/b1": (b"from binary", "text/plain")}, {}) == (b"from binary", "text/plain")
+    assert attachment_bytes(by_binary, {"Binary/b1": (b"from binary", "text/plain")}, {}) == (
+        b"from binary",
+        "text/plain",
+    )
     fetched = {"url": "https://docs.example/r1.txt"}
-    assert attachment_bytes(fetched, {}, {"https://docs.example/r1.txt": (b"x", "text/plain")}) == (b"x", "text/plain")
+    assert attachment_bytes(fetched, {}, {"https://docs.example/r1.txt": (b"x", "text/plain")}) == (
+        b"x",
+        "text/plain",
+    )
     assert attachment_bytes({"url": "https://docs.example/missing"}, {}, {}) is None
 
 
 def test_binary_content_is_refused_whatever_its_declared_type() -> None:
     import pytest
 
-    for blob in (b"\x89PNG\r\n\x1a\n" + bytes(range(256)), b"PK\x03\x04FINAL DIAGNOSIS", b"text with a NUL\x00 byte",
-                 bytes(range(0, 32)) * 10, bytes(range(128, 256)) * 4):
+    for blob in (
+        b"\x89PNG\r\n\x1a\n" + bytes(range(256)),
+        b"PK\x03\x04FINAL DIAGNOSIS",
+        b"text with a NUL\x00 byte",
+        bytes(range(0, 32)) * 10,
+        bytes(range(128, 256)) * 4,
+    ):
         for content_type in ("text/plain", ""):
             with pytest.raises(ValueError, match="binary"):
                 decode_bytes(blob, content_type)
@@ -62,5 +78,11 @@ def test_binary_content_is_refused_whatever_its_declared_type() -> None:
 
 def test_utf8_bom_utf16_and_windows_1252_text_are_read() -> None:
     assert decode_bytes(b"\xef\xbb\xbfFINAL DIAGNOSIS: Chordoma", "text/plain") == "FINAL DIAGNOSIS: Chordoma"
-    assert decode_bytes("FINAL DIAGNOSIS: Chordoma".encode("utf-16"), "text/plain") == "FINAL DIAGNOSIS: Chordoma"
-    assert decode_bytes("Caf\u00e9 au lait spots \u2013 no malignancy".encode("cp1252"), "") == "Caf\u00e9 au lait spots \u2013 no malignancy"
+    assert (
+        decode_bytes("FINAL DIAGNOSIS: Chordoma".encode("utf-16"), "text/plain")
+        == "FINAL DIAGNOSIS: Chordoma"
+    )
+    assert (
+        decode_bytes("Caf\u00e9 au lait spots \u2013 no malignancy".encode("cp1252"), "")
+        == "Caf\u00e9 au lait spots \u2013 no malignancy"
+    )

@@ -11,10 +11,22 @@ PATIENT = {"resourceType": "Patient", "id": "p1"}
 
 def referral(identifier_system: str | None) -> dict:
     resource = {
-        "resourceType": "ServiceRequest", "id": "sr1", "status": "active", "intent": "order",
-        "subject": {"reference": "Patient/p1"}, "authoredOn": "2026-11-20",
-        "code": {"coding": [{"system": "http://snomed.info/sct", "code": "77406008",
-                             "display": "Confirmatory medical consultation"}], "text": "Second opinion referral"},
+        "resourceType": "ServiceRequest",
+        "id": "sr1",
+        "status": "active",
+        "intent": "order",
+        "subject": {"reference": "Patient/p1"},
+        "authoredOn": "2026-11-20",
+        "code": {
+            "coding": [
+                {
+                    "system": "http://snomed.info/sct",
+                    "code": "77406008",
+                    "display": "Confirmatory medical consultation",
+                }
+            ],
+            "text": "Second opinion referral",
+        },
     }
     if identifier_system:
         resource["identifier"] = [{"system": identifier_system, "value": "packet-1"}]

@@ -21,11 +21,19 @@ def test_invalid_resource_becomes_data_issue_and_rest_still_counts() -> None:
 
 
 def test_resources_are_grouped_by_patient_with_urn_uuid_references() -> None:
-    transaction = {"resourceType": "Bundle", "type": "transaction", "entry": [
-        {"fullUrl": "urn:uuid:aaa", "resource": {"resourceType": "Patient", "id": "pa"}},
-        {"fullUrl": "urn:uuid:bbb", "resource": {"resourceType": "Patient", "id": "pb"}},
-        {"fullUrl": "urn:uuid:c1", "resource": condition("c1", "C45.0", "Mesothelioma", pid="x") | {"subject": {"reference": "urn:uuid:bbb"}}},
-    ]}
+    transaction = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {"fullUrl": "urn:uuid:aaa", "resource": {"resourceType": "Patient", "id": "pa"}},
+            {"fullUrl": "urn:uuid:bbb", "resource": {"resourceType": "Patient", "id": "pb"}},
+            {
+                "fullUrl": "urn:uuid:c1",
+                "resource": condition("c1", "C45.0", "Mesothelioma", pid="x")
+                | {"subject": {"reference": "urn:uuid:bbb"}},
+            },
+        ],
+    }
     records = read_records([transaction], as_of=AS_OF)
     assert [r.patient for r in records] == ["Patient/pa", "Patient/pb"]
     assert records[1].diagnoses[0].source.reference == "Condition/c1"
@@ -33,29 +41,56 @@ def test_resources_are_grouped_by_patient_with_urn_uuid_references() -> None:
 
 
 def test_history_and_family_codes_are_excluded_from_current_diagnoses() -> None:
-    [record] = read_records([bundle(patient(), condition("z", "Z85.3", "Personal history of malignant neoplasm of breast"))], as_of=AS_OF)
+    [record] = read_records(
+        [bundle(patient(), condition("z", "Z85.3", "Personal history of malignant neoplasm of breast"))],
+        as_of=AS_OF,
+    )
     assert record.diagnoses == []
     assert record.excluded_diagnoses[0].source.reference == "Condition/z"
 
 
 def test_attachments_to_fetch_skips_inline_and_binary_and_dedupes() -> None:
     dr = report("r1", "x")
-    dr["presentedForm"] = [{"contentType": "application/pdf", "url": "https://ehr/doc/1"}, {"contentType": "text/plain", "url": "Binary/b1"}]
-    doc = {"resourceType": "DocumentReference", "id": "d1", "status": "current", "subject": {"reference": "Patient/p1"},
-           "content": [{"attachment": {"contentType": "application/pdf", "url": "https://ehr/doc/1"}}]}
-    binary = {"resourceType": "Binary", "id": "b1", "contentType": "text/plain", "data": base64.b64encode(b"FINAL DIAGNOSIS: GIST").decode()}
-    assert attachments_to_fetch([bundle(patient(), dr, doc, binary)]) == [("https://ehr/doc/1", "application/pdf")]
+    dr["presentedForm"] = [
+        {"contentType": "application/pdf", "url": "https://ehr/doc/1"},
+        {"contentType": "text/plain", "url": "Binary/b1"},
+    ]
+    doc = {
+        "resourceType": "DocumentReference",
+        "id": "d1",
+        "status": "current",
+        "subject": {"reference": "Patient/p1"},
+        "content": [{"attachment": {"contentType": "application/pdf", "url": "https://ehr/doc/1"}}],
+    }
+    binary = {
+        "resourceType": "Binary",
+        "id": "b1",
+        "contentType": "text/plain",
+        "data": base64.b64encode(b"FINAL DIAGNOSIS: GIST").decode(),
+    }
+    assert attachments_to_fetch([bundle(patient(), dr, doc, binary)]) == [
+        ("https://ehr/doc/1", "application/pdf")
+    ]
 
 
 def test_same_attachment_url_is_read_once() -> None:
     url = "Binary/b1"
     dr = report("r1", "")
     dr["presentedForm"] = [{"contentType": "text/plain", "url": url}]
-    doc = {"resourceType": "DocumentReference", "id": "d1", "status": "current", "subject": {"reference": "Patient/p1"},
-           "type": {"coding": [{"system": "http://loinc.org", "code": "11526-1"}]},
-           "content": [{"attachment": {"contentType": "text/plain", "url": url}}]}
-    binary = {"resourceType": "Binary", "id": "b1", "contentType": "text/plain",
-              "data": base64.b64encode(b"FINAL DIAGNOSIS:\nStomach: Gastrointestinal stromal tumor.").decode()}
+    doc = {
+        "resourceType": "DocumentReference",
+        "id": "d1",
+        "status": "current",
+        "subject": {"reference": "Patient/p1"},
+        "type": {"coding": [{"system": "http://loinc.org", "code": "11526-1"}]},
+        "content": [{"attachment": {"contentType": "text/plain", "url": url}}],
+    }
+    binary = {
+        "resourceType": "Binary",
+        "id": "b1",
+        "contentType": "text/plain",
+        "data": base64.b64encode(b"FINAL DIAGNOSIS:\nStomach: Gastrointestinal stromal tumor.").decode(),
+    }
     [record] = read_records([bundle(patient(), dr, doc, binary)], as_of=AS_OF)
     assert [d.source.reference for d in record.diagnoses] == ["DiagnosticReport/r1"]
 
@@ -75,12 +110,22 @@ def test_every_code_file_names_its_source_and_date() -> None:
 
 
 def test_pathology_panel_history_observation_is_not_a_diagnosis() -> None:
-    history = {"resourceType": "Observation", "id": "o1", "status": "final", "subject": {"reference": "Patient/p1"},
-               "code": {"coding": [{"system": "http://loinc.org", "code": "22636-5"}]},
-               "valueString": "Enlarging neck mass; clinical concern is mantle cell lymphoma versus reactive node."}
-    final = {"resourceType": "Observation", "id": "o2", "status": "final", "subject": {"reference": "Patient/p1"},
-             "code": {"coding": [{"system": "http://loinc.org", "code": "22637-3"}]},
-             "valueString": "Lymph node, left neck, excision: Follicular lymphoma, grade 1-2 of 3, with a follicular pattern."}
+    history = {
+        "resourceType": "Observation",
+        "id": "o1",
+        "status": "final",
+        "subject": {"reference": "Patient/p1"},
+        "code": {"coding": [{"system": "http://loinc.org", "code": "22636-5"}]},
+        "valueString": "Enlarging neck mass; clinical concern is mantle cell lymphoma versus reactive node.",
+    }
+    final = {
+        "resourceType": "Observation",
+        "id": "o2",
+        "status": "final",
+        "subject": {"reference": "Patient/p1"},
+        "code": {"coding": [{"system": "http://loinc.org", "code": "22637-3"}]},
+        "valueString": "Lymph node, left neck, excision: Follicular lymphoma, grade 1-2 of 3, with a follicular pattern.",
+    }
     [record] = read_records([bundle(patient(), history, final)], as_of=AS_OF)
     assert [d.entity.id for d in record.diagnoses if d.entity] == ["fl"]
 
@@ -88,8 +133,14 @@ def test_pathology_panel_history_observation_is_not_a_diagnosis() -> None:
 def test_condition_stage_and_coverage_are_kept() -> None:
     breast = condition("c1", "C50.912", "Malignant neoplasm of left female breast")
     breast["stage"] = [{"summary": {"text": "Stage IV"}}]
-    coverage = {"resourceType": "Coverage", "id": "cov1", "status": "active", "beneficiary": {"reference": "Patient/p1"},
-                "payor": [{"display": "Medicare"}], "class": [{"type": {"text": "plan"}, "value": "PartB", "name": "Original Medicare Part B"}]}
+    coverage = {
+        "resourceType": "Coverage",
+        "id": "cov1",
+        "status": "active",
+        "beneficiary": {"reference": "Patient/p1"},
+        "payor": [{"display": "Medicare"}],
+        "class": [{"type": {"text": "plan"}, "value": "PartB", "name": "Original Medicare Part B"}],
+    }
     [record] = read_records([bundle(patient(), breast, coverage)], as_of=AS_OF)
     assert record.diagnoses[0].stage == "Stage IV"
     assert record.coverage[0].text == "Medicare | Original Medicare Part B"
@@ -100,7 +151,9 @@ def test_single_patient_resource_without_subject_is_read_with_a_data_issue() -> 
     del orphan["subject"]
     [record] = read_records([bundle(patient(), orphan)], as_of=AS_OF)
     assert [d.source.reference for d in record.diagnoses] == ["Condition/c1"]
-    assert any(i["resource"] == "Condition/c1" and "no patient reference" in i["reason"] for i in record.data_issues)
+    assert any(
+        i["resource"] == "Condition/c1" and "no patient reference" in i["reason"] for i in record.data_issues
+    )
 
 
 def test_duplicate_resources_are_read_once() -> None:
@@ -115,22 +168,31 @@ def test_another_patients_resource_in_a_one_patient_input_is_named_not_read() ->
     from tests.fhirmaps.builders import condition, patient
 
     stray = condition("c9", "C92.00", "Acute myeloblastic leukemia", pid="elsewhere")
-    [record] = read_records([patient(), condition("c1", "C50.911", "Breast cancer"), stray], as_of=date(2026, 3, 1))
+    [record] = read_records(
+        [patient(), condition("c1", "C50.911", "Breast cancer"), stray], as_of=date(2026, 3, 1)
+    )
     assert record.patient == "Patient/p1"
     assert [d.source.reference for d in record.diagnoses] == ["Condition/c1"]
-    assert {"resource": "Condition/c9",
-            "reason": "refers to Patient/elsewhere, which is not in the input; not read as this patient's data"} in record.data_issues
+    assert {
+        "resource": "Condition/c9",
+        "reason": "refers to Patient/elsewhere, which is not in the input; not read as this patient's data",
+    } in record.data_issues
 
 
 def test_a_patient_missing_from_a_population_input_is_still_read_and_flagged() -> None:
     from fhirmaps.read import read_records
     from tests.fhirmaps.builders import condition, patient
 
-    records = read_records([patient("a"), patient("b"), condition("c1", "C50.911", "Breast cancer", pid="gone")],
-                           as_of=date(2026, 3, 1))
+    records = read_records(
+        [patient("a"), patient("b"), condition("c1", "C50.911", "Breast cancer", pid="gone")],
+        as_of=date(2026, 3, 1),
+    )
     gone = next(r for r in records if r.patient == "Patient/gone")
     assert [d.source.reference for d in gone.diagnoses] == ["Condition/c1"]
-    assert gone.data_issues[0]["resource"] == "Patient/gone" and "not in the input" in gone.data_issues[0]["reason"]
+    assert (
+        gone.data_issues[0]["resource"] == "Patient/gone"
+        and "not in the input" in gone.data_issues[0]["reason"]
+    )
 
 
 def test_a_generated_narrative_is_not_read_as_report_text() -> None:
@@ -152,8 +214,15 @@ def test_snomed_only_diagnoses_map_to_their_cancer() -> None:
     from fhirmaps.read import read_records
     from tests.fhirmaps.builders import SNOMED, condition, patient
 
-    cases = {"408643008": "breast-carcinoma", "353431000119107": "breast-carcinoma", "126906006": "prostate-adenocarcinoma",
-             "424132000": "nsclc-nos", "67841000119103": "sclc", "93761005": "colorectal", "277571004": "all"}
+    cases = {
+        "408643008": "breast-carcinoma",
+        "353431000119107": "breast-carcinoma",
+        "126906006": "prostate-adenocarcinoma",
+        "424132000": "nsclc-nos",
+        "67841000119103": "sclc",
+        "93761005": "colorectal",
+        "277571004": "all",
+    }
     for code, entity in cases.items():
         [record] = read_records([patient(), condition("c1", code, "", system=SNOMED)], as_of=date(2026, 3, 1))
         [diagnosis] = record.diagnoses
@@ -164,8 +233,10 @@ def test_a_suspected_cancer_situation_is_not_a_confirmed_diagnosis() -> None:
     from fhirmaps.read import read_records
     from tests.fhirmaps.builders import SNOMED, condition, patient
 
-    [record] = read_records([patient(), condition("c1", "162573006", "Suspected lung cancer (situation)", system=SNOMED)],
-                            as_of=date(2026, 3, 1))
+    [record] = read_records(
+        [patient(), condition("c1", "162573006", "Suspected lung cancer (situation)", system=SNOMED)],
+        as_of=date(2026, 3, 1),
+    )
     [diagnosis] = record.diagnoses
     assert diagnosis.uncertain
 
@@ -174,19 +245,36 @@ def test_metastasis_from_prostate_is_a_secondary_prostate_cancer() -> None:
     from fhirmaps.read import read_records
     from tests.fhirmaps.builders import SNOMED, condition, patient
 
-    [record] = read_records([patient(), condition("c1", "314994000", "Metastasis from malignant tumor of prostate", system=SNOMED)],
-                            as_of=date(2026, 3, 1))
+    [record] = read_records(
+        [
+            patient(),
+            condition("c1", "314994000", "Metastasis from malignant tumor of prostate", system=SNOMED),
+        ],
+        as_of=date(2026, 3, 1),
+    )
     [diagnosis] = record.diagnoses
-    assert diagnosis.secondary and diagnosis.entity is not None and diagnosis.entity.id == "prostate-adenocarcinoma"
+    assert (
+        diagnosis.secondary
+        and diagnosis.entity is not None
+        and diagnosis.entity.id == "prostate-adenocarcinoma"
+    )
 
 
 def test_a_drug_sent_as_an_rxnorm_code_alone_is_named_and_counted_as_anticancer() -> None:
     from fhirmaps.read import read_records
     from tests.fhirmaps.builders import patient
 
-    order = {"resourceType": "MedicationRequest", "id": "m1", "status": "active", "intent": "order", "authoredOn": "2026-01-05",
-             "subject": {"reference": "Patient/p1"},
-             "medicationCodeableConcept": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "1547545"}]}}
+    order = {
+        "resourceType": "MedicationRequest",
+        "id": "m1",
+        "status": "active",
+        "intent": "order",
+        "authoredOn": "2026-01-05",
+        "subject": {"reference": "Patient/p1"},
+        "medicationCodeableConcept": {
+            "coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "1547545"}]
+        },
+    }
     [record] = read_records([patient(), order], as_of=date(2026, 3, 1))
     [action] = record.actions
     assert (action.name, action.antineoplastic) == ("pembrolizumab", True)

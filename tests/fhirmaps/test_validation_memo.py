@@ -12,7 +12,10 @@ INVALID = {"resourceType": "Observation", "id": "o2", "status": "resulted", "cod
 
 def test_check_batch_gives_the_same_answers_as_validation_problem() -> None:
     checked = r4b.check_batch([VALID, INVALID])
-    assert [problem for _key, problem in checked] == [r4b.validation_problem(VALID), r4b.validation_problem(INVALID)]
+    assert [problem for _key, problem in checked] == [
+        r4b.validation_problem(VALID),
+        r4b.validation_problem(INVALID),
+    ]
     assert checked[0][1] is None and checked[1][1] and "not valid FHIR R4B" in checked[1][1]
 
 

@@ -125,7 +125,9 @@ def paged_observations(ehr: CountingEhr, server: HTTPServer, pages: int, throttl
             if throttle:
                 ehr.throttled = True
         if throttle:
-            return Response("{}", status=429, headers={"Retry-After": "0"}, content_type="application/fhir+json")
+            return Response(
+                "{}", status=429, headers={"Retry-After": "0"}, content_type="application/fhir+json"
+            )
         chain = request.args.get("code", "")
         page = int(request.args.get("page", "0"))
         resources: list[dict[str, Any]] = [
@@ -175,7 +177,9 @@ async def test_an_ehr_that_keeps_refusing_becomes_an_explicit_gap(
         SearchSpec("Patient", {"_id": "p1"}, "patient"),
         SearchSpec("Condition", {"patient": "p1"}, "conditions"),
     ]
-    result = await fetch_searches(client, searches, GrantedScopes.parse("patient/Patient.r patient/Condition.rs"))
+    result = await fetch_searches(
+        client, searches, GrantedScopes.parse("patient/Patient.r patient/Condition.rs")
+    )
     assert [r["id"] for r in result.resources] == ["p1"]
     assert [(g.resource_type, g.reason) for g in result.gaps] == [("Condition", "fetch_failed")]
     assert "503" in result.gaps[0].message
@@ -241,7 +245,10 @@ async def test_searches_go_before_attachment_downloads_that_wait() -> None:
         await asyncio.sleep(0)
         limit.release(epoch, 200)
 
-    waiting = [asyncio.ensure_future(request("attachment 1", BULK)), asyncio.ensure_future(request("attachment 2", BULK))]
+    waiting = [
+        asyncio.ensure_future(request("attachment 1", BULK)),
+        asyncio.ensure_future(request("attachment 2", BULK)),
+    ]
     await asyncio.sleep(0)
     waiting.append(asyncio.ensure_future(request("next page", URGENT)))
     await asyncio.sleep(0)

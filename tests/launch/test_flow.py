@@ -101,12 +101,26 @@ async def test_oversized_launch_parameters_are_refused_before_any_request(
 ) -> None:
     for iss, launch in ((ehr.base, "L" * 2049), (ehr.base + "/" + "x" * 2100, "L")):
         with pytest.raises(LaunchError) as caught:
-            await begin_launch(registry=registry, discovery=discovery, store=lite_store, iss=iss, launch=launch,
-                               redirect_uri=REDIRECT, browser_nonce=NONCE)
+            await begin_launch(
+                registry=registry,
+                discovery=discovery,
+                store=lite_store,
+                iss=iss,
+                launch=launch,
+                redirect_uri=REDIRECT,
+                browser_nonce=NONCE,
+            )
         assert caught.value.error == "invalid_request" and "2,048" in caught.value.description
     assert ehr.server.log == []
-    url = await begin_launch(registry=registry, discovery=discovery, store=lite_store, iss=ehr.base, launch="L" * 2048,
-                             redirect_uri=REDIRECT, browser_nonce=NONCE)
+    url = await begin_launch(
+        registry=registry,
+        discovery=discovery,
+        store=lite_store,
+        iss=ehr.base,
+        launch="L" * 2048,
+        redirect_uri=REDIRECT,
+        browser_nonce=NONCE,
+    )
     assert url.startswith(ehr.base.rsplit("/", 1)[0])
 
 
@@ -283,7 +297,11 @@ async def test_other_oauth_error_keeps_its_error_string(
 
 @pytest.mark.parametrize("error", ["server_error", "made_up_code", "<script>"])
 async def test_error_description_is_never_shown(
-    error: str, ehr: FakeEhr, registry: Registry, discovery: Discovery, lite_store: SessionStore,
+    error: str,
+    ehr: FakeEhr,
+    registry: Registry,
+    discovery: Discovery,
+    lite_store: SessionStore,
     http: httpx2.AsyncClient,
 ) -> None:
     """The callback's query is attacker-reachable: its free text must not appear on our origin."""
@@ -470,7 +488,11 @@ async def test_malformed_error_code_is_not_echoed(
 
 
 async def test_jwks_cached_between_launches_and_refetched_on_rotation(
-    ehr: FakeEhr, registry: Registry, discovery: Discovery, lite_store: SessionStore, http: httpx2.AsyncClient,
+    ehr: FakeEhr,
+    registry: Registry,
+    discovery: Discovery,
+    lite_store: SessionStore,
+    http: httpx2.AsyncClient,
     ec_key: ECKey,
 ) -> None:
     from launch import id_token as id_token_module
@@ -500,7 +522,10 @@ async def test_rfc9207_iss_of_another_server_is_refused_before_the_code_is_spent
     params = await begin(registry, discovery, lite_store, ehr)
     with pytest.raises(LaunchError, match="different server") as caught:
         await callback(
-            registry, discovery, lite_store, http,
+            registry,
+            discovery,
+            lite_store,
+            http,
             {"code": "C", "state": params["state"], "iss": "https://attacker.example/fhir"},
         )
     assert caught.value.error == "invalid_state"

@@ -124,8 +124,12 @@ def test_user_level_sign_in_asks_for_identity_and_user_reads_only() -> None:
     v1 = requested_scopes(reg(scope_syntax="v1"), config(), standalone=True, user_level=True).split()
     assert "user/Condition.read" in v1 and not [s for s in v1 if s.startswith("patient/")]
     # A site's own scope string is re-levelled, not widened.
-    custom = requested_scopes(reg(scopes="launch patient/Patient.r patient/Observation.rs"), config(),
-                              standalone=True, user_level=True)
+    custom = requested_scopes(
+        reg(scopes="launch patient/Patient.r patient/Observation.rs"),
+        config(),
+        standalone=True,
+        user_level=True,
+    )
     assert custom == "openid fhirUser online_access user/Patient.r user/Observation.rs"
 
 

@@ -25,8 +25,14 @@ def test_remove_dot_segments(path: str, expected: str) -> None:
 @pytest.mark.parametrize(
     ("url", "expected"),
     [
-        ("HTTPS://EHR.example.org/fhir/tenantA/%7Euser/%41b", "https://ehr.example.org/fhir/tenantA/~user/Ab"),
-        ("https://ehr.example.org/fhir/tenantA/a%2e%2E/x%3a", "https://ehr.example.org/fhir/tenantA/a../x%3A"),
+        (
+            "HTTPS://EHR.example.org/fhir/tenantA/%7Euser/%41b",
+            "https://ehr.example.org/fhir/tenantA/~user/Ab",
+        ),
+        (
+            "https://ehr.example.org/fhir/tenantA/a%2e%2E/x%3a",
+            "https://ehr.example.org/fhir/tenantA/a../x%3A",
+        ),
         ("https://ehr.example.org:8443/fhir/%2e%2e/x?y=1#frag", "https://ehr.example.org:8443/x?y=1"),
         ("https://ehr.example.org", "https://ehr.example.org/"),
     ],

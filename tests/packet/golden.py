@@ -30,8 +30,13 @@ def cases() -> list[str]:
 def packet_for(case: str) -> ReferralPacket:
     spec = json.loads((GOLDEN / case / "expected.json").read_text())
     bundle = json.loads((FIXTURES / spec["bundle"]).read_text())
-    packet = draft_for_patient([bundle], spec["patient"]["reference"], as_of=date.fromisoformat(spec["as_of"]),
-                               created=CREATED, user=spec.get("referrer", ""))
+    packet = draft_for_patient(
+        [bundle],
+        spec["patient"]["reference"],
+        as_of=date.fromisoformat(spec["as_of"]),
+        created=CREATED,
+        user=spec.get("referrer", ""),
+    )
     option = load_directory().get(spec["destination"])
     assert option is not None, spec["destination"]
     packet.destination = option.destination()
@@ -47,8 +52,10 @@ def structure(packet: ReferralPacket) -> dict[str, Any]:
     composition = doc["entry"][0]["resource"]
     return {
         "resource_types": dict(sorted(Counter(e["resource"]["resourceType"] for e in doc["entry"]).items())),
-        "sections": [{"code": s["code"]["coding"][0]["code"], "title": s["title"], "entries": len(s.get("entry", []))}
-                     for s in composition["section"]],
+        "sections": [
+            {"code": s["code"]["coding"][0]["code"], "title": s["title"], "entries": len(s.get("entry", []))}
+            for s in composition["section"]
+        ],
     }
 
 

@@ -26,9 +26,14 @@ def test_basic_laboratory_centers_are_not_offered() -> None:
 
 def test_remote_programs_of_the_five_institutions_are_present() -> None:
     remote = {o.key for o in load_directory().search(remote=True)}
-    assert {"cleveland-clinic/cleveland-myconsult", "msk/msk-more-health", "mayo/mayo-econsult",
-            "mayo/mayo-labs-pathology", "md-anderson/mdanderson-pathology",
-            "hopkins/hopkins-surgical-second-opinion"} <= remote
+    assert {
+        "cleveland-clinic/cleveland-myconsult",
+        "msk/msk-more-health",
+        "mayo/mayo-econsult",
+        "mayo/mayo-labs-pathology",
+        "md-anderson/mdanderson-pathology",
+        "hopkins/hopkins-surgical-second-opinion",
+    } <= remote
 
 
 def test_state_filter_keeps_remote_programs_and_drops_other_states() -> None:
@@ -50,9 +55,26 @@ def test_category_is_unknown_where_the_source_does_not_give_it() -> None:
 
 def test_site_directory_replaces_the_bundled_one(tmp_path: Path) -> None:
     path = tmp_path / "centers.json"
-    path.write_text(json.dumps({"source": "Our network list", "date": "2026-10-01", "centers": [
-        {"id": "partner", "name": "Partner Cancer Center", "city": "Town", "state": "PA", "category": "comprehensive",
-         "programs": [{"id": "tele", "name": "Tele-oncology", "review": "clinical", "remote": True}]}]}))
+    path.write_text(
+        json.dumps(
+            {
+                "source": "Our network list",
+                "date": "2026-10-01",
+                "centers": [
+                    {
+                        "id": "partner",
+                        "name": "Partner Cancer Center",
+                        "city": "Town",
+                        "state": "PA",
+                        "category": "comprehensive",
+                        "programs": [
+                            {"id": "tele", "name": "Tele-oncology", "review": "clinical", "remote": True}
+                        ],
+                    }
+                ],
+            }
+        )
+    )
     directory = load_directory(path)
     assert directory.source == "Our network list"
     assert [o.key for o in directory.options] == ["partner/tele"]

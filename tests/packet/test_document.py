@@ -50,7 +50,9 @@ def references(value: Any) -> list[str]:
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_every_reference_resolves_inside_the_document(name: str) -> None:
     bundle = chart(name)
-    packet = draft_for_patient([bundle], f"Patient/{patient_id(bundle)}", as_of=AS_OF, created=CREATED, user=CASES[name][1])
+    packet = draft_for_patient(
+        [bundle], f"Patient/{patient_id(bundle)}", as_of=AS_OF, created=CREATED, user=CASES[name][1]
+    )
     doc = document.document_bundle(packet.to_json(), timestamp=CREATED, pdf=b"%PDF-1.7 test")
     urls = [e["fullUrl"] for e in doc["entry"]]
     assert len(urls) == len(set(urls)) and all(u.startswith("urn:uuid:") for u in urls)
@@ -60,8 +62,17 @@ def test_every_reference_resolves_inside_the_document(name: str) -> None:
     assert doc["identifier"]["value"] and doc["timestamp"] == CREATED
     assert validation_problem(doc) is None
     types = {e["resource"]["resourceType"] for e in doc["entry"]}
-    assert {"Patient", "Condition", "DiagnosticReport", "Coverage", "Organization", "ServiceRequest", "Task",
-            "DocumentReference", "Binary"} <= types
+    assert {
+        "Patient",
+        "Condition",
+        "DiagnosticReport",
+        "Coverage",
+        "Organization",
+        "ServiceRequest",
+        "Task",
+        "DocumentReference",
+        "Binary",
+    } <= types
     patient = doc["entry"][1]["resource"]
     assert all(i.get("system") for i in patient.get("identifier", []))
     composition = doc["entry"][0]["resource"]
@@ -72,10 +83,19 @@ def test_every_reference_resolves_inside_the_document(name: str) -> None:
 
 
 def corruptions() -> list[tuple[str, str, Any]]:
-    return [("Condition", "code", "C50.9"), ("Condition", "stage", "IIA"), ("Coverage", "payor", "Acme"),
-            ("Coverage", "class", "gold"), ("Patient", "identifier", "MRN-1"), ("Patient", "name", "Ann Lee"),
-            ("Patient", "telecom", "555"), ("Patient", "communication", "en"), ("AllergyIntolerance", "code", "pcn"),
-            ("MedicationRequest", "medicationCodeableConcept", "aspirin"), ("Specimen", "container", "block")]
+    return [
+        ("Condition", "code", "C50.9"),
+        ("Condition", "stage", "IIA"),
+        ("Coverage", "payor", "Acme"),
+        ("Coverage", "class", "gold"),
+        ("Patient", "identifier", "MRN-1"),
+        ("Patient", "name", "Ann Lee"),
+        ("Patient", "telecom", "555"),
+        ("Patient", "communication", "en"),
+        ("AllergyIntolerance", "code", "pcn"),
+        ("MedicationRequest", "medicationCodeableConcept", "aspirin"),
+        ("Specimen", "container", "block"),
+    ]
 
 
 def corrupted(name: str, rtype: str, field: str, value: Any) -> dict[str, Any]:
@@ -87,9 +107,13 @@ def corrupted(name: str, rtype: str, field: str, value: Any) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize(("rtype", "field", "value"), corruptions())
-def test_a_malformed_element_still_yields_a_packet(rtype: str, field: str, value: Any, tmp_path: Path) -> None:
+def test_a_malformed_element_still_yields_a_packet(
+    rtype: str, field: str, value: Any, tmp_path: Path
+) -> None:
     bundle = corrupted("01-gist-vs-lms.json", rtype, field, value)
-    packet = draft_for_patient([bundle], "Patient/demo-gist", as_of=AS_OF, created=CREATED, user="Practitioner/gist-surg")
+    packet = draft_for_patient(
+        [bundle], "Patient/demo-gist", as_of=AS_OF, created=CREATED, user="Practitioner/gist-surg"
+    )
     pdf = render_pdf(packet)
     doc = document.document_bundle(packet.to_json(), timestamp=CREATED, pdf=pdf)
     urls = {e["fullUrl"] for e in doc["entry"]}
@@ -99,7 +123,21 @@ def test_a_malformed_element_still_yields_a_packet(rtype: str, field: str, value
         assert "name not in the record" in text
     path = tmp_path / "chart.json"
     path.write_text(json.dumps(bundle))
-    assert main(["packet", str(path), "--patient", "demo-gist", "--out", str(tmp_path / "out"), "--as-of", "2026-11-25"]) == 0
+    assert (
+        main(
+            [
+                "packet",
+                str(path),
+                "--patient",
+                "demo-gist",
+                "--out",
+                str(tmp_path / "out"),
+                "--as-of",
+                "2026-11-25",
+            ]
+        )
+        == 0
+    )
 
 
 def test_pdf_is_tagged_with_title_language_and_draft_on_every_page() -> None:
@@ -118,9 +156,16 @@ def test_pdf_is_tagged_with_title_language_and_draft_on_every_page() -> None:
     assert not any("DRAFT" in page.extract_text() for page in final.pages)
 
 
-TRACKED = [("final", "requested", "2.0"), ("sent", "requested", "2.0"), ("received", "received", "2.0"),
-           ("accepted", "accepted", "3.0"), ("declined", "rejected", "4.0"), ("scheduled", "in-progress", "5.1.1"),
-           ("cancelled", "cancelled", "6.0"), ("completed", "completed", "7.0")]
+TRACKED = [
+    ("final", "requested", "2.0"),
+    ("sent", "requested", "2.0"),
+    ("received", "received", "2.0"),
+    ("accepted", "accepted", "3.0"),
+    ("declined", "rejected", "4.0"),
+    ("scheduled", "in-progress", "5.1.1"),
+    ("cancelled", "cancelled", "6.0"),
+    ("completed", "completed", "7.0"),
+]
 
 
 @pytest.mark.parametrize(("status", "task_status", "business"), TRACKED)
@@ -129,8 +174,16 @@ def test_every_tracked_status_exports_a_valid_bser_task(status: str, task_status
     packet = draft_for_patient([bundle], f"Patient/{patient_id(bundle)}", as_of=AS_OF, created=CREATED)
     final = packet.model_copy(update={"status": "final"}).successor(created=CREATED, amend=True)
     final.status = "final"
-    opinion = {"received": "2026-12-03", "center": "Mayo Clinic", "agreement": "changes-diagnosis",
-               "summary": "Leiomyosarcoma, not GIST."} if status == "completed" else None
+    opinion = (
+        {
+            "received": "2026-12-03",
+            "center": "Mayo Clinic",
+            "agreement": "changes-diagnosis",
+            "summary": "Leiomyosarcoma, not GIST.",
+        }
+        if status == "completed"
+        else None
+    )
     tracking = {"status": status, "at": "2026-12-03T10:00:00+00:00", "note": "by phone", "opinion": opinion}
     doc = document.document_bundle(final.to_json(), timestamp=CREATED, tracking=tracking)
     assert validation_problem(doc) is None
@@ -138,11 +191,24 @@ def test_every_tracked_status_exports_a_valid_bser_task(status: str, task_status
     assert (task["status"], task["businessStatus"]["coding"][0]["code"]) == (task_status, business)
     assert task["lastModified"] == "2026-12-03T10:00:00+00:00" and task["statusReason"]["text"] == "by phone"
     assert [o["valueString"] for o in task.get("output", [])] == (
-        ["Opinion from Mayo Clinic dated 2026-12-03: changes the diagnosis. Leiomyosarcoma, not GIST."] if opinion else [])
-    request = next(e["resource"] for e in doc["entry"] if e["resource"]["resourceType"] == "ServiceRequest"
-                   and e["resource"]["identifier"][0]["system"] == final.identifier_system)
-    assert request["status"] == {"completed": "completed", "declined": "revoked", "cancelled": "revoked"}.get(status, "active")
-    assert request["replaces"] == [{"identifier": {"system": final.identifier_system, "value": packet.id},
-                                    "display": "Earlier version of this referral"}]
+        ["Opinion from Mayo Clinic dated 2026-12-03: changes the diagnosis. Leiomyosarcoma, not GIST."]
+        if opinion
+        else []
+    )
+    request = next(
+        e["resource"]
+        for e in doc["entry"]
+        if e["resource"]["resourceType"] == "ServiceRequest"
+        and e["resource"]["identifier"][0]["system"] == final.identifier_system
+    )
+    assert request["status"] == {"completed": "completed", "declined": "revoked", "cancelled": "revoked"}.get(
+        status, "active"
+    )
+    assert request["replaces"] == [
+        {
+            "identifier": {"system": final.identifier_system, "value": packet.id},
+            "display": "Earlier version of this referral",
+        }
+    ]
     urls = {e["fullUrl"] for e in doc["entry"]}
     assert [r for r in references(doc) if r not in urls] == []

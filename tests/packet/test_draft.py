@@ -8,20 +8,40 @@ from smartapp.packet.directory import load_directory
 from smartapp.packet.draft import draft_packet, questions_for, review_type
 from smartapp.packet.edits import apply_form
 
-PATIENT = {"resourceType": "Patient", "id": "p1", "name": [{"given": ["Ann"], "family": "Lee"}], "birthDate": "1970-01-02",
-           "identifier": [{"type": {"coding": [{"code": "MR"}]}, "value": "MRN-1"}]}
+PATIENT = {
+    "resourceType": "Patient",
+    "id": "p1",
+    "name": [{"given": ["Ann"], "family": "Lee"}],
+    "birthDate": "1970-01-02",
+    "identifier": [{"type": {"coding": [{"code": "MR"}]}, "value": "MRN-1"}],
+}
 
 
-def finding(trigger: str, summary: str = "", urgency: str = "routine", facts: tuple[Fact, ...] = ()) -> Finding:
-    return Finding.model_validate({
-        "trigger": trigger, "urgency": urgency, "summary": summary, "rationale": "why", "action": "clinical-second-opinion",
-        "facts": list(facts),
-        "evidence": [{"reference": "DiagnosticReport/r1", "path": "DiagnosticReport.conclusion", "text": "quoted"}]})
+def finding(
+    trigger: str, summary: str = "", urgency: str = "routine", facts: tuple[Fact, ...] = ()
+) -> Finding:
+    return Finding.model_validate(
+        {
+            "trigger": trigger,
+            "urgency": urgency,
+            "summary": summary,
+            "rationale": "why",
+            "action": "clinical-second-opinion",
+            "facts": list(facts),
+            "evidence": [
+                {"reference": "DiagnosticReport/r1", "path": "DiagnosticReport.conclusion", "text": "quoted"}
+            ],
+        }
+    )
 
 
 def draft(findings: list[Finding], time_critical: dict[str, object] | None = None, **kwargs: object):  # type: ignore[no-untyped-def]
-    evaluation = PatientResult.model_validate({"patient": "Patient/p1", "findings": findings, "time_critical": time_critical})
-    return draft_packet([PATIENT], PatientRecord(patient="Patient/p1"), evaluation, created="2026-11-25T09:00:00Z", **kwargs)
+    evaluation = PatientResult.model_validate(
+        {"patient": "Patient/p1", "findings": findings, "time_critical": time_critical}
+    )
+    return draft_packet(
+        [PATIENT], PatientRecord(patient="Patient/p1"), evaluation, created="2026-11-25T09:00:00Z", **kwargs
+    )
 
 
 def test_review_type_follows_the_findings() -> None:
@@ -33,14 +53,21 @@ def test_review_type_follows_the_findings() -> None:
 
 
 def test_gist_versus_leiomyosarcoma_asks_for_kit_and_dog1() -> None:
-    readings = (Fact(kind="diagnosis", name="Gastrointestinal stromal tumor (GIST)"), Fact(kind="diagnosis", name="Leiomyosarcoma"))
+    readings = (
+        Fact(kind="diagnosis", name="Gastrointestinal stromal tumor (GIST)"),
+        Fact(kind="diagnosis", name="Leiomyosarcoma"),
+    )
     questions = questions_for([finding("discordant-findings", "Readings disagree.", facts=readings)])
-    assert questions[0].text == "Please re-review H&E and IHC: GIST vs leiomyosarcoma; KIT (CD117)/DOG1 status?"
+    assert (
+        questions[0].text == "Please re-review H&E and IHC: GIST vs leiomyosarcoma; KIT (CD117)/DOG1 status?"
+    )
 
 
 def test_surveillance_question_names_the_missing_criteria() -> None:
     missing = (Fact(kind="statement", name="PSA density unknown (no prostate volume)"),)
-    questions = questions_for([finding("surveillance-check", "Active surveillance for prostate cancer.", facts=missing)])
+    questions = questions_for(
+        [finding("surveillance-check", "Active surveillance for prostate cancer.", facts=missing)]
+    )
     assert "PSA density unknown" in questions[0].text
 
 
@@ -48,7 +75,10 @@ def test_timing_advice_by_urgency() -> None:
     assert "2-4 weeks" in draft([finding("uncertain-pathology")]).timing_advice
     expedited = draft([finding("not-responding", urgency="expedite")])
     assert expedited.urgency == "expedite" and "within days" in expedited.timing_advice
-    urgent = draft([finding("rare-cancer", urgency="expedite")], {"reason": "Acute myeloid leukemia", "advice": "", "evidence": []})
+    urgent = draft(
+        [finding("rare-cancer", urgency="expedite")],
+        {"reason": "Acute myeloid leukemia", "advice": "", "evidence": []},
+    )
     assert urgent.time_critical == "Acute myeloid leukemia"
     assert "do not delay treatment" in urgent.timing_advice.lower() and "in parallel" in urgent.timing_advice
 
@@ -72,26 +102,52 @@ def test_missing_records_are_marked_to_gather() -> None:
 
 
 def test_form_edits_every_field_adds_and_removes_items() -> None:
-    packet = draft([finding("uncertain-pathology", "Hedged report"), finding("patient-request", "Patient asked")])
+    packet = draft(
+        [finding("uncertain-pathology", "Hedged report"), finding("patient-request", "Patient asked")]
+    )
     first, second = packet.reasons
     question = packet.questions[0]
     item = packet.checklist[0]
     form = [
-        ("cover_letter", "Dear Dr Smith"), ("timing_advice", "Soon please"), ("summary_note", "Summary"),
-        ("sender_name", "Dr Jones"), ("sender_contact", "555-0100"), ("insurance_note", "Self-pay agreed"),
-        (f"reason-{first.id}-summary", "Report hedged between two entities"), ("remove", f"reason:{second.id}"),
+        ("cover_letter", "Dear Dr Smith"),
+        ("timing_advice", "Soon please"),
+        ("summary_note", "Summary"),
+        ("sender_name", "Dr Jones"),
+        ("sender_contact", "555-0100"),
+        ("insurance_note", "Self-pay agreed"),
+        (f"reason-{first.id}-summary", "Report hedged between two entities"),
+        ("remove", f"reason:{second.id}"),
         ("new_reason", "Tumor board asked for outside review"),
-        (f"question-{question.id}", "Which entity is it?"), ("new_question", "Further stains?"),
-        ("remove", f"item:{item.id}"), ("new_item_label", "Outside slides from St Elsewhere"),
-        ("destination", "msk/msk-more-health"), ("action", "final"),
+        (f"question-{question.id}", "Which entity is it?"),
+        ("new_question", "Further stains?"),
+        ("remove", f"item:{item.id}"),
+        ("new_item_label", "Outside slides from St Elsewhere"),
+        ("destination", "msk/msk-more-health"),
+        ("action", "final"),
     ]
     edited = apply_form(packet, form, load_directory())
-    assert (edited.cover_letter, edited.timing_advice, edited.summary_note) == ("Dear Dr Smith", "Soon please", "Summary")
-    assert (edited.sender.name, edited.sender.contact, edited.insurance.note) == ("Dr Jones", "555-0100", "Self-pay agreed")
-    assert [r.summary for r in edited.reasons] == ["Report hedged between two entities", "Tumor board asked for outside review"]
-    assert [q.text for q in edited.questions][0] == "Which entity is it?" and edited.questions[-1].text == "Further stains?"
+    assert (edited.cover_letter, edited.timing_advice, edited.summary_note) == (
+        "Dear Dr Smith",
+        "Soon please",
+        "Summary",
+    )
+    assert (edited.sender.name, edited.sender.contact, edited.insurance.note) == (
+        "Dr Jones",
+        "555-0100",
+        "Self-pay agreed",
+    )
+    assert [r.summary for r in edited.reasons] == [
+        "Report hedged between two entities",
+        "Tumor board asked for outside review",
+    ]
+    assert [q.text for q in edited.questions][0] == "Which entity is it?" and edited.questions[
+        -1
+    ].text == "Further stains?"
     assert item.id not in {i.id for i in edited.checklist}
-    assert edited.checklist[-1].label == "Outside slides from St Elsewhere" and edited.checklist[-1].status == "to-gather"
+    assert (
+        edited.checklist[-1].label == "Outside slides from St Elsewhere"
+        and edited.checklist[-1].status == "to-gather"
+    )
     assert edited.destination is not None and edited.destination.center_id == "msk/msk-more-health"
     assert edited.status == "final"
     assert packet.status == "draft" and len(packet.reasons) == 2  # the original is untouched
@@ -111,13 +167,25 @@ def test_finalize_lists_exactly_what_is_missing() -> None:
 
 
 def test_interpreter_language_and_contact_come_from_the_patient() -> None:
-    patient = dict(PATIENT, telecom=[{"system": "phone", "value": "555-0101", "use": "home"}],
-                   address=[{"line": ["1 Main St"], "city": "Dover", "state": "DE", "postalCode": "19901"}],
-                   communication=[{"language": {"text": "Spanish"}, "preferred": True}],
-                   extension=[{"url": "http://hl7.org/fhir/us/core/StructureDefinition/us-core-interpreter-needed",
-                               "valueCoding": {"code": "Y"}}])
+    patient = dict(
+        PATIENT,
+        telecom=[{"system": "phone", "value": "555-0101", "use": "home"}],
+        address=[{"line": ["1 Main St"], "city": "Dover", "state": "DE", "postalCode": "19901"}],
+        communication=[{"language": {"text": "Spanish"}, "preferred": True}],
+        extension=[
+            {
+                "url": "http://hl7.org/fhir/us/core/StructureDefinition/us-core-interpreter-needed",
+                "valueCoding": {"code": "Y"},
+            }
+        ],
+    )
     evaluation = PatientResult.model_validate({"patient": "Patient/p1", "findings": []})
-    info = draft_packet([patient], PatientRecord(patient="Patient/p1"), evaluation, created="2026-11-25T09:00:00Z").patient
+    info = draft_packet(
+        [patient], PatientRecord(patient="Patient/p1"), evaluation, created="2026-11-25T09:00:00Z"
+    ).patient
     assert (info.phone, info.address, info.language, info.interpreter) == (
-        "555-0101", "1 Main St, Dover, DE 19901", "Spanish", "needed")
-
+        "555-0101",
+        "1 Main St, Dover, DE 19901",
+        "Spanish",
+        "needed",
+    )

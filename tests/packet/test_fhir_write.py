@@ -12,12 +12,21 @@ from smartapp.packet.model import ChecklistItem, Evidence, Insurance, PatientInf
 
 def packet(**changes: object) -> dict[str, object]:
     body = ReferralPacket(
-        id="abc123", created="2026-11-25T09:00:00+00:00", patient=PatientInfo(reference="Patient/p1", name="Ann Lee"),
+        id="abc123",
+        created="2026-11-25T09:00:00+00:00",
+        patient=PatientInfo(reference="Patient/p1", name="Ann Lee"),
         insurance=Insurance(available=False),
-        reasons=[Reason(trigger="uncertain-pathology", summary="Hedged <b>report</b> & more",
-                        evidence=[Evidence(reference="DiagnosticReport/r1"), Evidence(reference="Specimen/s1")])],
-        checklist=[ChecklistItem(label="Slides", status="found", reference="Specimen/s1"),
-                   ChecklistItem(label="Op note", status="to-gather")],
+        reasons=[
+            Reason(
+                trigger="uncertain-pathology",
+                summary="Hedged <b>report</b> & more",
+                evidence=[Evidence(reference="DiagnosticReport/r1"), Evidence(reference="Specimen/s1")],
+            )
+        ],
+        checklist=[
+            ChecklistItem(label="Slides", status="found", reference="Specimen/s1"),
+            ChecklistItem(label="Op note", status="to-gather"),
+        ],
     ).to_json()
     body.update(changes)
     return body
@@ -45,8 +54,9 @@ def test_composition_narrative_is_escaped_xhtml() -> None:
 
 
 def test_document_reference_carries_the_pdf() -> None:
-    document = write.document_reference(packet(status="final"), b"%PDF-1.7", date="2026-11-25T09:30:00+00:00",
-                                        related=["ServiceRequest/sr1"])
+    document = write.document_reference(
+        packet(status="final"), b"%PDF-1.7", date="2026-11-25T09:30:00+00:00", related=["ServiceRequest/sr1"]
+    )
     assert base64.b64decode(document["content"][0]["attachment"]["data"]) == b"%PDF-1.7"
     assert document["docStatus"] == "final"
     assert document["context"]["related"] == [{"reference": "ServiceRequest/sr1"}]

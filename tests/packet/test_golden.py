@@ -39,8 +39,9 @@ def packets() -> dict[str, ReferralPacket]:
     for patient in PATIENTS:
         spec = expected(patient)
         bundle = json.loads((FIXTURES / spec["bundle"]).read_text())
-        packet = draft_for_patient([bundle], spec["patient"]["reference"], as_of=date.fromisoformat(spec["as_of"]),
-                                   created=CREATED)
+        packet = draft_for_patient(
+            [bundle], spec["patient"]["reference"], as_of=date.fromisoformat(spec["as_of"]), created=CREATED
+        )
         option = load_directory().get(spec["destination"])
         assert option is not None, spec["destination"]
         packet.destination = option.destination()
@@ -94,8 +95,12 @@ def test_checklist_matches_golden(patient: str, packets: dict[str, ReferralPacke
     assert got == want
     labs = [i for i in items if i["category"] == "labs"]
     for wanted in spec["labs_include"]:
-        assert any(i["status"] == wanted["status"] and wanted["label_contains"] in i["label"]
-                   and i["reference"] == wanted.get("reference", i["reference"]) for i in labs), wanted
+        assert any(
+            i["status"] == wanted["status"]
+            and wanted["label_contains"] in i["label"]
+            and i["reference"] == wanted.get("reference", i["reference"])
+            for i in labs
+        ), wanted
     treatment = {i["reference"] for i in items if i["category"] == "treatment" and i["status"] == "attached"}
     assert set(spec["treatment_include"]) <= treatment
     # Diagnostic procedures (biopsies, endoscopies) are not treatment records.
@@ -111,7 +116,12 @@ def test_fhir_output_matches_golden(patient: str, packets: dict[str, ReferralPac
         assert (request["status"], request["intent"]) == (spec[state]["status"], spec[state]["intent"])
         reasons = {r["reference"] for r in request["reasonReference"]}
         assert set(spec["reason_references_include"]) <= reasons
-        assert {r.split("/")[0] for r in reasons} <= {"Condition", "DiagnosticReport", "Observation", "DocumentReference"}
+        assert {r.split("/")[0] for r in reasons} <= {
+            "Condition",
+            "DiagnosticReport",
+            "Observation",
+            "DocumentReference",
+        }
         assert set(spec["supporting_include"]) <= {s["reference"] for s in request["supportingInfo"]}
         bundle = document.document_bundle(body, timestamp=CREATED, pdf=b"%PDF-1.7")
         assert bundle["type"] == "document"
@@ -120,7 +130,15 @@ def test_fhir_output_matches_golden(patient: str, packets: dict[str, ReferralPac
         assert composition["status"] == spec[state]["composition"]
         assert composition["subject"]["reference"] == bundle["entry"][1]["fullUrl"]
         assert [s["code"]["coding"][0]["code"] for s in composition["section"]] == [
-            "42349-1", "11450-4", "30954-2", "47519-4", "18776-5", "10160-0", "48765-2", "48768-6"]
+            "42349-1",
+            "11450-4",
+            "30954-2",
+            "47519-4",
+            "18776-5",
+            "10160-0",
+            "48765-2",
+            "48768-6",
+        ]
     assert write.service_request(packets[patient].to_json())["priority"] == spec["draft"]["priority"]
 
 
@@ -144,7 +162,9 @@ def test_pdf_text(patient: str, packets: dict[str, ReferralPacket]) -> None:
 
 
 @pytest.mark.parametrize("patient", PATIENTS)
-def test_written_back_referral_does_not_change_the_findings(patient: str, packets: dict[str, ReferralPacket]) -> None:
+def test_written_back_referral_does_not_change_the_findings(
+    patient: str, packets: dict[str, ReferralPacket]
+) -> None:
     """The next launch reads our own ServiceRequest and DocumentReference back from the EHR; they
     must not look like the patient asking for a second opinion (or anything else)."""
     spec = expected(patient)

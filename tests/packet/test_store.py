@@ -16,9 +16,12 @@ ISS = "https://ehr.example/fhir"
 
 
 def new_packet() -> ReferralPacket:
-    return ReferralPacket(created="2026-11-25T09:00:00+00:00", patient=PatientInfo(reference="Patient/p1", name="Test Patient"),
-                          insurance=Insurance(available=False, note="Not available"),
-                          questions=[Question(id="q1", text="Original question?")])
+    return ReferralPacket(
+        created="2026-11-25T09:00:00+00:00",
+        patient=PatientInfo(reference="Patient/p1", name="Test Patient"),
+        insurance=Insurance(available=False, note="Not available"),
+        questions=[Question(id="q1", text="Original question?")],
+    )
 
 
 async def open_store(path: Path) -> tuple[PacketStore, object]:
@@ -35,7 +38,10 @@ async def test_save_increments_version_and_records_who_changed_what(tmp_path: Pa
     saved = await store.save(edited, 1, "Practitioner/coordinator")
     assert saved.version == 2
     history = await store.history(created.packet.id)
-    assert [(e.version, e.who) for e in history] == [(1, "Practitioner/coordinator"), (2, "Practitioner/coordinator")]
+    assert [(e.version, e.who) for e in history] == [
+        (1, "Practitioner/coordinator"),
+        (2, "Practitioner/coordinator"),
+    ]
     assert history[1].changes == {"cover_letter": {"from": "", "to": "Dear colleague"}}
     await engine.dispose()  # type: ignore[attr-defined]
 
@@ -112,7 +118,9 @@ async def test_drafts_edits_and_receipts_survive_a_restart(tmp_path: Path) -> No
     await engine.dispose()  # type: ignore[attr-defined]
 
 
-async def test_concurrent_first_opens_create_one_draft_and_a_final_packet_allows_the_next(tmp_path: Path) -> None:
+async def test_concurrent_first_opens_create_one_draft_and_a_final_packet_allows_the_next(
+    tmp_path: Path,
+) -> None:
     store, engine = await open_store(tmp_path / "app.db")
     created = await asyncio.gather(*(store.create(new_packet(), iss=ISS, who=f"u{i}") for i in range(5)))
     assert len({c.packet.id for c in created}) == 1
@@ -123,5 +131,7 @@ async def test_concurrent_first_opens_create_one_draft_and_a_final_packet_allows
     await store.save(first.model_copy(update={"status": "final"}), 1, "u0")
     second = await store.create(new_packet(), iss=ISS, who="u0")  # e.g. after the first center declined
     assert second.packet.id != first.id and second.packet.status == "draft"
-    assert (await store.create(new_packet(), iss="https://other.example/fhir", who="u0")).packet.id != second.packet.id
+    assert (
+        await store.create(new_packet(), iss="https://other.example/fhir", who="u0")
+    ).packet.id != second.packet.id
     await engine.dispose()  # type: ignore[attr-defined]

@@ -11,8 +11,10 @@ from tests.fhirmaps.builders import condition, medication, patient, procedure, s
 
 
 def _record(*resources: dict):  # type: ignore[no-untyped-def]
-    [record] = read_records([patient(), condition("c1", "C18.7", "Malignant neoplasm of sigmoid colon"), *resources],
-                            as_of=date(2026, 3, 1))
+    [record] = read_records(
+        [patient(), condition("c1", "C18.7", "Malignant neoplasm of sigmoid colon"), *resources],
+        as_of=date(2026, 3, 1),
+    )
     return record
 
 
@@ -35,7 +37,9 @@ def test_proposed_treatment_leaves_out_the_referral_and_consults() -> None:
         service_request("s4", "Stereotactic body radiation therapy (SBRT) to liver"),
     )
     assert [line.text for line in proposed_treatment(record)] == [
-        "Low anterior resection", "Stereotactic body radiation therapy (SBRT) to liver"]
+        "Low anterior resection",
+        "Stereotactic body radiation therapy (SBRT) to liver",
+    ]
 
 
 def test_definitive_surgery_beside_a_biopsy_counts_and_an_excisional_biopsy_does_not() -> None:
@@ -46,4 +50,6 @@ def test_definitive_surgery_beside_a_biopsy_counts_and_an_excisional_biopsy_does
         service_request("s4", "GI multidisciplinary tumor board presentation"),
     )
     assert [line.text for line in proposed_treatment(record)] == [
-        "Left breast lumpectomy with sentinel lymph node biopsy", "Adjuvant endocrine therapy (aromatase inhibitor)"]
+        "Left breast lumpectomy with sentinel lymph node biopsy",
+        "Adjuvant endocrine therapy (aromatase inhibitor)",
+    ]

@@ -33,8 +33,12 @@ NOW = "2026-11-25T09:30:00+00:00"
 
 
 def final_packet(patient: str = "Patient/p1") -> ReferralPacket:
-    return ReferralPacket(created="2026-11-25T09:00:00+00:00", status="final", patient=PatientInfo(reference=patient),
-                          insurance=Insurance(available=False))
+    return ReferralPacket(
+        created="2026-11-25T09:00:00+00:00",
+        status="final",
+        patient=PatientInfo(reference=patient),
+        insurance=Insurance(available=False),
+    )
 
 
 class CountingEhr:
@@ -49,9 +53,16 @@ class CountingEhr:
         self.posts += 1
         rtype = request.path.rsplit("/", 1)[-1]
         if self.posts == 1:
-            return Response(json.dumps({"resourceType": "OperationOutcome", "issue": [
-                {"severity": "error", "code": "transient", "diagnostics": "busy"}]}), status=503,
-                content_type="application/fhir+json")
+            return Response(
+                json.dumps(
+                    {
+                        "resourceType": "OperationOutcome",
+                        "issue": [{"severity": "error", "code": "transient", "diagnostics": "busy"}],
+                    }
+                ),
+                status=503,
+                content_type="application/fhir+json",
+            )
         wanted = request.headers.get("If-None-Exist", "")
         system_value = wanted.removeprefix("identifier=")
         for resource in self.stored[rtype]:
@@ -65,8 +76,12 @@ class CountingEhr:
     @staticmethod
     def _answer(resource: dict[str, Any], status: int) -> Response:
         location = f"/fhir/{resource['resourceType']}/{resource['id']}/_history/1"
-        return Response(json.dumps(resource), status=status, content_type="application/fhir+json",
-                        headers={"Location": location})
+        return Response(
+            json.dumps(resource),
+            status=status,
+            content_type="application/fhir+json",
+            headers={"Location": location},
+        )
 
 
 @pytest.fixture
@@ -75,18 +90,32 @@ async def http() -> AsyncIterator[httpx2.AsyncClient]:
         yield client
 
 
-async def test_503_then_retry_creates_each_resource_once(httpserver: HTTPServer, http: httpx2.AsyncClient) -> None:
+async def test_503_then_retry_creates_each_resource_once(
+    httpserver: HTTPServer, http: httpx2.AsyncClient
+) -> None:
     ehr = CountingEhr()
-    httpserver.expect_request(re.compile(r"^/fhir/(ServiceRequest|DocumentReference)$"), method="POST").respond_with_handler(ehr.handle)
+    httpserver.expect_request(
+        re.compile(r"^/fhir/(ServiceRequest|DocumentReference)$"), method="POST"
+    ).respond_with_handler(ehr.handle)
     sleep = RecordingSleep()
-    client = FhirClient(httpserver.url_for("/fhir"), http, StaticTokens(), retry=RetryPolicy(tries=3, base_delay=0.01), sleep=sleep)
+    client = FhirClient(
+        httpserver.url_for("/fhir"),
+        http,
+        StaticTokens(),
+        retry=RetryPolicy(tries=3, base_delay=0.01),
+        sleep=sleep,
+    )
     packet = final_packet()
 
     first = await send_packet(client, packet, PDF, now=NOW)
     assert ehr.posts == 3  # 503, then the ServiceRequest, then the DocumentReference
     assert sleep.delays  # the 503 was retried after a pause
-    assert first["ServiceRequest"] == {"id": "servicerequest-1", "location": "/fhir/ServiceRequest/servicerequest-1/_history/1",
-                                       "status": 201, "created": True}
+    assert first["ServiceRequest"] == {
+        "id": "servicerequest-1",
+        "location": "/fhir/ServiceRequest/servicerequest-1/_history/1",
+        "status": 201,
+        "created": True,
+    }
     assert first["DocumentReference"]["id"] == "documentreference-1"
 
     again = await send_packet(client, packet, PDF, now=NOW)
@@ -110,9 +139,13 @@ def test_send_is_blocked_without_create_scopes_or_before_final() -> None:
 
 async def test_demo_ehr_write_back_is_idempotent(http: httpx2.AsyncClient) -> None:
     bundle = json.loads((FIXTURES / "02-her2-equivocal-no-ish.json").read_text())
-    patient_id = next(e["resource"]["id"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient")
+    patient_id = next(
+        e["resource"]["id"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient"
+    )
     evaluation = PatientResult(patient=f"Patient/{patient_id}")
-    packet = draft_packet([bundle], PatientRecord(patient=f"Patient/{patient_id}"), evaluation, created="2026-11-25T09:00:00Z")
+    packet = draft_packet(
+        [bundle], PatientRecord(patient=f"Patient/{patient_id}"), evaluation, created="2026-11-25T09:00:00Z"
+    )
     packet.status = "final"
     scope = FULL_SCOPE + " patient/DocumentReference.crs"
     with run_demo_ehr(patients_dir=FIXTURES) as ehr, httpx2.Client() as sync:
@@ -129,7 +162,9 @@ async def test_demo_ehr_write_back_is_idempotent(http: httpx2.AsyncClient) -> No
         assert not second["ServiceRequest"]["created"] and not second["DocumentReference"]["created"]
         assert second["ServiceRequest"]["id"] == first["ServiceRequest"]["id"]
         assert second["DocumentReference"]["id"] == first["DocumentReference"]["id"]
-        found = await client.search("ServiceRequest", {"identifier": f"{packet.identifier_system}|{packet.id}"})
+        found = await client.search(
+            "ServiceRequest", {"identifier": f"{packet.identifier_system}|{packet.id}"}
+        )
         assert len(found.resources) == 1
         assert found.resources[0]["status"] == "active" and found.resources[0]["intent"] == "order"
         stored = await client.read("DocumentReference", first["DocumentReference"]["id"])

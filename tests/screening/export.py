@@ -20,19 +20,29 @@ def her2_positive_metastatic_breast(pid: str) -> list[dict[str, Any]]:
     order = medication("mr1", "", pid=pid)
     del order["medicationCodeableConcept"]
     order["medicationReference"] = {"reference": "Medication/med-trastuzumab"}
-    return [condition("b1", "C50.912", "Malignant neoplasm of left female breast", pid=pid),
-            condition("b2", "C79.51", "Secondary malignant neoplasm of bone", pid=pid),
-            observation("h1", "85319-2", "HER2 by IHC", text_value="3+ (positive)", pid=pid), order]
+    return [
+        condition("b1", "C50.912", "Malignant neoplasm of left female breast", pid=pid),
+        condition("b2", "C79.51", "Secondary malignant neoplasm of bone", pid=pid),
+        observation("h1", "85319-2", "HER2 by IHC", text_value="3+ (positive)", pid=pid),
+        order,
+    ]
 
 
 TRASTUZUMAB = {"resourceType": "Medication", "id": "med-trastuzumab", "code": {"text": "trastuzumab 8 mg/kg"}}
 
 
 def claim(cid: str, pid: str) -> dict[str, Any]:
-    return {"resourceType": "Claim", "id": cid, "status": "active", "patient": {"reference": f"Patient/{pid}"}}
+    return {
+        "resourceType": "Claim",
+        "id": cid,
+        "status": "active",
+        "patient": {"reference": f"Patient/{pid}"},
+    }
 
 
-def write_export(folder: Path, *, rare: bool = True, none_gets_cancer: bool = False, medication_file: bool = True) -> Path:
+def write_export(
+    folder: Path, *, rare: bool = True, none_gets_cancer: bool = False, medication_file: bool = True
+) -> Path:
     """Patients: p-rare (GIST: rare-cancer), p-none (hypertension), p-her2 (needs the side file), and
     resources of p-ghost, whose Patient is not in the export. One malformed line, one Observation
     without a subject, and Claims to skip."""
@@ -42,12 +52,22 @@ def write_export(folder: Path, *, rare: bool = True, none_gets_cancer: bool = Fa
     def add(resource: dict[str, Any]) -> None:
         by_type.setdefault(resource["resourceType"], []).append(json.dumps(resource))
 
-    for resource in (named("p-rare", "Ada", "Rare"), named("p-none", "Ben", "None"), named("p-her2", "Cy", "Her")):
+    for resource in (
+        named("p-rare", "Ada", "Rare"),
+        named("p-none", "Ben", "None"),
+        named("p-her2", "Cy", "Her"),
+    ):
         add(resource)
-    add(condition("c-rare", "C49.A0", "Gastrointestinal stromal tumor", pid="p-rare") if rare
-        else condition("c-rare", "I10", "Essential hypertension", pid="p-rare"))
-    add(condition("c-none", "C49.A0", "Gastrointestinal stromal tumor", pid="p-none") if none_gets_cancer
-        else condition("c-none", "I10", "Essential hypertension", pid="p-none"))
+    add(
+        condition("c-rare", "C49.A0", "Gastrointestinal stromal tumor", pid="p-rare")
+        if rare
+        else condition("c-rare", "I10", "Essential hypertension", pid="p-rare")
+    )
+    add(
+        condition("c-none", "C49.A0", "Gastrointestinal stromal tumor", pid="p-none")
+        if none_gets_cancer
+        else condition("c-none", "I10", "Essential hypertension", pid="p-none")
+    )
     for resource in her2_positive_metastatic_breast("p-her2"):
         add(resource)
     add(observation("o-ghost", "2160-0", "Creatinine", value=1.0, unit="mg/dL", pid="p-ghost"))

@@ -27,30 +27,52 @@ class Token:
 
 
 def report(rid: str, pid: str, url: str) -> dict:
-    return {"resourceType": "DiagnosticReport", "id": rid, "status": "final", "subject": {"reference": f"Patient/{pid}"},
-            "code": {"text": "Surgical pathology"}, "presentedForm": [{"contentType": "text/plain", "url": url}]}
+    return {
+        "resourceType": "DiagnosticReport",
+        "id": rid,
+        "status": "final",
+        "subject": {"reference": f"Patient/{pid}"},
+        "code": {"text": "Surgical pathology"},
+        "presentedForm": [{"contentType": "text/plain", "url": url}],
+    }
 
 
-async def test_texts_are_inlined_for_patients_with_cancer_only(tmp_path: Path, httpserver: HTTPServer) -> None:
+async def test_texts_are_inlined_for_patients_with_cancer_only(
+    tmp_path: Path, httpserver: HTTPServer
+) -> None:
     base = httpserver.url_for("/fhir")
     httpserver.expect_request("/fhir/Binary/b1").respond_with_data(TEXT, content_type="text/plain")
     httpserver.expect_request("/fhir/Binary/broken").respond_with_data("oops", status=500)
-    (tmp_path / "Condition.ndjson").write_text("\n".join(json.dumps(c) for c in (
-        condition("c1", "C50.912", "Malignant neoplasm of left female breast", pid="p1"),
-        condition("c2", "I10", "Essential hypertension", pid="p2"))) + "\n")
+    (tmp_path / "Condition.ndjson").write_text(
+        "\n".join(
+            json.dumps(c)
+            for c in (
+                condition("c1", "C50.912", "Malignant neoplasm of left female breast", pid="p1"),
+                condition("c2", "I10", "Essential hypertension", pid="p2"),
+            )
+        )
+        + "\n"
+    )
     reports = tmp_path / "DiagnosticReport.ndjson"
-    reports.write_text("\n".join([
-        json.dumps(report("r1", "p1", f"{base}/Binary/b1")),
-        json.dumps(report("r2", "p2", f"{base}/Binary/b2")),
-        "{not json",
-        json.dumps(report("r3", "p1", f"{base}/Binary/broken")),
-    ]) + "\n")
+    reports.write_text(
+        "\n".join(
+            [
+                json.dumps(report("r1", "p1", f"{base}/Binary/b1")),
+                json.dumps(report("r2", "p2", f"{base}/Binary/b2")),
+                "{not json",
+                json.dumps(report("r3", "p1", f"{base}/Binary/broken")),
+            ]
+        )
+        + "\n"
+    )
     errors = ErrorLog()
     async with httpx2.AsyncClient() as http:
-        fetched = await hydrate(FhirClient(base, http, Token()), (tmp_path / "Condition.ndjson", reports), errors)
+        fetched = await hydrate(
+            FhirClient(base, http, Token()), (tmp_path / "Condition.ndjson", reports), errors
+        )
     lines = reports.read_text().splitlines()
     assert fetched == 1 and len(lines) == 4 and "{not json" in lines
-    by_id = {r["id"]: r for r in (json.loads(line) for line in lines if line.startswith("{\""))}
+    by_id = {r["id"]: r for r in (json.loads(line) for line in lines if line.startswith('{"'))}
     assert base64.b64decode(by_id["r1"]["presentedForm"][0]["data"]).decode() == TEXT
     assert "data" not in by_id["r2"]["presentedForm"][0]  # no cancer: not fetched
     assert "data" not in by_id["r3"]["presentedForm"][0] and errors.counts[ATTACHMENT_FAILED] >= 1

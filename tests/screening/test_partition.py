@@ -33,7 +33,10 @@ def test_read_types_cover_every_type_the_engine_reads() -> None:
     engine_types = set(read._ACTION_TYPES) | set(read._NARRATIVE_TYPES) | read._CLINICAL_TYPES
     assert engine_types <= types.patient
     assert {"Medication", "Binary"} <= types.shared
-    assert not ({"Claim", "ExplanationOfBenefit", "Provenance", "ImagingStudy", "Device"} & (types.patient | types.shared))
+    assert not (
+        {"Claim", "ExplanationOfBenefit", "Provenance", "ImagingStudy", "Device"}
+        & (types.patient | types.shared)
+    )
 
 
 def test_bucket_count_is_sized_from_bytes_with_two_per_worker_minimum() -> None:
@@ -62,10 +65,15 @@ def test_skipped_types_are_not_parsed_and_bom_and_gzip_are_read(tmp_path: Path) 
     folder.mkdir()
     # A Claim line that is not even JSON is skipped from its leading resourceType, not counted as malformed.
     (folder / "Claim.ndjson").write_text('{"resourceType": "Claim", "id": "x", BROKEN\n')
-    (folder / "Patient.ndjson").write_bytes(b"\xef\xbb\xbf" + json.dumps({"resourceType": "Patient", "id": "a"}).encode() + b"\n")
+    (folder / "Patient.ndjson").write_bytes(
+        b"\xef\xbb\xbf" + json.dumps({"resourceType": "Patient", "id": "a"}).encode() + b"\n"
+    )
     with gzip.open(folder / "Condition.ndjson.gz", "wt") as out:
         # resourceType not first: parsed to learn the type, urn:uuid: subject resolved to the patient.
-        out.write(json.dumps({"id": "c", "subject": {"reference": "urn:uuid:a"}, "resourceType": "Condition"}) + "\n")
+        out.write(
+            json.dumps({"id": "c", "subject": {"reference": "urn:uuid:a"}, "resourceType": "Condition"})
+            + "\n"
+        )
     errors = ErrorLog()
     parts = partition(resolve_input(folder).files, tmp_path / "work", 2, errors)
     assert not errors.counts
@@ -124,7 +132,12 @@ def test_a_patient_the_engine_cannot_evaluate_is_an_error_and_the_others_are_kep
     # A bucket line filed under "p-a" whose resource names another patient: evaluate_patient finds no
     # Patient/p-a and raises; the bucket's other patient must still come back.
     good = {"resourceType": "Patient", "id": "p-b"}
-    stray = {"resourceType": "Condition", "id": "c", "subject": {"reference": "Patient/p-z"}, "code": {"text": "x"}}
+    stray = {
+        "resourceType": "Condition",
+        "id": "c",
+        "subject": {"reference": "Patient/p-z"},
+        "code": {"text": "x"},
+    }
     bucket = tmp_path / "bucket-00000.ndjson"
     bucket.write_text(f"p-a\t{json.dumps(stray)}\np-b\t{json.dumps(good)}\n")
     side = tmp_path / "shared.ndjson"
@@ -132,7 +145,9 @@ def test_a_patient_the_engine_cannot_evaluate_is_an_error_and_the_others_are_kep
     result = screen_bucket(str(bucket), str(side), AS_OF)
     assert [p["patient_id"] for p in result["patients"]] == ["p-b"]
     assert result["errors"]["counts"] == {"engine-error:PatientNotInInput": 1}
-    assert result["errors"]["examples"]["engine-error:PatientNotInInput"] == ["PatientNotInInput in bucket-00000.ndjson"]
+    assert result["errors"]["examples"]["engine-error:PatientNotInInput"] == [
+        "PatientNotInInput in bucket-00000.ndjson"
+    ]
 
 
 def test_input_is_a_folder_one_ndjson_file_or_a_manifest(tmp_path: Path) -> None:

@@ -40,23 +40,44 @@ def _runs(db: Path) -> list[Any]:
 
 def _set_status(db: Path, patient_id: str, status: str) -> None:
     with create_sync_engine(f"sqlite:///{db}").begin() as conn:
-        conn.execute(update(worklist_entries).where(worklist_entries.c.patient_id == patient_id).values(status=status))
+        conn.execute(
+            update(worklist_entries).where(worklist_entries.c.patient_id == patient_id).values(status=status)
+        )
 
 
 def test_cli_prints_flagged_patients_and_the_run_and_writes_the_worklist(
-        tmp_path: Path, cluster: LocalCluster, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, cluster: LocalCluster, capsys: pytest.CaptureFixture[str]
+) -> None:
     export = write_export(tmp_path / "export")
     db = tmp_path / "wl.db"
-    code = main(["screen", str(export), "--as-of", "2026-03-01", "--format", "json",
-                 "--scheduler", cluster.scheduler_address, "--database-url", f"sqlite+aiosqlite:///{db}"])
+    code = main(
+        [
+            "screen",
+            str(export),
+            "--as-of",
+            "2026-03-01",
+            "--format",
+            "json",
+            "--scheduler",
+            cluster.scheduler_address,
+            "--database-url",
+            f"sqlite+aiosqlite:///{db}",
+        ]
+    )
     captured = capsys.readouterr()
     assert code == 0, captured.err
     document = json.loads(captured.out)
     assert set(document) == {"patients", "run"}
     assert set(document["run"]) == {"id", "patients", "resources", "seconds", "errors"}
     assert document["run"]["patients"] == 4
-    assert document["run"]["resources"] == 11  # 3 Patients, 4 Conditions, 2 Observations, 1 MedicationRequest, 1 Medication
-    assert document["run"]["errors"] == {"malformed-line": 1, "no-patient-reference": 1, "patient-not-in-export": 1}
+    assert (
+        document["run"]["resources"] == 11
+    )  # 3 Patients, 4 Conditions, 2 Observations, 1 MedicationRequest, 1 Medication
+    assert document["run"]["errors"] == {
+        "malformed-line": 1,
+        "no-patient-reference": 1,
+        "patient-not-in-export": 1,
+    }
     shown = {p["patient"]: p for p in document["patients"]}
     assert set(shown) == {"Patient/p-rare", "Patient/p-ghost", "Patient/p-her2"}  # p-none has nothing to show
     # The Medication of the shared side file reached p-her2's bucket: anti-HER2 therapy is seen.
@@ -78,15 +99,35 @@ def test_cli_prints_flagged_patients_and_the_run_and_writes_the_worklist(
     assert "Ada" not in run.errors_json and "p-rare" not in run.errors_json
 
 
-def test_text_format_lists_findings_and_the_run_line(tmp_path: Path, cluster: LocalCluster,
-                                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_text_format_lists_findings_and_the_run_line(
+    tmp_path: Path, cluster: LocalCluster, capsys: pytest.CaptureFixture[str]
+) -> None:
     export = write_export(tmp_path / "export")
-    assert main(["screen", str(export), "--as-of", "2026-03-01", "--format", "text", "--scheduler", cluster.scheduler_address,
-                 "--database-url", f"sqlite:///{tmp_path / 'wl.db'}"]) == 0
+    assert (
+        main(
+            [
+                "screen",
+                str(export),
+                "--as-of",
+                "2026-03-01",
+                "--format",
+                "text",
+                "--scheduler",
+                cluster.scheduler_address,
+                "--database-url",
+                f"sqlite:///{tmp_path / 'wl.db'}",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "Patient/p-rare\n  [routine] rare-cancer:" in out
-    assert re.search(r"^run [0-9a-f-]{36}: 4 patients, 11 resources, [\d.]+ s; errors: malformed-line: 1, "
-                     r"no-patient-reference: 1, patient-not-in-export: 1$", out, re.M)
+    assert re.search(
+        r"^run [0-9a-f-]{36}: 4 patients, 11 resources, [\d.]+ s; errors: malformed-line: 1, "
+        r"no-patient-reference: 1, patient-not-in-export: 1$",
+        out,
+        re.M,
+    )
 
 
 def test_rerun_is_idempotent_and_keeps_the_coordinators_status(tmp_path: Path, client: Client) -> None:
@@ -106,7 +147,9 @@ def test_rerun_is_idempotent_and_keeps_the_coordinators_status(tmp_path: Path, c
     assert [r.status for r in _runs(db)] == ["finished", "finished"]
 
 
-def test_changed_resolved_and_a_dismissed_entry_that_changed_is_new_again(tmp_path: Path, client: Client) -> None:
+def test_changed_resolved_and_a_dismissed_entry_that_changed_is_new_again(
+    tmp_path: Path, client: Client
+) -> None:
     db = tmp_path / "wl2.db"
     export = write_export(tmp_path / "export")
     _screen(export, db, client)
@@ -116,8 +159,16 @@ def test_changed_resolved_and_a_dismissed_entry_that_changed_is_new_again(tmp_pa
     write_export(export, rare=False, none_gets_cancer=True)
     _screen(export, db, client)
     entries = _entries(db)
-    assert (entries["p-rare"].change, entries["p-rare"].finding_count, entries["p-rare"].status) == ("resolved", 0, "referral-drafted")
-    assert (entries["p-none"].change, entries["p-none"].triggers, entries["p-none"].status) == ("changed", "rare-cancer", "new")
+    assert (entries["p-rare"].change, entries["p-rare"].finding_count, entries["p-rare"].status) == (
+        "resolved",
+        0,
+        "referral-drafted",
+    )
+    assert (entries["p-none"].change, entries["p-none"].triggers, entries["p-none"].status) == (
+        "changed",
+        "rare-cancer",
+        "new",
+    )
     assert (entries["p-her2"].change, entries["p-her2"].status) == ("unchanged", "dismissed")
 
 
@@ -137,13 +188,37 @@ def test_a_run_after_a_crash_picks_up_without_duplicates(tmp_path: Path, client:
 
 def test_manifest_input_records_transaction_time_and_export_errors(tmp_path: Path, client: Client) -> None:
     export = write_export(tmp_path / "export")
-    (export / "errors.ndjson").write_text(json.dumps({"resourceType": "OperationOutcome", "issue": [
-        {"severity": "error", "code": "forbidden", "diagnostics": "Patient/p-secret is restricted"}]}) + "\n")
+    (export / "errors.ndjson").write_text(
+        json.dumps(
+            {
+                "resourceType": "OperationOutcome",
+                "issue": [
+                    {
+                        "severity": "error",
+                        "code": "forbidden",
+                        "diagnostics": "Patient/p-secret is restricted",
+                    }
+                ],
+            }
+        )
+        + "\n"
+    )
     manifest = export / "manifest.json"
-    manifest.write_text(json.dumps({
-        "transactionTime": "2026-02-28T10:00:00Z", "requiresAccessToken": False, "request": "x",
-        "output": [{"type": p.stem, "url": p.name} for p in sorted(export.glob("*.ndjson")) if p.name != "errors.ndjson"],
-        "error": [{"type": "OperationOutcome", "url": (export / "errors.ndjson").as_uri()}]}))
+    manifest.write_text(
+        json.dumps(
+            {
+                "transactionTime": "2026-02-28T10:00:00Z",
+                "requiresAccessToken": False,
+                "request": "x",
+                "output": [
+                    {"type": p.stem, "url": p.name}
+                    for p in sorted(export.glob("*.ndjson"))
+                    if p.name != "errors.ndjson"
+                ],
+                "error": [{"type": "OperationOutcome", "url": (export / "errors.ndjson").as_uri()}],
+            }
+        )
+    )
     db = tmp_path / "wl.db"
     outcome = _screen(manifest, db, client)
     assert outcome.errors.counts["export-error:forbidden"] == 1
@@ -154,14 +229,23 @@ def test_manifest_input_records_transaction_time_and_export_errors(tmp_path: Pat
 
 
 @pytest.mark.parametrize("case", ["missing", "empty-folder", "remote-manifest", "not-json"])
-def test_unreadable_input_is_a_one_line_error_with_exit_2(tmp_path: Path, case: str,
-                                                          capsys: pytest.CaptureFixture[str]) -> None:
+def test_unreadable_input_is_a_one_line_error_with_exit_2(
+    tmp_path: Path, case: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     target = tmp_path / "input"
     if case == "empty-folder":
         target.mkdir()
     elif case == "remote-manifest":
-        target.write_text(json.dumps({"transactionTime": "t", "requiresAccessToken": True,
-                                      "output": [{"type": "Patient", "url": "https://ehr.example/f.ndjson"}], "error": []}))
+        target.write_text(
+            json.dumps(
+                {
+                    "transactionTime": "t",
+                    "requiresAccessToken": True,
+                    "output": [{"type": "Patient", "url": "https://ehr.example/f.ndjson"}],
+                    "error": [],
+                }
+            )
+        )
     elif case == "not-json":
         target.write_text("{not json")
     assert main(["screen", str(target), "--database-url", f"sqlite:///{tmp_path / 'wl.db'}"]) == 2
@@ -172,9 +256,14 @@ def test_unreadable_input_is_a_one_line_error_with_exit_2(tmp_path: Path, case: 
 def test_embedded_cluster_workers_do_not_outlive_the_run(tmp_path: Path) -> None:
     before = {p.pid for p in psutil.Process().children(recursive=True)}
     export = write_export(tmp_path / "export")
-    outcome = run_screen(resolve_input(export), ScreenOptions(as_of=AS_OF, database_url=f"sqlite:///{tmp_path / 'wl.db'}",
-                                                              workers=1))
+    outcome = run_screen(
+        resolve_input(export),
+        ScreenOptions(as_of=AS_OF, database_url=f"sqlite:///{tmp_path / 'wl.db'}", workers=1),
+    )
     assert outcome.patients == 4
-    left = [p for p in psutil.Process().children(recursive=True) if p.pid not in before and p.is_running()
-            and p.status() != psutil.STATUS_ZOMBIE]
+    left = [
+        p
+        for p in psutil.Process().children(recursive=True)
+        if p.pid not in before and p.is_running() and p.status() != psutil.STATUS_ZOMBIE
+    ]
     assert left == []

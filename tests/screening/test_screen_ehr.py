@@ -32,11 +32,17 @@ class BulkServer:
         self.folder = folder
         self.kickoffs: list[dict[str, Any]] = []
         self.jobs: dict[str, list[Path]] = {}
-        server.expect_request("/fhir/.well-known/smart-configuration").respond_with_json({
-            "token_endpoint": server.url_for("/token"), "capabilities": ["client-confidential-asymmetric"],
-            "grant_types_supported": ["client_credentials"], "code_challenge_methods_supported": ["S256"]})
+        server.expect_request("/fhir/.well-known/smart-configuration").respond_with_json(
+            {
+                "token_endpoint": server.url_for("/token"),
+                "capabilities": ["client-confidential-asymmetric"],
+                "grant_types_supported": ["client_credentials"],
+                "code_challenge_methods_supported": ["S256"],
+            }
+        )
         server.expect_request("/token", method="POST").respond_with_json(
-            {"access_token": "tok", "token_type": "bearer", "expires_in": 300, "scope": "system/*.rs"})
+            {"access_token": "tok", "token_type": "bearer", "expires_in": 300, "scope": "system/*.rs"}
+        )
         server.expect_request("/fhir/Group/g1/$export").respond_with_handler(self.kick_off)
         server.expect_request("/fhir/status/1").respond_with_handler(lambda r: self.manifest("1"))
         server.expect_request("/fhir/status/2").respond_with_handler(lambda r: self.manifest("2"))
@@ -56,17 +62,26 @@ class BulkServer:
         return Response("", status=202, headers={"Content-Location": f"/fhir/status/{job}"})
 
     def manifest(self, job: str) -> Response:
-        document = {"transactionTime": f"2026-12-0{job}T00:00:00Z", "requiresAccessToken": True, "request": "x",
-                    "output": [{"type": p.stem, "url": self.server.url_for(f"/files/{job}/{p.name}")} for p in self.jobs[job]],
-                    "error": []}
+        document = {
+            "transactionTime": f"2026-12-0{job}T00:00:00Z",
+            "requiresAccessToken": True,
+            "request": "x",
+            "output": [
+                {"type": p.stem, "url": self.server.url_for(f"/files/{job}/{p.name}")} for p in self.jobs[job]
+            ],
+            "error": [],
+        }
         return Response(json.dumps(document), status=200, content_type="application/json")
 
 
 @pytest.fixture
 def registry(tmp_path: Path, httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    (tmp_path / "backend.pem").write_bytes(key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    (tmp_path / "backend.pem").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
     iss = httpserver.url_for("/fhir")
     (tmp_path / "ehrs.toml").write_text(f'''
 [[ehr]]
@@ -84,14 +99,31 @@ keys = [{{ kid = "k1", private_key_path = "backend.pem" }}]
 
 
 def test_group_export_then_incremental_run_rescreens_only_changed_patients_in_full(
-        tmp_path: Path, httpserver: HTTPServer, registry: str, cluster: LocalCluster,
-        capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path,
+    httpserver: HTTPServer,
+    registry: str,
+    cluster: LocalCluster,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     served = tmp_path / "served"
     bulk = BulkServer(httpserver, served)
     write_export(served / "full")
     db = tmp_path / "wl.db"
-    args = ["screen", "--ehr", registry, "--group", "g1", "--as-of", "2026-03-01", "--since", "auto",
-            "--scheduler", cluster.scheduler_address, "--database-url", f"sqlite:///{db}"]
+    args = [
+        "screen",
+        "--ehr",
+        registry,
+        "--group",
+        "g1",
+        "--as-of",
+        "2026-03-01",
+        "--since",
+        "auto",
+        "--scheduler",
+        cluster.scheduler_address,
+        "--database-url",
+        f"sqlite:///{db}",
+    ]
     assert main(args) == 0, capsys.readouterr().err
     first = json.loads(capsys.readouterr().out)
     assert first["run"]["patients"] == 4
@@ -101,13 +133,17 @@ def test_group_export_then_incremental_run_rescreens_only_changed_patients_in_fu
     (served / "delta" / "Condition.ndjson").write_text(json.dumps(gist) + "\n")
     write_export(served / "patients", none_gets_cancer=True)
     for path in (served / "patients").glob("*.ndjson"):  # the server answers with p-none's records only
-        lines = [line for line in path.read_text().splitlines() if "p-none" in line or path.stem == "Medication"]
+        lines = [
+            line for line in path.read_text().splitlines() if "p-none" in line or path.stem == "Medication"
+        ]
         path.write_text("\n".join(lines) + "\n")
     assert main(args) == 0, capsys.readouterr().err
     second = json.loads(capsys.readouterr().out)
     assert bulk.kickoffs[1]["args"] == {"_since": "2026-12-01T00:00:00Z"}
     assert bulk.kickoffs[2]["method"] == "POST"
-    assert bulk.kickoffs[2]["body"]["parameter"] == [{"name": "patient", "valueReference": {"reference": "Patient/p-none"}}]
+    assert bulk.kickoffs[2]["body"]["parameter"] == [
+        {"name": "patient", "valueReference": {"reference": "Patient/p-none"}}
+    ]
     assert second["run"]["patients"] == 1
     with create_sync_engine(f"sqlite:///{db}").connect() as conn:
         entries = {r.patient_id: r for r in conn.execute(select(worklist_entries))}
@@ -115,11 +151,27 @@ def test_group_export_then_incremental_run_rescreens_only_changed_patients_in_fu
     assert (entries["p-none"].change, entries["p-none"].triggers) == ("changed", "rare-cancer")
     assert entries["p-rare"].change == "new" and entries["p-rare"].last_run_id == runs[0].id
     assert [(r.source, r.group_id, r.transaction_time) for r in runs] == [
-        (registry, "g1", "2026-12-01T00:00:00Z"), (registry, "g1", "2026-12-02T00:00:00Z")]
+        (registry, "g1", "2026-12-01T00:00:00Z"),
+        (registry, "g1", "2026-12-02T00:00:00Z"),
+    ]
 
 
-def test_unregistered_ehr_is_a_one_line_error(registry: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["screen", "--ehr", "https://unknown.example/fhir", "--group", "g1",
-                 "--database-url", f"sqlite:///{tmp_path / 'wl.db'}"]) == 2
+def test_unregistered_ehr_is_a_one_line_error(
+    registry: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert (
+        main(
+            [
+                "screen",
+                "--ehr",
+                "https://unknown.example/fhir",
+                "--group",
+                "g1",
+                "--database-url",
+                f"sqlite:///{tmp_path / 'wl.db'}",
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert err.startswith("secondlook screen:") and "not a registered EHR" in err and err.count("\n") == 1

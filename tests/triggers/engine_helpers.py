@@ -12,8 +12,12 @@ from tests.fhirmaps.builders import patient
 AS_OF = date(2026, 3, 1)
 
 
-def run(*resources: dict[str, Any], as_of: date = AS_OF, birth: str = "1960-05-01", rare: str = "rarecare") -> PatientResult:
-    return evaluate_patient([patient(birth=birth), *resources], as_of=as_of, options=EngineOptions(rare_definition=rare))
+def run(
+    *resources: dict[str, Any], as_of: date = AS_OF, birth: str = "1960-05-01", rare: str = "rarecare"
+) -> PatientResult:
+    return evaluate_patient(
+        [patient(birth=birth), *resources], as_of=as_of, options=EngineOptions(rare_definition=rare)
+    )
 
 
 def fired(*resources: dict[str, Any], **kwargs: Any) -> set[str]:

@@ -5,7 +5,13 @@ BREAST = condition("c1", "C50.412", "Malignant neoplasm of upper-outer quadrant 
 
 
 def test_breast_her2_ihc_2_plus_without_ish_fires() -> None:
-    ihc = observation("o1", "85319-2", "HER2 [Presence] in Breast cancer specimen by Immune stain", text_value="2+ (equivocal)", date="2026-01-05")
+    ihc = observation(
+        "o1",
+        "85319-2",
+        "HER2 [Presence] in Breast cancer specimen by Immune stain",
+        text_value="2+ (equivocal)",
+        date="2026-01-05",
+    )
     result = run(BREAST, ihc)
     finding = next(f for f in result.findings if f.trigger == "incomplete-biomarker")
     assert finding.evidence[0].reference == "Observation/o1"
@@ -18,8 +24,10 @@ def test_ihc_2_plus_followed_by_ish_does_not_fire() -> None:
 
 
 def test_narrative_ihc_2_plus_with_fish_in_later_addendum_does_not_fire() -> None:
-    text = ("FINAL DIAGNOSIS:\nBreast, left, core: Invasive ductal carcinoma.\nHER2 (IHC): 2+, equivocal.\n"
-            "ADDENDUM:\nHER2 FISH: HER2/CEP17 ratio 2.6, average HER2 copy number 5.8 signals/cell; amplified.\n")
+    text = (
+        "FINAL DIAGNOSIS:\nBreast, left, core: Invasive ductal carcinoma.\nHER2 (IHC): 2+, equivocal.\n"
+        "ADDENDUM:\nHER2 FISH: HER2/CEP17 ratio 2.6, average HER2 copy number 5.8 signals/cell; amplified.\n"
+    )
     assert "incomplete-biomarker" not in fired(BREAST, report("r1", text))
 
 

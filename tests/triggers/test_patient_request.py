@@ -5,7 +5,9 @@ CRC = condition("c1", "C18.7", "Malignant neoplasm of sigmoid colon")
 
 
 def test_coded_confirmatory_consultation_fires() -> None:
-    order = service_request("s1", "Second opinion, medical oncology", code=("77406008", "Confirmatory medical consultation"))
+    order = service_request(
+        "s1", "Second opinion, medical oncology", code=("77406008", "Confirmatory medical consultation")
+    )
     assert "patient-request" in fired(CRC, order)
 
 
@@ -15,8 +17,12 @@ def test_follow_up_consultation_code_does_not_fire() -> None:
 
 
 def test_note_where_patient_asks_fires_and_declined_offer_does_not() -> None:
-    assert "patient-request" in fired(CRC, note("n1", "The patient would like a second opinion at an NCI-designated center."))
-    assert "patient-request" not in fired(CRC, note("n2", "I offered a second opinion; the patient declined and wishes to proceed."))
+    assert "patient-request" in fired(
+        CRC, note("n1", "The patient would like a second opinion at an NCI-designated center.")
+    )
+    assert "patient-request" not in fired(
+        CRC, note("n2", "I offered a second opinion; the patient declined and wishes to proceed.")
+    )
 
 
 def test_internal_pathology_consultation_and_tumor_board_do_not_fire() -> None:
@@ -37,11 +43,20 @@ def test_offers_declines_permissions_and_boards_that_mention_asking_do_not_fire(
 
 
 def test_patient_message_fires() -> None:
-    message = {"resourceType": "Communication", "id": "m1", "status": "completed", "subject": {"reference": "Patient/p1"},
-               "sender": {"reference": "Patient/p1"}, "sent": "2026-02-01",
-               "payload": [{"contentString": "Can I get a second opinion before my surgery?"}]}
+    message = {
+        "resourceType": "Communication",
+        "id": "m1",
+        "status": "completed",
+        "subject": {"reference": "Patient/p1"},
+        "sender": {"reference": "Patient/p1"},
+        "sent": "2026-02-01",
+        "payload": [{"contentString": "Can I get a second opinion before my surgery?"}],
+    }
     assert "patient-request" in fired(CRC, message)
 
 
 def test_second_opinion_requested_by_patient_passive_voice() -> None:
-    assert "patient-request" in fired(CRC, note("n1", "Referral to an outside sarcoma center for a second opinion, requested by the patient."))
+    assert "patient-request" in fired(
+        CRC,
+        note("n1", "Referral to an outside sarcoma center for a second opinion, requested by the patient."),
+    )

@@ -3,7 +3,14 @@ from tests.triggers.engine_helpers import fired, run
 
 
 def test_gist_coded_as_behaviour_1_in_mcode_extension_is_rare_and_not_uncertain() -> None:
-    gist = condition("c1", "363346000", "Malignant neoplastic disease", system=SNOMED, morphology="8936/1", topography="C16.2")
+    gist = condition(
+        "c1",
+        "363346000",
+        "Malignant neoplastic disease",
+        system=SNOMED,
+        morphology="8936/1",
+        topography="C16.2",
+    )
     result = run(gist)
     assert "rare-cancer" in result.triggers
     assert "uncertain-pathology" not in result.triggers
@@ -31,12 +38,16 @@ def test_conjunctival_melanoma_is_rare_but_not_called_uveal() -> None:
 
 def test_cutaneous_melanoma_and_small_cell_lung_are_not_rare() -> None:
     assert "rare-cancer" not in fired(condition("c1", "C43.5", "Malignant melanoma of trunk"))
-    assert "rare-cancer" not in fired(condition("c2", "C34.11", "Malignant neoplasm of upper lobe", text="Small cell lung carcinoma"))
+    assert "rare-cancer" not in fired(
+        condition("c2", "C34.11", "Malignant neoplasm of upper lobe", text="Small cell lung carcinoma")
+    )
 
 
 def test_mesothelioma_requires_malignant_behaviour() -> None:
     assert "rare-cancer" in fired(condition("c1", "C45.0", "Mesothelioma of pleura"))
-    assert "rare-cancer" not in fired(condition("c1", "363346000", system=SNOMED, morphology="9055/1", topography="C38.4"))
+    assert "rare-cancer" not in fired(
+        condition("c1", "363346000", system=SNOMED, morphology="9055/1", topography="C38.4")
+    )
 
 
 def test_personal_and_family_history_codes_never_fire() -> None:
@@ -48,8 +59,12 @@ def test_personal_and_family_history_codes_never_fire() -> None:
 
 
 def test_resolved_or_refuted_sarcoma_does_not_fire() -> None:
-    assert "rare-cancer" not in fired(condition("c1", "C49.22", "Leiomyosarcoma of left thigh", clinical="resolved"))
-    assert "rare-cancer" not in fired(condition("c1", "C49.22", "Leiomyosarcoma of left thigh", verification="refuted"))
+    assert "rare-cancer" not in fired(
+        condition("c1", "C49.22", "Leiomyosarcoma of left thigh", clinical="resolved")
+    )
+    assert "rare-cancer" not in fired(
+        condition("c1", "C49.22", "Leiomyosarcoma of left thigh", verification="refuted")
+    )
 
 
 def test_narrative_final_diagnosis_names_rare_entity() -> None:
@@ -58,8 +73,10 @@ def test_narrative_final_diagnosis_names_rare_entity() -> None:
 
 
 def test_negated_family_and_history_mentions_do_not_fire() -> None:
-    text = ("FINAL DIAGNOSIS:\nSkin, left arm, shave: Seborrheic keratosis. No evidence of malignancy.\n"
-            "COMMENT: Family history of sarcoma noted. History of melanoma (2009).\n")
+    text = (
+        "FINAL DIAGNOSIS:\nSkin, left arm, shave: Seborrheic keratosis. No evidence of malignancy.\n"
+        "COMMENT: Family history of sarcoma noted. History of melanoma (2009).\n"
+    )
     assert fired(report("r1", text)) == set()
 
 
@@ -69,8 +86,12 @@ def test_hypothesis_in_clinical_history_is_not_a_diagnosis() -> None:
 
 
 def test_papillary_thyroid_is_not_rare_but_medullary_is() -> None:
-    assert "rare-cancer" not in fired(condition("c1", "C73", "Malignant neoplasm of thyroid gland", text="Papillary thyroid carcinoma"))
-    assert "rare-cancer" in fired(condition("c1", "363346000", system=SNOMED, morphology="8345/3", topography="C73.9"))
+    assert "rare-cancer" not in fired(
+        condition("c1", "C73", "Malignant neoplasm of thyroid gland", text="Papillary thyroid carcinoma")
+    )
+    assert "rare-cancer" in fired(
+        condition("c1", "363346000", system=SNOMED, morphology="8345/3", topography="C73.9")
+    )
 
 
 def test_nci_option_is_broader_than_rarecare() -> None:
@@ -80,23 +101,37 @@ def test_nci_option_is_broader_than_rarecare() -> None:
 
 
 def test_hedged_rare_entity_is_not_a_confident_rare_diagnosis_but_favoured_one_is() -> None:
-    hedged = report("r1", "FINAL DIAGNOSIS:\nLymph node: Atypical lymphoid proliferation. Mantle cell lymphoma cannot be excluded.\n")
+    hedged = report(
+        "r1",
+        "FINAL DIAGNOSIS:\nLymph node: Atypical lymphoid proliferation. Mantle cell lymphoma cannot be excluded.\n",
+    )
     result = run(hedged)
     assert "rare-cancer" not in result.triggers
     assert "uncertain-pathology" in result.triggers
-    favoured = report("r2", "FINAL DIAGNOSIS:\nStomach, biopsy: Spindle cell neoplasm, favor gastrointestinal stromal tumor.\n")
+    favoured = report(
+        "r2",
+        "FINAL DIAGNOSIS:\nStomach, biopsy: Spindle cell neoplasm, favor gastrointestinal stromal tumor.\n",
+    )
     assert "rare-cancer" in fired(favoured)
 
 
 def test_epic_hcc_suffix_is_not_hepatocellular_carcinoma() -> None:
-    result = run(condition("c1", "C50.412", "Malignant neoplasm of upper-outer quadrant of left female breast",
-                           text="Breast cancer, left, ER positive (HCC)"))
+    result = run(
+        condition(
+            "c1",
+            "C50.412",
+            "Malignant neoplasm of upper-outer quadrant of left female breast",
+            text="Breast cancer, left, ER positive (HCC)",
+        )
+    )
     assert result.triggers == []
 
 
 def test_right_colectomy_with_terminal_ileum_is_colon_not_small_bowel() -> None:
-    text = ("FINAL DIAGNOSIS:\nA. Terminal ileum and right colon, right hemicolectomy:\n"
-            "- Adenocarcinoma, moderately differentiated, 4.3 cm, ascending colon.\n")
+    text = (
+        "FINAL DIAGNOSIS:\nA. Terminal ileum and right colon, right hemicolectomy:\n"
+        "- Adenocarcinoma, moderately differentiated, 4.3 cm, ascending colon.\n"
+    )
     assert "rare-cancer" not in fired(report("r1", text))
     anal = "FINAL DIAGNOSIS:\nA. Anal canal, biopsy:\n- Squamous cell carcinoma, invasive.\n"
     assert "rare-cancer" in fired(report("r2", anal))
@@ -104,9 +139,20 @@ def test_right_colectomy_with_terminal_ileum_is_colon_not_small_bowel() -> None:
 
 def test_histology_extension_with_a_snomed_morphology_uses_its_display() -> None:
     gist = condition("c1", "363346000", "Malignant neoplastic disease", system=SNOMED)
-    gist["extension"] = [{"url": "http://hl7.org/fhir/us/mcode/StructureDefinition/mcode-histology-morphology-behavior",
-                          "valueCodeableConcept": {"coding": [{"system": SNOMED, "code": "128755003",
-                                                               "display": "Gastrointestinal stromal tumor, uncertain malignant potential"}]}}]
+    gist["extension"] = [
+        {
+            "url": "http://hl7.org/fhir/us/mcode/StructureDefinition/mcode-histology-morphology-behavior",
+            "valueCodeableConcept": {
+                "coding": [
+                    {
+                        "system": SNOMED,
+                        "code": "128755003",
+                        "display": "Gastrointestinal stromal tumor, uncertain malignant potential",
+                    }
+                ]
+            },
+        }
+    ]
     assert "rare-cancer" in fired(gist)
 
 

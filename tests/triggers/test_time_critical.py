@@ -26,32 +26,65 @@ def test_dlbcl_by_snomed_is_time_critical_not_rare() -> None:
 
 
 def test_history_of_dlbcl_in_remission_is_not_time_critical() -> None:
-    assert run(condition("c1", "C83.30", "Diffuse large B-cell lymphoma", clinical="remission", onset="2015-01-01")).time_critical is None
+    assert (
+        run(
+            condition(
+                "c1", "C83.30", "Diffuse large B-cell lymphoma", clinical="remission", onset="2015-01-01"
+            )
+        ).time_critical
+        is None
+    )
     assert run(condition("c2", "Z85.72", "Personal history of other lymphomas")).time_critical is None
 
 
 def test_cord_compression_with_cancer_and_not_when_negated() -> None:
     prostate = condition("c1", "C61", "Malignant neoplasm of prostate")
-    mri = report("r1", "IMPRESSION: Epidural disease at T10 with spinal cord compression.\n", kind="imaging", title="MRI spine", date=RECENT)
+    mri = report(
+        "r1",
+        "IMPRESSION: Epidural disease at T10 with spinal cord compression.\n",
+        kind="imaging",
+        title="MRI spine",
+        date=RECENT,
+    )
     assert run(prostate, mri).time_critical is not None
-    negative = report("r2", "INDICATION: Rule out cord compression.\nIMPRESSION: Osseous metastases. No cord compression.\n", kind="imaging", title="MRI spine",
-                      date=RECENT)
+    negative = report(
+        "r2",
+        "INDICATION: Rule out cord compression.\nIMPRESSION: Osseous metastases. No cord compression.\n",
+        kind="imaging",
+        title="MRI spine",
+        date=RECENT,
+    )
     assert run(prostate, negative).time_critical is None
 
 
 def test_svc_syndrome_code_with_cancer() -> None:
-    lung = condition("c1", "C34.11", "Malignant neoplasm of upper lobe, right bronchus or lung", text="Small cell lung carcinoma")
+    lung = condition(
+        "c1",
+        "C34.11",
+        "Malignant neoplasm of upper lobe, right bronchus or lung",
+        text="Small cell lung carcinoma",
+    )
     svc = condition("c2", "I87.1", "Compression of vein", text="Superior vena cava syndrome", onset=RECENT)
     assert run(lung, svc).time_critical is not None
 
 
 def test_epidural_disease_needs_compression() -> None:
     prostate = condition("c1", "C61", "Malignant neoplasm of prostate")
-    no_compression = report("r1", "IMPRESSION: Small focus of epidural disease at T10 without cord compression.\n", kind="imaging", title="MRI spine",
-                            date=RECENT)
+    no_compression = report(
+        "r1",
+        "IMPRESSION: Small focus of epidural disease at T10 without cord compression.\n",
+        kind="imaging",
+        title="MRI spine",
+        date=RECENT,
+    )
     assert run(prostate, no_compression).time_critical is None
-    compressed = report("r2", "IMPRESSION: Epidural tumor at T10 with effacement of the thecal sac and compression of the cord.\n", kind="imaging", title="MRI",
-                        date=RECENT)
+    compressed = report(
+        "r2",
+        "IMPRESSION: Epidural tumor at T10 with effacement of the thecal sac and compression of the cord.\n",
+        kind="imaging",
+        title="MRI",
+        date=RECENT,
+    )
     assert run(prostate, compressed).time_critical is not None
 
 
@@ -65,14 +98,20 @@ def test_cord_compression_is_current_for_30_days_from_the_report() -> None:
 
 
 def test_acute_leukemia_is_current_for_90_days_from_diagnosis() -> None:
-    inside = condition("c1", "C92.00", "Acute myeloblastic leukemia, not having achieved remission", onset="2025-12-01")  # 90 days
-    outside = condition("c1", "C92.00", "Acute myeloblastic leukemia, not having achieved remission", onset="2025-11-30")  # 91 days
+    inside = condition(
+        "c1", "C92.00", "Acute myeloblastic leukemia, not having achieved remission", onset="2025-12-01"
+    )  # 90 days
+    outside = condition(
+        "c1", "C92.00", "Acute myeloblastic leukemia, not having achieved remission", onset="2025-11-30"
+    )  # 91 days
     assert run(inside).time_critical is not None
     assert run(outside).time_critical is None
 
 
 def test_acute_leukemia_stops_being_time_critical_14_days_into_treatment() -> None:
-    aml = condition("c1", "C92.00", "Acute myeloblastic leukemia, not having achieved remission", onset="2026-02-01")
+    aml = condition(
+        "c1", "C92.00", "Acute myeloblastic leukemia, not having achieved remission", onset="2026-02-01"
+    )
     started_14 = medication("m1", "cytarabine", date=str(date.fromordinal(AS_OF.toordinal() - 14)))
     started_15 = medication("m1", "cytarabine", date=str(date.fromordinal(AS_OF.toordinal() - 15)))
     assert run(aml, started_14).time_critical is not None
@@ -81,12 +120,24 @@ def test_acute_leukemia_stops_being_time_critical_14_days_into_treatment() -> No
 
 
 def test_improved_disease_status_ends_the_emergency() -> None:
-    aml = condition("c1", "C92.00", "Acute myeloblastic leukemia, not having achieved remission", onset="2026-02-01")
+    aml = condition(
+        "c1", "C92.00", "Acute myeloblastic leukemia, not having achieved remission", onset="2026-02-01"
+    )
     improved = {
-        "resourceType": "Observation", "id": "ds1", "status": "final",
+        "resourceType": "Observation",
+        "id": "ds1",
+        "status": "final",
         "code": {"coding": [{"system": "http://loinc.org", "code": "97509-4"}]},
-        "subject": {"reference": "Patient/p1"}, "effectiveDateTime": "2026-02-20",
-        "valueCodeableConcept": {"coding": [{"system": "http://snomed.info/sct", "code": "268910001",
-                                             "display": "Patient's condition improved"}]},
+        "subject": {"reference": "Patient/p1"},
+        "effectiveDateTime": "2026-02-20",
+        "valueCodeableConcept": {
+            "coding": [
+                {
+                    "system": "http://snomed.info/sct",
+                    "code": "268910001",
+                    "display": "Patient's condition improved",
+                }
+            ]
+        },
     }
     assert run(aml, improved).time_critical is None

@@ -46,9 +46,15 @@ def test_consistent_with_is_confident_and_favor_alone_does_not_fire() -> None:
 
 def test_uncertain_behaviour_codes_fire_and_a_provisional_condition_does_not() -> None:
     # A provisional problem-list entry (biopsy pending) is a work-up in progress, not uncertain pathology.
-    assert "uncertain-pathology" not in fired(condition("c1", "C64.1", "Malignant neoplasm of right kidney", verification="provisional"))
-    assert "uncertain-pathology" in fired(condition("c2", "D48.1", "Neoplasm of uncertain behavior of connective and other soft tissue"))
-    assert "uncertain-pathology" not in fired(condition("c3", "D49.2", "Neoplasm of unspecified behavior of bone, soft tissue, and skin"))
+    assert "uncertain-pathology" not in fired(
+        condition("c1", "C64.1", "Malignant neoplasm of right kidney", verification="provisional")
+    )
+    assert "uncertain-pathology" in fired(
+        condition("c2", "D48.1", "Neoplasm of uncertain behavior of connective and other soft tissue")
+    )
+    assert "uncertain-pathology" not in fired(
+        condition("c3", "D49.2", "Neoplasm of unspecified behavior of bone, soft tissue, and skin")
+    )
 
 
 def test_thymoma_coded_behaviour_1_is_whitelisted() -> None:
@@ -65,8 +71,16 @@ def test_preliminary_report_fires_until_a_final_report_follows() -> None:
 
 
 def test_old_hedged_report_superseded_by_confident_final_report() -> None:
-    old = report("r1", "FINAL DIAGNOSIS:\nLymph node: Atypical lymphoid proliferation, lymphoma cannot be excluded.\n", date="2025-01-10")
-    new = report("r2", "FINAL DIAGNOSIS:\nLymph node, excision: Classic Hodgkin lymphoma, nodular sclerosis type.\n", date="2025-11-10")
+    old = report(
+        "r1",
+        "FINAL DIAGNOSIS:\nLymph node: Atypical lymphoid proliferation, lymphoma cannot be excluded.\n",
+        date="2025-01-10",
+    )
+    new = report(
+        "r2",
+        "FINAL DIAGNOSIS:\nLymph node, excision: Classic Hodgkin lymphoma, nodular sclerosis type.\n",
+        date="2025-11-10",
+    )
     assert "uncertain-pathology" not in fired(old, new)
 
 

@@ -9,7 +9,9 @@ from tests.fhirmaps.builders import SNOMED, cc, condition, medication, observati
 from tests.triggers.engine_helpers import AS_OF, fired, run
 
 CRC = condition("c1", "C18.7", "Malignant neoplasm of sigmoid colon", onset="2025-01-10")
-FOLFOX = medication("m1", "oxaliplatin", date="2025-02-01", resource_type="MedicationAdministration", status="completed")
+FOLFOX = medication(
+    "m1", "oxaliplatin", date="2025-02-01", resource_type="MedicationAdministration", status="completed"
+)
 BREAST = condition("c1", "C50.412", "Malignant neoplasm of upper-outer quadrant of left female breast")
 PANCREAS = condition("c1", "C25.0", "Malignant neoplasm of head of pancreas")
 
@@ -19,7 +21,13 @@ def days_before(days: int) -> str:
 
 
 def ct(rid: str, when: str) -> dict[str, Any]:
-    return report(rid, "IMPRESSION: Progressive disease with new liver metastases.\n", kind="imaging", date=when, title="CT abdomen")
+    return report(
+        rid,
+        "IMPRESSION: Progressive disease with new liver metastases.\n",
+        kind="imaging",
+        date=when,
+        title="CT abdomen",
+    )
 
 
 def test_progression_counts_for_180_days() -> None:
@@ -29,7 +37,9 @@ def test_progression_counts_for_180_days() -> None:
 
 def test_deauville_4_is_an_inadequate_response_and_3_is_not() -> None:
     lymphoma = condition("c1", "C81.90", "Hodgkin lymphoma, unspecified", onset="2025-12-01")
-    abvd = medication("m1", "doxorubicin", date="2026-01-02", resource_type="MedicationAdministration", status="completed")
+    abvd = medication(
+        "m1", "doxorubicin", date="2026-01-02", resource_type="MedicationAdministration", status="completed"
+    )
 
     def deauville(score: int) -> dict[str, Any]:
         out = observation("o1", "0", "Deauville five-point scale", value=score, date="2026-02-20")
@@ -41,7 +51,10 @@ def test_deauville_4_is_an_inadequate_response_and_3_is_not() -> None:
 
 
 def hospice(when: str) -> dict[str, Any]:
-    return dict(service_request("s1", "Hospice referral", code=("385763009", "Hospice care"), when=when), authoredOn=when)
+    return dict(
+        service_request("s1", "Hospice referral", code=("385763009", "Hospice care"), when=when),
+        authoredOn=when,
+    )
 
 
 def test_a_hospice_referral_counts_for_180_days() -> None:
@@ -50,17 +63,27 @@ def test_a_hospice_referral_counts_for_180_days() -> None:
 
 
 def test_a_hospice_referral_followed_by_treatment_is_not_current() -> None:
-    later = medication("m1", "gemcitabine", date=days_before(30), resource_type="MedicationAdministration", status="completed")
+    later = medication(
+        "m1",
+        "gemcitabine",
+        date=days_before(30),
+        resource_type="MedicationAdministration",
+        status="completed",
+    )
     assert "stopping-treatment" not in fired(PANCREAS, hospice(days_before(60)), later)
 
 
 def her2(oid: str, value: str, when: str, loinc: str = "85319-2") -> dict[str, Any]:
-    return observation(oid, loinc, "HER2 by IHC" if loinc == "85319-2" else "ERBB2 by FISH", text_value=value, date=when)
+    return observation(
+        oid, loinc, "HER2 by IHC" if loinc == "85319-2" else "ERBB2 by FISH", text_value=value, date=when
+    )
 
 
 def test_an_ish_result_from_up_to_7_days_before_the_ihc_resolves_it() -> None:
     ihc = her2("o1", "2+ (equivocal)", "2026-01-15")
-    assert "incomplete-biomarker" not in fired(BREAST, ihc, her2("o2", "Not amplified", "2026-01-08", "85318-4"))
+    assert "incomplete-biomarker" not in fired(
+        BREAST, ihc, her2("o2", "Not amplified", "2026-01-08", "85318-4")
+    )
     assert "incomplete-biomarker" in fired(BREAST, ihc, her2("o2", "Not amplified", "2026-01-07", "85318-4"))
 
 
@@ -72,7 +95,11 @@ def test_a_pending_ish_is_not_a_gap_for_21_days() -> None:
 
 
 def test_a_hedged_report_is_superseded_by_a_confident_final_report_after_182_days() -> None:
-    hedged = report("r1", "FINAL DIAGNOSIS: Atypical ductal proliferation; carcinoma cannot be excluded.\n", date="2025-01-10")
+    hedged = report(
+        "r1",
+        "FINAL DIAGNOSIS: Atypical ductal proliferation; carcinoma cannot be excluded.\n",
+        date="2025-01-10",
+    )
 
     def final(when: str) -> dict[str, Any]:
         return report("r2", "FINAL DIAGNOSIS: Invasive ductal carcinoma, grade 2.\n", date=when)

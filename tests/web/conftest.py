@@ -40,7 +40,6 @@ def app_settings(app_url: str, data_dir: Path) -> Settings:
     )
 
 
-
 def start_stack(tmp_path: Path, app_host: str = "127.0.0.1", **ehr_options: Any) -> Iterator[Stack]:
     """`app_host="localhost"` puts the app on another site than the EHR (127.0.0.1), as a real EHR
     iframe is; both still listen on 127.0.0.1 only."""

@@ -21,15 +21,35 @@ from tests.support import Browser, free_port, serve_in_thread
 from tests.web.conftest import app_settings
 
 AML = {
-    "resourceType": "Condition", "id": "aml", "subject": {"reference": "Patient/p1"},
-    "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}]},
-    "verificationStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-ver-status", "code": "confirmed"}]},
-    "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "C92.00",
-                         "display": "Acute myeloid leukemia, not having achieved remission"}]},
+    "resourceType": "Condition",
+    "id": "aml",
+    "subject": {"reference": "Patient/p1"},
+    "clinicalStatus": {
+        "coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}]
+    },
+    "verificationStatus": {
+        "coding": [
+            {"system": "http://terminology.hl7.org/CodeSystem/condition-ver-status", "code": "confirmed"}
+        ]
+    },
+    "code": {
+        "coding": [
+            {
+                "system": "http://hl7.org/fhir/sid/icd-10-cm",
+                "code": "C92.00",
+                "display": "Acute myeloid leukemia, not having achieved remission",
+            }
+        ]
+    },
     "onsetDateTime": "2026-11-10",
 }
-INVALID = {"resourceType": "Condition", "id": "broken", "subject": {"reference": "Patient/p1"},
-           "clinicalStatus": "active", "code": {"text": 42}}
+INVALID = {
+    "resourceType": "Condition",
+    "id": "broken",
+    "subject": {"reference": "Patient/p1"},
+    "clinicalStatus": "active",
+    "code": {"text": 42},
+}
 
 
 def searchset(resources: list[dict]) -> Response:
@@ -51,19 +71,35 @@ class FaultyEhr:
 
     def install(self) -> None:
         s = self.server
-        s.expect_request("/fhir/.well-known/smart-configuration").respond_with_json({
-            "authorization_endpoint": s.url_for("/authorize"), "token_endpoint": s.url_for("/token"),
-            "capabilities": ["launch-ehr", "client-public", "permission-v2"],
-            # no code_challenge_methods_supported (athenahealth style): PKCE S256 is still used
-        })
+        s.expect_request("/fhir/.well-known/smart-configuration").respond_with_json(
+            {
+                "authorization_endpoint": s.url_for("/authorize"),
+                "token_endpoint": s.url_for("/token"),
+                "capabilities": ["launch-ehr", "client-public", "permission-v2"],
+                # no code_challenge_methods_supported (athenahealth style): PKCE S256 is still used
+            }
+        )
         s.expect_request("/authorize").respond_with_handler(self.authorize)
         s.expect_request("/token", method="POST").respond_with_handler(self.token)
         s.expect_request("/fhir/Patient/p1").respond_with_json({"resourceType": "Patient", "id": "p1"})
-        s.expect_request("/fhir/Patient").respond_with_handler(lambda r: searchset([{"resourceType": "Patient", "id": "p1"}]))
+        s.expect_request("/fhir/Patient").respond_with_handler(
+            lambda r: searchset([{"resourceType": "Patient", "id": "p1"}])
+        )
         s.expect_request("/fhir/Condition").respond_with_handler(self.conditions)
-        s.expect_request("/fhir/DiagnosticReport").respond_with_data("{not json", content_type="application/fhir+json")
-        for rtype in ("DocumentReference", "Observation", "Procedure", "MedicationRequest", "MedicationAdministration",
-                      "ServiceRequest", "CarePlan", "Coverage", "Specimen"):
+        s.expect_request("/fhir/DiagnosticReport").respond_with_data(
+            "{not json", content_type="application/fhir+json"
+        )
+        for rtype in (
+            "DocumentReference",
+            "Observation",
+            "Procedure",
+            "MedicationRequest",
+            "MedicationAdministration",
+            "ServiceRequest",
+            "CarePlan",
+            "Coverage",
+            "Specimen",
+        ):
             s.expect_request(f"/fhir/{rtype}").respond_with_handler(lambda r: searchset([]))
 
     def conditions(self, request: Request) -> Response:
@@ -81,13 +117,21 @@ class FaultyEhr:
         form = {k: v[0] for k, v in parse_qs(request.get_data(as_text=True)).items()}
         if form["grant_type"] == "refresh_token":
             self.refreshes += 1
-            return Response(json.dumps({"error": "invalid_grant"}), status=400, content_type="application/json")
+            return Response(
+                json.dumps({"error": "invalid_grant"}), status=400, content_type="application/json"
+            )
         assert form["code_verifier"]
         if self.token_status != 200:
             return Response("<html>Internal error</html>", status=self.token_status, content_type="text/html")
-        body = {"access_token": "at-1", "token_type": "Bearer", "expires_in": self.expires_in, "patient": "p1",
-                "refresh_token": "rt-1",
-                "scope": "launch patient/*.rs", "need_patient_banner": False}
+        body = {
+            "access_token": "at-1",
+            "token_type": "Bearer",
+            "expires_in": self.expires_in,
+            "patient": "p1",
+            "refresh_token": "rt-1",
+            "scope": "launch patient/*.rs",
+            "need_patient_banner": False,
+        }
         return Response(json.dumps(body), content_type="application/json")
 
 
@@ -157,7 +201,9 @@ def test_refused_refresh_ends_the_session_after_one_attempt(faulty, browser: Bro
     assert ehr.refreshes == 1
 
 
-def test_an_outage_is_not_kept_as_the_result_once_the_ehr_is_back(faulty, browser: Browser, monkeypatch) -> None:
+def test_an_outage_is_not_kept_as_the_result_once_the_ehr_is_back(
+    faulty, browser: Browser, monkeypatch
+) -> None:
     from smartapp.web import results
 
     monkeypatch.setattr(results, "FAILED_TTL_SECONDS", 0.5)
@@ -166,7 +212,9 @@ def test_an_outage_is_not_kept_as_the_result_once_the_ehr_is_back(faulty, browse
     page = launch(browser, ehr, app)
     sid = urlsplit(str(page.request.url)).path.split("/")[2]
     during = browser.get(f"{app}/api/s/{sid}/findings").json()
-    assert any(g["resource_type"] == "Condition" and g["reason"] == "fetch_failed" for g in during["summary"]["gaps"])
+    assert any(
+        g["resource_type"] == "Condition" and g["reason"] == "fetch_failed" for g in during["summary"]["gaps"]
+    )
     assert during["patients"][0]["time_critical"] is None
     ehr.down = False
     time.sleep(0.6)

@@ -46,7 +46,9 @@ def test_evidence_opens_the_source_with_the_exact_text_highlighted(stack: Stack,
     assert report_links, "a pathology report is cited as evidence"
     source = browser.get(f"{stack.app}{report_links[0]}")
     assert source.status_code == 200
-    highlighted = re.search(r'<mark data-testid="evidence-highlight" id="evidence">(.*?)</mark>', source.text, re.S)
+    highlighted = re.search(
+        r'<mark data-testid="evidence-highlight" id="evidence">(.*?)</mark>', source.text, re.S
+    )
     assert highlighted, "the evidence text is highlighted inside the full report"
     findings = browser.get(f"{stack.app}/api/s/{sid}/findings").json()["patients"][0]["findings"]
     cited = {e["text"] for f in findings for e in f["evidence"]}
@@ -114,11 +116,13 @@ def test_add_and_remove_a_clinician_finding(stack: Stack, browser: Browser) -> N
 
 def test_unknown_trigger_and_missing_reason_are_explained(stack: Stack, browser: Browser) -> None:
     sid, _ = launched(browser, stack, "demo-gist")
-    bad = browser.request("POST", f"{stack.app}/api/s/{sid}/clinician-findings",
-                          json={"trigger": "made-up", "note": "x"})
+    bad = browser.request(
+        "POST", f"{stack.app}/api/s/{sid}/clinician-findings", json={"trigger": "made-up", "note": "x"}
+    )
     assert bad.status_code == 400 and bad.json()["error"] == "unknown_trigger"
-    other = browser.request("POST", f"{stack.app}/api/s/{sid}/dismissals",
-                            json={"trigger": "rare-cancer", "reason": "other"})
+    other = browser.request(
+        "POST", f"{stack.app}/api/s/{sid}/dismissals", json={"trigger": "rare-cancer", "reason": "other"}
+    )
     assert other.status_code == 400 and other.json()["error"] == "note_required"
 
 
@@ -130,14 +134,20 @@ def test_source_outside_the_record_is_not_found(stack: Stack, browser: Browser) 
 
 def test_openapi_documents_the_json_api(stack: Stack, browser: Browser) -> None:
     paths = browser.get(f"{stack.app}/api/openapi.json").json()["paths"]
-    for path in ("/api/s/{sid}/findings", "/api/s/{sid}/record", "/api/s/{sid}/dismissals",
-                 "/api/s/{sid}/clinician-findings"):
+    for path in (
+        "/api/s/{sid}/findings",
+        "/api/s/{sid}/record",
+        "/api/s/{sid}/dismissals",
+        "/api/s/{sid}/clinician-findings",
+    ):
         assert path in paths
 
 
 def test_a_cds_card_launch_shows_its_findings_first(stack: Stack, browser: Browser) -> None:
-    consent = browser.get(f"{stack.ehr}/launch", params={
-        "patient": "demo-gist", "app_context": json.dumps({"findings": ["uncertain-pathology"]})})
+    consent = browser.get(
+        f"{stack.ehr}/launch",
+        params={"patient": "demo-gist", "app_context": json.dumps({"findings": ["uncertain-pathology"]})},
+    )
     page = browser.submit(consent, button=("decision", "allow"))
     sid = session_id(page)
     html = browser.get(f"{stack.app}/s/{sid}/results").text
@@ -169,14 +179,18 @@ def test_smart_style_from_the_ehr_becomes_css_variables(stack: Stack, browser: B
 def test_style_values_that_could_break_out_of_css_are_dropped() -> None:
     from smartapp.web.routes.style import style_css
 
-    css = style_css({"color_highlight": "#005a9e", "color_text": "red;} body{display:none", "color_error": 42})
+    css = style_css(
+        {"color_highlight": "#005a9e", "color_text": "red;} body{display:none", "color_error": 42}
+    )
     assert "--accent: #005a9e;" in css
     assert "display" not in css and "--fg" not in css and "--crit" not in css
 
 
 def test_a_coded_resource_is_shown_as_readable_text_not_json(stack: Stack, browser: Browser) -> None:
     sid, html = launched(browser, stack, "demo-aml")
-    links = [link.replace("&amp;", "&") for link in re.findall(r'data-testid="open-source" href="([^"]+)"', html)]
+    links = [
+        link.replace("&amp;", "&") for link in re.findall(r'data-testid="open-source" href="([^"]+)"', html)
+    ]
     condition = next(link for link in links if "/source/Condition/" in link)
     page = browser.get(f"{stack.app}{condition}").text
     assert "Code: Acute myeloid leukemia" in page and "ICD-10-CM C92.00" in page

@@ -18,7 +18,9 @@ def test_jwks_lists_the_backend_key_without_private_parts(tmp_path: Path) -> Non
     key = generate_backend_key("ES384")
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    with serve_in_thread(create_app(app_settings(url, tmp_path), demo_registry("http://127.0.0.1:9", key)), port):
+    with serve_in_thread(
+        create_app(app_settings(url, tmp_path), demo_registry("http://127.0.0.1:9", key)), port
+    ):
         response = httpx2.get(f"{url}/.well-known/jwks.json")
     assert response.status_code == 200 and response.headers["content-type"].startswith("application/json")
     assert response.headers["cache-control"] == "public, max-age=3600"

@@ -18,10 +18,19 @@ ALLOW = ("decision", "allow")
 DENY = ("decision", "deny")
 
 
-def ehr_launch(browser: Browser, stack: Stack, patient_id: str, *, uncheck: set[str] = frozenset(),
-               button: tuple[str, str] = ALLOW, banner: bool = True):
-    consent = browser.get(f"{stack.ehr}/launch", params={"patient": patient_id,
-                                                         "need_patient_banner": "true" if banner else "false"})
+def ehr_launch(
+    browser: Browser,
+    stack: Stack,
+    patient_id: str,
+    *,
+    uncheck: set[str] = frozenset(),
+    button: tuple[str, str] = ALLOW,
+    banner: bool = True,
+):
+    consent = browser.get(
+        f"{stack.ehr}/launch",
+        params={"patient": patient_id, "need_patient_banner": "true" if banner else "false"},
+    )
     assert consent.status_code == 200, consent.text[:500]
     assert str(consent.request.url).startswith(f"{stack.ehr}/auth/authorize")
     return browser.submit(consent, button=button, uncheck=uncheck)
@@ -42,9 +51,13 @@ def test_ehr_launch_reaches_patient_page_with_counts(stack: Stack, browser: Brow
     api = browser.get(f"{stack.app}/api/s/{sid}/record").json()
     assert api["patient"] == f"Patient/{patient_id}"
     assert api["counts"]["Condition"] == sum(r["resourceType"] == "Condition" for r in resources)
-    assert api["counts"]["DiagnosticReport"] == sum(r["resourceType"] == "DiagnosticReport" for r in resources)
+    assert api["counts"]["DiagnosticReport"] == sum(
+        r["resourceType"] == "DiagnosticReport" for r in resources
+    )
     pathology = sum(
-        1 for r in resources if r["resourceType"] == "DiagnosticReport"
+        1
+        for r in resources
+        if r["resourceType"] == "DiagnosticReport"
         and any(c.get("code") == "LP7839-6" for cat in r.get("category", []) for c in cat.get("coding", []))
     )
     assert api["counts"]["DiagnosticReportByCategory"].get("Pathology", 0) >= pathology > 0
@@ -102,8 +115,9 @@ def test_user_denies_access(stack: Stack, browser: Browser) -> None:
 
 
 def test_unregistered_issuer_is_refused_without_redirect(stack: Stack, browser: Browser) -> None:
-    response = browser.get(f"{stack.app}/launch", params={"iss": "https://evil.example/fhir", "launch": "x"},
-                           follow=False)
+    response = browser.get(
+        f"{stack.app}/launch", params={"iss": "https://evil.example/fhir", "launch": "x"}, follow=False
+    )
     assert response.status_code == 400
     assert "location" not in response.headers
     assert "https://evil.example/fhir" in response.text
@@ -194,14 +208,18 @@ def test_no_tokens_or_launch_parameters_in_logs(stack: Stack, browser: Browser, 
     caplog.set_level("DEBUG")
     page = ehr_launch(browser, stack, demo_patient_ids()[0])
     assert page.status_code == 200
-    launch_request = next(r for r in browser.history if r.request.url.path == "/launch" and r.request.url.params.get("launch"))
+    launch_request = next(
+        r for r in browser.history if r.request.url.path == "/launch" and r.request.url.params.get("launch")
+    )
     launch_id = launch_request.request.url.params["launch"]
     text = caplog.text
     assert launch_id not in text, [line for line in text.splitlines() if launch_id in line]
     assert not Counter(w for w in text.split() if w.lower().startswith("bearer"))
 
 
-def test_launch_cookies_of_ended_and_oldest_launches_are_dropped(stack: Stack, browser: Browser, monkeypatch) -> None:
+def test_launch_cookies_of_ended_and_oldest_launches_are_dropped(
+    stack: Stack, browser: Browser, monkeypatch
+) -> None:
     from smartapp.web.routes import launch as launch_routes
 
     monkeypatch.setattr(launch_routes, "MAX_LAUNCH_COOKIES", 3)
@@ -217,5 +235,7 @@ def test_launch_cookies_of_ended_and_oldest_launches_are_dropped(stack: Stack, b
 def test_pages_outside_a_launch_carry_frame_ancestors_too(stack: Stack, browser: Browser) -> None:
     for path in ("/", "/launch", "/s/unknown-session/"):  # the index, an error page, an unknown session
         csp = browser.get(f"{stack.app}{path}").headers.get("content-security-policy", "")
-        ancestors = csp.split("frame-ancestors", 1)[1].split(";", 1)[0].split() if "frame-ancestors" in csp else []
+        ancestors = (
+            csp.split("frame-ancestors", 1)[1].split(";", 1)[0].split() if "frame-ancestors" in csp else []
+        )
         assert "'self'" in ancestors and "*" not in ancestors, (path, csp)

@@ -24,7 +24,8 @@ def open_objects(schema: Any, schemas: dict[str, Any], path: str, seen: set[str]
         seen.add(name)
         return open_objects(schemas[name], schemas, name, seen)
     if schema.get("additionalProperties") is True or (
-            schema.get("type") == "object" and "properties" not in schema and "additionalProperties" not in schema):
+        schema.get("type") == "object" and "properties" not in schema and "additionalProperties" not in schema
+    ):
         found.append(path)
     for key, value in schema.items():
         found += open_objects(value, schemas, f"{path}/{key}", seen)
@@ -34,7 +35,18 @@ def open_objects(schema: Any, schemas: dict[str, Any], path: str, seen: set[str]
 def test_the_findings_response_has_no_untyped_object(tmp_path: Path) -> None:
     document = create_app(app_settings("http://127.0.0.1:9", tmp_path), Registry([])).openapi()
     schemas = document["components"]["schemas"]
-    response = document["paths"]["/api/s/{sid}/findings"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    response = document["paths"]["/api/s/{sid}/findings"]["get"]["responses"]["200"]["content"][
+        "application/json"
+    ]["schema"]
     assert open_objects(response, schemas, "FindingsResponse", set()) == []
     finding = schemas["FindingWithDecision"]["properties"]
-    assert {"trigger", "urgency", "summary", "action", "facts", "reviews", "not_found", "evidence"} <= finding.keys()
+    assert {
+        "trigger",
+        "urgency",
+        "summary",
+        "action",
+        "facts",
+        "reviews",
+        "not_found",
+        "evidence",
+    } <= finding.keys()

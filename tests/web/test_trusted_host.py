@@ -44,13 +44,24 @@ def test_health_check_passes_any_host(app_url: str) -> None:
 
 
 def test_production_allows_only_the_public_and_configured_hosts() -> None:
-    settings = Settings(environment="production", public_url="https://secondlook.example.org", secret_key="k" * 44,
-                        ehr_config=Path("ehrs.toml"), allowed_hosts=["secondlook.internal"])
+    settings = Settings(
+        environment="production",
+        public_url="https://secondlook.example.org",
+        secret_key="k" * 44,
+        ehr_config=Path("ehrs.toml"),
+        allowed_hosts=["secondlook.internal"],
+    )
     assert allowed_hosts(settings) == {"secondlook.example.org", "secondlook.internal"}
 
 
-@pytest.mark.parametrize(("header", "host"), [
-    ("App.Example.org:443", "app.example.org"), ("[::1]:8000", "::1"), ("127.0.0.1", "127.0.0.1"), ("[broken", ""),
-])
+@pytest.mark.parametrize(
+    ("header", "host"),
+    [
+        ("App.Example.org:443", "app.example.org"),
+        ("[::1]:8000", "::1"),
+        ("127.0.0.1", "127.0.0.1"),
+        ("[broken", ""),
+    ],
+)
 def test_host_header_parsing(header: str, host: str) -> None:
     assert host_of(header) == host

@@ -33,10 +33,14 @@ def worklist_sid(response: httpx2.Response) -> str:
     return match.group(1)
 
 
-def coordinator_ehr_launch(browser: Browser, stack: Stack, practitioner: str | None = None) -> httpx2.Response:
+def coordinator_ehr_launch(
+    browser: Browser, stack: Stack, practitioner: str | None = None
+) -> httpx2.Response:
     """The demo EHR's coordinator launch: an EHR launch without patient context."""
     data = {"practitioner": practitioner} if practitioner else {}
-    consent = browser.request("POST", f"{stack.ehr}/coordinator-launch", content=urlencode(data), headers=FORM)
+    consent = browser.request(
+        "POST", f"{stack.ehr}/coordinator-launch", content=urlencode(data), headers=FORM
+    )
     assert str(consent.request.url).startswith(f"{stack.ehr}/auth/authorize"), consent.text[:300]
     return browser.submit(consent, button=ALLOW)
 
@@ -45,7 +49,9 @@ def coordinator_signin(browser: Browser, stack: Stack, uncheck: set[str] = froze
     """The app's standalone coordinator sign-in: openid fhirUser and user/ read scopes."""
     consent = browser.get(f"{stack.app}/worklist/signin", params={"iss": stack.iss})
     assert str(consent.request.url).startswith(f"{stack.ehr}/auth/authorize")
-    assert "user/Patient.r" in consent.text and "launch" not in re.findall(r'value="(launch[^"]*)"', consent.text)
+    assert "user/Patient.r" in consent.text and "launch" not in re.findall(
+        r'value="(launch[^"]*)"', consent.text
+    )
     return browser.submit(consent, button=ALLOW, uncheck=uncheck)
 
 
@@ -122,8 +128,9 @@ def test_order_puts_time_critical_then_expedite_then_recent_first(seeded: Stack,
         ({"status": "not-a-status"}, FLAGGED),  # unknown values are ignored, not an error
     ],
 )
-def test_each_filter_narrows_the_list(seeded: Stack, browser: Browser, query: dict[str, str],
-                                      expected: set[str]) -> None:
+def test_each_filter_narrows_the_list(
+    seeded: Stack, browser: Browser, query: dict[str, str], expected: set[str]
+) -> None:
     sid = worklist_sid(coordinator_ehr_launch(browser, seeded))
     page = browser.get(f"{seeded.app}/s/{sid}/worklist", params=query)
     assert page.status_code == 200
@@ -143,7 +150,11 @@ def test_csv_export_keeps_filters_and_defuses_formulas(seeded: Stack, browser: B
     assert formula["groups"] == "'-2+3"
     gist = next(r for r in rows if r["patient_id"] == "demo-gist")
     assert "Rare" in gist["triggers"] and "rare-cancer" not in gist["triggers"]
-    assert gist["urgency"] == "expedite" and gist["status"] == "Reviewed" and gist["last_screened"] == "2026-12-04"
+    assert (
+        gist["urgency"] == "expedite"
+        and gist["status"] == "Reviewed"
+        and gist["last_screened"] == "2026-12-04"
+    )
     assert all(not cell.startswith(("=", "+", "-", "@")) for r in rows for cell in r.values())
     narrowed = browser.get(f"{seeded.app}/s/{sid}/worklist.csv", params={"urgency": "expedite"})
     assert {r["patient_id"] for r in csv.DictReader(io.StringIO(narrowed.text))} == {"demo-aml", "demo-gist"}
@@ -157,9 +168,15 @@ def test_status_change_persists_and_needs_csrf(seeded: Stack, browser: Browser) 
         refused = post(browser, url, {"patient": "demo-crc-metastatic", "status": "reviewed", **bad})
         assert refused.status_code == 403 and "csrf_failed" in refused.text
     assert statuses(seeded.data_dir, seeded.iss)["demo-crc-metastatic"] == "new"
-    assert post(browser, url, {"patient": "demo-crc-metastatic", "status": "bogus", "csrf": token}).status_code == 400
-    done = post(browser, url + "?status=new", {"patient": "demo-crc-metastatic", "status": "referral-sent",
-                                                "csrf": token})
+    assert (
+        post(browser, url, {"patient": "demo-crc-metastatic", "status": "bogus", "csrf": token}).status_code
+        == 400
+    )
+    done = post(
+        browser,
+        url + "?status=new",
+        {"patient": "demo-crc-metastatic", "status": "referral-sent", "csrf": token},
+    )
     assert done.status_code == 303 and done.headers["location"] == f"/s/{sid}/worklist?status=new"
     assert statuses(seeded.data_dir, seeded.iss)["demo-crc-metastatic"] == "referral-sent"
     again = browser.get(f"{seeded.app}/s/{sid}/worklist", params={"status": "referral-sent"})
@@ -172,8 +189,9 @@ def test_status_change_persists_and_needs_csrf(seeded: Stack, browser: Browser) 
 
 def test_demo_coordinator_launch_refuses_malformed_practitioner_ids(seeded: Stack, browser: Browser) -> None:
     for bad in ("../Patient/x", "a b", "x" * 65):
-        response = browser.request("POST", f"{seeded.ehr}/coordinator-launch",
-                                   content=urlencode({"practitioner": bad}), headers=FORM)
+        response = browser.request(
+            "POST", f"{seeded.ehr}/coordinator-launch", content=urlencode({"practitioner": bad}), headers=FORM
+        )
         assert response.status_code == 400, bad
 
 
@@ -222,8 +240,9 @@ def test_worklist_needs_the_session_cookie(seeded: Stack, browser: Browser) -> N
 def test_patient_opened_from_the_worklist_shows_its_findings(seeded: Stack, browser: Browser) -> None:
     page = coordinator_signin(browser, seeded)
     sid, token = worklist_sid(page), csrf_of(page)
-    opened = post(browser, f"{seeded.app}/s/{sid}/worklist/open", {"patient": "demo-aml", "csrf": token},
-                  follow=True)
+    opened = post(
+        browser, f"{seeded.app}/s/{sid}/worklist/open", {"patient": "demo-aml", "csrf": token}, follow=True
+    )
     assert opened.status_code == 200 and str(opened.request.url) == f"{seeded.app}/s/{sid}/"
     assert 'data-testid="back-to-worklist"' in opened.text
     assert "demo-aml" not in str(opened.request.url)
@@ -235,7 +254,9 @@ def test_patient_opened_from_the_worklist_shows_its_findings(seeded: Stack, brow
     post(browser, f"{seeded.app}/s/{sid}/worklist/open", {"patient": "demo-gist", "csrf": token})
     assert browser.get(f"{seeded.app}/api/s/{sid}/record").json()["patient"] == "Patient/demo-gist"
     gist = browser.get(f"{seeded.app}/s/{sid}/results")
-    assert 'data-trigger="discordant-findings"' in gist.text and 'data-testid="time-critical"' not in gist.text
+    assert (
+        'data-trigger="discordant-findings"' in gist.text and 'data-testid="time-critical"' not in gist.text
+    )
     # The worklist is still reachable from the same session.
     assert set(listed(browser.get(f"{seeded.app}/s/{sid}/worklist"))) == FLAGGED
 
@@ -246,15 +267,21 @@ def test_opening_a_patient_not_on_this_ehrs_worklist_is_404(seeded: Stack, brows
     for patient in ("demo-pancreas", "demo-osteosarcoma", "../Patient/demo-aml"):
         refused = post(browser, f"{seeded.app}/s/{sid}/worklist/open", {"patient": patient, "csrf": token})
         assert refused.status_code in (404, 422), patient
-    assert post(browser, f"{seeded.app}/s/{sid}/worklist/open",
-                {"patient": "demo-pancreas", "csrf": token}).status_code == 404
+    assert (
+        post(
+            browser, f"{seeded.app}/s/{sid}/worklist/open", {"patient": "demo-pancreas", "csrf": token}
+        ).status_code
+        == 404
+    )
     # Nothing was selected: the session still has no patient.
     assert browser.get(f"{seeded.app}/s/{sid}/", follow=False).status_code == 303
     refused = post(browser, f"{seeded.app}/s/{sid}/worklist/open", {"patient": "demo-aml"})
     assert refused.status_code == 403 and "csrf_failed" in refused.text
 
 
-def test_ehr_refusing_the_coordinators_own_token_gets_a_specific_message(seeded: Stack, browser: Browser) -> None:
+def test_ehr_refusing_the_coordinators_own_token_gets_a_specific_message(
+    seeded: Stack, browser: Browser
+) -> None:
     # The EHR launch asked for patient-level scopes and got no patient: the EHR refuses other patients.
     page = coordinator_ehr_launch(browser, seeded)
     sid, token = worklist_sid(page), csrf_of(page)
@@ -283,12 +310,18 @@ def test_every_action_is_audited(seeded: Stack, browser: Browser) -> None:
     clear_audit(seeded.data_dir)
     browser.get(f"{seeded.app}/s/{sid}/worklist", params={"urgency": "expedite"})
     browser.get(f"{seeded.app}/s/{sid}/worklist.csv")
-    post(browser, f"{seeded.app}/s/{sid}/worklist/status", {"patient": "demo-gist", "status": "dismissed",
-                                                            "csrf": token})
+    post(
+        browser,
+        f"{seeded.app}/s/{sid}/worklist/status",
+        {"patient": "demo-gist", "status": "dismissed", "csrf": token},
+    )
     post(browser, f"{seeded.app}/s/{sid}/worklist/open", {"patient": "demo-aml", "csrf": token})
     rows = audit_rows(seeded.data_dir)
     assert [(r["action"], r["patient_id"]) for r in rows] == [
-        ("view-worklist", None), ("export-csv", None), ("set-status", "demo-gist"), ("open-patient", "demo-aml"),
+        ("view-worklist", None),
+        ("export-csv", None),
+        ("set-status", "demo-gist"),
+        ("open-patient", "demo-aml"),
     ]
     assert {r["actor"] for r in rows} == {DEMO_USER} and {r["iss"] for r in rows} == {seeded.iss}
     assert rows[0]["detail"] == "urgency=expedite"
@@ -297,14 +330,19 @@ def test_every_action_is_audited(seeded: Stack, browser: Browser) -> None:
     assert not any("Gustav" in str(r["detail"]) or "Ana" in str(r["detail"]) for r in rows)
 
 
-def test_removing_a_user_from_the_registry_ends_their_worklist_access(seeded: Stack, browser: Browser) -> None:
+def test_removing_a_user_from_the_registry_ends_their_worklist_access(
+    seeded: Stack, browser: Browser
+) -> None:
     page = coordinator_signin(browser, seeded)
     sid, token = worklist_sid(page), csrf_of(page)
     post(browser, f"{seeded.app}/s/{sid}/worklist/open", {"patient": "demo-aml", "csrf": token})
     assert browser.get(f"{seeded.app}/api/s/{sid}/record").json()["patient"] == "Patient/demo-aml"
     # The same database behind an app whose registry no longer lists the user.
-    registration = demo_registry(seeded.ehr).all()[0].model_copy(
-        update={"worklist_users": ["Practitioner/someone-else"]})
+    registration = (
+        demo_registry(seeded.ehr)
+        .all()[0]
+        .model_copy(update={"worklist_users": ["Practitioner/someone-else"]})
+    )
     port = free_port()
     app = create_app(app_settings(f"http://127.0.0.1:{port}", seeded.data_dir), Registry([registration]))
     with serve_in_thread(app, port) as restarted:
@@ -315,12 +353,19 @@ def test_removing_a_user_from_the_registry_ends_their_worklist_access(seeded: St
         assert browser.get(f"{restarted}/s/{sid}/worklist").status_code == 401  # the session was ended
 
 
-def test_launch_without_patient_at_an_ehr_without_worklist_says_no_patient(tmp_path: Path,
-                                                                            browser: Browser) -> None:
+def test_launch_without_patient_at_an_ehr_without_worklist_says_no_patient(
+    tmp_path: Path, browser: Browser
+) -> None:
     ehr_port, app_port = free_port(), free_port()
     ehr_url, app_url = f"http://127.0.0.1:{ehr_port}", f"http://127.0.0.1:{app_port}"
-    ehr = create_demo_ehr(DemoEhrConfig(base_url=ehr_url, app_launch_url=f"{app_url}/launch",
-                                        redirect_uris=[f"{app_url}/callback"], include_large_patient=False))
+    ehr = create_demo_ehr(
+        DemoEhrConfig(
+            base_url=ehr_url,
+            app_launch_url=f"{app_url}/launch",
+            redirect_uris=[f"{app_url}/callback"],
+            include_large_patient=False,
+        )
+    )
     registration = demo_registry(ehr_url).all()[0].model_copy(update={"worklist_users": []})
     app = create_app(app_settings(app_url, tmp_path), Registry([registration]))
     with serve_in_thread(ehr, ehr_port), serve_in_thread(app, app_port):

@@ -36,23 +36,47 @@ def test_fhir_user_matches_relative_or_absolute_under_the_issuer() -> None:
     assert relative_user(f"{ISS}/Practitioner/x", ISS + "/") == "Practitioner/x"
 
 
-@pytest.mark.parametrize(("allowed", "expected"), [
-    (["tumor-board-coordinator"], True),
-    (["http://example.org/roles|tumor-board-coordinator"], True),
-    (["http://other.example/roles|tumor-board-coordinator"], False),
-    (["oncologist"], False),
-])
-async def test_roles_come_from_the_users_practitioner_roles(httpserver: HTTPServer, allowed: list[str],
-                                                            expected: bool) -> None:
-    httpserver.expect_request("/fhir/PractitionerRole", query_string={"practitioner": "Practitioner/abc"}) \
-        .respond_with_json({"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": {
-            "resourceType": "PractitionerRole", "id": "r1",
-            "code": [{"coding": [{"system": "http://example.org/roles", "code": "tumor-board-coordinator"}]}],
-        }}]})
+@pytest.mark.parametrize(
+    ("allowed", "expected"),
+    [
+        (["tumor-board-coordinator"], True),
+        (["http://example.org/roles|tumor-board-coordinator"], True),
+        (["http://other.example/roles|tumor-board-coordinator"], False),
+        (["oncologist"], False),
+    ],
+)
+async def test_roles_come_from_the_users_practitioner_roles(
+    httpserver: HTTPServer, allowed: list[str], expected: bool
+) -> None:
+    httpserver.expect_request(
+        "/fhir/PractitionerRole", query_string={"practitioner": "Practitioner/abc"}
+    ).respond_with_json(
+        {
+            "resourceType": "Bundle",
+            "type": "searchset",
+            "entry": [
+                {
+                    "resource": {
+                        "resourceType": "PractitionerRole",
+                        "id": "r1",
+                        "code": [
+                            {
+                                "coding": [
+                                    {"system": "http://example.org/roles", "code": "tumor-board-coordinator"}
+                                ]
+                            }
+                        ],
+                    }
+                }
+            ],
+        }
+    )
     base = httpserver.url_for("/fhir")
     async with httpx2.AsyncClient() as http:
         client = FhirClient(base, http, Tokens())
-        assert await has_allowed_role(reg(base, worklist_roles=allowed), "Practitioner/abc", client) is expected
+        assert (
+            await has_allowed_role(reg(base, worklist_roles=allowed), "Practitioner/abc", client) is expected
+        )
 
 
 async def test_roles_are_not_looked_up_for_non_practitioners(httpserver: HTTPServer) -> None:

@@ -11,22 +11,41 @@ from smartapp.worklist.queries import Filters, Row, error_causes, to_csv
 
 def row(**fields: object) -> Row:
     values: dict[str, object] = {
-        "patient_id": "p1", "name": "Ann Example", "birth_date": date(1960, 5, 1), "triggers": ["rare-cancer"],
-        "trigger_labels": ["Rare cancer"], "finding_count": 1, "urgency": "expedite", "time_critical": False,
-        "change": "new", "status": "new", "groups": ["clinic"], "screened": datetime(2026, 12, 4, 8, tzinfo=UTC),
+        "patient_id": "p1",
+        "name": "Ann Example",
+        "birth_date": date(1960, 5, 1),
+        "triggers": ["rare-cancer"],
+        "trigger_labels": ["Rare cancer"],
+        "finding_count": 1,
+        "urgency": "expedite",
+        "time_critical": False,
+        "change": "new",
+        "status": "new",
+        "groups": ["clinic"],
+        "screened": datetime(2026, 12, 4, 8, tzinfo=UTC),
     }
     return Row(**(values | fields))  # type: ignore[arg-type]
 
 
 def test_filters_keep_only_known_values() -> None:
-    filters = Filters.from_query({"trigger": "rare-cancer", "urgency": "urgent!", "time_critical": "maybe",
-                                  "status": "reviewed", "change": "new-or-changed", "group": "x" * 201})
+    filters = Filters.from_query(
+        {
+            "trigger": "rare-cancer",
+            "urgency": "urgent!",
+            "time_critical": "maybe",
+            "status": "reviewed",
+            "change": "new-or-changed",
+            "group": "x" * 201,
+        }
+    )
     assert filters.query() == {"trigger": "rare-cancer", "status": "reviewed", "change": "new-or-changed"}
     assert Filters.from_query({"trigger": "' OR 1=1 --"}).query() == {}
 
 
 def test_error_causes_counts_both_shapes_and_drops_examples() -> None:
-    causes = error_causes('{"timeout": 1, "validation": {"count": 4, "examples": ["Patient.name bad"]}, "x": "y"}')
+    causes = error_causes(
+        '{"timeout": 1, "validation": {"count": 4, "examples": ["Patient.name bad"]}, "x": "y"}'
+    )
     assert causes == [("validation", 4), ("timeout", 1)]
     assert error_causes("not json") == [("unreadable error record", 1)]
     assert error_causes("[]") == []

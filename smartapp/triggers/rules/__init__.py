@@ -39,5 +39,8 @@ def pattern(trigger: str, key: str) -> re.Pattern[str]:
 
 def files() -> list[str]:
     """Trigger ids that have a rule file."""
-    return sorted(p.name.removesuffix(".toml").replace("_", "-")
-                  for p in resources.files(_HERE).iterdir() if p.name.endswith(".toml"))
+    return sorted(
+        p.name.removesuffix(".toml").replace("_", "-")
+        for p in resources.files(_HERE).iterdir()
+        if p.name.endswith(".toml")
+    )

@@ -33,29 +33,67 @@ class ClinicianFinding(BaseModel):
 
 def _check_trigger(trigger: str) -> None:
     if trigger not in TRIGGER_LABELS:
-        raise AppError(400, "unknown_trigger", "Unknown finding type", f"'{trigger[:64]}' is not a SecondLook trigger.",
-                       "Choose one of the listed finding types.")
+        raise AppError(
+            400,
+            "unknown_trigger",
+            "Unknown finding type",
+            f"'{trigger[:64]}' is not a SecondLook trigger.",
+            "Choose one of the listed finding types.",
+        )
 
 
-async def _dismiss(services: AppServices, session: LaunchSession, trigger: str, reason: str, note: str | None) -> None:
+async def _dismiss(
+    services: AppServices, session: LaunchSession, trigger: str, reason: str, note: str | None
+) -> None:
     _check_trigger(trigger)
     if reason not in DISMISS_REASONS:
-        raise AppError(400, "unknown_reason", "Choose a reason", "A dismissal needs one of the listed reasons.",
-                       "Pick the reason that fits and submit again.")
+        raise AppError(
+            400,
+            "unknown_reason",
+            "Choose a reason",
+            "A dismissal needs one of the listed reasons.",
+            "Pick the reason that fits and submit again.",
+        )
     if reason == "other" and not (note or "").strip():
-        raise AppError(400, "note_required", "Say why", "'Other' needs a short note explaining the dismissal.",
-                       "Add a note and submit again.")
-    await record_action(services.engine, iss=session.iss, patient=session.patient or "", kind="dismiss",
-                        trigger=trigger, reason=reason, note=(note or "").strip() or None, who=session.fhir_user)
+        raise AppError(
+            400,
+            "note_required",
+            "Say why",
+            "'Other' needs a short note explaining the dismissal.",
+            "Add a note and submit again.",
+        )
+    await record_action(
+        services.engine,
+        iss=session.iss,
+        patient=session.patient or "",
+        kind="dismiss",
+        trigger=trigger,
+        reason=reason,
+        note=(note or "").strip() or None,
+        who=session.fhir_user,
+    )
 
 
 async def _add(services: AppServices, session: LaunchSession, trigger: str, note: str) -> None:
     _check_trigger(trigger)
     if not note.strip():
-        raise AppError(400, "note_required", "Say why", "An added finding needs a short note.",
-                       "Add a note and submit again.")
-    await record_action(services.engine, iss=session.iss, patient=session.patient or "", kind="add",
-                        trigger=trigger, reason=None, note=note.strip(), who=session.fhir_user)
+        raise AppError(
+            400,
+            "note_required",
+            "Say why",
+            "An added finding needs a short note.",
+            "Add a note and submit again.",
+        )
+    await record_action(
+        services.engine,
+        iss=session.iss,
+        patient=session.patient or "",
+        kind="add",
+        trigger=trigger,
+        reason=None,
+        note=note.strip(),
+        who=session.fhir_user,
+    )
 
 
 def _back(session: LaunchSession, anchor: str) -> Response:
@@ -63,28 +101,46 @@ def _back(session: LaunchSession, anchor: str) -> Response:
 
 
 @router.post("/s/{sid}/findings/{trigger}/dismiss", include_in_schema=False)
-async def dismiss_form(request: Request, services: Services, session: SmartSession, trigger: str,
-                       csrf: Annotated[str, Form()] = "", reason: Annotated[str, Form()] = "",
-                       note: Annotated[str, Form()] = "") -> Response:
+async def dismiss_form(
+    request: Request,
+    services: Services,
+    session: SmartSession,
+    trigger: str,
+    csrf: Annotated[str, Form()] = "",
+    reason: Annotated[str, Form()] = "",
+    note: Annotated[str, Form()] = "",
+) -> Response:
     check_csrf(request, session.id, csrf)
     await _dismiss(services, session, trigger, reason, note)
     return _back(session, "dismissed")
 
 
 @router.post("/s/{sid}/findings/add", include_in_schema=False)
-async def add_form(request: Request, services: Services, session: SmartSession,
-                   csrf: Annotated[str, Form()] = "", trigger: Annotated[str, Form()] = "",
-                   note: Annotated[str, Form()] = "") -> Response:
+async def add_form(
+    request: Request,
+    services: Services,
+    session: SmartSession,
+    csrf: Annotated[str, Form()] = "",
+    trigger: Annotated[str, Form()] = "",
+    note: Annotated[str, Form()] = "",
+) -> Response:
     check_csrf(request, session.id, csrf)
     await _add(services, session, trigger, note)
     return _back(session, "findings")
 
 
 @router.post("/s/{sid}/actions/{action_id}/withdraw", include_in_schema=False)
-async def withdraw_form(request: Request, services: Services, session: SmartSession, action_id: int,
-                        csrf: Annotated[str, Form()] = "") -> Response:
+async def withdraw_form(
+    request: Request,
+    services: Services,
+    session: SmartSession,
+    action_id: int,
+    csrf: Annotated[str, Form()] = "",
+) -> Response:
     check_csrf(request, session.id, csrf)
-    await withdraw_action(services.engine, iss=session.iss, patient=session.patient or "", action_id=action_id)
+    await withdraw_action(
+        services.engine, iss=session.iss, patient=session.patient or "", action_id=action_id
+    )
     return _back(session, "findings")
 
 
@@ -92,19 +148,33 @@ async def withdraw_form(request: Request, services: Services, session: SmartSess
 async def dismiss_api(body: Dismissal, services: Services, session: SmartSession) -> dict[str, Any]:
     """Dismiss a finding for this patient with a reason (kept for later launches)."""
     await _dismiss(services, session, body.trigger, body.reason, body.note)
-    return {"actions": [a.to_json() for a in await list_actions(services.engine, session.iss, session.patient or "")]}
+    return {
+        "actions": [
+            a.to_json() for a in await list_actions(services.engine, session.iss, session.patient or "")
+        ]
+    }
 
 
 @router.post("/api/s/{sid}/clinician-findings", tags=["findings"], status_code=201)
 async def add_api(body: ClinicianFinding, services: Services, session: SmartSession) -> dict[str, Any]:
     """Add a finding the rules did not produce (e.g. the patient asked for a second opinion)."""
     await _add(services, session, body.trigger, body.note)
-    return {"actions": [a.to_json() for a in await list_actions(services.engine, session.iss, session.patient or "")]}
+    return {
+        "actions": [
+            a.to_json() for a in await list_actions(services.engine, session.iss, session.patient or "")
+        ]
+    }
 
 
 @router.delete("/api/s/{sid}/actions/{action_id}", tags=["findings"])
 async def withdraw_api(action_id: int, services: Services, session: SmartSession) -> dict[str, Any]:
     """Withdraw a dismissal or an added finding."""
-    if not await withdraw_action(services.engine, iss=session.iss, patient=session.patient or "", action_id=action_id):
+    if not await withdraw_action(
+        services.engine, iss=session.iss, patient=session.patient or "", action_id=action_id
+    ):
         raise AppError(404, "action_not_found", "Nothing to withdraw", "No such action for this patient.", "")
-    return {"actions": [a.to_json() for a in await list_actions(services.engine, session.iss, session.patient or "")]}
+    return {
+        "actions": [
+            a.to_json() for a in await list_actions(services.engine, session.iss, session.patient or "")
+        ]
+    }

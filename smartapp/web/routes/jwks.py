@@ -15,5 +15,8 @@ router = APIRouter()
 
 @router.get("/.well-known/jwks.json", tags=["keys"])
 async def jwks(services: Services) -> JSONResponse:
-    return JSONResponse(build_jwks(services.registry), headers={"Cache-Control": JWKS_CACHE_CONTROL},
-                        media_type="application/json")
+    return JSONResponse(
+        build_jwks(services.registry),
+        headers={"Cache-Control": JWKS_CACHE_CONTROL},
+        media_type="application/json",
+    )

@@ -82,8 +82,13 @@ async def standalone_start(
     request: Request, services: Services, iss: Annotated[str | None, Query()] = None
 ) -> Response:
     if not iss:
-        raise AppError(400, "missing_iss", "No EHR was chosen", "The standalone launch needs an EHR to sign in to.",
-                       "Go back to the standalone launch page and choose an EHR.")
+        raise AppError(
+            400,
+            "missing_iss",
+            "No EHR was chosen",
+            "The standalone launch needs an EHR to sign in to.",
+            "Go back to the standalone launch page and choose an EHR.",
+        )
     return await _redirect_to_authorize(request, services, iss, None)
 
 
@@ -99,8 +104,13 @@ async def worklist_signin(
 ) -> Response:
     """Standalone sign-in of a tumor-board coordinator: identity plus `user/` read scopes, no patient."""
     if not iss:
-        raise AppError(400, "missing_iss", "No EHR was chosen", "The coordinator sign-in needs an EHR to sign in to.",
-                       "Go back to the standalone launch page and choose an EHR.")
+        raise AppError(
+            400,
+            "missing_iss",
+            "No EHR was chosen",
+            "The coordinator sign-in needs an EHR to sign in to.",
+            "Go back to the standalone launch page and choose an EHR.",
+        )
     return await _redirect_to_authorize(request, services, iss, None, user_level=True)
 
 
@@ -147,7 +157,7 @@ async def _drop_stale_launch_cookies(request: Request, services: AppServices, re
             set_iframe_cookie(response, name, "ended", 0)
         else:
             live.append((session.created_at, name))
-    for _, name in sorted(live, reverse=True)[MAX_LAUNCH_COOKIES - 1:]:
+    for _, name in sorted(live, reverse=True)[MAX_LAUNCH_COOKIES - 1 :]:
         set_iframe_cookie(response, name, "ended", 0)
 
 

@@ -70,13 +70,25 @@ async def current_packet(services: AppServices, session: LaunchSession) -> Store
     try:
         # Mapping the record takes a moment: keep the event loop free for other requests.
         packet = await asyncio.to_thread(
-            draft_for_patient, snapshot.resources, patient_ref, as_of=date.today(), created=now_iso(),
-            source=session.iss, attachments=snapshot.attachments, unavailable=unavailable,
-            user=session.fhir_user or "", evaluation=results.evaluation)
+            draft_for_patient,
+            snapshot.resources,
+            patient_ref,
+            as_of=date.today(),
+            created=now_iso(),
+            source=session.iss,
+            attachments=snapshot.attachments,
+            unavailable=unavailable,
+            user=session.fhir_user or "",
+            evaluation=results.evaluation,
+        )
     except LookupError as exc:
-        raise AppError(409, "no_patient_record", "The patient's record could not be read",
-                       "The EHR did not return the patient's own record, so no packet can be drafted.",
-                       "Relaunch SecondLook from the patient's chart.") from exc
+        raise AppError(
+            409,
+            "no_patient_record",
+            "The patient's record could not be read",
+            "The EHR did not return the patient's own record, so no packet can be drafted.",
+            "Relaunch SecondLook from the patient's chart.",
+        ) from exc
     packet.data_issues += [g.message for g in snapshot.gaps]
     created = await store.create(packet, iss=session.iss, who=who(session))
     await follow_in_worklist(services.engine, created, "draft")
@@ -90,28 +102,50 @@ def finalize_refusal(before: ReferralPacket, after: ReferralPacket) -> list[str]
     return after.finalize_problems()
 
 
-async def full_state(request: Request, services: AppServices, session: LaunchSession, sid: str,
-                     stored: StoredPacket) -> dict[str, Any]:
+async def full_state(
+    request: Request, services: AppServices, session: LaunchSession, sid: str, stored: StoredPacket
+) -> dict[str, Any]:
     store = PacketStore(services.engine)
     referrals = await patient_referrals(services.engine, stored.iss, stored.packet.patient.reference)
-    return state_json(stored, session, request, sid, await store.history(stored.packet.id),
-                      await store.receipts(stored.packet.id), referrals)
+    return state_json(
+        stored,
+        session,
+        request,
+        sid,
+        await store.history(stored.packet.id),
+        await store.receipts(stored.packet.id),
+        referrals,
+    )
 
 
-def state_json(stored: StoredPacket, session: LaunchSession, request: Request, sid: str,
-               history: list[Any], receipts: list[dict[str, Any]],
-               referrals: list[tuple[StoredPacket, Tracking]]) -> dict[str, Any]:
+def state_json(
+    stored: StoredPacket,
+    session: LaunchSession,
+    request: Request,
+    sid: str,
+    history: list[Any],
+    receipts: list[dict[str, Any]],
+    referrals: list[tuple[StoredPacket, Tracking]],
+) -> dict[str, Any]:
     blocker = send_blocker(session.granted, stored.packet)
     states = {s.packet.id: t for s, t in referrals}
     return {
         "version": stored.version,
         "status": stored.packet.status,
         "packet": stored.packet.to_json(),
-        "tracking": states[stored.packet.id].to_json() if stored.packet.id in states else Tracking("draft", []).to_json(),
+        "tracking": states[stored.packet.id].to_json()
+        if stored.packet.id in states
+        else Tracking("draft", []).to_json(),
         # The patient's other referrals from this EHR (declined, amended, to another center), newest first.
-        "earlier": [{"id": s.packet.id, "version": s.version, "packet": s.packet.to_json(), "tracking": t.to_json()}
-                    for s, t in referrals if s.packet.id != stored.packet.id],
-        "history": [{"version": e.version, "who": e.who, "at": e.at.isoformat(), "changes": e.changes} for e in history],
+        "earlier": [
+            {"id": s.packet.id, "version": s.version, "packet": s.packet.to_json(), "tracking": t.to_json()}
+            for s, t in referrals
+            if s.packet.id != stored.packet.id
+        ],
+        "history": [
+            {"version": e.version, "who": e.who, "at": e.at.isoformat(), "changes": e.changes}
+            for e in history
+        ],
         "receipts": receipts,
         "send": {"allowed": not blocker, "reason": blocker},
         "csrf_token": csrf_token(request, sid),
@@ -119,16 +153,37 @@ def state_json(stored: StoredPacket, session: LaunchSession, request: Request, s
 
 
 @router.get("/s/{sid}/packet", include_in_schema=False, response_class=HTMLResponse)
-async def packet_page(request: Request, services: Services, session: SmartSession, sid: str,
-                      state: str = "", remote: str = "", notice: str = "") -> Response:
+async def packet_page(
+    request: Request,
+    services: Services,
+    session: SmartSession,
+    sid: str,
+    state: str = "",
+    remote: str = "",
+    notice: str = "",
+) -> Response:
     stored = await current_packet(services, session)
-    return await render_page(request, services, session, sid, stored, state=state, remote=remote == "1", notice=notice)
+    return await render_page(
+        request, services, session, sid, stored, state=state, remote=remote == "1", notice=notice
+    )
 
 
-async def render_page(request: Request, services: AppServices, session: LaunchSession, sid: str, stored: StoredPacket,
-                      *, state: str = "", remote: bool = False, notice: str = "", alert: str = "",
-                      missing: list[str] | None = None, status_code: int = 200, tracking_alert: str = "",
-                      opinion_form: dict[str, str] | None = None) -> Response:
+async def render_page(
+    request: Request,
+    services: AppServices,
+    session: LaunchSession,
+    sid: str,
+    stored: StoredPacket,
+    *,
+    state: str = "",
+    remote: bool = False,
+    notice: str = "",
+    alert: str = "",
+    missing: list[str] | None = None,
+    status_code: int = 200,
+    tracking_alert: str = "",
+    opinion_form: dict[str, str] | None = None,
+) -> Response:
     store = PacketStore(services.engine)
     places = directory(services)
     referrals = await patient_referrals(services.engine, stored.iss, stored.packet.patient.reference)
@@ -136,16 +191,31 @@ async def render_page(request: Request, services: AppServices, session: LaunchSe
         "tracking": next((t for s, t in referrals if s.packet.id == stored.packet.id), None)
         or await tracking(services.engine, stored),
         "earlier": [(s, t) for s, t in referrals if s.packet.id != stored.packet.id],
-        "tracking_alert": tracking_alert, "agreements": AGREEMENT_LABELS, "status_labels": STATUS_LABELS, "opinion_form": opinion_form or {},
-        "sid": sid, "packet": stored.packet, "version": stored.version, "csrf": csrf_token(request, sid),
-        "history": await store.history(stored.packet.id), "receipts": await store.receipts(stored.packet.id),
-        "send_blocker": send_blocker(session.granted, stored.packet), "notice": notice, "alert": alert,
-        "options": places.search(state=state, remote=remote or None), "states": places.states(),
-        "state": state, "remote": remote, "directory": places, "missing": missing or [],
+        "tracking_alert": tracking_alert,
+        "agreements": AGREEMENT_LABELS,
+        "status_labels": STATUS_LABELS,
+        "opinion_form": opinion_form or {},
+        "sid": sid,
+        "packet": stored.packet,
+        "version": stored.version,
+        "csrf": csrf_token(request, sid),
+        "history": await store.history(stored.packet.id),
+        "receipts": await store.receipts(stored.packet.id),
+        "send_blocker": send_blocker(session.granted, stored.packet),
+        "notice": notice,
+        "alert": alert,
+        "options": places.search(state=state, remote=remote or None),
+        "states": places.states(),
+        "state": state,
+        "remote": remote,
+        "directory": places,
+        "missing": missing or [],
         "item_statuses": ITEM_STATUS_LABELS,
     }
     response = services.templates.TemplateResponse(request, "packet.html", context, status_code=status_code)
-    response.headers["Content-Security-Policy"] = launch_frame_csp(services.registry, services.settings, session.iss)
+    response.headers["Content-Security-Policy"] = launch_frame_csp(
+        services.registry, services.settings, session.iss
+    )
     return response
 
 
@@ -169,8 +239,10 @@ async def save_form(request: Request, services: Services, session: SmartSession,
         # Nothing typed is lost: the form comes back with this user's text on the newest version,
         # so saving again is a deliberate choice after reading what the other person changed.
         kept = replace(conflict.current, packet=updated.model_copy(update={"status": "draft"}))
-        alert = (f"{conflict} Your text is kept below; compare it with their changes in the history, then "
-                 "save again to keep yours.")
+        alert = (
+            f"{conflict} Your text is kept below; compare it with their changes in the history, then "
+            "save again to keep yours."
+        )
         return await render_page(request, services, session, sid, kept, alert=alert, status_code=409)
     except PacketFinal as final:
         return await render_page(request, services, session, sid, stored, alert=str(final), status_code=409)
@@ -178,8 +250,17 @@ async def save_form(request: Request, services: Services, session: SmartSession,
         return await render_page(request, services, session, sid, saved, missing=missing, status_code=422)
     if fields.get("action") == "filter":
         # The edits are saved first, then the centers are filtered: filtering never drops typed text.
-        query = urlencode({k: v for k, v in (("state", fields.get("filter_state", "")),
-                                             ("remote", fields.get("filter_remote", ""))) if v} | {"notice": "saved"})
+        query = urlencode(
+            {
+                k: v
+                for k, v in (
+                    ("state", fields.get("filter_state", "")),
+                    ("remote", fields.get("filter_remote", "")),
+                )
+                if v
+            }
+            | {"notice": "saved"}
+        )
         return RedirectResponse(f"/s/{sid}/packet?{query}", status_code=303)
     notice = "final" if updated.status == "final" else "saved"
     return RedirectResponse(f"/s/{sid}/packet?notice={notice}", status_code=303)
@@ -201,9 +282,14 @@ async def send_current(services: AppServices, session: LaunchSession) -> dict[st
     try:
         receipt = await send_packet(fhir_client(services, session), stored.packet, pdf, now=now_iso())
     except FhirError as exc:
-        raise AppError(502, "write_back_failed", "The packet could not be sent to the EHR", str(exc),
-                       "Sending again is safe: the EHR keeps one copy per packet. If it keeps failing, "
-                       "download the PDF and file it in the chart.") from exc
+        raise AppError(
+            502,
+            "write_back_failed",
+            "The packet could not be sent to the EHR",
+            str(exc),
+            "Sending again is safe: the EHR keeps one copy per packet. If it keeps failing, "
+            "download the PDF and file it in the chart.",
+        ) from exc
     await PacketStore(services.engine).add_receipt(stored.packet.id, stored.version, receipt)
     return receipt
 
@@ -215,12 +301,23 @@ async def get_packet(request: Request, services: Services, session: SmartSession
     return await full_state(request, services, session, sid, stored)
 
 
-@router.put("/api/s/{sid}/packet", tags=["packet"], responses={
-    409: {"description": "Edited by someone else, or final"},
-    422: {"description": "Marked final while something is missing: `missing` lists what, in words"}})
-async def put_packet(request: Request, services: Services, session: SmartSession, sid: str,
-                     version: Annotated[int, Body()], packet: Annotated[dict[str, Any], Body()],
-                     x_csrf_token: Annotated[str | None, Header()] = None) -> Response:
+@router.put(
+    "/api/s/{sid}/packet",
+    tags=["packet"],
+    responses={
+        409: {"description": "Edited by someone else, or final"},
+        422: {"description": "Marked final while something is missing: `missing` lists what, in words"},
+    },
+)
+async def put_packet(
+    request: Request,
+    services: Services,
+    session: SmartSession,
+    sid: str,
+    version: Annotated[int, Body()],
+    packet: Annotated[dict[str, Any], Body()],
+    x_csrf_token: Annotated[str | None, Header()] = None,
+) -> Response:
     """Save an edited packet. `version` is the version the edit started from; if someone saved
     since, nothing is saved and the answer is 409 with the current version and packet."""
     check_csrf(request, sid, x_csrf_token)
@@ -231,25 +328,41 @@ async def put_packet(request: Request, services: Services, session: SmartSession
         raise AppError(422, "invalid_packet", "The packet is not valid", str(exc)[:500]) from exc
     missing = finalize_refusal(stored.packet, edited)
     if missing:
-        return JSONResponse({"error": "not_ready", "message": "The packet cannot be marked final yet.",
-                             "missing": missing, "current_version": stored.version}, status_code=422)
+        return JSONResponse(
+            {
+                "error": "not_ready",
+                "message": "The packet cannot be marked final yet.",
+                "missing": missing,
+                "current_version": stored.version,
+            },
+            status_code=422,
+        )
     store = PacketStore(services.engine)
     try:
         saved = await store.save(edited.model_copy(update={"id": stored.packet.id}), version, who(session))
     except PacketConflict as conflict:
-        body = {"error": "conflict", "message": str(conflict), "current_version": conflict.current.version,
-                "current": conflict.current.packet.to_json()}
+        body = {
+            "error": "conflict",
+            "message": str(conflict),
+            "current_version": conflict.current.version,
+            "current": conflict.current.packet.to_json(),
+        }
         return JSONResponse(body, status_code=409)
     except PacketFinal as final:
-        return JSONResponse({"error": "final", "message": str(final), "current_version": stored.version}, status_code=409)
+        return JSONResponse(
+            {"error": "final", "message": str(final), "current_version": stored.version}, status_code=409
+        )
     return JSONResponse(await full_state(request, services, session, sid, saved))
 
 
 @router.get("/api/s/{sid}/packet.pdf", tags=["packet"], response_class=Response)
 async def packet_pdf(services: Services, session: SmartSession) -> Response:
     stored = await current_packet(services, session)
-    return Response(await asyncio.to_thread(render_pdf, stored.packet), media_type="application/pdf",
-                    headers={"Content-Disposition": 'attachment; filename="referral-packet.pdf"'})
+    return Response(
+        await asyncio.to_thread(render_pdf, stored.packet),
+        media_type="application/pdf",
+        headers={"Content-Disposition": 'attachment; filename="referral-packet.pdf"'},
+    )
 
 
 @router.get("/api/s/{sid}/packet/fhir", tags=["packet"])
@@ -262,14 +375,23 @@ async def packet_fhir(services: Services, session: SmartSession) -> Response:
     state = await tracking(services.engine, stored)
     # A status change makes a new document (a new Bundle id), as an edit does.
     changed = max([stored.updated_at, *(e.at for e in state.events)])
-    bundle = document.document_bundle(stored.packet.to_json(), timestamp=changed.isoformat(timespec="seconds"),
-                                      pdf=pdf, tracking=state.to_json())
+    bundle = document.document_bundle(
+        stored.packet.to_json(),
+        timestamp=changed.isoformat(timespec="seconds"),
+        pdf=pdf,
+        tracking=state.to_json(),
+    )
     return JSONResponse(bundle, media_type="application/fhir+json")
 
 
 @router.post("/api/s/{sid}/packet/send", tags=["packet"])
-async def send_api(request: Request, services: Services, session: SmartSession, sid: str,
-                   x_csrf_token: Annotated[str | None, Header()] = None) -> dict[str, Any]:
+async def send_api(
+    request: Request,
+    services: Services,
+    session: SmartSession,
+    sid: str,
+    x_csrf_token: Annotated[str | None, Header()] = None,
+) -> dict[str, Any]:
     """Write the final packet back to the EHR (conditional creates; safe to retry); returns the receipt."""
     check_csrf(request, sid, x_csrf_token)
     return await send_current(services, session)

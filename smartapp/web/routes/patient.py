@@ -26,12 +26,16 @@ async def patient_page(request: Request, services: Services, session: SmartSessi
         return RedirectResponse(f"/s/{session.id}/worklist", status_code=303)
     services.results.start(services, session)
     response = services.templates.TemplateResponse(request, "patient.html", {"session": session})
-    response.headers["Content-Security-Policy"] = launch_frame_csp(services.registry, services.settings, session.iss)
+    response.headers["Content-Security-Policy"] = launch_frame_csp(
+        services.registry, services.settings, session.iss
+    )
     return response
 
 
 @router.get("/s/{sid}/results", include_in_schema=False, response_class=HTMLResponse)
-async def results_fragment(request: Request, services: Services, session: SmartSession, page: int = 0) -> Response:
+async def results_fragment(
+    request: Request, services: Services, session: SmartSession, page: int = 0
+) -> Response:
     """The findings as an HTML fragment for the page's script, or (page=1, no-script browsers)
     as a whole page."""
     results = await services.results.get(services, session)
@@ -48,7 +52,9 @@ async def results_fragment(request: Request, services: Services, session: SmartS
     }
     template = "results_page.html" if page else "results.html"
     response = services.templates.TemplateResponse(request, template, context)
-    response.headers["Content-Security-Policy"] = launch_frame_csp(services.registry, services.settings, session.iss)
+    response.headers["Content-Security-Policy"] = launch_frame_csp(
+        services.registry, services.settings, session.iss
+    )
     return response
 
 

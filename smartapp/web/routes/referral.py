@@ -22,20 +22,34 @@ from smartapp.web.services import AppServices
 
 router = APIRouter()
 OPINION_FIELDS = ("received", "center", "summary", "agreement")
-FIELD_WORDS = {"received": "Date received", "center": "Center", "summary": "Summary", "agreement": "Agreement"}
+FIELD_WORDS = {
+    "received": "Date received",
+    "center": "Center",
+    "summary": "Summary",
+    "agreement": "Agreement",
+}
 
 
-async def referral_of(services: AppServices, session: LaunchSession, referral: str) -> tuple[StoredPacket, bool]:
+async def referral_of(
+    services: AppServices, session: LaunchSession, referral: str
+) -> tuple[StoredPacket, bool]:
     """The launch patient's current packet, or with `referral` one of the patient's earlier ones;
     and whether it is the current (newest) one."""
     current = await current_packet(services, session)
     if not referral or referral == current.packet.id:
         return current, True
-    for stored in await PacketStore(services.engine).for_patient(current.iss, current.packet.patient.reference):
+    for stored in await PacketStore(services.engine).for_patient(
+        current.iss, current.packet.patient.reference
+    ):
         if stored.packet.id == referral:
             return stored, False
-    raise AppError(404, "no_such_referral", "The referral was not found",
-                   "This patient has no such referral from this EHR.", "Reload the packet page and try again.")
+    raise AppError(
+        404,
+        "no_such_referral",
+        "The referral was not found",
+        "This patient has no such referral from this EHR.",
+        "Reload the packet page and try again.",
+    )
 
 
 async def user_name(services: AppServices, session: LaunchSession, stored: StoredPacket) -> str:
@@ -50,10 +64,24 @@ async def user_name(services: AppServices, session: LaunchSession, stored: Store
     return intake.sender(results.snapshot.resources, user)[0].name
 
 
-async def apply_status(services: AppServices, session: LaunchSession, stored: StoredPacket, newest: bool,
-                       status: str, note: str, opinion: Opinion | None = None) -> None:
-    state = await change_status(services.engine, stored, status, who=who(session), note=note, opinion=opinion,
-                                who_name=await user_name(services, session, stored))
+async def apply_status(
+    services: AppServices,
+    session: LaunchSession,
+    stored: StoredPacket,
+    newest: bool,
+    status: str,
+    note: str,
+    opinion: Opinion | None = None,
+) -> None:
+    state = await change_status(
+        services.engine,
+        stored,
+        status,
+        who=who(session),
+        note=note,
+        opinion=opinion,
+        who_name=await user_name(services, session, stored),
+    )
     if newest:  # the worklist follows the patient's newest referral
         await follow_in_worklist(services.engine, stored, state.status)
 
@@ -64,7 +92,9 @@ def opinion_problems(error: ValidationError) -> list[str]:
         field = str(item["loc"][0]) if item["loc"] else ""
         words = FIELD_WORDS.get(field, field)
         if field == "agreement":
-            problems.append("Agreement: choose whether the opinion agrees, changes the diagnosis or changes the plan.")
+            problems.append(
+                "Agreement: choose whether the opinion agrees, changes the diagnosis or changes the plan."
+            )
         elif field == "received" and item["type"] != "value_error":
             problems.append("Date received: enter the date the opinion arrived.")
         elif item["type"] in ("string_too_short", "missing"):
@@ -80,10 +110,14 @@ async def status_form(request: Request, services: Services, session: SmartSessio
     check_csrf(request, sid, fields.get("csrf"))
     stored, newest = await referral_of(services, session, fields.get("referral", ""))
     try:
-        await apply_status(services, session, stored, newest, fields.get("status", ""), fields.get("note", ""))
+        await apply_status(
+            services, session, stored, newest, fields.get("status", ""), fields.get("note", "")
+        )
     except TransitionRefused as refused:
         current = await current_packet(services, session)
-        return await render_page(request, services, session, sid, current, tracking_alert=str(refused), status_code=409)
+        return await render_page(
+            request, services, session, sid, current, tracking_alert=str(refused), status_code=409
+        )
     return RedirectResponse(f"/s/{sid}/packet?notice=status", status_code=303)
 
 
@@ -99,12 +133,28 @@ async def opinion_form(request: Request, services: Services, session: SmartSessi
     except ValidationError as invalid:
         current = await current_packet(services, session)
         # What the user typed is shown again beside the problems, never dropped.
-        return await render_page(request, services, session, sid, current, status_code=422, opinion_form=typed,
-                                 tracking_alert="The opinion was not recorded: " + " ".join(opinion_problems(invalid)))
+        return await render_page(
+            request,
+            services,
+            session,
+            sid,
+            current,
+            status_code=422,
+            opinion_form=typed,
+            tracking_alert="The opinion was not recorded: " + " ".join(opinion_problems(invalid)),
+        )
     except TransitionRefused as refused:
         current = await current_packet(services, session)
-        return await render_page(request, services, session, sid, current, tracking_alert=str(refused),
-                                 status_code=409, opinion_form=typed)
+        return await render_page(
+            request,
+            services,
+            session,
+            sid,
+            current,
+            tracking_alert=str(refused),
+            status_code=409,
+            opinion_form=typed,
+        )
     return RedirectResponse(f"/s/{sid}/packet?notice=opinion", status_code=303)
 
 
@@ -117,7 +167,9 @@ async def new_form(request: Request, services: Services, session: SmartSession, 
         await start_successor(services, session, amend=amend)
     except TransitionRefused as refused:
         current = await current_packet(services, session)
-        return await render_page(request, services, session, sid, current, tracking_alert=str(refused), status_code=409)
+        return await render_page(
+            request, services, session, sid, current, tracking_alert=str(refused), status_code=409
+        )
     return RedirectResponse(f"/s/{sid}/packet?notice={'amend' if amend else 'new'}", status_code=303)
 
 
@@ -125,20 +177,33 @@ async def start_successor(services: AppServices, session: LaunchSession, *, amen
     """A new draft prefilled from the patient's newest packet, which must be final."""
     current = await current_packet(services, session)
     if current.packet.status != "final":
-        raise TransitionRefused("This patient already has a draft referral: finish or change that one "
-                                "(a new referral or a corrected version starts from a final packet).")
+        raise TransitionRefused(
+            "This patient already has a draft referral: finish or change that one "
+            "(a new referral or a corrected version starts from a final packet)."
+        )
     draft = current.packet.successor(created=now_iso(), amend=amend)
     created = await PacketStore(services.engine).create(draft, iss=current.iss, who=who(session))
     await follow_in_worklist(services.engine, created, "draft")
     return created
 
 
-@router.post("/api/s/{sid}/packet/status", tags=["packet"], responses={
-    409: {"description": "Not possible from the current status: `message` says why and what is possible"}})
-async def status_api(request: Request, services: Services, session: SmartSession, sid: str,
-                     status: Annotated[str, Body()], note: Annotated[str, Body()] = "",
-                     referral: Annotated[str, Body()] = "",
-                     x_csrf_token: Annotated[str | None, Header(alias=CSRF_HEADER)] = None) -> Response:
+@router.post(
+    "/api/s/{sid}/packet/status",
+    tags=["packet"],
+    responses={
+        409: {"description": "Not possible from the current status: `message` says why and what is possible"}
+    },
+)
+async def status_api(
+    request: Request,
+    services: Services,
+    session: SmartSession,
+    sid: str,
+    status: Annotated[str, Body()],
+    note: Annotated[str, Body()] = "",
+    referral: Annotated[str, Body()] = "",
+    x_csrf_token: Annotated[str | None, Header(alias=CSRF_HEADER)] = None,
+) -> Response:
     """Change the referral's tracked status (sent, received, accepted, declined, scheduled,
     cancelled) with an optional note; `referral` names an earlier referral of the patient, else
     the newest one. Returns the packet state."""
@@ -148,16 +213,29 @@ async def status_api(request: Request, services: Services, session: SmartSession
         await apply_status(services, session, stored, newest, status, note)
     except TransitionRefused as refused:
         return JSONResponse({"error": "invalid_transition", "message": str(refused)}, status_code=409)
-    return JSONResponse(await full_state(request, services, session, sid, await current_packet(services, session)))
+    return JSONResponse(
+        await full_state(request, services, session, sid, await current_packet(services, session))
+    )
 
 
-@router.post("/api/s/{sid}/packet/opinion", tags=["packet"], responses={
-    409: {"description": "The referral is not in a state that can receive an opinion"},
-    422: {"description": "`missing` lists what is wrong with the opinion, in words"}})
-async def opinion_api(request: Request, services: Services, session: SmartSession, sid: str,
-                      opinion: Annotated[dict[str, Any], Body()], note: Annotated[str, Body()] = "",
-                      referral: Annotated[str, Body()] = "",
-                      x_csrf_token: Annotated[str | None, Header(alias=CSRF_HEADER)] = None) -> Response:
+@router.post(
+    "/api/s/{sid}/packet/opinion",
+    tags=["packet"],
+    responses={
+        409: {"description": "The referral is not in a state that can receive an opinion"},
+        422: {"description": "`missing` lists what is wrong with the opinion, in words"},
+    },
+)
+async def opinion_api(
+    request: Request,
+    services: Services,
+    session: SmartSession,
+    sid: str,
+    opinion: Annotated[dict[str, Any], Body()],
+    note: Annotated[str, Body()] = "",
+    referral: Annotated[str, Body()] = "",
+    x_csrf_token: Annotated[str | None, Header(alias=CSRF_HEADER)] = None,
+) -> Response:
     """Record the outside opinion (`received` date, `center`, `summary`, `agreement`: agrees,
     changes-diagnosis or changes-plan); the referral becomes completed (opinion returned)."""
     check_csrf(request, sid, x_csrf_token)
@@ -166,18 +244,35 @@ async def opinion_api(request: Request, services: Services, session: SmartSessio
         parsed = Opinion.model_validate(opinion)
         await apply_status(services, session, stored, newest, "completed", note, parsed)
     except ValidationError as invalid:
-        return JSONResponse({"error": "invalid_opinion", "message": "The opinion was not recorded.",
-                             "missing": opinion_problems(invalid)}, status_code=422)
+        return JSONResponse(
+            {
+                "error": "invalid_opinion",
+                "message": "The opinion was not recorded.",
+                "missing": opinion_problems(invalid),
+            },
+            status_code=422,
+        )
     except TransitionRefused as refused:
         return JSONResponse({"error": "invalid_transition", "message": str(refused)}, status_code=409)
-    return JSONResponse(await full_state(request, services, session, sid, await current_packet(services, session)))
+    return JSONResponse(
+        await full_state(request, services, session, sid, await current_packet(services, session))
+    )
 
 
-@router.post("/api/s/{sid}/packet/new", tags=["packet"], status_code=201, responses={
-    409: {"description": "The patient already has a draft referral"}})
-async def new_api(request: Request, services: Services, session: SmartSession, sid: str,
-                  amend: Annotated[bool, Body(embed=True)] = False,
-                  x_csrf_token: Annotated[str | None, Header(alias=CSRF_HEADER)] = None) -> Response:
+@router.post(
+    "/api/s/{sid}/packet/new",
+    tags=["packet"],
+    status_code=201,
+    responses={409: {"description": "The patient already has a draft referral"}},
+)
+async def new_api(
+    request: Request,
+    services: Services,
+    session: SmartSession,
+    sid: str,
+    amend: Annotated[bool, Body(embed=True)] = False,
+    x_csrf_token: Annotated[str | None, Header(alias=CSRF_HEADER)] = None,
+) -> Response:
     """Start a new draft for the same patient, prefilled from the final packet: another referral
     (destination to choose) or, with `amend`, a corrected version for the same center."""
     check_csrf(request, sid, x_csrf_token)

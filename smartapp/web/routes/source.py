@@ -17,18 +17,26 @@ from smartapp.web.view import evidence_text
 router = APIRouter()
 
 
-
-
-
 def _not_found(reference: str) -> AppError:
-    return AppError(404, "source_not_found", "Source document not found",
-                    f"{reference} is not part of this patient's record as read in this launch.",
-                    "Go back to the findings; reload the page if the record changed in the EHR.")
+    return AppError(
+        404,
+        "source_not_found",
+        "Source document not found",
+        f"{reference} is not part of this patient's record as read in this launch.",
+        "Go back to the findings; reload the page if the record changed in the EHR.",
+    )
 
 
 @router.get("/s/{sid}/source/{rtype}/{rid}", include_in_schema=False, response_class=HTMLResponse)
-async def source_view(request: Request, services: Services, session: SmartSession, rtype: str, rid: str,
-                      finding: str | None = None, e: int = 0) -> Response:
+async def source_view(
+    request: Request,
+    services: Services,
+    session: SmartSession,
+    rtype: str,
+    rid: str,
+    finding: str | None = None,
+    e: int = 0,
+) -> Response:
     results = await services.results.get(services, session)
     resource = find_resource(results.snapshot, rtype, rid)
     if resource is None:
@@ -42,7 +50,9 @@ async def source_view(request: Request, services: Services, session: SmartSessio
         "evidence": needle,
     }
     response = services.templates.TemplateResponse(request, "source.html", context)
-    response.headers["Content-Security-Policy"] = launch_frame_csp(services.registry, services.settings, session.iss)
+    response.headers["Content-Security-Policy"] = launch_frame_csp(
+        services.registry, services.settings, session.iss
+    )
     return response
 
 
@@ -62,7 +72,9 @@ def safe_media_type(declared: str) -> str:
 
 
 @router.get("/s/{sid}/source/{rtype}/{rid}/attachment/{index}", include_in_schema=False)
-async def source_attachment(services: Services, session: SmartSession, rtype: str, rid: str, index: int) -> Response:
+async def source_attachment(
+    services: Services, session: SmartSession, rtype: str, rid: str, index: int
+) -> Response:
     results = await services.results.get(services, session)
     resource = find_resource(results.snapshot, rtype, rid)
     attachments = attachments_of(resource) if resource else []
@@ -70,12 +82,20 @@ async def source_attachment(services: Services, session: SmartSession, rtype: st
         raise _not_found(f"{rtype}/{rid} attachment {index}")
     content = attachment_bytes(results.snapshot, attachments[index])
     if content is None:
-        raise AppError(404, "attachment_unavailable", "The attachment could not be read",
-                       "The EHR did not return this document's content in this launch.",
-                       "Open the document in the EHR, or relaunch SecondLook.")
+        raise AppError(
+            404,
+            "attachment_unavailable",
+            "The attachment could not be read",
+            "The EHR did not return this document's content in this launch.",
+            "Open the document in the EHR, or relaunch SecondLook.",
+        )
     data, content_type = content
-    return Response(data, media_type=safe_media_type(content_type), headers={
-        "Content-Disposition": "inline",
-        # Attachments are untrusted content from the EHR: no scripts, no plugins.
-        "Content-Security-Policy": "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:",
-    })
+    return Response(
+        data,
+        media_type=safe_media_type(content_type),
+        headers={
+            "Content-Disposition": "inline",
+            # Attachments are untrusted content from the EHR: no scripts, no plugins.
+            "Content-Security-Policy": "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:",
+        },
+    )

@@ -47,7 +47,8 @@ class Coordinator:
 
 def _not_authorized(ehr_name: str, actor: str) -> AppError:
     return AppError(
-        403, "worklist_not_authorized",
+        403,
+        "worklist_not_authorized",
         "Your account is not authorized for the referral worklist of this EHR",
         f"You are signed in to {ehr_name} as {actor}, which is not one of the tumor-board coordinators "
         "allowed to see SecondLook's referral worklist for this EHR.",
@@ -62,12 +63,18 @@ async def get_coordinator(request: Request, services: Services, sid: SID) -> Coo
     secret = request.cookies.get(SESSION_COOKIE_PREFIX + sid)
     session = await services.store.get_session(sid, secret) if secret else None
     if session is None:
-        raise AppError(401, "session_not_found", "Your SecondLook session has ended",
-                       "This sign-in is unknown, has expired, or belongs to another browser.",
-                       "Sign in to the worklist again from the EHR or the standalone launch page.")
+        raise AppError(
+            401,
+            "session_not_found",
+            "Your SecondLook session has ended",
+            "This sign-in is unknown, has expired, or belongs to another browser.",
+            "Sign in to the worklist again from the EHR or the standalone launch page.",
+        )
     if session.patient:
         raise AppError(
-            403, "worklist_patient_launch", "The worklist is not available from a patient's chart",
+            403,
+            "worklist_patient_launch",
+            "The worklist is not available from a patient's chart",
             "This SecondLook window was opened for one patient, so it can show only that patient.",
             "Open the referral worklist with a coordinator launch (EHR launch without a patient, or the "
             "coordinator sign-in on the standalone launch page).",
@@ -77,13 +84,17 @@ async def get_coordinator(request: Request, services: Services, sid: SID) -> Coo
     if registration is not None and not (registration.worklist_users or registration.worklist_roles):
         # No worklist for this EHR: a launch without patient is simply a launch without patient.
         raise AppError(
-            409, "no_patient_context", "No patient was selected",
+            409,
+            "no_patient_context",
+            "No patient was selected",
             "The EHR did not send a patient with this launch, so SecondLook has nothing to read.",
             "Open SecondLook from a patient's chart, or choose a patient in the standalone launch.",
         )
     if not session.fhir_user or registration is None:
         raise AppError(
-            403, "worklist_no_identity", "SecondLook could not confirm who you are",
+            403,
+            "worklist_no_identity",
+            "SecondLook could not confirm who you are",
             "The EHR did not return a verified user identity (openid fhirUser) with this sign-in, so "
             "access to the referral worklist cannot be checked.",
             "Sign in again and allow SecondLook to confirm your identity; if it keeps failing, ask the "
@@ -101,7 +112,9 @@ async def get_coordinator(request: Request, services: Services, sid: SID) -> Coo
             except FhirError as exc:
                 log.info("worklist_role_lookup_failed", status=exc.status)
                 raise AppError(
-                    403, "worklist_role_unchecked", "SecondLook could not check your role at the EHR",
+                    403,
+                    "worklist_role_unchecked",
+                    "SecondLook could not check your role at the EHR",
                     f"{ehr_name} did not answer the question which roles your account has "
                     f"(HTTP {exc.status or 'no answer'}), so access to the referral worklist cannot be granted.",
                     "Try again in a minute. If it keeps failing, sign in to the worklist from the standalone "
@@ -134,8 +147,13 @@ async def worklist_page(request: Request, services: Services, coordinator: Coord
     filters = queries.Filters.from_query(request.query_params)
     rows = await queries.list_rows(services.engine, source, filters)
     counts = await queries.status_counts(services.engine, source)
-    await audit(services.engine, iss=source, actor=coordinator.actor, action="view-worklist",
-                detail=_filter_detail(filters))
+    await audit(
+        services.engine,
+        iss=source,
+        actor=coordinator.actor,
+        action="view-worklist",
+        detail=_filter_detail(filters),
+    )
     query = urlencode(filters.query())
     context = {
         "session": session,
@@ -157,7 +175,9 @@ async def worklist_page(request: Request, services: Services, coordinator: Coord
         "csrf": csrf_token(request, session.id),
     }
     response = services.templates.TemplateResponse(request, "worklist.html", context)
-    response.headers["Content-Security-Policy"] = launch_frame_csp(services.registry, services.settings, source)
+    response.headers["Content-Security-Policy"] = launch_frame_csp(
+        services.registry, services.settings, source
+    )
     return response
 
 
@@ -166,11 +186,19 @@ async def worklist_csv(request: Request, services: Services, coordinator: Coordi
     source = coordinator.session.iss
     filters = queries.Filters.from_query(request.query_params)
     rows = await queries.list_rows(services.engine, source, filters, limit=1_000_000)
-    await audit(services.engine, iss=source, actor=coordinator.actor, action="export-csv",
-                detail=f"{len(rows)} rows; {_filter_detail(filters)}")
+    await audit(
+        services.engine,
+        iss=source,
+        actor=coordinator.actor,
+        action="export-csv",
+        detail=f"{len(rows)} rows; {_filter_detail(filters)}",
+    )
     name = f"secondlook-worklist-{datetime.now(UTC).date().isoformat()}.csv"
-    return Response(queries.to_csv(rows), media_type="text/csv; charset=utf-8",
-                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+    return Response(
+        queries.to_csv(rows),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
 
 
 def _back_to_list(session: LaunchSession, request: Request) -> str:
@@ -182,33 +210,55 @@ async def _entry(services: Services, coordinator: Coordinator, patient: str) -> 
     # Only a patient on this coordinator's own EHR's worklist; an id from elsewhere is simply unknown.
     entry = await queries.find_entry(services.engine, coordinator.session.iss, patient)
     if entry is None:
-        raise AppError(404, "worklist_entry_not_found", "This patient is not on your worklist",
-                       "SecondLook has no worklist entry for this patient from your EHR.",
-                       "Go back to the referral worklist and choose a patient from the list.")
+        raise AppError(
+            404,
+            "worklist_entry_not_found",
+            "This patient is not on your worklist",
+            "SecondLook has no worklist entry for this patient from your EHR.",
+            "Go back to the referral worklist and choose a patient from the list.",
+        )
     return entry
 
 
 @router.post("/s/{sid}/worklist/status", include_in_schema=False)
 async def change_status(
-    request: Request, services: Services, coordinator: CoordinatorSession,
-    patient: PatientField, status: Annotated[str, Form()], csrf: Annotated[str | None, Form()] = None,
+    request: Request,
+    services: Services,
+    coordinator: CoordinatorSession,
+    patient: PatientField,
+    status: Annotated[str, Form()],
+    csrf: Annotated[str | None, Form()] = None,
 ) -> Response:
     session = coordinator.session
     check_csrf(request, session.id, csrf)
     if status not in STATUSES:
-        raise AppError(400, "invalid_status", "Unknown status", "The chosen status is not one SecondLook knows.",
-                       "Reload the worklist and choose a status from the list.")
+        raise AppError(
+            400,
+            "invalid_status",
+            "Unknown status",
+            "The chosen status is not one SecondLook knows.",
+            "Reload the worklist and choose a status from the list.",
+        )
     entry = await _entry(services, coordinator, patient)
     await queries.set_status(services.engine, session.iss, entry.patient_id, status)
-    await audit(services.engine, iss=session.iss, actor=coordinator.actor, action="set-status",
-                patient_id=entry.patient_id, detail=f"{entry.status} -> {status}")
+    await audit(
+        services.engine,
+        iss=session.iss,
+        actor=coordinator.actor,
+        action="set-status",
+        patient_id=entry.patient_id,
+        detail=f"{entry.status} -> {status}",
+    )
     return RedirectResponse(_back_to_list(session, request), status_code=303)
 
 
 @router.post("/s/{sid}/worklist/open", include_in_schema=False)
 async def open_patient(
-    request: Request, services: Services, coordinator: CoordinatorSession,
-    patient: PatientField, csrf: Annotated[str | None, Form()] = None,
+    request: Request,
+    services: Services,
+    coordinator: CoordinatorSession,
+    patient: PatientField,
+    csrf: Annotated[str | None, Form()] = None,
 ) -> Response:
     """Open a worklist patient's findings, read with the coordinator's own token: the EHR decides
     whether this user may see this patient."""
@@ -219,22 +269,37 @@ async def open_patient(
         await fhir_client(services, session).read("Patient", entry.patient_id)
     except FhirError as exc:
         denied = isinstance(exc, FhirAuthError) or exc.status in (401, 403)
-        await audit(services.engine, iss=session.iss, actor=coordinator.actor, action="open-patient",
-                    patient_id=entry.patient_id, detail=f"refused by the EHR ({exc.status})" if denied
-                    else f"EHR error ({exc.status})")
+        await audit(
+            services.engine,
+            iss=session.iss,
+            actor=coordinator.actor,
+            action="open-patient",
+            patient_id=entry.patient_id,
+            detail=f"refused by the EHR ({exc.status})" if denied else f"EHR error ({exc.status})",
+        )
         if not denied:
             raise
         raise AppError(
-            403, "ehr_denied_patient", "The EHR did not let your account open this patient",
+            403,
+            "ehr_denied_patient",
+            "The EHR did not let your account open this patient",
             f"{coordinator.ehr_name} refused your own access to this patient's record (HTTP {exc.status}). "
             "SecondLook opens worklist patients only with the access rights your EHR account has; it never "
             "uses the screening's system access for this.",
             "If you should see this patient, ask the EHR administrator for access. If you came from a "
             "launch inside the EHR, sign in to the worklist again below: that sign-in asks the EHR for "
             "access to the patients your account may see.",
-            link=(f"/worklist/signin?{urlencode({'iss': session.iss})}", "Sign in with access to your patients"),
+            link=(
+                f"/worklist/signin?{urlencode({'iss': session.iss})}",
+                "Sign in with access to your patients",
+            ),
         ) from exc
     await select_patient(services.engine, session.id, entry.patient_id)
-    await audit(services.engine, iss=session.iss, actor=coordinator.actor, action="open-patient",
-                patient_id=entry.patient_id)
+    await audit(
+        services.engine,
+        iss=session.iss,
+        actor=coordinator.actor,
+        action="open-patient",
+        patient_id=entry.patient_id,
+    )
     return RedirectResponse(f"/s/{session.id}/", status_code=303)
