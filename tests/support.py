@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
@@ -13,7 +14,21 @@ from typing import Any
 from urllib.parse import urlencode, urljoin, urlsplit
 
 import httpx2
+import pytest
 import uvicorn
+
+POSTGRES_ENV = "SECONDLOOK_TEST_POSTGRES_URL"
+
+
+def database_params() -> list[Any]:
+    """pytest parameters: "sqlite" (the test makes a file URL), and the PostgreSQL URL that CI sets
+    (skipped, saying so, where it is not set)."""
+    postgres = os.environ.get(POSTGRES_ENV)
+    reason = f"{POSTGRES_ENV} is not set (CI sets it)"
+    return [
+        "sqlite",
+        pytest.param(postgres, id="postgresql", marks=pytest.mark.skipif(not postgres, reason=reason)),
+    ]
 
 
 def free_port() -> int:

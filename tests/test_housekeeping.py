@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -26,23 +25,10 @@ from smartapp.housekeeping import purge, purge_every
 from smartapp.storage import metadata as app_metadata
 from smartapp.worklist.tables import worklist_audit
 from tests.launch.test_sessions import new_session, pending
-
-POSTGRES_ENV = "SECONDLOOK_TEST_POSTGRES_URL"
-
-
-def _urls() -> list[object]:
-    postgres = os.environ.get(POSTGRES_ENV)
-    return [
-        "sqlite",
-        pytest.param(
-            postgres,
-            id="postgresql",
-            marks=pytest.mark.skipif(not postgres, reason=f"{POSTGRES_ENV} is not set (CI sets it)"),
-        ),
-    ]
+from tests.support import database_params
 
 
-@pytest.fixture(params=_urls())
+@pytest.fixture(params=database_params())
 async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
     url = f"sqlite+aiosqlite:///{tmp_path / 'purge.db'}" if request.param == "sqlite" else request.param
     created = create_engine(url)

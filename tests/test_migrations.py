@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,23 +20,11 @@ from smartapp.cli.main import main
 from smartapp.db import create_engine
 from smartapp.schema import migrate, target_metadata
 from smartapp.storage import metadata as app_metadata
+from tests.support import database_params
 
 HEAD = "0002"  # the newest revision in smartapp/migrations/versions
 # Tables added by revisions after the baseline: a database made before migrations cannot hold them.
 AFTER_BASELINE = {"referral_events"}
-POSTGRES_ENV = "SECONDLOOK_TEST_POSTGRES_URL"
-
-
-def _urls() -> list[object]:
-    postgres = os.environ.get(POSTGRES_ENV)
-    return [
-        "sqlite",
-        pytest.param(
-            postgres,
-            id="postgresql",
-            marks=pytest.mark.skipif(not postgres, reason=f"{POSTGRES_ENV} is not set (CI sets it)"),
-        ),
-    ]
 
 
 async def _drop_all(url: str) -> None:
@@ -57,7 +44,7 @@ def _differences(connection) -> list:  # type: ignore[no-untyped-def]
     return compare_metadata(MigrationContext.configure(connection, opts={"compare_type": True}), merged)
 
 
-@pytest.mark.parametrize("url", _urls())
+@pytest.mark.parametrize("url", database_params())
 async def test_a_new_database_migrates_to_exactly_the_models(url: str, tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'new.db'}" if url == "sqlite" else url
     await _drop_all(url)
