@@ -32,27 +32,13 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+# The demo EHR process and the start-up wait are launch_latency's (this folder is on sys.path).
+from launch_latency import run_ehr, wait_until_up  # noqa: E402
+
 from tests.support import Browser, free_port  # noqa: E402
 from tests.web.conftest import demo_patient_ids  # noqa: E402
 
 TARGET_P95_S = 1.5
-
-
-def run_ehr(port: int, app_url: str, latency_ms: int) -> None:
-    import uvicorn
-    from demo_ehr import DemoEhrConfig, create_demo_ehr
-
-    ehr = create_demo_ehr(
-        DemoEhrConfig(
-            base_url=f"http://127.0.0.1:{port}",
-            app_launch_url=f"{app_url}/launch",
-            app_standalone_url=None,
-            redirect_uris=[f"{app_url}/callback"],
-            latency_ms=latency_ms,
-            include_large_patient=False,
-        )
-    )
-    uvicorn.run(ehr, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
 def run_app(port: int, public_url: str, ehr_url: str, database_url: str, secret_key: str) -> None:
@@ -115,19 +101,6 @@ def run_proxy(port: int, backends: list[str]) -> None:
         await send({"type": "http.response.body", "body": response.content})
 
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
-
-
-def wait_until_up(url: str, process: multiprocessing.process.BaseProcess) -> None:
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            if httpx2.get(url, timeout=2).status_code < 500:
-                return
-        except httpx2.TransportError:
-            pass
-        if time.monotonic() > deadline or not process.is_alive():
-            raise RuntimeError(f"{url} did not start")
-        time.sleep(0.2)
 
 
 def one_launch(ehr_url: str, proxy_url: str, patient_id: str) -> dict[str, Any]:
