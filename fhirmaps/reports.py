@@ -111,7 +111,7 @@ def read_report(resource: Json, ctx: NarrativeContext) -> tuple[Report, list[Chu
         and reference(resource.get("sender")).startswith("Patient/"),
     )
     texts: list[tuple[str, str]] = []
-    for path, attachment in _attachments(resource):
+    for path, attachment in attachment_slots(resource):
         text = _attachment_text(report.reference, path, attachment, ctx)
         if text:
             texts.append((path, text))
@@ -205,7 +205,8 @@ def _size(chars: int) -> str:
     return f"{chars / 1_000_000:.1f} million characters" if chars >= 1_000_000 else f"{chars:,} characters"
 
 
-def _attachments(resource: Json) -> list[tuple[str, Json]]:
+def attachment_slots(resource: Json) -> list[tuple[str, Json]]:
+    """(FHIRPath, attachment) of every attachment a report, document or message carries."""
     rtype = resource.get("resourceType")
     found: list[tuple[str, Json]] = []
     for i, form in enumerate(as_list(resource.get("presentedForm"))):
@@ -252,7 +253,7 @@ def _attachment_text(ref: str, path: str, attachment: Json, ctx: NarrativeContex
 def attachment_urls(resource: Json) -> list[tuple[str, str]]:
     """(url, contentType) of attachments that are neither inline nor a Binary reference."""
     out = []
-    for _, attachment in _attachments(resource):
+    for _, attachment in attachment_slots(resource):
         url = attachment.get("url")
         if isinstance(url, str) and url and not attachment.get("data"):
             out.append((url, str(attachment.get("contentType") or "")))

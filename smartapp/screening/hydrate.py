@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from fhirmaps.diagnoses import read_condition
-from fhirmaps.reports import attachment_urls
+from fhirmaps.reports import attachment_slots, attachment_urls
 from launch.bulk_manifest import iter_ndjson
 from launch.fhir_client import FhirClient
 from launch.record import AttachmentRef, FetchedAttachment, fetch_attachments
@@ -41,15 +41,6 @@ def _resources(path: Path) -> Iterator[dict[str, Any]]:
         yield from (r for r in iter_ndjson(path) if isinstance(r, dict))
     except ValueError:
         return  # the screen counts malformed lines itself
-
-
-def _attachments(resource: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    if resource.get("resourceType") == "DiagnosticReport":
-        yield from (a for a in resource.get("presentedForm") or [] if isinstance(a, dict))
-    elif resource.get("resourceType") == "DocumentReference":
-        for content in resource.get("content") or []:
-            if isinstance(content, dict) and isinstance(content.get("attachment"), dict):
-                yield content["attachment"]
 
 
 async def hydrate(client: FhirClient, files: tuple[Path, ...], errors: ErrorLog) -> int:
@@ -98,7 +89,7 @@ async def _write(
         if isinstance(item, bytes):
             out.write(item if item.endswith(b"\n") else item + b"\n")
             continue
-        for attachment in _attachments(item):
+        for _, attachment in attachment_slots(item):
             got = texts.get(attachment.get("url") or "")
             if got is not None and not attachment.get("data"):
                 attachment["data"] = base64.b64encode(got.content).decode("ascii")
