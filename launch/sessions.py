@@ -232,6 +232,26 @@ class SessionStore:
         values["last_used_at"] = now
         return _session_from(values)
 
+    async def live_sessions(self, handles: dict[str, str]) -> dict[str, datetime]:
+        """Of the given (session id -> cookie secret) pairs, the ones that prove a live session, with
+        when each was created: one read, nothing updated (a browser's cookie housekeeping)."""
+        if not handles:
+            return {}
+        query = select(
+            launch_sessions.c.id,
+            launch_sessions.c.secret_hash,
+            launch_sessions.c.created_at,
+            launch_sessions.c.expires_at,
+        ).where(launch_sessions.c.id.in_(list(handles)))
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        now = self._clock()
+        return {
+            row.id: row.created_at
+            for row in rows
+            if hmac.compare_digest(row.secret_hash, hash_secret(handles[row.id])) and row.expires_at > now
+        }
+
     async def read_tokens(self, session_id: str) -> TokenSet:
         async with self._engine.connect() as conn:
             row = (

@@ -177,3 +177,18 @@ async def test_session_survives_restart(tmp_path: Path) -> None:
     assert (await restarted.get_session(session_id, secret)).patient == "p123"
     assert (await restarted.read_tokens(session_id)).access_token == ACCESS
     await second_engine.dispose()
+
+
+async def test_live_sessions_proves_each_handle_by_its_secret_in_one_read(
+    engine: AsyncEngine, cipher: TokenCipher
+) -> None:
+    now = [datetime.now(UTC)]
+    store = SessionStore(engine, cipher, clock=lambda: now[0])
+    await store.create_tables()
+    live_id, live_secret = await new_session(store)
+    old_id, old_secret = await new_session(store)
+    assert await store.live_sessions({}) == {}
+    found = await store.live_sessions({live_id: live_secret, old_id: "wrong secret", "unknown": "x"})
+    assert set(found) == {live_id}
+    now[0] += timedelta(hours=13)  # both expired
+    assert await store.live_sessions({live_id: live_secret, old_id: old_secret}) == {}

@@ -147,16 +147,19 @@ MAX_LAUNCH_COOKIES = 20
 
 
 async def _drop_stale_launch_cookies(request: Request, services: AppServices, response: Response) -> None:
-    """Expires the cookies of ended launches, and of the oldest launches beyond the cap."""
+    """Expires the cookies of ended launches, and of the oldest launches beyond the cap (one read)."""
+    cookies = {
+        name: secret for name, secret in request.cookies.items() if name.startswith(SESSION_COOKIE_PREFIX)
+    }
+    handles = {name.removeprefix(SESSION_COOKIE_PREFIX): secret for name, secret in cookies.items()}
+    created = await services.store.live_sessions(handles)
     live: list[tuple[datetime, str]] = []
-    for name, secret in request.cookies.items():
-        if not name.startswith(SESSION_COOKIE_PREFIX):
-            continue
-        session = await services.store.get_session(name.removeprefix(SESSION_COOKIE_PREFIX), secret)
-        if session is None:
+    for name in cookies:
+        when = created.get(name.removeprefix(SESSION_COOKIE_PREFIX))
+        if when is None:
             set_iframe_cookie(response, name, "ended", 0)
         else:
-            live.append((session.created_at, name))
+            live.append((when, name))
     for _, name in sorted(live, reverse=True)[MAX_LAUNCH_COOKIES - 1 :]:
         set_iframe_cookie(response, name, "ended", 0)
 
