@@ -114,38 +114,47 @@ def observation_handler(refuse_missing: bool, resources: list[dict] = OBSERVATIO
     return handle
 
 
+OTHER_TYPES = (
+    "Condition",
+    "DiagnosticReport",
+    "DocumentReference",
+    "Procedure",
+    "MedicationRequest",
+    "MedicationAdministration",
+    "ServiceRequest",
+    "CarePlan",
+    "Coverage",
+    "Specimen",
+    "AllergyIntolerance",
+    "MedicationStatement",
+)
+
+
+def serve_the_rest(httpserver: HTTPServer, exclude: frozenset[str] | set[str] = frozenset()) -> None:
+    """The patient search answers p1; every other type of the read plan answers an empty searchset."""
+    patient = {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "entry": [{"resource": {"resourceType": "Patient", "id": "p1"}}],
+    }
+    httpserver.expect_request("/fhir/Patient").respond_with_data(
+        json.dumps(patient), content_type="application/fhir+json"
+    )
+    for rtype in OTHER_TYPES:
+        if rtype not in exclude:
+            httpserver.expect_request(f"/fhir/{rtype}").respond_with_data(
+                json.dumps({"resourceType": "Bundle", "type": "searchset"}),
+                content_type="application/fhir+json",
+            )
+
+
 def serve(httpserver: HTTPServer, refuse_missing: bool) -> None:
     httpserver.expect_request("/fhir/Observation").respond_with_handler(observation_handler(refuse_missing))
     httpserver.expect_request("/fhir/DiagnosticReport").respond_with_handler(
         observation_handler(refuse_missing, REPORTS)
     )
     httpserver.expect_request("/fhir/Patient/p1").respond_with_json({"resourceType": "Patient", "id": "p1"})
-    httpserver.expect_request("/fhir/Patient").respond_with_data(
-        json.dumps(
-            {
-                "resourceType": "Bundle",
-                "type": "searchset",
-                "entry": [{"resource": {"resourceType": "Patient", "id": "p1"}}],
-            }
-        ),
-        content_type="application/fhir+json",
-    )
-    for rtype in (
-        "Condition",
-        "DocumentReference",
-        "Procedure",
-        "MedicationRequest",
-        "MedicationAdministration",
-        "ServiceRequest",
-        "CarePlan",
-        "Coverage",
-        "Specimen",
-        "AllergyIntolerance",
-        "MedicationStatement",
-    ):
-        httpserver.expect_request(f"/fhir/{rtype}").respond_with_data(
-            json.dumps({"resourceType": "Bundle", "type": "searchset"}), content_type="application/fhir+json"
-        )
+    serve_the_rest(httpserver, exclude={"DiagnosticReport"})
 
 
 async def load(httpserver: HTTPServer) -> list[str]:
@@ -252,30 +261,4 @@ async def test_categories_required_by_the_server_are_searched_one_by_one(httpser
 
 def serve_with_observations(httpserver: HTTPServer, handler) -> None:
     httpserver.expect_request("/fhir/Observation").respond_with_handler(handler)
-    httpserver.expect_request("/fhir/Patient").respond_with_data(
-        json.dumps(
-            {
-                "resourceType": "Bundle",
-                "type": "searchset",
-                "entry": [{"resource": {"resourceType": "Patient", "id": "p1"}}],
-            }
-        ),
-        content_type="application/fhir+json",
-    )
-    for rtype in (
-        "Condition",
-        "DiagnosticReport",
-        "DocumentReference",
-        "Procedure",
-        "MedicationRequest",
-        "MedicationAdministration",
-        "ServiceRequest",
-        "CarePlan",
-        "Coverage",
-        "Specimen",
-        "AllergyIntolerance",
-        "MedicationStatement",
-    ):
-        httpserver.expect_request(f"/fhir/{rtype}").respond_with_data(
-            json.dumps({"resourceType": "Bundle", "type": "searchset"}), content_type="application/fhir+json"
-        )
+    serve_the_rest(httpserver)
