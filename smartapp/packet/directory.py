@@ -44,6 +44,7 @@ class Option:
     remote: bool
     review: str  # clinical | pathology | both
     note: str
+    fhir_endpoint: str = ""
 
     @property
     def key(self) -> str:
@@ -63,6 +64,7 @@ class Option:
             category=self.category_label,
             remote=self.remote,
             contact=self.note,
+            fhir_endpoint=self.fhir_endpoint,
         )
 
 
@@ -123,6 +125,7 @@ def parse_directory(document: dict[str, Any]) -> Directory:
                         remote=bool(program.get("remote", False)),
                         review=str(program.get("review", "both")),
                         note=str(program.get("note", "")),
+                        fhir_endpoint=str(program.get("fhir_endpoint", "")),
                     )
                 )
         return Directory(source=str(document["source"]), date=str(document["date"]), options=tuple(options))

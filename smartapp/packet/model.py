@@ -159,6 +159,9 @@ class Destination(BaseModel):
     category: str = ""
     remote: bool = False
     contact: str = ""
+    # The receiving center's FHIR endpoint for electronic referrals, from the directory; "" when the
+    # center takes referrals by fax, portal or mail only.
+    fhir_endpoint: str = ""
 
 
 class Insurance(BaseModel):
