@@ -176,9 +176,13 @@ class FhirClient:
         retry: RetryPolicy | None = None,
         timeout: float | None = None,
         sleep: Sleep = asyncio.sleep,
+        server_name: str = "the EHR",
     ) -> None:
-        """`timeout` (seconds per request) overrides the HTTP client's own; `sleep` is injectable for tests."""
+        """`timeout` (seconds per request) overrides the HTTP client's own; `sleep` is injectable for
+        tests; `server_name` is how error messages call the server ("the EHR", "the receiving center")."""
         self.base_url = base_url.rstrip("/")
+        self._server = server_name
+        self._server_title = server_name[:1].upper() + server_name[1:]
         self._http = http
         self._tokens = token_source
         self._max_concurrency = max_concurrency
@@ -315,13 +319,13 @@ class FhirClient:
             document = response.json()
         except ValueError as exc:
             raise FatalFhirError(
-                f"The EHR returned malformed JSON for {operation}.",
+                f"{self._server_title} returned malformed JSON for {operation}.",
                 status=response.status_code,
                 operation=operation,
             ) from exc
         if not isinstance(document, dict):
             raise FatalFhirError(
-                f"The EHR returned malformed JSON for {operation} (not an object).",
+                f"{self._server_title} returned malformed JSON for {operation} (not an object).",
                 status=response.status_code,
                 operation=operation,
             )
@@ -343,7 +347,8 @@ class FhirClient:
         if checked is None:
             # Every path here builds URLs under the base; this is the last line if one ever does not.
             raise FatalFhirError(
-                f"Refused to {operation}: the address is outside the EHR's FHIR server.", operation=operation
+                f"Refused to {operation}: the address is outside {self._server}'s FHIR server.",
+                operation=operation,
             )
         url = checked
         token = await self._tokens.token()
@@ -358,7 +363,7 @@ class FhirClient:
                 response = await self._limited_request(method, url, params, body, sent, priority)
             except httpx2.TimeoutException as exc:
                 failure: FhirError = TemporaryFhirError(
-                    f"The EHR did not answer {operation} in time.", operation=operation
+                    f"{self._server_title} did not answer {operation} in time.", operation=operation
                 )
                 if attempt >= self._retry.tries:
                     raise failure from exc
@@ -367,7 +372,7 @@ class FhirClient:
             except httpx2.TransportError as exc:
                 if attempt >= self._retry.tries or not isinstance(exc, httpx2.NetworkError):
                     raise TemporaryFhirError(
-                        f"Could not reach the EHR for {operation} ({type(exc).__name__}).",
+                        f"Could not reach {self._server} for {operation} ({type(exc).__name__}).",
                         operation=operation,
                     ) from exc
                 await self._sleep(self._retry.backoff(attempt))
@@ -381,14 +386,13 @@ class FhirClient:
                 attempt -= 1
                 token = await self._tokens.reauthenticate()
                 continue
-            message = f"The EHR answered HTTP {status} to {operation}"
+            message = f"{self._server_title} answered HTTP {status} to {operation}"
             details = outcome_messages_from(response)
             if details:
                 message += ": " + "; ".join(details)
             if status == 401:
-                raise FhirAuthError(
-                    message + ". Please relaunch SecondLook from the EHR.", status=status, operation=operation
-                )
+                advice = ". Please relaunch SecondLook from the EHR." if self._server == "the EHR" else "."
+                raise FhirAuthError(message + advice, status=status, operation=operation)
             if status not in TEMPORARY_STATUSES:
                 raise FatalFhirError(message + ".", status=status, operation=operation)
             if attempt >= self._retry.tries:
