@@ -27,6 +27,7 @@ def target_metadata() -> list[MetaData]:
     import smartapp.cds.feedback
     import smartapp.cds.replay
     import smartapp.finding_actions
+    import smartapp.packet.delivery
     import smartapp.packet.store
     import smartapp.packet.tracking
     import smartapp.worklist.access

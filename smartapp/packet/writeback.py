@@ -17,7 +17,7 @@ WRITE_TYPES = ("ServiceRequest", "DocumentReference")
 
 
 def send_blocker(granted: GrantedScopes, packet: ReferralPacket) -> str:
-    """Why "Send to EHR" is disabled, or "" when it is allowed."""
+    """Why "File in the EHR" is disabled, or "" when it is allowed."""
     missing = [t for t in WRITE_TYPES if not granted.can_create(t)]
     if missing:
         return (

@@ -33,6 +33,7 @@ from smartapp.web.errors import install_error_handlers
 from smartapp.web.results import ResultsCache
 from smartapp.web.routes import (
     actions,
+    delivery,
     health,
     jwks,
     launch,
@@ -128,6 +129,7 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
         cds_routes.router,
         packet.router,
         referral.router,
+        delivery.router,
         worklist.router,
     ):
         app.include_router(router)

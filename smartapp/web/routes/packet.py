@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from fhirmaps import document
 from launch.errors import FhirError
 from launch.sessions import LaunchSession
+from smartapp.packet.delivery import DeliveryStore, delivery_blocker
 from smartapp.packet.directory import Directory, load_directory
 from smartapp.packet.draft import draft_for_patient
 from smartapp.packet.edits import apply_form
@@ -47,6 +48,12 @@ def who(session: LaunchSession) -> str:
 
 def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def center_endpoint(services: AppServices, packet: ReferralPacket) -> str:
+    """The chosen center's FHIR endpoint for electronic referrals, from the directory."""
+    option = directory(services).get(packet.destination.center_id) if packet.destination else None
+    return option.fhir_endpoint if option else ""
 
 
 def directory(services: AppServices) -> Directory:
@@ -107,6 +114,8 @@ async def full_state(
 ) -> dict[str, Any]:
     store = PacketStore(services.engine)
     referrals = await patient_referrals(services.engine, stored.iss, stored.packet.patient.reference)
+    current = next((t for s, t in referrals if s.packet.id == stored.packet.id), Tracking("draft", []))
+    deliveries = await DeliveryStore(services.engine).for_packet(stored.packet.id)
     return state_json(
         stored,
         session,
@@ -115,6 +124,14 @@ async def full_state(
         await store.history(stored.packet.id),
         await store.receipts(stored.packet.id),
         referrals,
+        deliveries=[d.to_json() for d in deliveries],
+        delivery=delivery_blocker(
+            services.registry,
+            stored.packet,
+            current.status,
+            current.label,
+            center_endpoint(services, stored.packet),
+        ),
     )
 
 
@@ -126,6 +143,9 @@ def state_json(
     history: list[Any],
     receipts: list[dict[str, Any]],
     referrals: list[tuple[StoredPacket, Tracking]],
+    *,
+    deliveries: list[dict[str, Any]] | None = None,
+    delivery: str = "",
 ) -> dict[str, Any]:
     blocker = send_blocker(session.granted, stored.packet)
     states = {s.packet.id: t for s, t in referrals}
@@ -148,6 +168,9 @@ def state_json(
         ],
         "receipts": receipts,
         "send": {"allowed": not blocker, "reason": blocker},
+        # Sending to the receiving center's FHIR endpoint: every attempt, and whether it is possible now.
+        "deliveries": deliveries or [],
+        "deliver": {"allowed": not delivery, "reason": delivery},
         "csrf_token": csrf_token(request, sid),
     }
 
@@ -187,9 +210,11 @@ async def render_page(
     store = PacketStore(services.engine)
     places = directory(services)
     referrals = await patient_referrals(services.engine, stored.iss, stored.packet.patient.reference)
+    current = next((t for s, t in referrals if s.packet.id == stored.packet.id), None) or await tracking(
+        services.engine, stored
+    )
     context = {
-        "tracking": next((t for s, t in referrals if s.packet.id == stored.packet.id), None)
-        or await tracking(services.engine, stored),
+        "tracking": current,
         "earlier": [(s, t) for s, t in referrals if s.packet.id != stored.packet.id],
         "tracking_alert": tracking_alert,
         "agreements": AGREEMENT_LABELS,
@@ -202,6 +227,15 @@ async def render_page(
         "history": await store.history(stored.packet.id),
         "receipts": await store.receipts(stored.packet.id),
         "send_blocker": send_blocker(session.granted, stored.packet),
+        "deliveries": await DeliveryStore(services.engine).for_packet(stored.packet.id),
+        "delivery_blocker": delivery_blocker(
+            services.registry,
+            stored.packet,
+            current.status,
+            current.label,
+            center_endpoint(services, stored.packet),
+        ),
+        "center_endpoint": center_endpoint(services, stored.packet),
         "notice": notice,
         "alert": alert,
         "options": places.search(state=state, remote=remote or None),
@@ -371,9 +405,16 @@ async def packet_fhir(services: Services, session: SmartSession) -> Response:
     (patient, referring clinician, coverage, conditions, reports with their texts, ...), the
     referral as ServiceRequest + Task, and the PDF as DocumentReference + Binary."""
     stored = await current_packet(services, session)
+    _, bundle = await packet_document(services, stored)
+    return JSONResponse(bundle, media_type="application/fhir+json")
+
+
+async def packet_document(services: AppServices, stored: StoredPacket) -> tuple[bytes, dict[str, Any]]:
+    """The packet's PDF and its FHIR document. The document's identity is the packet's last
+    change (an edit or a status change): the same state always gives the same document id, so a
+    center that receives it twice can tell."""
     pdf = await asyncio.to_thread(render_pdf, stored.packet)
     state = await tracking(services.engine, stored)
-    # A status change makes a new document (a new Bundle id), as an edit does.
     changed = max([stored.updated_at, *(e.at for e in state.events)])
     bundle = document.document_bundle(
         stored.packet.to_json(),
@@ -381,7 +422,7 @@ async def packet_fhir(services: Services, session: SmartSession) -> Response:
         pdf=pdf,
         tracking=state.to_json(),
     )
-    return JSONResponse(bundle, media_type="application/fhir+json")
+    return pdf, bundle
 
 
 @router.post("/api/s/{sid}/packet/send", tags=["packet"])
