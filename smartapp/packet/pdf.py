@@ -15,7 +15,8 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from smartapp.packet.model import ReferralPacket
+from smartapp.packet.model import ChecklistItem, ReferralPacket
+from smartapp.packet.report_texts import ReportText, report_texts
 from smartapp.wording import us_date
 
 WEB_DIR = Path(__file__).resolve().parents[1] / "web"
@@ -45,16 +46,39 @@ def _environment() -> Environment:
     )
 
 
-def render_html(packet: ReferralPacket) -> str:
-    """The printable HTML document (packet_print.html wraps packet_document.html)."""
-    return _environment().get_template("packet_print.html").render(packet=packet)
+def slide_requests(packet: ReferralPacket) -> list[tuple[str, list[ChecklistItem]]]:
+    """Glass slides and blocks to request, grouped by who holds them: one request letter each."""
+    by_holder: dict[str, list[ChecklistItem]] = {}
+    for item in packet.checklist:
+        if item.category == "slides" and item.status == "to-request":
+            by_holder.setdefault(item.holder or "The originating pathology laboratory", []).append(item)
+    return list(by_holder.items())
+
+
+def render_html(packet: ReferralPacket, texts: list[ReportText] | None = None) -> str:
+    """The printable HTML document: the letter (packet_print.html wraps packet_document.html), a
+    request letter per holder of slides and blocks, then the report texts, each on its own page."""
+    return (
+        _environment()
+        .get_template("packet_print.html")
+        .render(
+            packet=packet,
+            slide_requests=slide_requests(packet),
+            texts=report_texts(packet) if texts is None else texts,
+        )
+    )
 
 
 def render_pdf(packet: ReferralPacket) -> bytes:
     # Imported here: WeasyPrint loads pango at import time, which only PDF output needs.
-    from weasyprint import CSS, HTML
+    from weasyprint import CSS, HTML, Attachment
 
-    document = HTML(string=render_html(packet), base_url=str(WEB_DIR))
+    texts = report_texts(packet)
+    document = HTML(string=render_html(packet, texts), base_url=str(WEB_DIR))
+    # PDF reports cannot be shown as text: they are embedded as files, named in the appendix.
+    embedded = [Attachment(string=t.data, name=t.file_name, description=t.title) for t in texts if t.is_pdf]
     with _RENDER_LOCK:
-        pdf: bytes = document.write_pdf(stylesheets=[CSS(filename=str(STYLESHEET))], pdf_variant="pdf/ua-1")
+        pdf: bytes = document.write_pdf(
+            stylesheets=[CSS(filename=str(STYLESHEET))], pdf_variant="pdf/ua-1", attachments=embedded
+        )
     return pdf
