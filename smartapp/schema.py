@@ -28,6 +28,7 @@ def target_metadata() -> list[MetaData]:
     import smartapp.cds.replay
     import smartapp.finding_actions
     import smartapp.packet.delivery
+    import smartapp.packet.outside_report
     import smartapp.packet.store
     import smartapp.packet.tracking
     import smartapp.worklist.access

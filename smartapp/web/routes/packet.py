@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from fhirmaps import document
 from launch.errors import FhirError
 from launch.sessions import LaunchSession
+from smartapp.packet import outside_report
 from smartapp.packet.delivery import DeliveryStore, delivery_blocker
 from smartapp.packet.directory import Directory, load_directory
 from smartapp.packet.draft import draft_for_patient
@@ -216,6 +217,9 @@ async def render_page(
     context = {
         "tracking": current,
         "earlier": [(s, t) for s, t in referrals if s.packet.id != stored.packet.id],
+        "outside_reports": await outside_report.for_packets(
+            services.engine, [stored.packet.id, *(s.packet.id for s, _ in referrals)]
+        ),
         "tracking_alert": tracking_alert,
         "agreements": AGREEMENT_LABELS,
         "status_labels": STATUS_LABELS,

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from smartapp.finding_actions import list_actions
+from smartapp.packet import outside_report
 from smartapp.packet.tracking import patient_referrals, summary_line
 from smartapp.web.api_models import FindingsResponse, RecordSummary, with_decisions
 from smartapp.web.csrf import csrf_token
@@ -41,10 +42,20 @@ async def results_fragment(
     results = await services.results.get(services, session)
     actions = await list_actions(services.engine, session.iss, session.patient or "")
     referrals = await patient_referrals(services.engine, session.iss, f"Patient/{session.patient}")
+    reports = await outside_report.for_packets(services.engine, [stored.packet.id for stored, _ in referrals])
     context = {
         "session": session,
-        # The patient's referrals from this EHR, newest first, each as one line in words.
+        # The patient's referrals from this EHR, newest first, each as one line in words, with the
+        # outside opinion and the center's report files once they are back.
         "referral_lines": [summary_line(stored, state) for stored, state in referrals],
+        "referrals": [
+            {
+                "line": summary_line(stored, state),
+                "opinion": state.opinion,
+                "reports": reports.get(stored.packet.id, []),
+            }
+            for stored, state in referrals
+        ],
         "patient": results.snapshot.patient(),
         "summary": record_summary(session, results.snapshot),
         "view": build_page(session.id, results.evaluation, actions, session.app_context),

@@ -4,16 +4,19 @@ the patient; an earlier referral of that patient is named by its id in the POST 
 
 from __future__ import annotations
 
+import base64
+import binascii
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
-from pydantic import ValidationError
+from pydantic import BaseModel, Field, ValidationError
+from starlette.datastructures import UploadFile as StarletteUpload
 
 from launch.sessions import LaunchSession
-from smartapp.packet import intake
+from smartapp.packet import intake, outside_report
 from smartapp.packet.store import PacketStore, StoredPacket
-from smartapp.packet.tracking import Opinion, TransitionRefused, change_status, follow_in_worklist
+from smartapp.packet.tracking import Opinion, TransitionRefused, change_status, follow_in_worklist, tracking
 from smartapp.web.csrf import check_csrf
 from smartapp.web.deps import Services, SmartSession
 from smartapp.web.errors import AppError
@@ -21,6 +24,15 @@ from smartapp.web.routes.packet import CSRF_HEADER, current_packet, full_state, 
 from smartapp.web.services import AppServices
 
 router = APIRouter()
+
+
+class ReportUpload(BaseModel):
+    """The outside report file in the JSON API."""
+
+    name: str = Field(min_length=1, max_length=200)
+    data: str = Field(description="The file's bytes, base64")
+
+
 OPINION_FIELDS = ("received", "center", "summary", "agreement")
 FIELD_WORDS = {
     "received": "Date received",
@@ -123,13 +135,33 @@ async def status_form(request: Request, services: Services, session: SmartSessio
 
 @router.post("/s/{sid}/packet/opinion", include_in_schema=False)
 async def opinion_form(request: Request, services: Services, session: SmartSession, sid: str) -> Response:
-    fields = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+    form = await request.form()
+    fields = {k: v for k, v in form.items() if isinstance(v, str)}
     check_csrf(request, sid, fields.get("csrf"))
     stored, newest = await referral_of(services, session, fields.get("referral", ""))
     typed = {k: fields.get(k, "") for k in OPINION_FIELDS}
+    upload = form.get("report")
+    problem = ""
+    report: tuple[str, str, bytes] | None = None
+    if isinstance(upload, StarletteUpload) and upload.filename:
+        try:
+            report = outside_report.checked(upload.filename, await upload.read(outside_report.MAX_BYTES + 1))
+        except outside_report.ReportRejected as rejected:
+            problem = f"The outside report file was not kept: {rejected}"
+    if problem:
+        return await render_page(
+            request,
+            services,
+            session,
+            sid,
+            await current_packet(services, session),
+            status_code=422,
+            opinion_form=typed,
+            tracking_alert=problem + " The opinion was not recorded; choose another file or none.",
+        )
     try:
         opinion = Opinion.model_validate({k: v for k, v in typed.items() if v})
-        await apply_status(services, session, stored, newest, "completed", fields.get("note", ""), opinion)
+        await record_opinion(services, session, stored, newest, fields.get("note", ""), opinion, report)
     except ValidationError as invalid:
         current = await current_packet(services, session)
         # What the user typed is shown again beside the problems, never dropped.
@@ -156,6 +188,48 @@ async def opinion_form(request: Request, services: Services, session: SmartSessi
             opinion_form=typed,
         )
     return RedirectResponse(f"/s/{sid}/packet?notice=opinion", status_code=303)
+
+
+async def record_opinion(
+    services: AppServices,
+    session: LaunchSession,
+    stored: StoredPacket,
+    newest: bool,
+    note: str,
+    opinion: Opinion,
+    report: tuple[str, str, bytes] | None,
+) -> None:
+    """The opinion (the referral becomes opinion returned) and, when given, the report file with it."""
+    await apply_status(services, session, stored, newest, "completed", note, opinion)
+    if report is not None:
+        state = await tracking(services.engine, stored)
+        name, content_type, data = report
+        await outside_report.keep(
+            services.engine, stored.packet.id, state.events[-1].seq, name, content_type, data
+        )
+
+
+@router.get("/s/{sid}/packet/outside-report/{report_id}", include_in_schema=False)
+async def outside_report_file(services: Services, session: SmartSession, report_id: int) -> Response:
+    """The outside report as uploaded; only for a referral of the launch's patient."""
+    found = await outside_report.read_for_patient(
+        services.engine, report_id, iss=session.iss, patient_ref=f"Patient/{session.patient}"
+    )
+    if found is None:
+        raise AppError(
+            404,
+            "no_such_report",
+            "The outside report was not found",
+            "This patient has no such outside report from this EHR.",
+            "Go back to the packet page and open the report from there.",
+        )
+    report, data = found
+    extension = "pdf" if report.content_type == outside_report.PDF else "txt"
+    return Response(
+        data,
+        media_type=report.content_type,
+        headers={"Content-Disposition": f'attachment; filename="outside-report-{report.id}.{extension}"'},
+    )
 
 
 @router.post("/s/{sid}/packet/new", include_in_schema=False)
@@ -234,15 +308,33 @@ async def opinion_api(
     opinion: Annotated[dict[str, Any], Body()],
     note: Annotated[str, Body()] = "",
     referral: Annotated[str, Body()] = "",
+    report: Annotated[ReportUpload | None, Body()] = None,
     x_csrf_token: Annotated[str | None, Header(alias=CSRF_HEADER)] = None,
 ) -> Response:
     """Record the outside opinion (`received` date, `center`, `summary`, `agreement`: agrees,
-    changes-diagnosis or changes-plan); the referral becomes completed (opinion returned)."""
+    changes-diagnosis or changes-plan); the referral becomes completed (opinion returned).
+    `report` optionally carries the center's report file (PDF or plain text, base64, ≤ 10 MB)."""
     check_csrf(request, sid, x_csrf_token)
     stored, newest = await referral_of(services, session, referral)
+    kept: tuple[str, str, bytes] | None = None
+    if report is not None:
+        try:
+            kept = outside_report.checked(report.name, base64.b64decode(report.data, validate=True))
+        except (outside_report.ReportRejected, binascii.Error, ValueError) as rejected:
+            reason = (
+                rejected if isinstance(rejected, outside_report.ReportRejected) else "the data is not base64."
+            )
+            return JSONResponse(
+                {
+                    "error": "invalid_report",
+                    "message": "The opinion was not recorded.",
+                    "missing": [f"Outside report: {reason}"],
+                },
+                status_code=422,
+            )
     try:
         parsed = Opinion.model_validate(opinion)
-        await apply_status(services, session, stored, newest, "completed", note, parsed)
+        await record_opinion(services, session, stored, newest, note, parsed, kept)
     except ValidationError as invalid:
         return JSONResponse(
             {
