@@ -15,7 +15,8 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from fhirmaps import document
 from launch.errors import FhirError
 from launch.sessions import LaunchSession
-from smartapp.packet import outside_report
+from smartapp.finding_actions import list_actions
+from smartapp.packet import decisions, outside_report
 from smartapp.packet.delivery import DeliveryStore, delivery_blocker
 from smartapp.packet.directory import Directory, load_directory
 from smartapp.packet.draft import draft_for_patient
@@ -98,9 +99,23 @@ async def current_packet(services: AppServices, session: LaunchSession) -> Store
             "Relaunch SecondLook from the patient's chart.",
         ) from exc
     packet.data_issues += [g.message for g in snapshot.gaps]
+    # As the clinician left the findings: dismissed ones out, added ones in.
+    actions = await list_actions(services.engine, session.iss, session.patient or "")
+    packet = decisions.apply_to_draft(packet, results.evaluation.findings, actions)
     created = await store.create(packet, iss=session.iss, who=who(session))
     await follow_in_worklist(services.engine, created, "draft")
     return created
+
+
+async def reason_offers(
+    services: AppServices, session: LaunchSession, stored: StoredPacket
+) -> decisions.Offers | None:
+    """For a draft: findings new since the draft and findings dismissed since, to add or remove."""
+    if stored.packet.status != "draft":
+        return None
+    results = await services.results.get(services, session)
+    actions = await list_actions(services.engine, session.iss, session.patient or "")
+    return decisions.offers(stored.packet, results.evaluation.findings, actions)
 
 
 def finalize_refusal(before: ReferralPacket, after: ReferralPacket) -> list[str]:
@@ -117,7 +132,8 @@ async def full_state(
     referrals = await patient_referrals(services.engine, stored.iss, stored.packet.patient.reference)
     current = next((t for s, t in referrals if s.packet.id == stored.packet.id), Tracking("draft", []))
     deliveries = await DeliveryStore(services.engine).for_packet(stored.packet.id)
-    return state_json(
+    offered = await reason_offers(services, session, stored)
+    state = state_json(
         stored,
         session,
         request,
@@ -134,6 +150,14 @@ async def full_state(
             center_endpoint(services, stored.packet),
         ),
     )
+    # For a draft: findings new or dismissed since it was drafted (`key` goes in a PUT's reasons by hand,
+    # or in the form's action "offer:<key>").
+    state["offers"] = {
+        "add": [vars(o) for o in offered.add] if offered else [],
+        "remove": [vars(o) for o in offered.remove] if offered else [],
+        "left_out": [vars(o) for o in offered.left_out] if offered else [],
+    }
+    return state
 
 
 def state_json(
@@ -215,6 +239,7 @@ async def render_page(
         services.engine, stored
     )
     context = {
+        "offers": await reason_offers(services, session, stored),
         "tracking": current,
         "earlier": [(s, t) for s, t in referrals if s.packet.id != stored.packet.id],
         "outside_reports": await outside_report.for_packets(
@@ -268,6 +293,15 @@ async def save_form(request: Request, services: Services, session: SmartSession,
     except ValueError:
         expected = -1
     updated = apply_form(stored.packet, form, directory(services))
+    action = fields.get("action", "")
+    if action.startswith("offer:") and updated.status == "draft":
+        # Adding a new finding or removing a dismissed one saves the form's edits with it.
+        results = await services.results.get(services, session)
+        actions = await list_actions(services.engine, session.iss, session.patient or "")
+        updated = (
+            decisions.take_offer(updated, action.removeprefix("offer:"), results.evaluation.findings, actions)
+            or updated
+        )
     missing = finalize_refusal(stored.packet, updated)
     if missing:
         updated.status = "draft"  # the edits are kept; only "final" waits for what is missing
