@@ -19,6 +19,7 @@ from smartapp.db import create_sync_engine
 from smartapp.schema import migrate_sync
 from smartapp.screening.bulk_source import export_group, last_transaction_time
 from smartapp.screening.errors import ErrorLog
+from smartapp.screening.export_job import export_folder
 from smartapp.screening.inputs import InputError, resolve_input
 from smartapp.screening.pipeline import ScreenOptions, ScreenOutcome, run_screen
 from smartapp.screening.progress import Progress
@@ -152,12 +153,13 @@ def _screen_ehr(
     errors = ErrorLog()
     if options.work_dir is not None:
         options.work_dir.mkdir(parents=True, exist_ok=True)
-    download = Path(tempfile.mkdtemp(prefix="secondlook-export-", dir=options.work_dir))
-    try:
-        screen_input = export_group(registration, args.group_id, since, download, errors)
-        return run_screen(screen_input, options, progress=Progress(), errors=errors)
-    finally:
-        shutil.rmtree(download, ignore_errors=True)
+    # Kept when the run fails or is interrupted: the next run resumes the export and its downloads.
+    root = options.work_dir or Path(tempfile.gettempdir())
+    download = export_folder(root, registration.iss, args.group_id, since)
+    screen_input = export_group(registration, args.group_id, since, download, errors)
+    outcome = run_screen(screen_input, options, progress=Progress(), errors=errors)
+    shutil.rmtree(download, ignore_errors=True)
+    return outcome
 
 
 def _fail(message: str) -> int:

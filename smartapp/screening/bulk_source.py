@@ -20,11 +20,12 @@ from launch.bulk_download import download_manifest
 from launch.bulk_export import BulkExportClient, ExportProgress, ExportRequest
 from launch.bulk_manifest import Manifest, iter_ndjson
 from launch.discovery import Discovery
-from launch.errors import FhirError, LaunchError
+from launch.errors import FatalFhirError, FhirError, LaunchError, TemporaryFhirError
 from launch.fhir_client import FhirClient
 from launch.http import create_http_client
 from launch.registry import Registration
 from smartapp.screening.errors import ErrorLog
+from smartapp.screening.export_job import JOB_FILE, ExportJob
 from smartapp.screening.hydrate import hydrate
 from smartapp.screening.inputs import InputError, ScreenInput
 from smartapp.screening.patients import owner_id
@@ -57,7 +58,13 @@ def export_group(
     try:
         return asyncio.run(_export_group(registration, group_id, since, dest, errors))
     except (FhirError, LaunchError) as exc:
-        raise InputError(f"bulk export from {registration.iss} failed: {_message(exc)}") from exc
+        kept = any((dest / part / JOB_FILE).exists() for part in ("full", "delta"))
+        resume = (
+            " The export is kept: run the same command again to resume it."
+            if isinstance(exc, TemporaryFhirError) and kept
+            else ""
+        )
+        raise InputError(f"bulk export from {registration.iss} failed: {_message(exc)}{resume}") from exc
 
 
 async def _export_group(
@@ -66,8 +73,9 @@ async def _export_group(
     async with create_http_client() as http:
         tokens = BackendServicesClient(http, registration, Discovery(http))
         client = BulkExportClient(registration.iss, http, tokens)
-        manifest = await _export(client, ExportRequest(level="group", group_id=group_id, since=since))
-        files, error_files = await _download(client, manifest, dest / ("delta" if since else "full"), errors)
+        first = dest / ("delta" if since else "full")
+        manifest = await _export(client, ExportRequest(level="group", group_id=group_id, since=since), first)
+        files, error_files = await _download(client, manifest, first, errors)
         if since:
             changed = sorted(_patients(files))
             if not changed:
@@ -82,6 +90,7 @@ async def _export_group(
                 ExportRequest(
                     level="group", group_id=group_id, patients=[f"Patient/{pid}" for pid in changed]
                 ),
+                dest / "full",
             )
             files, more_errors = await _download(client, full, dest / "full", errors)
             error_files += more_errors
@@ -95,8 +104,22 @@ async def _export_group(
     )
 
 
-async def _export(client: BulkExportClient, request: ExportRequest) -> Manifest:
+async def _export(client: BulkExportClient, request: ExportRequest, dest: Path) -> Manifest:
+    """The export's manifest. An export this folder started earlier (the run was interrupted while
+    it ran on the EHR, or while its files were downloading) is picked up by its status URL instead
+    of being started again; one the EHR no longer knows is started anew."""
+    job = ExportJob(dest)
+    status_url = job.status_url(request)
+    if status_url is not None:
+        try:
+            return await client.wait_for_manifest(status_url, _progress)
+        except FatalFhirError as gone:
+            sys.stderr.write(
+                f"secondlook screen: the earlier export is no longer available ({gone}); starting anew\n"
+            )
+            job.forget()
     status_url = await client.kick_off(request)
+    job.remember(request, status_url)
     return await client.wait_for_manifest(status_url, _progress)
 
 

@@ -175,3 +175,78 @@ def test_unregistered_ehr_is_a_one_line_error(
     )
     err = capsys.readouterr().err
     assert err.startswith("secondlook screen:") and "not a registered EHR" in err and err.count("\n") == 1
+
+
+def screen_args(registry: str, cluster: LocalCluster, db: Path, work: Path) -> list[str]:
+    return [
+        "screen",
+        "--ehr",
+        registry,
+        "--group",
+        "g1",
+        "--as-of",
+        "2026-03-01",
+        "--scheduler",
+        cluster.scheduler_address,
+        "--database-url",
+        f"sqlite:///{db}",
+        "--work-dir",
+        str(work),
+    ]
+
+
+def unavailable() -> Response:
+    return Response("", status=503, headers={"Retry-After": "0"})
+
+
+def test_an_interrupted_export_is_resumed_not_started_again(
+    tmp_path: Path,
+    httpserver: HTTPServer,
+    registry: str,
+    cluster: LocalCluster,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    bulk = BulkServer(httpserver, tmp_path / "served")
+    write_export(tmp_path / "served" / "full")
+    ready = bulk.manifest
+    bulk.manifest = lambda job: unavailable()  # type: ignore[method-assign]
+    args = screen_args(registry, cluster, tmp_path / "wl.db", tmp_path / "work")
+    assert main(args) == 2
+    assert "The export is kept: run the same command again to resume it." in capsys.readouterr().err
+    [kept] = (tmp_path / "work" / "secondlook-exports").iterdir()
+    assert json.loads((kept / "full" / "export-job.json").read_text())["status_url"].endswith(
+        "/fhir/status/1"
+    )
+    bulk.manifest = ready  # type: ignore[method-assign]
+    assert main(args) == 0, capsys.readouterr().err
+    assert json.loads(capsys.readouterr().out)["run"]["patients"] == 4
+    assert len(bulk.kickoffs) == 1  # the same export, picked up by its status URL
+    assert not kept.exists()  # a finished screen leaves no export behind
+
+
+def test_an_export_the_ehr_forgot_is_started_anew_without_its_old_files(
+    tmp_path: Path,
+    httpserver: HTTPServer,
+    registry: str,
+    cluster: LocalCluster,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    bulk = BulkServer(httpserver, tmp_path / "served")
+    write_export(tmp_path / "served" / "full")
+    ready = bulk.manifest
+    bulk.manifest = lambda job: unavailable()  # type: ignore[method-assign]
+    args = screen_args(registry, cluster, tmp_path / "wl.db", tmp_path / "work")
+    assert main(args) == 2
+    [kept] = (tmp_path / "work" / "secondlook-exports").iterdir()
+    stale = kept / "full" / "output" / "Condition.000.ndjson"
+    stale.parent.mkdir(parents=True, exist_ok=True)
+    stale.write_text('{"resourceType": "Condition", "id": "from-the-old-export"}\n')
+    capsys.readouterr()
+    bulk.manifest = lambda job: (  # type: ignore[method-assign]
+        Response(json.dumps({"resourceType": "OperationOutcome"}), status=404) if job == "1" else ready(job)
+    )
+    assert main(args) == 0, capsys.readouterr().err
+    captured = capsys.readouterr()
+    assert "the earlier export is no longer available" in captured.err
+    assert json.loads(captured.out)["run"]["patients"] == 4
+    assert len(bulk.kickoffs) == 2

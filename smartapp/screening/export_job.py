@@ -1,0 +1,60 @@
+"""The bulk export a download folder belongs to: its request and status URL, kept in the folder so
+that a screen interrupted while the export runs (or while its files download) picks the same
+export up on the next run instead of starting another one on the EHR."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+
+from launch.bulk_export import ExportRequest
+
+JOB_FILE = "export-job.json"
+
+
+def export_folder(root: Path, source: str, group_id: str, since: str | None) -> Path:
+    """The download folder of one screen (EHR, group, since): the same on a re-run, so an
+    interrupted export and its finished files are found again."""
+    digest = hashlib.sha256(f"{source}\n{group_id}\n{since or ''}".encode()).hexdigest()[:16]
+    return root / "secondlook-exports" / digest
+
+
+class ExportJob:
+    def __init__(self, folder: Path) -> None:
+        self.path = folder / JOB_FILE
+
+    @staticmethod
+    def key(request: ExportRequest) -> dict[str, object]:
+        plain: dict[str, object] = json.loads(json.dumps(dataclasses.asdict(request), default=list))
+        return plain
+
+    def status_url(self, request: ExportRequest) -> str | None:
+        """The status URL of this folder's export of `request`, or None (none, or another request)."""
+        try:
+            saved = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        if not isinstance(saved, dict) or saved.get("request") != self.key(request):
+            return None
+        url = saved.get("status_url")
+        return url if isinstance(url, str) and url else None
+
+    def remember(self, request: ExportRequest, status_url: str) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        partial = self.path.with_suffix(".part")
+        partial.write_text(
+            json.dumps({"request": self.key(request), "status_url": status_url}), encoding="utf-8"
+        )
+        os.replace(partial, self.path)
+
+    def forget(self) -> None:
+        """The export is gone: so are the files downloaded for it (a new export numbers its files
+        anew, and a finished file of the old one must not be taken for the new one's)."""
+        folder = self.path.parent
+        if folder.exists():
+            shutil.rmtree(folder)
+        folder.mkdir(parents=True)
