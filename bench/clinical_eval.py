@@ -30,7 +30,7 @@ def _scores(tp: int, fp: int, fn: int) -> dict[str, Any]:
 def evaluate_corpus(cases: Path) -> dict[str, Any]:
     counts = {t: [0, 0, 0] for t in [*TRIGGER_IDS, "time_critical"]}
     mismatches = []
-    total = 0
+    total = notes_checked = notes_wrong = 0
     for case in sorted(p for p in cases.iterdir() if (p / "expected.json").exists()):
         expected = json.loads((case / "expected.json").read_text())
         bundle = json.loads((case / "bundle.json").read_text())
@@ -45,14 +45,25 @@ def evaluate_corpus(cases: Path) -> dict[str, Any]:
             counts[trigger][0] += trigger in got and trigger in want
             counts[trigger][1] += trigger in got and trigger not in want
             counts[trigger][2] += trigger in want and trigger not in got
-        if got != want:
-            mismatches.append({"case": case.name, "missing": sorted(want - got), "extra": sorted(got - want)})
+        notes = " | ".join(result.notes if result else []).lower()
+        note_missing = [w for w in expected.get("notes_contain", []) if w.lower() not in notes]
+        note_extra = [w for w in expected.get("notes_absent", []) if w.lower() in notes]
+        notes_checked += bool(expected.get("notes_contain") or expected.get("notes_absent"))
+        notes_wrong += bool(note_missing or note_extra)
+        if got != want or note_missing or note_extra:
+            mismatches.append(
+                {"case": case.name, "missing": sorted(want - got), "extra": sorted(got - want)}
+                | ({"note_missing": note_missing} if note_missing else {})
+                | ({"note_unwanted": note_extra} if note_extra else {})
+            )
     tp, fp, fn = (sum(c[i] for c in counts.values()) for i in range(3))
     return {
         "cases": total,
         "exact_match": total - len(mismatches),
         "overall": _scores(tp, fp, fn),
         "per_trigger": {t: _scores(*c) for t, c in counts.items()},
+        # Cases that say what a rule must (or must not) note when it cannot decide.
+        "notes": {"cases": notes_checked, "right": notes_checked - notes_wrong},
         "mismatches": mismatches,
     }
 

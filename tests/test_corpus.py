@@ -49,6 +49,12 @@ def test_case(case: Path) -> None:
         assert reference in named, (
             f"{reference} should be reported as a data issue; issues name {sorted(named)}"
         )
+    # A rule that could not decide says so in a patient-level note (and only when it could not).
+    notes = " | ".join(document.get("notes") or []).lower()
+    for words in expected.get("notes_contain", []):
+        assert words.lower() in notes, f"a note should say {words!r}; notes: {notes or 'none'}"
+    for words in expected.get("notes_absent", []):
+        assert words.lower() not in notes, f"no note may say {words!r}; notes: {notes}"
     for trigger, text in expected.get("summary_contains", {}).items():
         assert text.lower() in fired[trigger]["summary"].lower()
     for trigger, text in expected.get("summary_not_contains", {}).items():

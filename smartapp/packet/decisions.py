@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from smartapp.finding_actions import FindingAction
 from smartapp.findings import Finding
+from smartapp.packet import checklist_order
 from smartapp.packet.draft import questions_for, reason_from
 from smartapp.packet.model import Question, Reason, ReferralPacket
 from smartapp.triggers import spec_for
@@ -60,6 +61,7 @@ def apply_to_draft(
     packet.reasons = [r for r in packet.reasons if r.trigger not in gone]
     packet.questions = [q for q in packet.questions if q.trigger not in gone]
     packet.reasons += [added_reason(a) for a in actions if a.kind == "add"]
+    packet.checklist = checklist_order.ordered(packet)
     return packet
 
 

@@ -14,7 +14,7 @@ from fhirmaps.record import PatientRecord
 from smartapp.engine import evaluate_record
 from smartapp.findings import Evidence as FindingEvidence
 from smartapp.findings import Finding, PatientResult, TimeCritical
-from smartapp.packet import intake
+from smartapp.packet import checklist_order, intake
 from smartapp.packet.checklist import build_checklist
 from smartapp.packet.model import (
     Biomarker,
@@ -133,6 +133,7 @@ def draft_packet(
     ]
     _, packet.attachments = collect_sources(flat, roots, attachments or {})
     packet.checklist = build_checklist(own, record, flat, packet.attachments)
+    packet.checklist = checklist_order.ordered(packet)  # what the reasons need first
     attached = [i.reference or "" for i in packet.checklist if i.status == "attached"]
     packet.sources, _ = collect_sources(flat, [*roots, *attached], attachments or {})
     if packet.patient.identifier and not packet.patient.identifier_system:

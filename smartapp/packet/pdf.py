@@ -15,6 +15,7 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from smartapp.packet import checklist_order
 from smartapp.packet.model import ChecklistItem, ReferralPacket
 from smartapp.packet.report_texts import ReportText, report_texts
 from smartapp.wording import us_date
@@ -36,6 +37,7 @@ def iso_to_us_date(value: str) -> str:
 
 def add_filters(environment: Environment) -> Environment:
     environment.filters["us_date"] = iso_to_us_date
+    environment.globals["checklist_groups"] = checklist_order.groups
     return environment
 
 

@@ -16,7 +16,7 @@ from fhirmaps import document
 from launch.errors import FhirError
 from launch.sessions import LaunchSession
 from smartapp.finding_actions import list_actions
-from smartapp.packet import decisions, outside_report
+from smartapp.packet import checklist_order, decisions, outside_report
 from smartapp.packet.delivery import DeliveryStore, delivery_blocker
 from smartapp.packet.directory import Directory, load_directory
 from smartapp.packet.draft import draft_for_patient
@@ -302,6 +302,10 @@ async def save_form(request: Request, services: Services, session: SmartSession,
             decisions.take_offer(updated, action.removeprefix("offer:"), results.evaluation.findings, actions)
             or updated
         )
+    if action.startswith("bulk:") and updated.status == "draft":
+        # "Mark this group attached / not applicable": with the form's other edits saved too.
+        category, _, status = action.removeprefix("bulk:").partition(":")
+        checklist_order.set_group_status(updated, category, status)
     missing = finalize_refusal(stored.packet, updated)
     if missing:
         updated.status = "draft"  # the edits are kept; only "final" waits for what is missing
