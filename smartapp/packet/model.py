@@ -245,6 +245,8 @@ class ReferralPacket(BaseModel):
     def finalize_problems(self) -> list[str]:
         """What stands between this draft and a final packet, in words for the editor."""
         problems = []
+        if not self.reasons:
+            problems.append("Give at least one reason for the referral.")
         if self.destination is None:
             problems.append("Choose the receiving center.")
         if not self.sender.name.strip():

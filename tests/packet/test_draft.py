@@ -164,6 +164,9 @@ def test_finalize_lists_exactly_what_is_missing() -> None:
     requested = [(f"item-{i.id}-status", "to-request") for i in packet.checklist]
     left = apply_form(packet, form[:2] + requested, load_directory()).finalize_problems()
     assert len(left) == len(packet.checklist) and all("say who to request" in p for p in left)
+    # Every reason removed (e.g. all findings dismissed): a referral needs a reason.
+    emptied = apply_form(packet, form, load_directory()).model_copy(update={"reasons": []})
+    assert emptied.finalize_problems() == ["Give at least one reason for the referral."]
 
 
 def test_interpreter_language_and_contact_come_from_the_patient() -> None:
