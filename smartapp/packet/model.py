@@ -162,6 +162,18 @@ class Destination(BaseModel):
     # The receiving center's FHIR endpoint for electronic referrals, from the directory; "" when the
     # center takes referrals by fax, portal or mail only.
     fhir_endpoint: str = ""
+    # Intake contact, turnaround and caveats as the directory gave them when the center was chosen:
+    # they travel in the letter. "" / [] when the directory has none (the letter says so).
+    phone: str = ""
+    fax: str = ""
+    portal: str = ""
+    email: str = ""
+    turnaround: str = ""
+    caveats: list[str] = Field(default_factory=list)
+
+    @property
+    def has_intake_contact(self) -> bool:
+        return bool(self.phone or self.fax or self.portal or self.email)
 
 
 class Insurance(BaseModel):

@@ -85,3 +85,128 @@ def test_malformed_directory_is_a_clear_error(tmp_path: Path) -> None:
     path.write_text(json.dumps({"centers": []}))
     with pytest.raises(DirectoryError):
         load_directory(path)
+
+
+def write(tmp_path: Path, centers: list[dict[str, object]]) -> Path:
+    path = tmp_path / "centers.json"
+    path.write_text(json.dumps({"source": "Test list", "date": "2026-12-01", "centers": centers}))
+    return path
+
+
+def test_intake_fields_come_from_the_program_or_else_its_center(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        [
+            {
+                "id": "north",
+                "name": "North Cancer Center",
+                "state": "NY",
+                "phone": "555-0100",
+                "caveats": ["Referrals by a physician only."],
+                "excludes": ["inpatient"],
+                "programs": [
+                    {
+                        "id": "sarcoma",
+                        "name": "Sarcoma second opinion",
+                        "review": "both",
+                        "diseases": ["Sarcoma", "bone tumors"],
+                        "states": ["NY", "nj"],
+                        "phone": "555-0199",
+                        "fax": "555-0198",
+                        "portal": "https://north.example/refer",
+                        "email": "intake@north.example",
+                        "turnaround": "about 10 business days",
+                        "caveats": ["Slides must come from the originating lab."],
+                        "excludes": ["active-treatment", "residents:ct"],
+                        "fhir_endpoint": "https://fhir.north.example/r4",
+                        "source": "North's referral page, 2026",
+                    },
+                    {"id": "general", "name": "General second opinion"},
+                ],
+            }
+        ],
+    )
+    sarcoma, general = load_directory(path).options
+    assert (sarcoma.phone, sarcoma.fax, sarcoma.email) == ("555-0199", "555-0198", "intake@north.example")
+    assert sarcoma.portal == "https://north.example/refer"
+    assert sarcoma.diseases == ("sarcoma", "bone")
+    assert sarcoma.states == ("NY", "NJ")
+    assert sarcoma.turnaround == "about 10 business days"
+    assert sarcoma.caveats == ("Referrals by a physician only.", "Slides must come from the originating lab.")
+    assert sarcoma.excludes == ("inpatient", "active-treatment", "residents:CT")
+    assert sarcoma.fhir_endpoint == "https://fhir.north.example/r4"
+    assert sarcoma.source == "North's referral page, 2026"
+    # The center's contact and caveats stand for a program that states none of its own.
+    assert (general.phone, general.fax, general.portal, general.email) == ("555-0100", "", "", "")
+    assert general.diseases == () and general.states == () and general.turnaround == ""
+    assert general.caveats == ("Referrals by a physician only.",)
+    assert general.excludes == ("inpatient",)
+    assert general.review == "both" and general.remote is False
+    chosen = sarcoma.destination()
+    assert (chosen.phone, chosen.fax, chosen.portal, chosen.email) == (
+        "555-0199",
+        "555-0198",
+        "https://north.example/refer",
+        "intake@north.example",
+    )
+    assert chosen.turnaround == "about 10 business days"
+    assert chosen.caveats == ["Referrals by a physician only.", "Slides must come from the originating lab."]
+    assert chosen.fhir_endpoint == "https://fhir.north.example/r4"
+
+
+@pytest.mark.parametrize(
+    ("program", "words"),
+    [
+        ({"review": "surgery"}, ["review", "surgery"]),
+        ({"diseases": "breast"}, ["diseases", "list"]),
+        ({"diseases": ["breats"]}, ["diseases", "breats"]),
+        ({"states": ["Pennsylvania"]}, ["states", "Pennsylvania"]),
+        ({"excludes": ["vegetarians"]}, ["excludes", "vegetarians"]),
+        ({"excludes": ["residents:XX"]}, ["excludes", "residents:XX"]),
+        ({"caveats": "Self-pay."}, ["caveats", "list"]),
+        ({"portal": "javascript:alert(1)"}, ["portal", "https"]),
+        ({"email": "intake.example"}, ["email", "intake.example"]),
+        ({"phone": 5550100}, ["phone", "text"]),
+        ({"remote": "yes"}, ["remote", "true or false"]),
+    ],
+)
+def test_a_malformed_field_is_a_clear_error_naming_the_program(
+    tmp_path: Path, program: dict[str, object], words: list[str]
+) -> None:
+    path = write(
+        tmp_path,
+        [{"id": "north", "name": "North", "programs": [{"id": "p1", "name": "Program one", **program}]}],
+    )
+    with pytest.raises(DirectoryError) as raised:
+        load_directory(path)
+    message = str(raised.value)
+    assert "north/p1" in message
+    assert all(w in message for w in words), message
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        {"source": "x", "date": "2026-12-01", "centers": {"id": "north"}},
+        {"source": "x", "date": "2026-12-01", "centers": [{"id": "north"}]},
+        {
+            "source": "x",
+            "date": "2026-12-01",
+            "centers": [{"id": "n", "name": "N", "programs": [{"id": "p"}]}],
+        },
+        {"source": "x", "date": "2026-12-01", "centers": ["north"]},
+        ["not", "an", "object"],
+    ],
+)
+def test_a_malformed_structure_is_a_clear_error(tmp_path: Path, document: object) -> None:
+    path = tmp_path / "centers.json"
+    path.write_text(json.dumps(document))
+    with pytest.raises(DirectoryError, match="directory"):
+        load_directory(path)
+
+
+def test_unreadable_json_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "centers.json"
+    path.write_text('{"source": "x",')
+    with pytest.raises(DirectoryError, match="cannot be read"):
+        load_directory(path)
