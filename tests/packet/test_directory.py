@@ -7,13 +7,47 @@ from pathlib import Path
 
 import pytest
 
-from smartapp.packet.directory import BUNDLED, DirectoryError, load_directory
+from smartapp.packet.directory import BUNDLED, DirectoryError, Option, load_directory
 
 
-def test_bundled_directory_names_its_source_and_date() -> None:
+def test_bundled_directory_names_its_source_and_date_in_words() -> None:
     directory = load_directory()
     assert "cancercenters.cancer.gov" in directory.source
+    assert "partial" in directory.source.lower() and "2026" in directory.source
+    # Written for a coordinator: no repository paths or setting names.
+    assert not any(w in directory.source for w in ("shared/", ".md", "SECONDLOOK_", "section 12"))
     assert directory.date
+
+
+def bundled(key: str) -> Option:
+    option = load_directory().get(key)
+    assert option is not None, key
+    return option
+
+
+def test_bundled_programs_carry_what_the_domain_research_states() -> None:
+    mayo = bundled("mayo/mayo-econsult")
+    assert "4 business days" in mayo.turnaround and "pathology" in mayo.turnaround
+    msk = " ".join(bundled("msk/msk-more-health").caveats)
+    assert "active chemotherapy or radiotherapy" in msk and "surgery" in msk and "English" in msk
+    hopkins = " ".join(bundled("hopkins/hopkins-surgical-second-opinion").caveats)
+    assert "Self-pay" in hopkins and "physician's permission" in hopkins
+    dana = bundled("dana-farber/dana-farber-online")
+    assert dana.remote and dana.review == "clinical"
+    assert set(dana.excludes) == {"residents:MA", "inpatient"}
+    assert "5–7 business days" in dana.turnaround
+    assert "medical oncology" in " ".join(dana.caveats).lower()
+    cleveland = " ".join(bundled("cleveland-clinic/cleveland-myconsult").caveats)
+    assert "Residence restrictions" in cleveland
+    assert all(o.source for o in load_directory().options if o.program_id != "in-person")
+
+
+def test_bundled_directory_invents_no_intake_contact() -> None:
+    # The domain research names no intake phone, fax or e-mail; the one program site it names is
+    # MyConsult's. Anything else here would have been made up.
+    options = load_directory().options
+    assert not any(o.phone or o.fax or o.email for o in options)
+    assert {o.portal for o in options if o.portal} == {"https://eclevelandclinic.org"}
 
 
 def test_basic_laboratory_centers_are_not_offered() -> None:
