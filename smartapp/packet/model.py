@@ -218,6 +218,9 @@ class ReferralPacket(BaseModel):
     summary_note: str = ""
     checklist: list[ChecklistItem] = Field(default_factory=list)
     destination: Destination | None = None
+    # Where the patient would like the second opinion: "" (not stated), "in-person" (near home),
+    # "remote", or "center:<directory center id>". It orders the destination picker.
+    preference: str = ""
     insurance: Insurance
     sender: Sender = Field(default_factory=Sender)
     medications: list[RecordItem] | None = None  # None: not read (or unreadable); [] read and none active
@@ -231,6 +234,13 @@ class ReferralPacket(BaseModel):
     # (`follows`), or a corrected version of a final packet (`amends`).
     follows: str = ""
     amends: str = ""
+
+    @field_validator("preference")
+    @classmethod
+    def _known_preference(cls, value: str) -> str:
+        if value in ("", "in-person", "remote") or (value.startswith("center:") and len(value) > 7):
+            return value
+        raise ValueError('preference must be "", "in-person", "remote" or "center:<center id>"')
 
     @property
     def identifier_value(self) -> str:
