@@ -25,6 +25,7 @@ from smartapp.db import create_engine
 from smartapp.housekeeping import purge_every
 from smartapp.keyring import token_keys
 from smartapp.logs import quiet_url_loggers
+from smartapp.packet.directory import load_directory
 from smartapp.packet.pdf import add_filters
 from smartapp.schema import migrate
 from smartapp.warmup import warm_engine, warm_templates, warmup_chart
@@ -66,6 +67,9 @@ def load_registry(settings: Settings) -> Registry:
 def create_app(settings: Settings | None = None, registry: Registry | None = None) -> FastAPI:
     settings = settings or get_settings()
     registry = registry if registry is not None else load_registry(settings)
+    # A site's malformed directory stops the start with the file's problem in words, rather than
+    # breaking every packet page later.
+    load_directory(settings.packet_directory)
     quiet_url_loggers()
 
     @asynccontextmanager

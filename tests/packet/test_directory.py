@@ -7,7 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from launch.registry import Registry
 from smartapp.packet.directory import BUNDLED, DirectoryError, Option, load_directory
+from smartapp.web.app import create_app
+from tests.web.conftest import app_settings
 
 
 def test_bundled_directory_names_its_source_and_date_in_words() -> None:
@@ -244,3 +247,12 @@ def test_unreadable_json_is_a_clear_error(tmp_path: Path) -> None:
     path.write_text('{"source": "x",')
     with pytest.raises(DirectoryError, match="cannot be read"):
         load_directory(path)
+
+
+def test_the_app_refuses_to_start_on_a_malformed_site_directory(tmp_path: Path) -> None:
+    path = write(
+        tmp_path, [{"id": "north", "name": "North", "programs": [{"id": "p1", "name": "P", "review": "x"}]}]
+    )
+    settings = app_settings("http://127.0.0.1:8000", tmp_path).model_copy(update={"packet_directory": path})
+    with pytest.raises(DirectoryError, match="north/p1"):
+        create_app(settings, Registry([]))
