@@ -1,11 +1,13 @@
 """Apply the editor form to a packet: every free-text field, reasons/questions/checklist items
-removed or added, the destination, and "mark final". Pure: form pairs in, new packet out."""
+removed or added, the destination and the patient's preference, and "mark final". Pure: form pairs in,
+new packet out."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 from smartapp.packet.directory import Directory
+from smartapp.packet.matching import CENTER, PREFERENCES
 from smartapp.packet.model import ITEM_STATUS_LABELS, ChecklistItem, Question, Reason, ReferralPacket
 
 TEXT_FIELDS = ("cover_letter", "timing_advice", "summary_note")
@@ -63,6 +65,14 @@ def apply_form(
     if "destination" in values:
         option = directory.get(values["destination"])
         updated.destination = option.destination() if option else None
+    preference = values.get("preference")
+    if preference is not None and (preference in PREFERENCES or _names_a_center(preference, directory)):
+        updated.preference = preference
     if values.get("action") == "final":
         updated.status = "final"
     return updated
+
+
+def _names_a_center(preference: str, directory: Directory) -> bool:
+    center = preference.removeprefix(CENTER)
+    return preference.startswith(CENTER) and any(o.center_id == center for o in directory.options)

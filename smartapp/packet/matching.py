@@ -61,6 +61,10 @@ class Needs:
         return [table.label(k) for k in self.tumor_types if k not in broader]
 
     @property
+    def state_name(self) -> str:
+        return state_name(self.state) if self.state else ""
+
+    @property
     def preferred_center(self) -> str:
         return self.preference.removeprefix(CENTER) if self.preference.startswith(CENTER) else ""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import io
 import json
 import re
@@ -71,6 +72,15 @@ def launch(browser: Browser, stack: Stack, patient: str = PATIENT) -> str:
     return match.group(1)
 
 
+def destinations(page: str) -> dict[str, str]:
+    """The destination radios on the editor page: directory key → label text."""
+    radios = re.findall(
+        r'<input type="radio" name="destination" id="([^"]+)" value="([^"]+)"[^>]*>\s*<label for="\1">([^<]*)</label>',
+        page,
+    )
+    return {key: html.unescape(label) for _, key, label in radios}
+
+
 def test_page_drafts_the_packet_and_explains_why_send_is_disabled(stack: Stack, browser: Browser) -> None:
     sid = launch(browser, stack)
     page = browser.get(f"{stack.app}/s/{sid}/packet")
@@ -83,13 +93,92 @@ def test_page_drafts_the_packet_and_explains_why_send_is_disabled(stack: Stack, 
     assert [r["trigger"] for r in state["packet"]["reasons"]] == ["incomplete-biomarker"]
     assert state["version"] == 1 and state["send"]["allowed"] is False
     filtered = browser.get(f"{stack.app}/s/{sid}/packet", params={"state": "MD", "remote": "1"})
-    options = re.findall(r'<option value="([^"]+/[^"]+)"[^>]*>([^<]*)</option>', filtered.text)
-    assert options and all("[remote]" in label for _, label in options)
+    options = destinations(filtered.text)
+    assert options and all("[remote]" in label for label in options.values())
     in_state = browser.get(f"{stack.app}/s/{sid}/packet", params={"state": "MD"}).text
     assert "maryland-greenebaum/in-person" in in_state
     assert "vcu-massey/in-person" not in in_state
     # A second visit reads the stored packet instead of drafting a new one.
     assert browser.get(f"{stack.app}/api/s/{sid}/packet").json()["packet"]["id"] == state["packet"]["id"]
+
+
+def test_editor_ranks_destinations_with_reasons_and_intake_contact(stack: Stack, browser: Browser) -> None:
+    # demo-her2-ihc2: a pathology slide review for a breast cancer, patient in Towson, MD.
+    sid = launch(browser, stack)
+    page = browser.get(f"{stack.app}/s/{sid}/packet").text
+    assert (
+        "Ranked for this packet: pathology slide review;\n    tumor type breast cancer;\n"
+        "    the patient's state Maryland." in html.unescape(page)
+    )
+    # Pathology-capable programs first: remote ones and the one in-person center in Maryland, in the
+    # directory's order; in-person centers in other states after them.
+    assert list(destinations(page))[:6] == [
+        "hopkins/hopkins-pathology-consult",
+        "maryland-greenebaum/in-person",
+        "cleveland-clinic/cleveland-myconsult-pathology",
+        "mayo/mayo-labs-pathology",
+        "md-anderson/mdanderson-pathology",
+        "mount-sinai/in-person",
+    ]
+    text = html.unescape(re.sub(r"<[^>]+>", " ", page))
+    text = " ".join(text.split())
+    assert (
+        "Reviews pathology slides, as this packet asks Remote: the patient need not travel "
+        "Intake contact: not in the directory; check the center's site" in text
+    )
+    assert "In person in the patient's state (Maryland)" in text
+    assert "But: In person in New York; the patient lives in Maryland" in text
+    assert "But: Gives clinical opinions only; this packet asks for a pathology slide review" in text
+    assert 'href="https://eclevelandclinic.org"' in page
+    assert "Turnaround: typically within 4 business days of receiving all materials" in text
+    assert "A consultation, not a primary diagnosis." in text
+    assert "shared/domain" not in page and "About this directory: A partial starting list" in text
+
+    # Choosing a program and a preference: the order follows, the letter carries the contact.
+    state = browser.get(f"{stack.app}/api/s/{sid}/packet").json()
+    form = {
+        "csrf": state["csrf_token"],
+        "version": "1",
+        "destination": "cleveland-clinic/cleveland-myconsult-pathology",
+        "preference": "remote",
+        "action": "save",
+    }
+    saved = browser.request("POST", f"{stack.app}/s/{sid}/packet", data=form)
+    assert saved.status_code == 200
+    assert (
+        "Receiving center: Cleveland Clinic - MyConsult online pathology second opinion (remote)"
+        in saved.text
+    )
+    assert '<option value="remote" selected>' in saved.text
+    assert list(destinations(saved.text))[:5] == [
+        "hopkins/hopkins-pathology-consult",
+        "cleveland-clinic/cleveland-myconsult-pathology",
+        "mayo/mayo-labs-pathology",
+        "md-anderson/mdanderson-pathology",
+        "maryland-greenebaum/in-person",  # in person near home comes after remote, as preferred
+    ]
+    assert re.search(r'value="cleveland-clinic/cleveland-myconsult-pathology" checked', saved.text)
+    preview = " ".join(html.unescape(re.sub(r"<[^>]+>", " ", saved.text)).split())
+    assert "Intake contact: portal https://eclevelandclinic.org" in preview
+    assert "Program notes: Residence restrictions apply, with few exceptions" in preview
+    packet = browser.get(f"{stack.app}/api/s/{sid}/packet").json()["packet"]
+    assert packet["preference"] == "remote"
+    assert packet["destination"]["portal"] == "https://eclevelandclinic.org"
+    assert packet["destination"]["caveats"][0].startswith("Residence restrictions apply")
+
+    # A preference naming no center in the directory is not stored; a named center is.
+    form |= {"version": "2", "preference": "center:nowhere"}
+    browser.request("POST", f"{stack.app}/s/{sid}/packet", data=form)
+    assert browser.get(f"{stack.app}/api/s/{sid}/packet").json()["packet"]["preference"] == "remote"
+    form |= {"version": "3", "preference": "center:msk"}
+    named = browser.request("POST", f"{stack.app}/s/{sid}/packet", data=form)
+    # MSK's programs give clinical opinions only: the review type still comes first, and MSK's
+    # programs lead the clinical-only ones.
+    keys = list(destinations(named.text))
+    first_clinical = keys.index("msk/msk-more-health")
+    assert keys[first_clinical + 1] == "msk/msk-records-review"
+    assert all(k.endswith("/in-person") or "pathology" in k for k in keys[:first_clinical])
+    assert "The center the patient asked for" in named.text
 
 
 def test_second_save_from_the_same_version_is_refused(stack: Stack, browser: Browser) -> None:

@@ -21,7 +21,8 @@ from smartapp.packet.delivery import DeliveryStore, delivery_blocker
 from smartapp.packet.directory import Directory, load_directory
 from smartapp.packet.draft import draft_for_patient
 from smartapp.packet.edits import apply_form
-from smartapp.packet.model import ITEM_STATUS_LABELS, ReferralPacket
+from smartapp.packet.matching import PREFERENCES, Needs, rank_options
+from smartapp.packet.model import ITEM_STATUS_LABELS, REVIEW_TYPE_LABELS, ReferralPacket
 from smartapp.packet.pdf import render_pdf
 from smartapp.packet.store import PacketConflict, PacketFinal, PacketStore, StoredPacket
 from smartapp.packet.tracking import (
@@ -234,6 +235,7 @@ async def render_page(
 ) -> Response:
     store = PacketStore(services.engine)
     places = directory(services)
+    needs = Needs.of(stored.packet)
     referrals = await patient_referrals(services.engine, stored.iss, stored.packet.patient.reference)
     current = next((t for s, t in referrals if s.packet.id == stored.packet.id), None) or await tracking(
         services.engine, stored
@@ -267,7 +269,11 @@ async def render_page(
         "center_endpoint": center_endpoint(services, stored.packet),
         "notice": notice,
         "alert": alert,
-        "options": places.search(state=state, remote=remote or None),
+        "picker": destination_picker(places, stored.packet, needs, state=state, remote=remote),
+        "needs": needs,
+        "review_labels": REVIEW_TYPE_LABELS,
+        "preferences": PREFERENCES,
+        "centers": sorted({(o.center_id, o.center) for o in places.options}, key=lambda c: c[1]),
         "states": places.states(),
         "state": state,
         "remote": remote,
@@ -280,6 +286,32 @@ async def render_page(
         services.registry, services.settings, session.iss
     )
     return response
+
+
+TOP_MATCHES = 5
+
+
+def destination_picker(
+    places: Directory, packet: ReferralPacket, needs: Needs, *, state: str, remote: bool
+) -> dict[str, Any]:
+    """The destination picker's groups: the best matches, the other programs, and those whose
+    stated exclusions apply to this patient (last, with the reason). The chosen program is always
+    offered, even when the filters would hide it, so saving never drops it."""
+    options = places.search(state=state, remote=remote or None)
+    chosen = places.get(packet.destination.center_id) if packet.destination else None
+    if chosen is not None and chosen not in options:
+        options = [chosen, *options]
+    matches = rank_options(options, needs)
+    open_ = [m for m in matches if not m.excluded]
+    best, more = open_[:TOP_MATCHES], open_[TOP_MATCHES:]
+    return {
+        "best": best,
+        "more": more,
+        "excluded": [m for m in matches if m.excluded],
+        "chosen": chosen,
+        "chosen_in_more": chosen is not None and any(m.option == chosen for m in more),
+        "filtered": bool(state or remote),
+    }
 
 
 @router.post("/s/{sid}/packet", include_in_schema=False, response_class=HTMLResponse)
