@@ -41,7 +41,8 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     # Extra frame ancestors allowed for every page (the EHR's own come from its registration).
     frame_ancestors: list[str] = Field(default_factory=list)
-    # A site's own referral-center directory (same JSON shape as smartapp/packet/data/centers.json).
+    # A site's own referral-center directory (same JSON shape as smartapp/packet/data/centers.json;
+    # docs/directory.md).
     packet_directory: Path | None = None
     # CDS Hooks: TOML file of trusted CDS clients (issuers, JWKS, allowed FHIR servers).
     cds_clients: Path | None = None
