@@ -57,6 +57,24 @@ _CLINICAL_TYPES = frozenset(
         "Appointment",
     }
 )
+# The patient's resources `_map` turns into facts, reports or actions; any other type is ignored.
+# tests/fhirmaps/test_read.py checks this against `_map` itself; the screening read list
+# (smartapp/screening/read_types.toml) and the read plan (smartapp/read_plan.py) against this.
+PATIENT_TYPES = frozenset(
+    {
+        "Patient",
+        "Coverage",
+        "FamilyMemberHistory",
+        "ResearchSubject",
+        "QuestionnaireResponse",
+        *_CLINICAL_TYPES,
+        *_ACTION_TYPES,
+        *_NARRATIVE_TYPES,
+    }
+)
+# Looked up by reference from the patient's resources: a medication's name, a report's text.
+REFERENCED_TYPES = frozenset({"Medication", "Binary"})
+MAPPED_TYPES = PATIENT_TYPES | REFERENCED_TYPES
 _INACTIVE_ORDER = {"revoked", "entered-in-error", "cancelled"}
 
 
