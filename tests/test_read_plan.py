@@ -6,10 +6,12 @@ from __future__ import annotations
 
 from datetime import date
 
+from fhirmaps.read import MAPPED_TYPES
 from launch.discovery import SmartConfiguration
 from launch.registry import Registration
 from launch.scopes import requested_scopes
-from smartapp.cds.discovery import PREFETCH, service_description
+from smartapp.cds.discovery import PREFETCH, REQUIRED_KEYS, service_description
+from smartapp.read_plan import READ_PLAN, SCOPE_READS
 from smartapp.record_loader import build_searches
 
 TODAY = date(2026, 11, 25)
@@ -41,7 +43,9 @@ READS_V1 = [f"{scope.split('.')[0]}.read" for scope in READS_V2]
 def scopes(*, standalone: bool = False, user_level: bool = False, **fields: object) -> list[str]:
     registration = Registration.model_validate({"iss": "https://e.example.org", "client_id": "c", **fields})
     config = SmartConfiguration(fhir_base="https://e.example.org", token_endpoint="https://e.example.org/t")
-    return requested_scopes(registration, config, standalone, user_level=user_level).split()
+    return requested_scopes(
+        registration, config, standalone, reads=SCOPE_READS, user_level=user_level
+    ).split()
 
 
 def test_ehr_launch_scopes_v2() -> None:
@@ -160,3 +164,15 @@ def test_cds_prefetch_templates() -> None:
     }
     assert list(PREFETCH.items()) == list(expected.items())  # order too: the discovery document's
     assert service_description()["prefetch"] == {key: template for key, (_, template) in expected.items()}
+    assert set(REQUIRED_KEYS) <= set(PREFETCH)
+
+
+def test_every_type_the_plan_marks_mapped_is_read_by_the_record_mapping() -> None:
+    # A type added to the plan is read into the PatientRecord by fhirmaps/read.py, or the plan says
+    # that only the packet reads it (mapped=False); both ways the flag must be true.
+    not_mapped = sorted(
+        r.resource_type for r in READ_PLAN if r.mapped and r.resource_type not in MAPPED_TYPES
+    )
+    assert not not_mapped, f"in the read plan but not read by fhirmaps/read.py: {not_mapped}"
+    stale = sorted(r.resource_type for r in READ_PLAN if not r.mapped and r.resource_type in MAPPED_TYPES)
+    assert not stale, f"marked mapped=False in the read plan but read by fhirmaps/read.py: {stale}"
