@@ -47,9 +47,9 @@ from launch.fhir_client import FhirClient  # noqa: E402
 from launch.http import create_http_client  # noqa: E402
 from launch.registry import Registration  # noqa: E402
 from launch.scopes import GrantedScopes  # noqa: E402
+from launch.session_clients import ehr_concurrency  # noqa: E402
 from smartapp.config import Settings  # noqa: E402
 from smartapp.record_loader import PATIENT_SEARCHES, load_patient_record  # noqa: E402
-from smartapp.web.patient_data import ehr_concurrency  # noqa: E402
 from tests.support import Form, free_port, parse_forms  # noqa: E402
 
 PATIENT = "bench-large"

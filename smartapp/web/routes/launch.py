@@ -129,7 +129,7 @@ async def callback(request: Request, services: Services) -> Response:
     )
     if session.patient:
         # Start reading the record now; the browser is still following the redirect.
-        services.results.start(services, session)
+        services.results.start(services.fhir, session)
         target = f"/s/{session.id}/"
     else:
         # No patient in context: a coordinator signing in; the worklist checks who it is.
