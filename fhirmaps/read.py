@@ -25,20 +25,10 @@ from fhirmaps.elements import (
 from fhirmaps.narrative import Attachments, binary_key
 from fhirmaps.observations import read_observation
 from fhirmaps.r4b import validation_problem
-from fhirmaps.record import Diagnosis, Mention, PatientRecord, Report, Source
+from fhirmaps.record import ACTION_TYPES, Diagnosis, Mention, PatientRecord, Report, Source
 from fhirmaps.reports import Chunk, NarrativeContext, attachment_urls, binary_map, read_report
 
 _NARRATIVE_TYPES = ("DiagnosticReport", "DocumentReference", "Communication", "CarePlan")
-_ACTION_TYPES = (
-    "MedicationRequest",
-    "MedicationAdministration",
-    "MedicationStatement",
-    "Procedure",
-    "ServiceRequest",
-    "Appointment",
-    "Encounter",
-    "CarePlan",
-)
 _CLINICAL_TYPES = frozenset(
     {
         "Condition",
@@ -68,7 +58,7 @@ PATIENT_TYPES = frozenset(
         "ResearchSubject",
         "QuestionnaireResponse",
         *_CLINICAL_TYPES,
-        *_ACTION_TYPES,
+        *ACTION_TYPES,
         *_NARRATIVE_TYPES,
     }
 )
@@ -283,7 +273,7 @@ def _map(
         from fhirmaps.narrative import Section
 
         chunks += [Chunk(report, "QuestionnaireResponse.item", Section("note", "", line)) for line in lines]
-    if rtype in _ACTION_TYPES:
+    if rtype in ACTION_TYPES:
         record.actions.extend(read_action(resource, medications))
         _map_request_codes(resource, record)
     if rtype in _NARRATIVE_TYPES and str(resource.get("status")) != "entered-in-error":
