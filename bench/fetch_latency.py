@@ -47,9 +47,9 @@ from launch.fhir_client import FhirClient  # noqa: E402
 from launch.http import create_http_client  # noqa: E402
 from launch.registry import Registration  # noqa: E402
 from launch.scopes import GrantedScopes  # noqa: E402
+from launch.session_clients import ehr_concurrency  # noqa: E402
 from smartapp.config import Settings  # noqa: E402
-from smartapp.record_loader import INTAKE_SEARCHES, PATIENT_SEARCHES, load_patient_record  # noqa: E402
-from smartapp.web.patient_data import ehr_concurrency  # noqa: E402
+from smartapp.record_loader import PATIENT_SEARCHES, load_patient_record  # noqa: E402
 from tests.support import Form, free_port, parse_forms  # noqa: E402
 
 PATIENT = "bench-large"
@@ -110,7 +110,8 @@ class StaticToken:
 # What each reader returns: resource ids per type, and attachment bytes per URL (as written in
 # the resource that points at it).
 Read = tuple[dict[str, list[str]], dict[str, bytes]]
-SEARCHES = PATIENT_SEARCHES + INTAKE_SEARCHES
+# (type, label, params with the {pid} placeholder): the app's per-patient searches, for the peers.
+SEARCHES = [(read.resource_type, read.label, dict(read.search)) for read in PATIENT_SEARCHES]
 
 
 # Set by --max-concurrency: as if the EHR's registry entry had `max_concurrency` (None: no entry).

@@ -17,7 +17,7 @@ from fhirmaps.elements import (
     parse_date,
     ref_of,
 )
-from fhirmaps.record import Action, Source
+from fhirmaps.record import Action, ActionType, Source, action_type
 
 _PROCEDURE_INTENT = "mcode-procedure-intent"
 
@@ -61,7 +61,9 @@ def _medication_name(resource: Json, medications: dict[str, Json]) -> tuple[str,
 
 
 def read_action(resource: Json, medications: dict[str, Json]) -> list[Action]:
-    rtype = str(resource.get("resourceType"))
+    rtype = action_type(str(resource.get("resourceType")))
+    if rtype is None:
+        return []
     ref = ref_of(resource)
     if rtype in ("MedicationRequest", "MedicationAdministration", "MedicationStatement"):
         name, code_list = _medication_name(resource, medications)
@@ -190,7 +192,7 @@ def read_action(resource: Json, medications: dict[str, Json]) -> list[Action]:
 
 def _action(
     resource: Json,
-    rtype: str,
+    rtype: ActionType,
     path: str,
     name: str,
     code_list: list[Code],

@@ -16,9 +16,9 @@ from fhirmaps.elements import (
     ref_of,
     reference,
 )
-from fhirmaps.record import Measurement, Source
+from fhirmaps.record import Measurement, MeasurementKind, Source
 
-_KIND_KEYS = (
+_KIND_KEYS: tuple[tuple[MeasurementKind, str], ...] = (
     ("disease-status", "disease_status_codes"),
     ("her2-ish", "her2_ish"),
     ("her2-ihc", "her2_ihc"),
@@ -47,7 +47,7 @@ def _marker_by_code() -> dict[str, str]:
     return {loinc: m["marker"] for m in codes.load("observations")["tumor_markers"] for loinc in m["loinc"]}
 
 
-def classify(code_values: set[str], text: str) -> tuple[str, str]:
+def classify(code_values: set[str], text: str) -> tuple[MeasurementKind, str]:
     cfg = codes.load("observations")
     for kind, key in _KIND_KEYS:
         if code_values & set(cfg[key]):
@@ -57,7 +57,7 @@ def classify(code_values: set[str], text: str) -> tuple[str, str]:
         if value in markers:
             return "tumor-marker", markers[value]
     low = text.lower()
-    for word, kind in (
+    words: tuple[tuple[str, MeasurementKind], ...] = (
         ("deauville", "deauville"),
         ("her2", "her2-ihc"),
         ("erbb2", "her2-ish"),
@@ -67,7 +67,8 @@ def classify(code_values: set[str], text: str) -> tuple[str, str]:
         ("progesterone receptor", "pr"),
         ("pd-l1", "pdl1"),
         ("stage", "stage-group"),
-    ):
+    )
+    for word, kind in words:
         if word in low:
             if kind == "her2-ihc" and any(
                 w in low for w in ("fish", "ish", "ratio", "copy", "cep17", "amplification")
@@ -99,7 +100,7 @@ def read_observation(resource: Json) -> list[Measurement]:
 
 
 def _measurement(
-    resource: Json, kind: str, name: str, concept: object, path: str, holder: Json
+    resource: Json, kind: MeasurementKind, name: str, concept: object, path: str, holder: Json
 ) -> Measurement:
     value_text, number, unit, value_path = "", None, "", f"{path}.value"
     value_codes: tuple[Code, ...] = ()

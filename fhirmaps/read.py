@@ -25,20 +25,10 @@ from fhirmaps.elements import (
 from fhirmaps.narrative import Attachments, binary_key
 from fhirmaps.observations import read_observation
 from fhirmaps.r4b import validation_problem
-from fhirmaps.record import Diagnosis, Mention, PatientRecord, Report, Source
+from fhirmaps.record import ACTION_TYPES, Diagnosis, Mention, PatientRecord, Report, Source
 from fhirmaps.reports import Chunk, NarrativeContext, attachment_urls, binary_map, read_report
 
 _NARRATIVE_TYPES = ("DiagnosticReport", "DocumentReference", "Communication", "CarePlan")
-_ACTION_TYPES = (
-    "MedicationRequest",
-    "MedicationAdministration",
-    "MedicationStatement",
-    "Procedure",
-    "ServiceRequest",
-    "Appointment",
-    "Encounter",
-    "CarePlan",
-)
 _CLINICAL_TYPES = frozenset(
     {
         "Condition",
@@ -57,6 +47,24 @@ _CLINICAL_TYPES = frozenset(
         "Appointment",
     }
 )
+# The patient's resources `_map` turns into facts, reports or actions; any other type is ignored.
+# tests/fhirmaps/test_read.py checks this against `_map` itself; the screening read list
+# (smartapp/screening/read_types.toml) and the read plan (smartapp/read_plan.py) against this.
+PATIENT_TYPES = frozenset(
+    {
+        "Patient",
+        "Coverage",
+        "FamilyMemberHistory",
+        "ResearchSubject",
+        "QuestionnaireResponse",
+        *_CLINICAL_TYPES,
+        *ACTION_TYPES,
+        *_NARRATIVE_TYPES,
+    }
+)
+# Looked up by reference from the patient's resources: a medication's name, a report's text.
+REFERENCED_TYPES = frozenset({"Medication", "Binary"})
+MAPPED_TYPES = PATIENT_TYPES | REFERENCED_TYPES
 _INACTIVE_ORDER = {"revoked", "entered-in-error", "cancelled"}
 
 
@@ -265,7 +273,7 @@ def _map(
         from fhirmaps.narrative import Section
 
         chunks += [Chunk(report, "QuestionnaireResponse.item", Section("note", "", line)) for line in lines]
-    if rtype in _ACTION_TYPES:
+    if rtype in ACTION_TYPES:
         record.actions.extend(read_action(resource, medications))
         _map_request_codes(resource, record)
     if rtype in _NARRATIVE_TYPES and str(resource.get("status")) != "entered-in-error":

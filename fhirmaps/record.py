@@ -4,10 +4,58 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Literal, get_args
 
 from fhirmaps.context import RawMention
 from fhirmaps.elements import Code
 from fhirmaps.entities import Entity, Site
+
+# What a report is for the rules, decided by fhirmaps.reports.classify (category, code, title).
+ReportKind = Literal["pathology", "imaging", "note"]
+# Where a diagnosis was read: a Condition, a report (narrative or conclusion codes), an Observation.
+DiagnosisOrigin = Literal["condition", "report", "observation"]
+# What an Observation (or one of its components) measures, from fhirmaps.observations.classify.
+MeasurementKind = Literal[
+    "her2-ihc",
+    "her2-ish",
+    "er",
+    "pr",
+    "gleason-score",
+    "gleason-group",
+    "grade",
+    "stage-group",
+    "stage-m",
+    "stage-t",
+    "stage-n",
+    "tumor-marker",
+    "disease-status",
+    "pdl1",
+    "msi",
+    "molecular",
+    "histology",
+    "prostate-volume",
+    "psa-density",
+    "tumor-size",
+    "deauville",
+    "other",
+]
+# The resources fhirmaps.actions.read_action reads as treatments, plans, orders or appointments.
+ActionType = Literal[
+    "MedicationRequest",
+    "MedicationAdministration",
+    "MedicationStatement",
+    "Procedure",
+    "ServiceRequest",
+    "Appointment",
+    "Encounter",
+    "CarePlan",
+]
+ACTION_TYPES: tuple[ActionType, ...] = get_args(ActionType)
+
+
+def action_type(resource_type: str) -> ActionType | None:
+    """`resource_type` as an ActionType, or None when it is not read as an action."""
+    return next((t for t in ACTION_TYPES if t == resource_type), None)
 
 
 @dataclass(frozen=True)
@@ -42,7 +90,7 @@ class Report:
     """A pathology / imaging report or a clinical note with its narrative."""
 
     reference: str
-    kind: str  # pathology | imaging | note
+    kind: ReportKind
     status: str
     title: str
     when: date | None
@@ -57,7 +105,7 @@ class Report:
 @dataclass(frozen=True)
 class Diagnosis:
     source: Source
-    origin: str  # condition | report | observation
+    origin: DiagnosisOrigin
     entity: Entity | None
     site: Site | None
     codes: tuple[Code, ...]
@@ -84,10 +132,7 @@ class Measurement:
     """An Observation reduced to what the rules need."""
 
     source: Source
-    kind: (
-        str  # her2-ihc, her2-ish, er, pr, gleason-score, gleason-group, grade, stage-group, stage-m, stage-t,
-    )
-    # tumor-marker, disease-status, pdl1, msi, molecular, histology, prostate-volume, psa-density, tumor-size, deauville, other
+    kind: MeasurementKind
     name: str  # marker / test name
     codes: tuple[Code, ...]
     value_text: str
@@ -106,7 +151,7 @@ class Action:
     ServiceRequest, CarePlan activity, Appointment, Encounter)."""
 
     source: Source
-    resource_type: str
+    resource_type: ActionType
     name: str
     codes: tuple[Code, ...]
     status: str
@@ -152,7 +197,7 @@ class PatientRecord:
     family_history: list[Source] = field(default_factory=list)
     data_issues: list[dict[str, str]] = field(default_factory=list)
 
-    def mentions(self, *labels: str, kinds: tuple[str, ...] = ()) -> list[Mention]:
+    def mentions(self, *labels: str, kinds: tuple[ReportKind, ...] = ()) -> list[Mention]:
         """Narrative mentions with the given labels, optionally only in reports of the given kinds."""
         return [
             m for r in self.reports if not kinds or r.kind in kinds for m in r.mentions if m.label in labels

@@ -30,7 +30,7 @@ from fhirmaps.narrative import (
     html_to_text,
     split_sections,
 )
-from fhirmaps.record import Report
+from fhirmaps.record import Report, ReportKind
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,7 @@ class NarrativeContext:
     issues: list[dict[str, str]]
 
 
-def classify(resource: Json) -> str:
+def classify(resource: Json) -> ReportKind:
     """pathology | imaging | note, by category first, then code, then title words (vendors mislabel codes)."""
     cfg = codes.load("reports")
     categories = code_set(resource.get("category"))
@@ -77,7 +77,7 @@ def classify(resource: Json) -> str:
 
 def read_report(resource: Json, ctx: NarrativeContext) -> tuple[Report, list[Chunk]]:
     rtype = str(resource.get("resourceType"))
-    kind = classify(resource) if rtype in ("DiagnosticReport", "DocumentReference") else "note"
+    kind: ReportKind = classify(resource) if rtype in ("DiagnosticReport", "DocumentReference") else "note"
     title = (
         concept_text(resource.get("code"))
         or concept_text(resource.get("type"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import httpx2
 import structlog
@@ -15,7 +15,7 @@ from launch.discovery import Discovery
 from launch.errors import LaunchError
 from launch.id_token import validate_id_token
 from launch.registry import Registry
-from launch.scopes import GrantedScopes, requested_scopes
+from launch.scopes import GrantedScopes, ResourceRead, requested_scopes
 from launch.sessions import PENDING_TTL, LaunchSession, PendingLaunch, SessionStore, utc_now
 from launch.token_endpoint import exchange_code, token_set_from
 
@@ -53,10 +53,12 @@ async def begin_launch(
     launch: str | None,
     redirect_uri: str,
     browser_nonce: str,
+    reads: Sequence[ResourceRead],
     user_level: bool = False,
 ) -> str:
     """Record a pending launch and return the EHR authorize URL to redirect the browser to.
 
+    `reads` are the resource types the app reads and their permissions (the app's read plan).
     `launch=None` is a standalone launch; with `user_level` it asks for no patient at all, only the
     user's identity and `user/` read scopes (see `launch.scopes.requested_scopes`). The issuer is checked against the registry before any
     network call: an unknown `iss` could be an attacker's server collecting our credentials.
@@ -70,7 +72,9 @@ async def begin_launch(
     registration = registry.require(iss)
     config = await discovery.get(registration.iss)
     standalone = launch is None
-    scope = requested_scopes(registration, config, standalone, user_level=user_level and standalone)
+    scope = requested_scopes(
+        registration, config, standalone, reads=reads, user_level=user_level and standalone
+    )
     state = secrets.token_urlsafe(32)  # 256 bits
     verifier = secrets.token_urlsafe(64)  # 86 characters: inside RFC 7636's 43..128
     now = utc_now()

@@ -3,35 +3,16 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from launch.discovery import SmartConfiguration
 from launch.registry import Registration
 
 CONTEXT_SCOPES = ("launch", "openid", "fhirUser", "online_access")
-# (resource type, v2 permissions) read by the app.
-READ_SCOPES = (
-    ("Patient", "r"),
-    ("Condition", "rs"),
-    ("DiagnosticReport", "rs"),
-    ("DocumentReference", "rs"),
-    ("Binary", "r"),
-    ("Observation", "rs"),
-    ("Procedure", "rs"),
-    ("MedicationRequest", "rs"),
-    ("MedicationAdministration", "rs"),
-    ("ServiceRequest", "rs"),
-    ("CarePlan", "rs"),
-    ("Coverage", "rs"),
-    ("Specimen", "rs"),
-    ("AllergyIntolerance", "rs"),
-    ("MedicationStatement", "rs"),
-    # The referring clinician (the launch's fhirUser, their roles) and the payer named by Coverage.
-    ("Practitioner", "r"),
-    ("PractitionerRole", "rs"),
-    ("Organization", "r"),
-)
+# (resource type, SMART v2 permissions such as "rs"): what the app reads. The app passes its own
+# list (smartapp's read plan); `launch` does not decide which clinical data matters.
+ResourceRead = tuple[str, str]
 WRITE_SCOPES = (("ServiceRequest", "c"), ("DocumentReference", "c"))
 SCOPE_URI_PREFIX = "http://smarthealthit.org/fhir/scopes/"
 _V1_PERMISSIONS = {"read": "rs", "write": "cud", "*": "cruds"}
@@ -50,21 +31,27 @@ USER_CONTEXT_SCOPES = ("openid", "fhirUser", "online_access")
 
 
 def requested_scopes(
-    registration: Registration, config: SmartConfiguration, standalone: bool, *, user_level: bool = False
+    registration: Registration,
+    config: SmartConfiguration,
+    standalone: bool,
+    *,
+    reads: Sequence[ResourceRead],
+    user_level: bool = False,
 ) -> str:
-    """The scope string for the authorize request.
+    """The scope string for the authorize request: `reads` (plus write-back's creates) unless the
+    registration gives its own scope string.
 
     A standalone launch asks for `launch/patient` instead of `launch` (there is no EHR context to bind).
     `user_level` is a standalone sign-in without patient context: the signed-in user's identity and
     `user/` read scopes (whatever that user may see at the EHR), never a launch context.
     """
     if user_level:
-        return " ".join(user_level_scopes(registration, config))
+        return " ".join(user_level_scopes(registration, config, reads))
     if registration.scopes:
         scopes = registration.scopes.split()
     else:
         v1 = uses_v1(registration, config)
-        wanted = READ_SCOPES + (WRITE_SCOPES if registration.write_back else ())
+        wanted = [*reads, *(WRITE_SCOPES if registration.write_back else ())]
         scopes = list(CONTEXT_SCOPES)
         for resource_type, permissions in wanted:
             if v1:
@@ -80,7 +67,9 @@ def requested_scopes(
     return " ".join(scopes)
 
 
-def user_level_scopes(registration: Registration, config: SmartConfiguration) -> list[str]:
+def user_level_scopes(
+    registration: Registration, config: SmartConfiguration, reads: Sequence[ResourceRead]
+) -> list[str]:
     if registration.scopes:
         # The site's own scope string, re-levelled: the same types, for any patient the user may see.
         resources = [
@@ -88,7 +77,7 @@ def user_level_scopes(registration: Registration, config: SmartConfiguration) ->
         ]
     else:
         v1 = uses_v1(registration, config)
-        resources = [f"user/{t}.read" if v1 else f"user/{t}.{p}" for t, p in READ_SCOPES]
+        resources = [f"user/{t}.read" if v1 else f"user/{t}.{p}" for t, p in reads]
     return [*USER_CONTEXT_SCOPES, *dict.fromkeys(resources)]
 
 

@@ -1,6 +1,6 @@
 """Reads the launch patient's record from the EHR — in parallel, within the granted scopes — and
-turns what could not be read into explicit gaps. The list of searches is the oncology part;
-the mechanics (paging, retries, scopes) live in `launch`."""
+turns what could not be read into explicit gaps. What to read is the read plan
+(smartapp/read_plan.py); the mechanics (paging, retries, scopes) live in `launch`."""
 
 from __future__ import annotations
 
@@ -26,41 +26,11 @@ from launch.record import (
     fetch_searches,
 )
 from launch.scopes import GrantedScopes
+from smartapp.read_plan import READ_PLAN, fill, planned
 from smartapp.workers import VALIDATION_POOL
 
-# Resource types the engine reads, with the search that finds them for one patient.
-# DiagnosticReport is read across all categories: vendors disagree on pathology categories
-# (Oracle Health returns pathology with code 18782-3; see docs/vendors.md).
-PATIENT_SEARCHES: tuple[tuple[str, str, dict[str, str]], ...] = (
-    ("Patient", "patient demographics", {"_id": "{pid}"}),
-    ("Condition", "conditions", {"patient": "{pid}", "_count": "100"}),
-    ("DiagnosticReport", "diagnostic reports", {"patient": "{pid}", "_count": "100"}),
-    ("DocumentReference", "clinical documents", {"patient": "{pid}", "_count": "100"}),
-    ("Observation", "observations", {"patient": "{pid}", "_count": "100"}),
-    ("Procedure", "procedures", {"patient": "{pid}", "_count": "100"}),
-    ("MedicationRequest", "medication orders", {"patient": "{pid}", "_count": "100"}),
-    ("MedicationAdministration", "medication administrations", {"patient": "{pid}", "_count": "100"}),
-    ("ServiceRequest", "orders and referrals", {"patient": "{pid}", "_count": "100"}),
-    ("CarePlan", "care plans", {"patient": "{pid}", "_count": "100"}),
-    ("Coverage", "insurance coverage", {"patient": "{pid}"}),
-    ("Specimen", "specimens", {"patient": "{pid}", "_count": "100"}),
-)
-# Read for the referral packet's intake section only (no rule reads them, so CDS prefetch, which
-# feeds the rules, does not ask for them): what the patient takes now and is allergic to.
-INTAKE_SEARCHES: tuple[tuple[str, str, dict[str, str]], ...] = (
-    ("AllergyIntolerance", "allergies", {"patient": "{pid}", "_count": "100"}),
-    ("MedicationStatement", "medication statements", {"patient": "{pid}", "_count": "100"}),
-)
-
-# Observations are by far the most numerous resources of an oncology record (years of labs), and
-# next-page links can only be followed one after another. Reading them as disjoint date windows
-# in parallel, plus the undated ones (`date:missing`), turns one long chain of pages into a few
-# short ones; DiagnosticReports (hundreds of imaging and pathology reports) likewise. Window edges
-# in days before today: quarters for two years, then a year, then the rest. In the benchmark
-# record (1,450 labs, 340 reports over two years) no window is longer than three pages of 100.
-OBSERVATION_WINDOWS = (0, 90, 180, 270, 365, 455, 545, 635, 730, 1095)
-REPORT_WINDOWS = (0, 180, 365, 730)
-DATED_TYPES = {"Observation": OBSERVATION_WINDOWS, "DiagnosticReport": REPORT_WINDOWS}
+# The read plan's per-patient searches, in plan order (smartapp/read_plan.py).
+PATIENT_SEARCHES = tuple(read for read in READ_PLAN if read.per_patient)
 
 
 def date_partitions(
@@ -76,17 +46,9 @@ def date_partitions(
     return specs
 
 
-def observation_partitions(patient_id: str, today: date) -> list[SearchSpec]:
-    return date_partitions(
-        "Observation", "observations", {"patient": patient_id, "_count": "100"}, OBSERVATION_WINDOWS, today
-    )
-
-
 def undated_label(label: str) -> str:
     return f"{label} without a date"
 
-
-UNDATED_LABEL = undated_label("observations")
 
 # The engine's own report classification (category, then code, then title: vendors mislabel
 # codes), named for people; other reports are named by their category's display.
@@ -96,16 +58,18 @@ KIND_NAMES = {"pathology": "Pathology", "imaging": "Radiology"}
 def build_searches(
     patient_id: str, today: date | None = None, required_categories: Mapping[str, list[str]] | None = None
 ) -> list[SearchSpec]:
-    """The searches for one patient. With `today`, Observations are read as date partitions; a
-    type whose server requires `category` (registration) is searched once per category."""
+    """The searches for one patient. With `today`, types with date windows in the plan are read as
+    date partitions; a type whose server requires `category` (registration) is searched once per
+    category."""
     required = required_categories or {}
     specs: list[SearchSpec] = []
-    for rtype, label, template in PATIENT_SEARCHES + INTAKE_SEARCHES:
-        params: dict[str, str | list[str]] = {k: v.replace("{pid}", patient_id) for k, v in template.items()}
+    for read in PATIENT_SEARCHES:
+        rtype, label = read.resource_type, read.label
+        params = fill(read.search, patient_id=patient_id)
         if required.get(rtype):
             specs += [SearchSpec(rtype, params | {"category": c}, f"{label} ({c})") for c in required[rtype]]
-        elif today and rtype in DATED_TYPES:
-            specs += date_partitions(rtype, label, params, DATED_TYPES[rtype], today)
+        elif today and read.date_windows:
+            specs += date_partitions(rtype, label, params, read.date_windows, today)
         else:
             specs.append(SearchSpec(rtype, params, label))
     return specs
@@ -226,7 +190,12 @@ async def fetch_user(client: FhirClient, granted: GrantedScopes, user: str | Non
         return FetchResult()
     specs = []
     if user.startswith("Practitioner/"):
-        specs.append(SearchSpec("PractitionerRole", {"practitioner": user}, "referring clinician's roles"))
+        by_practitioner = planned("PractitionerRole")
+        specs.append(
+            SearchSpec(
+                "PractitionerRole", fill(by_practitioner.search, user=user), "referring clinician's roles"
+            )
+        )
     first = await fetch_searches(client, [*specs, *_reads([user], set())], granted)
     have = {f"{r.get('resourceType')}/{r.get('id')}" for r in first.resources}
     roles = [r for r in first.resources if r.get("resourceType") == "PractitionerRole"]
@@ -250,11 +219,7 @@ def _merge(results: list[FetchResult], record: list[dict[str, Any]]) -> FetchRes
 
 
 def _reads(refs: list[str], have: set[str]) -> list[SearchSpec]:
-    kinds = {
-        "Practitioner": "referring clinician",
-        "PractitionerRole": "referring clinician",
-        "Organization": "organizations",
-    }
+    kinds = {t: planned(t).label for t in ("Practitioner", "PractitionerRole", "Organization")}
     unique = [r for r in dict.fromkeys(refs) if r and r not in have and r.split("/", 1)[0] in kinds]
     return [
         SearchSpec(r.split("/", 1)[0], {"_id": r.split("/", 1)[1]}, kinds[r.split("/", 1)[0]]) for r in unique
@@ -295,7 +260,7 @@ class ReportTexts:
         if self._denied:
             items.append(
                 Gap(
-                    label="report text",
+                    label=planned("Binary").label,
                     resource_type="Binary",
                     reason="scope_not_granted",
                     message=f"{self._denied} report text(s) could not be read: access to Binary was not granted.",
@@ -314,12 +279,10 @@ async def _fetch_with_undated_fallback(
     failed = [g for g in result.gaps if g.label in undated and g.reason == "fetch_failed"]
     if not failed:
         return result
-    plain = [
-        SearchSpec(
-            g.resource_type, {"patient": patient_id, "_count": "100"}, g.label.removesuffix(" without a date")
-        )
-        for g in failed
-    ]
+    plain = []
+    for gap in failed:
+        read = planned(gap.resource_type)
+        plain.append(SearchSpec(read.resource_type, fill(read.search, patient_id=patient_id), read.label))
     whole = await fetch_searches(client, plain, granted, on_page=on_page)
     seen = {(r.get("resourceType"), r.get("id")) for r in result.resources}
     result.resources.extend(r for r in whole.resources if (r.get("resourceType"), r.get("id")) not in seen)

@@ -13,7 +13,8 @@ from launch.fhir_client import FhirClient
 from launch.http import create_http_client
 from launch.record import SearchSpec
 from launch.scopes import GrantedScopes
-from smartapp.record_loader import OBSERVATION_WINDOWS, REPORT_WINDOWS, build_searches, load_patient_record
+from smartapp.read_plan import OBSERVATION_WINDOWS, REPORT_WINDOWS
+from smartapp.record_loader import build_searches, load_patient_record
 
 TODAY = date(2026, 11, 25)
 OBSERVATIONS = [

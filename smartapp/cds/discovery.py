@@ -1,8 +1,8 @@
 """The CDS Hooks discovery document: one `patient-view` service and its prefetch templates.
 
-The templates ask for the same searches as the app's own read plan
-(`smartapp.record_loader.PATIENT_SEARCHES`), so a card and the launched app see the same data.
-They stay inside the spec's portable subset (type search, reference parameter, `_count`).
+The templates are the read plan's searches for the types it marks for prefetch
+(`smartapp.read_plan`), so a card and the launched app see the same data. They stay inside the
+spec's portable subset (read by id, type search, reference parameter, `_count`).
 DiagnosticReport and Observation are not narrowed by category: pathology (LP7839-6) and imaging
 (LP29684-5) reports are what the rules read, but vendors file pathology under other categories
 (Oracle Health: v2-0074 SP/PAT, code 18782-3), and tumour markers and biomarkers (laboratory)
@@ -12,6 +12,8 @@ sit next to mCODE stage and disease status (no category), so a category filter w
 from __future__ import annotations
 
 from typing import Any
+
+from smartapp.read_plan import PATIENT_ID, READ_PLAN, PlannedRead
 
 SERVICE_ID = "secondlook-patient-view"
 HOOK = "patient-view"
@@ -23,23 +25,19 @@ DESCRIPTION = (
 )
 PATIENT = "{{context.patientId}}"
 
-# prefetch key -> (resource type, template). Order follows the app's read plan.
+
+def prefetch_template(read: PlannedRead) -> str:
+    """`Patient/{{context.patientId}}` for a read by id, `Type?patient={{context.patientId}}&...`
+    for a search."""
+    if dict(read.search) == {"_id": PATIENT_ID}:
+        return f"{read.resource_type}/{PATIENT}"
+    query = "&".join(f"{key}={value.replace(PATIENT_ID, PATIENT)}" for key, value in read.search.items())
+    return f"{read.resource_type}?{query}"
+
+
+# prefetch key -> (resource type, template), in plan order.
 PREFETCH: dict[str, tuple[str, str]] = {
-    "patient": ("Patient", f"Patient/{PATIENT}"),
-    "conditions": ("Condition", f"Condition?patient={PATIENT}&_count=100"),
-    "diagnosticReports": ("DiagnosticReport", f"DiagnosticReport?patient={PATIENT}&_count=100"),
-    "documents": ("DocumentReference", f"DocumentReference?patient={PATIENT}&_count=100"),
-    "observations": ("Observation", f"Observation?patient={PATIENT}&_count=100"),
-    "procedures": ("Procedure", f"Procedure?patient={PATIENT}&_count=100"),
-    "medicationRequests": ("MedicationRequest", f"MedicationRequest?patient={PATIENT}&_count=100"),
-    "medicationAdministrations": (
-        "MedicationAdministration",
-        f"MedicationAdministration?patient={PATIENT}&_count=100",
-    ),
-    "serviceRequests": ("ServiceRequest", f"ServiceRequest?patient={PATIENT}&_count=100"),
-    "carePlans": ("CarePlan", f"CarePlan?patient={PATIENT}&_count=100"),
-    "coverage": ("Coverage", f"Coverage?patient={PATIENT}"),
-    "specimens": ("Specimen", f"Specimen?patient={PATIENT}&_count=100"),
+    read.prefetch: (read.resource_type, prefetch_template(read)) for read in READ_PLAN if read.prefetch
 }
 
 # Without these no card can be trusted: answer 412 if they can be neither prefetched nor fetched.

@@ -10,7 +10,7 @@ from typing import Any
 from fhirmaps.bundles import flatten
 from fhirmaps.elements import codes_of, concept_text, system_name
 from fhirmaps.read import read_records
-from fhirmaps.record import PatientRecord
+from fhirmaps.record import MeasurementKind, PatientRecord
 from smartapp.engine import evaluate_record
 from smartapp.findings import Evidence as FindingEvidence
 from smartapp.findings import Finding, PatientResult, TimeCritical
@@ -30,8 +30,16 @@ from smartapp.packet.treatment import proposed_treatment, treatment_so_far
 from smartapp.triggers import spec_for
 
 Json = dict[str, Any]
-BIOMARKER_KINDS = ("er", "pr", "her2-ihc", "her2-ish", "pdl1", "msi", "molecular")
-GRADE_KINDS = ("grade", "gleason-group", "gleason-score")
+BIOMARKER_KINDS: tuple[MeasurementKind, ...] = (
+    "er",
+    "pr",
+    "her2-ihc",
+    "her2-ish",
+    "pdl1",
+    "msi",
+    "molecular",
+)
+GRADE_KINDS: tuple[MeasurementKind, ...] = ("grade", "gleason-group", "gleason-score")
 TIME_CRITICAL_ADVICE = (
     "Time-critical: do not delay treatment. Please review within days, in parallel with treatment "
     "(for example an outside pathology consultation on the same blocks while treatment starts)."
@@ -271,7 +279,7 @@ def _belongs(resource: Json, patient_ref: str) -> bool:
     return resource.get("resourceType") in ("Specimen",) and not resource.get("subject")
 
 
-def _latest(record: PatientRecord, kinds: tuple[str, ...]) -> str:
+def _latest(record: PatientRecord, kinds: tuple[MeasurementKind, ...]) -> str:
     values = sorted(
         (m.when.isoformat() if m.when else "", m.value_text) for m in record.measurements if m.kind in kinds
     )

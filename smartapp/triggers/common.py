@@ -10,7 +10,7 @@ from functools import cache
 from typing import Any
 
 from fhirmaps import codes
-from fhirmaps.record import Action, Diagnosis, Measurement, Mention, PatientRecord, Report
+from fhirmaps.record import Action, Diagnosis, Measurement, Mention, PatientRecord, Report, ReportKind
 from smartapp.findings import Evidence, Fact, Review
 from smartapp.triggers import rules
 
@@ -118,7 +118,7 @@ def _terms_regex(terms: tuple[str, ...]) -> re.Pattern[str]:
     return re.compile(rf"(?<![\w-])({alternatives})(?![\w])", re.I)
 
 
-def reports(record: PatientRecord, ctx: Context, *kinds: str) -> list[Report]:
+def reports(record: PatientRecord, ctx: Context, *kinds: ReportKind) -> list[Report]:
     return [
         r
         for r in record.reports
@@ -130,7 +130,7 @@ def mentions(
     record: PatientRecord,
     ctx: Context,
     *labels: str,
-    kinds: tuple[str, ...] = (),
+    kinds: tuple[ReportKind, ...] = (),
     sections: Iterable[str] | None = None,
     asserted: bool = True,
 ) -> list[Mention]:
@@ -157,7 +157,7 @@ def evidence_for(items: Iterable[Diagnosis | Mention | Action]) -> list[Evidence
     return [Evidence.of(i.source) for i in items]
 
 
-def all_text(record: PatientRecord, ctx: Context, *kinds: str) -> str:
+def all_text(record: PatientRecord, ctx: Context, *kinds: ReportKind) -> str:
     return "\n".join(r.text for r in reports(record, ctx, *kinds))
 
 

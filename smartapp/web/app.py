@@ -17,6 +17,7 @@ from launch.crypto import TokenCipher
 from launch.discovery import Discovery
 from launch.http import create_http_client
 from launch.registry import Registry
+from launch.session_clients import SessionClients
 from launch.sessions import SessionStore
 from launch.tokens import TokenManager
 from smartapp.cds import routes as cds_routes
@@ -81,6 +82,7 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
         await migrate(engine)
         http = create_http_client(timeout=settings.fhir_timeout_seconds)
         discovery = Discovery(http, ttl_seconds=settings.discovery_ttl_seconds)
+        tokens = TokenManager(store, registry, discovery, http)
         app.state.services = AppServices(
             settings=settings,
             engine=engine,
@@ -88,7 +90,8 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
             registry=registry,
             discovery=discovery,
             store=store,
-            tokens=TokenManager(store, registry, discovery, http),
+            tokens=tokens,
+            fhir=SessionClients(http, tokens, registry, settings.fhir_max_concurrency),
             templates=templates(),
             results=ResultsCache(),
         )

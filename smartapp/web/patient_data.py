@@ -4,39 +4,18 @@ referral packet, so every route sees the same data the same way."""
 from __future__ import annotations
 
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from launch.fhir_client import FhirClient
-from launch.registry import Registration
 from launch.scopes import GrantedScopes
+from launch.session_clients import SessionClients
 from launch.sessions import LaunchSession
-from launch.tokens import SessionTokenSource
 from smartapp.engine import PatientNotInInput, Unavailable, evaluate_patient
 from smartapp.findings import DataIssue, PatientResult
 from smartapp.record_loader import PatientRecordSnapshot, load_patient_record
 from smartapp.web.errors import AppError
 
-if TYPE_CHECKING:
-    from smartapp.web.services import AppServices
 
-
-def fhir_client(services: AppServices, session: LaunchSession) -> FhirClient:
-    return FhirClient(
-        session.iss,
-        services.http,
-        SessionTokenSource(services.tokens, session.id),
-        max_concurrency=ehr_concurrency(
-            services.registry.get(session.iss), services.settings.fhir_max_concurrency
-        ),
-    )
-
-
-def ehr_concurrency(registration: Registration | None, app_default: int) -> int:
-    """Requests in flight to one EHR: the registry entry's `max_concurrency`, else the app's setting."""
-    return registration.concurrency(app_default) if registration else app_default
-
-
-async def load_snapshot(services: AppServices, session: LaunchSession) -> PatientRecordSnapshot:
+async def load_snapshot(clients: SessionClients, session: LaunchSession) -> PatientRecordSnapshot:
     if not session.patient:
         raise AppError(
             409,
@@ -45,10 +24,9 @@ async def load_snapshot(services: AppServices, session: LaunchSession) -> Patien
             "The EHR did not send a patient with this launch, so SecondLook has nothing to read.",
             "Open SecondLook from a patient's chart, or choose a patient in the standalone launch.",
         )
-    client = fhir_client(services, session)
-    registration = services.registry.get(session.iss)
+    registration = clients.registry.get(session.iss)
     return await load_patient_record(
-        client,
+        clients.client_for(session),
         session.patient,
         GrantedScopes.parse(session.granted_scope),
         required_categories=registration.required_categories if registration else None,

@@ -8,8 +8,8 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
+from launch.session_clients import SessionClients
 from launch.sessions import LaunchSession
 from smartapp.findings import PatientResult
 from smartapp.record_loader import PatientRecordSnapshot
@@ -20,9 +20,6 @@ TTL_SECONDS = 300.0
 # open after this reads the EHR again instead of showing the outage for five minutes.
 FAILED_TTL_SECONDS = 10.0
 MAX_ENTRIES = 256
-
-if TYPE_CHECKING:
-    from smartapp.web.services import AppServices
 
 
 @dataclass
@@ -35,12 +32,12 @@ class ResultsCache:
     def __init__(self) -> None:
         self._entries: dict[str, tuple[float, asyncio.Task[LaunchResults]]] = {}
 
-    def start(self, services: AppServices, session: LaunchSession) -> None:
+    def start(self, clients: SessionClients, session: LaunchSession) -> None:
         """Begin loading in the background (no-op when already loading or loaded)."""
-        self._task(services, session)
+        self._task(clients, session)
 
-    async def get(self, services: AppServices, session: LaunchSession) -> LaunchResults:
-        task = self._task(services, session)
+    async def get(self, clients: SessionClients, session: LaunchSession) -> LaunchResults:
+        task = self._task(clients, session)
         try:
             return await asyncio.shield(task)
         except Exception:
@@ -52,13 +49,13 @@ class ResultsCache:
         for key in [key for key in self._entries if key.split("|", 1)[0] == session_id]:
             del self._entries[key]
 
-    def _task(self, services: AppServices, session: LaunchSession) -> asyncio.Task[LaunchResults]:
+    def _task(self, clients: SessionClients, session: LaunchSession) -> asyncio.Task[LaunchResults]:
         now = time.monotonic()
         entry = self._entries.get(_key(session))
         if entry and now - entry[0] < _ttl(entry[1]):
             return entry[1]
         self._evict(now)
-        task = asyncio.get_running_loop().create_task(_load(services, session))
+        task = asyncio.get_running_loop().create_task(_load(clients, session))
         task.add_done_callback(_consume_exception)
         self._entries[_key(session)] = (now, task)
         return task
@@ -91,8 +88,8 @@ def _consume_exception(task: asyncio.Task[LaunchResults]) -> None:
         task.exception()
 
 
-async def _load(services: AppServices, session: LaunchSession) -> LaunchResults:
-    snapshot = await load_snapshot(services, session)
+async def _load(clients: SessionClients, session: LaunchSession) -> LaunchResults:
+    snapshot = await load_snapshot(clients, session)
     # The engine is CPU-bound: keep the event loop free for other requests.
     evaluation = await asyncio.to_thread(evaluate_snapshot, snapshot)
     return LaunchResults(snapshot, evaluation)

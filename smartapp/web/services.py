@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from launch.discovery import Discovery
 from launch.registry import Registry
+from launch.session_clients import SessionClients
 from launch.sessions import SessionStore
 from launch.tokens import TokenManager
 from smartapp.config import Settings
@@ -25,5 +26,7 @@ class AppServices:
     discovery: Discovery
     store: SessionStore
     tokens: TokenManager
+    # FHIR clients for launch sessions (http, tokens, registry and the app's concurrency setting).
+    fhir: SessionClients
     templates: Jinja2Templates
     results: ResultsCache

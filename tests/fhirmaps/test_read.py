@@ -1,7 +1,9 @@
+import ast
 import base64
 from datetime import date
+from pathlib import Path
 
-from fhirmaps import codes
+from fhirmaps import codes, read
 from fhirmaps.read import attachments_to_fetch, read_records
 from tests.fhirmaps.builders import bundle, condition, patient, report
 
@@ -278,3 +280,30 @@ def test_a_drug_sent_as_an_rxnorm_code_alone_is_named_and_counted_as_anticancer(
     [record] = read_records([patient(), order], as_of=date(2026, 3, 1))
     [action] = record.actions
     assert (action.name, action.antineoplastic) == ("pembrolizumab", True)
+
+
+def _types_map_dispatches_on() -> set[str]:
+    """The resource types `_map` compares `rtype` with: `rtype == "X"` and `rtype in _NAME`."""
+    module = ast.parse(Path(read.__file__).read_text(encoding="utf-8"))
+    [function] = [n for n in module.body if isinstance(n, ast.FunctionDef) and n.name == "_map"]
+    found: set[str] = set()
+    for node in ast.walk(function):
+        if not (
+            isinstance(node, ast.Compare) and isinstance(node.left, ast.Name) and node.left.id == "rtype"
+        ):
+            continue
+        for op, right in zip(node.ops, node.comparators, strict=True):
+            if isinstance(op, ast.Eq) and isinstance(right, ast.Constant):
+                found.add(right.value)
+            elif isinstance(op, ast.In) and isinstance(right, ast.Name):
+                found.update(getattr(read, right.id))
+            else:
+                raise AssertionError(
+                    f"_map compares rtype in a way this test does not read: {ast.unparse(node)}"
+                )
+    return found
+
+
+def test_patient_types_are_exactly_the_types_map_reads() -> None:
+    # PATIENT_TYPES is what the read plan and the screening read list are checked against.
+    assert _types_map_dispatches_on() == read.PATIENT_TYPES

@@ -25,6 +25,7 @@ from .fakes import wait_until
 REDIRECT = "https://app.example.org/callback"
 NONCE = "browser-nonce-1"
 GRANTED = "launch openid fhirUser patient/Patient.r patient/Condition.rs"
+READS = (("Patient", "r"), ("Condition", "rs"))
 
 
 def query(url: str) -> dict[str, str]:
@@ -42,6 +43,7 @@ async def begin(
         launch=launch,
         redirect_uri=REDIRECT,
         browser_nonce=NONCE,
+        reads=READS,
     )
     assert url.startswith(ehr.server.url_for("/auth/authorize") + "?")
     return query(url)
@@ -91,6 +93,7 @@ async def test_unregistered_issuer_makes_no_request(
             launch="L",
             redirect_uri=REDIRECT,
             browser_nonce=NONCE,
+            reads=READS,
         )
     assert caught.value.error == "unregistered_issuer"
     assert ehr.server.log == []
@@ -109,6 +112,7 @@ async def test_oversized_launch_parameters_are_refused_before_any_request(
                 launch=launch,
                 redirect_uri=REDIRECT,
                 browser_nonce=NONCE,
+                reads=READS,
             )
         assert caught.value.error == "invalid_request" and "2,048" in caught.value.description
     assert ehr.server.log == []
@@ -120,6 +124,7 @@ async def test_oversized_launch_parameters_are_refused_before_any_request(
         launch="L" * 2048,
         redirect_uri=REDIRECT,
         browser_nonce=NONCE,
+        reads=READS,
     )
     assert url.startswith(ehr.base.rsplit("/", 1)[0])
 

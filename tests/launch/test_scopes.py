@@ -1,15 +1,15 @@
 from __future__ import annotations
 
+from launch import scopes as launch_scopes
 from launch.discovery import SmartConfiguration
 from launch.registry import Registration
-from launch.scopes import GrantedScopes, requested_scopes
+from launch.scopes import GrantedScopes
 
+# What an app reads; SecondLook's own read plan is pinned in tests/test_read_plan.py.
+READS = (("Patient", "r"), ("Condition", "rs"), ("Binary", "r"), ("Observation", "rs"))
 DEFAULT_V2 = (
-    "launch openid fhirUser online_access patient/Patient.r patient/Condition.rs patient/DiagnosticReport.rs "
-    "patient/DocumentReference.rs patient/Binary.r patient/Observation.rs patient/Procedure.rs "
-    "patient/MedicationRequest.rs patient/MedicationAdministration.rs patient/ServiceRequest.rs "
-    "patient/CarePlan.rs patient/Coverage.rs patient/Specimen.rs patient/AllergyIntolerance.rs "
-    "patient/MedicationStatement.rs patient/Practitioner.r patient/PractitionerRole.rs patient/Organization.r"
+    "launch openid fhirUser online_access patient/Patient.r patient/Condition.rs patient/Binary.r "
+    "patient/Observation.rs"
 )
 
 
@@ -23,6 +23,14 @@ def config(*capabilities: str) -> SmartConfiguration:
 
 def reg(**fields: object) -> Registration:
     return Registration.model_validate({"iss": "https://e.example.org", "client_id": "c", **fields})
+
+
+def requested_scopes(
+    registration: Registration, config: SmartConfiguration, standalone: bool, *, user_level: bool = False
+) -> str:
+    return launch_scopes.requested_scopes(
+        registration, config, standalone, reads=READS, user_level=user_level
+    )
 
 
 def test_default_v2_request() -> None:
@@ -119,7 +127,7 @@ def test_empty_grant() -> None:
 def test_user_level_sign_in_asks_for_identity_and_user_reads_only() -> None:
     scopes = requested_scopes(reg(), config(), standalone=True, user_level=True).split()
     assert scopes[:3] == ["openid", "fhirUser", "online_access"]
-    assert "user/Patient.r" in scopes and "user/DiagnosticReport.rs" in scopes
+    assert "user/Patient.r" in scopes and "user/Observation.rs" in scopes
     assert not [s for s in scopes if s.startswith(("patient/", "launch"))]
     v1 = requested_scopes(reg(scope_syntax="v1"), config(), standalone=True, user_level=True).split()
     assert "user/Condition.read" in v1 and not [s for s in v1 if s.startswith("patient/")]

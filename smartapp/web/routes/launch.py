@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from launch.flow import begin_launch, complete_launch
+from smartapp.read_plan import SCOPE_READS
 from smartapp.web.deps import Services
 from smartapp.web.errors import AppError
 from smartapp.web.security import (
@@ -41,6 +42,7 @@ async def _redirect_to_authorize(
         launch=launch,
         redirect_uri=services.settings.redirect_uri,
         browser_nonce=nonce,
+        reads=SCOPE_READS,
         user_level=user_level,
     )
     response = RedirectResponse(url, status_code=302)
@@ -127,7 +129,7 @@ async def callback(request: Request, services: Services) -> Response:
     )
     if session.patient:
         # Start reading the record now; the browser is still following the redirect.
-        services.results.start(services, session)
+        services.results.start(services.fhir, session)
         target = f"/s/{session.id}/"
     else:
         # No patient in context: a coordinator signing in; the worklist checks who it is.

@@ -37,7 +37,6 @@ from smartapp.packet.writeback import send_blocker, send_packet
 from smartapp.web.csrf import check_csrf, csrf_token
 from smartapp.web.deps import Services, SmartSession
 from smartapp.web.errors import AppError
-from smartapp.web.patient_data import fhir_client
 from smartapp.web.security import launch_frame_csp
 from smartapp.web.services import AppServices
 
@@ -72,7 +71,7 @@ async def current_packet(services: AppServices, session: LaunchSession) -> Store
         return stored
     # The launch's record and findings, as the findings screen read them: no second read of the
     # EHR, and the packet's reasons are the findings the clinician saw.
-    results = await services.results.get(services, session)
+    results = await services.results.get(services.fhir, session)
     snapshot = results.snapshot
     unavailable: dict[str, str] = {}
     for gap in snapshot.gaps:
@@ -388,7 +387,7 @@ async def send_current(services: AppServices, session: LaunchSession) -> dict[st
         raise AppError(409, "send_not_allowed", "The packet cannot be sent to the EHR", blocker)
     pdf = await asyncio.to_thread(render_pdf, stored.packet)
     try:
-        receipt = await send_packet(fhir_client(services, session), stored.packet, pdf, now=now_iso())
+        receipt = await send_packet(services.fhir.client_for(session), stored.packet, pdf, now=now_iso())
     except FhirError as exc:
         raise AppError(
             502,

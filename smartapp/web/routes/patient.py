@@ -25,7 +25,7 @@ async def patient_page(request: Request, services: Services, session: SmartSessi
     if not session.patient:
         # Signed in without a patient (a coordinator who has not opened one yet): the worklist.
         return RedirectResponse(f"/s/{session.id}/worklist", status_code=303)
-    services.results.start(services, session)
+    services.results.start(services.fhir, session)
     response = services.templates.TemplateResponse(request, "patient.html", {"session": session})
     response.headers["Content-Security-Policy"] = launch_frame_csp(
         services.registry, services.settings, session.iss
@@ -39,7 +39,7 @@ async def results_fragment(
 ) -> Response:
     """The findings as an HTML fragment for the page's script, or (page=1, no-script browsers)
     as a whole page."""
-    results = await services.results.get(services, session)
+    results = await services.results.get(services.fhir, session)
     actions = await list_actions(services.engine, session.iss, session.patient or "")
     referrals = await patient_referrals(services.engine, session.iss, f"Patient/{session.patient}")
     reports = await outside_report.for_packets(services.engine, [stored.packet.id for stored, _ in referrals])
@@ -73,7 +73,7 @@ async def results_fragment(
 async def record(services: Services, session: SmartSession) -> RecordSummary:
     """What was read for the launch's patient: counts by type and category, and every gap
     (denied scope, failed search, unreadable report text) with what it means."""
-    results = await services.results.get(services, session)
+    results = await services.results.get(services.fhir, session)
     return RecordSummary.model_validate(record_summary(session, results.snapshot))
 
 
@@ -81,7 +81,7 @@ async def record(services: Services, session: SmartSession) -> RecordSummary:
 async def findings(services: Services, session: SmartSession) -> FindingsResponse:
     """Second-opinion findings for the launch's patient (design-brief schema, one patient), plus
     the clinicians' dismissals and added findings for that patient."""
-    results = await services.results.get(services, session)
+    results = await services.results.get(services.fhir, session)
     actions = await list_actions(services.engine, session.iss, session.patient or "")
     return FindingsResponse(
         patients=[with_decisions(results.evaluation, actions)],

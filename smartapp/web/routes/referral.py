@@ -72,7 +72,7 @@ async def user_name(services: AppServices, session: LaunchSession, stored: Store
         return ""
     if stored.packet.sender.reference == user and stored.packet.sender.name:
         return stored.packet.sender.name
-    results = await services.results.get(services, session)
+    results = await services.results.get(services.fhir, session)
     return intake.sender(results.snapshot.resources, user)[0].name
 
 

@@ -37,7 +37,7 @@ async def source_view(
     finding: str | None = None,
     e: int = 0,
 ) -> Response:
-    results = await services.results.get(services, session)
+    results = await services.results.get(services.fhir, session)
     resource = find_resource(results.snapshot, rtype, rid)
     if resource is None:
         raise _not_found(f"{rtype}/{rid}")
@@ -75,7 +75,7 @@ def safe_media_type(declared: str) -> str:
 async def source_attachment(
     services: Services, session: SmartSession, rtype: str, rid: str, index: int
 ) -> Response:
-    results = await services.results.get(services, session)
+    results = await services.results.get(services.fhir, session)
     resource = find_resource(results.snapshot, rtype, rid)
     attachments = attachments_of(resource) if resource else []
     if not 0 <= index < len(attachments):

@@ -19,7 +19,6 @@ from smartapp.web.csrf import check_csrf, csrf_token
 from smartapp.web.deps import Services
 from smartapp.web.errors import AppError
 from smartapp.web.labels import TRIGGER_LABELS, URGENCY_LABELS
-from smartapp.web.patient_data import fhir_client
 from smartapp.web.security import SESSION_COOKIE_PREFIX, launch_frame_csp
 from smartapp.worklist import queries
 from smartapp.worklist.access import (
@@ -108,7 +107,7 @@ async def get_coordinator(request: Request, services: Services, sid: SID) -> Coo
     if not allowed and registration.worklist_roles:
         if decision is None or decision["actor"] != actor:
             try:
-                allowed = await has_allowed_role(registration, actor, fhir_client(services, session))
+                allowed = await has_allowed_role(registration, actor, services.fhir.client_for(session))
             except FhirError as exc:
                 log.info("worklist_role_lookup_failed", status=exc.status)
                 raise AppError(
@@ -266,7 +265,7 @@ async def open_patient(
     check_csrf(request, session.id, csrf)
     entry = await _entry(services, coordinator, patient)
     try:
-        await fhir_client(services, session).read("Patient", entry.patient_id)
+        await services.fhir.client_for(session).read("Patient", entry.patient_id)
     except FhirError as exc:
         denied = isinstance(exc, FhirAuthError) or exc.status in (401, 403)
         await audit(
