@@ -9,13 +9,11 @@ from authlib.common.security import is_secure_transport
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from . import bulk_routes, fhir_api
-from .auth_routes import build_auth_routes
+from . import auth_routes, bulk_routes, ehr_pages, fhir_api
 from .authorization_server import SmartAuthorizationServer, generate_signing_key, register_demo_clients
 from .bulk_export import ExportManager
 from .config import DemoEhrConfig
 from .date_shift import days_to, shift_resource
-from .ehr_pages import build_ehr_pages
 from .fhir_responses import FhirRefusal, refusal_response
 from .groups import add_demo_groups
 from .large_patient import build_large_patient
@@ -24,6 +22,9 @@ from .resource_store import ResourceStore, load_patients_dir
 from .runtime import DemoEhr
 from .staff import add_demo_staff
 from .synthetic import add_population
+
+# In this order: the Bulk Data routes come before the generic /fhir/{type}/{id} routes.
+ROUTERS = (auth_routes.router, bulk_routes.router, fhir_api.router, ehr_pages.router)
 
 
 class LatencyMiddleware:
@@ -80,9 +81,7 @@ def create_demo_ehr(config: DemoEhrConfig) -> FastAPI:
         exception_handlers={FhirRefusal: refusal_response},
     )
     app.state.demo_ehr = ehr  # reached by the routes through deps.py
-    app.include_router(build_auth_routes(ehr))
-    app.include_router(bulk_routes.router)  # before the generic /fhir/{type}/{id} routes
-    app.include_router(fhir_api.router)
-    app.include_router(build_ehr_pages(ehr))
+    for router in ROUTERS:
+        app.include_router(router)
     app.add_middleware(LatencyMiddleware, latency_ms=config.latency_ms)
     return app

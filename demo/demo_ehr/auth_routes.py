@@ -19,11 +19,14 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from .backend_auth import prefetch_jwks
+from .deps import AuthServer, Config, Ehr
 from .discovery import openid_configuration, smart_configuration
 from .records import LaunchContext, PendingConsent, new_id
 from .runtime import DemoEhr, render, render_error
 from .scopes import split_scope
 from .starlette_adapter import ParsedRequest, parse_request
+
+router = APIRouter()
 
 
 def _as_response(response: Any) -> Response:
@@ -116,36 +119,36 @@ def finish_consent(ehr: DemoEhr, form: list[tuple[str, str]]) -> Response:
     return response
 
 
-def build_auth_routes(ehr: DemoEhr) -> APIRouter:
-    router = APIRouter()
+@router.get("/fhir/.well-known/smart-configuration")
+async def smart_config(config: Config) -> dict[str, Any]:
+    return smart_configuration(config)
 
-    @router.get("/fhir/.well-known/smart-configuration")
-    async def smart_config() -> dict[str, Any]:
-        return smart_configuration(ehr.config)
 
-    @router.get("/fhir/.well-known/openid-configuration")
-    async def openid_config() -> dict[str, Any]:
-        return openid_configuration(ehr.config)
+@router.get("/fhir/.well-known/openid-configuration")
+async def openid_config(config: Config) -> dict[str, Any]:
+    return openid_configuration(config)
 
-    @router.get("/auth/jwks")
-    async def jwks() -> dict[str, Any]:
-        return {"keys": [ehr.server.key.as_dict(private=False)]}
 
-    @router.api_route("/auth/authorize", methods=["GET", "POST"], include_in_schema=False)
-    async def authorize(request: Request) -> Response:
-        return begin_consent(ehr, await parse_request(request, ehr.config.origin))
+@router.get("/auth/jwks")
+async def jwks(server: AuthServer) -> dict[str, Any]:
+    return {"keys": [server.key.as_dict(private=False)]}
 
-    @router.post("/auth/consent", include_in_schema=False)
-    async def consent(request: Request) -> Response:
-        form = await request.form()
-        return finish_consent(ehr, [(k, v) for k, v in form.multi_items() if isinstance(v, str)])
 
-    @router.post("/auth/token")
-    async def token(request: Request) -> Response:
-        parsed = await parse_request(request, ehr.config.origin)
-        await prefetch_jwks(ehr.memory, dict(parsed.form))
-        response: Response = ehr.server.create_token_response(parsed)
-        response.headers["Cache-Control"] = "no-store"
-        return response
+@router.api_route("/auth/authorize", methods=["GET", "POST"], include_in_schema=False)
+async def authorize(request: Request, ehr: Ehr) -> Response:
+    return begin_consent(ehr, await parse_request(request, ehr.config.origin))
 
-    return router
+
+@router.post("/auth/consent", include_in_schema=False)
+async def consent(request: Request, ehr: Ehr) -> Response:
+    form = await request.form()
+    return finish_consent(ehr, [(k, v) for k, v in form.multi_items() if isinstance(v, str)])
+
+
+@router.post("/auth/token")
+async def token(request: Request, ehr: Ehr) -> Response:
+    parsed = await parse_request(request, ehr.config.origin)
+    await prefetch_jwks(ehr.memory, dict(parsed.form))
+    response: Response = ehr.server.create_token_response(parsed)
+    response.headers["Cache-Control"] = "no-store"
+    return response
