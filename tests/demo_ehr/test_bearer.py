@@ -1,20 +1,24 @@
 """One bearer check for every FHIR and Bulk Data route: without a token, with an unknown or expired
 one, and with a token for another patient, each route refuses the same way. The route table is
-checked against the app's own routes, so a new route cannot skip the check unnoticed."""
+checked against the app's own routes, each of which must take the one bearer dependency, so a new
+route cannot skip the check unnoticed."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx2
 import pytest
-from demo_ehr import create_demo_ehr
+from demo_ehr.app import ROUTERS
+from demo_ehr.bearer import get_grant
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
 
-from .conftest import REDIRECT_URI, RunningEhr, demo_config, run_demo_ehr
+from .conftest import REDIRECT_URI, RunningEhr, run_demo_ehr
 from .smart_flow import ehr_launch_token
 
 LOGIN_REQUIRED = {
@@ -132,16 +136,29 @@ def expired(client: httpx2.Client) -> Iterator[tuple[RunningEhr, dict[str, str]]
         yield short, bearer(token["access_token"])
 
 
-@pytest.mark.filterwarnings("ignore:Duplicate Operation ID")  # GET and POST kick-offs share a function
-def test_the_table_names_every_protected_route() -> None:
-    schema = create_demo_ehr(demo_config("http://127.0.0.1:9")).openapi()
-    declared = {
-        (method.upper(), path)
-        for path, operations in schema["paths"].items()
-        if path.startswith("/fhir")
-        for method in operations
+def protected_routes() -> dict[tuple[str, str], APIRoute]:
+    """(method, path) -> route, for every non-public route under /fhir the demo EHR serves."""
+    routes = {
+        (method, route.path): route
+        for router in ROUTERS
+        for route in router.routes
+        if isinstance(route, APIRoute) and route.path.startswith("/fhir")
+        for method in route.methods
     }
-    assert declared - PUBLIC_ROUTES == {(call.method, call.route) for call in CALLS}
+    return {key: route for key, route in routes.items() if key not in PUBLIC_ROUTES}
+
+
+def depends_on(dependant: Dependant, call: Callable[..., Any]) -> bool:
+    return any(item.call is call or depends_on(item, call) for item in dependant.dependencies)
+
+
+def test_the_table_names_every_protected_route() -> None:
+    assert set(protected_routes()) == {(call.method, call.route) for call in CALLS}
+
+
+def test_every_protected_route_takes_the_bearer_grant() -> None:
+    for key, route in protected_routes().items():
+        assert depends_on(route.dependant, get_grant), key
 
 
 def assert_login_required(response: httpx2.Response) -> None:
