@@ -9,14 +9,12 @@ from authlib.common.security import is_secure_transport
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .auth_routes import build_auth_routes
+from . import auth_routes, bulk_routes, ehr_pages, fhir_api
 from .authorization_server import SmartAuthorizationServer, generate_signing_key, register_demo_clients
 from .bulk_export import ExportManager
-from .bulk_routes import build_bulk_routes
 from .config import DemoEhrConfig
 from .date_shift import days_to, shift_resource
-from .ehr_pages import build_ehr_pages
-from .fhir_api import build_fhir_api
+from .fhir_responses import FhirRefusal, refusal_response
 from .groups import add_demo_groups
 from .large_patient import build_large_patient
 from .records import MemoryStore
@@ -24,6 +22,9 @@ from .resource_store import ResourceStore, load_patients_dir
 from .runtime import DemoEhr
 from .staff import add_demo_staff
 from .synthetic import add_population
+
+# In this order: the Bulk Data routes come before the generic /fhir/{type}/{id} routes.
+ROUTERS = (auth_routes.router, bulk_routes.router, fhir_api.router, ehr_pages.router)
 
 
 class LatencyMiddleware:
@@ -72,11 +73,15 @@ def create_demo_ehr(config: DemoEhrConfig) -> FastAPI:
         server=server,
         exports=ExportManager(config, resources),
     )
-    app = FastAPI(title="SecondLook demo EHR", docs_url=None, redoc_url=None, openapi_url=None)
-    app.state.demo_ehr = ehr
-    app.include_router(build_auth_routes(ehr))
-    app.include_router(build_bulk_routes(ehr))  # before the generic /fhir/{type}/{id} routes
-    app.include_router(build_fhir_api(ehr))
-    app.include_router(build_ehr_pages(ehr))
+    app = FastAPI(
+        title="SecondLook demo EHR",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        exception_handlers={FhirRefusal: refusal_response},
+    )
+    app.state.demo_ehr = ehr  # reached by the routes through deps.py
+    for router in ROUTERS:
+        app.include_router(router)
     app.add_middleware(LatencyMiddleware, latency_ms=config.latency_ms)
     return app

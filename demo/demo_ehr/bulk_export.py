@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import DemoEhrConfig
+from .fhir_responses import FhirRefusal
 from .records import new_id
 from .resource_store import ResourceStore
 from .scopes import Access
@@ -36,14 +37,8 @@ JOB_TTL = 3600.0
 Resource = dict[str, Any]
 
 
-class ExportRefused(Exception):
+class ExportRefused(FhirRefusal):
     """A kick-off the server refuses, with the HTTP status and OperationOutcome text to answer."""
-
-    def __init__(self, status: int, code: str, message: str):
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
 
 
 @dataclass

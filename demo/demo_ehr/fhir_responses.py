@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from starlette.requests import Request
 from starlette.responses import Response
 
 FHIR_JSON = "application/fhir+json"
@@ -28,6 +29,21 @@ def outcome(code: str, diagnostics: str, severity: str = "error") -> Resource:
 def fhir_error(status: int, code: str, diagnostics: str) -> FhirResponse:
     headers = {"WWW-Authenticate": 'Bearer realm="demo-ehr"'} if status == 401 else None
     return FhirResponse(outcome(code, diagnostics), status_code=status, headers=headers)
+
+
+class FhirRefusal(Exception):
+    """A request refused with an HTTP status and an OperationOutcome; routes and their dependencies
+    raise it, and `refusal_response` answers it."""
+
+    def __init__(self, status: int, code: str, message: str):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+async def refusal_response(request: Request, exc: FhirRefusal) -> Response:
+    return fhir_error(exc.status, exc.code, exc.message)
 
 
 def searchset(

@@ -60,16 +60,6 @@ def known_type(ehr: DemoEhr, rtype: str) -> bool:
     return rtype in COMMON_TYPES or ehr.resources.has_type(rtype)
 
 
-def authenticate(ehr: DemoEhr, authorization: str | None) -> Access | None:
-    scheme, _, value = (authorization or "").partition(" ")
-    if scheme.lower() != "bearer" or not value:
-        return None
-    token = ehr.memory.access_tokens.get(value.strip())
-    if token is None or token.revoked or token.expires_at <= time.time():
-        return None
-    return Access.from_scope(token.scope, token.context.patient_id)
-
-
 def visible(ehr: DemoEhr, access: Access, resource: Resource, permission: str) -> bool:
     rtype, rid = str(resource["resourceType"]), str(resource["id"])
     if not access.patient_restricted(rtype, permission):

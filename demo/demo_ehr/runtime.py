@@ -1,4 +1,5 @@
-"""The live parts of one demo EHR instance, shared by its routers."""
+"""The live parts of one demo EHR instance (kept in its `app.state`, reached by the routes through
+`deps.py`) and the HTML pages it renders."""
 
 from __future__ import annotations
 
