@@ -113,7 +113,7 @@ async def reason_offers(
     """For a draft: findings new since the draft and findings dismissed since, to add or remove."""
     if stored.packet.status != "draft":
         return None
-    results = await services.results.get(services, session)
+    results = await services.results.get(services.fhir, session)
     actions = await list_actions(services.engine, session.iss, session.patient or "")
     return decisions.offers(stored.packet, results.evaluation.findings, actions)
 
@@ -327,7 +327,7 @@ async def save_form(request: Request, services: Services, session: SmartSession,
     action = fields.get("action", "")
     if action.startswith("offer:") and updated.status == "draft":
         # Adding a new finding or removing a dismissed one saves the form's edits with it.
-        results = await services.results.get(services, session)
+        results = await services.results.get(services.fhir, session)
         actions = await list_actions(services.engine, session.iss, session.patient or "")
         updated = (
             decisions.take_offer(updated, action.removeprefix("offer:"), results.evaluation.findings, actions)
