@@ -214,6 +214,9 @@ def _action(
     reason_codes = tuple(c for cc in as_list(status_reason) for c in codes_of(cc))
     reason_words = concepts_text(status_reason) if not isinstance(status_reason, str) else status_reason
     text = " ".join(t for t in (name, extra, notes) if t).strip()
+    # A named drug is what its name says: its instructions may name another drug ("adrenal
+    # replacement during mitotane") without making it anticancer treatment.
+    identity = name if rtype.startswith("Medication") and name else text
     return Action(
         source=Source(ref or ref_of(resource), path, name or extra[:120], when=start or scheduled or end),
         resource_type=rtype,
@@ -230,7 +233,7 @@ def _action(
         reason_text=reason_text,
         categories=tuple(c for cc in as_list(resource.get("category")) for c in codes_of(cc)),
         note=" ".join(t for t in (extra, notes) if t).strip(),
-        antineoplastic=_antineoplastic(text) or bool(rxnorm_antineoplastic(list(code_list))),
+        antineoplastic=_antineoplastic(identity) or bool(rxnorm_antineoplastic(list(code_list))),
         intent_extension=intent_ext,
         requester=requester_type(resource),
     )

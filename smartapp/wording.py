@@ -163,9 +163,11 @@ def plain_name(name: str) -> str:
 
 
 def drug_name(name: str) -> str:
-    """'fluorouracil 2400 mg/m2 IV' -> 'fluorouracil'; 'Cabozantinib 40 mg tablet' -> 'cabozantinib'."""
+    """'fluorouracil 2400 mg/m2 IV' -> 'fluorouracil'; 'Cabozantinib 40 mg tablet' -> 'cabozantinib';
+    'BCG live (TICE BCG) 50 mg' -> 'BCG live (TICE BCG)': a word of up to four capitals is an acronym."""
+    original = _SEMANTIC_TAG.sub("", name).strip().split()
     words = []
-    for word in plain_name(name).split():
+    for index, word in enumerate(plain_name(name).split()):
         if any(ch.isdigit() for ch in word) or word.lower() in (
             "injection",
             "tablet",
@@ -175,9 +177,15 @@ def drug_name(name: str) -> str:
             "solution",
         ):
             break
-        words.append(word)
+        source = original[index] if index < len(original) else word
+        bare = source.strip("()")
+        words.append(source if bare.isalpha() and bare.isupper() and len(bare) <= 4 else word)
     found = " ".join(words) or name
-    return found.lower() if not found.isupper() else found
+    if found.isupper():
+        return found
+    return " ".join(
+        w if w.strip("()").isupper() and len(w.strip("()")) <= 4 else w.lower() for w in found.split()
+    )
 
 
 def mid_sentence(text: str) -> str:

@@ -79,3 +79,12 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def test_drug_names_keep_acronyms_and_lose_doses() -> None:
+    from smartapp.wording import drug_name
+
+    assert drug_name("BCG live (TICE BCG) 50 mg intravesical") == "BCG live (TICE BCG)"
+    assert drug_name("MITOTANE 500 MG PO TABS") == "mitotane"
+    assert drug_name("BCG") == "BCG" and drug_name("R-CHOP") == "R-CHOP"
+    assert drug_name("Cabozantinib 40 mg tablet") == "cabozantinib"

@@ -3,6 +3,7 @@ stop for no response, recurrence/relapse)."""
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 from fhirmaps import codes
@@ -40,8 +41,41 @@ _WEAK = {
     "new lesions",
     "progressed",
     "progression",
+    "new enhancing",
 }
 _IMAGING_SECTIONS = frozenset({"diagnosis", "body", "comment", "addendum", "findings"})
+
+
+def tumor_clause(sentence: str, phrase: str) -> str | None:
+    """A weak progression word with the tumor it is about, as the report says it: "progression of
+    osseous metastatic disease", "enlarging liver lesion" (never a cut word); None when the tumor
+    word does not follow the phrase closely."""
+    start = sentence.lower().find(phrase.lower())
+    if start < 0:
+        return None
+    rest = sentence[start + len(phrase) :]
+    tumor = rules.pattern(SPEC.id, "tumor_words").search(rest)
+    if tumor is None or tumor.start() > 60 or re.search(r"[.;:]", rest[: tumor.start()]):
+        return None
+    end = tumor.end()
+    while end < len(rest) and rest[end].isalpha():
+        end += 1
+    following = re.match(r"\s+([A-Za-z]+)", rest[end:])  # "metastatic disease", "liver lesion"
+    if following and rules.pattern(SPEC.id, "tumor_words").match(following.group(1)):
+        end += following.end()
+    return mid_sentence(calm(sentence[start : start + len(phrase) + end]))
+
+
+def pseudoprogression_raised(text: str) -> bool:
+    """The report raises pseudoprogression or flare as possible: a sentence names it and does not
+    rule it out ("so flare is not a consideration" rules it out; "cannot be excluded" does not)."""
+    named = rules.pattern(SPEC.id, "pseudoprogression")
+    denied = rules.pattern(SPEC.id, "pseudoprogression_denied")
+    open_question = rules.pattern(SPEC.id, "pseudoprogression_possible")
+    for part in re.split(r"(?<=[.;!?])\s+|\n+", text):
+        if named.search(part) and (open_question.search(part) or not denied.search(part)):
+            return True
+    return False
 
 
 def regimen_name(names: list[str]) -> str:
@@ -52,7 +86,8 @@ def regimen_name(names: list[str]) -> str:
         if all(any(d.split()[0] in w for w in words) for d in drugs):
             rest = [w for w in words if not any(d.split()[0] in w for d in drugs) and w not in modulators]
             return "-".join([name, *rest])
-    return "-".join(words)
+    # Leucovorin modulates fluorouracil: it names the regimen only when nothing else does.
+    return "-".join([w for w in words if w.lower() not in modulators] or words)
 
 
 def line_before(given: list[Action], when: date | None, ctx: Context) -> list[str]:
@@ -67,7 +102,7 @@ def line_before(given: list[Action], when: date | None, ctx: Context) -> list[st
             continue
         key = a.name.split()[0].lower()
         if key not in first or began < first[key][0]:
-            first[key] = (began, a.name.split()[0].lower())
+            first[key] = (began, a.name.split()[0])  # drug_name decides its case later
     if not first:
         return []
     last = max(d for d, _ in first.values())
@@ -176,7 +211,7 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
                 or r.when <= start
                 or not current(r.when)
                 or rules.pattern(SPEC.id, "baseline_scan").search(r.title)
-                or rules.pattern(SPEC.id, "pseudoprogression").search(r.text)
+                or pseudoprogression_raised(r.text)
             ):
                 continue
             has_impression = (
@@ -208,8 +243,7 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
                         )
                         evidence += [stated[1], Evidence.of(m.source)]
                         break
-                    if tumor.group(0).lower() not in said.lower():
-                        said = f"{said} {tumor.group(0).lower()}"
+                    said = tumor_clause(m.raw.sentence, m.raw.text) or said
                 signals.append((r.when, f"{calm(r.title) or 'imaging'} {us_date(r.when)} shows {said}"))
                 evidence.append(Evidence.of(m.source))
                 break

@@ -1,3 +1,8 @@
+from __future__ import annotations
+
+import pytest
+
+from smartapp.triggers.not_responding import pseudoprogression_raised, tumor_clause
 from tests.fhirmaps.builders import SNOMED, cc, condition, medication, observation, report
 from tests.triggers.engine_helpers import fired, run
 
@@ -202,3 +207,44 @@ def test_stated_numbers_that_are_not_an_earlier_size_do_not_fire() -> None:
     assert "not-responding" not in fired(
         CRC, FOLFOX, _ct("Pleural effusion increased from 1.0 cm to 3.0 cm.")
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "raised"),
+    [
+        ("Findings may represent flare phenomenon.", True),
+        ("Increased uptake, likely flare.", True),
+        ("Pseudoprogression cannot be excluded.", True),
+        ("Flare is not excluded.", True),
+        ("More than 15 months after starting androgen deprivation, so flare is not a consideration.", False),
+        ("Progression rather than pseudoprogression.", False),
+        ("No flare.", False),
+        ("New liver lesions. No bone flare; the uptake is new disease.", False),
+    ],
+)
+def test_pseudoprogression_counts_only_when_the_report_leaves_it_open(text: str, raised: bool) -> None:
+    assert pseudoprogression_raised(text) is raised
+
+
+@pytest.mark.parametrize(
+    ("sentence", "phrase", "clause"),
+    [
+        (
+            "Progression of osseous metastatic disease with four new lesions since 08/03/2025.",
+            "Progression",
+            "progression of osseous metastatic disease",
+        ),
+        ("The enlarging liver lesion now measures 3 cm.", "enlarging", "enlarging liver lesion"),
+        (
+            "New enhancing bladder wall masses at the dome.",
+            "New enhancing",
+            "new enhancing bladder wall masses",
+        ),
+        ("Enlarging pleural effusion.", "Enlarging", None),
+        ("Progression; the nodes are stable.", "Progression", None),
+    ],
+)
+def test_a_weak_word_is_quoted_with_the_tumor_it_is_about(
+    sentence: str, phrase: str, clause: str | None
+) -> None:
+    assert tumor_clause(sentence, phrase) == clause
