@@ -23,6 +23,7 @@ from fhirmaps.elements import (
     status_code,
 )
 from fhirmaps.narrative import Attachments, binary_key
+from fhirmaps.narrative_budget import within_budget
 from fhirmaps.observations import read_observation
 from fhirmaps.r4b import validation_problem
 from fhirmaps.record import ACTION_TYPES, Diagnosis, Mention, PatientRecord, Report, Source
@@ -187,7 +188,7 @@ def read_record(
             record.data_issues.append(
                 {"resource": ref_of(resource), "reason": f"could not be read ({type(exc).__name__}); ignored"}
             )
-    _attach_mentions(record, chunks)
+    _attach_mentions(record, within_budget(chunks, record.data_issues))
     record.data_issues.sort(key=lambda i: (i["resource"], i["reason"]))
     return record
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from fhirmaps import narrative_budget
 from fhirmaps.context import PIECE_CHARS, analyze
 from fhirmaps.read import read_records
 from fhirmaps.reports import DOCUMENT_CHARS
@@ -95,3 +96,53 @@ def test_random_bytes_labelled_text_never_yield_a_finding() -> None:
         [result] = evaluate_resources([bundle(patient(), resource)], as_of=AS_OF)
         assert result.findings == [] and result.time_critical is None, i
         assert any("binary" in d.reason for d in result.data_issues), i
+
+
+REQUEST = "Patient requests a second opinion at a sarcoma center before any surgery."
+FILLER = " Vital signs stable; tolerating diet; ambulating independently."
+
+
+def _record_of_documents(older_note: str) -> list[dict[str, Any]]:
+    return [
+        bundle(
+            patient(),
+            report("path", "FINAL DIAGNOSIS: Chordoma of the sacrum.", date="2025-03-01"),
+            report(
+                "ct", "IMPRESSION: Sacral mass, unchanged." + FILLER * 5, kind="imaging", date="2026-01-05"
+            ),
+            note("newer", "Follow-up visit." + FILLER * 10, date="2026-02-10"),
+            note("older", older_note, date="2025-06-01"),
+        )
+    ]
+
+
+def test_documents_beyond_the_record_budget_are_named_and_not_assessed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    resources = _record_of_documents(REQUEST + FILLER * 10)
+    [unbounded] = evaluate_resources(resources, as_of=AS_OF)
+    assert unbounded.finding("patient-request") is not None  # the older note is what it reads
+
+    # Room for the pathology report, the imaging report and the newer note, not the older note.
+    monkeypatch.setattr(narrative_budget, "RECORD_CHARS", 1_500)
+    [record] = read_records(resources, as_of=AS_OF)
+    older = next(r for r in record.reports if r.reference.endswith("/older"))
+    assert older.text == "" and older.mentions == []
+    assert all(r.text for r in record.reports if not r.reference.endswith("/older"))
+    [result] = evaluate_resources(resources, as_of=AS_OF)
+    assert result.finding("patient-request") is None
+    assert result.finding("rare-cancer") is not None
+    [cut] = [i for i in result.data_issues if i.resource.endswith("/older")]
+    assert cut.reason.startswith("Progress note (note) of 06/01/2025 was not assessed")
+    assert "1,500 read per record" in cut.reason
+    assert not [i for i in result.data_issues if "not assessed" in i.reason and "/older" not in i.resource]
+
+
+def test_the_record_budget_reads_pathology_before_newer_notes(monkeypatch: pytest.MonkeyPatch) -> None:
+    resources = _record_of_documents("Seen in clinic." + FILLER * 2)
+    monkeypatch.setattr(narrative_budget, "RECORD_CHARS", 60)  # the pathology report only
+    [result] = evaluate_resources(resources, as_of=AS_OF)
+    rare = result.finding("rare-cancer")
+    assert rare is not None and rare.evidence[0].reference == "DiagnosticReport/path"
+    cut = sorted(i.resource for i in result.data_issues if "was not assessed" in i.reason)
+    assert cut == ["DiagnosticReport/ct", "DocumentReference/newer", "DocumentReference/older"]
