@@ -15,27 +15,22 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import random
 import resource
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from datetime import date
 from pathlib import Path
 from typing import Any
 
-import psutil
 from demo_ehr import large_patient as lp
-from distributed import Client, LocalCluster
+from screen_common import AS_OF, RssSampler, cpu_seconds, machine, mib, warm_cluster, worker_pids
 
 from smartapp.screening.inputs import resolve_input
 from smartapp.screening.pipeline import ScreenOptions, run_screen
 
-AS_OF = date(2026, 3, 1)
 ICD10 = "http://hl7.org/fhir/sid/icd-10-cm"
 NON_CANCER = [
     ("I10", "Essential hypertension"),
@@ -172,71 +167,22 @@ def write_export(
     return counts
 
 
-class RssSampler:
-    """Peak RSS of this process and of each Dask worker process."""
-
-    def __init__(self, worker_pids: list[int]) -> None:
-        self.me = psutil.Process()
-        self.workers = [psutil.Process(pid) for pid in worker_pids]
-        self.main_peak = 0
-        self.worker_peak = 0
-        self.workers_sum_peak = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def __enter__(self) -> RssSampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.main_peak = max(self.main_peak, self.me.memory_info().rss)
-            sizes = []
-            for worker in self.workers:
-                try:
-                    sizes.append(worker.memory_info().rss)
-                except psutil.Error:
-                    continue
-            if sizes:
-                self.worker_peak = max(self.worker_peak, max(sizes))
-                self.workers_sum_peak = max(self.workers_sum_peak, sum(sizes))
-            time.sleep(0.1)
-
-
-def mib(value: int) -> float:
-    return round(value / 2**20, 1)
-
-
 def screen(folder: Path, workers: int, work: Path) -> dict[str, Any]:
-    t0 = time.perf_counter()
-    with (
-        LocalCluster(
-            n_workers=workers,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=":0",
-            silence_logs=logging.ERROR,
-        ) as cluster,
-        Client(cluster) as client,
-    ):
-        from fhirmaps import context
-
-        client.run(context.warm)
-        startup = time.perf_counter() - t0
+    with warm_cluster(workers) as (client, startup):
         options = ScreenOptions(
             as_of=AS_OF, database_url=f"sqlite:///{work / f'worklist-{workers}.db'}", keep_results=False
         )
-        main_cpu = _cpu_seconds()
-        workers_cpu = sum(client.run(_cpu_seconds).values())
+        main_cpu = cpu_seconds()
+        workers_cpu = sum(client.run(cpu_seconds).values())
         load_before = os.getloadavg()[0]
-        with RssSampler(list(client.run(os.getpid).values())) as rss:
+        with RssSampler() as rss:
+            rss.track("main", os.getpid())
+            pids = worker_pids(client)
+            for n, pid in enumerate(pids):
+                rss.track(f"worker-{n}", pid, group="workers")
             outcome = run_screen(resolve_input(folder), options, client=client)
-        main_cpu = _cpu_seconds() - main_cpu
-        workers_cpu = sum(client.run(_cpu_seconds).values()) - workers_cpu
+        main_cpu = cpu_seconds() - main_cpu
+        workers_cpu = sum(client.run(cpu_seconds).values()) - workers_cpu
         load_after = os.getloadavg()[0]
     return {
         "workers": workers,
@@ -246,20 +192,15 @@ def screen(folder: Path, workers: int, work: Path) -> dict[str, Any]:
         "partition_seconds": round(outcome.partition_seconds, 2),
         "patients_per_second": round(outcome.patients / outcome.seconds, 1),
         "cluster_startup_seconds": round(startup, 2),
-        "peak_rss_main_mib": mib(rss.main_peak),
-        "peak_rss_worker_mib": mib(rss.worker_peak),
-        "peak_rss_workers_total_mib": mib(rss.workers_sum_peak),
+        "peak_rss_main_mib": mib(rss.peaks["main"]),
+        "peak_rss_worker_mib": mib(max(rss.peaks.get(f"worker-{n}", 0) for n in range(len(pids)))),
+        "peak_rss_workers_total_mib": mib(rss.group_peaks.get("workers", 0)),
         "cpu_seconds_main": round(main_cpu, 2),
         "cpu_seconds_workers": round(workers_cpu, 2),
         "load_average_1min_before_after": [round(load_before, 2), round(load_after, 2)],
         "errors": dict(outcome.errors.counts),
         "changes": outcome.changes,
     }
-
-
-def _cpu_seconds() -> float:
-    times = psutil.Process().cpu_times()
-    return float(times.user + times.system)
 
 
 def peer(target: Path) -> dict[str, Any]:
@@ -300,10 +241,7 @@ def main() -> None:
         )
         runs = {n: screen(folder, n, work) for n in sorted({int(w) for w in args.workers.split(",")})}
         report: dict[str, Any] = {
-            "machine": {
-                "cores": os.cpu_count(),
-                "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
-            },
+            "machine": machine(),
             "export": export,
         }
         report |= {f"screen_{n}_worker{'s' if n > 1 else ''}": run for n, run in runs.items()}
