@@ -1,5 +1,5 @@
-"""not-responding: progression after treatment started (disease status, imaging, new metastasis, tumour markers,
-stop for no response, recurrence/relapse)."""
+"""not-responding: progression after treatment started (disease status, imaging, new metastasis,
+tumour markers, stop for no response, recurrence/relapse)."""
 
 from __future__ import annotations
 
@@ -26,8 +26,9 @@ from smartapp.triggers.spec import TriggerSpec
 from smartapp.wording import calm, drug_name, mid_sentence, plain_name, sentence, us_date
 
 RATIONALE = (
-    "Progression on treatment (RECIST 1.1 / iRECIST, PCWG3 PSA, GCIG CA-125, mCODE disease status 'worsened') is the "
-    "point at which the next line, clinical trials and the original diagnosis deserve a fresh expert look."
+    "Progression on treatment (RECIST 1.1 / iRECIST, PCWG3 PSA, GCIG CA-125, mCODE disease status "
+    "'worsened') is the point at which the next line, clinical trials and the original diagnosis "
+    "deserve a fresh expert look."
 )
 # Size words count only when the sentence is about tumour (lesion, mass, node, metastasis...).
 _WEAK = {
@@ -327,7 +328,12 @@ SPEC = TriggerSpec(
     rationale=RATIONALE,
     sources=("RECIST 1.1 / iRECIST", "PCWG3", "GCIG CA-125 criteria", "mCODE disease status"),
     rule_source="RECIST/PCWG3/GCIG progression rules",
-    question="The disease is progressing on current treatment ({topic}): what next line of treatment or clinical trial do you recommend?",
-    rule_data="fhirmaps/codes/observations.json (disease status, tumor markers); smartapp/triggers/markers.py",
+    question=(
+        "The disease is progressing on current treatment ({topic}): "
+        "what next line of treatment or clinical trial do you recommend?"
+    ),
+    rule_data=(
+        "fhirmaps/codes/observations.json (disease status, tumor markers); smartapp/triggers/markers.py"
+    ),
     evaluate=evaluate,
 )
