@@ -81,7 +81,8 @@ from demo_ehr import DemoEhrConfig, create_demo_ehr
 port, app_port, latency = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 ehr = create_demo_ehr(DemoEhrConfig(base_url=f"http://127.0.0.1:{port}", latency_ms=latency,
                                     app_launch_url=f"http://127.0.0.1:{app_port}/launch",
-                                    redirect_uris=[f"http://127.0.0.1:{app_port}/callback"], include_large_patient=False))
+                                    redirect_uris=[f"http://127.0.0.1:{app_port}/callback"],
+                                    include_large_patient=False))
 uvicorn.run(ehr, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 """
 

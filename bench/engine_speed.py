@@ -25,8 +25,14 @@ from smartapp.engine import evaluate_resources
 AS_OF = date(2026, 3, 1)
 
 PATH_TEXTS = [
-    "CLINICAL HISTORY: {age} year old with a {size} cm mass.\nFINAL DIAGNOSIS:\n{site}, biopsy (S26-{acc}): {dx}.\nCOMMENT: {comment}\n",
-    "FINAL PATHOLOGIC DIAGNOSIS:\nA. {site}, excision (S26-{acc}): {dx}, {size} cm.\nMICROSCOPIC: {mitoses} mitoses per 10 HPF.\n",
+    (
+        "CLINICAL HISTORY: {age} year old with a {size} cm mass.\n"
+        "FINAL DIAGNOSIS:\n{site}, biopsy (S26-{acc}): {dx}.\nCOMMENT: {comment}\n"
+    ),
+    (
+        "FINAL PATHOLOGIC DIAGNOSIS:\nA. {site}, excision (S26-{acc}): {dx}, {size} cm.\n"
+        "MICROSCOPIC: {mitoses} mitoses per 10 HPF.\n"
+    ),
 ]
 DX = [
     "Invasive ductal carcinoma, Nottingham grade 2",

@@ -23,7 +23,8 @@ _PROCEDURE_INTENT = "mcode-procedure-intent"
 
 
 def _antineoplastic(text: str) -> bool:
-    """Anticancer treatment by name; supportive care given for chemotherapy (antiemetics, growth factors) is not."""
+    """Anticancer treatment by name; supportive care given for chemotherapy (antiemetics, growth
+    factors) is not."""
     low = text.lower()
     cfg = codes.load("treatments")
     if any(term in low for term in cfg["supportive_terms"]):
@@ -53,7 +54,8 @@ def _medication_name(resource: Json, medications: dict[str, Json]) -> tuple[str,
         name, code_list = concept_text(target.get("code")), codes_of(target.get("code"))
     else:
         name, code_list = (str(ref.get("display", "")) if isinstance(ref, dict) else ""), []
-    # Synthea and some EHRs send the RxNorm code alone (the "name" is then the code): name the drug from the code.
+    # Synthea and some EHRs send the RxNorm code alone (the "name" is then the code): name the drug
+    # from the code.
     known = rxnorm_antineoplastic(code_list)
     if known and (not name or name in {c.code for c in code_list}):
         name = known

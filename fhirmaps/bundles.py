@@ -61,7 +61,8 @@ def _rewrite(value: Any, aliases: dict[str, str]) -> Any:
 
 
 def patient_of(resource: Json) -> str:
-    """ "Patient/<id>" a resource belongs to, or "" when it is shared (Binary, Medication, Organization...)."""
+    """ "Patient/<id>" a resource belongs to, or "" when it is shared (Binary, Medication,
+    Organization...)."""
     if resource.get("resourceType") == "Patient":
         return f"Patient/{resource.get('id')}"
     for name in _PATIENT_FIELDS:

@@ -64,7 +64,8 @@ def is_uncertain_behavior_icd10(code: str) -> bool:
 
 @cache
 def _strong_doubt() -> re.Pattern[str]:
-    """Doubt strong enough that a named entity is not (yet) the diagnosis ("favor", "likely", "consistent with" are not)."""
+    """Doubt strong enough that a named entity is not (yet) the diagnosis ("favor", "likely",
+    "consistent with" are not)."""
     cues = codes.load("lexicon")["hedge_strength"]["strong"]
     return re.compile("|".join(rf"(?<![\w-]){re.escape(c)}" for c in cues), re.I)
 
@@ -105,7 +106,8 @@ def read_condition(resource: Json) -> tuple[Diagnosis | None, bool]:
     if not history and (
         entity is None or (morphology is None and (entity.family is None or is_site_only_icd10(icd10 or "")))
     ):
-        # ICD-10-CM codes mostly name a site; the display/text often carries the histology ("Leiomyosarcoma of stomach").
+        # ICD-10-CM codes mostly name a site; the display/text often carries the histology
+        # ("Leiomyosarcoma of stomach").
         named = entities.from_text(display_text)
         if named is not None and (entity is None or named.family):
             entity = named

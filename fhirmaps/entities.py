@@ -203,5 +203,6 @@ def _site_in(text: str) -> Site | None:
 
 
 def site_applies(entity: Entity | None) -> bool:
-    """Site-based rarity refines only NOS carcinomas / malignancies (not a named organ cancer, lymphoma or sarcoma)."""
+    """Site-based rarity refines only NOS carcinomas / malignancies (not a named organ cancer,
+    lymphoma or sarcoma)."""
     return entity is None or (entity.family is None and entity.lineage in ("carcinoma", "generic"))

@@ -1,4 +1,5 @@
-"""Build PatientRecords from FHIR R4 JSON: validate tolerantly, map facts, run narrative NLP once per batch."""
+"""Build PatientRecords from FHIR R4 JSON: validate tolerantly, map facts, run narrative NLP once
+per batch."""
 
 from __future__ import annotations
 
@@ -70,7 +71,8 @@ _INACTIVE_ORDER = {"revoked", "entered-in-error", "cancelled"}
 
 
 def attachments_to_fetch(resources: Sequence[Json]) -> list[tuple[str, str]]:
-    """Attachment URLs the caller must download (not inline, not a Binary in the input), deduplicated, sorted."""
+    """Attachment URLs the caller must download (not inline, not a Binary in the input),
+    deduplicated, sorted."""
     flat = flatten(resources)
     binaries = {f"Binary/{r.get('id')}" for r in flat if r.get("resourceType") == "Binary"}
     found: dict[str, str] = {}
@@ -140,7 +142,8 @@ def _not_in_input(flat: Sequence[Json], groups: dict[str, list[Json]]) -> dict[s
                 {
                     "resource": patient,
                     "reason": (
-                        f"the Patient resource is not in the input; {len(groups[patient])} resources that refer to it were read"
+                        f"the Patient resource is not in the input; {len(groups[patient])} resources "
+                        "that refer to it were read"
                     ),
                 }
             ]

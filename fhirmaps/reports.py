@@ -1,4 +1,5 @@
-"""Reports and notes: DiagnosticReport, DocumentReference, Observation.valueString, Communication, CarePlan text.
+"""Reports and notes: DiagnosticReport, DocumentReference, Observation.valueString, Communication,
+CarePlan text.
 
 Narrative is gathered from presentedForm / content attachments (deduplicated by URL, as US Core exposes
 the same scanned report through both DiagnosticReport and DocumentReference), text.div, conclusion and note.
@@ -141,7 +142,8 @@ def read_report(resource: Json, ctx: NarrativeContext) -> tuple[Report, list[Chu
     narrative: Json = resource["text"] if isinstance(resource.get("text"), dict) else {}
     div = narrative.get("div")
     attached = any(".presentedForm" in p or ".content[" in p for p, _ in texts)
-    # status "generated" means the div only renders the structured elements (Synthea, most servers): not a report.
+    # status "generated" means the div only renders the structured elements (Synthea, most servers):
+    # not a report.
     authored = narrative.get("status") != "generated"
     if (
         isinstance(div, str)
@@ -158,7 +160,8 @@ def read_report(resource: Json, ctx: NarrativeContext) -> tuple[Report, list[Chu
     report.text = "\n\n".join(t for _, t in texts)
     default = "body" if kind != "note" or rtype == "Observation" else "note"
     if rtype == "Observation":
-        # Pathology panels split the report into coded parts (LOINC 22636-5 relevant history, 22634-0 gross...).
+        # Pathology panels split the report into coded parts (LOINC 22636-5 relevant history,
+        # 22634-0 gross...).
         by_code = codes.load("reports")["observation_sections"]
         default = next((by_code[c] for c in sorted(code_set(resource.get("code"))) if c in by_code), default)
     chunks = [Chunk(report, path, s) for path, text in texts for s in split_sections(text, default)]
@@ -185,7 +188,8 @@ def _capped(report: Report, texts: list[tuple[str, str]], ctx: NarrativeContext)
         {
             "resource": report.reference,
             "reason": (
-                f"{document_name(report)} is {_size(total)} long; only the first {DOCUMENT_CHARS:,} characters were read, "
+                f"{document_name(report)} is {_size(total)} long; "
+                f"only the first {DOCUMENT_CHARS:,} characters were read, "
                 "and anything after them was not assessed."
             ),
         }
@@ -234,7 +238,9 @@ def _attachment_text(ref: str, path: str, attachment: Json, ctx: NarrativeContex
             ctx.issues.append(
                 {
                     "resource": ref,
-                    "reason": f"Report text at {path} was not available to read; its narrative was not assessed.",
+                    "reason": (
+                        f"Report text at {path} was not available to read; its narrative was not assessed."
+                    ),
                 }
             )
         return ""

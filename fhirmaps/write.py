@@ -28,7 +28,8 @@ REVIEW_LABELS = {
     "clinical": "clinical review",
     "both": "pathology slide review and clinical review",
 }
-# Reasons point at what the finding rests on; only these types are valid ServiceRequest.reasonReference targets.
+# Reasons point at what the finding rests on; only these types are valid
+# ServiceRequest.reasonReference targets.
 REASON_TYPES = ("Condition", "Observation", "DiagnosticReport", "DocumentReference")
 ATTACHED = ("attached", "found")  # "found": drafts made before the checklist had states
 STATUS_WORDS = {
@@ -78,7 +79,10 @@ def service_request(packet: Json) -> Json:
         "intent": "order" if final else "proposal",
         "category": [{"coding": [PATIENT_REFERRAL], "text": "Referral"}],
         "code": {
-            "text": f"Referral for outside expert review: {REVIEW_LABELS.get(packet['review_type'], packet['review_type'])}"
+            "text": (
+                "Referral for outside expert review: "
+                f"{REVIEW_LABELS.get(packet['review_type'], packet['review_type'])}"
+            )
         },
         "priority": _priority(packet),
         "subject": {"reference": packet["patient"]["reference"]},

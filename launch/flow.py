@@ -60,8 +60,9 @@ async def begin_launch(
 
     `reads` are the resource types the app reads and their permissions (the app's read plan).
     `launch=None` is a standalone launch; with `user_level` it asks for no patient at all, only the
-    user's identity and `user/` read scopes (see `launch.scopes.requested_scopes`). The issuer is checked against the registry before any
-    network call: an unknown `iss` could be an attacker's server collecting our credentials.
+    user's identity and `user/` read scopes (see `launch.scopes.requested_scopes`). The issuer is
+    checked against the registry before any network call: an unknown `iss` could be an attacker's
+    server collecting our credentials.
     """
     if len(iss) > MAX_PARAMETER_CHARS or (launch is not None and len(launch) > MAX_PARAMETER_CHARS):
         raise LaunchError(

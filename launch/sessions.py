@@ -358,6 +358,7 @@ def _invalid_state(what: str) -> LaunchError:
 def _session_expired() -> LaunchError:
     return LaunchError(
         "session_expired",
-        "Your SecondLook session has ended or the EHR no longer accepts it. Please relaunch SecondLook from the EHR.",
+        "Your SecondLook session has ended or the EHR no longer accepts it. "
+        "Please relaunch SecondLook from the EHR.",
         401,
     )

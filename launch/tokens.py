@@ -114,6 +114,7 @@ class SessionTokenSource:
 def _expired() -> LaunchError:
     return LaunchError(
         "session_expired",
-        "Your access to the EHR has expired and could not be renewed. Please relaunch SecondLook from the EHR.",
+        "Your access to the EHR has expired and could not be renewed. "
+        "Please relaunch SecondLook from the EHR.",
         401,
     )

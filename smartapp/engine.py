@@ -1,4 +1,5 @@
-"""The clinical engine: FHIR resources in, second-opinion findings out. Web app, CDS Hooks and CLI call this."""
+"""The clinical engine: FHIR resources in, second-opinion findings out. Web app, CDS Hooks and CLI
+call this."""
 
 from __future__ import annotations
 
@@ -41,15 +42,33 @@ class Unavailable:
 
 
 _IMPACT = {
-    "DiagnosticReport": "uncertain-pathology, discordant-findings and rare-cancer from pathology text cannot be assessed",
-    "DocumentReference": "narrative reports and notes cannot be assessed (uncertain-pathology, discordant-findings, patient-request from notes)",
-    "Binary": "report text cannot be assessed (uncertain-pathology, discordant-findings, not-responding from imaging text)",
+    "DiagnosticReport": (
+        "uncertain-pathology, discordant-findings and rare-cancer from pathology text cannot be assessed"
+    ),
+    "DocumentReference": (
+        "narrative reports and notes cannot be assessed "
+        "(uncertain-pathology, discordant-findings, patient-request from notes)"
+    ),
+    "Binary": (
+        "report text cannot be assessed "
+        "(uncertain-pathology, discordant-findings, not-responding from imaging text)"
+    ),
     "Condition": "diagnoses on the problem list cannot be assessed (rare-cancer, time-critical conditions)",
-    "Observation": "biomarkers, tumor markers, stage and disease status cannot be assessed (incomplete-biomarker, not-responding, surveillance-check, guideline-deviation)",
-    "MedicationRequest": "treatments cannot be assessed (major-treatment, not-responding, stopping-treatment, guideline-deviation)",
-    "MedicationAdministration": "treatments given cannot be assessed (not-responding, stopping-treatment, guideline-deviation)",
+    "Observation": (
+        "biomarkers, tumor markers, stage and disease status cannot be assessed "
+        "(incomplete-biomarker, not-responding, surveillance-check, guideline-deviation)"
+    ),
+    "MedicationRequest": (
+        "treatments cannot be assessed "
+        "(major-treatment, not-responding, stopping-treatment, guideline-deviation)"
+    ),
+    "MedicationAdministration": (
+        "treatments given cannot be assessed (not-responding, stopping-treatment, guideline-deviation)"
+    ),
     "Procedure": "procedures cannot be assessed (major-treatment, not-responding)",
-    "ServiceRequest": "planned treatments and referral requests cannot be assessed (major-treatment, patient-request)",
+    "ServiceRequest": (
+        "planned treatments and referral requests cannot be assessed (major-treatment, patient-request)"
+    ),
     "CarePlan": "care plans cannot be assessed (major-treatment, surveillance-check, stopping-treatment)",
 }
 
@@ -58,8 +77,11 @@ def unavailable_issue(item: Unavailable) -> DataIssue:
     impact = _IMPACT.get(item.resource_type, "findings that depend on them cannot be assessed")
     return DataIssue(
         resource=item.resource_type,
-        reason=f"{item.resource_type} resources could not be read ({item.reason}): {item.message.rstrip('.')}. "
-        f"Consequence: {impact}; an absent finding does not mean there is no concern.",
+        reason=(
+            f"{item.resource_type} resources could not be read ({item.reason}): "
+            f"{item.message.rstrip('.')}. "
+            f"Consequence: {impact}; an absent finding does not mean there is no concern."
+        ),
     )
 
 
@@ -68,7 +90,10 @@ def deceased_note(record: PatientRecord, as_of: date) -> str:
     if record.deceased is True:
         return "The patient is recorded as deceased; no second-opinion reasons were evaluated."
     if record.deceased_on is not None and record.deceased_on <= as_of:
-        return f"The patient is recorded as deceased on {us_date(record.deceased_on)}; no second-opinion reasons were evaluated."
+        return (
+            f"The patient is recorded as deceased on {us_date(record.deceased_on)}; "
+            "no second-opinion reasons were evaluated."
+        )
     return ""
 
 

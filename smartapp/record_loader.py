@@ -263,7 +263,9 @@ class ReportTexts:
                     label=planned("Binary").label,
                     resource_type="Binary",
                     reason="scope_not_granted",
-                    message=f"{self._denied} report text(s) could not be read: access to Binary was not granted.",
+                    message=(
+                        f"{self._denied} report text(s) could not be read: access to Binary was not granted."
+                    ),
                 )
             )
         return items

@@ -162,7 +162,10 @@ def warmup_chart() -> tuple[list[dict[str, Any]], dict[str, tuple[bytes, str]]]:
                 "presentedForm": [{"contentType": "text/plain", "url": f"Binary/{text}"}],
             }
         )
-    note = "Assessment: early breast cancer. Plan: lumpectomy next month; the patient asks about a second opinion."
+    note = (
+        "Assessment: early breast cancer. Plan: lumpectomy next month; "
+        "the patient asks about a second opinion."
+    )
     attachments = {
         "Binary/w-b1": (_PATHOLOGY.encode(), "text/plain"),
         "Binary/w-b2": (_IMAGING.encode(), "text/plain"),

@@ -189,15 +189,17 @@ def drug_name(name: str) -> str:
 
 
 def mid_sentence(text: str) -> str:
-    """Text placed after a colon or inside a sentence: its first word lower-cased unless it is an acronym or name."""
+    """Text placed after a colon or inside a sentence: its first word lower-cased unless it is an
+    acronym or name."""
     if len(text) > 1 and text[0].isupper() and text[1].islower():
         return text[0].lower() + text[1:]
     return text
 
 
 def clause_around(sentence_text: str, start: int, end: int, limit: int = 100) -> str:
-    """The clause of a sentence that holds text[start:end]: from the last ';', ':' or '.' before it to the next
-    ';', '.' or '(' after it, without parentheses, at most about `limit` characters (trimmed at words)."""
+    """The clause of a sentence that holds text[start:end]: from the last ';', ':' or '.' before it
+    to the next ';', '.' or '(' after it, without parentheses, at most about `limit` characters
+    (trimmed at words)."""
     left = max(sentence_text.rfind(sep, 0, start) for sep in (";", ":", ". ", "\n"))
     right_marks = [i for i in (sentence_text.find(sep, end) for sep in (";", ". ", "(", "\n")) if i >= 0]
     if sentence_text.endswith(".") and not right_marks:

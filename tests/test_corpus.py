@@ -1,4 +1,5 @@
-"""The clinical corpus (tests/data/cases/<case>/bundle.json + expected.json): fired triggers must equal `findings`."""
+"""The clinical corpus (tests/data/cases/<case>/bundle.json + expected.json): fired triggers must
+equal `findings`."""
 
 from __future__ import annotations
 

@@ -176,6 +176,7 @@ def test_one_malformed_ndjson_line_is_a_data_issue_and_the_other_lines_are_read(
     [entry] = json.loads(captured.out)["patients"]
     assert [f["trigger"] for f in entry["findings"]] == ["rare-cancer"]
     assert [i["reason"] for i in entry["data_issues"]] == [
-        "Line 2 of Export.ndjson is not valid JSON and was not read; if it held this patient's data, that data was not assessed."
+        "Line 2 of Export.ndjson is not valid JSON and was not read; "
+        "if it held this patient's data, that data was not assessed."
     ]
     assert "not JSON" in captured.err and "Traceback" not in captured.err

@@ -90,7 +90,9 @@ class SmartClientAssertion(JWTBearerClientAssertion):  # type: ignore[misc]
         client = query_client(client_id) if isinstance(client_id, str) else None
         if client is None or client.auth_method != self.CLIENT_AUTH_METHOD:
             raise InvalidClientError(
-                description=f"{client_id!r} is not a registered backend services client (sub must be the client_id)."
+                description=(
+                    f"{client_id!r} is not a registered backend services client (sub must be the client_id)."
+                )
             )
         if claims.get("iss") != client_id:
             raise InvalidClientError(description="iss and sub must both be the client_id.")

@@ -91,7 +91,8 @@ def build_demo(
             app_standalone_url=f"{app_base}/standalone",
             redirect_uris=[f"{app_base}/callback"],
             latency_ms=latency_ms,
-            stories_on=date.today(),  # the charts' stories ("surgery in 3 days") hold on the day the demo starts
+            # the charts' stories ("surgery in 3 days") hold on the day the demo starts
+            stories_on=date.today(),
             backend_clients=(demo_backend_client(registry),),
             synthetic_patients=patients,
         )

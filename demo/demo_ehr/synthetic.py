@@ -33,8 +33,8 @@ Resource = dict[str, Any]
 FAMILY = ["Alvarez", "Brennan", "Chen", "Dubois", "Eriksen", "Fofana", "Garcia", "Haddad", "Ivanova",
           "Jensen", "Kowalski", "Lindqvist", "Mensah", "Nakamura", "O'Neill", "Petrov", "Quinn", "Rossi",
           "Schmidt", "Tanaka", "Usman", "Varga", "Whitfield", "Yilmaz", "Zhou"]  # fmt: skip
-GIVEN_F = ["Ada", "Beatriz", "Chloe", "Dana", "Elif", "Fatima", "Grace", "Hana", "Ines", "June", "Keiko", "Lena",
-           "Maya", "Nora", "Olga", "Priya", "Rosa", "Sofia", "Tess", "Uma"]  # fmt: skip
+GIVEN_F = ["Ada", "Beatriz", "Chloe", "Dana", "Elif", "Fatima", "Grace", "Hana", "Ines", "June", "Keiko",
+           "Lena", "Maya", "Nora", "Olga", "Priya", "Rosa", "Sofia", "Tess", "Uma"]  # fmt: skip
 GIVEN_M = ["Aaron", "Bruno", "Carlos", "David", "Emeka", "Felix", "George", "Hiro", "Ivan", "Jonas", "Kwame",
            "Luis", "Marco", "Nikhil", "Omar", "Pavel", "Rafael", "Samir", "Tomas", "Victor"]  # fmt: skip
 CHRONIC = [
@@ -60,8 +60,8 @@ LABS = [
     ("4548-4", "Hemoglobin A1c/Hemoglobin.total in Blood", "%", 4.8, 8.2),
     ("2093-3", "Cholesterol [Mass/volume] in Serum or Plasma", "mg/dL", 140, 260),
 ]
-VACCINES = [("140", "Influenza, seasonal, injectable, preservative free"), ("213", "SARS-COV-2 (COVID-19) vaccine"),
-            ("115", "Tdap")]  # fmt: skip
+VACCINES = [("140", "Influenza, seasonal, injectable, preservative free"),
+            ("213", "SARS-COV-2 (COVID-19) vaccine"), ("115", "Tdap")]  # fmt: skip
 VISIT_REASONS = ["annual wellness visit", "blood pressure follow-up", "medication review", "knee pain",
                  "upper respiratory symptoms", "diabetes follow-up", "fatigue"]  # fmt: skip
 FIRST_VISIT = date(2024, 3, 4)
@@ -198,9 +198,10 @@ def _general_chart(rng: random.Random, index: int, patient_id: str) -> list[Reso
         onset = FIRST_VISIT - timedelta(days=rng.randint(100, 3000))
         add({
             "resourceType": "Condition",
-            "clinicalStatus": _concept("http://terminology.hl7.org/CodeSystem/condition-clinical", "active", "Active"),
-            "category": [_concept("http://terminology.hl7.org/CodeSystem/condition-category", "problem-list-item",
-                                  "Problem List Item")],
+            "clinicalStatus": _concept("http://terminology.hl7.org/CodeSystem/condition-clinical",
+                                       "active", "Active"),
+            "category": [_concept("http://terminology.hl7.org/CodeSystem/condition-category",
+                                  "problem-list-item", "Problem List Item")],
             "code": _concept(ICD10, code, display),
             "subject": subject,
             "onsetDateTime": onset.isoformat(),

@@ -244,7 +244,8 @@ def _note_unread_attachments(record: HookRecord) -> None:
             Unavailable(
                 "Binary",
                 "not_fetched",
-                f"{count} report attachment(s) are stored on the FHIR server and no usable access was sent with the hook.",
+                f"{count} report attachment(s) are stored on the FHIR server "
+                "and no usable access was sent with the hook.",
             )
         )
 

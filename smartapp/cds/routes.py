@@ -136,7 +136,8 @@ async def call_service(request: Request, service_id: str) -> Response:
         hook = HookRequest.model_validate(await request.json())
     except (ValidationError, ValueError, RecursionError):
         return bad_request(
-            "The body is not a valid CDS Hooks request for patient-view (hook, hookInstance, context.patientId)."
+            "The body is not a valid CDS Hooks request for patient-view "
+            "(hook, hookInstance, context.patientId)."
         )
     if hook.hook != HOOK:
         return bad_request(f"This service answers the {HOOK} hook only.")

@@ -73,7 +73,8 @@ def _evaluate(
             DataIssue(
                 resource=f"Patient/{patient_id}",
                 reason=(
-                    f"the Patient resource is not in the export; {len(own)} resources that refer to it were read"
+                    f"the Patient resource is not in the export; {len(own)} resources "
+                    "that refer to it were read"
                 ),
             )
         )

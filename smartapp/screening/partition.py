@@ -1,7 +1,8 @@
 """The partition pass: stream every NDJSON line once and append it to the bucket file of its patient
-(crc32(patient id) % N), prefixed with the patient id and a tab. Lines of types the engine never reads are skipped before parsing; shared
-resources (Medication, Binary) go to one side file that every bucket task reads. Memory is bounded
-by FLUSH_BYTES of buffered lines, whatever the size of the input."""
+(crc32(patient id) % N), prefixed with the patient id and a tab. Lines of types the engine never
+reads are skipped before parsing; shared resources (Medication, Binary) go to one side file that
+every bucket task reads. Memory is bounded by FLUSH_BYTES of buffered lines, whatever the size of
+the input."""
 
 from __future__ import annotations
 

@@ -51,7 +51,8 @@ UNCONFIRMED = frozenset({"provisional", "differential", "unconfirmed"})
 
 
 def confident(diagnoses: Iterable[Diagnosis]) -> list[Diagnosis]:
-    """Diagnoses stated without doubt: not hedged in the report, not a provisional or differential Condition."""
+    """Diagnoses stated without doubt: not hedged in the report, not a provisional or differential
+    Condition."""
     return [d for d in diagnoses if not d.uncertain and d.verification_status not in UNCONFIRMED]
 
 

@@ -28,9 +28,9 @@ from smartapp.wording import calm, resource_words, sentence, us_date
 
 RATIONALE = (
     "When sources disagree on the diagnosis or on a grade that changes management, an expert review decides "
-    "treatment: subspecialty review of outside pathology finds major discrepancies in 2-6% of cases (Moffitt, "
-    "Anticancer Res 2018; MD Anderson, J Oncol Pract 2014); GIST and mantle cell lymphoma are separate entities "
-    "with different treatment (SEER/OncoTree schemas)."
+    "treatment: subspecialty review of outside pathology finds major discrepancies in 2-6% of cases "
+    "(Moffitt, Anticancer Res 2018; MD Anderson, J Oncol Pract 2014); GIST and mantle cell lymphoma are "
+    "separate entities with different treatment (SEER/OncoTree schemas)."
 )
 # Families that legitimately follow one another (transformation), not a disagreement.
 _TRANSFORMATIONS = {
@@ -231,7 +231,10 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
                 if key not in shown or (g.evidence.title and not shown[key].evidence.title):
                     shown[key] = g
             readings = [
-                f"{g.value} on {calm(g.evidence.title) or resource_words(g.source).lower()} {us_date(g.when)}".strip()
+                (
+                    f"{g.value} on {calm(g.evidence.title) or resource_words(g.source).lower()} "
+                    f"{us_date(g.when)}"
+                ).strip()
                 for g in shown.values()
             ]
             phrases.append(f"{label} {' vs '.join(readings)}")
@@ -298,8 +301,8 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
         ]
         if not done_studies:
             phrases.append(
-                "follicular lymphoma diagnosis but CD5 positive, with no cyclin D1, SOX11 or t(11;14) result, "
-                "so mantle cell lymphoma is not excluded"
+                "follicular lymphoma diagnosis but CD5 positive, with no cyclin D1, SOX11 or t(11;14) "
+                "result, so mantle cell lymphoma is not excluded"
             )
             facts += [diagnosis_fact(d) for d in follicular] + [
                 Fact(kind="diagnosis", name="Mantle cell lymphoma", status="not excluded")
@@ -329,10 +332,16 @@ def ask(finding: Finding) -> str | None:
         )
         return f"Please re-review H&E and IHC: GIST vs {other}; KIT (CD117)/DOG1 status?"
     if "mantle" in low or "follicular" in low:
-        return "Please re-review H&E and IHC: follicular vs mantle cell lymphoma; cyclin D1/SOX11 or t(11;14) status?"
+        return (
+            "Please re-review H&E and IHC: follicular vs mantle cell lymphoma; "
+            "cyclin D1/SOX11 or t(11;14) status?"
+        )
     grades = [f.name for f in finding.facts if f.kind == "measurement"]
     if grades:
-        return f"Please re-grade the tumor on the slides: which {grades[0]} do you assign, and does it change management?"
+        return (
+            f"Please re-grade the tumor on the slides: which {grades[0]} do you assign, "
+            "and does it change management?"
+        )
     return None
 
 
@@ -352,7 +361,10 @@ SPEC = TriggerSpec(
         "SEER/OncoTree schemas",
     ),
     rule_source="diagnostic discordance rules",
-    question="Please re-review the slides and stains ({topic}): which diagnosis or grade do they support, and does it change management?",
+    question=(
+        "Please re-review the slides and stains ({topic}): which diagnosis or grade do they support, "
+        "and does it change management?"
+    ),
     rule_data="fhirmaps/codes/entities.json (families, lineages); smartapp/triggers/grades.py thresholds",
     evaluate=evaluate,
     ask=ask,

@@ -1,8 +1,8 @@
 """guideline-deviation: a short curated list of checks, each phrased for clinician review.
 
-G1 HER2-positive metastatic breast cancer without an anti-HER2 agent; G2 low-risk prostate cancer with radical
-treatment planned and no active-surveillance discussion; G3 metastatic non-squamous NSCLC on first-line systemic
-therapy without molecular testing.
+G1 HER2-positive metastatic breast cancer without an anti-HER2 agent; G2 low-risk prostate cancer with
+radical treatment planned and no active-surveillance discussion; G3 metastatic non-squamous NSCLC on
+first-line systemic therapy without molecular testing.
 """
 
 from __future__ import annotations
@@ -29,12 +29,21 @@ from smartapp.triggers.spec import TriggerSpec
 from smartapp.wording import sentence
 
 RATIONALE = {
-    "G1": "HER2-positive metastatic breast cancer is treated with HER2-directed therapy in first line (ASCO/CAP HER2 "
-    "definitions, Wolff et al. 2018/2023; NCCN breast guideline); please confirm the reason if none is planned.",
-    "G2": "For very-low/low-risk prostate cancer (Grade Group 1, PSA <10, cT1-T2a) NCCN lists active surveillance as the "
-    "preferred option for most patients; please confirm it was discussed before radical treatment.",
-    "G3": "Metastatic non-squamous NSCLC needs broad molecular testing (EGFR, ALK, ROS1, BRAF, KRAS, MET, RET, NTRK) before "
-    "first-line systemic therapy (NCCN NSCLC guideline); PD-L1 alone is not enough.",
+    "G1": (
+        "HER2-positive metastatic breast cancer is treated with HER2-directed therapy in first line "
+        "(ASCO/CAP HER2 definitions, Wolff et al. 2018/2023; NCCN breast guideline); "
+        "please confirm the reason if none is planned."
+    ),
+    "G2": (
+        "For very-low/low-risk prostate cancer (Grade Group 1, PSA <10, cT1-T2a) NCCN lists active "
+        "surveillance as the preferred option for most patients; "
+        "please confirm it was discussed before radical treatment."
+    ),
+    "G3": (
+        "Metastatic non-squamous NSCLC needs broad molecular testing "
+        "(EGFR, ALK, ROS1, BRAF, KRAS, MET, RET, NTRK) before first-line systemic therapy "
+        "(NCCN NSCLC guideline); PD-L1 alone is not enough."
+    ),
 }
 
 
@@ -166,8 +175,14 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
     rules = {"G1": _g1, "G2": _g2, "G3": _g3}
     texts = {
         "G1": "HER2-positive metastatic breast cancer with no anti-HER2 agent ordered or given",
-        "G2": "low-risk prostate cancer with radical treatment planned and no documented active-surveillance discussion",
-        "G3": "metastatic non-squamous NSCLC on first-line systemic therapy with no molecular testing documented",
+        "G2": (
+            "low-risk prostate cancer with radical treatment planned "
+            "and no documented active-surveillance discussion"
+        ),
+        "G3": (
+            "metastatic non-squamous NSCLC on first-line systemic therapy "
+            "with no molecular testing documented"
+        ),
     }
     hits = {name: rule(record, ctx) for name, rule in rules.items()}
     fired = [name for name, ev in hits.items() if ev]

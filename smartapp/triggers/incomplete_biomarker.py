@@ -1,5 +1,5 @@
-"""incomplete-biomarker: breast HER2 IHC 2+ without ISH, atypical HER2 ISH groups 2-4, equivocal/failed predictive
-biomarkers never repeated."""
+"""incomplete-biomarker: breast HER2 IHC 2+ without ISH, atypical HER2 ISH groups 2-4,
+equivocal/failed predictive biomarkers never repeated."""
 
 from __future__ import annotations
 
@@ -15,9 +15,10 @@ from smartapp.triggers.spec import TriggerSpec
 from smartapp.wording import join, sentence, us_date
 
 RATIONALE = (
-    "ASCO/CAP HER2 testing guideline (2018, affirmed 2023): IHC 2+ is equivocal and must be resolved by in situ "
-    "hybridisation on the same specimen; ISH groups 2-4 need concomitant IHC review (Wolff et al., Arch Pathol Lab Med "
-    "2018;142:1364). Equivocal or failed predictive biomarkers leave treatment eligibility undetermined."
+    "ASCO/CAP HER2 testing guideline (2018, affirmed 2023): IHC 2+ is equivocal and must be resolved by "
+    "in situ hybridisation on the same specimen; ISH groups 2-4 need concomitant IHC review "
+    "(Wolff et al., Arch Pathol Lab Med 2018;142:1364). Equivocal or failed predictive biomarkers leave "
+    "treatment eligibility undetermined."
 )
 
 
@@ -26,7 +27,8 @@ def _pat(key: str) -> re.Pattern[str]:
 
 
 def states_requirement(line: str) -> bool:
-    """A sentence about how a test must be done or read ("2+ results must be reflexed to ISH"), not a result."""
+    """A sentence about how a test must be done or read ("2+ results must be reflexed to ISH"), not a
+    result."""
     return bool(rules.pattern(SPEC.id, "requirement_patterns").search(line))
 
 
@@ -164,11 +166,13 @@ def _equivocal_tests(record: PatientRecord, ctx: Context) -> list[tuple[str, Evi
     for r in reports(record, ctx):
         if r.kind == "imaging":
             continue
-        # A report about one test ("PD-L1 22C3 IHC") gives its result on a line of its own ("RESULT: NOT EVALUABLE").
+        # A report about one test ("PD-L1 22C3 IHC") gives its result on a line of its own
+        # ("RESULT: NOT EVALUABLE").
         titled = rules.pattern(SPEC.id, "single_test_titles").search(r.title)
         for line in re.split(r"\n|(?<=\.)\s+", r.text):
             match = rules.pattern(SPEC.id, "equivocal_test").search(line)
-            # The test named nearest before the equivocal word ("KRAS G12D; PD-L1 not evaluable" is about PD-L1).
+            # The test named nearest before the equivocal word ("KRAS G12D; PD-L1 not evaluable" is
+            # about PD-L1).
             test = rules.pattern(SPEC.id, "test_names").findall(line[: match.start(2)])[-1] if match else ""
             if (
                 not match
@@ -197,7 +201,8 @@ def _test_kind(word: str) -> str:
 
 
 def _searched(record: PatientRecord, ctx: Context) -> str:
-    """Where an ISH result was looked for: 'pathology reports and observations dated 10/27/2026–11/24/2026'."""
+    """Where an ISH result was looked for: 'pathology reports and observations dated
+    10/27/2026–11/24/2026'."""
     pathology = reports(record, ctx, "pathology")
     observations = [m for m in record.measurements if not (m.when and m.when > ctx.as_of)]
     dates = sorted(d for d in [*(r.when for r in pathology), *(m.when for m in observations)] if d)
@@ -219,7 +224,8 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
             unresolved = []
             for hit in ihc:
                 start = (hit.when or ctx.as_of) - lookback
-                # Any ISH result from a week before the IHC onwards resolves it (specimen ids are rarely shared).
+                # Any ISH result from a week before the IHC onwards resolves it (specimen ids are
+                # rarely shared).
                 if [d for d in done if d.when is None or d.when >= start]:
                     continue
                 waiting = [p for p in pending if hit.when and (ctx.as_of - hit.when).days <= pending_days]
@@ -317,8 +323,12 @@ SPEC = TriggerSpec(
     rationale=RATIONALE,
     sources=("ASCO/CAP HER2 guideline 2018, affirmed 2023 (Wolff, Arch Pathol Lab Med 2018;142:1364)",),
     rule_source="ASCO/CAP biomarker testing",
-    question="Please complete or repeat the equivocal test on the same block ({topic}): what is the final result?",
-    rule_data="fhirmaps/codes/observations.json (LOINC sets); smartapp/triggers/incomplete_biomarker.py windows",
+    question=(
+        "Please complete or repeat the equivocal test on the same block ({topic}): what is the final result?"
+    ),
+    rule_data=(
+        "fhirmaps/codes/observations.json (LOINC sets); smartapp/triggers/incomplete_biomarker.py windows"
+    ),
     evaluate=evaluate,
     ask=ask,
 )

@@ -16,8 +16,9 @@ from smartapp.triggers.spec import TriggerSpec
 from smartapp.wording import first_fitting, join, plain_name, sentence, us_date
 
 RATIONALE = (
-    "A multidisciplinary second review before major cancer surgery changed the surgical plan in 52% of breast-cancer "
-    "patients (Newman et al., Cancer 2006); Medicare Part B covers a second opinion before non-emergency surgery. "
+    "A multidisciplinary second review before major cancer surgery changed the surgical plan in 52% of "
+    "breast-cancer patients (Newman et al., Cancer 2006); Medicare Part B covers a second opinion before "
+    "non-emergency surgery. "
     "Irreversible or high-intensity treatment should rest on a confirmed diagnosis and plan."
 )
 _OPEN_ACTIVITY = {"not-started", "scheduled", "in-progress", "on-hold", "", "active", "draft"}
@@ -82,7 +83,8 @@ def _major_term(a: Action, age: int | None) -> str:
 
 
 def scheduled_soon(record: PatientRecord, ctx: Context) -> bool:
-    """A major treatment is scheduled within `expedite_within_days`: every finding of the patient is then expedite."""
+    """A major treatment is scheduled within `expedite_within_days`: every finding of the patient is
+    then expedite."""
     days: int = rules.value(SPEC.id, "expedite_within_days")
     return any(
         a.scheduled and ctx.as_of <= a.scheduled <= ctx.as_of + timedelta(days=days)
@@ -91,7 +93,8 @@ def scheduled_soon(record: PatientRecord, ctx: Context) -> bool:
 
 
 def planned_major(record: PatientRecord, ctx: Context) -> list[tuple[Action, str]]:
-    # A cancer in remission or recorded as inactive still gives the plan a cancer context (e.g. transplant in CR1).
+    # A cancer in remission or recorded as inactive still gives the plan a cancer context
+    # (e.g. transplant in CR1).
     has_cancer = bool(current_diagnoses(record, ctx) or record.excluded_diagnoses)
     age = age_on(record, ctx.as_of)
     done_terms = {
@@ -122,7 +125,8 @@ def planned_major(record: PatientRecord, ctx: Context) -> list[tuple[Action, str
 
 
 def planned_in_notes(record: PatientRecord, ctx: Context) -> list[tuple[Evidence, str]]:
-    """Clinic notes that schedule a major treatment ("Plan: proceed with Whipple on 3/14"), recent and not hedged."""
+    """Clinic notes that schedule a major treatment ("Plan: proceed with Whipple on 3/14"), recent and
+    not hedged."""
     if not (current_diagnoses(record, ctx) or record.excluded_diagnoses):
         return []
     age = age_on(record, ctx.as_of)
@@ -189,7 +193,8 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
     if not planned and noted:
         terms = list(dict.fromkeys(term for _, term in noted))
         summary = sentence(
-            f"Clinic note plans {join(terms)}; confirm the diagnosis and plan before an irreversible treatment"
+            f"Clinic note plans {join(terms)}; "
+            "confirm the diagnosis and plan before an irreversible treatment"
         )
         facts = [Fact(kind="plan", name=term, when=e.when, reference=e.reference) for e, term in noted]
         return SPEC.finding(summary, [e for e, _ in noted], facts=facts, reviews=reviews)
@@ -218,7 +223,10 @@ SPEC = TriggerSpec(
     rationale=RATIONALE,
     sources=("Newman et al., Cancer 2006", "Medicare Part B second surgical opinion"),
     rule_source="irreversible-treatment list",
-    question="Is the proposed treatment ({topic}) the best option, or are less radical approaches or clinical trials appropriate?",
+    question=(
+        "Is the proposed treatment ({topic}) the best option, "
+        "or are less radical approaches or clinical trials appropriate?"
+    ),
     rule_data="fhirmaps/codes/treatments.json (major procedures, high-intensity drugs)",
     evaluate=evaluate,
 )

@@ -1,4 +1,5 @@
-"""Tumour-marker progression rules (PSA per PCWG3 / post-prostatectomy / Phoenix, CA-125 per GCIG, generic rises)."""
+"""Tumour-marker progression rules (PSA per PCWG3 / post-prostatectomy / Phoenix, CA-125 per GCIG,
+generic rises)."""
 
 from __future__ import annotations
 

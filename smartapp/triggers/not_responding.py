@@ -1,9 +1,10 @@
-"""not-responding: progression after treatment started (disease status, imaging, new metastasis, tumour markers,
-stop for no response, recurrence/relapse)."""
+"""not-responding: progression after treatment started (disease status, imaging, new metastasis,
+tumour markers, stop for no response, recurrence/relapse)."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import date
 
 from fhirmaps import codes
@@ -26,8 +27,9 @@ from smartapp.triggers.spec import TriggerSpec
 from smartapp.wording import calm, drug_name, mid_sentence, plain_name, sentence, us_date
 
 RATIONALE = (
-    "Progression on treatment (RECIST 1.1 / iRECIST, PCWG3 PSA, GCIG CA-125, mCODE disease status 'worsened') is the "
-    "point at which the next line, clinical trials and the original diagnosis deserve a fresh expert look."
+    "Progression on treatment (RECIST 1.1 / iRECIST, PCWG3 PSA, GCIG CA-125, mCODE disease status "
+    "'worsened') is the point at which the next line, clinical trials and the original diagnosis "
+    "deserve a fresh expert look."
 )
 # Size words count only when the sentence is about tumour (lesion, mass, node, metastasis...).
 _WEAK = {
@@ -140,6 +142,74 @@ def _responded_after(record: PatientRecord, ctx: Context, when: date | None) -> 
     )
 
 
+def _imaging_progression(
+    record: PatientRecord, ctx: Context, start: date, current: Callable[[date | None], bool]
+) -> list[tuple[date, str, list[Evidence]]]:
+    """Current imaging after `start` that states progression in words, or else a growth it measured:
+    at most one (date, phrase, evidence) per report, in report order."""
+    found: list[tuple[date, str, list[Evidence]]] = []
+    for r in reports(record, ctx, "imaging"):
+        if (
+            not r.when
+            or r.when <= start
+            or not current(r.when)
+            or rules.pattern(SPEC.id, "baseline_scan").search(r.title)
+            or pseudoprogression_raised(r.text)
+        ):
+            continue
+        has_impression = any(m.section == "diagnosis" for m in r.mentions) or "impression" in r.text.lower()
+        sections = diagnostic_sections() if has_impression else _IMAGING_SECTIONS
+        for m in r.mentions:
+            if m.label != "PROGRESSION" or m.section not in sections or not m.raw.asserted or m.raw.uncertain:
+                continue
+            same = [o for o in r.mentions if o.raw.sentence == m.raw.sentence and o.label == "RESPONSE"]
+            if rules.pattern(SPEC.id, "progression_traps").search(m.raw.sentence) or same:
+                continue
+            said = mid_sentence(calm(m.raw.text))
+            if m.key in _WEAK:
+                tumor = rules.pattern(SPEC.id, "tumor_words").search(m.raw.sentence.replace(m.raw.text, ""))
+                if not tumor:
+                    continue  # "enlarging pleural effusion" is not tumor progression
+                stated = stated_growth(r)
+                if stated is not None:  # the measured sizes say more than "enlarging"
+                    found.append(
+                        (
+                            r.when,
+                            f"{calm(r.title) or 'imaging'} {us_date(r.when)}: {stated[0]}",
+                            [stated[1], Evidence.of(m.source)],
+                        )
+                    )
+                    break
+                said = tumor_clause(m.raw.sentence, m.raw.text) or said
+            found.append(
+                (
+                    r.when,
+                    f"{calm(r.title) or 'imaging'} {us_date(r.when)} shows {said}",
+                    [Evidence.of(m.source)],
+                )
+            )
+            break
+        else:
+            # No progression stated in words: a size comparison the report states still counts.
+            stated = stated_growth(r)
+            if stated is not None:
+                found.append(
+                    (r.when, f"{calm(r.title) or 'imaging'} {us_date(r.when)}: {stated[0]}", [stated[1]])
+                )
+    return found
+
+
+def _summary(regimen: list[str], phrases: list[str]) -> str:
+    """'Progression on <regimen>: <up to three signals>', shortened until it fits in 200 characters."""
+    on = f" on {regimen_name(regimen)}" if regimen else ""
+    summary = sentence(f"Progression{on}: {'; '.join(phrases[:3])}")
+    if len(summary) > 200:
+        summary = sentence(f"Progression{on}: {phrases[0]}")
+    if len(summary) > 200:
+        summary = sentence(f"Progression: {phrases[0]}")
+    return summary
+
+
 def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
     given = antineoplastic_given(record, ctx)
     signals: list[tuple[date | None, str]] = []
@@ -205,54 +275,9 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
                 signals.append((score.when, f"Deauville {score.value_number:g} on PET {us_date(score.when)}"))
                 evidence.append(Evidence.of(score.source))
                 facts.append(measurement_fact(score))
-        for r in reports(record, ctx, "imaging"):
-            if (
-                not r.when
-                or r.when <= start
-                or not current(r.when)
-                or rules.pattern(SPEC.id, "baseline_scan").search(r.title)
-                or pseudoprogression_raised(r.text)
-            ):
-                continue
-            has_impression = (
-                any(m.section == "diagnosis" for m in r.mentions) or "impression" in r.text.lower()
-            )
-            sections = diagnostic_sections() if has_impression else _IMAGING_SECTIONS
-            for m in r.mentions:
-                if (
-                    m.label != "PROGRESSION"
-                    or m.section not in sections
-                    or not m.raw.asserted
-                    or m.raw.uncertain
-                ):
-                    continue
-                same = [o for o in r.mentions if o.raw.sentence == m.raw.sentence and o.label == "RESPONSE"]
-                if rules.pattern(SPEC.id, "progression_traps").search(m.raw.sentence) or same:
-                    continue
-                said = mid_sentence(calm(m.raw.text))
-                if m.key in _WEAK:
-                    tumor = rules.pattern(SPEC.id, "tumor_words").search(
-                        m.raw.sentence.replace(m.raw.text, "")
-                    )
-                    if not tumor:
-                        continue  # "enlarging pleural effusion" is not tumor progression
-                    stated = stated_growth(r)
-                    if stated is not None:  # the measured sizes say more than "enlarging"
-                        signals.append(
-                            (r.when, f"{calm(r.title) or 'imaging'} {us_date(r.when)}: {stated[0]}")
-                        )
-                        evidence += [stated[1], Evidence.of(m.source)]
-                        break
-                    said = tumor_clause(m.raw.sentence, m.raw.text) or said
-                signals.append((r.when, f"{calm(r.title) or 'imaging'} {us_date(r.when)} shows {said}"))
-                evidence.append(Evidence.of(m.source))
-                break
-            else:
-                # No progression stated in words: a size comparison the report states still counts.
-                stated = stated_growth(r)
-                if stated is not None:
-                    signals.append((r.when, f"{calm(r.title) or 'imaging'} {us_date(r.when)}: {stated[0]}"))
-                    evidence.append(stated[1])
+        for when, phrase, ev in _imaging_progression(record, ctx, start, current):
+            signals.append((when, phrase))
+            evidence += ev
         for d in record.diagnoses:
             if (
                 d.secondary
@@ -307,13 +332,9 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
         )
         if order:
             evidence.append(Evidence.of(order[0].source))
-    on = f" on {regimen_name(regimen)}" if regimen else ""
-    summary = sentence(f"Progression{on}: {'; '.join(phrases[:3])}")
-    if len(summary) > 200:
-        summary = sentence(f"Progression{on}: {phrases[0]}")
-    if len(summary) > 200:
-        summary = sentence(f"Progression: {phrases[0]}")
-    return SPEC.finding(summary, evidence, facts=facts, reviews=reviews_in_record(record, ctx))
+    return SPEC.finding(
+        _summary(regimen, phrases), evidence, facts=facts, reviews=reviews_in_record(record, ctx)
+    )
 
 
 SPEC = TriggerSpec(
@@ -327,7 +348,12 @@ SPEC = TriggerSpec(
     rationale=RATIONALE,
     sources=("RECIST 1.1 / iRECIST", "PCWG3", "GCIG CA-125 criteria", "mCODE disease status"),
     rule_source="RECIST/PCWG3/GCIG progression rules",
-    question="The disease is progressing on current treatment ({topic}): what next line of treatment or clinical trial do you recommend?",
-    rule_data="fhirmaps/codes/observations.json (disease status, tumor markers); smartapp/triggers/markers.py",
+    question=(
+        "The disease is progressing on current treatment ({topic}): "
+        "what next line of treatment or clinical trial do you recommend?"
+    ),
+    rule_data=(
+        "fhirmaps/codes/observations.json (disease status, tumor markers); smartapp/triggers/markers.py"
+    ),
     evaluate=evaluate,
 )

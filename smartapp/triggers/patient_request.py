@@ -1,4 +1,5 @@
-"""patient-request: the patient asks for another opinion (coded order/encounter, patient message, questionnaire, note)."""
+"""patient-request: the patient asks for another opinion (coded order/encounter, patient message,
+questionnaire, note)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ from smartapp.wording import sentence as as_sentence
 from smartapp.wording import us_date
 
 RATIONALE = (
-    "Patients may always ask for a second opinion; no clinical justification is needed. In a national second-opinion "
-    "program the diagnosis changed in 14.8% and the treatment in 37.4% of cases (Meyer et al., Am J Med 2015)."
+    "Patients may always ask for a second opinion; no clinical justification is needed. "
+    "In a national second-opinion program the diagnosis changed in 14.8% and the treatment in 37.4% "
+    "of cases (Meyer et al., Am J Med 2015)."
 )
 
 
@@ -32,7 +34,8 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
                 rules.pattern(SPEC.id, "asks_patterns").search(f"{text} {a.note}")
                 or rules.pattern(SPEC.id, "asked_by_patterns").search(f"{text} {a.note}")
             ):
-                continue  # a clinician's referral is a review under way (listed on the findings), not a request
+                # a clinician's referral is a review under way (listed on the findings), not a request
+                continue
             if rules.pattern(SPEC.id, "second_opinion_words").search(text) and not rules.pattern(
                 SPEC.id, "not_patient_patterns"
             ).search(f"{text} {a.note}"):

@@ -1,4 +1,5 @@
-"""Prostate facts for surveillance and guideline rules: grade group, PSA, clinical T, cores, % per core, PSA density."""
+"""Prostate facts for surveillance and guideline rules: grade group, PSA, clinical T, cores,
+% per core, PSA density."""
 
 from __future__ import annotations
 
@@ -84,7 +85,8 @@ def prostate_facts(record: PatientRecord, ctx: Context) -> ProstateFacts:
     for r in reports(record, ctx):
         for line in re.split(r"\n|(?<=\.)\s+", r.text):
             for match in rules.pattern("surveillance-check", "stated_density").finditer(line):
-                # "Last documented PSA density 0.12 (06/2024)" repeats an old value: it is not dated by this note.
+                # "Last documented PSA density 0.12 (06/2024)" repeats an old value: it is not dated
+                # by this note.
                 when = None if rules.pattern("surveillance-check", "recalled_value").search(line) else r.when
                 stated.append((when, float(match.group(1)), Evidence.in_report(r, line.strip())))
             for match in rules.pattern("surveillance-check", "gland_volume").finditer(line):

@@ -9,10 +9,10 @@ from smartapp.triggers.spec import TriggerSpec
 from smartapp.wording import calm, join, plain_name, sentence
 
 RATIONALE = (
-    "Rare cancers (RARECARE/JARC: fewer than 6 new cases per 100,000 per year) are seen by few pathologists and "
-    "oncologists; ESMO and the Joint Action on Rare Cancers recommend review at an expert center (Casali & Trama, "
-    "ESMO Open 2020). Subspecialty review of outside pathology finds discrepancies in about 25% of cases, 6% major "
-    "(MD Anderson, J Oncol Pract 2014)."
+    "Rare cancers (RARECARE/JARC: fewer than 6 new cases per 100,000 per year) are seen by few pathologists "
+    "and oncologists; ESMO and the Joint Action on Rare Cancers recommend review at an expert center "
+    "(Casali & Trama, ESMO Open 2020). Subspecialty review of outside pathology finds discrepancies in "
+    "about 25% of cases, 6% major (MD Anderson, J Oncol Pract 2014)."
 )
 
 
@@ -50,7 +50,8 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
     ]
     noun = "is a rare cancer" if len(labels) == 1 else "are rare cancers"
     summary = sentence(
-        f"{join(labels)} {noun}; review at a center experienced in {'it' if len(labels) == 1 else 'them'} is recommended"
+        f"{join(labels)} {noun}; "
+        f"review at a center experienced in {'it' if len(labels) == 1 else 'them'} is recommended"
     )
     facts = [diagnosis_fact(d, label) for label, d in hits]
     evidence = [Evidence.of(d.source) for _, d in hits]
@@ -58,7 +59,8 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
 
 
 def _typed(d: Diagnosis) -> bool:
-    """The diagnosis names a type or a site: a specific entity, a site, a morphology, a topography or an ICD-10 code."""
+    """The diagnosis names a type or a site: a specific entity, a site, a morphology, a topography or
+    an ICD-10 code."""
     specific = d.entity is not None and d.entity.lineage != "generic"
     return specific or bool(
         d.site or d.morphology or d.topography or any(c.short_system == "icd10" for c in d.codes)
@@ -98,7 +100,10 @@ SPEC = TriggerSpec(
         "MD Anderson, J Oncol Pract 2014",
     ),
     rule_source="RARECARE/JARC rare cancer lists",
-    question="Do you confirm the diagnosis of this rare cancer ({topic}) on expert review, and where should treatment be planned?",
+    question=(
+        "Do you confirm the diagnosis of this rare cancer ({topic}) on expert review, "
+        "and where should treatment be planned?"
+    ),
     rule_data="fhirmaps/codes/entities.json and sites.json (rare flags)",
     evaluate=evaluate,
     undecided=undecided,

@@ -55,8 +55,8 @@ def size_progression(
         rise = size - smallest
         if rise + 1e-9 >= minimum and rise + 1e-9 >= smallest * fraction:
             phrase = (
-                f"{_site(latest.body_site)}lesion {size:g} mm on {us_date(latest.when)}, up from {smallest:g} mm "
-                f"on {us_date(nadir.when)} (+{rise / smallest:.0%})"
+                f"{_site(latest.body_site)}lesion {size:g} mm on {us_date(latest.when)}, "
+                f"up from {smallest:g} mm on {us_date(nadir.when)} (+{rise / smallest:.0%})"
             )
             found.append((latest.when, phrase, [Evidence.of(latest.source), Evidence.of(nadir.source)]))
     return found

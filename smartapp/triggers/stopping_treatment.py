@@ -1,5 +1,5 @@
-"""stopping-treatment: anticancer treatment stopped (toxicity, refusal, cost, no next line) or a move to hospice /
-best supportive care / no further lines."""
+"""stopping-treatment: anticancer treatment stopped (toxicity, refusal, cost, no next line) or a move
+to hospice / best supportive care / no further lines."""
 
 from __future__ import annotations
 
@@ -22,9 +22,9 @@ from smartapp.triggers.spec import TriggerSpec
 from smartapp.wording import calm, clause_around, drug_name, join, plain_name, sentence, us_date
 
 RATIONALE = (
-    "Stopping anticancer treatment, or declining it, is a decision point where a second opinion can confirm that no "
-    "reasonable line, trial or supportive option was missed (mCODE treatment-termination reasons: toxicity, patient "
-    "refusal, financial problems, no response)."
+    "Stopping anticancer treatment, or declining it, is a decision point where a second opinion can confirm "
+    "that no reasonable line, trial or supportive option was missed (mCODE treatment-termination reasons: "
+    "toxicity, patient refusal, financial problems, no response)."
 )
 _REASON_WORDS = {
     "not_tolerated": "toxicity",
@@ -232,7 +232,11 @@ SPEC = TriggerSpec(
     rationale=RATIONALE,
     sources=("mCODE treatment termination reasons",),
     rule_source="treatment-stopping rules",
-    question="Are there further treatment options, including clinical trials, before stopping anticancer treatment ({topic}), or do you agree with the move to supportive care?",
+    question=(
+        "Are there further treatment options, including clinical trials, "
+        "before stopping anticancer treatment ({topic}), "
+        "or do you agree with the move to supportive care?"
+    ),
     rule_data="fhirmaps/codes/treatments.json (termination reasons, hospice codes)",
     evaluate=evaluate,
 )

@@ -24,9 +24,10 @@ from smartapp.triggers.spec import TriggerSpec
 from smartapp.wording import sentence, us_date
 
 RATIONALE = (
-    "Active surveillance is safe only within its eligibility criteria: NCCN very-low/low-risk prostate cancer "
-    "(Grade Group 1, PSA <10 ng/mL, cT1-T2a, <3 positive cores, <=50% cancer per core, PSA density <0.15 ng/mL/g); "
-    "papillary thyroid microcarcinoma <=1 cm without extrathyroidal extension or metastasis (Miyauchi, World J Surg 2016)."
+    "Active surveillance is safe only within its eligibility criteria: NCCN very-low/low-risk prostate "
+    "cancer (Grade Group 1, PSA <10 ng/mL, cT1-T2a, <3 positive cores, <=50% cancer per core, "
+    "PSA density <0.15 ng/mL/g); papillary thyroid microcarcinoma <=1 cm without extrathyroidal "
+    "extension or metastasis (Miyauchi, World J Surg 2016)."
 )
 _AS_TERMS = ("active surveillance", "watchful waiting", "expectant management", "surveillance protocol")
 
@@ -98,7 +99,8 @@ def _prostate(record: PatientRecord, ctx: Context) -> tuple[list[str], list[Evid
 
 
 def _growth(dated: list[tuple[date | None, float]]) -> str:
-    """Growth between the first and the latest measurement (largest size per date), when it reaches the threshold."""
+    """Growth between the first and the latest measurement (largest size per date), when it reaches
+    the threshold."""
     by_day: dict[date, float] = {}
     for when, size in dated:
         if when is not None:
@@ -109,7 +111,10 @@ def _growth(dated: list[tuple[date | None, float]]) -> str:
     grew = by_day[last] - by_day[first]
     if grew < rules.value(SPEC.id, "thyroid_growth_cm") - 1e-9:
         return ""
-    return f"tumor grew from {by_day[first]:g} to {by_day[last]:g} cm between {us_date(first)} and {us_date(last)}"
+    return (
+        f"tumor grew from {by_day[first]:g} to {by_day[last]:g} cm "
+        f"between {us_date(first)} and {us_date(last)}"
+    )
 
 
 def _thyroid(record: PatientRecord, ctx: Context) -> list[str]:
@@ -158,7 +163,8 @@ def _thyroid(record: PatientRecord, ctx: Context) -> list[str]:
 
 
 def _definitive_treatment_planned(record: PatientRecord) -> bool:
-    """Surveillance was discussed but surgery or radiotherapy was chosen: the patient is not on surveillance."""
+    """Surveillance was discussed but surgery or radiotherapy was chosen: the patient is not on
+    surveillance."""
     for a in record.actions:
         if a.resource_type in ("ServiceRequest", "Appointment", "CarePlan", "Procedure") and a.status in (
             "active",

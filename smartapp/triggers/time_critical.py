@@ -40,7 +40,8 @@ def _recent(when: date | None, ctx: Context, days: int) -> bool:
 
 
 def _treated_or_improved(record: PatientRecord, ctx: Context, d: Diagnosis, grace_days: int) -> bool:
-    """Treatment started after the diagnosis more than `grace_days` ago, or a later disease status says it improved."""
+    """Treatment started after the diagnosis more than `grace_days` ago, or a later disease status says
+    it improved."""
     since = d.when or date.min
     for a in antineoplastic_given(record, ctx):
         began = a.start or a.end or ctx.as_of

@@ -1,5 +1,5 @@
-"""uncertain-pathology: hedged or borderline pathology diagnoses, provisional diagnoses, uncertain behaviour codes,
-preliminary reports."""
+"""uncertain-pathology: hedged or borderline pathology diagnoses, provisional diagnoses, uncertain
+behaviour codes, preliminary reports."""
 
 from __future__ import annotations
 
@@ -22,12 +22,15 @@ from smartapp.triggers.spec import TriggerSpec
 from smartapp.wording import calm, clause_around, distinct, first_fitting, mid_sentence, us_date
 
 RATIONALE = (
-    "Hedged pathology wording is read with widely varying certainty (e.g. 'cannot rule out' ~48% perceived certainty; "
-    "Lindley et al., Pathol Res Pract 2014), and borderline or provisional diagnoses change management; subspecialty "
-    "review of outside pathology found 25% discrepancies, 6.2% major (MD Anderson, J Oncol Pract 2014)."
+    "Hedged pathology wording is read with widely varying certainty (e.g. 'cannot rule out' ~48% perceived "
+    "certainty; Lindley et al., Pathol Res Pract 2014), and borderline or provisional diagnoses change "
+    "management; subspecialty review of outside pathology found 25% discrepancies, 6.2% major "
+    "(MD Anderson, J Oncol Pract 2014)."
 )
-# Sentences about predictive biomarkers (HER2 FISH pending, MMR equivocal) are biomarker work-up, not diagnostic doubt.
-# /1 codes for entities managed as definite diagnoses (GIST, thymoma, LCH, desmoid, IMT, PEComa, atypical meningioma).
+# Sentences about predictive biomarkers (HER2 FISH pending, MMR equivocal) are biomarker work-up, not
+# diagnostic doubt.
+# /1 codes for entities managed as definite diagnoses (GIST, thymoma, LCH, desmoid, IMT, PEComa,
+# atypical meningioma).
 _BEHAVIOUR_WHITELIST = {"gist", "thymic", "desmoid", "imt", "pecoma"}
 _WHITELIST_MORPH = ("9752", "9751", "9539", "8936", "8935", "8580", "8821", "8825")
 
@@ -131,7 +134,9 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
                 )
                 evidence.append(Evidence.of(m.source))
         if quotes:
-            where = f"{calm(report.title) or 'pathology report'} {us_date(report.when) if report.when else ''}".strip()
+            where = (
+                f"{calm(report.title) or 'pathology report'} {us_date(report.when) if report.when else ''}"
+            ).strip()
             kept = distinct(quotes) or quotes[:1]  # quotes without words (hostile text) are still quotes
             phrases.append(" and ".join(f"\u201c{q}\u201d" for q in kept[:2]) + f" on {where}")
             shorter.append(f"\u201c{kept[0]}\u201d on {where}")
@@ -141,7 +146,8 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
             f.when and report.when and f.when >= report.when for f in finals
         ):
             phrases.append(
-                f"the pathology report of {us_date(report.when)} is still {report.status}, with no final report"
+                f"the pathology report of {us_date(report.when)} is still {report.status}, "
+                "with no final report"
             )
             facts.append(
                 Fact(
@@ -190,7 +196,9 @@ SPEC = TriggerSpec(
     rationale=RATIONALE,
     sources=("Lindley et al., Pathol Res Pract 2014", "Galloway 2011", "MD Anderson, J Oncol Pract 2014"),
     rule_source="pathology uncertainty terms",
-    question="Please review the slides and give a definitive diagnosis; the report is not conclusive ({topic}).",
+    question=(
+        "Please review the slides and give a definitive diagnosis; the report is not conclusive ({topic})."
+    ),
     rule_data="fhirmaps/codes/lexicon.json (hedges, borderline entities) and context_rules.json",
     evaluate=evaluate,
 )

@@ -77,8 +77,13 @@ def test_findings_are_grouped_and_ordered_by_urgency() -> None:
 
 def test_time_critical_card_comes_first_and_is_critical() -> None:
     urgent = {
-        "reason": "Newly diagnosed diffuse large B-cell lymphoma: treatment must not wait for a second opinion.",
-        "advice": "Start treatment as planned; send the biopsy blocks for expert hematopathology review in parallel.",
+        "reason": (
+            "Newly diagnosed diffuse large B-cell lymphoma: treatment must not wait for a second opinion."
+        ),
+        "advice": (
+            "Start treatment as planned; "
+            "send the biopsy blocks for expert hematopathology review in parallel."
+        ),
         "conditions": ["newly diagnosed diffuse large B-cell lymphoma"],
         "evidence": [{"reference": "Condition/c", "path": "Condition.code", "text": "DLBCL"}],
     }
@@ -107,8 +112,10 @@ def test_summary_stays_under_140_characters() -> None:
         for t in ("rare-cancer", "uncertain-pathology", "discordant-findings", "incomplete-biomarker")
     ]
     urgent = {
-        "reason": "Acute lymphoblastic leukaemia not in remission; malignant spinal cord compression; superior vena cava "
-        "syndrome in a patient with cancer: an oncological emergency.",
+        "reason": (
+            "Acute lymphoblastic leukaemia not in remission; malignant spinal cord compression; "
+            "superior vena cava syndrome in a patient with cancer: an oncological emergency."
+        ),
         "advice": "",
         "evidence": [],
     }

@@ -5,7 +5,8 @@ from fhirmaps.narrative import attachment_bytes, decode_bytes, html_to_text, rtf
 
 def test_sections_split_on_varied_headings_and_keep_history_apart() -> None:
     text = (
-        "Clinical History: r/o lymphoma\nFINAL DIAGNOSIS -\nLymph node: Reactive hyperplasia. COMMENT: Flow cytometry pending.\n"
+        "Clinical History: r/o lymphoma\nFINAL DIAGNOSIS -\n"
+        "Lymph node: Reactive hyperplasia. COMMENT: Flow cytometry pending.\n"
         "Gross Description:\nReceived in formalin.\nDiagnosis was made after review."
     )
     kinds = [(s.kind, s.text.splitlines()[0]) for s in split_sections(text)]
@@ -31,7 +32,8 @@ def test_pdf_text_is_extracted() -> None:
     objects = [
         b"<< /Type /Catalog /Pages 2 0 R >>",
         b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+        b"/Resources << /Font << /F1 5 0 R >> >> >>",
         b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
         b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
     ]

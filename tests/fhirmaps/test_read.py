@@ -126,7 +126,9 @@ def test_pathology_panel_history_observation_is_not_a_diagnosis() -> None:
         "status": "final",
         "subject": {"reference": "Patient/p1"},
         "code": {"coding": [{"system": "http://loinc.org", "code": "22637-3"}]},
-        "valueString": "Lymph node, left neck, excision: Follicular lymphoma, grade 1-2 of 3, with a follicular pattern.",
+        "valueString": (
+            "Lymph node, left neck, excision: Follicular lymphoma, grade 1-2 of 3, with a follicular pattern."
+        ),
     }
     [record] = read_records([bundle(patient(), history, final)], as_of=AS_OF)
     assert [d.entity.id for d in record.diagnoses if d.entity] == ["fl"]
@@ -201,7 +203,10 @@ def test_a_generated_narrative_is_not_read_as_report_text() -> None:
     from fhirmaps.read import read_records
     from tests.fhirmaps.builders import patient, report
 
-    table = '<div xmlns="http://www.w3.org/1999/xhtml"><table><tr><td>Atypical cells, suspicious for carcinoma</td></tr></table></div>'
+    table = (
+        '<div xmlns="http://www.w3.org/1999/xhtml">'
+        "<table><tr><td>Atypical cells, suspicious for carcinoma</td></tr></table></div>"
+    )
     generated = dict(report("r1", "", date="2026-01-15"), text={"status": "generated", "div": table})
     authored = dict(report("r2", "", date="2026-01-15"), text={"status": "additional", "div": table})
     for item in (generated, authored):

@@ -102,7 +102,8 @@ def test_wildcards_contexts_and_uri_form() -> None:
 
 def test_granular_category_scopes() -> None:
     granted = GrantedScopes.parse(
-        "patient/Observation.rs?category=http://terminology.hl7.org/CodeSystem/observation-category|laboratory "
+        "patient/Observation.rs"
+        "?category=http://terminology.hl7.org/CodeSystem/observation-category|laboratory "
         "patient/Condition.rs"
     )
     assert granted.can_search("Observation")

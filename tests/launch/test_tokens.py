@@ -220,7 +220,8 @@ async def test_concurrent_workers_refresh_once_on_postgresql(
 
 
 def refusing_token_endpoint(ehr: FakeEhr, delay: float = 0.2) -> None:
-    """A token endpoint that refuses every refresh (as the SMART launcher's expired-refresh simulation does)."""
+    """A token endpoint that refuses every refresh (as the SMART launcher's expired-refresh simulation
+    does)."""
 
     def refuse(request: Request) -> Response:
         ehr.token_requests.append(request)

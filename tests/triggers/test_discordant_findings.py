@@ -6,7 +6,8 @@ def test_gist_condition_vs_leiomyosarcoma_report_fires() -> None:
     gist = condition("c1", "C49.A2", "Gastrointestinal stromal tumor of stomach")
     path = report(
         "r1",
-        "FINAL DIAGNOSIS:\nStomach, wedge resection: Leiomyosarcoma, 6 cm.\nIHC: CD117 negative, DOG1 negative, desmin positive.\n",
+        "FINAL DIAGNOSIS:\nStomach, wedge resection: Leiomyosarcoma, 6 cm.\n"
+        "IHC: CD117 negative, DOG1 negative, desmin positive.\n",
     )
     result = run(gist, path)
     finding = next(f for f in result.findings if f.trigger == "discordant-findings")
@@ -16,7 +17,8 @@ def test_gist_condition_vs_leiomyosarcoma_report_fires() -> None:
 def test_gastric_leiomyosarcoma_without_kit_or_dog1_fires() -> None:
     path = report(
         "r1",
-        "FINAL DIAGNOSIS:\nStomach, antrum, biopsy: Spindle cell neoplasm consistent with leiomyosarcoma.\nIHC: SMA positive; CD117 and DOG1 not performed.\n",
+        "FINAL DIAGNOSIS:\nStomach, antrum, biopsy: Spindle cell neoplasm consistent with leiomyosarcoma.\n"
+        "IHC: SMA positive; CD117 and DOG1 not performed.\n",
     )
     assert "discordant-findings" in fired(path)
 
@@ -24,7 +26,8 @@ def test_gastric_leiomyosarcoma_without_kit_or_dog1_fires() -> None:
 def test_gastric_leiomyosarcoma_with_kit_and_dog1_negative_does_not_fire() -> None:
     path = report(
         "r1",
-        "FINAL DIAGNOSIS:\nStomach, antrum, biopsy: Leiomyosarcoma.\nIHC: CD117 (KIT) negative; DOG1 negative; desmin positive.\n",
+        "FINAL DIAGNOSIS:\nStomach, antrum, biopsy: Leiomyosarcoma.\n"
+        "IHC: CD117 (KIT) negative; DOG1 negative; desmin positive.\n",
     )
     assert "discordant-findings" not in fired(path)
 
@@ -39,19 +42,25 @@ def test_follicular_vs_mantle_cell_across_sources_fires() -> None:
 
 
 def test_cd5_positive_follicular_without_cyclin_d1_fires() -> None:
-    text = "FINAL DIAGNOSIS:\nLymph node: Follicular lymphoma, grade 1-2.\nIHC: CD20 positive, CD10 positive, CD5 positive. Cyclin D1 not performed.\n"
+    text = (
+        "FINAL DIAGNOSIS:\nLymph node: Follicular lymphoma, grade 1-2.\n"
+        "IHC: CD20 positive, CD10 positive, CD5 positive. Cyclin D1 not performed.\n"
+    )
     assert "discordant-findings" in fired(report("r1", text))
 
 
 def test_gleason_grade_group_1_vs_3_fires_but_4_vs_5_does_not() -> None:
     biopsy = report(
         "r1",
-        "FINAL DIAGNOSIS:\nProstate, left base, needle biopsy: Adenocarcinoma, Gleason score 3+3=6 (Grade Group 1).\n",
+        "FINAL DIAGNOSIS:\n"
+        "Prostate, left base, needle biopsy: Adenocarcinoma, Gleason score 3+3=6 (Grade Group 1).\n",
         date="2025-10-01",
     )
     outside = report(
         "r2",
-        "FINAL DIAGNOSIS:\nProstate, left base (outside slides reviewed): Adenocarcinoma, Gleason score 4+3=7 (Grade Group 3).\n",
+        "FINAL DIAGNOSIS:\n"
+        "Prostate, left base (outside slides reviewed): "
+        "Adenocarcinoma, Gleason score 4+3=7 (Grade Group 3).\n",
         date="2025-12-01",
     )
     assert "discordant-findings" in fired(biopsy, outside)
@@ -85,14 +94,16 @@ def test_synonyms_do_not_fire() -> None:
     )
     nst = report(
         "r1",
-        "FINAL DIAGNOSIS:\nBreast, right, core biopsy: Invasive carcinoma of no special type, Nottingham grade 2.\n",
+        "FINAL DIAGNOSIS:\n"
+        "Breast, right, core biopsy: Invasive carcinoma of no special type, Nottingham grade 2.\n",
     )
     assert "discordant-findings" not in fired(idc, nst)
 
 
 def test_corrected_report_that_only_fixed_a_typo_does_not_fire() -> None:
     text = (
-        "CORRECTED REPORT\nFINAL DIAGNOSIS:\nColon, sigmoid, biopsy: Invasive adenocarcinoma, moderately differentiated.\n"
+        "CORRECTED REPORT\nFINAL DIAGNOSIS:\n"
+        "Colon, sigmoid, biopsy: Invasive adenocarcinoma, moderately differentiated.\n"
         "COMMENT: Report corrected to fix the specimen laterality typo; diagnosis unchanged.\n"
     )
     assert "discordant-findings" not in fired(report("r1", text, status="corrected"))
@@ -100,8 +111,10 @@ def test_corrected_report_that_only_fixed_a_typo_does_not_fire() -> None:
 
 def test_amended_report_with_changed_diagnosis_fires() -> None:
     text = (
-        "AMENDED FINAL DIAGNOSIS:\nLung, right upper lobe, core biopsy: Large cell neuroendocrine carcinoma.\n"
-        "REASON FOR AMENDMENT:\nDiagnosis changed; originally reported as poorly differentiated adenocarcinoma.\n"
+        "AMENDED FINAL DIAGNOSIS:\n"
+        "Lung, right upper lobe, core biopsy: Large cell neuroendocrine carcinoma.\n"
+        "REASON FOR AMENDMENT:\n"
+        "Diagnosis changed; originally reported as poorly differentiated adenocarcinoma.\n"
     )
     assert "discordant-findings" in fired(report("r1", text, status="amended"))
 
@@ -126,7 +139,8 @@ def test_different_cores_of_one_biopsy_session_are_not_discordant() -> None:
 
 def test_bone_osteosarcoma_report_is_not_a_gi_sarcoma() -> None:
     text = (
-        "FINAL DIAGNOSIS:\nLeft distal femur, core biopsy: High-grade sarcoma, consistent with conventional osteosarcoma.\n"
+        "FINAL DIAGNOSIS:\n"
+        "Left distal femur, core biopsy: High-grade sarcoma, consistent with conventional osteosarcoma.\n"
         "COMMENT: Tumor cells directly producing osteoid establish the diagnosis.\n"
     )
     assert "discordant-findings" not in fired(report("r1", text))
@@ -151,7 +165,8 @@ def test_nsclc_nos_refined_to_squamous_is_not_discordant_but_sclc_vs_nsclc_is() 
     )
     squamous = report(
         "r1",
-        "FINAL DIAGNOSIS:\nLung, right upper lobe, lobectomy: Squamous cell carcinoma of the lung, keratinizing.\n",
+        "FINAL DIAGNOSIS:\n"
+        "Lung, right upper lobe, lobectomy: Squamous cell carcinoma of the lung, keratinizing.\n",
     )
     assert "discordant-findings" not in fired(nos, squamous)
     small_cell = report("r2", "FINAL DIAGNOSIS:\nLymph node, station 7, EBUS: Small cell carcinoma.\n")

@@ -30,7 +30,9 @@ def test_g2_low_risk_prostate_with_prostatectomy_planned_and_no_as_discussion() 
     prostate = condition("c1", "C61", "Malignant neoplasm of prostate")
     biopsy = report(
         "r1",
-        "FINAL DIAGNOSIS:\nProstate, needle biopsy: Adenocarcinoma, Gleason score 3+3=6 (Grade Group 1), 1 of 12 cores. Clinical stage cT1c.\n",
+        "FINAL DIAGNOSIS:\n"
+        "Prostate, needle biopsy: Adenocarcinoma, Gleason score 3+3=6 (Grade Group 1), 1 of 12 cores. "
+        "Clinical stage cT1c.\n",
     )
     psa = observation("o1", "2857-1", "PSA", value=4.8, unit="ng/mL")
     surgery = service_request("s1", "Robotic radical prostatectomy", when="2026-04-15")

@@ -16,8 +16,10 @@ LUNG = condition(
 
 def test_a_negated_aggressive_subtype_is_not_one() -> None:
     criteria = (
-        "Active surveillance. Ultrasound: 0.7 cm nodule, no extrathyroidal extension, no suspicious lymph nodes. "
-        "Pathology: papillary thyroid carcinoma, classic type. No tall-cell, hobnail or columnar-cell features seen."
+        "Active surveillance. "
+        "Ultrasound: 0.7 cm nodule, no extrathyroidal extension, no suspicious lymph nodes. "
+        "Pathology: papillary thyroid carcinoma, classic type. "
+        "No tall-cell, hobnail or columnar-cell features seen."
     )
     assert "surveillance-check" not in fired(PTMC, note("n1", criteria, date="2026-02-10"))
     aggressive = criteria.replace(
@@ -27,7 +29,10 @@ def test_a_negated_aggressive_subtype_is_not_one() -> None:
 
 
 def test_surgery_named_as_the_alternative_does_not_end_surveillance() -> None:
-    text = "Active surveillance of low-risk papillary thyroid carcinoma in lieu of immediate lobectomy. Tumor 1.3 cm."
+    text = (
+        "Active surveillance of low-risk papillary thyroid carcinoma in lieu of immediate lobectomy. "
+        "Tumor 1.3 cm."
+    )
     assert "surveillance-check" in fired(
         PTMC,
         note("n1", text, date="2026-02-10"),
@@ -36,7 +41,10 @@ def test_surgery_named_as_the_alternative_does_not_end_surveillance() -> None:
 
 
 def test_no_further_chemotherapy_indicated_after_a_completed_course_is_not_stopping() -> None:
-    done = "Completed all planned cycles of adjuvant CAPOX. No further chemotherapy indicated. Surveillance CEA and CT."
+    done = (
+        "Completed all planned cycles of adjuvant CAPOX. No further chemotherapy indicated. "
+        "Surveillance CEA and CT."
+    )
     assert "stopping-treatment" not in fired(COLON, note("n1", done, date="2026-02-20"))
     stop = "Patient declines further chemotherapy; no further chemotherapy. Hospice discussed."
     assert "stopping-treatment" in fired(COLON, note("n1", stop, date="2026-02-20"))

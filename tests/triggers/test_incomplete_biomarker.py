@@ -39,7 +39,10 @@ def test_ihc_3_plus_and_1_plus_do_not_fire() -> None:
 
 def test_gastric_her2_2_plus_is_not_scored_with_breast_rules() -> None:
     gastric = condition("c1", "C16.0", "Malignant neoplasm of cardia")
-    text = "FINAL DIAGNOSIS:\nStomach, cardia, biopsy: Adenocarcinoma, intestinal type.\nHER2 (IHC): 2+ (equivocal).\n"
+    text = (
+        "FINAL DIAGNOSIS:\nStomach, cardia, biopsy: Adenocarcinoma, intestinal type.\n"
+        "HER2 (IHC): 2+ (equivocal).\n"
+    )
     assert "incomplete-biomarker" not in fired(gastric, report("r1", text))
 
 
@@ -52,10 +55,16 @@ def test_ish_group_4_fires_and_group_1_does_not() -> None:
 
 def test_indeterminate_mmr_never_repeated_fires() -> None:
     colon = condition("c1", "C18.7", "Malignant neoplasm of sigmoid colon")
-    text = "FINAL DIAGNOSIS:\nColon, sigmoid: Adenocarcinoma.\nMMR immunohistochemistry: indeterminate (weak internal control staining).\n"
+    text = (
+        "FINAL DIAGNOSIS:\nColon, sigmoid: Adenocarcinoma.\n"
+        "MMR immunohistochemistry: indeterminate (weak internal control staining).\n"
+    )
     assert "incomplete-biomarker" in fired(colon, report("r1", text))
 
 
 def test_er_low_positive_is_not_an_incomplete_biomarker() -> None:
-    text = "FINAL DIAGNOSIS:\nBreast, left, core: Invasive ductal carcinoma.\nER: low positive (5%). PR negative. HER2 (IHC): 3+.\n"
+    text = (
+        "FINAL DIAGNOSIS:\nBreast, left, core: Invasive ductal carcinoma.\n"
+        "ER: low positive (5%). PR negative. HER2 (IHC): 3+.\n"
+    )
     assert "incomplete-biomarker" not in fired(BREAST, report("r1", text))

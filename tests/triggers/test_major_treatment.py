@@ -64,7 +64,8 @@ def test_clinic_note_scheduling_a_whipple_fires_but_an_options_discussion_does_n
     pancreas = condition("c5", "C25.0", "Malignant neoplasm of head of pancreas")
     scheduled = note(
         "n1",
-        "Assessment: resectable pancreatic head adenocarcinoma. Plan: proceed with Whipple procedure on 03/12/2026.",
+        "Assessment: resectable pancreatic head adenocarcinoma. "
+        "Plan: proceed with Whipple procedure on 03/12/2026.",
         date="2026-02-20",
     )
     assert "major-treatment" in fired(pancreas, scheduled)

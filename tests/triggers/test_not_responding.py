@@ -31,7 +31,8 @@ def test_disease_status_worsened_after_treatment_start_fires_and_expedites() -> 
 def test_imaging_progression_after_start_fires() -> None:
     ct = report(
         "r1",
-        "FINDINGS: Multiple new hepatic lesions.\nIMPRESSION: New hepatic metastases, consistent with progressive disease.\n",
+        "FINDINGS: Multiple new hepatic lesions.\n"
+        "IMPRESSION: New hepatic metastases, consistent with progressive disease.\n",
         kind="imaging",
         date="2026-01-10",
         title="CT abdomen",
@@ -65,7 +66,8 @@ def test_stable_or_benign_new_lesion_or_pre_treatment_scan_does_not_fire() -> No
 def test_pseudoprogression_and_flare_do_not_fire() -> None:
     pseudo = report(
         "r1",
-        "IMPRESSION: Interval increase in size of lung nodules, may represent pseudoprogression on immunotherapy.\n",
+        "IMPRESSION: Interval increase in size of lung nodules, "
+        "may represent pseudoprogression on immunotherapy.\n",
         kind="imaging",
         date="2026-01-10",
         title="CT chest",
@@ -144,8 +146,8 @@ def test_bone_scan_flare_after_starting_hormone_therapy_does_not_fire() -> None:
     )
     scan = report(
         "r1",
-        "IMPRESSION: Increased intensity of osseous lesions and two new lesions. In the setting of recently started "
-        "androgen deprivation this likely represents a flare response.\n",
+        "IMPRESSION: Increased intensity of osseous lesions and two new lesions. "
+        "In the setting of recently started androgen deprivation this likely represents a flare response.\n",
         kind="imaging",
         date="2026-01-15",
         title="Bone scan",

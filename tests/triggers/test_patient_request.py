@@ -26,7 +26,10 @@ def test_note_where_patient_asks_fires_and_declined_offer_does_not() -> None:
 
 
 def test_internal_pathology_consultation_and_tumor_board_do_not_fire() -> None:
-    text = "FINAL DIAGNOSIS:\nColon: Adenocarcinoma.\nCOMMENT: Intradepartmental consultation; a second pathologist reviewed and concurs.\n"
+    text = (
+        "FINAL DIAGNOSIS:\nColon: Adenocarcinoma.\n"
+        "COMMENT: Intradepartmental consultation; a second pathologist reviewed and concurs.\n"
+    )
     board = note("n1", "Case presented at tumor board; consensus for surgery.")
     assert "patient-request" not in fired(CRC, report("r1", text), board)
 

@@ -68,7 +68,10 @@ def test_resolved_or_refuted_sarcoma_does_not_fire() -> None:
 
 
 def test_narrative_final_diagnosis_names_rare_entity() -> None:
-    text = "CLINICAL HISTORY: r/o lymphoma\nFINAL DIAGNOSIS:\nLymph node, excision: Mantle cell lymphoma, classic variant.\n"
+    text = (
+        "CLINICAL HISTORY: r/o lymphoma\nFINAL DIAGNOSIS:\n"
+        "Lymph node, excision: Mantle cell lymphoma, classic variant.\n"
+    )
     assert "rare-cancer" in fired(report("r1", text))
 
 
@@ -103,7 +106,8 @@ def test_nci_option_is_broader_than_rarecare() -> None:
 def test_hedged_rare_entity_is_not_a_confident_rare_diagnosis_but_favoured_one_is() -> None:
     hedged = report(
         "r1",
-        "FINAL DIAGNOSIS:\nLymph node: Atypical lymphoid proliferation. Mantle cell lymphoma cannot be excluded.\n",
+        "FINAL DIAGNOSIS:\n"
+        "Lymph node: Atypical lymphoid proliferation. Mantle cell lymphoma cannot be excluded.\n",
     )
     result = run(hedged)
     assert "rare-cancer" not in result.triggers

@@ -1,4 +1,5 @@
-"""Mixed-style charts (Epic problem-list names, Oracle SNOMED + ICD-10 pairs, notes) for several triggers at once."""
+"""Mixed-style charts (Epic problem-list names, Oracle SNOMED + ICD-10 pairs, notes) for several
+triggers at once."""
 
 from tests.fhirmaps.builders import ICD10, SNOMED, cc, condition, medication, note, observation, report
 from tests.triggers.engine_helpers import fired, run
@@ -25,8 +26,9 @@ def test_epic_prostate_active_surveillance_with_high_psa_density() -> None:
     }
     biopsy = report(
         "r1",
-        "FINAL DIAGNOSIS:\nProstate, needle biopsies: Adenocarcinoma, Gleason score 3+3=6 (Grade Group 1), 2 of 12 cores positive, "
-        "maximum 30% of core length. Clinical stage cT1c.\n",
+        "FINAL DIAGNOSIS:\n"
+        "Prostate, needle biopsies: Adenocarcinoma, Gleason score 3+3=6 (Grade Group 1), "
+        "2 of 12 cores positive, maximum 30% of core length. Clinical stage cT1c.\n",
     )
     mri = report(
         "r2", "IMPRESSION: PI-RADS 3 lesion. Prostate volume 38 cc.\n", kind="imaging", title="MRI prostate"

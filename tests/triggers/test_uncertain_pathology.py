@@ -3,19 +3,29 @@ from tests.triggers.engine_helpers import fired, run
 
 
 def test_cannot_rule_out_lymphoma_in_final_diagnosis_fires() -> None:
-    text = "FINAL DIAGNOSIS:\nCervical lymph node, core biopsy: Atypical lymphoid infiltrate; lymphoma cannot be excluded.\n"
+    text = (
+        "FINAL DIAGNOSIS:\n"
+        "Cervical lymph node, core biopsy: Atypical lymphoid infiltrate; lymphoma cannot be excluded.\n"
+    )
     result = run(report("r1", text))
     finding = next(f for f in result.findings if f.trigger == "uncertain-pathology")
     assert any("cannot be excluded" in e.text for e in finding.evidence)
 
 
 def test_hedge_only_in_clinical_history_does_not_fire() -> None:
-    text = "CLINICAL HISTORY: Suspicious for lymphoma, rule out lymphoma.\nFINAL DIAGNOSIS:\nReactive follicular hyperplasia.\n"
+    text = (
+        "CLINICAL HISTORY: Suspicious for lymphoma, rule out lymphoma.\nFINAL DIAGNOSIS:\n"
+        "Reactive follicular hyperplasia.\n"
+    )
     assert "uncertain-pathology" not in fired(report("r1", text))
 
 
 def test_negated_atypia_does_not_fire() -> None:
-    text = "FINAL DIAGNOSIS:\nColon, random biopsies: Colonic mucosa with no significant abnormality; negative for dysplasia and malignancy. No atypical cells identified.\n"
+    text = (
+        "FINAL DIAGNOSIS:\n"
+        "Colon, random biopsies: Colonic mucosa with no significant abnormality; "
+        "negative for dysplasia and malignancy. No atypical cells identified.\n"
+    )
     assert "uncertain-pathology" not in fired(report("r1", text))
 
 
@@ -29,18 +39,28 @@ def test_benign_atypia_and_named_entities_do_not_fire() -> None:
 
 
 def test_borderline_ovarian_tumour_fires_as_defined_borderline_entity() -> None:
-    text = "FINAL DIAGNOSIS:\nOvary, right, salpingo-oophorectomy: Serous borderline tumor, 7 cm, capsule intact.\n"
+    text = (
+        "FINAL DIAGNOSIS:\n"
+        "Ovary, right, salpingo-oophorectomy: Serous borderline tumor, 7 cm, capsule intact.\n"
+    )
     finding = next(f for f in run(report("r1", text)).findings if f.trigger == "uncertain-pathology")
     assert "borderline" in finding.summary
 
 
 def test_borderline_resectable_is_not_pathology_uncertainty() -> None:
-    text = "FINAL DIAGNOSIS:\nPancreas, head, EUS-FNB: Adenocarcinoma.\nCOMMENT: Radiology describes the tumour as borderline resectable.\n"
+    text = (
+        "FINAL DIAGNOSIS:\nPancreas, head, EUS-FNB: Adenocarcinoma.\n"
+        "COMMENT: Radiology describes the tumour as borderline resectable.\n"
+    )
     assert "uncertain-pathology" not in fired(report("r1", text))
 
 
 def test_consistent_with_is_confident_and_favor_alone_does_not_fire() -> None:
-    text = "FINAL DIAGNOSIS:\nLiver, core biopsy: Metastatic adenocarcinoma, consistent with colorectal primary; favor colonic origin.\n"
+    text = (
+        "FINAL DIAGNOSIS:\n"
+        "Liver, core biopsy: Metastatic adenocarcinoma, consistent with colorectal primary; "
+        "favor colonic origin.\n"
+    )
     assert "uncertain-pathology" not in fired(report("r1", text))
 
 
@@ -85,10 +105,17 @@ def test_old_hedged_report_superseded_by_confident_final_report() -> None:
 
 
 def test_versus_between_two_neoplasms_fires() -> None:
-    text = "FINAL DIAGNOSIS:\nLung, left upper lobe, biopsy: Poorly differentiated non-small cell carcinoma, adenocarcinoma versus squamous cell carcinoma.\n"
+    text = (
+        "FINAL DIAGNOSIS:\n"
+        "Lung, left upper lobe, biopsy: Poorly differentiated non-small cell carcinoma, "
+        "adenocarcinoma versus squamous cell carcinoma.\n"
+    )
     assert "uncertain-pathology" in fired(report("r1", text))
 
 
 def test_pending_her2_fish_in_a_breast_report_is_not_diagnostic_doubt() -> None:
-    text = "FINAL DIAGNOSIS:\nBreast, right, core: Invasive ductal carcinoma, grade 2.\nHER2 (IHC) 2+; HER2 FISH studies are pending.\n"
+    text = (
+        "FINAL DIAGNOSIS:\nBreast, right, core: Invasive ductal carcinoma, grade 2.\n"
+        "HER2 (IHC) 2+; HER2 FISH studies are pending.\n"
+    )
     assert "uncertain-pathology" not in fired(report("r1", text))
