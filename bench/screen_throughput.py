@@ -32,6 +32,7 @@ import psutil
 from demo_ehr import large_patient as lp
 from distributed import Client, LocalCluster
 
+from launch.crypto import TokenCipher, generate_key
 from smartapp.screening.inputs import resolve_input
 from smartapp.screening.pipeline import ScreenOptions, run_screen
 
@@ -228,7 +229,10 @@ def screen(folder: Path, workers: int, work: Path) -> dict[str, Any]:
         client.run(context.warm)
         startup = time.perf_counter() - t0
         options = ScreenOptions(
-            as_of=AS_OF, database_url=f"sqlite:///{work / f'worklist-{workers}.db'}", keep_results=False
+            as_of=AS_OF,
+            database_url=f"sqlite:///{work / f'worklist-{workers}.db'}",
+            cipher=TokenCipher([generate_key()]),
+            keep_results=False,
         )
         main_cpu = _cpu_seconds()
         workers_cpu = sum(client.run(_cpu_seconds).values())
