@@ -117,7 +117,6 @@ def run_app(port: int, ehr_url: str, data_dir: str) -> None:
     settings = Settings(
         public_url=f"http://127.0.0.1:{port}",
         database_url=f"sqlite+aiosqlite:///{Path(data_dir) / 'bench.db'}",
-        secret_key_file=Path(data_dir) / "secret.key",
     )
     uvicorn.run(
         create_app(settings, demo_registry(ehr_url)),

@@ -28,6 +28,7 @@ from typing import Any
 from demo_ehr import large_patient as lp
 from screen_common import AS_OF, RssSampler, cpu_seconds, machine, mib, warm_cluster, worker_pids
 
+from launch.crypto import TokenCipher, generate_key
 from smartapp.screening.inputs import resolve_input
 from smartapp.screening.pipeline import ScreenOptions, run_screen
 
@@ -170,7 +171,10 @@ def write_export(
 def screen(folder: Path, workers: int, work: Path) -> dict[str, Any]:
     with warm_cluster(workers) as (client, startup):
         options = ScreenOptions(
-            as_of=AS_OF, database_url=f"sqlite:///{work / f'worklist-{workers}.db'}", keep_results=False
+            as_of=AS_OF,
+            database_url=f"sqlite:///{work / f'worklist-{workers}.db'}",
+            cipher=TokenCipher([generate_key()]),
+            keep_results=False,
         )
         main_cpu = cpu_seconds()
         workers_cpu = sum(client.run(cpu_seconds).values())

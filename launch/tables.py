@@ -25,6 +25,9 @@ class UtcDateTime(TypeDecorator[datetime]):
 
 
 metadata = MetaData()
+# Marks the columns that hold Fernet tokens written by SessionStore, so that whoever rotates the
+# keys (the app's `secondlook rotate-keys`) finds them without a list of its own.
+FERNET_TOKEN = {"fernet_token": True}
 
 pending_launches = Table(
     "launch_pending",
@@ -34,7 +37,7 @@ pending_launches = Table(
     Column("iss", Text, nullable=False),
     Column("launch", Text),
     Column("redirect_uri", Text, nullable=False),
-    Column("code_verifier_enc", Text, nullable=False),
+    Column("code_verifier_enc", Text, nullable=False, info=FERNET_TOKEN),
     Column("requested_scope", Text, nullable=False),
     Column("token_endpoint", Text, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
@@ -60,8 +63,8 @@ launch_sessions = Table(
     Column("tenant", Text),
     Column("fhir_user", Text),
     Column("granted_scope", Text, nullable=False),
-    Column("access_token_enc", Text, nullable=False),
-    Column("refresh_token_enc", Text),
+    Column("access_token_enc", Text, nullable=False, info=FERNET_TOKEN),
+    Column("refresh_token_enc", Text, info=FERNET_TOKEN),
     Column("token_expires_at", UtcDateTime),
     Column("created_at", UtcDateTime, nullable=False),
     Column("last_used_at", UtcDateTime, nullable=False),

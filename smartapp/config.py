@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -12,6 +13,14 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 PLACEHOLDER_SECRETS = {"changethis", "changeme", "secret", "replace-me", ""}
 
 
+def default_key_file() -> Path:
+    """$XDG_CONFIG_HOME/secondlook/secret.key; the XDG default ~/.config when unset, empty or relative
+    (https://specifications.freedesktop.org/basedir-spec/latest/)."""
+    base = os.environ.get("XDG_CONFIG_HOME", "")
+    root = Path(base) if base and Path(base).is_absolute() else Path.home() / ".config"
+    return root / "secondlook" / "secret.key"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SECONDLOOK_", env_file=None, extra="ignore")
 
@@ -19,10 +28,11 @@ class Settings(BaseSettings):
     # Where the app is reachable from the browser; redirect_uri = public_url + "/callback".
     public_url: str = "http://127.0.0.1:8000"
     database_url: str = "sqlite+aiosqlite:///var/secondlook.db"
-    # Fernet keys (comma-separated, newest first) that encrypt tokens at rest. In development an
-    # unset key is generated once and kept in var/secret.key so sessions survive a restart.
+    # Fernet keys (comma-separated, newest first) that encrypt tokens and patient data at rest. In
+    # development an unset key is generated once and kept in the user's config folder (never beside
+    # the database, whose copy or backup would then carry its own key).
     secret_key: SecretStr | None = None
-    secret_key_file: Path = Path("var/secret.key")
+    secret_key_file: Path = Field(default_factory=default_key_file)
     ehr_config: Path | None = Field(default=None, description="TOML file of registered EHRs")
     session_ttl_hours: float = 12.0
     # How often expired pending launches, sessions and CDS replay rows are deleted (also `secondlook purge`).

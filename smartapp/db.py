@@ -1,5 +1,6 @@
 """The app's SQL engine: SQLite file by default, PostgreSQL by URL. `launch` receives its engine
-from the app and never opens one itself; the schema is migrated by smartapp.schema."""
+from the app and never opens one itself; the schema is migrated by smartapp.schema. Every engine
+carries the cipher of the encrypted columns (smartapp.encryption)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,17 @@ from sqlalchemy import create_engine as create_sync_engine_
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from launch.crypto import TokenCipher
+from smartapp.encryption import attach_cipher
 
-def create_engine(database_url: str) -> AsyncEngine:
+
+def create_engine(database_url: str, cipher: TokenCipher) -> AsyncEngine:
+    engine = _create_async_engine(database_url)
+    attach_cipher(engine.dialect, cipher)
+    return engine
+
+
+def _create_async_engine(database_url: str) -> AsyncEngine:
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
@@ -34,7 +44,13 @@ def create_engine(database_url: str) -> AsyncEngine:
 _SYNC_DRIVERS = {"sqlite+aiosqlite": "sqlite", "postgresql+asyncpg": "postgresql+psycopg"}
 
 
-def create_sync_engine(database_url: str) -> Engine:
+def create_sync_engine(database_url: str, cipher: TokenCipher) -> Engine:
+    engine = _create_sync_engine(database_url)
+    attach_cipher(engine.dialect, cipher)
+    return engine
+
+
+def _create_sync_engine(database_url: str) -> Engine:
     url = make_url(database_url)
     url = url.set(drivername=_SYNC_DRIVERS.get(url.drivername, url.drivername))
     if url.get_backend_name() == "sqlite":

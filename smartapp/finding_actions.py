@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Column, DateTime, Integer, String, Table, Text, insert, select, update
+from sqlalchemy import Boolean, Column, DateTime, Integer, String, Table, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from smartapp.encryption import EncryptedText
 from smartapp.storage import metadata
 
 DISMISS_REASONS = {
@@ -29,7 +30,7 @@ finding_actions = Table(
     Column("kind", String(16), nullable=False),  # dismiss | add
     Column("trigger", String(64), nullable=False),
     Column("reason", String(64), nullable=True),
-    Column("note", Text, nullable=True),
+    Column("note", EncryptedText, nullable=True),
     Column("who", String(512), nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("active", Boolean, nullable=False, default=True),

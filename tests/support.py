@@ -17,6 +17,10 @@ import httpx2
 import pytest
 import uvicorn
 
+from launch.crypto import TokenCipher
+from smartapp.config import Settings
+from smartapp.keyring import token_keys
+
 POSTGRES_ENV = "SECONDLOOK_TEST_POSTGRES_URL"
 
 
@@ -29,6 +33,12 @@ def database_params() -> list[Any]:
         "sqlite",
         pytest.param(postgres, id="postgresql", marks=pytest.mark.skipif(not postgres, reason=reason)),
     ]
+
+
+def app_cipher(database_url: str) -> TokenCipher:
+    """The keys an app with this database uses in tests (no SECONDLOOK_SECRET_KEY): the development
+    key in the temporary config folder of tests/conftest.py."""
+    return TokenCipher(token_keys(Settings(database_url=database_url)))
 
 
 def free_port() -> int:

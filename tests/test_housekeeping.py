@@ -27,11 +27,14 @@ from smartapp.worklist.tables import worklist_audit
 from tests.launch.test_sessions import new_session, pending
 from tests.support import database_params
 
+# A key of these tests alone (the engine needs one; these tests do not depend on its value).
+CIPHER = TokenCipher([generate_key()])
+
 
 @pytest.fixture(params=database_params())
 async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
     url = f"sqlite+aiosqlite:///{tmp_path / 'purge.db'}" if request.param == "sqlite" else request.param
-    created = create_engine(url)
+    created = create_engine(url, CIPHER)
     async with created.begin() as conn:
         await conn.run_sync(launch_metadata.drop_all)
         await conn.run_sync(app_metadata.drop_all)
@@ -94,7 +97,7 @@ def test_secondlook_purge_prints_what_it_deleted(tmp_path: Path, capsys: pytest.
     url = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
 
     async def seed() -> None:
-        engine = create_engine(url)
+        engine = create_engine(url, CIPHER)
         await create_tables(engine, launch_metadata, app_metadata)
         await _seed(engine)
         await engine.dispose()

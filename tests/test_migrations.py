@@ -14,6 +14,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import MetaData, insert, inspect, select, text
 
+from launch.crypto import TokenCipher, generate_key
 from launch.tables import metadata as launch_metadata
 from launch.tables import pending_launches
 from smartapp.cli.main import main
@@ -22,13 +23,16 @@ from smartapp.schema import migrate, target_metadata
 from smartapp.storage import metadata as app_metadata
 from tests.support import database_params
 
-HEAD = "0004"  # the newest revision in smartapp/migrations/versions
+# A key of these tests alone (the engine needs one; these tests do not depend on its value).
+CIPHER = TokenCipher([generate_key()])
+
+HEAD = "0005"  # the newest revision in smartapp/migrations/versions
 # Tables added by revisions after the baseline: a database made before migrations cannot hold them.
 AFTER_BASELINE = {"referral_events", "referral_deliveries", "outside_reports"}
 
 
 async def _drop_all(url: str) -> None:
-    engine = create_engine(url)
+    engine = create_engine(url, CIPHER)
     async with engine.begin() as conn:
         for metadata in target_metadata():
             await conn.run_sync(metadata.drop_all)
@@ -48,7 +52,7 @@ def _differences(connection) -> list:  # type: ignore[no-untyped-def]
 async def test_a_new_database_migrates_to_exactly_the_models(url: str, tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'new.db'}" if url == "sqlite" else url
     await _drop_all(url)
-    engine = create_engine(url)
+    engine = create_engine(url, CIPHER)
     try:
         assert await migrate(engine) == HEAD
         assert await migrate(engine) == HEAD  # idempotent
@@ -60,7 +64,7 @@ async def test_a_new_database_migrates_to_exactly_the_models(url: str, tmp_path:
 
 
 async def test_a_database_made_before_migrations_is_stamped_and_its_rows_kept(tmp_path: Path) -> None:
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'legacy.db'}")
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'legacy.db'}", CIPHER)
     async with engine.begin() as conn:
         await conn.run_sync(launch_metadata.create_all)
         await conn.run_sync(
@@ -89,7 +93,7 @@ async def test_a_database_made_before_migrations_is_stamped_and_its_rows_kept(tm
 
 async def test_two_processes_starting_together_both_succeed(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'race.db'}"
-    engines = [create_engine(url), create_engine(url)]
+    engines = [create_engine(url, CIPHER), create_engine(url, CIPHER)]
     try:
         assert await asyncio.gather(*(migrate(e) for e in engines)) == [HEAD, HEAD]
     finally:

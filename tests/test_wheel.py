@@ -50,7 +50,7 @@ def test_the_wheel_has_no_demo_ehr_and_serves_healthz(tmp_path: Path) -> None:
     env = os.environ | {
         "PYTHONPATH": os.pathsep.join([str(target), site_packages]),
         "SECONDLOOK_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'app.db'}",
-        "SECONDLOOK_SECRET_KEY_FILE": str(tmp_path / "secret.key"),
+        "SECONDLOOK_SECRET_KEY_FILE": str(tmp_path / "config" / "secret.key"),
         "SECONDLOOK_PUBLIC_URL": f"http://127.0.0.1:{port}",
     }
     where = subprocess.run(

@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx2
 
 from demo_ehr.groups import ONCOLOGY_CLINIC_ID
+from launch.crypto import TokenCipher
 from launch.registry import Registration
 from smartapp.screening.bulk_source import export_group
 from smartapp.screening.errors import ErrorLog
@@ -34,7 +35,9 @@ def _wait_until_up(url: str, seconds: float = 60.0) -> bool:
     return False
 
 
-def screen_demo_population(registration: Registration, database_url: str, work_dir: Path) -> None:
+def screen_demo_population(
+    registration: Registration, database_url: str, cipher: TokenCipher, work_dir: Path
+) -> None:
     if not _wait_until_up(f"{registration.iss}/metadata"):
         sys.stderr.write("Demo screening skipped: the demo EHR did not start.\n")
         return
@@ -46,6 +49,7 @@ def screen_demo_population(registration: Registration, database_url: str, work_d
         options = ScreenOptions(
             as_of=date.today(),
             database_url=database_url,
+            cipher=cipher,
             work_dir=work_dir,
             group_id=ONCOLOGY_CLINIC_ID,
             keep_results=False,
@@ -61,10 +65,12 @@ def screen_demo_population(registration: Registration, database_url: str, work_d
         shutil.rmtree(download, ignore_errors=True)
 
 
-def start(registration: Registration, database_url: str, work_dir: Path) -> threading.Thread:
+def start(
+    registration: Registration, database_url: str, cipher: TokenCipher, work_dir: Path
+) -> threading.Thread:
     thread = threading.Thread(
         target=screen_demo_population,
-        args=(registration, database_url, work_dir),
+        args=(registration, database_url, cipher, work_dir),
         name="demo-screening",
         daemon=True,
     )

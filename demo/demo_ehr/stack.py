@@ -78,10 +78,9 @@ def build_demo(
 ) -> DemoStack:
     ehr_base = f"http://{host}:{port}"
     app_base = f"http://{host}:{app_port}"
+    # The encryption key is the development one in the user's config folder, not beside the database.
     settings = Settings(
-        public_url=app_base,
-        database_url=f"sqlite+aiosqlite:///{data_dir / 'secondlook-demo.db'}",
-        secret_key_file=data_dir / "secret.key",
+        public_url=app_base, database_url=f"sqlite+aiosqlite:///{data_dir / 'secondlook-demo.db'}"
     )
     registry = demo_registry(ehr_base, generate_backend_key("ES384"))
     ehr = create_demo_ehr(

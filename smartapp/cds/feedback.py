@@ -1,7 +1,8 @@
 """CDS Hooks feedback: which cards clinicians accepted or overrode, and why.
 
 Clients may send the same feedback more than once; the unique key (card, outcome, timestamp)
-makes a repeat a no-op. Rows carry no patient data: the card uuid, the outcome and the reason.
+makes a repeat a no-op. Rows carry the card uuid, the outcome and the reason; the clinician's
+free-text comment may mention the patient, so it is encrypted.
 """
 
 from __future__ import annotations
@@ -10,10 +11,11 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import Column, DateTime, Integer, String, Table, Text, UniqueConstraint, insert
+from sqlalchemy import Column, DateTime, Integer, String, Table, UniqueConstraint, insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from smartapp.encryption import EncryptedText
 from smartapp.storage import metadata
 
 cds_feedback = Table(
@@ -26,7 +28,7 @@ cds_feedback = Table(
     Column("override_system", String(300)),
     Column("override_code", String(100)),
     Column("override_display", String(300)),
-    Column("user_comment", Text),
+    Column("user_comment", EncryptedText),
     Column("outcome_timestamp", String(40), nullable=False),
     Column("client_iss", String(300), nullable=False),
     Column("received_at", DateTime(timezone=True), nullable=False),

@@ -9,6 +9,8 @@ import asyncio
 import sys
 from pathlib import Path
 
+from launch.crypto import TokenCipher
+from smartapp.keyring import token_keys
 from smartapp.logs import configure_logging
 from smartapp.servers import serve_all
 
@@ -59,13 +61,20 @@ def run(args: argparse.Namespace) -> int:
         )
         return 2
     stack = build_demo(args.host, args.port, app_port, args.latency_ms, args.data_dir, args.patients)
+    try:
+        cipher = TokenCipher(token_keys(stack.settings))
+    except ValueError as exc:  # SECONDLOOK_SECRET_KEY malformed, or the key file unusable
+        sys.stderr.write(f"secondlook demo: {exc}\n")
+        return 2
     print(  # noqa: T201 - the one line a newcomer needs
         f"SecondLook demo: open http://{args.host}:{args.port}/ (demo EHR launch page); "
         f"the app runs at http://{args.host}:{app_port}/. Press Ctrl+C to stop.",
         flush=True,
     )
     if args.screen:
-        demo_screen.start(stack.registration, stack.settings.database_url, args.data_dir / "screening")
+        demo_screen.start(
+            stack.registration, stack.settings.database_url, cipher, args.data_dir / "screening"
+        )
     try:
         asyncio.run(serve_all([stack.ehr, stack.app]))
     except KeyboardInterrupt:

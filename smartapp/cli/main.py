@@ -7,8 +7,8 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-# Each module exposes `add_parser(subparsers)` and `run(args) -> int`.
-SUBCOMMANDS = ("serve", "demo", "evaluate", "screen", "packet", "migrate", "purge")
+# Each module (the command's name with "_" for "-") exposes `add_parser(subparsers)` and `run(args) -> int`.
+SUBCOMMANDS = ("serve", "demo", "evaluate", "screen", "packet", "migrate", "purge", "rotate-keys")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -18,14 +18,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest="command", required=True)
     for name in SUBCOMMANDS:
-        module = importlib.import_module(f"smartapp.cli.{name}")
+        module = importlib.import_module(f"smartapp.cli.{name.replace('-', '_')}")
         module.add_parser(subparsers)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    module = importlib.import_module(f"smartapp.cli.{args.command}")
+    module = importlib.import_module(f"smartapp.cli.{args.command.replace('-', '_')}")
     return int(module.run(args))
 
 

@@ -12,10 +12,12 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from launch.crypto import TokenCipher
 from launch.registry import Registry, RegistryError
 from smartapp.cli.evaluate import _text
 from smartapp.config import get_settings
 from smartapp.db import create_sync_engine
+from smartapp.keyring import token_keys
 from smartapp.schema import migrate_sync
 from smartapp.screening.bulk_source import export_group, last_transaction_time
 from smartapp.screening.errors import ErrorLog
@@ -86,9 +88,15 @@ def run(args: argparse.Namespace) -> int:
     as_of = args.as_of or date.today()  # the clock is read only here, in the CLI layer
     if args.workers is not None and args.workers < 1:
         return _fail("--workers must be at least 1")
+    database_url = args.database_url or settings.database_url
+    try:
+        cipher = TokenCipher(token_keys(settings.model_copy(update={"database_url": database_url})))
+    except ValueError as exc:  # a malformed key, or a key file where it may not be
+        return _fail(str(exc))
     options = ScreenOptions(
         as_of=as_of,
-        database_url=args.database_url or settings.database_url,
+        database_url=database_url,
+        cipher=cipher,
         rare_definition=args.rare_definition,
         scheduler=args.scheduler or settings.dask_scheduler,
         workers=args.workers,
@@ -144,7 +152,7 @@ def _screen_ehr(
         raise InputError(f"{registration.iss} has no backend_services block in the registry")
     since = args.since
     if since == "auto":
-        engine = create_sync_engine(options.database_url)
+        engine = create_sync_engine(options.database_url, options.cipher)
         try:
             migrate_sync(engine)
             since = last_transaction_time(engine, registration.iss, args.group_id)

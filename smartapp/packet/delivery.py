@@ -26,7 +26,6 @@ from sqlalchemy import (
     Integer,
     String,
     Table,
-    Text,
     insert,
     select,
 )
@@ -37,6 +36,7 @@ from launch.discovery import Discovery
 from launch.errors import FhirError, LaunchError
 from launch.fhir_client import FhirClient
 from launch.registry import Registry, normalize_issuer
+from smartapp.encryption import EncryptedText
 from smartapp.packet.model import ReferralPacket
 from smartapp.storage import metadata
 
@@ -51,8 +51,9 @@ referral_deliveries = Table(
     Column("who", String(500), nullable=False),
     Column("at", DateTime(timezone=True), nullable=False),
     Column("delivered", Boolean, nullable=False),
-    Column("detail", Text, nullable=False),  # the error in words, or "" when delivered
-    Column("location", String(1000), nullable=False),  # where the center stored it, when it said
+    # The error in words, or "" when delivered: a center's OperationOutcome may quote the patient.
+    Column("detail", EncryptedText, nullable=False),
+    Column("location", EncryptedText, nullable=False),  # where the center stored it, when it said
 )
 
 CENTER = "the receiving center"

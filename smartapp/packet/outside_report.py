@@ -12,7 +12,6 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     Integer,
-    LargeBinary,
     String,
     Table,
     insert,
@@ -21,6 +20,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from fhirmaps.narrative import decode_bytes
+from smartapp.encryption import EncryptedBytes, EncryptedText
 from smartapp.packet.store import packets
 from smartapp.storage import metadata
 
@@ -34,10 +34,10 @@ outside_reports = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("packet_id", String(64), ForeignKey("packets.id", ondelete="CASCADE"), nullable=False, index=True),
     Column("seq", Integer, nullable=False),  # the referral event (opinion returned) it came with
-    Column("name", String(200), nullable=False),
+    Column("name", EncryptedText, nullable=False),  # file names often carry the patient's name
     Column("content_type", String(100), nullable=False),
     Column("size", Integer, nullable=False),
-    Column("data", LargeBinary, nullable=False),
+    Column("data", EncryptedBytes, nullable=False),
     Column("at", DateTime(timezone=True), nullable=False),
 )
 

@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
-    JSON,
     Column,
     DateTime,
     ForeignKey,
@@ -27,6 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from smartapp.encryption import EncryptedJSON
 from smartapp.packet.model import ReferralPacket
 from smartapp.storage import metadata
 
@@ -39,7 +39,7 @@ packets = Table(
     Column("identifier", String(200), nullable=False, unique=True),
     Column("version", Integer, nullable=False),
     Column("status", String(16), nullable=False),
-    Column("body", JSON, nullable=False),
+    Column("body", EncryptedJSON, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
@@ -62,7 +62,7 @@ packet_edits = Table(
     Column("version", Integer, nullable=False),
     Column("who", String(500), nullable=False),
     Column("at", DateTime(timezone=True), nullable=False),
-    Column("changes", JSON, nullable=False),
+    Column("changes", EncryptedJSON, nullable=False),
 )
 packet_receipts = Table(
     "packet_receipts",
@@ -71,7 +71,7 @@ packet_receipts = Table(
     Column("packet_id", String(64), ForeignKey("packets.id", ondelete="CASCADE"), nullable=False, index=True),
     Column("version", Integer, nullable=False),
     Column("at", DateTime(timezone=True), nullable=False),
-    Column("receipt", JSON, nullable=False),
+    Column("receipt", EncryptedJSON, nullable=False),
 )
 
 

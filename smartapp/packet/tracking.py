@@ -15,14 +15,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 from sqlalchemy import (
-    JSON,
     Column,
     DateTime,
     ForeignKey,
     Integer,
     String,
     Table,
-    Text,
     UniqueConstraint,
     insert,
     select,
@@ -30,6 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from smartapp.encryption import EncryptedJSON, EncryptedText
 from smartapp.packet.store import PacketStore, StoredPacket
 from smartapp.storage import metadata
 from smartapp.wording import us_date
@@ -45,8 +44,8 @@ referral_events = Table(
     Column("who", String(500), nullable=False),  # the user's fhirUser, for the record and the API
     Column("who_name", String(300), nullable=False),  # their name when known, for the screen
     Column("at", DateTime(timezone=True), nullable=False),
-    Column("note", Text, nullable=False),
-    Column("opinion", JSON),
+    Column("note", EncryptedText, nullable=False),
+    Column("opinion", EncryptedJSON),
     UniqueConstraint("packet_id", "seq", name="uq_referral_events_seq"),
 )
 

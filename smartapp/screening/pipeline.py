@@ -15,6 +15,7 @@ from typing import Any
 from distributed import Client
 
 from launch.bulk_manifest import iter_ndjson, summarize_outcomes
+from launch.crypto import TokenCipher
 from smartapp.db import create_sync_engine
 from smartapp.schema import migrate_sync
 from smartapp.screening.cluster import dask_client, run_buckets, worker_count
@@ -29,6 +30,7 @@ from smartapp.screening.worklist_writer import WorklistWriter
 class ScreenOptions:
     as_of: date
     database_url: str
+    cipher: TokenCipher  # the app's keys: worklist names, birth dates and results are encrypted
     rare_definition: str = "rarecare"
     scheduler: str | None = None
     workers: int | None = None
@@ -68,7 +70,7 @@ def run_screen(
     errors: ErrorLog | None = None,
 ) -> ScreenOutcome:
     """Screen `screen_input` into the worklist; `errors` may carry errors of an earlier step (download)."""
-    engine = create_sync_engine(options.database_url)
+    engine = create_sync_engine(options.database_url, options.cipher)
     try:
         migrate_sync(engine)
         writer = WorklistWriter(engine, screen_input.source, options.group_id)

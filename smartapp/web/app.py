@@ -75,10 +75,9 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = create_engine(settings.database_url)
-        store = SessionStore(
-            engine, TokenCipher(token_keys(settings)), session_ttl_hours=settings.session_ttl_hours
-        )
+        cipher = TokenCipher(token_keys(settings))
+        engine = create_engine(settings.database_url, cipher)
+        store = SessionStore(engine, cipher, session_ttl_hours=settings.session_ttl_hours)
         await migrate(engine)
         http = create_http_client(timeout=settings.fhir_timeout_seconds)
         discovery = Discovery(http, ttl_seconds=settings.discovery_ttl_seconds)

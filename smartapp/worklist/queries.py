@@ -143,25 +143,42 @@ def _row(mapping: Mapping[Any, Any]) -> Row:
     )
 
 
+# Every column a row shows: not the stored result, which would only be decrypted to be dropped.
+_LISTED = [column for column in worklist_entries.c if column.name != "result_json"]
+
+
 async def list_rows(engine: AsyncEngine, source: str, filters: Filters, limit: int = 2000) -> list[Row]:
-    """Time-critical first, then expedite, then the most recently screened."""
+    """Time-critical first, then expedite, then the most recently screened, then by name."""
     entries, runs = worklist_entries.c, screening_runs.c
     screened = func.coalesce(runs.started_at, entries.updated_at)
     query = (
-        select(worklist_entries, screened.label("screened"))
+        select(*_LISTED, screened.label("screened"))
         .select_from(worklist_entries.outerjoin(screening_runs, runs.id == entries.last_run_id))
         .where(and_(*_conditions(source, filters)))
         .order_by(
             desc(entries.time_critical),
             case((entries.urgency == "expedite", 0), else_=1),
             desc(screened),
-            entries.display_name,
             entries.patient_id,
         )
         .limit(limit)
     )
     async with engine.connect() as conn:
-        return [_row(r._mapping) for r in (await conn.execute(query)).all()]
+        found = [
+            (r._mapping["display_name"] or "", _row(r._mapping)) for r in (await conn.execute(query)).all()
+        ]
+    # Names are encrypted, so SQL cannot order by them: the name order within one screening time
+    # is applied here, to the rows the database chose.
+    found.sort(
+        key=lambda item: (
+            not item[1].time_critical,
+            item[1].urgency != "expedite",
+            -item[1].screened.timestamp() if item[1].screened else 0.0,
+            item[0],
+            item[1].patient_id,
+        )
+    )
+    return [row for _, row in found]
 
 
 async def count_rows(engine: AsyncEngine, source: str, filters: Filters) -> int:
@@ -199,7 +216,7 @@ async def find_entry(engine: AsyncEngine, source: str, patient_id: str) -> Row |
     """The entry of exactly this source and patient; None for any other source's patient."""
     entries, runs = worklist_entries.c, screening_runs.c
     query = (
-        select(worklist_entries, func.coalesce(runs.started_at, entries.updated_at).label("screened"))
+        select(*_LISTED, func.coalesce(runs.started_at, entries.updated_at).label("screened"))
         .select_from(worklist_entries.outerjoin(screening_runs, runs.id == entries.last_run_id))
         .where(entries.source == source, entries.patient_id == patient_id)
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 from sqlalchemy import Boolean, Column, Date, Index, Integer, String, Table, Text
 
 from launch.tables import UtcDateTime
+from smartapp.encryption import EncryptedDate, EncryptedText
 from smartapp.storage import metadata
 
 # Coordinator-set status of a worklist entry; "new" until someone acts on it.
@@ -36,10 +37,11 @@ worklist_entries = Table(
     metadata,
     Column("source", Text, primary_key=True),
     Column("patient_id", String(128), primary_key=True),
-    Column("display_name", Text),
-    Column("birth_date", Date),
-    # The patient's result in the `secondlook evaluate` JSON schema (one element of "patients").
-    Column("result_json", Text, nullable=False),
+    Column("display_name", EncryptedText),
+    Column("birth_date", EncryptedDate),
+    # The patient's result in the `secondlook evaluate` JSON schema (one element of "patients"),
+    # as JSON text.
+    Column("result_json", EncryptedText, nullable=False),
     # Space-separated trigger ids of the open findings, for filtering.
     Column("triggers", Text, nullable=False, default=""),
     Column("finding_count", Integer, nullable=False, default=0),

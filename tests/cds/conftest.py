@@ -113,7 +113,6 @@ def stack(
     settings = Settings(
         public_url=f"http://127.0.0.1:{port}",
         database_url=f"sqlite+aiosqlite:///{data / 'app.db'}",
-        secret_key_file=data / "secret.key",
         cds_clients=clients,
     )
     app = create_app(settings, Registry([]))

@@ -8,9 +8,13 @@ import time
 import uuid
 from pathlib import Path
 
+from launch.crypto import TokenCipher, generate_key
 from smartapp.cds.replay import ReplayCache
 from smartapp.db import create_engine, create_tables
 from smartapp.storage import metadata
+
+# A key of these tests alone (the engine needs one; these tests do not depend on its value).
+CIPHER = TokenCipher([generate_key()])
 
 POSTGRES_ENV = "SECONDLOOK_TEST_POSTGRES_URL"
 
@@ -24,7 +28,7 @@ def database_urls(tmp_path: Path) -> list[str]:
 
 async def test_replay_detected_across_two_replicas(tmp_path: Path) -> None:
     for url in database_urls(tmp_path):
-        engine = create_engine(url)
+        engine = create_engine(url, CIPHER)
         try:
             await create_tables(engine, metadata)
             first, second = ReplayCache(engine), ReplayCache(engine)
@@ -37,7 +41,7 @@ async def test_replay_detected_across_two_replicas(tmp_path: Path) -> None:
 
 
 async def test_concurrent_replays_let_exactly_one_through(tmp_path: Path) -> None:
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'race.db'}")
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'race.db'}", CIPHER)
     try:
         await create_tables(engine, metadata)
         caches = [ReplayCache(engine) for _ in range(5)]
@@ -51,7 +55,7 @@ async def test_concurrent_replays_let_exactly_one_through(tmp_path: Path) -> Non
 
 
 async def test_expired_entries_are_purged(tmp_path: Path) -> None:
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'purge.db'}")
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'purge.db'}", CIPHER)
     try:
         await create_tables(engine, metadata)
         cache = ReplayCache(engine)

@@ -7,10 +7,14 @@ from pathlib import Path
 
 import pytest
 
+from launch.crypto import TokenCipher, generate_key
 from smartapp.db import create_engine, create_tables
 from smartapp.packet.model import Insurance, PatientInfo, Question, ReferralPacket
 from smartapp.packet.store import PacketConflict, PacketFinal, PacketStore
 from smartapp.storage import metadata
+
+# A key of these tests alone (the engine needs one; these tests do not depend on its value).
+CIPHER = TokenCipher([generate_key()])
 
 ISS = "https://ehr.example/fhir"
 
@@ -25,7 +29,7 @@ def new_packet() -> ReferralPacket:
 
 
 async def open_store(path: Path) -> tuple[PacketStore, object]:
-    engine = create_engine(f"sqlite+aiosqlite:///{path}")
+    engine = create_engine(f"sqlite+aiosqlite:///{path}", CIPHER)
     await create_tables(engine, metadata)
     return PacketStore(engine), engine
 

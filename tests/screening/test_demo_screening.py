@@ -8,19 +8,23 @@ from pathlib import Path
 
 from demo_ehr.screening import screen_demo_population
 from demo_ehr.stack import build_demo
-from sqlalchemy import create_engine, select
+from sqlalchemy import select
 
+from smartapp.db import create_sync_engine
 from smartapp.worklist.tables import screening_runs, worklist_entries
-from tests.support import free_port, serve_in_thread
+from tests.support import app_cipher, free_port, serve_in_thread
 
 
 def test_the_demo_populates_the_worklist_from_its_oncology_clinic(tmp_path: Path, capsys) -> None:
     ehr_port, app_port = free_port(), free_port()
     stack = build_demo("127.0.0.1", ehr_port, app_port, 0, tmp_path, patients=12)
     with serve_in_thread(stack.ehr.app, ehr_port), serve_in_thread(stack.app.app, app_port):
-        screen_demo_population(stack.registration, stack.settings.database_url, tmp_path / "screening")
+        cipher = app_cipher(stack.settings.database_url)
+        screen_demo_population(
+            stack.registration, stack.settings.database_url, cipher, tmp_path / "screening"
+        )
     assert "Demo worklist ready" in capsys.readouterr().out
-    engine = create_engine(stack.settings.database_url.replace("+aiosqlite", ""))
+    engine = create_sync_engine(stack.settings.database_url, cipher)
     with engine.connect() as conn:
         runs = conn.execute(select(screening_runs)).mappings().all()
         entries = conn.execute(select(worklist_entries)).mappings().all()

@@ -11,7 +11,7 @@ from typing import Any
 import psutil
 import pytest
 from distributed import Client, LocalCluster
-from sqlalchemy import select, update
+from sqlalchemy import Engine, select, update
 
 from smartapp.cli.main import main
 from smartapp.db import create_sync_engine
@@ -19,27 +19,34 @@ from smartapp.screening.inputs import resolve_input
 from smartapp.screening.pipeline import ScreenOptions, ScreenOutcome, run_screen
 from smartapp.worklist.tables import screening_runs, worklist_entries
 from tests.screening.export import write_export
+from tests.support import app_cipher
 
 AS_OF = date(2026, 3, 1)
 
 
 def _screen(export: Path, db: Path, client: Client, **kwargs: Any) -> ScreenOutcome:
-    options = ScreenOptions(as_of=AS_OF, database_url=f"sqlite:///{db}", **kwargs)
+    url = f"sqlite:///{db}"
+    options = ScreenOptions(as_of=AS_OF, database_url=url, cipher=app_cipher(url), **kwargs)
     return run_screen(resolve_input(export), options, client=client)
 
 
+def _engine(db: Path) -> Engine:
+    """The worklist database with the keys `secondlook screen` uses (the development key)."""
+    return create_sync_engine(f"sqlite:///{db}", app_cipher(f"sqlite:///{db}"))
+
+
 def _entries(db: Path) -> dict[str, Any]:
-    with create_sync_engine(f"sqlite:///{db}").connect() as conn:
+    with _engine(db).connect() as conn:
         return {row.patient_id: row for row in conn.execute(select(worklist_entries))}
 
 
 def _runs(db: Path) -> list[Any]:
-    with create_sync_engine(f"sqlite:///{db}").connect() as conn:
+    with _engine(db).connect() as conn:
         return list(conn.execute(select(screening_runs).order_by(screening_runs.c.started_at)))
 
 
 def _set_status(db: Path, patient_id: str, status: str) -> None:
-    with create_sync_engine(f"sqlite:///{db}").begin() as conn:
+    with _engine(db).begin() as conn:
         conn.execute(
             update(worklist_entries).where(worklist_entries.c.patient_id == patient_id).values(status=status)
         )
@@ -176,7 +183,7 @@ def test_a_run_after_a_crash_picks_up_without_duplicates(tmp_path: Path, client:
     export = write_export(tmp_path / "export")
     db = tmp_path / "wl.db"
     _screen(export, db, client)
-    with create_sync_engine(f"sqlite:///{db}").begin() as conn:
+    with _engine(db).begin() as conn:
         # Simulate a crash: the last run stayed "running" and its entries are still "new".
         conn.execute(update(screening_runs).values(status="running", finished_at=None))
     _screen(export, db, client)
@@ -258,7 +265,12 @@ def test_embedded_cluster_workers_do_not_outlive_the_run(tmp_path: Path) -> None
     export = write_export(tmp_path / "export")
     outcome = run_screen(
         resolve_input(export),
-        ScreenOptions(as_of=AS_OF, database_url=f"sqlite:///{tmp_path / 'wl.db'}", workers=1),
+        ScreenOptions(
+            as_of=AS_OF,
+            database_url=f"sqlite:///{tmp_path / 'wl.db'}",
+            cipher=app_cipher(f"sqlite:///{tmp_path / 'wl.db'}"),
+            workers=1,
+        ),
     )
     assert outcome.patients == 4
     left = [

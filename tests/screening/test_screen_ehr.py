@@ -22,6 +22,7 @@ from smartapp.db import create_sync_engine
 from smartapp.worklist.tables import screening_runs, worklist_entries
 from tests.fhirmaps.builders import condition
 from tests.screening.export import write_export
+from tests.support import app_cipher
 
 
 class BulkServer:
@@ -145,7 +146,7 @@ def test_group_export_then_incremental_run_rescreens_only_changed_patients_in_fu
         {"name": "patient", "valueReference": {"reference": "Patient/p-none"}}
     ]
     assert second["run"]["patients"] == 1
-    with create_sync_engine(f"sqlite:///{db}").connect() as conn:
+    with create_sync_engine(f"sqlite:///{db}", app_cipher(f"sqlite:///{db}")).connect() as conn:
         entries = {r.patient_id: r for r in conn.execute(select(worklist_entries))}
         runs = list(conn.execute(select(screening_runs).order_by(screening_runs.c.started_at)))
     assert (entries["p-none"].change, entries["p-none"].triggers) == ("changed", "rare-cancer")

@@ -33,11 +33,8 @@ class Stack:
 
 
 def app_settings(app_url: str, data_dir: Path) -> Settings:
-    return Settings(
-        public_url=app_url,
-        database_url=f"sqlite+aiosqlite:///{data_dir / 'app.db'}",
-        secret_key_file=data_dir / "secret.key",
-    )
+    # The key is the development one, in the temporary config folder (tests/conftest.py).
+    return Settings(public_url=app_url, database_url=f"sqlite+aiosqlite:///{data_dir / 'app.db'}")
 
 
 def start_stack(tmp_path: Path, app_host: str = "127.0.0.1", **ehr_options: Any) -> Iterator[Stack]:

@@ -7,10 +7,12 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, delete, insert, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.engine import Engine
 
+from smartapp.db import create_sync_engine
 from smartapp.worklist.tables import screening_runs, worklist_audit, worklist_entries
+from tests.support import app_cipher
 
 OTHER_SOURCE = "https://other-ehr.example/fhir"
 OLD_RUN, NEW_RUN = "run-1", "run-2"
@@ -65,7 +67,9 @@ FLAGGED = {pid for pid, entry in ENTRIES.items() if entry[1]}
 
 
 def engine_for(data_dir: Path) -> Engine:
-    return create_engine(f"sqlite:///{data_dir / 'app.db'}")
+    """The test app's database (tests/web/conftest.py), with the app's keys."""
+    url = f"sqlite:///{data_dir / 'app.db'}"
+    return create_sync_engine(url, app_cipher(url))
 
 
 def seed(data_dir: Path, source: str) -> None:
