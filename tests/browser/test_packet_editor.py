@@ -1,7 +1,8 @@
 """The referral-packet editor in a real Chromium: axe-core with no violation of any impact (with
 every collapsible part open too), one h1, every control labelled, Save reached early from the
 keyboard and on screen wherever the page is scrolled, the letter before the directory, the
-destination picker's reasons and intake contact, and nothing typed lost on "Save and filter"."""
+destination picker's reasons and intake contact, nothing typed lost on "Save and filter", and the
+records checklist's groups changed a group at a time."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ RARE_MULTI = "demo-gist"  # three findings with pathology evidence, a long recor
 # Packets persist per patient in the module's stack: the tests that save have patients of their own.
 CHOOSES = "demo-uveal-melanoma"
 FILTERS = "demo-prostate-as"
+GROUPS = "demo-crc-metastatic"  # progression on treatment: the imaging group comes first
 # Tab stops before Save on this patient's editor before issue 10, after every field of the form:
 # 94 on main at 1a0a7f5, 95 at 90f0d32 (reason offers, the ZIP link). Now: the skip link and
 # "Back to findings".
@@ -173,3 +175,48 @@ def test_save_and_filter_keeps_what_was_typed(stack: Stack, page: Page) -> None:
     )
     keys = page.eval_on_selector_all("input[name=destination]", "els => els.map(e => e.value)")
     assert [k for k in keys if k.endswith("/in-person")] == ["maryland-greenebaum/in-person"]
+
+
+def checklist_statuses(page: Page) -> list[tuple[str, str, str]]:
+    """(group's category, status select's name, its value) for every record, in page order."""
+    return page.eval_on_selector_all(
+        "[data-testid=checklist-group]",
+        """groups => groups.flatMap(g => [...g.querySelectorAll('select')]
+            .map(s => [g.dataset.category, s.name, s.value]))""",
+    )
+
+
+def test_a_group_button_marks_only_its_group_and_keeps_the_letter_being_typed(
+    stack: Stack, page: Page, shoot: Shoot
+) -> None:
+    open_editor(page, stack, GROUPS)
+    groups = page.locator("[data-testid=checklist-group]")
+    assert groups.first.get_attribute("data-category") == "imaging"
+    # Every group's buttons say which group they change.
+    words = {"attached": "attached", "to-request": "to request", "not-applicable": "not applicable"}
+    for n in range(groups.count()):
+        group = groups.nth(n)
+        label = group.get_by_role("heading", level=3).inner_text().rsplit(" (", 1)[0]
+        buttons = group.locator("button[name=action]")
+        expect(buttons).to_have_count(3)
+        for b in range(3):
+            status = buttons.nth(b).get_attribute("value").rsplit(":", 1)[1]  # type: ignore[union-attr]
+            expect(buttons.nth(b)).to_have_accessible_name(f"Mark all {words[status]} in {label}")
+    before = checklist_statuses(page)
+    imaging = [name for category, name, value in before if category == "imaging"]
+    assert len(imaging) >= 2 and any(v != "not-applicable" for c, _, v in before if c == "imaging")
+    letter = page.locator("textarea[name=cover_letter]")
+    letter.fill("Typed, not saved yet: please compare the last two CT scans.")
+    page.get_by_role("button", name="Mark all not applicable in Imaging studies and reports").click()
+    page.wait_for_url(re.compile(r"#checklist-imaging$"))
+    expect(page.locator("#checklist-imaging [role=status]")).to_contain_text("marked not applicable")
+    after = checklist_statuses(page)
+    assert [(c, n) for c, n, _ in after] == [(c, n) for c, n, _ in before]
+    assert [v for c, _, v in after if c == "imaging"] == ["not-applicable"] * len(imaging)
+    assert [v for c, _, v in after if c != "imaging"] == [v for c, _, v in before if c != "imaging"]
+    expect(page.locator("#checklist-imaging-title")).to_contain_text(f"(all {len(imaging)} resolved)")
+    expect(letter).to_have_value("Typed, not saved yet: please compare the last two CT scans.")
+    problems = violations(page)
+    assert not problems, "axe-core on the packet editor after a group's button:\n" + "\n".join(problems)
+    assert not unlabelled_controls(page)
+    shoot(page, "-after")

@@ -9,6 +9,7 @@ import re
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
+from urllib.parse import urljoin
 
 import pypdf
 import pytest
@@ -247,6 +248,78 @@ def test_typed_text_survives_a_version_conflict_and_filtering_centers(stack: Sta
     assert filtered.status_code == 200 and "state=MD" in str(filtered.request.url)
     assert "maryland-greenebaum/in-person" in filtered.text and "vcu-massey/in-person" not in filtered.text
     assert browser.get(api).json()["packet"]["cover_letter"] == "Letter typed before filtering"
+
+
+def checklist_groups(page: str) -> dict[str, str]:
+    """The editor's checklist groups in page order: category → the group's heading text."""
+    found = re.findall(r'data-category="([a-z-]+)">\s*<h3 id="[^"]+">(.*?)</h3>', page, flags=re.S)
+    return {c: " ".join(html.unescape(re.sub(r"<[^>]+>", "", h)).split()) for c, h in found}
+
+
+def test_a_group_button_marks_only_its_group_and_saves_the_other_edits(
+    stack: Stack, browser: Browser
+) -> None:
+    sid = launch(browser, stack)
+    api = f"{stack.app}/api/s/{sid}/packet"
+    state = browser.get(api).json()
+    before = {i["id"]: (i["category"], i["status"]) for i in state["packet"]["checklist"]}
+    page = browser.get(f"{stack.app}/s/{sid}/packet").text
+    groups = checklist_groups(page)
+    # demo-her2-ihc2 asks for a biomarker review: the slides and pathology reports lead.
+    assert list(groups)[:2] == ["slides", "pathology-report"]
+    assert groups["slides"].startswith("Pathology glass slides and blocks (")
+    assert re.search(r"\((\d+ of \d+ to resolve|resolved|all \d+ resolved)\)$", groups["imaging"])
+    # Each button names its group for a screen reader.
+    assert (
+        '<button type="submit" name="action" value="bulk:imaging:not-applicable" class="secondary">'
+        'Mark all not applicable<span class="visually-hidden"> in Imaging studies and reports</span></button>'
+        in page
+    )
+    form = {
+        "csrf": state["csrf_token"],
+        "version": "1",
+        "cover_letter": "Typed before marking a group",
+        "action": "bulk:imaging:not-applicable",
+    }
+    first = browser.request("POST", f"{stack.app}/s/{sid}/packet", data=form, follow=False)
+    assert first.status_code == 303
+    assert first.headers["location"].endswith("#checklist-imaging")  # back at the group
+    marked = browser.get(urljoin(f"{stack.app}/", first.headers["location"]))
+    imaging = [k for k, (c, _) in before.items() if c == "imaging"]
+    assert [before[k][1] for k in imaging] == ["attached"] * 4
+    notice = "Saved: 4 records marked not applicable."
+    assert f'<p class="group-notice" role="status">{notice}</p>' in marked.text
+    assert checklist_groups(marked.text)["imaging"] == "Imaging studies and reports (all 4 resolved)"
+    after = browser.get(api).json()
+    assert after["packet"]["cover_letter"] == "Typed before marking a group"
+    statuses = {i["id"]: i["status"] for i in after["packet"]["checklist"]}
+    assert {k: s for k, s in statuses.items() if k in imaging} == dict.fromkeys(imaging, "not-applicable")
+    assert {k: s for k, s in statuses.items() if k not in imaging} == {
+        k: s for k, (_, s) in before.items() if k not in imaging
+    }
+
+    # "To request" needs whom to request from: records without one stay, and the notice says so.
+    (treatment,) = [i for i in after["packet"]["checklist"] if i["category"] == "treatment"]
+    assert treatment["status"] == "to-gather" and not treatment["holder"]
+    form = {"csrf": state["csrf_token"], "version": "2", "action": "bulk:treatment:to-request"}
+    refused = browser.request("POST", f"{stack.app}/s/{sid}/packet", data=form)
+    assert 'Saved; no record changed. 1 record without a "request from" stayed as before' in html.unescape(
+        refused.text
+    )
+    form |= {"version": "3", f"item-{treatment['id']}-holder": "Dr Patel's infusion clinic"}
+    requested = browser.request("POST", f"{stack.app}/s/{sid}/packet", data=form)
+    assert "Saved: 1 record marked to request." in requested.text
+    assert checklist_groups(requested.text)["treatment"] == "Treatment records (resolved)"
+    statuses = {i["id"]: (i["status"], i["holder"]) for i in browser.get(api).json()["packet"]["checklist"]}
+    assert statuses[treatment["id"]] == ("to-request", "Dr Patel's infusion clinic")
+
+    # A made-up group or status saves the form and changes no record.
+    form = {"csrf": state["csrf_token"], "version": "4", "action": "bulk:nowhere:attached"}
+    odd = browser.request("POST", f"{stack.app}/s/{sid}/packet", data=form)
+    assert odd.status_code == 200 and "Saved (version 5)" in odd.text and "group-notice" not in odd.text
+    assert {
+        i["id"]: (i["status"], i["holder"]) for i in browser.get(api).json()["packet"]["checklist"]
+    } == statuses
 
 
 def test_form_edit_pdf_and_fhir_document(stack: Stack, browser: Browser) -> None:

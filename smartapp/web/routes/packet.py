@@ -22,7 +22,7 @@ from smartapp.packet.directory import Directory, load_directory
 from smartapp.packet.draft import draft_for_patient
 from smartapp.packet.edits import apply_form
 from smartapp.packet.matching import PREFERENCES, Needs, rank_options
-from smartapp.packet.model import ITEM_STATUS_LABELS, REVIEW_TYPE_LABELS, ReferralPacket
+from smartapp.packet.model import CATEGORY_LABELS, ITEM_STATUS_LABELS, REVIEW_TYPE_LABELS, ReferralPacket
 from smartapp.packet.pdf import render_pdf
 from smartapp.packet.store import PacketConflict, PacketFinal, PacketStore, StoredPacket
 from smartapp.packet.tracking import (
@@ -209,11 +209,47 @@ async def packet_page(
     state: str = "",
     remote: str = "",
     notice: str = "",
+    bulk: str = "",
 ) -> Response:
     stored = await current_packet(services, session)
     return await render_page(
-        request, services, session, sid, stored, state=state, remote=remote == "1", notice=notice
+        request,
+        services,
+        session,
+        sid,
+        stored,
+        state=state,
+        remote=remote == "1",
+        notice=notice,
+        group_notice=group_notice(bulk),
     )
+
+
+def group_notice(bulk: str) -> dict[str, str] | None:
+    """What a checklist group's "Mark all" did, in words, from the redirect's
+    `bulk=<category>:<status>:<marked>:<left>` (left: records to request that name no holder)."""
+    category, status, marked, left = (bulk.split(":") + ["", "", "", ""])[:4]
+    if category not in CATEGORY_LABELS or status not in ITEM_STATUS_LABELS:
+        return None
+    if not (marked.isdigit() and left.isdigit()):
+        return None
+    words, done, left_over = ITEM_STATUS_LABELS[status].lower(), int(marked), int(left)
+    if done:
+        text = f"Saved: {records(done)} marked {words}."
+    elif left_over:
+        text = "Saved; no record changed."
+    else:
+        text = f"Saved; every record here was already {words}."
+    if left_over:
+        text += (
+            f' {records(left_over)} without a "request from" stayed as before: say whom to request '
+            "it from, then mark the group again."
+        )
+    return {"category": category, "text": text}
+
+
+def records(count: int) -> str:
+    return f"{count} record" if count == 1 else f"{count} records"
 
 
 async def render_page(
@@ -231,6 +267,7 @@ async def render_page(
     status_code: int = 200,
     tracking_alert: str = "",
     opinion_form: dict[str, str] | None = None,
+    group_notice: dict[str, str] | None = None,
 ) -> Response:
     store = PacketStore(services.engine)
     places = directory(services)
@@ -279,6 +316,7 @@ async def render_page(
         "directory": places,
         "missing": missing or [],
         "item_statuses": ITEM_STATUS_LABELS,
+        "group_notice": group_notice,
     }
     response = services.templates.TemplateResponse(request, "packet.html", context, status_code=status_code)
     response.headers["Content-Security-Policy"] = launch_frame_csp(
@@ -333,10 +371,13 @@ async def save_form(request: Request, services: Services, session: SmartSession,
             decisions.take_offer(updated, action.removeprefix("offer:"), results.evaluation.findings, actions)
             or updated
         )
+    bulk = ""
     if action.startswith("bulk:") and updated.status == "draft":
         # "Mark this group attached / not applicable": with the form's other edits saved too.
         category, _, status = action.removeprefix("bulk:").partition(":")
-        checklist_order.set_group_status(updated, category, status)
+        marked = checklist_order.set_group_status(updated, category, status)
+        left = sum(1 for i in updated.checklist if i.category == category and i.status != status)
+        bulk = f"{category}:{status}:{marked}:{left}"
     missing = finalize_refusal(stored.packet, updated)
     if missing:
         updated.status = "draft"  # the edits are kept; only "final" waits for what is missing
@@ -370,6 +411,11 @@ async def save_form(request: Request, services: Services, session: SmartSession,
         )
         return RedirectResponse(f"/s/{sid}/packet?{query}", status_code=303)
     notice = "final" if updated.status == "final" else "saved"
+    if group_notice(bulk):
+        # Back at the group the button was in, with what it did.
+        query = urlencode({"notice": notice, "bulk": bulk})
+        category = bulk.partition(":")[0]
+        return RedirectResponse(f"/s/{sid}/packet?{query}#checklist-{category}", status_code=303)
     return RedirectResponse(f"/s/{sid}/packet?notice={notice}", status_code=303)
 
 
