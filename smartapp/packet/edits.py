@@ -25,13 +25,16 @@ def apply_form(
     values: dict[str, str] = {}
     removed: set[str] = set()
     added: dict[str, list[str]] = {name: [] for name in NEW_ENTRY_FIELDS}
-    for key, value in form:
+    for key, raw in form:
+        # Browsers send a textarea's line breaks as CRLF: stored as LF, as drafted, so a text left
+        # alone compares equal to what was saved.
+        value = raw.replace("\r\n", "\n")[:MAX_TEXT]
         if key == "remove":
             removed.add(value)
         elif key in added:
-            added[key].append(value[:MAX_TEXT])
+            added[key].append(value)
         else:
-            values[key] = value[:MAX_TEXT]
+            values[key] = value
     updated = packet.model_copy(deep=True)
     for name in TEXT_FIELDS:
         if name in values:

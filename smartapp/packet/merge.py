@@ -52,7 +52,6 @@ class Clash:
     mine: str
     theirs: str
     part: str
-    multiline: bool
 
 
 @dataclass(frozen=True)
@@ -74,9 +73,6 @@ class Merge:
     new_reasons: list[str] = field(default_factory=list)
     new_questions: list[str] = field(default_factory=list)
     new_items: list[tuple[str, str]] = field(default_factory=list)  # (label, details)
-
-
-MULTILINE = {"cover_letter", "timing_advice", "summary_note", "insurance_note"}
 
 
 def merge(
@@ -103,7 +99,7 @@ def merge(
             edits.append((name, m.value))
         if mine_changed and theirs_changed and not _same(m, c):
             if m.text:
-                result.clashes.append(Clash(name, c.label, m.value, c.value, c.part, name in MULTILINE))
+                result.clashes.append(Clash(name, c.label, m.value, c.value, c.part))
             else:
                 note = f"changed meanwhile to {c.shown}; your choice, {m.shown}, is in the form"
                 result.changes.append(Change(name, c.label, note, c.part))
@@ -145,8 +141,12 @@ def form_fields(packet: ReferralPacket, directory: Directory) -> dict[str, Field
 
 
 def _same(a: Field, b: Field) -> bool:
-    # The form trims what it saves: spaces around a text are no change.
-    return a.value.strip() == b.value.strip()
+    # The form trims what it saves, and text saved before it stored LF may hold CRLF.
+    return _plain(a.value) == _plain(b.value)
+
+
+def _plain(text: str) -> str:
+    return text.replace("\r\n", "\n").strip()
 
 
 def _preference(packet: ReferralPacket, directory: Directory) -> str:
@@ -203,10 +203,10 @@ def _add_back(result: Merge, entry: Entry) -> None:
 def _text(entry: Entry) -> tuple[str, ...]:
     """What the form edits in an entry."""
     if isinstance(entry, Reason):
-        return (entry.summary.strip(),)
+        return (_plain(entry.summary),)
     if isinstance(entry, Question):
-        return (entry.text.strip(),)
-    return (entry.label.strip(), entry.detail.strip(), entry.holder.strip(), entry.status)
+        return (_plain(entry.text),)
+    return (_plain(entry.label), _plain(entry.detail), _plain(entry.holder), entry.status)
 
 
 def _first_field(entry: Entry) -> str:

@@ -169,7 +169,9 @@ def test_form_adds_every_new_entry_it_carries() -> None:
         ("new_item_label", "Operative note 11/02"),
         ("new_item_detail", ""),
     ]
+    form.append(("cover_letter", "Dear colleague,\r\nplease review.\r\n"))
     edited = apply_form(packet, form, load_directory())
+    assert edited.cover_letter == "Dear colleague,\nplease review."  # a browser's CRLF stored as LF
     assert [r.summary for r in edited.reasons[1:]] == [
         "Tumor board asked for outside review",
         "Patient asked for a second opinion",

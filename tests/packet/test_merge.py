@@ -60,7 +60,7 @@ def test_text_both_changed_keeps_mine_in_the_form_with_theirs_beside_it() -> Non
     result = merged(theirs, form)
     assert result.packet.cover_letter == "My letter"
     assert result.clashes == [
-        Clash("cover_letter", "Cover letter", "My letter", "Their letter", "cover_letter", multiline=True)
+        Clash("cover_letter", "Cover letter", "My letter", "Their letter", "cover_letter")
     ]
     assert result.changes == []
     # The same text typed on both sides, or spaces only, is no clash.
@@ -76,7 +76,7 @@ def test_record_text_clashes_and_choices_are_listed_in_words() -> None:
     result = merged(theirs, form)
     # The slides come first in the editor (no reason ranks them otherwise): record 1.
     assert result.clashes == [
-        Clash("item-s1-holder", "Record 1: request from", "Lab B", "Lab A", "checklist", multiline=False)
+        Clash("item-s1-holder", "Record 1: request from", "Lab B", "Lab A", "checklist")
     ]
     assert [(c.name, c.text) for c in result.changes] == [
         ("item-s1-status", "changed meanwhile to to request; your choice, attached, is in the form"),
@@ -150,3 +150,14 @@ def test_without_the_starting_version_every_difference_is_a_clash() -> None:
 def test_a_merge_is_a_draft_even_when_the_form_asked_for_final() -> None:
     theirs = saved_meanwhile({"summary_note": "Their note"})
     assert merged(theirs, [("action", "final")]).packet.status == "draft"
+
+
+def test_a_text_left_alone_is_no_change_though_the_browser_sends_crlf() -> None:
+    start = saved_meanwhile({"cover_letter": "Dear colleague,\nplease review."})
+    theirs = start.model_copy(update={"cover_letter": "Dear Dr Lee,\nplease review."})
+    result = merged(theirs, [("cover_letter", "Dear colleague,\r\nplease review.\r\n")], start=start)
+    assert result.clashes == [] and result.packet.cover_letter == "Dear Dr Lee,\nplease review."
+    typed = merged(theirs, [("cover_letter", "Dear colleague,\r\nplease review soon.")], start=start)
+    assert [(c.mine, c.theirs) for c in typed.clashes] == [
+        ("Dear colleague,\nplease review soon.", "Dear Dr Lee,\nplease review.")
+    ]
