@@ -2,7 +2,8 @@
 every collapsible part open too), one h1, every control labelled, Save reached early from the
 keyboard and on screen wherever the page is scrolled, the letter before the directory, the
 destination picker's reasons and intake contact, nothing typed lost on "Save and filter", and the
-records checklist's groups changed a group at a time."""
+records checklist's groups changed a group at a time, and two people saving the same draft: the
+second sees both texts side by side and loses nothing."""
 
 from __future__ import annotations
 
@@ -10,10 +11,11 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from axe_playwright_python.sync_playwright import Axe
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 
-from tests.browser.conftest import LOAD_TIMEOUT_MS, launch_from_ehr
+from tests.browser.conftest import LOAD_TIMEOUT_MS, close_with_screenshots, launch_from_ehr
 from tests.web.conftest import Stack
 
 Shoot = Callable[[Page, str], Path]
@@ -22,6 +24,7 @@ RARE_MULTI = "demo-gist"  # three findings with pathology evidence, a long recor
 CHOOSES = "demo-uveal-melanoma"
 FILTERS = "demo-prostate-as"
 GROUPS = "demo-crc-metastatic"  # progression on treatment: the imaging group comes first
+TWO_EDITORS = "demo-pancreas"
 # Tab stops before Save on this patient's editor before issue 10, after every field of the form:
 # 94 on main at 1a0a7f5, 95 at 90f0d32 (reason offers, the ZIP link). Now: the skip link and
 # "Back to findings".
@@ -220,3 +223,66 @@ def test_a_group_button_marks_only_its_group_and_keeps_the_letter_being_typed(
     assert not problems, "axe-core on the packet editor after a group's button:\n" + "\n".join(problems)
     assert not unlabelled_controls(page)
     shoot(page, "-after")
+
+
+def test_two_editors_the_second_sees_both_texts_side_by_side_and_saves_a_merge(
+    stack: Stack, chromium: Browser, page: Page, shoot: Shoot, request: pytest.FixtureRequest
+) -> None:
+    first = page
+    second_context = chromium.new_context(viewport={"width": 1200, "height": 900})
+    second_context.set_default_timeout(LOAD_TIMEOUT_MS)
+    try:
+        second = second_context.new_page()
+        open_editor(first, stack, TWO_EDITORS)
+        open_editor(second, stack, TWO_EDITORS)
+        expect(second.locator("input[name=version]")).to_have_value("1")
+
+        first.locator("textarea[name=cover_letter]").fill("Dear colleague,\nThe first editor's letter.")
+        first.get_by_role("button", name="Save", exact=True).click()
+        expect(first.get_by_role("status")).to_contain_text("Saved (version 2)")
+
+        second.locator("textarea[name=cover_letter]").fill("Dear colleague,\nThe second editor's letter.")
+        second.locator("textarea[name=summary_note]").fill("Typed by the second editor only.")
+        second.get_by_role("button", name="Save", exact=True).click()
+        conflict = second.locator("[data-testid=conflict]")
+        expect(conflict).to_contain_text("Nothing you typed is lost")
+        expect(conflict.get_by_role("heading", level=2)).to_have_text(
+            "Saved meanwhile: your changes are not saved yet"
+        )
+        # Both texts, side by side: the user's to edit, the saved one read-only.
+        mine = second.get_by_label("Cover letter: Your text (what Save keeps)")
+        theirs = second.get_by_label(
+            re.compile(r"^Cover letter: Saved meanwhile by you in another window at ")
+        )
+        expect(mine).to_have_value("Dear colleague,\nThe second editor's letter.")
+        expect(theirs).to_have_value("Dear colleague,\nThe first editor's letter.")
+        expect(mine).to_be_editable()
+        expect(theirs).not_to_be_editable()
+        left, right = mine.bounding_box(), theirs.bounding_box()
+        assert left and right and left["x"] + left["width"] <= right["x"] and abs(left["y"] - right["y"]) < 40
+        expect(second.locator("textarea[name=summary_note]")).to_have_value(
+            "Typed by the second editor only."
+        )
+        expect(second.locator("input[name=version]")).to_have_value("2")
+        # The message links to the field; following it brings the pair on screen.
+        conflict.get_by_role("link", name="Cover letter").click()
+        expect(second.locator("#clash-cover_letter")).to_be_in_viewport()
+        problems = violations(second)
+        assert not problems, "axe-core on the editor after a version conflict:\n" + "\n".join(problems)
+        assert not unlabelled_controls(second)
+        shoot(second, "-conflict")
+
+        # Merged by hand, saved again: stored as typed, the conflict gone.
+        mine.fill("Dear colleague,\nThe first editor's letter, and the second editor's.")
+        second.get_by_role("button", name="Save", exact=True).click()
+        expect(second.get_by_role("status")).to_contain_text("Saved (version 3)")
+        expect(second.locator("[data-testid=conflict]")).to_have_count(0)
+        sid = re.search(r"/s/([A-Za-z0-9_-]+)/", second.url)
+        assert sid
+        stored = second.request.get(f"{stack.app}/api/s/{sid.group(1)}/packet").json()["packet"]
+        assert (
+            stored["cover_letter"] == "Dear colleague,\nThe first editor's letter, and the second editor's."
+        )
+        assert stored["summary_note"] == "Typed by the second editor only."
+    finally:
+        close_with_screenshots(second_context, request)
