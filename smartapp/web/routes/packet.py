@@ -16,14 +16,14 @@ from fhirmaps import document
 from launch.errors import FhirError
 from launch.sessions import LaunchSession
 from smartapp.finding_actions import list_actions
-from smartapp.packet import checklist_order, decisions, outside_report
+from smartapp.packet import decisions, outside_report
 from smartapp.packet.delivery import DeliveryStore, delivery_blocker
 from smartapp.packet.directory import Directory, load_directory
 from smartapp.packet.draft import draft_for_patient
 from smartapp.packet.edits import apply_form
 from smartapp.packet.matching import PREFERENCES, Needs, rank_options
 from smartapp.packet.merge import merge
-from smartapp.packet.model import CATEGORY_LABELS, ITEM_STATUS_LABELS, REVIEW_TYPE_LABELS, ReferralPacket
+from smartapp.packet.model import ITEM_STATUS_LABELS, REVIEW_TYPE_LABELS, ReferralPacket
 from smartapp.packet.pdf import render_pdf
 from smartapp.packet.store import PacketConflict, PacketFinal, PacketStore, StoredPacket
 from smartapp.packet.tracking import (
@@ -35,6 +35,7 @@ from smartapp.packet.tracking import (
     tracking,
 )
 from smartapp.packet.writeback import send_blocker, send_packet
+from smartapp.web.checklist_groups import group_notice, mark_group
 from smartapp.web.csrf import check_csrf, csrf_token
 from smartapp.web.deps import Services, SmartSession
 from smartapp.web.errors import AppError
@@ -227,33 +228,6 @@ async def packet_page(
     )
 
 
-def group_notice(bulk: str) -> dict[str, str] | None:
-    """What a checklist group's "Mark all" did, in words, from the redirect's
-    `bulk=<category>:<status>:<marked>:<left>` (left: records to request that name no holder)."""
-    category, status, marked, left = (bulk.split(":") + ["", "", "", ""])[:4]
-    if category not in CATEGORY_LABELS or status not in ITEM_STATUS_LABELS:
-        return None
-    if not (marked.isdigit() and left.isdigit()):
-        return None
-    words, done, left_over = ITEM_STATUS_LABELS[status].lower(), int(marked), int(left)
-    if done:
-        text = f"Saved: {records(done)} marked {words}."
-    elif left_over:
-        text = "Saved; no record changed."
-    else:
-        text = f"Saved; every record here was already {words}."
-    if left_over:
-        text += (
-            f' {records(left_over)} without a "request from" stayed as before: say whom to request '
-            "it from, then mark the group again."
-        )
-    return {"category": category, "text": text}
-
-
-def records(count: int) -> str:
-    return f"{count} record" if count == 1 else f"{count} records"
-
-
 async def render_page(
     request: Request,
     services: AppServices,
@@ -408,17 +382,6 @@ async def save_form(request: Request, services: Services, session: SmartSession,
         category = bulk.partition(":")[0]
         return RedirectResponse(f"/s/{sid}/packet?{query}#checklist-{category}", status_code=303)
     return RedirectResponse(f"/s/{sid}/packet?notice={notice}", status_code=303)
-
-
-def mark_group(packet: ReferralPacket, action: str) -> str:
-    """A checklist group's "Mark all" (action `bulk:<category>:<status>`) on a draft; what it did as
-    `<category>:<status>:<marked>:<left>` for the page, "" for another action."""
-    if not action.startswith("bulk:") or packet.status != "draft":
-        return ""
-    category, _, status = action.removeprefix("bulk:").partition(":")
-    marked = checklist_order.set_group_status(packet, category, status)
-    left = sum(1 for i in packet.checklist if i.category == category and i.status != status)
-    return f"{category}:{status}:{marked}:{left}"
 
 
 async def conflict_page(
