@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from datetime import date
+from datetime import UTC, date, datetime
 
 
 def us_date(when: date | None) -> str:
     """11/24/2026: the one date format on screen, in cards, letters and summaries."""
     return f"{when.month:02d}/{when.day:02d}/{when.year}" if when else "undated"
+
+
+def us_time(when: datetime) -> str:
+    """2:05 PM UTC on 11/24/2026: a moment, in UTC since the server does not know the reader's zone."""
+    utc = when.astimezone(UTC)
+    return f"{utc.hour % 12 or 12}:{utc.minute:02d} {'AM' if utc.hour < 12 else 'PM'} UTC on {us_date(utc.date())}"
 
 
 def join(items: Iterable[str], last: str = "and") -> str:

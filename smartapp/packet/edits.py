@@ -5,6 +5,7 @@ new packet out."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import zip_longest
 
 from smartapp.packet.directory import Directory
 from smartapp.packet.matching import CENTER, PREFERENCES
@@ -13,6 +14,9 @@ from smartapp.packet.model import ITEM_STATUS_LABELS, ChecklistItem, Question, R
 TEXT_FIELDS = ("cover_letter", "timing_advice", "summary_note")
 SENDER_FIELDS = ("name", "organization", "contact", "npi", "phone", "fax")
 MAX_TEXT = 20_000
+# Fields that may come more than once: the editor gives back, after a version conflict, each entry
+# the user added that is not saved yet as one more "add" field.
+NEW_ENTRY_FIELDS = ("new_reason", "new_question", "new_item_label", "new_item_detail")
 
 
 def apply_form(
@@ -20,11 +24,17 @@ def apply_form(
 ) -> ReferralPacket:
     values: dict[str, str] = {}
     removed: set[str] = set()
-    for key, value in form:
+    added: dict[str, list[str]] = {name: [] for name in NEW_ENTRY_FIELDS}
+    for key, raw in form:
+        # Browsers send a textarea's line breaks as CRLF: stored as LF, as drafted, so a text left
+        # alone compares equal to what was saved.
+        value = raw.replace("\r\n", "\n")[:MAX_TEXT]
         if key == "remove":
             removed.add(value)
+        elif key in added:
+            added[key].append(value)
         else:
-            values[key] = value[:MAX_TEXT]
+            values[key] = value
     updated = packet.model_copy(deep=True)
     for name in TEXT_FIELDS:
         if name in values:
@@ -38,14 +48,12 @@ def apply_form(
     updated.reasons = [r for r in updated.reasons if f"reason:{r.id}" not in removed]
     for reason in updated.reasons:
         reason.summary = values.get(f"reason-{reason.id}-summary", reason.summary).strip() or reason.summary
-    if values.get("new_reason", "").strip():
-        updated.reasons.append(Reason(summary=values["new_reason"].strip()))
+    updated.reasons += [Reason(summary=text.strip()) for text in added["new_reason"] if text.strip()]
 
     updated.questions = [q for q in updated.questions if f"question:{q.id}" not in removed]
     for question in updated.questions:
         question.text = values.get(f"question-{question.id}", question.text).strip() or question.text
-    if values.get("new_question", "").strip():
-        updated.questions.append(Question(text=values["new_question"].strip()))
+    updated.questions += [Question(text=text.strip()) for text in added["new_question"] if text.strip()]
 
     updated.checklist = [i for i in updated.checklist if f"item:{i.id}" not in removed]
     for item in updated.checklist:
@@ -55,12 +63,10 @@ def apply_form(
         status = values.get(f"item-{item.id}-status")
         if status in ITEM_STATUS_LABELS:
             item.status = status  # type: ignore[assignment]
-    if values.get("new_item_label", "").strip():
-        updated.checklist.append(
-            ChecklistItem(
-                label=values["new_item_label"].strip(), detail=values.get("new_item_detail", "").strip()
-            )
-        )
+    # Each label goes with the details field after it (the form's order).
+    for label, detail in zip_longest(added["new_item_label"], added["new_item_detail"], fillvalue=""):
+        if label.strip():
+            updated.checklist.append(ChecklistItem(label=label.strip(), detail=detail.strip()))
 
     if "destination" in values:
         option = directory.get(values["destination"])

@@ -238,6 +238,22 @@ class PacketStore:
             rows = (await conn.execute(query)).mappings().all()
         return [Edit(r["version"], r["who"], _aware(r["at"]), dict(r["changes"])) for r in rows]
 
+    async def as_of(self, stored: StoredPacket, version: int) -> ReferralPacket | None:
+        """The packet as it was at `version`: `stored` with the changes saved since undone (each edit
+        records the top-level fields it changed, from and to). None for a version that never was, or
+        a body this model no longer reads."""
+        if not 1 <= version <= stored.version:
+            return None
+        body = stored.packet.to_json()
+        for edit in reversed(await self.history(stored.packet.id)):
+            if version < edit.version <= stored.version:
+                for key, change in edit.changes.items():
+                    body[key] = change["from"]
+        try:
+            return ReferralPacket.model_validate(body)
+        except ValueError:
+            return None
+
     async def add_receipt(self, packet_id: str, version: int, receipt: dict[str, Any]) -> None:
         async with self._engine.begin() as conn:
             await conn.execute(

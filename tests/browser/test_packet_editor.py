@@ -1,7 +1,9 @@
 """The referral-packet editor in a real Chromium: axe-core with no violation of any impact (with
 every collapsible part open too), one h1, every control labelled, Save reached early from the
 keyboard and on screen wherever the page is scrolled, the letter before the directory, the
-destination picker's reasons and intake contact, and nothing typed lost on "Save and filter"."""
+destination picker's reasons and intake contact, nothing typed lost on "Save and filter", and the
+records checklist's groups changed a group at a time, and two people saving the same draft: the
+second sees both texts side by side and loses nothing."""
 
 from __future__ import annotations
 
@@ -9,10 +11,11 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from axe_playwright_python.sync_playwright import Axe
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 
-from tests.browser.conftest import LOAD_TIMEOUT_MS, launch_from_ehr
+from tests.browser.conftest import LOAD_TIMEOUT_MS, close_with_screenshots, launch_from_ehr
 from tests.web.conftest import Stack
 
 Shoot = Callable[[Page, str], Path]
@@ -20,6 +23,8 @@ RARE_MULTI = "demo-gist"  # three findings with pathology evidence, a long recor
 # Packets persist per patient in the module's stack: the tests that save have patients of their own.
 CHOOSES = "demo-uveal-melanoma"
 FILTERS = "demo-prostate-as"
+GROUPS = "demo-crc-metastatic"  # progression on treatment: the imaging group comes first
+TWO_EDITORS = "demo-pancreas"
 # Tab stops before Save on this patient's editor before issue 10, after every field of the form:
 # 94 on main at 1a0a7f5, 95 at 90f0d32 (reason offers, the ZIP link). Now: the skip link and
 # "Back to findings".
@@ -173,3 +178,111 @@ def test_save_and_filter_keeps_what_was_typed(stack: Stack, page: Page) -> None:
     )
     keys = page.eval_on_selector_all("input[name=destination]", "els => els.map(e => e.value)")
     assert [k for k in keys if k.endswith("/in-person")] == ["maryland-greenebaum/in-person"]
+
+
+def checklist_statuses(page: Page) -> list[tuple[str, str, str]]:
+    """(group's category, status select's name, its value) for every record, in page order."""
+    return page.eval_on_selector_all(
+        "[data-testid=checklist-group]",
+        """groups => groups.flatMap(g => [...g.querySelectorAll('select')]
+            .map(s => [g.dataset.category, s.name, s.value]))""",
+    )
+
+
+def test_a_group_button_marks_only_its_group_and_keeps_the_letter_being_typed(
+    stack: Stack, page: Page, shoot: Shoot
+) -> None:
+    open_editor(page, stack, GROUPS)
+    groups = page.locator("[data-testid=checklist-group]")
+    assert groups.first.get_attribute("data-category") == "imaging"
+    # Every group's buttons say which group they change.
+    words = {"attached": "attached", "to-request": "to request", "not-applicable": "not applicable"}
+    for n in range(groups.count()):
+        group = groups.nth(n)
+        label = group.get_by_role("heading", level=3).inner_text().rsplit(" (", 1)[0]
+        buttons = group.locator("button[name=action]")
+        expect(buttons).to_have_count(3)
+        for b in range(3):
+            status = buttons.nth(b).get_attribute("value").rsplit(":", 1)[1]  # type: ignore[union-attr]
+            expect(buttons.nth(b)).to_have_accessible_name(f"Mark all {words[status]} in {label}")
+    before = checklist_statuses(page)
+    imaging = [name for category, name, value in before if category == "imaging"]
+    assert len(imaging) >= 2 and any(v != "not-applicable" for c, _, v in before if c == "imaging")
+    letter = page.locator("textarea[name=cover_letter]")
+    letter.fill("Typed, not saved yet: please compare the last two CT scans.")
+    page.get_by_role("button", name="Mark all not applicable in Imaging studies and reports").click()
+    page.wait_for_url(re.compile(r"#checklist-imaging$"))
+    expect(page.locator("#checklist-imaging [role=status]")).to_contain_text("marked not applicable")
+    after = checklist_statuses(page)
+    assert [(c, n) for c, n, _ in after] == [(c, n) for c, n, _ in before]
+    assert [v for c, _, v in after if c == "imaging"] == ["not-applicable"] * len(imaging)
+    assert [v for c, _, v in after if c != "imaging"] == [v for c, _, v in before if c != "imaging"]
+    expect(page.locator("#checklist-imaging-title")).to_contain_text(f"(all {len(imaging)} resolved)")
+    expect(letter).to_have_value("Typed, not saved yet: please compare the last two CT scans.")
+    problems = violations(page)
+    assert not problems, "axe-core on the packet editor after a group's button:\n" + "\n".join(problems)
+    assert not unlabelled_controls(page)
+    shoot(page, "-after")
+
+
+def test_two_editors_the_second_sees_both_texts_side_by_side_and_saves_a_merge(
+    stack: Stack, chromium: Browser, page: Page, shoot: Shoot, request: pytest.FixtureRequest
+) -> None:
+    first = page
+    second_context = chromium.new_context(viewport={"width": 1200, "height": 900})
+    second_context.set_default_timeout(LOAD_TIMEOUT_MS)
+    try:
+        second = second_context.new_page()
+        open_editor(first, stack, TWO_EDITORS)
+        open_editor(second, stack, TWO_EDITORS)
+        expect(second.locator("input[name=version]")).to_have_value("1")
+
+        first.locator("textarea[name=cover_letter]").fill("Dear colleague,\nThe first editor's letter.")
+        first.get_by_role("button", name="Save", exact=True).click()
+        expect(first.get_by_role("status")).to_contain_text("Saved (version 2)")
+
+        second.locator("textarea[name=cover_letter]").fill("Dear colleague,\nThe second editor's letter.")
+        second.locator("textarea[name=summary_note]").fill("Typed by the second editor only.")
+        second.get_by_role("button", name="Save", exact=True).click()
+        conflict = second.locator("[data-testid=conflict]")
+        expect(conflict).to_contain_text("Nothing you typed is lost")
+        expect(conflict.get_by_role("heading", level=2)).to_have_text(
+            "Saved meanwhile: your changes are not saved yet"
+        )
+        # Both texts, side by side: the user's to edit, the saved one read-only.
+        mine = second.get_by_label("Cover letter: Your text (what Save keeps)")
+        theirs = second.get_by_label(
+            re.compile(r"^Cover letter: Saved meanwhile by you in another window at ")
+        )
+        expect(mine).to_have_value("Dear colleague,\nThe second editor's letter.")
+        expect(theirs).to_have_value("Dear colleague,\nThe first editor's letter.")
+        expect(mine).to_be_editable()
+        expect(theirs).not_to_be_editable()
+        left, right = mine.bounding_box(), theirs.bounding_box()
+        assert left and right and left["x"] + left["width"] <= right["x"] and abs(left["y"] - right["y"]) < 40
+        expect(second.locator("textarea[name=summary_note]")).to_have_value(
+            "Typed by the second editor only."
+        )
+        expect(second.locator("input[name=version]")).to_have_value("2")
+        # The message links to the field; following it brings the pair on screen.
+        conflict.get_by_role("link", name="Cover letter").click()
+        expect(second.locator("#clash-cover_letter")).to_be_in_viewport()
+        problems = violations(second)
+        assert not problems, "axe-core on the editor after a version conflict:\n" + "\n".join(problems)
+        assert not unlabelled_controls(second)
+        shoot(second, "-conflict")
+
+        # Merged by hand, saved again: stored as typed, the conflict gone.
+        mine.fill("Dear colleague,\nThe first editor's letter, and the second editor's.")
+        second.get_by_role("button", name="Save", exact=True).click()
+        expect(second.get_by_role("status")).to_contain_text("Saved (version 3)")
+        expect(second.locator("[data-testid=conflict]")).to_have_count(0)
+        sid = re.search(r"/s/([A-Za-z0-9_-]+)/", second.url)
+        assert sid
+        stored = second.request.get(f"{stack.app}/api/s/{sid.group(1)}/packet").json()["packet"]
+        assert (
+            stored["cover_letter"] == "Dear colleague,\nThe first editor's letter, and the second editor's."
+        )
+        assert stored["summary_note"] == "Typed by the second editor only."
+    finally:
+        close_with_screenshots(second_context, request)

@@ -153,6 +153,37 @@ def test_form_edits_every_field_adds_and_removes_items() -> None:
     assert packet.status == "draft" and len(packet.reasons) == 2  # the original is untouched
 
 
+def test_form_adds_every_new_entry_it_carries() -> None:
+    """After a version conflict the editor gives back each entry not saved yet as one more "add" field."""
+    packet = draft([finding("uncertain-pathology", "Hedged report")])
+    form = [
+        ("new_reason", "Tumor board asked for outside review"),
+        ("new_reason", "  "),
+        ("new_reason", "Patient asked for a second opinion"),
+        ("new_question", "Further stains?"),
+        ("new_question", "Is molecular testing needed?"),
+        ("new_item_label", "Outside slides from St Elsewhere"),
+        ("new_item_detail", "Accession S26-1"),
+        ("new_item_label", ""),
+        ("new_item_detail", "details without a record"),
+        ("new_item_label", "Operative note 11/02"),
+        ("new_item_detail", ""),
+    ]
+    form.append(("cover_letter", "Dear colleague,\r\nplease review.\r\n"))
+    edited = apply_form(packet, form, load_directory())
+    assert edited.cover_letter == "Dear colleague,\nplease review."  # a browser's CRLF stored as LF
+    assert [r.summary for r in edited.reasons[1:]] == [
+        "Tumor board asked for outside review",
+        "Patient asked for a second opinion",
+    ]
+    assert [q.text for q in edited.questions[-2:]] == ["Further stains?", "Is molecular testing needed?"]
+    added = edited.checklist[len(packet.checklist) :]
+    assert [(i.label, i.detail) for i in added] == [
+        ("Outside slides from St Elsewhere", "Accession S26-1"),
+        ("Operative note 11/02", ""),
+    ]
+
+
 def test_finalize_lists_exactly_what_is_missing() -> None:
     packet = draft([finding("uncertain-pathology")])
     problems = packet.finalize_problems()

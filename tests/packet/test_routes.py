@@ -9,6 +9,7 @@ import re
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
+from urllib.parse import urljoin
 
 import pypdf
 import pytest
@@ -226,11 +227,13 @@ def test_typed_text_survives_a_version_conflict_and_filtering_centers(stack: Sta
         "action": "save",
     }
     page = browser.request("POST", f"{stack.app}/s/{sid}/packet", data=stale)
+    assert page.status_code == 409 and "Nothing you typed is lost" in page.text
+    # Each side changed a different field: the typed letter and the other's summary, no clash.
     assert (
-        page.status_code == 409
-        and "Dear colleague, my typed letter" in page.text
-        and "Your text is kept below" in page.text
+        '<textarea name="cover_letter" id="f-cover_letter">Dear colleague, my typed letter</textarea>'
+        in page.text
     )
+    assert "The other editor&#39;s summary</textarea>" in page.text and 'data-testid="clash"' not in page.text
     assert 'name="version" value="2"' in page.text  # saving again is on the newest version
     assert (
         browser.get(api).json()["packet"]["cover_letter"] == state["packet"]["cover_letter"]
@@ -249,6 +252,200 @@ def test_typed_text_survives_a_version_conflict_and_filtering_centers(stack: Sta
     assert browser.get(api).json()["packet"]["cover_letter"] == "Letter typed before filtering"
 
 
+def checklist_groups(page: str) -> dict[str, str]:
+    """The editor's checklist groups in page order: category → the group's heading text."""
+    found = re.findall(r'data-category="([a-z-]+)">\s*<h3 id="[^"]+">(.*?)</h3>', page, flags=re.S)
+    return {c: " ".join(html.unescape(re.sub(r"<[^>]+>", "", h)).split()) for c, h in found}
+
+
+def test_a_group_button_marks_only_its_group_and_saves_the_other_edits(
+    stack: Stack, browser: Browser
+) -> None:
+    sid = launch(browser, stack)
+    api = f"{stack.app}/api/s/{sid}/packet"
+    state = browser.get(api).json()
+    before = {i["id"]: (i["category"], i["status"]) for i in state["packet"]["checklist"]}
+    page = browser.get(f"{stack.app}/s/{sid}/packet").text
+    groups = checklist_groups(page)
+    # demo-her2-ihc2 asks for a biomarker review: the slides and pathology reports lead.
+    assert list(groups)[:2] == ["slides", "pathology-report"]
+    assert groups["slides"].startswith("Pathology glass slides and blocks (")
+    assert re.search(r"\((\d+ of \d+ to resolve|resolved|all \d+ resolved)\)$", groups["imaging"])
+    # Each button names its group for a screen reader.
+    assert (
+        '<button type="submit" name="action" value="bulk:imaging:not-applicable" class="secondary">'
+        'Mark all not applicable<span class="visually-hidden"> in Imaging studies and reports</span></button>'
+        in page
+    )
+    form = {
+        "csrf": state["csrf_token"],
+        "version": "1",
+        "cover_letter": "Typed before marking a group",
+        "action": "bulk:imaging:not-applicable",
+    }
+    first = browser.request("POST", f"{stack.app}/s/{sid}/packet", data=form, follow=False)
+    assert first.status_code == 303
+    assert first.headers["location"].endswith("#checklist-imaging")  # back at the group
+    marked = browser.get(urljoin(f"{stack.app}/", first.headers["location"]))
+    imaging = [k for k, (c, _) in before.items() if c == "imaging"]
+    assert [before[k][1] for k in imaging] == ["attached"] * 4
+    notice = "Saved: 4 records marked not applicable."
+    assert f'<p class="group-notice" role="status">{notice}</p>' in marked.text
+    assert checklist_groups(marked.text)["imaging"] == "Imaging studies and reports (all 4 resolved)"
+    after = browser.get(api).json()
+    assert after["packet"]["cover_letter"] == "Typed before marking a group"
+    statuses = {i["id"]: i["status"] for i in after["packet"]["checklist"]}
+    assert {k: s for k, s in statuses.items() if k in imaging} == dict.fromkeys(imaging, "not-applicable")
+    assert {k: s for k, s in statuses.items() if k not in imaging} == {
+        k: s for k, (_, s) in before.items() if k not in imaging
+    }
+
+    # "To request" needs whom to request from: records without one stay, and the notice says so.
+    (treatment,) = [i for i in after["packet"]["checklist"] if i["category"] == "treatment"]
+    assert treatment["status"] == "to-gather" and not treatment["holder"]
+    form = {"csrf": state["csrf_token"], "version": "2", "action": "bulk:treatment:to-request"}
+    refused = browser.request("POST", f"{stack.app}/s/{sid}/packet", data=form)
+    assert 'Saved; no record changed. 1 record without a "request from" stayed as before' in html.unescape(
+        refused.text
+    )
+    form |= {"version": "3", f"item-{treatment['id']}-holder": "Dr Patel's infusion clinic"}
+    requested = browser.request("POST", f"{stack.app}/s/{sid}/packet", data=form)
+    assert "Saved: 1 record marked to request." in requested.text
+    assert checklist_groups(requested.text)["treatment"] == "Treatment records (resolved)"
+    statuses = {i["id"]: (i["status"], i["holder"]) for i in browser.get(api).json()["packet"]["checklist"]}
+    assert statuses[treatment["id"]] == ("to-request", "Dr Patel's infusion clinic")
+
+    # A made-up group or status saves the form and changes no record.
+    form = {"csrf": state["csrf_token"], "version": "4", "action": "bulk:nowhere:attached"}
+    odd = browser.request("POST", f"{stack.app}/s/{sid}/packet", data=form)
+    assert odd.status_code == 200 and "Saved (version 5)" in odd.text and "group-notice" not in odd.text
+    assert {
+        i["id"]: (i["status"], i["holder"]) for i in browser.get(api).json()["packet"]["checklist"]
+    } == statuses
+
+
+def text_of(page: str) -> str:
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", page)).split())
+
+
+def test_a_conflict_shows_both_texts_side_by_side_and_lists_every_other_change(
+    stack: Stack, browser: Browser
+) -> None:
+    sid = launch(browser, stack, "demo-ovarian-serous")
+    api = f"{stack.app}/api/s/{sid}/packet"
+    state = browser.get(api).json()
+    csrf, loaded = state["csrf_token"], state["packet"]
+    page = browser.get(f"{stack.app}/s/{sid}/packet").text
+    item = loaded["checklist"][0]
+    record = re.search(rf'id="remove-item-{item["id"]}"> remove record (\d+)', page)
+    assert record, "the first record's remove box"
+    # Someone else (here the same user in another window) saves first.
+    theirs = dict(
+        loaded,
+        cover_letter="Dear Dr Lee,\nTheir letter.",
+        destination={"center_id": "msk/msk-more-health", "name": "Memorial Sloan Kettering"},
+        questions=[*loaded["questions"], {"text": "Is the microinvasion real?"}],
+        checklist=[dict(item, status="not-applicable"), *loaded["checklist"][1:]],
+    )
+    put = browser.request("PUT", api, json={"version": 1, "packet": theirs}, headers={"X-CSRF-Token": csrf})
+    assert put.status_code == 200
+    # This user saves the form loaded at version 1: every field as loaded, some of them changed.
+    question = loaded["questions"][0]
+    form = {
+        "csrf": csrf,
+        "version": "1",
+        "cover_letter": "Dear colleague,\nMy letter.",
+        "timing_advice": loaded["timing_advice"],
+        "summary_note": "My summary",
+        "destination": "",
+        f"item-{item['id']}-status": item["status"],
+        "new_reason": "Tumor board asked for a second look",
+        "remove": f"question:{question['id']}",
+        "action": "save",
+    }
+    conflict = browser.request("POST", f"{stack.app}/s/{sid}/packet", data=form)
+    assert conflict.status_code == 409
+    body = conflict.text
+    start = body.index(">", body.index('data-testid="conflict"')) + 1
+    section = body[start : body.index("</section>", start)]
+    words = text_of(section)
+    assert words.startswith(
+        "Saved meanwhile: your changes are not saved yet While you were editing, you in another window "
+        "saved this packet (last at "
+    )
+    assert (
+        "Nothing you typed is lost: the form below is the newest version, version 2, with your changes"
+        in words
+    )
+    # The letter both changed: yours in the form (what Save keeps), theirs beside it, read-only.
+    assert '<li><a href="#clash-cover_letter">Cover letter</a></li>' in section
+    pair = body[body.index('<div class="clash" id="clash-cover_letter"') :]
+    pair = pair[: pair.index('<div class="clash-side clash-theirs">') + 600]
+    assert (
+        '<label for="f-cover_letter"><span class="visually-hidden">Cover letter: </span>Your text (what Save keeps)</label>'
+        in pair
+    )
+    assert '<textarea name="cover_letter" id="f-cover_letter">Dear colleague,\nMy letter.</textarea>' in pair
+    assert re.search(
+        r'<label for="saved-cover_letter"><span class="visually-hidden">Cover letter: </span>Saved meanwhile by '
+        r"you in another window at \d{1,2}:\d\d [AP]M UTC on \d\d/\d\d/\d{4}</label>",
+        pair,
+    )
+    assert '<textarea id="saved-cover_letter" readonly>Dear Dr Lee,\nTheir letter.</textarea>' in pair
+    # Their other changes, listed with links, and in the form; the picker opens on its change.
+    assert (
+        "Receiving center</a>: now Memorial Sloan Kettering (saved by you in another window at"
+        in html.unescape(section)
+    )
+    assert (
+        f'<a href="#f-item-{item["id"]}-status">Record {record.group(1)} status</a>: now not applicable'
+        in section
+    )
+    assert "Question &#34;Is the microinvasion real?&#34;</a>: added meanwhile" in section
+    assert re.search(r'<details class="destination-picker" id="destination-picker"[^>]* open>', body)
+    assert re.search(
+        r'<option value="not-applicable" selected>',
+        body[body.index(f'name="item-{item["id"]}-status"') :][:400],
+    )
+    # Yours, not saved yet: the new reason as an add field, the removed question with its box ticked.
+    assert '<a href="#new-reason-1">New reason</a>: not saved yet' in section
+    assert (
+        '<textarea name="new_reason" id="new-reason-1">Tumor board asked for a second look</textarea>' in body
+    )
+    assert f'<a href="#remove-question-{question["id"]}">Question 1</a>: its remove box is ticked' in section
+    assert f'id="remove-question-{question["id"]}" checked>' in body
+    assert "My summary</textarea>" in body
+    assert "Practitioner/" not in section and loaded["id"] not in section  # no internal ids
+    # Nothing was saved by the refused post.
+    assert browser.get(api).json()["packet"]["cover_letter"] == "Dear Dr Lee,\nTheir letter."
+
+    # Saving the page's form again (here with the letters merged by hand) stores the merge.
+    again = {
+        "csrf": csrf,
+        "version": "2",
+        "cover_letter": "Dear Dr Lee,\nMy letter, merged.",
+        "summary_note": "My summary",
+        "new_reason": "Tumor board asked for a second look",
+        "remove": f"question:{question['id']}",
+        "action": "save",
+    }
+    saved = browser.request("POST", f"{stack.app}/s/{sid}/packet", data=again)
+    assert (
+        saved.status_code == 200
+        and "Saved (version 3)" in saved.text
+        and 'data-testid="conflict"' not in saved.text
+    )
+    packet = browser.get(api).json()["packet"]
+    assert (
+        packet["cover_letter"] == "Dear Dr Lee,\nMy letter, merged."
+        and packet["summary_note"] == "My summary"
+    )
+    assert packet["destination"]["center_id"] == "msk/msk-more-health"
+    assert [q["text"] for q in packet["questions"]] == ["Is the microinvasion real?"]
+    assert packet["reasons"][-1]["summary"] == "Tumor board asked for a second look"
+    assert packet["checklist"][0]["status"] == "not-applicable"
+
+
 def test_form_edit_pdf_and_fhir_document(stack: Stack, browser: Browser) -> None:
     sid = launch(browser, stack)
     state = browser.get(f"{stack.app}/api/s/{sid}/packet").json()
@@ -263,7 +460,7 @@ def test_form_edit_pdf_and_fhir_document(stack: Stack, browser: Browser) -> None
     saved = browser.request("POST", f"{stack.app}/s/{sid}/packet", data=form)
     assert saved.status_code == 200 and "Saved (version 2)" in saved.text
     stale = browser.request("POST", f"{stack.app}/s/{sid}/packet", data=dict(form, cover_letter="Stale edit"))
-    assert stale.status_code == 409 and "changed by someone else" in stale.text
+    assert stale.status_code == 409 and "Saved meanwhile: your changes are not saved yet" in stale.text
     no_token = browser.request("POST", f"{stack.app}/s/{sid}/packet", data=dict(form, csrf="", version="2"))
     assert no_token.status_code == 403
 

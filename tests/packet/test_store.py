@@ -139,3 +139,27 @@ async def test_concurrent_first_opens_create_one_draft_and_a_final_packet_allows
         await store.create(new_packet(), iss="https://other.example/fhir", who="u0")
     ).packet.id != second.packet.id
     await engine.dispose()  # type: ignore[attr-defined]
+
+
+async def test_an_earlier_version_is_rebuilt_from_the_edit_history(tmp_path: Path) -> None:
+    store, engine = await open_store(tmp_path / "app.db")
+    created = await store.create(new_packet(), iss=ISS, who="alice")
+    second = created.packet.model_copy(deep=True)
+    second.cover_letter = "Alice's letter"
+    second.questions[0].text = "Alice's question?"
+    await store.save(second, 1, "alice")
+    third = second.model_copy(deep=True)
+    third.cover_letter = "Bob's letter"
+    third.summary_note = "Bob's note"
+    latest = await store.save(third, 2, "bob")
+    assert await store.as_of(latest, 3) == latest.packet
+    at_two = await store.as_of(latest, 2)
+    assert at_two is not None
+    assert (at_two.cover_letter, at_two.summary_note, at_two.questions[0].text) == (
+        "Alice's letter",
+        "",
+        "Alice's question?",
+    )
+    assert await store.as_of(latest, 1) == created.packet
+    assert await store.as_of(latest, 0) is None and await store.as_of(latest, 4) is None
+    await engine.dispose()  # type: ignore[attr-defined]

@@ -16,12 +16,13 @@ from fhirmaps import document
 from launch.errors import FhirError
 from launch.sessions import LaunchSession
 from smartapp.finding_actions import list_actions
-from smartapp.packet import checklist_order, decisions, outside_report
+from smartapp.packet import decisions, outside_report
 from smartapp.packet.delivery import DeliveryStore, delivery_blocker
 from smartapp.packet.directory import Directory, load_directory
 from smartapp.packet.draft import draft_for_patient
 from smartapp.packet.edits import apply_form
 from smartapp.packet.matching import PREFERENCES, Needs, rank_options
+from smartapp.packet.merge import merge
 from smartapp.packet.model import ITEM_STATUS_LABELS, REVIEW_TYPE_LABELS, ReferralPacket
 from smartapp.packet.pdf import render_pdf
 from smartapp.packet.store import PacketConflict, PacketFinal, PacketStore, StoredPacket
@@ -34,9 +35,11 @@ from smartapp.packet.tracking import (
     tracking,
 )
 from smartapp.packet.writeback import send_blocker, send_packet
+from smartapp.web.checklist_groups import group_notice, mark_group
 from smartapp.web.csrf import check_csrf, csrf_token
 from smartapp.web.deps import Services, SmartSession
 from smartapp.web.errors import AppError
+from smartapp.web.packet_conflict import ConflictView, conflict_view
 from smartapp.web.security import launch_frame_csp
 from smartapp.web.services import AppServices
 
@@ -209,10 +212,19 @@ async def packet_page(
     state: str = "",
     remote: str = "",
     notice: str = "",
+    bulk: str = "",
 ) -> Response:
     stored = await current_packet(services, session)
     return await render_page(
-        request, services, session, sid, stored, state=state, remote=remote == "1", notice=notice
+        request,
+        services,
+        session,
+        sid,
+        stored,
+        state=state,
+        remote=remote == "1",
+        notice=notice,
+        group_notice=group_notice(bulk),
     )
 
 
@@ -231,6 +243,8 @@ async def render_page(
     status_code: int = 200,
     tracking_alert: str = "",
     opinion_form: dict[str, str] | None = None,
+    group_notice: dict[str, str] | None = None,
+    conflict: ConflictView | None = None,
 ) -> Response:
     store = PacketStore(services.engine)
     places = directory(services)
@@ -279,6 +293,8 @@ async def render_page(
         "directory": places,
         "missing": missing or [],
         "item_statuses": ITEM_STATUS_LABELS,
+        "group_notice": group_notice,
+        "conflict": conflict,
     }
     response = services.templates.TemplateResponse(request, "packet.html", context, status_code=status_code)
     response.headers["Content-Security-Policy"] = launch_frame_csp(
@@ -333,24 +349,14 @@ async def save_form(request: Request, services: Services, session: SmartSession,
             decisions.take_offer(updated, action.removeprefix("offer:"), results.evaluation.findings, actions)
             or updated
         )
-    if action.startswith("bulk:") and updated.status == "draft":
-        # "Mark this group attached / not applicable": with the form's other edits saved too.
-        category, _, status = action.removeprefix("bulk:").partition(":")
-        checklist_order.set_group_status(updated, category, status)
+    bulk = mark_group(updated, action)
     missing = finalize_refusal(stored.packet, updated)
     if missing:
         updated.status = "draft"  # the edits are kept; only "final" waits for what is missing
     try:
         saved = await PacketStore(services.engine).save(updated, expected, who(session))
     except PacketConflict as conflict:
-        # Nothing typed is lost: the form comes back with this user's text on the newest version,
-        # so saving again is a deliberate choice after reading what the other person changed.
-        kept = replace(conflict.current, packet=updated.model_copy(update={"status": "draft"}))
-        alert = (
-            f"{conflict} Your text is kept below; compare it with their changes in the history, then "
-            "save again to keep yours."
-        )
-        return await render_page(request, services, session, sid, kept, alert=alert, status_code=409)
+        return await conflict_page(request, services, session, sid, conflict.current, form, expected)
     except PacketFinal as final:
         return await render_page(request, services, session, sid, stored, alert=str(final), status_code=409)
     if missing:
@@ -370,7 +376,38 @@ async def save_form(request: Request, services: Services, session: SmartSession,
         )
         return RedirectResponse(f"/s/{sid}/packet?{query}", status_code=303)
     notice = "final" if updated.status == "final" else "saved"
+    if group_notice(bulk):
+        # Back at the group the button was in, with what it did.
+        query = urlencode({"notice": notice, "bulk": bulk})
+        category = bulk.partition(":")[0]
+        return RedirectResponse(f"/s/{sid}/packet?{query}#checklist-{category}", status_code=303)
     return RedirectResponse(f"/s/{sid}/packet?notice={notice}", status_code=303)
+
+
+async def conflict_page(
+    request: Request,
+    services: AppServices,
+    session: LaunchSession,
+    sid: str,
+    current: StoredPacket,
+    form: list[tuple[str, str]],
+    expected: int,
+) -> Response:
+    """Someone saved since this form was loaded: nothing is saved, and nothing typed is lost. The
+    form comes back on the newest version with this user's changes merged in, typed text both
+    changed shown beside the saved text, so saving again is a choice made after reading theirs.
+    (A finding's add/remove button is not replayed: the page offers it again.)"""
+    store = PacketStore(services.engine)
+    places = directory(services)
+    base = await store.as_of(current, expected)
+    mine = apply_form(base if base is not None else current.packet, form, places)
+    mark_group(mine, dict(form).get("action", ""))
+    merged = merge(base, current.packet, mine, places)
+    history = await store.history(current.packet.id)
+    since = [e for e in history if e.version > expected] if base is not None else history[-1:]
+    view = conflict_view(merged, since, session.fhir_user, current.packet, current.updated_at)
+    kept = replace(current, packet=merged.packet)
+    return await render_page(request, services, session, sid, kept, conflict=view, status_code=409)
 
 
 @router.post("/s/{sid}/packet/send", include_in_schema=False, response_class=HTMLResponse)
