@@ -7,7 +7,8 @@ uvicorn only: its RSS is the EHR's, not the benchmark's (a spawned child re-impo
 main module, Dask and spaCy included).
 
     python bench/ehr_server.py SETTINGS_JSON
-    settings: {"port", "latency_ms", "patients", "group_id", "backend_client": {"client_id", "jwks", "scopes"}}
+    settings: {"port", "latency_ms", "patients", "group_id",
+               "backend_client": {"client_id", "jwks", "scopes"}}
     (public keys only)
 
 `GET /_bench/requests` (not counted, no latency) answers what the EHR has served since the last

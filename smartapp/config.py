@@ -46,7 +46,8 @@ class Settings(BaseSettings):
     # Parallel requests from this process to one EHR, shared by every launch and hook call.
     # EHRs publish no numeric limits (Epic, Oracle Health); 429 + Retry-After is honoured.
     fhir_max_concurrency: int = 16
-    # `secondlook screen`: address of an existing Dask scheduler (tcp://host:8786); unset = embedded LocalCluster.
+    # `secondlook screen`: address of an existing Dask scheduler (tcp://host:8786);
+    # unset = an embedded LocalCluster.
     dask_scheduler: str | None = None
     log_level: str = "INFO"
     # Extra frame ancestors allowed for every page (the EHR's own come from its registration).

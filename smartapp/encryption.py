@@ -43,7 +43,8 @@ def dialect_cipher(dialect: Dialect) -> TokenCipher:
     cipher = getattr(dialect, _CIPHER_ATTRIBUTE, None)
     if not isinstance(cipher, TokenCipher):
         raise MissingKeys(
-            "This database engine has no encryption keys; create it with smartapp.db.create_engine(url, cipher)."
+            "This database engine has no encryption keys; "
+            "create it with smartapp.db.create_engine(url, cipher)."
         )
     return cipher
 

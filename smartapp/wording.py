@@ -15,7 +15,8 @@ def us_date(when: date | None) -> str:
 def us_time(when: datetime) -> str:
     """2:05 PM UTC on 11/24/2026: a moment, in UTC since the server does not know the reader's zone."""
     utc = when.astimezone(UTC)
-    return f"{utc.hour % 12 or 12}:{utc.minute:02d} {'AM' if utc.hour < 12 else 'PM'} UTC on {us_date(utc.date())}"
+    half = "AM" if utc.hour < 12 else "PM"
+    return f"{utc.hour % 12 or 12}:{utc.minute:02d} {half} UTC on {us_date(utc.date())}"
 
 
 def join(items: Iterable[str], last: str = "and") -> str:

@@ -197,7 +197,8 @@ def _legacy_rows(conn: Any) -> None:
     now = datetime(2026, 11, 1, 9, tzinfo=UTC)
     conn.execute(
         text(
-            "INSERT INTO packets (id, patient_ref, iss, identifier, version, status, body, created_at, updated_at) "
+            "INSERT INTO packets (id, patient_ref, iss, identifier, version, status, body, "
+            "created_at, updated_at) "
             "VALUES ('legacy', 'Patient/p9', :iss, 'legacy', 1, 'draft', :body, :now, :now)"
         ),
         {"iss": ISS, "body": json.dumps(body), "now": now},
@@ -211,9 +212,10 @@ def _legacy_rows(conn: Any) -> None:
     )
     conn.execute(
         text(
-            "INSERT INTO worklist_entries (source, patient_id, display_name, birth_date, result_json, triggers, "
-            "finding_count, urgency, time_critical, fingerprint, change, status, groups_json, first_run_id, "
-            "last_run_id, updated_at) VALUES (:iss, 'p9', :name, :born, :result, 'rare-cancer', 1, 'routine', "
+            "INSERT INTO worklist_entries (source, patient_id, display_name, birth_date, result_json, "
+            "triggers, finding_count, urgency, time_critical, fingerprint, change, status, groups_json, "
+            "first_run_id, last_run_id, updated_at) "
+            "VALUES (:iss, 'p9', :name, :born, :result, 'rare-cancer', 1, 'routine', "
             ":no, :fp, 'new', 'new', '[]', 'r1', 'r1', :now)"
         ),
         {

@@ -38,7 +38,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
         "--patients",
         type=int,
         default=DEFAULT_PATIENTS,
-        help=f"synthetic population added to the demo EHR for population screening (default {DEFAULT_PATIENTS}; 0: none)",
+        help=(
+            f"synthetic population added to the demo EHR for population screening (default "
+            f"{DEFAULT_PATIENTS}; 0: none)"
+        ),
     )
 
 

@@ -40,7 +40,10 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument(
         "--referrer",
         default="",
-        help="the referring clinician in the bundle, Practitioner/ID or PractitionerRole/ID (as a launch's fhirUser)",
+        help=(
+            "the referring clinician in the bundle, Practitioner/ID or PractitionerRole/ID (as a "
+            "launch's fhirUser)"
+        ),
     )
     parser.add_argument(
         "--sender-name", default="", help="the referring clinician's name (overrides --referrer's)"

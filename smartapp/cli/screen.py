@@ -43,7 +43,10 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument(
         "--since",
         default=None,
-        help="with --ehr: only patients changed since this instant; 'auto' = the last finished run of this EHR and group",
+        help=(
+            "with --ehr: only patients changed since this instant; 'auto' = the last finished run of "
+            "this EHR and group"
+        ),
     )
     parser.add_argument(
         "--as-of",
@@ -56,7 +59,10 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument(
         "--scheduler",
         default=None,
-        help="Dask scheduler address tcp://HOST:PORT (default: SECONDLOOK_DASK_SCHEDULER, else an embedded local cluster)",
+        help=(
+            "Dask scheduler address tcp://HOST:PORT (default: SECONDLOOK_DASK_SCHEDULER, else an "
+            "embedded local cluster)"
+        ),
     )
     parser.add_argument(
         "--workers",

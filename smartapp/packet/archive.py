@@ -40,7 +40,8 @@ def contents(packet: ReferralPacket, reports: list[tuple[str, str, str]]) -> str
         + (f" for {packet.patient.name}" if packet.patient.name else "")
         + (f" to {packet.destination.name}" if packet.destination else ""),
         "",
-        f"{LETTER}: the referral letter with the reasons, questions, diagnosis, treatment and records checklist.",
+        f"{LETTER}: the referral letter with the reasons, questions, diagnosis, treatment and records "
+        "checklist.",
         f"{DOCUMENT}: the same referral as a FHIR R4 document Bundle, with the record's resources it cites.",
     ]
     if reports:

@@ -163,14 +163,14 @@ def time_critical_question(urgent: TimeCritical) -> str:
             "tell us at once if you do not confirm the diagnosis."
         )
     return (
-        f"{urgent.reason} Emergency treatment is under way; please review the diagnosis and the treatment plan "
-        "in parallel, without delaying it."
+        f"{urgent.reason} Emergency treatment is under way; please review the diagnosis and the "
+        "treatment plan in parallel, without delaying it."
     )
 
 
 def review_type(findings: Sequence[Finding], *, urgent: TimeCritical | None = None) -> ReviewType:
-    """Pathology, clinical or both, from the findings' specs; a new leukemia or lymphoma also asks for a review
-    of the diagnostic material, a compression emergency for a clinical one."""
+    """Pathology, clinical or both, from the findings' specs; a new leukemia or lymphoma also asks
+    for a review of the diagnostic material, a compression emergency for a clinical one."""
     kinds = {spec.review for f in findings if (spec := spec_for(f.trigger)) is not None}
     if urgent is not None:
         kinds.add(

@@ -261,7 +261,10 @@ async def change_status(
             raise TransitionRefused(
                 "Mark the packet final before tracking the referral."
                 if current.status == "draft"
-                else f"An opinion can be recorded once the referral is sent; this referral is {current.label.lower()}."
+                else (
+                    "An opinion can be recorded once the referral is sent; "
+                    f"this referral is {current.label.lower()}."
+                )
             )
         status = "completed"
     else:

@@ -15,8 +15,10 @@ def too_large(limit: int) -> AppError:
         413,
         "request_too_large",
         "The request is too large",
-        f"SecondLook accepts request bodies of up to {limit // (1024 * 1024)} MiB; this one is larger and was not read.",
-        "Send less data (for CDS Hooks, a narrower prefetch), or ask the administrator to raise SECONDLOOK_MAX_REQUEST_BYTES.",
+        f"SecondLook accepts request bodies of up to {limit // (1024 * 1024)} MiB; this one is larger "
+        "and was not read.",
+        "Send less data (for CDS Hooks, a narrower prefetch), or ask the administrator to raise "
+        "SECONDLOOK_MAX_REQUEST_BYTES.",
     )
 
 

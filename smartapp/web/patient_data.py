@@ -51,7 +51,10 @@ def evaluate_snapshot(snapshot: PatientRecordSnapshot, as_of: date | None = None
             data_issues=[
                 DataIssue(
                     resource="Patient",
-                    reason="The patient's own record (Patient resource) could not be read, so no findings were computed.",
+                    reason=(
+                        "The patient's own record (Patient resource) could not be read, so no "
+                        "findings were computed."
+                    ),
                 )
             ],
         )

@@ -61,7 +61,8 @@ def engine_triggers(page: Page | Frame) -> list[str]:
     """Trigger ids of the rule engine's findings on screen (not dismissed, not added by hand)."""
     return page.eval_on_selector_all(
         "[data-testid=results] [data-testid=finding]",
-        "cards => cards.filter(c => !c.closest('[data-testid=dismissed]') && c.dataset.source !== 'clinician')"
+        "cards => cards.filter(c => !c.closest('[data-testid=dismissed]') && c.dataset.source !== "
+        "'clinician')"
         ".map(c => c.dataset.trigger)",
     )
 

@@ -127,7 +127,8 @@ def test_the_first_screen_is_the_letter_and_the_picker_summarises_the_choice(
     order = page.evaluate(
         """(() => {
             const at = s => document.querySelector(s);
-            const before = (a, b) => !!(at(a).compareDocumentPosition(at(b)) & Node.DOCUMENT_POSITION_FOLLOWING);
+            const before = (a, b) =>
+                !!(at(a).compareDocumentPosition(at(b)) & Node.DOCUMENT_POSITION_FOLLOWING);
             return [before('textarea[name=cover_letter]', '[data-testid=destination-picker]'),
                     before('[name^=question-]', '[data-testid=destination-picker]')];
         })()"""

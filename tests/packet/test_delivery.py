@@ -244,7 +244,8 @@ def test_a_refused_send_leaves_the_referral_final_and_unsent_with_the_reason_and
     assert refused.status_code == 502
     error = refused.json()
     assert error["message"] == (
-        "The receiving center answered HTTP 422 to create Bundle: Referral rejected: no member id for the payer."
+        "The receiving center answered HTTP 422 to create Bundle: Referral rejected: no member id for "
+        "the payer."
     )
     assert "stays final and not sent" in error["action"]
     state = browser.get(packet.api).json()

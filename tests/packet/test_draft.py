@@ -1,4 +1,5 @@
-"""Pure drafting rules: review type, questions and timing from findings; insurance availability; form edits."""
+"""Pure drafting rules: review type, questions and timing from findings; insurance availability;
+form edits."""
 
 from __future__ import annotations
 

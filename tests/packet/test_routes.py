@@ -76,7 +76,8 @@ def launch(browser: Browser, stack: Stack, patient: str = PATIENT) -> str:
 def destinations(page: str) -> dict[str, str]:
     """The destination radios on the editor page: directory key → label text."""
     radios = re.findall(
-        r'<input type="radio" name="destination" id="([^"]+)" value="([^"]+)"[^>]*>\s*<label for="\1">([^<]*)</label>',
+        r'<input type="radio" name="destination" id="([^"]+)" value="([^"]+)"[^>]*>\s*<label '
+        r'for="\1">([^<]*)</label>',
         page,
     )
     return {key: html.unescape(label) for _, key, label in radios}
@@ -382,13 +383,13 @@ def test_a_conflict_shows_both_texts_side_by_side_and_lists_every_other_change(
     pair = body[body.index('<div class="clash" id="clash-cover_letter"') :]
     pair = pair[: pair.index('<div class="clash-side clash-theirs">') + 600]
     assert (
-        '<label for="f-cover_letter"><span class="visually-hidden">Cover letter: </span>Your text (what Save keeps)</label>'
-        in pair
+        '<label for="f-cover_letter"><span class="visually-hidden">Cover letter: </span>Your text (what '
+        "Save keeps)</label>" in pair
     )
     assert '<textarea name="cover_letter" id="f-cover_letter">Dear colleague,\nMy letter.</textarea>' in pair
     assert re.search(
-        r'<label for="saved-cover_letter"><span class="visually-hidden">Cover letter: </span>Saved meanwhile by '
-        r"you in another window at \d{1,2}:\d\d [AP]M UTC on \d\d/\d\d/\d{4}</label>",
+        r'<label for="saved-cover_letter"><span class="visually-hidden">Cover letter: </span>'
+        r"Saved meanwhile by you in another window at \d{1,2}:\d\d [AP]M UTC on \d\d/\d\d/\d{4}</label>",
         pair,
     )
     assert '<textarea id="saved-cover_letter" readonly>Dear Dr Lee,\nTheir letter.</textarea>' in pair

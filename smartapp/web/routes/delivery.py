@@ -93,7 +93,9 @@ async def deliver_form(request: Request, services: Services, session: SmartSessi
     tags=["packet"],
     responses={
         409: {
-            "description": "Not final, no center chosen, already sent, or the center has no registered endpoint"
+            "description": (
+                "Not final, no center chosen, already sent, or the center has no registered endpoint"
+            )
         },
         502: {"description": "The center's server did not take it; the packet stays final and unsent"},
     },

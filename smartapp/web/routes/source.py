@@ -96,6 +96,8 @@ async def source_attachment(
         headers={
             "Content-Disposition": "inline",
             # Attachments are untrusted content from the EHR: no scripts, no plugins.
-            "Content-Security-Policy": "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:",
+            "Content-Security-Policy": (
+                "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+            ),
         },
     )

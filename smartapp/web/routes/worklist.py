@@ -115,7 +115,8 @@ async def get_coordinator(request: Request, services: Services, sid: SID) -> Coo
                     "worklist_role_unchecked",
                     "SecondLook could not check your role at the EHR",
                     f"{ehr_name} did not answer the question which roles your account has "
-                    f"(HTTP {exc.status or 'no answer'}), so access to the referral worklist cannot be granted.",
+                    f"(HTTP {exc.status or 'no answer'}), so access to the referral worklist cannot be "
+                    "granted.",
                     "Try again in a minute. If it keeps failing, sign in to the worklist from the standalone "
                     "launch page, or ask the administrator to list your user in worklist_users.",
                 ) from exc
