@@ -13,9 +13,9 @@ from fhirmaps import codes
 from fhirmaps.record import PatientRecord
 from smartapp.findings import Evidence, Fact, Finding
 from smartapp.triggers import rules
+from smartapp.triggers.biomarker_unreported import molecular_documented
 from smartapp.triggers.common import (
     Context,
-    current_diagnoses,
     has_entity,
     has_icd10,
     mentions,
@@ -23,6 +23,7 @@ from smartapp.triggers.common import (
     reviews_in_record,
     text_has,
 )
+from smartapp.triggers.extent import distant_disease
 from smartapp.triggers.major_treatment import planned_major
 from smartapp.triggers.prostate import low_risk_t, prostate_facts
 from smartapp.triggers.spec import TriggerSpec
@@ -61,21 +62,6 @@ def _exempt(record: PatientRecord, ctx: Context, drug_words: list[str]) -> bool:
     )
 
 
-def _metastatic(record: PatientRecord, ctx: Context) -> list[Evidence]:
-    ev = [Evidence.of(d.source) for d in current_diagnoses(record, ctx) if d.secondary]
-    for m in record.measurements:
-        if m.kind in ("stage-group", "stage-m") and rules.pattern(SPEC.id, "stage_iv_values").search(
-            f"{m.value_text} {' '.join(c.display + ' ' + c.code for c in m.value_codes)}"
-        ):
-            ev.append(Evidence.of(m.source))
-    for d in current_diagnoses(record, ctx) + record.problems:
-        if rules.pattern(SPEC.id, "metastatic_words").search(
-            f"{d.source.text} {d.stage}"
-        ) and d.clinical_status not in ("resolved", "inactive"):
-            ev.append(Evidence.of(d.source, f"{d.source.text} {d.stage}".strip()))
-    return ev
-
-
 def _g1(record: PatientRecord, ctx: Context) -> list[Evidence]:
     breast = has_entity(record, ctx, "breast-carcinoma") or has_icd10(record, ctx, "C50")
     if not breast:
@@ -93,7 +79,7 @@ def _g1(record: PatientRecord, ctx: Context) -> list[Evidence]:
                 SPEC.id, "her2_negative"
             ).search(line):
                 positive.append(Evidence.in_report(r, line.strip()))
-    metastatic = _metastatic(record, ctx)
+    metastatic = distant_disease(record, ctx)
     if not positive or not metastatic:
         return []
     agents = codes.load("treatments")["anti_her2"]
@@ -141,7 +127,7 @@ def _g3(record: PatientRecord, ctx: Context) -> list[Evidence]:
     nsclc = has_entity(record, ctx, "lung-adenocarcinoma", "nsclc-nos")
     if not nsclc or has_entity(record, ctx, "lung-squamous"):
         return []
-    metastatic = _metastatic(record, ctx)
+    metastatic = distant_disease(record, ctx)
     if not metastatic:
         return []
     systemic = [
@@ -153,19 +139,8 @@ def _g3(record: PatientRecord, ctx: Context) -> list[Evidence]:
     ]
     if not systemic:
         return []
-    cfg = codes.load("treatments")
-    for m in record.measurements:
-        if m.kind == "molecular":
-            return []
-    for a in record.actions:
-        if text_has(a.name, cfg["molecular_terms"]) and a.status not in ("entered-in-error", "revoked"):
-            return []
-    for r in reports(record, ctx):
-        for line in re.split(r"\n|(?<=\.)\s+", r.text):
-            if text_has(line, cfg["molecular_terms"]) and not rules.pattern(SPEC.id, "not_done_words").search(
-                line
-            ):
-                return []
+    if molecular_documented(record, ctx):
+        return []
     if _exempt(record, ctx, ["molecular", "testing", "biopsy"]):
         return []
     return metastatic + [Evidence.of(d.source) for d in nsclc] + [Evidence.of(a.source) for a in systemic]

@@ -10,6 +10,7 @@ from datetime import date, timedelta
 from fhirmaps.record import PatientRecord
 from smartapp.findings import Evidence, Fact, Finding, NotFound
 from smartapp.triggers import rules
+from smartapp.triggers.biomarker_unreported import undecided
 from smartapp.triggers.common import Context, current_diagnoses, reports, reviews_in_record
 from smartapp.triggers.spec import TriggerSpec
 from smartapp.wording import join, sentence, us_date
@@ -331,4 +332,5 @@ SPEC = TriggerSpec(
     ),
     evaluate=evaluate,
     ask=ask,
+    undecided=undecided,
 )

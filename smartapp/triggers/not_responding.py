@@ -8,7 +8,7 @@ from collections.abc import Callable
 from datetime import date
 
 from fhirmaps import codes
-from fhirmaps.record import Action, PatientRecord
+from fhirmaps.record import PatientRecord
 from smartapp.findings import Evidence, Fact, Finding
 from smartapp.triggers import rules
 from smartapp.triggers.common import (
@@ -21,7 +21,9 @@ from smartapp.triggers.common import (
     reports,
     reviews_in_record,
 )
+from smartapp.triggers.lines import line_before, regimen_name
 from smartapp.triggers.markers import marker_progression
+from smartapp.triggers.response_unassessed import undecided
 from smartapp.triggers.sizes import size_progression, stated_growth
 from smartapp.triggers.spec import TriggerSpec
 from smartapp.wording import calm, drug_name, mid_sentence, plain_name, sentence, us_date
@@ -78,37 +80,6 @@ def pseudoprogression_raised(text: str) -> bool:
         if named.search(part) and (open_question.search(part) or not denied.search(part)):
             return True
     return False
-
-
-def regimen_name(names: list[str]) -> str:
-    """'FOLFOX-bevacizumab' for oxaliplatin, fluorouracil, leucovorin and bevacizumab."""
-    words = list(dict.fromkeys(drug_name(n).split()[0] for n in names if n))
-    modulators = rules.value(SPEC.id, "modulators")
-    for name, drugs in rules.value(SPEC.id, "regimens"):
-        if all(any(d.split()[0] in w for w in words) for d in drugs):
-            rest = [w for w in words if not any(d.split()[0] in w for d in drugs) and w not in modulators]
-            return "-".join([name, *rest])
-    # Leucovorin modulates fluorouracil: it names the regimen only when nothing else does.
-    return "-".join([w for w in words if w.lower() not in modulators] or words)
-
-
-def line_before(given: list[Action], when: date | None, ctx: Context) -> list[str]:
-    """Drug names of the line being given before `when`: drugs first given within `line_cluster_days` of
-    the latest first-given drug before that date."""
-    cluster = rules.value(SPEC.id, "line_cluster_days")
-    limit = when or ctx.as_of
-    first: dict[str, tuple[date, str]] = {}
-    for a in given:
-        began = a.start or a.end
-        if a.resource_type == "Procedure" or not a.name or began is None or began >= limit:
-            continue
-        key = a.name.split()[0].lower()
-        if key not in first or began < first[key][0]:
-            first[key] = (began, a.name.split()[0])  # drug_name decides its case later
-    if not first:
-        return []
-    last = max(d for d, _ in first.values())
-    return [n for d, n in sorted(first.values()) if (last - d).days <= cluster]
 
 
 def _responded_after(record: PatientRecord, ctx: Context, when: date | None) -> bool:
@@ -356,4 +327,5 @@ SPEC = TriggerSpec(
         "fhirmaps/codes/observations.json (disease status, tumor markers); smartapp/triggers/markers.py"
     ),
     evaluate=evaluate,
+    undecided=undecided,
 )
