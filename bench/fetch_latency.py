@@ -48,8 +48,8 @@ from launch.http import create_http_client  # noqa: E402
 from launch.registry import Registration  # noqa: E402
 from launch.scopes import GrantedScopes  # noqa: E402
 from launch.session_clients import ehr_concurrency  # noqa: E402
+from smartapp.chart_reader import PATIENT_SEARCHES, read_chart  # noqa: E402
 from smartapp.config import Settings  # noqa: E402
-from smartapp.record_loader import PATIENT_SEARCHES, load_patient_record  # noqa: E402
 from tests.support import Form, free_port, parse_forms  # noqa: E402
 
 PATIENT = "bench-large"
@@ -172,7 +172,7 @@ async def read_with_secondlook(fhir_base: str, token: dict[str, Any]) -> Read:
         client = FhirClient(
             fhir_base, http, StaticToken(token["access_token"]), max_concurrency=config["max_concurrency"]
         )
-        snapshot = await load_patient_record(client, PATIENT, GrantedScopes.parse(token["scope"]))
+        snapshot = await read_chart(client, PATIENT, GrantedScopes.parse(token["scope"]))
     if snapshot.gaps:
         raise RuntimeError(f"SecondLook read had gaps: {[g.message for g in snapshot.gaps]}")
     return ids_by_type(snapshot.resources), {

@@ -19,7 +19,7 @@ from fhirmaps.elements import (
     status_code,
 )
 from fhirmaps.entities import Entity
-from fhirmaps.record import Diagnosis, Mention, Report, Source
+from fhirmaps.record import ClinicalText, Diagnosis, Mention, Source
 
 HISTOLOGY_EXT = "mcode-histology-morphology-behavior"
 _HISTORY_DISPLAY = re.compile(r"\b(history of|h/o|family history|personal history|hx of)\b", re.IGNORECASE)
@@ -214,7 +214,7 @@ def refine(entity: Entity, context: str) -> Entity:
 
 
 def from_mentions(
-    report: Report, mentions: list[Mention], diagnostic_sections: frozenset[str]
+    report: ClinicalText, mentions: list[Mention], diagnostic_sections: frozenset[str]
 ) -> list[Diagnosis]:
     """Asserted cancer mentions in the diagnosis/comment/addendum sections of a pathology report."""
     found = []
@@ -266,7 +266,7 @@ def _line_context(text: str, sentence: str) -> str:
     return text[max(start, 0) : pos + len(sentence)]
 
 
-def from_codes(report: Report, conclusion_codes: tuple[Code, ...]) -> list[Diagnosis]:
+def from_codes(report: ClinicalText, conclusion_codes: tuple[Code, ...]) -> list[Diagnosis]:
     out = []
     for i, c in enumerate(conclusion_codes):
         entity = None

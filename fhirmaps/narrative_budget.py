@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from fhirmaps.record import Report
+from fhirmaps.record import ClinicalText
 from fhirmaps.reports import Chunk, document_name
 
 # Five documents at the per-document cap, about 300 pages; a chart's reports and notes are usually a
@@ -20,7 +20,7 @@ RECORD_CHARS = 1_000_000
 _KIND_ORDER = {"pathology": 0, "imaging": 1, "note": 2}
 
 
-def _reading_order(report: Report) -> tuple[int, int]:
+def _reading_order(report: ClinicalText) -> tuple[int, int]:
     newest_first = -(report.when or date.min).toordinal()
     return _KIND_ORDER.get(report.kind, len(_KIND_ORDER)), newest_first
 
@@ -29,7 +29,7 @@ def within_budget(chunks: list[Chunk], issues: list[dict[str, str]]) -> list[Chu
     """The chunks of the documents that fit in `RECORD_CHARS` characters, in reading priority.
     Each document left out loses its text (nothing reads it any more) and gets a data issue."""
     limit = RECORD_CHARS
-    reports: dict[int, Report] = {}
+    reports: dict[int, ClinicalText] = {}
     size: dict[int, int] = {}
     for chunk in chunks:
         key = id(chunk.report)

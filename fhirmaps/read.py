@@ -9,7 +9,7 @@ from dataclasses import replace
 from datetime import date
 
 from fhirmaps import codes, context, diagnoses
-from fhirmaps.actions import read_action, requester_type
+from fhirmaps.activities import read_activity, requester_type
 from fhirmaps.bundles import flatten, group_by_patient
 from fhirmaps.elements import (
     Json,
@@ -27,8 +27,8 @@ from fhirmaps.narrative import Attachments, binary_key
 from fhirmaps.narrative_budget import within_budget
 from fhirmaps.observations import read_observation
 from fhirmaps.r4b import validation_problem
-from fhirmaps.record import ACTION_TYPES, Diagnosis, Mention, PatientRecord, Report, Source
-from fhirmaps.reports import Chunk, NarrativeContext, attachment_urls, binary_map, read_report
+from fhirmaps.record import ACTIVITY_TYPES, ClinicalText, Diagnosis, Mention, PatientRecord, Source
+from fhirmaps.reports import Chunk, NarrativeSources, attachment_urls, binary_map, read_report
 
 _NARRATIVE_TYPES = ("DiagnosticReport", "DocumentReference", "Communication", "CarePlan")
 _CLINICAL_TYPES = frozenset(
@@ -49,7 +49,7 @@ _CLINICAL_TYPES = frozenset(
         "Appointment",
     }
 )
-# The patient's resources `_map` turns into facts, reports or actions; any other type is ignored.
+# The patient's resources `_map` turns into facts, reports or care activities; any other type is ignored.
 # tests/fhirmaps/test_read.py checks this against `_map` itself; the screening read list
 # (smartapp/screening/read_types.toml) and the read plan (smartapp/read_plan.py) against this.
 PATIENT_TYPES = frozenset(
@@ -60,7 +60,7 @@ PATIENT_TYPES = frozenset(
         "ResearchSubject",
         "QuestionnaireResponse",
         *_CLINICAL_TYPES,
-        *ACTION_TYPES,
+        *ACTIVITY_TYPES,
         *_NARRATIVE_TYPES,
     }
 )
@@ -169,7 +169,7 @@ def read_record(
     record = PatientRecord(patient=patient)
     binaries = binary_map(shared)
     medications = {str(r.get("id")): r for r in shared if r.get("resourceType") == "Medication"}
-    narrative = NarrativeContext(binaries, attachments, set(), record.data_issues)
+    narrative = NarrativeSources(binaries, attachments, set(), record.data_issues)
     chunks: list[Chunk] = []
     ordered = sorted(
         own,
@@ -199,7 +199,7 @@ def read_record(
 def _map(
     resource: Json,
     record: PatientRecord,
-    narrative: NarrativeContext,
+    narrative: NarrativeSources,
     medications: dict[str, Json],
     as_of: date,
 ) -> list[Chunk]:
@@ -226,7 +226,7 @@ def _map(
                     "reports", "pathology_codes"
                 )
                 report.kind = "pathology" if observed & pathology else "note"
-                record.reports.append(report)
+                record.texts.append(report)
                 chunks += found_chunks
     elif rtype == "FamilyMemberHistory":
         conditions = [c for c in as_list(resource.get("condition")) if isinstance(c, dict)]
@@ -263,7 +263,7 @@ def _map(
         parts = [p for p in (payer, concept_text(resource.get("type")), plans) if p]
         record.coverage.append(Source(ref_of(resource), "Coverage.payor", " | ".join(parts)))
     elif rtype == "QuestionnaireResponse":
-        report = Report(
+        report = ClinicalText(
             ref_of(resource),
             "note",
             str(resource.get("status", "")),
@@ -273,16 +273,16 @@ def _map(
         )
         lines = _questionnaire_lines(as_list(resource.get("item")))
         report.text = "\n".join(lines)
-        record.reports.append(report)
+        record.texts.append(report)
         from fhirmaps.narrative import Section
 
         chunks += [Chunk(report, "QuestionnaireResponse.item", Section("note", "", line)) for line in lines]
-    if rtype in ACTION_TYPES:
-        record.actions.extend(read_action(resource, medications))
+    if rtype in ACTIVITY_TYPES:
+        record.activities.extend(read_activity(resource, medications))
         _map_request_codes(resource, record)
     if rtype in _NARRATIVE_TYPES and str(resource.get("status")) != "entered-in-error":
         report, found_chunks = read_report(resource, narrative)
-        record.reports.append(report)
+        record.texts.append(report)
         chunks += found_chunks
     return chunks
 
@@ -399,7 +399,7 @@ def _attach_mentions(record: PatientRecord, chunks: list[Chunk]) -> None:
             mention = Mention(raw, chunk.section.kind, source)
             report.mentions.append(mention)
             by_report.setdefault(report.reference, []).append(mention)
-    for report in record.reports:
+    for report in record.texts:
         if report.kind != "pathology" or report.status == "entered-in-error":
             continue
         record.diagnoses.extend(diagnoses.from_mentions(report, report.mentions, diagnostic))

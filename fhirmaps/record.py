@@ -11,7 +11,7 @@ from fhirmaps.elements import Code
 from fhirmaps.entities import Entity, Site
 
 # What a report is for the rules, decided by fhirmaps.reports.classify (category, code, title).
-ReportKind = Literal["pathology", "imaging", "note"]
+TextKind = Literal["pathology", "imaging", "note"]
 # Where a diagnosis was read: a Condition, a report (narrative or conclusion codes), an Observation.
 DiagnosisOrigin = Literal["condition", "report", "observation"]
 # What an Observation (or one of its components) measures, from fhirmaps.observations.classify.
@@ -39,8 +39,8 @@ MeasurementKind = Literal[
     "deauville",
     "other",
 ]
-# The resources fhirmaps.actions.read_action reads as treatments, plans, orders or appointments.
-ActionType = Literal[
+# The resources fhirmaps.activities.read_activity reads as treatments, plans, orders or appointments.
+ActivityType = Literal[
     "MedicationRequest",
     "MedicationAdministration",
     "MedicationStatement",
@@ -50,12 +50,12 @@ ActionType = Literal[
     "Encounter",
     "CarePlan",
 ]
-ACTION_TYPES: tuple[ActionType, ...] = get_args(ActionType)
+ACTIVITY_TYPES: tuple[ActivityType, ...] = get_args(ActivityType)
 
 
-def action_type(resource_type: str) -> ActionType | None:
-    """`resource_type` as an ActionType, or None when it is not read as an action."""
-    return next((t for t in ACTION_TYPES if t == resource_type), None)
+def activity_type(resource_type: str) -> ActivityType | None:
+    """`resource_type` as an ActivityType, or None when it is not read as an action."""
+    return next((t for t in ACTIVITY_TYPES if t == resource_type), None)
 
 
 @dataclass(frozen=True)
@@ -86,11 +86,11 @@ class Mention:
 
 
 @dataclass
-class Report:
+class ClinicalText:
     """A pathology / imaging report or a clinical note with its narrative."""
 
     reference: str
-    kind: ReportKind
+    kind: TextKind
     status: str
     title: str
     when: date | None
@@ -146,12 +146,12 @@ class Measurement:
 
 
 @dataclass(frozen=True)
-class Action:
+class CareActivity:
     """A treatment, plan, order or appointment (MedicationRequest/-Administration/-Statement, Procedure,
     ServiceRequest, CarePlan activity, Appointment, Encounter)."""
 
     source: Source
-    resource_type: ActionType
+    resource_type: ActivityType
     name: str
     codes: tuple[Code, ...]
     status: str
@@ -188,20 +188,20 @@ class PatientRecord:
     problems: list[Diagnosis] = field(
         default_factory=list
     )  # non-neoplastic Conditions (cord compression, SVC ...)
-    reports: list[Report] = field(default_factory=list)
+    texts: list[ClinicalText] = field(default_factory=list)
     measurements: list[Measurement] = field(default_factory=list)
-    actions: list[Action] = field(default_factory=list)
+    activities: list[CareActivity] = field(default_factory=list)
     requests: list[Source] = field(default_factory=list)  # coded second-opinion requests
     trials: list[Source] = field(default_factory=list)  # ResearchSubject enrolments
     coverage: list[Source] = field(default_factory=list)
     family_history: list[Source] = field(default_factory=list)
     data_issues: list[dict[str, str]] = field(default_factory=list)
 
-    def mentions(self, *labels: str, kinds: tuple[ReportKind, ...] = ()) -> list[Mention]:
+    def mentions(self, *labels: str, kinds: tuple[TextKind, ...] = ()) -> list[Mention]:
         """Narrative mentions with the given labels, optionally only in reports of the given kinds."""
         return [
-            m for r in self.reports if not kinds or r.kind in kinds for m in r.mentions if m.label in labels
+            m for r in self.texts if not kinds or r.kind in kinds for m in r.mentions if m.label in labels
         ]
 
-    def report(self, reference: str) -> Report | None:
-        return next((r for r in self.reports if r.reference == reference), None)
+    def report(self, reference: str) -> ClinicalText | None:
+        return next((r for r in self.texts if r.reference == reference), None)

@@ -31,27 +31,27 @@ from fhirmaps.narrative import (
     html_to_text,
     split_sections,
 )
-from fhirmaps.record import Report, ReportKind
+from fhirmaps.record import ClinicalText, TextKind
 
 
 @dataclass(frozen=True)
 class Chunk:
     """One section of narrative waiting for NLP."""
 
-    report: Report
+    report: ClinicalText
     path: str
     section: Section
 
 
 @dataclass
-class NarrativeContext:
+class NarrativeSources:
     binaries: Mapping[str, tuple[bytes, str]]
     fetched: Attachments
     seen_urls: set[str]
     issues: list[dict[str, str]]
 
 
-def classify(resource: Json) -> ReportKind:
+def classify(resource: Json) -> TextKind:
     """pathology | imaging | note, by category first, then code, then title words (vendors mislabel codes)."""
     cfg = codes.load("reports")
     categories = code_set(resource.get("category"))
@@ -76,9 +76,9 @@ def classify(resource: Json) -> ReportKind:
     return "note"
 
 
-def read_report(resource: Json, ctx: NarrativeContext) -> tuple[Report, list[Chunk]]:
+def read_report(resource: Json, sources: NarrativeSources) -> tuple[ClinicalText, list[Chunk]]:
     rtype = str(resource.get("resourceType"))
-    kind: ReportKind = classify(resource) if rtype in ("DiagnosticReport", "DocumentReference") else "note"
+    kind: TextKind = classify(resource) if rtype in ("DiagnosticReport", "DocumentReference") else "note"
     title = (
         concept_text(resource.get("code"))
         or concept_text(resource.get("type"))
@@ -99,7 +99,7 @@ def read_report(resource: Json, ctx: NarrativeContext) -> tuple[Report, list[Chu
             }
         )
     )
-    report = Report(
+    report = ClinicalText(
         reference=ref_of(resource),
         kind=kind,
         status=str(resource.get("status", "")).lower(),
@@ -113,7 +113,7 @@ def read_report(resource: Json, ctx: NarrativeContext) -> tuple[Report, list[Chu
     )
     texts: list[tuple[str, str]] = []
     for path, attachment in attachment_slots(resource):
-        text = _attachment_text(report.reference, path, attachment, ctx)
+        text = _attachment_text(report.reference, path, attachment, sources)
         if text:
             texts.append((path, text))
     if isinstance(resource.get("conclusion"), str):
@@ -156,7 +156,7 @@ def read_report(resource: Json, ctx: NarrativeContext) -> tuple[Report, list[Chu
         div_text = html_to_text(div)
         if div_text and not any(div_text.strip() == t.strip() for _, t in texts):
             texts.append((f"{rtype}.text.div", div_text))
-    texts = _capped(report, texts, ctx)
+    texts = _capped(report, texts, sources)
     report.text = "\n\n".join(t for _, t in texts)
     default = "body" if kind != "note" or rtype == "Observation" else "note"
     if rtype == "Observation":
@@ -174,7 +174,9 @@ def read_report(resource: Json, ctx: NarrativeContext) -> tuple[Report, list[Chu
 DOCUMENT_CHARS = 200_000
 
 
-def _capped(report: Report, texts: list[tuple[str, str]], ctx: NarrativeContext) -> list[tuple[str, str]]:
+def _capped(
+    report: ClinicalText, texts: list[tuple[str, str]], sources: NarrativeSources
+) -> list[tuple[str, str]]:
     total = sum(len(t) for _, t in texts)
     if total <= DOCUMENT_CHARS:
         return texts
@@ -184,7 +186,7 @@ def _capped(report: Report, texts: list[tuple[str, str]], ctx: NarrativeContext)
         if room > 0:
             kept.append((path, text[:room]))
         room -= len(text)
-    ctx.issues.append(
+    sources.issues.append(
         {
             "resource": report.reference,
             "reason": (
@@ -197,7 +199,7 @@ def _capped(report: Report, texts: list[tuple[str, str]], ctx: NarrativeContext)
     return kept
 
 
-def document_name(report: Report) -> str:
+def document_name(report: ClinicalText) -> str:
     """'Surgical pathology report of 03/02/2026' in words, for messages (no ids)."""
     kind = {"pathology": "pathology report", "imaging": "imaging report"}.get(report.kind, "note")
     name = f"{report.title} ({kind})" if report.title else kind.capitalize()
@@ -225,17 +227,17 @@ def attachment_slots(resource: Json) -> list[tuple[str, Json]]:
     return found
 
 
-def _attachment_text(ref: str, path: str, attachment: Json, ctx: NarrativeContext) -> str:
+def _attachment_text(ref: str, path: str, attachment: Json, sources: NarrativeSources) -> str:
     url = attachment.get("url")
     if isinstance(url, str) and url:
         key = binary_key(url)
-        if key in ctx.seen_urls:
+        if key in sources.seen_urls:
             return ""
-        ctx.seen_urls.add(key)
-    raw = attachment_bytes(attachment, ctx.binaries, ctx.fetched)
+        sources.seen_urls.add(key)
+    raw = attachment_bytes(attachment, sources.binaries, sources.fetched)
     if raw is None:
         if url:
-            ctx.issues.append(
+            sources.issues.append(
                 {
                     "resource": ref,
                     "reason": (
@@ -247,7 +249,7 @@ def _attachment_text(ref: str, path: str, attachment: Json, ctx: NarrativeContex
     try:
         return decode_bytes(raw[0], raw[1])
     except ValueError as exc:
-        ctx.issues.append(
+        sources.issues.append(
             {
                 "resource": ref,
                 "reason": f"Report text at {path} could not be read: {exc}; its narrative was not assessed.",

@@ -11,7 +11,7 @@ from typing import Any
 from fhirmaps.read import read_records
 from fhirmaps.record import PatientRecord
 from smartapp.findings import EXPEDITE, DataIssue, PatientResult, issues
-from smartapp.triggers import SPECS, Context
+from smartapp.triggers import SPECS, Evaluation
 from smartapp.triggers.major_treatment import scheduled_soon
 from smartapp.triggers.time_critical import assess_time_critical
 from smartapp.wording import us_date
@@ -100,20 +100,20 @@ def deceased_note(record: PatientRecord, as_of: date) -> str:
 def evaluate_record(
     record: PatientRecord, *, as_of: date, options: EngineOptions = EngineOptions()
 ) -> PatientResult:
-    ctx = Context(as_of=as_of, rare_definition=options.rare_definition)
+    evaluation = Evaluation(as_of=as_of, rare_definition=options.rare_definition)
     result = PatientResult(patient=record.patient, data_issues=issues(record.data_issues))
     deceased = deceased_note(record, as_of)
     if deceased:
         result.notes.append(deceased)
         return result
-    result.time_critical = assess_time_critical(record, ctx)
+    result.time_critical = assess_time_critical(record, evaluation)
     for spec in SPECS:
-        finding = spec.evaluate(record, ctx)
+        finding = spec.evaluate(record, evaluation)
         if finding is not None:
             result.findings.append(finding)
-        elif spec.undecided is not None and (missing := spec.undecided(record, ctx)):
+        elif spec.undecided is not None and (missing := spec.undecided(record, evaluation)):
             result.notes.append(missing)
-    if result.time_critical is not None or scheduled_soon(record, ctx):
+    if result.time_critical is not None or scheduled_soon(record, evaluation):
         for finding in result.findings:
             finding.urgency = EXPEDITE
     result.findings.sort(key=lambda f: f.trigger)

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validator
 
-from fhirmaps.record import Report, Source
+from fhirmaps.record import ClinicalText, Source
 from smartapp.wording import resource_words, us_date
 
 _TEXT_PATHS = {
@@ -74,7 +74,7 @@ class Evidence(_Model):
         return " · ".join(p for p in parts if p)
 
     @classmethod
-    def in_report(cls, report: Report, text: str, path: str = "") -> Evidence:
+    def in_report(cls, report: ClinicalText, text: str, path: str = "") -> Evidence:
         """A sentence or line of a report's text."""
         rtype = report.reference.partition("/")[0]
         where = path or _TEXT_PATHS.get(rtype, f"{rtype}.text")

@@ -2,7 +2,7 @@
 
 Declared once, read three ways: the SMART scopes a launch requests (`SCOPE_READS`, handed to
 `launch.flow.begin_launch` as data, since `launch` knows nothing about oncology), the record
-loader's searches (`smartapp.record_loader.build_searches`) and the CDS Hooks prefetch templates
+loader's searches (`smartapp.chart_reader.build_searches`) and the CDS Hooks prefetch templates
 (`smartapp.cds.discovery.PREFETCH`). tests/test_read_plan.py pins the three outputs.
 
 DiagnosticReport is read across all categories: vendors disagree on pathology categories (Oracle
@@ -62,7 +62,7 @@ class PlannedRead:
     @property
     def permissions(self) -> str:
         """SMART v2 permissions: `rs` for a searched type. An `_id` search is a read (see
-        `launch.record._as_read`), so the Patient, like types read by reference, needs only `r`."""
+        `launch.fetch._as_read`), so the Patient, like types read by reference, needs only `r`."""
         return "rs" if set(self.search) - {"_id"} else "r"
 
 

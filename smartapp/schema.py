@@ -33,7 +33,7 @@ def target_metadata() -> list[MetaData]:
     that every module defining a table is imported here)."""
     import smartapp.cds.feedback
     import smartapp.cds.replay
-    import smartapp.finding_actions
+    import smartapp.finding_decisions
     import smartapp.packet.delivery
     import smartapp.packet.outside_report
     import smartapp.packet.store

@@ -183,10 +183,10 @@ def warm_engine(resources: list[dict[str, Any]], attachments: dict[str, tuple[by
     global _ENGINE_WARM  # noqa: PLW0603
     if _ENGINE_WARM:
         return
-    from smartapp.record_loader import PatientRecordSnapshot
+    from smartapp.chart_reader import ChartSnapshot
     from smartapp.web.patient_data import evaluate_snapshot
 
-    evaluate_snapshot(PatientRecordSnapshot(WARMUP_PATIENT, resources, [], attachments), as_of=date.today())
+    evaluate_snapshot(ChartSnapshot(WARMUP_PATIENT, resources, [], attachments), as_of=date.today())
     _ENGINE_WARM = True
 
 

@@ -73,5 +73,5 @@ class WorkerPool:
                 self._pool = None
 
 
-# One worker validates FHIR pages while the app process waits on the network (record_loader).
+# One worker validates FHIR pages while the app process waits on the network (chart_reader).
 VALIDATION_POOL = WorkerPool(1)

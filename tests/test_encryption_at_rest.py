@@ -20,7 +20,7 @@ from launch.crypto import TokenCipher, generate_key
 from smartapp.cds.feedback import FeedbackRequest, record_feedback
 from smartapp.db import create_engine, create_sync_engine
 from smartapp.encryption import UnreadableValue
-from smartapp.finding_actions import list_actions, record_action
+from smartapp.finding_decisions import list_decisions, record_decision
 from smartapp.packet import outside_report
 from smartapp.packet.delivery import DeliveryStore
 from smartapp.packet.model import Insurance, PatientInfo, Reason, ReferralPacket
@@ -77,7 +77,7 @@ async def round_trip(engine: AsyncEngine, url: str, cipher: TokenCipher) -> str:
         detail=DETAIL,
         location="https://center.example/fhir/Bundle/" + NAME,
     )
-    await record_action(
+    await record_decision(
         engine,
         iss=ISS,
         patient="p1",
@@ -157,7 +157,7 @@ async def test_no_patient_text_is_clear_in_the_database_and_the_app_reads_it_all
         assert found is not None and found[1] == REPORT.encode("utf-8")
         delivery = (await DeliveryStore(engine).for_packet(packet_id))[0]
         assert (delivery.detail, delivery.location) == (DETAIL, "https://center.example/fhir/Bundle/" + NAME)
-        assert [a.note for a in await list_actions(engine, ISS, "p1")] == [NOTE]
+        assert [a.note for a in await list_decisions(engine, ISS, "p1")] == [NOTE]
         rows = await list_rows(engine, ISS, Filters())
         assert [(r.name, r.birth_date) for r in rows] == [(NAME, date(1961, 4, 23))]
         async with engine.connect() as conn:

@@ -43,7 +43,7 @@ def test_five_megabytes_of_hostile_text_are_cut_named_and_other_findings_survive
 ) -> None:
     resources = [bundle(patient(), _hostile_resource(path, hostile(kind, FIVE_MB)), GOOD)]
     [record] = read_records(resources, as_of=AS_OF)
-    bad = next(r for r in record.reports if r.reference.endswith("/bad"))
+    bad = next(r for r in record.texts if r.reference.endswith("/bad"))
     assert len(bad.text) <= DOCUMENT_CHARS + 100  # + the "CONCLUSION:"-style labels between texts
     assert all(len(m.raw.sentence) <= PIECE_CHARS for m in bad.mentions)
     [result] = evaluate_resources(resources, as_of=AS_OF)
@@ -126,9 +126,9 @@ def test_documents_beyond_the_record_budget_are_named_and_not_assessed(
     # Room for the pathology report, the imaging report and the newer note, not the older note.
     monkeypatch.setattr(narrative_budget, "RECORD_CHARS", 1_500)
     [record] = read_records(resources, as_of=AS_OF)
-    older = next(r for r in record.reports if r.reference.endswith("/older"))
+    older = next(r for r in record.texts if r.reference.endswith("/older"))
     assert older.text == "" and older.mentions == []
-    assert all(r.text for r in record.reports if not r.reference.endswith("/older"))
+    assert all(r.text for r in record.texts if not r.reference.endswith("/older"))
     [result] = evaluate_resources(resources, as_of=AS_OF)
     assert result.finding("patient-request") is None
     assert result.finding("rare-cancer") is not None

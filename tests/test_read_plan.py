@@ -11,8 +11,8 @@ from launch.discovery import SmartConfiguration
 from launch.registry import Registration
 from launch.scopes import requested_scopes
 from smartapp.cds.discovery import PREFETCH, REQUIRED_KEYS, service_description
+from smartapp.chart_reader import build_searches
 from smartapp.read_plan import READ_PLAN, SCOPE_READS
-from smartapp.record_loader import build_searches
 
 TODAY = date(2026, 11, 25)
 PAGED = {"patient": "p1", "_count": "100"}

@@ -15,14 +15,14 @@ import httpx2
 from pydantic import BaseModel, ConfigDict, Field
 
 from fhirmaps.read import attachments_to_fetch
+from launch.fetch import AttachmentRef, FetchedAttachment, fetch_attachments, fetch_searches
 from launch.fhir_client import FhirClient
-from launch.record import AttachmentRef, FetchedAttachment, fetch_attachments, fetch_searches
 from launch.registry import Registry, normalize_issuer
 from launch.scopes import GrantedScopes
 from smartapp.cds.discovery import PREFETCH, REQUIRED_KEYS
 from smartapp.cds.jwt_auth import CdsCaller
+from smartapp.chart_reader import build_searches
 from smartapp.engine import Unavailable
-from smartapp.record_loader import build_searches
 
 HOOK_FHIR_TIMEOUT_SECONDS = 8.0
 

@@ -11,10 +11,10 @@ from typing import Any
 
 from fhirmaps.elements import parse_date, reference
 from fhirmaps.record import PatientRecord
+from smartapp.chart_reader import report_category_name
 from smartapp.packet.intake import index, obj, objs, person_name
 from smartapp.packet.model import CATEGORY_LABELS, Attachment, ChecklistCategory, ChecklistItem, ItemStatus
 from smartapp.packet.treatment import treatment_so_far
-from smartapp.record_loader import report_category_name
 from smartapp.wording import us_date
 
 Json = dict[str, Any]

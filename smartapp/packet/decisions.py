@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from smartapp.finding_actions import FindingAction
+from smartapp.finding_decisions import FindingDecision
 from smartapp.findings import Finding
 from smartapp.packet import checklist_order
 from smartapp.packet.draft import questions_for, reason_from
@@ -39,11 +39,11 @@ class Offers:
     left_out: list[Offer]  # dismissed before the draft: not in it, for the record
 
 
-def dismissed(actions: Sequence[FindingAction]) -> dict[str, FindingAction]:
+def dismissed(actions: Sequence[FindingDecision]) -> dict[str, FindingDecision]:
     return {a.trigger: a for a in actions if a.kind == "dismiss"}
 
 
-def added_reason(action: FindingAction) -> Reason:
+def added_reason(action: FindingDecision) -> Reason:
     return Reason(
         id=f"added:{action.id}",
         trigger=action.trigger,
@@ -53,7 +53,7 @@ def added_reason(action: FindingAction) -> Reason:
 
 
 def apply_to_draft(
-    packet: ReferralPacket, findings: Sequence[Finding], actions: Sequence[FindingAction]
+    packet: ReferralPacket, findings: Sequence[Finding], actions: Sequence[FindingDecision]
 ) -> ReferralPacket:
     """The freshly drafted packet as the clinician left the findings: dismissed ones out (with
     their questions), added ones in."""
@@ -65,7 +65,7 @@ def apply_to_draft(
     return packet
 
 
-def offers(packet: ReferralPacket, findings: Sequence[Finding], actions: Sequence[FindingAction]) -> Offers:
+def offers(packet: ReferralPacket, findings: Sequence[Finding], actions: Sequence[FindingDecision]) -> Offers:
     gone = dismissed(actions)
     present = {r.id for r in packet.reasons}
     add = [
@@ -99,13 +99,13 @@ def offers(packet: ReferralPacket, findings: Sequence[Finding], actions: Sequenc
     return Offers(add=add, remove=remove, left_out=left_out)
 
 
-def dismissal_words(action: FindingAction) -> str:
+def dismissal_words(action: FindingDecision) -> str:
     words = f"Dismissed on {us_date(action.created_at.date())}: {action.reason_label}"
     return words + (f" ({action.note})" if action.note else "") + "."
 
 
 def take_offer(
-    packet: ReferralPacket, key: str, findings: Sequence[Finding], actions: Sequence[FindingAction]
+    packet: ReferralPacket, key: str, findings: Sequence[Finding], actions: Sequence[FindingDecision]
 ) -> ReferralPacket | None:
     """The packet with the offered change `key` made, or None when nothing is offered under it
     (it was taken already, or the findings changed again)."""

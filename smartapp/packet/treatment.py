@@ -8,7 +8,7 @@ import tomllib
 from functools import cache
 from pathlib import Path
 
-from fhirmaps.record import Action, PatientRecord
+from fhirmaps.record import CareActivity, PatientRecord
 from smartapp.packet.model import TreatmentLine
 
 RULES = Path(__file__).parent / "data" / "treatment.toml"
@@ -20,7 +20,7 @@ ORDER_OPEN = frozenset({"draft", "active", "on-hold"})
 
 def treatment_so_far(record: PatientRecord) -> list[TreatmentLine]:
     lines: dict[str, TreatmentLine] = {}
-    for action in sorted(record.actions, key=_when):
+    for action in sorted(record.activities, key=_when):
         if action.resource_type == "CarePlan" and ".activity" not in action.source.path:
             continue  # the plan as a whole, not one of its activities
         if action.resource_type in ("MedicationRequest", "MedicationAdministration", "CarePlan"):
@@ -38,7 +38,7 @@ def treatment_so_far(record: PatientRecord) -> list[TreatmentLine]:
 
 def proposed_treatment(record: PatientRecord) -> list[TreatmentLine]:
     lines: dict[str, TreatmentLine] = {}
-    for action in sorted(record.actions, key=_when):
+    for action in sorted(record.activities, key=_when):
         planned = (
             (action.resource_type == "ServiceRequest" and action.status in ORDER_OPEN)
             or (action.resource_type == "CarePlan" and action.status in PLANNED)
@@ -55,7 +55,7 @@ def _words(key: str) -> re.Pattern[str]:
     return re.compile(tomllib.loads(RULES.read_text())[key]["value"], re.IGNORECASE)
 
 
-def is_treatment(action: Action) -> bool:
+def is_treatment(action: CareActivity) -> bool:
     """An anticancer drug, or a procedure, order or plan whose name says cancer treatment (see
     data/treatment.toml): never a consult, referral or visit; a definitive treatment even beside a
     diagnostic word; a weaker treatment word only without one."""
@@ -69,10 +69,10 @@ def is_treatment(action: Action) -> bool:
     return bool(_words("other_words").search(name)) and not _words("diagnostic_words").search(name)
 
 
-def _line(action: Action) -> TreatmentLine:
+def _line(action: CareActivity) -> TreatmentLine:
     when = action.when.isoformat() if action.when else ""
     return TreatmentLine(text=action.name, status=action.status, date=when, reference=action.source.reference)
 
 
-def _when(action: Action) -> str:
+def _when(action: CareActivity) -> str:
     return action.when.isoformat() if action.when else ""

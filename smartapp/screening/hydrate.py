@@ -15,8 +15,8 @@ from typing import Any, BinaryIO
 from fhirmaps.diagnoses import read_condition
 from fhirmaps.reports import attachment_slots, attachment_urls
 from launch.bulk_manifest import iter_ndjson
+from launch.fetch import AttachmentRef, FetchedAttachment, fetch_attachments
 from launch.fhir_client import FhirClient
-from launch.record import AttachmentRef, FetchedAttachment, fetch_attachments
 from smartapp.screening.errors import ATTACHMENT_FAILED, ErrorLog
 from smartapp.screening.patients import owner_id
 

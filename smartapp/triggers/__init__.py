@@ -1,6 +1,6 @@
 """The trigger registry: one `TriggerSpec` per second-opinion trigger, in display order.
 
-Each trigger is one module with `evaluate(record, ctx) -> Finding | None` and its `SPEC`. Every
+Each trigger is one module with `evaluate(record, evaluation) -> Finding | None` and its `SPEC`. Every
 consumer (page, API, CDS cards, packet, CLI, docs check) derives from `SPECS`.
 """
 
@@ -18,7 +18,7 @@ from smartapp.triggers import (
     surveillance_check,
     uncertain_pathology,
 )
-from smartapp.triggers.common import Context
+from smartapp.triggers.common import Evaluation
 from smartapp.triggers.spec import TriggerSpec
 
 SPECS: tuple[TriggerSpec, ...] = (
@@ -41,4 +41,4 @@ def spec_for(trigger: str) -> TriggerSpec | None:
     return BY_ID.get(trigger)
 
 
-__all__ = ["BY_ID", "SPECS", "TRIGGER_IDS", "Context", "TriggerSpec", "spec_for"]
+__all__ = ["BY_ID", "SPECS", "TRIGGER_IDS", "Evaluation", "TriggerSpec", "spec_for"]

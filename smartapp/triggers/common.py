@@ -10,7 +10,15 @@ from functools import cache
 from typing import Any
 
 from fhirmaps import codes
-from fhirmaps.record import Action, Diagnosis, Measurement, Mention, PatientRecord, Report, ReportKind
+from fhirmaps.record import (
+    CareActivity,
+    ClinicalText,
+    Diagnosis,
+    Measurement,
+    Mention,
+    PatientRecord,
+    TextKind,
+)
 from smartapp.findings import Evidence, Fact, Review
 from smartapp.triggers import rules
 
@@ -30,20 +38,20 @@ PLANNED_INTENTS = {
 
 
 @dataclass(frozen=True)
-class Context:
+class Evaluation:
     as_of: date
     rare_definition: str = "rarecare"
     # Facts several triggers ask of one record in one evaluation (reviews under way), computed once.
     memo: dict[str, Any] = field(default_factory=dict, compare=False, hash=False, repr=False)
 
 
-def not_future(when: date | None, ctx: Context) -> bool:
-    return when is None or when <= ctx.as_of
+def not_future(when: date | None, evaluation: Evaluation) -> bool:
+    return when is None or when <= evaluation.as_of
 
 
-def current_diagnoses(record: PatientRecord, ctx: Context) -> list[Diagnosis]:
+def current_diagnoses(record: PatientRecord, evaluation: Evaluation) -> list[Diagnosis]:
     """Current cancer diagnoses (already filtered for history/refuted/resolved) known by as_of, sorted."""
-    found = [d for d in record.diagnoses if not_future(d.when, ctx)]
+    found = [d for d in record.diagnoses if not_future(d.when, evaluation)]
     return sorted(found, key=lambda d: (d.source.reference, d.source.path, d.source.text))
 
 
@@ -56,9 +64,9 @@ def confident(diagnoses: Iterable[Diagnosis]) -> list[Diagnosis]:
     return [d for d in diagnoses if not d.uncertain and d.verification_status not in UNCONFIRMED]
 
 
-def has_entity(record: PatientRecord, ctx: Context, *ids: str, organ: str = "") -> list[Diagnosis]:
+def has_entity(record: PatientRecord, evaluation: Evaluation, *ids: str, organ: str = "") -> list[Diagnosis]:
     out = []
-    for d in current_diagnoses(record, ctx):
+    for d in current_diagnoses(record, evaluation):
         if d.entity and (d.entity.id in ids or (organ and d.entity.organ == organ)):
             out.append(d)
     return out
@@ -68,22 +76,22 @@ def icd10_of(d: Diagnosis) -> str:
     return next((c.code for c in d.codes if c.short_system == "icd10"), "")
 
 
-def has_icd10(record: PatientRecord, ctx: Context, *prefixes: str) -> list[Diagnosis]:
+def has_icd10(record: PatientRecord, evaluation: Evaluation, *prefixes: str) -> list[Diagnosis]:
     return [
         d
-        for d in current_diagnoses(record, ctx)
+        for d in current_diagnoses(record, evaluation)
         if icd10_of(d) and codes.has_prefix(icd10_of(d), list(prefixes))
     ]
 
 
-def antineoplastic_given(record: PatientRecord, ctx: Context) -> list[Action]:
+def antineoplastic_given(record: PatientRecord, evaluation: Evaluation) -> list[CareActivity]:
     """Antineoplastic treatment actually started by as_of (not merely proposed)."""
     out = []
-    for a in record.actions:
+    for a in record.activities:
         if not a.antineoplastic or a.status in DEAD_STATUSES:
             continue
         when = a.start or a.end
-        if when is None or when > ctx.as_of:
+        if when is None or when > evaluation.as_of:
             continue
         if a.resource_type == "MedicationRequest" and (
             a.intent in ("proposal", "plan") or a.status == "draft"
@@ -96,11 +104,11 @@ def antineoplastic_given(record: PatientRecord, ctx: Context) -> list[Action]:
         if a.resource_type == "MedicationStatement" and a.status in ("not-taken", "intended"):
             continue
         out.append(a)
-    return sorted(out, key=lambda a: (a.start or a.end or ctx.as_of, a.source.reference))
+    return sorted(out, key=lambda a: (a.start or a.end or evaluation.as_of, a.source.reference))
 
 
-def first_treatment(record: PatientRecord, ctx: Context) -> Action | None:
-    given = antineoplastic_given(record, ctx)
+def first_treatment(record: PatientRecord, evaluation: Evaluation) -> CareActivity | None:
+    given = antineoplastic_given(record, evaluation)
     return given[0] if given else None
 
 
@@ -119,25 +127,27 @@ def _terms_regex(terms: tuple[str, ...]) -> re.Pattern[str]:
     return re.compile(rf"(?<![\w-])({alternatives})(?![\w])", re.I)
 
 
-def reports(record: PatientRecord, ctx: Context, *kinds: ReportKind) -> list[Report]:
+def texts(record: PatientRecord, evaluation: Evaluation, *kinds: TextKind) -> list[ClinicalText]:
     return [
         r
-        for r in record.reports
-        if (not kinds or r.kind in kinds) and not_future(r.when, ctx) and r.status != "entered-in-error"
+        for r in record.texts
+        if (not kinds or r.kind in kinds)
+        and not_future(r.when, evaluation)
+        and r.status != "entered-in-error"
     ]
 
 
 def mentions(
     record: PatientRecord,
-    ctx: Context,
+    evaluation: Evaluation,
     *labels: str,
-    kinds: tuple[ReportKind, ...] = (),
+    kinds: tuple[TextKind, ...] = (),
     sections: Iterable[str] | None = None,
     asserted: bool = True,
 ) -> list[Mention]:
     allowed = set(sections) if sections is not None else None
     out = []
-    for r in reports(record, ctx, *kinds):
+    for r in texts(record, evaluation, *kinds):
         for m in r.mentions:
             if m.section == "family":
                 continue  # a family-history section is about relatives, whatever ConText makes of a sentence
@@ -154,12 +164,12 @@ def diagnostic_sections() -> frozenset[str]:
     return codes.strings("reports", "diagnostic_sections")
 
 
-def evidence_for(items: Iterable[Diagnosis | Mention | Action]) -> list[Evidence]:
+def evidence_for(items: Iterable[Diagnosis | Mention | CareActivity]) -> list[Evidence]:
     return [Evidence.of(i.source) for i in items]
 
 
-def all_text(record: PatientRecord, ctx: Context, *kinds: ReportKind) -> str:
-    return "\n".join(r.text for r in reports(record, ctx, *kinds))
+def all_text(record: PatientRecord, evaluation: Evaluation, *kinds: TextKind) -> str:
+    return "\n".join(r.text for r in texts(record, evaluation, *kinds))
 
 
 @dataclass(frozen=True)
@@ -183,27 +193,27 @@ _OPEN_OR_DONE = {
 }
 
 
-def reviews_in_record(record: PatientRecord, ctx: Context) -> Reviews:
+def reviews_in_record(record: PatientRecord, evaluation: Evaluation) -> Reviews:
     key = f"reviews:{record.patient}"
-    if key not in ctx.memo:
-        ctx.memo[key] = _reviews(record, ctx)
-    found: Reviews = ctx.memo[key]
+    if key not in evaluation.memo:
+        evaluation.memo[key] = _reviews(record, evaluation)
+    found: Reviews = evaluation.memo[key]
     return found
 
 
-def _reviews(record: PatientRecord, ctx: Context) -> Reviews:
+def _reviews(record: PatientRecord, evaluation: Evaluation) -> Reviews:
     window = rules.value("common", "review_window_days")
     requests = rules.value("common", "review_request_terms")
     tests = rules.value("common", "ordered_test_terms")
     items: list[Review] = []
-    for a in record.actions:
+    for a in record.activities:
         when = a.when
         if (
             a.resource_type not in ("ServiceRequest", "Appointment", "Encounter")
             or a.status not in _OPEN_OR_DONE
         ):
             continue
-        if when is not None and (ctx.as_of - when).days > window:
+        if when is not None and (evaluation.as_of - when).days > window:
             continue  # older than the window; planned ones (in the future) count
         if (
             a.source.reference.startswith("ServiceRequest/")
@@ -220,8 +230,8 @@ def _reviews(record: PatientRecord, ctx: Context) -> Reviews:
                 )
             )
     notes: set[str] = set()
-    for r in reports(record, ctx, "note"):
-        if r.author_is_patient or (r.when is not None and (ctx.as_of - r.when).days > window):
+    for r in texts(record, evaluation, "note"):
+        if r.author_is_patient or (r.when is not None and (evaluation.as_of - r.when).days > window):
             continue
         if text_has(r.title, rules.value("common", "review_note_terms")) or text_has(
             r.text[:200], rules.value("common", "review_note_terms")
@@ -232,7 +242,7 @@ def _reviews(record: PatientRecord, ctx: Context) -> Reviews:
                     what=r.title or "Tumor board review", status="done", when=r.when, reference=r.reference
                 )
             )
-    items.sort(key=lambda i: (i.when or ctx.as_of, i.reference))
+    items.sort(key=lambda i: (i.when or evaluation.as_of, i.reference))
     return Reviews(items, frozenset(notes))
 
 

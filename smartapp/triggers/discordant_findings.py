@@ -7,11 +7,11 @@ import re
 from datetime import date
 from itertools import combinations
 
-from fhirmaps.record import Diagnosis, PatientRecord, Report
+from fhirmaps.record import ClinicalText, Diagnosis, PatientRecord
 from smartapp.findings import Evidence, Fact, Finding, NotFound
 from smartapp.triggers import rules
 from smartapp.triggers.common import (
-    Context,
+    Evaluation,
     all_text,
     confident,
     current_diagnoses,
@@ -19,8 +19,8 @@ from smartapp.triggers.common import (
     diagnostic_sections,
     icd10_of,
     mentions,
-    reports,
     reviews_in_record,
+    texts,
 )
 from smartapp.triggers.grades import Grade, _from_text, grades
 from smartapp.triggers.spec import TriggerSpec
@@ -69,8 +69,8 @@ def _family_pairs(diagnoses: list[Diagnosis]) -> list[tuple[Diagnosis, Diagnosis
     return pairs
 
 
-def _scheme(record: PatientRecord, ctx: Context) -> str:
-    for d in current_diagnoses(record, ctx):
+def _scheme(record: PatientRecord, evaluation: Evaluation) -> str:
+    for d in current_diagnoses(record, evaluation):
         if d.entity and d.entity.id in _SCHEME_BY_ENTITY:
             return _SCHEME_BY_ENTITY[d.entity.id]
         if d.entity and d.entity.lineage == "mesenchymal" and d.entity.id != "gist":
@@ -78,7 +78,7 @@ def _scheme(record: PatientRecord, ctx: Context) -> str:
     return ""
 
 
-def _amended_changes(report: Report) -> list[Evidence]:
+def _amended_changes(report: ClinicalText) -> list[Evidence]:
     if report.status not in ("amended", "corrected", "appended") and not rules.pattern(
         SPEC.id, "amended_titles"
     ).search(report.title):
@@ -174,41 +174,41 @@ def _reading(d: Diagnosis) -> str:
     return f"{label} on {where} {us_date(d.when)}" if d.when else f"{label} on {where}"
 
 
-def _on_surveillance(record: PatientRecord, ctx: Context) -> bool:
+def _on_surveillance(record: PatientRecord, evaluation: Evaluation) -> bool:
     return any(
         m.key in ("active surveillance", "watchful waiting", "expectant management")
-        for m in mentions(record, ctx, "SURVEILLANCE", kinds=("note", "pathology"))
+        for m in mentions(record, evaluation, "SURVEILLANCE", kinds=("note", "pathology"))
     )
 
 
-def _immunophenotype(record: PatientRecord, ctx: Context) -> list[Evidence]:
+def _immunophenotype(record: PatientRecord, evaluation: Evaluation) -> list[Evidence]:
     """The report lines that state CD5 expression (the decisive fact for mantle cell lymphoma)."""
     found = []
-    for r in reports(record, ctx, "pathology"):
+    for r in texts(record, evaluation, "pathology"):
         for line in re.split(r"\n|(?<=[.;])\s+", r.text):
             if rules.pattern(SPEC.id, "cd5_positive_patterns").search(line):
                 found.append(Evidence.in_report(r, line.strip()))
     return found
 
 
-def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
+def evaluate(record: PatientRecord, evaluation: Evaluation) -> Finding | None:
     evidence: list[Evidence] = []
     phrases: list[str] = []
     facts: list[Fact] = []
     not_found: list[NotFound] = []
-    done = reviews_in_record(record, ctx)
-    dx = [d for d in confident(current_diagnoses(record, ctx)) if d.source.reference not in done.notes]
+    done = reviews_in_record(record, evaluation)
+    dx = [d for d in confident(current_diagnoses(record, evaluation)) if d.source.reference not in done.notes]
     for a, b in _family_pairs(dx):
-        first, second = sorted((a, b), key=lambda d: (d.when or ctx.as_of, d.source.reference))
+        first, second = sorted((a, b), key=lambda d: (d.when or evaluation.as_of, d.source.reference))
         phrases.append(f"{_reading(first)} vs {_reading(second)}")
         facts += [diagnosis_fact(first), diagnosis_fact(second)]
         evidence += [Evidence.of(first.source), Evidence.of(second.source)]
-    scheme = _scheme(record, ctx)
+    scheme = _scheme(record, evaluation)
     by_scheme: dict[str, list[Grade]] = {}
-    for g in grades(record, ctx, scheme):
+    for g in grades(record, evaluation, scheme):
         if g.source not in done.notes:
             by_scheme.setdefault(g.scheme, []).append(g)
-    surveillance = _on_surveillance(record, ctx)
+    surveillance = _on_surveillance(record, evaluation)
     for name, items in by_scheme.items():
         # Same-day grades are parts of one specimen session (several cores or blocks), not two opinions;
         # during active surveillance a higher grade on a later biopsy is progression (surveillance-check).
@@ -221,7 +221,7 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
         ]
         if pairs:
             ordered = sorted(
-                {g for pair in pairs for g in pair}, key=lambda g: (g.when or ctx.as_of, g.source)
+                {g for pair in pairs for g in pair}, key=lambda g: (g.when or evaluation.as_of, g.source)
             )
             label = _GRADE_LABELS[name]
             # One reading per date and grade (a report and its grade Observation say the same thing).
@@ -250,7 +250,7 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
                 for g in ordered
             ]
             evidence += [g.evidence for g in ordered]
-    for report in reports(record, ctx, "pathology"):
+    for report in texts(record, evaluation, "pathology"):
         changed = _amended_changes(report)
         if changed:
             phrases.append(
@@ -266,7 +266,7 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
                 )
             )
             evidence += changed
-    text = all_text(record, ctx, "pathology")
+    text = all_text(record, evaluation, "pathology")
     sarcomas = [
         d for d in dx if d.entity and d.entity.id in ("leiomyosarcoma", "soft-tissue-sarcoma", "sarcoma-nos")
     ]
@@ -288,7 +288,7 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
         not_found.append(
             NotFound(
                 what="KIT (CD117) or DOG1 result",
-                searched=f"{len(reports(record, ctx, 'pathology'))} pathology reports",
+                searched=f"{len(texts(record, evaluation, 'pathology'))} pathology reports",
             )
         )
         evidence += [Evidence.of(d.source) for d in gi_sarcoma]
@@ -310,10 +310,10 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
             not_found.append(
                 NotFound(
                     what="cyclin D1, SOX11 or t(11;14) result",
-                    searched=f"{len(reports(record, ctx, 'pathology'))} pathology reports",
+                    searched=f"{len(texts(record, evaluation, 'pathology'))} pathology reports",
                 )
             )
-            evidence += _immunophenotype(record, ctx) + [Evidence.of(d.source) for d in follicular]
+            evidence += _immunophenotype(record, evaluation) + [Evidence.of(d.source) for d in follicular]
     if not phrases:
         return None
     summary = sentence(f"Readings disagree: {'; '.join(phrases[:2])}")

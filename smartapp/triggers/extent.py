@@ -7,7 +7,7 @@ from __future__ import annotations
 from fhirmaps.record import Diagnosis, PatientRecord
 from smartapp.findings import Evidence
 from smartapp.triggers import rules
-from smartapp.triggers.common import Context, current_diagnoses
+from smartapp.triggers.common import Evaluation, current_diagnoses
 
 
 def nodal_only(d: Diagnosis) -> bool:
@@ -24,9 +24,9 @@ def nodal_only(d: Diagnosis) -> bool:
     )
 
 
-def distant_disease(record: PatientRecord, ctx: Context) -> list[Evidence]:
+def distant_disease(record: PatientRecord, evaluation: Evaluation) -> list[Evidence]:
     """Evidence of distant metastatic disease by as_of; empty when there is none."""
-    current = current_diagnoses(record, ctx)
+    current = current_diagnoses(record, evaluation)
     found = [Evidence.of(d.source) for d in current if d.secondary and not nodal_only(d)]
     stage_iv = rules.pattern("common", "stage_iv_values")
     for m in record.measurements:

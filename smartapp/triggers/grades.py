@@ -11,7 +11,7 @@ from fhirmaps import codes
 from fhirmaps.record import Measurement, PatientRecord, Source
 from smartapp.findings import Evidence
 from smartapp.triggers import rules
-from smartapp.triggers.common import Context, diagnostic_sections, reports
+from smartapp.triggers.common import Evaluation, diagnostic_sections, texts
 
 _LOW_INT_HIGH = {"1155708003": 1, "1286893008": 2, "1155707008": 3}
 
@@ -80,17 +80,17 @@ def _from_measurement(m: Measurement, scheme_hint: str) -> Grade | None:
     return None
 
 
-def grades(record: PatientRecord, ctx: Context, scheme_hint: str) -> list[Grade]:
+def grades(record: PatientRecord, evaluation: Evaluation, scheme_hint: str) -> list[Grade]:
     """Highest grade per source and scheme (pathology reports and grade Observations)."""
     found: list[Grade] = []
     for m in record.measurements:
-        if m.when and m.when > ctx.as_of:
+        if m.when and m.when > evaluation.as_of:
             continue
         g = _from_measurement(m, scheme_hint)
         if g:
             found.append(g)
     sections = diagnostic_sections() | {"microscopic"}
-    for report in reports(record, ctx, "pathology"):
+    for report in texts(record, evaluation, "pathology"):
         for chunk_text, heading in _diagnostic_text(report.text, sections):
             for scheme, value, line in _from_text(chunk_text, scheme_hint):
                 found.append(

@@ -15,13 +15,13 @@ from smartapp.findings import Evidence, Fact, Finding
 from smartapp.triggers import rules
 from smartapp.triggers.biomarker_unreported import molecular_documented
 from smartapp.triggers.common import (
-    Context,
+    Evaluation,
     has_entity,
     has_icd10,
     mentions,
-    reports,
     reviews_in_record,
     text_has,
+    texts,
 )
 from smartapp.triggers.extent import distant_disease
 from smartapp.triggers.major_treatment import planned_major
@@ -48,22 +48,22 @@ RATIONALE = {
 }
 
 
-def _exempt(record: PatientRecord, ctx: Context, drug_words: list[str]) -> bool:
-    if record.trials or mentions(record, ctx, "TRIAL", kinds=("note",)):
+def _exempt(record: PatientRecord, evaluation: Evaluation, drug_words: list[str]) -> bool:
+    if record.trials or mentions(record, evaluation, "TRIAL", kinds=("note",)):
         return True
     refusal = set(codes.load("treatments")["termination"]["refusal"])
-    for a in record.actions:
+    for a in record.activities:
         if {c.code for c in a.status_reason} & refusal and text_has(a.name, drug_words):
             return True
-    text = "\n".join(r.text for r in reports(record, ctx, "note"))
+    text = "\n".join(r.text for r in texts(record, evaluation, "note"))
     return any(
         rules.pattern(SPEC.id, "refusal_words").search(line) and text_has(line, drug_words)
         for line in re.split(r"\n|(?<=\.)\s+", text)
     )
 
 
-def _g1(record: PatientRecord, ctx: Context) -> list[Evidence]:
-    breast = has_entity(record, ctx, "breast-carcinoma") or has_icd10(record, ctx, "C50")
+def _g1(record: PatientRecord, evaluation: Evaluation) -> list[Evidence]:
+    breast = has_entity(record, evaluation, "breast-carcinoma") or has_icd10(record, evaluation, "C50")
     if not breast:
         return []
     positive = [
@@ -73,32 +73,34 @@ def _g1(record: PatientRecord, ctx: Context) -> list[Evidence]:
         and rules.pattern(SPEC.id, "her2_positive_values").search(m.value_text)
         and not rules.pattern(SPEC.id, "her2_negative").search(m.value_text)
     ]
-    for r in reports(record, ctx, "pathology"):
+    for r in texts(record, evaluation, "pathology"):
         for line in re.split(r"\n|(?<=\.)\s+", r.text):
             if rules.pattern(SPEC.id, "her2_positive").search(line) and not rules.pattern(
                 SPEC.id, "her2_negative"
             ).search(line):
                 positive.append(Evidence.in_report(r, line.strip()))
-    metastatic = distant_disease(record, ctx)
+    metastatic = distant_disease(record, evaluation)
     if not positive or not metastatic:
         return []
     agents = codes.load("treatments")["anti_her2"]
     rxnorm = set(codes.load("treatments")["anti_her2_rxnorm"])
-    for a in record.actions:
+    for a in record.activities:
         if a.status != "entered-in-error" and (
             text_has(f"{a.name} {a.note}", agents) or {c.code for c in a.codes} & rxnorm
         ):
             return []
-    if _exempt(record, ctx, [*agents, *rules.value(SPEC.id, "her2_therapy_words")]):
+    if _exempt(record, evaluation, [*agents, *rules.value(SPEC.id, "her2_therapy_words")]):
         return []
     return positive + metastatic + [Evidence.of(d.source) for d in breast]
 
 
-def _g2(record: PatientRecord, ctx: Context) -> list[Evidence]:
-    prostate = has_entity(record, ctx, "prostate-adenocarcinoma") or has_icd10(record, ctx, "C61")
+def _g2(record: PatientRecord, evaluation: Evaluation) -> list[Evidence]:
+    prostate = has_entity(record, evaluation, "prostate-adenocarcinoma") or has_icd10(
+        record, evaluation, "C61"
+    )
     if not prostate:
         return []
-    facts = prostate_facts(record, ctx)
+    facts = prostate_facts(record, evaluation)
     if (
         facts.grade_group != 1
         or facts.psa is None
@@ -108,47 +110,47 @@ def _g2(record: PatientRecord, ctx: Context) -> list[Evidence]:
         return []
     radical = [
         a
-        for a, term in planned_major(record, ctx)
+        for a, term in planned_major(record, evaluation)
         if rules.pattern(SPEC.id, "radical_prostate_treatment").search(f"{term} {a.name}")
     ]
     if not radical:
         return []
     as_terms = codes.load("treatments")["as_discussion_terms"]
-    if any(text_has(r.text, as_terms) for r in reports(record, ctx)) or any(
-        text_has(f"{a.name} {a.note}", as_terms) for a in record.actions
+    if any(text_has(r.text, as_terms) for r in texts(record, evaluation)) or any(
+        text_has(f"{a.name} {a.note}", as_terms) for a in record.activities
     ):
         return []
-    if _exempt(record, ctx, ["surveillance", "prostatectomy", "radiation", "radiotherapy"]):
+    if _exempt(record, evaluation, ["surveillance", "prostatectomy", "radiation", "radiotherapy"]):
         return []
     return facts.evidence + [Evidence.of(a.source) for a in radical]
 
 
-def _g3(record: PatientRecord, ctx: Context) -> list[Evidence]:
-    nsclc = has_entity(record, ctx, "lung-adenocarcinoma", "nsclc-nos")
-    if not nsclc or has_entity(record, ctx, "lung-squamous"):
+def _g3(record: PatientRecord, evaluation: Evaluation) -> list[Evidence]:
+    nsclc = has_entity(record, evaluation, "lung-adenocarcinoma", "nsclc-nos")
+    if not nsclc or has_entity(record, evaluation, "lung-squamous"):
         return []
-    metastatic = distant_disease(record, ctx)
+    metastatic = distant_disease(record, evaluation)
     if not metastatic:
         return []
     systemic = [
         a
-        for a in record.actions
+        for a in record.activities
         if a.antineoplastic
         and a.resource_type.startswith("Medication")
         and a.status not in ("entered-in-error", "cancelled")
     ]
     if not systemic:
         return []
-    if molecular_documented(record, ctx):
+    if molecular_documented(record, evaluation):
         return []
-    if _exempt(record, ctx, ["molecular", "testing", "biopsy"]):
+    if _exempt(record, evaluation, ["molecular", "testing", "biopsy"]):
         return []
     return metastatic + [Evidence.of(d.source) for d in nsclc] + [Evidence.of(a.source) for a in systemic]
 
 
-def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
+def evaluate(record: PatientRecord, evaluation: Evaluation) -> Finding | None:
     rules = {"G1": _g1, "G2": _g2, "G3": _g3}
-    texts = {
+    wordings = {
         "G1": "HER2-positive metastatic breast cancer with no anti-HER2 agent ordered or given",
         "G2": (
             "low-risk prostate cancer with radical treatment planned "
@@ -159,19 +161,19 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
             "with no molecular testing documented"
         ),
     }
-    hits = {name: rule(record, ctx) for name, rule in rules.items()}
+    hits = {name: rule(record, evaluation) for name, rule in rules.items()}
     fired = [name for name, ev in hits.items() if ev]
     if not fired:
         return None
-    summary = sentence("; ".join(texts[n] for n in fired))
+    summary = sentence("; ".join(wordings[n] for n in fired))
     rationale = " ".join(RATIONALE[n] for n in fired)
-    facts = [Fact(kind="statement", name=texts[n]) for n in fired]
+    facts = [Fact(kind="statement", name=wordings[n]) for n in fired]
     return SPEC.finding(
         summary,
         [e for n in fired for e in hits[n]],
         facts=facts,
         rationale=rationale,
-        reviews=reviews_in_record(record, ctx),
+        reviews=reviews_in_record(record, evaluation),
     )
 
 

@@ -11,7 +11,7 @@ from fhirmaps.record import PatientRecord
 from smartapp.findings import Evidence, Fact, Finding, NotFound
 from smartapp.triggers import rules
 from smartapp.triggers.biomarker_unreported import undecided
-from smartapp.triggers.common import Context, current_diagnoses, reports, reviews_in_record
+from smartapp.triggers.common import Evaluation, current_diagnoses, reviews_in_record, texts
 from smartapp.triggers.spec import TriggerSpec
 from smartapp.wording import join, sentence, us_date
 
@@ -40,28 +40,28 @@ class Hit:
     evidence: Evidence
 
 
-def _breast(record: PatientRecord, ctx: Context) -> bool:
-    for d in current_diagnoses(record, ctx):
+def _breast(record: PatientRecord, evaluation: Evaluation) -> bool:
+    for d in current_diagnoses(record, evaluation):
         if d.entity and d.entity.id == "breast-carcinoma":
             return True
         if any(c.code.upper().startswith("C50") for c in d.codes):
             return True
-    return any(_pat("breast_words").search(r.text) for r in reports(record, ctx, "pathology"))
+    return any(_pat("breast_words").search(r.text) for r in texts(record, evaluation, "pathology"))
 
 
-def _ihc_equivocal(record: PatientRecord, ctx: Context) -> list[Hit]:
+def _ihc_equivocal(record: PatientRecord, evaluation: Evaluation) -> list[Hit]:
     out = []
     for m in record.measurements:
         if (
             m.kind != "her2-ihc"
-            or (m.when and m.when > ctx.as_of)
+            or (m.when and m.when > evaluation.as_of)
             or rules.pattern(SPEC.id, "non_breast_sites").search(m.body_site)
         ):
             continue
         value = f"{m.value_text} {' '.join(c.code + ' ' + c.display for c in m.value_codes)}"
         if _pat("her2_ihc_equivocal_values").search(value) or m.value_number == 2:
             out.append(Hit(m.when, m.specimen, Evidence.of(m.source)))
-    for r in reports(record, ctx, "pathology"):
+    for r in texts(record, evaluation, "pathology"):
         if rules.pattern(SPEC.id, "non_breast_sites").search(r.text[:2000]) and not _pat(
             "breast_words"
         ).search(r.text):
@@ -76,18 +76,18 @@ def _ihc_equivocal(record: PatientRecord, ctx: Context) -> list[Hit]:
     return out
 
 
-def _ish_results(record: PatientRecord, ctx: Context) -> tuple[list[Hit], list[Hit]]:
+def _ish_results(record: PatientRecord, evaluation: Evaluation) -> tuple[list[Hit], list[Hit]]:
     """(ISH results, ISH pending/ordered mentions)."""
     done: list[Hit] = []
     pending: list[Hit] = []
     for m in record.measurements:
-        if m.kind == "her2-ish" and not (m.when and m.when > ctx.as_of):
+        if m.kind == "her2-ish" and not (m.when and m.when > evaluation.as_of):
             (
                 pending
                 if rules.pattern(SPEC.id, "pending_words").search(m.value_text) or not m.value_text
                 else done
             ).append(Hit(m.when, m.specimen, Evidence.of(m.source)))
-    for r in reports(record, ctx, "pathology", "note"):
+    for r in texts(record, evaluation, "pathology", "note"):
         for line in re.split(r"\n|(?<=\.)\s+", r.text):
             if (
                 rules.pattern(SPEC.id, "ish_words").search(line)
@@ -101,7 +101,7 @@ def _ish_results(record: PatientRecord, ctx: Context) -> tuple[list[Hit], list[H
                     and not rules.pattern(SPEC.id, "ish_ratio").search(line)
                     else done
                 ).append(hit)
-    for a in record.actions:
+    for a in record.activities:
         if (
             _pat("ish_words").search(a.name)
             and _pat("her2_names").search(a.name)
@@ -111,12 +111,12 @@ def _ish_results(record: PatientRecord, ctx: Context) -> tuple[list[Hit], list[H
     return done, pending
 
 
-def _ish_group(record: PatientRecord, ctx: Context) -> list[tuple[int, Evidence]]:
+def _ish_group(record: PatientRecord, evaluation: Evaluation) -> list[tuple[int, Evidence]]:
     out: list[tuple[int, Evidence]] = []
     ratio: tuple[float, Evidence] | None = None
     copies: tuple[float, Evidence] | None = None
     for m in record.measurements:
-        if m.kind != "her2-ish" or (m.when and m.when > ctx.as_of):
+        if m.kind != "her2-ish" or (m.when and m.when > evaluation.as_of):
             continue
         group = rules.pattern(SPEC.id, "ish_group").search(m.value_text)
         if group:
@@ -125,7 +125,7 @@ def _ish_group(record: PatientRecord, ctx: Context) -> list[tuple[int, Evidence]
             ratio = (m.value_number, Evidence.of(m.source))
         elif m.value_number is not None and any(c.code == "74860-8" for c in m.codes):
             copies = (m.value_number, Evidence.of(m.source))
-    for r in reports(record, ctx, "pathology"):
+    for r in texts(record, evaluation, "pathology"):
         for line in re.split(r"\n|(?<=\.)\s+", r.text):
             if not (_pat("her2_names").search(line) or _pat("ish_words").search(line)):
                 continue
@@ -155,16 +155,16 @@ def _ish_group(record: PatientRecord, ctx: Context) -> list[tuple[int, Evidence]
 _TEST_LABELS = {"msi": "MSI/MMR", "pdl1": "PD-L1", "molecular": "molecular testing"}
 
 
-def _equivocal_tests(record: PatientRecord, ctx: Context) -> list[tuple[str, Evidence]]:
+def _equivocal_tests(record: PatientRecord, evaluation: Evaluation) -> list[tuple[str, Evidence]]:
     found: list[tuple[str, date | None, Evidence]] = []
     resolved: list[tuple[str, date | None]] = []
     for m in record.measurements:
-        if m.kind in ("msi", "pdl1", "molecular") and not (m.when and m.when > ctx.as_of):
+        if m.kind in ("msi", "pdl1", "molecular") and not (m.when and m.when > evaluation.as_of):
             if _pat("equivocal_words").search(m.value_text):
                 found.append((m.kind, m.when, Evidence.of(m.source)))
             elif m.value_text:
                 resolved.append((m.kind, m.when))
-    for r in reports(record, ctx):
+    for r in texts(record, evaluation):
         if r.kind == "imaging":
             continue
         # A report about one test ("PD-L1 22C3 IHC") gives its result on a line of its own
@@ -201,39 +201,41 @@ def _test_kind(word: str) -> str:
     return "pdl1" if low.startswith("pd") else "molecular"
 
 
-def _searched(record: PatientRecord, ctx: Context) -> str:
+def _searched(record: PatientRecord, evaluation: Evaluation) -> str:
     """Where an ISH result was looked for: 'pathology reports and observations dated
     10/27/2026–11/24/2026'."""
-    pathology = reports(record, ctx, "pathology")
-    observations = [m for m in record.measurements if not (m.when and m.when > ctx.as_of)]
+    pathology = texts(record, evaluation, "pathology")
+    observations = [m for m in record.measurements if not (m.when and m.when > evaluation.as_of)]
     dates = sorted(d for d in [*(r.when for r in pathology), *(m.when for m in observations)] if d)
     span = f" dated {us_date(dates[0])}–{us_date(dates[-1])}" if dates else ""
     return f"{len(pathology)} pathology reports and {len(observations)} observations{span}"
 
 
-def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
+def evaluate(record: PatientRecord, evaluation: Evaluation) -> Finding | None:
     phrases: list[str] = []
     facts: list[Fact] = []
     not_found: list[NotFound] = []
     evidence: list[Evidence] = []
     lookback = timedelta(days=rules.value(SPEC.id, "ish_lookback_days"))
     pending_days = rules.value(SPEC.id, "pending_window_days")
-    if _breast(record, ctx):
-        ihc = _ihc_equivocal(record, ctx)
+    if _breast(record, evaluation):
+        ihc = _ihc_equivocal(record, evaluation)
         if ihc:
-            done, pending = _ish_results(record, ctx)
+            done, pending = _ish_results(record, evaluation)
             unresolved = []
             for hit in ihc:
-                start = (hit.when or ctx.as_of) - lookback
+                start = (hit.when or evaluation.as_of) - lookback
                 # Any ISH result from a week before the IHC onwards resolves it (specimen ids are
                 # rarely shared).
                 if [d for d in done if d.when is None or d.when >= start]:
                     continue
-                waiting = [p for p in pending if hit.when and (ctx.as_of - hit.when).days <= pending_days]
+                waiting = [
+                    p for p in pending if hit.when and (evaluation.as_of - hit.when).days <= pending_days
+                ]
                 if not waiting:
                     unresolved.append(hit)
             if unresolved:
-                first = min(unresolved, key=lambda h: h.when or ctx.as_of)
+                first = min(unresolved, key=lambda h: h.when or evaluation.as_of)
                 on = f" on {us_date(first.when)}" if first.when else ""
                 phrases.append(
                     f"HER2 IHC 2+ (equivocal){on} has no ISH result; reflex ISH on the same block is needed"
@@ -248,9 +250,9 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
                     )
                     for h in unresolved
                 ]
-                not_found.append(NotFound(what="HER2 ISH result", searched=_searched(record, ctx)))
+                not_found.append(NotFound(what="HER2 ISH result", searched=_searched(record, evaluation)))
                 evidence += [h.evidence for h in unresolved]
-        groups = [(g, ev) for g, ev in _ish_group(record, ctx) if g in (2, 3, 4)]
+        groups = [(g, ev) for g, ev in _ish_group(record, evaluation) if g in (2, 3, 4)]
         if groups:
             numbers = sorted({g for g, _ in groups})
             phrases.append(
@@ -268,7 +270,7 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
                 for g, ev in groups
             ]
             evidence += [ev for _, ev in groups]
-    equivocal = _equivocal_tests(record, ctx)
+    equivocal = _equivocal_tests(record, evaluation)
     first_of_kind: dict[str, Evidence] = {}  # one phrase per test, from its earliest report
     for kind, ev in sorted(equivocal, key=lambda item: item[1].when or date.max):
         first_of_kind.setdefault(kind, ev)
@@ -295,7 +297,7 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
         evidence,
         facts=facts,
         not_found=not_found,
-        reviews=reviews_in_record(record, ctx),
+        reviews=reviews_in_record(record, evaluation),
     )
 
 

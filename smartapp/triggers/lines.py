@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from fhirmaps.record import Action
+from fhirmaps.record import CareActivity
 from smartapp.triggers import rules
-from smartapp.triggers.common import Context
+from smartapp.triggers.common import Evaluation
 from smartapp.wording import drug_name
 
 
-def _first_given(given: list[Action], limit: date) -> dict[str, tuple[date, str]]:
+def _first_given(given: list[CareActivity], limit: date) -> dict[str, tuple[date, str]]:
     """Each drug's first date before `limit`, keyed by its first word in lower case."""
     first: dict[str, tuple[date, str]] = {}
     for a in given:
@@ -23,10 +23,10 @@ def _first_given(given: list[Action], limit: date) -> dict[str, tuple[date, str]
     return first
 
 
-def line_before(given: list[Action], when: date | None, ctx: Context) -> list[str]:
+def line_before(given: list[CareActivity], when: date | None, evaluation: Evaluation) -> list[str]:
     """Drug names of the line being given before `when`: drugs first given within `line_cluster_days`
     of the latest first-given drug before that date."""
-    first = _first_given(given, when or ctx.as_of)
+    first = _first_given(given, when or evaluation.as_of)
     if not first:
         return []
     cluster = rules.value("common", "line_cluster_days")
@@ -34,9 +34,9 @@ def line_before(given: list[Action], when: date | None, ctx: Context) -> list[st
     return [n for d, n in sorted(first.values()) if (last - d).days <= cluster]
 
 
-def current_line(given: list[Action], ctx: Context) -> tuple[date, list[Action]] | None:
+def current_line(given: list[CareActivity], evaluation: Evaluation) -> tuple[date, list[CareActivity]] | None:
     """The latest line by as_of: the day it began and every order or administration of its drugs."""
-    first = _first_given(given, ctx.as_of + timedelta(days=1))
+    first = _first_given(given, evaluation.as_of + timedelta(days=1))
     if not first:
         return None
     cluster = rules.value("common", "line_cluster_days")

@@ -8,10 +8,10 @@ from functools import cache
 
 from fhirmaps import codes
 from fhirmaps.read import age_on
-from fhirmaps.record import Action, PatientRecord, Source
+from fhirmaps.record import CareActivity, PatientRecord, Source
 from smartapp.findings import Evidence, Fact, Finding
 from smartapp.triggers import rules
-from smartapp.triggers.common import Context, current_diagnoses, reports, reviews_in_record, text_has
+from smartapp.triggers.common import Evaluation, current_diagnoses, reviews_in_record, text_has, texts
 from smartapp.triggers.spec import TriggerSpec
 from smartapp.wording import first_fitting, join, plain_name, sentence, us_date
 
@@ -24,7 +24,7 @@ RATIONALE = (
 _OPEN_ACTIVITY = {"not-started", "scheduled", "in-progress", "on-hold", "", "active", "draft"}
 
 
-def _is_planned(a: Action) -> bool:
+def _is_planned(a: CareActivity) -> bool:
     if a.resource_type == "ServiceRequest":
         return a.status in ("draft", "active", "on-hold") and a.intent in (
             "proposal",
@@ -54,7 +54,7 @@ def _minor_regex() -> re.Pattern[str]:
     return re.compile(rf"(?<![\w-])(?:{alternatives})(?![\w])", re.I)
 
 
-def _major_term(a: Action, age: int | None) -> str:
+def _major_term(a: CareActivity, age: int | None) -> str:
     cfg = codes.load("treatments")
     values = {c.code for c in a.codes}
     text = f"{a.name} {a.note}"
@@ -82,31 +82,31 @@ def _major_term(a: Action, age: int | None) -> str:
     return ""
 
 
-def scheduled_soon(record: PatientRecord, ctx: Context) -> bool:
+def scheduled_soon(record: PatientRecord, evaluation: Evaluation) -> bool:
     """A major treatment is scheduled within `expedite_within_days`: every finding of the patient is
     then expedite."""
     days: int = rules.value(SPEC.id, "expedite_within_days")
     return any(
-        a.scheduled and ctx.as_of <= a.scheduled <= ctx.as_of + timedelta(days=days)
-        for a, _ in planned_major(record, ctx)
+        a.scheduled and evaluation.as_of <= a.scheduled <= evaluation.as_of + timedelta(days=days)
+        for a, _ in planned_major(record, evaluation)
     )
 
 
-def planned_major(record: PatientRecord, ctx: Context) -> list[tuple[Action, str]]:
+def planned_major(record: PatientRecord, evaluation: Evaluation) -> list[tuple[CareActivity, str]]:
     # A cancer in remission or recorded as inactive still gives the plan a cancer context
     # (e.g. transplant in CR1).
-    has_cancer = bool(current_diagnoses(record, ctx) or record.excluded_diagnoses)
-    age = age_on(record, ctx.as_of)
+    has_cancer = bool(current_diagnoses(record, evaluation) or record.excluded_diagnoses)
+    age = age_on(record, evaluation.as_of)
     done_terms = {
         term
-        for a in record.actions
+        for a in record.activities
         if a.resource_type == "Procedure" and a.status == "completed"
         for term in [_major_term(a, age)]
         if term
     }
     out = []
     preparing = rules.pattern(SPEC.id, "not_treatment_patterns")
-    for a in record.actions:
+    for a in record.activities:
         if not _is_planned(a) or preparing.search(a.name):
             continue
         term = _major_term(a, age)
@@ -118,24 +118,24 @@ def planned_major(record: PatientRecord, ctx: Context) -> list[tuple[Action, str
             continue
         if not has_cancer and not rules.pattern(SPEC.id, "cancer_reason_words").search(a.reason_text):
             continue
-        if a.scheduled and a.scheduled < ctx.as_of and a.resource_type == "Appointment":
+        if a.scheduled and a.scheduled < evaluation.as_of and a.resource_type == "Appointment":
             continue
         out.append((a, term))
     return sorted(out, key=lambda x: (x[0].source.reference, x[0].source.path))
 
 
-def planned_in_notes(record: PatientRecord, ctx: Context) -> list[tuple[Evidence, str]]:
+def planned_in_notes(record: PatientRecord, evaluation: Evaluation) -> list[tuple[Evidence, str]]:
     """Clinic notes that schedule a major treatment ("Plan: proceed with Whipple on 3/14"), recent and
     not hedged."""
-    if not (current_diagnoses(record, ctx) or record.excluded_diagnoses):
+    if not (current_diagnoses(record, evaluation) or record.excluded_diagnoses):
         return []
-    age = age_on(record, ctx.as_of)
-    structured = {term for a, term in planned_major(record, ctx)}
+    age = age_on(record, evaluation.as_of)
+    structured = {term for a, term in planned_major(record, evaluation)}
     found = []
-    for report in reports(record, ctx, "note"):
+    for report in texts(record, evaluation, "note"):
         if (
             report.when is None
-            or (ctx.as_of - report.when).days > rules.value(SPEC.id, "note_window_days")
+            or (evaluation.as_of - report.when).days > rules.value(SPEC.id, "note_window_days")
             or report.author_is_patient
         ):
             continue
@@ -144,7 +144,7 @@ def planned_in_notes(record: PatientRecord, ctx: Context) -> list[tuple[Evidence
                 SPEC.id, "not_planned_words"
             ).search(line):
                 continue
-            probe = Action(
+            probe = CareActivity(
                 source=Source(report.reference, "", line),
                 resource_type="ServiceRequest",
                 name=line,
@@ -163,7 +163,7 @@ def planned_in_notes(record: PatientRecord, ctx: Context) -> list[tuple[Evidence
     return found
 
 
-def _plan_fact(a: Action, term: str, ctx: Context) -> Fact:
+def _plan_fact(a: CareActivity, term: str, evaluation: Evaluation) -> Fact:
     when = a.scheduled or a.start
     return Fact(
         kind="plan",
@@ -171,7 +171,7 @@ def _plan_fact(a: Action, term: str, ctx: Context) -> Fact:
         when=when,
         status=a.status,
         reference=a.source.reference,
-        days_from_evaluation=(when - ctx.as_of).days if when else None,
+        days_from_evaluation=(when - evaluation.as_of).days if when else None,
     )
 
 
@@ -186,10 +186,10 @@ def _plan_phrase(fact: Fact) -> str:
     return f"{fact.name} was planned for {us_date(fact.when)} and is not recorded as done"
 
 
-def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
-    planned = planned_major(record, ctx)
-    noted = planned_in_notes(record, ctx)
-    reviews = reviews_in_record(record, ctx)
+def evaluate(record: PatientRecord, evaluation: Evaluation) -> Finding | None:
+    planned = planned_major(record, evaluation)
+    noted = planned_in_notes(record, evaluation)
+    reviews = reviews_in_record(record, evaluation)
     if not planned and noted:
         terms = list(dict.fromkeys(term for _, term in noted))
         summary = sentence(
@@ -204,9 +204,9 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
     priority = {"ServiceRequest": 0, "Procedure": 0, "CarePlan": 1, "MedicationRequest": 2, "Appointment": 3}
     ordered = sorted(
         planned,
-        key=lambda p: (priority.get(p[0].resource_type, 2), p[0].scheduled or p[0].start or ctx.as_of),
+        key=lambda p: (priority.get(p[0].resource_type, 2), p[0].scheduled or p[0].start or evaluation.as_of),
     )
-    facts = [_plan_fact(a, term, ctx) for a, term in ordered]
+    facts = [_plan_fact(a, term, evaluation) for a, term in ordered]
     plan = _plan_phrase(facts[0])
     summary = first_fitting(f"{plan}; confirm the diagnosis and plan before an irreversible treatment", plan)
     return SPEC.finding(summary, [Evidence.of(a.source) for a, _ in planned], facts=facts, reviews=reviews)

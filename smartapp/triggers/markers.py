@@ -9,7 +9,7 @@ from fhirmaps import codes
 from fhirmaps.record import Measurement, PatientRecord
 from smartapp.findings import Evidence
 from smartapp.triggers import rules
-from smartapp.triggers.common import Context, current_diagnoses
+from smartapp.triggers.common import Evaluation, current_diagnoses
 
 _PREGNANCY_CODES = ("Z33", "Z34", "Z3A", "O")
 _MARKER_DISEASES = {
@@ -20,7 +20,7 @@ _MARKER_DISEASES = {
 }
 
 
-def _series(record: PatientRecord, marker: str, since: date, ctx: Context) -> list[Measurement]:
+def _series(record: PatientRecord, marker: str, since: date, evaluation: Evaluation) -> list[Measurement]:
     items = [
         m
         for m in record.measurements
@@ -28,15 +28,15 @@ def _series(record: PatientRecord, marker: str, since: date, ctx: Context) -> li
         and m.name == marker
         and m.value_number is not None
         and m.when
-        and since <= m.when <= ctx.as_of
+        and since <= m.when <= evaluation.as_of
         and m.status not in ("entered-in-error", "cancelled")
     ]
     return sorted(items, key=lambda m: (m.when or since, m.source.reference))
 
 
-def _relevant(record: PatientRecord, ctx: Context, marker: str) -> bool:
+def _relevant(record: PatientRecord, evaluation: Evaluation, marker: str) -> bool:
     diseases = _MARKER_DISEASES.get(marker)
-    dx = current_diagnoses(record, ctx)
+    dx = current_diagnoses(record, evaluation)
     if marker == "LDH" or not dx:
         return False
     if diseases is None:
@@ -58,24 +58,28 @@ def _pregnant(record: PatientRecord) -> bool:
                 return True
     return any(
         rules.pattern("not-responding", "pregnancy_words").search(r.text)
-        for r in record.reports
+        for r in record.texts
         if r.kind == "note"
     )
 
 
 def marker_progression(
-    record: PatientRecord, ctx: Context, start: date, prostatectomy: date | None, radiotherapy: date | None
+    record: PatientRecord,
+    evaluation: Evaluation,
+    start: date,
+    prostatectomy: date | None,
+    radiotherapy: date | None,
 ) -> list[tuple[str, list[Evidence]]]:
     cfg = codes.load("observations")
     rules = cfg["rules"]
     found: list[tuple[str, list[Evidence]]] = []
     for marker_cfg in cfg["tumor_markers"]:
         marker = marker_cfg["marker"]
-        if not _relevant(record, ctx, marker):
+        if not _relevant(record, evaluation, marker):
             continue
         if marker_cfg.get("pregnancy_sensitive") and _pregnant(record):
             continue
-        series = _series(record, marker, start, ctx)
+        series = _series(record, marker, start, evaluation)
         if len(series) < 2:
             continue
         values = [float(m.value_number or 0.0) for m in series]

@@ -12,14 +12,14 @@ from fhirmaps.record import PatientRecord
 from smartapp.findings import Evidence, Fact, Finding
 from smartapp.triggers import rules
 from smartapp.triggers.common import (
-    Context,
+    Evaluation,
     antineoplastic_given,
     current_diagnoses,
     diagnosis_fact,
     diagnostic_sections,
     measurement_fact,
-    reports,
     reviews_in_record,
+    texts,
 )
 from smartapp.triggers.lines import line_before, regimen_name
 from smartapp.triggers.markers import marker_progression
@@ -82,7 +82,7 @@ def pseudoprogression_raised(text: str) -> bool:
     return False
 
 
-def _responded_after(record: PatientRecord, ctx: Context, when: date | None) -> bool:
+def _responded_after(record: PatientRecord, evaluation: Evaluation, when: date | None) -> bool:
     """A later imaging response or an improved disease status supersedes an earlier progression."""
     if when is None:
         return False
@@ -90,7 +90,7 @@ def _responded_after(record: PatientRecord, ctx: Context, when: date | None) -> 
     if any(
         m.kind == "disease-status"
         and m.when
-        and when < m.when <= ctx.as_of
+        and when < m.when <= evaluation.as_of
         and {c.code for c in m.value_codes} & improved
         for m in record.measurements
     ):
@@ -109,17 +109,17 @@ def _responded_after(record: PatientRecord, ctx: Context, when: date | None) -> 
             and not rules.pattern(SPEC.id, "progression_traps").search(m.raw.sentence)
             for m in r.mentions
         )
-        for r in reports(record, ctx, "imaging")
+        for r in texts(record, evaluation, "imaging")
     )
 
 
 def _imaging_progression(
-    record: PatientRecord, ctx: Context, start: date, current: Callable[[date | None], bool]
+    record: PatientRecord, evaluation: Evaluation, start: date, current: Callable[[date | None], bool]
 ) -> list[tuple[date, str, list[Evidence]]]:
     """Current imaging after `start` that states progression in words, or else a growth it measured:
     at most one (date, phrase, evidence) per report, in report order."""
     found: list[tuple[date, str, list[Evidence]]] = []
-    for r in reports(record, ctx, "imaging"):
+    for r in texts(record, evaluation, "imaging"):
         if (
             not r.when
             or r.when <= start
@@ -181,8 +181,8 @@ def _summary(regimen: list[str], phrases: list[str]) -> str:
     return summary
 
 
-def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
-    given = antineoplastic_given(record, ctx)
+def evaluate(record: PatientRecord, evaluation: Evaluation) -> Finding | None:
+    given = antineoplastic_given(record, evaluation)
     signals: list[tuple[date | None, str]] = []
     evidence: list[Evidence] = []
     facts: list[Fact] = []
@@ -190,11 +190,11 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
     window = rules.value(SPEC.id, "currency_days")
 
     def current(when: date | None) -> bool:
-        return when is None or (ctx.as_of - when).days <= window
+        return when is None or (evaluation.as_of - when).days <= window
 
     stopped = [
         a
-        for a in record.actions
+        for a in record.activities
         if {c.code for c in a.status_reason} & set(codes.load("treatments")["termination"]["no_response"])
         and current(a.end)
     ]
@@ -206,7 +206,7 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
             Evidence.of(a.source, f"{a.name}: {a.status}; reason: {a.status_reason_text or 'no response'}")
             for a in stopped
         ]
-    for d in current_diagnoses(record, ctx):
+    for d in current_diagnoses(record, evaluation):
         if d.clinical_status in ("recurrence", "relapse"):  # the status is as of now, whatever the onset date
             signals.append(
                 (d.when, f"{d.entity.label if d.entity else 'cancer'} recorded as {d.clinical_status}")
@@ -222,12 +222,12 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
                 )
             )
     if given:
-        start = min(a.start or a.end or ctx.as_of for a in given)
+        start = min(a.start or a.end or evaluation.as_of for a in given)
         for status in record.measurements:
             if (
                 status.kind == "disease-status"
                 and status.when
-                and start < status.when <= ctx.as_of
+                and start < status.when <= evaluation.as_of
                 and current(status.when)
                 and {c.code for c in status.value_codes} & set(cfg["disease_status_worse"])
             ):
@@ -239,14 +239,14 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
                 score.kind == "deauville"
                 and score.value_number is not None
                 and score.when
-                and start < score.when <= ctx.as_of
+                and start < score.when <= evaluation.as_of
                 and current(score.when)
                 and score.value_number >= rules.value(SPEC.id, "deauville_inadequate")
             ):
                 signals.append((score.when, f"Deauville {score.value_number:g} on PET {us_date(score.when)}"))
                 evidence.append(Evidence.of(score.source))
                 facts.append(measurement_fact(score))
-        for when, phrase, ev in _imaging_progression(record, ctx, start, current):
+        for when, phrase, ev in _imaging_progression(record, evaluation, start, current):
             signals.append((when, phrase))
             evidence += ev
         for d in record.diagnoses:
@@ -254,7 +254,7 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
                 d.secondary
                 and d.origin == "condition"
                 and d.when
-                and start < d.when <= ctx.as_of
+                and start < d.when <= evaluation.as_of
                 and current(d.when)
             ):
                 signals.append(
@@ -277,34 +277,34 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
         radiotherapy = next(
             (a.start for a in given if rules.pattern(SPEC.id, "radiotherapy_names").search(a.name)), None
         )
-        for when, phrase, ev in size_progression(record, ctx, start):
+        for when, phrase, ev in size_progression(record, evaluation, start):
             if current(when):
                 signals.append((when, phrase))
                 evidence += ev
-        for reason, ev in marker_progression(record, ctx, start, prostatectomy, radiotherapy):
+        for reason, ev in marker_progression(record, evaluation, start, prostatectomy, radiotherapy):
             latest = max((e.when for e in ev if e.when), default=None)
             if current(latest):
                 signals.append((latest, reason))
                 evidence += ev
-    signals = [s for s in signals if not _responded_after(record, ctx, s[0])]
+    signals = [s for s in signals if not _responded_after(record, evaluation, s[0])]
     if not signals:
         return None
     # Most recent first: the decisive fact is what is happening now.
-    ordered = sorted(signals, key=lambda s: s[0] or ctx.as_of, reverse=True)
+    ordered = sorted(signals, key=lambda s: s[0] or evaluation.as_of, reverse=True)
     phrases = list(dict.fromkeys(p for _, p in ordered))
     latest = next((when for when, _ in ordered if when is not None), None)
-    regimen = [a.name for a in stopped] or (line_before(given, latest, ctx) if given else [])
+    regimen = [a.name for a in stopped] or (line_before(given, latest, evaluation) if given else [])
     facts += [Fact(kind="treatment", name=drug_name(name)) for name in regimen]
     # The order of each drug of that regimen, after the signals (the decisive facts come first).
     for name in dict.fromkeys(drug_name(n) for n in regimen):
         order = sorted(
             (a for a in given if drug_name(a.name) == name),
-            key=lambda a: (a.resource_type != "MedicationRequest", a.start or ctx.as_of),
+            key=lambda a: (a.resource_type != "MedicationRequest", a.start or evaluation.as_of),
         )
         if order:
             evidence.append(Evidence.of(order[0].source))
     return SPEC.finding(
-        _summary(regimen, phrases), evidence, facts=facts, reviews=reviews_in_record(record, ctx)
+        _summary(regimen, phrases), evidence, facts=facts, reviews=reviews_in_record(record, evaluation)
     )
 
 

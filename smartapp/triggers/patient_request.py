@@ -8,7 +8,7 @@ from datetime import date
 from fhirmaps.record import PatientRecord
 from smartapp.findings import Evidence, Fact, Finding
 from smartapp.triggers import rules
-from smartapp.triggers.common import Context, mentions, reviews_in_record
+from smartapp.triggers.common import Evaluation, mentions, reviews_in_record
 from smartapp.triggers.spec import TriggerSpec
 from smartapp.wording import sentence as as_sentence
 from smartapp.wording import us_date
@@ -20,9 +20,9 @@ RATIONALE = (
 )
 
 
-def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
+def evaluate(record: PatientRecord, evaluation: Evaluation) -> Finding | None:
     evidence = [Evidence.of(s) for s in record.requests]
-    for a in record.actions:
+    for a in record.activities:
         if a.resource_type in ("ServiceRequest", "Appointment", "Encounter") and a.status not in (
             "revoked",
             "entered-in-error",
@@ -40,7 +40,7 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
                 SPEC.id, "not_patient_patterns"
             ).search(f"{text} {a.note}"):
                 evidence.append(Evidence.of(a.source, text.strip()))
-    for m in mentions(record, ctx, "REQUEST", kinds=("note",), asserted=False):
+    for m in mentions(record, evaluation, "REQUEST", kinds=("note",), asserted=False):
         if m.raw.negated:
             continue
         report = record.report(m.source.reference)
@@ -72,7 +72,7 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
         summary,
         evidence,
         facts=[Fact(kind="request", name="second opinion", when=first.when, reference=first.reference)],
-        reviews=reviews_in_record(record, ctx),
+        reviews=reviews_in_record(record, evaluation),
     )
 
 

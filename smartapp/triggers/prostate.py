@@ -10,7 +10,7 @@ from datetime import date
 from fhirmaps.record import PatientRecord
 from smartapp.findings import Evidence
 from smartapp.triggers import rules
-from smartapp.triggers.common import Context, reports
+from smartapp.triggers.common import Evaluation, texts
 from smartapp.triggers.grades import grades
 from smartapp.wording import us_date
 
@@ -36,9 +36,9 @@ class ProstateFacts:
     evidence: list[Evidence] = field(default_factory=list)
 
 
-def prostate_facts(record: PatientRecord, ctx: Context) -> ProstateFacts:
+def prostate_facts(record: PatientRecord, evaluation: Evaluation) -> ProstateFacts:
     facts = ProstateFacts()
-    gleason = [g for g in grades(record, ctx, "") if g.scheme == "gleason"]
+    gleason = [g for g in grades(record, evaluation, "") if g.scheme == "gleason"]
     if gleason:
         top = max(gleason, key=lambda g: g.value)
         facts.grade_group = top.value
@@ -50,7 +50,7 @@ def prostate_facts(record: PatientRecord, ctx: Context) -> ProstateFacts:
             if m.kind == "tumor-marker"
             and m.name == "PSA"
             and m.value_number is not None
-            and (m.when is None or m.when <= ctx.as_of)
+            and (m.when is None or m.when <= evaluation.as_of)
         ),
         key=lambda m: (m.when is not None, m.when),
     )
@@ -65,13 +65,19 @@ def prostate_facts(record: PatientRecord, ctx: Context) -> ProstateFacts:
             match = _t_stage(m.value_text) or _t_stage(" ".join(c.display or c.code for c in m.value_codes))
             if match:
                 facts.t_stage = f"T{match.group(1)}{match.group(2) or ''}"
-        elif m.kind == "psa-density" and m.value_number is not None and not (m.when and m.when > ctx.as_of):
+        elif (
+            m.kind == "psa-density"
+            and m.value_number is not None
+            and not (m.when and m.when > evaluation.as_of)
+        ):
             stated.append((m.when, m.value_number, Evidence.of(m.source)))
         elif (
-            m.kind == "prostate-volume" and m.value_number is not None and not (m.when and m.when > ctx.as_of)
+            m.kind == "prostate-volume"
+            and m.value_number is not None
+            and not (m.when and m.when > evaluation.as_of)
         ):
             volumes.append((m.when, m.value_number, Evidence.of(m.source)))
-    text = "\n".join(r.text for r in reports(record, ctx))
+    text = "\n".join(r.text for r in texts(record, evaluation))
     if facts.t_stage is None:
         match = rules.pattern("surveillance-check", "t_stage_in_text").search(text)
         if match:
@@ -82,7 +88,7 @@ def prostate_facts(record: PatientRecord, ctx: Context) -> ProstateFacts:
     pcts = [int(a or b) for a, b in rules.pattern("surveillance-check", "percent_per_core").findall(text)]
     if pcts:
         facts.max_core_pct = max(pcts)
-    for r in reports(record, ctx):
+    for r in texts(record, evaluation):
         for line in re.split(r"\n|(?<=\.)\s+", r.text):
             for match in rules.pattern("surveillance-check", "stated_density").finditer(line):
                 # "Last documented PSA density 0.12 (06/2024)" repeats an old value: it is not dated

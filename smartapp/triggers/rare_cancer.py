@@ -4,13 +4,19 @@ from __future__ import annotations
 
 from fhirmaps.record import Diagnosis, PatientRecord
 from smartapp.findings import Evidence, Finding
-from smartapp.triggers.common import Context, confident, current_diagnoses, diagnosis_fact, reviews_in_record
+from smartapp.triggers.common import (
+    Evaluation,
+    confident,
+    current_diagnoses,
+    diagnosis_fact,
+    reviews_in_record,
+)
 from smartapp.triggers.spec import TriggerSpec
 from smartapp.wording import calm, join, plain_name, sentence
 
 RATIONALE = (
     "Rare cancers (RARECARE/JARC: fewer than 6 new cases per 100,000 per year) are seen by few pathologists "
-    "and oncologists; ESMO and the Joint Action on Rare Cancers recommend review at an expert center "
+    "and oncologists; ESMO and the Joint CareActivity on Rare Cancers recommend review at an expert center "
     "(Casali & Trama, ESMO Open 2020). Subspecialty review of outside pathology finds discrepancies in "
     "about 25% of cases, 6% major (MD Anderson, J Oncol Pract 2014)."
 )
@@ -33,10 +39,10 @@ def rare_label(d: Diagnosis, rare_definition: str) -> str | None:
     return None
 
 
-def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
+def evaluate(record: PatientRecord, evaluation: Evaluation) -> Finding | None:
     hits: list[tuple[str, Diagnosis]] = []
-    for d in confident(current_diagnoses(record, ctx)):
-        label = rare_label(d, ctx.rare_definition)
+    for d in confident(current_diagnoses(record, evaluation)):
+        label = rare_label(d, evaluation.rare_definition)
         if label:
             hits.append((label, d))
     if not hits:
@@ -55,7 +61,7 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
     )
     facts = [diagnosis_fact(d, label) for label, d in hits]
     evidence = [Evidence.of(d.source) for _, d in hits]
-    return SPEC.finding(summary, evidence, facts=facts, reviews=reviews_in_record(record, ctx))
+    return SPEC.finding(summary, evidence, facts=facts, reviews=reviews_in_record(record, evaluation))
 
 
 def _typed(d: Diagnosis) -> bool:
@@ -67,10 +73,10 @@ def _typed(d: Diagnosis) -> bool:
     )
 
 
-def undecided(record: PatientRecord, ctx: Context) -> str | None:
+def undecided(record: PatientRecord, evaluation: Evaluation) -> str | None:
     """A cancer coded only as a generic malignancy, with no type or site anywhere in the record,
     cannot be judged rare or common."""
-    primary = [d for d in confident(current_diagnoses(record, ctx)) if not d.secondary]
+    primary = [d for d in confident(current_diagnoses(record, evaluation)) if not d.secondary]
     generic = [
         d
         for d in primary

@@ -7,10 +7,10 @@ from __future__ import annotations
 import re
 from datetime import date, timedelta
 
-from fhirmaps.record import Measurement, PatientRecord, Report, Source
+from fhirmaps.record import ClinicalText, Measurement, PatientRecord, Source
 from smartapp.findings import Evidence
 from smartapp.triggers import rules
-from smartapp.triggers.common import Context
+from smartapp.triggers.common import Evaluation
 from smartapp.wording import us_date
 
 TRIGGER = "not-responding"
@@ -22,11 +22,13 @@ def _mm(m: Measurement) -> float | None:
     return None if factor is None or m.value_number is None else m.value_number * factor
 
 
-def _lesions(record: PatientRecord, since: date, ctx: Context) -> dict[str, list[tuple[Measurement, float]]]:
+def _lesions(
+    record: PatientRecord, since: date, evaluation: Evaluation
+) -> dict[str, list[tuple[Measurement, float]]]:
     """Sizes per lesion (body site), oldest first; sizes with no convertible unit are left out."""
     series: dict[str, list[tuple[Measurement, float]]] = {}
     for m in record.measurements:
-        if m.kind != "tumor-size" or not m.when or not since <= m.when <= ctx.as_of:
+        if m.kind != "tumor-size" or not m.when or not since <= m.when <= evaluation.as_of:
             continue
         if m.status in ("entered-in-error", "cancelled", "preliminary", "registered"):
             continue
@@ -39,7 +41,7 @@ def _lesions(record: PatientRecord, since: date, ctx: Context) -> dict[str, list
 
 
 def size_progression(
-    record: PatientRecord, ctx: Context, start: date
+    record: PatientRecord, evaluation: Evaluation, start: date
 ) -> list[tuple[date, str, list[Evidence]]]:
     """(date, phrase, evidence) for each lesion whose latest size on treatment is at least the RECIST
     fraction and the RECIST minimum above its nadir (baseline included)."""
@@ -47,7 +49,7 @@ def size_progression(
     minimum = float(rules.value(TRIGGER, "size_increase_mm"))
     baseline = start - timedelta(days=int(rules.value(TRIGGER, "size_baseline_days")))
     found = []
-    for items in _lesions(record, baseline, ctx).values():
+    for items in _lesions(record, baseline, evaluation).values():
         latest, size = items[-1]
         if len(items) < 2 or latest.when is None or latest.when <= start:
             continue
@@ -78,7 +80,7 @@ def _longest_mm(size: str, unit_hint: str = "") -> tuple[float, str] | None:
     return max(numbers) * factor, unit
 
 
-def stated_growth(report: Report) -> tuple[str, Evidence] | None:
+def stated_growth(report: ClinicalText) -> tuple[str, Evidence] | None:
     """A size comparison stated in an imaging report ("now 3.4 x 2.9 cm, previously 2.6 x 2.2 cm";
     "increased from 2.5 cm to 3.1 cm") about a tumor, at or over the RECIST thresholds."""
     fraction = float(rules.value(TRIGGER, "size_increase_fraction"))

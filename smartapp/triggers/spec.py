@@ -18,7 +18,7 @@ from smartapp.triggers import rules
 
 if TYPE_CHECKING:
     from fhirmaps.record import PatientRecord
-    from smartapp.triggers.common import Context, Reviews
+    from smartapp.triggers.common import Evaluation, Reviews
 
 CardGroup = Literal["diagnosis", "treatment-plan", "disease-course", "patient-request"]
 ReviewKind = Literal["pathology", "clinical", "both"]
@@ -46,10 +46,10 @@ class TriggerSpec:
     rule_source: str  # short source label shown on CDS cards
     question: str  # the consultant question in the packet; {topic} is the finding's topic
     rule_data: str  # where the rule's phrases, thresholds and windows live (docs "where to change it")
-    evaluate: Callable[[PatientRecord, Context], Finding | None]
+    evaluate: Callable[[PatientRecord, Evaluation], Finding | None]
     ask: Callable[[Finding], str | None] | None = None  # a sharper question than the template, from the facts
     # When the rule did not fire: a sentence saying what it could not decide and what was missing, else None.
-    undecided: Callable[[PatientRecord, Context], str | None] | None = None
+    undecided: Callable[[PatientRecord, Evaluation], str | None] | None = None
 
     def finding(
         self,

@@ -7,11 +7,11 @@ import re
 from datetime import date
 
 from fhirmaps import codes
-from fhirmaps.record import Action, Mention, PatientRecord
+from fhirmaps.record import CareActivity, Mention, PatientRecord
 from smartapp.findings import Evidence, Fact, Finding
 from smartapp.triggers import rules
 from smartapp.triggers.common import (
-    Context,
+    Evaluation,
     antineoplastic_given,
     current_diagnoses,
     mentions,
@@ -34,7 +34,7 @@ _REASON_WORDS = {
 }
 
 
-def _reason(a: Action) -> str:
+def _reason(a: CareActivity) -> str:
     cfg = codes.load("treatments")
     values = {c.code for c in a.status_reason} | {c.code for c in a.reasons}
     for key, label in _REASON_WORDS.items():
@@ -69,7 +69,7 @@ def _decisive_clause(record: PatientRecord, notes: list[Mention]) -> str:
     return clause_around(notes[0].raw.sentence, 0, len(notes[0].raw.text))
 
 
-def _next_line(a: Action, given: list[Action]) -> bool:
+def _next_line(a: CareActivity, given: list[CareActivity]) -> bool:
     """Another systemic treatment started on or after this one stopped."""
     stop = a.end or a.start
     if stop is None:
@@ -88,11 +88,11 @@ def _next_line(a: Action, given: list[Action]) -> bool:
     return False
 
 
-def _alternative_planned(a: Action, record: PatientRecord) -> bool:
+def _alternative_planned(a: CareActivity, record: PatientRecord) -> bool:
     """Another anticancer treatment chosen instead: planned, or begun on or after the declined one (a
     completed operation before it is the treatment the declined one was to follow, not an alternative)."""
     declined_on = a.when
-    for other in record.actions:
+    for other in record.activities:
         if other is a or not other.antineoplastic or other.name.lower() == a.name.lower() or _reason(other):
             continue
         if other.status in ("active", "draft", "on-hold", "in-progress", "booked"):
@@ -104,11 +104,11 @@ def _alternative_planned(a: Action, record: PatientRecord) -> bool:
     return False
 
 
-def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
+def evaluate(record: PatientRecord, evaluation: Evaluation) -> Finding | None:
     phrases: list[tuple[date | None, str]] = []
     evidence: list[Evidence] = []
     facts: list[Fact] = []
-    given = antineoplastic_given(record, ctx)
+    given = antineoplastic_given(record, evaluation)
     window = rules.value(SPEC.id, "currency_days")
     latest_start = max((d for a in given if (d := a.start or a.end) is not None), default=None)
 
@@ -116,19 +116,19 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
         """Recent, and not followed by further anticancer treatment."""
         if when is None:
             return True
-        return (ctx.as_of - when).days <= window and (latest_start is None or latest_start <= when)
+        return (evaluation.as_of - when).days <= window and (latest_start is None or latest_start <= when)
 
     hospice_codes = set(codes.load("treatments")["hospice_snomed"]) - {"103735009"}
     hospice = [
         a
-        for a in record.actions
+        for a in record.activities
         if a.status not in ("revoked", "entered-in-error", "cancelled")
         and {c.code for c in a.codes + a.categories} & hospice_codes
         and current(a.when)
     ]
     narrative = []
     completion = rules.pattern(SPEC.id, "completion_patterns")
-    for m in mentions(record, ctx, "STOPPING", kinds=("note",)):
+    for m in mentions(record, evaluation, "STOPPING", kinds=("note",)):
         if not current(m.source.when) or completion.search(m.raw.sentence):
             continue
         if m.key in ("goals of care", "goals-of-care"):
@@ -139,7 +139,7 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
                 continue
         narrative.append(m)
     stops: dict[tuple[str, date | None], list[str]] = {}  # (reason, date) -> drug names, one phrase per group
-    for a in record.actions:
+    for a in record.activities:
         if not a.antineoplastic or a.status not in rules.value(SPEC.id, "stopped_statuses"):
             continue
         why = _reason(a)
@@ -208,17 +208,17 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
                 f"\u201c{_decisive_clause(record, notes)}\u201d",
             )
         )
-    if not phrases or not current_diagnoses(record, ctx):
+    if not phrases or not current_diagnoses(record, evaluation):
         return None
     ordered = list(
-        dict.fromkeys(p for _, p in sorted(phrases, key=lambda x: x[0] or ctx.as_of, reverse=True))
+        dict.fromkeys(p for _, p in sorted(phrases, key=lambda x: x[0] or evaluation.as_of, reverse=True))
     )
     summary = sentence(
         f"{'; '.join(ordered[:2])}; review the remaining options before anticancer treatment ends"
     )
     if len(summary) > 200:
         summary = sentence(f"{ordered[0]}; review the remaining options before anticancer treatment ends")
-    return SPEC.finding(summary, evidence, facts=facts, reviews=reviews_in_record(record, ctx))
+    return SPEC.finding(summary, evidence, facts=facts, reviews=reviews_in_record(record, evaluation))
 
 
 SPEC = TriggerSpec(

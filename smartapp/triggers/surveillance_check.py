@@ -10,13 +10,13 @@ from fhirmaps.record import PatientRecord
 from smartapp.findings import Evidence, Fact, Finding, NotFound
 from smartapp.triggers import rules
 from smartapp.triggers.common import (
-    Context,
+    Evaluation,
     antineoplastic_given,
     has_entity,
     has_icd10,
     mentions,
-    reports,
     reviews_in_record,
+    texts,
 )
 from smartapp.triggers.grades import grades
 from smartapp.triggers.prostate import low_risk_t, prostate_facts
@@ -32,27 +32,27 @@ RATIONALE = (
 _AS_TERMS = ("active surveillance", "watchful waiting", "expectant management", "surveillance protocol")
 
 
-def _surveillance_sources(record: PatientRecord, ctx: Context) -> list[Evidence]:
+def _surveillance_sources(record: PatientRecord, evaluation: Evaluation) -> list[Evidence]:
     found = [
         Evidence.of(m.source)
-        for m in mentions(record, ctx, "SURVEILLANCE", kinds=("note", "pathology"))
+        for m in mentions(record, evaluation, "SURVEILLANCE", kinds=("note", "pathology"))
         if m.key in _AS_TERMS
         or (m.key == "observation" and m.source.reference.startswith(("CarePlan", "ServiceRequest")))
     ]
-    for a in record.actions:
+    for a in record.activities:
         text = f"{a.name} {a.note}".lower()
         if a.status not in ("revoked", "entered-in-error", "cancelled") and any(t in text for t in _AS_TERMS):
             found.append(Evidence.of(a.source))
     return found
 
 
-def _prostate(record: PatientRecord, ctx: Context) -> tuple[list[str], list[Evidence]]:
-    f = prostate_facts(record, ctx)
+def _prostate(record: PatientRecord, evaluation: Evaluation) -> tuple[list[str], list[Evidence]]:
+    f = prostate_facts(record, evaluation)
     problems = []
     # A higher grade on a later biopsy is progression on surveillance (not a discordance between readings).
     series = sorted(
-        (g for g in grades(record, ctx, "") if g.scheme == "gleason" and g.when),
-        key=lambda g: g.when or ctx.as_of,
+        (g for g in grades(record, evaluation, "") if g.scheme == "gleason" and g.when),
+        key=lambda g: g.when or evaluation.as_of,
     )
     if len(series) >= 2 and series[-1].value > series[0].value and series[-1].when != series[0].when:
         later = series[-1]
@@ -117,11 +117,11 @@ def _growth(dated: list[tuple[date | None, float]]) -> str:
     )
 
 
-def _thyroid(record: PatientRecord, ctx: Context) -> list[str]:
-    text = "\n".join(r.text for r in reports(record, ctx))
+def _thyroid(record: PatientRecord, evaluation: Evaluation) -> list[str]:
+    text = "\n".join(r.text for r in texts(record, evaluation))
     problems = []
     dated: list[tuple[date | None, float]] = []  # (when measured, largest size in cm)
-    for report in reports(record, ctx):
+    for report in texts(record, evaluation):
         for line in re.split(r"\n|(?<=\.)\s+", report.text):
             if rules.pattern(SPEC.id, "lesion_words").search(line):
                 for value, unit in rules.pattern(SPEC.id, "tumor_size").findall(line):
@@ -165,7 +165,7 @@ def _thyroid(record: PatientRecord, ctx: Context) -> list[str]:
 def _definitive_treatment_planned(record: PatientRecord) -> bool:
     """Surveillance was discussed but surgery or radiotherapy was chosen: the patient is not on
     surveillance."""
-    for a in record.actions:
+    for a in record.activities:
         if a.resource_type in ("ServiceRequest", "Appointment", "CarePlan", "Procedure") and a.status in (
             "active",
             "draft",
@@ -185,17 +185,19 @@ def _definitive_treatment_planned(record: PatientRecord) -> bool:
     return False
 
 
-def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
-    sources = _surveillance_sources(record, ctx)
-    if not sources or antineoplastic_given(record, ctx) or _definitive_treatment_planned(record):
+def evaluate(record: PatientRecord, evaluation: Evaluation) -> Finding | None:
+    sources = _surveillance_sources(record, evaluation)
+    if not sources or antineoplastic_given(record, evaluation) or _definitive_treatment_planned(record):
         return None
-    prostate = has_entity(record, ctx, "prostate-adenocarcinoma") or has_icd10(record, ctx, "C61")
-    thyroid = has_entity(record, ctx, "papillary-thyroid") or has_icd10(record, ctx, "C73")
+    prostate = has_entity(record, evaluation, "prostate-adenocarcinoma") or has_icd10(
+        record, evaluation, "C61"
+    )
+    thyroid = has_entity(record, evaluation, "papillary-thyroid") or has_icd10(record, evaluation, "C73")
     if prostate:
-        problems, extra = _prostate(record, ctx)
+        problems, extra = _prostate(record, evaluation)
         disease = "prostate cancer"
     elif thyroid:
-        problems, extra = _thyroid(record, ctx), []
+        problems, extra = _thyroid(record, evaluation), []
         disease = "papillary thyroid carcinoma"
     else:
         return None
@@ -212,7 +214,7 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
     ]
     evidence = extra + sources + [Evidence.of(d.source) for d in (prostate or thyroid)]
     return SPEC.finding(
-        summary, evidence, facts=facts, not_found=not_found, reviews=reviews_in_record(record, ctx)
+        summary, evidence, facts=facts, not_found=not_found, reviews=reviews_in_record(record, evaluation)
     )
 
 

@@ -15,7 +15,7 @@ from fhirmaps.record import Diagnosis, PatientRecord
 from smartapp.findings import Evidence, TimeCritical
 from smartapp.triggers import rules
 from smartapp.triggers.common import (
-    Context,
+    Evaluation,
     antineoplastic_given,
     confident,
     current_diagnoses,
@@ -35,29 +35,31 @@ def _in_remission_icd10(code: str) -> bool:
     return plain[:3] in ("C91", "C92", "C93", "C94", "C95") and len(plain) >= 5 and plain[4] == "1"
 
 
-def _recent(when: date | None, ctx: Context, days: int) -> bool:
-    return when is None or 0 <= (ctx.as_of - when).days <= days
+def _recent(when: date | None, evaluation: Evaluation, days: int) -> bool:
+    return when is None or 0 <= (evaluation.as_of - when).days <= days
 
 
-def _treated_or_improved(record: PatientRecord, ctx: Context, d: Diagnosis, grace_days: int) -> bool:
+def _treated_or_improved(
+    record: PatientRecord, evaluation: Evaluation, d: Diagnosis, grace_days: int
+) -> bool:
     """Treatment started after the diagnosis more than `grace_days` ago, or a later disease status says
     it improved."""
     since = d.when or date.min
-    for a in antineoplastic_given(record, ctx):
-        began = a.start or a.end or ctx.as_of
-        if began >= since and (ctx.as_of - began).days > grace_days:
+    for a in antineoplastic_given(record, evaluation):
+        began = a.start or a.end or evaluation.as_of
+        if began >= since and (evaluation.as_of - began).days > grace_days:
             return True
     improved = set(codes.load("urgent")["improved_status"]["codes"])
     return any(
         m.kind == "disease-status"
         and m.when
-        and since <= m.when <= ctx.as_of
+        and since <= m.when <= evaluation.as_of
         and {c.code for c in m.value_codes} & improved
         for m in record.measurements
     )
 
 
-def assess_time_critical(record: PatientRecord, ctx: Context) -> TimeCritical | None:
+def assess_time_critical(record: PatientRecord, evaluation: Evaluation) -> TimeCritical | None:
     urgent = codes.load("urgent")
     window = urgent["currency_days"]
     found: dict[str, tuple[str, list[Evidence]]] = {}  # pathway -> (condition, evidence)
@@ -65,14 +67,14 @@ def assess_time_critical(record: PatientRecord, ctx: Context) -> TimeCritical | 
     def add(pathway: str, condition: str, evidence: Evidence) -> None:
         found.setdefault(pathway, (condition, []))[1].append(evidence)
 
-    cancers = confident(current_diagnoses(record, ctx))
+    cancers = confident(current_diagnoses(record, evaluation))
     for d in cancers:
         if d.entity is None or not d.entity.time_critical:
             continue
         icd = icd10_of(d)
-        if (icd and _in_remission_icd10(icd)) or not _recent(d.when, ctx, window["diagnosis"]):
+        if (icd and _in_remission_icd10(icd)) or not _recent(d.when, evaluation, window["diagnosis"]):
             continue
-        if _treated_or_improved(record, ctx, d, window["treatment_started"]):
+        if _treated_or_improved(record, evaluation, d, window["treatment_started"]):
             continue
         leukemia = d.entity.id in _LEUKEMIA
         condition = f"{d.entity.label} not in remission" if leukemia else f"newly diagnosed {d.entity.label}"
@@ -81,7 +83,7 @@ def assess_time_critical(record: PatientRecord, ctx: Context) -> TimeCritical | 
         for p in record.problems:
             if p.clinical_status in _INACTIVE or p.verification_status in _INACTIVE:
                 continue
-            if not _recent(p.when, ctx, window["compression"]):
+            if not _recent(p.when, evaluation, window["compression"]):
                 continue
             values = {c.code for c in p.codes}
             icd = next((c.code for c in p.codes if c.short_system == "icd10"), "")
@@ -97,9 +99,14 @@ def assess_time_critical(record: PatientRecord, ctx: Context) -> TimeCritical | 
                 add("svc", "superior vena cava syndrome in a patient with cancer", Evidence.of(p.source))
     sections = diagnostic_sections() | {"findings", "note", "plan"}
     for m in mentions(
-        record, ctx, "CORD_COMPRESSION", "SVC", kinds=("imaging", "note", "pathology"), sections=sections
+        record,
+        evaluation,
+        "CORD_COMPRESSION",
+        "SVC",
+        kinds=("imaging", "note", "pathology"),
+        sections=sections,
     ):
-        if m.raw.uncertain or not cancers or not _recent(m.source.when, ctx, window["compression"]):
+        if m.raw.uncertain or not cancers or not _recent(m.source.when, evaluation, window["compression"]):
             continue
         compressed = rules.pattern("time-critical", "compression_words").search(m.raw.sentence)
         if m.key.startswith("epidural") and (

@@ -6,17 +6,17 @@ from __future__ import annotations
 from datetime import timedelta
 
 from fhirmaps.diagnoses import is_uncertain_behavior_icd10
-from fhirmaps.record import Mention, PatientRecord, Report
+from fhirmaps.record import ClinicalText, Mention, PatientRecord
 from smartapp.findings import Evidence, Fact, Finding
 from smartapp.triggers import rules
 from smartapp.triggers.common import (
-    Context,
+    Evaluation,
     current_diagnoses,
     diagnosis_fact,
     diagnostic_sections,
     icd10_of,
-    reports,
     reviews_in_record,
+    texts,
 )
 from smartapp.triggers.spec import TriggerSpec
 from smartapp.wording import calm, clause_around, distinct, first_fitting, mid_sentence, us_date
@@ -68,7 +68,7 @@ def _hedge_counts(m: Mention, report_mentions: list[Mention]) -> bool:
     )
 
 
-def _superseded(report: Report, later: list[Report]) -> bool:
+def _superseded(report: ClinicalText, later: list[ClinicalText]) -> bool:
     """An old hedged report followed >6 months later by a final report with a confident cancer diagnosis."""
     if report.when is None:
         return False
@@ -103,14 +103,16 @@ def _phrase(m: Mention) -> str:
     return clause_around(sentence, start, start + len(m.raw.text))
 
 
-def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
+def evaluate(record: PatientRecord, evaluation: Evaluation) -> Finding | None:
     evidence: list[Evidence] = []
     facts: list[Fact] = []
     phrases: list[str] = []  # one per reason, for the summary
     shorter: list[str] = []  # one quote per report, when two do not fit
-    pathology = sorted(reports(record, ctx, "pathology"), key=lambda r: (r.when or ctx.as_of, r.reference))
+    pathology = sorted(
+        texts(record, evaluation, "pathology"), key=lambda r: (r.when or evaluation.as_of, r.reference)
+    )
     sections = diagnostic_sections()
-    done = reviews_in_record(record, ctx)
+    done = reviews_in_record(record, evaluation)
     for report in pathology:
         if _superseded(report, pathology) or report.reference in done.notes:
             continue
@@ -162,7 +164,7 @@ def evaluate(record: PatientRecord, ctx: Context) -> Finding | None:
             evidence.append(
                 Evidence.in_report(report, f"Report status: {report.status}", "DiagnosticReport.status")
             )
-    for d in current_diagnoses(record, ctx):
+    for d in current_diagnoses(record, evaluation):
         name = d.source.text.split(" [")[0]
         morph = (d.morphology or "")[:4]
         uncertain_code = (

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from smartapp.finding_actions import FindingAction
+from smartapp.finding_decisions import FindingDecision
 from smartapp.findings import Finding, PatientResult
 
 
@@ -21,7 +21,7 @@ class ClinicianAction(BaseModel):
     created_at: datetime
 
     @classmethod
-    def of(cls, action: FindingAction) -> ClinicianAction:
+    def of(cls, action: FindingDecision) -> ClinicianAction:
         return cls(
             id=action.id,
             kind=action.kind,
@@ -70,7 +70,7 @@ class FindingsResponse(BaseModel):
     summary: RecordSummary
 
 
-def with_decisions(result: PatientResult, actions: list[FindingAction]) -> PatientFindings:
+def with_decisions(result: PatientResult, actions: list[FindingDecision]) -> PatientFindings:
     dismissed = {a.trigger: ClinicianAction.of(a) for a in actions if a.kind == "dismiss"}
     return PatientFindings(
         patient=result.patient,

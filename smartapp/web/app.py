@@ -34,7 +34,7 @@ from smartapp.web.body_limit import BodyLimitMiddleware
 from smartapp.web.errors import install_error_handlers
 from smartapp.web.results import ResultsCache
 from smartapp.web.routes import (
-    actions,
+    decisions,
     delivery,
     health,
     jwks,
@@ -130,7 +130,7 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
         launch.router,
         patient.router,
         source.router,
-        actions.router,
+        decisions.router,
         style.router,
         cds_routes.router,
         packet.router,

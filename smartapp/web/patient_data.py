@@ -9,13 +9,13 @@ from typing import Any
 from launch.scopes import GrantedScopes
 from launch.session_clients import SessionClients
 from launch.sessions import LaunchSession
+from smartapp.chart_reader import ChartSnapshot, read_chart
 from smartapp.engine import PatientNotInInput, Unavailable, evaluate_patient
 from smartapp.findings import DataIssue, PatientResult
-from smartapp.record_loader import PatientRecordSnapshot, load_patient_record
 from smartapp.web.errors import AppError
 
 
-async def load_snapshot(clients: SessionClients, session: LaunchSession) -> PatientRecordSnapshot:
+async def load_snapshot(clients: SessionClients, session: LaunchSession) -> ChartSnapshot:
     if not session.patient:
         raise AppError(
             409,
@@ -25,7 +25,7 @@ async def load_snapshot(clients: SessionClients, session: LaunchSession) -> Pati
             "Open SecondLook from a patient's chart, or choose a patient in the standalone launch.",
         )
     registration = clients.registry.get(session.iss)
-    return await load_patient_record(
+    return await read_chart(
         clients.client_for(session),
         session.patient,
         GrantedScopes.parse(session.granted_scope),
@@ -34,7 +34,7 @@ async def load_snapshot(clients: SessionClients, session: LaunchSession) -> Pati
     )
 
 
-def evaluate_snapshot(snapshot: PatientRecordSnapshot, as_of: date | None = None) -> PatientResult:
+def evaluate_snapshot(snapshot: ChartSnapshot, as_of: date | None = None) -> PatientResult:
     """The engine's result for the launch patient."""
     unavailable = [Unavailable(g.resource_type, g.reason, g.message) for g in snapshot.gaps]
     try:
@@ -61,7 +61,7 @@ def evaluate_snapshot(snapshot: PatientRecordSnapshot, as_of: date | None = None
     return result
 
 
-def record_summary(session: LaunchSession, snapshot: PatientRecordSnapshot) -> dict[str, Any]:
+def record_summary(session: LaunchSession, snapshot: ChartSnapshot) -> dict[str, Any]:
     return {
         "patient": f"Patient/{snapshot.patient_id}",
         "need_patient_banner": session.need_patient_banner,

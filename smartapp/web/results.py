@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 from launch.session_clients import SessionClients
 from launch.sessions import LaunchSession
+from smartapp.chart_reader import ChartSnapshot
 from smartapp.findings import PatientResult
-from smartapp.record_loader import PatientRecordSnapshot
 from smartapp.web.patient_data import evaluate_snapshot, load_snapshot
 
 TTL_SECONDS = 300.0
@@ -24,7 +24,7 @@ MAX_ENTRIES = 256
 
 @dataclass
 class LaunchResults:
-    snapshot: PatientRecordSnapshot
+    snapshot: ChartSnapshot
     evaluation: PatientResult
 
 

@@ -10,8 +10,8 @@ from typing import Any
 
 from fhirmaps.elements import concept_text, parse_date, system_name
 from fhirmaps.narrative import binary_key
-from fhirmaps.reports import NarrativeContext, binary_map, read_report
-from smartapp.record_loader import PatientRecordSnapshot
+from fhirmaps.reports import NarrativeSources, binary_map, read_report
+from smartapp.chart_reader import ChartSnapshot
 from smartapp.wording import resource_words, us_date
 
 NARRATIVE_TYPES = {"DiagnosticReport", "DocumentReference", "Observation", "Communication", "Composition"}
@@ -26,7 +26,7 @@ class SourceDocument:
     attachments: list[tuple[int, str]]  # (index, content type)
 
 
-def find_resource(snapshot: PatientRecordSnapshot, rtype: str, rid: str) -> dict[str, Any] | None:
+def find_resource(snapshot: ChartSnapshot, rtype: str, rid: str) -> dict[str, Any] | None:
     return next(
         (r for r in snapshot.resources if r.get("resourceType") == rtype and r.get("id") == rid), None
     )
@@ -42,7 +42,7 @@ def attachments_of(resource: dict[str, Any]) -> list[dict[str, Any]]:
     return found
 
 
-def attachment_bytes(snapshot: PatientRecordSnapshot, attachment: dict[str, Any]) -> tuple[bytes, str] | None:
+def attachment_bytes(snapshot: ChartSnapshot, attachment: dict[str, Any]) -> tuple[bytes, str] | None:
     ctype = str(attachment.get("contentType") or "application/octet-stream")
     if attachment.get("data"):
         try:
@@ -57,15 +57,15 @@ def attachment_bytes(snapshot: PatientRecordSnapshot, attachment: dict[str, Any]
     return binary_map(snapshot.resources).get(binary_key(url))
 
 
-def load_document(snapshot: PatientRecordSnapshot, resource: dict[str, Any]) -> SourceDocument:
+def load_document(snapshot: ChartSnapshot, resource: dict[str, Any]) -> SourceDocument:
     rtype = str(resource.get("resourceType"))
     reference = f"{rtype}/{resource.get('id')}"
     text = ""
     title = ""
     when = ""
     if rtype in NARRATIVE_TYPES:
-        ctx = NarrativeContext(binary_map(snapshot.resources), snapshot.attachments, set(), [])
-        report, _chunks = read_report(resource, ctx)
+        sources = NarrativeSources(binary_map(snapshot.resources), snapshot.attachments, set(), [])
+        report, _chunks = read_report(resource, sources)
         text, title = report.text, report.title
         when = report.when.isoformat() if report.when else ""
     else:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from smartapp.finding_actions import DISMISS_REASONS, FindingAction
+from smartapp.finding_decisions import DISMISS_REASONS, FindingDecision
 from smartapp.findings import Evidence, PatientResult, Review
 from smartapp.triggers.spec import ACTION_LABELS
 from smartapp.web.labels import TRIGGER_LABELS, URGENCY_LABELS, trigger_label
@@ -36,7 +36,7 @@ class FindingView:
     reviews: list[str] = field(default_factory=list)
     not_found: list[str] = field(default_factory=list)
     source: str = "rules"  # rules | clinician
-    dismissal: FindingAction | None = None
+    dismissal: FindingDecision | None = None
     action_id: int | None = None
     from_alert: bool = False
 
@@ -89,7 +89,7 @@ def evidence_views(sid: str, trigger: str, items: list[Evidence]) -> list[Eviden
 
 
 def build_page(
-    sid: str, evaluation: PatientResult, actions: list[FindingAction], app_context: str | None = None
+    sid: str, evaluation: PatientResult, actions: list[FindingDecision], app_context: str | None = None
 ) -> PageView:
     dismissals = {a.trigger: a for a in actions if a.kind == "dismiss"}
     alerted = alert_triggers(app_context)

@@ -16,7 +16,7 @@ from typing import Any
 
 from fhirmaps.entities import Entity, Site
 from fhirmaps.read import read_records
-from fhirmaps.record import Mention, PatientRecord, Report
+from fhirmaps.record import ClinicalText, Mention, PatientRecord
 
 ROOT = Path(__file__).resolve().parents[2] / "tests" / "data" / "mapping"
 TEXT_SHOWN = 120  # characters of a report's text kept in the golden file
@@ -44,11 +44,11 @@ def as_json(record: PatientRecord) -> dict[str, Any]:
         for field in dataclasses.fields(record)
         if field.name != "reports"
     }
-    document["reports"] = [_report(r) for r in record.reports]
+    document["texts"] = [_report(r) for r in record.texts]
     return document
 
 
-def _report(report: Report) -> dict[str, Any]:
+def _report(report: ClinicalText) -> dict[str, Any]:
     fields = {
         f.name: _plain(getattr(report, f.name))
         for f in dataclasses.fields(report)

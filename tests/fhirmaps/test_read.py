@@ -212,7 +212,7 @@ def test_a_generated_narrative_is_not_read_as_report_text() -> None:
     for item in (generated, authored):
         item.pop("presentedForm", None)
     [record] = read_records([patient(), generated, authored], as_of=date(2026, 3, 1))
-    texts = {r.reference: r.text for r in record.reports}
+    texts = {r.reference: r.text for r in record.texts}
     assert "suspicious" not in texts["DiagnosticReport/r1"]
     assert "suspicious for carcinoma" in texts["DiagnosticReport/r2"]
 
@@ -283,7 +283,7 @@ def test_a_drug_sent_as_an_rxnorm_code_alone_is_named_and_counted_as_anticancer(
         },
     }
     [record] = read_records([patient(), order], as_of=date(2026, 3, 1))
-    [action] = record.actions
+    [action] = record.activities
     assert (action.name, action.antineoplastic) == ("pembrolizumab", True)
 
 

@@ -18,8 +18,8 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
+from launch.fetch import SearchSpec, fetch_searches
 from launch.fhir_client import BULK, DEFAULT_MAX_CONCURRENCY, URGENT, EhrLimit, FhirClient
-from launch.record import SearchSpec, fetch_searches
 from launch.registry import Registry
 from launch.retry import RetryPolicy
 from launch.scopes import GrantedScopes

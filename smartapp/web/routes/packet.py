@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from fhirmaps import document
 from launch.errors import FhirError
 from launch.sessions import LaunchSession
-from smartapp.finding_actions import list_actions
+from smartapp.finding_decisions import list_decisions
 from smartapp.packet import decisions, outside_report
 from smartapp.packet.delivery import DeliveryStore, delivery_blocker
 from smartapp.packet.directory import Directory, load_directory
@@ -103,7 +103,7 @@ async def current_packet(services: AppServices, session: LaunchSession) -> Store
         ) from exc
     packet.data_issues += [g.message for g in snapshot.gaps]
     # As the clinician left the findings: dismissed ones out, added ones in.
-    actions = await list_actions(services.engine, session.iss, session.patient or "")
+    actions = await list_decisions(services.engine, session.iss, session.patient or "")
     packet = decisions.apply_to_draft(packet, results.evaluation.findings, actions)
     created = await store.create(packet, iss=session.iss, who=who(session))
     await follow_in_worklist(services.engine, created, "draft")
@@ -117,7 +117,7 @@ async def reason_offers(
     if stored.packet.status != "draft":
         return None
     results = await services.results.get(services.fhir, session)
-    actions = await list_actions(services.engine, session.iss, session.patient or "")
+    actions = await list_decisions(services.engine, session.iss, session.patient or "")
     return decisions.offers(stored.packet, results.evaluation.findings, actions)
 
 
@@ -344,7 +344,7 @@ async def save_form(request: Request, services: Services, session: SmartSession,
     if action.startswith("offer:") and updated.status == "draft":
         # Adding a new finding or removing a dismissed one saves the form's edits with it.
         results = await services.results.get(services.fhir, session)
-        actions = await list_actions(services.engine, session.iss, session.patient or "")
+        actions = await list_decisions(services.engine, session.iss, session.patient or "")
         updated = (
             decisions.take_offer(updated, action.removeprefix("offer:"), results.evaluation.findings, actions)
             or updated

@@ -7,7 +7,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from smartapp.finding_actions import list_actions
+from smartapp.finding_decisions import list_decisions
 from smartapp.packet import outside_report
 from smartapp.packet.tracking import patient_referrals, summary_line
 from smartapp.web.api_models import FindingsResponse, RecordSummary, with_decisions
@@ -40,7 +40,7 @@ async def results_fragment(
     """The findings as an HTML fragment for the page's script, or (page=1, no-script browsers)
     as a whole page."""
     results = await services.results.get(services.fhir, session)
-    actions = await list_actions(services.engine, session.iss, session.patient or "")
+    actions = await list_decisions(services.engine, session.iss, session.patient or "")
     referrals = await patient_referrals(services.engine, session.iss, f"Patient/{session.patient}")
     reports = await outside_report.for_packets(services.engine, [stored.packet.id for stored, _ in referrals])
     context = {
@@ -82,7 +82,7 @@ async def findings(services: Services, session: SmartSession) -> FindingsRespons
     """Second-opinion findings for the launch's patient (design-brief schema, one patient), plus
     the clinicians' dismissals and added findings for that patient."""
     results = await services.results.get(services.fhir, session)
-    actions = await list_actions(services.engine, session.iss, session.patient or "")
+    actions = await list_decisions(services.engine, session.iss, session.patient or "")
     return FindingsResponse(
         patients=[with_decisions(results.evaluation, actions)],
         summary=RecordSummary.model_validate(record_summary(session, results.snapshot)),

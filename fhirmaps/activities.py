@@ -17,7 +17,7 @@ from fhirmaps.elements import (
     parse_date,
     ref_of,
 )
-from fhirmaps.record import Action, ActionType, Source, action_type
+from fhirmaps.record import ActivityType, CareActivity, Source, activity_type
 
 _PROCEDURE_INTENT = "mcode-procedure-intent"
 
@@ -62,8 +62,8 @@ def _medication_name(resource: Json, medications: dict[str, Json]) -> tuple[str,
     return name, code_list
 
 
-def read_action(resource: Json, medications: dict[str, Json]) -> list[Action]:
-    rtype = action_type(str(resource.get("resourceType")))
+def read_activity(resource: Json, medications: dict[str, Json]) -> list[CareActivity]:
+    rtype = activity_type(str(resource.get("resourceType")))
     if rtype is None:
         return []
     ref = ref_of(resource)
@@ -194,7 +194,7 @@ def read_action(resource: Json, medications: dict[str, Json]) -> list[Action]:
 
 def _action(
     resource: Json,
-    rtype: ActionType,
+    rtype: ActivityType,
     path: str,
     name: str,
     code_list: list[Code],
@@ -203,7 +203,7 @@ def _action(
     scheduled: date | None,
     extra: str = "",
     ref: str = "",
-) -> Action:
+) -> CareActivity:
     reasons = tuple(c for cc in as_list(resource.get("reasonCode")) for c in codes_of(cc))
     reason_text = concepts_text(resource.get("reasonCode"))
     notes = " ".join(str(n.get("text", "")) for n in as_list(resource.get("note")) if isinstance(n, dict))
@@ -219,7 +219,7 @@ def _action(
     # A named drug is what its name says: its instructions may name another drug ("adrenal
     # replacement during mitotane") without making it anticancer treatment.
     identity = name if rtype.startswith("Medication") and name else text
-    return Action(
+    return CareActivity(
         source=Source(ref or ref_of(resource), path, name or extra[:120], when=start or scheduled or end),
         resource_type=rtype,
         name=name,

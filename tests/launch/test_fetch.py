@@ -4,8 +4,8 @@ import httpx2
 import pytest
 from pytest_httpserver import HTTPServer
 
+from launch.fetch import AttachmentRef, FetchedAttachment, Gap, SearchSpec, fetch_attachments, fetch_searches
 from launch.fhir_client import FhirClient
-from launch.record import AttachmentRef, FetchedAttachment, Gap, SearchSpec, fetch_attachments, fetch_searches
 from launch.retry import RetryPolicy
 from launch.scopes import GrantedScopes
 

@@ -9,12 +9,12 @@ from datetime import date
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
+from launch.fetch import SearchSpec
 from launch.fhir_client import FhirClient
 from launch.http import create_http_client
-from launch.record import SearchSpec
 from launch.scopes import GrantedScopes
+from smartapp.chart_reader import build_searches, read_chart
 from smartapp.read_plan import OBSERVATION_WINDOWS, REPORT_WINDOWS
-from smartapp.record_loader import build_searches, load_patient_record
 
 TODAY = date(2026, 11, 25)
 OBSERVATIONS = [
@@ -161,7 +161,7 @@ def serve(httpserver: HTTPServer, refuse_missing: bool) -> None:
 async def load(httpserver: HTTPServer) -> list[str]:
     async with create_http_client() as http:
         client = FhirClient(httpserver.url_for("/fhir"), http, Token())
-        snapshot = await load_patient_record(client, "p1", GrantedScopes.parse("patient/*.rs"), today=TODAY)
+        snapshot = await read_chart(client, "p1", GrantedScopes.parse("patient/*.rs"), today=TODAY)
     assert snapshot.gaps == []
     reports = sorted(r["id"] for r in snapshot.resources if r["resourceType"] == "DiagnosticReport")
     assert reports == sorted(r["id"] for r in REPORTS)  # every window and the undated one
@@ -243,8 +243,8 @@ async def test_categories_required_by_the_server_are_searched_one_by_one(httpser
     serve_with_observations(httpserver, epic_like_observations)
     async with create_http_client() as http:
         client = FhirClient(httpserver.url_for("/fhir"), http, Token())
-        plain = await load_patient_record(client, "p1", GrantedScopes.parse("patient/*.rs"), today=TODAY)
-        categorized = await load_patient_record(
+        plain = await read_chart(client, "p1", GrantedScopes.parse("patient/*.rs"), today=TODAY)
+        categorized = await read_chart(
             client,
             "p1",
             GrantedScopes.parse("patient/*.rs"),

@@ -15,8 +15,7 @@ from fhirmaps.elements import reference
 from fhirmaps.r4b import check_batch, remember
 from fhirmaps.read import attachments_to_fetch
 from fhirmaps.reports import classify
-from launch.fhir_client import FhirClient, PageHook, SearchParams
-from launch.record import (
+from launch.fetch import (
     AttachmentRef,
     FetchedAttachment,
     FetchResult,
@@ -25,6 +24,7 @@ from launch.record import (
     fetch_attachments,
     fetch_searches,
 )
+from launch.fhir_client import FhirClient, PageHook, SearchParams
 from launch.scopes import GrantedScopes
 from smartapp.read_plan import READ_PLAN, fill, planned
 from smartapp.workers import VALIDATION_POOL
@@ -76,7 +76,7 @@ def build_searches(
 
 
 @dataclass
-class PatientRecordSnapshot:
+class ChartSnapshot:
     patient_id: str
     resources: list[dict[str, Any]]
     gaps: list[Gap]
@@ -119,14 +119,14 @@ def report_category_name(report: dict[str, Any]) -> str:
 REPORT_TYPES = frozenset({"DiagnosticReport", "DocumentReference"})
 
 
-async def load_patient_record(
+async def read_chart(
     client: FhirClient,
     patient_id: str,
     granted: GrantedScopes,
     today: date | None = None,
     required_categories: Mapping[str, list[str]] | None = None,
     user: str | None = None,
-) -> PatientRecordSnapshot:
+) -> ChartSnapshot:
     """`user` is the launch's fhirUser ("Practitioner/<id>"): the referral packet's sender."""
     searches = build_searches(patient_id, today or date.today(), required_categories)
     checks: list[asyncio.Task[None]] = []
@@ -170,7 +170,7 @@ async def load_patient_record(
     extra = _merge(await asyncio.gather(*referenced), [*other_result.resources, *report_result.resources])
     fetched_texts = await texts.results()
     await asyncio.gather(*checks)
-    snapshot = PatientRecordSnapshot(
+    snapshot = ChartSnapshot(
         patient_id,
         [*other_result.resources, *report_result.resources, *extra.resources],
         [*other_result.gaps, *report_result.gaps, *extra.gaps],

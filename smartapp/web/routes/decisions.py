@@ -10,7 +10,7 @@ from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel, Field
 
 from launch.sessions import LaunchSession
-from smartapp.finding_actions import DISMISS_REASONS, list_actions, record_action, withdraw_action
+from smartapp.finding_decisions import DISMISS_REASONS, list_decisions, record_decision, withdraw_decision
 from smartapp.web.csrf import check_csrf
 from smartapp.web.deps import Services, SmartSession
 from smartapp.web.errors import AppError
@@ -62,7 +62,7 @@ async def _dismiss(
             "'Other' needs a short note explaining the dismissal.",
             "Add a note and submit again.",
         )
-    await record_action(
+    await record_decision(
         services.engine,
         iss=session.iss,
         patient=session.patient or "",
@@ -84,7 +84,7 @@ async def _add(services: AppServices, session: LaunchSession, trigger: str, note
             "An added finding needs a short note.",
             "Add a note and submit again.",
         )
-    await record_action(
+    await record_decision(
         services.engine,
         iss=session.iss,
         patient=session.patient or "",
@@ -138,7 +138,7 @@ async def withdraw_form(
     csrf: Annotated[str, Form()] = "",
 ) -> Response:
     check_csrf(request, session.id, csrf)
-    await withdraw_action(
+    await withdraw_decision(
         services.engine, iss=session.iss, patient=session.patient or "", action_id=action_id
     )
     return _back(session, "findings")
@@ -150,7 +150,7 @@ async def dismiss_api(body: Dismissal, services: Services, session: SmartSession
     await _dismiss(services, session, body.trigger, body.reason, body.note)
     return {
         "actions": [
-            a.to_json() for a in await list_actions(services.engine, session.iss, session.patient or "")
+            a.to_json() for a in await list_decisions(services.engine, session.iss, session.patient or "")
         ]
     }
 
@@ -161,7 +161,7 @@ async def add_api(body: ClinicianFinding, services: Services, session: SmartSess
     await _add(services, session, body.trigger, body.note)
     return {
         "actions": [
-            a.to_json() for a in await list_actions(services.engine, session.iss, session.patient or "")
+            a.to_json() for a in await list_decisions(services.engine, session.iss, session.patient or "")
         ]
     }
 
@@ -169,12 +169,12 @@ async def add_api(body: ClinicianFinding, services: Services, session: SmartSess
 @router.delete("/api/s/{sid}/actions/{action_id}", tags=["findings"])
 async def withdraw_api(action_id: int, services: Services, session: SmartSession) -> dict[str, Any]:
     """Withdraw a dismissal or an added finding."""
-    if not await withdraw_action(
+    if not await withdraw_decision(
         services.engine, iss=session.iss, patient=session.patient or "", action_id=action_id
     ):
         raise AppError(404, "action_not_found", "Nothing to withdraw", "No such action for this patient.", "")
     return {
         "actions": [
-            a.to_json() for a in await list_actions(services.engine, session.iss, session.patient or "")
+            a.to_json() for a in await list_decisions(services.engine, session.iss, session.patient or "")
         ]
     }

@@ -21,7 +21,8 @@ DISMISS_REASONS = {
     "other": "Other (see note)",
 }
 
-finding_actions = Table(
+# The table keeps the name it was created with (migration 0001); renaming it would buy nothing.
+decisions = Table(
     "finding_actions",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
@@ -38,7 +39,7 @@ finding_actions = Table(
 
 
 @dataclass(frozen=True)
-class FindingAction:
+class FindingDecision:
     id: int
     kind: str
     trigger: str
@@ -63,25 +64,25 @@ class FindingAction:
         }
 
 
-async def list_actions(engine: AsyncEngine, iss: str, patient: str) -> list[FindingAction]:
+async def list_decisions(engine: AsyncEngine, iss: str, patient: str) -> list[FindingDecision]:
     query = (
-        select(finding_actions)
+        select(decisions)
         .where(
-            finding_actions.c.iss == iss,
-            finding_actions.c.patient == patient,
-            finding_actions.c.active.is_(True),
+            decisions.c.iss == iss,
+            decisions.c.patient == patient,
+            decisions.c.active.is_(True),
         )
-        .order_by(finding_actions.c.id)
+        .order_by(decisions.c.id)
     )
     async with engine.connect() as conn:
         rows = (await conn.execute(query)).mappings().all()
     return [
-        FindingAction(r["id"], r["kind"], r["trigger"], r["reason"], r["note"], r["who"], r["created_at"])
+        FindingDecision(r["id"], r["kind"], r["trigger"], r["reason"], r["note"], r["who"], r["created_at"])
         for r in rows
     ]
 
 
-async def record_action(
+async def record_decision(
     engine: AsyncEngine,
     *,
     iss: str,
@@ -96,17 +97,17 @@ async def record_action(
         if kind == "dismiss":
             # One live dismissal per finding: a newer one replaces the older reason.
             await conn.execute(
-                update(finding_actions)
+                update(decisions)
                 .where(
-                    finding_actions.c.iss == iss,
-                    finding_actions.c.patient == patient,
-                    finding_actions.c.kind == "dismiss",
-                    finding_actions.c.trigger == trigger,
+                    decisions.c.iss == iss,
+                    decisions.c.patient == patient,
+                    decisions.c.kind == "dismiss",
+                    decisions.c.trigger == trigger,
                 )
                 .values(active=False)
             )
         await conn.execute(
-            insert(finding_actions).values(
+            insert(decisions).values(
                 iss=iss,
                 patient=patient,
                 kind=kind,
@@ -120,14 +121,14 @@ async def record_action(
         )
 
 
-async def withdraw_action(engine: AsyncEngine, *, iss: str, patient: str, action_id: int) -> bool:
+async def withdraw_decision(engine: AsyncEngine, *, iss: str, patient: str, action_id: int) -> bool:
     async with engine.begin() as conn:
         result = await conn.execute(
-            update(finding_actions)
+            update(decisions)
             .where(
-                finding_actions.c.id == action_id,
-                finding_actions.c.iss == iss,
-                finding_actions.c.patient == patient,
+                decisions.c.id == action_id,
+                decisions.c.iss == iss,
+                decisions.c.patient == patient,
             )
             .values(active=False)
         )
