@@ -23,18 +23,39 @@ from smartapp.config import Settings
 log = logging.getLogger(__name__)
 
 
-class KeyFileError(ValueError):
-    """The development key file is somewhere it must not be, or cannot be read or written."""
+class KeyConfigError(ValueError):
+    """The keys cannot be used: a key is not a Fernet key, or the development key file is somewhere
+    it must not be, or cannot be read or written."""
 
 
 def token_keys(settings: Settings) -> list[str]:
-    """Fernet keys, newest first."""
+    """Fernet keys, newest first; every one checked, so a bad key stops the start in words."""
     if settings.secret_key is not None:
-        return _split(settings.secret_key.get_secret_value())
+        return _checked(_split(settings.secret_key.get_secret_value()), "SECONDLOOK_SECRET_KEY")
+    return _checked(_file_keys(settings), str(settings.secret_key_file.expanduser()))
+
+
+def _checked(keys: list[str], where: str) -> list[str]:
+    """The keys unchanged, or KeyConfigError naming which one (by position, never its value) is bad."""
+    if not keys:
+        raise KeyConfigError(f"{where} holds no key")
+    for number, key in enumerate(keys, start=1):
+        try:
+            Fernet(key.encode("ascii"))
+        except (ValueError, UnicodeEncodeError):
+            which = f"key {number} of {len(keys)}" if len(keys) > 1 else "the key"
+            raise KeyConfigError(
+                f"{where}: {which} is not a Fernet key (32 url-safe base64-encoded bytes; make one with "
+                '`python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"`)'
+            ) from None
+    return keys
+
+
+def _file_keys(settings: Settings) -> list[str]:
     path = settings.secret_key_file.expanduser()
     folder = database_folder(settings.database_url)
     if folder is not None and path.parent.resolve() == folder.resolve():
-        raise KeyFileError(
+        raise KeyConfigError(
             f"SECONDLOOK_SECRET_KEY_FILE ({path}) is in the database's folder, so a copy of that folder "
             "would carry its own key; keep the key file elsewhere (unset, it goes to "
             "$XDG_CONFIG_HOME/secondlook/secret.key)"
@@ -46,7 +67,7 @@ def token_keys(settings: Settings) -> list[str]:
             keys = _adopt(path, keys, legacy)
         return keys or _create(path)
     except OSError as exc:
-        raise KeyFileError(f"the development key file {path} cannot be used: {exc.strerror}") from exc
+        raise KeyConfigError(f"the development key file {path} cannot be used: {exc.strerror}") from exc
 
 
 def database_folder(database_url: str) -> Path | None:

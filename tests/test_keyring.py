@@ -12,7 +12,7 @@ from cryptography.fernet import Fernet
 from pydantic import ValidationError
 
 from smartapp.config import Settings
-from smartapp.keyring import KeyFileError, token_keys
+from smartapp.keyring import KeyConfigError, token_keys
 
 
 def _settings(database: Path, **extra: object) -> Settings:
@@ -46,7 +46,7 @@ def test_without_xdg_config_home_the_key_goes_to_dot_config(
 
 def test_a_key_file_in_the_database_folder_is_refused(tmp_path: Path) -> None:
     settings = _settings(tmp_path / "app.db", secret_key_file=tmp_path / "secret.key")
-    with pytest.raises(KeyFileError, match="is in the database's folder"):
+    with pytest.raises(KeyConfigError, match="is in the database's folder"):
         token_keys(settings)
     assert not (tmp_path / "secret.key").exists()
 

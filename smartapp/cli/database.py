@@ -12,7 +12,6 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -50,18 +49,11 @@ def run_step(
     failure: str,
 ) -> int:
     """Runs `step` on the database and prints `{key: result}` as JSON; `failure` words the error."""
-    try:
-        settings = Settings()
-        if args.database_url:
-            settings = settings.model_copy(update={"database_url": args.database_url})
-        cipher = TokenCipher(token_keys(settings))
-    except ValidationError as exc:
-        problems = "; ".join(error["msg"].removeprefix("Value error, ") for error in exc.errors())
-        sys.stderr.write(f"secondlook {command}: the settings are not usable: {problems}\n")
-        return 2
-    except ValueError as exc:  # a malformed key, or a key file where it may not be
-        sys.stderr.write(f"secondlook {command}: {exc}\n")
-        return 2
+    # Unusable settings or keys raise to smartapp.cli.main, which says so in one line.
+    settings = Settings()
+    if args.database_url:
+        settings = settings.model_copy(update={"database_url": args.database_url})
+    cipher = TokenCipher(token_keys(settings))
     try:
         result = asyncio.run(_on_engine(settings.database_url, cipher, step))
     except StepFailed as exc:

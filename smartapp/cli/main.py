@@ -7,6 +7,8 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from smartapp.cli.errors import CONFIGURATION_ERRORS, describe
+
 # Each module (the command's name with "_" for "-") exposes `add_parser(subparsers)` and `run(args) -> int`.
 SUBCOMMANDS = ("serve", "demo", "evaluate", "screen", "packet", "migrate", "purge", "rotate-keys")
 
@@ -26,7 +28,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     module = importlib.import_module(f"smartapp.cli.{args.command.replace('-', '_')}")
-    return int(module.run(args))
+    try:
+        return int(module.run(args))
+    except CONFIGURATION_ERRORS as exc:
+        sys.stderr.write(f"secondlook {args.command}: cannot start: {describe(exc)}\n")
+        return 2
 
 
 if __name__ == "__main__":

@@ -71,11 +71,13 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
     # A site's malformed directory stops the start with the file's problem in words, rather than
     # breaking every packet page later.
     load_directory(settings.packet_directory)
+    # Likewise a bad encryption key, before the server starts listening.
+    keys = token_keys(settings)
     quiet_url_loggers()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        cipher = TokenCipher(token_keys(settings))
+        cipher = TokenCipher(keys)
         engine = create_engine(settings.database_url, cipher)
         store = SessionStore(engine, cipher, session_ttl_hours=settings.session_ttl_hours)
         await migrate(engine)
