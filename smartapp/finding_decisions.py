@@ -121,12 +121,12 @@ async def record_decision(
         )
 
 
-async def withdraw_decision(engine: AsyncEngine, *, iss: str, patient: str, action_id: int) -> bool:
+async def withdraw_decision(engine: AsyncEngine, *, iss: str, patient: str, decision_id: int) -> bool:
     async with engine.begin() as conn:
         result = await conn.execute(
             update(decisions)
             .where(
-                decisions.c.id == action_id,
+                decisions.c.id == decision_id,
                 decisions.c.iss == iss,
                 decisions.c.patient == patient,
             )

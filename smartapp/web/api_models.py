@@ -11,7 +11,7 @@ from smartapp.finding_decisions import FindingDecision
 from smartapp.findings import Finding, PatientResult
 
 
-class ClinicianAction(BaseModel):
+class ClinicianDecision(BaseModel):
     id: int
     kind: str = Field(description="dismiss | add")
     trigger: str
@@ -21,7 +21,7 @@ class ClinicianAction(BaseModel):
     created_at: datetime
 
     @classmethod
-    def of(cls, action: FindingDecision) -> ClinicianAction:
+    def of(cls, action: FindingDecision) -> ClinicianDecision:
         return cls(
             id=action.id,
             kind=action.kind,
@@ -34,14 +34,14 @@ class ClinicianAction(BaseModel):
 
 
 class FindingWithDecision(Finding):
-    dismissed: ClinicianAction | None = Field(
+    dismissed: ClinicianDecision | None = Field(
         default=None, description="the live dismissal of this finding, if any"
     )
 
 
 class PatientFindings(PatientResult):
     findings: list[FindingWithDecision] = Field(default_factory=list)  # type: ignore[assignment]
-    clinician_findings: list[ClinicianAction] = Field(default_factory=list)
+    clinician_findings: list[ClinicianDecision] = Field(default_factory=list)
 
 
 class Gap(BaseModel):
@@ -68,10 +68,11 @@ class RecordSummary(BaseModel):
 class FindingsResponse(BaseModel):
     patients: list[PatientFindings]
     summary: RecordSummary
+    csrf_token: str = Field(description="Send as the X-CSRF-Token header on this launch's JSON writes")
 
 
 def with_decisions(result: PatientResult, actions: list[FindingDecision]) -> PatientFindings:
-    dismissed = {a.trigger: ClinicianAction.of(a) for a in actions if a.kind == "dismiss"}
+    dismissed = {a.trigger: ClinicianDecision.of(a) for a in actions if a.kind == "dismiss"}
     return PatientFindings(
         patient=result.patient,
         time_critical=result.time_critical,
@@ -84,5 +85,5 @@ def with_decisions(result: PatientResult, actions: list[FindingDecision]) -> Pat
         ],
         data_issues=result.data_issues,
         notes=result.notes,
-        clinician_findings=[ClinicianAction.of(a) for a in actions if a.kind == "add"],
+        clinician_findings=[ClinicianDecision.of(a) for a in actions if a.kind == "add"],
     )

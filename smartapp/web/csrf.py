@@ -12,6 +12,9 @@ from fastapi import Request
 from smartapp.web.errors import AppError
 from smartapp.web.security import SESSION_COOKIE_PREFIX
 
+# JSON writes carry the token in this header (forms carry it as the field `csrf`).
+CSRF_HEADER = "X-CSRF-Token"
+
 
 def csrf_token(request: Request, sid: str) -> str:
     secret = request.cookies.get(SESSION_COOKIE_PREFIX + sid, "")

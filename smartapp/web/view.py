@@ -37,7 +37,7 @@ class FindingView:
     not_found: list[str] = field(default_factory=list)
     source: str = "rules"  # rules | clinician
     dismissal: FindingDecision | None = None
-    action_id: int | None = None
+    decision_id: int | None = None
     from_alert: bool = False
 
 
@@ -138,7 +138,7 @@ def build_page(
             rationale=f"Added by {action.who or 'a clinician'} on {us_date(action.created_at.date())}.",
             evidence=[],
             source="clinician",
-            action_id=action.id,
+            decision_id=action.id,
         )
         view.findings.append(card)
     for issue in evaluation.data_issues:

@@ -34,14 +34,20 @@ def browser() -> Iterator[Browser]:
     b.close()
 
 
+def csrf(browser: Browser, stack: Stack, sid: str) -> dict[str, str]:
+    """The launch's CSRF header for JSON writes, as the findings API hands it out."""
+    return {"X-CSRF-Token": browser.get(f"{stack.app}/api/s/{sid}/findings").json()["csrf_token"]}
+
+
 def dismiss(browser: Browser, stack: Stack, sid: str) -> int:
     done = browser.request(
         "POST",
         f"{stack.app}/api/s/{sid}/dismissals",
         json={"trigger": "incomplete-biomarker", "reason": "already-reviewed", "note": "Tumor board 11/20"},
+        headers=csrf(browser, stack, sid),
     )
     assert done.status_code == 201, done.text[:300]
-    return int(next(a["id"] for a in done.json()["actions"] if a["kind"] == "dismiss"))
+    return int(next(a["id"] for a in done.json()["decisions"] if a["kind"] == "dismiss"))
 
 
 def editor_form(page: str) -> dict[str, str]:
@@ -61,6 +67,7 @@ def test_a_finding_dismissed_before_the_draft_is_left_out_and_an_added_one_goes_
         "POST",
         f"{stack.app}/api/s/{sid}/clinician-findings",
         json={"trigger": "patient-request", "note": "Patient asked in clinic for an outside opinion."},
+        headers=csrf(browser, stack, sid),
     )
     assert added.status_code == 201
     state = browser.get(f"{stack.app}/api/s/{sid}/packet").json()
@@ -86,7 +93,7 @@ def test_changes_after_the_draft_are_offered_and_taking_one_keeps_typed_text(
     sid = launch(browser, stack)
     api = f"{stack.app}/api/s/{sid}/packet"
     assert [r["trigger"] for r in browser.get(api).json()["packet"]["reasons"]] == ["incomplete-biomarker"]
-    action_id = dismiss(browser, stack, sid)
+    decision_id = dismiss(browser, stack, sid)
     state = browser.get(api).json()
     assert [o["key"] for o in state["offers"]["remove"]] == ["finding:incomplete-biomarker"]
     assert [r["trigger"] for r in state["packet"]["reasons"]] == [
@@ -108,7 +115,12 @@ def test_changes_after_the_draft_are_offered_and_taking_one_keeps_typed_text(
     )
     assert not any(q["trigger"] == "incomplete-biomarker" for q in state["packet"]["questions"])
     # The clinician changes their mind: the finding is offered again, and added on request.
-    assert browser.request("DELETE", f"{stack.app}/api/s/{sid}/actions/{action_id}").status_code == 200
+    assert (
+        browser.request(
+            "DELETE", f"{stack.app}/api/s/{sid}/decisions/{decision_id}", headers=csrf(browser, stack, sid)
+        ).status_code
+        == 200
+    )
     state = browser.get(api).json()
     assert [o["key"] for o in state["offers"]["add"]] == ["finding:incomplete-biomarker"]
     page = browser.get(f"{stack.app}/s/{sid}/packet").text

@@ -110,20 +110,45 @@ def test_add_and_remove_a_clinician_finding(stack: Stack, browser: Browser) -> N
     api = browser.get(f"{stack.app}/api/s/{sid}/findings").json()["patients"][0]
     added = api["clinician_findings"]
     assert [a["trigger"] for a in added] == ["patient-request"]
-    removed = browser.request("DELETE", f"{stack.app}/api/s/{sid}/actions/{added[0]['id']}").json()
-    assert removed["actions"] == []
+    token = {"X-CSRF-Token": browser.get(f"{stack.app}/api/s/{sid}/findings").json()["csrf_token"]}
+    url = f"{stack.app}/api/s/{sid}/decisions/{added[0]['id']}"
+    assert browser.request("DELETE", url).status_code == 403  # no token: refused, nothing withdrawn
+    removed = browser.request("DELETE", url, headers=token).json()
+    assert removed["decisions"] == []
 
 
 def test_unknown_trigger_and_missing_reason_are_explained(stack: Stack, browser: Browser) -> None:
     sid, _ = launched(browser, stack, "demo-gist")
+    token = {"X-CSRF-Token": browser.get(f"{stack.app}/api/s/{sid}/findings").json()["csrf_token"]}
     bad = browser.request(
-        "POST", f"{stack.app}/api/s/{sid}/clinician-findings", json={"trigger": "made-up", "note": "x"}
+        "POST",
+        f"{stack.app}/api/s/{sid}/clinician-findings",
+        json={"trigger": "made-up", "note": "x"},
+        headers=token,
     )
     assert bad.status_code == 400 and bad.json()["error"] == "unknown_trigger"
     other = browser.request(
-        "POST", f"{stack.app}/api/s/{sid}/dismissals", json={"trigger": "rare-cancer", "reason": "other"}
+        "POST",
+        f"{stack.app}/api/s/{sid}/dismissals",
+        json={"trigger": "rare-cancer", "reason": "other"},
+        headers=token,
     )
     assert other.status_code == 400 and other.json()["error"] == "note_required"
+
+
+def test_json_writes_refuse_a_missing_or_forged_csrf_header(stack: Stack, browser: Browser) -> None:
+    sid, _ = launched(browser, stack, "demo-gist")
+    dismissal = {"trigger": "rare-cancer", "reason": "not-relevant"}
+    for headers in ({}, {"X-CSRF-Token": "forged"}):
+        for path, body in (
+            ("dismissals", dismissal),
+            ("clinician-findings", {"trigger": "patient-request", "note": "Asked in clinic"}),
+        ):
+            refused = browser.request("POST", f"{stack.app}/api/s/{sid}/{path}", json=body, headers=headers)
+            assert refused.status_code == 403 and refused.json()["error"] == "csrf_failed"
+    findings = browser.get(f"{stack.app}/api/s/{sid}/findings").json()["patients"][0]
+    assert findings["clinician_findings"] == []
+    assert all(f["dismissed"] is None for f in findings["findings"])
 
 
 def test_source_outside_the_record_is_not_found(stack: Stack, browser: Browser) -> None:

@@ -5,19 +5,24 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Header, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel, Field
 
 from launch.sessions import LaunchSession
 from smartapp.finding_decisions import DISMISS_REASONS, list_decisions, record_decision, withdraw_decision
-from smartapp.web.csrf import check_csrf
+from smartapp.web.csrf import CSRF_HEADER, check_csrf
 from smartapp.web.deps import Services, SmartSession
 from smartapp.web.errors import AppError
 from smartapp.web.labels import TRIGGER_LABELS
 from smartapp.web.services import AppServices
 
 router = APIRouter()
+
+
+# The launch's CSRF token on JSON writes: the session cookie is SameSite=None (EHR iframes), so the
+# cookie alone does not show that the request came from this launch's page.
+CsrfHeader = Annotated[str | None, Header(alias=CSRF_HEADER)]
 
 
 class Dismissal(BaseModel):
@@ -129,52 +134,81 @@ async def add_form(
     return _back(session, "findings")
 
 
-@router.post("/s/{sid}/actions/{action_id}/withdraw", include_in_schema=False)
+@router.post("/s/{sid}/decisions/{decision_id}/withdraw", include_in_schema=False)
 async def withdraw_form(
     request: Request,
     services: Services,
     session: SmartSession,
-    action_id: int,
+    decision_id: int,
     csrf: Annotated[str, Form()] = "",
 ) -> Response:
     check_csrf(request, session.id, csrf)
     await withdraw_decision(
-        services.engine, iss=session.iss, patient=session.patient or "", action_id=action_id
+        services.engine, iss=session.iss, patient=session.patient or "", decision_id=decision_id
     )
     return _back(session, "findings")
 
 
 @router.post("/api/s/{sid}/dismissals", tags=["findings"], status_code=201)
-async def dismiss_api(body: Dismissal, services: Services, session: SmartSession) -> dict[str, Any]:
-    """Dismiss a finding for this patient with a reason (kept for later launches)."""
+async def dismiss_api(
+    request: Request,
+    body: Dismissal,
+    services: Services,
+    session: SmartSession,
+    x_csrf_token: CsrfHeader = None,
+) -> dict[str, Any]:
+    """Dismiss a finding for this patient with a reason (kept for later launches). Send the launch's
+    `csrf_token` (from the findings API) as X-CSRF-Token."""
+    check_csrf(request, session.id, x_csrf_token)
     await _dismiss(services, session, body.trigger, body.reason, body.note)
     return {
-        "actions": [
+        "decisions": [
             a.to_json() for a in await list_decisions(services.engine, session.iss, session.patient or "")
         ]
     }
 
 
 @router.post("/api/s/{sid}/clinician-findings", tags=["findings"], status_code=201)
-async def add_api(body: ClinicianFinding, services: Services, session: SmartSession) -> dict[str, Any]:
-    """Add a finding the rules did not produce (e.g. the patient asked for a second opinion)."""
+async def add_api(
+    request: Request,
+    body: ClinicianFinding,
+    services: Services,
+    session: SmartSession,
+    x_csrf_token: CsrfHeader = None,
+) -> dict[str, Any]:
+    """Add a finding the rules did not produce (e.g. the patient asked for a second opinion). Send the
+    launch's `csrf_token` as X-CSRF-Token."""
+    check_csrf(request, session.id, x_csrf_token)
     await _add(services, session, body.trigger, body.note)
     return {
-        "actions": [
+        "decisions": [
             a.to_json() for a in await list_decisions(services.engine, session.iss, session.patient or "")
         ]
     }
 
 
-@router.delete("/api/s/{sid}/actions/{action_id}", tags=["findings"])
-async def withdraw_api(action_id: int, services: Services, session: SmartSession) -> dict[str, Any]:
-    """Withdraw a dismissal or an added finding."""
+@router.delete("/api/s/{sid}/decisions/{decision_id}", tags=["findings"])
+async def withdraw_api(
+    request: Request,
+    decision_id: int,
+    services: Services,
+    session: SmartSession,
+    x_csrf_token: CsrfHeader = None,
+) -> dict[str, Any]:
+    """Withdraw a dismissal or an added finding. Send the launch's `csrf_token` as X-CSRF-Token."""
+    check_csrf(request, session.id, x_csrf_token)
     if not await withdraw_decision(
-        services.engine, iss=session.iss, patient=session.patient or "", action_id=action_id
+        services.engine, iss=session.iss, patient=session.patient or "", decision_id=decision_id
     ):
-        raise AppError(404, "action_not_found", "Nothing to withdraw", "No such action for this patient.", "")
+        raise AppError(
+            404,
+            "decision_not_found",
+            "Nothing to withdraw",
+            "This patient has no such dismissal or added finding.",
+            "",
+        )
     return {
-        "actions": [
+        "decisions": [
             a.to_json() for a in await list_decisions(services.engine, session.iss, session.patient or "")
         ]
     }

@@ -44,7 +44,6 @@ from smartapp.web.security import launch_frame_csp
 from smartapp.web.services import AppServices
 
 router = APIRouter()
-CSRF_HEADER = "X-CSRF-Token"
 
 
 def who(session: LaunchSession) -> str:

@@ -78,7 +78,7 @@ async def record(services: Services, session: SmartSession) -> RecordSummary:
 
 
 @router.get("/api/s/{sid}/findings", tags=["findings"])
-async def findings(services: Services, session: SmartSession) -> FindingsResponse:
+async def findings(request: Request, services: Services, session: SmartSession) -> FindingsResponse:
     """Second-opinion findings for the launch's patient (design-brief schema, one patient), plus
     the clinicians' dismissals and added findings for that patient."""
     results = await services.results.get(services.fhir, session)
@@ -86,4 +86,5 @@ async def findings(services: Services, session: SmartSession) -> FindingsRespons
     return FindingsResponse(
         patients=[with_decisions(results.evaluation, actions)],
         summary=RecordSummary.model_validate(record_summary(session, results.snapshot)),
+        csrf_token=csrf_token(request, session.id),
     )

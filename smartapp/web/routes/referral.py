@@ -17,10 +17,10 @@ from launch.sessions import LaunchSession
 from smartapp.packet import intake, outside_report
 from smartapp.packet.store import PacketStore, StoredPacket
 from smartapp.packet.tracking import Opinion, TransitionRefused, change_status, follow_in_worklist, tracking
-from smartapp.web.csrf import check_csrf
+from smartapp.web.csrf import CSRF_HEADER, check_csrf
 from smartapp.web.deps import Services, SmartSession
 from smartapp.web.errors import AppError
-from smartapp.web.routes.packet import CSRF_HEADER, current_packet, full_state, now_iso, render_page, who
+from smartapp.web.routes.packet import current_packet, full_state, now_iso, render_page, who
 from smartapp.web.services import AppServices
 
 router = APIRouter()
