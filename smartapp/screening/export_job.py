@@ -16,11 +16,24 @@ from launch.bulk_export import ExportRequest
 JOB_FILE = "export-job.json"
 
 
+# The downloads are patients' records in clear text while a screen runs (and after an interrupted
+# one, for the resume): only the account running SecondLook may enter the folders that hold them.
+PRIVATE = 0o700
+
+
+def private_folder(folder: Path) -> Path:
+    """`folder`, created if missing, with mode 0700 even when it existed with a wider one."""
+    folder.mkdir(mode=PRIVATE, parents=True, exist_ok=True)
+    folder.chmod(PRIVATE)
+    return folder
+
+
 def export_folder(root: Path, source: str, group_id: str, since: str | None) -> Path:
-    """The download folder of one screen (EHR, group, since): the same on a re-run, so an
-    interrupted export and its finished files are found again."""
+    """The download folder of one screen (EHR, group, since), private to this account: the same on
+    a re-run, so an interrupted export and its finished files are found again."""
     digest = hashlib.sha256(f"{source}\n{group_id}\n{since or ''}".encode()).hexdigest()[:16]
-    return root / "secondlook-exports" / digest
+    exports = private_folder(root / "secondlook-exports")
+    return private_folder(exports / digest)
 
 
 class ExportJob:
@@ -44,7 +57,7 @@ class ExportJob:
         return url if isinstance(url, str) and url else None
 
     def remember(self, request: ExportRequest, status_url: str) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_folder(self.path.parent)
         partial = self.path.with_suffix(".part")
         partial.write_text(
             json.dumps({"request": self.key(request), "status_url": status_url}), encoding="utf-8"
@@ -57,4 +70,4 @@ class ExportJob:
         folder = self.path.parent
         if folder.exists():
             shutil.rmtree(folder)
-        folder.mkdir(parents=True)
+        private_folder(folder)
