@@ -16,7 +16,7 @@ from smartapp.wording import calm, join, plain_name, sentence
 
 RATIONALE = (
     "Rare cancers (RARECARE/JARC: fewer than 6 new cases per 100,000 per year) are seen by few pathologists "
-    "and oncologists; ESMO and the Joint CareActivity on Rare Cancers recommend review at an expert center "
+    "and oncologists; ESMO and the Joint Action on Rare Cancers recommend review at an expert center "
     "(Casali & Trama, ESMO Open 2020). Subspecialty review of outside pathology finds discrepancies in "
     "about 25% of cases, 6% major (MD Anderson, J Oncol Pract 2014)."
 )
