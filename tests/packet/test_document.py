@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import io
 import json
+import re
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,20 @@ def references(value: Any) -> list[str]:
     return []
 
 
+def identifiers(value: Any) -> list[dict[str, Any]]:
+    """Every Identifier (an `identifier` element, or a reference's) without a system."""
+    if isinstance(value, list):
+        return [i for item in value for i in identifiers(item)]
+    if not isinstance(value, dict):
+        return []
+    found = []
+    for key, item in value.items():
+        if key == "identifier":
+            found += [i for i in (item if isinstance(item, list) else [item]) if not i.get("system")]
+        found += identifiers(item)
+    return found
+
+
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_every_reference_resolves_inside_the_document(name: str) -> None:
     bundle = chart(name)
@@ -75,8 +90,15 @@ def test_every_reference_resolves_inside_the_document(name: str) -> None:
     } <= types
     patient = doc["entry"][1]["resource"]
     assert all(i.get("system") for i in patient.get("identifier", []))
+    # Every identifier of every resource names its system, not only the Patient's MRN.
+    unnamed = [(e["resource"]["resourceType"], i) for e in doc["entry"] for i in identifiers(e["resource"])]
+    assert unnamed == []
     composition = doc["entry"][0]["resource"]
     assert all("reference" in a for a in composition["author"])
+    assert all(
+        any(c.get("system") == "http://loinc.org" and c.get("code") for c in s["code"]["coding"])
+        for s in composition["section"]
+    )
     # Report texts travel inline: no attachment points back at the sending EHR's Binary endpoint.
     reports = [e["resource"] for e in doc["entry"] if e["resource"]["resourceType"] == "DiagnosticReport"]
     assert any(f.get("data") for r in reports for f in r.get("presentedForm", []))
@@ -147,6 +169,9 @@ def test_pdf_is_tagged_with_title_language_and_draft_on_every_page() -> None:
     root = reader.trailer["/Root"]
     assert bool(root["/MarkInfo"]["/Marked"]) and "/StructTreeRoot" in root
     assert root["/Lang"] == "en" and "Second-opinion referral" in str(reader.metadata.title)
+    # WeasyPrint's PDF/UA-1 variant declares its conformance in the XMP metadata.
+    xmp = root["/Metadata"].get_object().get_data().decode()
+    assert "pdfuaid:part" in xmp and re.search(r"pdfuaid:part[^0-9]{0,3}1", xmp)
     pages = [page.extract_text() for page in reader.pages]
     assert len(pages) > 1 and all("DRAFT" in page for page in pages)
     everything = " ".join(pages)

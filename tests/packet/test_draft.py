@@ -3,11 +3,19 @@ form edits."""
 
 from __future__ import annotations
 
+import html
+import json
+from datetime import date
+from pathlib import Path
+
 from fhirmaps.record import PatientRecord
 from smartapp.findings import Fact, Finding, PatientResult
 from smartapp.packet.directory import load_directory
-from smartapp.packet.draft import draft_packet, questions_for, review_type
+from smartapp.packet.draft import draft_for_patient, draft_packet, questions_for, review_type
 from smartapp.packet.edits import apply_form
+from smartapp.packet.pdf import render_html
+
+FIXTURES = Path(__file__).resolve().parents[2] / "demo" / "demo_ehr" / "fixtures" / "patients"
 
 PATIENT = {
     "resourceType": "Patient",
@@ -224,3 +232,19 @@ def test_interpreter_language_and_contact_come_from_the_patient() -> None:
         "Spanish",
         "needed",
     )
+
+
+def test_a_time_critical_only_patient_gets_an_expedited_parallel_review_with_a_reason() -> None:
+    """The cord-compression demo chart has no finding besides the emergency itself."""
+    bundle = json.loads((FIXTURES / "11-lung-cord-compression.json").read_text())
+    packet = draft_for_patient(
+        [bundle], "Patient/demo-lung-mscc", as_of=date(2026, 11, 25), created="2026-11-25T09:00:00+00:00"
+    )
+    assert [r.trigger for r in packet.reasons] == ["time-critical"]
+    assert packet.reasons[0].summary and packet.reasons[0].evidence
+    assert packet.urgency == "expedite" and packet.time_critical
+    assert "in parallel" in packet.timing_advice and "do not delay treatment" in packet.timing_advice.lower()
+    # The materials a parallel review works from: the pathology report and the imaging.
+    assert {"pathology-report", "imaging"} <= {i.category for i in packet.checklist}
+    letter = html.unescape(render_html(packet))
+    assert "No reason recorded" not in letter and packet.reasons[0].summary in letter

@@ -38,6 +38,7 @@ from smartapp.packet.writeback import send_blocker, send_packet
 from smartapp.web.checklist_groups import group_notice, mark_group
 from smartapp.web.csrf import check_csrf, csrf_token
 from smartapp.web.deps import Services, SmartSession
+from smartapp.web.edit_history import history_lines, known_names
 from smartapp.web.errors import AppError
 from smartapp.web.packet_conflict import ConflictView, conflict_view
 from smartapp.web.security import launch_frame_csp
@@ -252,6 +253,14 @@ async def render_page(
     current = next((t for s, t in referrals if s.packet.id == stored.packet.id), None) or await tracking(
         services.engine, stored
     )
+    history = await store.history(stored.packet.id)
+    names = await known_names(
+        services,
+        session,
+        stored.packet,
+        [e.who for e in history],
+        [e for _, t in referrals for e in t.events],
+    )
     context = {
         "offers": await reason_offers(services, session, stored),
         "tracking": current,
@@ -267,7 +276,7 @@ async def render_page(
         "packet": stored.packet,
         "version": stored.version,
         "csrf": csrf_token(request, sid),
-        "history": await store.history(stored.packet.id),
+        "history": history_lines(history, names, session.fhir_user),
         "receipts": await store.receipts(stored.packet.id),
         "send_blocker": send_blocker(session.granted, stored.packet),
         "deliveries": await DeliveryStore(services.engine).for_packet(stored.packet.id),

@@ -14,11 +14,12 @@ from pydantic import BaseModel, Field, ValidationError
 from starlette.datastructures import UploadFile as StarletteUpload
 
 from launch.sessions import LaunchSession
-from smartapp.packet import intake, outside_report
+from smartapp.packet import outside_report
 from smartapp.packet.store import PacketStore, StoredPacket
 from smartapp.packet.tracking import Opinion, TransitionRefused, change_status, follow_in_worklist, tracking
 from smartapp.web.csrf import CSRF_HEADER, check_csrf
 from smartapp.web.deps import Services, SmartSession
+from smartapp.web.edit_history import known_names
 from smartapp.web.errors import AppError
 from smartapp.web.routes.packet import current_packet, full_state, now_iso, render_page, who
 from smartapp.web.services import AppServices
@@ -70,10 +71,7 @@ async def user_name(services: AppServices, session: LaunchSession, stored: Store
     user = session.fhir_user or ""
     if not user:
         return ""
-    if stored.packet.sender.reference == user and stored.packet.sender.name:
-        return stored.packet.sender.name
-    results = await services.results.get(services.fhir, session)
-    return intake.sender(results.snapshot.resources, user)[0].name
+    return (await known_names(services, session, stored.packet, [user])).get(user, "")
 
 
 async def apply_status(
