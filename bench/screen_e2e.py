@@ -36,6 +36,7 @@ from demo_ehr.stack import demo_backend_client, demo_registry
 from screen_common import AS_OF, RssSampler, cpu_seconds, machine, mib, warm_cluster, worker_pids
 from sqlalchemy import func, select
 
+from launch.crypto import TokenCipher, generate_key
 from launch.registry import Registration
 from smartapp.db import create_sync_engine
 from smartapp.screening.bulk_source import export_group
@@ -101,9 +102,9 @@ def ehr_requests(origin: str) -> dict[str, Any]:
     return dict(httpx2.get(f"{origin}/_bench/requests", timeout=30).json())
 
 
-def checked_worklist(database_url: str, source: str, run_id: str, patients: int) -> int:
+def checked_worklist(database_url: str, cipher: TokenCipher, source: str, run_id: str, patients: int) -> int:
     """Worklist rows the run wrote; the benchmark fails unless there is one per patient."""
-    engine = create_sync_engine(database_url)
+    engine = create_sync_engine(database_url, cipher)
     try:
         with engine.connect() as conn:
             rows = conn.execute(
@@ -147,8 +148,14 @@ def screen_end_to_end(
         for n, pid in enumerate(pids):
             rss.track(f"worker-{n}", pid, group="workers")
         database_url = f"sqlite:///{work / f'worklist-{patients}-{workers}.db'}"
+        cipher = TokenCipher([generate_key()])  # a fresh worklist, encrypted as the product's is
         options = ScreenOptions(
-            as_of=AS_OF, database_url=database_url, work_dir=work, group_id=GROUP_ID, keep_results=False
+            as_of=AS_OF,
+            database_url=database_url,
+            cipher=cipher,
+            work_dir=work,
+            group_id=GROUP_ID,
+            keep_results=False,
         )
         ehr_requests(origin)  # start the EHR's log afresh
         cpu = {
@@ -173,7 +180,7 @@ def screen_end_to_end(
             "ehr": cpu_seconds(ehr_pid) - cpu["ehr"],
         }
         load_after = os.getloadavg()[0]
-    rows = checked_worklist(database_url, registration.iss, outcome.run_id, patients)
+    rows = checked_worklist(database_url, cipher, registration.iss, outcome.run_id, patients)
     lines, megabytes = export_size(download)
     shutil.rmtree(download, ignore_errors=True)
     kinds = served["by_kind"]
