@@ -107,8 +107,10 @@ class Filing:
 
     @property
     def failure(self) -> Delivery | None:
+        """The last attempt when it failed and the packet was never filed (a failed re-filing
+        leaves the copy already in the EHR; it stays listed in `attempts`)."""
         last = self.attempts[-1] if self.attempts else None
-        return last if last is not None and not last.delivered else None
+        return last if last is not None and not last.delivered and not self.receipts else None
 
     def failure_line(self) -> str:
         """'Not filed in the EHR: <why>, <when>.' for the last attempt when it failed, else ''."""
@@ -118,7 +120,7 @@ class Filing:
     def filed_lines(self) -> list[str]:
         lines = []
         for receipt in self.receipts:
-            line = f"Filed in the EHR on {us_time(datetime.fromisoformat(receipt['at']))}"
+            line = f"Filed in the EHR at {us_time(datetime.fromisoformat(receipt['at']))}"
             if receipt.get("ServiceRequest") and not receipt["ServiceRequest"].get("created"):
                 line += " (already there; nothing duplicated)"
             lines.append(line + ".")

@@ -210,7 +210,7 @@ def assert_filed_once(stack: FilingStack, packet: Packet) -> None:
     """Filed after recovering: the page says so, and the EHR holds one of each resource."""
     page = packet.file_by_form()
     assert "Filed in the EHR." in page  # the notice
-    assert re.search(f'<p class="receipt">Filed in the EHR on {WHEN}', page)
+    assert re.search(f'<p class="receipt">Filed in the EHR at {WHEN}', page)
     assert 'data-testid="filing-failure"' not in page
     assert re.search(r'name="send" value="1" >File in the EHR</button>', page)
     state = packet.state()
