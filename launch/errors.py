@@ -20,14 +20,23 @@ class LaunchError(Exception):
 class FhirError(Exception):
     """A FHIR REST interaction failed.
 
-    `operation` names the interaction and resource type (e.g. "search Condition"), never the URL.
+    `operation` names the interaction and resource type (e.g. "search Condition"), never the URL;
+    `details` are the texts of the server's OperationOutcome, when it sent one.
     """
 
-    def __init__(self, message: str, *, status: int | None = None, operation: str = "") -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        operation: str = "",
+        details: tuple[str, ...] = (),
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.status = status
         self.operation = operation
+        self.details = details
 
 
 class TemporaryFhirError(FhirError):

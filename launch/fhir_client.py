@@ -390,16 +390,18 @@ class FhirClient:
             details = outcome_messages_from(response)
             if details:
                 message += ": " + "; ".join(details)
+            said = tuple(details)
             if status == 401:
                 advice = ". Please relaunch SecondLook from the EHR." if self._server == "the EHR" else "."
-                raise FhirAuthError(message + advice, status=status, operation=operation)
+                raise FhirAuthError(message + advice, status=status, operation=operation, details=said)
             if status not in TEMPORARY_STATUSES:
-                raise FatalFhirError(message + ".", status=status, operation=operation)
+                raise FatalFhirError(message + ".", status=status, operation=operation, details=said)
             if attempt >= self._retry.tries:
                 raise TemporaryFhirError(
                     message + f" (gave up after {attempt} tries). Try again in a few minutes.",
                     status=status,
                     operation=operation,
+                    details=said,
                 )
             wait = self._retry.delay(attempt, response.headers.get("Retry-After"))
             if status in THROTTLE_STATUSES:

@@ -19,14 +19,17 @@ from launch.tables import metadata as launch_metadata
 from launch.tables import pending_launches
 from smartapp.cli.main import main
 from smartapp.db import create_engine
-from smartapp.schema import migrate, target_metadata
+from smartapp.packet.delivery import DeliveryStore
+from smartapp.packet.model import Insurance, PatientInfo, ReferralPacket
+from smartapp.packet.store import PacketStore
+from smartapp.schema import downgrade, migrate, target_metadata
 from smartapp.storage import metadata as app_metadata
 from tests.support import database_params
 
 # A key of these tests alone (the engine needs one; these tests do not depend on its value).
 CIPHER = TokenCipher([generate_key()])
 
-HEAD = "0005"  # the newest revision in smartapp/migrations/versions
+HEAD = "0006"  # the newest revision in smartapp/migrations/versions
 # Tables added by revisions after the baseline: a database made before migrations cannot hold them.
 AFTER_BASELINE = {"referral_events", "referral_deliveries", "outside_reports"}
 
@@ -120,3 +123,53 @@ def test_every_module_that_defines_a_table_is_part_of_the_schema() -> None:
         assert module in schema or path == Path("launch/tables.py"), (
             f"{module} defines a table the migrations do not know"
         )
+
+
+@pytest.mark.parametrize("url", database_params())
+async def test_deliveries_sent_before_0006_stay_sends_to_the_center(url: str, tmp_path: Path) -> None:
+    # 0006 adds `target` to referral_deliveries so EHR filing attempts share the table; the rows
+    # already there are sends to a center, and a downgrade drops the EHR attempts it cannot hold.
+    url = f"sqlite+aiosqlite:///{tmp_path / 'deliveries.db'}" if url == "sqlite" else url
+    await _drop_all(url)
+    engine = create_engine(url, CIPHER)
+    try:
+        await migrate(engine)
+        assert await downgrade(engine, "0005") == "0005"
+        packet = ReferralPacket(
+            created="2026-12-01T09:00:00+00:00",
+            patient=PatientInfo(reference="Patient/p1"),
+            insurance=Insurance(available=False),
+        )
+        stored = await PacketStore(engine).create(packet, iss="https://ehr.example/fhir", who="doc")
+        async with engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO referral_deliveries (packet_id, version, endpoint, document, who, at, "
+                    "delivered, detail, location) VALUES (:id, 1, 'https://center/fhir', 'd1', 'doc', :at, "
+                    ":yes, :empty, :empty)"
+                ),
+                {"id": stored.packet.id, "at": datetime.now(UTC), "yes": True, "empty": CIPHER.encrypt("")},
+            )
+        assert await migrate(engine) == HEAD
+        deliveries = DeliveryStore(engine)
+        [sent] = await deliveries.for_packet(stored.packet.id)
+        assert sent.target == "center" and sent.delivered and sent.endpoint == "https://center/fhir"
+        assert await deliveries.for_packet(stored.packet.id, "ehr") == []
+        await deliveries.record(
+            stored.packet.id,
+            1,
+            endpoint="https://ehr.example/fhir",
+            document="p",
+            who="doc",
+            delivered=False,
+            detail="The EHR did not answer in time",
+            target="ehr",
+        )
+        assert len(await deliveries.for_packet(stored.packet.id, "ehr")) == 1
+        assert await downgrade(engine, "0005") == "0005"
+        async with engine.connect() as conn:
+            left = (await conn.execute(text("SELECT endpoint FROM referral_deliveries"))).scalars().all()
+        assert left == ["https://center/fhir"]
+    finally:
+        await engine.dispose()
+        await _drop_all(url)

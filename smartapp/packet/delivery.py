@@ -8,7 +8,8 @@ already there instead of making a second one. Patient data never goes to an endp
 does not name: an unregistered endpoint is refused before anything is sent.
 
 Every attempt, delivered or failed, is a row of `referral_deliveries`; a failed attempt leaves the
-packet final and unsent, and the packet page shows the error with a "Send again" button.
+packet final and unsent, and the packet page shows the error with a "Send again" button. Filing
+in the EHR (smartapp/packet/writeback.py) keeps its attempts in the same table, `target` "ehr".
 """
 
 from __future__ import annotations
@@ -47,16 +48,21 @@ referral_deliveries = Table(
     Column("packet_id", String(64), ForeignKey("packets.id", ondelete="CASCADE"), nullable=False, index=True),
     Column("version", Integer, nullable=False),
     Column("endpoint", String(500), nullable=False),
-    Column("document", String(200), nullable=False),  # the document Bundle's identifier value
+    # The document Bundle's identifier value (to a center) or the packet's identifier (to the EHR).
+    Column("document", String(200), nullable=False),
     Column("who", String(500), nullable=False),
     Column("at", DateTime(timezone=True), nullable=False),
     Column("delivered", Boolean, nullable=False),
     # The error in words, or "" when delivered: a center's OperationOutcome may quote the patient.
     Column("detail", EncryptedText, nullable=False),
     Column("location", EncryptedText, nullable=False),  # where the center stored it, when it said
+    # Where it went: "center" (the receiving center's FHIR endpoint) or "ehr" (filed in the EHR).
+    Column("target", String(16), nullable=False, server_default="center"),
 )
 
 CENTER = "the receiving center"
+TO_CENTER = "center"
+TO_EHR = "ehr"
 
 
 class DeliveryRefused(Exception):
@@ -77,6 +83,7 @@ class Delivery:
     delivered: bool
     detail: str
     location: str
+    target: str = TO_CENTER
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -167,6 +174,7 @@ class DeliveryStore:
         delivered: bool,
         detail: str = "",
         location: str = "",
+        target: str = TO_CENTER,
     ) -> Delivery:
         at = datetime.now(UTC)
         async with self.engine.begin() as conn:
@@ -181,14 +189,16 @@ class DeliveryStore:
                     delivered=delivered,
                     detail=detail[:4000],
                     location=location[:1000],
+                    target=target,
                 )
             )
-        return Delivery(version, endpoint, document, who, at, delivered, detail, location)
+        return Delivery(version, endpoint, document, who, at, delivered, detail, location, target)
 
-    async def for_packet(self, packet_id: str) -> list[Delivery]:
+    async def for_packet(self, packet_id: str, target: str = TO_CENTER) -> list[Delivery]:
+        """The packet's attempts to `target` ("center" or "ehr"), oldest first."""
         query = (
             select(referral_deliveries)
-            .where(referral_deliveries.c.packet_id == packet_id)
+            .where(referral_deliveries.c.packet_id == packet_id, referral_deliveries.c.target == target)
             .order_by(referral_deliveries.c.id)
         )
         async with self.engine.connect() as conn:
@@ -203,6 +213,7 @@ class DeliveryStore:
                 bool(r["delivered"]),
                 str(r["detail"]),
                 str(r["location"]),
+                str(r["target"]),
             )
             for r in rows
         ]

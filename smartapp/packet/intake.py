@@ -51,7 +51,9 @@ def index(resources: Sequence[Json]) -> dict[str, Json]:
 
 
 def person_name(names: Any) -> str:
-    """The official name (else the first), as "Given Family" or its text."""
+    """The official name (else the first), as its text or "Given Family, Suffix" ("Jordan Reyes, MD":
+    a clinician's credentials and a patient's "Jr." belong to the name a letter is signed or
+    matched with)."""
     candidates = objs(names)
     name = next((n for n in candidates if n.get("use") == "official"), candidates[0] if candidates else {})
     if text(name.get("text")):
@@ -61,7 +63,9 @@ def person_name(names: Any) -> str:
         *(text(g) for g in as_list(name.get("given"))),
         text(name.get("family")),
     ]
-    return " ".join(p for p in parts if p)
+    full = " ".join(p for p in parts if p)
+    suffixes = [text(s) for s in as_list(name.get("suffix")) if text(s)]
+    return ", ".join([full, *suffixes]) if full else ""
 
 
 def telecom(points: Any, system: str) -> str:

@@ -2,18 +2,36 @@
 
 Both are conditional creates on the packet's identifier, so pressing "Send" twice, or a retry
 after a 503 or a lost answer, finds the resources already there instead of duplicating them.
+Each attempt is kept (smartapp/packet/delivery.py, target "ehr"): a failed one leaves the packet
+final and not filed, and the packet page says why, when, and offers "File again".
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
+import httpx2
+from sqlalchemy.ext.asyncio import AsyncEngine
+
 from fhirmaps import write
+from launch.errors import FhirAuthError, FhirError
 from launch.fhir_client import FhirClient
 from launch.scopes import GrantedScopes
+from smartapp.packet.delivery import TO_EHR, Delivery, DeliveryStore
 from smartapp.packet.model import ReferralPacket
+from smartapp.packet.store import PacketStore
+from smartapp.wording import join, us_time
 
 WRITE_TYPES = ("ServiceRequest", "DocumentReference")
+# What a clinician calls each resource the filing creates.
+WRITE_WORDS = {
+    "create ServiceRequest": "the referral order",
+    "create DocumentReference": "the referral letter",
+}
+# An EHR's OperationOutcome text is shown as the EHR wrote it, cut to a readable length.
+DETAIL_CHARS = 300
 
 
 def send_blocker(granted: GrantedScopes, packet: ReferralPacket) -> str:
@@ -53,3 +71,78 @@ def _entry(result: dict[str, Any]) -> dict[str, Any]:
         "status": result["status"],
         "created": result["status"] == 201,
     }
+
+
+def failure_words(exc: FhirError) -> str:
+    """Why filing failed, in words for the clinician (no URL, token or stack trace; the HTTP
+    status in parentheses for whoever they call about it). No final period: the page adds the time."""
+    what = WRITE_WORDS.get(exc.operation, "the packet")
+    said = join(d[:DETAIL_CHARS].rstrip(" .") for d in exc.details)
+    status = f" (HTTP {exc.status})" if exc.status else ""
+    if isinstance(exc, FhirAuthError):
+        return (
+            "The EHR no longer accepts this launch's sign-in; relaunch SecondLook from the chart "
+            "and file again"
+        )
+    if exc.status is None:
+        if isinstance(exc.__cause__, httpx2.TimeoutException):
+            return f"The EHR did not answer in time when SecondLook filed {what}, even after retrying"
+        return f"SecondLook could not reach the EHR to file {what}, even after retrying"
+    if exc.status >= 500 or exc.status in (408, 429):
+        busy = f"The EHR had a problem on its side{status} when SecondLook filed {what}, even after retrying"
+        return f"{busy}: {said}" if said else busy
+    if exc.status == 403:
+        refused = f"The EHR did not allow SecondLook to file {what}{status}"
+    else:
+        refused = f"The EHR refused {what}{status}"
+    return f"{refused}: {said}" if said else refused
+
+
+@dataclass(frozen=True)
+class Filing:
+    """Where the packet stands with the EHR: every attempt, and the last one when it failed."""
+
+    attempts: list[Delivery]
+    receipts: list[dict[str, Any]]
+
+    @property
+    def failure(self) -> Delivery | None:
+        """The last attempt when it failed and the packet was never filed (a failed re-filing
+        leaves the copy already in the EHR; it stays listed in `attempts`)."""
+        last = self.attempts[-1] if self.attempts else None
+        return last if last is not None and not last.delivered and not self.receipts else None
+
+    def failure_line(self) -> str:
+        """'Not filed in the EHR: <why>, <when>.' for the last attempt when it failed, else ''."""
+        failed = self.failure
+        return f"Not filed in the EHR: {failed.detail}, {us_time(failed.at)}." if failed else ""
+
+    def filed_lines(self) -> list[str]:
+        lines = []
+        for receipt in self.receipts:
+            line = f"Filed in the EHR at {us_time(datetime.fromisoformat(receipt['at']))}"
+            if receipt.get("ServiceRequest") and not receipt["ServiceRequest"].get("created"):
+                line += " (already there; nothing duplicated)"
+            lines.append(line + ".")
+        return lines
+
+    def to_json(self) -> dict[str, Any]:
+        failed = self.failure
+        return {
+            "filed": bool(self.receipts),
+            "last_filed": self.receipts[-1]["at"] if self.receipts else None,
+            "failure": {"at": failed.at.isoformat(), "detail": failed.detail, "text": self.failure_line()}
+            if failed
+            else None,
+            "attempts": [
+                {"version": a.version, "at": a.at.isoformat(), "filed": a.delivered, "detail": a.detail}
+                for a in self.attempts
+            ],
+        }
+
+
+async def filing(engine: AsyncEngine, packet_id: str) -> Filing:
+    return Filing(
+        await DeliveryStore(engine).for_packet(packet_id, TO_EHR),
+        await PacketStore(engine).receipts(packet_id),
+    )

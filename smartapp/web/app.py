@@ -45,6 +45,7 @@ from smartapp.web.routes import (
     source,
     style,
     worklist,
+    writeback,
 )
 from smartapp.web.security import SecurityHeadersMiddleware
 from smartapp.web.services import AppServices
@@ -138,6 +139,7 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
         packet.router,
         referral.router,
         delivery.router,
+        writeback.router,
         worklist.router,
     ):
         app.include_router(router)

@@ -7,6 +7,7 @@ import base64
 import io
 import json
 import re
+import time
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -34,6 +35,10 @@ CENTER_NAME = "Lakeside Cancer Institute"
 CENTER_TOKEN = "center-access-token"
 BACKEND_CLIENT = "secondlook-referrals"
 TODAY = us_date(datetime.now(UTC).date())
+# The app's per-request timeout in the slow-center test (SECONDLOOK_FHIR_TIMEOUT_SECONDS), and how
+# late that center answers.
+TIMEOUT = 1.0
+LATE = 1.6
 
 
 @dataclass
@@ -48,6 +53,8 @@ class FakeCenter:
     failures: list[tuple[int, dict[str, Any], bool]] = field(
         default_factory=list
     )  # status, body, store first
+    late: int = 0  # creates still to store but answer LATE seconds later (after the app's timeout)
+    answered_late: int = 0
 
     @property
     def base(self) -> str:
@@ -82,6 +89,12 @@ class FakeCenter:
         condition = request.headers.get("If-None-Exist", "")
         if condition != f"identifier={bundle['identifier']['system']}|{identifier}":
             return Response("unexpected condition " + condition, status=400)
+        if self.late:
+            self.late -= 1
+            self.stored.setdefault(identifier, bundle)
+            time.sleep(LATE)  # the app stopped waiting meanwhile; this answer goes nowhere
+            self.answered_late += 1
+            return Response(status=201, headers={"Location": f"{self.base}/Bundle/b{len(self.stored)}"})
         if self.failures:
             status, body, store_first = self.failures.pop(0)
             if store_first:  # the center stored it, but the answer is lost
@@ -124,7 +137,9 @@ def center(httpserver: HTTPServer) -> FakeCenter:
     return fake
 
 
-def run(tmp_path: Path, center: FakeCenter, *, register_center: bool = True) -> Iterator[Stack]:
+def run(
+    tmp_path: Path, center: FakeCenter, *, register_center: bool = True, timeout: float | None = None
+) -> Iterator[Stack]:
     ehr_port, app_port = free_port(), free_port()
     ehr_url, app_url = f"http://127.0.0.1:{ehr_port}", f"http://127.0.0.1:{app_port}"
     ehr = create_demo_ehr(
@@ -154,6 +169,7 @@ def run(tmp_path: Path, center: FakeCenter, *, register_center: bool = True) -> 
         )
     settings = app_settings(app_url, tmp_path).model_copy(
         update={"packet_directory": directory_file(tmp_path, center.base)}
+        | ({"fhir_timeout_seconds": timeout} if timeout else {})
     )
     with (
         serve_in_thread(ehr, ehr_port),
@@ -281,6 +297,34 @@ def test_a_lost_answer_does_not_make_a_second_copy_at_the_center(
     assert sent.status_code == 200, sent.text[:300]
     assert sent.json()["created"] is False
     assert len(center.posts) == 2 and len(center.stored) == 1
+
+
+def test_a_center_slower_than_the_timeout_is_not_sent_and_a_retry_makes_no_second_copy(
+    tmp_path: Path, center: FakeCenter, browser: Browser
+) -> None:
+    for stack in run(tmp_path, center, timeout=TIMEOUT):
+        packet = Packet(browser, stack)
+        choose_center(packet, center)
+        # Every try of this send: the center stores the document, then answers after the app gave up.
+        center.late = 3
+        refused = packet.deliver()
+        assert refused.status_code == 502
+        assert refused.json()["message"] == "The receiving center did not answer create Bundle in time."
+        assert len(center.posts) == 3  # the client's own retries, each timed out
+        state = browser.get(packet.api).json()
+        assert state["status"] == "final" and state["tracking"]["status"] == "final"
+        assert [d["delivered"] for d in state["deliveries"]] == [False]
+        assert state["deliver"] == {"allowed": True, "reason": ""}
+        page = browser.get(f"{stack.app}/s/{packet.sid}/packet").text
+        assert f"Send again to {CENTER_NAME}" in page
+        assert f"Not sent {TODAY}: The receiving center did not answer" in page
+        deadline = time.monotonic() + 10
+        while center.answered_late < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)  # the fake center serves one request at a time
+        retried = packet.deliver()
+        assert retried.status_code == 200, retried.text[:300]
+        assert retried.json()["created"] is False and retried.json()["tracking"]["status"] == "sent"
+        assert len(center.stored) == 1 and len(center.posts) == 4
 
 
 def test_a_center_without_a_registered_endpoint_gets_nothing(

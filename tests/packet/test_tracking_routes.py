@@ -156,7 +156,7 @@ def test_status_form_needs_csrf_and_shows_a_refusal_on_the_page(stack: Stack, br
     )
     assert page.status_code == 200 and "Referral status updated." in page.text
     # The demo user by name (its Practitioner), never the fhirUser id.
-    assert f"<li>Sent {TODAY} by Jordan Reyes: Sent through the center&#39;s portal</li>" in page.text
+    assert f"<li>Sent {TODAY} by Jordan Reyes, MD: Sent through the center&#39;s portal</li>" in page.text
     section = page.text[page.text.index('data-testid="referral-tracking"') :]
     assert (
         "Referral status: Sent" in section and "Practitioner/" not in section[: section.index("</section>")]

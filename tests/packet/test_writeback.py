@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,13 +17,15 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from fhirmaps.record import PatientRecord
+from launch.errors import FatalFhirError, FhirAuthError, FhirError, TemporaryFhirError
 from launch.fhir_client import FhirClient
 from launch.retry import RetryPolicy
 from launch.scopes import GrantedScopes
 from smartapp.findings import PatientResult
+from smartapp.packet.delivery import Delivery
 from smartapp.packet.draft import draft_packet
 from smartapp.packet.model import Insurance, PatientInfo, ReferralPacket
-from smartapp.packet.writeback import send_blocker, send_packet
+from smartapp.packet.writeback import Filing, failure_words, send_blocker, send_packet
 from tests.demo_ehr.conftest import REDIRECT_URI, run_demo_ehr
 from tests.demo_ehr.smart_flow import FULL_SCOPE, ehr_launch_token
 from tests.launch.fakes import RecordingSleep, StaticTokens
@@ -169,3 +172,54 @@ async def test_demo_ehr_write_back_is_idempotent(http: httpx2.AsyncClient) -> No
         assert found.resources[0]["status"] == "active" and found.resources[0]["intent"] == "order"
         stored = await client.read("DocumentReference", first["DocumentReference"]["id"])
         assert stored["subject"]["reference"] == f"Patient/{patient_id}"
+
+
+def attempt(delivered: bool, minute: int, detail: str = "") -> Delivery:
+    at = datetime(2026, 11, 25, 14, minute, tzinfo=UTC)
+    return Delivery(1, "https://ehr/fhir", "p1", "Practitioner/1", at, delivered, detail, "", "ehr")
+
+
+def test_the_last_failure_shows_until_the_packet_is_filed() -> None:
+    failed = Filing([attempt(False, 5, "The EHR refused the referral order (HTTP 422)")], [])
+    assert failed.failure_line() == (
+        "Not filed in the EHR: The EHR refused the referral order (HTTP 422), 2:05 PM UTC on 11/25/2026."
+    )
+    assert failed.to_json()["filed"] is False and failed.to_json()["failure"]["at"].startswith("2026-11-25")
+    receipt = {"at": "2026-11-25T14:07:00+00:00", "ServiceRequest": {"created": False}}
+    filed = Filing([attempt(False, 5, "x"), attempt(True, 7)], [receipt])
+    assert filed.failure is None and filed.failure_line() == ""
+    assert filed.filed_lines() == [
+        "Filed in the EHR at 2:07 PM UTC on 11/25/2026 (already there; nothing duplicated)."
+    ]
+    # Filing again after it was filed, and that failing: the copy in the EHR stays; not "Not filed".
+    refiled = Filing([attempt(True, 7), attempt(False, 9, "x")], [receipt])
+    assert refiled.failure is None and [a["filed"] for a in refiled.to_json()["attempts"]] == [True, False]
+
+
+@pytest.mark.parametrize(
+    ("error", "words"),
+    [
+        (
+            FhirAuthError("The EHR answered HTTP 401 to create ServiceRequest.", status=401),
+            "The EHR no longer accepts this launch's sign-in; relaunch SecondLook from the chart and "
+            "file again",
+        ),
+        (
+            FatalFhirError(
+                "x", status=403, operation="create DocumentReference", details=("Not permitted.",)
+            ),
+            "The EHR did not allow SecondLook to file the referral letter (HTTP 403): Not permitted",
+        ),
+        (
+            TemporaryFhirError("x", operation="create ServiceRequest"),
+            "SecondLook could not reach the EHR to file the referral order, even after retrying",
+        ),
+        (
+            TemporaryFhirError("x", status=429, operation="create ServiceRequest"),
+            "The EHR had a problem on its side (HTTP 429) when SecondLook filed the referral order, even "
+            "after retrying",
+        ),
+    ],
+)
+def test_a_failure_is_worded_for_the_clinician(error: FhirError, words: str) -> None:
+    assert failure_words(error) == words

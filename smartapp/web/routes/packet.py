@@ -1,5 +1,6 @@
-"""The referral packet of the launch's patient: editor page, JSON API, PDF, FHIR document and
-write-back. The patient always comes from the launch session; the packet id never appears in a URL."""
+"""The referral packet of the launch's patient: editor page, JSON API, PDF and FHIR document (the
+EHR write-back is in routes/writeback.py). The patient always comes from the launch session; the
+packet id never appears in a URL."""
 
 from __future__ import annotations
 
@@ -13,7 +14,6 @@ from fastapi import APIRouter, Body, Header, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from fhirmaps import document
-from launch.errors import FhirError
 from launch.sessions import LaunchSession
 from smartapp.finding_decisions import list_decisions
 from smartapp.packet import decisions, outside_report
@@ -34,7 +34,7 @@ from smartapp.packet.tracking import (
     patient_referrals,
     tracking,
 )
-from smartapp.packet.writeback import send_blocker, send_packet
+from smartapp.packet.writeback import Filing, filing, send_blocker
 from smartapp.web.checklist_groups import group_notice, mark_group
 from smartapp.web.csrf import check_csrf, csrf_token
 from smartapp.web.deps import Services, SmartSession
@@ -136,14 +136,16 @@ async def full_state(
     current = next((t for s, t in referrals if s.packet.id == stored.packet.id), Tracking("draft", []))
     deliveries = await DeliveryStore(services.engine).for_packet(stored.packet.id)
     offered = await reason_offers(services, session, stored)
+    filed = await filing(services.engine, stored.packet.id)
     state = state_json(
         stored,
         session,
         request,
         sid,
         await store.history(stored.packet.id),
-        await store.receipts(stored.packet.id),
+        filed.receipts,
         referrals,
+        filing=filed,
         deliveries=[d.to_json() for d in deliveries],
         delivery=delivery_blocker(
             services.registry,
@@ -172,6 +174,7 @@ def state_json(
     receipts: list[dict[str, Any]],
     referrals: list[tuple[StoredPacket, Tracking]],
     *,
+    filing: Filing,
     deliveries: list[dict[str, Any]] | None = None,
     delivery: str = "",
 ) -> dict[str, Any]:
@@ -196,6 +199,8 @@ def state_json(
         ],
         "receipts": receipts,
         "send": {"allowed": not blocker, "reason": blocker},
+        # Filing in the EHR: filed or not, the last attempt's error when it failed, every attempt.
+        "filing": filing.to_json(),
         # Sending to the receiving center's FHIR endpoint: every attempt, and whether it is possible now.
         "deliveries": deliveries or [],
         "deliver": {"allowed": not delivery, "reason": delivery},
@@ -277,7 +282,7 @@ async def render_page(
         "version": stored.version,
         "csrf": csrf_token(request, sid),
         "history": history_lines(history, names, session.fhir_user),
-        "receipts": await store.receipts(stored.packet.id),
+        "filing": await filing(services.engine, stored.packet.id),
         "send_blocker": send_blocker(session.granted, stored.packet),
         "deliveries": await DeliveryStore(services.engine).for_packet(stored.packet.id),
         "delivery_blocker": delivery_blocker(
@@ -418,34 +423,6 @@ async def conflict_page(
     return await render_page(request, services, session, sid, kept, conflict=view, status_code=409)
 
 
-@router.post("/s/{sid}/packet/send", include_in_schema=False, response_class=HTMLResponse)
-async def send_form(request: Request, services: Services, session: SmartSession, sid: str) -> Response:
-    check_csrf(request, sid, str((await request.form()).get("csrf") or ""))
-    await send_current(services, session)
-    return RedirectResponse(f"/s/{sid}/packet?notice=sent", status_code=303)
-
-
-async def send_current(services: AppServices, session: LaunchSession) -> dict[str, Any]:
-    stored = await current_packet(services, session)
-    blocker = send_blocker(session.granted, stored.packet)
-    if blocker:
-        raise AppError(409, "send_not_allowed", "The packet cannot be sent to the EHR", blocker)
-    pdf = await asyncio.to_thread(render_pdf, stored.packet)
-    try:
-        receipt = await send_packet(services.fhir.client_for(session), stored.packet, pdf, now=now_iso())
-    except FhirError as exc:
-        raise AppError(
-            502,
-            "write_back_failed",
-            "The packet could not be sent to the EHR",
-            str(exc),
-            "Sending again is safe: the EHR keeps one copy per packet. If it keeps failing, "
-            "download the PDF and file it in the chart.",
-        ) from exc
-    await PacketStore(services.engine).add_receipt(stored.packet.id, stored.version, receipt)
-    return receipt
-
-
 @router.get("/api/s/{sid}/packet", tags=["packet"])
 async def get_packet(request: Request, services: Services, session: SmartSession, sid: str) -> dict[str, Any]:
     """The launch patient's referral packet (drafted on first request), its edit history and receipts."""
@@ -541,16 +518,3 @@ async def packet_document(services: AppServices, stored: StoredPacket) -> tuple[
         tracking=state.to_json(),
     )
     return pdf, bundle
-
-
-@router.post("/api/s/{sid}/packet/send", tags=["packet"])
-async def send_api(
-    request: Request,
-    services: Services,
-    session: SmartSession,
-    sid: str,
-    x_csrf_token: Annotated[str | None, Header()] = None,
-) -> dict[str, Any]:
-    """Write the final packet back to the EHR (conditional creates; safe to retry); returns the receipt."""
-    check_csrf(request, sid, x_csrf_token)
-    return await send_current(services, session)
