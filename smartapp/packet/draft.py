@@ -211,6 +211,9 @@ def questions_for(findings: Sequence[Finding]) -> list[Question]:
     return questions
 
 
+UNREADABLE_DIAGNOSIS = "Diagnosis not readable in the record - request from the referring office"
+
+
 def diagnosis_lines(resources: Sequence[Json], record: PatientRecord) -> list[DiagnosisLine]:
     by_ref = {f"{r.get('resourceType')}/{r.get('id')}": r for r in resources}
     stage = _latest(record, ("stage-group",))
@@ -227,7 +230,9 @@ def diagnosis_lines(resources: Sequence[Json], record: PatientRecord) -> list[Di
         if diagnosis.morphology:
             codes.append(f"ICD-O-3 {diagnosis.morphology}")
         stages = [t for s in intake.objs(condition.get("stage")) if (t := concept_text(s.get("summary")))]
-        text = concept_text(condition.get("code")) or diagnosis.source.text
+        stated = concept_text(condition.get("code")) or diagnosis.source.text.split(" [")[0].strip()
+        # A Condition whose code cannot be read keeps its place in the list, said as such.
+        text = stated if stated and not stated.startswith("[") else UNREADABLE_DIAGNOSIS
         primary = not diagnosis.secondary
         lines.append(
             DiagnosisLine(
@@ -238,6 +243,25 @@ def diagnosis_lines(resources: Sequence[Json], record: PatientRecord) -> list[Di
                 grade=grade if primary else "",
             )
         )
+    return lines + unreadable_conditions(resources, seen)
+
+
+def unreadable_conditions(resources: Sequence[Json], seen: set[str]) -> list[DiagnosisLine]:
+    """Current Conditions whose code cannot be read: fhirmaps cannot tell whether they are cancer,
+    so the letter lists them as unreadable rather than leaving them out."""
+    lines = []
+    for condition in resources:
+        ref = f"Condition/{condition.get('id')}"
+        status = concept_text(condition.get("clinicalStatus")).lower()
+        if (
+            condition.get("resourceType") != "Condition"
+            or ref in seen
+            or concept_text(condition.get("code"))
+            or status in ("resolved", "inactive", "remission")
+            or concept_text(condition.get("verificationStatus")).lower() in ("entered-in-error", "refuted")
+        ):
+            continue
+        lines.append(DiagnosisLine(text=UNREADABLE_DIAGNOSIS, codes=[], reference=ref))
     return lines
 
 

@@ -173,6 +173,14 @@ def sender(resources: Sequence[Json], user: str) -> tuple[Sender, list[str]]:
     ), used
 
 
+# An entry the record holds but whose drug or substance cannot be read (a malformed code) is listed
+# as such: leaving it out would read as "no medication" or "no allergy".
+UNREADABLE_MEDICATION = "Medication not readable in the record"
+UNREADABLE_ALLERGY = "Allergy recorded, substance not readable"
+ASK_OFFICE = "request the name from the referring office"
+ASK_PATIENT = "confirm with the patient"
+
+
 def medications(resources: Sequence[Json]) -> list[RecordItem]:
     """Active orders and statements: what the patient takes now (not every order ever written)."""
     by_ref = index(resources)
@@ -191,8 +199,7 @@ def medications(resources: Sequence[Json]) -> list[RecordItem]:
         name = (
             name or concept_text(by_ref.get(reference(target), {}).get("code")) or text(target.get("display"))
         )
-        if not name:
-            continue
+        ref = f"{rtype}/{resource.get('id')}"
         dose = next(
             (
                 text(d.get("text"))
@@ -203,8 +210,11 @@ def medications(resources: Sequence[Json]) -> list[RecordItem]:
         )
         since = parse_date(resource.get("authoredOn") or resource.get("dateAsserted"))
         detail = "; ".join(p for p in (dose, f"since {us_date(since)}" if since else "") if p)
+        if not name:  # an active order whose drug cannot be read is said, never left out
+            name, detail = UNREADABLE_MEDICATION, "; ".join(p for p in (detail, ASK_OFFICE) if p)
         items.setdefault(
-            name.lower(), RecordItem(text=name, detail=detail, reference=f"{rtype}/{resource.get('id')}")
+            ref if name == UNREADABLE_MEDICATION else name.lower(),
+            RecordItem(text=name, detail=detail, reference=ref),
         )
     return list(items.values())
 
@@ -216,9 +226,7 @@ def allergies(resources: Sequence[Json]) -> list[RecordItem]:
         verification = concept_text(resource.get("verificationStatus")).lower()
         if clinical in ALLERGY_INACTIVE or verification in ALLERGY_WRONG:
             continue
-        name = concept_text(resource.get("code"))
-        if not name:
-            continue
+        name = concept_text(resource.get("code")) or UNREADABLE_ALLERGY
         reactions = [
             concept_text(m) for r in objs(resource.get("reaction")) for m in as_list(r.get("manifestation"))
         ]
@@ -228,6 +236,7 @@ def allergies(resources: Sequence[Json]) -> list[RecordItem]:
             for p in (
                 ", ".join(r for r in reactions if r),
                 f"criticality {criticality}" if criticality else "",
+                ASK_PATIENT if name == UNREADABLE_ALLERGY else "",
             )
             if p
         )

@@ -18,6 +18,7 @@ from fhirmaps.r4b import validation_problem
 from smartapp.cli.main import main
 from smartapp.packet.draft import draft_for_patient
 from smartapp.packet.pdf import render_pdf
+from tests.packet import golden
 
 FIXTURES = Path(__file__).resolve().parents[2] / "demo" / "demo_ehr" / "fixtures" / "patients"
 CASES = {
@@ -118,6 +119,43 @@ def corruptions() -> list[tuple[str, str, Any]]:
         ("MedicationRequest", "medicationCodeableConcept", "aspirin"),
         ("Specimen", "container", "block"),
     ]
+
+
+# What the letter says instead of the element each corruption breaks: said as missing or unreadable
+# (never invented, never an empty list that reads as "none"). Elements the letter does not print on
+# their own (a stage the diagnosis line takes from the structured stage, a plan class beside the
+# plan type, a specimen's blocks beside its accession) are left to the packet still building.
+SAID_INSTEAD = {
+    ("Condition", "code"): "Diagnosis not readable in the record - request from the referring office",
+    ("Coverage", "payor"): "Payer: not in the record - request from the patient",
+    ("Patient", "identifier"): "Medical record number not in the record - request from the referring office",
+    ("Patient", "name"): "Name not in the record - request from the referring office",
+    ("Patient", "telecom"): "Phone not in the record - request from the patient",
+    ("Patient", "communication"): "Preferred language not in the record - request from the patient",
+    ("AllergyIntolerance", "code"): "Allergy recorded, substance not readable - Hives; criticality low; "
+    "confirm with the patient",
+    ("MedicationRequest", "medicationCodeableConcept"): "Medication not readable in the record - 325 mg by "
+    "mouth once daily; since 09/22/2026; request the name from the referring office",
+}
+NOT_SAID = {
+    ("AllergyIntolerance", "code"): "No allergy in the record",
+    ("MedicationRequest", "medicationCodeableConcept"): "No active medication in the record",
+}
+
+
+@pytest.mark.parametrize(("rtype", "field", "value"), corruptions())
+def test_a_malformed_element_is_said_missing_in_the_letter(rtype: str, field: str, value: Any) -> None:
+    bundle = corrupted("01-gist-vs-lms.json", rtype, field, value)
+    packet = draft_for_patient(
+        [bundle], "Patient/demo-gist", as_of=AS_OF, created=CREATED, user="Practitioner/gist-surg"
+    )
+    text = golden.letter(packet)
+    if (rtype, field) in SAID_INSTEAD:
+        assert SAID_INSTEAD[rtype, field] in text
+    if (rtype, field) in NOT_SAID:
+        assert NOT_SAID[rtype, field] not in text
+    if value in ("C50.9", "Acme", "gold", "MRN-1", "Ann Lee", "pcn", "aspirin"):  # words found nowhere else
+        assert value not in text  # the broken value is never printed as if it were data
 
 
 def corrupted(name: str, rtype: str, field: str, value: Any) -> dict[str, Any]:
