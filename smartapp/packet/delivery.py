@@ -39,7 +39,9 @@ from launch.fhir_client import FhirClient
 from launch.registry import Registry, normalize_issuer
 from smartapp.encryption import EncryptedText
 from smartapp.packet.model import ReferralPacket
+from smartapp.packet.send_failure import send_failure_words
 from smartapp.storage import metadata
+from smartapp.wording import sentence
 
 referral_deliveries = Table(
     "referral_deliveries",
@@ -152,7 +154,21 @@ async def post_document(
             "Bundle", bundle, if_none_exist=f"identifier={identifier['system']}|{identifier['value']}"
         )
     except FhirError as exc:
-        raise DeliveryFailed(exc.message) from exc
+        raise DeliveryFailed(
+            sentence(
+                send_failure_words(
+                    exc,
+                    server="the receiving center",
+                    verb="send",
+                    did="sent",
+                    what="the referral",
+                    signed_out=(
+                        "The receiving center no longer accepts SecondLook's sign-in; ask the "
+                        "administrator to check the center's registration, then send again"
+                    ),
+                )
+            )
+        ) from exc
     except LaunchError as exc:
         raise DeliveryFailed(
             f"The receiving center did not let SecondLook sign in: {exc.description}"

@@ -12,17 +12,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import httpx2
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from fhirmaps import write
-from launch.errors import FhirAuthError, FhirError
+from launch.errors import FhirError
 from launch.fhir_client import FhirClient
 from launch.scopes import GrantedScopes
 from smartapp.packet.delivery import TO_EHR, Delivery, DeliveryStore
 from smartapp.packet.model import ReferralPacket
+from smartapp.packet.send_failure import send_failure_words
 from smartapp.packet.store import PacketStore
-from smartapp.wording import join, us_time
+from smartapp.wording import us_time
 
 WRITE_TYPES = ("ServiceRequest", "DocumentReference")
 # What a clinician calls each resource the filing creates.
@@ -30,8 +30,6 @@ WRITE_WORDS = {
     "create ServiceRequest": "the referral order",
     "create DocumentReference": "the referral letter",
 }
-# An EHR's OperationOutcome text is shown as the EHR wrote it, cut to a readable length.
-DETAIL_CHARS = 300
 
 
 def send_blocker(granted: GrantedScopes, packet: ReferralPacket) -> str:
@@ -74,28 +72,20 @@ def _entry(result: dict[str, Any]) -> dict[str, Any]:
 
 
 def failure_words(exc: FhirError) -> str:
-    """Why filing failed, in words for the clinician (no URL, token or stack trace; the HTTP
-    status in parentheses for whoever they call about it). No final period: the page adds the time."""
-    what = WRITE_WORDS.get(exc.operation, "the packet")
-    said = join(d[:DETAIL_CHARS].rstrip(" .") for d in exc.details)
-    status = f" (HTTP {exc.status})" if exc.status else ""
-    if isinstance(exc, FhirAuthError):
-        return (
+    """Why filing in the EHR failed, in words for the clinician (no URL, token or stack trace; the
+    HTTP status in parentheses for whoever they call about it). No final period: the page adds the
+    time."""
+    return send_failure_words(
+        exc,
+        server="the EHR",
+        verb="file",
+        did="filed",
+        what=WRITE_WORDS.get(exc.operation, "the packet"),
+        signed_out=(
             "The EHR no longer accepts this launch's sign-in; relaunch SecondLook from the chart "
             "and file again"
-        )
-    if exc.status is None:
-        if isinstance(exc.__cause__, httpx2.TimeoutException):
-            return f"The EHR did not answer in time when SecondLook filed {what}, even after retrying"
-        return f"SecondLook could not reach the EHR to file {what}, even after retrying"
-    if exc.status >= 500 or exc.status in (408, 429):
-        busy = f"The EHR had a problem on its side{status} when SecondLook filed {what}, even after retrying"
-        return f"{busy}: {said}" if said else busy
-    if exc.status == 403:
-        refused = f"The EHR did not allow SecondLook to file {what}{status}"
-    else:
-        refused = f"The EHR refused {what}{status}"
-    return f"{refused}: {said}" if said else refused
+        ),
+    )
 
 
 @dataclass(frozen=True)

@@ -260,8 +260,7 @@ def test_a_refused_send_leaves_the_referral_final_and_unsent_with_the_reason_and
     assert refused.status_code == 502
     error = refused.json()
     assert error["message"] == (
-        "The receiving center answered HTTP 422 to create Bundle: Referral rejected: no member id for "
-        "the payer."
+        "The receiving center refused the referral (HTTP 422): Referral rejected: no member id for the payer."
     )
     assert "stays final and not sent" in error["action"]
     state = browser.get(packet.api).json()
@@ -270,7 +269,7 @@ def test_a_refused_send_leaves_the_referral_final_and_unsent_with_the_reason_and
     assert state["deliver"] == {"allowed": True, "reason": ""}
     page = browser.get(f"{stack.app}/s/{packet.sid}/packet").text
     assert f"Send again to {CENTER_NAME}" in page
-    assert f"Not sent {TODAY}: The receiving center answered HTTP 422" in page
+    assert f"Not sent {TODAY}: The receiving center refused the referral (HTTP 422)" in page
     # The form path: the page says what happened instead of an error page.
     csrf = re.search(r'name="csrf" value="([^"]+)"', page)
     assert csrf
@@ -309,7 +308,10 @@ def test_a_center_slower_than_the_timeout_is_not_sent_and_a_retry_makes_no_secon
         center.late = 3
         refused = packet.deliver()
         assert refused.status_code == 502
-        assert refused.json()["message"] == "The receiving center did not answer create Bundle in time."
+        assert refused.json()["message"] == (
+            "The receiving center did not answer in time when SecondLook sent the referral, "
+            "even after retrying."
+        )
         assert len(center.posts) == 3  # the client's own retries, each timed out
         state = browser.get(packet.api).json()
         assert state["status"] == "final" and state["tracking"]["status"] == "final"
