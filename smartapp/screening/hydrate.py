@@ -5,9 +5,11 @@ line, so memory stays bounded; a text that cannot be fetched is counted and its 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import os
+from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -22,6 +24,13 @@ from smartapp.screening.patients import owner_id
 
 HOLDERS = ("DiagnosticReport", "DocumentReference")
 BATCH = 64  # resources whose texts are fetched together
+# Batches whose fetches run at once while earlier ones are written out, in file order: the EHR's
+# request limit stays busy across batches instead of draining at the end of each one, and at most
+# WINDOW × BATCH resources (with their texts) are held in memory.
+WINDOW = 4
+
+Batch = list[dict[str, Any] | bytes]
+Texts = dict[str, FetchedAttachment]
 
 
 def patients_with_cancer(files: tuple[Path, ...]) -> set[str]:
@@ -52,15 +61,42 @@ async def hydrate(client: FhirClient, files: tuple[Path, ...], errors: ErrorLog)
             continue
         hydrated = path.with_name(path.name + ".hydrating")
         with path.open("rb") as source, hydrated.open("wb") as out:
-            batch: list[dict[str, Any] | bytes] = []
-            for line in source:
-                batch.append(_parsed(line))
-                if len(batch) >= BATCH:
-                    fetched += await _write(client, batch, needs, out, errors)
-                    batch = []
-            fetched += await _write(client, batch, needs, out, errors)
+            fetched += await _rewrite(client, source, out, needs, errors)
         os.replace(hydrated, path)
     return fetched
+
+
+async def _rewrite(
+    client: FhirClient, source: BinaryIO, out: BinaryIO, needs: set[str], errors: ErrorLog
+) -> int:
+    """Every line of `source` to `out`, in order, with the texts of the batches fetched WINDOW at a
+    time."""
+    fetched = 0
+    pending: deque[tuple[Batch, asyncio.Task[Texts]]] = deque()
+    try:
+        for batch in _batches(source):
+            pending.append((batch, asyncio.create_task(_fetch(client, batch, needs, errors))))
+            if len(pending) >= WINDOW:
+                done, task = pending.popleft()
+                fetched += _write(done, await task, out)
+        while pending:
+            done, task = pending.popleft()
+            fetched += _write(done, await task, out)
+    finally:
+        for _, task in pending:  # an error above: no fetch outlives the file it was for
+            task.cancel()
+    return fetched
+
+
+def _batches(source: BinaryIO) -> Iterator[Batch]:
+    batch: Batch = []
+    for line in source:
+        batch.append(_parsed(line))
+        if len(batch) >= BATCH:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def _parsed(line: bytes) -> dict[str, Any] | bytes:
@@ -73,9 +109,7 @@ def _parsed(line: bytes) -> dict[str, Any] | bytes:
     return value if isinstance(value, dict) else line
 
 
-async def _write(
-    client: FhirClient, batch: list[dict[str, Any] | bytes], needs: set[str], out: BinaryIO, errors: ErrorLog
-) -> int:
+async def _fetch(client: FhirClient, batch: Batch, needs: set[str], errors: ErrorLog) -> Texts:
     resources = [r for r in batch if isinstance(r, dict)]
     wanted = {url: ctype for r in resources if owner_id(r) in needs for url, ctype in attachment_urls(r)}
     results = await fetch_attachments(
@@ -85,6 +119,10 @@ async def _write(
     failed = len(results) - len(texts)
     if failed:
         errors.add(ATTACHMENT_FAILED, f"{failed} report text(s) in one batch", failed)
+    return texts
+
+
+def _write(batch: Batch, texts: Texts, out: BinaryIO) -> int:
     for item in batch:
         if isinstance(item, bytes):
             out.write(item if item.endswith(b"\n") else item + b"\n")

@@ -78,3 +78,31 @@ async def test_texts_are_inlined_for_patients_with_cancer_only(
     assert "data" not in by_id["r3"]["presentedForm"][0] and errors.counts[ATTACHMENT_FAILED] >= 1
     assert not any(request.path.endswith("/b2") for request, _ in httpserver.log)
     assert all(request.headers["Authorization"] == "Bearer system-token" for request, _ in httpserver.log)
+
+
+async def test_many_batches_keep_every_line_in_file_order(tmp_path: Path, httpserver: HTTPServer) -> None:
+    base = httpserver.url_for("/fhir")
+    count = 300  # several windows of batches
+    for n in range(count):
+        httpserver.expect_request(f"/fhir/Binary/b{n}").respond_with_data(
+            f"text {n}", content_type="text/plain"
+        )
+    (tmp_path / "Condition.ndjson").write_text(
+        json.dumps(condition("c1", "C50.912", "Malignant neoplasm of left female breast", pid="p1")) + "\n"
+    )
+    lines = [json.dumps(report(f"r{n}", "p1", f"{base}/Binary/b{n}")) for n in range(count)]
+    lines.insert(150, "{not json")  # a malformed line in the middle keeps its place
+    reports = tmp_path / "DiagnosticReport.ndjson"
+    reports.write_text("\n".join(lines) + "\n")
+    errors = ErrorLog()
+    async with httpx2.AsyncClient() as http:
+        files = (tmp_path / "Condition.ndjson", reports)
+        fetched = await hydrate(FhirClient(base, http, Token()), files, errors)
+    assert fetched == count and not errors.counts
+    out = reports.read_text().splitlines()
+    assert out[150] == "{not json"
+    parsed = [json.loads(line) for i, line in enumerate(out) if i != 150]
+    assert [r["id"] for r in parsed] == [f"r{n}" for n in range(count)]
+    assert all(
+        base64.b64decode(r["presentedForm"][0]["data"]).decode() == f"text {n}" for n, r in enumerate(parsed)
+    )
