@@ -22,6 +22,7 @@ CODE_FILES = (
     "context_rules",
     "snomed",
     "rxnorm",
+    "read_elements",
 )
 
 

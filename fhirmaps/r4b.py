@@ -32,9 +32,11 @@ __all__ = [
     "Patient",
     "Resource",
     "check_batch",
+    "fingerprint",
     "forget_validations",
     "model_class",
     "remember",
+    "validate",
     "validation_problem",
 ]
 
@@ -57,7 +59,7 @@ _MEMO_LIMIT = 100_000
 _MEMO_LOCK = Lock()
 
 
-def _fingerprint(resource: dict[str, Any]) -> str:
+def fingerprint(resource: dict[str, Any]) -> str:
     canonical = json.dumps(resource, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.blake2b(canonical.encode(), digest_size=16).hexdigest()
 
@@ -67,12 +69,12 @@ def validation_problem(resource: dict[str, Any]) -> str | None:
 
     Unknown resource types return None (they are ignored by the mapping, not reported).
     """
-    key = _fingerprint(resource)
+    key = fingerprint(resource)
     with _MEMO_LOCK:
         if key in _MEMO:
             _MEMO.move_to_end(key)
             return _MEMO[key]
-    problem = _validate(resource)
+    problem = validate(resource)
     with _MEMO_LOCK:
         _MEMO[key] = problem
         if len(_MEMO) > _MEMO_LIMIT:
@@ -83,7 +85,7 @@ def validation_problem(resource: dict[str, Any]) -> str | None:
 def check_batch(resources: list[dict[str, Any]]) -> list[tuple[str, str | None]]:
     """(content digest, problem) per resource: validation done elsewhere (another process),
     handed back to `remember` so `validation_problem` finds the answers."""
-    return [(_fingerprint(resource), _validate(resource)) for resource in resources]
+    return [(fingerprint(resource), validate(resource)) for resource in resources]
 
 
 def remember(checked: list[tuple[str, str | None]]) -> None:
@@ -101,7 +103,8 @@ def forget_validations() -> None:
         _MEMO.clear()
 
 
-def _validate(resource: dict[str, Any]) -> str | None:
+def validate(resource: dict[str, Any]) -> str | None:
+    """The problem with one resource (not remembered; `validation_problem` remembers)."""
     cls = model_class(str(resource.get("resourceType", "")))
     if cls is None:
         return None

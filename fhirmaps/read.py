@@ -26,9 +26,9 @@ from fhirmaps.elements import (
 from fhirmaps.narrative import Attachments, binary_key
 from fhirmaps.narrative_budget import within_budget
 from fhirmaps.observations import read_observation
-from fhirmaps.r4b import validation_problem
 from fhirmaps.record import ACTIVITY_TYPES, ClinicalText, Diagnosis, Mention, PatientRecord, Source
 from fhirmaps.reports import Chunk, NarrativeSources, attachment_urls, binary_map, read_report
+from fhirmaps.validation_scope import read_problem
 
 _NARRATIVE_TYPES = ("DiagnosticReport", "DocumentReference", "Communication", "CarePlan")
 _CLINICAL_TYPES = frozenset(
@@ -182,7 +182,7 @@ def read_record(
     for resource in ordered:
         if written_by_secondlook(resource):
             continue
-        problem = validation_problem(resource)
+        problem = read_problem(resource, PATIENT_TYPES)
         if problem:
             record.data_issues.append({"resource": ref_of(resource), "reason": problem})
         try:

@@ -12,9 +12,10 @@ from datetime import date, timedelta
 from typing import Any
 
 from fhirmaps.elements import reference
-from fhirmaps.r4b import check_batch, remember
-from fhirmaps.read import attachments_to_fetch
+from fhirmaps.r4b import remember
+from fhirmaps.read import PATIENT_TYPES, attachments_to_fetch
 from fhirmaps.reports import classify
+from fhirmaps.validation_scope import check_read_batch
 from launch.fetch import (
     AttachmentRef,
     FetchedAttachment,
@@ -293,4 +294,4 @@ async def _fetch_with_undated_fallback(
 
 
 async def _prevalidate(resources: list[dict[str, Any]]) -> None:
-    remember(await VALIDATION_POOL.run(check_batch, resources))
+    remember(await VALIDATION_POOL.run(check_read_batch, resources, PATIENT_TYPES))

@@ -21,15 +21,15 @@ def test_check_batch_gives_the_same_answers_as_validation_problem() -> None:
 
 def test_remembered_answers_are_used_and_content_changes_are_not_confused(monkeypatch) -> None:
     calls: list[str] = []
-    real = r4b._validate
+    real = r4b.validate
 
     def counting(resource: dict) -> str | None:
         calls.append(resource["id"])
         return real(resource)
 
-    monkeypatch.setattr(r4b, "_validate", counting)
+    monkeypatch.setattr(r4b, "validate", counting)
     fresh = copy.deepcopy(VALID) | {"id": "o-memo"}
-    r4b.remember([(r4b._fingerprint(fresh), "remembered problem")])
+    r4b.remember([(r4b.fingerprint(fresh), "remembered problem")])
     assert r4b.validation_problem(copy.deepcopy(fresh)) == "remembered problem"
     assert calls == []
     changed = copy.deepcopy(fresh) | {"status": "amended"}
