@@ -8,7 +8,7 @@ import asyncio
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 
 from launch.sessions import LaunchSession
 from smartapp.packet.archive import build_archive
@@ -25,6 +25,7 @@ from smartapp.web.deps import Services, SmartSession
 from smartapp.web.errors import AppError
 from smartapp.web.routes.packet import center_endpoint, current_packet, packet_document, who
 from smartapp.web.routes.referral import apply_status
+from smartapp.web.send_form import send_from_form
 from smartapp.web.services import AppServices
 
 router = APIRouter()
@@ -77,15 +78,13 @@ async def deliver_current(services: AppServices, session: LaunchSession) -> dict
 
 @router.post("/s/{sid}/packet/deliver", include_in_schema=False)
 async def deliver_form(request: Request, services: Services, session: SmartSession, sid: str) -> Response:
-    check_csrf(request, sid, str((await request.form()).get("csrf") or ""))
-    try:
-        await deliver_current(services, session)
-    except AppError as error:
-        if error.error != "delivery_failed":
-            raise
-        # The page shows the failed attempt, its reason and a "Send again" button.
-        return RedirectResponse(f"/s/{sid}/packet?notice=delivery-failed", status_code=303)
-    return RedirectResponse(f"/s/{sid}/packet?notice=delivered", status_code=303)
+    return await send_from_form(
+        request,
+        sid,
+        lambda: deliver_current(services, session),
+        refused="delivery_failed",
+        notices=("delivered", "delivery-failed"),
+    )
 
 
 @router.post(

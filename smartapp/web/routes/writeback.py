@@ -9,7 +9,7 @@ import asyncio
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 
 from launch.errors import FhirError
 from launch.sessions import LaunchSession
@@ -21,6 +21,7 @@ from smartapp.web.csrf import check_csrf
 from smartapp.web.deps import Services, SmartSession
 from smartapp.web.errors import AppError
 from smartapp.web.routes.packet import current_packet, now_iso, who
+from smartapp.web.send_form import send_from_form
 from smartapp.web.services import AppServices
 
 router = APIRouter()
@@ -65,15 +66,13 @@ async def send_current(services: AppServices, session: LaunchSession) -> dict[st
 
 @router.post("/s/{sid}/packet/send", include_in_schema=False)
 async def send_form(request: Request, services: Services, session: SmartSession, sid: str) -> Response:
-    check_csrf(request, sid, str((await request.form()).get("csrf") or ""))
-    try:
-        await send_current(services, session)
-    except AppError as error:
-        if error.error != "write_back_failed":
-            raise
-        # The page shows the failed attempt, its reason and time, and a "File again" button.
-        return RedirectResponse(f"/s/{sid}/packet?notice=filing-failed", status_code=303)
-    return RedirectResponse(f"/s/{sid}/packet?notice=sent", status_code=303)
+    return await send_from_form(
+        request,
+        sid,
+        lambda: send_current(services, session),
+        refused="write_back_failed",
+        notices=("sent", "filing-failed"),
+    )
 
 
 @router.post(
