@@ -110,7 +110,7 @@ def start_servers(
         **os.environ,
         "SECONDLOOK_PUBLIC_URL": f"http://127.0.0.1:{port + 1}",
         "SECONDLOOK_DATABASE_URL": f"sqlite+aiosqlite:///{data_dir / 'app.db'}",
-        "SECONDLOOK_SECRET_KEY_FILE": str(data_dir / "secret.key"),
+        "SECONDLOOK_SECRET_KEY_FILE": str(data_dir / "keys" / "secret.key"),  # never beside the database
         "SECONDLOOK_CDS_CLIENTS": str(clients_file),
         "SECONDLOOK_FHIR_MAX_CONCURRENCY": str(args.fhir_concurrency),
         "SECONDLOOK_LOG_LEVEL": "WARNING",

@@ -57,3 +57,14 @@ def test_screen_end_to_end_runs_and_fills_the_worklist() -> None:
     assert run["worklist_rows"] == run["patients"] == 20
     assert run["errors"] == {}
     assert run["ehr_requests"]["export-kick-off"] == 1
+
+
+def test_cds_latency_runs_and_every_call_answers() -> None:
+    out = bench("cds_latency.py", "--requests", "6", "--concurrency", "2", "--latency-ms", "0")
+    for mode in ("prefetch", "no_prefetch"):
+        assert out[mode]["statuses"] == {"200": 6}
+
+
+def test_fetch_latency_runs_and_the_readers_agree() -> None:
+    out = bench("fetch_latency.py", "--latency-ms", "0", "--runs", "1")
+    assert out["secondlook"]["resources"] == out["peers"]["fhirpy"]["resources"] > 1000
