@@ -6,9 +6,10 @@ import html
 import io
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
+from typing import Any
 from urllib.parse import urljoin
 
 import pypdf
@@ -25,7 +26,15 @@ PATIENT = "demo-her2-ihc2"
 FIXTURES = Path(__file__).resolve().parents[2] / "demo" / "demo_ehr" / "fixtures" / "patients"
 
 
-def run_stack(tmp_path: Path, write_back: bool) -> Iterator[Stack]:
+def run_stack(
+    tmp_path: Path,
+    write_back: bool,
+    *,
+    wrap_ehr: Callable[[Any], Any] | None = None,
+    settings: dict[str, Any] | None = None,
+) -> Iterator[Stack]:
+    """The demo EHR and the app on loopback. `wrap_ehr` puts a test's layer in front of the EHR
+    (e.g. failing writes); `settings` overrides app settings (e.g. a short FHIR timeout)."""
     ehr_port, app_port = free_port(), free_port()
     ehr_url, app_url = f"http://127.0.0.1:{ehr_port}", f"http://127.0.0.1:{app_port}"
     ehr = create_demo_ehr(
@@ -40,9 +49,10 @@ def run_stack(tmp_path: Path, write_back: bool) -> Iterator[Stack]:
     )
     registration = demo_registry(ehr_url).all()[0]
     registry = Registry([registration.model_copy(update={"write_back": write_back})])
+    app_config = app_settings(app_url, tmp_path).model_copy(update=settings or {})
     with (
-        serve_in_thread(ehr, ehr_port),
-        serve_in_thread(create_app(app_settings(app_url, tmp_path), registry), app_port),
+        serve_in_thread(wrap_ehr(ehr) if wrap_ehr else ehr, ehr_port),
+        serve_in_thread(create_app(app_config, registry), app_port),
     ):
         yield Stack(ehr_url, app_url, tmp_path, ehr_port)
 

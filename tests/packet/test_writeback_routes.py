@@ -11,19 +11,14 @@ import json
 import re
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
-from demo_ehr import DemoEhrConfig, create_demo_ehr
-from demo_ehr.stack import demo_registry
 
-from launch.registry import Registry
-from smartapp.web.app import create_app
-from tests.packet.test_routes import launch
-from tests.support import Browser, free_port, serve_in_thread
-from tests.web.conftest import Stack, app_settings
+from tests.packet.test_routes import launch, run_stack
+from tests.support import Browser
+from tests.web.conftest import Stack
 
 # The app's per-request timeout in these tests (SECONDLOOK_FHIR_TIMEOUT_SECONDS), and how late the
 # slow EHR answers: later than the timeout.
@@ -111,26 +106,16 @@ class FilingStack:
 
 @pytest.fixture
 def filing_stack(tmp_path: Path) -> Iterator[FilingStack]:
-    ehr_port, app_port = free_port(), free_port()
-    ehr_url, app_url = f"http://127.0.0.1:{ehr_port}", f"http://127.0.0.1:{app_port}"
-    demo = create_demo_ehr(
-        DemoEhrConfig(
-            base_url=ehr_url,
-            app_launch_url=f"{app_url}/launch",
-            app_standalone_url=f"{app_url}/standalone",
-            redirect_uris=[f"{app_url}/callback"],
-            include_large_patient=False,
-            stories_on=date.today(),
-        )
-    )
-    ehr = FaultyWrites(demo)
-    registration = demo_registry(ehr_url).all()[0].model_copy(update={"write_back": True})
-    settings = app_settings(app_url, tmp_path).model_copy(update={"fhir_timeout_seconds": TIMEOUT})
-    with (
-        serve_in_thread(ehr, ehr_port),
-        serve_in_thread(create_app(settings, Registry([registration])), app_port),
+    faulty: list[FaultyWrites] = []
+
+    def wrap(demo: Any) -> FaultyWrites:
+        faulty.append(FaultyWrites(demo))
+        return faulty[0]
+
+    for stack in run_stack(
+        tmp_path, write_back=True, wrap_ehr=wrap, settings={"fhir_timeout_seconds": TIMEOUT}
     ):
-        yield FilingStack(Stack(ehr_url, app_url, tmp_path, ehr_port), ehr)
+        yield FilingStack(stack, faulty[0])
 
 
 @pytest.fixture
