@@ -43,7 +43,15 @@ def her2_reported(record: PatientRecord, evaluation: Evaluation) -> bool:
 
 def molecular_documented(record: PatientRecord, evaluation: Evaluation) -> bool:
     """A molecular result or order (EGFR, ALK, ROS1, BRAF, KRAS, MET, RET, NTRK, NGS), not a line
-    saying it was not done."""
+    saying it was not done. Asked by guideline check G3 and by the biomarker note: found once."""
+    key = f"molecular:{record.patient}"
+    if key not in evaluation.memo:
+        evaluation.memo[key] = _molecular_documented(record, evaluation)
+    found: bool = evaluation.memo[key]
+    return found
+
+
+def _molecular_documented(record: PatientRecord, evaluation: Evaluation) -> bool:
     terms = codes.load("treatments")["molecular_terms"]
     if any(m.kind == "molecular" for m in record.measurements):
         return True

@@ -25,7 +25,16 @@ def nodal_only(d: Diagnosis) -> bool:
 
 
 def distant_disease(record: PatientRecord, evaluation: Evaluation) -> list[Evidence]:
-    """Evidence of distant metastatic disease by as_of; empty when there is none."""
+    """Evidence of distant metastatic disease by as_of; empty when there is none. Several rules ask
+    (guideline checks, response and biomarker notes): found once per evaluation."""
+    key = f"distant:{record.patient}"
+    if key not in evaluation.memo:
+        evaluation.memo[key] = _distant_disease(record, evaluation)
+    found: list[Evidence] = evaluation.memo[key]
+    return list(found)
+
+
+def _distant_disease(record: PatientRecord, evaluation: Evaluation) -> list[Evidence]:
     current = current_diagnoses(record, evaluation)
     found = [Evidence.of(d.source) for d in current if d.secondary and not nodal_only(d)]
     stage_iv = rules.pattern("common", "stage_iv_values")
