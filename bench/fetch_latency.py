@@ -103,7 +103,7 @@ class StaticToken:
     async def token(self) -> str:
         return self._token
 
-    async def reauthenticate(self) -> str:
+    async def reauthenticate(self, stale: str | None = None) -> str:
         raise RuntimeError("the benchmark token does not refresh")
 
 

@@ -149,6 +149,24 @@ def rss_mib(pids: list[int]) -> list[float]:
     return [round(psutil.Process(pid).memory_info().rss / 2**20, 1) for pid in pids]
 
 
+def cpu_seconds(pid: int, children: bool) -> float:
+    """CPU time (user + system) of a process, with its live children (an app's validation worker)
+    when asked: the benchmark's own process is counted alone, its children are the servers."""
+    process = psutil.Process(pid)
+    total = 0.0
+    for one in [process, *(process.children(recursive=True) if children else [])]:
+        try:
+            times = one.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
+
+
+def cpu_by_role(roles: dict[str, int]) -> dict[str, float]:
+    return {role: cpu_seconds(pid, children=role != "bench") for role, pid in roles.items()}
+
+
 # The repository's own throw-away PostgreSQL script, on a port and folder of the benchmark's own.
 PG_ENV = {"SECONDLOOK_PG_PORT": "54339", "SECONDLOOK_PG_DIR": "/tmp/secondlook-pg-bench"}  # noqa: S108
 
@@ -202,9 +220,12 @@ def main() -> None:
         wait_until_up(f"http://127.0.0.1:{b_port}/healthz", apps[1])
         wait_until_up(f"{proxy_url}/healthz", proxy)
         app_pids = [p.pid for p in apps if p.pid is not None]
+        roles = {"ehr": ehr.pid or 0, "app_a": app_pids[0], "app_b": app_pids[1], "proxy": proxy.pid or 0}
+        roles |= {"bench": os.getpid()}
         patients = demo_patient_ids()
         one_launch(ehr_url, proxy_url, patients[0])  # warm-up, not counted
         rss_start = rss_mib(app_pids)
+        cpu_start = cpu_by_role(roles)
         deadline = time.monotonic() + args.max_seconds
         results: list[dict[str, Any]] = []
         lock = threading.Lock()
@@ -221,6 +242,7 @@ def main() -> None:
             list(pool.map(task, range(args.launches)))
         elapsed = time.perf_counter() - started
         rss_end = rss_mib(app_pids)
+        cpu_used = {role: round(cpu - cpu_start[role], 1) for role, cpu in cpu_by_role(roles).items()}
     finally:
         for process in processes:
             if process.is_alive():
@@ -265,6 +287,7 @@ def main() -> None:
                     "p50": percentile([r["packet_s"] for r in ok], 0.5),
                     "p95": percentile([r["packet_s"] for r in ok], 0.95),
                 },
+                "cpu_seconds_by_process": cpu_used,
                 "rss_mib": {"start": rss_start, "end": rss_end, "growth_percent": growth},
                 "median_findings_s": round(statistics.median(findings), 3) if findings else None,
             },

@@ -136,7 +136,7 @@ async def _fetch(client: BulkExportClient, requires_token: bool, url: str, part:
                     continue
                 if status == 401 and with_token and not renewed:
                     renewed = True
-                    token = await client.tokens.reauthenticate()
+                    token = await client.tokens.reauthenticate(token)
                     continue
                 if status == 416 and offset:
                     return  # the part already holds the whole file

@@ -272,7 +272,7 @@ class BulkExportClient:
                 ) from exc
             if response.status_code != 401 or renewed:
                 break
-            token = await self.tokens.reauthenticate()
+            token = await self.tokens.reauthenticate(token)
         if response.status_code == 401:
             raise FhirAuthError(
                 _message(response, operation) + " even with a new access token. Check the backend_services "

@@ -384,7 +384,7 @@ class FhirClient:
                 # The token was revoked or expired early: refresh once, without spending a retry.
                 reauthenticated = True
                 attempt -= 1
-                token = await self._tokens.reauthenticate()
+                token = await self._tokens.reauthenticate(token)
                 continue
             message = f"{self._server_title} answered HTTP {status} to {operation}"
             details = outcome_messages_from(response)

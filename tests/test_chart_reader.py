@@ -70,7 +70,7 @@ class Token:
     async def token(self) -> str:
         return "t"
 
-    async def reauthenticate(self) -> str:
+    async def reauthenticate(self, stale: str | None = None) -> str:
         raise AssertionError("no re-authentication expected")
 
 

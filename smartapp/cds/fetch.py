@@ -81,7 +81,7 @@ class HookTokenSource:
     async def token(self) -> str:
         return self._token
 
-    async def reauthenticate(self) -> str:
+    async def reauthenticate(self, stale: str | None = None) -> str:
         raise TokenRejected
 
 

@@ -20,7 +20,7 @@ class StaticTokens:
     async def token(self) -> str:
         return self.current
 
-    async def reauthenticate(self) -> str:
+    async def reauthenticate(self, stale: str | None = None) -> str:
         self.reauthentications += 1
         return self.current
 

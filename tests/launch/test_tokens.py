@@ -180,6 +180,59 @@ async def test_force_refresh_and_token_source(
     assert len(ehr.token_requests) == 1
 
 
+async def test_token_source_reads_the_session_once_per_client(
+    ehr: FakeEhr, lite_store: SessionStore, manager: TokenManager, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A chart read sends dozens of requests at once; the session row is read and decrypted once."""
+    session_id = await make_session(lite_store, ehr, expires_in=600)
+    reads: list[str] = []
+    read_tokens = lite_store.read_tokens
+
+    async def counted(wanted: str) -> TokenSet:
+        reads.append(wanted)
+        return await read_tokens(wanted)
+
+    monkeypatch.setattr(lite_store, "read_tokens", counted)
+    source = manager.token_source(session_id)
+    tokens = await asyncio.gather(*(source.token() for _ in range(20)))
+    assert tokens == ["AT-old"] * 20
+    assert reads == [session_id]
+    # Another client (the next page) reads the session again: a refresh elsewhere is seen there.
+    assert await manager.token_source(session_id).token() == "AT-old"
+    assert len(reads) == 2
+
+
+async def test_token_source_renews_a_held_token_near_expiry(
+    ehr: FakeEhr, lite_store: SessionStore, registry: Registry, discovery: Discovery, http: httpx2.AsyncClient
+) -> None:
+    now = [datetime.now(UTC)]
+    manager = TokenManager(lite_store, registry, discovery, http, clock=lambda: now[0])
+    session_id = await make_session(lite_store, ehr, expires_in=600)
+    ehr.token_responses.append(
+        (200, {"access_token": "AT-new", "token_type": "Bearer", "expires_in": 300, "scope": "launch"})
+    )
+    source = manager.token_source(session_id)
+    assert await source.token() == "AT-old"
+    now[0] += timedelta(seconds=545)  # 55 s left: inside the 60 s margin
+    assert await source.token() == "AT-new"
+    assert len(ehr.token_requests) == 1
+
+
+async def test_parallel_401s_on_one_client_renew_once(
+    ehr: FakeEhr, lite_store: SessionStore, manager: TokenManager
+) -> None:
+    session_id = await make_session(lite_store, ehr, expires_in=600)
+    ehr.token_responses.append(
+        (200, {"access_token": "AT-forced", "token_type": "Bearer", "expires_in": 300, "scope": "launch"})
+    )
+    source = manager.token_source(session_id)
+    refused = await source.token()
+    renewed = await asyncio.gather(*(source.reauthenticate(refused) for _ in range(5)))
+    assert renewed == ["AT-forced"] * 5
+    assert await source.token() == "AT-forced"
+    assert len(ehr.token_requests) == 1
+
+
 async def test_unknown_session(manager: TokenManager, ehr: FakeEhr) -> None:
     with pytest.raises(LaunchError) as caught:
         await manager.access_token("nope")

@@ -17,7 +17,7 @@ class Tokens:
     async def token(self) -> str:
         return "t"
 
-    async def reauthenticate(self) -> str:
+    async def reauthenticate(self, stale: str | None = None) -> str:
         return "t"
 
 
