@@ -22,6 +22,11 @@ class SearchSpec:
     resource_type: str
     params: SearchParams
     label: str
+    # Disjoint searches that together find what this one finds (date windows, say). With parts, the
+    # search itself is sent for one page: when that page is the whole answer (most records), nothing
+    # more is sent; when it has a next page, the parts are read in parallel instead, so a long record
+    # is read as several short page chains rather than one long one.
+    parts: tuple[SearchSpec, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -76,11 +81,9 @@ async def fetch_searches(
                     "so this part of the record was not checked.",
                 )
             )
-    outcomes = await asyncio.gather(
-        *(_run(client, spec, granted, on_page) for spec in allowed), return_exceptions=True
-    )
+    answered = await asyncio.gather(*(_run_or_split(client, spec, granted, on_page) for spec in allowed))
     seen: set[tuple[str, str]] = set()
-    for spec, outcome in zip(allowed, outcomes, strict=True):
+    for spec, outcome in (pair for pairs in answered for pair in pairs):
         if isinstance(outcome, FhirError):
             result.gaps.append(Gap(spec.label, spec.resource_type, "fetch_failed", outcome.message))
             continue
@@ -119,6 +122,29 @@ def _as_read(spec: SearchSpec, granted: GrantedScopes) -> str | None:
         value = spec.params["_id"]
         return value if isinstance(value, str) else None
     return None
+
+
+Answered = list[tuple[SearchSpec, SearchResult | BaseException]]
+
+
+async def _run_or_split(
+    client: FhirClient, spec: SearchSpec, granted: GrantedScopes, on_page: PageHook | None
+) -> Answered:
+    """One search's answer; for a search with parts, the first page alone when it is the whole
+    answer, else each part's answer (each part failing on its own, as its own gap)."""
+    try:
+        if not spec.parts:
+            return [(spec, await _run(client, spec, granted, on_page))]
+        first = await client.search(spec.resource_type, spec.params, max_pages=1, on_page=on_page)
+    except Exception as exc:  # reported per search by the caller; CancelledError is not caught
+        return [(spec, exc)]
+    if not first.truncated:
+        return [(spec, first)]
+    # The first page's resources come again from the parts; duplicates are dropped by id.
+    parts = await asyncio.gather(
+        *(_run(client, part, granted, on_page) for part in spec.parts), return_exceptions=True
+    )
+    return list(zip(spec.parts, parts, strict=True))
 
 
 async def _run(

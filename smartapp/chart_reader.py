@@ -70,7 +70,8 @@ def build_searches(
         if required.get(rtype):
             specs += [SearchSpec(rtype, params | {"category": c}, f"{label} ({c})") for c in required[rtype]]
         elif today and read.date_windows:
-            specs += date_partitions(rtype, label, params, read.date_windows, today)
+            parts = tuple(date_partitions(rtype, label, params, read.date_windows, today))
+            specs.append(SearchSpec(rtype, params, label, parts=parts))
         else:
             specs.append(SearchSpec(rtype, params, label))
     return specs
@@ -278,7 +279,8 @@ async def _fetch_with_undated_fallback(
     """A server that refuses `date:missing` gets the plain, unpartitioned search of that type
     instead, so undated resources are never silently lost (duplicates are removed by id)."""
     result = await fetch_searches(client, searches, granted, on_page=on_page)
-    undated = {s.label: s for s in searches if "date:missing" in s.params}
+    parts = [part for s in searches for part in s.parts]
+    undated = {s.label: s for s in parts if "date:missing" in s.params}
     failed = [g for g in result.gaps if g.label in undated and g.reason == "fetch_failed"]
     if not failed:
         return result

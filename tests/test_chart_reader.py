@@ -74,14 +74,32 @@ class Token:
         raise AssertionError("no re-authentication expected")
 
 
-def bundle(resources: list[dict]) -> Response:
-    body = {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": r} for r in resources]}
+def bundle(resources: list[dict], next_url: str | None = None) -> Response:
+    body: dict = {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "entry": [{"resource": r} for r in resources],
+    }
+    if next_url:
+        body["link"] = [{"relation": "next", "url": next_url}]
     return Response(json.dumps(body), content_type="application/fhir+json")
 
 
-def observation_handler(refuse_missing: bool, resources: list[dict] = OBSERVATIONS):
+def observation_handler(
+    refuse_missing: bool,
+    resources: list[dict] = OBSERVATIONS,
+    page_size: int = 100,
+    seen: list[dict[str, list[str]]] | None = None,
+):
+    """Answers the plain search in pages of `page_size` (a next link, then the rest), the date
+    windows and `date:missing` whole."""
+
     def handle(request: Request) -> Response:
         args = request.args
+        if seen is not None:
+            seen.append({key: args.getlist(key) for key in args})
+        if args.get("page") == "2":
+            return bundle(resources[page_size:])
         if "date:missing" in args:
             if refuse_missing:
                 body = {
@@ -97,6 +115,8 @@ def observation_handler(refuse_missing: bool, resources: list[dict] = OBSERVATIO
                 return Response(json.dumps(body), status=400, content_type="application/fhir+json")
             return bundle([o for o in resources if "effectiveDateTime" not in o])
         dates = args.getlist("date")
+        if not dates and len(resources) > page_size:
+            return bundle(resources[:page_size], f"{request.base_url}?{request.query_string.decode()}&page=2")
 
         def inside(obs: dict) -> bool:
             when = obs.get("effectiveDateTime")
@@ -149,13 +169,22 @@ def serve_the_rest(httpserver: HTTPServer, exclude: frozenset[str] | set[str] = 
             )
 
 
-def serve(httpserver: HTTPServer, refuse_missing: bool) -> None:
-    httpserver.expect_request("/fhir/Observation").respond_with_handler(observation_handler(refuse_missing))
+def serve(
+    httpserver: HTTPServer, refuse_missing: bool, page_size: int = 2
+) -> tuple[list[dict[str, list[str]]], list[dict[str, list[str]]]]:
+    """The Observation and DiagnosticReport requests the server saw. A page of 2 makes the whole
+    searches long enough to be read as date windows."""
+    observations: list[dict[str, list[str]]] = []
+    reports: list[dict[str, list[str]]] = []
+    httpserver.expect_request("/fhir/Observation").respond_with_handler(
+        observation_handler(refuse_missing, OBSERVATIONS, page_size, observations)
+    )
     httpserver.expect_request("/fhir/DiagnosticReport").respond_with_handler(
-        observation_handler(refuse_missing, REPORTS)
+        observation_handler(refuse_missing, REPORTS, page_size, reports)
     )
     httpserver.expect_request("/fhir/Patient/p1").respond_with_json({"resourceType": "Patient", "id": "p1"})
     serve_the_rest(httpserver, exclude={"DiagnosticReport"})
+    return observations, reports
 
 
 async def load(httpserver: HTTPServer) -> list[str]:
@@ -169,17 +198,31 @@ async def load(httpserver: HTTPServer) -> list[str]:
 
 
 async def test_date_partitions_and_undated_cover_every_observation(httpserver: HTTPServer) -> None:
-    serve(httpserver, refuse_missing=False)
+    observations, reports = serve(httpserver, refuse_missing=False)
     assert await load(httpserver) == ["mid", "old", "recent", "undated"]
+    # The whole search's first page had a next page: the windows were read instead of following it.
+    for seen, windows in ((observations, OBSERVATION_WINDOWS), (reports, REPORT_WINDOWS)):
+        assert "date" not in seen[0] and not any("page" in args for args in seen)
+        assert len(seen) == 1 + len(windows) + 1
+        assert sum(1 for args in seen if "date:missing" in args) == 1
+
+
+async def test_a_short_record_is_one_request_per_type(httpserver: HTTPServer) -> None:
+    observations, reports = serve(httpserver, refuse_missing=False, page_size=100)
+    assert await load(httpserver) == ["mid", "old", "recent", "undated"]
+    assert observations == [{"patient": ["p1"], "_count": ["100"]}]
+    assert reports == [{"patient": ["p1"], "_count": ["100"]}]
 
 
 async def test_server_refusing_date_missing_falls_back_to_the_whole_search(httpserver: HTTPServer) -> None:
-    serve(httpserver, refuse_missing=True)
+    observations, _reports = serve(httpserver, refuse_missing=True)
     assert await load(httpserver) == ["mid", "old", "recent", "undated"]
+    assert any("page" in args for args in observations)  # the whole search, followed to its end
 
 
 def test_partitions_are_disjoint_date_windows() -> None:
-    specs = [s for s in build_searches("p1", TODAY) if s.resource_type == "Observation"]
+    (whole,) = [s for s in build_searches("p1", TODAY) if s.resource_type == "Observation"]
+    specs = list(whole.parts)
     dates = [s.params.get("date") or s.params.get("date:missing") for s in specs]
     assert dates[0] == "ge2026-08-27"
     assert dates[1] == ["ge2026-05-29", "lt2026-08-27"]
@@ -190,7 +233,8 @@ def test_partitions_are_disjoint_date_windows() -> None:
 
 
 def test_reports_are_read_as_date_windows_too() -> None:
-    specs = [s for s in build_searches("p1", TODAY) if s.resource_type == "DiagnosticReport"]
+    (whole,) = [s for s in build_searches("p1", TODAY) if s.resource_type == "DiagnosticReport"]
+    specs = list(whole.parts)
     assert len(specs) == len(REPORT_WINDOWS) + 1
     assert specs[-1].params["date:missing"] == "true"
     assert specs[-2].params["date"] == "lt2024-11-25"

@@ -86,15 +86,39 @@ def _searches(today: date | None, categories: dict[str, list[str]] | None = None
 
 
 def test_loader_searches_with_date_windows() -> None:
+    # Types with date windows are searched whole first; the windows are read only when the first
+    # page shows more pages (launch.fetch.SearchSpec.parts).
     assert _searches(TODAY) == [
         ("Patient", {"_id": "p1"}, "patient demographics"),
         ("Condition", PAGED, "conditions"),
+        ("DiagnosticReport", PAGED, "diagnostic reports"),
+        ("DocumentReference", PAGED, "clinical documents"),
+        ("Observation", PAGED, "observations"),
+        ("Procedure", PAGED, "procedures"),
+        ("MedicationRequest", PAGED, "medication orders"),
+        ("MedicationAdministration", PAGED, "medication administrations"),
+        ("ServiceRequest", PAGED, "orders and referrals"),
+        ("CarePlan", PAGED, "care plans"),
+        ("Coverage", {"patient": "p1"}, "insurance coverage"),
+        ("Specimen", PAGED, "specimens"),
+        ("AllergyIntolerance", PAGED, "allergies"),
+        ("MedicationStatement", PAGED, "medication statements"),
+    ]
+
+
+def test_date_windows_are_the_parts_of_a_search() -> None:
+    parts = {
+        s.resource_type: [(p.resource_type, p.params, p.label) for p in s.parts]
+        for s in build_searches("p1", TODAY)
+    }
+    assert parts["DiagnosticReport"] == [
         ("DiagnosticReport", PAGED | {"date": "ge2026-05-29"}, "diagnostic reports (last 180 days)"),
         ("DiagnosticReport", PAGED | {"date": ["ge2025-11-25", "lt2026-05-29"]}, "diagnostic reports"),
         ("DiagnosticReport", PAGED | {"date": ["ge2024-11-25", "lt2025-11-25"]}, "diagnostic reports"),
         ("DiagnosticReport", PAGED | {"date": "lt2024-11-25"}, "diagnostic reports (older)"),
         ("DiagnosticReport", PAGED | {"date:missing": "true"}, "diagnostic reports without a date"),
-        ("DocumentReference", PAGED, "clinical documents"),
+    ]
+    assert parts["Observation"] == [
         ("Observation", PAGED | {"date": "ge2026-08-27"}, "observations (last 90 days)"),
         ("Observation", PAGED | {"date": ["ge2026-05-29", "lt2026-08-27"]}, "observations"),
         ("Observation", PAGED | {"date": ["ge2026-02-28", "lt2026-05-29"]}, "observations"),
@@ -106,16 +130,8 @@ def test_loader_searches_with_date_windows() -> None:
         ("Observation", PAGED | {"date": ["ge2023-11-26", "lt2024-11-25"]}, "observations"),
         ("Observation", PAGED | {"date": "lt2023-11-26"}, "observations (older)"),
         ("Observation", PAGED | {"date:missing": "true"}, "observations without a date"),
-        ("Procedure", PAGED, "procedures"),
-        ("MedicationRequest", PAGED, "medication orders"),
-        ("MedicationAdministration", PAGED, "medication administrations"),
-        ("ServiceRequest", PAGED, "orders and referrals"),
-        ("CarePlan", PAGED, "care plans"),
-        ("Coverage", {"patient": "p1"}, "insurance coverage"),
-        ("Specimen", PAGED, "specimens"),
-        ("AllergyIntolerance", PAGED, "allergies"),
-        ("MedicationStatement", PAGED, "medication statements"),
     ]
+    assert all(not spec for rtype, spec in parts.items() if rtype not in ("DiagnosticReport", "Observation"))
 
 
 def test_loader_searches_without_windows_and_with_required_categories() -> None:

@@ -101,3 +101,54 @@ async def test_attachment_ref_label_is_optional(httpserver: HTTPServer, client: 
         client, [AttachmentRef(url="Binary/b9", content_type="application/pdf")]
     )
     assert isinstance(item, FetchedAttachment) and item.url == "Binary/b9" and item.label == ""
+
+
+def windows(label: str) -> tuple[SearchSpec, ...]:
+    return (
+        SearchSpec("Observation", {"patient": "p1", "date": "ge2026-01-01"}, f"{label} (this year)"),
+        SearchSpec("Observation", {"patient": "p1", "date": "lt2026-01-01"}, f"{label} (older)"),
+    )
+
+
+async def test_a_search_with_parts_reads_them_only_when_it_has_a_next_page(
+    httpserver: HTTPServer, client: FhirClient
+) -> None:
+    """A long answer is read as its parts (one failing part is its own gap); a short one is one request."""
+    next_url = httpserver.url_for("/fhir/Observation-page-2")
+    httpserver.expect_request("/fhir/Observation", query_string="patient=p1").respond_with_json(
+        bundle([{"resourceType": "Observation", "id": "new"}], next_url)
+    )
+    httpserver.expect_request(
+        "/fhir/Observation", query_string="patient=p1&date=ge2026-01-01"
+    ).respond_with_json(
+        bundle([{"resourceType": "Observation", "id": "new"}, {"resourceType": "Observation", "id": "mid"}])
+    )
+    httpserver.expect_request(
+        "/fhir/Observation", query_string="patient=p1&date=lt2026-01-01"
+    ).respond_with_json(outcome("window refused"), status=400)
+    httpserver.expect_request("/fhir/Condition").respond_with_json(
+        bundle([{"resourceType": "Condition", "id": "c"}])
+    )
+    granted = GrantedScopes.parse("patient/Observation.rs patient/Condition.rs")
+    searches = [
+        SearchSpec("Observation", {"patient": "p1"}, "labs", parts=windows("labs")),
+        SearchSpec("Condition", {"patient": "p1"}, "conditions", parts=windows("never read")),
+    ]
+    result = await fetch_searches(client, searches, granted)
+    assert sorted(r["id"] for r in result.resources) == ["c", "mid", "new"]
+    assert [(gap.label, gap.reason) for gap in result.gaps] == [("labs (older)", "fetch_failed")]
+    paths = [request.path for request, _ in httpserver.log]
+    assert "/fhir/Observation-page-2" not in paths
+    assert paths.count("/fhir/Observation") == 3 and paths.count("/fhir/Condition") == 1
+
+
+async def test_a_failed_first_page_of_a_search_with_parts_is_one_gap(
+    httpserver: HTTPServer, client: FhirClient
+) -> None:
+    httpserver.expect_request("/fhir/Observation").respond_with_json(outcome("too busy"), status=400)
+    granted = GrantedScopes.parse("patient/Observation.rs")
+    spec = SearchSpec("Observation", {"patient": "p1"}, "labs", parts=windows("labs"))
+    result = await fetch_searches(client, [spec], granted)
+    assert result.resources == []
+    assert [(gap.label, gap.reason) for gap in result.gaps] == [("labs", "fetch_failed")]
+    assert len(httpserver.log) == 1
