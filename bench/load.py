@@ -223,7 +223,16 @@ def main() -> None:
         roles = {"ehr": ehr.pid or 0, "app_a": app_pids[0], "app_b": app_pids[1], "proxy": proxy.pid or 0}
         roles |= {"bench": os.getpid()}
         patients = demo_patient_ids()
-        one_launch(ehr_url, proxy_url, patients[0])  # warm-up, not counted
+        # Warm-up, not counted: one wave at the run's concurrency, so that what grows with
+        # concurrency once (worker threads, database and HTTP connection pools, the hot results)
+        # is in the starting RSS and the growth measured is what the run itself adds.
+        with ThreadPoolExecutor(args.concurrency) as pool:
+            list(
+                pool.map(
+                    lambda i: one_launch(ehr_url, proxy_url, patients[i % len(patients)]),
+                    range(args.concurrency),
+                )
+            )
         rss_start = rss_mib(app_pids)
         cpu_start = cpu_by_role(roles)
         deadline = time.monotonic() + args.max_seconds
@@ -237,10 +246,24 @@ def main() -> None:
             with lock:
                 results.append(outcome)
 
+        samples: list[list[float]] = []
+        running = threading.Event()
+        running.set()
+
+        def sample_rss() -> None:
+            # Every second: whether memory settles or keeps climbing shows here, not in two points.
+            while running.is_set():
+                samples.append([round(time.perf_counter() - started, 1), *rss_mib(app_pids)])
+                time.sleep(1.0)
+
         started = time.perf_counter()
+        sampler = threading.Thread(target=sample_rss, daemon=True)
+        sampler.start()
         with ThreadPoolExecutor(args.concurrency) as pool:
             list(pool.map(task, range(args.launches)))
         elapsed = time.perf_counter() - started
+        running.clear()
+        sampler.join()
         rss_end = rss_mib(app_pids)
         cpu_used = {role: round(cpu - cpu_start[role], 1) for role, cpu in cpu_by_role(roles).items()}
     finally:
@@ -288,7 +311,12 @@ def main() -> None:
                     "p95": percentile([r["packet_s"] for r in ok], 0.95),
                 },
                 "cpu_seconds_by_process": cpu_used,
-                "rss_mib": {"start": rss_start, "end": rss_end, "growth_percent": growth},
+                "rss_mib": {
+                    "start": rss_start,
+                    "end": rss_end,
+                    "growth_percent": growth,
+                    "every_second": samples,
+                },
                 "median_findings_s": round(statistics.median(findings), 3) if findings else None,
             },
             indent=2,
