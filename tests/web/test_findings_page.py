@@ -191,6 +191,10 @@ def test_an_unreadable_app_context_is_ignored(stack: Stack, browser: Browser) ->
 
 def test_smart_style_from_the_ehr_becomes_css_variables(stack: Stack, browser: Browser) -> None:
     sid = session_id(ehr_launch(browser, stack, "demo-gist"))
+    # The callback started the fetch (this client loads no stylesheet by itself).
+    from smartapp.web import smart_style
+
+    assert f"{stack.ehr}/smart-style.json" in smart_style._cache
     style = browser.get(f"{stack.ehr}/smart-style.json").json()
     shell = browser.get(f"{stack.app}/s/{sid}/").text
     assert f'href="/s/{sid}/style.css"' in shell
@@ -202,7 +206,7 @@ def test_smart_style_from_the_ehr_becomes_css_variables(stack: Stack, browser: B
 
 
 def test_style_values_that_could_break_out_of_css_are_dropped() -> None:
-    from smartapp.web.routes.style import style_css
+    from smartapp.web.smart_style import style_css
 
     css = style_css(
         {"color_highlight": "#005a9e", "color_text": "red;} body{display:none", "color_error": 42}

@@ -20,6 +20,7 @@ from smartapp.web.security import (
     set_iframe_cookie,
 )
 from smartapp.web.services import AppServices
+from smartapp.web.smart_style import prefetch_style
 
 router = APIRouter()
 
@@ -44,6 +45,7 @@ async def _redirect_to_authorize(
         browser_nonce=nonce,
         reads=SCOPE_READS,
         user_level=user_level,
+        http=services.http,
     )
     response = RedirectResponse(url, status_code=302)
     # The pending launch is bound to this browser through the nonce; the state alone is not enough.
@@ -128,8 +130,10 @@ async def callback(request: Request, services: Services) -> Response:
         redirect_uri=services.settings.redirect_uri,
     )
     if session.patient:
-        # Start reading the record now; the browser is still following the redirect.
+        # Start reading the record (and the EHR's style) now; the browser is still following the
+        # redirect.
         services.results.start(services.fhir, session)
+        prefetch_style(services.http, session.smart_style_url, session.iss)
         target = f"/s/{session.id}/"
     else:
         # No patient in context: a coordinator signing in; the worklist checks who it is.
