@@ -13,7 +13,7 @@ from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
 from launch.discovery import Discovery
 from launch.errors import LaunchError
-from launch.id_token import validate_id_token
+from launch.id_token import validate_id_token, warm_jwks
 from launch.registry import Registry
 from launch.scopes import GrantedScopes, ResourceRead, requested_scopes
 from launch.sessions import PENDING_TTL, LaunchSession, PendingLaunch, SessionStore, utc_now
@@ -55,6 +55,7 @@ async def begin_launch(
     browser_nonce: str,
     reads: Sequence[ResourceRead],
     user_level: bool = False,
+    http: httpx2.AsyncClient | None = None,
 ) -> str:
     """Record a pending launch and return the EHR authorize URL to redirect the browser to.
 
@@ -76,6 +77,8 @@ async def begin_launch(
     scope = requested_scopes(
         registration, config, standalone, reads=reads, user_level=user_level and standalone
     )
+    if http is not None and "openid" in scope.split():
+        warm_jwks(http, config)  # the callback will check an id_token against these keys
     state = secrets.token_urlsafe(32)  # 256 bits
     verifier = secrets.token_urlsafe(64)  # 86 characters: inside RFC 7636's 43..128
     now = utc_now()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -21,6 +22,30 @@ JWKS_TTL_SECONDS = 300.0
 # the callback to the clinician's screen. A token signed with a key we have not seen (rotation)
 # triggers one fresh fetch.
 _JWKS_CACHE: dict[str, tuple[float, dict[str, Any]]] = {}
+
+
+# Background key-set fetches started by `warm_jwks` (held so they are not garbage-collected).
+_WARMING: set[asyncio.Task[None]] = set()
+
+
+def warm_jwks(http: httpx2.AsyncClient, config: SmartConfiguration) -> None:
+    """Fetch the EHR's key set in the background when a launch begins, unless a recent one is
+    held: the authorize step (the EHR's own pages) takes far longer than the fetch, and the
+    callback, which is on the path to the clinician's screen, then finds the keys."""
+    task = asyncio.get_running_loop().create_task(_warm(http, config))
+    _WARMING.add(task)
+    task.add_done_callback(_WARMING.discard)
+
+
+async def _warm(http: httpx2.AsyncClient, config: SmartConfiguration) -> None:
+    try:
+        jwks_uri = await find_jwks_uri(http, config)
+        cached = _JWKS_CACHE.get(jwks_uri)
+        if cached is not None and time.monotonic() - cached[0] < JWKS_TTL_SECONDS / 2:
+            return
+        _JWKS_CACHE[jwks_uri] = (time.monotonic(), await _get_json(http, jwks_uri))
+    except LaunchError:
+        return  # the callback fetches the keys itself and reports a failure in words
 
 
 async def find_jwks_uri(http: httpx2.AsyncClient, config: SmartConfiguration) -> str:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
@@ -535,3 +536,31 @@ async def test_rfc9207_iss_of_another_server_is_refused_before_the_code_is_spent
         )
     assert caught.value.error == "invalid_state"
     assert ehr.token_requests == []
+
+
+async def test_the_key_set_is_fetched_when_the_launch_begins_not_at_the_callback(
+    ehr: FakeEhr, registry: Registry, discovery: Discovery, lite_store: SessionStore, http: httpx2.AsyncClient
+) -> None:
+    from launch import id_token as id_token_module
+
+    id_token_module._JWKS_CACHE.clear()
+    url = await begin_launch(
+        registry=registry,
+        discovery=discovery,
+        store=lite_store,
+        iss=ehr.base,
+        launch="L1",
+        redirect_uri=REDIRECT,
+        browser_nonce=NONCE,
+        reads=READS,
+        http=http,
+    )
+    await asyncio.gather(*id_token_module._WARMING)
+    ehr.token_responses.append((200, token_body(id_token=ehr.id_token())))
+    session, _secret = await callback(
+        registry, discovery, lite_store, http, {"code": "C", "state": query(url)["state"]}
+    )
+    assert session.patient == "p1"
+    paths = [request.path for request, _response in ehr.server.log]
+    assert paths.count("/auth/jwks") == 1
+    assert paths.index("/auth/jwks") < paths.index("/auth/token")
