@@ -15,14 +15,15 @@ import httpx2
 from pydantic import BaseModel, ConfigDict, Field
 
 from fhirmaps.read import attachments_to_fetch
-from launch.fetch import AttachmentRef, FetchedAttachment, fetch_attachments, fetch_searches
-from launch.fhir_client import FhirClient
+from launch.fetch import FetchedAttachment, Gap, fetch_searches
+from launch.fhir_client import FhirClient, PageHook
 from launch.registry import Registry, normalize_issuer
 from launch.scopes import GrantedScopes
 from smartapp.cds.discovery import PREFETCH, REQUIRED_KEYS
 from smartapp.cds.jwt_auth import CdsCaller
-from smartapp.chart_reader import build_searches
+from smartapp.chart_reader import ReportTexts, build_searches
 from smartapp.engine import Unavailable
+from smartapp.read_plan import planned
 
 HOOK_FHIR_TIMEOUT_SECONDS = 8.0
 
@@ -142,7 +143,10 @@ async def gather_record(
     record = HookRecord()
     for resources in found.values():
         record.resources.extend(resources)
-    wanted = [key for key in PREFETCH if key not in found or key in partial]
+    # What the engine reads; the packet-only types (specimens) are used when prefetched, not read.
+    wanted = [
+        key for key in PREFETCH if (key not in found or key in partial) and planned(PREFETCH[key][0]).mapped
+    ]
     token = usable_token(request, caller, registry)
     if token is None:
         missing = [key for key in wanted if key in REQUIRED_KEYS and key not in partial]
@@ -164,10 +168,16 @@ async def gather_record(
         timeout=HOOK_FHIR_TIMEOUT_SECONDS,
     )
     granted = GrantedScopes.parse(request.fhirAuthorization.scope if request.fhirAuthorization else "")
+    # Report texts are downloaded as soon as their report is known: the prefetched ones at once,
+    # the others as each page of a search arrives (not after the last search).
+    texts = ReportTexts(client, granted)
+    texts.on_page(record.resources)
     try:
         categories = registration.required_categories if registration else {}
-        await _fetch_missing(client, granted, patient_id, wanted, partial, found, record, categories)
-        await _fetch_attachments(client, granted, record)
+        await _fetch_missing(
+            client, granted, patient_id, wanted, partial, found, record, categories, texts.on_page
+        )
+        _keep_texts(await texts.results(), record)
     except TokenRejected as exc:
         raise PreconditionFailed(
             wanted or ["report attachments"], "The EHR rejected the access token sent with the hook."
@@ -184,6 +194,7 @@ async def _fetch_missing(
     found: dict[str, list[dict[str, Any]]],
     record: HookRecord,
     required_categories: dict[str, list[str]],
+    on_page: PageHook,
 ) -> None:
     if not wanted:
         return
@@ -191,7 +202,7 @@ async def _fetch_missing(
     specs = [
         spec for spec in build_searches(patient_id, None, required_categories) if spec.resource_type in types
     ]
-    fetched = await fetch_searches(client, specs, granted)
+    fetched = await fetch_searches(client, specs, granted, on_page=on_page)
     failed_required = [
         types[gap.resource_type]
         for gap in fetched.gaps
@@ -215,22 +226,10 @@ async def _fetch_missing(
         record.unavailable.append(Unavailable(gap.resource_type, gap.reason, gap.message))
 
 
-async def _fetch_attachments(client: FhirClient, granted: GrantedScopes, record: HookRecord) -> None:
-    refs = [
-        AttachmentRef(url=url, content_type=ctype) for url, ctype in attachments_to_fetch(record.resources)
-    ]
-    if not refs:
-        return
-    if not granted.can_read("Binary"):
-        record.unavailable.append(
-            Unavailable(
-                "Binary",
-                "scope_not_granted",
-                f"{len(refs)} report attachment(s) could not be read: Binary access was not granted.",
-            )
-        )
-        return
-    for item in await fetch_attachments(client, refs):
+def _keep_texts(items: list[FetchedAttachment | Gap], record: HookRecord) -> None:
+    """Report texts of resources the record no longer holds (a prefetched page read again in
+    full) are kept too: they are keyed by URL and only looked up through a report."""
+    for item in items:
         if isinstance(item, FetchedAttachment):
             record.attachments[item.url] = (item.content, item.content_type)
         else:

@@ -193,3 +193,12 @@ def test_attachment_urls_escaping_the_fhir_server_get_no_hook_token(
     assert response.status_code == 200
     leaked = [r for r, _ in httpserver.log if r.path.startswith("/auth/") and "Authorization" in r.headers]
     assert leaked == []
+
+
+def test_packet_only_types_are_not_read_for_a_card(stack: Stack, fake_fhir: Any) -> None:
+    fake = fake_fhir("demo-aml")
+    request = aml_request(stack)
+    del request["prefetch"]
+    assert stack.call(request).status_code == 200
+    assert "Specimen" not in searched_types(fake.calls)
+    assert {"Condition", "DiagnosticReport", "Observation"} <= searched_types(fake.calls)
