@@ -7,7 +7,6 @@ used by the project comes from ``fhir.resources.R4B`` through here.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections import OrderedDict
 from functools import cache
 from threading import Lock
@@ -22,6 +21,8 @@ from fhir.resources.R4B.observation import Observation
 from fhir.resources.R4B.patient import Patient
 from fhir.resources.R4B.resource import Resource
 from pydantic import ValidationError
+
+from fhirmaps.json_codec import canonical
 
 __all__ = [
     "Bundle",
@@ -60,8 +61,7 @@ _MEMO_LOCK = Lock()
 
 
 def fingerprint(resource: dict[str, Any]) -> str:
-    canonical = json.dumps(resource, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.blake2b(canonical.encode(), digest_size=16).hexdigest()
+    return hashlib.blake2b(canonical(resource), digest_size=16).hexdigest()
 
 
 def validation_problem(resource: dict[str, Any]) -> str | None:

@@ -21,6 +21,7 @@ from weakref import WeakKeyDictionary
 
 import httpx2
 
+from fhirmaps import json_codec
 from launch.errors import FatalFhirError, FhirAuthError, FhirError, TemporaryFhirError
 from launch.retry import TEMPORARY_STATUSES, RetryPolicy
 from launch.tokens import TokenSource
@@ -316,8 +317,8 @@ class FhirClient:
     ) -> dict[str, Any]:
         response = await self._send(method, url, operation, params=params, body=body)
         try:
-            document = response.json()
-        except ValueError as exc:
+            document = json_codec.loads(response.content)
+        except (ValueError, RecursionError) as exc:
             raise FatalFhirError(
                 f"{self._server_title} returned malformed JSON for {operation}.",
                 status=response.status_code,

@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 from pydantic import ValidationError
 
+from fhirmaps import json_codec
 from smartapp.cds.cards import build_cards
 from smartapp.cds.clients import CdsClients, load_clients
 from smartapp.cds.discovery import HOOK, SERVICE_ID, discovery_document
@@ -133,7 +134,7 @@ async def call_service(request: Request, service_id: str) -> Response:
         return bad_request("No CDS service with this id.", 404)
     started = time.perf_counter()
     try:
-        hook = HookRequest.model_validate(await request.json())
+        hook = HookRequest.model_validate(json_codec.loads(await request.body()))
     except (ValidationError, ValueError, RecursionError):
         return bad_request(
             "The body is not a valid CDS Hooks request for patient-view "

@@ -5,11 +5,11 @@ One patient's failure becomes an error by cause; the bucket's other patients are
 
 from __future__ import annotations
 
-import json
 from datetime import date
 from pathlib import Path
 from typing import Any
 
+from fhirmaps import json_codec
 from smartapp.engine import EngineOptions, evaluate_patient
 from smartapp.findings import DataIssue
 from smartapp.screening.errors import ENGINE_ERROR, MALFORMED_LINE, PATIENT_NOT_IN_EXPORT, ErrorLog
@@ -47,7 +47,7 @@ def _parse(lines: list[bytes], patient_id: str, errors: ErrorLog) -> list[dict[s
     own = []
     for line in lines:
         try:
-            resource = json.loads(line)
+            resource = json_codec.loads(line)
         except (ValueError, RecursionError):  # the partition pass wrote only lines it had parsed
             errors.add(MALFORMED_LINE)
             continue
@@ -118,7 +118,7 @@ def _read(path: Path, errors: ErrorLog) -> list[dict[str, Any]]:
             if not line.strip():
                 continue
             try:
-                out.append(json.loads(line))
+                out.append(json_codec.loads(line))
             except (ValueError, RecursionError):  # the partition pass wrote only parsed lines
                 errors.add(MALFORMED_LINE, f"{path.name} line {number}")
     return out

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from fhirmaps import json_codec
 from fhirmaps.diagnoses import read_condition
 from fhirmaps.reports import attachment_slots, attachment_urls
 from launch.bulk_manifest import iter_ndjson
@@ -103,7 +104,7 @@ def _parsed(line: bytes) -> dict[str, Any] | bytes:
     """The resource of an NDJSON line, or the line itself when it is not one (kept as it is: the
     screen counts malformed lines, and hydration must never drop one)."""
     try:
-        value = json.loads(line)
+        value = json_codec.loads(line)
     except (ValueError, RecursionError):
         return line
     return value if isinstance(value, dict) else line

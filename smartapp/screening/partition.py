@@ -7,7 +7,6 @@ the input."""
 from __future__ import annotations
 
 import gzip
-import json
 import math
 import re
 import zlib
@@ -17,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from fhirmaps import json_codec
 from launch.bulk_manifest import GZIP_MAGIC
 from smartapp.screening.errors import MALFORMED_LINE, NO_PATIENT_REFERENCE, NOT_A_RESOURCE, ErrorLog
 from smartapp.screening.patients import owner_id
@@ -80,7 +80,7 @@ def _route(
         result.skipped[leading.group(1).decode("ascii")] += 1
         return
     try:
-        resource = json.loads(line)
+        resource = json_codec.loads(line)
     except (ValueError, RecursionError):
         errors.add(MALFORMED_LINE, f"{name} line {number}")
         return
