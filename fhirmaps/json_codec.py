@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 
 
-def loads(data: bytes | bytearray | memoryview | str) -> Any:
+def loads(data: bytes | bytearray | str) -> Any:
     """Like `json.loads` (ValueError or RecursionError for what it refuses)."""
     try:
         return orjson.loads(data)
