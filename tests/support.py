@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -120,13 +122,20 @@ def parse_forms(html: str) -> list[Form]:
     return parser.forms
 
 
+@functools.cache
+def shared_tls_context() -> ssl.SSLContext:
+    return ssl.create_default_context()
+
+
 class Browser:
     """A minimal browser over httpx2: follows redirects itself and keeps cookies per host the way
     Chromium does on loopback (Secure cookies are kept on http://127.0.0.1, ports share cookies),
     which the stdlib cookie jar would not do."""
 
     def __init__(self) -> None:
-        self.client = httpx2.Client(follow_redirects=False, timeout=30)
+        # One TLS context for every Browser: building one costs ~80 ms of CPU (the CA bundle),
+        # which a load benchmark's client would otherwise take from the servers it measures.
+        self.client = httpx2.Client(follow_redirects=False, timeout=30, verify=shared_tls_context())
         self.cookies: dict[str, dict[str, str]] = {}
         self.history: list[httpx2.Response] = []
 
