@@ -110,6 +110,11 @@ def sandbox_client() -> CdsClient:
     return CdsClient(iss=SANDBOX_ISS, jku=(SANDBOX_JKU,), cors_origins=(SANDBOX_ORIGIN,))
 
 
+def cds_configured(settings: Settings) -> bool:
+    """Whether any CDS client can call the service (a clients file, or the development sandbox)."""
+    return settings.cds_clients is not None or settings.cds_allow_sandbox
+
+
 def load_clients(settings: Settings) -> CdsClients:
     clients = read_clients_file(settings.cds_clients) if settings.cds_clients else []
     if settings.cds_allow_sandbox:

@@ -57,7 +57,7 @@ def runtime(request: Request) -> CdsRuntime:
             clients,
             verifier,
             getattr(state, "cds_today", date.today),
-            Evaluator(getattr(state, "cds_workers", None)),
+            getattr(state, "cds_evaluator", None) or Evaluator(getattr(state, "cds_workers", None)),
         )
         state.cds_runtime = existing
     return existing

@@ -21,6 +21,8 @@ from launch.session_clients import SessionClients
 from launch.sessions import SessionStore
 from launch.tokens import TokenManager
 from smartapp.cds import routes as cds_routes
+from smartapp.cds.clients import cds_configured
+from smartapp.cds.evaluation import Evaluator
 from smartapp.config import Settings, get_settings
 from smartapp.db import create_engine
 from smartapp.housekeeping import purge_every
@@ -101,7 +103,14 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
         # model; the validation worker with every resource type's R4B model; then one engine
         # evaluation (code maps, compiled patterns, lazy imports) and the templates.
         resources, attachments = warmup_chart()
-        await asyncio.gather(asyncio.to_thread(warm), VALIDATION_POOL.run(check_batch, resources))
+        # With CDS clients configured, the hook's engine workers too (smartapp/cds/evaluation.py).
+        evaluator = Evaluator(getattr(app.state, "cds_workers", None)) if cds_configured(settings) else None
+        app.state.cds_evaluator = evaluator
+        await asyncio.gather(
+            asyncio.to_thread(warm),
+            VALIDATION_POOL.run(check_batch, resources),
+            evaluator.start() if evaluator is not None else asyncio.sleep(0),
+        )
         await asyncio.to_thread(warm_engine, resources, attachments)
         warm_templates(app.state.services.templates.env)
         housekeeping = asyncio.create_task(purge_every(engine, settings.purge_interval_seconds))
@@ -109,6 +118,8 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
             yield
         finally:
             housekeeping.cancel()
+            if evaluator is not None:
+                evaluator.close()
             await http.aclose()
             await engine.dispose()
 
