@@ -27,8 +27,10 @@ HOLDERS = ("DiagnosticReport", "DocumentReference")
 BATCH = 64  # resources whose texts are fetched together
 # Batches whose fetches run at once while earlier ones are written out, in file order: the EHR's
 # request limit stays busy across batches instead of draining at the end of each one, and at most
-# WINDOW × BATCH resources (with their texts) are held in memory.
-WINDOW = 4
+# WINDOW × BATCH resources (with their texts) are held in memory. Most resources of a file belong to
+# patients without cancer and need no fetch, so it takes 16 batches to keep 32 requests in flight
+# (4: hydration of 1,000 demo patients 4.6 s, 16: 3.1 s, 32: 3.1 s).
+WINDOW = 16
 
 Batch = list[dict[str, Any] | bytes]
 Texts = dict[str, FetchedAttachment]
