@@ -28,9 +28,12 @@ def test_what_both_refuse_is_a_value_error(data: bytes) -> None:
         loads(data)
 
 
-def test_nesting_too_deep_for_both_is_a_recursion_error_as_before() -> None:
+@pytest.mark.parametrize("depth", [1_100, 100_000])
+def test_nesting_too_deep_for_both_is_a_recursion_error_as_before(depth: int) -> None:
     with pytest.raises(RecursionError):
-        loads(("[" * 5000 + "]" * 5000).encode())
+        json.loads(("[" * depth + "]" * depth).encode())
+    with pytest.raises(RecursionError):
+        loads(("[" * depth + "]" * depth).encode())
 
 
 def test_a_number_beyond_64_bits_is_read_as_the_nearest_float() -> None:
