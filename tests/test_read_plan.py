@@ -85,25 +85,31 @@ def _searches(today: date | None, categories: dict[str, list[str]] | None = None
     return [(s.resource_type, s.params, s.label) for s in build_searches("p1", today, categories)]
 
 
-def test_loader_searches_with_date_windows() -> None:
-    # Types with date windows are searched whole first; the windows are read only when the first
-    # page shows more pages (launch.fetch.SearchSpec.parts).
-    assert _searches(TODAY) == [
-        ("Patient", {"_id": "p1"}, "patient demographics"),
-        ("Condition", PAGED, "conditions"),
-        ("DiagnosticReport", PAGED, "diagnostic reports"),
-        ("DocumentReference", PAGED, "clinical documents"),
-        ("Observation", PAGED, "observations"),
-        ("Procedure", PAGED, "procedures"),
-        ("MedicationRequest", PAGED, "medication orders"),
-        ("MedicationAdministration", PAGED, "medication administrations"),
-        ("ServiceRequest", PAGED, "orders and referrals"),
-        ("CarePlan", PAGED, "care plans"),
-        ("Coverage", {"patient": "p1"}, "insurance coverage"),
-        ("Specimen", PAGED, "specimens"),
-        ("AllergyIntolerance", PAGED, "allergies"),
-        ("MedicationStatement", PAGED, "medication statements"),
-    ]
+# What the loader searches, in plan order, with or without date windows: a type with windows is
+# searched whole first, its windows (launch.fetch.SearchSpec.parts) read only when the first page
+# shows more pages; CDS Hooks reads without windows.
+WHOLE_SEARCHES = [
+    ("Patient", {"_id": "p1"}, "patient demographics"),
+    ("Condition", PAGED, "conditions"),
+    ("DiagnosticReport", PAGED, "diagnostic reports"),
+    ("DocumentReference", PAGED, "clinical documents"),
+    ("Observation", PAGED, "observations"),
+    ("Procedure", PAGED, "procedures"),
+    ("MedicationRequest", PAGED, "medication orders"),
+    ("MedicationAdministration", PAGED, "medication administrations"),
+    ("ServiceRequest", PAGED, "orders and referrals"),
+    ("CarePlan", PAGED, "care plans"),
+    ("Coverage", {"patient": "p1"}, "insurance coverage"),
+    ("Specimen", PAGED, "specimens"),
+    ("AllergyIntolerance", PAGED, "allergies"),
+    ("MedicationStatement", PAGED, "medication statements"),
+]
+
+
+def test_loader_searches_with_and_without_date_windows() -> None:
+    assert _searches(TODAY) == WHOLE_SEARCHES
+    assert _searches(None) == WHOLE_SEARCHES
+    assert all(not spec.parts for spec in build_searches("p1", None))
 
 
 def test_date_windows_are_the_parts_of_a_search() -> None:
@@ -134,24 +140,7 @@ def test_date_windows_are_the_parts_of_a_search() -> None:
     assert all(not spec for rtype, spec in parts.items() if rtype not in ("DiagnosticReport", "Observation"))
 
 
-def test_loader_searches_without_windows_and_with_required_categories() -> None:
-    # CDS Hooks reads without date windows; a registration's required categories win over windows.
-    assert _searches(None) == [
-        ("Patient", {"_id": "p1"}, "patient demographics"),
-        ("Condition", PAGED, "conditions"),
-        ("DiagnosticReport", PAGED, "diagnostic reports"),
-        ("DocumentReference", PAGED, "clinical documents"),
-        ("Observation", PAGED, "observations"),
-        ("Procedure", PAGED, "procedures"),
-        ("MedicationRequest", PAGED, "medication orders"),
-        ("MedicationAdministration", PAGED, "medication administrations"),
-        ("ServiceRequest", PAGED, "orders and referrals"),
-        ("CarePlan", PAGED, "care plans"),
-        ("Coverage", {"patient": "p1"}, "insurance coverage"),
-        ("Specimen", PAGED, "specimens"),
-        ("AllergyIntolerance", PAGED, "allergies"),
-        ("MedicationStatement", PAGED, "medication statements"),
-    ]
+def test_required_categories_win_over_windows() -> None:
     categorized = _searches(TODAY, {"Observation": ["laboratory", "vital-signs"]})
     assert [s for s in categorized if s[0] == "Observation"] == [
         ("Observation", PAGED | {"category": "laboratory"}, "observations (laboratory)"),

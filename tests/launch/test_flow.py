@@ -34,7 +34,12 @@ def query(url: str) -> dict[str, str]:
 
 
 async def begin(
-    registry: Registry, discovery: Discovery, store: SessionStore, ehr: FakeEhr, launch: str | None = "L-42"
+    registry: Registry,
+    discovery: Discovery,
+    store: SessionStore,
+    ehr: FakeEhr,
+    launch: str | None = "L-42",
+    http: httpx2.AsyncClient | None = None,
 ) -> dict[str, str]:
     url = await begin_launch(
         registry=registry,
@@ -45,6 +50,7 @@ async def begin(
         redirect_uri=REDIRECT,
         browser_nonce=NONCE,
         reads=READS,
+        http=http,
     )
     assert url.startswith(ehr.server.url_for("/auth/authorize") + "?")
     return query(url)
@@ -544,21 +550,11 @@ async def test_the_key_set_is_fetched_when_the_launch_begins_not_at_the_callback
     from launch import id_token as id_token_module
 
     id_token_module._JWKS_CACHE.clear()
-    url = await begin_launch(
-        registry=registry,
-        discovery=discovery,
-        store=lite_store,
-        iss=ehr.base,
-        launch="L1",
-        redirect_uri=REDIRECT,
-        browser_nonce=NONCE,
-        reads=READS,
-        http=http,
-    )
+    params = await begin(registry, discovery, lite_store, ehr, http=http)
     await asyncio.gather(*id_token_module._WARMING)
     ehr.token_responses.append((200, token_body(id_token=ehr.id_token())))
     session, _secret = await callback(
-        registry, discovery, lite_store, http, {"code": "C", "state": query(url)["state"]}
+        registry, discovery, lite_store, http, {"code": "C", "state": params["state"]}
     )
     assert session.patient == "p1"
     paths = [request.path for request, _response in ehr.server.log]
