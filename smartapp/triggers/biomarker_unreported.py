@@ -44,11 +44,7 @@ def her2_reported(record: PatientRecord, evaluation: Evaluation) -> bool:
 def molecular_documented(record: PatientRecord, evaluation: Evaluation) -> bool:
     """A molecular result or order (EGFR, ALK, ROS1, BRAF, KRAS, MET, RET, NTRK, NGS), not a line
     saying it was not done. Asked by guideline check G3 and by the biomarker note: found once."""
-    key = f"molecular:{record.patient}"
-    if key not in evaluation.memo:
-        evaluation.memo[key] = _molecular_documented(record, evaluation)
-    found: bool = evaluation.memo[key]
-    return found
+    return evaluation.once("molecular", record, _molecular_documented)
 
 
 def _molecular_documented(record: PatientRecord, evaluation: Evaluation) -> bool:

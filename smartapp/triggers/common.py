@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cache
-from typing import Any
+from typing import Any, TypeVar
 
 from fhirmaps import codes
 from fhirmaps.record import (
@@ -21,6 +21,8 @@ from fhirmaps.record import (
 )
 from smartapp.findings import Evidence, Fact, Review
 from smartapp.triggers import rules
+
+T = TypeVar("T")
 
 GIVEN_MED_STATUSES = {"active", "completed", "stopped", "in-progress", "on-hold", "intended"}
 DEAD_STATUSES = {"entered-in-error", "cancelled", "revoked", "not-done", "rejected"}
@@ -43,6 +45,14 @@ class Evaluation:
     rare_definition: str = "rarecare"
     # Facts several triggers ask of one record in one evaluation (reviews under way), computed once.
     memo: dict[str, Any] = field(default_factory=dict, compare=False, hash=False, repr=False)
+
+    def once(self, fact: str, record: PatientRecord, compute: Callable[[PatientRecord, Evaluation], T]) -> T:
+        """`compute(record, self)`, computed on the first ask for this record in this evaluation."""
+        key = f"{fact}:{record.patient}"
+        if key not in self.memo:
+            self.memo[key] = compute(record, self)
+        found: T = self.memo[key]
+        return found
 
 
 def not_future(when: date | None, evaluation: Evaluation) -> bool:
@@ -194,11 +204,7 @@ _OPEN_OR_DONE = {
 
 
 def reviews_in_record(record: PatientRecord, evaluation: Evaluation) -> Reviews:
-    key = f"reviews:{record.patient}"
-    if key not in evaluation.memo:
-        evaluation.memo[key] = _reviews(record, evaluation)
-    found: Reviews = evaluation.memo[key]
-    return found
+    return evaluation.once("reviews", record, _reviews)
 
 
 def _reviews(record: PatientRecord, evaluation: Evaluation) -> Reviews:

@@ -27,11 +27,7 @@ def nodal_only(d: Diagnosis) -> bool:
 def distant_disease(record: PatientRecord, evaluation: Evaluation) -> list[Evidence]:
     """Evidence of distant metastatic disease by as_of; empty when there is none. Several rules ask
     (guideline checks, response and biomarker notes): found once per evaluation."""
-    key = f"distant:{record.patient}"
-    if key not in evaluation.memo:
-        evaluation.memo[key] = _distant_disease(record, evaluation)
-    found: list[Evidence] = evaluation.memo[key]
-    return list(found)
+    return list(evaluation.once("distant", record, _distant_disease))
 
 
 def _distant_disease(record: PatientRecord, evaluation: Evaluation) -> list[Evidence]:
