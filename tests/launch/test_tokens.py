@@ -37,6 +37,13 @@ async def make_session(
     return session.id
 
 
+def answers_refresh(ehr: FakeEhr, access_token: str) -> None:
+    """The EHR's next token response: a new access token for five minutes, no new refresh token."""
+    ehr.token_responses.append(
+        (200, {"access_token": access_token, "token_type": "Bearer", "expires_in": 300, "scope": "launch"})
+    )
+
+
 @pytest.fixture
 def manager(
     lite_store: SessionStore, registry: Registry, discovery: Discovery, http: httpx2.AsyncClient
@@ -170,9 +177,7 @@ async def test_force_refresh_and_token_source(
     ehr: FakeEhr, lite_store: SessionStore, manager: TokenManager
 ) -> None:
     session_id = await make_session(lite_store, ehr, expires_in=600)
-    ehr.token_responses.append(
-        (200, {"access_token": "AT-forced", "token_type": "Bearer", "expires_in": 300, "scope": "launch"})
-    )
+    answers_refresh(ehr, "AT-forced")
     source = manager.token_source(session_id)
     assert await source.token() == "AT-old"
     assert await source.reauthenticate() == "AT-forced"
@@ -208,9 +213,7 @@ async def test_token_source_renews_a_held_token_near_expiry(
     now = [datetime.now(UTC)]
     manager = TokenManager(lite_store, registry, discovery, http, clock=lambda: now[0])
     session_id = await make_session(lite_store, ehr, expires_in=600)
-    ehr.token_responses.append(
-        (200, {"access_token": "AT-new", "token_type": "Bearer", "expires_in": 300, "scope": "launch"})
-    )
+    answers_refresh(ehr, "AT-new")
     source = manager.token_source(session_id)
     assert await source.token() == "AT-old"
     now[0] += timedelta(seconds=545)  # 55 s left: inside the 60 s margin
@@ -222,9 +225,7 @@ async def test_parallel_401s_on_one_client_renew_once(
     ehr: FakeEhr, lite_store: SessionStore, manager: TokenManager
 ) -> None:
     session_id = await make_session(lite_store, ehr, expires_in=600)
-    ehr.token_responses.append(
-        (200, {"access_token": "AT-forced", "token_type": "Bearer", "expires_in": 300, "scope": "launch"})
-    )
+    answers_refresh(ehr, "AT-forced")
     source = manager.token_source(session_id)
     refused = await source.token()
     renewed = await asyncio.gather(*(source.reauthenticate(refused) for _ in range(5)))
