@@ -5,8 +5,8 @@ replica can recompute it from the EHR.
 
 Memory: a record's resources as Python objects take about ten times their JSON size (0.5 MiB for
 a 120-resource demo chart, tens of MiB for a large record), and up to MAX_ENTRIES launches are
-kept. So each entry also holds its resources as compressed JSON, and only the HOT_ENTRIES most
-recently used keep them unpacked; an older entry is unpacked again when a request needs it.
+kept. So only the HOT_ENTRIES most recently used keep them unpacked; an entry that goes cold
+holds them as compressed JSON (packed then, once) and is unpacked again when a request needs it.
 """
 
 from __future__ import annotations
@@ -34,12 +34,13 @@ HOT_ENTRIES = 8
 
 
 class LaunchResults:
-    """The evaluation, and the snapshot it was computed from: packed, and unpacked while hot."""
+    """The evaluation, and the snapshot it was computed from: unpacked while hot, packed once it
+    goes cold (not before: packing is not on the path from the callback to the findings)."""
 
     def __init__(self, snapshot: ChartSnapshot, evaluation: PatientResult) -> None:
         self.evaluation = evaluation
         self._patient_id = snapshot.patient_id
-        self._packed = pack_resources(snapshot.resources)
+        self._packed: bytes | None = None
         self._gaps = snapshot.gaps
         self._attachments = snapshot.attachments  # bytes: compact already
         self._unpacked: ChartSnapshot | None = snapshot
@@ -48,6 +49,7 @@ class LaunchResults:
     def snapshot(self) -> ChartSnapshot:
         unpacked = self._unpacked
         if unpacked is None:
+            assert self._packed is not None  # noqa: S101 - release() packs before it drops
             resources = unpack_resources(self._packed)
             unpacked = ChartSnapshot(self._patient_id, resources, self._gaps, self._attachments)
             self._unpacked = unpacked
@@ -58,7 +60,13 @@ class LaunchResults:
         return self._gaps
 
     def release(self) -> None:
-        """Drop the unpacked resources (a request already holding the snapshot keeps its own)."""
+        """Pack the resources (the first time) and drop the unpacked ones; a request already
+        holding the snapshot keeps its own."""
+        unpacked = self._unpacked
+        if unpacked is None:
+            return
+        if self._packed is None:
+            self._packed = pack_resources(unpacked.resources)
         self._unpacked = None
 
 
@@ -157,7 +165,7 @@ def _consume_exception(task: asyncio.Task[LaunchResults]) -> None:
 
 async def _load(clients: SessionClients, session: LaunchSession) -> LaunchResults:
     snapshot = await load_snapshot(clients, session)
-    # The engine (and packing the resources) is CPU-bound: keep the event loop free for others.
+    # The engine is CPU-bound: keep the event loop free for other requests.
     return await asyncio.to_thread(_evaluate, snapshot)
 
 
