@@ -53,7 +53,7 @@ class TokenManager:
     async def fresh_tokens(self, session_id: str) -> TokenSet:
         """The session's tokens, refreshed first when the access token is within the margin."""
         tokens = await self._store.read_tokens(session_id)
-        if self._fresh(tokens):
+        if self.is_fresh(tokens):
             return tokens
         return await self._refresh(session_id, force=False)
 
@@ -68,9 +68,6 @@ class TokenManager:
         return SessionTokenSource(self, session_id)
 
     def is_fresh(self, tokens: TokenSet) -> bool:
-        return self._fresh(tokens)
-
-    def _fresh(self, tokens: TokenSet) -> bool:
         return tokens.expires_at is None or tokens.expires_at - self._clock() > REFRESH_MARGIN
 
     async def _refresh(self, session_id: str, *, force: bool, stale_access: str | None = None) -> TokenSet:
@@ -88,7 +85,7 @@ class TokenManager:
             current = locked.tokens
             if force and current.access_token != stale_access:
                 return current
-            if not force and self._fresh(current):
+            if not force and self.is_fresh(current):
                 return current
             if current.refresh_token:
                 registration = self._registry.require(locked.iss)

@@ -65,11 +65,13 @@ def prefetch_style(http: httpx2.AsyncClient, url: str | None, iss: str) -> async
 
 
 def _kept_for(task: asyncio.Task[str]) -> float:
+    """A fetch under way or a style: an hour; no style (unavailable, or nothing we use): a minute;
+    a fetch that broke (cancelled at shutdown, an unexpected error): fetched again now."""
     if not task.done():
         return STYLE_TTL_SECONDS
-    if task.cancelled() or task.exception() is not None or not task.result():
-        return FAILED_STYLE_TTL_SECONDS if not task.cancelled() and task.exception() is None else 0.0
-    return STYLE_TTL_SECONDS
+    if task.cancelled() or task.exception() is not None:
+        return 0.0
+    return STYLE_TTL_SECONDS if task.result() else FAILED_STYLE_TTL_SECONDS
 
 
 async def _fetch_style(http: httpx2.AsyncClient, url: str) -> str:
