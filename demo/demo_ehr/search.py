@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 Resource = dict[str, Any]
@@ -150,6 +151,8 @@ def _match_encounter(resource: Resource, value: str) -> bool:
     )
 
 
+# Every date search compares each candidate's date: the same few thousand strings, parsed once.
+@lru_cache(maxsize=65536)
 def parse_instant(text: str) -> tuple[datetime, datetime] | None:
     """The [start, end) interval a FHIR date/dateTime/instant denotes at its precision."""
     text = text.strip()
