@@ -16,6 +16,8 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
 
+from smartapp.heap import settle
+
 T = TypeVar("T")
 
 
@@ -29,6 +31,7 @@ def _watch_parent(parent: int, warm_up: Callable[[], None] | None) -> None:
     threading.Thread(target=watch, daemon=True).start()
     if warm_up is not None:
         warm_up()
+    settle()
 
 
 class WorkerPool:
@@ -73,5 +76,15 @@ class WorkerPool:
                 self._pool = None
 
 
+def _warm_validation() -> None:
+    """Every R4B model a record read validates against, imported now, so that `settle` sets the
+    classes aside with the rest."""
+    from fhirmaps.r4b import model_class
+    from fhirmaps.read import PATIENT_TYPES
+
+    for resource_type in sorted(PATIENT_TYPES):
+        model_class(resource_type)
+
+
 # One worker validates FHIR pages while the app process waits on the network (chart_reader).
-VALIDATION_POOL = WorkerPool(1)
+VALIDATION_POOL = WorkerPool(1, warm_up=_warm_validation)

@@ -10,8 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from fhirmaps import json_codec
+from fhirmaps.context import warm
 from smartapp.engine import EngineOptions, evaluate_patient
 from smartapp.findings import DataIssue
+from smartapp.heap import settle
 from smartapp.screening.errors import ENGINE_ERROR, MALFORMED_LINE, PATIENT_NOT_IN_EXPORT, ErrorLog
 from smartapp.screening.patients import display_name, normalize_owner
 
@@ -19,6 +21,7 @@ from smartapp.screening.patients import display_name, normalize_owner
 def screen_bucket(bucket: str, side: str, as_of: date, rare_definition: str = "rarecare") -> dict[str, Any]:
     """A bucket file of "<patient id>\t<NDJSON line>" lines, and the side file of shared resources (NDJSON).
     Returns {"patients": [{"patient_id", "result", "display_name", "birth_date"}], "resources", "errors"}."""
+    _settle_worker()
     errors = ErrorLog()
     shared = _index(_read(Path(side), errors))
     # Raw lines per patient: a bucket is held as bytes (several times smaller than parsed JSON), and
@@ -41,6 +44,17 @@ def screen_bucket(bucket: str, side: str, as_of: date, rare_definition: str = "r
         except Exception as exc:  # noqa: BLE001 - one patient's failure must not lose the others
             errors.add(f"{ENGINE_ERROR}:{type(exc).__name__}", f"{type(exc).__name__} in {Path(bucket).name}")
     return {"patients": patients, "resources": count, "errors": errors.as_json()}
+
+
+_SETTLED: list[bool] = []
+
+
+def _settle_worker() -> None:
+    """Once per worker process: the NLP model loaded, then the start-up heap set aside (smartapp/heap.py)."""
+    if not _SETTLED:
+        warm()
+        settle()
+        _SETTLED.append(True)
 
 
 def _parse(lines: list[bytes], patient_id: str, errors: ErrorLog) -> list[dict[str, Any]]:

@@ -25,6 +25,7 @@ from smartapp.cds.clients import cds_configured
 from smartapp.cds.evaluation import Evaluator
 from smartapp.config import Settings, get_settings
 from smartapp.db import create_engine
+from smartapp.heap import settle
 from smartapp.housekeeping import purge_every
 from smartapp.keyring import token_keys
 from smartapp.logs import quiet_url_loggers
@@ -113,6 +114,7 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
         )
         await asyncio.to_thread(warm_engine, resources, attachments)
         warm_templates(app.state.services.templates.env)
+        settle()
         housekeeping = asyncio.create_task(purge_every(engine, settings.purge_interval_seconds))
         try:
             yield
