@@ -23,6 +23,7 @@ from fhir.resources.R4B.resource import Resource
 from pydantic import ValidationError
 
 from fhirmaps.json_codec import canonical
+from fhirmaps.r4b_parts import KnownValidParts
 
 __all__ = [
     "Bundle",
@@ -38,6 +39,7 @@ __all__ = [
     "model_class",
     "remember",
     "validate",
+    "validate_in_full",
     "validation_problem",
 ]
 
@@ -60,7 +62,7 @@ _MEMO_LIMIT = 100_000
 _MEMO_LOCK = Lock()
 
 
-def fingerprint(resource: dict[str, Any] | list[Any]) -> str:
+def fingerprint(resource: dict[str, Any]) -> str:
     return hashlib.blake2b(canonical(resource), digest_size=16).hexdigest()
 
 
@@ -101,7 +103,7 @@ def forget_validations() -> None:
     """Empty the memo (benchmarks measuring a record never seen before)."""
     with _MEMO_LOCK:
         _MEMO.clear()
-    _ELEMENTS.clear()
+    _PARTS.clear()
 
 
 def validate(resource: dict[str, Any]) -> str | None:
@@ -109,10 +111,21 @@ def validate(resource: dict[str, Any]) -> str | None:
     cls = model_class(str(resource.get("resourceType", "")))
     if cls is None:
         return None
-    resource_type = str(resource.get("resourceType"))
-    shell, unknown = _ELEMENTS.substitute(resource_type, resource)
+    if _PARTS.vouch(cls, resource):
+        return None
+    problem = validate_in_full(resource)
+    if problem is None:
+        _PARTS.learn(resource)
+    return problem
+
+
+def validate_in_full(resource: dict[str, Any]) -> str | None:
+    """The R4B model's own answer, without the shortcut (tests hold the shortcut to it)."""
+    cls = model_class(str(resource.get("resourceType", "")))
+    if cls is None:
+        return None
     try:
-        model = cls.model_validate(shell)
+        cls.model_validate(resource)
     except ValidationError as exc:
         errors = exc.errors()
         loc = errors[0]["loc"] if errors else ()
@@ -122,78 +135,11 @@ def validate(resource: dict[str, Any]) -> str | None:
         return f"not valid FHIR R4B at {where or 'resource'}: {message}{more}"[:300]
     except (TypeError, ValueError) as exc:
         return f"not valid FHIR R4B: {exc}"[:300]
-    _ELEMENTS.learn(resource_type, model, unknown)
     return None
 
 
-@cache
-def _field_names(resource_type: str) -> dict[str, str]:
-    """JSON key -> model field name (`class` is `class_fhir`, `_status` is `status__ext`)."""
-    cls = model_class(resource_type)
-    return {} if cls is None else {(f.alias or name): name for name, f in cls.model_fields.items()}
-
-
-ElementKey = tuple[str, str, str]  # resource type, JSON key, content digest
-
-
-class _ElementMemo:
-    """Validated top-level elements, so that a resource's repeated parts (a lab's code, its category,
-    the patient reference) are validated once, not in every resource that carries them.
-
-    A model instance given for a field is taken as it is by the model (pydantic does not validate an
-    instance again), so a resource whose known elements are swapped for their instances gets the
-    same answer as the whole resource: the swapped elements were valid in that same field of that
-    same type, and the resource's own checks (choice types, required elements, unknown keys) still
-    run. Only elements seen twice are kept (most values are unique), and only from a resource that
-    validated without a problem."""
-
-    def __init__(self, limit: int, seen_limit: int) -> None:
-        self._kept: OrderedDict[ElementKey, Any] = OrderedDict()
-        self._seen: OrderedDict[ElementKey, None] = OrderedDict()
-        self._limit, self._seen_limit = limit, seen_limit
-        self._lock = Lock()
-
-    def substitute(
-        self, resource_type: str, resource: dict[str, Any]
-    ) -> tuple[dict[str, Any], list[tuple[str, ElementKey]]]:
-        """The resource with known elements swapped for their instances, and the elements to keep
-        if it proves valid (seen before, not yet kept)."""
-        fields = _field_names(resource_type)
-        shell = dict(resource)
-        unknown: list[tuple[str, ElementKey]] = []
-        for key, value in resource.items():
-            if key == "contained" or key not in fields or not value or not isinstance(value, dict | list):
-                continue
-            element: ElementKey = (resource_type, key, fingerprint(value))
-            with self._lock:
-                known = self._kept.get(element)
-                if known is not None:
-                    self._kept.move_to_end(element)
-                    shell[key] = known
-                elif element in self._seen:
-                    unknown.append((key, element))
-                else:
-                    self._seen[element] = None
-                    if len(self._seen) > self._seen_limit:
-                        self._seen.popitem(last=False)
-        return shell, unknown
-
-    def learn(self, resource_type: str, model: Any, unknown: list[tuple[str, ElementKey]]) -> None:
-        fields = _field_names(resource_type)
-        with self._lock:
-            for key, element in unknown:
-                self._kept[element] = getattr(model, fields[key])
-                self._seen.pop(element, None)
-            while len(self._kept) > self._limit:
-                self._kept.popitem(last=False)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._kept.clear()
-            self._seen.clear()
-
-
-_ELEMENTS = _ElementMemo(limit=20_000, seen_limit=200_000)
+# Resources made of known-valid parts are valid without the full model validation (r4b_parts).
+_PARTS = KnownValidParts()
 
 
 # Referral packet output (fhirmaps/write.py) validates these before anything is sent.
