@@ -32,7 +32,9 @@ BATCH = 64  # resources whose texts are fetched together
 # (4: hydration of 1,000 demo patients 4.6 s, 16: 3.1 s, 32: 3.1 s).
 WINDOW = 16
 
-Batch = list[dict[str, Any] | bytes]
+# Each line as read, with its resource when it parses as one (the line is kept to be written back
+# unchanged when nothing is inlined into it: most lines belong to patients without cancer).
+Batch = list[tuple[bytes, dict[str, Any] | None]]
 Texts = dict[str, FetchedAttachment]
 
 
@@ -94,7 +96,7 @@ async def _rewrite(
 def _batches(source: BinaryIO) -> Iterator[Batch]:
     batch: Batch = []
     for line in source:
-        batch.append(_parsed(line))
+        batch.append((line, _parsed(line)))
         if len(batch) >= BATCH:
             yield batch
             batch = []
@@ -102,18 +104,18 @@ def _batches(source: BinaryIO) -> Iterator[Batch]:
         yield batch
 
 
-def _parsed(line: bytes) -> dict[str, Any] | bytes:
-    """The resource of an NDJSON line, or the line itself when it is not one (kept as it is: the
+def _parsed(line: bytes) -> dict[str, Any] | None:
+    """The resource of an NDJSON line, or None when it is not one (the line is kept as it is: the
     screen counts malformed lines, and hydration must never drop one)."""
     try:
         value = json_codec.loads(line)
     except (ValueError, RecursionError):
-        return line
-    return value if isinstance(value, dict) else line
+        return None
+    return value if isinstance(value, dict) else None
 
 
 async def _fetch(client: FhirClient, batch: Batch, needs: set[str], errors: ErrorLog) -> Texts:
-    resources = [r for r in batch if isinstance(r, dict)]
+    resources = [r for _, r in batch if r is not None]
     wanted = {url: ctype for r in resources if owner_id(r) in needs for url, ctype in attachment_urls(r)}
     results = await fetch_attachments(
         client, [AttachmentRef(url, ctype) for url, ctype in sorted(wanted.items())]
@@ -126,14 +128,16 @@ async def _fetch(client: FhirClient, batch: Batch, needs: set[str], errors: Erro
 
 
 def _write(batch: Batch, texts: Texts, out: BinaryIO) -> int:
-    for item in batch:
-        if isinstance(item, bytes):
-            out.write(item if item.endswith(b"\n") else item + b"\n")
-            continue
-        for _, attachment in attachment_slots(item):
+    for line, item in batch:
+        inlined = False
+        for _, attachment in attachment_slots(item) if item is not None and texts else ():
             got = texts.get(attachment.get("url") or "")
             if got is not None and not attachment.get("data"):
                 attachment["data"] = base64.b64encode(got.content).decode("ascii")
                 attachment.setdefault("contentType", got.content_type)
-        out.write(json.dumps(item, separators=(",", ":")).encode() + b"\n")
+                inlined = True
+        if inlined:
+            out.write(json.dumps(item, separators=(",", ":")).encode() + b"\n")
+        else:
+            out.write(line if line.endswith(b"\n") else line + b"\n")
     return len(texts)

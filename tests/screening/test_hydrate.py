@@ -76,6 +76,9 @@ async def test_texts_are_inlined_for_patients_with_cancer_only(
     assert base64.b64decode(by_id["r1"]["presentedForm"][0]["data"]).decode() == TEXT
     assert "data" not in by_id["r2"]["presentedForm"][0]  # no cancer: not fetched
     assert "data" not in by_id["r3"]["presentedForm"][0] and errors.counts[ATTACHMENT_FAILED] >= 1
+    # Nothing inlined: written back as it was read, byte for byte.
+    assert lines[1] == json.dumps(report("r2", "p2", f"{base}/Binary/b2"))
+    assert lines[3] == json.dumps(report("r3", "p1", f"{base}/Binary/broken"))
     assert not any(request.path.endswith("/b2") for request, _ in httpserver.log)
     assert all(request.headers["Authorization"] == "Bearer system-token" for request, _ in httpserver.log)
 
