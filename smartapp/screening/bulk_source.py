@@ -5,7 +5,8 @@ With a `_since` (explicit, or `auto` = the transactionTime of the last finished 
 and group) an export holds only the resources changed since then, not whole charts. The screen
 therefore runs in two exports: the delta names the patients that changed, and a second export of
 the group restricted to those patients (`patient` parameter, POST) brings their full records.
-Report texts behind attachment URLs are then fetched for the patients with cancer (hydrate.py)."""
+Report texts behind attachment URLs are fetched for the patients with cancer while the screen runs,
+bucket by bucket (hydrate.py)."""
 
 from __future__ import annotations
 
@@ -21,12 +22,11 @@ from launch.bulk_export import BulkExportClient, ExportProgress, ExportRequest
 from launch.bulk_manifest import Manifest, iter_ndjson
 from launch.discovery import Discovery
 from launch.errors import FatalFhirError, FhirError, LaunchError, TemporaryFhirError
-from launch.fhir_client import FhirClient
 from launch.http import create_http_client
 from launch.registry import Registration
 from smartapp.screening.errors import ErrorLog
 from smartapp.screening.export_job import JOB_FILE, ExportJob
-from smartapp.screening.hydrate import hydrate
+from smartapp.screening.hydrate import BucketHydrator, patients_with_cancer
 from smartapp.screening.inputs import InputError, ScreenInput
 from smartapp.screening.patients import owner_id
 from smartapp.worklist.tables import screening_runs
@@ -94,13 +94,14 @@ async def _export_group(
             )
             files, more_errors = await _download(client, full, dest / "full", errors)
             error_files += more_errors
-        # Report texts left behind URLs are fetched for the patients with cancer, with the same token.
-        await hydrate(FhirClient(registration.iss, http, tokens), files, errors)
+    # Report texts left behind URLs are fetched for the patients with cancer while the screen runs.
+    needs = frozenset(patients_with_cancer(files))
     return ScreenInput(
         source=registration.iss,
         files=files,
         error_files=error_files,
         transaction_time=manifest.transaction_time,
+        hydrator=BucketHydrator(registration, needs) if needs else None,
     )
 
 

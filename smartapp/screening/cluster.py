@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
@@ -52,13 +52,14 @@ def worker_count(client: Client) -> int:
 
 def run_buckets(
     client: Client,
-    buckets: Sequence[Path],
+    buckets: Iterable[Path],
     side: Path,
     as_of: date,
     rare_definition: str,
     on_failure: Callable[[Path, BaseException], None],
 ) -> Iterator[dict[str, Any]]:
-    """Results of `screen_bucket` in completion order, with at most 2 tasks per worker in flight."""
+    """Results of `screen_bucket` in completion order, with at most 2 tasks per worker in flight.
+    Buckets are taken from `buckets` as tasks are submitted (it may still be hydrating later ones)."""
     limit = 2 * worker_count(client)
     pending = iter(buckets)
     running = as_completed()  # type: ignore[no-untyped-call]

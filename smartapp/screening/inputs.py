@@ -4,12 +4,15 @@ manifest lists."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 from urllib.parse import unquote, urlparse
 
 from launch.bulk_manifest import GZIP_MAGIC, parse_manifest
 from launch.errors import FatalFhirError
+from smartapp.screening.errors import ErrorLog
 
 NDJSON_SUFFIXES = (".ndjson", ".jsonl", ".ndjson.gz", ".jsonl.gz")
 # A gzip file holds about this many times its size in NDJSON (sizing the buckets only).
@@ -20,12 +23,22 @@ class InputError(Exception):
     """The input cannot be read; the message names the path, never file contents."""
 
 
+class Hydrator(Protocol):
+    """Fills in what the partitioned buckets still lack (smartapp/screening/hydrate.py)."""
+
+    def stream(self, buckets: Sequence[Path], errors: ErrorLog) -> Iterator[Path]:
+        """Each bucket once it is complete, in order."""
+        ...
+
+
 @dataclass(frozen=True)
 class ScreenInput:
     source: str  # "file:" + absolute path: the worklist source of an offline screen
     files: tuple[Path, ...]
     error_files: tuple[Path, ...] = ()
     transaction_time: str | None = None
+    # Report texts still behind URLs, fetched bucket by bucket while the screen runs (EHR exports).
+    hydrator: Hydrator | None = None
 
     def estimated_bytes(self) -> int:
         total = 0

@@ -42,7 +42,7 @@ class Partition:
 
 
 def bucket_count(estimated_bytes: int, workers: int, bucket_bytes: int = BUCKET_BYTES) -> int:
-    return max(2 * max(1, workers), math.ceil(estimated_bytes / bucket_bytes))
+    return max(8 * max(1, workers), math.ceil(estimated_bytes / bucket_bytes))
 
 
 def bucket_of(patient_id: str, n_buckets: int) -> int:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import time
+from collections.abc import Iterable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import date
@@ -118,9 +119,13 @@ def _screen(
         writer.set_total(parts.patients)
         if progress is not None:
             progress.total = parts.patients
+        hydration = ErrorLog()
+        buckets: Iterable[Path] = parts.buckets
+        if screen_input.hydrator is not None:
+            buckets = screen_input.hydrator.stream(parts.buckets, hydration)
         for result in run_buckets(
             client,
-            parts.buckets,
+            buckets,
             parts.side,
             options.as_of,
             options.rare_definition,
@@ -132,6 +137,7 @@ def _screen(
                 outcome.flagged.extend(p["result"] for p in result["patients"] if _worth_showing(p["result"]))
             if progress is not None:
                 progress.update(writer.patients_done)
+        outcome.errors.merge(hydration.as_json())
     finally:
         if progress is not None:
             progress.close()

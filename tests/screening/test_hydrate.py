@@ -1,5 +1,6 @@
-"""Report texts behind attachment URLs in a Bulk export are fetched and inlined for patients with
-cancer only; a failed fetch is counted and its report kept; malformed lines survive untouched."""
+"""Report texts behind attachment URLs in a Bulk export are fetched and inlined, bucket by bucket,
+for patients with cancer only; a failed fetch is counted and its report kept; every other line is
+written back as it was read."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from pytest_httpserver import HTTPServer
 
 from launch.fhir_client import FhirClient
 from smartapp.screening.errors import ATTACHMENT_FAILED, ErrorLog
-from smartapp.screening.hydrate import hydrate
+from smartapp.screening.hydrate import hydrate_bucket, patients_with_cancer
 from tests.fhirmaps.builders import condition
 
 TEXT = "FINAL DIAGNOSIS: Invasive ductal carcinoma. HER2 (IHC): 2+ (equivocal). ISH not performed."
@@ -53,24 +54,22 @@ async def test_texts_are_inlined_for_patients_with_cancer_only(
         )
         + "\n"
     )
-    reports = tmp_path / "DiagnosticReport.ndjson"
-    reports.write_text(
-        "\n".join(
-            [
-                json.dumps(report("r1", "p1", f"{base}/Binary/b1")),
-                json.dumps(report("r2", "p2", f"{base}/Binary/b2")),
-                "{not json",
-                json.dumps(report("r3", "p1", f"{base}/Binary/broken")),
-            ]
-        )
-        + "\n"
-    )
+    reports = [
+        ("p1", json.dumps(report("r1", "p1", f"{base}/Binary/b1"))),
+        ("p2", json.dumps(report("r2", "p2", f"{base}/Binary/b2"))),
+        ("p1", "{not json"),
+        ("p1", json.dumps(report("r3", "p1", f"{base}/Binary/broken"))),
+    ]
+    bucket = tmp_path / "bucket-0.ndjson"
+    bucket.write_text("".join(f"{pid}\t{line}\n" for pid, line in reports))
     errors = ErrorLog()
+    needs = frozenset(patients_with_cancer((tmp_path / "Condition.ndjson",)))
+    assert needs == {"p1"}
     async with httpx2.AsyncClient() as http:
-        fetched = await hydrate(
-            FhirClient(base, http, Token()), (tmp_path / "Condition.ndjson", reports), errors
-        )
-    lines = reports.read_text().splitlines()
+        fetched = await hydrate_bucket(FhirClient(base, http, Token()), bucket, needs, errors)
+    keyed = [line.split("\t", 1) for line in bucket.read_text().splitlines()]
+    assert [pid for pid, _ in keyed] == ["p1", "p2", "p1", "p1"]
+    lines = [line for _, line in keyed]
     assert fetched == 1 and len(lines) == 4 and "{not json" in lines
     by_id = {r["id"]: r for r in (json.loads(line) for line in lines if line.startswith('{"'))}
     assert base64.b64decode(by_id["r1"]["presentedForm"][0]["data"]).decode() == TEXT
@@ -90,19 +89,15 @@ async def test_many_batches_keep_every_line_in_file_order(tmp_path: Path, httpse
         httpserver.expect_request(f"/fhir/Binary/b{n}").respond_with_data(
             f"text {n}", content_type="text/plain"
         )
-    (tmp_path / "Condition.ndjson").write_text(
-        json.dumps(condition("c1", "C50.912", "Malignant neoplasm of left female breast", pid="p1")) + "\n"
-    )
     lines = [json.dumps(report(f"r{n}", "p1", f"{base}/Binary/b{n}")) for n in range(count)]
     lines.insert(150, "{not json")  # a malformed line in the middle keeps its place
-    reports = tmp_path / "DiagnosticReport.ndjson"
-    reports.write_text("\n".join(lines) + "\n")
+    bucket = tmp_path / "bucket-0.ndjson"
+    bucket.write_text("".join(f"p1\t{line}\n" for line in lines))
     errors = ErrorLog()
     async with httpx2.AsyncClient() as http:
-        files = (tmp_path / "Condition.ndjson", reports)
-        fetched = await hydrate(FhirClient(base, http, Token()), files, errors)
+        fetched = await hydrate_bucket(FhirClient(base, http, Token()), bucket, frozenset({"p1"}), errors)
     assert fetched == count and not errors.counts
-    out = reports.read_text().splitlines()
+    out = [line.split("\t", 1)[1] for line in bucket.read_text().splitlines()]
     assert out[150] == "{not json"
     parsed = [json.loads(line) for i, line in enumerate(out) if i != 150]
     assert [r["id"] for r in parsed] == [f"r{n}" for n in range(count)]

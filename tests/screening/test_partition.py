@@ -38,9 +38,9 @@ def test_read_types_cover_every_type_the_engine_reads() -> None:
     )
 
 
-def test_bucket_count_is_sized_from_bytes_with_two_per_worker_minimum() -> None:
-    assert bucket_count(10, workers=2) == 4
-    assert bucket_count(BUCKET_BYTES * 10 + 1, workers=2) == 11
+def test_bucket_count_is_sized_from_bytes_with_eight_per_worker_minimum() -> None:
+    assert bucket_count(10, workers=2) == 16
+    assert bucket_count(BUCKET_BYTES * 20 + 1, workers=2) == 21
 
 
 def test_lines_go_to_their_patients_bucket_and_shared_ones_to_the_side_file(tmp_path: Path) -> None:

@@ -16,9 +16,13 @@ from pytest_httpserver import HTTPServer
 from sqlalchemy import select
 from werkzeug import Request, Response
 
+from launch.registry import Registry
 from smartapp.cli.main import main
 from smartapp.config import get_settings
 from smartapp.db import create_sync_engine
+from smartapp.screening.errors import ErrorLog
+from smartapp.screening.hydrate import BucketHydrator
+from smartapp.screening.inputs import InputError
 from smartapp.worklist.tables import screening_runs, worklist_entries
 from tests.fhirmaps.builders import condition
 from tests.screening.export import write_export
@@ -251,3 +255,70 @@ def test_an_export_the_ehr_forgot_is_started_anew_without_its_old_files(
     assert "the earlier export is no longer available" in captured.err
     assert json.loads(captured.out)["run"]["patients"] == 4
     assert len(bulk.kickoffs) == 2
+
+
+PATHOLOGY_TEXT = (
+    "FINAL DIAGNOSIS: Stomach, wedge resection: gastrointestinal stromal tumor, spindle cell type, "
+    "5.5 cm, mitotic rate 7 per 5 mm2. Margins negative."
+)
+
+
+def test_report_texts_are_fetched_while_the_screen_runs_and_reach_the_engine(
+    tmp_path: Path,
+    httpserver: HTTPServer,
+    registry: str,
+    cluster: LocalCluster,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    served = tmp_path / "served"
+    bulk = BulkServer(httpserver, served)
+    write_export(served / "full")
+    pathology = {
+        "resourceType": "DiagnosticReport",
+        "id": "dr-rare",
+        "status": "final",
+        "subject": {"reference": "Patient/p-rare"},
+        "category": [{"coding": [{"system": "http://loinc.org", "code": "LP7839-6"}]}],
+        "code": {"coding": [{"system": "http://loinc.org", "code": "60567-5"}], "text": "Surgical pathology"},
+        "effectiveDateTime": "2026-02-10",
+        "presentedForm": [{"contentType": "text/plain", "url": httpserver.url_for("/fhir/Binary/path-rare")}],
+    }
+    (served / "full" / "DiagnosticReport.ndjson").write_text(json.dumps(pathology) + "\n")
+    fetched: list[str] = []
+
+    def binary(request: Request) -> Response:
+        fetched.append(request.headers.get("Authorization", ""))
+        return Response(PATHOLOGY_TEXT, content_type="text/plain")
+
+    httpserver.expect_request("/fhir/Binary/path-rare").respond_with_handler(binary)
+    args = screen_args(registry, cluster, tmp_path / "wl.db", tmp_path / "work")
+    assert main(args) == 0, capsys.readouterr().err
+    out = json.loads(capsys.readouterr().out)
+    assert fetched == ["Bearer tok"] and bulk.kickoffs
+    assert "attachment-failed" not in out["run"]["errors"]
+    rare = next(p for p in out["patients"] if p["patient"] == "Patient/p-rare")
+    # The diagnosis read from the report's text (it has no other content) is among the facts.
+    assert any(f["reference"] == "DiagnosticReport/dr-rare" for x in rare["findings"] for f in x["facts"])
+
+
+def test_a_hydration_that_cannot_get_a_token_is_a_one_line_error(
+    tmp_path: Path, httpserver: HTTPServer, registry: str
+) -> None:
+    registration = Registry.from_file(tmp_path / "ehrs.toml").get(registry)
+    assert registration is not None
+    httpserver.expect_request("/fhir/.well-known/smart-configuration").respond_with_data("", status=404)
+    bucket = tmp_path / "bucket-0.ndjson"
+    report = {
+        "resourceType": "DiagnosticReport",
+        "id": "r1",
+        "status": "final",
+        "code": {"text": "Surgical pathology"},
+        "subject": {"reference": "Patient/p1"},
+        "presentedForm": [{"contentType": "text/plain", "url": f"{registry}/Binary/b1"}],
+    }
+    bucket.write_text(f"p1\t{json.dumps(report)}\n")
+    stream = BucketHydrator(registration, frozenset({"p1"})).stream([bucket], ErrorLog())
+    with pytest.raises(
+        InputError, match=r"^report texts from http://localhost:\d+/fhir could not be fetched: "
+    ):
+        next(stream)
