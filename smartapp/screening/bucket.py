@@ -5,6 +5,7 @@ One patient's failure becomes an error by cause; the bucket's other patients are
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,12 @@ def screen_bucket(bucket: str, side: str, as_of: date, rare_definition: str = "r
         patient_id, lines = groups.popitem()
         own = _parse(lines, patient_id, errors)
         try:
-            patients.append(_evaluate(patient_id, own, shared, as_of, options, errors))
+            mine = (
+                [shared[key] for key in sorted(_line_references(lines, own)) if key in shared]
+                if shared
+                else []
+            )
+            patients.append(_evaluate(patient_id, own, mine, as_of, options, errors))
         except Exception as exc:  # noqa: BLE001 - one patient's failure must not lose the others
             errors.add(f"{ENGINE_ERROR}:{type(exc).__name__}", f"{type(exc).__name__} in {Path(bucket).name}")
     return {"patients": patients, "resources": count, "errors": errors.as_json()}
@@ -73,13 +79,12 @@ def _parse(lines: list[bytes], patient_id: str, errors: ErrorLog) -> list[dict[s
 def _evaluate(
     patient_id: str,
     own: list[dict[str, Any]],
-    shared: dict[str, dict[str, Any]],
+    mine: list[dict[str, Any]],
     as_of: date,
     options: EngineOptions,
     errors: ErrorLog,
 ) -> dict[str, Any]:
     demographics = next((r for r in own if r.get("resourceType") == "Patient"), None)
-    mine = [shared[key] for key in sorted(_references(own)) if key in shared]
     result = evaluate_patient(own + mine, as_of=as_of, options=options, patient=f"Patient/{patient_id}")
     if demographics is None:
         errors.add(PATIENT_NOT_IN_EXPORT)
@@ -103,6 +108,28 @@ def _evaluate(
 
 def _index(resources: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {f"{r.get('resourceType')}/{r.get('id')}": r for r in resources}
+
+
+# A "reference" or "url" key with a string value, in an NDJSON line as written (a key cannot be
+# matched inside a string value: there its quotes are escaped).
+_REFERENCE = re.compile(rb'"(?:reference|url)"\s*:\s*"((?:[^"\\]|\\.)*)"')
+
+
+def _line_references(lines: list[bytes], resources: list[dict[str, Any]]) -> set[str]:
+    """`_references` of the patient's resources, read from their lines with one regular expression
+    (a tenth of the time of walking every parsed element). Lines with \\u escapes, which could spell
+    a key in another way, are left to the walk over the parsed resources."""
+    if any(b"\\u" in line for line in lines):
+        return _references(resources)
+    found: set[str] = set()
+    for line in lines:
+        for match in _REFERENCE.finditer(line):
+            raw = match.group(1)
+            value = json_codec.loads(b'"' + raw + b'"') if b"\\" in raw else raw.decode("utf-8", "replace")
+            parts = [p for p in value.split("/_history/")[0].split("/") if p]
+            if len(parts) >= 2:
+                found.add("/".join(parts[-2:]))
+    return found
 
 
 def _references(resources: list[dict[str, Any]]) -> set[str]:

@@ -1,0 +1,51 @@
+"""Which shared resources (Medication, Binary, ...) a patient's lines point to: read from the lines
+with a regular expression, exactly what walking the parsed resources finds."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from fhirmaps.bundles import flatten
+from smartapp.screening.bucket import _line_references, _references
+
+CASES = Path(__file__).parents[1] / "data" / "cases"
+
+
+def _as_lines(resources: list[dict[str, Any]], **dump: Any) -> list[bytes]:
+    return [json.dumps(r, **dump).encode() for r in resources]
+
+
+def test_every_corpus_chart_gives_the_same_references_compact_spaced_and_unicode() -> None:
+    charts = [flatten([json.loads((case / "bundle.json").read_text())]) for case in sorted(CASES.iterdir())]
+    assert len(charts) > 200
+    found_any = 0
+    for resources in charts:
+        expected = _references(resources)
+        found_any += bool(expected)
+        for dump in ({"separators": (",", ":")}, {}, {"ensure_ascii": False}, {"indent": None}):
+            assert _line_references(_as_lines(resources, **dump), resources) == expected
+    assert found_any > 200
+
+
+def test_escaped_slashes_and_escaped_keys_are_read_as_json_reads_them() -> None:
+    order = {
+        "resourceType": "MedicationRequest",
+        "id": "m1",
+        "medicationReference": {"reference": "Medication/x1"},
+    }
+    escaped_slash = [
+        b'{"resourceType":"MedicationRequest","id":"m1","medicationReference":{"reference":"Medication\\/x1"}}'
+    ]
+    escaped_key = [
+        b'{"resourceType":"MedicationRequest","id":"m1","medicationReference":{"refer\\u0065nce":"Medication/x1"}}'
+    ]
+    quoted_in_text = [
+        b'{"resourceType":"Observation","id":"o1","valueString":"\\"reference\\": \\"Binary/b9\\""}'
+    ]
+    assert _line_references(escaped_slash, [order]) == {"Medication/x1"}
+    assert _line_references(escaped_key, [order]) == {"Medication/x1"}
+    assert _line_references(quoted_in_text, [json.loads(quoted_in_text[0])]) == set()
+    history = [b'{"presentedForm":[{"url":"https://ehr.example/fhir/Binary/b2/_history/3"}]}']
+    assert _line_references(history, [json.loads(history[0])]) == {"Binary/b2"}
