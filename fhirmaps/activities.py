@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
-from functools import cache
+from functools import cache, lru_cache
 
 from fhirmaps import codes
 from fhirmaps.elements import (
@@ -22,6 +22,7 @@ from fhirmaps.record import ActivityType, CareActivity, Source, activity_type
 _PROCEDURE_INTENT = "mcode-procedure-intent"
 
 
+@lru_cache(maxsize=4096)
 def _antineoplastic(text: str) -> bool:
     """Anticancer treatment by name; supportive care given for chemotherapy (antiemetics, growth
     factors) is not."""

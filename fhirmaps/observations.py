@@ -47,10 +47,15 @@ def _marker_by_code() -> dict[str, str]:
     return {loinc: m["marker"] for m in codes.load("observations")["tumor_markers"] for loinc in m["loinc"]}
 
 
-def classify(code_values: set[str], text: str) -> tuple[MeasurementKind, str]:
+@cache
+def _kind_codes() -> tuple[tuple[MeasurementKind, frozenset[str]], ...]:
     cfg = codes.load("observations")
-    for kind, key in _KIND_KEYS:
-        if code_values & set(cfg[key]):
+    return tuple((kind, frozenset(cfg[key])) for kind, key in _KIND_KEYS)
+
+
+def classify(code_values: set[str], text: str) -> tuple[MeasurementKind, str]:
+    for kind, known in _kind_codes():
+        if not code_values.isdisjoint(known):
             return kind, text
     markers = _marker_by_code()
     for value in code_values:
