@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from datetime import date
@@ -13,6 +14,7 @@ from typing import Any
 import httpx2
 import pytest
 from demo_ehr.backend_auth import generate_backend_key, public_jwks
+from demo_ehr.bulk_export import _ndjson_line
 from demo_ehr.config import BackendClientConfig
 from demo_ehr.groups import ONCOLOGY_CLINIC_ID, TUMOR_BOARD_ID, tumor_board_date
 from demo_ehr.search import patient_reference
@@ -325,3 +327,14 @@ def test_capability_statement_declares_bulk_export(ehr: RunningEhr) -> None:
     by_type = {resource["type"]: resource for resource in rest["resource"]}
     assert by_type["Group"]["operation"][0]["definition"].endswith("group-export")
     assert by_type["Patient"]["operation"][0]["definition"].endswith("patient-export")
+
+
+def test_an_export_line_is_one_line_of_utf8_json_even_with_a_huge_integer() -> None:
+    for resource in (
+        {"resourceType": "Patient", "id": "p1", "name": [{"text": "Zoë Ñandú"}]},
+        {"resourceType": "Basic", "id": "b1", "extension": [{"valueInteger": 2**70}]},
+    ):
+        line = _ndjson_line(resource)
+        assert line.endswith(b"\n") and line.count(b"\n") == 1
+        assert json.loads(line.decode("utf-8")) == resource
+    assert "Zoë".encode() in _ndjson_line({"resourceType": "Patient", "id": "p1", "name": [{"text": "Zoë"}]})
