@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from fhirmaps import codes
@@ -104,6 +104,9 @@ def from_morphology(morphology: str | None, topography: str | None) -> Entity | 
     return None
 
 
+# Entity lookups scan the whole table; a chart (and a population) names the same few codes and
+# displays again and again, so answers are remembered (the table never changes in a process).
+@lru_cache(maxsize=8192)
 def from_icd10(code: str | None) -> Entity | None:
     if not code:
         return None
@@ -114,6 +117,11 @@ def from_icd10(code: str | None) -> Entity | None:
 
 
 def from_snomed(code_values: set[str]) -> Entity | None:
+    return _from_snomed(frozenset(code_values))
+
+
+@lru_cache(maxsize=8192)
+def _from_snomed(code_values: frozenset[str]) -> Entity | None:
     for raw, entity in _table():
         if code_values & set(raw.get("snomed", [])):
             return entity
@@ -150,6 +158,7 @@ def _term_table() -> dict[str, Entity]:
     return table
 
 
+@lru_cache(maxsize=8192)
 def from_text(text: str) -> Entity | None:
     """The most specific entity named in a short coded display or text (first specific match)."""
     found = [(_term_table()[m.group(1).lower()]) for m in _term_regex().finditer(text or "")]
