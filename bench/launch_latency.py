@@ -87,16 +87,19 @@ def run_ehr(port: int, app_url: str, latency_ms: int) -> None:
 
 
 def forget_validation_between_launches() -> None:
-    """Each launch as if for a patient the app has never read: the content-addressed validation
-    memo (fhirmaps/r4b.py) is emptied before every record load, so repeated launches of the one
-    large demo patient do not profit from the previous launch's work."""
+    """Each launch as if for a patient the app has never read: the validation memos (fhirmaps/r4b.py:
+    answers by content, and the known shapes and parts) are emptied before every record load, in
+    the app process and in its validation worker, so repeated launches of the one large demo
+    patient do not profit from the previous launch's work."""
     from fhirmaps import r4b
     from smartapp.web import results
+    from smartapp.workers import VALIDATION_POOL
 
     original = results._load
 
     async def cold_load(services: Any, session: Any) -> Any:
         r4b.forget_validations()
+        await VALIDATION_POOL.run(r4b.forget_validations)
         return await original(services, session)
 
     results._load = cold_load  # type: ignore[assignment]
