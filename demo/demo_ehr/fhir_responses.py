@@ -6,7 +6,6 @@ import json
 from typing import Any
 
 import orjson
-
 from starlette.requests import Request
 from starlette.responses import Response
 
