@@ -45,6 +45,7 @@ BATCH_LINES = 4096  # lines held in one batch at most (the lines between those r
 # WINDOW × BATCH resources (with their texts) are held in memory. A batch counts only resources with
 # texts to fetch, so 4 batches keep more than 32 requests waiting.
 WINDOW = 4
+STOP_CHECK_SECONDS = 0.1  # how soon hydration notices that the screen it feeds has ended
 
 # Each line as read, its "<patient id>\t" prefix, and its resource when it may hold a text to fetch
 # (the line is written back unchanged when nothing is inlined into it: most lines are of that kind).
@@ -123,9 +124,14 @@ class BucketHydrator:
             tokens = BackendServicesClient(http, self.registration, Discovery(http))
             client = FhirClient(self.registration.iss, http, tokens)
             for bucket in buckets:
-                if stop.is_set():
-                    return
-                await hydrate_bucket(client, bucket, self.needs, errors)
+                task = asyncio.create_task(hydrate_bucket(client, bucket, self.needs, errors))
+                while not task.done():
+                    await asyncio.wait({task}, timeout=STOP_CHECK_SECONDS)
+                    if stop.is_set():  # the screen ended (an error, Ctrl-C): stop mid-bucket
+                        task.cancel()
+                        await asyncio.gather(task, return_exceptions=True)
+                        return
+                task.result()
                 ready.put(bucket)
 
 

@@ -4,6 +4,8 @@ Backend Services token, Group $export, polling, download, screening; then an inc
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -322,3 +324,34 @@ def test_a_hydration_that_cannot_get_a_token_is_a_one_line_error(
         InputError, match=r"^report texts from http://localhost:\d+/fhir could not be fetched: "
     ):
         next(stream)
+
+
+def test_a_screen_that_ends_stops_its_hydration_mid_bucket(
+    tmp_path: Path, httpserver: HTTPServer, registry: str
+) -> None:
+    BulkServer(httpserver, tmp_path / "served")  # discovery and the token endpoint
+
+    def slow(request: Request) -> Response:
+        time.sleep(2.0)
+        return Response("text", content_type="text/plain")
+
+    httpserver.expect_request("/fhir/Binary/slow").respond_with_handler(slow)
+    registration = Registry.from_file(tmp_path / "ehrs.toml").get(registry)
+    assert registration is not None
+    report = {
+        "resourceType": "DiagnosticReport",
+        "id": "r1",
+        "status": "final",
+        "code": {"text": "Surgical pathology"},
+        "subject": {"reference": "Patient/p1"},
+        "presentedForm": [{"contentType": "text/plain", "url": f"{registry}/Binary/slow"}],
+    }
+    buckets = [tmp_path / f"bucket-{n}.ndjson" for n in range(2)]
+    for bucket in buckets:
+        bucket.write_text(f"p1\t{json.dumps(report)}\n")
+    stream = BucketHydrator(registration, frozenset({"p1"})).stream(buckets, ErrorLog())
+    assert next(stream) == buckets[0]  # its text took the EHR 2 s
+    began = time.monotonic()
+    stream.close()  # the screen ends while the second bucket's text is on its way
+    assert time.monotonic() - began < 1.0
+    assert not any(t.name == "secondlook-hydrate" for t in threading.enumerate())
