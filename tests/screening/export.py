@@ -28,6 +28,18 @@ def her2_positive_metastatic_breast(pid: str) -> list[dict[str, Any]]:
     ]
 
 
+def report(rid: str, pid: str, url: str) -> dict[str, Any]:
+    """A pathology report whose text is behind `url` (to be fetched and inlined by hydration)."""
+    return {
+        "resourceType": "DiagnosticReport",
+        "id": rid,
+        "status": "final",
+        "subject": {"reference": f"Patient/{pid}"},
+        "code": {"text": "Surgical pathology"},
+        "presentedForm": [{"contentType": "text/plain", "url": url}],
+    }
+
+
 TRASTUZUMAB = {"resourceType": "Medication", "id": "med-trastuzumab", "code": {"text": "trastuzumab 8 mg/kg"}}
 
 

@@ -15,6 +15,7 @@ from launch.fhir_client import FhirClient
 from smartapp.screening.errors import ATTACHMENT_FAILED, ErrorLog
 from smartapp.screening.hydrate import hydrate_bucket, patients_with_cancer
 from tests.fhirmaps.builders import condition
+from tests.screening.export import report
 
 TEXT = "FINAL DIAGNOSIS: Invasive ductal carcinoma. HER2 (IHC): 2+ (equivocal). ISH not performed."
 
@@ -25,17 +26,6 @@ class Token:
 
     async def reauthenticate(self, stale: str | None = None) -> str:
         return "system-token"
-
-
-def report(rid: str, pid: str, url: str) -> dict:
-    return {
-        "resourceType": "DiagnosticReport",
-        "id": rid,
-        "status": "final",
-        "subject": {"reference": f"Patient/{pid}"},
-        "code": {"text": "Surgical pathology"},
-        "presentedForm": [{"contentType": "text/plain", "url": url}],
-    }
 
 
 async def test_texts_are_inlined_for_patients_with_cancer_only(

@@ -27,7 +27,7 @@ from smartapp.screening.hydrate import BucketHydrator
 from smartapp.screening.inputs import InputError
 from smartapp.worklist.tables import screening_runs, worklist_entries
 from tests.fhirmaps.builders import condition
-from tests.screening.export import write_export
+from tests.screening.export import report, write_export
 from tests.support import app_cipher
 
 
@@ -310,15 +310,7 @@ def test_a_hydration_that_cannot_get_a_token_is_a_one_line_error(
     assert registration is not None
     httpserver.expect_request("/fhir/.well-known/smart-configuration").respond_with_data("", status=404)
     bucket = tmp_path / "bucket-0.ndjson"
-    report = {
-        "resourceType": "DiagnosticReport",
-        "id": "r1",
-        "status": "final",
-        "code": {"text": "Surgical pathology"},
-        "subject": {"reference": "Patient/p1"},
-        "presentedForm": [{"contentType": "text/plain", "url": f"{registry}/Binary/b1"}],
-    }
-    bucket.write_text(f"p1\t{json.dumps(report)}\n")
+    bucket.write_text(f"p1\t{json.dumps(report('r1', 'p1', f'{registry}/Binary/b1'))}\n")
     stream = BucketHydrator(registration, frozenset({"p1"})).stream([bucket], ErrorLog())
     with pytest.raises(
         InputError, match=r"^report texts from http://localhost:\d+/fhir could not be fetched: "
@@ -338,17 +330,9 @@ def test_a_screen_that_ends_stops_its_hydration_mid_bucket(
     httpserver.expect_request("/fhir/Binary/slow").respond_with_handler(slow)
     registration = Registry.from_file(tmp_path / "ehrs.toml").get(registry)
     assert registration is not None
-    report = {
-        "resourceType": "DiagnosticReport",
-        "id": "r1",
-        "status": "final",
-        "code": {"text": "Surgical pathology"},
-        "subject": {"reference": "Patient/p1"},
-        "presentedForm": [{"contentType": "text/plain", "url": f"{registry}/Binary/slow"}],
-    }
     buckets = [tmp_path / f"bucket-{n}.ndjson" for n in range(2)]
     for bucket in buckets:
-        bucket.write_text(f"p1\t{json.dumps(report)}\n")
+        bucket.write_text(f"p1\t{json.dumps(report('r1', 'p1', f'{registry}/Binary/slow'))}\n")
     stream = BucketHydrator(registration, frozenset({"p1"})).stream(buckets, ErrorLog())
     assert next(stream) == buckets[0]  # its text took the EHR 2 s
     began = time.monotonic()
