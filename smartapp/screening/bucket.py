@@ -126,9 +126,7 @@ def _line_references(lines: list[bytes], resources: list[dict[str, Any]]) -> set
         for match in _REFERENCE.finditer(line):
             raw = match.group(1)
             value = json_codec.loads(b'"' + raw + b'"') if b"\\" in raw else raw.decode("utf-8", "replace")
-            parts = [p for p in value.split("/_history/")[0].split("/") if p]
-            if len(parts) >= 2:
-                found.add("/".join(parts[-2:]))
+            _add_target(found, value)
     return found
 
 
@@ -142,14 +140,19 @@ def _references(resources: list[dict[str, Any]]) -> set[str]:
         if isinstance(value, dict):
             for key, item in value.items():
                 if key in ("reference", "url") and isinstance(item, str):
-                    parts = [p for p in item.split("/_history/")[0].split("/") if p]
-                    if len(parts) >= 2:
-                        found.add("/".join(parts[-2:]))
+                    _add_target(found, item)
                 elif isinstance(item, dict | list):
                     stack.append(item)
         elif isinstance(value, list):
             stack.extend(v for v in value if isinstance(v, dict | list))
     return found
+
+
+def _add_target(found: set[str], target: str) -> None:
+    """ "Type/id" of a reference or URL (relative, absolute or versioned), when it has both parts."""
+    parts = [p for p in target.split("/_history/")[0].split("/") if p]
+    if len(parts) >= 2:
+        found.add("/".join(parts[-2:]))
 
 
 def _read(path: Path, errors: ErrorLog) -> list[dict[str, Any]]:
