@@ -220,7 +220,7 @@ def _write(batch: Batch, texts: Texts, out: BinaryIO) -> int:
                 attachment.setdefault("contentType", got.content_type)
                 inlined = True
         if inlined:
-            out.write(prefix + json.dumps(item, separators=(",", ":")).encode() + b"\n")
+            out.write(prefix + json.dumps(item, separators=(",", ":"), ensure_ascii=False).encode() + b"\n")
         else:
             out.write(line if line.endswith(b"\n") else line + b"\n")
     return len(texts)
