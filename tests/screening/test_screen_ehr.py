@@ -105,16 +105,22 @@ keys = [{{ kid = "k1", private_key_path = "backend.pem" }}]
     get_settings.cache_clear()
 
 
+@pytest.fixture
+def bulk(tmp_path: Path, httpserver: HTTPServer) -> BulkServer:
+    """The Bulk Data server, serving the test export (tests/screening/export.py) as a full export."""
+    server = BulkServer(httpserver, tmp_path / "served")
+    write_export(server.folder / "full")
+    return server
+
+
 def test_group_export_then_incremental_run_rescreens_only_changed_patients_in_full(
     tmp_path: Path,
-    httpserver: HTTPServer,
+    bulk: BulkServer,
     registry: str,
     cluster: LocalCluster,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    served = tmp_path / "served"
-    bulk = BulkServer(httpserver, served)
-    write_export(served / "full")
+    served = bulk.folder
     db = tmp_path / "wl.db"
     args = [
         "screen",
@@ -208,13 +214,11 @@ def unavailable() -> Response:
 
 def test_an_interrupted_export_is_resumed_not_started_again(
     tmp_path: Path,
-    httpserver: HTTPServer,
+    bulk: BulkServer,
     registry: str,
     cluster: LocalCluster,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    bulk = BulkServer(httpserver, tmp_path / "served")
-    write_export(tmp_path / "served" / "full")
     ready = bulk.manifest
     bulk.manifest = lambda job: unavailable()  # type: ignore[method-assign]
     args = screen_args(registry, cluster, tmp_path / "wl.db", tmp_path / "work")
@@ -233,13 +237,11 @@ def test_an_interrupted_export_is_resumed_not_started_again(
 
 def test_an_export_the_ehr_forgot_is_started_anew_without_its_old_files(
     tmp_path: Path,
-    httpserver: HTTPServer,
+    bulk: BulkServer,
     registry: str,
     cluster: LocalCluster,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    bulk = BulkServer(httpserver, tmp_path / "served")
-    write_export(tmp_path / "served" / "full")
     ready = bulk.manifest
     bulk.manifest = lambda job: unavailable()  # type: ignore[method-assign]
     args = screen_args(registry, cluster, tmp_path / "wl.db", tmp_path / "work")
@@ -268,13 +270,11 @@ PATHOLOGY_TEXT = (
 def test_report_texts_are_fetched_while_the_screen_runs_and_reach_the_engine(
     tmp_path: Path,
     httpserver: HTTPServer,
+    bulk: BulkServer,
     registry: str,
     cluster: LocalCluster,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    served = tmp_path / "served"
-    bulk = BulkServer(httpserver, served)
-    write_export(served / "full")
     pathology = {
         "resourceType": "DiagnosticReport",
         "id": "dr-rare",
@@ -285,7 +285,7 @@ def test_report_texts_are_fetched_while_the_screen_runs_and_reach_the_engine(
         "effectiveDateTime": "2026-02-10",
         "presentedForm": [{"contentType": "text/plain", "url": httpserver.url_for("/fhir/Binary/path-rare")}],
     }
-    (served / "full" / "DiagnosticReport.ndjson").write_text(json.dumps(pathology) + "\n")
+    (bulk.folder / "full" / "DiagnosticReport.ndjson").write_text(json.dumps(pathology) + "\n")
     fetched: list[str] = []
 
     def binary(request: Request) -> Response:
@@ -319,9 +319,9 @@ def test_a_hydration_that_cannot_get_a_token_is_a_one_line_error(
 
 
 def test_a_screen_that_ends_stops_its_hydration_mid_bucket(
-    tmp_path: Path, httpserver: HTTPServer, registry: str
+    tmp_path: Path, httpserver: HTTPServer, bulk: BulkServer, registry: str
 ) -> None:
-    BulkServer(httpserver, tmp_path / "served")  # discovery and the token endpoint
+    # `bulk` serves discovery and the token endpoint.
 
     def slow(request: Request) -> Response:
         time.sleep(2.0)
