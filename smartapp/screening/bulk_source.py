@@ -27,7 +27,7 @@ from launch.registry import Registration
 from smartapp.screening.errors import ErrorLog
 from smartapp.screening.export_job import JOB_FILE, ExportJob
 from smartapp.screening.hydrate import BucketHydrator, patients_with_cancer
-from smartapp.screening.inputs import InputError, ScreenInput
+from smartapp.screening.inputs import InputError, ScreenInput, failure_text
 from smartapp.screening.patients import owner_id
 from smartapp.worklist.tables import screening_runs
 
@@ -64,7 +64,7 @@ def export_group(
             if isinstance(exc, TemporaryFhirError) and kept
             else ""
         )
-        raise InputError(f"bulk export from {registration.iss} failed: {_message(exc)}{resume}") from exc
+        raise InputError(f"bulk export from {registration.iss} failed: {failure_text(exc)}{resume}") from exc
 
 
 async def _export_group(
@@ -153,8 +153,3 @@ def _progress(progress: ExportProgress) -> None:
             f"{', ' + progress.text if progress.text else ''}   "
         )
         sys.stderr.flush()
-
-
-def _message(exc: Exception) -> str:
-    text = getattr(exc, "description", None) or getattr(exc, "message", None) or str(exc)
-    return str(text).splitlines()[0] if str(text) else type(exc).__name__

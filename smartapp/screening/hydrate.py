@@ -34,7 +34,7 @@ from launch.fhir_client import FhirClient
 from launch.http import create_http_client
 from launch.registry import Registration
 from smartapp.screening.errors import ATTACHMENT_FAILED, ErrorLog
-from smartapp.screening.inputs import InputError
+from smartapp.screening.inputs import InputError, failure_text
 from smartapp.screening.patients import owner_id
 
 HOLDERS = ("DiagnosticReport", "DocumentReference")
@@ -90,13 +90,8 @@ class BucketHydrator:
             try:
                 asyncio.run(self._hydrate_all(buckets, ready, stop, errors))
             except (FhirError, LaunchError) as exc:
-                text = getattr(exc, "description", None) or getattr(exc, "message", None) or str(exc)
-                ready.put(
-                    InputError(
-                        f"report texts from {self.registration.iss} could not be fetched: "
-                        f"{str(text).splitlines()[0] if str(text) else type(exc).__name__}"
-                    )
-                )
+                iss = self.registration.iss
+                ready.put(InputError(f"report texts from {iss} could not be fetched: {failure_text(exc)}"))
             except BaseException as exc:  # noqa: BLE001 - handed to the consuming thread
                 ready.put(exc)
             finally:

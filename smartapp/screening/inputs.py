@@ -23,6 +23,13 @@ class InputError(Exception):
     """The input cannot be read; the message names the path, never file contents."""
 
 
+def failure_text(exc: Exception) -> str:
+    """The first line of what an EHR failure says (its description, message or text), for an
+    InputError's one-line message."""
+    text = getattr(exc, "description", None) or getattr(exc, "message", None) or str(exc)
+    return str(text).splitlines()[0] if str(text) else type(exc).__name__
+
+
 class Hydrator(Protocol):
     """Fills in what the partitioned buckets still lack (smartapp/screening/hydrate.py)."""
 
