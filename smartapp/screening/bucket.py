@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -52,15 +53,11 @@ def screen_bucket(bucket: str, side: str, as_of: date, rare_definition: str = "r
     return {"patients": patients, "resources": count, "errors": errors.as_json()}
 
 
-_SETTLED: list[bool] = []
-
-
+@cache
 def _settle_worker() -> None:
     """Once per worker process: the NLP model loaded, then the start-up heap set aside (smartapp/heap.py)."""
-    if not _SETTLED:
-        warm()
-        settle()
-        _SETTLED.append(True)
+    warm()
+    settle()
 
 
 def _parse(lines: list[bytes], patient_id: str, errors: ErrorLog) -> list[dict[str, Any]]:
