@@ -13,14 +13,20 @@ FHIR_JSON = "application/fhir+json"
 Resource = dict[str, Any]
 
 
+def compact_json(content: Any) -> bytes:
+    """Compact UTF-8 JSON: orjson (a 100-entry page in a tenth of the time), with `json` for what it
+    refuses (integers beyond 64 bits). Pages and export files are written with it."""
+    try:
+        return orjson.dumps(content)
+    except TypeError:
+        return json.dumps(content, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
 class FhirResponse(Response):
     media_type = FHIR_JSON
 
     def render(self, content: Any) -> bytes:
-        try:
-            return orjson.dumps(content)  # a 100-entry page in a tenth of the time
-        except TypeError:  # an integer beyond 64 bits
-            return json.dumps(content, separators=(",", ":")).encode("utf-8")
+        return compact_json(content)
 
 
 def outcome(code: str, diagnostics: str, severity: str = "error") -> Resource:
