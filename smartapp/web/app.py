@@ -101,8 +101,9 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
             results=ResultsCache(),
         )
         # Warm what the first launch would otherwise pay for, before /healthz answers: the NLP
-        # model; the validation worker with every resource type's R4B model; then one engine
-        # evaluation (code maps, compiled patterns, lazy imports) and the templates.
+        # model; the validation worker (spawned now; it imports the R4B models itself, and the
+        # warm-up chart teaches it their shapes); then one engine evaluation (code maps, compiled
+        # patterns, lazy imports) and the templates; last, the heap is settled (smartapp/heap.py).
         resources, attachments = warmup_chart()
         # With CDS clients configured, the hook's engine workers too (smartapp/cds/evaluation.py).
         evaluator = Evaluator(getattr(app.state, "cds_workers", None)) if cds_configured(settings) else None
