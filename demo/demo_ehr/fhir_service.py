@@ -15,7 +15,7 @@ from .fhir_responses import outcome, searchset
 from .records import PageSet
 from .runtime import DemoEhr
 from .scopes import Access
-from .search import Params, matches, patient_reference, sort_resources, unsupported_params
+from .search import Params, matcher, matches, patient_reference, sort_resources, unsupported_params
 
 Resource = dict[str, Any]
 Result = tuple[int, Resource]
@@ -101,9 +101,9 @@ def search(ehr: DemoEhr, access: Access, rtype: str, params: Params, self_url: s
         }
         if asked - {access.patient_id}:
             return 403, outcome("forbidden", "Searches are limited to the patient in context.")
-    found = [
-        res for res in ehr.resources.of_type(rtype) if matches(res, params) and visible(ehr, access, res, "s")
-    ]
+    candidates, rest = _candidates(ehr, rtype, params)
+    match = matcher(rest)
+    found = [res for res in candidates if match(res) and visible(ehr, access, res, "s")]
     found = sort_resources(found, _last(params, "_sort"))
     ignored = unsupported_params(params)
     notice = (
@@ -119,6 +119,17 @@ def search(ehr: DemoEhr, access: Access, rtype: str, params: Params, self_url: s
         next_url = _pages_url(ehr, key, count, count)
     body = searchset(ehr.config.fhir_base, found[:count], len(found), self_url, next_url, notice)
     return 200, body
+
+
+def _candidates(ehr: DemoEhr, rtype: str, params: Params) -> tuple[list[Resource], Params]:
+    """What the search has to look at, and the parameters left to check on each: with a `patient`
+    (or `subject`) parameter, the compartment of those patients, which that parameter matches by
+    construction (the store files resources under the patient `patient_reference` names)."""
+    for index, (name, value) in enumerate(params):
+        if name in ("patient", "subject") and rtype != "Patient":
+            patients = (item.rsplit("Patient/", 1)[-1] for item in value.split(","))
+            return ehr.resources.of_patients(rtype, patients), params[:index] + params[index + 1 :]
+    return ehr.resources.of_type(rtype), params
 
 
 def page(ehr: DemoEhr, access: Access, key: str, offset_text: str | None, count_text: str | None) -> Result:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .date_shift import shift_resource
-from .search import resource_interval
+from .search import patient_reference, resource_interval
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,9 @@ class PatientListing:
 class ResourceStore:
     resources: dict[str, dict[str, Resource]] = field(default_factory=dict)
     owners: dict[tuple[str, str], str | None] = field(default_factory=dict)
+    # (type, patient id) → that patient's resources of the type, in load order: a search by patient
+    # looks at these instead of every resource of the type, as a real EHR's index would.
+    compartments: dict[tuple[str, str], list[Resource]] = field(default_factory=dict)
     listings: list[PatientListing] = field(default_factory=list)
     # Patients with an oncology chart (members of the "Oncology clinic" group), in load order.
     oncology_patients: list[str] = field(default_factory=list)
@@ -69,6 +72,9 @@ class ResourceStore:
         self.stamp(resource)
         by_id[rid] = resource
         self.owners[(rtype, rid)] = None if rtype in SHARED_TYPES else owner
+        subject = patient_reference(resource)
+        if subject is not None:
+            self.compartments.setdefault((rtype, subject), []).append(resource)
         return True
 
     def get(self, rtype: str, rid: str) -> Resource | None:
@@ -76,6 +82,14 @@ class ResourceStore:
 
     def of_type(self, rtype: str) -> list[Resource]:
         return list(self.resources.get(rtype, {}).values())
+
+    def of_patients(self, rtype: str, patient_ids: Iterable[str]) -> list[Resource]:
+        """The resources of a type whose subject (patient, beneficiary) is one of these patients, in
+        load order: what a search by `patient` can match."""
+        wanted = set(patient_ids)
+        if len(wanted) == 1:
+            return list(self.compartments.get((rtype, next(iter(wanted))), []))
+        return [r for r in self.of_type(rtype) if patient_reference(r) in wanted]
 
     def owner(self, rtype: str, rid: str) -> str | None:
         return self.owners.get((rtype, rid))

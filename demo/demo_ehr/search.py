@@ -5,9 +5,9 @@ Unsupported parameters are ignored (lenient handling) and reported back to the c
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any
 
 Resource = dict[str, Any]
@@ -69,11 +69,51 @@ def unsupported_params(params: Params) -> list[str]:
 
 
 def matches(resource: Resource, params: Params) -> bool:
+    return matcher(params)(resource)
+
+
+def matcher(params: Params) -> Callable[[Resource], bool]:
+    """`matches` for one search, its parameters read once rather than once per candidate."""
+    checks: list[Callable[[Resource], bool]] = []
     for name, value in params:
-        check = _CHECKS.get(name)
-        if check is not None and not check(resource, value):
-            return False
-    return True
+        if name == "date":
+            checks.append(_date_check(value))
+        elif name in ("patient", "subject"):
+            checks.append(_patient_check(value))
+        elif (check := _CHECKS.get(name)) is not None:
+            checks.append(partial(check, value=value))
+    return lambda resource: all(check(resource) for check in checks)
+
+
+def _patient_check(value: str) -> Callable[[Resource], bool]:
+    wanted = {item.rsplit("Patient/", 1)[-1] for item in value.split(",")}
+    return lambda resource: (
+        resource.get("resourceType") != "Patient" and patient_reference(resource) in wanted
+    )
+
+
+def _date_check(value: str) -> Callable[[Resource], bool]:
+    prefix = value[:2] if value[:2] in _PREFIXES else "eq"
+    wanted = parse_instant(value[2:] if value[:2] in _PREFIXES else value)
+    if wanted is None:
+        return lambda resource: True
+    w_start, w_end = wanted
+    compare: Callable[[datetime, datetime], bool] = {
+        "eq": lambda a_start, a_end: w_start <= a_start and a_end <= w_end,
+        "ne": lambda a_start, a_end: not (w_start <= a_start and a_end <= w_end),
+        "lt": lambda a_start, a_end: a_start < w_start,
+        "le": lambda a_start, a_end: a_start < w_end,
+        "gt": lambda a_start, a_end: a_end > w_end,
+        "ge": lambda a_start, a_end: a_end > w_start,
+        "sa": lambda a_start, a_end: a_start >= w_end,
+        "eb": lambda a_start, a_end: a_end <= w_start,
+    }[prefix]
+
+    def check(resource: Resource) -> bool:
+        actual = resource_interval(resource)
+        return actual is not None and compare(*actual)
+
+    return check
 
 
 def patient_reference(resource: Resource) -> str | None:
@@ -89,10 +129,7 @@ def patient_reference(resource: Resource) -> str | None:
 
 
 def _match_patient(resource: Resource, value: str) -> bool:
-    wanted = {item.rsplit("Patient/", 1)[-1] for item in value.split(",")}
-    if resource.get("resourceType") == "Patient":
-        return False
-    return patient_reference(resource) in wanted
+    return _patient_check(value)(resource)
 
 
 def _codings(value: Any) -> Iterable[dict[str, Any]]:
@@ -200,24 +237,7 @@ def resource_interval(resource: Resource) -> tuple[datetime, datetime] | None:
 
 
 def _match_date(resource: Resource, value: str) -> bool:
-    prefix = value[:2] if value[:2] in _PREFIXES else "eq"
-    wanted = parse_instant(value[2:] if value[:2] in _PREFIXES else value)
-    actual = resource_interval(resource)
-    if wanted is None:
-        return True
-    if actual is None:
-        return False
-    (a_start, a_end), (w_start, w_end) = actual, wanted
-    return {
-        "eq": w_start <= a_start and a_end <= w_end,
-        "ne": not (w_start <= a_start and a_end <= w_end),
-        "lt": a_start < w_start,
-        "le": a_start < w_end,
-        "gt": a_end > w_end,
-        "ge": a_end > w_start,
-        "sa": a_start >= w_end,
-        "eb": a_end <= w_start,
-    }[prefix]
+    return _date_check(value)(resource)
 
 
 def _names(resource: Resource) -> list[str]:
