@@ -56,7 +56,8 @@ class EhrLimit:
     (minimum 1) and stays there for a cool-down (`COOLDOWN_SECONDS`, or the EHR's Retry-After if
     longer); afterwards it grows back by one per `limit` successful answers (about one per round
     trip) up to the ceiling. Answers to requests sent before the last halving do not halve it
-    again, so one burst of 429s halves it once, not once per request.
+    again, so one burst of 429s halves it once, not once per request. Searches go before waiting
+    attachment downloads, and downloads never take the last quarter of the slots (`_free_for`).
     """
 
     def __init__(
@@ -82,10 +83,17 @@ class EhrLimit:
             self.limit = min(self.limit, ceiling) if self._clock() < self._cool_until else ceiling
             self._wake()
 
+    def _free_for(self, priority: int) -> bool:
+        """Whether a request of this priority may take a slot now. Attachment downloads leave a
+        quarter of the slots to searches: a report page can name dozens of texts at once, and the
+        searches that arrive next (date windows, next pages) are the read's sequential chain."""
+        reserve = self.limit // 4 if priority > URGENT else 0
+        return self.in_flight < self.limit - reserve
+
     async def acquire(self, priority: int = URGENT) -> int:
         """Wait for a slot; returns the epoch to hand back to `release`. Waiting requests get
         free slots in order of `priority` (lower first), then of arrival."""
-        if self.in_flight < self.limit and not self._waiters:
+        if self._free_for(priority) and not (self._waiters and self._waiters[0][0] <= priority):
             self._take()
             return self._epoch
         waiter: asyncio.Future[int] = asyncio.get_running_loop().create_future()
@@ -117,7 +125,7 @@ class EhrLimit:
 
     def _wake(self) -> None:
         """Hand free slots to the most urgent waiters."""
-        while self._waiters and self.in_flight < self.limit:
+        while self._waiters and self._free_for(self._waiters[0][0]):
             _priority, _arrival, waiter = self._waiters.pop(0)
             if waiter.done():
                 continue

@@ -255,3 +255,29 @@ async def test_searches_go_before_attachment_downloads_that_wait() -> None:
     limit.release(first, 200)
     await asyncio.gather(*waiting)
     assert order == ["next page", "attachment 1", "attachment 2"]
+
+
+async def test_attachment_downloads_leave_a_quarter_of_the_slots_to_searches() -> None:
+    limit = EhrLimit(8)
+    downloads = [asyncio.ensure_future(limit.acquire(BULK)) for _ in range(10)]
+    await asyncio.sleep(0)
+    assert sum(d.done() for d in downloads) == 6  # 8 - 8 // 4: two slots stay free for searches
+    searches = [asyncio.ensure_future(limit.acquire(URGENT)) for _ in range(3)]
+    await asyncio.sleep(0)
+    assert [s.done() for s in searches] == [True, True, False]  # searches take the free two at once
+    limit.release(downloads[0].result(), 200)
+    await asyncio.sleep(0)
+    assert searches[2].done()  # the waiting search goes first, although downloads waited longer
+    assert sum(d.done() for d in downloads) == 6
+    for search in searches:
+        limit.release(search.result(), 200)
+    await asyncio.sleep(0)
+    assert sum(d.done() for d in downloads) == 7  # the freed slots return to downloads, up to six
+    assert limit.in_flight == 6
+
+
+async def test_a_throttled_limit_of_one_still_serves_attachment_downloads() -> None:
+    limit = EhrLimit(1)
+    epoch = await asyncio.wait_for(limit.acquire(BULK), 1)
+    limit.release(epoch, 200)
+    assert limit.in_flight == 0
