@@ -30,7 +30,7 @@ from launch.urls import url_under_base
 FHIR_JSON = "application/fhir+json"
 # Requests in flight to one EHR when neither the registry nor the caller says otherwise; the app
 # passes its own setting (SECONDLOOK_FHIR_MAX_CONCURRENCY) or the EHR's registry value.
-DEFAULT_MAX_CONCURRENCY = 32
+DEFAULT_MAX_CONCURRENCY = 48
 _RESOURCE_TYPE = re.compile(r"[A-Z][A-Za-z]{1,63}")
 _RESOURCE_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 Sleep = Callable[[float], Awaitable[None]]

@@ -45,9 +45,10 @@ class Settings(BaseSettings):
     fhir_timeout_seconds: float = 20.0
     # Parallel requests from this process to one EHR, shared by every launch and hook call.
     # EHRs publish no numeric limits (Epic, Oracle Health); 429/503 + Retry-After halve it for a
-    # while. 32: ten hook calls or launches at once each get about three requests in flight
+    # while. 48: the large record's read (91 requests, 50 of them report texts) fits in its plan's
+    # four round trips; ten hook calls or launches at once each get about five requests in flight
     # (docs/performance.md); a registry entry's max_concurrency lowers it for one EHR.
-    fhir_max_concurrency: int = 32
+    fhir_max_concurrency: int = 48
     # `secondlook screen`: address of an existing Dask scheduler (tcp://host:8786);
     # unset = an embedded LocalCluster.
     dask_scheduler: str | None = None

@@ -26,7 +26,7 @@ from launch.scopes import GrantedScopes
 
 from .fakes import RecordingSleep, StaticTokens, bundle
 
-APP_DEFAULT = 32  # the app's SECONDLOOK_FHIR_MAX_CONCURRENCY default
+APP_DEFAULT = 48  # the app's SECONDLOOK_FHIR_MAX_CONCURRENCY default
 FAST = RetryPolicy(tries=4, base_delay=0.01, max_delay=30.0)
 
 
