@@ -26,9 +26,11 @@ USER = "{user}"
 # next-page links can only be followed one after another. Reading them as disjoint date windows
 # in parallel, plus the undated ones (`date:missing`), turns one long chain of pages into a few
 # short ones; DiagnosticReports (hundreds of imaging and pathology reports) likewise. Window edges
-# in days before today: quarters for two years, then a year, then the rest. In the benchmark
-# record (1,450 labs, 340 reports over two years) no window is longer than three pages of 100.
-OBSERVATION_WINDOWS = (0, 90, 180, 270, 365, 455, 545, 635, 730, 1095)
+# in days before today: 45 days for the last year (a patient on treatment has blood counts and
+# chemistries every week or two: 60-130 results a month), quarters for the year before, then a
+# year, then the rest. Servers cap pages at 100 (Oracle Health); in the benchmark record (1,450
+# labs, 340 reports over two years) no window is longer than two pages.
+OBSERVATION_WINDOWS = (0, 45, 90, 135, 180, 225, 270, 315, 365, 455, 545, 635, 730, 1095)
 REPORT_WINDOWS = (0, 180, 365, 730)
 
 

@@ -224,8 +224,8 @@ def test_partitions_are_disjoint_date_windows() -> None:
     (whole,) = [s for s in build_searches("p1", TODAY) if s.resource_type == "Observation"]
     specs = list(whole.parts)
     dates = [s.params.get("date") or s.params.get("date:missing") for s in specs]
-    assert dates[0] == "ge2026-08-27"
-    assert dates[1] == ["ge2026-05-29", "lt2026-08-27"]
+    assert dates[0] == "ge2026-10-11"
+    assert dates[1] == ["ge2026-08-27", "lt2026-10-11"]
     assert dates[-2] == "lt2023-11-26"
     assert dates[-1] == "true"
     assert len(specs) == len(OBSERVATION_WINDOWS) + 1

@@ -125,10 +125,14 @@ def test_date_windows_are_the_parts_of_a_search() -> None:
         ("DiagnosticReport", PAGED | {"date:missing": "true"}, "diagnostic reports without a date"),
     ]
     assert parts["Observation"] == [
-        ("Observation", PAGED | {"date": "ge2026-08-27"}, "observations (last 90 days)"),
-        ("Observation", PAGED | {"date": ["ge2026-05-29", "lt2026-08-27"]}, "observations"),
-        ("Observation", PAGED | {"date": ["ge2026-02-28", "lt2026-05-29"]}, "observations"),
-        ("Observation", PAGED | {"date": ["ge2025-11-25", "lt2026-02-28"]}, "observations"),
+        ("Observation", PAGED | {"date": "ge2026-10-11"}, "observations (last 45 days)"),
+        ("Observation", PAGED | {"date": ["ge2026-08-27", "lt2026-10-11"]}, "observations"),
+        ("Observation", PAGED | {"date": ["ge2026-07-13", "lt2026-08-27"]}, "observations"),
+        ("Observation", PAGED | {"date": ["ge2026-05-29", "lt2026-07-13"]}, "observations"),
+        ("Observation", PAGED | {"date": ["ge2026-04-14", "lt2026-05-29"]}, "observations"),
+        ("Observation", PAGED | {"date": ["ge2026-02-28", "lt2026-04-14"]}, "observations"),
+        ("Observation", PAGED | {"date": ["ge2026-01-14", "lt2026-02-28"]}, "observations"),
+        ("Observation", PAGED | {"date": ["ge2025-11-25", "lt2026-01-14"]}, "observations"),
         ("Observation", PAGED | {"date": ["ge2025-08-27", "lt2025-11-25"]}, "observations"),
         ("Observation", PAGED | {"date": ["ge2025-05-29", "lt2025-08-27"]}, "observations"),
         ("Observation", PAGED | {"date": ["ge2025-02-28", "lt2025-05-29"]}, "observations"),
