@@ -22,8 +22,9 @@ from smartapp.schema import migrate_sync
 from smartapp.screening.cluster import dask_client, run_buckets, worker_count
 from smartapp.screening.errors import BUCKET_FAILED, EXPORT_ERROR, ErrorLog
 from smartapp.screening.inputs import ScreenInput
-from smartapp.screening.partition import bucket_count, partition
+from smartapp.screening.partition import bucket_count
 from smartapp.screening.progress import Progress
+from smartapp.screening.shuffle import partition_on_cluster
 from smartapp.screening.worklist_writer import WorklistWriter
 
 
@@ -113,7 +114,7 @@ def _screen(
     work = Path(tempfile.mkdtemp(prefix="secondlook-screen-", dir=options.work_dir))
     try:
         started = time.monotonic()
-        parts = partition(screen_input.files, work, n_buckets, outcome.errors)
+        parts = partition_on_cluster(client, screen_input.files, work, n_buckets, outcome.errors)
         outcome.partition_seconds = time.monotonic() - started
         outcome.resources = parts.resources
         writer.set_total(parts.patients)
