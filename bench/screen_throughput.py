@@ -1,6 +1,7 @@
 """`secondlook screen` throughput: N synthetic patients as NDJSON, screened on Dask with 1 and 2 workers.
 
 Prints JSON. Usage: python bench/screen_throughput.py [--patients 1000] [--oncology 0.15] [--peer-sample 200]
+[--repeat 3]
 
 Most patients have no cancer (a few problems, labs, encounters, and Claims/ExplanationOfBenefits that
 the screen skips); the oncology share are charts of the demo EHR's large-patient generator (about
@@ -8,7 +9,8 @@ the screen skips); the oncology share are charts of the demo EHR's large-patient
 treatment), each from its own seed. Every run gets a fresh cluster and SQLite worklist; the workers
 load the NLP model before the clock starts (cluster start-up is reported apart). Peak RSS is sampled
 every 0.1 s for the main process and for each worker process. The peer is `secondlook evaluate` (the
-in-memory path) in its own process on the first `--peer-sample` patients.
+in-memory path) in its own process on the first `--peer-sample` patients. Each worker count runs
+`--repeat` times, alternating; the run of median speed is reported with every run's speed.
 """
 
 from __future__ import annotations
@@ -168,11 +170,11 @@ def write_export(
     return counts
 
 
-def screen(folder: Path, workers: int, work: Path) -> dict[str, Any]:
+def screen(folder: Path, workers: int, work: Path, repeat: int = 0) -> dict[str, Any]:
     with warm_cluster(workers) as (client, startup):
         options = ScreenOptions(
             as_of=AS_OF,
-            database_url=f"sqlite:///{work / f'worklist-{workers}.db'}",
+            database_url=f"sqlite:///{work / f'worklist-{workers}-{repeat}.db'}",
             cipher=TokenCipher([generate_key()]),
             keep_results=False,
         )
@@ -226,6 +228,15 @@ def peer(target: Path) -> dict[str, Any]:
     }
 
 
+def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run of median speed, with every run's speed beside it."""
+    ordered = sorted(runs, key=lambda run: run["patients_per_second"])
+    return {
+        **ordered[(len(ordered) - 1) // 2],
+        "patients_per_second_each_repeat": [run["patients_per_second"] for run in runs],
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--patients", type=int, default=1000)
@@ -233,6 +244,12 @@ def main() -> None:
     parser.add_argument("--onc-resources", type=int, default=350)
     parser.add_argument("--peer-sample", type=int, default=200)
     parser.add_argument("--workers", default="1,2", help="worker counts to run, comma-separated")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=3,
+        help="runs of each worker count, alternating (the median is reported)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="screen-bench-") as tmp:
         work = Path(tmp)
@@ -243,16 +260,28 @@ def main() -> None:
         export = write_export(
             folder, args.patients, args.oncology, args.onc_resources, sample, args.peer_sample
         )
-        runs = {n: screen(folder, n, work) for n in sorted({int(w) for w in args.workers.split(",")})}
+        counts = sorted({int(w) for w in args.workers.split(",")})
+        every: dict[int, list[dict[str, Any]]] = {n: [] for n in counts}
+        for repeat in range(args.repeat):
+            # Alternating which worker count goes first, so a slow moment of the machine does not
+            # always fall on the same one.
+            for n in counts if repeat % 2 == 0 else counts[::-1]:
+                every[n].append(screen(folder, n, work, repeat))
         report: dict[str, Any] = {
             "machine": machine(),
             "export": export,
+            "repeats": args.repeat,
         }
+        runs = {n: _median_run(every[n]) for n in counts}
         report |= {f"screen_{n}_worker{'s' if n > 1 else ''}": run for n, run in runs.items()}
         if 1 in runs and 2 in runs:
             report["speedup_2_vs_1"] = round(
                 runs[2]["patients_per_second"] / runs[1]["patients_per_second"], 2
             )
+            report["speedup_2_vs_1_each_repeat"] = [
+                round(two["patients_per_second"] / one["patients_per_second"], 2)
+                for one, two in zip(every[1], every[2], strict=True)
+            ]
         if args.peer_sample:
             report["peer_evaluate"] = peer(sample)
     print(json.dumps(report, indent=2))

@@ -44,6 +44,8 @@ def test_screen_throughput_runs_and_screens_every_patient() -> None:
         "5",
         "--workers",
         "1",
+        "--repeat",
+        "1",
     )
     text = json.dumps(out)
     assert '"patients": 20' in text
