@@ -123,6 +123,7 @@ def main() -> None:
                     ),
                 ),
                 synthetic_patients=int(settings["patients"]),
+                synthetic_visit_scale=int(settings.get("visit_scale", 1)),
             )
         )
     members = add_everyone(ehr.state.demo_ehr.resources, str(settings["group_id"]))

@@ -3,6 +3,7 @@ population from the demo EHR (its own process, a fixed latency per response) int
 worklist, screened on an embedded Dask LocalCluster. Prints JSON.
 
     .venv/bin/python bench/screen_e2e.py [--patients 1000,10000] [--latency-ms 50] [--workers 2]
+        [--visit-scale 8]
 
 For each population size the demo EHR starts with that many synthetic patients
 (demo_ehr/synthetic.py, about 15 % oncology charts of 380-700 resources) and nothing else, plus a
@@ -60,13 +61,14 @@ class BenchmarkFailed(SystemExit):
 
 @contextmanager
 def ehr_process(
-    port: int, latency_ms: int, patients: int, backend: BackendClientConfig
+    port: int, latency_ms: int, patients: int, backend: BackendClientConfig, visit_scale: int = 1
 ) -> Iterator[subprocess.Popen[bytes]]:
     """The demo EHR (bench/ehr_server.py) starting on 127.0.0.1:`port`; stopped on the way out."""
     settings = {
         "port": port,
         "latency_ms": latency_ms,
         "patients": patients,
+        "visit_scale": visit_scale,
         "group_id": GROUP_ID,
         # Public keys only: the private key stays in this process, in the registration.
         "backend_client": {"client_id": backend.client_id, "jwks": backend.jwks, "scopes": backend.scopes},
@@ -230,7 +232,9 @@ def screen_end_to_end(
     }
 
 
-def population(patients: int, latency_ms: int, worker_counts: list[int], work: Path) -> dict[str, Any]:
+def population(
+    patients: int, latency_ms: int, worker_counts: list[int], work: Path, visit_scale: int = 1
+) -> dict[str, Any]:
     port = free_port()
     origin = f"http://127.0.0.1:{port}"
     # The app's registry holds the backend key; the EHR gets what an admin would register.
@@ -239,7 +243,7 @@ def population(patients: int, latency_ms: int, worker_counts: list[int], work: P
     t0 = time.perf_counter()
     with (
         RssSampler() as rss,
-        ehr_process(port, latency_ms, patients, demo_backend_client(registry)) as process,
+        ehr_process(port, latency_ms, patients, demo_backend_client(registry), visit_scale) as process,
     ):
         rss.track("ehr", process.pid)
         wait_for_ehr(origin, process)
@@ -253,7 +257,7 @@ def population(patients: int, latency_ms: int, worker_counts: list[int], work: P
             run_dir = work / f"{patients}-{workers}"
             run_dir.mkdir()
             runs.append(screen_end_to_end(registration, origin, process.pid, patients, workers, run_dir))
-    return {"synthetic_patients": patients, "ehr": ehr, "runs": runs}
+    return {"synthetic_patients": patients, "visit_scale": visit_scale, "ehr": ehr, "runs": runs}
 
 
 def git_commit() -> dict[str, Any]:
@@ -272,6 +276,12 @@ def main() -> None:
     parser.add_argument("--patients", default="1000,10000", help="population sizes, comma-separated")
     parser.add_argument("--latency-ms", type=int, default=50, help="added to every EHR response")
     parser.add_argument("--workers", default="2", help="Dask worker counts, comma-separated (e.g. 1,2)")
+    parser.add_argument(
+        "--visit-scale",
+        type=int,
+        default=1,
+        help="visits of the charts without cancer, times this (8: Synthea-sized, ~300 resources)",
+    )
     args = parser.parse_args()
     sizes = [int(n) for n in args.patients.split(",")]
     worker_counts = sorted({int(w) for w in args.workers.split(",")})
@@ -283,7 +293,9 @@ def main() -> None:
         "as_of": AS_OF.isoformat(),
     }
     with tempfile.TemporaryDirectory(prefix="screen-e2e-") as tmp:
-        report["populations"] = [population(n, args.latency_ms, worker_counts, Path(tmp)) for n in sizes]
+        report["populations"] = [
+            population(n, args.latency_ms, worker_counts, Path(tmp), args.visit_scale) for n in sizes
+        ]
     report["machine"]["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
     print(json.dumps(report, indent=2))
 

@@ -71,6 +71,175 @@ def oncology_chart(pid: str, seed: int, n_resources: int) -> list[str]:
     return lines
 
 
+SNOMED = "http://snomed.info/sct"
+SYNTHEA_CONDITIONS = [
+    ("38341003", "Hypertension"),
+    ("44054006", "Diabetes mellitus type 2"),
+    ("15777000", "Prediabetes"),
+    ("162864005", "Body mass index 30+ - obesity"),
+    ("444814009", "Viral sinusitis"),
+    ("195662009", "Acute viral pharyngitis"),
+    ("10509002", "Acute bronchitis"),
+    ("55822004", "Hyperlipidemia"),
+]
+VITALS = [
+    ("8480-6", "Systolic blood pressure", "mm[Hg]", 100, 160),
+    ("8462-4", "Diastolic blood pressure", "mm[Hg]", 60, 100),
+    ("29463-7", "Body weight", "kg", 50, 120),
+    ("39156-5", "Body mass index", "kg/m2", 18, 40),
+    ("8867-4", "Heart rate", "/min", 55, 100),
+]
+SYNTHEA_PROCEDURES = [
+    ("430193006", "Medication reconciliation (procedure)"),
+    ("710824005", "Assessment of health and social care needs (procedure)"),
+    ("171207006", "Depression screening (procedure)"),
+]
+
+
+def synthea_like_chart(pid: str, rng: random.Random, n_resources: int) -> list[dict[str, Any]]:
+    """A primary-care record of about `n_resources` shaped like a Synthea patient's: SNOMED-coded
+    problems, and per encounter a Claim and an ExplanationOfBenefit (skipped by the screen), vital
+    signs, and now and then a procedure, an immunization (skipped), an order and a lab panel."""
+    subject = {"reference": f"Patient/{pid}"}
+    out = plain_chart(pid, rng)[:1]  # the Patient
+    for i, (code, display) in enumerate(rng.sample(SYNTHEA_CONDITIONS, rng.randint(3, 6))):
+        out.append(
+            {
+                "resourceType": "Condition",
+                "id": f"{pid}-c{i}",
+                "subject": subject,
+                "code": {"coding": [{"system": SNOMED, "code": code, "display": display}], "text": display},
+                "clinicalStatus": {
+                    "coding": [
+                        {
+                            "system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
+                            "code": "active",
+                        }
+                    ]
+                },
+                "onsetDateTime": f"20{rng.randint(10, 25)}-0{rng.randint(1, 9)}-15",
+            }
+        )
+    i = 0
+    while len(out) < n_resources:
+        when = f"20{rng.randint(15, 25)}-{rng.randint(1, 12):02d}-{rng.randint(10, 28)}"
+        encounter = {"reference": f"Encounter/{pid}-e{i}"}
+        out.append(
+            {
+                "resourceType": "Encounter",
+                "id": f"{pid}-e{i}",
+                "status": "finished",
+                "subject": subject,
+                "class": {"code": "AMB"},
+                "type": [
+                    {"coding": [{"system": SNOMED, "code": "185349003", "display": "Encounter for check up"}]}
+                ],
+                "period": {"start": f"{when}T09:00:00Z", "end": f"{when}T09:30:00Z"},
+            }
+        )
+        for kind in ("Claim", "ExplanationOfBenefit"):
+            out.append(
+                {
+                    "resourceType": kind,
+                    "id": f"{pid}-{kind}-{i}",
+                    "status": "active",
+                    "patient": subject,
+                    "use": "claim",
+                    "created": when,
+                    "item": [{"sequence": 1, "productOrService": {"text": "Encounter for check up"}}],
+                }
+            )
+        for k, (code, display, unit, low, high) in enumerate(rng.sample(VITALS, 3)):
+            out.append(
+                {
+                    "resourceType": "Observation",
+                    "id": f"{pid}-v{i}-{k}",
+                    "status": "final",
+                    "category": [{"coding": [{"code": "vital-signs"}]}],
+                    "subject": subject,
+                    "encounter": encounter,
+                    "code": {"coding": [{"system": "http://loinc.org", "code": code, "display": display}]},
+                    "effectiveDateTime": f"{when}T09:10:00Z",
+                    "valueQuantity": {"value": round(rng.uniform(low, high), 1), "unit": unit},
+                }
+            )
+        if i % 3 == 0:
+            code, display = rng.choice(SYNTHEA_PROCEDURES)
+            out.append(
+                {
+                    "resourceType": "Procedure",
+                    "id": f"{pid}-p{i}",
+                    "status": "completed",
+                    "subject": subject,
+                    "code": {"coding": [{"system": SNOMED, "code": code, "display": display}]},
+                    "performedPeriod": {"start": f"{when}T09:15:00Z", "end": f"{when}T09:25:00Z"},
+                }
+            )
+        if i % 4 == 0:
+            out.append(
+                {
+                    "resourceType": "Immunization",
+                    "id": f"{pid}-i{i}",
+                    "status": "completed",
+                    "patient": subject,
+                    "vaccineCode": {"coding": [{"system": "http://hl7.org/fhir/sid/cvx", "code": "140"}]},
+                    "occurrenceDateTime": f"{when}T09:20:00Z",
+                }
+            )
+        if i % 5 == 0:
+            out.append(
+                {
+                    "resourceType": "MedicationRequest",
+                    "id": f"{pid}-m{i}",
+                    "status": "active",
+                    "intent": "order",
+                    "subject": subject,
+                    "medicationCodeableConcept": {
+                        "coding": [
+                            {"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "314076"}
+                        ],
+                        "text": "lisinopril 10 MG Oral Tablet",
+                    },
+                    "authoredOn": when,
+                }
+            )
+        if i % 6 == 0:
+            code, display, unit = rng.choice(LABS)
+            out.append(
+                {
+                    "resourceType": "Observation",
+                    "id": f"{pid}-l{i}",
+                    "status": "final",
+                    "category": [{"coding": [{"code": "laboratory"}]}],
+                    "subject": subject,
+                    "code": {"coding": [{"system": "http://loinc.org", "code": code, "display": display}]},
+                    "effectiveDateTime": f"{when}T09:05:00Z",
+                    "valueQuantity": {"value": round(rng.uniform(0.5, 12), 1), "unit": unit},
+                }
+            )
+            out.append(
+                {
+                    "resourceType": "DiagnosticReport",
+                    "id": f"{pid}-r{i}",
+                    "status": "final",
+                    "subject": subject,
+                    "code": {
+                        "coding": [
+                            {
+                                "system": "http://loinc.org",
+                                "code": "51990-0",
+                                "display": "Basic metabolic panel",
+                            }
+                        ]
+                    },
+                    "effectiveDateTime": f"{when}T09:05:00Z",
+                    "result": [{"reference": f"Observation/{pid}-l{i}"}],
+                }
+            )
+        i += 1
+    return out[:n_resources]
+
+
 def plain_chart(pid: str, rng: random.Random) -> list[dict[str, Any]]:
     subject = {"reference": f"Patient/{pid}"}
     out: list[dict[str, Any]] = [
@@ -140,7 +309,13 @@ def plain_chart(pid: str, rng: random.Random) -> list[dict[str, Any]]:
 
 
 def write_export(
-    folder: Path, patients: int, oncology: float, onc_resources: int, peer: Path, sample: int
+    folder: Path,
+    patients: int,
+    oncology: float,
+    onc_resources: int,
+    peer: Path,
+    sample: int,
+    plain_resources: int = 0,
 ) -> dict[str, int]:
     """The export in `folder`; the lines of its first `sample` patients also in `peer`."""
     rng = random.Random(20261205)
@@ -153,7 +328,12 @@ def write_export(
                 counts["oncology_patients"] += 1
                 lines = oncology_chart(pid, seed=n, n_resources=onc_resources)
             else:
-                lines = [json.dumps(r) for r in plain_chart(pid, rng)]
+                chart = (
+                    synthea_like_chart(pid, rng, plain_resources)
+                    if plain_resources
+                    else plain_chart(pid, rng)
+                )
+                lines = [json.dumps(r) for r in chart]
             for line in lines:
                 rtype = json.loads(line[: line.index(",")] + "}")["resourceType"]
                 for target in (folder, peer) if n < sample else (folder,):
@@ -242,6 +422,12 @@ def main() -> None:
     parser.add_argument("--patients", type=int, default=1000)
     parser.add_argument("--oncology", type=float, default=0.15, help="share of oncology charts")
     parser.add_argument("--onc-resources", type=int, default=350)
+    parser.add_argument(
+        "--plain-resources",
+        type=int,
+        default=0,
+        help="charts without cancer as Synthea-like records of this many resources (default: small ones)",
+    )
     parser.add_argument("--peer-sample", type=int, default=200)
     parser.add_argument("--workers", default="1,2", help="worker counts to run, comma-separated")
     parser.add_argument(
@@ -258,7 +444,13 @@ def main() -> None:
         sample = work / "peer"
         sample.mkdir()
         export = write_export(
-            folder, args.patients, args.oncology, args.onc_resources, sample, args.peer_sample
+            folder,
+            args.patients,
+            args.oncology,
+            args.onc_resources,
+            sample,
+            args.peer_sample,
+            args.plain_resources,
         )
         counts = sorted({int(w) for w in args.workers.split(",")})
         every: dict[int, list[dict[str, Any]]] = {n: [] for n in counts}

@@ -53,7 +53,13 @@ def load_resources(config: DemoEhrConfig) -> ResourceStore:
         }
         store.add_patient_bundle([shift_resource(r, shift) for r in build_large_patient()], meta)
     if config.synthetic_patients:
-        add_population(store, config.synthetic_patients, seed=config.synthetic_seed, shift_days=shift)
+        add_population(
+            store,
+            config.synthetic_patients,
+            seed=config.synthetic_seed,
+            shift_days=shift,
+            visit_scale=config.synthetic_visit_scale,
+        )
     add_demo_groups(store, config.stories_on or date.today())
     add_demo_staff(store)
     return store

@@ -52,6 +52,8 @@ class DemoEhrConfig:
     # Synthetic population added to the fixtures (see synthetic.py); seeded, so always the same.
     synthetic_patients: int = 0
     synthetic_seed: int = 20261205
+    # Visits of each synthetic chart without cancer, times this (8: Synthea-sized, ~300 resources).
+    synthetic_visit_scale: int = 1
 
     @property
     def origin(self) -> str:

@@ -74,28 +74,32 @@ class SyntheticPatient:
     resources: list[Resource]
 
 
-def build_population(n: int, seed: int = 20261205) -> Iterator[SyntheticPatient]:
-    """`n` synthetic patients, one at a time (Patient first in each chart)."""
+def build_population(n: int, seed: int = 20261205, visit_scale: int = 1) -> Iterator[SyntheticPatient]:
+    """`n` synthetic patients, one at a time (Patient first in each chart). `visit_scale`: the
+    charts without cancer have that many times as many visits (2-8 each at 1, about 50 resources;
+    at 8, 16-64 visits and about 300 resources, the size of a Synthea record)."""
     for index in range(n):
-        yield build_synthetic_patient(index, seed)
+        yield build_synthetic_patient(index, seed, visit_scale)
 
 
-def build_synthetic_patient(index: int, seed: int = 20261205) -> SyntheticPatient:
+def build_synthetic_patient(index: int, seed: int = 20261205, visit_scale: int = 1) -> SyntheticPatient:
     rng = random.Random(seed * 1_000_003 + index)  # noqa: S311 - synthetic data, not security
     patient_id = f"syn-{index:05d}"
     has_cancer = rng.random() < CANCER_SHARE
     if has_cancer:
         resources = _oncology_chart(rng, index, patient_id)
     else:
-        resources = _general_chart(rng, index, patient_id)
+        resources = _general_chart(rng, index, patient_id, visit_scale)
     return SyntheticPatient(patient_id, has_cancer, resources)
 
 
-def add_population(store: ResourceStore, n: int, *, seed: int = 20261205, shift_days: int = 0) -> int:
+def add_population(
+    store: ResourceStore, n: int, *, seed: int = 20261205, shift_days: int = 0, visit_scale: int = 1
+) -> int:
     """Add `n` synthetic patients to `store` (not listed on the launch page; patients with cancer
     join the oncology clinic). Returns how many have cancer."""
     with_cancer = 0
-    for patient in build_population(n, seed):
+    for patient in build_population(n, seed, visit_scale):
         resources = (
             [shift_resource(res, shift_days) for res in patient.resources]
             if shift_days
@@ -180,7 +184,7 @@ def _her2_ish(index: int, patient_id: str) -> list[Resource]:
     ]
 
 
-def _general_chart(rng: random.Random, index: int, patient_id: str) -> list[Resource]:
+def _general_chart(rng: random.Random, index: int, patient_id: str, visit_scale: int = 1) -> list[Resource]:
     gender = rng.choice(["female", "male"])
     born = date(rng.randint(1940, 2005), rng.randint(1, 12), rng.randint(1, 28))
     items: list[Resource] = [_patient(rng, index, patient_id, gender, born)]
@@ -215,7 +219,7 @@ def _general_chart(rng: random.Random, index: int, patient_id: str) -> list[Reso
         "period": {"start": "2024-01-01"},
     })  # fmt: skip
     day = FIRST_VISIT + timedelta(days=rng.randint(0, 60))
-    for visit in range(rng.randint(2, 8)):
+    for visit in range(rng.randint(2 * visit_scale, 8 * visit_scale)):
         when = day.isoformat()
         reason = rng.choice(VISIT_REASONS)
         encounter = add({
@@ -298,7 +302,7 @@ def _general_chart(rng: random.Random, index: int, patient_id: str) -> list[Reso
                 "patient": subject,
                 "occurrenceDateTime": when,
             })  # fmt: skip
-        day += timedelta(days=rng.randint(30, 120))
+        day += timedelta(days=rng.randint(30, 120) // visit_scale)
     if rng.random() < 0.2:
         add({
             "resourceType": "Procedure",
