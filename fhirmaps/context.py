@@ -27,6 +27,7 @@ _CACHE_LIMIT = 20000
 # work is linear in the text's length and one "sentence" never exceeds a piece.
 PIECE_CHARS = 1_000
 _SENTENCE_END = re.compile(r"[.!?;\n]")
+_CONTEXT = "medspacy_context"  # the last component of the pipeline
 
 
 @dataclass(frozen=True)
@@ -143,10 +144,15 @@ def analyze(texts: Sequence[str]) -> list[tuple[RawMention, ...]]:
         with _LOCK, warnings.catch_warnings():
             # medspaCy's empty internal matchers warn (spaCy W036) on every document.
             warnings.filterwarnings("ignore", message=r".*\[W036\].*")
-            docs = nlp.pipe((piece for _, _, piece in split), batch_size=64)
+            # ConText only sets flags on target phrases; most texts of a record (a primary-care
+            # note, a lab comment) have none, and its modifier matching was a quarter of a
+            # screening worker's CPU. It runs on the pieces that have a target.
+            docs = nlp.pipe((piece for _, _, piece in split), batch_size=64, disable=[_CONTEXT])
+            context = nlp.get_pipe(_CONTEXT)
             fresh: dict[str, list[RawMention]] = {text: [] for text in missing}
             for (text, offset, _), doc in zip(split, docs, strict=True):
-                fresh[text].extend(_mentions(doc, offset))
+                if doc.ents:
+                    fresh[text].extend(_mentions(context(doc), offset))
             if len(_CACHE) + len(fresh) > _CACHE_LIMIT:
                 _CACHE.clear()
             _CACHE.update((text, tuple(mentions)) for text, mentions in fresh.items())

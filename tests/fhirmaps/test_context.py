@@ -1,3 +1,5 @@
+import warnings
+
 from fhirmaps.context import analyze
 from fhirmaps.r4b import validation_problem
 
@@ -32,3 +34,23 @@ def test_r4b_validation_reports_a_short_reason_and_ignores_unknown_types() -> No
     problem = validation_problem({"resourceType": "Patient", "id": "p1", "birthDate": "May 1960"})
     assert problem is not None and "birthDate" in problem and len(problem) <= 300
     assert validation_problem({"resourceType": "NotAResource", "id": "x"}) is None
+
+
+def test_context_runs_only_where_there_is_a_target_and_gives_what_the_whole_pipeline_gives() -> None:
+    from fhirmaps.context import _mentions, clear_cache, pipeline
+
+    texts = [
+        "Primary care visit. Known problems: hypertension. No weight loss, no night sweats.",
+        "No evidence of malignancy. Family history of sarcoma; history of melanoma (2009).",
+        "Possible lymphoma cannot be excluded. Patient denies fevers.",
+        "Blood pressure follow-up, no complaints.",
+        "Biopsy: invasive ductal carcinoma, grade 2. Brother with colon cancer.",
+    ]
+    nlp = pipeline()
+    assert nlp.pipe_names[-1] == "medspacy_context"  # nothing after it needs it on every piece
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r".*\[W036\].*")  # medspaCy's empty internal matchers
+        whole = [tuple(_mentions(nlp(text))) for text in texts]  # every component on every text
+    clear_cache()
+    assert analyze(texts) == whole
+    assert [bool(mentions) for mentions in whole] == [False, True, True, False, True]
