@@ -1,5 +1,6 @@
 """The partition pass on the Dask workers: the input cut into chunks, each chunk partitioned by a task
-into its own shard of bucket files, then the shards of each bucket joined into one bucket file.
+into its own shard of bucket files, then the shards of each bucket joined into one bucket file by a
+task of its own (the copy is done by the kernel, `sendfile`).
 
 Run in the main process, the pass was the one step that did not scale with workers (a tenth of a
 one-worker screen, a sixth of a two-worker one). The shards live under the run's work directory,
@@ -49,7 +50,7 @@ def partition_on_cluster(
         # A worker lost mid-task has its task run again elsewhere by Dask; a task that raises (the
         # work directory unwritable, say) fails the run like any other partition failure.
         results: list[dict[str, Any]] = client.gather(futures)  # type: ignore[no-untyped-call]
-        return _merge(plan, shards, results, work_dir, errors)
+        return _merge(client, plan, shards, results, work_dir, errors)
     finally:
         for shard in shards:
             shutil.rmtree(shard, ignore_errors=True)
@@ -61,7 +62,12 @@ def chunk_size(files: Sequence[Path], workers: int) -> int:
 
 
 def _merge(
-    plan: list[Chunk], shards: list[Path], results: list[dict[str, Any]], work_dir: Path, errors: ErrorLog
+    client: Client,
+    plan: list[Chunk],
+    shards: list[Path],
+    results: list[dict[str, Any]],
+    work_dir: Path,
+    errors: ErrorLog,
 ) -> Partition:
     merged = Partition(work_dir=work_dir, buckets=[], side=work_dir / SIDE_FILE)
     lines_before: dict[Path, int] = {}
@@ -78,17 +84,22 @@ def _merge(
                 errors.add(cause, f"{what}{chunk.path.name} line {offset + number}")
             if int(seen["count"]) > len(seen["examples"]):
                 errors.add(cause, count=int(seen["count"]) - len(seen["examples"]))
-    with merged.side.open("wb") as out:
-        for shard in shards:
-            _append(out, shard / SIDE_FILE)
-    for bucket in sorted(used):
-        name = f"bucket-{bucket:05d}.ndjson"
-        target = work_dir / name
-        with target.open("wb") as out:
-            for shard in shards:
-                _append(out, shard / name)
-        merged.buckets.append(target)
+    merged.buckets = [work_dir / f"bucket-{bucket:05d}.ndjson" for bucket in sorted(used)]
+    # Each file's shards joined by a task of its own, on the workers, in parallel.
+    joins = [
+        client.submit(join_shards, str(target), [str(shard / target.name) for shard in shards], pure=False)
+        for target in [merged.side, *merged.buckets]
+    ]
+    client.gather(joins)  # type: ignore[no-untyped-call]
     return merged
+
+
+def join_shards(target: str, shards: list[str]) -> str:
+    """`target` made of the shard files in order (a chunk without lines for it has none)."""
+    with Path(target).open("wb") as out:
+        for shard in shards:
+            _append(out, Path(shard))
+    return target
 
 
 def _append(out: IO[bytes], path: Path) -> None:
