@@ -85,6 +85,8 @@ def chunks(files: Sequence[Path], chunk_bytes: int) -> list[Chunk]:
 def partition(
     files: Sequence[Path], work_dir: Path, n_buckets: int, errors: ErrorLog, types: ReadTypes | None = None
 ) -> Partition:
+    """The whole input in this process, in one pass: what `shuffle.partition_on_cluster` must give
+    (tests/screening/test_shuffle.py holds it to that), for a caller without a cluster."""
     types = types or read_types()
     work_dir.mkdir(parents=True, exist_ok=True)
     writer = _BucketWriter(work_dir, n_buckets)
