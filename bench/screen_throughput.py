@@ -71,6 +71,36 @@ def oncology_chart(pid: str, seed: int, n_resources: int) -> list[str]:
     return lines
 
 
+def measurement(oid: str, subject: dict[str, str], kind: tuple[str, str, str], when: str) -> dict[str, Any]:
+    """An Observation of LOINC `kind` (code, display, unit); its value is set by the caller."""
+    code, display, unit = kind[:3]
+    return {
+        "resourceType": "Observation",
+        "id": oid,
+        "status": "final",
+        "subject": subject,
+        "code": {"coding": [{"system": "http://loinc.org", "code": code, "display": display}]},
+        "effectiveDateTime": when,
+        "valueQuantity": {"value": None, "unit": unit},
+    }
+
+
+def claims(pid: str, visit: int, subject: dict[str, str], created: str, service: str) -> list[dict[str, Any]]:
+    """The Claim and ExplanationOfBenefit of one visit (types the screen skips without parsing)."""
+    return [
+        {
+            "resourceType": kind,
+            "id": f"{pid}-{kind}-{visit}",
+            "status": "active",
+            "patient": subject,
+            "use": "claim",
+            "created": created,
+            "item": [{"sequence": 1, "productOrService": {"text": service}}],
+        }
+        for kind in ("Claim", "ExplanationOfBenefit")
+    ]
+
+
 SNOMED = "http://snomed.info/sct"
 SYNTHEA_CONDITIONS = [
     ("38341003", "Hypertension"),
@@ -137,32 +167,11 @@ def synthea_like_chart(pid: str, rng: random.Random, n_resources: int) -> list[d
                 "period": {"start": f"{when}T09:00:00Z", "end": f"{when}T09:30:00Z"},
             }
         )
-        for kind in ("Claim", "ExplanationOfBenefit"):
-            out.append(
-                {
-                    "resourceType": kind,
-                    "id": f"{pid}-{kind}-{i}",
-                    "status": "active",
-                    "patient": subject,
-                    "use": "claim",
-                    "created": when,
-                    "item": [{"sequence": 1, "productOrService": {"text": "Encounter for check up"}}],
-                }
-            )
+        out += claims(pid, i, subject, when, "Encounter for check up")
         for k, (code, display, unit, low, high) in enumerate(rng.sample(VITALS, 3)):
-            out.append(
-                {
-                    "resourceType": "Observation",
-                    "id": f"{pid}-v{i}-{k}",
-                    "status": "final",
-                    "category": [{"coding": [{"code": "vital-signs"}]}],
-                    "subject": subject,
-                    "encounter": encounter,
-                    "code": {"coding": [{"system": "http://loinc.org", "code": code, "display": display}]},
-                    "effectiveDateTime": f"{when}T09:10:00Z",
-                    "valueQuantity": {"value": round(rng.uniform(low, high), 1), "unit": unit},
-                }
-            )
+            vital = measurement(f"{pid}-v{i}-{k}", subject, (code, display, unit), f"{when}T09:10:00Z")
+            vital["valueQuantity"]["value"] = round(rng.uniform(low, high), 1)
+            out.append(vital | {"category": [{"coding": [{"code": "vital-signs"}]}], "encounter": encounter})
         if i % 3 == 0:
             code, display = rng.choice(SYNTHEA_PROCEDURES)
             out.append(
@@ -204,19 +213,9 @@ def synthea_like_chart(pid: str, rng: random.Random, n_resources: int) -> list[d
                 }
             )
         if i % 6 == 0:
-            code, display, unit = rng.choice(LABS)
-            out.append(
-                {
-                    "resourceType": "Observation",
-                    "id": f"{pid}-l{i}",
-                    "status": "final",
-                    "category": [{"coding": [{"code": "laboratory"}]}],
-                    "subject": subject,
-                    "code": {"coding": [{"system": "http://loinc.org", "code": code, "display": display}]},
-                    "effectiveDateTime": f"{when}T09:05:00Z",
-                    "valueQuantity": {"value": round(rng.uniform(0.5, 12), 1), "unit": unit},
-                }
-            )
+            lab = measurement(f"{pid}-l{i}", subject, rng.choice(LABS), f"{when}T09:05:00Z")
+            lab["valueQuantity"]["value"] = round(rng.uniform(0.5, 12), 1)
+            out.append(lab | {"category": [{"coding": [{"code": "laboratory"}]}]})
             out.append(
                 {
                     "resourceType": "DiagnosticReport",
@@ -270,18 +269,11 @@ def plain_chart(pid: str, rng: random.Random) -> list[dict[str, Any]]:
             }
         )
     for i in range(rng.randint(15, 40)):
-        code, display, unit = rng.choice(LABS)
-        out.append(
-            {
-                "resourceType": "Observation",
-                "id": f"{pid}-o{i}",
-                "status": "final",
-                "subject": subject,
-                "code": {"coding": [{"system": "http://loinc.org", "code": code, "display": display}]},
-                "effectiveDateTime": f"2025-{rng.randint(1, 12):02d}-{rng.randint(10, 28)}",
-                "valueQuantity": {"value": round(rng.uniform(0.5, 12), 1), "unit": unit},
-            }
+        lab = measurement(
+            f"{pid}-o{i}", subject, rng.choice(LABS), f"2025-{rng.randint(1, 12):02d}-{rng.randint(10, 28)}"
         )
+        lab["valueQuantity"]["value"] = round(rng.uniform(0.5, 12), 1)
+        out.append(lab)
     for i in range(rng.randint(2, 6)):
         out.append(
             {
@@ -293,18 +285,7 @@ def plain_chart(pid: str, rng: random.Random) -> list[dict[str, Any]]:
                 "period": {"start": f"2025-{rng.randint(1, 12):02d}-10"},
             }
         )
-        for kind in ("Claim", "ExplanationOfBenefit"):
-            out.append(
-                {
-                    "resourceType": kind,
-                    "id": f"{pid}-{kind}-{i}",
-                    "status": "active",
-                    "patient": subject,
-                    "use": "claim",
-                    "created": "2025-06-01",
-                    "item": [{"sequence": 1, "productOrService": {"text": "visit"}}],
-                }
-            )
+        out += claims(pid, i, subject, "2025-06-01", "visit")
     return out
 
 
