@@ -51,10 +51,16 @@ SCOPE = (
 )
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def free_ports(count: int) -> list[int]:
+    """`count` distinct ports free on loopback now (the sockets are held until all are chosen)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
 
 
 def serve_jwks(document: dict[str, Any]) -> tuple[ThreadingHTTPServer, str]:
@@ -87,41 +93,51 @@ uvicorn.run(ehr, host="127.0.0.1", port=port, log_level="warning", access_log=Fa
 """
 
 
-def wait_for(url: str, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 60
+def wait_for(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 120
     while time.monotonic() < deadline and process.poll() is None:
         try:
             httpx2.get(url, timeout=1)
             return
         except httpx2.HTTPError:
             time.sleep(0.2)
-    raise RuntimeError(f"{url} did not come up")
+    said = log.read_text(errors="replace")[-1500:] if log.exists() else ""
+    state = f"exited with {process.returncode}" if process.poll() is not None else "still not answering"
+    raise RuntimeError(f"{url} did not come up ({state}); its output ends:\n{said}")
 
 
 def start_servers(
-    port: int, args: argparse.Namespace, clients_file: Path, data_dir: Path
+    port: int, app_port: int, args: argparse.Namespace, clients_file: Path, data_dir: Path
 ) -> list[subprocess.Popen[bytes]]:
-    """The demo EHR and `secondlook serve` in two processes, as an EHR and the service would be."""
-    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-    ehr = subprocess.Popen(  # noqa: S603 - our own interpreter and script
-        [sys.executable, "-c", EHR_SCRIPT, str(port), str(port + 1), str(args.latency_ms)], **quiet
-    )
+    """The demo EHR and `secondlook serve` in two processes, as an EHR and the service would be.
+    Their output goes to files in `data_dir`, shown if one does not come up."""
+    ehr_log, app_log = data_dir / "ehr.log", data_dir / "app.log"
+    with ehr_log.open("wb") as out:
+        ehr = subprocess.Popen(  # noqa: S603 - our own interpreter and script
+            [sys.executable, "-c", EHR_SCRIPT, str(port), str(app_port), str(args.latency_ms)],
+            stdout=subprocess.DEVNULL,
+            stderr=out,
+        )
     env = {
         **os.environ,
-        "SECONDLOOK_PUBLIC_URL": f"http://127.0.0.1:{port + 1}",
+        "SECONDLOOK_PUBLIC_URL": f"http://127.0.0.1:{app_port}",
         "SECONDLOOK_DATABASE_URL": f"sqlite+aiosqlite:///{data_dir / 'app.db'}",
         "SECONDLOOK_SECRET_KEY_FILE": str(data_dir / "keys" / "secret.key"),  # never beside the database
         "SECONDLOOK_CDS_CLIENTS": str(clients_file),
         "SECONDLOOK_FHIR_MAX_CONCURRENCY": str(args.fhir_concurrency),
         "SECONDLOOK_LOG_LEVEL": "WARNING",
     }
-    app = subprocess.Popen(  # noqa: S603
-        [sys.executable, "-m", "smartapp.cli.main", "serve", "--port", str(port + 1)], env=env, **quiet
-    )
+    with app_log.open("wb") as out:
+        app = subprocess.Popen(  # noqa: S603
+            [sys.executable, "-m", "smartapp.cli.main", "serve", "--port", str(app_port)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=out,
+        )
     processes = [ehr, app]
     try:
-        wait_for(f"http://127.0.0.1:{port}/fhir/metadata", ehr)
-        wait_for(f"http://127.0.0.1:{port + 1}/healthz", app)
+        wait_for(f"http://127.0.0.1:{port}/fhir/metadata", ehr, ehr_log)
+        wait_for(f"http://127.0.0.1:{app_port}/healthz", app, app_log)
     except RuntimeError:
         stop(processes)
         raise
@@ -266,14 +282,14 @@ async def run_mode(
 async def measure(args: argparse.Namespace) -> dict[str, Any]:
     key = ECKey.generate_key("P-384", parameters={"kid": "bench-1"}, private=True)
     jwks_server, jwks_url = serve_jwks(KeySet([key]).as_dict(private=False))
-    port = free_port()
-    ehr, app = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{port + 1}"
+    port, app_port = free_ports(2)
+    ehr, app = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{app_port}"
     with tempfile.TemporaryDirectory() as tmp:
         clients = Path(tmp) / "cds-clients.toml"
         clients.write_text(
             f'[[client]]\niss = "{ISS}"\njwks_url = "{jwks_url}"\nfhir_servers = ["{ehr}/fhir"]\n'
         )
-        processes = start_servers(port, args, clients, Path(tmp))
+        processes = start_servers(port, app_port, args, clients, Path(tmp))
         try:
             patients = demo_patients()
             tokens = {pid: access_token(ehr, app, pid) for pid, _ in patients}
