@@ -15,7 +15,7 @@ from .fhir_responses import outcome, searchset
 from .records import PageSet
 from .runtime import DemoEhr
 from .scopes import Access
-from .search import Params, matcher, matches, patient_reference, sort_resources, unsupported_params
+from .search import Params, matcher, patient_reference, sort_resources, unsupported_params
 
 Resource = dict[str, Any]
 Result = tuple[int, Resource]
@@ -164,12 +164,9 @@ def create(
     if access.patient_restricted(rtype, "c") and owner != access.patient_id:
         return 403, outcome("forbidden", "The resource must belong to the patient in context."), None
     if if_none_exist:
-        criteria = parse_qsl(if_none_exist)
-        existing = [
-            res
-            for res in ehr.resources.of_type(rtype)
-            if matches(res, criteria) and visible(ehr, access, res, "r")
-        ]
+        candidates, rest = _candidates(ehr, rtype, parse_qsl(if_none_exist))
+        match = matcher(rest)
+        existing = [res for res in candidates if match(res) and visible(ehr, access, res, "r")]
         if len(existing) > 1:
             return 412, outcome("duplicate", "More than one resource matches If-None-Exist."), None
         if existing:

@@ -68,12 +68,9 @@ def unsupported_params(params: Params) -> list[str]:
     return sorted(name for name in names if name not in SUPPORTED_PARAMS | CONTROL_PARAMS)
 
 
-def matches(resource: Resource, params: Params) -> bool:
-    return matcher(params)(resource)
-
-
 def matcher(params: Params) -> Callable[[Resource], bool]:
-    """`matches` for one search, its parameters read once rather than once per candidate."""
+    """Whether a resource matches every supported parameter of a search, its parameters read once
+    rather than once per candidate (unsupported ones are ignored and reported by the caller)."""
     checks: list[Callable[[Resource], bool]] = []
     for name, value in params:
         if name == "date":
@@ -126,10 +123,6 @@ def patient_reference(resource: Resource) -> str | None:
             if "Patient/" in ref_text:
                 return ref_text.rsplit("Patient/", 1)[1]
     return None
-
-
-def _match_patient(resource: Resource, value: str) -> bool:
-    return _patient_check(value)(resource)
 
 
 def _codings(value: Any) -> Iterable[dict[str, Any]]:
@@ -236,10 +229,6 @@ def resource_interval(resource: Resource) -> tuple[datetime, datetime] | None:
     return None
 
 
-def _match_date(resource: Resource, value: str) -> bool:
-    return _date_check(value)(resource)
-
-
 def _names(resource: Resource) -> list[str]:
     """The strings the `name` parameter looks at: a plain `name` (Group, Organization) or the
     text, family and given parts of HumanNames (Patient, Practitioner)."""
@@ -269,12 +258,10 @@ def _match_date_missing(resource: Resource, value: str) -> bool:
     return (resource_interval(resource) is None) == (value.strip().lower() == "true")
 
 
+# Per-resource checks of the other parameters (`matcher` compiles date and patient/subject itself).
 _CHECKS = {
-    "patient": _match_patient,
-    "subject": _match_patient,
     "category": _match_category,
     "code": _match_code,
-    "date": _match_date,
     "date:missing": _match_date_missing,
     "status": _match_status,
     "_id": _match_id,

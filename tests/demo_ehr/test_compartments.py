@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from demo_ehr.resource_store import ResourceStore
-from demo_ehr.search import matches
+from demo_ehr.search import matcher
 
 Resource = dict[str, Any]
 
@@ -49,7 +49,6 @@ def test_a_patients_compartment_holds_their_resources_in_load_order() -> None:
 
 def test_the_index_finds_what_a_scan_of_every_resource_finds() -> None:
     from demo_ehr.fhir_service import _candidates
-    from demo_ehr.search import matcher
 
     class _Ehr:
         resources = _store()
@@ -63,10 +62,10 @@ def test_the_index_finds_what_a_scan_of_every_resource_finds() -> None:
         [("patient", "a"), ("patient", "b")],  # both must hold: nothing
     ]
     for params in searches:
-        scanned = [r for r in _Ehr.resources.of_type("Observation") if matches(r, params)]
+        scanned = [r for r in _Ehr.resources.of_type("Observation") if matcher(params)(r)]
         candidates, rest = _candidates(_Ehr(), "Observation", params)  # type: ignore[arg-type]
         assert _ids([r for r in candidates if matcher(rest)(r)]) == _ids(scanned), params
-    assert _ids([r for r in _Ehr.resources.of_type("Observation") if matches(r, [("patient", "a")])]) == [
+    assert _ids([r for r in _Ehr.resources.of_type("Observation") if matcher([("patient", "a")])(r)]) == [
         "a-o1",
         "a-o2",
     ]
