@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from demo_ehr import large_patient as lp
+from demo_ehr.synthetic import primary_care_chart
 from screen_common import AS_OF, RssSampler, cpu_seconds, machine, mib, warm_cluster, worker_pids
 
 from launch.crypto import TokenCipher, generate_key
@@ -71,174 +72,6 @@ def oncology_chart(pid: str, seed: int, n_resources: int) -> list[str]:
     return lines
 
 
-def measurement(oid: str, subject: dict[str, str], kind: tuple[str, str, str], when: str) -> dict[str, Any]:
-    """An Observation of LOINC `kind` (code, display, unit); its value is set by the caller."""
-    code, display, unit = kind[:3]
-    return {
-        "resourceType": "Observation",
-        "id": oid,
-        "status": "final",
-        "subject": subject,
-        "code": {"coding": [{"system": "http://loinc.org", "code": code, "display": display}]},
-        "effectiveDateTime": when,
-        "valueQuantity": {"value": None, "unit": unit},
-    }
-
-
-def claims(pid: str, visit: int, subject: dict[str, str], created: str, service: str) -> list[dict[str, Any]]:
-    """The Claim and ExplanationOfBenefit of one visit (types the screen skips without parsing)."""
-    return [
-        {
-            "resourceType": kind,
-            "id": f"{pid}-{kind}-{visit}",
-            "status": "active",
-            "patient": subject,
-            "use": "claim",
-            "created": created,
-            "item": [{"sequence": 1, "productOrService": {"text": service}}],
-        }
-        for kind in ("Claim", "ExplanationOfBenefit")
-    ]
-
-
-SNOMED = "http://snomed.info/sct"
-SYNTHEA_CONDITIONS = [
-    ("38341003", "Hypertension"),
-    ("44054006", "Diabetes mellitus type 2"),
-    ("15777000", "Prediabetes"),
-    ("162864005", "Body mass index 30+ - obesity"),
-    ("444814009", "Viral sinusitis"),
-    ("195662009", "Acute viral pharyngitis"),
-    ("10509002", "Acute bronchitis"),
-    ("55822004", "Hyperlipidemia"),
-]
-VITALS = [
-    ("8480-6", "Systolic blood pressure", "mm[Hg]", 100, 160),
-    ("8462-4", "Diastolic blood pressure", "mm[Hg]", 60, 100),
-    ("29463-7", "Body weight", "kg", 50, 120),
-    ("39156-5", "Body mass index", "kg/m2", 18, 40),
-    ("8867-4", "Heart rate", "/min", 55, 100),
-]
-SYNTHEA_PROCEDURES = [
-    ("430193006", "Medication reconciliation (procedure)"),
-    ("710824005", "Assessment of health and social care needs (procedure)"),
-    ("171207006", "Depression screening (procedure)"),
-]
-
-
-def synthea_like_chart(pid: str, rng: random.Random, n_resources: int) -> list[dict[str, Any]]:
-    """A primary-care record of about `n_resources` shaped like a Synthea patient's: SNOMED-coded
-    problems, and per encounter a Claim and an ExplanationOfBenefit (skipped by the screen), vital
-    signs, and now and then a procedure, an immunization (skipped), an order and a lab panel."""
-    subject = {"reference": f"Patient/{pid}"}
-    out = plain_chart(pid, rng)[:1]  # the Patient
-    for i, (code, display) in enumerate(rng.sample(SYNTHEA_CONDITIONS, rng.randint(3, 6))):
-        out.append(
-            {
-                "resourceType": "Condition",
-                "id": f"{pid}-c{i}",
-                "subject": subject,
-                "code": {"coding": [{"system": SNOMED, "code": code, "display": display}], "text": display},
-                "clinicalStatus": {
-                    "coding": [
-                        {
-                            "system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
-                            "code": "active",
-                        }
-                    ]
-                },
-                "onsetDateTime": f"20{rng.randint(10, 25)}-0{rng.randint(1, 9)}-15",
-            }
-        )
-    i = 0
-    while len(out) < n_resources:
-        when = f"20{rng.randint(15, 25)}-{rng.randint(1, 12):02d}-{rng.randint(10, 28)}"
-        encounter = {"reference": f"Encounter/{pid}-e{i}"}
-        out.append(
-            {
-                "resourceType": "Encounter",
-                "id": f"{pid}-e{i}",
-                "status": "finished",
-                "subject": subject,
-                "class": {"code": "AMB"},
-                "type": [
-                    {"coding": [{"system": SNOMED, "code": "185349003", "display": "Encounter for check up"}]}
-                ],
-                "period": {"start": f"{when}T09:00:00Z", "end": f"{when}T09:30:00Z"},
-            }
-        )
-        out += claims(pid, i, subject, when, "Encounter for check up")
-        for k, (code, display, unit, low, high) in enumerate(rng.sample(VITALS, 3)):
-            vital = measurement(f"{pid}-v{i}-{k}", subject, (code, display, unit), f"{when}T09:10:00Z")
-            vital["valueQuantity"]["value"] = round(rng.uniform(low, high), 1)
-            out.append(vital | {"category": [{"coding": [{"code": "vital-signs"}]}], "encounter": encounter})
-        if i % 3 == 0:
-            code, display = rng.choice(SYNTHEA_PROCEDURES)
-            out.append(
-                {
-                    "resourceType": "Procedure",
-                    "id": f"{pid}-p{i}",
-                    "status": "completed",
-                    "subject": subject,
-                    "code": {"coding": [{"system": SNOMED, "code": code, "display": display}]},
-                    "performedPeriod": {"start": f"{when}T09:15:00Z", "end": f"{when}T09:25:00Z"},
-                }
-            )
-        if i % 4 == 0:
-            out.append(
-                {
-                    "resourceType": "Immunization",
-                    "id": f"{pid}-i{i}",
-                    "status": "completed",
-                    "patient": subject,
-                    "vaccineCode": {"coding": [{"system": "http://hl7.org/fhir/sid/cvx", "code": "140"}]},
-                    "occurrenceDateTime": f"{when}T09:20:00Z",
-                }
-            )
-        if i % 5 == 0:
-            out.append(
-                {
-                    "resourceType": "MedicationRequest",
-                    "id": f"{pid}-m{i}",
-                    "status": "active",
-                    "intent": "order",
-                    "subject": subject,
-                    "medicationCodeableConcept": {
-                        "coding": [
-                            {"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "314076"}
-                        ],
-                        "text": "lisinopril 10 MG Oral Tablet",
-                    },
-                    "authoredOn": when,
-                }
-            )
-        if i % 6 == 0:
-            lab = measurement(f"{pid}-l{i}", subject, rng.choice(LABS), f"{when}T09:05:00Z")
-            lab["valueQuantity"]["value"] = round(rng.uniform(0.5, 12), 1)
-            out.append(lab | {"category": [{"coding": [{"code": "laboratory"}]}]})
-            out.append(
-                {
-                    "resourceType": "DiagnosticReport",
-                    "id": f"{pid}-r{i}",
-                    "status": "final",
-                    "subject": subject,
-                    "code": {
-                        "coding": [
-                            {
-                                "system": "http://loinc.org",
-                                "code": "51990-0",
-                                "display": "Basic metabolic panel",
-                            }
-                        ]
-                    },
-                    "effectiveDateTime": f"{when}T09:05:00Z",
-                    "result": [{"reference": f"Observation/{pid}-l{i}"}],
-                }
-            )
-        i += 1
-    return out[:n_resources]
-
-
 def plain_chart(pid: str, rng: random.Random) -> list[dict[str, Any]]:
     subject = {"reference": f"Patient/{pid}"}
     out: list[dict[str, Any]] = [
@@ -269,11 +102,18 @@ def plain_chart(pid: str, rng: random.Random) -> list[dict[str, Any]]:
             }
         )
     for i in range(rng.randint(15, 40)):
-        lab = measurement(
-            f"{pid}-o{i}", subject, rng.choice(LABS), f"2025-{rng.randint(1, 12):02d}-{rng.randint(10, 28)}"
+        code, display, unit = rng.choice(LABS)
+        out.append(
+            {
+                "resourceType": "Observation",
+                "id": f"{pid}-o{i}",
+                "status": "final",
+                "subject": subject,
+                "code": {"coding": [{"system": "http://loinc.org", "code": code, "display": display}]},
+                "effectiveDateTime": f"2025-{rng.randint(1, 12):02d}-{rng.randint(10, 28)}",
+                "valueQuantity": {"value": round(rng.uniform(0.5, 12), 1), "unit": unit},
+            }
         )
-        lab["valueQuantity"]["value"] = round(rng.uniform(0.5, 12), 1)
-        out.append(lab)
     for i in range(rng.randint(2, 6)):
         out.append(
             {
@@ -285,7 +125,18 @@ def plain_chart(pid: str, rng: random.Random) -> list[dict[str, Any]]:
                 "period": {"start": f"2025-{rng.randint(1, 12):02d}-10"},
             }
         )
-        out += claims(pid, i, subject, "2025-06-01", "visit")
+        for kind in ("Claim", "ExplanationOfBenefit"):
+            out.append(
+                {
+                    "resourceType": kind,
+                    "id": f"{pid}-{kind}-{i}",
+                    "status": "active",
+                    "patient": subject,
+                    "use": "claim",
+                    "created": "2025-06-01",
+                    "item": [{"sequence": 1, "productOrService": {"text": "visit"}}],
+                }
+            )
     return out
 
 
@@ -296,7 +147,7 @@ def write_export(
     onc_resources: int,
     peer: Path,
     sample: int,
-    plain_resources: int = 0,
+    visit_scale: int = 0,
 ) -> dict[str, int]:
     """The export in `folder`; the lines of its first `sample` patients also in `peer`."""
     rng = random.Random(20261205)
@@ -310,13 +161,13 @@ def write_export(
                 lines = oncology_chart(pid, seed=n, n_resources=onc_resources)
             else:
                 chart = (
-                    synthea_like_chart(pid, rng, plain_resources)
-                    if plain_resources
+                    primary_care_chart(n, pid, visit_scale=visit_scale)
+                    if visit_scale
                     else plain_chart(pid, rng)
                 )
                 lines = [json.dumps(r) for r in chart]
             for line in lines:
-                rtype = json.loads(line[: line.index(",")] + "}")["resourceType"]
+                rtype = json.loads(line)["resourceType"]
                 for target in (folder, peer) if n < sample else (folder,):
                     path = target / f"{rtype}.ndjson"
                     if path not in files:
@@ -404,10 +255,11 @@ def main() -> None:
     parser.add_argument("--oncology", type=float, default=0.15, help="share of oncology charts")
     parser.add_argument("--onc-resources", type=int, default=350)
     parser.add_argument(
-        "--plain-resources",
+        "--visit-scale",
         type=int,
         default=0,
-        help="charts without cancer as Synthea-like records of this many resources (default: small ones)",
+        help="charts without cancer from the demo EHR's generator with this many times its visits "
+        "(8: Synthea-sized, ~260 resources); default: the small charts above",
     )
     parser.add_argument("--peer-sample", type=int, default=200)
     parser.add_argument("--workers", default="1,2", help="worker counts to run, comma-separated")
@@ -431,7 +283,7 @@ def main() -> None:
             args.onc_resources,
             sample,
             args.peer_sample,
-            args.plain_resources,
+            args.visit_scale,
         )
         counts = sorted({int(w) for w in args.workers.split(",")})
         every: dict[int, list[dict[str, Any]]] = {n: [] for n in counts}

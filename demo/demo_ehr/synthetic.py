@@ -93,6 +93,14 @@ def build_synthetic_patient(index: int, seed: int = 20261205, visit_scale: int =
     return SyntheticPatient(patient_id, has_cancer, resources)
 
 
+def primary_care_chart(
+    index: int, patient_id: str, *, seed: int = 20261205, visit_scale: int = 1
+) -> list[Resource]:
+    """One chart without cancer as the population has them (for benchmarks that mix their own)."""
+    rng = random.Random(seed * 1_000_003 + index)  # noqa: S311 - synthetic data, not security
+    return _general_chart(rng, index, patient_id, visit_scale)
+
+
 def add_population(
     store: ResourceStore, n: int, *, seed: int = 20261205, shift_days: int = 0, visit_scale: int = 1
 ) -> int:
