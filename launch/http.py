@@ -28,7 +28,7 @@ def create_http_client(timeout: float = 20.0, *, verify: ssl.SSLContext | bool =
         headers={"User-Agent": USER_AGENT},
         http2=True,
         verify=verify,
-        # Keep as many idle connections as requests may be in flight to one EHR (the app's default
-        # limit, 48), so a launch's bursts reuse them instead of reconnecting each time.
+        # Keep more idle connections than requests may be in flight to one EHR by default
+        # (`fhir_client.DEFAULT_MAX_CONCURRENCY`), so a launch's bursts reuse them, not reconnect.
         limits=httpx2.Limits(max_connections=128, max_keepalive_connections=64),
     )
