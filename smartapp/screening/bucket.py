@@ -1,5 +1,6 @@
-"""The per-bucket task that runs on a Dask worker: read one bucket file and the shared side file,
-group the lines by patient, run the engine on each patient, and return compact results.
+"""The per-bucket task that runs on a Dask worker: read one bucket file, the shared side file and the
+report texts fetched for the bucket, group the lines by patient, run the engine on each patient,
+and return compact results.
 
 One patient's failure becomes an error by cause; the bucket's other patients are still returned."""
 
@@ -18,6 +19,7 @@ from smartapp.findings import DataIssue
 from smartapp.heap import settle
 from smartapp.screening.errors import ENGINE_ERROR, MALFORMED_LINE, PATIENT_NOT_IN_EXPORT, ErrorLog
 from smartapp.screening.patients import display_name, normalize_owner
+from smartapp.screening.texts import inline_texts, read_texts
 
 
 def screen_bucket(bucket: str, side: str, as_of: date, rare_definition: str = "rarecare") -> dict[str, Any]:
@@ -26,6 +28,7 @@ def screen_bucket(bucket: str, side: str, as_of: date, rare_definition: str = "r
     _settle_worker()
     errors = ErrorLog()
     shared = _index(_read(Path(side), errors))
+    texts = read_texts(Path(bucket))  # report texts fetched from the EHR for this bucket, if any
     # Raw lines per patient: a bucket is held as bytes (several times smaller than parsed JSON), and
     # only the patient being evaluated is parsed.
     groups: dict[str, list[bytes]] = {}
@@ -41,6 +44,8 @@ def screen_bucket(bucket: str, side: str, as_of: date, rare_definition: str = "r
     while groups:
         patient_id, lines = groups.popitem()
         own = _parse(lines, patient_id, errors)
+        if texts:
+            inline_texts(own, patient_id, texts)
         try:
             mine = (
                 [shared[key] for key in sorted(_line_references(lines, own)) if key in shared]

@@ -1,18 +1,19 @@
 """Hydration: report texts that a Bulk export leaves behind attachment URLs (DiagnosticReport
-presentedForm, DocumentReference content) are fetched and written inline as `data`, for the
-patients that need them — those with a cancer diagnosis in the export.
+presentedForm, DocumentReference content) are fetched for the patients that need them — those with
+a cancer diagnosis in the export — and kept beside each bucket (smartapp/screening/texts.py) for the
+bucket task to inline.
 
 It is done bucket by bucket, after the partition pass (smartapp/screening/partition.py), in a thread
 of its own while the cluster screens the buckets already done: fetching texts waits on the EHR and
-screening uses the CPU, so the two overlap instead of adding up. Bucket files are rewritten line by
-line (memory stays bounded); a text that cannot be fetched is counted and its report still read.
+screening uses the CPU, so the two overlap instead of adding up. A bucket is read in blocks and only
+its report lines of those patients are parsed (memory stays bounded); a text that cannot be fetched
+is counted and its report still read.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import json
 import os
 import queue
 import threading
@@ -24,7 +25,7 @@ from typing import Any, BinaryIO
 
 from fhirmaps import json_codec
 from fhirmaps.diagnoses import read_condition
-from fhirmaps.reports import attachment_slots, attachment_urls
+from fhirmaps.reports import attachment_urls
 from launch.backend_services import BackendServicesClient
 from launch.bulk_manifest import iter_ndjson
 from launch.discovery import Discovery
@@ -36,10 +37,10 @@ from launch.registry import Registration
 from smartapp.screening.errors import ATTACHMENT_FAILED, ErrorLog
 from smartapp.screening.inputs import InputError, failure_text
 from smartapp.screening.patients import owner_id
+from smartapp.screening.texts import HOLDERS, text_line, texts_path
 
-HOLDERS = ("DiagnosticReport", "DocumentReference")
 BATCH = 64  # resources whose texts are fetched together
-BATCH_LINES = 4096  # lines held in one batch at most (the lines between those resources)
+READ_BYTES = 4 * 1024 * 1024  # a bucket is searched for report lines this much at a time
 # Batches whose fetches run at once while earlier ones are written out, in file order: the EHR's
 # request limit stays busy across batches instead of draining at the end of each one, and at most
 # WINDOW × BATCH resources (with their texts) are held in memory. A batch counts only resources with
@@ -47,9 +48,7 @@ BATCH_LINES = 4096  # lines held in one batch at most (the lines between those r
 WINDOW = 4
 STOP_CHECK_SECONDS = 0.1  # how soon hydration notices that the screen it feeds has ended
 
-# Each line as read, its "<patient id>\t" prefix, and its resource when it may hold a text to fetch
-# (the line is written back unchanged when nothing is inlined into it: most lines are of that kind).
-Batch = list[tuple[bytes, bytes, dict[str, Any] | None]]
+Batch = list[tuple[str, dict[str, Any]]]  # (patient id, report) in file order
 Texts = dict[str, FetchedAttachment]
 
 
@@ -131,22 +130,25 @@ class BucketHydrator:
 
 
 async def hydrate_bucket(client: FhirClient, bucket: Path, needs: frozenset[str], errors: ErrorLog) -> int:
-    """Inlines the report texts of `needs` in a bucket file ("<patient id>\\t<NDJSON line>" lines);
-    returns how many were fetched. A bucket without such reports is left as it is."""
+    """Fetches the report texts of `needs` in a bucket file ("<patient id>\\t<NDJSON line>" lines) into
+    the texts file beside it (smartapp/screening/texts.py); returns how many were fetched. Nothing is
+    written when there is nothing to fetch."""
     if not needs:
         return 0
-    hydrated = bucket.with_name(bucket.name + ".hydrating")
-    with bucket.open("rb") as source, hydrated.open("wb") as out:
-        fetched = await _rewrite(client, source, out, needs, errors)
-    os.replace(hydrated, bucket)
+    partial = bucket.with_name(bucket.name + ".texts-partial")
+    with bucket.open("rb") as source, partial.open("wb") as out:
+        fetched = await _collect(client, source, out, needs, errors)
+    if partial.stat().st_size:
+        os.replace(partial, texts_path(bucket))
+    else:
+        partial.unlink()
     return fetched
 
 
-async def _rewrite(
+async def _collect(
     client: FhirClient, source: BinaryIO, out: BinaryIO, needs: frozenset[str], errors: ErrorLog
 ) -> int:
-    """Every line of `source` to `out`, in order, with the texts of the batches fetched WINDOW at a
-    time."""
+    """The texts of every batch of `source`'s reports to `out`, WINDOW batches fetched at a time."""
     fetched = 0
     pending: deque[tuple[Batch, asyncio.Task[Texts]]] = deque()
     try:
@@ -165,26 +167,46 @@ async def _rewrite(
 
 
 def _batches(source: BinaryIO, needs: frozenset[str]) -> Iterator[Batch]:
-    """Lines in batches of BATCH resources that may hold texts to fetch (lines of other patients,
-    or without any URL, ride along unparsed)."""
+    """The reports of `needs` that name a URL, BATCH at a time, in file order."""
     batch: Batch = []
-    holders = 0
-    for line in source:
-        key, tab, body = line.partition(b"\t")
-        resource = (
-            _parsed(body) if tab and b'"url"' in body and key.decode("utf-8", "replace") in needs else None
-        )
-        batch.append((line, key + tab, resource))
-        holders += resource is not None
-        if holders >= BATCH or len(batch) >= BATCH_LINES:
+    for patient_id, resource in _holders(source, needs):
+        batch.append((patient_id, resource))
+        if len(batch) >= BATCH:
             yield batch
-            batch, holders = [], 0
+            batch = []
     if batch:
         yield batch
 
 
+def _holders(source: BinaryIO, needs: frozenset[str]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(patient id, resource) of the lines of `needs` that name a "url" and hold reports. The file is
+    read in blocks and searched for '"url"', so the many lines without one (observations,
+    encounters, every line of patients without cancer) cost no Python step each."""
+    rest = b""
+    while block := source.read(READ_BYTES):
+        data = rest + block
+        end = data.rfind(b"\n") + 1
+        rest = data[end:]
+        yield from _holders_in(data, end, needs)
+    if rest:
+        yield from _holders_in(rest, len(rest), needs)
+
+
+def _holders_in(data: bytes, end: int, needs: frozenset[str]) -> Iterator[tuple[str, dict[str, Any]]]:
+    position = 0
+    while (hit := data.find(b'"url"', position, end)) != -1:
+        start = data.rfind(b"\n", 0, hit) + 1
+        stop = data.find(b"\n", hit, end)
+        stop = end if stop == -1 else stop
+        key, tab, body = data[start:stop].partition(b"\t")
+        patient_id = key.decode("utf-8", "replace")
+        if tab and patient_id in needs and (resource := _parsed(body)) is not None:
+            yield patient_id, resource
+        position = stop + 1
+
+
 def _parsed(line: bytes) -> dict[str, Any] | None:
-    """The resource of an NDJSON line, or None when it is not one (the line is kept as it is)."""
+    """The resource of an NDJSON line when it is a report (other lines need nothing fetched)."""
     try:
         value = json_codec.loads(line)
     except (ValueError, RecursionError):
@@ -193,8 +215,7 @@ def _parsed(line: bytes) -> dict[str, Any] | None:
 
 
 async def _fetch(client: FhirClient, batch: Batch, errors: ErrorLog) -> Texts:
-    resources = [r for _, _, r in batch if r is not None]
-    wanted = {url: ctype for r in resources for url, ctype in attachment_urls(r)}
+    wanted = {url: ctype for _, resource in batch for url, ctype in attachment_urls(resource)}
     results = await fetch_attachments(
         client, [AttachmentRef(url, ctype) for url, ctype in sorted(wanted.items())]
     )
@@ -206,16 +227,13 @@ async def _fetch(client: FhirClient, batch: Batch, errors: ErrorLog) -> Texts:
 
 
 def _write(batch: Batch, texts: Texts, out: BinaryIO) -> int:
-    for line, prefix, item in batch:
-        inlined = False
-        for _, attachment in attachment_slots(item) if item is not None and texts else ():
-            got = texts.get(attachment.get("url") or "")
-            if got is not None and not attachment.get("data"):
-                attachment["data"] = base64.b64encode(got.content).decode("ascii")
-                attachment.setdefault("contentType", got.content_type)
-                inlined = True
-        if inlined:
-            out.write(prefix + json.dumps(item, separators=(",", ":"), ensure_ascii=False).encode() + b"\n")
-        else:
-            out.write(line if line.endswith(b"\n") else line + b"\n")
+    """One texts line per patient and URL of the batch that was fetched."""
+    written: set[tuple[str, str]] = set()
+    for patient_id, resource in batch:
+        for url, _ in attachment_urls(resource):
+            got = texts.get(url)
+            if got is not None and (patient_id, url) not in written:
+                written.add((patient_id, url))
+                data = base64.b64encode(got.content).decode("ascii")
+                out.write(text_line(patient_id, url, got.content_type, data))
     return len(texts)

@@ -1,6 +1,6 @@
-"""Report texts behind attachment URLs in a Bulk export are fetched and inlined, bucket by bucket,
-for patients with cancer only; a failed fetch is counted and its report kept; every other line is
-written back as it was read."""
+"""Report texts behind attachment URLs in a Bulk export are fetched bucket by bucket, for patients
+with cancer only, into a texts file beside the bucket that the bucket task inlines; a failed fetch
+is counted and its report kept; the bucket file is never rewritten."""
 
 from __future__ import annotations
 
@@ -9,11 +9,14 @@ import json
 from pathlib import Path
 
 import httpx2
+import pytest
 from pytest_httpserver import HTTPServer
 
 from launch.fhir_client import FhirClient
+from smartapp.screening import hydrate
 from smartapp.screening.errors import ATTACHMENT_FAILED, ErrorLog
 from smartapp.screening.hydrate import hydrate_bucket, patients_with_cancer
+from smartapp.screening.texts import inline_texts, read_texts, texts_path
 from tests.fhirmaps.builders import condition
 from tests.screening.export import report
 
@@ -57,17 +60,16 @@ async def test_texts_are_inlined_for_patients_with_cancer_only(
     assert needs == {"p1"}
     async with httpx2.AsyncClient() as http:
         fetched = await hydrate_bucket(FhirClient(base, http, Token()), bucket, needs, errors)
-    keyed = [line.split("\t", 1) for line in bucket.read_text().splitlines()]
-    assert [pid for pid, _ in keyed] == ["p1", "p2", "p1", "p1"]
-    lines = [line for _, line in keyed]
-    assert fetched == 1 and len(lines) == 4 and "{not json" in lines
-    by_id = {r["id"]: r for r in (json.loads(line) for line in lines if line.startswith('{"'))}
+    assert fetched == 1 and errors.counts[ATTACHMENT_FAILED] >= 1
+    assert bucket.read_text() == "".join(f"{pid}\t{line}\n" for pid, line in reports)  # untouched
+    texts = read_texts(bucket)
+    assert list(texts) == [("p1", f"{base}/Binary/b1")]  # p2 has no cancer; "broken" failed
+    resources = [json.loads(line) for pid, line in reports if pid == "p1" and line.startswith('{"')]
+    inline_texts(resources, "p1", texts)
+    by_id = {r["id"]: r for r in resources}
     assert base64.b64decode(by_id["r1"]["presentedForm"][0]["data"]).decode() == TEXT
-    assert "data" not in by_id["r2"]["presentedForm"][0]  # no cancer: not fetched
-    assert "data" not in by_id["r3"]["presentedForm"][0] and errors.counts[ATTACHMENT_FAILED] >= 1
-    # Nothing inlined: written back as it was read, byte for byte.
-    assert lines[1] == json.dumps(report("r2", "p2", f"{base}/Binary/b2"))
-    assert lines[3] == json.dumps(report("r3", "p1", f"{base}/Binary/broken"))
+    assert by_id["r1"]["presentedForm"][0]["contentType"] == "text/plain"
+    assert "data" not in by_id["r3"]["presentedForm"][0]
     assert not any(request.path.endswith("/b2") for request, _ in httpserver.log)
     assert all(request.headers["Authorization"] == "Bearer system-token" for request, _ in httpserver.log)
 
@@ -87,10 +89,55 @@ async def test_many_batches_keep_every_line_in_file_order(tmp_path: Path, httpse
     async with httpx2.AsyncClient() as http:
         fetched = await hydrate_bucket(FhirClient(base, http, Token()), bucket, frozenset({"p1"}), errors)
     assert fetched == count and not errors.counts
-    out = [line.split("\t", 1)[1] for line in bucket.read_text().splitlines()]
-    assert out[150] == "{not json"
-    parsed = [json.loads(line) for i, line in enumerate(out) if i != 150]
-    assert [r["id"] for r in parsed] == [f"r{n}" for n in range(count)]
+    texts = read_texts(bucket)
+    parsed = [json.loads(line) for i, line in enumerate(lines) if i != 150]
+    inline_texts(parsed, "p1", texts)
+    assert len(texts) == count
     assert all(
         base64.b64decode(r["presentedForm"][0]["data"]).decode() == f"text {n}" for n, r in enumerate(parsed)
     )
+
+
+async def test_report_lines_across_read_blocks_are_found(
+    tmp_path: Path, httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bucket is searched in blocks: a report line cut by a block edge, the last line without a
+    newline, a line of another type that names a "url" (an extension) and a patient without cancer
+    are each handled as in a line-by-line read."""
+    monkeypatch.setattr(hydrate, "READ_BYTES", 64)
+    base = httpserver.url_for("/fhir")
+    for n in range(3):
+        httpserver.expect_request(f"/fhir/Binary/b{n}").respond_with_data(
+            f"text {n}", content_type="text/plain"
+        )
+    observation = {
+        "resourceType": "Observation",
+        "id": "o1",
+        "subject": {"reference": "Patient/p1"},
+        "extension": [{"url": f"{base}/Binary/b9", "valueString": "x"}],
+    }
+    rows = [
+        ("p1", json.dumps(report("r0", "p1", f"{base}/Binary/b0"))),
+        ("p1", json.dumps(observation)),
+        ("p2", json.dumps(report("r9", "p2", f"{base}/Binary/b9"))),
+        ("p1", json.dumps(report("r1", "p1", f"{base}/Binary/b1"))),
+        ("p1", json.dumps(report("r2", "p1", f"{base}/Binary/b2"))),
+    ]
+    bucket = tmp_path / "bucket-0.ndjson"
+    bucket.write_text("\n".join(f"{pid}\t{line}" for pid, line in rows))  # no final newline
+    errors = ErrorLog()
+    async with httpx2.AsyncClient() as http:
+        fetched = await hydrate_bucket(FhirClient(base, http, Token()), bucket, frozenset({"p1"}), errors)
+    assert fetched == 3 and not errors.counts
+    assert sorted(read_texts(bucket)) == [("p1", f"{base}/Binary/b{n}") for n in range(3)]
+    assert not any(request.path.endswith("/b9") for request, _ in httpserver.log)
+
+
+async def test_nothing_to_fetch_leaves_no_texts_file(tmp_path: Path, httpserver: HTTPServer) -> None:
+    base = httpserver.url_for("/fhir")
+    bucket = tmp_path / "bucket-0.ndjson"
+    bucket.write_text(f"p2\t{json.dumps(report('r9', 'p2', f'{base}/Binary/b9'))}\n")
+    async with httpx2.AsyncClient() as http:
+        fetched = await hydrate_bucket(FhirClient(base, http, Token()), bucket, frozenset({"p1"}), ErrorLog())
+    assert fetched == 0 and not texts_path(bucket).exists() and read_texts(bucket) == {}
+    assert not bucket.with_name("bucket-0.ndjson.texts-partial").exists()
