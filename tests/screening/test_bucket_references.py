@@ -1,5 +1,5 @@
 """Which shared resources (Medication, Binary, ...) a patient's lines point to: read from the lines
-with a regular expression, exactly what walking the parsed resources finds."""
+with a regular expression, exactly what walking the parsed resources finds for those types."""
 
 from __future__ import annotations
 
@@ -11,6 +11,11 @@ from fhirmaps.bundles import flatten
 from smartapp.screening.bucket import _line_references, _references
 
 CASES = Path(__file__).parents[1] / "data" / "cases"
+SHARED = frozenset({"Medication", "Binary"})
+
+
+def _of(types: frozenset[str], references: set[str]) -> set[str]:
+    return {ref for ref in references if ref.split("/")[0] in types}
 
 
 def _as_lines(resources: list[dict[str, Any]], **dump: Any) -> list[bytes]:
@@ -20,13 +25,17 @@ def _as_lines(resources: list[dict[str, Any]], **dump: Any) -> list[bytes]:
 def test_every_corpus_chart_gives_the_same_references_compact_spaced_and_unicode() -> None:
     charts = [flatten([json.loads((case / "bundle.json").read_text())]) for case in sorted(CASES.iterdir())]
     assert len(charts) > 200
-    found_any = 0
+    found_any = found_shared = 0
     for resources in charts:
-        expected = _references(resources)
-        found_any += bool(expected)
+        every = _references(resources)
+        found_any += bool(every)
+        found_shared += bool(_of(SHARED, every))
         for dump in ({"separators": (",", ":")}, {}, {"ensure_ascii": False}, {"indent": None}):
-            assert _line_references(_as_lines(resources, **dump), resources) == expected
-    assert found_any > 200
+            lines = _as_lines(resources, **dump)
+            assert _line_references(lines, resources, SHARED) == _of(SHARED, every)
+            types = frozenset(ref.split("/")[0] for ref in every)  # every type referenced
+            assert _line_references(lines, resources, types) == every
+    assert found_any > 200 and found_shared > 20
 
 
 def test_escaped_slashes_and_escaped_keys_are_read_as_json_reads_them() -> None:
@@ -44,8 +53,13 @@ def test_escaped_slashes_and_escaped_keys_are_read_as_json_reads_them() -> None:
     quoted_in_text = [
         b'{"resourceType":"Observation","id":"o1","valueString":"\\"reference\\": \\"Binary/b9\\""}'
     ]
-    assert _line_references(escaped_slash, [order]) == {"Medication/x1"}
-    assert _line_references(escaped_key, [order]) == {"Medication/x1"}
-    assert _line_references(quoted_in_text, [json.loads(quoted_in_text[0])]) == set()
+    escaped_type = [
+        b'{"resourceType":"MedicationRequest","id":"m1","medicationReference":{"reference":"Medic\\u0061tion/x1"}}'
+    ]
+    assert _line_references(escaped_slash, [order], SHARED) == {"Medication/x1"}
+    assert _line_references(escaped_key, [order], SHARED) == {"Medication/x1"}
+    assert _line_references(escaped_type, [order], SHARED) == {"Medication/x1"}
+    assert _line_references(quoted_in_text, [json.loads(quoted_in_text[0])], SHARED) == set()
     history = [b'{"presentedForm":[{"url":"https://ehr.example/fhir/Binary/b2/_history/3"}]}']
-    assert _line_references(history, [json.loads(history[0])]) == {"Binary/b2"}
+    assert _line_references(history, [json.loads(history[0])], SHARED) == {"Binary/b2"}
+    assert _line_references(history, [json.loads(history[0])], frozenset({"Medication"})) == set()
