@@ -124,10 +124,15 @@ def _line_references(lines: list[bytes], resources: list[dict[str, Any]], types:
     walking every parsed element). Such a reference spells its type and a slash in the line, so
     lines without one are not searched. Lines with \\u escapes, which could spell a key or a type in
     another way, are left to the walk over the parsed resources."""
-    if any(b"\\u" in line for line in lines):
+    text = b"\n".join(lines)  # one search for the whole patient first, then its lines
+    if b"\\u" in text:
         return {ref for ref in _references(resources) if ref.partition("/")[0] in types}
-    needles = tuple(name.encode() + slash for name in types for slash in (b"/", b"\\/"))
+    needles = tuple(
+        needle for name in types for slash in (b"/", b"\\/") if (needle := name.encode() + slash) in text
+    )
     found: set[str] = set()
+    if not needles:
+        return found
     for line in lines:
         if not any(needle in line for needle in needles):
             continue
