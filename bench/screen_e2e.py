@@ -12,8 +12,8 @@ goes to the EHR, as an EHR admin would register it. Each worker count then runs 
 path, as the CLI does: `export_group` (token, kick-off, polling, downloads) and `run_screen`
 (partition, report texts fetched for patients with cancer bucket by bucket while the cluster
 screens) into a fresh worklist, whose rows are counted afterwards; a count other than the population
-fails the benchmark. The cluster starts and loads the NLP model before the clock (reported apart).
-Peak RSS is sampled every 0.1 s for this process, each Dask worker and the EHR."""
+fails the benchmark. The cluster starts, loads the NLP model and settles its heap before the clock
+(reported apart). Peak RSS is sampled every 0.1 s for this process, each Dask worker and the EHR."""
 
 from __future__ import annotations
 

@@ -7,10 +7,11 @@ Most patients have no cancer (a few problems, labs, encounters, and Claims/Expla
 the screen skips); the oncology share are charts of the demo EHR's large-patient generator (about
 350 resources each: pathology reports behind Binary attachments, imaging conclusions, notes, labs,
 treatment), each from its own seed. Every run gets a fresh cluster and SQLite worklist; the workers
-load the NLP model before the clock starts (cluster start-up is reported apart). Peak RSS is sampled
-every 0.1 s for the main process and for each worker process. The peer is `secondlook evaluate` (the
-in-memory path) in its own process on the first `--peer-sample` patients. Each worker count runs
-`--repeat` times, alternating; the run of median speed is reported with every run's speed.
+load the NLP model and settle their heap before the clock starts (cluster start-up is reported
+apart). Peak RSS is sampled every 0.1 s for the main process and for each worker process. The peer
+is `secondlook evaluate` (the in-memory path) in its own process on the first `--peer-sample`
+patients. Each worker count runs `--repeat` times, alternating; the run of median speed is
+reported with every run's speed.
 """
 
 from __future__ import annotations
