@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -43,6 +43,10 @@ class ExportRequest:
     patients: Sequence[str] = ()  # "Patient/<id>" references
     output_format: str | None = None
     method: Literal["GET", "POST"] | None = None  # None: POST when `patients` is given, else GET
+    # Bulk Data 3.0: files of resource blocks, one per instance of this type ("Patient"), instead
+    # of one type per file; a server that cannot may refuse it (the caller asks again without).
+    organize_output_by: str | None = None
+    allow_partial_manifests: bool = False  # 3.0: files listed while the export still runs
 
     def __post_init__(self) -> None:
         if self.level == "group" and not self.group_id:
@@ -83,6 +87,10 @@ class ExportRequest:
         if self.types:
             params.append(("_type", ",".join(self.types)))
         params += [("_typeFilter", value) for value in self.type_filters]
+        if self.organize_output_by:
+            params.append(("organizeOutputBy", self.organize_output_by))
+        if self.allow_partial_manifests:
+            params.append(("allowPartialManifests", "true"))
         return params
 
     def parameters(self) -> dict[str, Any]:
@@ -95,6 +103,10 @@ class ExportRequest:
         entries += [{"name": "_type", "valueString": value} for value in self.types]
         entries += [{"name": "_typeFilter", "valueString": value} for value in self.type_filters]
         entries += [{"name": "patient", "valueReference": {"reference": ref}} for ref in self.patients]
+        if self.organize_output_by:
+            entries.append({"name": "organizeOutputBy", "valueString": self.organize_output_by})
+        if self.allow_partial_manifests:
+            entries.append({"name": "allowPartialManifests", "valueBoolean": True})
         return {"resourceType": "Parameters", "parameter": entries}
 
 
@@ -120,6 +132,9 @@ class ExportProgress:
 
 
 ProgressCallback = Callable[[ExportProgress], None]
+# Called with the manifest so far (every page) when a poll answers 202 with a partial manifest
+# (`allow_partial_manifests`); its files are final and may be downloaded while the export runs.
+PartialCallback = Callable[[Manifest], Awaitable[None]]
 
 
 @dataclass
@@ -180,12 +195,17 @@ class BulkExportClient:
             raise failure_from(response, operation, attempt, is_temporary(response))
 
     async def wait_for_manifest(
-        self, status_url: str, on_progress: ProgressCallback | None = None
+        self,
+        status_url: str,
+        on_progress: ProgressCallback | None = None,
+        on_partial: PartialCallback | None = None,
     ) -> Manifest:
-        """Poll until the export completes; returns its manifest (all pages of a partial one)."""
+        """Poll until the export completes; returns its manifest (all pages of a partial one).
+        With `on_partial`, each partial manifest a 202 carries is handed over as it grows."""
         operation = "check the bulk export status"
         started = self.clock()
         polls = failures = 0
+        pages: dict[str, Manifest] = {}
         backoff = self.polling.first_delay
         while True:
             polls += 1
@@ -197,9 +217,11 @@ class BulkExportClient:
                 response = None
             status = response.status_code if response is not None else None
             if response is not None and status == 200:
-                return await self._complete(response, status_url)
+                return await self._complete(response, status_url, pages)
             if response is not None and status in (202, 429):
                 failures = 0
+                if on_partial is not None and status == 202 and (partial := _partial(response, status_url)):
+                    await on_partial(await self._all_pages(partial, pages))
                 if on_progress is not None:
                     text = response.headers.get("X-Progress") if status == 202 else None
                     on_progress(
@@ -282,27 +304,57 @@ class BulkExportClient:
             )
         return response
 
-    async def _complete(self, response: httpx2.Response, status_url: str) -> Manifest:
+    async def _complete(
+        self, response: httpx2.Response, status_url: str, pages: dict[str, Manifest] | None = None
+    ) -> Manifest:
         try:
             manifest = parse_manifest(response.json(), status_url)
         except ValueError as exc:
             raise FatalFhirError(
                 "The EHR's bulk export manifest is not valid JSON.", status=200, operation="read the manifest"
             ) from exc
+        return await self._all_pages(manifest, {} if pages is None else pages)
+
+    async def _all_pages(self, manifest: Manifest, pages: dict[str, Manifest]) -> Manifest:
+        """`manifest` merged with the pages its `next` links lead to. A page, once served, does not
+        change but may gain a `next` link (the spec's rule), so `pages` keeps those already read
+        and only a last page is asked for again."""
         while manifest.next_url is not None:
-            if not self.same_origin(manifest.next_url):
+            url = manifest.next_url
+            if not self.same_origin(url):
                 raise FatalFhirError("A manifest page is on another server; it was not fetched.")
-            page = await self.send(
-                "GET", manifest.next_url, "read the manifest", headers={"Accept": "application/json"}
-            )
-            if page.status_code != 200:
-                raise failure_from(page, "read the manifest", 1, is_temporary(page))
-            manifest = manifest.merged(parse_manifest(page.json(), manifest.next_url))
+            page = pages.get(url)
+            if page is None or page.next_url is None:
+                answer = await self.send(
+                    "GET", url, "read the manifest", headers={"Accept": "application/json"}
+                )
+                if answer.status_code != 200:
+                    raise failure_from(answer, "read the manifest", 1, is_temporary(answer))
+                try:
+                    page = parse_manifest(answer.json(), url)
+                except ValueError as exc:
+                    raise FatalFhirError(
+                        "A page of the EHR's bulk export manifest is not valid JSON.",
+                        operation="read the manifest",
+                    ) from exc
+                pages[url] = page
+            manifest = manifest.merged(page)
         return manifest
 
     def _wait(self, response: httpx2.Response, fallback: float, ceiling: float) -> float:
         server = retry_after_seconds(response.headers.get("Retry-After"))
         return min(server if server is not None else fallback, ceiling)
+
+
+def _partial(response: httpx2.Response, status_url: str) -> Manifest | None:
+    """The partial manifest a 202 may carry (`allowPartialManifests`); None when it carries none
+    (or one that cannot be read: the export goes on, and its final manifest is read in full)."""
+    if not response.content or "json" not in response.headers.get("Content-Type", ""):
+        return None
+    try:
+        return parse_manifest(response.json(), status_url)
+    except (ValueError, FatalFhirError):
+        return None
 
 
 def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:

@@ -26,6 +26,9 @@ class ManifestFile:
     type: str  # resource type; "OperationOutcome" for error files, "Bundle" for deleted ones
     url: str
     count: int | None = None
+    # Files organized by a type (`organizeOutputBy`): the file where this file's last resource
+    # block goes on (the block's header is repeated there).
+    continues_in: str | None = None
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,7 @@ class Manifest:
     deleted: tuple[ManifestFile, ...] = ()
     shape: Literal["2.0/3.0", "4.0-ballot"] = "2.0/3.0"
     next_url: str | None = None  # a partial manifest's `next` link (allowPartialManifests)
+    organized_by: str | None = None  # `outputOrganizedBy`: files of resource blocks, e.g. "Patient"
 
     def merged(self, page: Manifest) -> Manifest:
         """This manifest followed by the files of a later page of the same export."""
@@ -48,6 +52,7 @@ class Manifest:
             deleted=self.deleted + page.deleted,
             shape=self.shape,
             next_url=page.next_url,
+            organized_by=self.organized_by,
         )
 
 
@@ -75,6 +80,7 @@ def parse_manifest(document: Any, status_url: str) -> Manifest:
         deleted=_files(document, "deleted", status_url),
         shape="4.0-ballot" if ballot else "2.0/3.0",
         next_url=next_url,
+        organized_by=organized if isinstance(organized := document.get("outputOrganizedBy"), str) else None,
     )
 
 
@@ -87,12 +93,14 @@ def _files(document: dict[str, Any], key: str, status_url: str) -> tuple[Manifes
         if not isinstance(entry, dict) or not isinstance(entry.get("url"), str):
             raise _unreadable(f"an entry of {key} has no url")
         count = entry.get("count")
+        continues = entry.get("continuesInFile")
         files.append(
             ManifestFile(
                 # 3.0 `organizeOutputBy` files carry no type: they mix a patient's resources.
                 type=str(entry.get("type") or "mixed"),
                 url=urljoin(status_url, entry["url"]),
                 count=count if isinstance(count, int) and not isinstance(count, bool) else None,
+                continues_in=urljoin(status_url, continues) if isinstance(continues, str) else None,
             )
         )
     return tuple(files)

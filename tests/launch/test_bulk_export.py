@@ -14,7 +14,7 @@ from werkzeug import Response
 
 from launch.bulk_download import download_manifest
 from launch.bulk_export import BulkExportClient, ExportProgress, ExportRequest, PollingPolicy
-from launch.bulk_manifest import iter_ndjson, summarize_outcomes
+from launch.bulk_manifest import Manifest, iter_ndjson, parse_manifest, summarize_outcomes
 from launch.errors import FatalFhirError, TemporaryFhirError
 from launch.retry import RetryPolicy
 
@@ -187,3 +187,100 @@ async def test_token_renewed_once_when_it_expires_mid_download(
     document = manifest(httpserver, ballot=False, requires=True)
     report = await download_manifest(client, parse_manifest(document, httpserver.url_for("/s")), tmp_path)
     assert report.failed == [] and len(report.paths("output")) == 1
+
+
+def _page(server: HTTPServer, names: list[str], next_path: str | None = None) -> dict[str, Any]:
+    document: dict[str, Any] = {
+        "transactionTime": "2026-12-01T00:00:00Z",
+        "request": server.url_for("/fhir/Group/g1/$export"),
+        "requiresAccessToken": True,
+        "outputOrganizedBy": "Patient",
+        "output": [{"url": server.url_for(f"/files/{name}")} for name in names],
+        "error": [],
+    }
+    if next_path:
+        document["link"] = [{"relation": "next", "url": server.url_for(next_path)}]
+    return document
+
+
+async def test_partial_manifests_hand_over_files_while_the_export_runs(
+    httpserver: HTTPServer, client: BulkExportClient
+) -> None:
+    """allowPartialManifests: each 202 with a manifest hands over every page so far; a page already
+    read is not read again unless it was the last (it may have gained a `next` link)."""
+    first = _page(httpserver, ["b1.ndjson"])
+    answers = [
+        Response("", status=202, headers={"Retry-After": "1"}),  # nothing written yet
+        Response(json.dumps(first), status=202, content_type="application/json"),
+        Response(
+            json.dumps(_page(httpserver, ["b1.ndjson"], "/manifest/2")),
+            status=202,
+            content_type="application/json",
+        ),
+        Response(
+            json.dumps(_page(httpserver, ["b1.ndjson"], "/manifest/2")), content_type="application/json"
+        ),
+    ]
+    httpserver.expect_request("/status/9").respond_with_handler(lambda _request: answers.pop(0))
+    second = [_page(httpserver, ["b2.ndjson"]), _page(httpserver, ["b2.ndjson"], "/manifest/3")]
+    httpserver.expect_request("/manifest/2").respond_with_handler(
+        lambda _request: Response(json.dumps(second.pop(0)), content_type="application/json")
+    )
+    httpserver.expect_request("/manifest/3").respond_with_json(_page(httpserver, ["b3.ndjson", "b4.ndjson"]))
+    handed: list[list[str]] = []
+
+    async def on_partial(partial: Manifest) -> None:
+        assert partial.organized_by == "Patient"
+        handed.append([f.url.rsplit("/", 1)[1] for f in partial.output])
+
+    result = await client.wait_for_manifest(httpserver.url_for("/status/9"), on_partial=on_partial)
+    assert handed == [["b1.ndjson"], ["b1.ndjson", "b2.ndjson"]]
+    assert [f.url.rsplit("/", 1)[1] for f in result.output] == [
+        "b1.ndjson",
+        "b2.ndjson",
+        "b3.ndjson",
+        "b4.ndjson",
+    ]
+    assert result.organized_by == "Patient" and all(f.type == "mixed" for f in result.output)
+    pages = [r.path for r, _ in httpserver.log if r.path.startswith("/manifest/")]
+    assert pages == ["/manifest/2", "/manifest/2", "/manifest/3"]
+
+
+async def test_unreadable_partial_manifest_is_ignored_until_the_export_completes(
+    httpserver: HTTPServer, client: BulkExportClient
+) -> None:
+    answers = [
+        Response('{"output": "not a manifest"}', status=202, content_type="application/json"),
+        Response(json.dumps(_page(httpserver, ["b1.ndjson"])), content_type="application/json"),
+    ]
+    httpserver.expect_request("/status/10").respond_with_handler(lambda _request: answers.pop(0))
+    handed: list[Manifest] = []
+
+    async def on_partial(partial: Manifest) -> None:
+        handed.append(partial)
+
+    result = await client.wait_for_manifest(httpserver.url_for("/status/10"), on_partial=on_partial)
+    assert handed == [] and len(result.output) == 1
+
+
+def test_organized_export_parameters_by_get_and_post() -> None:
+    get = ExportRequest(group_id="g1", organize_output_by="Patient", allow_partial_manifests=True)
+    assert ("organizeOutputBy", "Patient") in get.query() and ("allowPartialManifests", "true") in get.query()
+    post = ExportRequest(group_id="g1", patients=["Patient/a"], organize_output_by="Patient")
+    entries = post.parameters()["parameter"]
+    assert {"name": "organizeOutputBy", "valueString": "Patient"} in entries
+    assert not any(e["name"] == "allowPartialManifests" for e in entries)
+    assert ExportRequest(group_id="g1").query() == []
+
+
+def test_continues_in_file_is_resolved_against_the_manifest() -> None:
+    document = {
+        "transactionTime": "2026-12-01T00:00:00Z",
+        "requiresAccessToken": True,
+        "outputOrganizedBy": "Patient",
+        "output": [{"url": "f/1.ndjson", "continuesInFile": "f/2.ndjson"}, {"url": "f/2.ndjson"}],
+        "error": [],
+    }
+    parsed = parse_manifest(document, "https://ehr.example/fhir/status/1")
+    assert parsed.output[0].continues_in == "https://ehr.example/fhir/status/f/2.ndjson"
+    assert parsed.output[1].continues_in is None and parsed.organized_by == "Patient"
