@@ -6,6 +6,13 @@ so a large population never sits in memory twice. The status URL answers 202 (`R
 `X-Progress`) until the files are written *and* the configured job time has passed, then 200 with
 the manifest. DELETE cancels a running job or removes a finished one's files; afterwards the
 status URL answers 404.
+
+Bulk Data 3.0's `organizeOutputBy=Patient` gives files of resource blocks instead: a header
+Parameters resource naming the patient, the Patient, then the rest of the patient's compartment
+(a block is never split across files; resources of no patient's compartment are left out, with an
+informational OperationOutcome saying how many). With `allowPartialManifests=true` a poll while
+the job runs answers 202 with a manifest of the files already written; later files go to further
+manifest pages linked with `next` (a page once served never changes but for gaining that link).
 """
 
 from __future__ import annotations
@@ -19,12 +26,12 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from .config import DemoEhrConfig
 from .fhir_responses import FhirRefusal, compact_json
 from .records import new_id
-from .resource_store import ResourceStore
+from .resource_store import SHARED_TYPES, ResourceStore
 from .scopes import Access
 from .search import parse_instant
 
@@ -48,6 +55,8 @@ class ExportParameters:
     types: list[str] = field(default_factory=list)
     patients: list[str] = field(default_factory=list)
     ignored: list[str] = field(default_factory=list)
+    organize_by_patient: bool = False
+    partial_manifests: bool = False
 
 
 @dataclass
@@ -63,8 +72,12 @@ class ExportJob:
     notes: list[str]  # informational OperationOutcomes for the error file
     total: int = 0
     written: int = 0
-    outputs: list[tuple[str, str, int]] = field(default_factory=list)  # (type, file name, count)
+    # (type, file name, count); type None for files of resource blocks (organizeOutputBy)
+    outputs: list[tuple[str | None, str, int]] = field(default_factory=list)
     error_file: str | None = None
+    organize_by_patient: bool = False
+    partial_manifests: bool = False
+    pages: list[int] = field(default_factory=list)  # outputs[pages[n]:pages[n+1]] is manifest page n
     finished: bool = False
     failed: str | None = None
     cancelled: bool = False
@@ -93,6 +106,8 @@ def parse_post_parameters(body: Any) -> ExportParameters:
             value: Any = reference["reference"]
         else:
             value = next((entry[key] for key in entry if key.startswith("value")), None)
+        if isinstance(value, bool):
+            value = "true" if value else "false"
         if not isinstance(value, str):
             raise ExportRefused(400, "invalid", f"Parameter {name} has no usable value.")
         apply_parameter(parsed, name, value)
@@ -115,12 +130,30 @@ def apply_parameter(parsed: ExportParameters, name: str, value: str) -> None:
         parsed.since = moment[0]
     elif name == "_type":
         parsed.types += [item.strip() for item in value.split(",") if item.strip()]
+    elif name == "organizeOutputBy":
+        if value != "Patient":
+            raise ExportRefused(
+                400,
+                "not-supported",
+                f"organizeOutputBy {value!r} is not supported; the demo EHR organizes by Patient.",
+            )
+        parsed.organize_by_patient = True
+    elif name == "allowPartialManifests":
+        if value not in ("true", "false"):
+            raise ExportRefused(400, "invalid", f"allowPartialManifests {value!r} is not true or false.")
+        parsed.partial_manifests = value == "true"
     elif name == "patient":
         parsed.patients += [
             item.strip().removeprefix("Patient/") for item in value.split(",") if item.strip()
         ]
     elif name not in ("_format",):
         parsed.ignored.append(name)
+
+
+def _header(patient_id: str) -> Resource:
+    """The header of a patient's resource block (Bulk Data 3.0 `organizeOutputBy`)."""
+    reference = {"reference": f"Patient/{patient_id}"}
+    return {"resourceType": "Parameters", "parameter": [{"name": "header", "valueReference": reference}]}
 
 
 def _instant(moment: datetime) -> str:
@@ -203,6 +236,12 @@ class ExportManager:
         notes = [
             f"Parameter {name} is not supported by the demo EHR and was ignored." for name in params.ignored
         ]
+        outside = sum(len(ids) for rtype, ids in selection.items() if rtype in SHARED_TYPES)
+        if params.organize_by_patient and outside:
+            notes.append(
+                f"{outside} resources in no patient's compartment (such as Practitioner or Organization) "
+                "were left out of this export organized by Patient."
+            )
         job = ExportJob(
             job_id=job_id,
             client_id=client_id,
@@ -214,6 +253,8 @@ class ExportManager:
             selection=selection,
             notes=notes,
             total=sum(len(ids) for ids in selection.values()),
+            organize_by_patient=params.organize_by_patient,
+            partial_manifests=params.partial_manifests,
         )
         self.jobs[job_id] = job
         task = asyncio.get_running_loop().create_task(asyncio.to_thread(self._write, job))
@@ -223,35 +264,90 @@ class ExportManager:
 
     def _write(self, job: ExportJob) -> None:
         try:
-            for rtype, ids in job.selection.items():
-                name = f"{rtype}.ndjson"
-                count = 0
-                with (job.folder / name).open("wb") as handle:
-                    for rid in ids:
-                        if job.cancelled:
-                            return
-                        resource = self.resources.get(rtype, rid)
-                        if resource is None:  # removed since kick-off
-                            continue
-                        handle.write(compact_json(resource) + b"\n")
-                        count += 1
-                        with job.lock:
-                            job.written += 1
-                job.outputs.append((rtype, name, count))
+            # Written first: every manifest page of the job lists the same error files (the spec's rule).
             if job.notes:
-                job.error_file = "OperationOutcome.ndjson"
-                with (job.folder / job.error_file).open("w", encoding="utf-8") as handle:
+                with (job.folder / "OperationOutcome.ndjson").open("w", encoding="utf-8") as handle:
                     for note in job.notes:
                         issue = {"severity": "information", "code": "not-supported", "diagnostics": note}
                         handle.write(
                             json.dumps({"resourceType": "OperationOutcome", "issue": [issue]}) + "\n"
                         )
+                job.error_file = "OperationOutcome.ndjson"
+            if job.organize_by_patient:
+                self._write_blocks(job)
+            else:
+                self._write_by_type(job)
+            if job.cancelled:
+                return
             job.finished = True
         except OSError as exc:
             job.failed = f"Writing the export files failed: {exc.strerror or exc}"
         finally:
             if job.cancelled:
                 shutil.rmtree(job.folder, ignore_errors=True)
+
+    def _write_by_type(self, job: ExportJob) -> None:
+        for rtype, ids in job.selection.items():
+            name = f"{rtype}.ndjson"
+            count = 0
+            with (job.folder / name).open("wb") as handle:
+                for rid in ids:
+                    if job.cancelled:
+                        return
+                    resource = self.resources.get(rtype, rid)
+                    if resource is None:  # removed since kick-off
+                        continue
+                    handle.write(compact_json(resource) + b"\n")
+                    count += 1
+                    with job.lock:
+                        job.written += 1
+            with job.lock:
+                job.outputs.append((rtype, name, count))
+
+    def _write_blocks(self, job: ExportJob) -> None:
+        """Files of patient resource blocks, each file ended after the block that takes it past
+        `export_block_file_bytes`, and listed as soon as it is closed."""
+        blocks = self._blocks(job.selection)
+        files = 0
+        handle: BinaryIO | None = None
+        name, count = "", 0
+        try:
+            for patient_id, items in blocks.items():
+                if job.cancelled:
+                    return
+                if handle is None:
+                    files += 1
+                    name, count = f"patients-{files:05d}.ndjson", 0
+                    handle = (job.folder / name).open("wb")
+                handle.write(compact_json(_header(patient_id)) + b"\n")
+                for rtype, rid in items:
+                    resource = self.resources.get(rtype, rid)
+                    if resource is not None:  # removed since kick-off
+                        handle.write(compact_json(resource) + b"\n")
+                        count += 1
+                with job.lock:
+                    job.written += len(items)
+                if handle.tell() >= self.config.export_block_file_bytes:
+                    handle.close()
+                    handle = None
+                    with job.lock:
+                        job.outputs.append((None, name, count))
+        finally:
+            if handle is not None:
+                handle.close()
+                if not job.cancelled:
+                    with job.lock:
+                        job.outputs.append((None, name, count))
+
+    def _blocks(self, selection: dict[str, list[str]]) -> dict[str, list[tuple[str, str]]]:
+        """Patient id -> (type, id) of its block: the Patient first, then its compartment by type."""
+        blocks: dict[str, list[tuple[str, str]]] = {}
+        for rtype in sorted(selection, key=lambda name: name != "Patient"):
+            for rid in selection[rtype]:
+                owner = self.resources.owner(rtype, rid)
+                if owner is not None:
+                    blocks.setdefault(owner, []).append((rtype, rid))
+        return blocks
 
     def ready(self, job: ExportJob) -> bool:
         return job.finished and time.time() >= job.ready_at
@@ -266,26 +362,60 @@ class ExportManager:
         percent = int(100 * min(by_time, by_files))
         return f"{percent}% ({job.written} of {job.total} resources written)"
 
-    def manifest(self, job: ExportJob) -> dict[str, Any]:
+    def seal(self, job: ExportJob) -> bool:
+        """With partial manifests: the files written since the last page make a new page (and
+        once the job is done, the rest make the last one). True when there is a page to serve."""
+        with job.lock:
+            sealed = job.pages[-1] if job.pages else 0
+            if len(job.outputs) > sealed or (self.ready(job) and not job.pages):
+                job.pages.append(len(job.outputs))
+            return bool(job.pages)
+
+    def manifest(self, job: ExportJob, page: int = 0) -> dict[str, Any] | None:
+        """The manifest, or page `page` of it with partial manifests (None: no such page yet)."""
+        with job.lock:
+            if job.partial_manifests:
+                if page >= len(job.pages):
+                    return None
+                outputs = job.outputs[job.pages[page - 1] if page else 0 : job.pages[page]]
+                more = page + 1 < len(job.pages)
+            elif page:
+                return None
+            else:
+                outputs, more = list(job.outputs), False
         files = f"{self.config.fhir_base}/$export-file/{job.job_id}"
         errors = [{"type": "OperationOutcome", "url": f"{files}/{job.error_file}"}] if job.error_file else []
-        return {
+        document: dict[str, Any] = {
             "transactionTime": job.transaction_time,
             "request": job.request_url,
             "requiresAccessToken": True,
-            "output": [
-                {"type": rtype, "url": f"{files}/{name}", "count": count}
-                for rtype, name, count in job.outputs
-                if count
-            ],
-            "error": errors,
         }
+        if job.organize_by_patient:
+            document["outputOrganizedBy"] = "Patient"
+        document["output"] = [
+            {**({"type": rtype} if rtype else {}), "url": f"{files}/{name}", "count": count}
+            for rtype, name, count in outputs
+            if count
+        ]
+        document["error"] = errors
+        if more:
+            document["link"] = [
+                {
+                    "relation": "next",
+                    "url": f"{self.config.fhir_base}/$export-manifest/{job.job_id}/{page + 1}",
+                }
+            ]
+        return document
 
     def file(self, job: ExportJob, name: str) -> Path | None:
-        allowed = {file_name for _, file_name, _ in job.outputs} | (
-            {job.error_file} if job.error_file else set()
-        )
-        if not self.ready(job) or name not in allowed:
+        """A file of the job once a manifest that lists it can have been served."""
+        ready = self.ready(job)
+        with job.lock:
+            listed = job.outputs if ready else job.outputs[: job.pages[-1] if job.pages else 0]
+            allowed = {file_name for _, file_name, _ in listed}
+            if job.error_file and (ready or job.pages):
+                allowed.add(job.error_file)
+        if name not in allowed:
             return None
         path = job.folder / name
         return path if path.is_file() else None

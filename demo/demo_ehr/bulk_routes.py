@@ -3,7 +3,8 @@
   GET|POST [base]/$export, [base]/Patient/$export, [base]/Group/{id}/$export  -> 202 + Content-Location
   GET      [base]/$export-status/{job}   -> 202 (Retry-After, X-Progress) | 200 manifest | 404
   DELETE   [base]/$export-status/{job}   -> 202 (cancelled / files removed)
-  GET      [base]/$export-file/{job}/{Type}.ndjson -> the NDJSON file (streamed from disk)
+  GET      [base]/$export-manifest/{job}/{n} -> page n of a partial manifest (allowPartialManifests)
+  GET      [base]/$export-file/{job}/{name}.ndjson -> the NDJSON file (streamed from disk)
 
 Every call needs a bearer token with system scopes (SMART Backend Services); the status and
 file URLs only answer the client that started the export.
@@ -105,14 +106,34 @@ def group_export_members(ehr: DemoEhr, grant: Grant, group_id: str) -> list[str]
 async def status(job: OwnJob, exports: Exports, config: Config) -> Response:
     if job.failed:
         return fhir_error(500, "exception", job.failed)
-    if not exports.ready(job):
+    ready = exports.ready(job)
+    partial = job.partial_manifests and exports.seal(job)
+    if not ready:
         headers = {"Retry-After": str(config.export_retry_after), "X-Progress": exports.progress(job)}
+        if partial:  # allowPartialManifests: the files written so far, final
+            return Response(
+                json.dumps(exports.manifest(job)),
+                status_code=202,
+                media_type="application/json",
+                headers=headers,
+            )
         return Response(status_code=202, headers=headers)
     expires = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(time.time() + 3600))
     return Response(
         json.dumps(exports.manifest(job)),
         media_type="application/json",
         headers={"Expires": expires, "Cache-Control": "no-store"},
+    )
+
+
+@router.get("/$export-manifest/{job_id}/{page}")
+async def manifest_page(page: int, job: OwnJob, exports: Exports) -> Response:
+    """A later page of a partial manifest (the `next` link of the page before it)."""
+    document = exports.manifest(job, page)
+    if document is None:
+        return fhir_error(404, "not-found", f"The export has no manifest page {page}.")
+    return Response(
+        json.dumps(document), media_type="application/json", headers={"Cache-Control": "no-store"}
     )
 
 

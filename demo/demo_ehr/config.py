@@ -49,6 +49,9 @@ class DemoEhrConfig:
     export_seconds: float = 1.0
     export_retry_after: int = 1
     export_dir: Path | None = None
+    # Files of an export organized by patient (`organizeOutputBy=Patient`) end after the resource
+    # block that takes them past this size (a block is never split across files).
+    export_block_file_bytes: int = 8 * 1024 * 1024
     # Synthetic population added to the fixtures (see synthetic.py); seeded, so always the same.
     synthetic_patients: int = 0
     synthetic_seed: int = 20261205
