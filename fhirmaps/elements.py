@@ -79,8 +79,17 @@ def concepts_text(concepts: Any) -> str:
 
 
 def code_set(concepts: Any) -> set[str]:
-    """Bare code strings of one or many CodeableConcepts."""
-    return {c.code for concept in as_list(concepts) for c in codes_of(concept)}
+    """Bare code strings of one or many CodeableConcepts (the codes `codes_of` gives, without
+    building a Code for each: this runs on every resource of a record)."""
+    found: set[str] = set()
+    for concept in as_list(concepts):
+        if not isinstance(concept, dict):
+            continue
+        codings = concept.get("coding") if "coding" in concept else [concept] if "code" in concept else []
+        for coding in as_list(codings):
+            if isinstance(coding, dict) and coding.get("code") is not None:
+                found.add(str(coding["code"]).strip())
+    return found
 
 
 def status_code(concept: Any) -> str | None:

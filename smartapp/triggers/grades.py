@@ -43,7 +43,12 @@ def gleason_group(primary: int, secondary: int) -> int:
     return 4 if total == 8 else 5
 
 
+_GRADE_KINDS = frozenset({"gleason-group", "gleason-score", "grade"})
+
+
 def _from_measurement(m: Measurement, scheme_hint: str) -> Grade | None:
+    if m.kind not in _GRADE_KINDS:  # most of a record's measurements (vital signs, labs)
+        return None
     table = codes.load("observations")
     value_codes = {c.code for c in m.value_codes}
     ev = Evidence.of(m.source)
