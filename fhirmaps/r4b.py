@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import hashlib
 from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from functools import cache
 from threading import Lock
 from typing import Any
@@ -38,6 +41,7 @@ __all__ = [
     "forget_validations",
     "model_class",
     "remember",
+    "validations_not_remembered",
     "validate",
     "validate_in_full",
     "validation_problem",
@@ -60,6 +64,19 @@ def model_class(resource_type: str) -> type[Resource] | None:
 _MEMO: OrderedDict[str, str | None] = OrderedDict()
 _MEMO_LIMIT = 100_000
 _MEMO_LOCK = Lock()
+# Work that reads each resource once (a screen: every line of an export is a resource of its own)
+# gains nothing from the memo but the cost of its key, and turns it off while it runs.
+_REMEMBER: ContextVar[bool] = ContextVar("remember_validations", default=True)
+
+
+@contextmanager
+def validations_not_remembered() -> Iterator[None]:
+    """Inside: `validation_problem` validates without looking up or keeping answers."""
+    token = _REMEMBER.set(False)
+    try:
+        yield
+    finally:
+        _REMEMBER.reset(token)
 
 
 def fingerprint(resource: dict[str, Any]) -> str:
@@ -71,6 +88,8 @@ def validation_problem(resource: dict[str, Any]) -> str | None:
 
     Unknown resource types return None (they are ignored by the mapping, not reported).
     """
+    if not _REMEMBER.get():
+        return validate(resource)
     key = fingerprint(resource)
     with _MEMO_LOCK:
         if key in _MEMO:

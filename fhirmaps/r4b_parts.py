@@ -20,10 +20,12 @@ import hashlib
 from threading import Lock
 from typing import Annotated, Any
 
+import orjson
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from fhirmaps.json_codec import canonical
 
+SHORT_KEY = 48  # bytes of JSON kept as they are in a part's key
 PartKey = tuple[str, str, str, Any]  # resource type, JSON key, value type, value or digest
 ShapeKey = tuple[str, frozenset[str]]
 
@@ -91,5 +93,13 @@ class KnownValidParts:
 
 def _part_key(resource_type: str, key: str, value: Any) -> PartKey:
     if isinstance(value, dict | list):
-        return (resource_type, key, "json", hashlib.blake2b(canonical(value), digest_size=16).digest())
+        # The JSON as it comes (not sorted): the same value with its keys in another order is
+        # only a miss, checked by its validator, never a wrong answer. Short values are their
+        # own key; longer ones are hashed.
+        try:
+            data = orjson.dumps(value)
+        except TypeError:  # an integer beyond 64 bits or a key that is not a string
+            data = canonical(value)
+        digest = data if len(data) <= SHORT_KEY else hashlib.blake2b(data, digest_size=16).digest()
+        return (resource_type, key, "json", digest)
     return (resource_type, key, type(value).__name__, value)

@@ -35,3 +35,14 @@ def test_remembered_answers_are_used_and_content_changes_are_not_confused(monkey
     changed = copy.deepcopy(fresh) | {"status": "amended"}
     assert r4b.validation_problem(changed) is None  # different content: validated afresh
     assert calls == ["o-memo"]
+
+
+def test_inside_validations_not_remembered_nothing_is_looked_up_or_kept(monkeypatch) -> None:
+    fresh = copy.deepcopy(VALID) | {"id": "o-once"}
+    r4b.remember([(r4b.fingerprint(fresh), "remembered problem")])
+    unseen = copy.deepcopy(VALID) | {"id": "o-unseen"}
+    with r4b.validations_not_remembered():
+        assert r4b.validation_problem(copy.deepcopy(fresh)) is None  # validated, not looked up
+        assert r4b.validation_problem(unseen) is None
+    assert r4b.fingerprint(unseen) not in r4b._MEMO  # nothing kept
+    assert r4b.validation_problem(copy.deepcopy(fresh)) == "remembered problem"  # on again outside
