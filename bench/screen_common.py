@@ -93,7 +93,7 @@ def cpu_seconds(pid: int | None = None) -> float:
 def warm_cluster(workers: int) -> Iterator[tuple[Client, float]]:
     """A LocalCluster as `secondlook screen` starts one (process workers, one thread each) whose
     workers have done the product's own once-per-worker warm-up (the NLP model loaded, then the
-    start-up heap set aside: `bucket._settle_worker`, which a run's first task would otherwise do
+    start-up heap set aside: `bucket.settle_worker`, which a run's first task would otherwise do
     on the clock); yields the client and the seconds that start-up took."""
     t0 = time.perf_counter()
     with (
@@ -106,9 +106,9 @@ def warm_cluster(workers: int) -> Iterator[tuple[Client, float]]:
         ) as cluster,
         Client(cluster) as client,
     ):
-        from smartapp.screening.bucket import _settle_worker
+        from smartapp.screening.bucket import settle_worker
 
-        client.run(_settle_worker)
+        client.run(settle_worker)
         yield client, time.perf_counter() - t0
 
 

@@ -3,17 +3,20 @@ population from the demo EHR (its own process, a fixed latency per response) int
 worklist, screened on an embedded Dask LocalCluster. Prints JSON.
 
     .venv/bin/python bench/screen_e2e.py [--patients 1000,10000] [--latency-ms 50] [--workers 2]
-        [--visit-scale 8]
+        [--visit-scale 8] [--layout patient,type]
 
 For each population size the demo EHR starts with that many synthetic patients
 (demo_ehr/synthetic.py, about 15 % oncology charts of 380-700 resources) and nothing else, plus a
 Group of all of them (bench/ehr_server.py). The backend key is made here and only its public JWKS
 goes to the EHR, as an EHR admin would register it. Each worker count then runs the product's own
-path, as the CLI does: `export_group` (token, kick-off, polling, downloads) and `run_screen`
-(partition, report texts fetched for patients with cancer bucket by bucket while the cluster
-screens) into a fresh worklist, whose rows are counted afterwards; a count other than the population
-fails the benchmark. The cluster starts, loads the NLP model and settles its heap before the clock
-(reported apart). Peak RSS is sampled every 0.1 s for this process, each Dask worker and the EHR."""
+path, as the CLI does: `export_group` and `run_screen` into a fresh worklist, whose rows are counted
+afterwards; a count other than the population fails the benchmark. With `--layout patient` (the
+default, the CLI's path) the export is organized by patient and screened as its files arrive (token,
+kick-off, partial manifests, downloads, report texts of patients with cancer, a task per file, all
+while the EHR writes); with `--layout type` (the path before, and for EHRs without Bulk Data 3.0)
+the export by type is downloaded, then partitioned and screened bucket by bucket. The cluster
+starts, loads the NLP model and settles its heap before the clock (reported apart). Peak RSS is
+sampled every 0.1 s for this process, each Dask worker and the EHR."""
 
 from __future__ import annotations
 
@@ -142,7 +145,13 @@ def export_size(folder: Path) -> tuple[int, float]:
 
 
 def screen_end_to_end(
-    registration: Registration, origin: str, ehr_pid: int, patients: int, workers: int, work: Path
+    registration: Registration,
+    origin: str,
+    ehr_pid: int,
+    patients: int,
+    workers: int,
+    work: Path,
+    layout: str = "patient",
 ) -> dict[str, Any]:
     with warm_cluster(workers) as (client, startup), RssSampler() as rss:
         rss.track("main", os.getpid())
@@ -171,7 +180,9 @@ def screen_end_to_end(
         began = time.time()
         t0 = time.perf_counter()
         download = export_folder(work, registration.iss, GROUP_ID, None)
-        screen_input = export_group(registration, GROUP_ID, None, download, errors)
+        screen_input = export_group(
+            registration, GROUP_ID, None, download, errors, by_patient=layout == "patient"
+        )
         t1 = time.perf_counter()
         outcome = run_screen(screen_input, options, client=client, errors=errors)
         t2 = time.perf_counter()
@@ -191,6 +202,7 @@ def screen_end_to_end(
     fetch_seconds, screen_seconds = t1 - t0, t2 - t1
     return {
         "workers": workers,
+        "export_layout": layout,
         "patients": outcome.patients,
         "worklist_rows": rows,
         "resources_screened": outcome.resources,
@@ -204,6 +216,7 @@ def screen_end_to_end(
             "report_texts_during_screen": round(texts["last_ended"] - texts["first_started"], 2)
             if texts
             else 0.0,
+            # By patient the export runs inside the screen ("fetch_total" is 0: nothing waits for it).
             "fetch_total": round(fetch_seconds, 2),
             "screen": round(screen_seconds, 2),
             "partition": round(outcome.partition_seconds, 2),
@@ -233,7 +246,12 @@ def screen_end_to_end(
 
 
 def population(
-    patients: int, latency_ms: int, worker_counts: list[int], work: Path, visit_scale: int = 1
+    patients: int,
+    latency_ms: int,
+    worker_counts: list[int],
+    work: Path,
+    visit_scale: int = 1,
+    layouts: tuple[str, ...] = ("patient",),
 ) -> dict[str, Any]:
     port = free_port()
     origin = f"http://127.0.0.1:{port}"
@@ -254,9 +272,12 @@ def population(
         }
         runs = []
         for workers in worker_counts:
-            run_dir = work / f"{patients}-{workers}"
-            run_dir.mkdir()
-            runs.append(screen_end_to_end(registration, origin, process.pid, patients, workers, run_dir))
+            for layout in layouts:
+                run_dir = work / f"{patients}-{workers}-{layout}"
+                run_dir.mkdir()
+                runs.append(
+                    screen_end_to_end(registration, origin, process.pid, patients, workers, run_dir, layout)
+                )
     return {"synthetic_patients": patients, "visit_scale": visit_scale, "ehr": ehr, "runs": runs}
 
 
@@ -282,7 +303,16 @@ def main() -> None:
         default=1,
         help="visits of the charts without cancer, times this (8: Synthea-sized, ~300 resources)",
     )
+    parser.add_argument(
+        "--layout",
+        default="patient",
+        help="export layouts, comma-separated: patient (organizeOutputBy=Patient, screened as it "
+        "arrives; the CLI's path), type (files by type, partitioned after the download)",
+    )
     args = parser.parse_args()
+    layouts = tuple(dict.fromkeys(args.layout.split(",")))
+    if not set(layouts) <= {"patient", "type"}:
+        parser.error("--layout takes patient, type or both")
     sizes = [int(n) for n in args.patients.split(",")]
     worker_counts = sorted({int(w) for w in args.workers.split(",")})
     report: dict[str, Any] = {
@@ -294,7 +324,7 @@ def main() -> None:
     }
     with tempfile.TemporaryDirectory(prefix="screen-e2e-") as tmp:
         report["populations"] = [
-            population(n, args.latency_ms, worker_counts, Path(tmp), args.visit_scale) for n in sizes
+            population(n, args.latency_ms, worker_counts, Path(tmp), args.visit_scale, layouts) for n in sizes
         ]
     report["machine"]["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
     print(json.dumps(report, indent=2))

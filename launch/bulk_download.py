@@ -37,6 +37,7 @@ class DownloadedFile:
     type: str
     path: Path
     skipped: bool = False  # already complete from an earlier run
+    url: str = ""  # the manifest entry's URL
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ class FailedDownload:
     kind: Kind
     type: str
     message: str
+    url: str = ""
 
 
 @dataclass
@@ -76,7 +78,7 @@ async def download_manifest(
             try:
                 report.files.append(await _download(client, manifest, kind, index, file, dest))
             except FhirError as exc:
-                report.failed.append(FailedDownload(kind, file.type, exc.message))
+                report.failed.append(FailedDownload(kind, file.type, exc.message, file.url))
 
     await asyncio.gather(*(one(*job) for job in jobs))
     report.files.sort(key=lambda file: str(file.path))
@@ -89,7 +91,7 @@ async def _download(
     stem = dest / kind / f"{_UNSAFE.sub('_', file.type)}.{index:03d}"
     for done in (stem.with_name(stem.name + ".ndjson"), stem.with_name(stem.name + ".ndjson.gz")):
         if done.exists():
-            return DownloadedFile(kind, file.type, done, skipped=True)
+            return DownloadedFile(kind, file.type, done, skipped=True, url=file.url)
     part = stem.with_name(stem.name + ".part")
     part.parent.mkdir(parents=True, exist_ok=True)
     attempt = 0
@@ -106,7 +108,7 @@ async def _download(
         suffix = ".ndjson.gz" if probe.read(2) == GZIP_MAGIC else ".ndjson"
     final = stem.with_name(stem.name + suffix)
     part.replace(final)
-    return DownloadedFile(kind, file.type, final)
+    return DownloadedFile(kind, file.type, final, url=file.url)
 
 
 async def _fetch(client: BulkExportClient, requires_token: bool, url: str, part: Path) -> None:

@@ -14,21 +14,21 @@ from typing import Any
 
 from fhirmaps import json_codec
 from fhirmaps.context import warm
+from fhirmaps.r4b import validations_not_remembered
 from smartapp.engine import EngineOptions, evaluate_patient
 from smartapp.findings import DataIssue
 from smartapp.heap import settle
 from smartapp.screening.errors import ENGINE_ERROR, MALFORMED_LINE, PATIENT_NOT_IN_EXPORT, ErrorLog
 from smartapp.screening.patients import display_name, normalize_owner
-from smartapp.screening.texts import inline_texts, read_texts
+from smartapp.screening.texts import Texts, inline_texts, read_texts
 
 
 def screen_bucket(bucket: str, side: str, as_of: date, rare_definition: str = "rarecare") -> dict[str, Any]:
     """A bucket file of "<patient id>\t<NDJSON line>" lines, and the side file of shared resources (NDJSON).
     Returns {"patients": [{"patient_id", "result", "display_name", "birth_date"}], "resources", "errors"}."""
-    _settle_worker()
+    settle_worker()
     errors = ErrorLog()
     shared = _index(_read(Path(side), errors))
-    shared_types = frozenset(key.partition("/")[0] for key in shared)
     texts = read_texts(Path(bucket))  # report texts fetched from the EHR for this bucket, if any
     # Raw lines per patient: a bucket is held as bytes (several times smaller than parsed JSON), and
     # only the patient being evaluated is parsed.
@@ -40,6 +40,36 @@ def screen_bucket(bucket: str, side: str, as_of: date, rare_definition: str = "r
             if line:
                 groups.setdefault(key.decode("utf-8"), []).append(line)
                 count += 1
+    patients = screen_groups(groups, shared, texts, Path(bucket).name, as_of, rare_definition, errors)
+    return {"patients": patients, "resources": count, "errors": errors.as_json()}
+
+
+def screen_groups(
+    groups: dict[str, list[bytes]],
+    shared: dict[str, dict[str, Any]],
+    texts: Texts,
+    label: str,
+    as_of: date,
+    rare_definition: str,
+    errors: ErrorLog,
+) -> list[dict[str, Any]]:
+    """The engine on each patient's raw lines (emptied from `groups` as it goes), with the shared
+    resources (`"Type/id"` -> resource) it points to and its fetched report texts. One patient's
+    failure is counted (`label` names the file) and the others go on."""
+    with validations_not_remembered():  # each resource is read once: a memo would only fill up
+        return _screen_each(groups, shared, texts, label, as_of, rare_definition, errors)
+
+
+def _screen_each(
+    groups: dict[str, list[bytes]],
+    shared: dict[str, dict[str, Any]],
+    texts: Texts,
+    label: str,
+    as_of: date,
+    rare_definition: str,
+    errors: ErrorLog,
+) -> list[dict[str, Any]]:
+    shared_types = frozenset(key.partition("/")[0] for key in shared)
     options = EngineOptions(rare_definition=rare_definition)
     patients = []
     while groups:
@@ -55,12 +85,12 @@ def screen_bucket(bucket: str, side: str, as_of: date, rare_definition: str = "r
             )
             patients.append(_evaluate(patient_id, own, mine, as_of, options, errors))
         except Exception as exc:  # noqa: BLE001 - one patient's failure must not lose the others
-            errors.add(f"{ENGINE_ERROR}:{type(exc).__name__}", f"{type(exc).__name__} in {Path(bucket).name}")
-    return {"patients": patients, "resources": count, "errors": errors.as_json()}
+            errors.add(f"{ENGINE_ERROR}:{type(exc).__name__}", f"{type(exc).__name__} in {label}")
+    return patients
 
 
 @cache
-def _settle_worker() -> None:
+def settle_worker() -> None:
     """Once per worker process: the NLP model loaded, then the start-up heap set aside (smartapp/heap.py)."""
     warm()
     settle()

@@ -1,37 +1,36 @@
 """`secondlook screen --ehr ISS --group ID`: export a Group through SMART Backend Services and Bulk
 Data (launch/), download it into a work folder, and hand the files to the same screening pipeline.
 
-With a `_since` (explicit, or `auto` = the transactionTime of the last finished run for that EHR
-and group) an export holds only the resources changed since then, not whole charts. The screen
-therefore runs in two exports: the delta names the patients that changed, and a second export of
-the group restricted to those patients (`patient` parameter, POST) brings their full records.
-Report texts behind attachment URLs are fetched for the patients with cancer while the screen runs,
-bucket by bucket (hydrate.py)."""
+A whole group is exported organized by patient and screened while the EHR writes it
+(block_export.py). With a `_since` (explicit, or `auto` = the transactionTime of the last finished
+run for that EHR and group) an export holds only the resources changed since then, not whole charts.
+The screen therefore runs in two exports: the delta names the patients that changed, and a second
+export of the group restricted to those patients (`patient` parameter, POST) brings their full
+records. Report texts behind attachment URLs are fetched for the patients with cancer while the
+screen runs, bucket by bucket (hydrate.py)."""
 
 from __future__ import annotations
 
 import asyncio
-import sys
 from pathlib import Path
 
 from sqlalchemy import Engine, select
 
 from launch.backend_services import BackendServicesClient
 from launch.bulk_download import download_manifest
-from launch.bulk_export import BulkExportClient, ExportProgress, ExportRequest
+from launch.bulk_export import BulkExportClient, ExportRequest
 from launch.bulk_manifest import Manifest, iter_ndjson
 from launch.discovery import Discovery
-from launch.errors import FatalFhirError, FhirError, LaunchError, TemporaryFhirError
+from launch.errors import FhirError, LaunchError
 from launch.http import create_http_client
 from launch.registry import Registration
-from smartapp.screening.errors import ErrorLog
-from smartapp.screening.export_job import JOB_FILE, ExportJob
+from smartapp.screening.block_export import BlockExport, export_progress
+from smartapp.screening.errors import DOWNLOAD_FAILED, ErrorLog
+from smartapp.screening.export_job import JOB_FILE, resume_or_start
 from smartapp.screening.hydrate import BucketHydrator, patients_with_cancer
-from smartapp.screening.inputs import InputError, ScreenInput, failure_text
+from smartapp.screening.inputs import ScreenInput, export_failed
 from smartapp.screening.patients import owner_id
 from smartapp.worklist.tables import screening_runs
-
-DOWNLOAD_ERROR = "download-failed"
 
 
 def last_transaction_time(engine: Engine, source: str, group_id: str) -> str | None:
@@ -53,18 +52,26 @@ def last_transaction_time(engine: Engine, source: str, group_id: str) -> str | N
 
 
 def export_group(
-    registration: Registration, group_id: str, since: str | None, dest: Path, errors: ErrorLog
+    registration: Registration,
+    group_id: str,
+    since: str | None,
+    dest: Path,
+    errors: ErrorLog,
+    by_patient: bool = True,
 ) -> ScreenInput:
+    """The group's export as a screen's input. A whole group (no `since`) is exported organized by
+    patient and screened while the EHR still writes it (block_export.py): nothing is asked of the
+    EHR until the screen starts, and its failures surface from the screen. `by_patient` False: the
+    export by type, downloaded here, then partitioned (benchmarks compare the two)."""
+    if since is None and by_patient:
+        return ScreenInput(
+            source=registration.iss, files=(), blocks=BlockExport(registration, group_id, dest / "full")
+        )
     try:
         return asyncio.run(_export_group(registration, group_id, since, dest, errors))
     except (FhirError, LaunchError) as exc:
         kept = any((dest / part / JOB_FILE).exists() for part in ("full", "delta"))
-        resume = (
-            " The export is kept: run the same command again to resume it."
-            if isinstance(exc, TemporaryFhirError) and kept
-            else ""
-        )
-        raise InputError(f"bulk export from {registration.iss} failed: {failure_text(exc)}{resume}") from exc
+        raise export_failed(registration.iss, exc, kept) from exc
 
 
 async def _export_group(
@@ -106,22 +113,7 @@ async def _export_group(
 
 
 async def _export(client: BulkExportClient, request: ExportRequest, dest: Path) -> Manifest:
-    """The export's manifest. An export this folder started earlier (the run was interrupted while
-    it ran on the EHR, or while its files were downloading) is picked up by its status URL instead
-    of being started again; one the EHR no longer knows is started anew."""
-    job = ExportJob(dest)
-    status_url = job.status_url(request)
-    if status_url is not None:
-        try:
-            return await client.wait_for_manifest(status_url, _progress)
-        except FatalFhirError as gone:
-            sys.stderr.write(
-                f"secondlook screen: the earlier export is no longer available ({gone}); starting anew\n"
-            )
-            job.forget()
-    status_url = await client.kick_off(request)
-    job.remember(request, status_url)
-    return await client.wait_for_manifest(status_url, _progress)
+    return await resume_or_start(client, request, dest, export_progress)
 
 
 async def _download(
@@ -129,7 +121,7 @@ async def _download(
 ) -> tuple[tuple[Path, ...], tuple[Path, ...]]:
     report = await download_manifest(client, manifest, dest)
     for failed in report.failed:
-        errors.add(DOWNLOAD_ERROR, f"{failed.kind} file of type {failed.type}")
+        errors.add(DOWNLOAD_FAILED, f"{failed.kind} file of type {failed.type}")
     return tuple(report.paths("output")), tuple(report.paths("error"))
 
 
@@ -144,12 +136,3 @@ def _patients(files: tuple[Path, ...]) -> set[str]:
         except ValueError:
             continue  # the screen itself counts malformed lines; here only the patients matter
     return found
-
-
-def _progress(progress: ExportProgress) -> None:
-    if sys.stderr.isatty():
-        sys.stderr.write(
-            f"\rsecondlook screen: export running, {progress.elapsed:.0f} s"
-            f"{', ' + progress.text if progress.text else ''}   "
-        )
-        sys.stderr.flush()

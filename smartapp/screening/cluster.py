@@ -11,8 +11,9 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from distributed import Client, LocalCluster, as_completed
+from distributed import Client, Future, LocalCluster, as_completed
 
+from smartapp.screening.blocks import screen_blocks
 from smartapp.screening.bucket import screen_bucket
 
 
@@ -60,26 +61,56 @@ def run_buckets(
 ) -> Iterator[dict[str, Any]]:
     """Results of `screen_bucket` in completion order, with at most 2 tasks per worker in flight.
     Buckets are taken from `buckets` as tasks are submitted (it may still be hydrating later ones)."""
+
+    def submit(bucket: Path) -> Future[dict[str, Any]]:
+        return client.submit(screen_bucket, str(bucket), str(side), as_of, rare_definition, pure=False)
+
+    return _bounded(client, buckets, submit, on_failure)
+
+
+def run_chains(
+    client: Client,
+    chains: Iterable[list[Path]],
+    as_of: date,
+    rare_definition: str,
+    on_failure: Callable[[Path, BaseException], None],
+) -> Iterator[dict[str, Any]]:
+    """The same for files of patient blocks (`screen_blocks`), one task per file or chain, taken
+    from `chains` as they arrive (the export may still be writing later ones)."""
+
+    def submit(chain: list[Path]) -> Future[dict[str, Any]]:
+        return client.submit(screen_blocks, [str(path) for path in chain], as_of, rare_definition, pure=False)
+
+    return _bounded(client, chains, submit, on_failure, lambda chain: chain[0])
+
+
+def _bounded(
+    client: Client,
+    items: Iterable[Any],
+    submit: Callable[[Any], Future[dict[str, Any]]],
+    on_failure: Callable[[Path, BaseException], None],
+    name: Callable[[Any], Path] = lambda item: item,
+) -> Iterator[dict[str, Any]]:
     limit = 2 * worker_count(client)
-    pending = iter(buckets)
+    pending = iter(items)
     running = as_completed()  # type: ignore[no-untyped-call]
     where: dict[Any, Path] = {}
 
     def submit_next() -> None:
-        bucket = next(pending, None)
-        if bucket is not None:
-            future = client.submit(screen_bucket, str(bucket), str(side), as_of, rare_definition, pure=False)
-            where[future.key] = bucket
+        item = next(pending, None)
+        if item is not None:
+            future = submit(item)
+            where[future.key] = name(item)
             running.add(future)  # type: ignore[no-untyped-call]
 
     for _ in range(limit):
         submit_next()
     for future in running:
-        bucket = where.pop(future.key)
+        label = where.pop(future.key)
         try:
             result = future.result()
-        except Exception as exc:  # noqa: BLE001 - a lost bucket is reported, the others go on
-            on_failure(bucket, exc)
+        except Exception as exc:  # noqa: BLE001 - a lost task is reported, the others go on
+            on_failure(label, exc)
         else:
             yield result
         finally:

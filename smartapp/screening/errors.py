@@ -12,9 +12,11 @@ EXAMPLES_PER_CAUSE = 5
 MALFORMED_LINE = "malformed-line"  # an NDJSON line that is not JSON
 NOT_A_RESOURCE = "not-a-resource"  # JSON without a resourceType
 NO_PATIENT_REFERENCE = "no-patient-reference"  # a patient-level resource that names no patient
+OUTSIDE_BLOCK = "outside-block"  # an export organized by patient: a resource before any block header
 PATIENT_NOT_IN_EXPORT = "patient-not-in-export"  # resources refer to a Patient the export lacks
 ENGINE_ERROR = "engine-error"  # the engine raised on one patient; the others are kept
 BUCKET_FAILED = "bucket-failed"  # a whole task failed (worker lost, out of memory)
+DOWNLOAD_FAILED = "download-failed"  # an export file that could not be downloaded
 EXPORT_ERROR = "export-error"  # OperationOutcome issues from the export's error files
 ATTACHMENT_FAILED = (
     "attachment-failed"  # a report text behind a URL could not be fetched (the report is still read)

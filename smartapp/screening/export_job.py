@@ -9,9 +9,12 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 from pathlib import Path
 
-from launch.bulk_export import ExportRequest
+from launch.bulk_export import BulkExportClient, ExportRequest, PartialCallback, ProgressCallback
+from launch.bulk_manifest import Manifest
+from launch.errors import FatalFhirError
 
 JOB_FILE = "export-job.json"
 
@@ -71,3 +74,28 @@ class ExportJob:
         if folder.exists():
             shutil.rmtree(folder)
         private_folder(folder)
+
+
+async def resume_or_start(
+    client: BulkExportClient,
+    request: ExportRequest,
+    dest: Path,
+    on_progress: ProgressCallback | None = None,
+    on_partial: PartialCallback | None = None,
+) -> Manifest:
+    """The export's manifest. An export this folder started earlier (the run was interrupted while
+    it ran on the EHR, or while its files were downloading) is picked up by its status URL instead
+    of being started again; one the EHR no longer knows is started anew."""
+    job = ExportJob(dest)
+    status_url = job.status_url(request)
+    if status_url is not None:
+        try:
+            return await client.wait_for_manifest(status_url, on_progress, on_partial)
+        except FatalFhirError as gone:
+            sys.stderr.write(
+                f"secondlook screen: the earlier export is no longer available ({gone}); starting anew\n"
+            )
+            job.forget()
+    status_url = await client.kick_off(request)
+    job.remember(request, status_url)
+    return await client.wait_for_manifest(status_url, on_progress, on_partial)

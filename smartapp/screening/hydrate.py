@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gzip
 import os
 import queue
 import threading
@@ -27,7 +28,7 @@ from fhirmaps import json_codec
 from fhirmaps.diagnoses import read_condition
 from fhirmaps.reports import attachment_urls
 from launch.backend_services import BackendServicesClient
-from launch.bulk_manifest import iter_ndjson
+from launch.bulk_manifest import GZIP_MAGIC, iter_ndjson
 from launch.discovery import Discovery
 from launch.errors import FhirError, LaunchError
 from launch.fetch import AttachmentRef, FetchedAttachment, fetch_attachments
@@ -135,24 +136,43 @@ async def hydrate_bucket(client: FhirClient, bucket: Path, needs: frozenset[str]
     written when there is nothing to fetch."""
     if not needs:
         return 0
-    partial = bucket.with_name(bucket.name + ".texts-partial")
-    with bucket.open("rb") as source, partial.open("wb") as out:
-        fetched = await _collect(client, source, out, needs, errors)
+    with bucket.open("rb") as source:
+        return await _hydrate(client, bucket, _holders(source, needs), errors)
+
+
+async def hydrate_blocks(client: FhirClient, path: Path, errors: ErrorLog) -> int:
+    """The same for a file of patient resource blocks (smartapp/screening/blocks.py): the texts of
+    the reports of the file's patients with a cancer diagnosis, decided from the file's own
+    Conditions (a block holds the patient's whole chart)."""
+    with _open(path) as source:
+        needs = frozenset(_with_cancer(source))
+    if not needs:
+        return 0
+    with _open(path) as source:
+        return await _hydrate(client, path, _block_holders(source, needs), errors)
+
+
+async def _hydrate(
+    client: FhirClient, target: Path, holders: Iterator[tuple[str, dict[str, Any]]], errors: ErrorLog
+) -> int:
+    partial = target.with_name(target.name + ".texts-partial")
+    with partial.open("wb") as out:
+        fetched = await _collect(client, holders, out, errors)
     if partial.stat().st_size:
-        os.replace(partial, texts_path(bucket))
+        os.replace(partial, texts_path(target))
     else:
         partial.unlink()
     return fetched
 
 
 async def _collect(
-    client: FhirClient, source: BinaryIO, out: BinaryIO, needs: frozenset[str], errors: ErrorLog
+    client: FhirClient, holders: Iterator[tuple[str, dict[str, Any]]], out: BinaryIO, errors: ErrorLog
 ) -> int:
-    """The texts of every batch of `source`'s reports to `out`, WINDOW batches fetched at a time."""
+    """The texts of every batch of `holders` to `out`, WINDOW batches fetched at a time."""
     fetched = 0
     pending: deque[tuple[Batch, asyncio.Task[Texts]]] = deque()
     try:
-        for batch in _batches(source, needs):
+        for batch in _batches(holders):
             pending.append((batch, asyncio.create_task(_fetch(client, batch, errors))))
             if len(pending) >= WINDOW:
                 done, task = pending.popleft()
@@ -166,10 +186,10 @@ async def _collect(
     return fetched
 
 
-def _batches(source: BinaryIO, needs: frozenset[str]) -> Iterator[Batch]:
-    """The reports of `needs` that name a URL, BATCH at a time, in file order."""
+def _batches(holders: Iterator[tuple[str, dict[str, Any]]]) -> Iterator[Batch]:
+    """The reports that name a URL, BATCH at a time, in file order."""
     batch: Batch = []
-    for patient_id, resource in _holders(source, needs):
+    for patient_id, resource in holders:
         batch.append((patient_id, resource))
         if len(batch) >= BATCH:
             yield batch
@@ -179,39 +199,72 @@ def _batches(source: BinaryIO, needs: frozenset[str]) -> Iterator[Batch]:
 
 
 def _holders(source: BinaryIO, needs: frozenset[str]) -> Iterator[tuple[str, dict[str, Any]]]:
-    """(patient id, resource) of the lines of `needs` that name a "url" and hold reports. The file is
-    read in blocks and searched for '"url"', so the many lines without one (observations,
-    encounters, every line of patients without cancer) cost no Python step each."""
+    """(patient id, resource) of the bucket lines of `needs` that name a "url" and hold reports."""
+    for line in _lines_containing(source, b'"url"'):
+        key, tab, body = line.partition(b"\t")
+        patient_id = key.decode("utf-8", "replace")
+        if tab and patient_id in needs and (resource := _parsed(body, HOLDERS)) is not None:
+            yield patient_id, resource
+
+
+def _block_holders(source: BinaryIO, needs: frozenset[str]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The same for a file of resource blocks: the report's own subject names its patient."""
+    for line in _lines_containing(source, b'"url"'):
+        resource = _parsed(line, HOLDERS)
+        if resource is not None and (patient_id := owner_id(resource)) in needs:
+            yield patient_id, resource
+
+
+def _with_cancer(source: BinaryIO) -> Iterator[str]:
+    """Patients of a file of resource blocks with a Condition that is a cancer diagnosis."""
+    for line in _lines_containing(source, b'"Condition"'):
+        resource = _parsed(line, ("Condition",))
+        if (
+            resource is not None
+            and read_condition(resource)[0] is not None
+            and (patient := owner_id(resource))
+        ):
+            yield patient
+
+
+def _lines_containing(source: BinaryIO, needle: bytes) -> Iterator[bytes]:
+    """The lines of `source` that contain `needle`. The file is read in blocks and searched, so the
+    many lines without it (observations, encounters, every line of patients without cancer) cost
+    no Python step each."""
     rest = b""
     while block := source.read(READ_BYTES):
         data = rest + block
         end = data.rfind(b"\n") + 1
         rest = data[end:]
-        yield from _holders_in(data, end, needs)
+        yield from _found(data, end, needle)
     if rest:
-        yield from _holders_in(rest, len(rest), needs)
+        yield from _found(rest, len(rest), needle)
 
 
-def _holders_in(data: bytes, end: int, needs: frozenset[str]) -> Iterator[tuple[str, dict[str, Any]]]:
+def _found(data: bytes, end: int, needle: bytes) -> Iterator[bytes]:
     position = 0
-    while (hit := data.find(b'"url"', position, end)) != -1:
+    while (hit := data.find(needle, position, end)) != -1:
         start = data.rfind(b"\n", 0, hit) + 1
         stop = data.find(b"\n", hit, end)
         stop = end if stop == -1 else stop
-        key, tab, body = data[start:stop].partition(b"\t")
-        patient_id = key.decode("utf-8", "replace")
-        if tab and patient_id in needs and (resource := _parsed(body)) is not None:
-            yield patient_id, resource
+        yield data[start:stop]
         position = stop + 1
 
 
-def _parsed(line: bytes) -> dict[str, Any] | None:
-    """The resource of an NDJSON line when it is a report (other lines need nothing fetched)."""
+def _open(path: Path) -> BinaryIO:
+    with path.open("rb") as probe:
+        compressed = probe.read(2) == GZIP_MAGIC
+    return gzip.open(path, "rb") if compressed else path.open("rb")  # type: ignore[return-value]
+
+
+def _parsed(line: bytes, types: tuple[str, ...]) -> dict[str, Any] | None:
+    """The resource of an NDJSON line when it is of one of `types` (a malformed line is the screen's
+    to count)."""
     try:
         value = json_codec.loads(line)
     except (ValueError, RecursionError):
         return None
-    return value if isinstance(value, dict) and value.get("resourceType") in HOLDERS else None
+    return value if isinstance(value, dict) and value.get("resourceType") in types else None
 
 
 async def _fetch(client: FhirClient, batch: Batch, errors: ErrorLog) -> Texts:

@@ -11,7 +11,7 @@ from typing import Protocol
 from urllib.parse import unquote, urlparse
 
 from launch.bulk_manifest import GZIP_MAGIC, parse_manifest
-from launch.errors import FatalFhirError
+from launch.errors import FatalFhirError, TemporaryFhirError
 from smartapp.screening.errors import ErrorLog
 
 NDJSON_SUFFIXES = (".ndjson", ".jsonl", ".ndjson.gz", ".jsonl.gz")
@@ -30,11 +30,36 @@ def failure_text(exc: Exception) -> str:
     return str(text).splitlines()[0] if str(text) else type(exc).__name__
 
 
+def export_failed(iss: str, exc: Exception, kept: bool) -> InputError:
+    """What a failed bulk export says; `kept`: the export's status URL is kept for a resume."""
+    resume = (
+        " The export is kept: run the same command again to resume it."
+        if isinstance(exc, TemporaryFhirError) and kept
+        else ""
+    )
+    return InputError(f"bulk export from {iss} failed: {failure_text(exc)}{resume}")
+
+
 class Hydrator(Protocol):
     """Fills in what the partitioned buckets still lack (smartapp/screening/hydrate.py)."""
 
     def stream(self, buckets: Sequence[Path], errors: ErrorLog) -> Iterator[Path]:
         """Each bucket once it is complete, in order."""
+        ...
+
+
+class BlockSource(Protocol):
+    """Files of patient resource blocks that arrive while an export runs (block_export.py)."""
+
+    transaction_time: str | None  # these three are known once the stream has ended
+    error_files: tuple[Path, ...]
+
+    def stream(self, errors: ErrorLog) -> Iterator[list[Path]]:
+        """Each file (or `continuesInFile` chain) once it can be screened, in order."""
+        ...
+
+    def by_type(self) -> ScreenInput | None:
+        """What the EHR sent by type after all (it ignored organizeOutputBy), for the partition pass."""
         ...
 
 
@@ -46,6 +71,8 @@ class ScreenInput:
     transaction_time: str | None = None
     # Report texts still behind URLs, fetched bucket by bucket while the screen runs (EHR exports).
     hydrator: Hydrator | None = None
+    # An export organized by patient, screened as its files arrive (then `files` is empty).
+    blocks: BlockSource | None = None
 
     def estimated_bytes(self) -> int:
         total = 0

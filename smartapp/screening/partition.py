@@ -37,7 +37,7 @@ FLUSH_BYTES = 32 * 1024 * 1024  # buffered lines before they are appended to the
 SIDE_FILE = "shared.ndjson"
 # The type of a line whose first key is resourceType (as Bulk Data servers write them): read
 # without parsing. Any other line is parsed to learn its type.
-_LEADING_TYPE = re.compile(rb'\A\s*\{\s*"resourceType"\s*:\s*"([A-Za-z]+)"')
+LEADING_TYPE = re.compile(rb'\A\s*\{\s*"resourceType"\s*:\s*"([A-Za-z]+)"')
 _BOM = b"\xef\xbb\xbf"
 
 
@@ -93,7 +93,7 @@ def partition(
     result = Partition(work_dir=work_dir, buckets=[], side=writer.side)
     try:
         for path in files:
-            for number, line in _lines(Chunk(path)):
+            for number, line in chunk_lines(Chunk(path)):
                 failure = _route(line, types, writer, result)
                 if failure is not None:
                     cause, what = failure
@@ -116,7 +116,7 @@ def partition_chunk(path: str, start: int, end: int | None, shard_dir: str, n_bu
     failures: dict[str, dict[str, Any]] = {}
     lines = 0
     try:
-        for lines, line in _lines(Chunk(Path(path), start, end), keep_count=True):
+        for lines, line in chunk_lines(Chunk(Path(path), start, end), keep_count=True):
             if not line:
                 continue
             failure = _route(line, types, writer, result)
@@ -141,7 +141,7 @@ def partition_chunk(path: str, start: int, end: int | None, shard_dir: str, n_bu
 def _route(line: bytes, types: ReadTypes, writer: _BucketWriter, result: Partition) -> tuple[str, str] | None:
     """Sends the line to its bucket (or skips it); a line that cannot be placed is returned as
     (cause, what to say before its file name and line number)."""
-    leading = _LEADING_TYPE.match(line)
+    leading = LEADING_TYPE.match(line)
     if leading and not types.wanted(leading.group(1).decode("ascii")):
         result.skipped[leading.group(1).decode("ascii")] += 1
         return None
@@ -173,7 +173,7 @@ def _is_gzip(path: Path) -> bool:
         return probe.read(2) == GZIP_MAGIC
 
 
-def _lines(chunk: Chunk, keep_count: bool = False) -> Iterator[tuple[int, bytes]]:
+def chunk_lines(chunk: Chunk, keep_count: bool = False) -> Iterator[tuple[int, bytes]]:
     """(line number in the chunk, stripped line) for the lines that start in the chunk; blank lines
     are left out, or given as b"" when `keep_count` (so the caller sees every number)."""
     compressed = _is_gzip(chunk.path)

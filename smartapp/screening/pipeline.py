@@ -19,9 +19,9 @@ from launch.bulk_manifest import iter_ndjson, summarize_outcomes
 from launch.crypto import TokenCipher
 from smartapp.db import create_sync_engine
 from smartapp.schema import migrate_sync
-from smartapp.screening.cluster import dask_client, run_buckets, worker_count
+from smartapp.screening.cluster import dask_client, run_buckets, run_chains, worker_count
 from smartapp.screening.errors import BUCKET_FAILED, EXPORT_ERROR, ErrorLog
-from smartapp.screening.inputs import ScreenInput
+from smartapp.screening.inputs import BlockSource, ScreenInput
 from smartapp.screening.partition import bucket_count
 from smartapp.screening.progress import Progress
 from smartapp.screening.shuffle import partition_on_cluster
@@ -93,7 +93,13 @@ def run_screen(
         outcome.seconds = time.monotonic() - started
         outcome.patients = writer.patients_done
         outcome.changes = dict(writer.changes)
-        writer.finish("finished", outcome.errors.as_json(), resources=outcome.resources)
+        blocks = screen_input.blocks
+        writer.finish(
+            "finished",
+            outcome.errors.as_json(),
+            resources=outcome.resources,
+            transaction_time=blocks.transaction_time if blocks is not None else None,
+        )
         outcome.flagged.sort(key=lambda r: str(r.get("patient")))
         return outcome
     finally:
@@ -101,6 +107,68 @@ def run_screen(
 
 
 def _screen(
+    screen_input: ScreenInput,
+    options: ScreenOptions,
+    client: Client,
+    writer: WorklistWriter,
+    outcome: ScreenOutcome,
+    progress: Progress | None,
+) -> None:
+    try:
+        if screen_input.blocks is None:
+            _screen_partitioned(screen_input, options, client, writer, outcome, progress)
+            return
+        _screen_blocks(screen_input.blocks, options, client, writer, outcome, progress)
+        by_type = screen_input.blocks.by_type()
+        if by_type is not None:  # the EHR sent files by type after all
+            _screen_partitioned(by_type, options, client, writer, outcome, progress)
+        _count_error_files(screen_input.blocks.error_files, outcome.errors)
+    finally:
+        if progress is not None:
+            progress.close()
+
+
+def _screen_blocks(
+    blocks: BlockSource,
+    options: ScreenOptions,
+    client: Client,
+    writer: WorklistWriter,
+    outcome: ScreenOutcome,
+    progress: Progress | None,
+) -> None:
+    """Files of patient blocks screened as the export delivers them (no partition pass). How many
+    patients there are is known at the end."""
+    arrivals = ErrorLog()  # written by the exporting thread while the stream runs
+    for result in run_chains(
+        client,
+        blocks.stream(arrivals),
+        options.as_of,
+        options.rare_definition,
+        lambda first, exc: outcome.errors.add(BUCKET_FAILED, f"{first.name}: {type(exc).__name__}"),
+    ):
+        outcome.resources += int(result["resources"])
+        _take(result, writer, outcome, options, progress)
+    outcome.errors.merge(arrivals.as_json())
+    writer.set_total(writer.patients_done)
+
+
+def _take(
+    result: dict[str, Any],
+    writer: WorklistWriter,
+    outcome: ScreenOutcome,
+    options: ScreenOptions,
+    progress: Progress | None,
+) -> None:
+    """One task's results into the worklist (and the run's counts)."""
+    outcome.errors.merge(result["errors"])
+    writer.write(result["patients"], result["resources"])
+    if options.keep_results:
+        outcome.flagged.extend(p["result"] for p in result["patients"] if _worth_showing(p["result"]))
+    if progress is not None:
+        progress.update(writer.patients_done)
+
+
+def _screen_partitioned(
     screen_input: ScreenInput,
     options: ScreenOptions,
     client: Client,
@@ -116,10 +184,10 @@ def _screen(
         started = time.monotonic()
         parts = partition_on_cluster(client, screen_input.files, work, n_buckets, outcome.errors)
         outcome.partition_seconds = time.monotonic() - started
-        outcome.resources = parts.resources
-        writer.set_total(parts.patients)
+        outcome.resources += parts.resources
+        writer.set_total(writer.patients_done + parts.patients)
         if progress is not None:
-            progress.total = parts.patients
+            progress.total = writer.patients_done + parts.patients
         hydration = ErrorLog()
         buckets: Iterable[Path] = parts.buckets
         if screen_input.hydrator is not None:
@@ -132,16 +200,9 @@ def _screen(
             options.rare_definition,
             lambda bucket, exc: outcome.errors.add(BUCKET_FAILED, f"{bucket.name}: {type(exc).__name__}"),
         ):
-            outcome.errors.merge(result["errors"])
-            writer.write(result["patients"], result["resources"])
-            if options.keep_results:
-                outcome.flagged.extend(p["result"] for p in result["patients"] if _worth_showing(p["result"]))
-            if progress is not None:
-                progress.update(writer.patients_done)
+            _take(result, writer, outcome, options, progress)
         outcome.errors.merge(hydration.as_json())
     finally:
-        if progress is not None:
-            progress.close()
         shutil.rmtree(work, ignore_errors=True)
 
 
@@ -150,8 +211,12 @@ def _worth_showing(result: dict[str, Any]) -> bool:
 
 
 def _count_export_errors(screen_input: ScreenInput, errors: ErrorLog) -> None:
+    _count_error_files(screen_input.error_files, errors)
+
+
+def _count_error_files(error_files: tuple[Path, ...], errors: ErrorLog) -> None:
     """Issues in the export's error files, counted by their code (their texts may name patients)."""
-    for path in screen_input.error_files:
+    for path in error_files:
         try:
             issues = summarize_outcomes(iter_ndjson(path))
         except ValueError:

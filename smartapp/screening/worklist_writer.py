@@ -85,8 +85,16 @@ class WorklistWriter:
                 .values(patients_done=self.patients_done, resources=screening_runs.c.resources + resources)
             )
 
-    def finish(self, status: str, errors: dict[str, Any], resources: int | None = None) -> None:
-        """Close the run; `resources` (every line read, shared ones included) replaces the running sum."""
+    def finish(
+        self,
+        status: str,
+        errors: dict[str, Any],
+        resources: int | None = None,
+        transaction_time: str | None = None,
+    ) -> None:
+        """Close the run; `resources` (every line read, shared ones included) replaces the running sum;
+        `transaction_time`: the export's, when it was known only at the end (an export screened as
+        it arrived)."""
         values: dict[str, Any] = {
             "status": status,
             "finished_at": _now(),
@@ -95,6 +103,8 @@ class WorklistWriter:
         }
         if resources is not None:
             values["resources"] = resources
+        if transaction_time is not None:
+            values["transaction_time"] = transaction_time
         with self.engine.begin() as conn:
             conn.execute(update(screening_runs).where(screening_runs.c.id == self.run_id).values(**values))
 

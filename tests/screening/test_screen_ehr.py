@@ -6,13 +6,10 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from distributed import LocalCluster
 from pytest_httpserver import HTTPServer
 from sqlalchemy import select
@@ -20,7 +17,6 @@ from werkzeug import Request, Response
 
 from launch.registry import Registry
 from smartapp.cli.main import main
-from smartapp.config import get_settings
 from smartapp.db import create_sync_engine
 from smartapp.screening.errors import ErrorLog
 from smartapp.screening.hydrate import BucketHydrator
@@ -82,30 +78,6 @@ class BulkServer:
 
 
 @pytest.fixture
-def registry(tmp_path: Path, httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    (tmp_path / "backend.pem").write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
-    iss = httpserver.url_for("/fhir")
-    (tmp_path / "ehrs.toml").write_text(f'''
-[[ehr]]
-iss = "{iss}"
-client_id = "launch-client"
-
-[ehr.backend_services]
-client_id = "secondlook-backend"
-keys = [{{ kid = "k1", private_key_path = "backend.pem" }}]
-''')
-    monkeypatch.setenv("SECONDLOOK_EHR_CONFIG", str(tmp_path / "ehrs.toml"))
-    get_settings.cache_clear()
-    yield iss
-    get_settings.cache_clear()
-
-
-@pytest.fixture
 def bulk(tmp_path: Path, httpserver: HTTPServer) -> BulkServer:
     """The Bulk Data server, serving the test export (tests/screening/export.py) as a full export."""
     server = BulkServer(httpserver, tmp_path / "served")
@@ -140,7 +112,9 @@ def test_group_export_then_incremental_run_rescreens_only_changed_patients_in_fu
     assert main(args) == 0, capsys.readouterr().err
     first = json.loads(capsys.readouterr().out)
     assert first["run"]["patients"] == 4
-    assert bulk.kickoffs[0]["args"] == {}  # no earlier run: a full export
+    # No earlier run: a full export, asked for in patient blocks (this server ignores that and
+    # sends files by type, which are partitioned after the export).
+    assert bulk.kickoffs[0]["args"] == {"organizeOutputBy": "Patient", "allowPartialManifests": "true"}
     # p-none's hypertension becomes a GIST; the delta holds only that Condition.
     gist = condition("c-none", "C49.A0", "Gastrointestinal stromal tumor", pid="p-none")
     (served / "delta" / "Condition.ndjson").write_text(json.dumps(gist) + "\n")

@@ -29,4 +29,4 @@ def test_workers_are_settled_by_their_first_bucket(tmp_path: Path, client: Clien
 def _ran_a_bucket() -> bool:
     from smartapp.screening import bucket
 
-    return bucket._settle_worker.cache_info().currsize > 0
+    return bucket.settle_worker.cache_info().currsize > 0

@@ -1,0 +1,233 @@
+"""A group export organized by patient (Bulk Data 3.0 `organizeOutputBy=Patient`), screened while it
+runs: with `allowPartialManifests` the EHR lists each file as soon as it is written, so files are
+downloaded, their report texts fetched (hydrate.py) and their patients screened (blocks.py) while
+the EHR still writes the rest. Nothing is partitioned: each file (or `continuesInFile` chain) is
+one task.
+
+An EHR that refuses either parameter is asked again without both; one that ignores them sends
+files by type, which are screened after the export as any other (the partition pass). The export's
+status URL is kept in the download folder, so an interrupted run resumes it (export_job.py), and
+files already downloaded are not fetched again."""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import sys
+import threading
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from launch.backend_services import BackendServicesClient
+from launch.bulk_download import DownloadReport, FailedDownload, download_manifest
+from launch.bulk_export import BulkExportClient, ExportProgress, ExportRequest
+from launch.bulk_manifest import Manifest, ManifestFile
+from launch.discovery import Discovery
+from launch.errors import FatalFhirError, FhirError, LaunchError
+from launch.fhir_client import FhirClient
+from launch.http import create_http_client
+from launch.registry import Registration
+from smartapp.screening.errors import DOWNLOAD_FAILED, ErrorLog
+from smartapp.screening.export_job import JOB_FILE, ExportJob, resume_or_start
+from smartapp.screening.hydrate import BucketHydrator, hydrate_blocks, patients_with_cancer
+from smartapp.screening.inputs import InputError, ScreenInput, export_failed, failure_text
+
+ORGANIZE_BY = "Patient"
+STOP_CHECK_SECONDS = 0.1  # how soon the export notices that the screen it feeds has ended
+REFUSALS = (400, 422)  # a kick-off refused for its parameters: asked again without the 3.0 ones
+
+Chain = list[Path]
+
+
+@dataclass
+class BlockExport:
+    """The export of `group_id` into `dest`. `stream` gives the files to screen; once it has ended,
+    `transaction_time` and `error_files` are set, and `by_type` gives what the EHR sent by type."""
+
+    registration: Registration
+    group_id: str
+    dest: Path
+    transaction_time: str | None = None
+    error_files: tuple[Path, ...] = ()
+    _by_type: tuple[Path, ...] = ()
+    _failed: set[str] = field(default_factory=set)
+
+    def by_type(self) -> ScreenInput | None:
+        """The files of an export the EHR organized by type after all, with their report texts to
+        fetch bucket by bucket, for the partition pass; None when it organized them by patient."""
+        if not self._by_type:
+            return None
+        needs = frozenset(patients_with_cancer(self._by_type))
+        return ScreenInput(
+            source=self.registration.iss,
+            files=self._by_type,
+            transaction_time=self.transaction_time,
+            hydrator=BucketHydrator(self.registration, needs) if needs else None,
+        )
+
+    def stream(self, errors: ErrorLog) -> Iterator[Chain]:
+        """Each file (or chain of files) of patient blocks once it is downloaded and hydrated, in the
+        export's order. `errors` is written by the exporting thread until the stream ends; a failure
+        there (the EHR refused the export, say) is raised here."""
+        ready: queue.Queue[Chain | BaseException | None] = queue.Queue()
+        stop = threading.Event()
+
+        def work() -> None:
+            try:
+                asyncio.run(_until(stop, self._export(ready, errors)))
+            except (FhirError, LaunchError) as exc:
+                ready.put(export_failed(self.registration.iss, exc, (self.dest / JOB_FILE).exists()))
+            except BaseException as exc:  # noqa: BLE001 - handed to the consuming thread
+                ready.put(exc)
+            finally:
+                ready.put(None)
+
+        thread = threading.Thread(target=work, name="secondlook-export", daemon=True)
+        thread.start()
+        try:
+            while (item := ready.get()) is not None:
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            stop.set()
+            thread.join()
+
+    async def _export(self, ready: queue.Queue[Chain | BaseException | None], errors: ErrorLog) -> None:
+        async with create_http_client() as http:
+            tokens = BackendServicesClient(http, self.registration, Discovery(http))
+            bulk = BulkExportClient(self.registration.iss, http, tokens)
+            arrivals: asyncio.Queue[Chain | None] = asyncio.Queue()
+            hydrating = asyncio.create_task(
+                self._hydrate(FhirClient(self.registration.iss, http, tokens), arrivals, ready, errors)
+            )
+            emitted: set[str] = set()
+
+            async def arrived(manifest: Manifest, final: bool = False) -> DownloadReport | None:
+                """Files of a (partial) manifest downloaded; complete chains handed to hydration."""
+                if manifest.organized_by != ORGANIZE_BY and not final:
+                    return None  # files by type: screened after the export, by the partition pass
+                report = await download_manifest(bulk, manifest, self.dest)
+                self._count_failures(report.failed, errors)
+                if manifest.organized_by == ORGANIZE_BY:
+                    paths = {file.url: file.path for file in report.files if file.kind == "output"}
+                    for chain in complete_chains(manifest.output, paths, emitted, final):
+                        await arrivals.put(chain)
+                return report
+
+            async def partial(manifest: Manifest) -> None:
+                await arrived(manifest)
+
+            try:
+                manifest = await self._manifest(bulk, partial)
+                report = await arrived(manifest, final=True)
+                assert report is not None  # noqa: S101 - a final manifest is always downloaded
+                if manifest.organized_by != ORGANIZE_BY:
+                    self._by_type = tuple(report.paths("output"))
+                self.error_files = tuple(report.paths("error"))
+                self.transaction_time = manifest.transaction_time
+                await arrivals.put(None)
+                await hydrating
+            finally:
+                hydrating.cancel()
+                await asyncio.gather(hydrating, return_exceptions=True)
+
+    async def _manifest(
+        self, bulk: BulkExportClient, arrived: Callable[[Manifest], Awaitable[None]]
+    ) -> Manifest:
+        request = ExportRequest(
+            level="group",
+            group_id=self.group_id,
+            organize_output_by=ORGANIZE_BY,
+            allow_partial_manifests=True,
+        )
+        resuming = ExportJob(self.dest).status_url(request) is not None
+        try:
+            return await resume_or_start(bulk, request, self.dest, export_progress, arrived)
+        except FatalFhirError as refused:
+            if resuming or refused.status not in REFUSALS:
+                raise
+        # The EHR does not take the Bulk Data 3.0 parameters: the export by type.
+        plain = ExportRequest(level="group", group_id=self.group_id)
+        return await resume_or_start(bulk, plain, self.dest, export_progress)
+
+    async def _hydrate(
+        self,
+        client: FhirClient,
+        arrivals: asyncio.Queue[Chain | None],
+        ready: queue.Queue[Chain | BaseException | None],
+        errors: ErrorLog,
+    ) -> None:
+        while (chain := await arrivals.get()) is not None:
+            for path in chain:
+                try:
+                    await hydrate_blocks(client, path, errors)
+                except (FhirError, LaunchError) as exc:
+                    iss = self.registration.iss
+                    raise InputError(
+                        f"report texts from {iss} could not be fetched: {failure_text(exc)}"
+                    ) from exc
+            ready.put(chain)
+
+    def _count_failures(self, failed: list[FailedDownload], errors: ErrorLog) -> None:
+        """A file that could not be downloaded, counted once however many manifests list it."""
+        for item in failed:
+            if item.url not in self._failed:
+                self._failed.add(item.url)
+                errors.add(DOWNLOAD_FAILED, f"{item.kind} file of type {item.type}")
+
+
+def complete_chains(
+    files: tuple[ManifestFile, ...], paths: dict[str, Path], emitted: set[str], final: bool
+) -> list[Chain]:
+    """The chains of `files` (a file, and the files its last block continues in) whose files are
+    all downloaded (`paths`: URL -> local file) and not yet given (`emitted`, URLs, updated). Once
+    the export is `final`, every file not yet given is: a chain with the files that could be
+    downloaded (the caller counts the others), and files a `continuesInFile` loop left unreached."""
+    continued = {file.continues_in for file in files if file.continues_in}
+    by_url = {file.url: file for file in files}
+    starts = [file for file in files if file.url not in continued]
+    if final:
+        starts += [file for file in files if file.url in continued]
+    chains: list[Chain] = []
+    for first in starts:
+        if first.url in emitted:
+            continue
+        chain, listed = [first], True
+        while (following := chain[-1].continues_in) is not None:
+            nxt = by_url.get(following)
+            if nxt is None:
+                listed = False  # its continuation is not listed yet
+                break
+            if nxt in chain or nxt.url in emitted:
+                break  # a loop ends the chain
+            chain.append(nxt)
+        if final or (listed and all(file.url in paths for file in chain)):
+            emitted.update(file.url for file in chain)
+            local = [paths[file.url] for file in chain if file.url in paths]
+            if local:
+                chains.append(local)
+    return chains
+
+
+async def _until(stop: threading.Event, work: Awaitable[None]) -> None:
+    """`work`, cancelled as soon as `stop` is set (the screen it feeds has ended)."""
+    task = asyncio.ensure_future(work)
+    while not task.done():
+        await asyncio.wait({task}, timeout=STOP_CHECK_SECONDS)
+        if stop.is_set():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            return
+    task.result()
+
+
+def export_progress(progress: ExportProgress) -> None:
+    """The export's progress line on stderr (only on a terminal)."""
+    if sys.stderr.isatty():
+        sys.stderr.write(
+            f"\rsecondlook screen: export running, {progress.elapsed:.0f} s"
+            f"{', ' + progress.text if progress.text else ''}   "
+        )
+        sys.stderr.flush()

@@ -1,0 +1,228 @@
+"""`secondlook screen --ehr` against a Bulk Data server that organizes its export by patient
+(Bulk Data 3.0 `organizeOutputBy=Patient`) and lists files while it runs (`allowPartialManifests`):
+the files are screened as they arrive, without the partition pass, and give the worklist what the
+same export by type gives; a server that refuses the parameters is asked again without them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from distributed import LocalCluster
+from pytest_httpserver import HTTPServer
+from sqlalchemy import select
+from werkzeug import Request, Response
+
+from launch.bulk_manifest import ManifestFile
+from smartapp.cli.main import main
+from smartapp.db import create_sync_engine
+from smartapp.screening.block_export import complete_chains
+from smartapp.worklist.tables import screening_runs
+from tests.screening.export import write_export
+from tests.screening.test_screen_ehr import BulkServer, screen_args
+from tests.support import app_cipher
+
+PATHOLOGY_TEXT = (
+    "FINAL DIAGNOSIS: Stomach, wedge resection: gastrointestinal stromal tumor, spindle cell type, "
+    "5.5 cm, mitotic rate 7 per 5 mm2. Margins negative."
+)
+
+
+def _owner(resource: dict[str, Any]) -> str | None:
+    if resource["resourceType"] == "Patient":
+        return str(resource["id"])
+    for key in ("subject", "patient"):
+        reference = (resource.get(key) or {}).get("reference", "")
+        if reference.startswith("Patient/"):
+            return str(reference.removeprefix("Patient/"))
+    return None
+
+
+def _header(pid: str) -> str:
+    return json.dumps(
+        {
+            "resourceType": "Parameters",
+            "parameter": [{"name": "header", "valueReference": {"reference": f"Patient/{pid}"}}],
+        }
+    )
+
+
+def block_files(folder: Path) -> list[list[str]]:
+    """The export of `folder` (one file per type) as three files of patient blocks: the first starts
+    with a resource of no patient (before any header), the Medication is repeated in every block,
+    and p-rare's block goes on from the second file into the third (its header repeated there)."""
+    blocks: dict[str, list[str]] = {}
+    loose: list[str] = []
+    shared: list[str] = []
+    malformed: list[str] = []
+    for path in sorted(folder.glob("*.ndjson")):
+        for line in path.read_text().splitlines():
+            try:
+                resource = json.loads(line)
+            except ValueError:
+                malformed.append(line)
+                continue
+            owner = _owner(resource)
+            if resource["resourceType"] == "Medication":
+                shared.append(line)
+            elif owner is None:
+                loose.append(line)
+            else:
+                blocks.setdefault(owner, []).append(line)
+    for lines in blocks.values():
+        lines.sort(key=lambda line: json.loads(line)["resourceType"] != "Patient")
+    rare = blocks.pop("p-rare")
+    first = loose + [line for pid in sorted(blocks) for line in [_header(pid), *blocks[pid], *shared]]
+    second = [_header("p-rare"), *rare[:2]]
+    third = [_header("p-rare"), *rare[2:], *shared, *malformed]
+    return [first, second, third]
+
+
+class BlockServer(BulkServer):
+    """BulkServer that answers a kick-off with organizeOutputBy=Patient by files of patient blocks,
+    listed in a partial manifest (202) before the complete one (200); or refuses such a kick-off."""
+
+    def __init__(self, server: HTTPServer, folder: Path, refuse: bool = False) -> None:
+        super().__init__(server, folder)
+        self.refuse = refuse
+        self.polls: dict[str, int] = {}
+        self.files: dict[str, list[str]] = {}
+
+    def kick_off(self, request: Request) -> Response:
+        if "organizeOutputBy" not in request.args:
+            return super().kick_off(request)
+        if self.refuse:
+            self.kickoffs.append({"method": request.method, "args": dict(request.args), "body": None})
+            issue = {"severity": "error", "code": "not-supported", "diagnostics": "organizeOutputBy"}
+            return Response(json.dumps({"resourceType": "OperationOutcome", "issue": [issue]}), status=400)
+        response = super().kick_off(request)
+        job = str(len(self.kickoffs))
+        self.files[job] = []
+        for index, lines in enumerate(block_files(self.folder / "full"), start=1):
+            name = f"blocks-{index}.ndjson"
+            self.server.expect_request(f"/files/{job}/{name}").respond_with_data("\n".join(lines) + "\n")
+            self.files[job].append(self.server.url_for(f"/files/{job}/{name}"))
+        return response
+
+    def manifest(self, job: str) -> Response:
+        if job not in self.files:
+            return super().manifest(job)
+        self.polls[job] = self.polls.get(job, 0) + 1
+        one, two, three = self.files[job]
+        output: list[dict[str, Any]] = [{"url": one}]
+        if self.polls[job] > 1:
+            output += [{"url": two, "continuesInFile": three}, {"url": three}]
+        document = {
+            "transactionTime": f"2026-12-0{job}T00:00:00Z",
+            "requiresAccessToken": True,
+            "request": "x",
+            "outputOrganizedBy": "Patient",
+            "output": output,
+            "error": [],
+        }
+        status = 202 if self.polls[job] == 1 else 200
+        return Response(
+            json.dumps(document), status=status, content_type="application/json", headers={"Retry-After": "0"}
+        )
+
+
+def _served(server: BulkServer, httpserver: HTTPServer) -> list[str]:
+    """The test export, with p-rare's pathology report text behind a URL; returns the fetches seen."""
+    pathology = {
+        "resourceType": "DiagnosticReport",
+        "id": "dr-rare",
+        "status": "final",
+        "subject": {"reference": "Patient/p-rare"},
+        "code": {"coding": [{"system": "http://loinc.org", "code": "60567-5"}], "text": "Surgical pathology"},
+        "effectiveDateTime": "2026-02-10",
+        "presentedForm": [{"contentType": "text/plain", "url": httpserver.url_for("/fhir/Binary/path-rare")}],
+    }
+    (server.folder / "full" / "DiagnosticReport.ndjson").write_text(json.dumps(pathology) + "\n")
+    fetched: list[str] = []
+
+    def binary(request: Request) -> Response:
+        fetched.append(request.path)
+        return Response(PATHOLOGY_TEXT, content_type="text/plain")
+
+    httpserver.expect_request("/fhir/Binary/path-rare").respond_with_handler(binary)
+    return fetched
+
+
+def _screen(args: list[str], capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
+    assert main(args) == 0, capsys.readouterr().err
+    out: dict[str, Any] = json.loads(capsys.readouterr().out)
+    return out
+
+
+def test_an_export_by_patient_is_screened_as_it_arrives_and_matches_the_export_by_type(
+    tmp_path: Path,
+    httpserver: HTTPServer,
+    registry: str,
+    cluster: LocalCluster,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    by_type_server = BulkServer(httpserver, tmp_path / "served")
+    write_export(by_type_server.folder / "full")
+    _served(by_type_server, httpserver)
+    by_type = _screen(screen_args(registry, cluster, tmp_path / "a.db", tmp_path / "work-a"), capsys)
+    httpserver.clear()
+
+    server = BlockServer(httpserver, tmp_path / "served")
+    fetched = _served(server, httpserver)
+    db = tmp_path / "b.db"
+    blocks = _screen(screen_args(registry, cluster, db, tmp_path / "work-b"), capsys)
+
+    assert server.kickoffs[0]["args"] == {"organizeOutputBy": "Patient", "allowPartialManifests": "true"}
+    assert server.polls == {"1": 2}  # one partial manifest, then the complete one
+    assert fetched == ["/fhir/Binary/path-rare"]  # the report text of the patient with cancer
+    # The same patients and findings as the export by type; p-rare's block read across two files.
+    assert blocks["patients"] == by_type["patients"]
+    assert blocks["run"]["patients"] == by_type["run"]["patients"] == 4
+    rare = next(p for p in blocks["patients"] if p["patient"] == "Patient/p-rare")
+    assert any(f["reference"] == "DiagnosticReport/dr-rare" for x in rare["findings"] for f in x["facts"])
+    errors = blocks["run"]["errors"]
+    assert errors["malformed-line"] == 1 and errors["outside-block"] == 1  # the Observation of no patient
+    assert errors["patient-not-in-export"] == 1  # p-ghost: a block without its Patient
+    with create_sync_engine(f"sqlite:///{db}", app_cipher(f"sqlite:///{db}")).connect() as conn:
+        run = conn.execute(select(screening_runs)).one()
+    assert (run.status, run.transaction_time, run.patients_total) == ("finished", "2026-12-01T00:00:00Z", 4)
+
+
+def test_a_server_that_refuses_organize_output_by_is_asked_for_the_export_by_type(
+    tmp_path: Path,
+    httpserver: HTTPServer,
+    registry: str,
+    cluster: LocalCluster,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    server = BlockServer(httpserver, tmp_path / "served", refuse=True)
+    write_export(server.folder / "full")
+    out = _screen(screen_args(registry, cluster, tmp_path / "wl.db", tmp_path / "work"), capsys)
+    assert [k["args"] for k in server.kickoffs] == [
+        {"organizeOutputBy": "Patient", "allowPartialManifests": "true"},
+        {},
+    ]
+    assert out["run"]["patients"] == 4 and out["run"]["errors"]["no-patient-reference"] == 1
+
+
+def _file(url: str, continues_in: str | None = None) -> ManifestFile:
+    return ManifestFile(type="mixed", url=url, continues_in=continues_in)
+
+
+def test_chains_wait_for_their_continuation_and_end_at_a_loop() -> None:
+    a, b, c = _file("a", "b"), _file("b"), _file("c", "c")
+    emitted: set[str] = set()
+    paths = {"a": Path("a"), "b": Path("b"), "c": Path("c")}
+    # b not listed yet, then not downloaded yet: a waits. c continues in itself (a server's
+    # mistake): it has no start, and is given at the end.
+    assert complete_chains((a, c), paths, emitted, final=False) == []
+    assert complete_chains((a, c, b), {"a": Path("a"), "c": Path("c")}, emitted, final=False) == []
+    assert complete_chains((a, c, b), paths, emitted, final=False) == [[Path("a"), Path("b")]]
+    assert complete_chains((a, c, b), paths, emitted, final=True) == [[Path("c")]]
+    assert complete_chains((a, c, b), paths, emitted, final=True) == []  # each file given once
+    # At the end, a chain is given with the files that could be downloaded.
+    assert complete_chains((_file("x", "y"), _file("y")), {"x": Path("x")}, set(), final=True) == [
+        [Path("x")]
+    ]
