@@ -97,6 +97,7 @@ BULK_CALLS = [
     Call("GET", "/fhir/$export-status/{job_id}", "/$export-status/some-job", bulk=True),
     Call("DELETE", "/fhir/$export-status/{job_id}", "/$export-status/some-job", bulk=True),
     Call("GET", "/fhir/$export-file/{job_id}/{name}", "/$export-file/some-job/Patient.ndjson", bulk=True),
+    Call("GET", "/fhir/$export-manifest/{job_id}/{page}", "/$export-manifest/some-job/1", bulk=True),
 ]
 CALLS = FHIR_CALLS + BULK_CALLS
 CALL_IDS = [f"{call.method} {call.route}" for call in CALLS]
