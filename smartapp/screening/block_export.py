@@ -50,6 +50,7 @@ class BlockExport:
     dest: Path
     transaction_time: str | None = None
     error_files: tuple[Path, ...] = ()
+    expected_patients: int | None = None  # the Group's size, once read (None: not known)
     _by_type: tuple[Path, ...] = ()
     _failed: set[str] = field(default_factory=set)
 
@@ -98,10 +99,10 @@ class BlockExport:
         async with create_http_client() as http:
             tokens = BackendServicesClient(http, self.registration, Discovery(http))
             bulk = BulkExportClient(self.registration.iss, http, tokens)
+            fhir = FhirClient(self.registration.iss, http, tokens)
+            self.expected_patients = await group_size(fhir, self.group_id)
             arrivals: asyncio.Queue[Chain | None] = asyncio.Queue()
-            hydrating = asyncio.create_task(
-                self._hydrate(FhirClient(self.registration.iss, http, tokens), arrivals, ready, errors)
-            )
+            hydrating = asyncio.create_task(self._hydrate(fhir, arrivals, ready, errors))
             emitted: set[str] = set()
 
             async def arrived(manifest: Manifest, final: bool = False) -> DownloadReport | None:
@@ -176,6 +177,20 @@ class BlockExport:
             if item.url not in self._failed:
                 self._failed.add(item.url)
                 errors.add(DOWNLOAD_FAILED, f"{item.kind} file of type {item.type}")
+
+
+async def group_size(client: FhirClient, group_id: str) -> int | None:
+    """How many patients the Group has (`quantity`, else its members), for the progress shown
+    while the export runs; None when the Group cannot be read (the export may still be allowed)."""
+    try:
+        group = await client.read("Group", group_id)
+    except (FhirError, LaunchError):
+        return None
+    quantity = group.get("quantity")
+    if isinstance(quantity, int) and not isinstance(quantity, bool) and quantity >= 0:
+        return quantity
+    members = group.get("member")
+    return len(members) if isinstance(members, list) else None
 
 
 def complete_chains(

@@ -51,8 +51,9 @@ class Hydrator(Protocol):
 class BlockSource(Protocol):
     """Files of patient resource blocks that arrive while an export runs (block_export.py)."""
 
-    transaction_time: str | None  # these three are known once the stream has ended
+    transaction_time: str | None  # these two are known once the stream has ended
     error_files: tuple[Path, ...]
+    expected_patients: int | None  # known (or not) once the stream has started
 
     def stream(self, errors: ErrorLog) -> Iterator[list[Path]]:
         """Each file (or `continuesInFile` chain) once it can be screened, in order."""

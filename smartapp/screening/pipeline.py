@@ -136,9 +136,10 @@ def _screen_blocks(
     outcome: ScreenOutcome,
     progress: Progress | None,
 ) -> None:
-    """Files of patient blocks screened as the export delivers them (no partition pass). How many
-    patients there are is known at the end."""
+    """Files of patient blocks screened as the export delivers them (no partition pass). The total
+    shown while it runs is the Group's size; the patients screened replace it at the end."""
     arrivals = ErrorLog()  # written by the exporting thread while the stream runs
+    total: int | None = None
     for result in run_chains(
         client,
         blocks.stream(arrivals),
@@ -147,6 +148,11 @@ def _screen_blocks(
         lambda first, exc: outcome.errors.add(BUCKET_FAILED, f"{first.name}: {type(exc).__name__}"),
     ):
         outcome.resources += int(result["resources"])
+        if total is None and blocks.expected_patients is not None:
+            total = blocks.expected_patients
+            writer.set_total(total)
+            if progress is not None:
+                progress.total = total
         _take(result, writer, outcome, options, progress)
     outcome.errors.merge(arrivals.as_json())
     writer.set_total(writer.patients_done)

@@ -16,10 +16,13 @@ from sqlalchemy import select
 from werkzeug import Request, Response
 
 from launch.bulk_manifest import ManifestFile
+from launch.fhir_client import FhirClient
+from launch.http import create_http_client
 from smartapp.cli.main import main
 from smartapp.db import create_sync_engine
-from smartapp.screening.block_export import complete_chains
+from smartapp.screening.block_export import complete_chains, group_size
 from smartapp.worklist.tables import screening_runs
+from tests.launch.fakes import StaticTokens
 from tests.screening.export import write_export
 from tests.screening.test_screen_ehr import BulkServer, screen_args
 from tests.support import app_cipher
@@ -226,3 +229,25 @@ def test_chains_wait_for_their_continuation_and_end_at_a_loop() -> None:
     assert complete_chains((_file("x", "y"), _file("y")), {"x": Path("x")}, set(), final=True) == [
         [Path("x")]
     ]
+
+
+@pytest.mark.parametrize(
+    ("answer", "status", "size"),
+    [
+        ({"resourceType": "Group", "id": "g1", "quantity": 7, "member": [{}]}, 200, 7),
+        ({"resourceType": "Group", "id": "g1", "member": [{}, {}, {}]}, 200, 3),
+        ({"resourceType": "Group", "id": "g1"}, 200, None),
+        (
+            {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "forbidden"}]},
+            403,
+            None,
+        ),
+    ],
+)
+async def test_the_progress_total_is_the_group_size_when_it_can_be_read(
+    httpserver: HTTPServer, answer: dict[str, Any], status: int, size: int | None
+) -> None:
+    httpserver.expect_request("/fhir/Group/g1").respond_with_json(answer, status=status)
+    async with create_http_client(timeout=5.0) as http:
+        client = FhirClient(httpserver.url_for("/fhir"), http, StaticTokens())
+        assert await group_size(client, "g1") == size

@@ -47,6 +47,9 @@ class BulkServer:
             {"access_token": "tok", "token_type": "bearer", "expires_in": 300, "scope": "system/*.rs"}
         )
         server.expect_request("/fhir/Group/g1/$export").respond_with_handler(self.kick_off)
+        server.expect_request("/fhir/Group/g1").respond_with_json(
+            {"resourceType": "Group", "id": "g1", "type": "person", "actual": True, "quantity": 4}
+        )
         server.expect_request("/fhir/status/1").respond_with_handler(lambda r: self.manifest("1"))
         server.expect_request("/fhir/status/2").respond_with_handler(lambda r: self.manifest("2"))
         server.expect_request("/fhir/status/3").respond_with_handler(lambda r: self.manifest("3"))
