@@ -144,12 +144,11 @@ async def hydrate_blocks(client: FhirClient, path: Path, errors: ErrorLog) -> in
     """The same for a file of patient resource blocks (smartapp/screening/blocks.py): the texts of
     the reports of the file's patients with a cancer diagnosis, decided from the file's own
     Conditions (a block holds the patient's whole chart)."""
-    with _open(path) as source:
-        needs = frozenset(_with_cancer(source))
-    if not needs:
+    if texts_path(path).exists():  # fetched by an earlier run of the same export (a resume)
         return 0
     with _open(path) as source:
-        return await _hydrate(client, path, _block_holders(source, needs), errors)
+        holders = _block_holders(source)
+    return await _hydrate(client, path, iter(holders), errors) if holders else 0
 
 
 async def _hydrate(
@@ -200,45 +199,45 @@ def _batches(holders: Iterator[tuple[str, dict[str, Any]]]) -> Iterator[Batch]:
 
 def _holders(source: BinaryIO, needs: frozenset[str]) -> Iterator[tuple[str, dict[str, Any]]]:
     """(patient id, resource) of the bucket lines of `needs` that name a "url" and hold reports."""
-    for line in _lines_containing(source, b'"url"'):
+    for _, line in _lines_containing(source, (b'"url"',)):
         key, tab, body = line.partition(b"\t")
         patient_id = key.decode("utf-8", "replace")
         if tab and patient_id in needs and (resource := _parsed(body, HOLDERS)) is not None:
             yield patient_id, resource
 
 
-def _block_holders(source: BinaryIO, needs: frozenset[str]) -> Iterator[tuple[str, dict[str, Any]]]:
-    """The same for a file of resource blocks: the report's own subject names its patient."""
-    for line in _lines_containing(source, b'"url"'):
-        resource = _parsed(line, HOLDERS)
-        if resource is not None and (patient_id := owner_id(resource)) in needs:
-            yield patient_id, resource
+def _block_holders(source: BinaryIO) -> list[tuple[str, dict[str, Any]]]:
+    """(patient id, report) of a file of resource blocks, for the reports that name a URL of the
+    patients with a cancer Condition in the file (a block holds the patient's whole chart), in
+    file order. One read of the file: its Condition lines and its lines naming a "url"."""
+    with_cancer: set[str] = set()
+    reports: list[tuple[str, dict[str, Any]]] = []
+    for needle, line in _lines_containing(source, (b'"Condition"', b'"url"')):
+        if needle == b'"url"':
+            report = _parsed(line, HOLDERS)
+            if report is not None and (patient_id := owner_id(report)):
+                reports.append((patient_id, report))
+            continue
+        condition = _parsed(line, ("Condition",))
+        if condition is not None and read_condition(condition)[0] is not None:
+            with_cancer.add(owner_id(condition))
+    return [(patient_id, report) for patient_id, report in reports if patient_id in with_cancer]
 
 
-def _with_cancer(source: BinaryIO) -> Iterator[str]:
-    """Patients of a file of resource blocks with a Condition that is a cancer diagnosis."""
-    for line in _lines_containing(source, b'"Condition"'):
-        resource = _parsed(line, ("Condition",))
-        if (
-            resource is not None
-            and read_condition(resource)[0] is not None
-            and (patient := owner_id(resource))
-        ):
-            yield patient
-
-
-def _lines_containing(source: BinaryIO, needle: bytes) -> Iterator[bytes]:
-    """The lines of `source` that contain `needle`. The file is read in blocks and searched, so the
-    many lines without it (observations, encounters, every line of patients without cancer) cost
-    no Python step each."""
+def _lines_containing(source: BinaryIO, needles: tuple[bytes, ...]) -> Iterator[tuple[bytes, bytes]]:
+    """(needle, line) for the lines of `source` that contain each needle (a line with two needles
+    comes once for each). The file is read in blocks and searched, so the many lines without them
+    (observations, encounters, every line of patients without cancer) cost no Python step each."""
     rest = b""
     while block := source.read(READ_BYTES):
         data = rest + block
         end = data.rfind(b"\n") + 1
         rest = data[end:]
-        yield from _found(data, end, needle)
+        for needle in needles:
+            yield from ((needle, line) for line in _found(data, end, needle))
     if rest:
-        yield from _found(rest, len(rest), needle)
+        for needle in needles:
+            yield from ((needle, line) for line in _found(rest, len(rest), needle))
 
 
 def _found(data: bytes, end: int, needle: bytes) -> Iterator[bytes]:

@@ -141,3 +141,45 @@ async def test_nothing_to_fetch_leaves_no_texts_file(tmp_path: Path, httpserver:
         fetched = await hydrate_bucket(FhirClient(base, http, Token()), bucket, frozenset({"p1"}), ErrorLog())
     assert fetched == 0 and not texts_path(bucket).exists() and read_texts(bucket) == {}
     assert not bucket.with_name("bucket-0.ndjson.texts-partial").exists()
+
+
+async def test_a_file_of_patient_blocks_is_hydrated_from_its_own_conditions(
+    tmp_path: Path, httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file organized by patient: the texts of the reports of patients with a cancer Condition in
+    the same file (before or after the report, across block edges of the search), nobody else's."""
+    monkeypatch.setattr(hydrate, "READ_BYTES", 80)
+    base = httpserver.url_for("/fhir")
+    for name in ("b1", "b3"):
+        httpserver.expect_request(f"/fhir/Binary/{name}").respond_with_data(name, content_type="text/plain")
+
+    def header(pid: str) -> str:
+        reference = {"reference": f"Patient/{pid}"}
+        return json.dumps(
+            {"resourceType": "Parameters", "parameter": [{"name": "header", "valueReference": reference}]}
+        )
+
+    lines = [
+        header("p1"),
+        json.dumps(report("r1", "p1", f"{base}/Binary/b1")),  # before its cancer Condition
+        json.dumps(condition("c1", "C50.912", "Malignant neoplasm of left female breast", pid="p1")),
+        header("p2"),
+        json.dumps(condition("c2", "I10", "Essential hypertension", pid="p2")),
+        json.dumps(report("r2", "p2", f"{base}/Binary/b2")),  # no cancer: not fetched
+        header("p3"),
+        json.dumps(condition("c3", "C18.9", "Malignant neoplasm of colon, unspecified", pid="p3")),
+        json.dumps(report("r3", "p3", f"{base}/Binary/b3")),
+    ]
+    path = tmp_path / "mixed.000.ndjson"
+    path.write_text("\n".join(lines) + "\n")
+    errors = ErrorLog()
+    async with httpx2.AsyncClient() as http:
+        fetched = await hydrate.hydrate_blocks(FhirClient(base, http, Token()), path, errors)
+    assert fetched == 2 and not errors.counts
+    assert sorted(read_texts(path)) == [("p1", f"{base}/Binary/b1"), ("p3", f"{base}/Binary/b3")]
+    assert not any(request.path.endswith("/b2") for request, _ in httpserver.log)
+    # A resumed run finds the texts file of the same file and asks the EHR for nothing.
+    requests = len(httpserver.log)
+    async with httpx2.AsyncClient() as http:
+        assert await hydrate.hydrate_blocks(FhirClient(base, http, Token()), path, errors) == 0
+    assert len(httpserver.log) == requests and len(read_texts(path)) == 2
