@@ -22,12 +22,13 @@ from pathlib import Path
 from launch.backend_services import BackendServicesClient
 from launch.bulk_download import DownloadReport, FailedDownload, download_manifest
 from launch.bulk_export import BulkExportClient, ExportProgress, ExportRequest
-from launch.bulk_manifest import Manifest, ManifestFile
+from launch.bulk_manifest import Manifest
 from launch.discovery import Discovery
 from launch.errors import FatalFhirError, FhirError, LaunchError
 from launch.fhir_client import FhirClient
 from launch.http import create_http_client
 from launch.registry import Registration
+from smartapp.screening.blocks import Chain, complete_chains
 from smartapp.screening.errors import DOWNLOAD_FAILED, ErrorLog
 from smartapp.screening.export_job import JOB_FILE, ExportJob, resume_or_start
 from smartapp.screening.hydrate import BucketHydrator, hydrate_blocks, patients_with_cancer
@@ -36,8 +37,6 @@ from smartapp.screening.inputs import InputError, ScreenInput, export_failed, fa
 ORGANIZE_BY = "Patient"
 STOP_CHECK_SECONDS = 0.1  # how soon the export notices that the screen it feeds has ended
 REFUSALS = (400, 422)  # a kick-off refused for its parameters: asked again without the 3.0 ones
-
-Chain = list[Path]
 
 
 @dataclass
@@ -191,39 +190,6 @@ async def group_size(client: FhirClient, group_id: str) -> int | None:
         return quantity
     members = group.get("member")
     return len(members) if isinstance(members, list) else None
-
-
-def complete_chains(
-    files: tuple[ManifestFile, ...], paths: dict[str, Path], emitted: set[str], final: bool
-) -> list[Chain]:
-    """The chains of `files` (a file, and the files its last block continues in) whose files are
-    all downloaded (`paths`: URL -> local file) and not yet given (`emitted`, URLs, updated). Once
-    the export is `final`, every file not yet given is: a chain with the files that could be
-    downloaded (the caller counts the others), and files a `continuesInFile` loop left unreached."""
-    continued = {file.continues_in for file in files if file.continues_in}
-    by_url = {file.url: file for file in files}
-    starts = [file for file in files if file.url not in continued]
-    if final:
-        starts += [file for file in files if file.url in continued]
-    chains: list[Chain] = []
-    for first in starts:
-        if first.url in emitted:
-            continue
-        chain, listed = [first], True
-        while (following := chain[-1].continues_in) is not None:
-            nxt = by_url.get(following)
-            if nxt is None:
-                listed = False  # its continuation is not listed yet
-                break
-            if nxt in chain or nxt.url in emitted:
-                break  # a loop ends the chain
-            chain.append(nxt)
-        if final or (listed and all(file.url in paths for file in chain)):
-            emitted.update(file.url for file in chain)
-            local = [paths[file.url] for file in chain if file.url in paths]
-            if local:
-                chains.append(local)
-    return chains
 
 
 async def _until(stop: threading.Event, work: Awaitable[None]) -> None:

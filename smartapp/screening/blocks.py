@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from fhirmaps import json_codec
+from launch.bulk_manifest import ManifestFile
 from smartapp.screening.bucket import screen_groups, settle_worker
 from smartapp.screening.errors import MALFORMED_LINE, NOT_A_RESOURCE, OUTSIDE_BLOCK, ErrorLog
 from smartapp.screening.partition import LEADING_TYPE, Chunk, chunk_lines
@@ -23,6 +24,7 @@ from smartapp.screening.read_types import read_types
 from smartapp.screening.texts import Texts, read_texts
 
 HEADER_TYPE = "Parameters"
+Chain = list[Path]  # a file of patient blocks and the files its last block continues in
 
 
 def screen_blocks(paths: list[str], as_of: date, rare_definition: str = "rarecare") -> dict[str, Any]:
@@ -97,3 +99,36 @@ def header_patient(resource: dict[str, Any]) -> str | None:
             if len(parts) >= 2 and parts[-2] == "Patient" and parts[-1] and "\t" not in parts[-1]:
                 return parts[-1]
     return None
+
+
+def complete_chains(
+    files: tuple[ManifestFile, ...], paths: dict[str, Path], emitted: set[str], final: bool
+) -> list[Chain]:
+    """The chains of `files` (a file, and the files its last block continues in) whose files are
+    all downloaded (`paths`: URL -> local file) and not yet given (`emitted`, URLs, updated). Once
+    the export is `final`, every file not yet given is: a chain with the files that could be
+    downloaded (the caller counts the others), and files a `continuesInFile` loop left unreached."""
+    continued = {file.continues_in for file in files if file.continues_in}
+    by_url = {file.url: file for file in files}
+    starts = [file for file in files if file.url not in continued]
+    if final:
+        starts += [file for file in files if file.url in continued]
+    chains: list[Chain] = []
+    for first in starts:
+        if first.url in emitted:
+            continue
+        chain, listed = [first], True
+        while (following := chain[-1].continues_in) is not None:
+            nxt = by_url.get(following)
+            if nxt is None:
+                listed = False  # its continuation is not listed yet
+                break
+            if nxt in chain or nxt.url in emitted:
+                break  # a loop ends the chain
+            chain.append(nxt)
+        if final or (listed and all(file.url in paths for file in chain)):
+            emitted.update(file.url for file in chain)
+            local = [paths[file.url] for file in chain if file.url in paths]
+            if local:
+                chains.append(local)
+    return chains

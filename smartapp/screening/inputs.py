@@ -12,6 +12,7 @@ from urllib.parse import unquote, urlparse
 
 from launch.bulk_manifest import GZIP_MAGIC, parse_manifest
 from launch.errors import FatalFhirError, TemporaryFhirError
+from smartapp.screening.blocks import complete_chains
 from smartapp.screening.errors import ErrorLog
 
 NDJSON_SUFFIXES = (".ndjson", ".jsonl", ".ndjson.gz", ".jsonl.gz")
@@ -114,9 +115,36 @@ def _from_manifest(path: Path) -> ScreenInput:
     errors = tuple(_local(f.url, folder, path) for f in manifest.errors)
     if not files:
         raise InputError(f"{path}: the manifest lists no output files")
+    if manifest.organized_by == "Patient":  # files of patient blocks: screened without a partition
+        local = {f.url: target for f, target in zip(manifest.output, files, strict=True)}
+        chains = complete_chains(manifest.output, local, set(), final=True)
+        return ScreenInput(
+            source=f"file:{path}",
+            files=(),
+            error_files=errors,
+            transaction_time=manifest.transaction_time,
+            blocks=LocalBlocks(chains),
+        )
     return ScreenInput(
         source=f"file:{path}", files=files, error_files=errors, transaction_time=manifest.transaction_time
     )
+
+
+@dataclass
+class LocalBlocks:
+    """The files of a downloaded export organized by patient, as its manifest chains them (its
+    error files and transactionTime are the ScreenInput's, read before the screen)."""
+
+    chains: list[list[Path]]
+    transaction_time: str | None = None
+    error_files: tuple[Path, ...] = ()
+    expected_patients: int | None = None
+
+    def stream(self, errors: ErrorLog) -> Iterator[list[Path]]:
+        yield from self.chains
+
+    def by_type(self) -> ScreenInput | None:
+        return None
 
 
 def _local(url: str, folder: Path, manifest: Path) -> Path:

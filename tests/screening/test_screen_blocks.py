@@ -20,7 +20,8 @@ from launch.fhir_client import FhirClient
 from launch.http import create_http_client
 from smartapp.cli.main import main
 from smartapp.db import create_sync_engine
-from smartapp.screening.block_export import complete_chains, group_size
+from smartapp.screening.block_export import group_size
+from smartapp.screening.blocks import complete_chains
 from smartapp.worklist.tables import screening_runs
 from tests.launch.fakes import StaticTokens
 from tests.screening.export import write_export
@@ -251,3 +252,34 @@ async def test_the_progress_total_is_the_group_size_when_it_can_be_read(
     async with create_http_client(timeout=5.0) as http:
         client = FhirClient(httpserver.url_for("/fhir"), http, StaticTokens())
         assert await group_size(client, "g1") == size
+
+
+def test_a_downloaded_export_by_patient_is_screened_from_its_manifest_without_a_partition(
+    tmp_path: Path, cluster: LocalCluster, capsys: pytest.CaptureFixture[str]
+) -> None:
+    by_type = write_export(tmp_path / "by-type")
+    folder = tmp_path / "by-patient"
+    folder.mkdir()
+    names = []
+    for index, lines in enumerate(block_files(by_type), start=1):
+        names.append(f"blocks-{index}.ndjson")
+        (folder / names[-1]).write_text("\n".join(lines) + "\n")
+    manifest = {
+        "transactionTime": "2026-12-03T00:00:00Z",
+        "requiresAccessToken": False,
+        "outputOrganizedBy": "Patient",
+        "output": [{"url": names[0]}, {"url": names[1], "continuesInFile": names[2]}, {"url": names[2]}],
+        "error": [],
+    }
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+
+    def screen(target: Path, db: str) -> dict[str, Any]:
+        args = ["screen", str(target), "--as-of", "2026-03-01", "--format", "json"]
+        args += ["--scheduler", cluster.scheduler_address, "--database-url", f"sqlite:///{tmp_path / db}"]
+        return _screen(args, capsys)
+
+    typed = screen(by_type, "a.db")
+    blocks = screen(folder / "manifest.json", "b.db")
+    assert blocks["patients"] == typed["patients"]
+    assert blocks["run"]["patients"] == 4 and blocks["run"]["errors"]["outside-block"] == 1
+    assert "no-patient-reference" not in blocks["run"]["errors"]  # nothing went through a partition
