@@ -1,7 +1,7 @@
 """`secondlook screen` throughput: N synthetic patients as NDJSON, screened on Dask with 1 and 2 workers.
 
 Prints JSON. Usage: python bench/screen_throughput.py [--patients 1000] [--oncology 0.15] [--peer-sample 200]
-[--repeat 3]
+[--repeat 3] [--layout type|patient]
 
 Most patients have no cancer (a few problems, labs, encounters, and Claims/ExplanationOfBenefits that
 the screen skips); the oncology share are charts of the demo EHR's large-patient generator (about
@@ -141,6 +141,14 @@ def plain_chart(pid: str, rng: random.Random) -> list[dict[str, Any]]:
     return out
 
 
+BLOCK_FILE_BYTES = 8 * 1024 * 1024  # as the demo EHR's export by patient
+
+
+def _header(pid: str) -> dict[str, Any]:
+    reference = {"reference": f"Patient/{pid}"}
+    return {"resourceType": "Parameters", "parameter": [{"name": "header", "valueReference": reference}]}
+
+
 def write_export(
     folder: Path,
     patients: int,
@@ -149,11 +157,16 @@ def write_export(
     peer: Path,
     sample: int,
     visit_scale: int = 0,
+    blocks: Path | None = None,
 ) -> dict[str, int]:
-    """The export in `folder`; the lines of its first `sample` patients also in `peer`."""
+    """The export in `folder`; the lines of its first `sample` patients also in `peer`; with
+    `blocks`, the same lines there as an export organized by patient (files of about 8 MB of
+    resource blocks, and its manifest.json)."""
     rng = random.Random(20261205)
     files: dict[Path, Any] = {}
     counts = {"patients": patients, "oncology_patients": 0, "lines": 0}
+    block_files: list[str] = []
+    block_out: Any = None
     try:
         for n in range(patients):
             pid = f"bench-{n:06d}"
@@ -167,6 +180,14 @@ def write_export(
                     else plain_chart(pid, rng)
                 )
                 lines = [json.dumps(r) for r in chart]
+            if blocks is not None:
+                if block_out is None:
+                    block_files.append(f"patients-{len(block_files) + 1:05d}.ndjson")
+                    block_out = (blocks / block_files[-1]).open("w")
+                block_out.write(json.dumps(_header(pid)) + "\n" + "\n".join(lines) + "\n")
+                if block_out.tell() >= BLOCK_FILE_BYTES:
+                    block_out.close()
+                    block_out = None
             for line in lines:
                 rtype = json.loads(line)["resourceType"]
                 for target in (folder, peer) if n < sample else (folder,):
@@ -178,6 +199,17 @@ def write_export(
     finally:
         for handle in files.values():
             handle.close()
+        if block_out is not None:
+            block_out.close()
+    if blocks is not None:
+        manifest = {
+            "transactionTime": "2026-03-01T00:00:00Z",
+            "requiresAccessToken": False,
+            "outputOrganizedBy": "Patient",
+            "output": [{"url": name} for name in block_files],
+            "error": [],
+        }
+        (blocks / "manifest.json").write_text(json.dumps(manifest))
     counts["bytes"] = sum(p.stat().st_size for p in folder.iterdir())
     counts["megabytes"] = round(counts["bytes"] / 2**20, 1)
     return counts
@@ -263,6 +295,13 @@ def main() -> None:
         "(8: Synthea-sized, ~260 resources); default: the small charts above",
     )
     parser.add_argument("--peer-sample", type=int, default=200)
+    parser.add_argument(
+        "--layout",
+        choices=("type", "patient"),
+        default="type",
+        help="the export screened: files by type (partitioned first) or by patient (a manifest with "
+        "outputOrganizedBy: Patient, each file a task)",
+    )
     parser.add_argument("--workers", default="1,2", help="worker counts to run, comma-separated")
     parser.add_argument(
         "--repeat",
@@ -277,6 +316,9 @@ def main() -> None:
         folder.mkdir()
         sample = work / "peer"
         sample.mkdir()
+        blocks = work / "by-patient" if args.layout == "patient" else None
+        if blocks is not None:
+            blocks.mkdir()
         export = write_export(
             folder,
             args.patients,
@@ -285,17 +327,20 @@ def main() -> None:
             sample,
             args.peer_sample,
             args.visit_scale,
+            blocks,
         )
+        target = blocks / "manifest.json" if blocks is not None else folder
         counts = sorted({int(w) for w in args.workers.split(",")})
         every: dict[int, list[dict[str, Any]]] = {n: [] for n in counts}
         for repeat in range(args.repeat):
             # Alternating which worker count goes first, so a slow moment of the machine does not
             # always fall on the same one.
             for n in counts if repeat % 2 == 0 else counts[::-1]:
-                every[n].append(screen(folder, n, work, repeat))
+                every[n].append(screen(target, n, work, repeat))
         report: dict[str, Any] = {
             "machine": machine(),
             "export": export,
+            "layout": args.layout,
             "repeats": args.repeat,
         }
         runs = {n: _median_run(every[n]) for n in counts}

@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -33,9 +35,12 @@ def test_engine_speed_runs() -> None:
     assert out["bulk_ndjson"]["patients"] == 20
 
 
-def test_screen_throughput_runs_and_screens_every_patient() -> None:
+@pytest.mark.parametrize("layout", ["type", "patient"])
+def test_screen_throughput_runs_and_screens_every_patient(layout: str) -> None:
     out = bench(
         "screen_throughput.py",
+        "--layout",
+        layout,
         "--patients",
         "20",
         "--oncology",
@@ -47,18 +52,23 @@ def test_screen_throughput_runs_and_screens_every_patient() -> None:
         "--repeat",
         "1",
     )
+    assert out["layout"] == layout
     text = json.dumps(out)
     assert '"patients": 20' in text
     assert '"errors": {}' in text or '"errors": []' in text
 
 
 def test_screen_end_to_end_runs_and_fills_the_worklist() -> None:
-    out = bench("screen_e2e.py", "--patients", "20", "--latency-ms", "0", "--workers", "1")
+    out = bench(
+        "screen_e2e.py", "--patients", "20", "--latency-ms", "0", "--workers", "1", "--layout", "patient,type"
+    )
     [population] = out["populations"]
-    [run] = population["runs"]
-    assert run["worklist_rows"] == run["patients"] == 20
-    assert run["errors"] == {}
-    assert run["ehr_requests"]["export-kick-off"] == 1
+    by_patient, by_type = population["runs"]
+    assert (by_patient["export_layout"], by_type["export_layout"]) == ("patient", "type")
+    for run in (by_patient, by_type):
+        assert run["worklist_rows"] == run["patients"] == 20
+        assert run["errors"] == {}
+        assert run["ehr_requests"]["export-kick-off"] == 1
 
 
 def test_cds_latency_runs_and_every_call_answers() -> None:
