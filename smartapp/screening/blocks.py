@@ -11,6 +11,7 @@ side file of the partition pass, each patient gets those of its file that it ref
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -19,17 +20,24 @@ from fhirmaps import json_codec
 from launch.bulk_manifest import ManifestFile
 from smartapp.screening.bucket import screen_groups, settle_worker
 from smartapp.screening.errors import MALFORMED_LINE, NOT_A_RESOURCE, OUTSIDE_BLOCK, ErrorLog
-from smartapp.screening.partition import LEADING_TYPE, Chunk, chunk_lines
+from smartapp.screening.partition import BOM, LEADING_TYPE, Chunk, chunk_lines, is_gzip
 from smartapp.screening.read_types import read_types
 from smartapp.screening.texts import Texts, read_texts
 
 HEADER_TYPE = "Parameters"
+# A file of blocks larger than this is screened by several tasks (byte ranges at block headers), so
+# a server that writes its whole export into one file still spreads over the workers.
+TASK_BYTES = 4 * 1024 * 1024
+READ_BYTES = 4 * 1024 * 1024  # a file is searched for its block headers this much at a time
 Chain = list[Path]  # a file of patient blocks and the files its last block continues in
 
 
-def screen_blocks(paths: list[str], as_of: date, rare_definition: str = "rarecare") -> dict[str, Any]:
-    """The files of one `continuesInFile` chain (usually one file). Returns what `screen_bucket`
-    returns, plus "patients_seen" (Patient resources read) and "skipped" (lines not read, by type)."""
+def screen_blocks(
+    paths: list[str], as_of: date, rare_definition: str = "rarecare", start: int = 0, end: int | None = None
+) -> dict[str, Any]:
+    """The files of one `continuesInFile` chain (usually one file), or of one file the blocks whose
+    header starts at a byte in [start, end) (`block_tasks`). Returns what `screen_bucket` returns,
+    plus "patients_seen" (Patient resources read) and "skipped" (lines not read, by type)."""
     settle_worker()
     errors = ErrorLog()
     groups: dict[str, list[bytes]] = {}
@@ -42,36 +50,44 @@ def screen_blocks(paths: list[str], as_of: date, rare_definition: str = "rarecar
         path = Path(name)
         texts.update(read_texts(path))
         current: str | None = None
-        for number, line in chunk_lines(Chunk(path)):
+        for where, line, past_end in _block_lines(path, start, end):
             leading = LEADING_TYPE.match(line)
             rtype = leading.group(1).decode("ascii") if leading else None
             if rtype is not None and rtype != HEADER_TYPE and not types.wanted(rtype):
-                skipped[rtype] += 1
+                if current is not None:
+                    skipped[rtype] += 1
                 continue
             if rtype is None or rtype == HEADER_TYPE or rtype in types.shared:
                 try:
                     resource = json_codec.loads(line)
                 except (ValueError, RecursionError):
-                    errors.add(MALFORMED_LINE, f"{path.name} line {number}")
+                    if current is not None or start == 0:
+                        errors.add(MALFORMED_LINE, f"{path.name} {where}")
                     continue
                 rtype = resource.get("resourceType") if isinstance(resource, dict) else None
                 if not isinstance(rtype, str):
-                    errors.add(NOT_A_RESOURCE, f"{path.name} line {number}")
+                    if current is not None or start == 0:
+                        errors.add(NOT_A_RESOURCE, f"{path.name} {where}")
                     continue
                 if rtype == HEADER_TYPE:
+                    if past_end:  # the next block is the next task's
+                        break
                     current = header_patient(resource)
                     if current is None:
-                        errors.add(OUTSIDE_BLOCK, f"header naming no patient: {path.name} line {number}")
+                        errors.add(OUTSIDE_BLOCK, f"header naming no patient: {path.name} {where}")
                     continue
                 if not types.wanted(rtype):
-                    skipped[rtype] += 1
+                    if current is not None:
+                        skipped[rtype] += 1
                     continue
                 if rtype in types.shared:
-                    shared[f"{rtype}/{resource.get('id')}"] = resource
-                    count += 1
+                    if current is not None or start == 0:
+                        shared[f"{rtype}/{resource.get('id')}"] = resource
+                        count += 1
                     continue
             if current is None:
-                errors.add(OUTSIDE_BLOCK, f"{rtype} before any block header: {path.name} line {number}")
+                if start == 0:  # in a later range, the lines of the block the range before reads
+                    errors.add(OUTSIDE_BLOCK, f"{rtype} before any block header: {path.name} {where}")
                 continue
             groups.setdefault(current, []).append(line)
             count += 1
@@ -85,6 +101,80 @@ def screen_blocks(paths: list[str], as_of: date, rare_definition: str = "rarecar
         "skipped": dict(skipped),
         "errors": errors.as_json(),
     }
+
+
+def block_tasks(chain: Chain, task_bytes: int = TASK_BYTES) -> list[tuple[Chain, int, int | None]]:
+    """(files, start, end) of the tasks a chain is screened in. A plain file larger than
+    `task_bytes` is cut at block headers into ranges of about that size (each task takes the blocks
+    whose header starts in its range), so a server's one-file export still spreads over the
+    workers. A chain of several files, a gzip file, and a file that has two blocks for one patient
+    (a task could not put them together) are one task."""
+    if len(chain) != 1 or is_gzip(chain[0]) or chain[0].stat().st_size <= task_bytes:
+        return [(chain, 0, None)]
+    starts = header_offsets(chain[0])
+    if len({patient for _, patient in starts}) < len(starts):
+        return [(chain, 0, None)]
+    edges = [0]
+    for offset, _ in starts:
+        if offset - edges[-1] >= task_bytes:
+            edges.append(offset)
+    return [(chain, start, end) for start, end in zip(edges, [*edges[1:], None], strict=True)]
+
+
+def header_offsets(path: Path) -> list[tuple[int, str]]:
+    """(byte offset, patient id) of the block header lines of a plain file, found by searching its
+    bytes for "Parameters" (only those lines are parsed)."""
+    found: list[tuple[int, str]] = []
+    with path.open("rb") as stream:
+        base = 0  # file offset of data[0]
+        rest = b""
+        while block := stream.read(READ_BYTES):
+            data = rest + block
+            end = data.rfind(b"\n") + 1
+            found += _headers_in(data, end, base)
+            rest = data[end:]
+            base += end
+        found += _headers_in(rest, len(rest), base)
+    return found
+
+
+def _headers_in(data: bytes, end: int, base: int) -> list[tuple[int, str]]:
+    found: list[tuple[int, str]] = []
+    position = 0
+    while (hit := data.find(b'"Parameters"', position, end)) != -1:
+        start = data.rfind(b"\n", 0, hit) + 1
+        stop = data.find(b"\n", hit, end)
+        stop = end if stop == -1 else stop
+        try:
+            resource = json_codec.loads(data[start:stop])
+        except (ValueError, RecursionError):
+            resource = None
+        if isinstance(resource, dict) and resource.get("resourceType") == HEADER_TYPE:
+            patient = header_patient(resource)
+            if patient is not None:
+                found.append((base + start, patient))
+        position = stop + 1
+    return found
+
+
+def _block_lines(path: Path, start: int, end: int | None) -> Iterator[tuple[str, bytes, bool]]:
+    """(where, stripped line, starts at or after `end`) for the lines from the first that starts at
+    or after `start` to the end of the file (the caller stops at the first header past `end`).
+    `where` names the line for errors: its number in a whole file, its byte offset in a range."""
+    if start == 0 and end is None:
+        for number, line in chunk_lines(Chunk(path)):
+            yield f"line {number}", line, False
+        return
+    with path.open("rb") as stream:
+        if start > 0:  # the line that holds byte start - 1 is the range before's
+            stream.seek(start - 1)
+            stream.readline()
+        position = stream.tell()
+        for raw in stream:
+            line = raw.removeprefix(BOM).strip() if position == 0 else raw.strip()
+            if line:
+                yield f"byte {position}", line, end is not None and position >= end
+            position += len(raw)
 
 
 def header_patient(resource: dict[str, Any]) -> str | None:

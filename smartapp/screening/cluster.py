@@ -13,7 +13,7 @@ from typing import Any
 
 from distributed import Client, Future, LocalCluster, as_completed
 
-from smartapp.screening.blocks import screen_blocks
+from smartapp.screening.blocks import block_tasks, screen_blocks
 from smartapp.screening.bucket import screen_bucket
 
 
@@ -75,13 +75,17 @@ def run_chains(
     rare_definition: str,
     on_failure: Callable[[Path, BaseException], None],
 ) -> Iterator[dict[str, Any]]:
-    """The same for files of patient blocks (`screen_blocks`), one task per file or chain, taken
-    from `chains` as they arrive (the export may still be writing later ones)."""
+    """The same for files of patient blocks (`screen_blocks`): a task per chain, or per byte range
+    of a large file (`block_tasks`), taken from `chains` as they arrive (the export may still be
+    writing later ones)."""
 
-    def submit(chain: list[Path]) -> Future[dict[str, Any]]:
-        return client.submit(screen_blocks, [str(path) for path in chain], as_of, rare_definition, pure=False)
+    def submit(task: tuple[list[Path], int, int | None]) -> Future[dict[str, Any]]:
+        chain, start, end = task
+        paths = [str(path) for path in chain]
+        return client.submit(screen_blocks, paths, as_of, rare_definition, start, end, pure=False)
 
-    return _bounded(client, chains, submit, on_failure, lambda chain: chain[0])
+    tasks = (task for chain in chains for task in block_tasks(chain))
+    return _bounded(client, tasks, submit, on_failure, lambda task: task[0][0])
 
 
 def _bounded(

@@ -14,6 +14,7 @@ NOT_A_RESOURCE = "not-a-resource"  # JSON without a resourceType
 NO_PATIENT_REFERENCE = "no-patient-reference"  # a patient-level resource that names no patient
 OUTSIDE_BLOCK = "outside-block"  # an export organized by patient: a resource before any block header
 PATIENT_NOT_IN_EXPORT = "patient-not-in-export"  # resources refer to a Patient the export lacks
+REPEATED_PATIENT = "patient-in-two-blocks"  # one patient's resources in blocks screened apart
 ENGINE_ERROR = "engine-error"  # the engine raised on one patient; the others are kept
 BUCKET_FAILED = "bucket-failed"  # a whole task failed (worker lost, out of memory)
 DOWNLOAD_FAILED = "download-failed"  # an export file that could not be downloaded

@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import unquote, urlparse
 
-from launch.bulk_manifest import GZIP_MAGIC, parse_manifest
+from launch.bulk_manifest import parse_manifest
 from launch.errors import FatalFhirError, TemporaryFhirError
 from smartapp.screening.blocks import complete_chains
 from smartapp.screening.errors import ErrorLog
+from smartapp.screening.partition import is_gzip
 
 NDJSON_SUFFIXES = (".ndjson", ".jsonl", ".ndjson.gz", ".jsonl.gz")
 # A gzip file holds about this many times its size in NDJSON (sizing the buckets only).
@@ -80,7 +81,7 @@ class ScreenInput:
         total = 0
         for path in self.files:
             size = path.stat().st_size
-            total += size * GZIP_RATIO if _is_gzip(path) else size
+            total += size * GZIP_RATIO if is_gzip(path) else size
         return total
 
 
@@ -157,8 +158,3 @@ def _local(url: str, folder: Path, manifest: Path) -> Path:
     if not target.is_file():
         raise InputError(f"{manifest}: output file {target.name} is missing")
     return target
-
-
-def _is_gzip(path: Path) -> bool:
-    with path.open("rb") as probe:
-        return probe.read(2) == GZIP_MAGIC

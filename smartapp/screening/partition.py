@@ -38,7 +38,7 @@ SIDE_FILE = "shared.ndjson"
 # The type of a line whose first key is resourceType (as Bulk Data servers write them): read
 # without parsing. Any other line is parsed to learn its type.
 LEADING_TYPE = re.compile(rb'\A\s*\{\s*"resourceType"\s*:\s*"([A-Za-z]+)"')
-_BOM = b"\xef\xbb\xbf"
+BOM = b"\xef\xbb\xbf"
 
 
 @dataclass
@@ -74,7 +74,7 @@ def chunks(files: Sequence[Path], chunk_bytes: int) -> list[Chunk]:
     planned: list[Chunk] = []
     for path in files:
         size = path.stat().st_size
-        if _is_gzip(path) or size <= chunk_bytes:
+        if is_gzip(path) or size <= chunk_bytes:
             planned.append(Chunk(path))
             continue
         edges = list(range(0, size, chunk_bytes))
@@ -168,7 +168,7 @@ def _route(line: bytes, types: ReadTypes, writer: _BucketWriter, result: Partiti
     return None
 
 
-def _is_gzip(path: Path) -> bool:
+def is_gzip(path: Path) -> bool:
     with path.open("rb") as probe:
         return probe.read(2) == GZIP_MAGIC
 
@@ -176,7 +176,7 @@ def _is_gzip(path: Path) -> bool:
 def chunk_lines(chunk: Chunk, keep_count: bool = False) -> Iterator[tuple[int, bytes]]:
     """(line number in the chunk, stripped line) for the lines that start in the chunk; blank lines
     are left out, or given as b"" when `keep_count` (so the caller sees every number)."""
-    compressed = _is_gzip(chunk.path)
+    compressed = is_gzip(chunk.path)
     stream: IO[bytes] = gzip.open(chunk.path, "rb") if compressed else chunk.path.open("rb")  # type: ignore[assignment]
     with stream:
         if chunk.start > 0:
@@ -190,7 +190,7 @@ def chunk_lines(chunk: Chunk, keep_count: bool = False) -> Iterator[tuple[int, b
                 break
             position += len(raw)
             number += 1
-            line = raw.removeprefix(_BOM).strip() if chunk.start == 0 and number == 1 else raw.strip()
+            line = raw.removeprefix(BOM).strip() if chunk.start == 0 and number == 1 else raw.strip()
             if line or keep_count:
                 yield number, line
 

@@ -20,7 +20,7 @@ from launch.crypto import TokenCipher
 from smartapp.db import create_sync_engine
 from smartapp.schema import migrate_sync
 from smartapp.screening.cluster import dask_client, run_buckets, run_chains, worker_count
-from smartapp.screening.errors import BUCKET_FAILED, EXPORT_ERROR, ErrorLog
+from smartapp.screening.errors import BUCKET_FAILED, EXPORT_ERROR, REPEATED_PATIENT, ErrorLog
 from smartapp.screening.inputs import BlockSource, ScreenInput
 from smartapp.screening.partition import bucket_count
 from smartapp.screening.progress import Progress
@@ -155,6 +155,10 @@ def _screen_blocks(
                 progress.total = total
         _take(result, writer, outcome, options, progress)
     outcome.errors.merge(arrivals.as_json())
+    if writer.repeated:
+        outcome.errors.add(
+            REPEATED_PATIENT, "a patient's blocks in files not chained by continuesInFile", writer.repeated
+        )
     writer.set_total(writer.patients_done)
 
 

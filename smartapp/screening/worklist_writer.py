@@ -35,6 +35,9 @@ class WorklistWriter:
         self.run_id = ""
         self.changes: Counter[str] = Counter()
         self.patients_done = 0
+        # Patients written twice by this run: an export that gave one patient two blocks in files
+        # not chained by continuesInFile (each screened apart; the later result is kept).
+        self.repeated = 0
         self._unfinished: set[str] = set()
 
     def start(self, as_of: date, transaction_time: str | None) -> str:
@@ -134,6 +137,7 @@ class WorklistWriter:
                     }
                     inserts.append(values)
                 else:
+                    self.repeated += old.last_run_id == self.run_id
                     values |= self._compare(old, values) | {"key_patient": item["patient_id"]}
                     updates.append(values)
                 self.changes[values["change"]] += 1

@@ -283,3 +283,28 @@ def test_a_downloaded_export_by_patient_is_screened_from_its_manifest_without_a_
     assert blocks["patients"] == typed["patients"]
     assert blocks["run"]["patients"] == 4 and blocks["run"]["errors"]["outside-block"] == 1
     assert "no-patient-reference" not in blocks["run"]["errors"]  # nothing went through a partition
+
+
+def test_a_patient_in_two_unchained_files_is_reported_not_hidden(
+    tmp_path: Path, cluster: LocalCluster, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """p-rare's block goes on in a third file that the manifest does not chain (no continuesInFile):
+    the two pieces are screened apart, and the run says so."""
+    folder = tmp_path / "by-patient"
+    folder.mkdir()
+    names = []
+    for index, lines in enumerate(block_files(write_export(tmp_path / "by-type")), start=1):
+        names.append(f"blocks-{index}.ndjson")
+        (folder / names[-1]).write_text("\n".join(lines) + "\n")
+    manifest = {
+        "transactionTime": "2026-12-03T00:00:00Z",
+        "requiresAccessToken": False,
+        "outputOrganizedBy": "Patient",
+        "output": [{"url": name} for name in names],
+        "error": [],
+    }
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    args = ["screen", str(folder / "manifest.json"), "--as-of", "2026-03-01", "--format", "json"]
+    args += ["--scheduler", cluster.scheduler_address, "--database-url", f"sqlite:///{tmp_path / 'wl.db'}"]
+    out = _screen(args, capsys)
+    assert out["run"]["errors"]["patient-in-two-blocks"] == 1
