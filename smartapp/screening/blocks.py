@@ -27,7 +27,7 @@ from smartapp.screening.texts import Texts, read_texts
 HEADER_TYPE = "Parameters"
 # A file of blocks larger than this is screened by several tasks (byte ranges at block headers), so
 # a server that writes its whole export into one file still spreads over the workers.
-TASK_BYTES = 4 * 1024 * 1024
+TASK_BYTES = 2 * 1024 * 1024
 READ_BYTES = 4 * 1024 * 1024  # a file is searched for its block headers this much at a time
 Chain = list[Path]  # a file of patient blocks and the files its last block continues in
 
