@@ -28,7 +28,7 @@ from launch.errors import FatalFhirError, FhirError, LaunchError
 from launch.fhir_client import FhirClient
 from launch.http import create_http_client
 from launch.registry import Registration
-from smartapp.screening.blocks import Chain, complete_chains
+from smartapp.screening.blocks import Chain, Task, complete_chains, tasks_at
 from smartapp.screening.errors import DOWNLOAD_FAILED, ErrorLog
 from smartapp.screening.export_job import JOB_FILE, ExportJob, resume_or_start
 from smartapp.screening.hydrate import BucketHydrator, hydrate_blocks, patients_with_cancer
@@ -66,11 +66,11 @@ class BlockExport:
             hydrator=BucketHydrator(self.registration, needs) if needs else None,
         )
 
-    def stream(self, errors: ErrorLog) -> Iterator[Chain]:
-        """Each file (or chain of files) of patient blocks once it is downloaded and hydrated, in the
-        export's order. `errors` is written by the exporting thread until the stream ends; a failure
-        there (the EHR refused the export, say) is raised here."""
-        ready: queue.Queue[Chain | BaseException | None] = queue.Queue()
+    def stream(self, errors: ErrorLog) -> Iterator[Task]:
+        """The tasks of each file (or chain of files) of patient blocks once it is downloaded and
+        hydrated, in the export's order. `errors` is written by the exporting thread until the
+        stream ends; a failure there (the EHR refused the export, say) is raised here."""
+        ready: queue.Queue[Task | BaseException | None] = queue.Queue()
         stop = threading.Event()
 
         def work() -> None:
@@ -94,7 +94,7 @@ class BlockExport:
             stop.set()
             thread.join()
 
-    async def _export(self, ready: queue.Queue[Chain | BaseException | None], errors: ErrorLog) -> None:
+    async def _export(self, ready: queue.Queue[Task | BaseException | None], errors: ErrorLog) -> None:
         async with create_http_client() as http:
             tokens = BackendServicesClient(http, self.registration, Discovery(http))
             bulk = BulkExportClient(self.registration.iss, http, tokens)
@@ -156,19 +156,22 @@ class BlockExport:
         self,
         client: FhirClient,
         arrivals: asyncio.Queue[Chain | None],
-        ready: queue.Queue[Chain | BaseException | None],
+        ready: queue.Queue[Task | BaseException | None],
         errors: ErrorLog,
     ) -> None:
         while (chain := await arrivals.get()) is not None:
+            headers: list[tuple[int, str]] = []
             for path in chain:
                 try:
-                    await hydrate_blocks(client, path, errors)
+                    headers = await hydrate_blocks(client, path, errors)
                 except (FhirError, LaunchError) as exc:
                     iss = self.registration.iss
                     raise InputError(
                         f"report texts from {iss} could not be fetched: {failure_text(exc)}"
                     ) from exc
-            ready.put(chain)
+            # The block headers of a one-file chain's file were found in the same read.
+            for task in tasks_at(chain, headers):
+                ready.put(task)
 
     def _count_failures(self, failed: list[FailedDownload], errors: ErrorLog) -> None:
         """A file that could not be downloaded, counted once however many manifests list it."""

@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from fhirmaps import json_codec
 from launch.bulk_manifest import ManifestFile
@@ -22,14 +22,16 @@ from smartapp.screening.bucket import screen_groups, settle_worker
 from smartapp.screening.errors import MALFORMED_LINE, NOT_A_RESOURCE, OUTSIDE_BLOCK, ErrorLog
 from smartapp.screening.partition import BOM, LEADING_TYPE, Chunk, chunk_lines, is_gzip
 from smartapp.screening.read_types import read_types
+from smartapp.screening.search import lines_containing
 from smartapp.screening.texts import Texts, read_texts
 
 HEADER_TYPE = "Parameters"
 # A file of blocks larger than this is screened by several tasks (byte ranges at block headers), so
 # a server that writes its whole export into one file still spreads over the workers.
 TASK_BYTES = 2 * 1024 * 1024
-READ_BYTES = 4 * 1024 * 1024  # a file is searched for its block headers this much at a time
+HEADER_NEEDLE = b'"Parameters"'  # in every block header line (searched for, then parsed)
 Chain = list[Path]  # a file of patient blocks and the files its last block continues in
+Task = tuple[Chain, int, int | None]  # a chain, and the byte range of its file whose blocks it takes
 
 
 def screen_blocks(
@@ -103,58 +105,51 @@ def screen_blocks(
     }
 
 
-def block_tasks(chain: Chain, task_bytes: int = TASK_BYTES) -> list[tuple[Chain, int, int | None]]:
-    """(files, start, end) of the tasks a chain is screened in. A plain file larger than
-    `task_bytes` is cut at block headers into ranges of about that size (each task takes the blocks
-    whose header starts in its range), so a server's one-file export still spreads over the
-    workers. A chain of several files, a gzip file, and a file that has two blocks for one patient
-    (a task could not put them together) are one task."""
+def block_tasks(chain: Chain, task_bytes: int = TASK_BYTES) -> list[Task]:
+    """The tasks a chain is screened in (`tasks_at`, the file's headers found here)."""
     if len(chain) != 1 or is_gzip(chain[0]) or chain[0].stat().st_size <= task_bytes:
         return [(chain, 0, None)]
-    starts = header_offsets(chain[0])
-    if len({patient for _, patient in starts}) < len(starts):
+    with chain[0].open("rb") as source:
+        return tasks_at(chain, header_offsets(source), task_bytes)
+
+
+def tasks_at(chain: Chain, headers: list[tuple[int, str]], task_bytes: int = TASK_BYTES) -> list[Task]:
+    """(files, start, end) of the tasks a chain is screened in, given the block headers (byte
+    offset, patient id) of its file. A plain file larger than `task_bytes` is cut at block headers
+    into ranges of about that size (each task takes the blocks whose header starts in its range),
+    so a server's one-file export still spreads over the workers. A chain of several files, a gzip
+    file, and a file that has two blocks for one patient (a task could not put them together) are
+    one task."""
+    if len(chain) != 1 or is_gzip(chain[0]) or chain[0].stat().st_size <= task_bytes:
+        return [(chain, 0, None)]
+    if len({patient for _, patient in headers}) < len(headers):
         return [(chain, 0, None)]
     edges = [0]
-    for offset, _ in starts:
+    for offset, _ in headers:
         if offset - edges[-1] >= task_bytes:
             edges.append(offset)
     return [(chain, start, end) for start, end in zip(edges, [*edges[1:], None], strict=True)]
 
 
-def header_offsets(path: Path) -> list[tuple[int, str]]:
-    """(byte offset, patient id) of the block header lines of a plain file, found by searching its
-    bytes for "Parameters" (only those lines are parsed)."""
-    found: list[tuple[int, str]] = []
-    with path.open("rb") as stream:
-        base = 0  # file offset of data[0]
-        rest = b""
-        while block := stream.read(READ_BYTES):
-            data = rest + block
-            end = data.rfind(b"\n") + 1
-            found += _headers_in(data, end, base)
-            rest = data[end:]
-            base += end
-        found += _headers_in(rest, len(rest), base)
-    return found
+def header_offsets(source: BinaryIO) -> list[tuple[int, str]]:
+    """(byte offset, patient id) of the block header lines of a file, found by searching its bytes
+    for "Parameters" (only those lines are parsed)."""
+    return [
+        (offset, patient)
+        for _, offset, line in lines_containing(source, (HEADER_NEEDLE,))
+        if (patient := header_at(line)) is not None
+    ]
 
 
-def _headers_in(data: bytes, end: int, base: int) -> list[tuple[int, str]]:
-    found: list[tuple[int, str]] = []
-    position = 0
-    while (hit := data.find(b'"Parameters"', position, end)) != -1:
-        start = data.rfind(b"\n", 0, hit) + 1
-        stop = data.find(b"\n", hit, end)
-        stop = end if stop == -1 else stop
-        try:
-            resource = json_codec.loads(data[start:stop])
-        except (ValueError, RecursionError):
-            resource = None
-        if isinstance(resource, dict) and resource.get("resourceType") == HEADER_TYPE:
-            patient = header_patient(resource)
-            if patient is not None:
-                found.append((base + start, patient))
-        position = stop + 1
-    return found
+def header_at(line: bytes) -> str | None:
+    """The patient a line names when it is a block header."""
+    try:
+        resource = json_codec.loads(line)
+    except (ValueError, RecursionError):
+        return None
+    if isinstance(resource, dict) and resource.get("resourceType") == HEADER_TYPE:
+        return header_patient(resource)
+    return None
 
 
 def _block_lines(path: Path, start: int, end: int | None) -> Iterator[tuple[str, bytes, bool]]:

@@ -13,7 +13,7 @@ from typing import Any
 
 from distributed import Client, Future, LocalCluster, as_completed
 
-from smartapp.screening.blocks import block_tasks, screen_blocks
+from smartapp.screening.blocks import Task, screen_blocks
 from smartapp.screening.bucket import screen_bucket
 
 
@@ -70,21 +70,20 @@ def run_buckets(
 
 def run_chains(
     client: Client,
-    chains: Iterable[list[Path]],
+    tasks: Iterable[Task],
     as_of: date,
     rare_definition: str,
     on_failure: Callable[[Path, BaseException], None],
 ) -> Iterator[dict[str, Any]]:
     """The same for files of patient blocks (`screen_blocks`): a task per chain, or per byte range
-    of a large file (`block_tasks`), taken from `chains` as they arrive (the export may still be
-    writing later ones)."""
+    of a large file (blocks.tasks_at), taken from `tasks` as they arrive (the export may still be
+    writing later files)."""
 
-    def submit(task: tuple[list[Path], int, int | None]) -> Future[dict[str, Any]]:
+    def submit(task: Task) -> Future[dict[str, Any]]:
         chain, start, end = task
         paths = [str(path) for path in chain]
         return client.submit(screen_blocks, paths, as_of, rare_definition, start, end, pure=False)
 
-    tasks = (task for chain in chains for task in block_tasks(chain))
     return _bounded(client, tasks, submit, on_failure, lambda task: task[0][0])
 
 

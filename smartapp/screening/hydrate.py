@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import gzip
 import os
 import queue
 import threading
@@ -28,20 +27,21 @@ from fhirmaps import json_codec
 from fhirmaps.diagnoses import read_condition
 from fhirmaps.reports import attachment_urls
 from launch.backend_services import BackendServicesClient
-from launch.bulk_manifest import GZIP_MAGIC, iter_ndjson
+from launch.bulk_manifest import iter_ndjson
 from launch.discovery import Discovery
 from launch.errors import FhirError, LaunchError
 from launch.fetch import AttachmentRef, FetchedAttachment, fetch_attachments
 from launch.fhir_client import FhirClient
 from launch.http import create_http_client
 from launch.registry import Registration
+from smartapp.screening.blocks import HEADER_NEEDLE, header_at, header_offsets
 from smartapp.screening.errors import ATTACHMENT_FAILED, ErrorLog
 from smartapp.screening.inputs import InputError, failure_text
 from smartapp.screening.patients import owner_id
+from smartapp.screening.search import lines_containing, open_ndjson
 from smartapp.screening.texts import HOLDERS, text_line, texts_path
 
 BATCH = 64  # resources whose texts are fetched together
-READ_BYTES = 4 * 1024 * 1024  # a bucket is searched for report lines this much at a time
 # Batches whose fetches run at once while earlier ones are written out, in file order: the EHR's
 # request limit stays busy across batches instead of draining at the end of each one, and at most
 # WINDOW × BATCH resources (with their texts) are held in memory. A batch counts only resources with
@@ -140,15 +140,19 @@ async def hydrate_bucket(client: FhirClient, bucket: Path, needs: frozenset[str]
         return await _hydrate(client, bucket, _holders(source, needs), errors)
 
 
-async def hydrate_blocks(client: FhirClient, path: Path, errors: ErrorLog) -> int:
+async def hydrate_blocks(client: FhirClient, path: Path, errors: ErrorLog) -> list[tuple[int, str]]:
     """The same for a file of patient resource blocks (smartapp/screening/blocks.py): the texts of
     the reports of the file's patients with a cancer diagnosis, decided from the file's own
-    Conditions (a block holds the patient's whole chart)."""
+    Conditions (a block holds the patient's whole chart). Returns the file's block headers (byte
+    offset, patient id), found in the same read, for cutting the file into tasks."""
     if texts_path(path).exists():  # fetched by an earlier run of the same export (a resume)
-        return 0
-    with _open(path) as source:
-        holders = _block_holders(source)
-    return await _hydrate(client, path, iter(holders), errors) if holders else 0
+        with open_ndjson(path) as source:
+            return header_offsets(source)
+    with open_ndjson(path) as source:
+        holders, headers = _block_holders(source)
+    if holders:
+        await _hydrate(client, path, iter(holders), errors)
+    return headers
 
 
 async def _hydrate(
@@ -199,61 +203,37 @@ def _batches(holders: Iterator[tuple[str, dict[str, Any]]]) -> Iterator[Batch]:
 
 def _holders(source: BinaryIO, needs: frozenset[str]) -> Iterator[tuple[str, dict[str, Any]]]:
     """(patient id, resource) of the bucket lines of `needs` that name a "url" and hold reports."""
-    for _, line in _lines_containing(source, (b'"url"',)):
+    for _, _, line in lines_containing(source, (b'"url"',)):
         key, tab, body = line.partition(b"\t")
         patient_id = key.decode("utf-8", "replace")
         if tab and patient_id in needs and (resource := _parsed(body, HOLDERS)) is not None:
             yield patient_id, resource
 
 
-def _block_holders(source: BinaryIO) -> list[tuple[str, dict[str, Any]]]:
+def _block_holders(
+    source: BinaryIO,
+) -> tuple[list[tuple[str, dict[str, Any]]], list[tuple[int, str]]]:
     """(patient id, report) of a file of resource blocks, for the reports that name a URL of the
     patients with a cancer Condition in the file (a block holds the patient's whole chart), in
-    file order. One read of the file: its Condition lines and its lines naming a "url"."""
+    file order; and the file's block headers. One read of the file: its Condition lines, its lines
+    naming a "url" and its header lines."""
     with_cancer: set[str] = set()
     reports: list[tuple[str, dict[str, Any]]] = []
-    for needle, line in _lines_containing(source, (b'"Condition"', b'"url"')):
-        if needle == b'"url"':
+    headers: list[tuple[int, str]] = []
+    for needle, offset, line in lines_containing(source, (b'"Condition"', b'"url"', HEADER_NEEDLE)):
+        if needle == HEADER_NEEDLE:
+            if (patient := header_at(line)) is not None:
+                headers.append((offset, patient))
+        elif needle == b'"url"':
             report = _parsed(line, HOLDERS)
             if report is not None and (patient_id := owner_id(report)):
                 reports.append((patient_id, report))
-            continue
-        condition = _parsed(line, ("Condition",))
-        if condition is not None and read_condition(condition)[0] is not None:
-            with_cancer.add(owner_id(condition))
-    return [(patient_id, report) for patient_id, report in reports if patient_id in with_cancer]
-
-
-def _lines_containing(source: BinaryIO, needles: tuple[bytes, ...]) -> Iterator[tuple[bytes, bytes]]:
-    """(needle, line) for the lines of `source` that contain each needle (a line with two needles
-    comes once for each). The file is read in blocks and searched, so the many lines without them
-    (observations, encounters, every line of patients without cancer) cost no Python step each."""
-    rest = b""
-    while block := source.read(READ_BYTES):
-        data = rest + block
-        end = data.rfind(b"\n") + 1
-        rest = data[end:]
-        for needle in needles:
-            yield from ((needle, line) for line in _found(data, end, needle))
-    if rest:
-        for needle in needles:
-            yield from ((needle, line) for line in _found(rest, len(rest), needle))
-
-
-def _found(data: bytes, end: int, needle: bytes) -> Iterator[bytes]:
-    position = 0
-    while (hit := data.find(needle, position, end)) != -1:
-        start = data.rfind(b"\n", 0, hit) + 1
-        stop = data.find(b"\n", hit, end)
-        stop = end if stop == -1 else stop
-        yield data[start:stop]
-        position = stop + 1
-
-
-def _open(path: Path) -> BinaryIO:
-    with path.open("rb") as probe:
-        compressed = probe.read(2) == GZIP_MAGIC
-    return gzip.open(path, "rb") if compressed else path.open("rb")  # type: ignore[return-value]
+        else:
+            condition = _parsed(line, ("Condition",))
+            if condition is not None and read_condition(condition)[0] is not None:
+                with_cancer.add(owner_id(condition))
+    headers.sort()
+    return [(patient_id, report) for patient_id, report in reports if patient_id in with_cancer], headers
 
 
 def _parsed(line: bytes, types: tuple[str, ...]) -> dict[str, Any] | None:

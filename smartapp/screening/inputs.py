@@ -12,7 +12,7 @@ from urllib.parse import unquote, urlparse
 
 from launch.bulk_manifest import parse_manifest
 from launch.errors import FatalFhirError, TemporaryFhirError
-from smartapp.screening.blocks import complete_chains
+from smartapp.screening.blocks import Task, block_tasks, complete_chains
 from smartapp.screening.errors import ErrorLog
 from smartapp.screening.partition import is_gzip
 
@@ -57,8 +57,8 @@ class BlockSource(Protocol):
     error_files: tuple[Path, ...]
     expected_patients: int | None  # known (or not) once the stream has started
 
-    def stream(self, errors: ErrorLog) -> Iterator[list[Path]]:
-        """Each file (or `continuesInFile` chain) once it can be screened, in order."""
+    def stream(self, errors: ErrorLog) -> Iterator[Task]:
+        """The tasks (blocks.Task) of each file or `continuesInFile` chain once it can be screened."""
         ...
 
     def by_type(self) -> ScreenInput | None:
@@ -141,8 +141,9 @@ class LocalBlocks:
     error_files: tuple[Path, ...] = ()
     expected_patients: int | None = None
 
-    def stream(self, errors: ErrorLog) -> Iterator[list[Path]]:
-        yield from self.chains
+    def stream(self, errors: ErrorLog) -> Iterator[Task]:
+        for chain in self.chains:
+            yield from block_tasks(chain)
 
     def by_type(self) -> ScreenInput | None:
         return None

@@ -13,7 +13,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 
 from launch.fhir_client import FhirClient
-from smartapp.screening import hydrate
+from smartapp.screening import hydrate, search
 from smartapp.screening.errors import ATTACHMENT_FAILED, ErrorLog
 from smartapp.screening.hydrate import hydrate_bucket, patients_with_cancer
 from smartapp.screening.texts import inline_texts, read_texts, texts_path
@@ -104,7 +104,7 @@ async def test_report_lines_across_read_blocks_are_found(
     """The bucket is searched in blocks: a report line cut by a block edge, the last line without a
     newline, a line of another type that names a "url" (an extension) and a patient without cancer
     are each handled as in a line-by-line read."""
-    monkeypatch.setattr(hydrate, "READ_BYTES", 64)
+    monkeypatch.setattr(search, "READ_BYTES", 64)
     base = httpserver.url_for("/fhir")
     for n in range(3):
         httpserver.expect_request(f"/fhir/Binary/b{n}").respond_with_data(
@@ -148,7 +148,7 @@ async def test_a_file_of_patient_blocks_is_hydrated_from_its_own_conditions(
 ) -> None:
     """A file organized by patient: the texts of the reports of patients with a cancer Condition in
     the same file (before or after the report, across block edges of the search), nobody else's."""
-    monkeypatch.setattr(hydrate, "READ_BYTES", 80)
+    monkeypatch.setattr(search, "READ_BYTES", 80)
     base = httpserver.url_for("/fhir")
     for name in ("b1", "b3"):
         httpserver.expect_request(f"/fhir/Binary/{name}").respond_with_data(name, content_type="text/plain")
@@ -174,12 +174,15 @@ async def test_a_file_of_patient_blocks_is_hydrated_from_its_own_conditions(
     path.write_text("\n".join(lines) + "\n")
     errors = ErrorLog()
     async with httpx2.AsyncClient() as http:
-        fetched = await hydrate.hydrate_blocks(FhirClient(base, http, Token()), path, errors)
-    assert fetched == 2 and not errors.counts
+        headers = await hydrate.hydrate_blocks(FhirClient(base, http, Token()), path, errors)
+    # The block headers come back from the same read (byte offsets of the header lines).
+    offsets = [sum(len(line) + 1 for line in lines[:n]) for n in (0, 3, 6)]
+    assert headers == list(zip(offsets, ["p1", "p2", "p3"], strict=True))
+    assert not errors.counts
     assert sorted(read_texts(path)) == [("p1", f"{base}/Binary/b1"), ("p3", f"{base}/Binary/b3")]
     assert not any(request.path.endswith("/b2") for request, _ in httpserver.log)
     # A resumed run finds the texts file of the same file and asks the EHR for nothing.
     requests = len(httpserver.log)
     async with httpx2.AsyncClient() as http:
-        assert await hydrate.hydrate_blocks(FhirClient(base, http, Token()), path, errors) == 0
+        assert await hydrate.hydrate_blocks(FhirClient(base, http, Token()), path, errors) == headers
     assert len(httpserver.log) == requests and len(read_texts(path)) == 2
