@@ -16,11 +16,11 @@ import queue
 import sys
 import threading
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from launch.backend_services import BackendServicesClient
-from launch.bulk_download import DownloadReport, FailedDownload, download_manifest
+from launch.bulk_download import DownloadReport, download_manifest
 from launch.bulk_export import BulkExportClient, ExportProgress, ExportRequest
 from launch.bulk_manifest import Manifest
 from launch.discovery import Discovery
@@ -51,7 +51,6 @@ class BlockExport:
     error_files: tuple[Path, ...] = ()
     expected_patients: int | None = None  # the Group's size, once read (None: not known)
     _by_type: tuple[Path, ...] = ()
-    _failed: set[str] = field(default_factory=set)
 
     def by_type(self) -> ScreenInput | None:
         """The files of an export the EHR organized by type after all, with their report texts to
@@ -109,7 +108,9 @@ class BlockExport:
                 if manifest.organized_by != ORGANIZE_BY and not final:
                     return None  # files by type: screened after the export, by the partition pass
                 report = await download_manifest(bulk, manifest, self.dest)
-                self._count_failures(report.failed, errors)
+                if final:  # a file that failed earlier is tried again with each later manifest
+                    for failed in report.failed:
+                        errors.add(DOWNLOAD_FAILED, f"{failed.kind} file of type {failed.type}")
                 if manifest.organized_by == ORGANIZE_BY:
                     paths = {file.url: file.path for file in report.files if file.kind == "output"}
                     for chain in complete_chains(manifest.output, paths, emitted, final):
@@ -172,13 +173,6 @@ class BlockExport:
             # The block headers of a one-file chain's file were found in the same read.
             for task in tasks_at(chain, headers):
                 ready.put(task)
-
-    def _count_failures(self, failed: list[FailedDownload], errors: ErrorLog) -> None:
-        """A file that could not be downloaded, counted once however many manifests list it."""
-        for item in failed:
-            if item.url not in self._failed:
-                self._failed.add(item.url)
-                errors.add(DOWNLOAD_FAILED, f"{item.kind} file of type {item.type}")
 
 
 async def group_size(client: FhirClient, group_id: str) -> int | None:

@@ -88,9 +88,10 @@ class BlockServer(BulkServer):
     """BulkServer that answers a kick-off with organizeOutputBy=Patient by files of patient blocks,
     listed in a partial manifest (202) before the complete one (200); or refuses such a kick-off."""
 
-    def __init__(self, server: HTTPServer, folder: Path, refuse: bool = False) -> None:
+    def __init__(self, server: HTTPServer, folder: Path, refuse: bool = False, missing: int = 0) -> None:
         super().__init__(server, folder)
         self.refuse = refuse
+        self.missing = missing  # this file (1, 2 or 3) answers 404
         self.polls: dict[str, int] = {}
         self.files: dict[str, list[str]] = {}
 
@@ -106,7 +107,11 @@ class BlockServer(BulkServer):
         self.files[job] = []
         for index, lines in enumerate(block_files(self.folder / "full"), start=1):
             name = f"blocks-{index}.ndjson"
-            self.server.expect_request(f"/files/{job}/{name}").respond_with_data("\n".join(lines) + "\n")
+            served = self.server.expect_request(f"/files/{job}/{name}")
+            if index == self.missing:
+                served.respond_with_data("", status=404)
+            else:
+                served.respond_with_data("\n".join(lines) + "\n")
             self.files[job].append(self.server.url_for(f"/files/{job}/{name}"))
         return response
 
@@ -308,3 +313,20 @@ def test_a_patient_in_two_unchained_files_is_reported_not_hidden(
     args += ["--scheduler", cluster.scheduler_address, "--database-url", f"sqlite:///{tmp_path / 'wl.db'}"]
     out = _screen(args, capsys)
     assert out["run"]["errors"]["patient-in-two-blocks"] == 1
+
+
+def test_a_file_that_cannot_be_downloaded_is_counted_once_and_the_others_are_screened(
+    tmp_path: Path,
+    httpserver: HTTPServer,
+    registry: str,
+    cluster: LocalCluster,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The first file is listed by the partial manifest and again by the complete one; it answers
+    404 both times. The patients of the other files are screened; the failure is counted once."""
+    server = BlockServer(httpserver, tmp_path / "served", missing=1)
+    write_export(server.folder / "full")
+    out = _screen(screen_args(registry, cluster, tmp_path / "wl.db", tmp_path / "work"), capsys)
+    assert out["run"]["errors"]["download-failed"] == 1
+    assert out["run"]["patients"] == 1  # p-rare, whose block is in the second and third files
+    assert [p["patient"] for p in out["patients"]] == ["Patient/p-rare"]
