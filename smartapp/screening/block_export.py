@@ -12,7 +12,6 @@ files already downloaded are not fetched again."""
 from __future__ import annotations
 
 import asyncio
-import queue
 import sys
 import threading
 from collections.abc import Awaitable, Callable, Iterator
@@ -28,6 +27,7 @@ from launch.errors import FatalFhirError, FhirError, LaunchError
 from launch.fhir_client import FhirClient
 from launch.http import create_http_client
 from launch.registry import Registration
+from smartapp.screening.background import produced, until_stopped
 from smartapp.screening.blocks import Chain, Task, complete_chains, tasks_at
 from smartapp.screening.errors import DOWNLOAD_FAILED, ErrorLog
 from smartapp.screening.export_job import JOB_FILE, ExportJob, resume_or_start
@@ -35,7 +35,6 @@ from smartapp.screening.hydrate import BucketHydrator, hydrate_blocks, patients_
 from smartapp.screening.inputs import InputError, ScreenInput, export_failed, failure_text
 
 ORGANIZE_BY = "Patient"
-STOP_CHECK_SECONDS = 0.1  # how soon the export notices that the screen it feeds has ended
 REFUSALS = (400, 422)  # a kick-off refused for its parameters: asked again without the 3.0 ones
 
 
@@ -69,38 +68,23 @@ class BlockExport:
         """The tasks of each file (or chain of files) of patient blocks once it is downloaded and
         hydrated, in the export's order. `errors` is written by the exporting thread until the
         stream ends; a failure there (the EHR refused the export, say) is raised here."""
-        ready: queue.Queue[Task | BaseException | None] = queue.Queue()
-        stop = threading.Event()
 
-        def work() -> None:
-            try:
-                asyncio.run(_until(stop, self._export(ready, errors)))
-            except (FhirError, LaunchError) as exc:
-                ready.put(export_failed(self.registration.iss, exc, (self.dest / JOB_FILE).exists()))
-            except BaseException as exc:  # noqa: BLE001 - handed to the consuming thread
-                ready.put(exc)
-            finally:
-                ready.put(None)
+        def failed(exc: FhirError | LaunchError) -> InputError:
+            return export_failed(self.registration.iss, exc, (self.dest / JOB_FILE).exists())
 
-        thread = threading.Thread(target=work, name="secondlook-export", daemon=True)
-        thread.start()
-        try:
-            while (item := ready.get()) is not None:
-                if isinstance(item, BaseException):
-                    raise item
-                yield item
-        finally:
-            stop.set()
-            thread.join()
+        async def export(put: Callable[[Task], None], stop: threading.Event) -> None:
+            await until_stopped(stop, self._export(put, errors))
 
-    async def _export(self, ready: queue.Queue[Task | BaseException | None], errors: ErrorLog) -> None:
+        return produced(export, failed, "secondlook-export")
+
+    async def _export(self, put: Callable[[Task], None], errors: ErrorLog) -> None:
         async with create_http_client() as http:
             tokens = BackendServicesClient(http, self.registration, Discovery(http))
             bulk = BulkExportClient(self.registration.iss, http, tokens)
             fhir = FhirClient(self.registration.iss, http, tokens)
             self.expected_patients = await group_size(fhir, self.group_id)
             arrivals: asyncio.Queue[Chain | None] = asyncio.Queue()
-            hydrating = asyncio.create_task(self._hydrate(fhir, arrivals, ready, errors))
+            hydrating = asyncio.create_task(self._hydrate(fhir, arrivals, put, errors))
             emitted: set[str] = set()
 
             async def arrived(manifest: Manifest, final: bool = False) -> DownloadReport | None:
@@ -157,7 +141,7 @@ class BlockExport:
         self,
         client: FhirClient,
         arrivals: asyncio.Queue[Chain | None],
-        ready: queue.Queue[Task | BaseException | None],
+        put: Callable[[Task], None],
         errors: ErrorLog,
     ) -> None:
         while (chain := await arrivals.get()) is not None:
@@ -172,7 +156,7 @@ class BlockExport:
                     ) from exc
             # The block headers of a one-file chain's file were found in the same read.
             for task in tasks_at(chain, headers):
-                ready.put(task)
+                put(task)
 
 
 async def group_size(client: FhirClient, group_id: str) -> int | None:
@@ -187,18 +171,6 @@ async def group_size(client: FhirClient, group_id: str) -> int | None:
         return quantity
     members = group.get("member")
     return len(members) if isinstance(members, list) else None
-
-
-async def _until(stop: threading.Event, work: Awaitable[None]) -> None:
-    """`work`, cancelled as soon as `stop` is set (the screen it feeds has ended)."""
-    task = asyncio.ensure_future(work)
-    while not task.done():
-        await asyncio.wait({task}, timeout=STOP_CHECK_SECONDS)
-        if stop.is_set():
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-            return
-    task.result()
 
 
 def export_progress(progress: ExportProgress) -> None:

@@ -15,10 +15,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
-import queue
 import threading
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -34,6 +33,7 @@ from launch.fetch import AttachmentRef, FetchedAttachment, fetch_attachments
 from launch.fhir_client import FhirClient
 from launch.http import create_http_client
 from launch.registry import Registration
+from smartapp.screening.background import produced, until_stopped
 from smartapp.screening.blocks import HEADER_NEEDLE, header_at, header_offsets
 from smartapp.screening.errors import ATTACHMENT_FAILED, ErrorLog
 from smartapp.screening.inputs import InputError, failure_text
@@ -47,7 +47,6 @@ BATCH = 64  # resources whose texts are fetched together
 # WINDOW × BATCH resources (with their texts) are held in memory. A batch counts only resources with
 # texts to fetch, so 4 batches keep more than 32 requests waiting.
 WINDOW = 4
-STOP_CHECK_SECONDS = 0.1  # how soon hydration notices that the screen it feeds has ended
 
 Batch = list[tuple[str, dict[str, Any]]]  # (patient id, report) in file order
 Texts = dict[str, FetchedAttachment]
@@ -83,35 +82,19 @@ class BucketHydrator:
     def stream(self, buckets: Sequence[Path], errors: ErrorLog) -> Iterator[Path]:
         """Each bucket once its texts are in, in order. `errors` is written by the hydrating thread
         until the stream ends; a failure there (the EHR refused the token, say) is raised here."""
-        ready: queue.Queue[Path | BaseException | None] = queue.Queue()
-        stop = threading.Event()
+        iss = self.registration.iss
 
-        def work() -> None:
-            try:
-                asyncio.run(self._hydrate_all(buckets, ready, stop, errors))
-            except (FhirError, LaunchError) as exc:
-                iss = self.registration.iss
-                ready.put(InputError(f"report texts from {iss} could not be fetched: {failure_text(exc)}"))
-            except BaseException as exc:  # noqa: BLE001 - handed to the consuming thread
-                ready.put(exc)
-            finally:
-                ready.put(None)
+        def failed(exc: FhirError | LaunchError) -> InputError:
+            return InputError(f"report texts from {iss} could not be fetched: {failure_text(exc)}")
 
-        thread = threading.Thread(target=work, name="secondlook-hydrate", daemon=True)
-        thread.start()
-        try:
-            while (item := ready.get()) is not None:
-                if isinstance(item, BaseException):
-                    raise item
-                yield item
-        finally:
-            stop.set()
-            thread.join()
+        return produced(
+            lambda put, stop: self._hydrate_all(buckets, put, stop, errors), failed, "secondlook-hydrate"
+        )
 
     async def _hydrate_all(
         self,
         buckets: Sequence[Path],
-        ready: queue.Queue[Path | BaseException | None],
+        put: Callable[[Path], None],
         stop: threading.Event,
         errors: ErrorLog,
     ) -> None:
@@ -119,15 +102,10 @@ class BucketHydrator:
             tokens = BackendServicesClient(http, self.registration, Discovery(http))
             client = FhirClient(self.registration.iss, http, tokens)
             for bucket in buckets:
-                task = asyncio.create_task(hydrate_bucket(client, bucket, self.needs, errors))
-                while not task.done():
-                    await asyncio.wait({task}, timeout=STOP_CHECK_SECONDS)
-                    if stop.is_set():  # the screen ended (an error, Ctrl-C): stop mid-bucket
-                        task.cancel()
-                        await asyncio.gather(task, return_exceptions=True)
-                        return
-                task.result()
-                ready.put(bucket)
+                # The screen ended (an error, Ctrl-C): stop mid-bucket.
+                if not await until_stopped(stop, hydrate_bucket(client, bucket, self.needs, errors)):
+                    return
+                put(bucket)
 
 
 async def hydrate_bucket(client: FhirClient, bucket: Path, needs: frozenset[str], errors: ErrorLog) -> int:
