@@ -44,6 +44,7 @@ def screen_bucket(bucket: str, side: str, as_of: date, rare_definition: str = "r
     return {"patients": patients, "resources": count, "errors": errors.as_json()}
 
 
+@validations_not_remembered()  # each resource is read once: a memo would only fill up
 def screen_groups(
     groups: dict[str, list[bytes]],
     shared: dict[str, dict[str, Any]],
@@ -56,19 +57,6 @@ def screen_groups(
     """The engine on each patient's raw lines (emptied from `groups` as it goes), with the shared
     resources (`"Type/id"` -> resource) it points to and its fetched report texts. One patient's
     failure is counted (`label` names the file) and the others go on."""
-    with validations_not_remembered():  # each resource is read once: a memo would only fill up
-        return _screen_each(groups, shared, texts, label, as_of, rare_definition, errors)
-
-
-def _screen_each(
-    groups: dict[str, list[bytes]],
-    shared: dict[str, dict[str, Any]],
-    texts: Texts,
-    label: str,
-    as_of: date,
-    rare_definition: str,
-    errors: ErrorLog,
-) -> list[dict[str, Any]]:
     shared_types = frozenset(key.partition("/")[0] for key in shared)
     options = EngineOptions(rare_definition=rare_definition)
     patients = []

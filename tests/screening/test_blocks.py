@@ -102,3 +102,23 @@ def test_a_gzip_file_or_a_chain_is_one_task(tmp_path: Path) -> None:
     assert block_tasks([plain, packed], 10) == [([plain, packed], 0, None)]
     offsets = [0, len(header("p1")) + 102]
     assert block_tasks([plain], 10) == [([plain], 0, offsets[1]), ([plain], offsets[1], None)]
+
+
+def test_a_screen_reads_without_the_validation_memo_and_leaves_it_on_after(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from fhirmaps import r4b
+    from smartapp.screening import bucket
+
+    seen: list[bool] = []
+    evaluate = bucket._evaluate
+
+    def watching(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        seen.append(r4b._REMEMBER.get())
+        return evaluate(*args, **kwargs)
+
+    monkeypatch.setattr(bucket, "_evaluate", watching)
+    for pid in ("p1", "p2"):
+        groups = {pid: [json.dumps({"resourceType": "Patient", "id": pid}).encode()]}
+        bucket.screen_groups(groups, {}, {}, "x", AS_OF, "rarecare", ErrorLog())
+    assert seen == [False, False] and r4b._REMEMBER.get() is True
