@@ -87,12 +87,12 @@ class BlockExport:
             hydrating = asyncio.create_task(self._hydrate(fhir, arrivals, put, errors))
             emitted: set[str] = set()
 
-            async def arrived(manifest: Manifest, final: bool = False) -> DownloadReport | None:
-                """Files of a (partial) manifest downloaded; complete chains handed to hydration."""
-                if manifest.organized_by != ORGANIZE_BY and not final:
-                    return None  # files by type: screened after the export, by the partition pass
+            async def download(manifest: Manifest, final: bool) -> DownloadReport:
+                """A manifest's files not yet on disk downloaded; chains of patient blocks that are
+                complete handed to hydration. A file that failed is tried again with each later
+                manifest, so failures are counted from the complete one only."""
                 report = await download_manifest(bulk, manifest, self.dest)
-                if final:  # a file that failed earlier is tried again with each later manifest
+                if final:
                     for failed in report.failed:
                         errors.add(DOWNLOAD_FAILED, f"{failed.kind} file of type {failed.type}")
                 if manifest.organized_by == ORGANIZE_BY:
@@ -102,12 +102,12 @@ class BlockExport:
                 return report
 
             async def partial(manifest: Manifest) -> None:
-                await arrived(manifest)
+                if manifest.organized_by == ORGANIZE_BY:  # files by type wait for the partition pass
+                    await download(manifest, final=False)
 
             try:
                 manifest = await self._manifest(bulk, partial)
-                report = await arrived(manifest, final=True)
-                assert report is not None  # noqa: S101 - a final manifest is always downloaded
+                report = await download(manifest, final=True)
                 if manifest.organized_by != ORGANIZE_BY:
                     self._by_type = tuple(report.paths("output"))
                 self.error_files = tuple(report.paths("error"))
@@ -119,7 +119,7 @@ class BlockExport:
                 await asyncio.gather(hydrating, return_exceptions=True)
 
     async def _manifest(
-        self, bulk: BulkExportClient, arrived: Callable[[Manifest], Awaitable[None]]
+        self, bulk: BulkExportClient, partial: Callable[[Manifest], Awaitable[None]]
     ) -> Manifest:
         request = ExportRequest(
             level="group",
@@ -129,7 +129,7 @@ class BlockExport:
         )
         resuming = ExportJob(self.dest).status_url(request) is not None
         try:
-            return await resume_or_start(bulk, request, self.dest, export_progress, arrived)
+            return await resume_or_start(bulk, request, self.dest, export_progress, partial)
         except FatalFhirError as refused:
             if resuming or refused.status not in REFUSALS:
                 raise

@@ -81,11 +81,11 @@ def run_screen(
         )
         started = time.monotonic()
         try:
-            _count_export_errors(screen_input, outcome.errors)
+            _count_error_files(screen_input.error_files, outcome.errors)
             with ExitStack() as stack:
                 if client is None:
                     client = stack.enter_context(dask_client(options.scheduler, options.workers))
-                _screen(screen_input, options, client, writer, outcome, progress)
+                _screen(screen_input, _Run(options, client, writer, outcome, progress))
         except BaseException:
             outcome.seconds = time.monotonic() - started
             writer.finish("failed", outcome.errors.as_json())
@@ -106,86 +106,75 @@ def run_screen(
         engine.dispose()
 
 
-def _screen(
-    screen_input: ScreenInput,
-    options: ScreenOptions,
-    client: Client,
-    writer: WorklistWriter,
-    outcome: ScreenOutcome,
-    progress: Progress | None,
-) -> None:
+@dataclass
+class _Run:
+    """What every step of one screening run writes to: the worklist, the outcome, the progress line."""
+
+    options: ScreenOptions
+    client: Client
+    writer: WorklistWriter
+    outcome: ScreenOutcome
+    progress: Progress | None
+
+    def take(self, result: dict[str, Any]) -> None:
+        """One task's results into the worklist (and the run's counts)."""
+        self.outcome.errors.merge(result["errors"])
+        self.writer.write(result["patients"], result["resources"])
+        if self.options.keep_results:
+            self.outcome.flagged.extend(
+                p["result"] for p in result["patients"] if _worth_showing(p["result"])
+            )
+        if self.progress is not None:
+            self.progress.update(self.writer.patients_done)
+
+    def set_total(self, total: int) -> None:
+        self.writer.set_total(total)
+        if self.progress is not None:
+            self.progress.total = total
+
+    def task_failed(self, first: Path, exc: BaseException) -> None:
+        """A lost task (a worker died, out of memory): its file counted, the others go on."""
+        self.outcome.errors.add(BUCKET_FAILED, f"{first.name}: {type(exc).__name__}")
+
+
+def _screen(screen_input: ScreenInput, run: _Run) -> None:
     try:
         if screen_input.blocks is None:
-            _screen_partitioned(screen_input, options, client, writer, outcome, progress)
+            _screen_partitioned(screen_input, run)
             return
-        _screen_blocks(screen_input.blocks, options, client, writer, outcome, progress)
+        _screen_blocks(screen_input.blocks, run)
         by_type = screen_input.blocks.by_type()
         if by_type is not None:  # the EHR sent files by type after all
-            _screen_partitioned(by_type, options, client, writer, outcome, progress)
-        _count_error_files(screen_input.blocks.error_files, outcome.errors)
+            _screen_partitioned(by_type, run)
+        _count_error_files(screen_input.blocks.error_files, run.outcome.errors)
     finally:
-        if progress is not None:
-            progress.close()
+        if run.progress is not None:
+            run.progress.close()
 
 
-def _screen_blocks(
-    blocks: BlockSource,
-    options: ScreenOptions,
-    client: Client,
-    writer: WorklistWriter,
-    outcome: ScreenOutcome,
-    progress: Progress | None,
-) -> None:
+def _screen_blocks(blocks: BlockSource, run: _Run) -> None:
     """Files of patient blocks screened as the export delivers them (no partition pass). The total
     shown while it runs is the Group's size; the patients screened replace it at the end."""
     arrivals = ErrorLog()  # written by the exporting thread while the stream runs
-    total: int | None = None
+    total_known = False
+    tasks = blocks.stream(arrivals)
     for result in run_chains(
-        client,
-        blocks.stream(arrivals),
-        options.as_of,
-        options.rare_definition,
-        lambda first, exc: outcome.errors.add(BUCKET_FAILED, f"{first.name}: {type(exc).__name__}"),
+        run.client, tasks, run.options.as_of, run.options.rare_definition, run.task_failed
     ):
-        outcome.resources += int(result["resources"])
-        if total is None and blocks.expected_patients is not None:
-            total = blocks.expected_patients
-            writer.set_total(total)
-            if progress is not None:
-                progress.total = total
-        _take(result, writer, outcome, options, progress)
-    outcome.errors.merge(arrivals.as_json())
-    if writer.repeated:
-        outcome.errors.add(
-            REPEATED_PATIENT, "a patient's blocks in files not chained by continuesInFile", writer.repeated
-        )
-    writer.set_total(writer.patients_done)
+        run.outcome.resources += int(result["resources"])
+        if not total_known and blocks.expected_patients is not None:
+            run.set_total(blocks.expected_patients)
+            total_known = True
+        run.take(result)
+    run.outcome.errors.merge(arrivals.as_json())
+    if run.writer.repeated:
+        why = "a patient's blocks in files not chained by continuesInFile"
+        run.outcome.errors.add(REPEATED_PATIENT, why, run.writer.repeated)
+    run.writer.set_total(run.writer.patients_done)
 
 
-def _take(
-    result: dict[str, Any],
-    writer: WorklistWriter,
-    outcome: ScreenOutcome,
-    options: ScreenOptions,
-    progress: Progress | None,
-) -> None:
-    """One task's results into the worklist (and the run's counts)."""
-    outcome.errors.merge(result["errors"])
-    writer.write(result["patients"], result["resources"])
-    if options.keep_results:
-        outcome.flagged.extend(p["result"] for p in result["patients"] if _worth_showing(p["result"]))
-    if progress is not None:
-        progress.update(writer.patients_done)
-
-
-def _screen_partitioned(
-    screen_input: ScreenInput,
-    options: ScreenOptions,
-    client: Client,
-    writer: WorklistWriter,
-    outcome: ScreenOutcome,
-    progress: Progress | None,
-) -> None:
+def _screen_partitioned(screen_input: ScreenInput, run: _Run) -> None:
+    options, client, outcome = run.options, run.client, run.outcome
     n_buckets = bucket_count(screen_input.estimated_bytes(), worker_count(client))
     if options.work_dir is not None:
         options.work_dir.mkdir(parents=True, exist_ok=True)
@@ -195,22 +184,15 @@ def _screen_partitioned(
         parts = partition_on_cluster(client, screen_input.files, work, n_buckets, outcome.errors)
         outcome.partition_seconds = time.monotonic() - started
         outcome.resources += parts.resources
-        writer.set_total(writer.patients_done + parts.patients)
-        if progress is not None:
-            progress.total = writer.patients_done + parts.patients
+        run.set_total(run.writer.patients_done + parts.patients)
         hydration = ErrorLog()
         buckets: Iterable[Path] = parts.buckets
         if screen_input.hydrator is not None:
             buckets = screen_input.hydrator.stream(parts.buckets, hydration)
         for result in run_buckets(
-            client,
-            buckets,
-            parts.side,
-            options.as_of,
-            options.rare_definition,
-            lambda bucket, exc: outcome.errors.add(BUCKET_FAILED, f"{bucket.name}: {type(exc).__name__}"),
+            client, buckets, parts.side, options.as_of, options.rare_definition, run.task_failed
         ):
-            _take(result, writer, outcome, options, progress)
+            run.take(result)
         outcome.errors.merge(hydration.as_json())
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -218,10 +200,6 @@ def _screen_partitioned(
 
 def _worth_showing(result: dict[str, Any]) -> bool:
     return bool(result.get("findings") or result.get("data_issues") or result.get("time_critical"))
-
-
-def _count_export_errors(screen_input: ScreenInput, errors: ErrorLog) -> None:
-    _count_error_files(screen_input.error_files, errors)
 
 
 def _count_error_files(error_files: tuple[Path, ...], errors: ErrorLog) -> None:
