@@ -43,13 +43,20 @@ class KnownValidParts:
         resource_type = str(resource.get("resourceType"))
         if (resource_type, frozenset(resource)) not in self._shapes:
             return False
+        known = self._parts
+        learned: list[PartKey] = []
         for key, value in resource.items():
             if key == "resourceType":
                 continue
-            if value is None or (isinstance(value, list) and any(item is None for item in value)):
+            if value is None:
                 return False
-            part = _part_key(resource_type, key, value)
-            if part in self._parts:
+            if isinstance(value, dict | list):
+                if isinstance(value, list) and None in value:
+                    return False
+                part = _part_key(resource_type, key, value)
+            else:  # a primitive is its own key (inlined: this runs for every element of a screen)
+                part = (resource_type, key, type(value).__name__, value)
+            if part in known:
                 continue
             adapter = self._adapter(cls, resource_type, key)
             if adapter is None:
@@ -58,10 +65,12 @@ class KnownValidParts:
                 adapter.validate_python(value)
             except (ValidationError, TypeError, ValueError):
                 return False
+            learned.append(part)
+        if learned:  # kept once the whole resource is vouched for, under one lock
             with self._lock:
-                if len(self._parts) >= self._limit:
-                    self._parts.clear()
-                self._parts.add(part)
+                if len(known) + len(learned) > self._limit:
+                    known.clear()
+                known.update(learned)
         return True
 
     def learn(self, resource: dict[str, Any]) -> None:
@@ -91,15 +100,13 @@ class KnownValidParts:
         return adapter
 
 
-def _part_key(resource_type: str, key: str, value: Any) -> PartKey:
-    if isinstance(value, dict | list):
-        # The JSON as it comes (not sorted): the same value with its keys in another order is
-        # only a miss, checked by its validator, never a wrong answer. Short values are their
-        # own key; longer ones are hashed.
-        try:
-            data = orjson.dumps(value)
-        except TypeError:  # an integer beyond 64 bits or a key that is not a string
-            data = canonical(value)
-        digest = data if len(data) <= SHORT_KEY else hashlib.blake2b(data, digest_size=16).digest()
-        return (resource_type, key, "json", digest)
-    return (resource_type, key, type(value).__name__, value)
+def _part_key(resource_type: str, key: str, value: dict[str, Any] | list[Any]) -> PartKey:
+    """The key of an object or array value: its JSON as it comes (not sorted), so the same value
+    with its keys in another order is only a miss, checked by its validator, never a wrong answer.
+    Short values are their own key; longer ones are hashed."""
+    try:
+        data = orjson.dumps(value)
+    except TypeError:  # an integer beyond 64 bits or a key that is not a string
+        data = canonical(value)
+    digest = data if len(data) <= SHORT_KEY else hashlib.blake2b(data, digest_size=16).digest()
+    return (resource_type, key, "json", digest)

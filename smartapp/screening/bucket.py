@@ -84,6 +84,9 @@ def settle_worker() -> None:
     settle()
 
 
+_URN = b"urn:uuid:"
+
+
 def _parse(lines: list[bytes], patient_id: str, errors: ErrorLog) -> list[dict[str, Any]]:
     own = []
     for line in lines:
@@ -92,7 +95,8 @@ def _parse(lines: list[bytes], patient_id: str, errors: ErrorLog) -> list[dict[s
         except (ValueError, RecursionError):  # the partition pass wrote only lines it had parsed
             errors.add(MALFORMED_LINE)
             continue
-        normalize_owner(resource, patient_id)
+        if _URN in line or b"\\u" in line:  # a bare urn:uuid: reference to rewrite (maybe spelled with \u)
+            normalize_owner(resource, patient_id)
         own.append(resource)
     return own
 

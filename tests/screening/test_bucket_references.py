@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from fhirmaps.bundles import flatten
-from smartapp.screening.bucket import _line_references, _references
+from smartapp.screening.bucket import _line_references, _parse, _references
+from smartapp.screening.errors import ErrorLog
 
 CASES = Path(__file__).parents[1] / "data" / "cases"
 SHARED = frozenset({"Medication", "Binary"})
@@ -63,3 +64,13 @@ def test_escaped_slashes_and_escaped_keys_are_read_as_json_reads_them() -> None:
     history = [b'{"presentedForm":[{"url":"https://ehr.example/fhir/Binary/b2/_history/3"}]}']
     assert _line_references(history, [json.loads(history[0])], SHARED) == {"Binary/b2"}
     assert _line_references(history, [json.loads(history[0])], frozenset({"Medication"})) == set()
+
+
+def test_a_bare_urn_uuid_owner_is_rewritten_however_the_line_spells_it() -> None:
+    plain = b'{"resourceType":"Condition","id":"c1","subject":{"reference":"urn:uuid:p7"}}'
+    escaped = b'{"resourceType":"Condition","id":"c2","subject":{"reference":"urn\\u003auuid:p7"}}'
+    other = b'{"resourceType":"Condition","id":"c3","subject":{"reference":"urn:uuid:p8"}}'
+    usual = b'{"resourceType":"Condition","id":"c4","subject":{"reference":"Patient/p7"}}'
+    read = _parse([plain, escaped, other, usual], "p7", ErrorLog())
+    owners = [r["subject"]["reference"] for r in read]
+    assert owners == ["Patient/p7", "Patient/p7", "urn:uuid:p8", "Patient/p7"]
