@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import threading
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -28,6 +28,13 @@ _CACHE_LIMIT = 20000
 PIECE_CHARS = 1_000
 _SENTENCE_END = re.compile(r"[.!?;\n]")
 _CONTEXT = "medspacy_context"  # the last component of the pipeline
+# The target phrases are matched by two components. medspaCy's matcher also runs the regular
+# expression rules (HEDGE_PATTERN), each over the Doc's text joined again from its tokens: a sixth of
+# a screening worker's NLP time, for a few words ("versus", "favored ... over") that most texts lack.
+# The second holds the same phrase rules without them, and takes every piece those expressions
+# cannot match: nothing they could find is lost, and the phrases match as in the first.
+_TARGETS = "medspacy_target_matcher"
+_PHRASES = "secondlook_phrase_targets"
 
 
 @dataclass(frozen=True)
@@ -75,16 +82,23 @@ def _build() -> Any:
         # spaCy's rule sentencizer is much faster than PyRuSH and good enough for report prose.
         nlp.remove_pipe("medspacy_pyrush")
         nlp.add_pipe("sentencizer", first=True, config={"punct_chars": [".", "!", "?", ";", "\n"]})
-    rules = [TargetRule(term, "CANCER") for term in entity_terms()]
-    lexicon = codes.load("lexicon")["categories"]
-    for category, phrases in lexicon.items():
-        if not isinstance(phrases, list):
+    phrases: list[tuple[str, str]] = [(term, "CANCER") for term in entity_terms()]
+    patterns: list[str] = []
+    for category, listed in codes.load("lexicon")["categories"].items():
+        if not isinstance(listed, list):
             continue
         if category == "HEDGE_PATTERN":
-            rules += [TargetRule(p, "HEDGE", pattern=p) for p in phrases]
+            patterns += listed
         else:
-            rules += [TargetRule(p, category) for p in phrases]
-    nlp.get_pipe("medspacy_target_matcher").add(rules)
+            phrases += [(p, category) for p in listed]
+    # Both matchers get their phrase rules in the same order (each numbers its rules as it takes them).
+    nlp.get_pipe(_TARGETS).add(
+        [TargetRule(p, category) for p, category in phrases]
+        + [TargetRule(p, "HEDGE", pattern=p) for p in patterns]
+    )
+    nlp.add_pipe(_TARGETS, name=_PHRASES, after=_TARGETS).add(
+        [TargetRule(p, category) for p, category in phrases]
+    )
     context = nlp.get_pipe("medspacy_context")
     known = {r.literal.lower() for r in context.rules}
     extra = [
@@ -147,7 +161,7 @@ def analyze(texts: Sequence[str]) -> list[tuple[RawMention, ...]]:
             # ConText only sets flags on target phrases; most texts of a record (a primary-care
             # note, a lab comment) have none, and its modifier matching was a quarter of a
             # screening worker's CPU. It runs on the pieces that have a target.
-            docs = nlp.pipe((piece for _, _, piece in split), batch_size=64, disable=[_CONTEXT])
+            docs = _docs(nlp, [piece for _, _, piece in split])
             context = nlp.get_pipe(_CONTEXT)
             fresh: dict[str, list[RawMention]] = {text: [] for text in missing}
             for (text, offset, _), doc in zip(split, docs, strict=True):
@@ -158,6 +172,30 @@ def analyze(texts: Sequence[str]) -> list[tuple[RawMention, ...]]:
             _CACHE.update((text, tuple(mentions)) for text, mentions in fresh.items())
             found.update((text, _CACHE[text]) for text in fresh)
     return [found[t] for t in texts]
+
+
+@cache
+def _patterns() -> tuple[re.Pattern[str], ...]:
+    """The HEDGE_PATTERN rules as medspaCy's matcher compiles them (case-insensitive)."""
+    listed = codes.load("lexicon")["categories"].get("HEDGE_PATTERN", [])
+    return tuple(re.compile(p, re.IGNORECASE) for p in listed)
+
+
+def _docs(nlp: Any, pieces: list[str]) -> Iterator[Any]:
+    """The pieces through the pipeline without ConText, in order: through the matcher with regular
+    expressions where one of them matches the piece's text, else through the phrases alone."""
+    with_patterns = [any(p.search(piece) for p in _patterns()) for piece in pieces]
+    full = nlp.pipe(
+        (p for p, w in zip(pieces, with_patterns, strict=True) if w),
+        batch_size=64,
+        disable=[_CONTEXT, _PHRASES],
+    )
+    plain = nlp.pipe(
+        (p for p, w in zip(pieces, with_patterns, strict=True) if not w),
+        batch_size=64,
+        disable=[_CONTEXT, _TARGETS],
+    )
+    return (next(full) if w else next(plain) for w in with_patterns)
 
 
 def _mentions(doc: Any, offset: int = 0) -> Iterable[RawMention]:

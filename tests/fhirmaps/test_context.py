@@ -37,7 +37,7 @@ def test_r4b_validation_reports_a_short_reason_and_ignores_unknown_types() -> No
 
 
 def test_context_runs_only_where_there_is_a_target_and_gives_what_the_whole_pipeline_gives() -> None:
-    from fhirmaps.context import _mentions, clear_cache, pipeline
+    from fhirmaps.context import _PHRASES, _mentions, clear_cache, pipeline
 
     texts = [
         "Primary care visit. Known problems: hypertension. No weight loss, no night sweats.",
@@ -45,12 +45,19 @@ def test_context_runs_only_where_there_is_a_target_and_gives_what_the_whole_pipe
         "Possible lymphoma cannot be excluded. Patient denies fevers.",
         "Blood pressure follow-up, no complaints.",
         "Biopsy: invasive ductal carcinoma, grade 2. Brother with colon cancer.",
+        # Texts the regular-expression rules match, between texts they do not: matched by the other
+        # target component, and returned in their place.
+        "Spindle cell neoplasm, favored to represent leiomyosarcoma over GIST; melanoma vs. carcinoma.",
+        "No complaints today.",
+        "Poorly differentiated carcinoma versus lymphoma.",
     ]
     nlp = pipeline()
     assert nlp.pipe_names[-1] == "medspacy_context"  # nothing after it needs it on every piece
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=r".*\[W036\].*")  # medspaCy's empty internal matchers
-        whole = [tuple(_mentions(nlp(text))) for text in texts]  # every component on every text
+        with nlp.select_pipes(disable=[_PHRASES]):  # the pipeline as medspaCy builds it: every component
+            whole = [tuple(_mentions(nlp(text))) for text in texts]
     clear_cache()
     assert analyze(texts) == whole
-    assert [bool(mentions) for mentions in whole] == [False, True, True, False, True]
+    assert [bool(mentions) for mentions in whole] == [False, True, True, False, True, True, False, True]
+    assert [m.label for m in whole[5] + whole[7]].count("HEDGE") >= 3
