@@ -25,13 +25,8 @@ from smartapp.screening.blocks import complete_chains
 from smartapp.worklist.tables import screening_runs
 from tests.launch.fakes import StaticTokens
 from tests.screening.export import write_export
-from tests.screening.test_screen_ehr import BulkServer, screen_args
+from tests.screening.test_screen_ehr import BulkServer, screen_args, serve_pathology_text
 from tests.support import app_cipher
-
-PATHOLOGY_TEXT = (
-    "FINAL DIAGNOSIS: Stomach, wedge resection: gastrointestinal stromal tumor, spindle cell type, "
-    "5.5 cm, mitotic rate 7 per 5 mm2. Margins negative."
-)
 
 
 def _owner(resource: dict[str, Any]) -> str | None:
@@ -137,28 +132,6 @@ class BlockServer(BulkServer):
         )
 
 
-def _served(server: BulkServer, httpserver: HTTPServer) -> list[str]:
-    """The test export, with p-rare's pathology report text behind a URL; returns the fetches seen."""
-    pathology = {
-        "resourceType": "DiagnosticReport",
-        "id": "dr-rare",
-        "status": "final",
-        "subject": {"reference": "Patient/p-rare"},
-        "code": {"coding": [{"system": "http://loinc.org", "code": "60567-5"}], "text": "Surgical pathology"},
-        "effectiveDateTime": "2026-02-10",
-        "presentedForm": [{"contentType": "text/plain", "url": httpserver.url_for("/fhir/Binary/path-rare")}],
-    }
-    (server.folder / "full" / "DiagnosticReport.ndjson").write_text(json.dumps(pathology) + "\n")
-    fetched: list[str] = []
-
-    def binary(request: Request) -> Response:
-        fetched.append(request.path)
-        return Response(PATHOLOGY_TEXT, content_type="text/plain")
-
-    httpserver.expect_request("/fhir/Binary/path-rare").respond_with_handler(binary)
-    return fetched
-
-
 def _screen(args: list[str], capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
     assert main(args) == 0, capsys.readouterr().err
     out: dict[str, Any] = json.loads(capsys.readouterr().out)
@@ -174,18 +147,18 @@ def test_an_export_by_patient_is_screened_as_it_arrives_and_matches_the_export_b
 ) -> None:
     by_type_server = BulkServer(httpserver, tmp_path / "served")
     write_export(by_type_server.folder / "full")
-    _served(by_type_server, httpserver)
+    serve_pathology_text(by_type_server.folder / "full", httpserver)
     by_type = _screen(screen_args(registry, cluster, tmp_path / "a.db", tmp_path / "work-a"), capsys)
     httpserver.clear()
 
     server = BlockServer(httpserver, tmp_path / "served")
-    fetched = _served(server, httpserver)
+    fetched = serve_pathology_text(server.folder / "full", httpserver)
     db = tmp_path / "b.db"
     blocks = _screen(screen_args(registry, cluster, db, tmp_path / "work-b"), capsys)
 
     assert server.kickoffs[0]["args"] == {"organizeOutputBy": "Patient", "allowPartialManifests": "true"}
     assert server.polls == {"1": 2}  # one partial manifest, then the complete one
-    assert fetched == ["/fhir/Binary/path-rare"]  # the report text of the patient with cancer
+    assert [path for path, _ in fetched] == ["/fhir/Binary/path-rare"]  # the text of the patient with cancer
     # The same patients and findings as the export by type; p-rare's block read across two files.
     assert blocks["patients"] == by_type["patients"]
     assert blocks["run"]["patients"] == by_type["run"]["patients"] == 4

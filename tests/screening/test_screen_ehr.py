@@ -244,14 +244,9 @@ PATHOLOGY_TEXT = (
 )
 
 
-def test_report_texts_are_fetched_while_the_screen_runs_and_reach_the_engine(
-    tmp_path: Path,
-    httpserver: HTTPServer,
-    bulk: BulkServer,
-    registry: str,
-    cluster: LocalCluster,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
+def serve_pathology_text(folder: Path, httpserver: HTTPServer) -> list[tuple[str, str]]:
+    """p-rare's surgical pathology report written into the export `folder`, with its text only
+    behind a Binary URL on `httpserver`; returns (path, Authorization header) of each fetch."""
     pathology = {
         "resourceType": "DiagnosticReport",
         "id": "dr-rare",
@@ -262,18 +257,30 @@ def test_report_texts_are_fetched_while_the_screen_runs_and_reach_the_engine(
         "effectiveDateTime": "2026-02-10",
         "presentedForm": [{"contentType": "text/plain", "url": httpserver.url_for("/fhir/Binary/path-rare")}],
     }
-    (bulk.folder / "full" / "DiagnosticReport.ndjson").write_text(json.dumps(pathology) + "\n")
-    fetched: list[str] = []
+    (folder / "DiagnosticReport.ndjson").write_text(json.dumps(pathology) + "\n")
+    fetched: list[tuple[str, str]] = []
 
     def binary(request: Request) -> Response:
-        fetched.append(request.headers.get("Authorization", ""))
+        fetched.append((request.path, request.headers.get("Authorization", "")))
         return Response(PATHOLOGY_TEXT, content_type="text/plain")
 
     httpserver.expect_request("/fhir/Binary/path-rare").respond_with_handler(binary)
+    return fetched
+
+
+def test_report_texts_are_fetched_while_the_screen_runs_and_reach_the_engine(
+    tmp_path: Path,
+    httpserver: HTTPServer,
+    bulk: BulkServer,
+    registry: str,
+    cluster: LocalCluster,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    fetched = serve_pathology_text(bulk.folder / "full", httpserver)
     args = screen_args(registry, cluster, tmp_path / "wl.db", tmp_path / "work")
     assert main(args) == 0, capsys.readouterr().err
     out = json.loads(capsys.readouterr().out)
-    assert fetched == ["Bearer tok"] and bulk.kickoffs
+    assert [authorization for _, authorization in fetched] == ["Bearer tok"] and bulk.kickoffs
     assert "attachment-failed" not in out["run"]["errors"]
     rare = next(p for p in out["patients"] if p["patient"] == "Patient/p-rare")
     # The diagnosis read from the report's text (it has no other content) is among the facts.
