@@ -83,18 +83,13 @@ def _build() -> Any:
         nlp.remove_pipe("medspacy_pyrush")
         nlp.add_pipe("sentencizer", first=True, config={"punct_chars": [".", "!", "?", ";", "\n"]})
     phrases: list[tuple[str, str]] = [(term, "CANCER") for term in entity_terms()]
-    patterns: list[str] = []
     for category, listed in codes.load("lexicon")["categories"].items():
-        if not isinstance(listed, list):
-            continue
-        if category == "HEDGE_PATTERN":
-            patterns += listed
-        else:
+        if isinstance(listed, list) and category != "HEDGE_PATTERN":
             phrases += [(p, category) for p in listed]
     # Both matchers get their phrase rules in the same order (each numbers its rules as it takes them).
     nlp.get_pipe(_TARGETS).add(
         [TargetRule(p, category) for p, category in phrases]
-        + [TargetRule(p, "HEDGE", pattern=p) for p in patterns]
+        + [TargetRule(p.pattern, "HEDGE", pattern=p.pattern) for p in _patterns()]
     )
     nlp.add_pipe(_TARGETS, name=_PHRASES, after=_TARGETS).add(
         [TargetRule(p, category) for p, category in phrases]
