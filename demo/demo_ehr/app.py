@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import date
 
 from authlib.common.security import is_secure_transport
@@ -79,8 +81,17 @@ def create_demo_ehr(config: DemoEhrConfig) -> FastAPI:
         server=server,
         exports=ExportManager(config, resources),
     )
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        # Stopping (Ctrl-C, SIGTERM): the export files go with the jobs. uvicorn re-raises the
+        # signal once it has shut down, so the process may end before any exit handler runs.
+        ehr.exports.close()
+
     app = FastAPI(
         title="SecondLook demo EHR",
+        lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
         openapi_url=None,

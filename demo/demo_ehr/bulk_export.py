@@ -178,7 +178,9 @@ class ExportManager:
             self.root = config.export_dir
             self.root.mkdir(parents=True, exist_ok=True)
         else:
-            self._temporary = tempfile.TemporaryDirectory(prefix="demo-ehr-export-")
+            self._temporary = tempfile.TemporaryDirectory(
+                prefix="demo-ehr-export-", ignore_cleanup_errors=True
+            )
             self.root = Path(self._temporary.name)
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -426,6 +428,16 @@ class ExportManager:
             job for job in self.jobs.values() if job.started < oldest and (job.finished or job.failed)
         ]:
             self.cancel(job)
+
+    def close(self) -> None:
+        """The EHR is stopping: every job is cancelled and its files removed, with the temporary
+        folder they were in (a configured `export_dir` itself stays)."""
+        for job in list(self.jobs.values()):
+            job.cancelled = True
+            shutil.rmtree(job.folder, ignore_errors=True)
+        self.jobs.clear()
+        if self._temporary is not None:
+            self._temporary.cleanup()
 
     def cancel(self, job: ExportJob) -> None:
         job.cancelled = True

@@ -59,7 +59,7 @@ def run_demo_ehr(**overrides: Any) -> Iterator[RunningEhr]:
     config = demo_config(f"http://127.0.0.1:{port}", **overrides)
     server = uvicorn.Server(
         uvicorn.Config(
-            create_demo_ehr(config), host="127.0.0.1", port=port, log_level="warning", lifespan="off"
+            create_demo_ehr(config), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
         )
     )
     thread = threading.Thread(target=server.run, daemon=True)

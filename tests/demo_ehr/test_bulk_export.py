@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from datetime import date
@@ -14,9 +15,11 @@ from typing import Any
 import httpx2
 import pytest
 from demo_ehr.backend_auth import generate_backend_key, public_jwks
+from demo_ehr.bulk_export import ExportManager
 from demo_ehr.config import BackendClientConfig
 from demo_ehr.fhir_responses import compact_json
 from demo_ehr.groups import ONCOLOGY_CLINIC_ID, TUMOR_BOARD_ID, tumor_board_date
+from demo_ehr.resource_store import ResourceStore
 from demo_ehr.search import patient_reference
 
 from launch.backend_services import BackendServicesClient
@@ -28,7 +31,7 @@ from launch.errors import FatalFhirError
 from launch.http import create_http_client
 from launch.registry import Registration
 
-from .conftest import REDIRECT_URI, RunningEhr, run_demo_ehr
+from .conftest import REDIRECT_URI, RunningEhr, demo_config, run_demo_ehr
 from .smart_flow import ehr_launch_token
 
 BACKEND = "secondlook-backend"
@@ -311,6 +314,31 @@ def test_long_job_reports_progress() -> None:
             assert "%" in status.headers["x-progress"] and len(status.headers["x-progress"]) < 100
             assert client.delete(kicked.headers["content-location"], headers=auth).status_code == 202
             assert client.get(kicked.headers["content-location"], headers=auth).status_code == 404
+
+
+def test_stopping_the_ehr_removes_the_files_of_its_exports(tmp_path: Path) -> None:
+    clients = (BackendClientConfig(BACKEND, jwks=public_jwks(KEY)),)
+    exports = tmp_path / "exports"
+    with run_demo_ehr(backend_clients=clients, export_seconds=0.1, export_dir=exports) as running:
+        auth = {"Authorization": f"Bearer {system_token(running)}"}
+        with httpx2.Client() as client:
+            kicked = client.get(f"{running.fhir_base}/$export", headers={**auth, "Prefer": "respond-async"})
+            deadline = time.monotonic() + 30
+            while (status := client.get(kicked.headers["content-location"], headers=auth)).status_code == 202:
+                assert time.monotonic() < deadline, "the export did not complete"
+                time.sleep(0.1)
+            assert status.status_code == 200
+        assert list(exports.rglob("*.ndjson"))
+    assert exports.is_dir()  # the folder the EHR was given stays, empty
+    assert list(exports.iterdir()) == []
+
+
+def test_closing_the_exports_removes_their_temporary_folder() -> None:
+    manager = ExportManager(demo_config("http://127.0.0.1:9"), ResourceStore())
+    (manager.root / "a-job").mkdir()
+    (manager.root / "a-job" / "Patient.ndjson").write_bytes(b"{}\n")
+    manager.close()
+    assert not manager.root.exists()
 
 
 def test_tumor_board_date_is_next_weeks_tuesday() -> None:
