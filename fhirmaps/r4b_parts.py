@@ -25,15 +25,20 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from fhirmaps.json_codec import canonical
 
-SHORT_KEY = 48  # bytes of JSON kept as they are in a part's key
-PartKey = tuple[str, str, str, Any]  # resource type, JSON key, value type, value or digest
+SHORT_KEY = 128  # bytes of JSON kept as they are in a part's key; longer values are hashed
 ShapeKey = tuple[str, frozenset[str]]
+_NO_FIELDS: dict[str, dict[type, set[Any]]] = {}
 
 
 class KnownValidParts:
+    """Known valid shapes (sets of keys) and parts, by resource type. A part is remembered under its
+    resource type, its key and the kind of its value (str, int, float, bool, or JSON for an object
+    or array), so a value of one kind never stands for an equal value of another (1 and True)."""
+
     def __init__(self, limit: int = 200_000) -> None:
         self._limit = limit
-        self._parts: set[PartKey] = set()
+        self._count = 0
+        self._parts: dict[str, dict[str, dict[type, set[Any]]]] = {}
         self._shapes: set[ShapeKey] = set()
         self._adapters: dict[tuple[str, str], TypeAdapter[Any] | None] = {}
         self._lock = Lock()
@@ -43,20 +48,23 @@ class KnownValidParts:
         resource_type = str(resource.get("resourceType"))
         if (resource_type, frozenset(resource)) not in self._shapes:
             return False
-        known = self._parts
-        learned: list[PartKey] = []
+        fields = self._parts.get(resource_type, _NO_FIELDS)
+        learned: list[tuple[str, type, Any]] = []
         for key, value in resource.items():
-            if key == "resourceType":
-                continue
-            if value is None:
-                return False
-            if isinstance(value, dict | list):
-                if isinstance(value, list) and None in value:
+            kind = type(value)
+            if kind is dict or kind is list:
+                if kind is list and None in value:
                     return False
-                part = _part_key(resource_type, key, value)
-            else:  # a primitive is its own key (inlined: this runs for every element of a screen)
-                part = (resource_type, key, type(value).__name__, value)
-            if part in known:
+                part: Any = _json_key(value)
+                kind = bytes
+            elif value is None:
+                return False
+            elif key == "resourceType":
+                continue
+            else:
+                part = value
+            known = fields.get(key)
+            if known is not None and part in known.get(kind, ()):
                 continue
             adapter = self._adapter(cls, resource_type, key)
             if adapter is None:
@@ -65,12 +73,16 @@ class KnownValidParts:
                 adapter.validate_python(value)
             except (ValidationError, TypeError, ValueError):
                 return False
-            learned.append(part)
+            learned.append((key, kind, part))
         if learned:  # kept once the whole resource is vouched for, under one lock
             with self._lock:
-                if len(known) + len(learned) > self._limit:
-                    known.clear()
-                known.update(learned)
+                if self._count + len(learned) > self._limit:
+                    self._parts.clear()
+                    self._count = 0
+                by_key = self._parts.setdefault(resource_type, {})
+                for key, kind, part in learned:
+                    by_key.setdefault(key, {}).setdefault(kind, set()).add(part)
+                self._count += len(learned)
         return True
 
     def learn(self, resource: dict[str, Any]) -> None:
@@ -81,6 +93,7 @@ class KnownValidParts:
     def clear(self) -> None:
         with self._lock:
             self._parts.clear()
+            self._count = 0
             self._shapes.clear()
 
     def _adapter(self, cls: type[BaseModel], resource_type: str, key: str) -> TypeAdapter[Any] | None:
@@ -100,7 +113,7 @@ class KnownValidParts:
         return adapter
 
 
-def _part_key(resource_type: str, key: str, value: dict[str, Any] | list[Any]) -> PartKey:
+def _json_key(value: dict[str, Any] | list[Any]) -> bytes:
     """The key of an object or array value: its JSON as it comes (not sorted), so the same value
     with its keys in another order is only a miss, checked by its validator, never a wrong answer.
     Short values are their own key; longer ones are hashed."""
@@ -108,5 +121,4 @@ def _part_key(resource_type: str, key: str, value: dict[str, Any] | list[Any]) -
         data = orjson.dumps(value)
     except TypeError:  # an integer beyond 64 bits or a key that is not a string
         data = canonical(value)
-    digest = data if len(data) <= SHORT_KEY else hashlib.blake2b(data, digest_size=16).digest()
-    return (resource_type, key, "json", digest)
+    return data if len(data) <= SHORT_KEY else hashlib.blake2b(data, digest_size=16).digest()
