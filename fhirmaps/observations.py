@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import cache
+from functools import cache, lru_cache
 
 from fhirmaps import codes
 from fhirmaps.elements import (
@@ -53,34 +53,53 @@ def _kind_codes() -> tuple[tuple[MeasurementKind, frozenset[str]], ...]:
     return tuple((kind, frozenset(cfg[key])) for kind, key in _KIND_KEYS)
 
 
+@cache
+def _first_kind_of_code() -> dict[str, int]:
+    """Each code's first kind (its index in `_kind_codes`): the first kind whose codes meet a set
+    of codes is the earliest first kind of its codes."""
+    first: dict[str, int] = {}
+    for index, (_, known) in enumerate(_kind_codes()):
+        for code in known:
+            first.setdefault(code, index)
+    return first
+
+
 def classify(code_values: set[str], text: str) -> tuple[MeasurementKind, str]:
-    for kind, known in _kind_codes():
-        if not code_values.isdisjoint(known):
-            return kind, text
+    first = _first_kind_of_code()
+    found = [first[value] for value in code_values if value in first]
+    if found:
+        return _kind_codes()[min(found)][0], text
     markers = _marker_by_code()
     for value in code_values:
         if value in markers:
             return "tumor-marker", markers[value]
+    return _kind_in_words(text), text
+
+
+_KIND_WORDS: tuple[tuple[str, MeasurementKind], ...] = (
+    ("deauville", "deauville"),
+    ("her2", "her2-ihc"),
+    ("erbb2", "her2-ish"),
+    ("gleason", "gleason-score"),
+    ("grade group", "gleason-group"),
+    ("estrogen receptor", "er"),
+    ("progesterone receptor", "pr"),
+    ("pd-l1", "pdl1"),
+    ("stage", "stage-group"),
+)
+
+
+@lru_cache(maxsize=4096)  # an observation's name: the same few hundred across a population
+def _kind_in_words(text: str) -> MeasurementKind:
     low = text.lower()
-    words: tuple[tuple[str, MeasurementKind], ...] = (
-        ("deauville", "deauville"),
-        ("her2", "her2-ihc"),
-        ("erbb2", "her2-ish"),
-        ("gleason", "gleason-score"),
-        ("grade group", "gleason-group"),
-        ("estrogen receptor", "er"),
-        ("progesterone receptor", "pr"),
-        ("pd-l1", "pdl1"),
-        ("stage", "stage-group"),
-    )
-    for word, kind in words:
+    for word, kind in _KIND_WORDS:
         if word in low:
             if kind == "her2-ihc" and any(
                 w in low for w in ("fish", "ish", "ratio", "copy", "cep17", "amplification")
             ):
                 kind = "her2-ish"
-            return kind, text
-    return "other", text
+            return kind
+    return "other"
 
 
 def read_observation(resource: Json) -> list[Measurement]:
