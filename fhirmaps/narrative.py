@@ -156,6 +156,10 @@ _MAGIC = (
 )
 
 
+_ASCII = bytes(range(0x80))  # deleted from bytes, leaves those of 0x80 and above
+_CONTROLS = re.compile(r"[\x00-\x08\x0b\x0e-\x1f]")  # below a space, but for \t \n \f \r
+
+
 def _decode_text(data: bytes) -> str:
     """Text of bytes that really are text: UTF-8 (with or without BOM), UTF-16 with BOM, or a legacy
     single-byte charset (cp1252); raises ValueError for binary content whatever its declared type."""
@@ -175,10 +179,10 @@ def _decode_text(data: bytes) -> str:
         text = data.decode("cp1252", errors="replace")
         if (
             text.count("\ufffd") > len(text) // 200
-            or sum(b >= 0x80 for b in data[:100_000]) > min(len(data), 100_000) // 4
+            or len(data[:100_000].translate(None, _ASCII)) > min(len(data), 100_000) // 4
         ):
             raise ValueError("the content is binary, not text") from None
-    controls = sum(1 for ch in text[:100_000] if ch < " " and ch not in "\n\r\t\f")
+    controls = len(_CONTROLS.findall(text, 0, 100_000))
     if controls > min(len(text), 100_000) // 100:
         raise ValueError("the content is binary, not text")
     return text
