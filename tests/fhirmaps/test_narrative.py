@@ -78,6 +78,21 @@ def test_binary_content_is_refused_whatever_its_declared_type() -> None:
                 decode_bytes(blob, content_type)
 
 
+def test_control_characters_and_high_bytes_decide_binary_at_their_thresholds() -> None:
+    import pytest
+
+    text = b"FINAL DIAGNOSIS: chordoma.\tGrade 2.\r\n\x0cPage 2\n" * 4  # tab, CR, LF, FF are text
+    assert decode_bytes(text, "text/plain").startswith("FINAL DIAGNOSIS")
+    one_in_a_hundred = b"a" * 99 + b"\x1b"  # one control character in each 100: still text
+    assert decode_bytes(one_in_a_hundred * 3, "text/plain") == (one_in_a_hundred * 3).decode()
+    with pytest.raises(ValueError, match="binary"):
+        decode_bytes(b"a" * 97 + b"\x01\x0b\x1f", "text/plain")  # three in 100, \x0b among them
+    # Not UTF-8, so read as Windows-1252: a quarter of high bytes is text, more is binary.
+    assert decode_bytes(b"\xe9" * 25 + b"a" * 75, "") == "\u00e9" * 25 + "a" * 75
+    with pytest.raises(ValueError, match="binary"):
+        decode_bytes(b"\xe9" * 26 + b"a" * 74, "")
+
+
 def test_utf8_bom_utf16_and_windows_1252_text_are_read() -> None:
     assert decode_bytes(b"\xef\xbb\xbfFINAL DIAGNOSIS: Chordoma", "text/plain") == "FINAL DIAGNOSIS: Chordoma"
     assert (
