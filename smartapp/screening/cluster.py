@@ -11,6 +11,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import dask
 from distributed import Client, Future, LocalCluster, as_completed
 
 from smartapp.screening.blocks import Task, screen_blocks
@@ -28,15 +29,7 @@ def dask_client(scheduler: str | None, workers: int | None) -> Iterator[Client]:
         finally:
             client.close()  # type: ignore[no-untyped-call]
         return
-    # dashboard_address ":0": the scheduler's HTTP server (health, dashboard) binds a free port,
-    # never a fixed 8787 that a second screen or another cluster on the machine already holds.
-    cluster = LocalCluster(
-        n_workers=workers or os.cpu_count() or 1,
-        threads_per_worker=1,
-        processes=True,
-        dashboard_address=":0",
-        silence_logs=logging.ERROR,
-    )  # type: ignore[no-untyped-call]
+    cluster = local_cluster(workers or os.cpu_count() or 1)
     try:
         client = Client(cluster)  # type: ignore[no-untyped-call]
         try:
@@ -45,6 +38,22 @@ def dask_client(scheduler: str | None, workers: int | None) -> Iterator[Client]:
             client.close()  # type: ignore[no-untyped-call]
     finally:
         cluster.close()
+
+
+def local_cluster(workers: int) -> LocalCluster:
+    """The embedded cluster: `workers` single-threaded processes. The scheduler's HTTP server
+    (health, dashboard) binds a free port (dashboard_address ":0"), never a fixed 8787 that a
+    second screen or another cluster on the machine already holds. The workers' statistical
+    profiler is off: it samples each worker's stack 100 times a second for the dashboard's
+    profile page, and measured (docs/performance.md) it costs a screen about a tenth of its CPU."""
+    with dask.config.set({"distributed.worker.profile.enabled": False}):  # read when the nannies start
+        return LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=":0",
+            silence_logs=logging.ERROR,
+        )  # type: ignore[no-untyped-call]
 
 
 def worker_count(client: Client) -> int:

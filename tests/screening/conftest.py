@@ -1,9 +1,9 @@
-"""A real 2-worker Dask LocalCluster, created once per test module that asks for it; and the registry
+"""A real 2-worker Dask LocalCluster (the embedded cluster `secondlook screen` starts), created once
+per test module that asks for it; and the registry
 of one EHR with a backend services key (for `secondlook screen --ehr`)."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,13 +14,12 @@ from distributed import Client, LocalCluster
 from pytest_httpserver import HTTPServer
 
 from smartapp.config import get_settings
+from smartapp.screening.cluster import local_cluster
 
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[LocalCluster]:
-    with LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0", silence_logs=logging.ERROR
-    ) as local:
+    with local_cluster(2) as local:
         yield local
 
 

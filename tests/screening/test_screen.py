@@ -10,7 +10,7 @@ from typing import Any
 
 import psutil
 import pytest
-from distributed import Client, LocalCluster
+from distributed import Client, LocalCluster, Worker
 from sqlalchemy import Engine, select, update
 
 from smartapp.cli.main import main
@@ -279,3 +279,14 @@ def test_embedded_cluster_workers_do_not_outlive_the_run(tmp_path: Path) -> None
         if p.pid not in before and p.is_running() and p.status() != psutil.STATUS_ZOMBIE
     ]
     assert left == []
+
+
+def test_the_embedded_cluster_workers_do_not_run_the_statistical_profiler(client: Client) -> None:
+    def callbacks(dask_worker: Worker) -> set[str]:
+        return set(dask_worker.periodic_callbacks)
+
+    running = client.run(callbacks)
+    assert len(running) == 2
+    for names in running.values():
+        assert "heartbeat" in names  # the worker's own callbacks are listed
+        assert "profile" not in names and "profile-cycle" not in names
