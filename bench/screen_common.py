@@ -3,7 +3,6 @@ LocalCluster they screen on, peak-RSS sampling of the processes involved, and th
 
 from __future__ import annotations
 
-import logging
 import os
 import platform
 import threading
@@ -14,7 +13,9 @@ from datetime import date
 from typing import Any
 
 import psutil
-from distributed import Client, LocalCluster
+from distributed import Client
+
+from smartapp.screening.cluster import local_cluster
 
 # The screens' as-of date: the synthetic charts are not date-shifted, so the figures do not move
 # with the day the benchmark runs.
@@ -91,21 +92,12 @@ def cpu_seconds(pid: int | None = None) -> float:
 
 @contextmanager
 def warm_cluster(workers: int) -> Iterator[tuple[Client, float]]:
-    """A LocalCluster as `secondlook screen` starts one (process workers, one thread each) whose
+    """The LocalCluster `secondlook screen` starts (`local_cluster`: process workers, one thread each) whose
     workers have done the product's own once-per-worker warm-up (the NLP model loaded, then the
     start-up heap set aside: `bucket.settle_worker`, which a run's first task would otherwise do
     on the clock); yields the client and the seconds that start-up took."""
     t0 = time.perf_counter()
-    with (
-        LocalCluster(
-            n_workers=workers,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=":0",
-            silence_logs=logging.ERROR,
-        ) as cluster,
-        Client(cluster) as client,
-    ):
+    with local_cluster(workers) as cluster, Client(cluster) as client:
         from smartapp.screening.bucket import settle_worker
 
         client.run(settle_worker)
