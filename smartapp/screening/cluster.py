@@ -45,7 +45,7 @@ def local_cluster(workers: int) -> LocalCluster:
     (health, dashboard) binds a free port (dashboard_address ":0"), never a fixed 8787 that a
     second screen or another cluster on the machine already holds. The workers' statistical
     profiler is off: it samples each worker's stack 100 times a second for the dashboard's
-    profile page, and measured (docs/performance.md) it costs a screen about a tenth of its CPU."""
+    profile page, and measured (docs/performance.md) it took about a sixth of a worker's CPU."""
     with dask.config.set({"distributed.worker.profile.enabled": False}):  # read when the nannies start
         return LocalCluster(
             n_workers=workers,
