@@ -165,7 +165,9 @@ def _equivocal_tests(record: PatientRecord, evaluation: Evaluation) -> list[tupl
             elif m.value_text:
                 resolved.append((m.kind, m.when))
     for r in texts(record, evaluation):
-        if r.kind == "imaging":
+        # A line counts only with one of the equivocal words in it (each ending "equivocal_test"
+        # holds one; the result-line case asks for them): a text without any is passed over whole.
+        if r.kind == "imaging" or not _pat("equivocal_words").search(r.text):
             continue
         # A report about one test ("PD-L1 22C3 IHC") gives its result on a line of its own
         # ("RESULT: NOT EVALUABLE").
