@@ -170,7 +170,7 @@ def _screen_blocks(blocks: BlockSource, run: _Run) -> None:
     if run.writer.repeated:
         why = "a patient's blocks in files not chained by continuesInFile"
         run.outcome.errors.add(REPEATED_PATIENT, why, run.writer.repeated)
-    run.writer.set_total(run.writer.patients_done)
+    run.set_total(run.writer.patients_done)
 
 
 def _screen_partitioned(screen_input: ScreenInput, run: _Run) -> None:
