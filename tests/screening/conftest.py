@@ -1,6 +1,6 @@
 """A real 2-worker Dask LocalCluster (the embedded cluster `secondlook screen` starts), created once
-per test module that asks for it; and the registry
-of one EHR with a backend services key (for `secondlook screen --ehr`)."""
+per test module that asks for it; and the registry of one EHR with a backend services key (for
+`secondlook screen --ehr`)."""
 
 from __future__ import annotations
 
