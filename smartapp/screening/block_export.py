@@ -4,10 +4,11 @@ downloaded, their report texts fetched (hydrate.py) and their patients screened 
 the EHR still writes the rest. Nothing is partitioned: each file (or `continuesInFile` chain) is
 one task.
 
-An EHR that refuses either parameter is asked again without both; one that ignores them sends
-files by type, which are screened after the export as any other (the partition pass). The export's
-status URL is kept in the download folder, so an interrupted run resumes it (export_job.py), and
-files already downloaded are not fetched again."""
+Only the types the engine reads are asked for (`_type`). An EHR that refuses that, or either 3.0
+parameter, is asked again without (export_job.py); one that ignores them sends files by type,
+which are screened after the export as any other (the partition pass). The export's status URL is
+kept in the download folder, so an interrupted run resumes it, and files already downloaded are
+not fetched again."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import asyncio
 import sys
 import threading
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from launch.backend_services import BackendServicesClient
@@ -23,19 +24,18 @@ from launch.bulk_download import DownloadReport, download_manifest
 from launch.bulk_export import BulkExportClient, ExportProgress, ExportRequest
 from launch.bulk_manifest import Manifest
 from launch.discovery import Discovery
-from launch.errors import FatalFhirError, FhirError, LaunchError
+from launch.errors import FhirError, LaunchError
 from launch.fhir_client import FhirClient
 from launch.http import create_http_client
 from launch.registry import Registration
 from smartapp.screening.background import produced, until_stopped
 from smartapp.screening.blocks import Chain, Task, complete_chains, tasks_at
 from smartapp.screening.errors import DOWNLOAD_FAILED, ErrorLog
-from smartapp.screening.export_job import JOB_FILE, ExportJob, resume_or_start
+from smartapp.screening.export_job import JOB_FILE, resume_or_start, types_first
 from smartapp.screening.hydrate import BucketHydrator, hydrate_blocks, patients_with_cancer
 from smartapp.screening.inputs import InputError, ScreenInput, export_failed, failure_text
 
 ORGANIZE_BY = "Patient"
-REFUSALS = (400, 422)  # a kick-off refused for its parameters: asked again without the 3.0 ones
 
 
 @dataclass
@@ -121,21 +121,11 @@ class BlockExport:
     async def _manifest(
         self, bulk: BulkExportClient, partial: Callable[[Manifest], Awaitable[None]]
     ) -> Manifest:
-        request = ExportRequest(
-            level="group",
-            group_id=self.group_id,
-            organize_output_by=ORGANIZE_BY,
-            allow_partial_manifests=True,
-        )
-        resuming = ExportJob(self.dest).status_url(request) is not None
-        try:
-            return await resume_or_start(bulk, request, self.dest, export_progress, partial)
-        except FatalFhirError as refused:
-            if resuming or refused.status not in REFUSALS:
-                raise
-        # The EHR does not take the Bulk Data 3.0 parameters: the export by type.
         plain = ExportRequest(level="group", group_id=self.group_id)
-        return await resume_or_start(bulk, plain, self.dest, export_progress)
+        blocks = replace(plain, organize_output_by=ORGANIZE_BY, allow_partial_manifests=True)
+        # An EHR that refuses `_type` or the Bulk Data 3.0 parameters is asked again without.
+        requests = types_first(blocks, plain)
+        return await resume_or_start(bulk, requests, self.dest, export_progress, partial)
 
     async def _hydrate(
         self,

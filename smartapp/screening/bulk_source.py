@@ -26,7 +26,7 @@ from launch.http import create_http_client
 from launch.registry import Registration
 from smartapp.screening.block_export import BlockExport, export_progress
 from smartapp.screening.errors import DOWNLOAD_FAILED, ErrorLog
-from smartapp.screening.export_job import JOB_FILE, resume_or_start
+from smartapp.screening.export_job import JOB_FILE, resume_or_start, types_first
 from smartapp.screening.hydrate import BucketHydrator, patients_with_cancer
 from smartapp.screening.inputs import ScreenInput, export_failed
 from smartapp.screening.patients import owner_id
@@ -113,7 +113,8 @@ async def _export_group(
 
 
 async def _export(client: BulkExportClient, request: ExportRequest, dest: Path) -> Manifest:
-    return await resume_or_start(client, request, dest, export_progress)
+    """`request` for only the types the engine reads, or as given from an EHR that refuses that."""
+    return await resume_or_start(client, types_first(request), dest, export_progress)
 
 
 async def _download(

@@ -10,11 +10,13 @@ import json
 import os
 import shutil
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from launch.bulk_export import BulkExportClient, ExportRequest, PartialCallback, ProgressCallback
 from launch.bulk_manifest import Manifest
 from launch.errors import FatalFhirError
+from smartapp.screening.read_types import read_types
 
 JOB_FILE = "export-job.json"
 
@@ -76,19 +78,35 @@ class ExportJob:
         private_folder(folder)
 
 
+def types_first(*requests: ExportRequest) -> list[ExportRequest]:
+    """`requests` asking only for the types the engine reads (`_type`: no Claims, no
+    ExplanationOfBenefits, which are half of a Synthea export), then as given for an EHR that
+    refuses that; for `resume_or_start`."""
+    types = read_types().requested()
+    return [dataclasses.replace(request, types=types) for request in requests] + list(requests)
+
+
+# A kick-off refused for its parameters (the spec asks a server that cannot honour one to say so):
+# asked again with the next, plainer request.
+REFUSALS = (400, 422)
+
+
 async def resume_or_start(
     client: BulkExportClient,
-    request: ExportRequest,
+    requests: Sequence[ExportRequest],
     dest: Path,
     on_progress: ProgressCallback | None = None,
     on_partial: PartialCallback | None = None,
 ) -> Manifest:
-    """The export's manifest. An export this folder started earlier (the run was interrupted while
-    it ran on the EHR, or while its files were downloading) is picked up by its status URL instead
-    of being started again; one the EHR no longer knows is started anew."""
+    """The export's manifest. `requests` go from the leanest to the plainest; the first one the EHR
+    accepts is exported. An export this folder started earlier (the run was interrupted while it
+    ran on the EHR, or while its files were downloading) is picked up by its status URL instead of
+    being started again; one the EHR no longer knows is started anew."""
     job = ExportJob(dest)
-    status_url = job.status_url(request)
-    if status_url is not None:
+    for request in requests:
+        status_url = job.status_url(request)
+        if status_url is None:
+            continue
         try:
             return await client.wait_for_manifest(status_url, on_progress, on_partial)
         except FatalFhirError as gone:
@@ -96,6 +114,30 @@ async def resume_or_start(
                 f"secondlook screen: the earlier export is no longer available ({gone}); starting anew\n"
             )
             job.forget()
-    status_url = await client.kick_off(request)
+        break
+    request, status_url = await _kick_off(client, requests)
     job.remember(request, status_url)
     return await client.wait_for_manifest(status_url, on_progress, on_partial)
+
+
+async def _kick_off(client: BulkExportClient, requests: Sequence[ExportRequest]) -> tuple[ExportRequest, str]:
+    """The first of `requests` the EHR accepts, with its status URL; the last refusal is raised."""
+    *leaner, plainest = requests
+    for request, plainer in zip(leaner, requests[1:], strict=True):
+        try:
+            return request, await client.kick_off(request)
+        except FatalFhirError as refused:
+            if refused.status not in REFUSALS:
+                raise
+            sys.stderr.write(
+                f"secondlook screen: {str(refused).rstrip('.')}; "
+                f"asking again without {_dropped(request, plainer)}\n"
+            )
+    return plainest, await client.kick_off(plainest)
+
+
+def _dropped(request: ExportRequest, plainer: ExportRequest) -> str:
+    """The parameters `request` has and `plainer` has not, as the EHR names them."""
+    plain = {name for name, _ in plainer.query()}
+    names = list(dict.fromkeys(name for name, _ in request.query() if name not in plain))
+    return ", ".join(names)

@@ -38,6 +38,14 @@ def test_read_types_cover_every_type_the_engine_reads() -> None:
     )
 
 
+def test_an_export_is_asked_for_every_type_the_engine_reads_but_binary() -> None:
+    requested = read_types().requested()
+    assert read.PATIENT_TYPES <= set(requested) and "Medication" in requested
+    # A report's text comes through its attachment URL (hydration), not as an exported Binary.
+    assert "Binary" not in requested and "Binary" in read.REFERENCED_TYPES
+    assert list(requested) == sorted(set(requested))
+
+
 def test_bucket_count_is_sized_from_bytes_with_eight_per_worker_minimum() -> None:
     assert bucket_count(10, workers=2) == 16
     assert bucket_count(BUCKET_BYTES * 20 + 1, workers=2) == 21

@@ -25,7 +25,7 @@ from smartapp.screening.blocks import complete_chains
 from smartapp.worklist.tables import screening_runs
 from tests.launch.fakes import StaticTokens
 from tests.screening.export import write_export
-from tests.screening.test_screen_ehr import BulkServer, screen_args, serve_pathology_text
+from tests.screening.test_screen_ehr import READ_TYPES, BulkServer, screen_args, serve_pathology_text
 from tests.support import app_cipher
 
 
@@ -156,7 +156,11 @@ def test_an_export_by_patient_is_screened_as_it_arrives_and_matches_the_export_b
     db = tmp_path / "b.db"
     blocks = _screen(screen_args(registry, cluster, db, tmp_path / "work-b"), capsys)
 
-    assert server.kickoffs[0]["args"] == {"organizeOutputBy": "Patient", "allowPartialManifests": "true"}
+    assert server.kickoffs[0]["args"] == {
+        "_type": READ_TYPES,
+        "organizeOutputBy": "Patient",
+        "allowPartialManifests": "true",
+    }
     assert server.polls == {"1": 2}  # one partial manifest, then the complete one
     assert [path for path, _ in fetched] == ["/fhir/Binary/path-rare"]  # the text of the patient with cancer
     # The same patients and findings as the export by type; p-rare's block read across two files.
@@ -183,8 +187,8 @@ def test_a_server_that_refuses_organize_output_by_is_asked_for_the_export_by_typ
     write_export(server.folder / "full")
     out = _screen(screen_args(registry, cluster, tmp_path / "wl.db", tmp_path / "work"), capsys)
     assert [k["args"] for k in server.kickoffs] == [
-        {"organizeOutputBy": "Patient", "allowPartialManifests": "true"},
-        {},
+        {"_type": READ_TYPES, "organizeOutputBy": "Patient", "allowPartialManifests": "true"},
+        {"_type": READ_TYPES},
     ]
     assert out["run"]["patients"] == 4 and out["run"]["errors"]["no-patient-reference"] == 1
 

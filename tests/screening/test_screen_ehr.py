@@ -26,6 +26,15 @@ from tests.fhirmaps.builders import condition
 from tests.screening.export import report, write_export
 from tests.support import app_cipher
 
+# What a screen asks an export for (`_type`): the types the engine reads, without Binary (a report's
+# text is fetched through its attachment URL) and without Claim, ExplanationOfBenefit, Immunization...
+READ_TYPES = (
+    "Appointment,CarePlan,Communication,Condition,Coverage,DiagnosticReport,DocumentReference,"
+    "Encounter,FamilyMemberHistory,Medication,MedicationAdministration,MedicationRequest,"
+    "MedicationStatement,Observation,Patient,Procedure,QuestionnaireResponse,ResearchSubject,"
+    "ServiceRequest"
+)
+
 
 class BulkServer:
     """Serves smart-configuration, a token endpoint, Group/g1/$export and its files."""
@@ -35,6 +44,7 @@ class BulkServer:
         self.folder = folder
         self.kickoffs: list[dict[str, Any]] = []
         self.jobs: dict[str, list[Path]] = {}
+        self.refuse_types = False  # answer a kick-off with `_type` 400, as a server that cannot filter
         server.expect_request("/fhir/.well-known/smart-configuration").respond_with_json(
             {
                 "token_endpoint": server.url_for("/token"),
@@ -56,8 +66,21 @@ class BulkServer:
         for name in ("full", "delta", "patients"):
             (folder / name).mkdir(parents=True, exist_ok=True)
 
+    def refusal(self, request: Request) -> Response | None:
+        """400 with an OperationOutcome for a kick-off this server cannot honour, else None."""
+        body = json.loads(request.data) if request.data else {}
+        named = {entry["name"] for entry in body.get("parameter", [])}
+        if not (self.refuse_types and ("_type" in request.args or "_type" in named)):
+            return None
+        self.kickoffs.append({"method": request.method, "args": dict(request.args), "body": body or None})
+        issue = {"severity": "error", "code": "not-supported", "diagnostics": "_type is not supported"}
+        return Response(json.dumps({"resourceType": "OperationOutcome", "issue": [issue]}), status=400)
+
     def kick_off(self, request: Request) -> Response:
         assert request.headers.get("Authorization") == "Bearer tok"
+        refused = self.refusal(request)
+        if refused is not None:
+            return refused
         body = json.loads(request.data) if request.data else None
         self.kickoffs.append({"method": request.method, "args": dict(request.args), "body": body})
         job = str(len(self.kickoffs))
@@ -115,9 +138,13 @@ def test_group_export_then_incremental_run_rescreens_only_changed_patients_in_fu
     assert main(args) == 0, capsys.readouterr().err
     first = json.loads(capsys.readouterr().out)
     assert first["run"]["patients"] == 4
-    # No earlier run: a full export, asked for in patient blocks (this server ignores that and
-    # sends files by type, which are partitioned after the export).
-    assert bulk.kickoffs[0]["args"] == {"organizeOutputBy": "Patient", "allowPartialManifests": "true"}
+    # No earlier run: a full export of the types the engine reads, asked for in patient blocks
+    # (this server ignores both and sends files by type, which are partitioned after the export).
+    assert bulk.kickoffs[0]["args"] == {
+        "_type": READ_TYPES,
+        "organizeOutputBy": "Patient",
+        "allowPartialManifests": "true",
+    }
     # p-none's hypertension becomes a GIST; the delta holds only that Condition.
     gist = condition("c-none", "C49.A0", "Gastrointestinal stromal tumor", pid="p-none")
     (served / "delta" / "Condition.ndjson").write_text(json.dumps(gist) + "\n")
@@ -129,10 +156,11 @@ def test_group_export_then_incremental_run_rescreens_only_changed_patients_in_fu
         path.write_text("\n".join(lines) + "\n")
     assert main(args) == 0, capsys.readouterr().err
     second = json.loads(capsys.readouterr().out)
-    assert bulk.kickoffs[1]["args"] == {"_since": "2026-12-01T00:00:00Z"}
+    assert bulk.kickoffs[1]["args"] == {"_since": "2026-12-01T00:00:00Z", "_type": READ_TYPES}
     assert bulk.kickoffs[2]["method"] == "POST"
     assert bulk.kickoffs[2]["body"]["parameter"] == [
-        {"name": "patient", "valueReference": {"reference": "Patient/p-none"}}
+        *({"name": "_type", "valueString": name} for name in READ_TYPES.split(",")),
+        {"name": "patient", "valueReference": {"reference": "Patient/p-none"}},
     ]
     assert second["run"]["patients"] == 1
     with create_sync_engine(f"sqlite:///{db}", app_cipher(f"sqlite:///{db}")).connect() as conn:
@@ -236,6 +264,34 @@ def test_an_export_the_ehr_forgot_is_started_anew_without_its_old_files(
     assert "the earlier export is no longer available" in captured.err
     assert json.loads(captured.out)["run"]["patients"] == 4
     assert len(bulk.kickoffs) == 2
+
+
+def test_an_ehr_that_refuses_type_is_asked_again_without_and_that_export_resumes(
+    tmp_path: Path,
+    bulk: BulkServer,
+    registry: str,
+    cluster: LocalCluster,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    bulk.refuse_types = True
+    ready = bulk.manifest
+    bulk.manifest = lambda job: unavailable()  # type: ignore[method-assign]
+    args = screen_args(registry, cluster, tmp_path / "wl.db", tmp_path / "work")
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    refused = "start the bulk export: _type is not supported; asking again without"
+    assert f"{refused} organizeOutputBy, allowPartialManifests\n" in err and f"{refused} _type\n" in err
+    by_patient = {"organizeOutputBy": "Patient", "allowPartialManifests": "true"}
+    assert [k["args"] for k in bulk.kickoffs] == [
+        {"_type": READ_TYPES, **by_patient},
+        {"_type": READ_TYPES},
+        by_patient,  # accepted (and ignored: this server sends files by type)
+    ]
+    bulk.manifest = ready  # type: ignore[method-assign]
+    assert main(args) == 0, capsys.readouterr().err
+    assert json.loads(capsys.readouterr().out)["run"]["patients"] == 4
+    # The export without `_type` is picked up by its status URL: not refused again, not restarted.
+    assert len(bulk.kickoffs) == 3
 
 
 PATHOLOGY_TEXT = (
