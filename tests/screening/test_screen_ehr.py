@@ -294,6 +294,22 @@ def test_an_ehr_that_refuses_type_is_asked_again_without_and_that_export_resumes
     assert len(bulk.kickoffs) == 3
 
 
+def test_an_export_that_fails_after_its_kick_off_is_reported_not_asked_for_again(
+    tmp_path: Path,
+    bulk: BulkServer,
+    registry: str,
+    cluster: LocalCluster,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    issue = {"severity": "error", "code": "processing", "diagnostics": "Export job failed"}
+    bulk.manifest = lambda job: Response(  # type: ignore[method-assign]
+        json.dumps({"resourceType": "OperationOutcome", "issue": [issue]}), status=400
+    )
+    assert main(screen_args(registry, cluster, tmp_path / "wl.db", tmp_path / "work")) == 2
+    assert "Export job failed" in capsys.readouterr().err
+    assert len(bulk.kickoffs) == 1  # a failed export is not a refused kick-off
+
+
 PATHOLOGY_TEXT = (
     "FINAL DIAGNOSIS: Stomach, wedge resection: gastrointestinal stromal tumor, spindle cell type, "
     "5.5 cm, mitotic rate 7 per 5 mm2. Margins negative."
