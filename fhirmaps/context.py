@@ -15,6 +15,7 @@ from functools import cache
 from typing import Any
 
 from fhirmaps import codes
+from fhirmaps.folded import FoldedPattern
 
 _LOCK = threading.Lock()
 _NLP: Any = None
@@ -176,10 +177,17 @@ def _patterns() -> tuple[re.Pattern[str], ...]:
     return tuple(re.compile(p, re.IGNORECASE) for p in listed)
 
 
+@cache
+def _any_pattern() -> FoldedPattern:
+    """Whether any HEDGE_PATTERN rule matches a piece, in one search."""
+    return FoldedPattern("|".join(f"(?:{p.pattern})" for p in _patterns()))
+
+
 def _docs(nlp: Any, pieces: list[str]) -> Iterator[Any]:
     """The pieces through the pipeline without ConText, in order: through the matcher with regular
     expressions where one of them matches the piece's text, else through the phrases alone."""
-    with_patterns = [any(p.search(piece) for p in _patterns()) for piece in pieces]
+    hedged = _any_pattern()
+    with_patterns = [hedged.search(piece) for piece in pieces]
     full = nlp.pipe(
         (p for p, w in zip(pieces, with_patterns, strict=True) if w),
         batch_size=64,

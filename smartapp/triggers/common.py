@@ -10,6 +10,7 @@ from functools import cache
 from typing import Any, TypeVar
 
 from fhirmaps import codes
+from fhirmaps.folded import FoldedPattern
 from fhirmaps.record import (
     CareActivity,
     ClinicalText,
@@ -132,9 +133,9 @@ def text_has(text: str, terms: Iterable[str]) -> str:
 
 
 @cache
-def _terms_regex(terms: tuple[str, ...]) -> re.Pattern[str]:
+def _terms_regex(terms: tuple[str, ...]) -> FoldedPattern:
     alternatives = "|".join(re.escape(t.lower().strip()) for t in sorted(terms, key=len, reverse=True))
-    return re.compile(rf"(?<![\w-])({alternatives})(?![\w])", re.I)
+    return FoldedPattern(rf"(?<![\w-])({alternatives})(?![\w])")
 
 
 def texts(record: PatientRecord, evaluation: Evaluation, *kinds: TextKind) -> list[ClinicalText]:

@@ -160,14 +160,14 @@ def _equivocal_tests(record: PatientRecord, evaluation: Evaluation) -> list[tupl
     resolved: list[tuple[str, date | None]] = []
     for m in record.measurements:
         if m.kind in ("msi", "pdl1", "molecular") and not (m.when and m.when > evaluation.as_of):
-            if _pat("equivocal_words").search(m.value_text):
+            if rules.folded(SPEC.id, "equivocal_words").search(m.value_text):
                 found.append((m.kind, m.when, Evidence.of(m.source)))
             elif m.value_text:
                 resolved.append((m.kind, m.when))
     for r in texts(record, evaluation):
         # A line counts only with one of the equivocal words in it (each ending "equivocal_test"
         # holds one; the result-line case asks for them): a text without any is passed over whole.
-        if r.kind == "imaging" or not _pat("equivocal_words").search(r.text):
+        if r.kind == "imaging" or not rules.folded(SPEC.id, "equivocal_words").search(r.text):
             continue
         # A report about one test ("PD-L1 22C3 IHC") gives its result on a line of its own
         # ("RESULT: NOT EVALUABLE").

@@ -13,6 +13,8 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+from fhirmaps.folded import FoldedPattern
+
 _HERE = "smartapp.triggers.rules"
 
 
@@ -35,6 +37,13 @@ def value(trigger: str, key: str) -> Any:
 def pattern(trigger: str, key: str) -> re.Pattern[str]:
     """A list of regular expressions in the rule data, compiled as one case-insensitive alternation."""
     return re.compile("|".join(f"(?:{p})" for p in value(trigger, key)), re.I)
+
+
+@cache
+def folded(trigger: str, key: str) -> FoldedPattern:
+    """`pattern(trigger, key)` for a yes/no search, faster on ASCII text (fhirmaps/folded.py); the
+    entry's expressions must be lowercase."""
+    return FoldedPattern("|".join(f"(?:{p})" for p in value(trigger, key)))
 
 
 def files() -> list[str]:
