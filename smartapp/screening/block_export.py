@@ -61,7 +61,7 @@ class BlockExport:
             source=self.registration.iss,
             files=self._by_type,
             transaction_time=self.transaction_time,
-            hydrator=BucketHydrator(self.registration, needs) if needs else None,
+            hydrator=BucketHydrator(self.registration, needs),
         )
 
     def stream(self, errors: ErrorLog) -> Iterator[Task]:

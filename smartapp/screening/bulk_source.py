@@ -6,8 +6,8 @@ A whole group is exported organized by patient and screened while the EHR writes
 run for that EHR and group) an export holds only the resources changed since then, not whole charts.
 The screen therefore runs in two exports: the delta names the patients that changed, and a second
 export of the group restricted to those patients (`patient` parameter, POST) brings their full
-records. Report texts behind attachment URLs are fetched for the patients with cancer while the
-screen runs, bucket by bucket (hydrate.py)."""
+records. Report texts behind attachment URLs are fetched while the screen runs, bucket by bucket:
+those of the patients with cancer, and every pathology report (hydrate.py)."""
 
 from __future__ import annotations
 
@@ -101,14 +101,15 @@ async def _export_group(
             )
             files, more_errors = await _download(client, full, dest / "full", errors)
             error_files += more_errors
-    # Report texts left behind URLs are fetched for the patients with cancer while the screen runs.
+    # Report texts left behind URLs are fetched while the screen runs: those of the patients with
+    # cancer, and every pathology report.
     needs = frozenset(patients_with_cancer(files))
     return ScreenInput(
         source=registration.iss,
         files=files,
         error_files=error_files,
         transaction_time=manifest.transaction_time,
-        hydrator=BucketHydrator(registration, needs) if needs else None,
+        hydrator=BucketHydrator(registration, needs),
     )
 
 

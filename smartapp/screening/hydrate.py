@@ -1,7 +1,8 @@
 """Hydration: report texts that a Bulk export leaves behind attachment URLs (DiagnosticReport
-presentedForm, DocumentReference content) are fetched for the patients that need them — those with
-a cancer diagnosis in the export — and kept beside each bucket (smartapp/screening/texts.py) for the
-bucket task to inline.
+presentedForm, DocumentReference content) are fetched where the rules need them — every report of
+a patient with a cancer diagnosis in the export, and every pathology report, whoever it belongs to
+(a new cancer often reaches the chart as a pathology report before anyone codes it) — and kept
+beside each bucket (smartapp/screening/texts.py) for the bucket task to inline.
 
 It is done bucket by bucket, after the partition pass (smartapp/screening/partition.py), in a thread
 of its own while the cluster screens the buckets already done: fetching texts waits on the EHR and
@@ -17,14 +18,14 @@ import base64
 import os
 import threading
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence, Set
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from fhirmaps import json_codec
 from fhirmaps.diagnoses import read_condition
-from fhirmaps.reports import attachment_urls
+from fhirmaps.reports import attachment_urls, classify
 from launch.backend_services import BackendServicesClient
 from launch.bulk_manifest import iter_ndjson
 from launch.discovery import Discovery
@@ -109,11 +110,9 @@ class BucketHydrator:
 
 
 async def hydrate_bucket(client: FhirClient, bucket: Path, needs: frozenset[str], errors: ErrorLog) -> int:
-    """Fetches the report texts of `needs` in a bucket file ("<patient id>\\t<NDJSON line>" lines) into
-    the texts file beside it (smartapp/screening/texts.py); returns how many were fetched. Nothing is
-    written when there is nothing to fetch."""
-    if not needs:
-        return 0
+    """Fetches the report texts of `needs` (and every pathology report's) in a bucket file ("<patient
+    id>\\t<NDJSON line>" lines) into the texts file beside it (smartapp/screening/texts.py); returns
+    how many were fetched. Nothing is written when there is nothing to fetch."""
     with bucket.open("rb") as source:
         return await _hydrate(client, bucket, _holders(source, needs), errors)
 
@@ -121,8 +120,9 @@ async def hydrate_bucket(client: FhirClient, bucket: Path, needs: frozenset[str]
 async def hydrate_blocks(client: FhirClient, path: Path, errors: ErrorLog) -> list[tuple[int, str]]:
     """The same for a file of patient resource blocks (smartapp/screening/blocks.py): the texts of
     the reports of the file's patients with a cancer diagnosis, decided from the file's own
-    Conditions (a block holds the patient's whole chart). Returns the file's block headers (byte
-    offset, patient id), found in the same read, for cutting the file into tasks."""
+    Conditions (a block holds the patient's whole chart), and of its pathology reports. Returns
+    the file's block headers (byte offset, patient id), found in the same read, for cutting the
+    file into tasks."""
     if texts_path(path).exists():  # fetched by an earlier run of the same export (a resume)
         with open_ndjson(path) as source:
             return header_offsets(source)
@@ -180,21 +180,28 @@ def _batches(holders: Iterator[tuple[str, dict[str, Any]]]) -> Iterator[Batch]:
 
 
 def _holders(source: BinaryIO, needs: frozenset[str]) -> Iterator[tuple[str, dict[str, Any]]]:
-    """(patient id, resource) of the bucket lines of `needs` that name a "url" and hold reports."""
+    """(patient id, report) of the bucket lines that name a "url" and hold a report whose text is
+    needed: one of `needs`, or a pathology report."""
     for _, _, line in lines_containing(source, (b'"url"',)):
         key, tab, body = line.partition(b"\t")
         patient_id = key.decode("utf-8", "replace")
-        if tab and patient_id in needs and (resource := _parsed(body, HOLDERS)) is not None:
+        if tab and (resource := _parsed(body, HOLDERS)) is not None and _needed(resource, patient_id, needs):
             yield patient_id, resource
+
+
+def _needed(report: dict[str, Any], patient_id: str, with_cancer: Set[str]) -> bool:
+    """Whether a report's text is fetched: its patient has a cancer diagnosis, or it is a pathology
+    report (the text that names a cancer no Condition names yet)."""
+    return patient_id in with_cancer or classify(report) == "pathology"
 
 
 def _block_holders(
     source: BinaryIO,
 ) -> tuple[list[tuple[str, dict[str, Any]]], list[tuple[int, str]]]:
     """(patient id, report) of a file of resource blocks, for the reports that name a URL of the
-    patients with a cancer Condition in the file (a block holds the patient's whole chart), in
-    file order; and the file's block headers. One read of the file: its Condition lines, its lines
-    naming a "url" and its header lines."""
+    patients with a cancer Condition in the file (a block holds the patient's whole chart) and the
+    pathology reports, in file order; and the file's block headers. One read of the file: its
+    Condition lines, its lines naming a "url" and its header lines."""
     with_cancer: set[str] = set()
     reports: list[tuple[str, dict[str, Any]]] = []
     headers: list[tuple[int, str]] = []
@@ -211,7 +218,9 @@ def _block_holders(
             if condition is not None and read_condition(condition)[0] is not None:
                 with_cancer.add(owner_id(condition))
     headers.sort()
-    return [(patient_id, report) for patient_id, report in reports if patient_id in with_cancer], headers
+    return [
+        (patient_id, report) for patient_id, report in reports if _needed(report, patient_id, with_cancer)
+    ], headers
 
 
 def _parsed(line: bytes, types: tuple[str, ...]) -> dict[str, Any] | None:

@@ -40,6 +40,12 @@ def report(rid: str, pid: str, url: str) -> dict[str, Any]:
     }
 
 
+def note(rid: str, pid: str, url: str) -> dict[str, Any]:
+    """A progress note whose text is behind `url`: not a pathology report, so its text is fetched
+    only for a patient with cancer."""
+    return report(rid, pid, url) | {"code": {"text": "Progress note"}}
+
+
 TRASTUZUMAB = {"resourceType": "Medication", "id": "med-trastuzumab", "code": {"text": "trastuzumab 8 mg/kg"}}
 
 

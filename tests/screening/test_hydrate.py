@@ -1,6 +1,6 @@
 """Report texts behind attachment URLs in a Bulk export are fetched bucket by bucket, for patients
-with cancer only, into a texts file beside the bucket that the bucket task inlines; a failed fetch
-is counted and its report kept; the bucket file is never rewritten."""
+with cancer and for every pathology report, into a texts file beside the bucket that the bucket
+task inlines; a failed fetch is counted and its report kept; the bucket file is never rewritten."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from smartapp.screening.errors import ATTACHMENT_FAILED, ErrorLog
 from smartapp.screening.hydrate import hydrate_bucket, patients_with_cancer
 from smartapp.screening.texts import inline_texts, read_texts, texts_path
 from tests.fhirmaps.builders import condition
-from tests.screening.export import report
+from tests.screening.export import note, report
 
 TEXT = "FINAL DIAGNOSIS: Invasive ductal carcinoma. HER2 (IHC): 2+ (equivocal). ISH not performed."
 
@@ -31,11 +31,12 @@ class Token:
         return "system-token"
 
 
-async def test_texts_are_inlined_for_patients_with_cancer_only(
+async def test_texts_are_inlined_for_patients_with_cancer_and_for_pathology_reports(
     tmp_path: Path, httpserver: HTTPServer
 ) -> None:
     base = httpserver.url_for("/fhir")
     httpserver.expect_request("/fhir/Binary/b1").respond_with_data(TEXT, content_type="text/plain")
+    httpserver.expect_request("/fhir/Binary/b4").respond_with_data(TEXT, content_type="text/plain")
     httpserver.expect_request("/fhir/Binary/broken").respond_with_data("oops", status=500)
     (tmp_path / "Condition.ndjson").write_text(
         "\n".join(
@@ -49,9 +50,10 @@ async def test_texts_are_inlined_for_patients_with_cancer_only(
     )
     reports = [
         ("p1", json.dumps(report("r1", "p1", f"{base}/Binary/b1"))),
-        ("p2", json.dumps(report("r2", "p2", f"{base}/Binary/b2"))),
+        ("p2", json.dumps(note("r2", "p2", f"{base}/Binary/b2"))),
         ("p1", "{not json"),
         ("p1", json.dumps(report("r3", "p1", f"{base}/Binary/broken"))),
+        ("p2", json.dumps(report("r4", "p2", f"{base}/Binary/b4"))),  # a pathology report: fetched
     ]
     bucket = tmp_path / "bucket-0.ndjson"
     bucket.write_text("".join(f"{pid}\t{line}\n" for pid, line in reports))
@@ -60,10 +62,11 @@ async def test_texts_are_inlined_for_patients_with_cancer_only(
     assert needs == {"p1"}
     async with httpx2.AsyncClient() as http:
         fetched = await hydrate_bucket(FhirClient(base, http, Token()), bucket, needs, errors)
-    assert fetched == 1 and errors.counts[ATTACHMENT_FAILED] >= 1
+    assert fetched == 2 and errors.counts[ATTACHMENT_FAILED] >= 1
     assert bucket.read_text() == "".join(f"{pid}\t{line}\n" for pid, line in reports)  # untouched
     texts = read_texts(bucket)
-    assert list(texts) == [("p1", f"{base}/Binary/b1")]  # p2 has no cancer; "broken" failed
+    # p2 has no cancer: its note is not fetched, its pathology report is; "broken" failed.
+    assert list(texts) == [("p1", f"{base}/Binary/b1"), ("p2", f"{base}/Binary/b4")]
     resources = [json.loads(line) for pid, line in reports if pid == "p1" and line.startswith('{"')]
     inline_texts(resources, "p1", texts)
     by_id = {r["id"]: r for r in resources}
@@ -119,7 +122,7 @@ async def test_report_lines_across_read_blocks_are_found(
     rows = [
         ("p1", json.dumps(report("r0", "p1", f"{base}/Binary/b0"))),
         ("p1", json.dumps(observation)),
-        ("p2", json.dumps(report("r9", "p2", f"{base}/Binary/b9"))),
+        ("p2", json.dumps(note("r9", "p2", f"{base}/Binary/b9"))),
         ("p1", json.dumps(report("r1", "p1", f"{base}/Binary/b1"))),
         ("p1", json.dumps(report("r2", "p1", f"{base}/Binary/b2"))),
     ]
@@ -136,7 +139,7 @@ async def test_report_lines_across_read_blocks_are_found(
 async def test_nothing_to_fetch_leaves_no_texts_file(tmp_path: Path, httpserver: HTTPServer) -> None:
     base = httpserver.url_for("/fhir")
     bucket = tmp_path / "bucket-0.ndjson"
-    bucket.write_text(f"p2\t{json.dumps(report('r9', 'p2', f'{base}/Binary/b9'))}\n")
+    bucket.write_text(f"p2\t{json.dumps(note('r9', 'p2', f'{base}/Binary/b9'))}\n")
     async with httpx2.AsyncClient() as http:
         fetched = await hydrate_bucket(FhirClient(base, http, Token()), bucket, frozenset({"p1"}), ErrorLog())
     assert fetched == 0 and not texts_path(bucket).exists() and read_texts(bucket) == {}
@@ -147,10 +150,11 @@ async def test_a_file_of_patient_blocks_is_hydrated_from_its_own_conditions(
     tmp_path: Path, httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A file organized by patient: the texts of the reports of patients with a cancer Condition in
-    the same file (before or after the report, across block edges of the search), nobody else's."""
+    the same file (before or after the report, across block edges of the search), and of every
+    pathology report; no other report's."""
     monkeypatch.setattr(search, "READ_BYTES", 80)
     base = httpserver.url_for("/fhir")
-    for name in ("b1", "b3"):
+    for name in ("b1", "b3", "b4"):
         httpserver.expect_request(f"/fhir/Binary/{name}").respond_with_data(name, content_type="text/plain")
 
     def header(pid: str) -> str:
@@ -165,7 +169,8 @@ async def test_a_file_of_patient_blocks_is_hydrated_from_its_own_conditions(
         json.dumps(condition("c1", "C50.912", "Malignant neoplasm of left female breast", pid="p1")),
         header("p2"),
         json.dumps(condition("c2", "I10", "Essential hypertension", pid="p2")),
-        json.dumps(report("r2", "p2", f"{base}/Binary/b2")),  # no cancer: not fetched
+        json.dumps(note("r2", "p2", f"{base}/Binary/b2")),  # no cancer, not pathology: not fetched
+        json.dumps(report("r4", "p2", f"{base}/Binary/b4")),  # a pathology report: fetched
         header("p3"),
         json.dumps(condition("c3", "C18.9", "Malignant neoplasm of colon, unspecified", pid="p3")),
         json.dumps(report("r3", "p3", f"{base}/Binary/b3")),
@@ -176,13 +181,17 @@ async def test_a_file_of_patient_blocks_is_hydrated_from_its_own_conditions(
     async with httpx2.AsyncClient() as http:
         headers = await hydrate.hydrate_blocks(FhirClient(base, http, Token()), path, errors)
     # The block headers come back from the same read (byte offsets of the header lines).
-    offsets = [sum(len(line) + 1 for line in lines[:n]) for n in (0, 3, 6)]
+    offsets = [sum(len(line) + 1 for line in lines[:n]) for n in (0, 3, 7)]
     assert headers == list(zip(offsets, ["p1", "p2", "p3"], strict=True))
     assert not errors.counts
-    assert sorted(read_texts(path)) == [("p1", f"{base}/Binary/b1"), ("p3", f"{base}/Binary/b3")]
+    assert sorted(read_texts(path)) == [
+        ("p1", f"{base}/Binary/b1"),
+        ("p2", f"{base}/Binary/b4"),
+        ("p3", f"{base}/Binary/b3"),
+    ]
     assert not any(request.path.endswith("/b2") for request, _ in httpserver.log)
     # A resumed run finds the texts file of the same file and asks the EHR for nothing.
     requests = len(httpserver.log)
     async with httpx2.AsyncClient() as http:
         assert await hydrate.hydrate_blocks(FhirClient(base, http, Token()), path, errors) == headers
-    assert len(httpserver.log) == requests and len(read_texts(path)) == 2
+    assert len(httpserver.log) == requests and len(read_texts(path)) == 3

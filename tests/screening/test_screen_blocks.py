@@ -25,7 +25,13 @@ from smartapp.screening.blocks import complete_chains
 from smartapp.worklist.tables import screening_runs
 from tests.launch.fakes import StaticTokens
 from tests.screening.export import write_export
-from tests.screening.test_screen_ehr import READ_TYPES, BulkServer, screen_args, serve_pathology_text
+from tests.screening.test_screen_ehr import (
+    READ_TYPES,
+    BulkServer,
+    screen_args,
+    serve_pathology_text,
+    serve_uncoded_pathology,
+)
 from tests.support import app_cipher
 
 
@@ -191,6 +197,22 @@ def test_a_server_that_refuses_organize_output_by_is_asked_for_the_export_by_typ
         {"_type": READ_TYPES},
     ]
     assert out["run"]["patients"] == 4 and out["run"]["errors"]["no-patient-reference"] == 1
+
+
+def test_an_export_by_patient_fetches_the_pathology_report_of_a_patient_with_no_coded_cancer(
+    tmp_path: Path,
+    httpserver: HTTPServer,
+    registry: str,
+    cluster: LocalCluster,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    server = BlockServer(httpserver, tmp_path / "served")
+    write_export(server.folder / "full")
+    fetched = serve_uncoded_pathology(server.folder / "full", httpserver)
+    out = _screen(screen_args(registry, cluster, tmp_path / "wl.db", tmp_path / "work"), capsys)
+    assert server.files and fetched == ["/fhir/Binary/path-only"]
+    uncoded = next(p for p in out["patients"] if p["patient"] == "Patient/p-path")
+    assert any(f["reference"] == "DiagnosticReport/dr-path" for x in uncoded["findings"] for f in x["facts"])
 
 
 def _file(url: str, continues_in: str | None = None) -> ManifestFile:

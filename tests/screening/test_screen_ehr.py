@@ -23,7 +23,7 @@ from smartapp.screening.hydrate import BucketHydrator
 from smartapp.screening.inputs import InputError
 from smartapp.worklist.tables import screening_runs, worklist_entries
 from tests.fhirmaps.builders import condition
-from tests.screening.export import report, write_export
+from tests.screening.export import named, report, write_export
 from tests.support import app_cipher
 
 # What a screen asks an export for (`_type`): the types the engine reads, without Binary (a report's
@@ -338,6 +338,42 @@ def serve_pathology_text(folder: Path, httpserver: HTTPServer) -> list[tuple[str
 
     httpserver.expect_request("/fhir/Binary/path-rare").respond_with_handler(binary)
     return fetched
+
+
+def serve_uncoded_pathology(folder: Path, httpserver: HTTPServer) -> list[str]:
+    """p-path: a patient with no Condition at all, only a surgical pathology report whose text (a
+    GIST) is behind a URL, as a new diagnosis reaches a chart before anyone codes it. Added to the
+    export `folder`; returns the path of each fetch of that text."""
+    with (folder / "Patient.ndjson").open("a") as out:
+        out.write(json.dumps(named("p-path", "Dee", "Path")) + "\n")
+    url = httpserver.url_for("/fhir/Binary/path-only")
+    with (folder / "DiagnosticReport.ndjson").open("a") as out:
+        out.write(json.dumps(report("dr-path", "p-path", url) | {"effectiveDateTime": "2026-02-12"}) + "\n")
+    fetched: list[str] = []
+
+    def binary(request: Request) -> Response:
+        fetched.append(request.path)
+        return Response(PATHOLOGY_TEXT, content_type="text/plain")
+
+    httpserver.expect_request("/fhir/Binary/path-only").respond_with_handler(binary)
+    return fetched
+
+
+def test_a_pathology_report_is_fetched_for_a_patient_with_no_coded_cancer(
+    tmp_path: Path,
+    httpserver: HTTPServer,
+    bulk: BulkServer,
+    registry: str,
+    cluster: LocalCluster,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    fetched = serve_uncoded_pathology(bulk.folder / "full", httpserver)
+    assert main(screen_args(registry, cluster, tmp_path / "wl.db", tmp_path / "work")) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert fetched == ["/fhir/Binary/path-only"]
+    uncoded = next(p for p in out["patients"] if p["patient"] == "Patient/p-path")
+    # The GIST is known from the report's text alone, and found as a rare cancer.
+    assert any(f["reference"] == "DiagnosticReport/dr-path" for x in uncoded["findings"] for f in x["facts"])
 
 
 def test_report_texts_are_fetched_while_the_screen_runs_and_reach_the_engine(
