@@ -1,7 +1,7 @@
 """Spawned worker processes for CPU-bound work (the engine, R4B validation), so one app process
 can use every core: pure-Python work in threads queues behind the GIL. Workers are spawned, not
-forked (the app process runs threads), watch their parent so they never outlive the app, and a
-broken pool falls back to a thread for that call."""
+forked (the app process runs threads), watch their parent so they never outlive the app, leave
+Ctrl-C to it, and a broken pool falls back to a thread for that call."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import asyncio
 import atexit
 import multiprocessing
 import os
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -22,6 +23,10 @@ T = TypeVar("T")
 
 
 def _watch_parent(parent: int, warm_up: Callable[[], None] | None) -> None:
+    # Ctrl-C in a terminal reaches every process of its group: the app process shuts the pool
+    # down, and a worker interrupted on its own would only die with a stack trace.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
     # If the app process is killed, the pool's pipes do not always wake an idle worker.
     def watch() -> None:
         while os.getppid() == parent:
