@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import date
@@ -45,8 +47,12 @@ def local_cluster(workers: int) -> LocalCluster:
     (health, dashboard) binds a free port (dashboard_address ":0"), never a fixed 8787 that a
     second screen or another cluster on the machine already holds. The workers' statistical
     profiler is off: it samples each worker's stack 100 times a second for the dashboard's
-    profile page, and measured (docs/performance.md) it took about a sixth of a worker's CPU."""
-    with dask.config.set({"distributed.worker.profile.enabled": False}):  # read when the nannies start
+    profile page, and measured (docs/performance.md) it took about a sixth of a worker's CPU.
+    The worker processes ignore Ctrl-C (`_ctrl_c_left_here`)."""
+    with (
+        dask.config.set({"distributed.worker.profile.enabled": False}),  # read when the nannies start
+        _ctrl_c_left_here(),
+    ):
         return LocalCluster(
             n_workers=workers,
             threads_per_worker=1,
@@ -54,6 +60,24 @@ def local_cluster(workers: int) -> LocalCluster:
             dashboard_address=":0",
             silence_logs=logging.ERROR,
         )  # type: ignore[no-untyped-call]
+
+
+@contextmanager
+def _ctrl_c_left_here() -> Iterator[None]:
+    """Processes started inside ignore SIGINT. Ctrl-C in a terminal reaches every process of its
+    group; this process stops the run with one line and closes the cluster, where each worker
+    interrupted on its own dies with pages of stack traces. A signal ignored at exec stays ignored
+    in the new interpreter (and in the worker a nanny starts again after a crash). Only the main
+    thread may change a signal's handling; from another thread nothing changes. A Ctrl-C while the
+    cluster starts (a few seconds) is ignored too."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def worker_count(client: Client) -> int:

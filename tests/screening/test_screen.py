@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
+import time
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -15,6 +18,7 @@ from sqlalchemy import Engine, select, update
 
 from smartapp.cli.main import main
 from smartapp.db import create_sync_engine
+from smartapp.screening.cluster import local_cluster
 from smartapp.screening.inputs import resolve_input
 from smartapp.screening.pipeline import ScreenOptions, ScreenOutcome, run_screen
 from smartapp.worklist.tables import screening_runs, worklist_entries
@@ -295,3 +299,20 @@ def test_the_embedded_cluster_workers_do_not_run_the_statistical_profiler(client
     for names in running.values():
         assert "heartbeat" in names  # the worker's own callbacks are listed
         assert "profile" not in names and "profile-cycle" not in names
+
+
+def test_the_embedded_cluster_leaves_ctrl_c_to_the_screen() -> None:
+    """Ctrl-C in a terminal reaches every process of its group. The worker processes ignore it: the
+    screen's own process stops the run with one line and closes the cluster, instead of every
+    worker dying with pages of stack traces (or its nanny starting a new one)."""
+    with local_cluster(2) as cluster, Client(cluster) as client:  # type: ignore[no-untyped-call]
+        workers = client.run(os.getpid)
+        processes = [psutil.Process(pid) for pid in workers.values()]
+        assert len(processes) == 2 and all(p.ppid() == os.getpid() for p in processes)
+        for process in processes:
+            os.kill(process.pid, signal.SIGINT)
+        time.sleep(1.0)
+        assert all(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in processes)
+        assert client.run(os.getpid) == workers  # the same worker, still serving
+    # Nothing was ignored in this process: a Ctrl-C here still interrupts.
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
