@@ -86,9 +86,11 @@ def types_first(*requests: ExportRequest) -> list[ExportRequest]:
     return [dataclasses.replace(request, types=types) for request in requests] + list(requests)
 
 
-# A kick-off refused for its parameters (the spec asks a server that cannot honour one to say so):
-# asked again with the next, plainer request.
-REFUSALS = (400, 422)
+# A kick-off refused for its parameters (the spec asks a server that cannot honour one to say so),
+# or for a `_type` naming a type the token's scopes do not cover (403: such a server refuses the
+# list rather than leave the type out): asked again with the next, plainer request. A token that
+# may not export at all is refused that too, and the last refusal is the one reported.
+REFUSALS = (400, 403, 422)
 
 
 async def resume_or_start(

@@ -44,7 +44,9 @@ class BulkServer:
         self.folder = folder
         self.kickoffs: list[dict[str, Any]] = []
         self.jobs: dict[str, list[Path]] = {}
-        self.refuse_types = False  # answer a kick-off with `_type` 400, as a server that cannot filter
+        # Answer a kick-off naming `_type` with this status: 400 from a server that cannot filter by
+        # type, 403 from one whose token does not cover every type named; 0: accept it.
+        self.refuse_types = 0
         server.expect_request("/fhir/.well-known/smart-configuration").respond_with_json(
             {
                 "token_endpoint": server.url_for("/token"),
@@ -67,14 +69,22 @@ class BulkServer:
             (folder / name).mkdir(parents=True, exist_ok=True)
 
     def refusal(self, request: Request) -> Response | None:
-        """400 with an OperationOutcome for a kick-off this server cannot honour, else None."""
+        """An OperationOutcome for a kick-off this server does not take, else None."""
         body = json.loads(request.data) if request.data else {}
         named = {entry["name"] for entry in body.get("parameter", [])}
         if not (self.refuse_types and ("_type" in request.args or "_type" in named)):
             return None
         self.kickoffs.append({"method": request.method, "args": dict(request.args), "body": body or None})
-        issue = {"severity": "error", "code": "not-supported", "diagnostics": "_type is not supported"}
-        return Response(json.dumps({"resourceType": "OperationOutcome", "issue": [issue]}), status=400)
+        if self.refuse_types == 403:
+            issue = {
+                "severity": "error",
+                "code": "forbidden",
+                "diagnostics": "The scopes do not allow Coverage",
+            }
+        else:
+            issue = {"severity": "error", "code": "not-supported", "diagnostics": "_type is not supported"}
+        body = json.dumps({"resourceType": "OperationOutcome", "issue": [issue]})
+        return Response(body, status=self.refuse_types)
 
     def kick_off(self, request: Request) -> Response:
         assert request.headers.get("Authorization") == "Bearer tok"
@@ -273,7 +283,7 @@ def test_an_ehr_that_refuses_type_is_asked_again_without_and_that_export_resumes
     cluster: LocalCluster,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    bulk.refuse_types = True
+    bulk.refuse_types = 400
     ready = bulk.manifest
     bulk.manifest = lambda job: unavailable()  # type: ignore[method-assign]
     args = screen_args(registry, cluster, tmp_path / "wl.db", tmp_path / "work")
@@ -292,6 +302,26 @@ def test_an_ehr_that_refuses_type_is_asked_again_without_and_that_export_resumes
     assert json.loads(capsys.readouterr().out)["run"]["patients"] == 4
     # The export without `_type` is picked up by its status URL: not refused again, not restarted.
     assert len(bulk.kickoffs) == 3
+
+
+def test_an_ehr_whose_token_does_not_cover_every_type_is_asked_for_what_it_allows(
+    tmp_path: Path,
+    bulk: BulkServer,
+    registry: str,
+    cluster: LocalCluster,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # A registration whose backend scopes name fewer types than the engine reads: the EHR refuses
+    # the `_type` list (403) and exports what the token allows when asked without it.
+    bulk.refuse_types = 403
+    assert main(screen_args(registry, cluster, tmp_path / "wl.db", tmp_path / "work")) == 0
+    captured = capsys.readouterr()
+    assert "The scopes do not allow Coverage; asking again without _type" in captured.err
+    assert json.loads(captured.out)["run"]["patients"] == 4
+    assert [k["args"] for k in bulk.kickoffs][-1] == {
+        "organizeOutputBy": "Patient",
+        "allowPartialManifests": "true",
+    }
 
 
 def test_an_export_that_fails_after_its_kick_off_is_reported_not_asked_for_again(
