@@ -1,6 +1,7 @@
 """The bulk export a download folder belongs to: its request and status URL, kept in the folder so
 that a screen interrupted while the export runs (or while its files download) picks the same
-export up on the next run instead of starting another one on the EHR."""
+export up on the next run instead of starting another one on the EHR. And which request is sent:
+the leanest one the EHR accepts (`types_first`, `resume_or_start`)."""
 
 from __future__ import annotations
 
@@ -105,18 +106,15 @@ async def resume_or_start(
     ran on the EHR, or while its files were downloading) is picked up by its status URL instead of
     being started again; one the EHR no longer knows is started anew."""
     job = ExportJob(dest)
-    for request in requests:
-        status_url = job.status_url(request)
-        if status_url is None:
-            continue
+    earlier = next((url for request in requests if (url := job.status_url(request)) is not None), None)
+    if earlier is not None:
         try:
-            return await client.wait_for_manifest(status_url, on_progress, on_partial)
+            return await client.wait_for_manifest(earlier, on_progress, on_partial)
         except FatalFhirError as gone:
             sys.stderr.write(
                 f"secondlook screen: the earlier export is no longer available ({gone}); starting anew\n"
             )
             job.forget()
-        break
     request, status_url = await _kick_off(client, requests)
     job.remember(request, status_url)
     return await client.wait_for_manifest(status_url, on_progress, on_partial)

@@ -33,17 +33,22 @@ def value(trigger: str, key: str) -> Any:
     return table(trigger)[key]["value"]
 
 
+def _alternation(trigger: str, key: str) -> str:
+    """A list of regular expressions in the rule data as one alternation."""
+    return "|".join(f"(?:{p})" for p in value(trigger, key))
+
+
 @cache
 def pattern(trigger: str, key: str) -> re.Pattern[str]:
     """A list of regular expressions in the rule data, compiled as one case-insensitive alternation."""
-    return re.compile("|".join(f"(?:{p})" for p in value(trigger, key)), re.I)
+    return re.compile(_alternation(trigger, key), re.I)
 
 
 @cache
 def folded(trigger: str, key: str) -> FoldedPattern:
     """`pattern(trigger, key)` for a yes/no search, faster on ASCII text (fhirmaps/folded.py); the
     entry's expressions must be lowercase."""
-    return FoldedPattern("|".join(f"(?:{p})" for p in value(trigger, key)))
+    return FoldedPattern(_alternation(trigger, key))
 
 
 def files() -> list[str]:
