@@ -16,6 +16,7 @@ from typing import Any
 
 from fhirmaps import codes
 from fhirmaps.folded import FoldedPattern
+from fhirmaps.phrase_filter import PhraseFilter
 
 _LOCK = threading.Lock()
 _NLP: Any = None
@@ -83,10 +84,7 @@ def _build() -> Any:
         # spaCy's rule sentencizer is much faster than PyRuSH and good enough for report prose.
         nlp.remove_pipe("medspacy_pyrush")
         nlp.add_pipe("sentencizer", first=True, config={"punct_chars": [".", "!", "?", ";", "\n"]})
-    phrases: list[tuple[str, str]] = [(term, "CANCER") for term in entity_terms()]
-    for category, listed in codes.load("lexicon")["categories"].items():
-        if isinstance(listed, list) and category != "HEDGE_PATTERN":
-            phrases += [(p, category) for p in listed]
+    phrases = _phrases()
     # Both matchers get their phrase rules in the same order (each numbers its rules as it takes them).
     nlp.get_pipe(_TARGETS).add(
         [TargetRule(p, category) for p, category in phrases]
@@ -104,6 +102,23 @@ def _build() -> Any:
     ]
     context.add(extra)
     return nlp
+
+
+@cache
+def _phrases() -> tuple[tuple[str, str], ...]:
+    """(phrase, label) of the target phrase rules: cancer names, then the lexicon's words by category."""
+    phrases: list[tuple[str, str]] = [(term, "CANCER") for term in entity_terms()]
+    for category, listed in codes.load("lexicon")["categories"].items():
+        if isinstance(listed, list) and category != "HEDGE_PATTERN":
+            phrases += [(p, category) for p in listed]
+    return tuple(phrases)
+
+
+@cache
+def _phrase_filter() -> PhraseFilter:
+    """The phrase rules as the target matcher holds them: lowercased, cut by the pipeline's tokenizer."""
+    tokenizer = pipeline().tokenizer
+    return PhraseFilter(tuple(t.lower_ for t in tokenizer(phrase.lower())) for phrase, _ in _phrases())
 
 
 def pipeline() -> Any:
@@ -150,6 +165,7 @@ def analyze(texts: Sequence[str]) -> list[tuple[RawMention, ...]]:
     missing = [t for t in dict.fromkeys(texts) if t not in found]
     if missing:
         nlp = pipeline()
+        phrase_filter = _phrase_filter()
         split = [(text, offset, piece) for text in missing for offset, piece in pieces(text)]
         with _LOCK, warnings.catch_warnings():
             # medspaCy's empty internal matchers warn (spaCy W036) on every document.
@@ -157,11 +173,11 @@ def analyze(texts: Sequence[str]) -> list[tuple[RawMention, ...]]:
             # ConText only sets flags on target phrases; most texts of a record (a primary-care
             # note, a lab comment) have none, and its modifier matching was a quarter of a
             # screening worker's CPU. It runs on the pieces that have a target.
-            docs = _docs(nlp, [piece for _, _, piece in split])
+            docs = _docs(nlp, phrase_filter, [piece for _, _, piece in split])
             context = nlp.get_pipe(_CONTEXT)
             fresh: dict[str, list[RawMention]] = {text: [] for text in missing}
             for (text, offset, _), doc in zip(split, docs, strict=True):
-                if doc.ents:
+                if doc is not None and doc.ents:
                     fresh[text].extend(_mentions(context(doc), offset))
             if len(_CACHE) + len(fresh) > _CACHE_LIMIT:
                 _CACHE.clear()
@@ -183,22 +199,26 @@ def _any_pattern() -> FoldedPattern:
     return FoldedPattern("|".join(f"(?:{p.pattern})" for p in _patterns()))
 
 
-def _docs(nlp: Any, pieces: list[str]) -> Iterator[Any]:
+def _docs(nlp: Any, phrase_filter: PhraseFilter, pieces: list[str]) -> Iterator[Any]:
     """The pieces through the pipeline without ConText, in order: through the matcher with regular
-    expressions where one of them matches the piece's text, else through the phrases alone."""
+    expressions where one of them matches the piece's text, else through the phrases alone where a
+    phrase could match (None for the others: no target, so no mention)."""
     hedged = _any_pattern()
-    with_patterns = [hedged.search(piece) for piece in pieces]
+    routes = [
+        "full" if hedged.search(piece) else "plain" if phrase_filter.may_match(piece) else ""
+        for piece in pieces
+    ]
     full = nlp.pipe(
-        (p for p, w in zip(pieces, with_patterns, strict=True) if w),
+        (p for p, route in zip(pieces, routes, strict=True) if route == "full"),
         batch_size=64,
         disable=[_CONTEXT, _PHRASES],
     )
     plain = nlp.pipe(
-        (p for p, w in zip(pieces, with_patterns, strict=True) if not w),
+        (p for p, route in zip(pieces, routes, strict=True) if route == "plain"),
         batch_size=64,
         disable=[_CONTEXT, _TARGETS],
     )
-    return (next(full) if w else next(plain) for w in with_patterns)
+    return (next(full) if route == "full" else next(plain) if route else None for route in routes)
 
 
 def _mentions(doc: Any, offset: int = 0) -> Iterable[RawMention]:
