@@ -35,9 +35,12 @@ from smartapp.screening.read_types import ReadTypes, read_types
 BUCKET_BYTES = 128 * 1024 * 1024  # NDJSON per bucket task (~100–300 MB is the comfortable range)
 FLUSH_BYTES = 32 * 1024 * 1024  # buffered lines before they are appended to the bucket files
 SIDE_FILE = "shared.ndjson"
-# The type of a line whose first key is resourceType (as Bulk Data servers write them): read
-# without parsing. Any other line is parsed to learn its type.
-LEADING_TYPE = re.compile(rb'\A\s*\{\s*"resourceType"\s*:\s*"([A-Za-z]+)"')
+# The type of a line whose keys before resourceType all hold plain strings (resourceType first, as
+# most Bulk Data servers write it, or after "id", as others do): read without parsing, since such a
+# resourceType can only be the resource's own. Any other line is parsed to learn its type.
+LEADING_TYPE = re.compile(
+    rb'\A\s*\{(?:\s*"[A-Za-z_][A-Za-z0-9_]*"\s*:\s*"[^"\\]*(?:\\.[^"\\]*)*"\s*,){0,8}?\s*"resourceType"\s*:\s*"([A-Za-z]+)"'
+)
 BOM = b"\xef\xbb\xbf"
 
 

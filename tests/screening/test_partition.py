@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import random
 import re
 from collections import Counter
 from datetime import date
@@ -14,7 +15,7 @@ from fhirmaps import read
 from smartapp.screening.bucket import screen_bucket
 from smartapp.screening.errors import ErrorLog
 from smartapp.screening.inputs import resolve_input
-from smartapp.screening.partition import BUCKET_BYTES, bucket_count, bucket_of, partition
+from smartapp.screening.partition import BUCKET_BYTES, LEADING_TYPE, bucket_count, bucket_of, partition
 from smartapp.screening.progress import Progress
 from smartapp.screening.read_types import read_types
 from smartapp.screening.worklist_writer import fingerprint
@@ -88,6 +89,46 @@ def test_skipped_types_are_not_parsed_and_bom_and_gzip_are_read(tmp_path: Path) 
     assert parts.patients == 1 and parts.resources == 2
     [bucket] = parts.buckets
     assert {r["resourceType"] for r in _lines(bucket)} == {"Patient", "Condition"}
+
+
+def test_a_type_after_leading_string_keys_is_read_without_parsing(tmp_path: Path) -> None:
+    folder = tmp_path / "export"
+    folder.mkdir()
+    # The same broken Claim, written id first (as some servers write every resource): still skipped.
+    (folder / "Claim.ndjson").write_text('{"id": "x", "status": "active", "resourceType": "Claim", BROKEN\n')
+    (folder / "Patient.ndjson").write_text(json.dumps({"id": "a", "resourceType": "Patient"}) + "\n")
+    errors = ErrorLog()
+    parts = partition(resolve_input(folder).files, tmp_path / "work", 1, errors)
+    assert not errors.counts
+    assert parts.skipped == Counter({"Claim": 1}) and parts.patients == 1
+
+
+def _random_line(chance: random.Random) -> tuple[bytes, bool]:
+    """A resource line with random leading keys, and whether all of them before resourceType hold
+    plain strings (then its type can be read without parsing)."""
+    values = [
+        '"x"', '"a\\"b"', '"back\\\\"', '""', "1", "true", "null", '{"resourceType": "Medication"}',
+        '[{"resourceType": "Binary"}]', '{"a": "resourceType"}', '"\\"resourceType\\": \\"Binary\\""',
+    ]  # fmt: skip
+    leading = [(f"k{i}", chance.choice(values)) for i in range(chance.randint(0, 10))]
+    spaces = chance.choice(["", " ", "\t", " \n "])
+    pairs = [f'"{key}":{spaces}{value}' for key, value in leading]
+    line = "{" + f",{spaces}".join([*pairs, f'"resourceType":{spaces}"Observation"', '"id": "o"']) + "}"
+    plain = len(leading) <= 8 and all(value.startswith('"') for _, value in leading)
+    return line.encode(), plain
+
+
+def test_the_leading_type_is_the_resource_s_own_or_nothing() -> None:
+    chance = random.Random(11)
+    outcomes = Counter()
+    for _ in range(3000):
+        line, plain = _random_line(chance)
+        found = LEADING_TYPE.match(line)
+        assert (found is not None) == plain, line
+        if found is not None:
+            assert found.group(1).decode() == json.loads(line)["resourceType"], line
+        outcomes[plain] += 1
+    assert outcomes[True] > 300 and outcomes[False] > 300
 
 
 def test_bucket_task_reads_the_side_file_and_reports_a_missing_patient(tmp_path: Path) -> None:
