@@ -12,7 +12,7 @@ import io
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from html.parser import HTMLParser
 
 from fhirmaps import codes
@@ -219,10 +219,15 @@ def binary_key(url: str) -> str:
     return url
 
 
+_BLANKS = re.compile(r"[ \t]+")
+_EMPTY_LINES = re.compile(r"\n{3,}")
+
+
 def _tidy(text: str) -> str:
     text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\xa0", " ")
-    lines = [re.sub(r"[ \t]+", " ", line).strip() for line in text.split("\n")]
-    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+    # Runs of spaces and tabs never cross a line, so they are collapsed in one pass over the text.
+    lines = [line.strip() for line in _BLANKS.sub(" ", text).split("\n")]
+    return _EMPTY_LINES.sub("\n\n", "\n".join(lines)).strip()
 
 
 @cache
@@ -241,8 +246,24 @@ def _heading_patterns() -> tuple[re.Pattern[str], re.Pattern[str], dict[str, str
     return line, inline, table
 
 
+# Texts up to this length have their sections remembered: the same note, comment or conclusion comes
+# back in many records (templated text), and a screening worker splits each text once.
+REMEMBERED_CHARS = 20_000
+
+
 def split_sections(text: str, default_kind: str = "body") -> list[Section]:
     """Split report text at known headings (any case, ':' '-' or a heading alone on its line)."""
+    if len(text) <= REMEMBERED_CHARS:
+        return list(_remembered_sections(text, default_kind))
+    return _split(text, default_kind)
+
+
+@lru_cache(maxsize=4096)
+def _remembered_sections(text: str, default_kind: str) -> tuple[Section, ...]:
+    return tuple(_split(text, default_kind))
+
+
+def _split(text: str, default_kind: str) -> list[Section]:
     line_re, inline_re, table = _heading_patterns()
     text = inline_re.sub("\n", text)
     sections: list[Section] = []

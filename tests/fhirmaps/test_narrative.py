@@ -1,6 +1,13 @@
 import base64
 
-from fhirmaps.narrative import attachment_bytes, decode_bytes, html_to_text, rtf_to_text, split_sections
+from fhirmaps.narrative import (
+    REMEMBERED_CHARS,
+    attachment_bytes,
+    decode_bytes,
+    html_to_text,
+    rtf_to_text,
+    split_sections,
+)
 
 
 def test_sections_split_on_varied_headings_and_keep_history_apart() -> None:
@@ -103,3 +110,21 @@ def test_utf8_bom_utf16_and_windows_1252_text_are_read() -> None:
         decode_bytes("Caf\u00e9 au lait spots \u2013 no malignancy".encode("cp1252"), "")
         == "Caf\u00e9 au lait spots \u2013 no malignancy"
     )
+
+
+def test_remembered_sections_are_the_same_and_a_caller_cannot_change_them() -> None:
+    text = "COMMENT: Flow cytometry pending.\nFINAL DIAGNOSIS: Reactive hyperplasia."
+    first = split_sections(text)
+    first.clear()  # a caller's list is its own
+    again = split_sections(text)
+    assert [(s.kind, s.text) for s in again] == [
+        ("comment", "Flow cytometry pending."),
+        ("diagnosis", "Reactive hyperplasia."),
+    ]
+    long = "FINAL DIAGNOSIS: Chordoma.\n" + "x " * (REMEMBERED_CHARS // 2)
+    assert [s.kind for s in split_sections(long)] == ["diagnosis"]
+
+
+def test_plain_text_is_tidied_line_by_line() -> None:
+    raw = "  FINAL\t\tDIAGNOSIS:  \r\n\r\n\r\n\r\nGIST,\u00a0\u00a0high   grade \t\rend\t"
+    assert decode_bytes(raw.encode(), "text/plain") == "FINAL DIAGNOSIS:\n\nGIST, high grade\nend"
