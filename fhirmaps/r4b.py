@@ -154,6 +154,9 @@ def validate_in_full(resource: dict[str, Any]) -> str | None:
         return f"not valid FHIR R4B at {where or 'resource'}: {message}{more}"[:300]
     except (TypeError, ValueError) as exc:
         return f"not valid FHIR R4B: {exc}"[:300]
+    except AttributeError:
+        # fhir.resources' URL and URI checks call str methods on a number or boolean they are given.
+        return "not valid FHIR R4B: an element holds a value of the wrong type"
     return None
 
 

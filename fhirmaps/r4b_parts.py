@@ -71,7 +71,7 @@ class KnownValidParts:
                 return False
             try:
                 adapter.validate_python(value)
-            except (ValidationError, TypeError, ValueError):
+            except (ValidationError, TypeError, ValueError, AttributeError):
                 return False
             learned.append((key, kind, part))
         if learned:  # kept once the whole resource is vouched for, under one lock

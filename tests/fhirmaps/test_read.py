@@ -22,6 +22,29 @@ def test_invalid_resource_becomes_data_issue_and_rest_still_counts() -> None:
     assert {d.source.reference for d in record.diagnoses} == {"Condition/bad", "Condition/c1"}
 
 
+def test_a_url_that_is_not_text_is_a_data_issue_not_a_failed_record() -> None:
+    # fhir.resources' URL check calls a string method on whatever it gets: with a number or a
+    # boolean it raised AttributeError, and the whole record failed to read.
+    good = condition("c1", "C49.A2", "GIST")
+    notes = [
+        {
+            "resourceType": "DocumentReference",
+            "id": f"d{n}",
+            "status": "current",
+            "subject": {"reference": "Patient/p1"},
+            "content": [{"attachment": {"contentType": "text/plain", "url": wrong}}],
+        }
+        for n, wrong in enumerate((42, True))
+    ]
+    [record] = read_records([bundle(patient(), good, *notes)], as_of=AS_OF)
+    wrong_type = "not valid FHIR R4B: an element holds a value of the wrong type"
+    assert [i["resource"] for i in record.data_issues if i["reason"] == wrong_type] == [
+        "DocumentReference/d0",
+        "DocumentReference/d1",
+    ]
+    assert {d.source.reference for d in record.diagnoses} == {"Condition/c1"}
+
+
 def test_resources_are_grouped_by_patient_with_urn_uuid_references() -> None:
     transaction = {
         "resourceType": "Bundle",
