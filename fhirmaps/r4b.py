@@ -134,7 +134,7 @@ def validate(resource: dict[str, Any]) -> str | None:
         return None
     problem = validate_in_full(resource)
     if problem is None:
-        _PARTS.learn(resource)
+        _PARTS.learn(cls, resource)
     return problem
 
 
