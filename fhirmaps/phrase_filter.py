@@ -10,7 +10,7 @@ find nothing in it, and it is not run. Text with other characters always goes to
 (lowercasing a whole text and lowercasing one token can differ there).
 
 Most texts of a record (a primary-care note, a lab comment) name no target: on the demo population
-34 of 10,637 report pieces hold one, and tokenizing the rest was a sixth of a screening worker's
+34 of 10,637 report pieces hold one, and tokenizing the rest was two thirds of a screening worker's
 NLP time. The runs are searched as one expression, built as a tree of their characters so that
 `re` tries one branch per next character instead of every phrase at every position.
 """
