@@ -28,6 +28,7 @@ from tests.screening.export import write_export
 from tests.screening.test_screen_ehr import (
     READ_TYPES,
     BulkServer,
+    fact_references,
     screen_args,
     serve_pathology_text,
     serve_uncoded_pathology,
@@ -172,8 +173,7 @@ def test_an_export_by_patient_is_screened_as_it_arrives_and_matches_the_export_b
     # The same patients and findings as the export by type; p-rare's block read across two files.
     assert blocks["patients"] == by_type["patients"]
     assert blocks["run"]["patients"] == by_type["run"]["patients"] == 4
-    rare = next(p for p in blocks["patients"] if p["patient"] == "Patient/p-rare")
-    assert any(f["reference"] == "DiagnosticReport/dr-rare" for x in rare["findings"] for f in x["facts"])
+    assert "DiagnosticReport/dr-rare" in fact_references(blocks, "Patient/p-rare")
     errors = blocks["run"]["errors"]
     assert errors["malformed-line"] == 1 and errors["outside-block"] == 1  # the Observation of no patient
     assert errors["patient-not-in-export"] == 1  # p-ghost: a block without its Patient
@@ -211,8 +211,7 @@ def test_an_export_by_patient_fetches_the_pathology_report_of_a_patient_with_no_
     fetched = serve_uncoded_pathology(server.folder / "full", httpserver)
     out = _screen(screen_args(registry, cluster, tmp_path / "wl.db", tmp_path / "work"), capsys)
     assert server.files and fetched == ["/fhir/Binary/path-only"]
-    uncoded = next(p for p in out["patients"] if p["patient"] == "Patient/p-path")
-    assert any(f["reference"] == "DiagnosticReport/dr-path" for x in uncoded["findings"] for f in x["facts"])
+    assert "DiagnosticReport/dr-path" in fact_references(out, "Patient/p-path")
 
 
 def _file(url: str, continues_in: str | None = None) -> ManifestFile:

@@ -205,6 +205,12 @@ def test_unregistered_ehr_is_a_one_line_error(
     assert err.startswith("secondlook screen:") and "not a registered EHR" in err and err.count("\n") == 1
 
 
+def fact_references(out: dict[str, Any], patient: str) -> set[str]:
+    """The resources a screened patient's findings cite as facts (`--format json` output)."""
+    screened = next(p for p in out["patients"] if p["patient"] == patient)
+    return {fact["reference"] for finding in screened["findings"] for fact in finding["facts"]}
+
+
 def screen_args(registry: str, cluster: LocalCluster, db: Path, work: Path) -> list[str]:
     return [
         "screen",
@@ -401,9 +407,8 @@ def test_a_pathology_report_is_fetched_for_a_patient_with_no_coded_cancer(
     assert main(screen_args(registry, cluster, tmp_path / "wl.db", tmp_path / "work")) == 0
     out = json.loads(capsys.readouterr().out)
     assert fetched == ["/fhir/Binary/path-only"]
-    uncoded = next(p for p in out["patients"] if p["patient"] == "Patient/p-path")
     # The GIST is known from the report's text alone, and found as a rare cancer.
-    assert any(f["reference"] == "DiagnosticReport/dr-path" for x in uncoded["findings"] for f in x["facts"])
+    assert "DiagnosticReport/dr-path" in fact_references(out, "Patient/p-path")
 
 
 def test_report_texts_are_fetched_while_the_screen_runs_and_reach_the_engine(
@@ -420,9 +425,8 @@ def test_report_texts_are_fetched_while_the_screen_runs_and_reach_the_engine(
     out = json.loads(capsys.readouterr().out)
     assert [authorization for _, authorization in fetched] == ["Bearer tok"] and bulk.kickoffs
     assert "attachment-failed" not in out["run"]["errors"]
-    rare = next(p for p in out["patients"] if p["patient"] == "Patient/p-rare")
     # The diagnosis read from the report's text (it has no other content) is among the facts.
-    assert any(f["reference"] == "DiagnosticReport/dr-rare" for x in rare["findings"] for f in x["facts"])
+    assert "DiagnosticReport/dr-rare" in fact_references(out, "Patient/p-rare")
 
 
 def test_a_hydration_that_cannot_get_a_token_is_a_one_line_error(
