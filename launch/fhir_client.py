@@ -25,7 +25,7 @@ from fhirmaps import json_codec
 from launch.errors import FatalFhirError, FhirAuthError, FhirError, TemporaryFhirError
 from launch.retry import TEMPORARY_STATUSES, RetryPolicy
 from launch.tokens import TokenSource
-from launch.urls import url_under_base
+from launch.urls import normalize_url, url_under_base
 
 FHIR_JSON = "application/fhir+json"
 # Requests in flight to one EHR when neither the registry nor the caller says otherwise; the app
@@ -198,6 +198,8 @@ class FhirClient:
         self._retry = retry or RetryPolicy()
         self._sleep = sleep
         self._timeout = httpx2.Timeout(timeout) if timeout is not None else None
+        self._batch_support: bool | None = None
+        self._batch_lock = asyncio.Lock()
 
     @property
     def limit(self) -> EhrLimit:
@@ -257,6 +259,38 @@ class FhirClient:
         bundle = {"resourceType": "Bundle", "type": "batch", "entry": entries}
         response = await self._json("POST", self.base_url, "batch", body=bundle)
         return [entry for entry in response.get("entry") or [] if isinstance(entry, dict)]
+
+    async def supports_batch(self) -> bool:
+        """Whether the server's CapabilityStatement offers the `batch` interaction. Read once per
+        client, in one try: a server that does not answer `metadata` is taken not to (the caller
+        then sends single requests, as it would anyway)."""
+        async with self._batch_lock:
+            if self._batch_support is None:
+                try:
+                    statement = await self._json("GET", f"{self.base_url}/metadata", "read metadata", tries=1)
+                except FhirError:
+                    statement = {}
+                self._batch_support = offers_batch(statement)
+            return self._batch_support
+
+    def stop_batching(self) -> None:
+        """The server refused a batch although its CapabilityStatement offers it: send single
+        requests from now on."""
+        self._batch_support = False
+
+    def binary_id(self, url: str) -> str | None:
+        """The id when `url` (relative to the base, or absolute under it) is a plain read of a
+        Binary, which a batch can carry; None for any other URL."""
+        absolute = url_under_base(urljoin(self.base_url + "/", url), self.base_url)
+        base = normalize_url(self.base_url)
+        if absolute is None or base is None:
+            return None
+        parts = urlsplit(absolute)
+        prefix = urlsplit(base).path.rstrip("/") + "/Binary/"
+        if parts.query or not parts.path.startswith(prefix):
+            return None
+        resource_id = parts.path[len(prefix) :]
+        return resource_id if _RESOURCE_ID.fullmatch(resource_id) else None
 
     async def create(
         self, resource_type: str, resource: dict[str, Any], *, if_none_exist: str
@@ -322,8 +356,9 @@ class FhirClient:
         *,
         params: SearchParams | None = None,
         body: dict[str, Any] | None = None,
+        tries: int | None = None,
     ) -> dict[str, Any]:
-        response = await self._send(method, url, operation, params=params, body=body)
+        response = await self._send(method, url, operation, params=params, body=body, tries=tries)
         try:
             document = json_codec.loads(response.content)
         except (ValueError, RecursionError) as exc:
@@ -351,7 +386,10 @@ class FhirClient:
         accept: str = FHIR_JSON,
         headers: dict[str, str] | None = None,
         priority: int = URGENT,
+        tries: int | None = None,
     ) -> httpx2.Response:
+        """`tries` (the retry policy's by default) counts the first attempt."""
+        tries = self._retry.tries if tries is None else tries
         checked = url_under_base(url, self.base_url)
         if checked is None:
             # Every path here builds URLs under the base; this is the last line if one ever does not.
@@ -374,12 +412,12 @@ class FhirClient:
                 failure: FhirError = TemporaryFhirError(
                     f"{self._server_title} did not answer {operation} in time.", operation=operation
                 )
-                if attempt >= self._retry.tries:
+                if attempt >= tries:
                     raise failure from exc
                 await self._sleep(self._retry.backoff(attempt))
                 continue
             except httpx2.TransportError as exc:
-                if attempt >= self._retry.tries or not isinstance(exc, httpx2.NetworkError):
+                if attempt >= tries or not isinstance(exc, httpx2.NetworkError):
                     raise TemporaryFhirError(
                         f"Could not reach {self._server} for {operation} ({type(exc).__name__}).",
                         operation=operation,
@@ -405,7 +443,7 @@ class FhirClient:
                 raise FhirAuthError(message + advice, status=status, operation=operation, details=said)
             if status not in TEMPORARY_STATUSES:
                 raise FatalFhirError(message + ".", status=status, operation=operation, details=said)
-            if attempt >= self._retry.tries:
+            if attempt >= tries:
                 raise TemporaryFhirError(
                     message + f" (gave up after {attempt} tries). Try again in a few minutes.",
                     status=status,
@@ -452,6 +490,24 @@ def _id_from_location(location: str, resource_type: str) -> str:
         if part == resource_type:
             return parts[index + 1]
     return ""
+
+
+def offers_batch(statement: dict[str, Any]) -> bool:
+    """Whether a CapabilityStatement's server part lists the `batch` interaction."""
+    if statement.get("resourceType") != "CapabilityStatement":
+        return False
+    for rest in _as_list(statement.get("rest")):
+        if isinstance(rest, dict) and rest.get("mode", "server") == "server":
+            if any(
+                isinstance(interaction, dict) and interaction.get("code") == "batch"
+                for interaction in _as_list(rest.get("interaction"))
+            ):
+                return True
+    return False
+
+
+def _as_list(value: object) -> list[Any]:
+    return value if isinstance(value, list) else []
 
 
 def outcome_messages(outcome: dict[str, Any]) -> list[str]:
