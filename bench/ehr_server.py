@@ -45,8 +45,10 @@ def request_kind(method: str, path: str) -> str:
         return "export-download"
     if path.endswith("/$export"):
         return "export-kick-off"
+    if method == "POST" and path.rstrip("/") == "/fhir":
+        return "fhir-batch"  # hydration: report texts, many Binary reads per batch Bundle
     if path.startswith("/fhir/"):
-        return "fhir-read"  # hydration: report texts behind Binary URLs
+        return "fhir-read"  # hydration: report texts behind Binary URLs, one at a time
     return "other"
 
 

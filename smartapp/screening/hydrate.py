@@ -42,7 +42,9 @@ from smartapp.screening.patients import owner_id
 from smartapp.screening.search import lines_containing, open_ndjson
 from smartapp.screening.texts import HOLDERS, text_line, texts_path
 
-BATCH = 64  # resources whose texts are fetched together
+# Resources whose texts are fetched together: one batch request where the EHR offers batches
+# (launch/fetch.py), else as many requests at once.
+BATCH = 64
 # Batches whose fetches run at once while earlier ones are written out, in file order: the EHR's
 # request limit stays busy across batches instead of draining at the end of each one, and at most
 # WINDOW × BATCH resources (with their texts) are held in memory. A batch counts only resources with
@@ -236,7 +238,7 @@ def _parsed(line: bytes, types: tuple[str, ...]) -> dict[str, Any] | None:
 async def _fetch(client: FhirClient, batch: Batch, errors: ErrorLog) -> Texts:
     wanted = {url: ctype for _, resource in batch for url, ctype in attachment_urls(resource)}
     results = await fetch_attachments(
-        client, [AttachmentRef(url, ctype) for url, ctype in sorted(wanted.items())]
+        client, [AttachmentRef(url, ctype) for url, ctype in sorted(wanted.items())], batch_entries=BATCH
     )
     texts = {r.url: r for r in results if isinstance(r, FetchedAttachment)}
     failed = len(results) - len(texts)

@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx2
 import pytest
 from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
 
 from launch.fhir_client import FhirClient
 from smartapp.screening import hydrate, search
@@ -99,6 +100,45 @@ async def test_many_batches_keep_every_line_in_file_order(tmp_path: Path, httpse
     assert all(
         base64.b64decode(r["presentedForm"][0]["data"]).decode() == f"text {n}" for n, r in enumerate(parsed)
     )
+
+
+async def test_texts_come_in_batches_where_the_ehr_offers_them(
+    tmp_path: Path, httpserver: HTTPServer
+) -> None:
+    """The same texts file as with single reads (the test above), in one request per batch."""
+    base = httpserver.url_for("/fhir")
+    count = 300
+
+    def answer(request: Request) -> Response:
+        entries = []
+        for entry in json.loads(request.data)["entry"]:
+            rid = entry["request"]["url"].removeprefix("Binary/")
+            data = base64.b64encode(f"text {rid[1:]}".encode()).decode()
+            binary = {"resourceType": "Binary", "id": rid, "contentType": "text/plain", "data": data}
+            entries.append({"resource": binary, "response": {"status": "200 OK"}})
+        body = {"resourceType": "Bundle", "type": "batch-response", "entry": entries}
+        return Response(json.dumps(body), content_type="application/fhir+json")
+
+    capability = {
+        "resourceType": "CapabilityStatement",
+        "rest": [{"mode": "server", "interaction": [{"code": "batch"}]}],
+    }
+    httpserver.expect_request("/fhir/metadata").respond_with_json(capability)
+    httpserver.expect_request("/fhir", method="POST").respond_with_handler(answer)
+    lines = [json.dumps(report(f"r{n}", "p1", f"{base}/Binary/b{n}")) for n in range(count)]
+    bucket = tmp_path / "bucket-0.ndjson"
+    bucket.write_text("".join(f"p1\t{line}\n" for line in lines))
+    errors = ErrorLog()
+    async with httpx2.AsyncClient() as http:
+        fetched = await hydrate_bucket(FhirClient(base, http, Token()), bucket, frozenset({"p1"}), errors)
+    assert fetched == count and not errors.counts
+    parsed = [json.loads(line) for line in lines]
+    inline_texts(parsed, "p1", read_texts(bucket))
+    assert all(
+        base64.b64decode(r["presentedForm"][0]["data"]).decode() == f"text {n}" for n, r in enumerate(parsed)
+    )
+    methods = [request.method for request, _ in httpserver.log]
+    assert methods.count("POST") == -(-count // hydrate.BATCH) and methods.count("GET") == 1  # metadata
 
 
 async def test_report_lines_across_read_blocks_are_found(
