@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from fhirmaps.direct_init import direct_init
+
 ICD10 = "http://hl7.org/fhir/sid/icd-10-cm"
 SNOMED = "http://snomed.info/sct"
 LOINC = "http://loinc.org"
@@ -14,6 +16,7 @@ ICDO3 = "http://terminology.hl7.org/CodeSystem/icd-o-3"
 Json = dict[str, Any]
 
 
+@direct_init
 @dataclass(frozen=True, order=True)
 class Code:
     system: str

@@ -16,10 +16,12 @@ from functools import cache, lru_cache
 from html.parser import HTMLParser
 
 from fhirmaps import codes
+from fhirmaps.direct_init import direct_init
 
 Attachments = Mapping[str, tuple[bytes, str]]
 
 
+@direct_init
 @dataclass(frozen=True)
 class Section:
     kind: str  # diagnosis, comment, addendum, history, gross, ... or "body" before any heading

@@ -7,6 +7,7 @@ from datetime import date
 from typing import Literal, get_args
 
 from fhirmaps.context import RawMention
+from fhirmaps.direct_init import direct_init
 from fhirmaps.elements import Code
 from fhirmaps.entities import Entity, Site
 
@@ -58,6 +59,7 @@ def activity_type(resource_type: str) -> ActivityType | None:
     return next((t for t in ACTIVITY_TYPES if t == resource_type), None)
 
 
+@direct_init
 @dataclass(frozen=True)
 class Source:
     reference: str  # "DiagnosticReport/dr1"
@@ -127,6 +129,7 @@ class Diagnosis:
         return None
 
 
+@direct_init
 @dataclass(frozen=True)
 class Measurement:
     """An Observation reduced to what the rules need."""
@@ -145,6 +148,7 @@ class Measurement:
     body_site: str = ""
 
 
+@direct_init
 @dataclass(frozen=True)
 class CareActivity:
     """A treatment, plan, order or appointment (MedicationRequest/-Administration/-Statement, Procedure,

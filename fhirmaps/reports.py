@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fhirmaps import codes
+from fhirmaps.direct_init import direct_init
 from fhirmaps.elements import (
     Json,
     as_list,
@@ -34,6 +35,7 @@ from fhirmaps.narrative import (
 from fhirmaps.record import ClinicalText, TextKind
 
 
+@direct_init
 @dataclass(frozen=True)
 class Chunk:
     """One section of narrative waiting for NLP."""
