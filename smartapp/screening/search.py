@@ -1,10 +1,13 @@
 """Finding the few lines of a large NDJSON file that matter without a Python step per line: the
-file is read in blocks and each block searched for a byte string (report lines naming a "url",
-Conditions, block headers); only the lines it is found in are cut out."""
+file is searched for a byte string (report lines naming a "url", Conditions, block headers) and
+only the lines it is found in are cut out. A plain file is searched where it lies (memory-mapped:
+nothing is copied); a gzip stream is read and searched in blocks."""
 
 from __future__ import annotations
 
 import gzip
+import io
+import mmap
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -15,8 +18,18 @@ READ_BYTES = 4 * 1024 * 1024  # searched this much at a time
 
 
 def lines_containing(source: BinaryIO, needles: tuple[bytes, ...]) -> Iterator[tuple[bytes, int, bytes]]:
-    """(needle, byte offset of the line, line) for each line of `source` that contains a needle (a
-    line with two needles comes once for each), in file order per block."""
+    """(needle, byte offset of the line, line) for each line of `source` (read from its start) that
+    contains a needle (a line with two needles comes once for each), in file order per needle
+    within each block (a plain file is one block)."""
+    if type(source) is io.BufferedReader and source.tell() == 0:
+        try:
+            mapped = mmap.mmap(source.fileno(), 0, access=mmap.ACCESS_READ)
+        except ValueError:  # an empty file cannot be mapped: it has no lines
+            return
+        with mapped:
+            for needle in needles:
+                yield from ((needle, start, line) for start, line in _found(mapped, len(mapped), needle))
+        return
     base = 0  # offset of data[0] in the file
     rest = b""
     while block := source.read(READ_BYTES):
@@ -31,7 +44,7 @@ def lines_containing(source: BinaryIO, needles: tuple[bytes, ...]) -> Iterator[t
             yield from ((needle, base + start, line) for start, line in _found(rest, len(rest), needle))
 
 
-def _found(data: bytes, end: int, needle: bytes) -> Iterator[tuple[int, bytes]]:
+def _found(data: bytes | mmap.mmap, end: int, needle: bytes) -> Iterator[tuple[int, bytes]]:
     position = 0
     while (hit := data.find(needle, position, end)) != -1:
         start = data.rfind(b"\n", 0, hit) + 1

@@ -9,12 +9,11 @@ import json
 from pathlib import Path
 
 import httpx2
-import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from launch.fhir_client import FhirClient
-from smartapp.screening import hydrate, search
+from smartapp.screening import hydrate
 from smartapp.screening.errors import ATTACHMENT_FAILED, ErrorLog
 from smartapp.screening.hydrate import hydrate_bucket, patients_with_cancer
 from smartapp.screening.texts import inline_texts, read_texts, texts_path
@@ -141,13 +140,12 @@ async def test_texts_come_in_batches_where_the_ehr_offers_them(
     assert methods.count("POST") == -(-count // hydrate.BATCH) and methods.count("GET") == 1  # metadata
 
 
-async def test_report_lines_across_read_blocks_are_found(
-    tmp_path: Path, httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch
+async def test_report_lines_are_found_as_a_line_by_line_read_finds_them(
+    tmp_path: Path, httpserver: HTTPServer
 ) -> None:
-    """The bucket is searched in blocks: a report line cut by a block edge, the last line without a
-    newline, a line of another type that names a "url" (an extension) and a patient without cancer
-    are each handled as in a line-by-line read."""
-    monkeypatch.setattr(search, "READ_BYTES", 64)
+    """The last line without a newline, a line of another type that names a "url" (an extension)
+    and a patient without cancer are each handled as in a line-by-line read (the search itself,
+    block edges included: tests/screening/test_search.py)."""
     base = httpserver.url_for("/fhir")
     for n in range(3):
         httpserver.expect_request(f"/fhir/Binary/b{n}").respond_with_data(
@@ -187,12 +185,10 @@ async def test_nothing_to_fetch_leaves_no_texts_file(tmp_path: Path, httpserver:
 
 
 async def test_a_file_of_patient_blocks_is_hydrated_from_its_own_conditions(
-    tmp_path: Path, httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, httpserver: HTTPServer
 ) -> None:
     """A file organized by patient: the texts of the reports of patients with a cancer Condition in
-    the same file (before or after the report, across block edges of the search), and of every
-    pathology report; no other report's."""
-    monkeypatch.setattr(search, "READ_BYTES", 80)
+    the same file (before or after the report), and of every pathology report; no other report's."""
     base = httpserver.url_for("/fhir")
     for name in ("b1", "b3", "b4"):
         httpserver.expect_request(f"/fhir/Binary/{name}").respond_with_data(name, content_type="text/plain")
