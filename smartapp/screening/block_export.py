@@ -32,7 +32,7 @@ from smartapp.screening.background import produced, until_stopped
 from smartapp.screening.blocks import Chain, Task, complete_chains, tasks_at
 from smartapp.screening.errors import DOWNLOAD_FAILED, ErrorLog
 from smartapp.screening.export_job import JOB_FILE, resume_or_start, types_first
-from smartapp.screening.hydrate import BucketHydrator, hydrate_blocks, patients_with_cancer
+from smartapp.screening.hydrate import BucketHydrator, hydrate_blocks, patients_with_cancer, warm
 from smartapp.screening.inputs import InputError, ScreenInput, export_failed, failure_text
 
 ORGANIZE_BY = "Patient"
@@ -82,9 +82,13 @@ class BlockExport:
             tokens = BackendServicesClient(http, self.registration, Discovery(http))
             bulk = BulkExportClient(self.registration.iss, http, tokens)
             fhir = FhirClient(self.registration.iss, http, tokens)
-            self.expected_patients = await group_size(fhir, self.group_id)
+            # While the kick-off is answered and the first file awaited: the Group's size (for the
+            # progress shown) and the hydration's warm-up.
+            sizing = asyncio.create_task(group_size(fhir, self.group_id))
+            sizing.add_done_callback(self._sized)
+            warming = asyncio.create_task(asyncio.to_thread(warm))
             arrivals: asyncio.Queue[Chain | None] = asyncio.Queue()
-            hydrating = asyncio.create_task(self._hydrate(fhir, arrivals, put, errors))
+            hydrating = asyncio.create_task(self._hydrate(fhir, arrivals, put, errors, warming))
             emitted: set[str] = set()
 
             async def download(manifest: Manifest, final: bool) -> DownloadReport:
@@ -115,8 +119,13 @@ class BlockExport:
                 await arrivals.put(None)
                 await hydrating
             finally:
-                hydrating.cancel()
-                await asyncio.gather(hydrating, return_exceptions=True)
+                for task in (hydrating, sizing, warming):
+                    task.cancel()
+                await asyncio.gather(hydrating, sizing, warming, return_exceptions=True)
+
+    def _sized(self, sizing: asyncio.Task[int | None]) -> None:
+        if not sizing.cancelled() and sizing.exception() is None:
+            self.expected_patients = sizing.result()
 
     async def _manifest(
         self, bulk: BulkExportClient, partial: Callable[[Manifest], Awaitable[None]]
@@ -133,7 +142,9 @@ class BlockExport:
         arrivals: asyncio.Queue[Chain | None],
         put: Callable[[Task], None],
         errors: ErrorLog,
+        warming: Awaitable[None],
     ) -> None:
+        await asyncio.gather(warming, return_exceptions=True)  # a failed warm-up only costs time
         while (chain := await arrivals.get()) is not None:
             headers: list[tuple[int, str]] = []
             for path in chain:

@@ -5,6 +5,7 @@ same export by type gives; a server that refuses the parameters is asked again w
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,8 @@ from launch.fhir_client import FhirClient
 from launch.http import create_http_client
 from smartapp.cli.main import main
 from smartapp.db import create_sync_engine
-from smartapp.screening.block_export import group_size
+from smartapp.screening import hydrate
+from smartapp.screening.block_export import BlockExport, group_size
 from smartapp.screening.blocks import complete_chains
 from smartapp.worklist.tables import screening_runs
 from tests.launch.fakes import StaticTokens
@@ -328,3 +330,45 @@ def test_a_file_that_cannot_be_downloaded_is_counted_once_and_the_others_are_scr
     assert out["run"]["errors"]["download-failed"] == 1
     assert out["run"]["patients"] == 1  # p-rare, whose block is in the second and third files
     assert [p["patient"] for p in out["patients"]] == ["Patient/p-rare"]
+
+
+async def test_the_group_size_read_beside_the_export_sets_the_progress_total_when_it_comes(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The Group is read while the kick-off is answered: its size is taken when the read ends,
+    and a read that failed or was cancelled leaves the total unknown."""
+
+    async def answer(size: int | None) -> int | None:
+        await asyncio.sleep(0)
+        return size
+
+    async def broken() -> int | None:
+        raise RuntimeError("not a FHIR failure")
+
+    export = BlockExport(registration=None, group_id="g1", dest=tmp_path)  # type: ignore[arg-type]
+    read = asyncio.create_task(answer(42))
+    read.add_done_callback(export._sized)
+    assert export.expected_patients is None  # not read yet
+    await read
+    await asyncio.sleep(0)  # done callbacks run on the next turn of the loop
+    assert export.expected_patients == 42
+    failed = BlockExport(registration=None, group_id="g1", dest=tmp_path)  # type: ignore[arg-type]
+    task = asyncio.create_task(broken())
+    task.add_done_callback(failed._sized)
+    await asyncio.gather(task, return_exceptions=True)
+    cancelled = BlockExport(registration=None, group_id="g1", dest=tmp_path)  # type: ignore[arg-type]
+    task = asyncio.create_task(answer(7))
+    task.add_done_callback(cancelled._sized)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    await asyncio.sleep(0)
+    assert failed.expected_patients is None and cancelled.expected_patients is None
+    assert not [record for record in caplog.records if record.levelname == "ERROR"]  # nothing raised
+
+
+def test_the_hydration_warm_up_decides_a_condition_and_a_report(monkeypatch: pytest.MonkeyPatch) -> None:
+    decided: list[str] = []
+    monkeypatch.setattr(hydrate, "read_condition", lambda r: decided.append(r["resourceType"]) or (None, []))
+    monkeypatch.setattr(hydrate, "classify", lambda r: decided.append(r["resourceType"]) or "note")
+    hydrate.warm()
+    assert "Condition" in decided and {"DiagnosticReport", "DocumentReference"} & set(decided)
