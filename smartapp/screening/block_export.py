@@ -82,13 +82,11 @@ class BlockExport:
             tokens = BackendServicesClient(http, self.registration, Discovery(http))
             bulk = BulkExportClient(self.registration.iss, http, tokens)
             fhir = FhirClient(self.registration.iss, http, tokens)
-            # While the kick-off is answered and the first file awaited: the Group's size (for the
-            # progress shown) and the hydration's warm-up.
+            # The Group's size (for the progress shown) is read while the kick-off is answered.
             sizing = asyncio.create_task(group_size(fhir, self.group_id))
             sizing.add_done_callback(self._sized)
-            warming = asyncio.create_task(asyncio.to_thread(warm))
             arrivals: asyncio.Queue[Chain | None] = asyncio.Queue()
-            hydrating = asyncio.create_task(self._hydrate(fhir, arrivals, put, errors, warming))
+            hydrating = asyncio.create_task(self._hydrate(fhir, arrivals, put, errors))
             emitted: set[str] = set()
 
             async def download(manifest: Manifest, final: bool) -> DownloadReport:
@@ -119,9 +117,9 @@ class BlockExport:
                 await arrivals.put(None)
                 await hydrating
             finally:
-                for task in (hydrating, sizing, warming):
+                for task in (hydrating, sizing):
                     task.cancel()
-                await asyncio.gather(hydrating, sizing, warming, return_exceptions=True)
+                await asyncio.gather(hydrating, sizing, return_exceptions=True)
 
     def _sized(self, sizing: asyncio.Task[int | None]) -> None:
         if not sizing.cancelled() and sizing.exception() is None:
@@ -134,7 +132,7 @@ class BlockExport:
         blocks = replace(plain, organize_output_by=ORGANIZE_BY, allow_partial_manifests=True)
         # An EHR that refuses `_type` or the Bulk Data 3.0 parameters is asked again without.
         requests = types_first(blocks, plain)
-        return await resume_or_start(bulk, requests, self.dest, export_progress, partial)
+        return await resume_or_start(bulk, requests, self.dest, _progress_then_warm, partial)
 
     async def _hydrate(
         self,
@@ -142,9 +140,7 @@ class BlockExport:
         arrivals: asyncio.Queue[Chain | None],
         put: Callable[[Task], None],
         errors: ErrorLog,
-        warming: Awaitable[None],
     ) -> None:
-        await asyncio.gather(warming, return_exceptions=True)  # a failed warm-up only costs time
         while (chain := await arrivals.get()) is not None:
             headers: list[tuple[int, str]] = []
             for path in chain:
@@ -172,6 +168,13 @@ async def group_size(client: FhirClient, group_id: str) -> int | None:
         return quantity
     members = group.get("member")
     return len(members) if isinstance(members, list) else None
+
+
+def _progress_then_warm(progress: ExportProgress) -> None:
+    """The progress line, and at the first answer of a running export the hydration's warm-up
+    (once): the client then waits for the EHR (its Retry-After), and nothing else is to be done."""
+    export_progress(progress)
+    warm()
 
 
 def export_progress(progress: ExportProgress) -> None:

@@ -20,6 +20,7 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence, Set
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -56,10 +57,11 @@ Batch = list[tuple[str, dict[str, Any]]]  # (patient id, report) in file order
 Texts = dict[str, FetchedAttachment]
 
 
+@cache
 def warm() -> None:
-    """What deciding the first file's texts would otherwise pay for, done ahead (about 0.1 s: the
-    code maps and compiled patterns behind `read_condition` and `classify`), on a synthetic chart.
-    The export calls it while it waits for its first file."""
+    """Once per process: what deciding the first file's texts would otherwise pay for, done ahead
+    (about 0.1 s: the code maps and compiled patterns behind `read_condition` and `classify`), on a
+    synthetic chart. The export calls it while it waits for its first file."""
     resources, _ = warmup_chart()
     for resource in resources:
         if resource.get("resourceType") == "Condition":

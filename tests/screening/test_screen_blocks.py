@@ -16,12 +16,13 @@ from pytest_httpserver import HTTPServer
 from sqlalchemy import select
 from werkzeug import Request, Response
 
+from launch.bulk_export import ExportProgress
 from launch.bulk_manifest import ManifestFile
 from launch.fhir_client import FhirClient
 from launch.http import create_http_client
 from smartapp.cli.main import main
 from smartapp.db import create_sync_engine
-from smartapp.screening import hydrate
+from smartapp.screening import block_export, hydrate
 from smartapp.screening.block_export import BlockExport, group_size
 from smartapp.screening.blocks import complete_chains
 from smartapp.worklist.tables import screening_runs
@@ -370,5 +371,12 @@ def test_the_hydration_warm_up_decides_a_condition_and_a_report(monkeypatch: pyt
     decided: list[str] = []
     monkeypatch.setattr(hydrate, "read_condition", lambda r: decided.append(r["resourceType"]) or (None, []))
     monkeypatch.setattr(hydrate, "classify", lambda r: decided.append(r["resourceType"]) or "note")
-    hydrate.warm()
+    hydrate.warm.__wrapped__()  # its body, whether or not this process warmed up already
     assert "Condition" in decided and {"DiagnosticReport", "DocumentReference"} & set(decided)
+
+
+def test_the_first_answer_of_a_running_export_warms_the_hydration(monkeypatch: pytest.MonkeyPatch) -> None:
+    warmed: list[int] = []
+    monkeypatch.setattr(block_export, "warm", lambda: warmed.append(1))
+    block_export._progress_then_warm(ExportProgress(polls=1, elapsed=0.0, text="10%"))
+    assert warmed == [1]
