@@ -1,4 +1,5 @@
-"""A screening worker loads the NLP model and sets its start-up heap aside before its first bucket."""
+"""A screening worker loads the NLP model, sets its start-up heap aside and collects its young
+generation less often before its first bucket."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 
 from distributed import Client
 
+from smartapp.screening.bucket import YOUNG_THRESHOLD
 from smartapp.screening.inputs import resolve_input
 from smartapp.screening.pipeline import ScreenOptions, run_screen
 from tests.screening.export import write_export
@@ -22,8 +24,10 @@ def test_workers_are_settled_by_their_first_bucket(tmp_path: Path, client: Clien
     assert outcome.patients == 4
     ran = client.run(_ran_a_bucket)
     frozen = client.run(gc.get_freeze_count)
+    thresholds = client.run(gc.get_threshold)
     assert any(ran.values())
     assert all(frozen[worker] > 0 for worker, did in ran.items() if did)
+    assert all(thresholds[worker][0] == YOUNG_THRESHOLD for worker, did in ran.items() if did)
 
 
 def _ran_a_bucket() -> bool:
