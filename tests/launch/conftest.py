@@ -20,8 +20,11 @@ from werkzeug import Request, Response
 
 from launch.crypto import TokenCipher, generate_key
 from launch.discovery import Discovery
+from launch.fhir_client import FhirClient
 from launch.registry import Registration, Registry
+from launch.retry import RetryPolicy
 from launch.sessions import SessionStore, metadata
+from tests.launch.fakes import RecordingSleep, StaticTokens
 
 POSTGRES_ENV = "SECONDLOOK_TEST_POSTGRES_URL"
 CLIENT_ID = "secondlook-test"
@@ -124,6 +127,19 @@ async def http() -> AsyncIterator[httpx2.AsyncClient]:
     client = create_http_client(timeout=5.0)
     yield client
     await client.aclose()
+
+
+@pytest.fixture
+def client(httpserver: HTTPServer, http: httpx2.AsyncClient) -> FhirClient:
+    """A FHIR client of the test server that tries twice and never waits (a module's own `client`
+    fixture takes its place)."""
+    return FhirClient(
+        httpserver.url_for("/fhir"),
+        http,
+        StaticTokens(),
+        retry=RetryPolicy(2, 0.0, 0.0),
+        sleep=RecordingSleep(),
+    )
 
 
 @pytest.fixture

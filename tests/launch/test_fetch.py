@@ -1,26 +1,12 @@
 from __future__ import annotations
 
-import httpx2
-import pytest
 from pytest_httpserver import HTTPServer
 
 from launch.fetch import AttachmentRef, FetchedAttachment, Gap, SearchSpec, fetch_attachments, fetch_searches
 from launch.fhir_client import FhirClient
-from launch.retry import RetryPolicy
 from launch.scopes import GrantedScopes
 
-from .fakes import RecordingSleep, StaticTokens, bundle, outcome
-
-
-@pytest.fixture
-def client(httpserver: HTTPServer, http: httpx2.AsyncClient) -> FhirClient:
-    return FhirClient(
-        httpserver.url_for("/fhir"),
-        http,
-        StaticTokens(),
-        retry=RetryPolicy(2, 0.0, 0.0),
-        sleep=RecordingSleep(),
-    )
+from .fakes import bundle, outcome
 
 
 async def test_one_failed_search_and_one_denied_type_keep_the_rest(

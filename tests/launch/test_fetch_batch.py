@@ -6,18 +6,17 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
 from typing import Any
 
-import httpx2
 import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from launch.fetch import AttachmentRef, FetchedAttachment, Gap, fetch_attachments
 from launch.fhir_client import FhirClient, offers_batch
-from launch.retry import RetryPolicy
 
-from .fakes import RecordingSleep, StaticTokens, outcome
+from .fakes import outcome
 
 PDF = b"%PDF-1.4\n\xe2\xe3\xcf\xd3 pathology report"
 TEXT = b"FINAL DIAGNOSIS: Invasive ductal carcinoma."
@@ -26,17 +25,6 @@ WITH_BATCH = {
     "resourceType": "CapabilityStatement",
     "rest": [{"mode": "server", "interaction": [{"code": "batch"}, {"code": "history-system"}]}],
 }
-
-
-@pytest.fixture
-def client(httpserver: HTTPServer, http: httpx2.AsyncClient) -> FhirClient:
-    return FhirClient(
-        httpserver.url_for("/fhir"),
-        http,
-        StaticTokens(),
-        retry=RetryPolicy(2, 0.0, 0.0),
-        sleep=RecordingSleep(),
-    )
 
 
 def binary(rid: str) -> dict[str, Any]:
@@ -68,6 +56,14 @@ def serve_singles(httpserver: HTTPServer) -> None:
     )
 
 
+def offer_batch(httpserver: HTTPServer, batch: Callable[[Request], Response] = answer_batch) -> None:
+    """A server whose CapabilityStatement offers batch, answering batches with `batch`, and each
+    Binary on its own too."""
+    httpserver.expect_request("/fhir/metadata").respond_with_json(WITH_BATCH)
+    httpserver.expect_request("/fhir", method="POST").respond_with_handler(batch)
+    serve_singles(httpserver)
+
+
 def sent(httpserver: HTTPServer) -> list[tuple[str, str]]:
     return [(request.method, request.full_path.rstrip("?")) for request, _ in httpserver.log]
 
@@ -75,9 +71,7 @@ def sent(httpserver: HTTPServer) -> list[tuple[str, str]]:
 async def test_binary_reads_travel_in_one_batch_and_read_as_single_reads_would(
     httpserver: HTTPServer, client: FhirClient
 ) -> None:
-    httpserver.expect_request("/fhir/metadata").respond_with_json(WITH_BATCH)
-    httpserver.expect_request("/fhir", method="POST").respond_with_handler(answer_batch)
-    serve_singles(httpserver)
+    offer_batch(httpserver)
     httpserver.expect_request("/fhir/Binary/b1", query_string="_format=text").respond_with_data(
         TEXT, content_type="text/plain"
     )
@@ -120,9 +114,7 @@ async def test_binary_reads_travel_in_one_batch_and_read_as_single_reads_would(
 async def test_batches_hold_at_most_the_given_number_of_entries(
     httpserver: HTTPServer, client: FhirClient
 ) -> None:
-    httpserver.expect_request("/fhir/metadata").respond_with_json(WITH_BATCH)
-    httpserver.expect_request("/fhir", method="POST").respond_with_handler(answer_batch)
-    serve_singles(httpserver)
+    offer_batch(httpserver)
     refs = [AttachmentRef(f"Binary/{rid}", "text/plain") for rid in ("b1", "b2", "b1", "b2", "b1")]
     results = await fetch_attachments(client, refs, batch_entries=2)
     assert [r.content for r in results if isinstance(r, FetchedAttachment)] == [TEXT, PDF, TEXT, PDF, TEXT]
@@ -243,9 +235,7 @@ async def test_what_a_batch_answer_does_not_clearly_deliver_is_read_on_its_own(
         document["entry"] = spoil(document["entry"])
         return Response(json.dumps(document), content_type="application/fhir+json")
 
-    httpserver.expect_request("/fhir/metadata").respond_with_json(WITH_BATCH)
-    httpserver.expect_request("/fhir", method="POST").respond_with_handler(answer)
-    serve_singles(httpserver)
+    offer_batch(httpserver, answer)
     refs = [AttachmentRef("Binary/b1", "text/plain"), AttachmentRef("Binary/b2", "application/pdf")]
     results = await fetch_attachments(client, refs, batch_entries=10)
     assert [(r.content, r.content_type) for r in results if isinstance(r, FetchedAttachment)] == [

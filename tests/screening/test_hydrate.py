@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 import httpx2
+import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
@@ -77,13 +78,37 @@ async def test_texts_are_inlined_for_patients_with_cancer_and_for_pathology_repo
     assert all(request.headers["Authorization"] == "Bearer system-token" for request, _ in httpserver.log)
 
 
-async def test_many_batches_keep_every_line_in_file_order(tmp_path: Path, httpserver: HTTPServer) -> None:
+def answer_batch(request: Request) -> Response:
+    """An EHR's batch of Binary reads: Binary/b<n> holds "text <n>"."""
+    entries = []
+    for entry in json.loads(request.data)["entry"]:
+        rid = entry["request"]["url"].removeprefix("Binary/")
+        data = base64.b64encode(f"text {rid[1:]}".encode()).decode()
+        binary = {"resourceType": "Binary", "id": rid, "contentType": "text/plain", "data": data}
+        entries.append({"resource": binary, "response": {"status": "200 OK"}})
+    body = {"resourceType": "Bundle", "type": "batch-response", "entry": entries}
+    return Response(json.dumps(body), content_type="application/fhir+json")
+
+
+@pytest.mark.parametrize("batches", [False, True], ids=["single-reads", "batches"])
+async def test_many_texts_keep_every_line_in_file_order(
+    tmp_path: Path, httpserver: HTTPServer, batches: bool
+) -> None:
+    """Several windows of batches give the same texts file whether the EHR offers batch (one
+    request per batch) or not (one per text)."""
     base = httpserver.url_for("/fhir")
-    count = 300  # several windows of batches
+    count = 300
     for n in range(count):
         httpserver.expect_request(f"/fhir/Binary/b{n}").respond_with_data(
             f"text {n}", content_type="text/plain"
         )
+    if batches:
+        capability = {
+            "resourceType": "CapabilityStatement",
+            "rest": [{"mode": "server", "interaction": [{"code": "batch"}]}],
+        }
+        httpserver.expect_request("/fhir/metadata").respond_with_json(capability)
+        httpserver.expect_request("/fhir", method="POST").respond_with_handler(answer_batch)
     lines = [json.dumps(report(f"r{n}", "p1", f"{base}/Binary/b{n}")) for n in range(count)]
     lines.insert(150, "{not json")  # a malformed line in the middle keeps its place
     bucket = tmp_path / "bucket-0.ndjson"
@@ -99,45 +124,9 @@ async def test_many_batches_keep_every_line_in_file_order(tmp_path: Path, httpse
     assert all(
         base64.b64decode(r["presentedForm"][0]["data"]).decode() == f"text {n}" for n, r in enumerate(parsed)
     )
-
-
-async def test_texts_come_in_batches_where_the_ehr_offers_them(
-    tmp_path: Path, httpserver: HTTPServer
-) -> None:
-    """The same texts file as with single reads (the test above), in one request per batch."""
-    base = httpserver.url_for("/fhir")
-    count = 300
-
-    def answer(request: Request) -> Response:
-        entries = []
-        for entry in json.loads(request.data)["entry"]:
-            rid = entry["request"]["url"].removeprefix("Binary/")
-            data = base64.b64encode(f"text {rid[1:]}".encode()).decode()
-            binary = {"resourceType": "Binary", "id": rid, "contentType": "text/plain", "data": data}
-            entries.append({"resource": binary, "response": {"status": "200 OK"}})
-        body = {"resourceType": "Bundle", "type": "batch-response", "entry": entries}
-        return Response(json.dumps(body), content_type="application/fhir+json")
-
-    capability = {
-        "resourceType": "CapabilityStatement",
-        "rest": [{"mode": "server", "interaction": [{"code": "batch"}]}],
-    }
-    httpserver.expect_request("/fhir/metadata").respond_with_json(capability)
-    httpserver.expect_request("/fhir", method="POST").respond_with_handler(answer)
-    lines = [json.dumps(report(f"r{n}", "p1", f"{base}/Binary/b{n}")) for n in range(count)]
-    bucket = tmp_path / "bucket-0.ndjson"
-    bucket.write_text("".join(f"p1\t{line}\n" for line in lines))
-    errors = ErrorLog()
-    async with httpx2.AsyncClient() as http:
-        fetched = await hydrate_bucket(FhirClient(base, http, Token()), bucket, frozenset({"p1"}), errors)
-    assert fetched == count and not errors.counts
-    parsed = [json.loads(line) for line in lines]
-    inline_texts(parsed, "p1", read_texts(bucket))
-    assert all(
-        base64.b64decode(r["presentedForm"][0]["data"]).decode() == f"text {n}" for n, r in enumerate(parsed)
-    )
-    methods = [request.method for request, _ in httpserver.log]
-    assert methods.count("POST") == -(-count // hydrate.BATCH) and methods.count("GET") == 1  # metadata
+    posts = sum(request.method == "POST" for request, _ in httpserver.log)
+    reads = sum("/Binary/" in request.path for request, _ in httpserver.log)
+    assert (posts, reads) == ((-(-count // hydrate.BATCH), 0) if batches else (0, count))
 
 
 async def test_report_lines_are_found_as_a_line_by_line_read_finds_them(
