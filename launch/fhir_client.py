@@ -15,6 +15,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 from weakref import WeakKeyDictionary
@@ -282,15 +283,20 @@ class FhirClient:
         """The id when `url` (relative to the base, or absolute under it) is a plain read of a
         Binary, which a batch can carry; None for any other URL."""
         absolute = url_under_base(urljoin(self.base_url + "/", url), self.base_url)
-        base = normalize_url(self.base_url)
-        if absolute is None or base is None:
+        prefix = self._binary_prefix
+        if absolute is None or prefix is None:
             return None
         parts = urlsplit(absolute)
-        prefix = urlsplit(base).path.rstrip("/") + "/Binary/"
         if parts.query or not parts.path.startswith(prefix):
             return None
         resource_id = parts.path[len(prefix) :]
         return resource_id if _RESOURCE_ID.fullmatch(resource_id) else None
+
+    @cached_property
+    def _binary_prefix(self) -> str | None:
+        """The path of a Binary read under the base, as `url_under_base` normalizes it."""
+        base = normalize_url(self.base_url)
+        return None if base is None else urlsplit(base).path.rstrip("/") + "/Binary/"
 
     async def create(
         self, resource_type: str, resource: dict[str, Any], *, if_none_exist: str

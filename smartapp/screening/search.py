@@ -18,9 +18,9 @@ READ_BYTES = 4 * 1024 * 1024  # searched this much at a time
 
 
 def lines_containing(source: BinaryIO, needles: tuple[bytes, ...]) -> Iterator[tuple[bytes, int, bytes]]:
-    """(needle, byte offset of the line, line) for each line of `source` (read from its start) that
+    """(needle, byte offset of the line, line) for each line of `source`, from where it stands, that
     contains a needle (a line with two needles comes once for each), in file order per needle
-    within each block (a plain file is one block)."""
+    within each block. A plain file opened at its start is one block, searched memory-mapped."""
     if type(source) is io.BufferedReader and source.tell() == 0:
         try:
             mapped = mmap.mmap(source.fileno(), 0, access=mmap.ACCESS_READ)

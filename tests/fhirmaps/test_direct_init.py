@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import inspect
 import pickle
-from dataclasses import MISSING, FrozenInstanceError, InitVar, dataclass, field, fields
+from dataclasses import MISSING, FrozenInstanceError, InitVar, dataclass, field, fields, make_dataclass
 from datetime import date
 
 import pytest
@@ -17,23 +17,26 @@ from fhirmaps.record import CareActivity, Measurement, Source
 from fhirmaps.reports import Chunk
 
 
-@dataclass(frozen=True)
-class Plain:
-    name: str
-    when: date | None
-    tags: tuple[str, ...] = ()
-    notes: list[str] = field(default_factory=list)
-    count: int = 0
+def _twin(name: str) -> type:
+    """A frozen dataclass with required, defaulted and factory fields; each call makes a new one,
+    so the plain twin and the decorated one cannot differ in their fields."""
+    made = make_dataclass(
+        name,
+        [
+            ("name", str),
+            ("when", date | None),
+            ("tags", tuple[str, ...], field(default=())),
+            ("notes", list[str], field(default_factory=list)),
+            ("count", int, field(default=0)),
+        ],
+        frozen=True,
+    )
+    made.__module__ = __name__  # found here again when an instance is unpickled
+    return made
 
 
-@direct_init
-@dataclass(frozen=True)
-class Direct:
-    name: str
-    when: date | None
-    tags: tuple[str, ...] = ()
-    notes: list[str] = field(default_factory=list)
-    count: int = 0
+Plain = _twin("Plain")
+Direct = direct_init(_twin("Direct"))
 
 
 CALLS = [
